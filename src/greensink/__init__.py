@@ -1,0 +1,5 @@
+"""greensink: satellite imagery to green-space carbon accounts for planners."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,193 @@
+"""Aggregate: per-pixel products -> one table row per zone, at every planning level.
+
+Pixel products are summed with exact coverage fractions (:mod:`greensink.coverage`): a zone's
+total is Σ coverage × value × pixel area over the pixels it touches, so partial pixels count
+by the share of them inside the zone and totals nest exactly wherever finer zones tile coarser
+ones. Coverage is computed once per zone layer and grid and reused for every raster and year.
+
+Denominators, stated once:
+
+* ``area_ha`` – the zone polygon's area; densities per zone (``carbon_t_ha``) divide by it;
+* ``green_coverage_pct`` (绿化覆盖率) – vegetation seen from above (NDVI ≥ threshold) over the
+  zone area observed clear at least once (``observed_pct`` says how much that is);
+* ``green_space_ratio_pct`` (绿地率) – typed green-space land over zone area, from an exact
+  vector overlay of the green-space polygons;
+* ``canopy_cover_pct`` (树冠覆盖率) – tree canopy over observed zone area;
+* ``park_area_per_capita_m2`` – park (``greenspace.park_types``) area over the zone's people,
+  NaN where the zone has no people (never 0, never infinity).
+
+Uncertainty intervals of zone carbon come from the bootstrap draws summed over the zone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+
+from greensink.carbon import CO2_PER_C, PixelFn, interval_quantiles, iter_chunks
+from greensink.coverage import zonal_mean, zonal_sum
+from greensink.grid import Grid
+
+log = logging.getLogger(__name__)
+
+# Plausibility anchors (DESIGN.md): flagged in the tables, never clipped.
+ANCHOR_MAX_T_HA = 68.0  # Beijing urban green space, maximum above-ground t C/ha
+ANCHOR_CANOPY_T_HA = 76.9  # US urban trees, 7.69 kg C per m² of canopy (Nowak et al. 2013)
+
+
+def zone_draw_sums(
+    matrices: Sequence[sp.csr_matrix], fn: PixelFn, active: np.ndarray, pixel_area_ha: float,
+    chunk_pixels: int = 32_768, progress: Callable[[int, int], None] | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each coverage matrix, (estimate sums (Z,), draw sums (Z, B)) of fn's t C/ha × area, in t C.
+
+    NaN pixels (no clear observation) contribute nothing, to the estimate and to every draw alike."""
+    stacked = sp.vstack(matrices).tocsc() if len(matrices) > 1 else matrices[0].tocsc()
+    sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
+    est_sum = np.zeros(stacked.shape[0])
+    draw_sum: np.ndarray | None = None
+    chunks = list(iter_chunks(active, chunk_pixels))
+    for i, idx in enumerate(chunks):
+        est, draws = fn(idx)
+        sub = stacked[:, idx]
+        est_sum += sub @ np.nan_to_num(est)
+        part = sub @ np.nan_to_num(draws).T
+        draw_sum = part if draw_sum is None else draw_sum + part
+        if progress:
+            progress(i + 1, len(chunks))
+    if draw_sum is None:
+        draw_sum = np.zeros((stacked.shape[0], 1))
+    est_sum *= pixel_area_ha
+    draw_sum *= pixel_area_ha
+    return [(est_sum[a:b], draw_sum[a:b]) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+
+
+def overlay_areas_m2(zone_geoms: np.ndarray, geoms: np.ndarray) -> sp.csr_matrix:
+    """(zones × geoms) sparse matrix of exact intersection areas, m²."""
+    if len(geoms) == 0:
+        return sp.csr_matrix((len(zone_geoms), 0))
+    tree = shapely.STRtree(geoms)
+    zi, gi = tree.query(zone_geoms, predicate="intersects")
+    area = shapely.area(shapely.intersection(zone_geoms[zi], geoms[gi])) if len(zi) else np.zeros(0)
+    return sp.csr_matrix((area, (zi, gi)), shape=(len(zone_geoms), len(geoms)))
+
+
+def zone_table(
+    zones: gpd.GeoDataFrame,
+    matrix: sp.csr_matrix,
+    grid: Grid,
+    rasters: Mapping[str, np.ndarray],
+    type_density: np.ndarray,
+    types: Sequence[str],
+    draw_sums: tuple[np.ndarray, np.ndarray],
+    greenspace: gpd.GeoDataFrame,
+    type_column: str,
+    park_types: Sequence[str],
+    population: gpd.GeoDataFrame | None = None,
+    population_column: str | None = None,
+    interval_pct: float = 90.0,
+) -> gpd.GeoDataFrame:
+    """The zone table of one level and year with every column of the output contract.
+
+    ``rasters`` holds ndvi, fvc, vegetation (0/1), canopy (0/1) on the grid; ``type_density`` is
+    (n_types, rows, cols) t C/ha of pixel contributed by each type; ``draw_sums`` comes from
+    :func:`zone_draw_sums` for this level."""
+    pa = grid.pixel_area_ha
+    geoms = zones.geometry.values
+    area_ha = shapely.area(geoms) / 1e4
+    grid_area_ha = np.asarray(matrix.sum(axis=1)).ravel() * pa
+    ndvi = rasters["ndvi"]
+    observed_ha = zonal_sum(matrix, np.isfinite(ndvi).astype(np.float32)) * pa
+
+    out = pd.DataFrame({"zone_id": zones["zone_id"].to_numpy(), "parent_id": zones["parent_id"].to_numpy(),
+                        "level": zones["level"].to_numpy(), "name": zones["name"].to_numpy()})
+    out["area_ha"] = area_ha
+    out["grid_area_ha"] = grid_area_ha
+    out["observed_pct"] = _pct(observed_ha, area_ha)
+    veg_mean = zonal_mean(matrix, rasters["vegetation"])
+    out["green_area_ha"] = veg_mean * observed_ha
+    out["green_coverage_pct"] = 100.0 * veg_mean
+
+    # green-space land from the polygons, exactly
+    gs_codes = greenspace[type_column].astype(str).to_numpy()
+    overlay = overlay_areas_m2(geoms, greenspace.geometry.values)
+    gs_area = {t: np.asarray(overlay[:, gs_codes == t].sum(axis=1)).ravel() / 1e4 for t in types}
+    total_gs = np.sum([gs_area[t] for t in types], axis=0)
+    out["green_space_area_ha"] = total_gs
+    out["green_space_ratio_pct"] = _pct(total_gs, area_ha)
+    canopy_mean = zonal_mean(matrix, rasters["canopy"])
+    out["canopy_area_ha"] = canopy_mean * observed_ha
+    out["canopy_cover_pct"] = 100.0 * canopy_mean
+    out["ndvi_mean"] = zonal_mean(matrix, ndvi)
+    out["fvc_mean"] = zonal_mean(matrix, rasters["fvc"])
+
+    per_type = {t: zonal_sum(matrix, type_density[k]) * pa for k, t in enumerate(types)}
+    carbon = np.sum([per_type[t] for t in types], axis=0)
+    est_sum, draws = draw_sums
+    qlo, qhi = interval_quantiles(interval_pct)
+    lo, hi = (np.quantile(draws, [qlo, qhi], axis=1) if draws.shape[1] > 1 else (est_sum, est_sum))
+    out["carbon_t"] = carbon
+    out["carbon_t_lo"] = np.minimum(lo, carbon)
+    out["carbon_t_hi"] = np.maximum(hi, carbon)
+    out["carbon_t_ha"] = _ratio(carbon, area_ha)
+    out["carbon_t_per_green_space_ha"] = _ratio(carbon, total_gs)
+    out["co2e_t"] = carbon * CO2_PER_C
+    out["co2e_t_lo"] = out["carbon_t_lo"] * CO2_PER_C
+    out["co2e_t_hi"] = out["carbon_t_hi"] * CO2_PER_C
+    for t in types:
+        out[f"carbon_t_{t}"] = per_type[t]
+    for t in types:
+        out[f"green_space_area_ha_{t}"] = gs_area[t]
+
+    park_ha = np.sum([gs_area[t] for t in park_types], axis=0) if park_types else np.zeros(len(zones))
+    out["park_area_ha"] = park_ha
+    if population is not None and population_column:
+        people = population_in_zones(geoms, population, population_column)
+        out["population"] = people
+        out["park_area_per_capita_m2"] = _ratio(park_ha * 1e4, people)
+    else:
+        out["population"] = np.nan
+        out["park_area_per_capita_m2"] = np.nan
+    out["plausibility_flag"] = plausibility_flags(out)
+    return gpd.GeoDataFrame(out, geometry=geoms, crs=zones.crs)
+
+
+def population_in_zones(zone_geoms: np.ndarray, population: gpd.GeoDataFrame, column: str) -> np.ndarray:
+    """People per zone, sharing each population polygon's people among zones by area."""
+    polys = population.geometry.values
+    people = population[column].to_numpy(dtype=float)
+    share = overlay_areas_m2(zone_geoms, polys)
+    poly_area = shapely.area(polys)
+    weights = share @ sp.diags(np.where(poly_area > 0, 1.0 / np.where(poly_area > 0, poly_area, 1), 0.0))
+    return np.asarray(weights @ people).ravel()
+
+
+def plausibility_flags(table: pd.DataFrame) -> list[str]:
+    """Text flags where a zone's carbon density is outside the published anchors (never clipped)."""
+    flags = []
+    per_canopy = _ratio(table["carbon_t"].to_numpy(), table["canopy_area_ha"].to_numpy())
+    for dens, canopy_dens in zip(table["carbon_t_per_green_space_ha"].to_numpy(), per_canopy, strict=True):
+        f = []
+        if np.isfinite(dens) and dens > ANCHOR_MAX_T_HA:
+            f.append(f"{dens:.1f} t C/ha of green space exceeds the Beijing maximum {ANCHOR_MAX_T_HA:g}")
+        if np.isfinite(canopy_dens) and canopy_dens > 2 * ANCHOR_CANOPY_T_HA:
+            f.append(f"{canopy_dens:.1f} t C/ha of canopy exceeds twice the US urban mean {ANCHOR_CANOPY_T_HA:g} (Nowak et al. 2013)")
+        flags.append("; ".join(f))
+    return flags
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _pct(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return 100.0 * _ratio(num, den)

@@ -1,0 +1,96 @@
+"""Composite: one growing-season image per year from many masked scenes.
+
+Two methods, both over the clear observations of each pixel only:
+
+* ``median``: per-band median of the clear observations (robust to leftover clouds);
+* ``max-ndvi``: the greenest clear observation (both bands taken from that date).
+
+A pixel never seen clear is NaN in every band and 0 in the count layer. Scenes are read one
+row strip at a time, so memory grows with strip rows × columns × scenes, not with the scene.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from rasterio.windows import Window
+
+from greensink.errors import InputDataError
+from greensink.grid import Grid
+from greensink.ingest import Scene, read_scene_window
+
+log = logging.getLogger(__name__)
+
+BANDS = ("red", "nir", "valid_obs_count")
+
+
+def median_composite(red: np.ndarray, nir: np.ndarray, clear: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-band median over clear observations. Inputs (n_scenes, rows, cols); returns red, nir, count."""
+    ok = clear & np.isfinite(red) & np.isfinite(nir)
+    r = np.where(ok, red, np.nan)
+    n = np.where(ok, nir, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices -> NaN, which is what we want
+        out_r = np.nanmedian(r, axis=0).astype(np.float32)
+        out_n = np.nanmedian(n, axis=0).astype(np.float32)
+    return out_r, out_n, ok.sum(axis=0).astype(np.float32)
+
+
+def max_ndvi_composite(red: np.ndarray, nir: np.ndarray, clear: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greenest clear observation per pixel. Inputs (n_scenes, rows, cols); returns red, nir, count."""
+    ok = clear & np.isfinite(red) & np.isfinite(nir)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ndvi = (nir - red) / (nir + red)
+    ndvi = np.where(ok & np.isfinite(ndvi), ndvi, -np.inf)
+    best = np.argmax(ndvi, axis=0)[np.newaxis]
+    seen = ok.any(axis=0)
+    out_r = np.where(seen, np.take_along_axis(red, best, 0)[0], np.nan).astype(np.float32)
+    out_n = np.where(seen, np.take_along_axis(nir, best, 0)[0], np.nan).astype(np.float32)
+    return out_r, out_n, ok.sum(axis=0).astype(np.float32)
+
+
+METHODS: dict[str, Callable] = {"median": median_composite, "max-ndvi": max_ndvi_composite}
+
+
+def composite_year(
+    scenes: Sequence[Scene],
+    grid: Grid,
+    method: str = "median",
+    block_rows: int = 512,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, dict]:
+    """Composite ``scenes`` on ``grid``: returns a (3, rows, cols) float32 array (red, nir,
+    valid_obs_count) and statistics (pixels never seen clear, mean clear observations)."""
+    if not scenes:
+        raise InputDataError("No scene falls in the season of this year. Add scenes or widen season.start/season.end.")
+    reduce = METHODS[method]
+    out = np.full((3, *grid.shape), np.nan, dtype=np.float32)
+    windows = grid.windows(block_rows)
+    for i, (rows, _) in enumerate(windows):
+        window = Window(0, rows.start, grid.width, rows.stop - rows.start)
+        stack = [read_scene_window(s, grid, window) for s in scenes]
+        red = np.stack([s[0] for s in stack])
+        nir = np.stack([s[1] for s in stack])
+        clear = np.stack([s[2] for s in stack])
+        out[0, rows], out[1, rows], out[2, rows] = reduce(red, nir, clear)
+        if progress:
+            progress(i + 1, len(windows))
+    count = out[2]
+    never = int((count == 0).sum())
+    stats = {
+        "n_scenes": len(scenes),
+        "pixels": int(count.size),
+        "pixels_never_clear": never,
+        "never_clear_pct": 100.0 * never / count.size,
+        "mean_clear_obs": float(count.mean()),
+        "method": method,
+    }
+    if never == count.size:
+        raise InputDataError(
+            f"All {count.size} pixels are masked in every one of the {len(scenes)} scenes (clouds, shadow or no data). "
+            "Add clearer scenes or check the quality band."
+        )
+    return out, stats

@@ -1,0 +1,145 @@
+"""Configuration: fill defaults, validate against the JSON Schema, check what a schema cannot.
+
+Validation collects every problem and reports them together in one :class:`ConfigError`,
+each line naming the key, the value found and the fix (the key's description from the schema).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from greensink.errors import ConfigError
+from greensink.grid import check_projected
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def with_defaults(config: Mapping, schema: Mapping) -> dict:
+    """A copy of ``config`` with every missing key that has a schema default filled in (recursively)."""
+    out = copy.deepcopy(dict(config))
+    _fill(out, schema)
+    return out
+
+
+def _fill(node: dict, schema: Mapping) -> None:
+    for key, sub in schema.get("properties", {}).items():
+        if key not in node and "default" in sub:
+            node[key] = copy.deepcopy(sub["default"])
+        if isinstance(node.get(key), dict) and sub.get("type") == "object":
+            _fill(node[key], sub)
+
+
+def validate(config: Mapping, schema: Mapping | None = None) -> dict:
+    """Return the config with defaults, or raise ConfigError listing every problem."""
+    schema = schema or load_schema()
+    cfg = with_defaults(config, schema)
+    problems = [_describe(err, schema) for err in sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path]
+    )]
+    if not problems:
+        problems = _semantic_problems(cfg)
+    if problems:
+        raise ConfigError("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+    return cfg
+
+
+def _key(path) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def _describe(err: jsonschema.ValidationError, schema: Mapping) -> str:
+    key = _key(err.absolute_path)
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        allowed = ", ".join(sorted(err.schema.get("properties", {})))
+        return f"{key}: unknown key(s) {', '.join(map(repr, extra))}. Allowed keys here: {allowed}. Check the spelling."
+    if err.validator == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        desc = err.schema.get("properties", {}).get(missing, {}).get("description", "")
+        where = f"{key}." if key != "(top level)" else ""
+        return f"{where}{missing}: required key is missing. Add it: {desc}".rstrip()
+    desc = err.schema.get("description") or _description_at(schema, err.absolute_path)
+    fix = f" Fix: {desc}" if desc else ""
+    return f"{key}: got {err.instance!r}; {err.message.replace(repr(err.instance), 'it')}.{fix}"
+
+
+def _description_at(schema: Mapping, path) -> str:
+    node: Any = schema
+    desc = ""
+    for p in path:
+        if isinstance(p, int):
+            node = node.get("items", {})
+        else:
+            node = node.get("properties", {}).get(p, {})
+        desc = node.get("description", desc)
+    return desc
+
+
+def _semantic_problems(cfg: dict) -> list[str]:
+    problems: list[str] = []
+    try:
+        check_projected(cfg["crs"], "crs")
+    except ConfigError as exc:
+        problems.append(str(exc))
+    for key in ("start", "end"):
+        value = cfg["season"][key]
+        try:
+            dt.date(2001, *map(int, value.split("-")))
+        except ValueError:
+            problems.append(f"season.{key}: got {value!r}, which is not a calendar day. Use MM-DD, e.g. '04-01'.")
+    levels = [z["level"] for z in cfg["zones"]]
+    dupes = sorted({lv for lv in levels if levels.count(lv) > 1})
+    if dupes:
+        problems.append(f"zones: level(s) {dupes} appear more than once. Give each level once, coarsest first.")
+    if cfg["imagery"]["source"] == "local" and not cfg["imagery"].get("scenes"):
+        problems.append("imagery.scenes: required when imagery.source is 'local'. Give the path of a scenes table (CSV).")
+    for code in cfg["greenspace"]["park_types"]:
+        if code not in cfg["greenspace"]["types"]:
+            problems.append(
+                f"greenspace.park_types: {code!r} is not a type in greenspace.types ({sorted(cfg['greenspace']['types'])}). "
+                "List only configured type codes."
+            )
+    return problems
+
+
+def load(path: str | Path) -> dict:
+    """Read a YAML config file and validate it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}).") from exc
+    return validate(raw)
+
+
+def demo_paths(cfg: Mapping) -> dict[str, str]:
+    """The files the demo rule writes, keyed like the config entries that read them."""
+    d = cfg["demo"]["out_dir"]
+    return {"scenes": f"{d}/imagery/scenes.csv", "manifest": f"{d}/demo.json"}
+
+
+def change_pairs(cfg: Mapping) -> list[tuple[int, int]]:
+    """Consecutive pairs of the sorted reporting years."""
+    years = sorted(cfg["years"])
+    return list(zip(years[:-1], years[1:], strict=True))
+
+
+def scenes_table(cfg: Mapping) -> str:
+    """Path of the scenes table the ingest stage reads."""
+    if cfg["imagery"]["source"] == "demo":
+        return demo_paths(cfg)["scenes"]
+    return cfg["imagery"]["scenes"]

@@ -1,0 +1,237 @@
+"""Reading and writing: the only module of greensink that touches disk.
+
+Conventions, from the output contract in DESIGN.md:
+
+* rasters are Cloud-Optimized GeoTIFFs, float32, nodata NaN, on the run's :class:`Grid`,
+  with band descriptions; the codec is a setting (``output.compress``);
+* tables are GeoPackage (one layer per file, named after the file) plus a CSV twin;
+* every file is written under a temporary name in the same folder and renamed when
+  complete, so an interrupted run never leaves a half-written output;
+* writing is deterministic: fixed creation options, fixed GeoPackage timestamps, sorted
+  JSON keys, so two runs over the same inputs give identical tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import rasterio
+from rasterio.windows import Window
+
+from greensink.errors import InputDataError
+from greensink.grid import Grid
+
+log = logging.getLogger(__name__)
+
+# GeoPackage stores a "last change" timestamp; a fixed one keeps reruns byte-identical.
+pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
+
+COMPRESS_OPTIONS = {
+    "zstd": {"compress": "ZSTD", "level": 1, "predictor": 2},
+    "deflate": {"compress": "DEFLATE", "level": 6, "predictor": 2},
+    "lzw": {"compress": "LZW", "predictor": 2},
+    "none": {"compress": "NONE"},
+}
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # drivers want to create the file themselves
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+# ----------------------------------------------------------------------------- rasters
+
+
+def write_raster(
+    path: str | Path,
+    data: np.ndarray,
+    grid: Grid,
+    *,
+    band_names: Sequence[str] | None = None,
+    compress: str = "zstd",
+    nodata: float | int | None = float("nan"),
+    tags: dict[str, str] | None = None,
+    band_tags: Sequence[dict[str, str]] | None = None,
+) -> Path:
+    """Write ``data`` (rows, cols) or (bands, rows, cols) as a COG on ``grid``, atomically.
+
+    float data are written as float32 with nodata NaN; integer data keep their dtype and
+    take ``nodata`` as given (or none)."""
+    arr = np.asarray(data)
+    if arr.ndim == 2:
+        arr = arr[np.newaxis]
+    if arr.shape[1:] != grid.shape:
+        raise ValueError(f"write_raster {path}: array shape {arr.shape[1:]} does not match grid {grid.shape}.")
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float32, copy=False)
+        nodata = float("nan")
+    profile = {
+        "driver": "COG",
+        "width": grid.width,
+        "height": grid.height,
+        "count": arr.shape[0],
+        "dtype": arr.dtype.name,
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": nodata,
+        "blocksize": 512,
+        "overviews": "auto",
+        "resampling": "average" if np.issubdtype(arr.dtype, np.floating) else "nearest",
+        **COMPRESS_OPTIONS[compress],
+    }
+    if not np.issubdtype(arr.dtype, np.floating) and profile.get("predictor") == 2 and arr.dtype.itemsize > 4:
+        profile.pop("predictor")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(arr)
+            for i, name in enumerate(band_names or [], start=1):
+                dst.set_band_description(i, name)
+            if tags:
+                dst.update_tags(**{k: str(v) for k, v in tags.items()})
+            for i, btags in enumerate(band_tags or [], start=1):
+                dst.update_tags(i, **{k: str(v) for k, v in btags.items()})
+    return path
+
+
+def read_raster(path: str | Path, bands: int | Sequence[int] | None = None, window: Window | None = None) -> np.ndarray:
+    """Read a raster as float32 with nodata turned into NaN; one band gives (rows, cols)."""
+    with open_raster(path) as src:
+        idx = bands if bands is not None else list(range(1, src.count + 1))
+        arr = src.read(idx, window=window, masked=True)
+        out = arr.astype(np.float32).filled(np.nan)
+    return out
+
+
+def read_grid(path: str | Path) -> Grid:
+    """The :class:`Grid` of a raster file."""
+    with open_raster(path) as src:
+        return Grid(crs=src.crs.to_string(), transform=src.transform, width=src.width, height=src.height)
+
+
+def band_names(path: str | Path) -> list[str]:
+    with open_raster(path) as src:
+        return [d or f"band_{i}" for i, d in enumerate(src.descriptions, start=1)]
+
+
+def open_raster(path: str | Path) -> rasterio.DatasetReader:
+    """Open a raster for reading, or raise an InputDataError naming the file."""
+    try:
+        return rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputDataError(f"{path}: cannot be opened as a raster ({exc}). Check the path and that the file is a GeoTIFF/COG/JPEG2000.") from exc
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read a vector layer (any format GDAL reads), or raise an InputDataError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(f"{path}: file not found. Check the path in config/config.yaml.")
+    try:
+        return gpd.read_file(path, layer=layer, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises several DataSourceError subclasses
+        raise InputDataError(f"{path}: cannot be read as a vector layer ({exc}).") from exc
+
+
+def write_table(path: str | Path, table: gpd.GeoDataFrame | pd.DataFrame, *, layer: str | None = None, csv: bool = True) -> Path:
+    """Write a GeoPackage (layer named after the file unless given) and a CSV twin without geometry."""
+    path = Path(path)
+    layer = layer or path.stem
+    if isinstance(table, gpd.GeoDataFrame):
+        with atomic_path(path) as tmp:
+            table.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
+        flat = pd.DataFrame(table.drop(columns=table.geometry.name))
+    else:
+        flat = table
+    if csv:
+        write_csv(path.with_suffix(".csv"), flat)
+    return path
+
+
+def write_csv(path: str | Path, table: pd.DataFrame) -> Path:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n")
+    return Path(path)
+
+
+# ----------------------------------------------------------------------------- JSON and checksums
+
+
+def write_json(path: str | Path, obj: object) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8")
+    return Path(path)
+
+
+def read_json(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _json_default(obj: object) -> object:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serialisable")
+
+
+def sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk_bytes):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- sparse matrices
+
+
+def write_sparse(path: str | Path, matrix) -> Path:
+    """Save a scipy sparse matrix (.npz, uncompressed for speed), atomically."""
+    import scipy.sparse as sp
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            sp.save_npz(f, matrix.tocsr(), compressed=False)
+    return Path(path)
+
+
+def read_sparse(path: str | Path):
+    import scipy.sparse as sp
+
+    return sp.load_npz(path).tocsr()
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 text atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)

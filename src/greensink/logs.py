@@ -1,0 +1,40 @@
+"""Logging for workflow scripts: one line per step, to the rule's log file and to stderr."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup(log_path: str | Path | None = None, level: int = logging.INFO) -> logging.Logger:
+    """Send greensink's log records to ``log_path`` (if given) and stderr; return the script's logger."""
+    root = logging.getLogger("greensink")
+    root.setLevel(level)
+    root.handlers.clear()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
+    for h in handlers:
+        h.setFormatter(logging.Formatter(FORMAT))
+        root.addHandler(h)
+    logging.captureWarnings(True)
+    return logging.getLogger("greensink.workflow")
+
+
+def progress(logger: logging.Logger, what: str, every_s: float = 10.0) -> Callable[[int, int], None]:
+    """A progress callback that logs ``what: done/total`` at most every ``every_s`` seconds and at the end."""
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= every_s:
+            last[0] = now
+            logger.info("%s: %d/%d (%.0f %%)", what, done, total, 100.0 * done / max(total, 1))
+
+    return report

@@ -1,0 +1,852 @@
+"""Per-green-space-type carbon density models: plot carbon (t C/ha) as a function of NDVI.
+
+For each green-space type (G1 G2 G3 XG EG, or a configured list) the carbon density of the
+field plots is regressed on the NDVI sampled at the plots. Four two-parameter forms from the
+Chinese NDVI-carbon literature are candidates (``x`` is NDVI, unitless; ``C`` is t C/ha):
+
+=============  =====================  ===================================================
+form           equation               fitted by
+=============  =====================  ===================================================
+linear         C = a + b*x            ordinary least squares
+logarithmic    C = a + b*ln(x)        ordinary least squares on ln(x); needs every x > 0
+power          C = a * x**b           non-linear least squares; needs every x > 0
+exponential    C = a * exp(b*x)       non-linear least squares
+=============  =====================  ===================================================
+
+Power and exponential are fitted in the original (untransformed) carbon space with
+:func:`scipy.optimize.curve_fit`, started from the log-linear fit (ln C on ln x or x). The
+log-space fit itself is never reported: back-transformed, it estimates the geometric, not the
+arithmetic, mean carbon and so is biased low. A form whose domain excludes a training plot
+(x <= 0 for logarithmic and power) or whose fit does not converge is skipped, and the reason is
+kept with the candidates.
+
+The form is chosen per type by spatially blocked cross-validation (:func:`spatial_folds`): plots
+are grouped into square blocks on a grid anchored at (0, 0) m and whole blocks go to one fold,
+so nearby, spatially correlated plots are never split between training and test. The form with
+the lowest pooled out-of-fold RMSE wins (ties go to the earlier form in :data:`FORMS`).
+
+Uncertainty is a bootstrap over plots: the chosen form is refitted on ``n_bootstrap`` resamples
+of the plots drawn with replacement. Plots are sorted by ``plot_id`` first and the random
+generator depends only on ``(seed, type_code)``, so two years with the same plot ids per type
+resample the same plots in the same draws: their draws are *paired*, and a per-draw difference
+between years (the sink) carries the right correlation. The residual standard deviation of the
+fit is reported for callers that also add residual noise.
+
+Predictions (:func:`predict`) clamp x to >= :data:`X_MIN_LOG` (1e-3) before evaluating the
+logarithmic and power forms, so bare ground and water (NDVI <= 0) get the model's value at
+NDVI 0.001 instead of NaN or -inf. Predictions are returned raw: a fitted curve may go below 0
+t C/ha and the caller floors at 0 and counts floored pixels. Everything here is pure: the model
+is returned as a JSON-serialisable dict that ``greensink.io`` writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import OptimizeWarning, curve_fit
+
+from greensink.errors import InputDataError, ModelError
+
+__all__ = [
+    "FORMS",
+    "PARAM_NAMES",
+    "X_MIN_LOG",
+    "bootstrap_indices",
+    "cross_validate",
+    "describe_folds",
+    "fallback_type_model",
+    "fit_form",
+    "fit_models",
+    "fit_type_model",
+    "predict",
+    "predict_draws",
+    "predict_type",
+    "select_form",
+    "spatial_block_ids",
+    "spatial_folds",
+]
+
+log = logging.getLogger(__name__)
+
+FORMS: tuple[str, ...] = ("linear", "logarithmic", "power", "exponential")
+PARAM_NAMES: dict[str, tuple[str, ...]] = {
+    "linear": ("a", "b"),
+    "logarithmic": ("a", "b"),
+    "power": ("a", "b"),
+    "exponential": ("a", "b"),
+    "constant": ("c",),
+}
+X_MIN_LOG = 1e-3
+"""Smallest x (NDVI) at which the logarithmic and power forms are evaluated by :func:`predict`."""
+
+_POSITIVE_X_FORMS = ("logarithmic", "power")
+_REDRAW_STREAM = 1  # extra entropy word of the generator that replaces failed bootstrap draws
+_MAX_LISTED = 10  # problems listed in one error message before "and N more"
+
+PLOT_COLUMNS = ("plot_id", "type", "x", "carbon_t_ha", "x_m", "y_m")
+COEFFICIENT_COLUMNS = ("type", "c_above", "c_below", "uncertainty_pct")
+
+
+# ---------------------------------------------------------------------------------------------
+# Forms: fit and predict
+
+
+def fit_form(form: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fit one form to plots (x NDVI, y carbon t C/ha); parameters in ``PARAM_NAMES[form]`` order.
+
+    Raises :class:`ModelError` if the form's domain excludes a plot (x <= 0 for logarithmic and
+    power), if x has fewer than 2 distinct values, or if the non-linear fit does not converge.
+    """
+    _check_form(form, FORMS)
+    x, y = _as_xy(x, y)
+    if form in _POSITIVE_X_FORMS and np.any(x <= 0):
+        bad = int(np.sum(x <= 0))
+        raise ModelError(
+            f"{form} form needs NDVI x > 0 at every plot. Got {bad} of {x.size} plots with x <= 0 "
+            f"(min {x.min():.4g}) instead. Use the linear or exponential form for these plots."
+        )
+    t = np.log(x) if form in _POSITIVE_X_FORMS else x
+    if x.size < 2 or not np.ptp(t) > 0:
+        raise ModelError(
+            f"{form} fit needs plots at 2 or more distinct NDVI values. Got {np.unique(x).size} distinct "
+            f"value(s) over {x.size} plots instead. Add plots that span a range of NDVI."
+        )
+    if form in ("linear", "logarithmic"):
+        params = _ols(t, y)
+    else:
+        params = _fit_a_exp_bt(form, t, y)
+    if not np.all(np.isfinite(params)):
+        raise ModelError(
+            f"{form} fit must give finite parameters. Got {params.tolist()} instead. "
+            "Check the plots for extreme carbon or NDVI values."
+        )
+    return params
+
+
+def predict(form: str, params: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Carbon density (t C/ha, raw, may be < 0) of ``form`` at predictor values ``x``.
+
+    ``params`` of shape (k,) gives a result of ``x.shape``; a stack of draws of shape (B, k) gives
+    (B, *x.shape), computed by broadcasting (memory is B times that of x: chunk large rasters).
+    Logarithmic and power forms clamp x to >= :data:`X_MIN_LOG` first. The "constant" form returns
+    c everywhere except where x is NaN. NaN in x gives NaN in the result for every form.
+    """
+    _check_form(form, PARAM_NAMES)
+    x = np.asarray(x, dtype=float)
+    p = np.asarray(params, dtype=float)
+    k = len(PARAM_NAMES[form])
+    if p.shape == (k,):
+        cols = [p[j] for j in range(k)]
+    elif p.ndim == 2 and p.shape[1] == k:
+        expand = (slice(None),) + (np.newaxis,) * x.ndim
+        cols = [p[:, j][expand] for j in range(k)]
+    else:
+        raise ModelError(
+            f"params of the {form} form must have shape ({k},) or (n_draws, {k}). Got shape {p.shape} "
+            f"instead. Pass parameters in the order {PARAM_NAMES[form]}."
+        )
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if form == "constant":
+            out = np.where(np.isnan(x), np.nan, cols[0])
+        elif form == "linear":
+            out = cols[0] + cols[1] * x
+        elif form == "logarithmic":
+            out = cols[0] + cols[1] * np.log(np.maximum(x, X_MIN_LOG))
+        elif form == "power":
+            out = cols[0] * np.power(np.maximum(x, X_MIN_LOG), cols[1])
+        else:  # exponential
+            out = cols[0] * np.exp(cols[1] * x)
+    return np.asarray(out, dtype=float)
+
+
+def _ols(t: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(a, b) of y = a + b*t by ordinary least squares (centred, numerically stable)."""
+    tm, ym = t.mean(), y.mean()
+    dt = t - tm
+    b = float(np.dot(dt, y - ym) / np.dot(dt, dt))
+    return np.array([ym - b * tm, b])
+
+
+def _a_exp_bt(t: np.ndarray, a: float, b: float) -> np.ndarray:
+    return a * np.exp(b * t)
+
+
+def _a_exp_bt_jac(t: np.ndarray, a: float, b: float) -> np.ndarray:
+    e = np.exp(b * t)
+    return np.column_stack([e, a * t * e])
+
+
+def _fit_a_exp_bt(form: str, t: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Power (t = ln x) and exponential (t = x) forms, both C = a*exp(b*t), by NLS in C space."""
+    p0 = np.array([max(float(np.mean(y)), 1e-6), 0.0])
+    pos = y > 0
+    if np.count_nonzero(pos) >= 2 and np.ptp(t[pos]) > 0:
+        ln_a, b = _ols(t[pos], np.log(y[pos]))
+        if math.isfinite(ln_a) and ln_a < 700 and math.isfinite(b):
+            p0 = np.array([math.exp(ln_a), b])
+    with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        warnings.simplefilter("ignore", OptimizeWarning)
+        try:
+            popt, _ = curve_fit(_a_exp_bt, t, y, p0=p0, jac=_a_exp_bt_jac, method="lm", maxfev=2000)
+        except (RuntimeError, ValueError, FloatingPointError) as err:
+            raise ModelError(
+                f"{form} fit must converge. Got no solution from non-linear least squares ({err}) "
+                "instead. Another form will be used; check the plots for outliers."
+            ) from err
+        fitted = _a_exp_bt(t, *popt)
+    if not np.all(np.isfinite(fitted)):
+        raise ModelError(
+            f"{form} fit must give finite predictions at the plots. Got a={popt[0]:.4g}, b={popt[1]:.4g} "
+            "instead. Another form will be used; check the plots for outliers."
+        )
+    return np.asarray(popt, dtype=float)
+
+
+# ---------------------------------------------------------------------------------------------
+# Spatially blocked cross-validation
+
+
+def spatial_block_ids(xy_m: np.ndarray, block_size_m: float) -> np.ndarray:
+    """Block index (0 .. n_blocks-1) of each plot on a square grid of ``block_size_m`` anchored at (0, 0).
+
+    Blocks are numbered in (column, row) order of their grid cell, so the numbering does not
+    depend on plot order.
+    """
+    xy = _as_xy_m(xy_m)
+    if not (isinstance(block_size_m, int | float | np.number) and math.isfinite(block_size_m) and block_size_m > 0):
+        raise ModelError(
+            f"block_size_m must be a number of metres > 0. Got {block_size_m!r} instead. "
+            "Set it to about the range of spatial correlation of carbon, e.g. 1000."
+        )
+    cells = np.floor(xy / float(block_size_m)).astype(np.int64)
+    if cells.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, inverse = np.unique(cells, axis=0, return_inverse=True)
+    return inverse.reshape(-1).astype(np.int64)
+
+
+def describe_folds(xy_m: np.ndarray, block_size_m: float, n_folds: int) -> dict[str, Any]:
+    """How :func:`spatial_folds` splits these plots: the companion that reports the fallback.
+
+    Returns {"scheme": "spatial_blocks" | "plots", "n_blocks", "n_folds", "block_size_m"}; scheme
+    "plots" means all plots lie in one block and folds were made over individual plots, so the CV
+    is not spatially blocked (and is optimistic).
+    """
+    _check_n_folds(n_folds)
+    blocks = spatial_block_ids(xy_m, block_size_m)
+    n_blocks = int(blocks.max()) + 1 if blocks.size else 0
+    if n_blocks > 1:
+        return {"scheme": "spatial_blocks", "n_blocks": n_blocks, "n_folds": min(n_folds, n_blocks),
+                "block_size_m": float(block_size_m)}
+    return {"scheme": "plots", "n_blocks": n_blocks, "n_folds": min(n_folds, int(blocks.size)),
+            "block_size_m": float(block_size_m)}
+
+
+def spatial_folds(xy_m: np.ndarray, block_size_m: float, n_folds: int, seed: int) -> np.ndarray:
+    """Spatially blocked CV fold id (0 .. k-1) per plot; ``xy_m`` is (n, 2) plot locations in metres.
+
+    Plots are grouped into square blocks of ``block_size_m`` on a grid anchored at (0, 0). The
+    blocks are shuffled with ``seed``, then dealt, largest first (a stable sort, so equal-sized
+    blocks keep their shuffled order), each to the fold with the fewest plots so far (ties to the
+    lowest fold id): k = min(n_folds, number of non-empty blocks) and every fold gets at least one
+    block. A block is never split, so no plot is in the training and test set of one fold.
+
+    With a single block the folds cannot be spatial: k = min(n_folds, n) folds are then made over
+    individual plots (shuffled with ``seed``, dealt round-robin). :func:`describe_folds` reports
+    which scheme was used.
+    """
+    _check_n_folds(n_folds)
+    seed = _check_seed(seed)
+    blocks = spatial_block_ids(xy_m, block_size_m)
+    n = blocks.size
+    if n < 2:
+        raise ModelError(
+            f"cross-validation needs 2 or more plots. Got {n} instead. Add plots or use the coefficient table."
+        )
+    rng = np.random.default_rng(seed)
+    n_blocks = int(blocks.max()) + 1
+    if n_blocks == 1:
+        k = min(n_folds, n)
+        folds = np.empty(n, dtype=np.int64)
+        folds[rng.permutation(n)] = np.arange(n) % k
+        return folds
+    k = min(n_folds, n_blocks)
+    sizes = np.bincount(blocks, minlength=n_blocks)
+    order = rng.permutation(n_blocks)
+    order = order[np.argsort(-sizes[order], kind="stable")]
+    fold_of_block = np.empty(n_blocks, dtype=np.int64)
+    load = np.zeros(k, dtype=np.int64)
+    for block in order:
+        target = int(np.argmin(load))
+        fold_of_block[block] = target
+        load[target] += sizes[block]
+    return fold_of_block[blocks]
+
+
+def cross_validate(form: str, x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> dict[str, Any]:
+    """Out-of-fold metrics of ``form``: each fold is predicted by a fit on all other folds.
+
+    Returns {"rmse_t_ha", "r2", "bias_t_ha" (mean prediction - observation), "n", "n_folds"}
+    computed on the pooled out-of-fold predictions; R² = 1 - SS_res/SS_tot (None when all
+    observations are equal). Raises :class:`ModelError` if a fold cannot be fitted.
+    """
+    _check_form(form, FORMS)
+    x, y = _as_xy(x, y)
+    folds = np.asarray(folds)
+    if folds.shape != x.shape or not np.issubdtype(folds.dtype, np.integer):
+        raise ModelError(
+            f"folds must be an integer fold id per plot, shape {x.shape}. Got dtype {folds.dtype}, "
+            f"shape {folds.shape} instead. Make them with spatial_folds()."
+        )
+    fold_ids = np.unique(folds)
+    if fold_ids.size < 2:
+        raise ModelError(
+            f"cross-validation needs 2 or more folds. Got {fold_ids.size} instead. "
+            "Add plots in more blocks or make block_size_m smaller."
+        )
+    pred = np.empty_like(y)
+    for fold in fold_ids:
+        test = folds == fold
+        try:
+            params = fit_form(form, x[~test], y[~test])
+        except ModelError as err:
+            raise ModelError(f"fold {int(fold)} of {fold_ids.size}: {err}") from err
+        pred[test] = predict(form, params, x[test])
+    if not np.all(np.isfinite(pred)):
+        raise ModelError(
+            f"{form} out-of-fold predictions must be finite. Got {int(np.sum(~np.isfinite(pred)))} non-finite "
+            "instead. Another form will be used."
+        )
+    return {**_metrics(pred, y), "n": int(y.size), "n_folds": int(fold_ids.size)}
+
+
+def select_form(
+    x: np.ndarray, y: np.ndarray, folds: np.ndarray, forms: Sequence[str] = FORMS
+) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The form with the lowest cross-validated RMSE (ties to the earlier form in :data:`FORMS`).
+
+    The second value maps every requested form to its :func:`cross_validate` metrics, or to
+    {"skipped": reason} when the form cannot be fitted to all plots or to some fold. Raises
+    :class:`ModelError` listing the reasons if no form could be fitted.
+    """
+    forms = _check_forms(forms)
+    candidates: dict[str, dict[str, Any]] = {}
+    for form in forms:
+        try:
+            fit_form(form, x, y)  # domain and convergence on all plots
+            candidates[form] = cross_validate(form, x, y, folds)
+        except ModelError as err:
+            candidates[form] = {"skipped": str(err)}
+    fitted = [f for f in FORMS if f in candidates and "skipped" not in candidates[f]]
+    if not fitted:
+        reasons = "; ".join(f"{f}: {c['skipped']}" for f, c in candidates.items())
+        raise ModelError(
+            f"at least one carbon model form must fit the plots. Got none of {list(forms)} instead ({reasons}). "
+            "Add plots spanning more NDVI values and blocks, or use the coefficient table."
+        )
+    best = min(fitted, key=lambda f: candidates[f]["rmse_t_ha"])  # min keeps the first of equals
+    return best, candidates
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-type models with bootstrap draws
+
+
+def bootstrap_indices(n: int, n_bootstrap: int, seed: int, type_code: str) -> np.ndarray:
+    """(n_bootstrap, n) resample indices into the plots of ``type_code`` sorted by plot_id.
+
+    The generator is ``np.random.default_rng([seed, zlib.crc32(type_code)])``: it depends on the
+    seed and the type only, so the same n gives the same indices in every year (paired draws).
+    """
+    return _type_rng(_check_seed(seed), type_code).integers(0, n, size=(n_bootstrap, n))
+
+
+def fit_type_model(
+    type_code: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    xy_m: np.ndarray,
+    plot_ids: Sequence[Any],
+    *,
+    forms: Sequence[str] = FORMS,
+    block_size_m: float = 1000.0,
+    n_folds: int = 5,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Choose the form by spatially blocked CV, refit on all plots, and bootstrap the plots.
+
+    ``x`` NDVI, ``y`` carbon (t C/ha), ``xy_m`` (n, 2) plot locations in metres, ``plot_ids``
+    unique per plot. Plots are sorted by plot_id first; resample indices come from
+    :func:`bootstrap_indices`. A draw that cannot be fitted is replaced by a fresh resample from a
+    second generator derived from (seed, type_code), so the other draws stay paired across years;
+    the number replaced is "n_bootstrap_redrawn". After 10 x n_bootstrap + 100 failures a
+    :class:`ModelError` is raised.
+
+    Returns a JSON-serialisable dict: type, source ("plots"), form, params {name: value}, n,
+    plot_ids (sorted), x_range, fit (in-sample r2, rmse_t_ha, bias_t_ha), cv (the chosen form's CV
+    metrics), cv_folds (:func:`describe_folds`), candidates, residual_sd_t_ha (residual standard
+    error with n - 2 degrees of freedom), bootstrap (n_bootstrap rows of params), n_bootstrap_redrawn.
+    """
+    type_code = _check_type_code(type_code)
+    _check_carbon(np.asarray(y, dtype=float).ravel(), plot_ids, where=f"type {type_code} plots")
+    x, y = _as_xy(x, y, error=InputDataError, where=f"type {type_code} plots")
+    xy = _as_xy_m(xy_m, error=InputDataError)
+    ids = np.asarray(list(plot_ids), dtype=object)
+    if xy.shape[0] != x.size or ids.size != x.size:
+        raise InputDataError(
+            f"type {type_code}: x, y, xy_m and plot_ids must describe the same plots. Got {x.size}, {y.size}, "
+            f"{xy.shape[0]} and {ids.size} rows instead. Pass one row per plot."
+        )
+    _check_unique_ids(ids, where=f"type {type_code} plots")
+    n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", 0, "Use e.g. 200 draws.")
+    seed = _check_seed(seed)
+
+    order = _sort_order(ids)
+    x, y, xy, ids = x[order], y[order], xy[order], ids[order]
+    folds = spatial_folds(xy, block_size_m, n_folds, seed)
+    fold_info = describe_folds(xy, block_size_m, n_folds)
+    try:
+        form, candidates = select_form(x, y, folds, forms)
+    except ModelError as err:
+        raise ModelError(f"type {type_code}: {err}") from err
+    params = fit_form(form, x, y)
+    fitted = predict(form, params, x)
+    ss_res = float(np.sum((fitted - y) ** 2))
+
+    draws = np.empty((n_bootstrap, params.size))
+    redraw_rng: np.random.Generator | None = None
+    n_failed, max_failed = 0, 10 * n_bootstrap + 100
+    for i, idx in enumerate(bootstrap_indices(x.size, n_bootstrap, seed, type_code)):
+        while True:
+            try:
+                draws[i] = fit_form(form, x[idx], y[idx])
+                break
+            except ModelError as err:
+                n_failed += 1
+                if n_failed > max_failed:
+                    raise ModelError(
+                        f"type {type_code}: bootstrap refits of the {form} form must mostly succeed. Got "
+                        f"{n_failed} failures for {i} successful draws instead (last: {err}). "
+                        "Add plots or restrict forms to linear."
+                    ) from err
+                if redraw_rng is None:
+                    redraw_rng = _type_rng(seed, type_code, _REDRAW_STREAM)
+                idx = redraw_rng.integers(0, x.size, size=x.size)
+    if n_failed:
+        log.info("type %s: %d of %d bootstrap draws redrawn after failed %s fits",
+                 type_code, n_failed, n_bootstrap, form)
+
+    return {
+        "type": type_code,
+        "source": "plots",
+        "form": form,
+        "params": dict(zip(PARAM_NAMES[form], (float(v) for v in params), strict=True)),
+        "n": int(x.size),
+        "plot_ids": [_py(v) for v in ids],
+        "x_range": [float(x.min()), float(x.max())],
+        "fit": _metrics(fitted, y),
+        "cv": candidates[form],
+        "cv_folds": fold_info,
+        "candidates": candidates,
+        "residual_sd_t_ha": math.sqrt(ss_res / max(x.size - params.size, 1)),
+        "bootstrap": draws.tolist(),
+        "n_bootstrap_redrawn": int(n_failed),
+    }
+
+
+def fallback_type_model(
+    type_code: str,
+    density_t_ha: float,
+    uncertainty_pct: float,
+    n_plots: int,
+    reason: str,
+    *,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Coefficient-table model: form "constant" with params {"c": density_t_ha} (t C/ha).
+
+    Draws are c * (1 + (uncertainty_pct / 100 / 1.645) * z), z ~ N(0, 1) from
+    ``default_rng([seed, crc32(type_code)])``, so their 5-95 % span is about c * (1 ± uncertainty_pct/100);
+    uncertainty_pct 0 gives identical draws. Draws may be < 0 when uncertainty_pct > ~164 (the
+    caller floors). Keys without meaning here are None: x_range, fit, cv, cv_folds,
+    residual_sd_t_ha (the table gives no residual spread; all uncertainty is in the draws).
+    """
+    type_code = _check_type_code(type_code)
+    c = _check_number(density_t_ha, f"type {type_code}: density_t_ha", "Fix the coefficient table.")
+    u = _check_number(uncertainty_pct, f"type {type_code}: uncertainty_pct", "Fix the coefficient table.")
+    n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", 0, "Use e.g. 200 draws.")
+    n_plots = _check_count(n_plots, "n_plots", 0, "Pass the number of plots of the type.")
+    z = _type_rng(_check_seed(seed), type_code).standard_normal(n_bootstrap)
+    draws = c * (1.0 + (u / 100.0 / 1.645) * z)
+    return {
+        "type": type_code,
+        "source": "coefficients",
+        "form": "constant",
+        "params": {"c": c},
+        "n": n_plots,
+        "reason": str(reason),
+        "uncertainty_pct": u,
+        "plot_ids": [],
+        "x_range": None,
+        "fit": None,
+        "cv": None,
+        "cv_folds": None,
+        "candidates": {},
+        "residual_sd_t_ha": None,
+        "bootstrap": [[float(v)] for v in draws],
+        "n_bootstrap_redrawn": 0,
+    }
+
+
+def fit_models(
+    plots: pd.DataFrame,
+    coefficients: pd.DataFrame | None,
+    *,
+    types: Sequence[str],
+    min_plots: int = 10,
+    forms: Sequence[str] = FORMS,
+    block_size_m: float = 1000.0,
+    n_folds: int = 5,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Carbon models of every green-space type in ``types`` for one year (JSON-serialisable dict).
+
+    ``plots`` has columns plot_id, type, x (NDVI), carbon_t_ha, x_m, y_m (metres, projected CRS);
+    ``coefficients`` has type, c_above, c_below (t C/ha) and uncertainty_pct (other columns such as
+    c_soil, c_dead are ignored here), or is None when there is no table.
+
+    A type with >= ``min_plots`` plots with a predictor gets :func:`fit_type_model`; otherwise, or
+    when no form can be fitted to its plots (the error is kept as "fit_error"), it gets
+    :func:`fallback_type_model` with density c_above + c_below and a reason naming the counts. Plots whose x is NaN are left out and counted
+    as "n_dropped_no_predictor". Plots of types not in ``types`` are ignored (logged).
+
+    Raises :class:`InputDataError` listing every plot with carbon not a finite number >= 0, a
+    non-numeric x, a missing location, or a duplicate plot_id; :class:`ModelError` for a type
+    that needs the coefficient table and has no row in it.
+    """
+    if isinstance(types, str):
+        raise ModelError(f"types must be a list of type codes. Got the string {types!r} instead. Write [{types!r}].")
+    codes = sorted({_check_type_code(t) for t in types})
+    if not codes:
+        raise ModelError("types must name at least one green-space type. Got none instead. List e.g. G1 G2 G3 XG EG.")
+    min_plots = _check_count(min_plots, "min_plots", 3, "Use e.g. 10 plots per type.")
+    forms = _check_forms(forms)
+    table = _validate_plots(plots)
+    coef = _validate_coefficients(coefficients)
+
+    other = sorted(set(table["type"]) - set(codes))
+    if other:
+        log.info("ignoring %d plots of types %s not in types %s",
+                 int(table["type"].isin(other).sum()), other, codes)
+
+    out_types: dict[str, dict[str, Any]] = {}
+    for code in codes:
+        sub = table[table["type"] == code]
+        has_x = np.isfinite(sub["x"].to_numpy(dtype=float))
+        n_ok, n_dropped = int(has_x.sum()), int((~has_x).sum())
+        dropped_note = f" ({n_dropped} more plots had no predictor)" if n_dropped else ""
+        model: dict[str, Any] | None = None
+        fit_error: str | None = None
+        if n_ok >= min_plots:
+            used = sub[has_x]
+            try:
+                model = fit_type_model(
+                    code, used["x"].to_numpy(dtype=float), used["carbon_t_ha"].to_numpy(dtype=float),
+                    used[["x_m", "y_m"]].to_numpy(dtype=float), used["plot_id"].tolist(),
+                    forms=forms, block_size_m=block_size_m, n_folds=n_folds, n_bootstrap=n_bootstrap, seed=seed,
+                )
+            except ModelError as err:
+                if code not in coef.index:
+                    raise
+                why = f"no model form could be fitted to {n_ok} plots{dropped_note}"
+                fit_error = str(err)
+        else:
+            why = f"{n_ok} plots < min_plots {min_plots}{dropped_note}"
+        if model is None:
+            if code not in coef.index:
+                raise ModelError(
+                    f"type {code} needs the coefficient table: {why}. Got no row for {code} in the coefficient "
+                    f"table instead. Add a row for {code} (type, c_above, c_below, c_soil, c_dead, "
+                    f"uncertainty_pct) or add plots of {code}."
+                )
+            row = coef.loc[code]
+            density = float(row["c_above"] + row["c_below"])
+            reason = f"{why}: using coefficient table (c_above + c_below = {round(density, 6)} t C/ha)"
+            model = fallback_type_model(code, density, float(row["uncertainty_pct"]), n_ok, reason,
+                                        n_bootstrap=n_bootstrap, seed=seed)
+            if fit_error is not None:
+                model["fit_error"] = fit_error
+        model["n_dropped_no_predictor"] = n_dropped
+        out_types[code] = model
+        if model["source"] == "plots":
+            log.info("type %s: %s form from %d plots, CV RMSE %.3g t C/ha, R2 %s",
+                     code, model["form"], model["n"], model["cv"]["rmse_t_ha"], model["cv"]["r2"])
+        else:
+            log.info("type %s: %s", code, model["reason"])
+
+    return {
+        "predictor": "ndvi",
+        "carbon_unit": "t C/ha",
+        "min_plots": min_plots,
+        "n_bootstrap": int(n_bootstrap),
+        "seed": int(seed),
+        "block_size_m": float(block_size_m),
+        "n_folds": int(n_folds),
+        "forms": list(forms),
+        "types": out_types,
+    }
+
+
+def predict_type(model: dict[str, Any], type_code: str, x: np.ndarray) -> np.ndarray:
+    """Point-estimate carbon density (t C/ha, raw) of a type of a :func:`fit_models` result, shape of x."""
+    tm = _type_model(model, type_code)
+    params = [tm["params"][name] for name in PARAM_NAMES[tm["form"]]]
+    return predict(tm["form"], np.asarray(params, dtype=float), x)
+
+
+def predict_draws(model: dict[str, Any], type_code: str, x: np.ndarray) -> np.ndarray:
+    """(B, *x.shape) carbon density (t C/ha, raw) of the type's B bootstrap draws of a :func:`fit_models` result."""
+    tm = _type_model(model, type_code)
+    k = len(PARAM_NAMES[tm["form"]])
+    draws = np.asarray(tm["bootstrap"], dtype=float).reshape(-1, k)
+    return predict(tm["form"], draws, x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation and helpers
+
+
+def _type_model(model: dict[str, Any], type_code: str) -> dict[str, Any]:
+    types = model.get("types", {}) if isinstance(model, dict) else {}
+    if type_code not in types:
+        raise ModelError(
+            f"type_code must be a type of the model. Got {type_code!r} instead; the model has {sorted(types)}. "
+            "Add the type to `types` when fitting or fix the type code."
+        )
+    return types[type_code]
+
+
+def _metrics(pred: np.ndarray, obs: np.ndarray) -> dict[str, Any]:
+    resid = pred - obs
+    ss_res = float(np.sum(resid**2))
+    ss_tot = float(np.sum((obs - obs.mean()) ** 2))
+    return {
+        "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else None,
+        "rmse_t_ha": math.sqrt(ss_res / obs.size),
+        "bias_t_ha": float(resid.mean()),
+    }
+
+
+def _type_rng(seed: int, type_code: str, stream: int | None = None) -> np.random.Generator:
+    entropy = [seed, zlib.crc32(type_code.encode())]
+    if stream is not None:
+        entropy.append(stream)
+    return np.random.default_rng(entropy)
+
+
+def _check_form(form: str, allowed: Iterable[str]) -> None:
+    allowed = tuple(allowed)
+    if form not in allowed:
+        raise ModelError(f"form must be one of {', '.join(allowed)}. Got {form!r} instead. Fix the form name.")
+
+
+def _check_forms(forms: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(forms, str):
+        forms = (forms,)
+    forms = tuple(dict.fromkeys(forms))
+    if not forms:
+        raise ModelError(f"forms must list at least one of {', '.join(FORMS)}. Got none instead.")
+    for form in forms:
+        _check_form(form, FORMS)
+    return forms
+
+
+def _check_type_code(code: Any) -> str:
+    if not isinstance(code, str) or not code:
+        raise ModelError(f"type code must be a non-empty string such as 'G1'. Got {code!r} instead.")
+    return code
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ModelError(f"seed must be an integer >= 0. Got {seed!r} instead. Set e.g. seed: 0.")
+    return int(seed)
+
+
+def _check_n_folds(n_folds: Any) -> int:
+    return _check_count(n_folds, "n_folds", 2, "Use e.g. 5 folds.")
+
+
+def _check_count(value: Any, name: str, minimum: int, fix: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ModelError(f"{name} must be an integer >= {minimum}. Got {value!r} instead. {fix}")
+    return int(value)
+
+
+def _check_number(value: Any, name: str, fix: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not (math.isfinite(v) and v >= 0):
+        raise ModelError(f"{name} must be a finite number >= 0. Got {value!r} instead. {fix}")
+    return v
+
+
+def _as_xy(
+    x: Any, y: Any, *, error: type[Exception] = ModelError, where: str = "plots"
+) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise error(
+            f"{where}: x and y must be 1-D arrays of equal length. Got shapes {x.shape} and {y.shape} instead. "
+            "Pass one value per plot."
+        )
+    bad = ~(np.isfinite(x) & np.isfinite(y))
+    if bad.any():
+        raise error(
+            f"{where}: x and y must be finite. Got {int(bad.sum())} plots with NaN or infinite values "
+            f"(first at position {int(np.argmax(bad))}) instead. Drop plots without a predictor first."
+        )
+    return x, y
+
+
+def _as_xy_m(xy_m: Any, *, error: type[Exception] = ModelError) -> np.ndarray:
+    xy = np.asarray(xy_m, dtype=float)
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise error(f"xy_m must be an (n, 2) array of plot x, y in metres. Got shape {xy.shape} instead.")
+    if not np.all(np.isfinite(xy)):
+        raise error(
+            f"xy_m must be finite plot coordinates in metres. Got {int((~np.isfinite(xy)).any(axis=1).sum())} "
+            "plots with NaN or infinite coordinates instead. Give every plot a location."
+        )
+    return xy
+
+
+def _check_carbon(y: np.ndarray, plot_ids: Sequence[Any], where: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(y) | (y < 0))
+    if bad.size:
+        ids = list(plot_ids)
+        listed = [(ids[i] if i < len(ids) else i, y[i]) for i in bad]
+        raise InputDataError(_carbon_message(where, listed))
+
+
+def _carbon_message(where: str, listed: list[tuple[Any, Any]]) -> str:
+    shown = ", ".join(f"{v!r} at plot_id {_py(pid)!r}" for pid, v in listed[:_MAX_LISTED])
+    more = f" and {len(listed) - _MAX_LISTED} more" if len(listed) > _MAX_LISTED else ""
+    return (
+        f"{where}: carbon_t_ha must be a finite number >= 0 (t C/ha). Got {shown}{more} instead. "
+        "Correct these plots or remove them from the plot table."
+    )
+
+
+def _check_unique_ids(ids: np.ndarray, where: str) -> None:
+    dup = [(k, c) for k, c in Counter(_py(v) for v in ids).items() if c > 1]
+    if dup:
+        shown = ", ".join(f"{k!r} ({c} times)" for k, c in dup[:_MAX_LISTED])
+        raise InputDataError(
+            f"{where}: plot_id must be unique. Got {shown} instead. Give every plot its own id "
+            "(filter the plot table to one year first)."
+        )
+
+
+def _sort_order(ids: np.ndarray) -> np.ndarray:
+    keys = [_py(v) for v in ids]
+    try:
+        return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.intp)
+    except TypeError:  # mixed id types: order by their text
+        return np.array(sorted(range(len(keys)), key=lambda i: str(keys[i])), dtype=np.intp)
+
+
+def _py(value: Any) -> Any:
+    """A plain Python scalar (JSON-serialisable) for a numpy scalar."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _validate_plots(plots: pd.DataFrame) -> pd.DataFrame:
+    """Numeric copy of the plot table; raises InputDataError listing every problem found."""
+    missing = [c for c in PLOT_COLUMNS if c not in plots.columns]
+    if missing:
+        raise InputDataError(
+            f"plots must have columns {', '.join(PLOT_COLUMNS)}. Got no {', '.join(missing)} instead "
+            f"(columns: {', '.join(map(str, plots.columns))}). Rename or add the columns."
+        )
+    table = pd.DataFrame({"plot_id": plots["plot_id"].to_numpy(), "type": plots["type"].astype(str).to_numpy()})
+    for col in ("x", "carbon_t_ha", "x_m", "y_m"):
+        table[col] = pd.to_numeric(plots[col], errors="coerce").to_numpy(dtype=float)
+    ids = table["plot_id"].tolist()
+    problems: list[str] = []
+
+    carbon = table["carbon_t_ha"].to_numpy()
+    raw_carbon = plots["carbon_t_ha"].tolist()
+    bad = np.flatnonzero(~np.isfinite(carbon) | (carbon < 0))
+    if bad.size:
+        problems.append(_carbon_message("plots", [(ids[i], _py(raw_carbon[i])) for i in bad]))
+
+    raw_x = plots["x"].tolist()
+    bad_x = [i for i in np.flatnonzero(~np.isfinite(table["x"].to_numpy())) if not pd.isna(raw_x[i])]
+    if bad_x:
+        shown = ", ".join(f"{_py(raw_x[i])!r} at plot_id {_py(ids[i])!r}" for i in bad_x[:_MAX_LISTED])
+        problems.append(
+            f"plots: x (NDVI) must be a finite number or missing (NaN). Got {shown} instead. "
+            "Fix the sampled predictor values."
+        )
+
+    has_x = np.isfinite(table["x"].to_numpy())
+    no_loc = np.flatnonzero(has_x & ~np.isfinite(table[["x_m", "y_m"]].to_numpy()).all(axis=1))
+    if no_loc.size:
+        shown = ", ".join(repr(_py(ids[i])) for i in no_loc[:_MAX_LISTED])
+        problems.append(
+            f"plots: x_m and y_m must be finite coordinates in metres. Got missing or non-numeric values at "
+            f"plot_id {shown} instead. Give every plot a location in the run's projected CRS."
+        )
+
+    try:
+        _check_unique_ids(table["plot_id"].to_numpy(dtype=object), "plots")
+    except InputDataError as err:
+        problems.append(str(err))
+    if problems:
+        raise InputDataError("\n".join(problems))
+    return table
+
+
+def _validate_coefficients(coefficients: pd.DataFrame | None) -> pd.DataFrame:
+    """Coefficient rows indexed by type; raises InputDataError listing every problem found."""
+    if coefficients is None:
+        return pd.DataFrame(columns=list(COEFFICIENT_COLUMNS[1:]), index=pd.Index([], name="type"))
+    missing = [c for c in COEFFICIENT_COLUMNS if c not in coefficients.columns]
+    if missing:
+        raise InputDataError(
+            f"coefficients must have columns {', '.join(COEFFICIENT_COLUMNS)}. Got no {', '.join(missing)} "
+            f"instead (columns: {', '.join(map(str, coefficients.columns))}). Rename or add the columns."
+        )
+    table = pd.DataFrame({"type": coefficients["type"].astype(str).to_numpy()})
+    problems: list[str] = []
+    for col in COEFFICIENT_COLUMNS[1:]:
+        values = pd.to_numeric(coefficients[col], errors="coerce").to_numpy(dtype=float)
+        table[col] = values
+        for i in np.flatnonzero(~np.isfinite(values) | (values < 0)):
+            problems.append(
+                f"coefficients type {table['type'].iloc[i]}: {col} must be a finite number >= 0. "
+                f"Got {_py(coefficients[col].iloc[i])!r} instead. Fix the coefficient table."
+            )
+    dup = sorted(k for k, c in Counter(table["type"]).items() if c > 1)
+    if dup:
+        problems.append(
+            f"coefficients: type must be unique. Got repeated rows for {', '.join(dup)} instead. Keep one row per type."
+        )
+    if problems:
+        raise InputDataError("\n".join(problems))
+    return table.set_index("type")

@@ -1,0 +1,64 @@
+"""Field plots: read from any vector layer, checked, located on the grid, predictors sampled.
+
+A plot is a point (or a polygon, whose centroid is used) with an id, a green-space type, a
+measurement year and a measured vegetation carbon density in t C/ha. Remeasured plots keep
+their id across years, which pairs the bootstrap draws of the years (see greensink.model).
+Problems are collected and reported together, each naming the file, row, value and fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from rasterio.transform import rowcol
+
+from greensink.errors import InputDataError
+from greensink.grid import Grid
+
+
+def prepare_plots(gdf: gpd.GeoDataFrame, cfg: Mapping, types: Sequence[str], grid: Grid, where: str) -> pd.DataFrame:
+    """Columns plot_id, type, year, carbon_t_ha (as read; model.fit_models checks the numbers),
+    x_m, y_m, row, col. Raises InputDataError listing every problem found."""
+    cols = {k: cfg[k] for k in ("id_column", "carbon_column", "type_column", "year_column")}
+    missing = [f"{k}={v!r}" for k, v in cols.items() if v not in gdf.columns]
+    if missing:
+        raise InputDataError(f"{where}: column(s) not found: {', '.join(missing)} (columns: {list(gdf.columns)}). Fix plots.* in the config.")
+    if gdf.crs is None:
+        raise InputDataError(f"{where}: the layer has no CRS. Assign one in GIS software and save again.")
+    gdf = gdf.to_crs(grid.crs)
+    pts = gdf.geometry.centroid if not (gdf.geom_type == "Point").all() else gdf.geometry
+    out = pd.DataFrame({
+        "plot_id": gdf[cols["id_column"]].astype("string").to_numpy(dtype=object),
+        "type": gdf[cols["type_column"]].astype("string").to_numpy(dtype=object),
+        "year": pd.to_numeric(gdf[cols["year_column"]], errors="coerce").to_numpy(),
+        "carbon_t_ha": gdf[cols["carbon_column"]].to_numpy(dtype=object),
+        "x_m": pts.x.to_numpy(),
+        "y_m": pts.y.to_numpy(),
+    })
+    problems = []
+    for i, r in enumerate(out.itertuples(index=False), start=1):
+        label = f"{where} row {i} (plot {r.plot_id!r})"
+        if r.type not in types:
+            problems.append(f"{label}: {cols['type_column']} must be one of {list(types)}. Got {r.type!r}. Recode the plot or add the type to greenspace.types.")
+        if not np.isfinite(r.year):
+            problems.append(f"{label}: {cols['year_column']} must be a year. Got {gdf[cols['year_column']].iloc[i - 1]!r}.")
+    rows, cols_ = rowcol(grid.transform, out["x_m"].to_numpy(), out["y_m"].to_numpy())
+    out["row"], out["col"] = np.asarray(rows), np.asarray(cols_)
+    outside = (out["row"] < 0) | (out["row"] >= grid.height) | (out["col"] < 0) | (out["col"] >= grid.width)
+    for i in np.flatnonzero(outside.to_numpy())[:20]:
+        problems.append(
+            f"{where} row {i + 1} (plot {out['plot_id'].iloc[i]!r}): location ({out['x_m'].iloc[i]:.1f}, {out['y_m'].iloc[i]:.1f}) "
+            f"is outside the analysis area {tuple(round(b) for b in grid.bounds)} ({grid.crs}). Remove the plot or check its CRS."
+        )
+    if problems:
+        raise InputDataError(f"{len(problems)} problem(s) with the plots:\n" + "\n".join(f"  - {p}" for p in problems))
+    out["year"] = out["year"].astype(int)
+    return out
+
+
+def sample(raster: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Values of a (rows, cols) raster at the given pixel indices."""
+    return raster[np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)]

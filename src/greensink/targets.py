@@ -1,0 +1,67 @@
+"""Targets: indicator values per zone against the plan's targets (config/targets.yaml).
+
+A target names a level, an indicator (a zone-table column), a comparison and a value. Each
+zone of that level gets its value, the target, met or not, and the gap (value − target, so a
+negative gap under a "≥" target is the shortfall). A zone whose value is missing (NaN) is
+neither met nor missed: it is reported as "no data".
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from greensink.errors import ConfigError
+
+OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+
+
+def read_targets(path: str | Path) -> list[dict]:
+    """Read and check a targets file; a missing file means no targets."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    targets = doc.get("targets", [])
+    problems = []
+    for i, t in enumerate(targets):
+        for key in ("level", "indicator", "op", "value"):
+            if key not in t:
+                problems.append(f"{path} targets[{i}]: missing key {key!r}. Each target needs level, indicator, op, value.")
+        if t.get("op") not in OPS:
+            problems.append(f"{path} targets[{i}]: op must be one of {list(OPS)}. Got {t.get('op')!r}.")
+        if not isinstance(t.get("value"), int | float):
+            problems.append(f"{path} targets[{i}]: value must be a number. Got {t.get('value')!r}.")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return targets
+
+
+def evaluate(tables: Mapping[str, pd.DataFrame], targets: Sequence[dict]) -> pd.DataFrame:
+    """One row per (target, zone): level, zone_id, name, indicator, label, op, target, value, met, gap."""
+    rows = []
+    for t in targets:
+        table = tables.get(t["level"])
+        if table is None:
+            continue
+        if t["indicator"] not in table.columns:
+            raise ConfigError(
+                f"targets: indicator {t['indicator']!r} is not a column of the {t['level']} table. "
+                f"Use one of: {', '.join(c for c in table.columns if c.endswith(('_pct', '_m2', '_t', '_t_ha')))}."
+            )
+        values = table[t["indicator"]].to_numpy(dtype=float)
+        ok = np.isfinite(values)
+        met = np.where(ok, OPS[t["op"]](values, t["value"]), False)
+        for zid, name, v, m, has in zip(table["zone_id"], table["name"], values, met, ok, strict=True):
+            rows.append({
+                "level": t["level"], "zone_id": zid, "name": name, "indicator": t["indicator"],
+                "label": t.get("label", t["indicator"]), "op": t["op"], "target": float(t["value"]),
+                "value": float(v) if has else np.nan, "status": ("met" if m else "missed") if has else "no data",
+                "gap": float(v - t["value"]) if has else np.nan,
+            })
+    return pd.DataFrame(rows, columns=["level", "zone_id", "name", "indicator", "label", "op", "target", "value", "status", "gap"])

@@ -1,0 +1,55 @@
+"""Vegetation: NDVI, fractional vegetation cover, vegetation and tree-canopy masks.
+
+* NDVI = (NIR − Red) / (NIR + Red); a zero or missing denominator gives NaN, never 0.
+* FVC, dimidiate pixel model: (NDVI − NDVIsoil) / (NDVIveg − NDVIsoil) clipped to 0–1, with the
+  endmembers at the 5th / 95th NDVI percentiles of the scene unless given.
+* Vegetation where NDVI ≥ 0.2; tree canopy where NDVI ≥ 0.5 (a starting value to calibrate
+  against a canopy height model or field data). Masks are 0/1 floats, NaN where NDVI is NaN,
+  so a zone mean of the mask is its cover fraction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from greensink.errors import InputDataError
+
+
+def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
+    """Normalized difference vegetation index, float32; NaN where red + nir is 0 or missing."""
+    red = np.asarray(red, dtype=np.float64)
+    nir = np.asarray(nir, dtype=np.float64)
+    total = nir + red
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (nir - red) / total
+    out[total == 0] = np.nan
+    return out.astype(np.float32)
+
+
+def fvc_endmembers(ndvi_values: np.ndarray, percentiles: tuple[float, float] = (5, 95),
+                   ndvi_soil: float | None = None, ndvi_full: float | None = None) -> tuple[float, float]:
+    """(NDVIsoil, NDVIveg): given values, else the percentiles of the finite NDVI values."""
+    finite = ndvi_values[np.isfinite(ndvi_values)]
+    if finite.size == 0 and (ndvi_soil is None or ndvi_full is None):
+        raise InputDataError("NDVI has no valid pixel, so FVC endmembers cannot be estimated. Check the composite.")
+    lo = float(np.percentile(finite, percentiles[0])) if ndvi_soil is None else float(ndvi_soil)
+    hi = float(np.percentile(finite, percentiles[1])) if ndvi_full is None else float(ndvi_full)
+    if not hi > lo:
+        raise InputDataError(
+            f"FVC endmembers must satisfy NDVIveg > NDVIsoil. Got soil {lo:.3f}, vegetation {hi:.3f}. "
+            "Set vegetation.ndvi_soil / vegetation.ndvi_full or widen vegetation.fvc_percentiles."
+        )
+    return lo, hi
+
+
+def fvc(ndvi_values: np.ndarray, ndvi_soil: float, ndvi_full: float) -> np.ndarray:
+    """Fractional vegetation cover 0–1 (dimidiate pixel model), NaN where NDVI is NaN."""
+    out = (ndvi_values.astype(np.float64) - ndvi_soil) / (ndvi_full - ndvi_soil)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def threshold_mask(ndvi_values: np.ndarray, threshold: float) -> np.ndarray:
+    """1.0 where NDVI ≥ threshold, 0.0 below, NaN where NDVI is NaN (float32)."""
+    out = (ndvi_values >= threshold).astype(np.float32)
+    out[~np.isfinite(ndvi_values)] = np.nan
+    return out

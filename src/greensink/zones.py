@@ -1,0 +1,124 @@
+"""Planning zones: validated, nested levels (city → district → block → parcel) and the grid.
+
+Each level is read, reprojected and repaired (:mod:`greensink.geometry`), its ids checked
+(present, non-empty, unique), and each zone assigned to the zone of the next coarser level it
+overlaps most (``parent_id``). How well the levels nest is measured, never hidden: the
+nesting table gives, per level, the area outside its parents, the parent area its zones do not
+cover (gaps), the area where its zones overlap each other, and the zones that straddle two
+parents (less than 99 % of their area in their assigned parent).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from greensink.errors import InputDataError
+from greensink.geometry import prepare_polygons
+from greensink.grid import Grid
+
+log = logging.getLogger(__name__)
+
+STRADDLE_SHARE = 0.99  # a zone with less of its area in its parent straddles parents
+
+
+def prepare_level(gdf: gpd.GeoDataFrame, level: str, id_column: str, crs: str, where: str,
+                  name_column: str | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """A zone level as columns zone_id (str), level, name, geometry, sorted by zone_id."""
+    for col in [id_column] + ([name_column] if name_column else []):
+        if col not in gdf.columns:
+            raise InputDataError(f"{where}: column {col!r} not found (columns: {list(gdf.columns)}). Fix zones[{level}] in the config.")
+    ids = gdf[id_column]
+    blank = ids.isna() | (ids.astype("string").str.strip() == "")
+    if blank.any():
+        rows = (np.flatnonzero(blank.to_numpy()) + 1)[:10].tolist()
+        raise InputDataError(f"{where}: {id_column} is empty at row(s) {rows}. Give every zone an id.")
+    sid = ids.astype("string").str.strip()
+    dupes = sid[sid.duplicated(keep=False)]
+    if len(dupes):
+        raise InputDataError(
+            f"{where}: duplicate {id_column} value(s) {sorted(set(dupes))[:10]}. Zone ids must be unique within a level; "
+            "dissolve the duplicates or renumber them."
+        )
+    geo, warnings = prepare_polygons(gdf, crs, where, id_column)
+    out = gpd.GeoDataFrame(
+        {
+            "zone_id": sid.to_numpy(dtype=object),
+            "level": level,
+            "name": (gdf[name_column].astype("string").fillna("") if name_column else sid).to_numpy(dtype=object),
+        },
+        geometry=geo.geometry.values,
+        crs=crs,
+    )
+    return out.sort_values("zone_id", kind="stable").reset_index(drop=True), warnings
+
+
+def assign_parents(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """For each child, the parent zone_id with the largest overlap (None where none) and the share
+    of the child's area inside that parent (0–1)."""
+    tree = shapely.STRtree(parents.geometry.values)
+    ci, pi = tree.query(children.geometry.values, predicate="intersects")
+    parent_id = np.full(len(children), None, dtype=object)
+    share = np.zeros(len(children))
+    if len(ci):
+        inter = shapely.area(shapely.intersection(children.geometry.values[ci], parents.geometry.values[pi]))
+        frame = pd.DataFrame({"c": ci, "p": pi, "a": inter}).sort_values(["c", "a", "p"], ascending=[True, False, True])
+        best = frame.drop_duplicates("c")
+        parent_id[best["c"].to_numpy()] = parents["zone_id"].to_numpy()[best["p"].to_numpy()]
+        areas = shapely.area(children.geometry.values[best["c"].to_numpy()])
+        share[best["c"].to_numpy()] = np.where(areas > 0, best["a"].to_numpy() / areas, 0.0)
+    return parent_id, share
+
+
+def nesting_report(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, share: np.ndarray) -> dict:
+    """Areas (ha) describing how ``children`` nest in ``parents``."""
+    child_union = shapely.union_all(children.geometry.values)
+    parent_union = shapely.union_all(parents.geometry.values)
+    child_sum = float(shapely.area(children.geometry.values).sum())
+    straddlers = children["zone_id"].to_numpy()[share < STRADDLE_SHARE]
+    return {
+        "level": children["level"].iloc[0],
+        "parent_level": parents["level"].iloc[0],
+        "zones": int(len(children)),
+        "area_ha": child_sum / 1e4,
+        "outside_parents_ha": shapely.difference(child_union, parent_union).area / 1e4,
+        "parent_gaps_ha": shapely.difference(parent_union, child_union).area / 1e4,
+        "overlap_ha": max(child_sum - child_union.area, 0.0) / 1e4,
+        "straddling_zones": int(len(straddlers)),
+        "straddling_ids": " ".join(map(str, straddlers[:50])),
+        "no_parent_zones": int(np.sum(share == 0)),
+    }
+
+
+def nest_levels(levels: Sequence[gpd.GeoDataFrame]) -> tuple[list[gpd.GeoDataFrame], pd.DataFrame]:
+    """Add parent_id to each level (coarsest first; the first level's parent_id is empty) and the nesting table."""
+    out, rows = [], []
+    for k, level in enumerate(levels):
+        level = level.copy()
+        if k == 0:
+            level.insert(1, "parent_id", None)
+        else:
+            pid, share = assign_parents(level, levels[k - 1])
+            level.insert(1, "parent_id", pid)
+            level["share_in_parent"] = share
+            report = nesting_report(level, levels[k - 1], share)
+            rows.append(report)
+            if report["outside_parents_ha"] > 0.01 or report["parent_gaps_ha"] > 0.01 or report["overlap_ha"] > 0.01 or report["straddling_zones"]:
+                log.warning(
+                    "zones: %s does not tile %s exactly: %.2f ha outside parents, %.2f ha gaps, %.2f ha overlaps, %d zones straddle parents",
+                    report["level"], report["parent_level"], report["outside_parents_ha"], report["parent_gaps_ha"],
+                    report["overlap_ha"], report["straddling_zones"],
+                )
+        out.append(level)
+    return out, pd.DataFrame(rows)
+
+
+def grid_for(levels: Sequence[gpd.GeoDataFrame], resolution_m: float, crs: str) -> Grid:
+    """The analysis grid: the union of every level's bounds, snapped outward to whole pixels."""
+    b = np.array([lv.total_bounds for lv in levels])
+    return Grid.from_bounds((b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()), resolution_m, crs)

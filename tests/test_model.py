@@ -1,0 +1,376 @@
+"""Tests of greensink.model: per-type carbon density forms, spatial CV, bootstrap and fallback."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from greensink.errors import InputDataError, ModelError
+from greensink.model import (
+    FORMS,
+    PARAM_NAMES,
+    X_MIN_LOG,
+    bootstrap_indices,
+    cross_validate,
+    describe_folds,
+    fallback_type_model,
+    fit_form,
+    fit_models,
+    fit_type_model,
+    predict,
+    predict_draws,
+    predict_type,
+    select_form,
+    spatial_block_ids,
+    spatial_folds,
+)
+
+TRUE_PARAMS = {
+    "linear": (10.0, 40.0),
+    "logarithmic": (40.0, 15.0),
+    "power": (60.0, 1.8),
+    "exponential": (2.0, 4.0),
+}
+
+
+def synthetic(form: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x NDVI in [0.1, 0.9], carbon from the true curve with multiplicative noise, plots over 5 km x 5 km."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.1, 0.9, n)
+    xy = rng.uniform(0.0, 5000.0, (n, 2))
+    y = predict(form, np.array(TRUE_PARAMS[form]), x) * (1.0 + noise * rng.standard_normal(n))
+    return x, y, xy
+
+
+# --- forms ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_fit_recovers_known_params_from_noise_free_data(form):
+    params = np.array({**TRUE_PARAMS, "power": (60.0, 1.8)}[form])
+    x = np.linspace(0.2, 0.9, 12)
+    y = predict(form, params, x)
+    np.testing.assert_allclose(fit_form(form, x, y), params, rtol=1e-6)
+
+
+def test_predict_hand_computed_values():
+    # linear a=2, b=10 at x=0.5: 2 + 10*0.5 = 7
+    assert predict("linear", np.array([2.0, 10.0]), np.array(0.5)) == pytest.approx(7.0)
+    # logarithmic a=1, b=2 at x=e: 1 + 2*ln(e) = 3
+    assert predict("logarithmic", np.array([1.0, 2.0]), np.array(math.e)) == pytest.approx(3.0)
+    # power a=60, b=2 at x=0.5: 60 * 0.25 = 15
+    assert predict("power", np.array([60.0, 2.0]), np.array(0.5)) == pytest.approx(15.0)
+    # exponential a=2, b=ln 3 at x=1: 2 * 3 = 6
+    assert predict("exponential", np.array([2.0, math.log(3.0)]), np.array(1.0)) == pytest.approx(6.0)
+    # constant c=5: 5 everywhere x is known, NaN where it is not
+    np.testing.assert_array_equal(predict("constant", np.array([5.0]), np.array([0.3, np.nan])), [5.0, np.nan])
+
+
+@pytest.mark.parametrize("form", [*FORMS, "constant"])
+def test_predict_shapes_for_one_param_vector_and_for_draws(form):
+    k = len(PARAM_NAMES[form])
+    x = np.array([[0.1, 0.5, np.nan], [0.7, 0.9, 0.3]])
+    draws = np.column_stack([np.array([1.0, 2.0, 3.0, 4.0])] + [np.array([0.5, 1.0, 1.5, 2.0])] * (k - 1))
+    one = predict(form, draws[0], x)
+    many = predict(form, draws, x)
+    assert one.shape == (2, 3)
+    assert many.shape == (4, 2, 3)
+    for i in range(4):
+        np.testing.assert_allclose(many[i], predict(form, draws[i], x), rtol=1e-14)
+    assert np.isnan(many[:, 0, 2]).all()  # NaN x stays NaN
+
+
+@pytest.mark.parametrize("form", ["logarithmic", "power"])
+def test_log_and_power_predictions_clamp_x_at_1e_minus_3(form):
+    params = np.array([20.0, 2.0])
+    at_floor = predict(form, params, np.array(X_MIN_LOG))
+    np.testing.assert_array_equal(predict(form, params, np.array([0.0, -0.5])), [at_floor, at_floor])
+
+
+@pytest.mark.parametrize("form", ["logarithmic", "power"])
+def test_log_and_power_refuse_x_at_or_below_zero(form):
+    x = np.array([0.0, 0.2, 0.4, 0.6, -0.1])
+    with pytest.raises(ModelError, match="x > 0"):
+        fit_form(form, x, 5 + 20 * x)
+
+
+def test_select_form_skips_log_and_power_with_reason_when_x_has_zero():
+    x, y, xy = synthetic("linear", 40, 0.05, 3)
+    x[:2] = [0.0, -0.05]
+    best, candidates = select_form(x, y, spatial_folds(xy, 1000.0, 5, 0))
+    assert best in ("linear", "exponential")
+    for form in ("logarithmic", "power"):
+        assert "x > 0" in candidates[form]["skipped"]
+        assert "2 of 40 plots" in candidates[form]["skipped"]
+    assert "rmse_t_ha" in candidates["linear"]
+
+
+def test_non_linear_fit_is_least_squares_in_carbon_space_not_log_space():
+    x, y, _ = synthetic("power", 60, 0.2, 7)
+    params = fit_form("power", x, y)
+    ln_b, ln_ln_a = np.polyfit(np.log(x), np.log(y), 1)
+    log_space = np.array([math.exp(ln_ln_a), ln_b])
+    sse = np.sum((predict("power", params, x) - y) ** 2)
+    sse_log_space = np.sum((predict("power", log_space, x) - y) ** 2)
+    assert sse < sse_log_space
+    assert not np.allclose(params, log_space, rtol=1e-3)
+
+
+def test_fit_needs_two_distinct_x_values():
+    with pytest.raises(ModelError, match="distinct"):
+        fit_form("linear", np.full(5, 0.4), np.arange(5.0))
+
+
+# --- spatial folds ----------------------------------------------------------------------------
+
+
+def test_spatial_folds_keep_blocks_whole_and_are_deterministic():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(-3000.0, 4000.0, (150, 2))
+    folds = spatial_folds(xy, 1000.0, 5, seed=11)
+    blocks = spatial_block_ids(xy, 1000.0)
+    for b in np.unique(blocks):
+        assert np.unique(folds[blocks == b]).size == 1  # a block is in exactly one fold
+    assert set(folds.tolist()) == set(range(5))
+    np.testing.assert_array_equal(folds, spatial_folds(xy, 1000.0, 5, seed=11))
+    counts = np.bincount(folds)
+    assert counts.max() - counts.min() <= np.bincount(blocks).max()  # balanced to within one block
+    # a plot is never in the training and test set of one fold
+    for f in range(5):
+        train_blocks = set(blocks[folds != f].tolist())
+        assert train_blocks.isdisjoint(blocks[folds == f].tolist())
+
+
+def test_spatial_blocks_anchor_at_origin():
+    # 999 m and 1001 m lie in different 1000 m blocks even though they are 2 m apart
+    xy = np.array([[999.0, 10.0], [1001.0, 10.0], [1500.0, 10.0]])
+    blocks = spatial_block_ids(xy, 1000.0)
+    assert blocks[0] != blocks[1] and blocks[1] == blocks[2]
+
+
+def test_spatial_folds_reduce_k_to_number_of_blocks():
+    xy = np.array([[100.0, 100.0], [200.0, 300.0], [1500.0, 100.0], [1600.0, 200.0], [2500.0, 2500.0]])
+    folds = spatial_folds(xy, 1000.0, 5, seed=0)
+    assert sorted(set(folds.tolist())) == [0, 1, 2]
+    assert describe_folds(xy, 1000.0, 5) == {
+        "scheme": "spatial_blocks", "n_blocks": 3, "n_folds": 3, "block_size_m": 1000.0
+    }
+
+
+def test_spatial_folds_fall_back_to_plots_with_one_block():
+    xy = np.column_stack([np.linspace(10.0, 900.0, 12), np.full(12, 50.0)])
+    folds = spatial_folds(xy, 1000.0, 5, seed=0)
+    assert sorted(set(folds.tolist())) == [0, 1, 2, 3, 4]
+    assert np.bincount(folds).tolist() == [3, 3, 2, 2, 2]  # 12 plots dealt round-robin
+    assert describe_folds(xy, 1000.0, 5)["scheme"] == "plots"
+    assert set(spatial_folds(xy[:3], 1000.0, 5, seed=0).tolist()) == {0, 1, 2}  # k = min(n_folds, n)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    xy=st.lists(st.tuples(st.floats(-5e4, 5e4), st.floats(-5e4, 5e4)), min_size=2, max_size=60),
+    block=st.sampled_from([500.0, 1000.0, 5000.0]),
+    n_folds=st.integers(2, 7),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_spatial_folds_property_blocks_never_split(xy, block, n_folds, seed):
+    xy = np.array(xy)
+    folds = spatial_folds(xy, block, n_folds, seed)
+    k = describe_folds(xy, block, n_folds)["n_folds"]
+    assert set(folds.tolist()) == set(range(k))
+    if describe_folds(xy, block, n_folds)["scheme"] == "spatial_blocks":
+        blocks = spatial_block_ids(xy, block)
+        for b in np.unique(blocks):
+            assert np.unique(folds[blocks == b]).size == 1
+
+
+# --- cross-validation and selection -----------------------------------------------------------
+
+
+def test_cross_validate_hand_computed():
+    x = np.array([0.0, 1.0, 2.0, 3.0])
+    y = np.array([0.0, 1.0, 2.0, 4.0])
+    # fold 0 (x 0, 1) predicted by the line through (2, 2), (3, 4): y = 2x - 2 -> -2, 0; errors -2, -1
+    # fold 1 (x 2, 3) predicted by the line through (0, 0), (1, 1): y = x -> 2, 3; errors 0, -1
+    # SS_res = 4 + 1 + 0 + 1 = 6; mean y = 1.75, SS_tot = 8.75
+    cv = cross_validate("linear", x, y, np.array([0, 0, 1, 1]))
+    assert cv["rmse_t_ha"] == pytest.approx(math.sqrt(6 / 4))
+    assert cv["bias_t_ha"] == pytest.approx(-1.0)
+    assert cv["r2"] == pytest.approx(1 - 6 / 8.75)
+    assert (cv["n"], cv["n_folds"]) == (4, 2)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_select_form_robustly_picks_generating_form(form):
+    chosen = []
+    for seed in range(10):
+        x, y, xy = synthetic(form, 80, 0.05, seed)
+        best, candidates = select_form(x, y, spatial_folds(xy, 1000.0, 5, seed=0))
+        chosen.append(best)
+        assert set(candidates) == set(FORMS)
+    assert chosen == [form] * 10
+
+
+def test_select_form_ties_go_to_earlier_form():
+    # constant carbon is fitted exactly by every form (b = 0): all CV RMSEs are 0
+    x = np.linspace(0.2, 0.8, 10)
+    folds = np.arange(10) % 2
+    best, candidates = select_form(x, np.full(10, 5.0), folds, forms=("exponential", "power", "linear"))
+    assert best == "linear"
+    assert candidates["linear"]["r2"] is None  # SS_tot = 0
+
+
+def test_select_form_raises_when_no_form_fits():
+    with pytest.raises(ModelError, match="at least one carbon model form"):
+        select_form(np.full(6, 0.5), np.arange(6.0), np.arange(6) % 2)
+
+
+# --- per-type model and bootstrap -------------------------------------------------------------
+
+
+def _type_model(form="power", n=40, noise=0.1, seed=1, **kwargs):
+    x, y, xy = synthetic(form, n, noise, seed)
+    ids = [f"P{i:03d}" for i in range(n)]
+    return fit_type_model("G1", x, y, xy, ids, **kwargs), (x, y, xy, ids)
+
+
+def test_fit_type_model_dict_and_determinism():
+    model, _ = _type_model(n_bootstrap=50)
+    again, _ = _type_model(n_bootstrap=50)
+    assert model == again
+    assert model["type"] == "G1" and model["source"] == "plots" and model["form"] == "power"
+    assert set(model["params"]) == {"a", "b"}
+    assert model["n"] == 40 and len(model["bootstrap"]) == 50 and len(model["bootstrap"][0]) == 2
+    assert model["x_range"][0] >= 0.1 and model["x_range"][1] <= 0.9
+    assert model["cv"] == model["candidates"]["power"]
+    assert model["fit"]["r2"] > 0.8 and model["residual_sd_t_ha"] > 0
+    assert model["plot_ids"] == sorted(model["plot_ids"])
+    json.dumps(model, allow_nan=False)
+
+
+def test_bootstrap_draws_are_paired_across_years_with_same_plot_ids():
+    x, y, xy = synthetic("linear", 30, 0.1, 5)
+    ids = [f"P{i:02d}" for i in range(30)]
+    year1 = fit_type_model("G2", x, y, xy, ids, forms=("linear",), n_bootstrap=40)
+    # another year: carbon doubled, plots listed in another order; the same plots are resampled in
+    # each draw, and OLS is linear in y, so every draw's (a, b) exactly doubles
+    order = np.random.default_rng(0).permutation(30)
+    year2 = fit_type_model("G2", x[order], 2 * y[order], xy[order], [ids[i] for i in order],
+                           forms=("linear",), n_bootstrap=40)
+    np.testing.assert_allclose(year2["bootstrap"], 2 * np.array(year1["bootstrap"]), rtol=1e-9)
+    np.testing.assert_array_equal(bootstrap_indices(30, 40, 0, "G2"), bootstrap_indices(30, 40, 0, "G2"))
+    assert not np.array_equal(bootstrap_indices(30, 40, 0, "G2"), bootstrap_indices(30, 40, 0, "G1"))
+
+
+def test_bootstrap_interval_narrows_with_more_plots_and_covers_truth():
+    truth = predict("power", np.array(TRUE_PARAMS["power"]), np.array(0.5))  # 60 * 0.5**1.8 = 17.23
+    widths = []
+    for n in (20, 200):
+        model, _ = _type_model(n=n, noise=0.1, seed=2, forms=("power",), n_bootstrap=200)
+        draws = predict_draws({"types": {"G1": model}}, "G1", np.array([0.5]))[:, 0]
+        lo, hi = np.quantile(draws, [0.05, 0.95])
+        assert lo <= truth <= hi
+        widths.append(hi - lo)
+    assert widths[1] < 0.7 * widths[0]
+
+
+def test_failed_bootstrap_draws_are_redrawn_deterministically():
+    # 3 plots: a resample of one plot three times cannot be fitted (1 in 9 draws) and is redrawn
+    x = np.array([0.2, 0.5, 0.8])
+    xy = np.array([[100.0, 100.0], [1500.0, 100.0], [2500.0, 100.0]])
+    model = fit_type_model("XG", x, 5 + 20 * x, xy, ["a", "b", "c"], forms=("linear",), n_bootstrap=200)
+    assert model["n_bootstrap_redrawn"] > 0
+    assert np.isfinite(model["bootstrap"]).all() and len(model["bootstrap"]) == 200
+    again = fit_type_model("XG", x, 5 + 20 * x, xy, ["a", "b", "c"], forms=("linear",), n_bootstrap=200)
+    assert again["bootstrap"] == model["bootstrap"]
+
+
+# --- coefficient-table fallback ---------------------------------------------------------------
+
+
+def test_fallback_draws_span_plus_minus_uncertainty():
+    model = fallback_type_model("G3", 12.0, 30.0, 2, "test", n_bootstrap=20000, seed=4)
+    draws = np.array(model["bootstrap"])[:, 0]
+    lo, hi = np.quantile(draws, [0.05, 0.95])
+    # 90 % of N(c, (c * 0.30 / 1.645)^2) lies within c * (1 ± 0.30) = 8.4 .. 15.6
+    assert lo == pytest.approx(8.4, abs=0.15) and hi == pytest.approx(15.6, abs=0.15)
+    assert model["form"] == "constant" and model["params"] == {"c": 12.0} and model["source"] == "coefficients"
+    flat = fallback_type_model("G3", 12.0, 0.0, 2, "test", n_bootstrap=10)
+    assert np.array(flat["bootstrap"]).ravel().tolist() == [12.0] * 10
+    json.dumps(model, allow_nan=False)
+
+
+# --- fit_models -------------------------------------------------------------------------------
+
+
+def _plots() -> pd.DataFrame:
+    x, y, xy = synthetic("power", 40, 0.1, 8)
+    g1 = pd.DataFrame({"plot_id": [f"G1-{i:02d}" for i in range(40)], "type": "G1", "x": x,
+                       "carbon_t_ha": y, "x_m": xy[:, 0], "y_m": xy[:, 1]})
+    g1.loc[[3, 7], "x"] = np.nan  # never seen clear
+    g2 = pd.DataFrame({"plot_id": ["G2-a", "G2-b", "G2-c"], "type": "G2", "x": [0.3, 0.5, 0.6],
+                       "carbon_t_ha": [5.0, 9.0, 11.0], "x_m": [10.0, 20.0, 30.0], "y_m": [5.0, 5.0, 5.0]})
+    return pd.concat([g1, g2], ignore_index=True)
+
+
+COEFFICIENTS = pd.DataFrame({"type": ["G1", "G2"], "c_above": [30.0, 10.0], "c_below": [6.0, 2.0],
+                             "c_soil": [40.0, 30.0], "c_dead": [1.0, 0.5], "uncertainty_pct": [25.0, 40.0]})
+
+
+def test_fit_models_fits_or_falls_back_per_type_and_is_json():
+    model = fit_models(_plots(), COEFFICIENTS, types=["G2", "G1"], n_bootstrap=30)
+    text = json.dumps(model, allow_nan=False)
+    assert json.loads(text) == model
+    assert list(model["types"]) == ["G1", "G2"]
+    assert model["predictor"] == "ndvi" and model["carbon_unit"] == "t C/ha" and model["min_plots"] == 10
+    g1, g2 = model["types"]["G1"], model["types"]["G2"]
+    assert g1["source"] == "plots" and g1["n"] == 38 and g1["n_dropped_no_predictor"] == 2
+    assert g2["source"] == "coefficients" and g2["n"] == 3 and g2["params"] == {"c": 12.0}
+    assert g2["reason"] == "3 plots < min_plots 10: using coefficient table (c_above + c_below = 12.0 t C/ha)"
+    x = np.array([[0.2, 0.6], [np.nan, 0.8]])
+    assert predict_draws(model, "G1", x).shape == (30, 2, 2)
+    assert predict_draws(model, "G2", x).shape == (30, 2, 2)
+    assert np.isnan(predict_draws(model, "G2", x)[:, 1, 0]).all()
+    np.testing.assert_allclose(predict_type(model, "G2", x), [[12.0, 12.0], [np.nan, 12.0]])
+
+
+def test_fit_models_type_without_plots_or_coefficient_row_raises():
+    coefficients = COEFFICIENTS[COEFFICIENTS["type"] == "G1"]
+    with pytest.raises(ModelError, match=r"type G2 .*3 plots < min_plots 10.*Add a row for G2"):
+        fit_models(_plots(), coefficients, types=["G1", "G2"], n_bootstrap=5)
+
+
+def test_fit_models_falls_back_when_no_form_fits_the_plots():
+    plots = _plots()
+    plots.loc[plots["type"] == "G1", "x"] = 0.5  # one NDVI value: no curve can be fitted
+    model = fit_models(plots, COEFFICIENTS, types=["G1"], n_bootstrap=5)
+    g1 = model["types"]["G1"]
+    assert g1["source"] == "coefficients" and g1["params"] == {"c": 36.0}
+    assert g1["reason"] == (
+        "no model form could be fitted to 40 plots: using coefficient table (c_above + c_below = 36.0 t C/ha)"
+    )
+    assert "distinct NDVI values" in g1["fit_error"]
+
+
+def test_fit_models_bad_carbon_names_plot_and_value():
+    plots = _plots()
+    plots.loc[5, "carbon_t_ha"] = -3.5
+    plots.loc[9, "carbon_t_ha"] = np.nan
+    with pytest.raises(InputDataError) as err:
+        fit_models(plots, COEFFICIENTS, types=["G1", "G2"], n_bootstrap=5)
+    message = str(err.value)
+    assert "-3.5 at plot_id 'G1-05'" in message and "nan at plot_id 'G1-09'" in message
+    assert "carbon_t_ha must be a finite number >= 0" in message
+
+
+def test_fit_models_duplicate_plot_id_is_refused():
+    plots = _plots()
+    plots.loc[1, "plot_id"] = "G1-00"
+    with pytest.raises(InputDataError, match="'G1-00' \\(2 times\\)"):
+        fit_models(plots, COEFFICIENTS, types=["G1"], n_bootstrap=5)

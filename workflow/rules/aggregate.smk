@@ -1,0 +1,31 @@
+# Aggregate: zone tables at every level, from exact coverage and the same bootstrap draws.
+
+
+rule aggregate:
+    input:
+        zones=expand("results/zones/{level}.gpkg", level=LEVELS),
+        coverage=expand("results/zones/{level}_coverage.npz", level=LEVELS),
+        grid="results/zones/grid.json",
+        ndvi="results/{year}/ndvi.tif",
+        fvc="results/{year}/fvc.tif",
+        vegetation="results/{year}/vegetation.tif",
+        canopy="results/{year}/canopy.tif",
+        fractions="results/types/fractions.tif",
+        greenspace="results/types/greenspace.gpkg",
+        models="results/{year}/model/models.json",
+        population=optional_population,
+    output:
+        expand("results/{{year}}/zones/{level}.gpkg", level=LEVELS),
+        expand("results/{{year}}/zones/{level}.csv", level=LEVELS),
+    params:
+        levels=LEVELS,
+        types=TYPES,
+        greenspace=config["greenspace"],
+        population=config.get("population"),
+        interval_pct=config["carbon"]["interval_pct"],
+    log:
+        "logs/aggregate/{year}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/aggregate.py"

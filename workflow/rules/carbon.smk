@@ -1,0 +1,21 @@
+# Carbon: density map with its 90 % band from the bootstrap draws.
+
+
+rule carbon:
+    input:
+        models="results/{year}/model/models.json",
+        ndvi="results/{year}/ndvi.tif",
+        fractions="results/types/fractions.tif",
+    output:
+        carbon="results/{year}/carbon.tif",
+        stats="results/{year}/carbon.json",
+    params:
+        types=TYPES,
+        interval_pct=config["carbon"]["interval_pct"],
+        compress=config["output"]["compress"],
+    log:
+        "logs/carbon/{year}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/carbon.py"

@@ -1,0 +1,30 @@
+# Change: yearly net sink between consecutive reporting years, per pixel and per zone.
+
+
+rule change:
+    input:
+        zones=expand("results/zones/{level}.gpkg", level=LEVELS),
+        coverage=expand("results/zones/{level}_coverage.npz", level=LEVELS),
+        grid="results/zones/grid.json",
+        fractions="results/types/fractions.tif",
+        ndvi0="results/{y0}/ndvi.tif",
+        ndvi1="results/{y1}/ndvi.tif",
+        models0="results/{y0}/model/models.json",
+        models1="results/{y1}/model/models.json",
+        tables0=expand("results/{{y0}}/zones/{level}.gpkg", level=LEVELS),
+        tables1=expand("results/{{y1}}/zones/{level}.gpkg", level=LEVELS),
+    output:
+        sink="results/change/{y0}_{y1}/sink.tif",
+        zones=expand("results/change/{{y0}}_{{y1}}/zones/{level}.gpkg", level=LEVELS),
+        csv=expand("results/change/{{y0}}_{{y1}}/zones/{level}.csv", level=LEVELS),
+    params:
+        levels=LEVELS,
+        types=TYPES,
+        interval_pct=config["carbon"]["interval_pct"],
+        compress=config["output"]["compress"],
+    log:
+        "logs/change/{y0}_{y1}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/change.py"

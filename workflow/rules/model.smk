@@ -1,0 +1,24 @@
+# Model: per-type regression of plot carbon on NDVI, form chosen by spatial CV, bootstrapped.
+
+
+rule model:
+    input:
+        plots=config["plots"]["path"],
+        coefficients=config["coefficients"],
+        ndvi="results/{year}/ndvi.tif",
+        fractions="results/types/fractions.tif",
+    output:
+        models="results/{year}/model/models.json",
+        samples="results/{year}/model/plots.csv",
+        figures=expand("results/{{year}}/model/{type}.png", type=TYPES),
+    params:
+        plots=config["plots"],
+        model=config["model"],
+        types=TYPES,
+        seed=config["seed"],
+    log:
+        "logs/model/{year}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/model.py"

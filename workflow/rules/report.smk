@@ -1,0 +1,48 @@
+# Report: provenance record and the self-contained planner report.
+
+
+rule provenance:
+    input:
+        zones=zone_source,
+        scenes=expand("results/{year}/ingest/scenes.json", year=YEARS),
+        greenspace=config["greenspace"]["path"],
+        plots=config["plots"]["path"],
+        coefficients=config["coefficients"],
+        population=optional_population,
+        demo=demo_manifest,
+    output:
+        "results/provenance.json",
+    params:
+        config=config,
+    log:
+        "logs/provenance.log",
+    conda:
+        ENV
+    script:
+        "../scripts/provenance.py"
+
+
+rule report:
+    input:
+        tables=[year_zone_tables(year) for year in YEARS],
+        change=[f"results/change/{y0}_{y1}/zones/{level}.gpkg" for y0, y1 in PAIRS for level in LEVELS],
+        models=expand("results/{year}/model/models.json", year=YEARS),
+        carbon=expand("results/{year}/carbon.tif", year=YEARS),
+        sinks=[f"results/change/{y0}_{y1}/sink.tif" for y0, y1 in PAIRS],
+        provenance="results/provenance.json",
+        grid="results/zones/grid.json",
+        targets=config["targets"],
+        template="reports/report.html.j2",
+    output:
+        "results/report.html",
+    params:
+        years=YEARS,
+        pairs=PAIRS,
+        levels=LEVELS,
+        types=config["greenspace"]["types"],
+    log:
+        "logs/report.log",
+    conda:
+        ENV
+    script:
+        "../scripts/report.py"

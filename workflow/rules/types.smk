@@ -1,0 +1,20 @@
+# Green-space types: typed polygons -> exact per-type coverage fractions on the grid.
+
+
+rule types:
+    input:
+        greenspace=config["greenspace"]["path"],
+        grid="results/zones/grid.json",
+    output:
+        fractions="results/types/fractions.tif",
+        greenspace="results/types/greenspace.gpkg",
+        summary="results/types/summary.json",
+    params:
+        greenspace=config["greenspace"],
+        compress=config["output"]["compress"],
+    log:
+        "logs/types.log",
+    conda:
+        ENV
+    script:
+        "../scripts/types.py"

@@ -1,0 +1,21 @@
+# Vegetation: NDVI, fractional vegetation cover, vegetation and tree-canopy masks.
+
+
+rule vegetation:
+    input:
+        "results/{year}/composite.tif",
+    output:
+        ndvi="results/{year}/ndvi.tif",
+        fvc="results/{year}/fvc.tif",
+        vegetation="results/{year}/vegetation.tif",
+        canopy="results/{year}/canopy.tif",
+        stats="results/{year}/vegetation.json",
+    params:
+        vegetation=config["vegetation"],
+        compress=config["output"]["compress"],
+    log:
+        "logs/vegetation/{year}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/vegetation.py"

@@ -1,0 +1,34 @@
+"""Rule change: yearly net sink between two years, per pixel and per zone, with intervals.
+
+Inputs: zones + coverage, fractions, both years' NDVI, models and zone tables.
+Outputs: results/change/{y0}_{y1}/sink.tif (t C/ha/yr: estimate, lower, upper) and zones/{level}.gpkg/.csv.
+"""
+
+from greensink import io
+from greensink.aggregate import zone_draw_sums
+from greensink.carbon import density_map, pixel_function, typed_pixels
+from greensink.change import change_table, difference_function
+from greensink.grid import Grid
+from greensink.logs import setup
+
+log = setup(snakemake.log[0])  # noqa: F821
+inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+y0, y1 = int(snakemake.wildcards.y0), int(snakemake.wildcards.y1)  # noqa: F821
+grid = Grid.read(inp.grid)
+fractions = io.read_raster(inp.fractions)
+active = typed_pixels(fractions)
+fn = difference_function(
+    pixel_function(io.read_json(inp.models0), p.types, fractions, io.read_raster(inp.ndvi0)),
+    pixel_function(io.read_json(inp.models1), p.types, fractions, io.read_raster(inp.ndvi1)),
+    y1 - y0,
+)
+sink = density_map(fn, active, grid.shape, p.interval_pct)
+io.write_raster(out.sink, sink, grid, band_names=["sink_t_ha_yr", "sink_t_ha_yr_lo", "sink_t_ha_yr_hi"], compress=p.compress,
+                tags={"units": "t C/ha/yr", "years": f"{y0}-{y1}"})
+matrices = [io.read_sparse(path) for path in inp.coverage]
+sums = zone_draw_sums(matrices, fn, active, grid.pixel_area_ha)
+for level, zpath, t0, t1, s, gpkg in zip(p.levels, inp.zones, inp.tables0, inp.tables1, sums, out.zones, strict=True):
+    table = change_table(io.read_vector(zpath), io.read_vector(t0), io.read_vector(t1), y0, y1, s, p.interval_pct)
+    io.write_table(gpkg, table, layer=level)
+    log.info("%s %d-%d: sink %.1f t C/yr [%.1f, %.1f]", level, y0, y1, table["sink_t_yr"].sum(),
+             table["sink_t_yr_lo"].sum(), table["sink_t_yr_hi"].sum())

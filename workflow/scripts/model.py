@@ -1,0 +1,38 @@
+"""Rule model: fit the per-type carbon models of one year on that year's plots.
+
+Inputs: plots (config plots), coefficient table, results/{year}/ndvi.tif, results/types/fractions.tif.
+Outputs: results/{year}/model/models.json (forms, coefficients, CV metrics, bootstrap draws),
+         plots.csv (plots with their sampled NDVI), {type}.png (observed vs predicted per type).
+"""
+
+import pandas as pd
+
+from greensink import io
+from greensink.figures import observed_vs_predicted
+from greensink.logs import setup
+from greensink.model import fit_models
+from greensink.plots import prepare_plots, sample
+
+log = setup(snakemake.log[0])  # noqa: F821
+inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+year = int(snakemake.wildcards.year)  # noqa: F821
+m = p.model
+grid = io.read_grid(inp.ndvi)
+plots = prepare_plots(io.read_vector(inp.plots), p.plots, p.types, grid, inp.plots)
+plots = plots[plots["year"] == year].copy()
+plots["x"] = sample(io.read_raster(inp.ndvi), plots["row"], plots["col"])
+log.info("%d plots measured in %d (%s)", len(plots), year, plots["type"].value_counts().sort_index().to_dict())
+coefficients = pd.read_csv(inp.coefficients)
+models = fit_models(plots, coefficients, types=p.types, min_plots=m["min_plots"], forms=tuple(m["forms"]),
+                    block_size_m=m["cv_block_m"], n_folds=m["cv_folds"], n_bootstrap=m["n_bootstrap"], seed=p.seed)
+models["year"] = year
+io.write_json(out.models, models)
+io.write_csv(out.samples, plots.rename(columns={"x": "ndvi"}).sort_values(["type", "plot_id"]))
+for code, path in zip(p.types, out.figures, strict=True):
+    t = models["types"][code]
+    sel = plots[(plots["type"] == code)]
+    observed_vs_predicted(t, sel["x"].to_numpy(float), pd.to_numeric(sel["carbon_t_ha"]).to_numpy(float), f"{code} {year}", path)
+    if t["source"] == "plots":
+        log.info("%s: %s, n=%d, CV R² %.2f, RMSE %.2f t C/ha", code, t["form"], t["n"], t["cv"]["r2"] or float("nan"), t["cv"]["rmse_t_ha"])
+    else:
+        log.warning("%s: %s", code, t["reason"])

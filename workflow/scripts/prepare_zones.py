@@ -1,0 +1,25 @@
+"""Rule prepare_zones: read, validate, reproject and nest the zone levels; derive the grid.
+
+Inputs: one vector file per level (config zones, coarsest first).
+Outputs: results/zones/{level}.gpkg (zone_id, parent_id, level, name), nesting.csv, grid.json.
+"""
+
+from greensink import io
+from greensink.logs import setup
+from greensink.zones import grid_for, nest_levels, prepare_level
+
+log = setup(snakemake.log[0])  # noqa: F821
+p = snakemake.params  # noqa: F821
+levels = []
+for z in p.zones:
+    raw = io.read_vector(z["path"], z.get("layer"))
+    level, _ = prepare_level(raw, z["level"], z["id"], p.crs, z["path"], z.get("name"))
+    levels.append(level)
+    log.info("zones %s: %d zones, %.1f ha", z["level"], len(level), level.area.sum() / 1e4)
+nested, nesting = nest_levels(levels)
+for level, path in zip(nested, snakemake.output.zones, strict=True):  # noqa: F821
+    io.write_table(path, level, csv=False)
+io.write_csv(snakemake.output.nesting, nesting)  # noqa: F821
+grid = grid_for(nested, p.resolution, p.crs)
+io.write_json(snakemake.output.grid, grid.to_dict())  # noqa: F821
+log.info("grid %d x %d pixels of %g m in %s", grid.width, grid.height, grid.resolution_m, grid.crs)

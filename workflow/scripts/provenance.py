@@ -1,0 +1,24 @@
+"""Rule provenance: config hash, input checksums, scenes used, package versions.
+
+Inputs: every input file of the run and the ingest scene lists.
+Outputs: results/provenance.json.
+"""
+
+import os
+
+from greensink import io
+from greensink.logs import setup
+from greensink.provenance import record
+
+log = setup(snakemake.log[0])  # noqa: F821
+inp = snakemake.input  # noqa: F821
+files = [*inp.zones, inp.greenspace, inp.plots, inp.coefficients, *inp.population, *inp.demo]
+scenes = {}
+for path in inp.scenes:
+    listed = io.read_json(path)
+    scenes[listed["year"]] = listed["scenes"]
+    for s in listed["scenes"]:
+        files += [f for f in (s["red"], s["nir"], s["quality"]) if f]
+checksums = {os.path.relpath(f): io.sha256(f) for f in sorted(set(map(str, files)))}
+io.write_json(snakemake.output[0], record(dict(snakemake.params.config), checksums, scenes))  # noqa: F821
+log.info("provenance: %d input files checksummed", len(checksums))

@@ -1,0 +1,31 @@
+"""Rule types: green-space polygons -> exact per-type coverage fractions on the grid.
+
+Inputs: the green-space polygons (config greenspace), results/zones/grid.json.
+Outputs: results/types/fractions.tif (one band per type), greenspace.gpkg (cleaned, types not overlapping), summary.json.
+"""
+
+from greensink import io
+from greensink.geometry import prepare_polygons
+from greensink.grid import Grid
+from greensink.logs import setup
+from greensink.types import check_type_codes, resolve_overlaps, type_fractions
+
+log = setup(snakemake.log[0])  # noqa: F821
+gs = snakemake.params.greenspace  # noqa: F821
+types, col = list(gs["types"]), gs["type_column"]
+grid = Grid.read(snakemake.input.grid)  # noqa: F821
+raw = io.read_vector(snakemake.input.greenspace)  # noqa: F821
+check_type_codes(raw, col, types, snakemake.input.greenspace)  # noqa: F821
+polys, warnings = prepare_polygons(raw, grid.crs, snakemake.input.greenspace, col)  # noqa: F821
+typed, overlaps = resolve_overlaps(polys, col, types)
+fractions = type_fractions(typed, col, types, grid)
+io.write_raster(snakemake.output.fractions, fractions, grid, band_names=types, compress=snakemake.params.compress)  # noqa: F821
+io.write_table(snakemake.output.greenspace, typed.explode(index_parts=False).reset_index(drop=True), csv=False)  # noqa: F821
+summary = {
+    t: {"area_ha": float(typed.area[typed[col] == t].sum() / 1e4), "grid_area_ha": float(fractions[k].sum() * grid.pixel_area_ha),
+        "overlap_given_to_earlier_types_ha": overlaps.get(t, 0.0)}
+    for k, t in enumerate(types)
+}
+io.write_json(snakemake.output.summary, {"types": summary, "warnings": warnings})  # noqa: F821
+for t, s in summary.items():
+    log.info("type %s: %.2f ha of polygons, %.2f ha on the grid", t, s["area_ha"], s["grid_area_ha"])
