@@ -118,9 +118,13 @@ def write_raster(
 
 
 def read_raster(path: str | Path, bands: int | Sequence[int] | None = None, window: Window | None = None) -> np.ndarray:
-    """Read a raster as float32 with nodata turned into NaN; one band gives (rows, cols)."""
+    """Read a raster as float32 with nodata turned into NaN: (bands, rows, cols), or (rows, cols)
+    when ``bands`` is one int or the file has a single band and ``bands`` is None."""
     with open_raster(path) as src:
-        idx = bands if bands is not None else list(range(1, src.count + 1))
+        if bands is None:
+            idx = 1 if src.count == 1 else list(range(1, src.count + 1))
+        else:
+            idx = bands
         arr = src.read(idx, window=window, masked=True)
         out = arr.astype(np.float32).filled(np.nan)
     return out
