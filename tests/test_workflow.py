@@ -1,0 +1,183 @@
+"""End to end: Snakemake runs the whole workflow on a small demo city in a temporary directory.
+
+Checked against the demo's known truth (written by the generator, zone totals by exactextract):
+city carbon within 10 % of the truth each year, nested sums within 0.1 %, every output of the
+DESIGN.md contract present and well-formed, nothing rerun on a second call, identical zone
+tables from two clean runs, a bad config stopped before any job.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LEVELS = ["city", "district", "block", "parcel"]
+YEARS = [2023, 2024]
+TYPES = ["G1", "G2", "G3", "XG", "EG"]
+REQUIRED_ZONE_COLUMNS = [
+    "zone_id", "parent_id", "level", "area_ha", "green_area_ha", "green_coverage_pct", "green_space_ratio_pct",
+    "canopy_cover_pct", "ndvi_mean", "carbon_t", "carbon_t_lo", "carbon_t_hi", "carbon_t_ha", "co2e_t",
+] + [f"carbon_t_{t}" for t in TYPES]
+
+pytestmark = pytest.mark.workflow
+
+
+def small_config(workdir: Path) -> Path:
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+    cfg["demo"].update({"extent_m": 2000, "blocks": [4, 2], "parcels_per_block": [3, 3], "scenes_per_year": 4})
+    cfg["model"]["n_bootstrap"] = 60
+    cfg["coefficients"] = str(ROOT / "config" / "coefficients.csv")
+    cfg["targets"] = str(ROOT / "config" / "targets.yaml")
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("demo_run")
+    small_config(workdir)
+    snakemake(workdir)
+    return workdir
+
+
+def zone_table(run: Path, year: int, level: str) -> pd.DataFrame:
+    return pd.read_csv(run / f"results/{year}/zones/{level}.csv", dtype={"zone_id": str, "parent_id": str})
+
+
+def test_every_contract_output_exists(run):
+    for year in YEARS:
+        for name in ("ndvi", "fvc", "canopy", "carbon"):
+            assert (run / f"results/{year}/{name}.tif").is_file()
+        assert (run / f"results/{year}/model/models.json").is_file()
+        for level in LEVELS:
+            assert (run / f"results/{year}/zones/{level}.gpkg").is_file()
+            assert (run / f"results/{year}/zones/{level}.csv").is_file()
+    assert (run / "results/change/2023_2024/sink.tif").is_file()
+    for level in LEVELS:
+        assert (run / f"results/change/2023_2024/zones/{level}.gpkg").is_file()
+    assert (run / "results/report.html").stat().st_size > 10_000
+    assert (run / "results/provenance.json").is_file()
+
+
+def test_rasters_follow_the_contract(run):
+    for path in [*(run / "results/2023").glob("*.tif"), run / "results/change/2023_2024/sink.tif"]:
+        with rasterio.open(path) as src:
+            assert src.dtypes[0] == "float32", path
+            assert np.isnan(src.nodata), path
+            assert src.crs.to_epsg() == 32651, path
+            assert src.res == (10.0, 10.0), path
+            assert src.profile.get("tiled"), path
+    with rasterio.open(run / "results/2023/carbon.tif") as src:
+        est, lo, hi = src.read()
+    ok = np.isfinite(est)
+    assert ok.mean() > 0.99
+    assert np.all(lo[ok] <= est[ok] + 1e-4) and np.all(est[ok] <= hi[ok] + 1e-4)
+
+
+@pytest.mark.parametrize("year", YEARS)
+def test_city_carbon_within_10_percent_of_truth(run, year):
+    est = zone_table(run, year, "city")["carbon_t"].sum()
+    truth = pd.read_csv(run / f"resources/demo/truth/zones_{year}_city.csv")["carbon_t"].sum()
+    assert abs(est / truth - 1) < 0.10, (est, truth)
+
+
+@pytest.mark.parametrize("year", YEARS)
+def test_district_carbon_close_to_truth(run, year):
+    est = zone_table(run, year, "district").set_index("zone_id")["carbon_t"]
+    truth = pd.read_csv(run / f"resources/demo/truth/zones_{year}_district.csv", dtype={"zone_id": str}).set_index("zone_id")["carbon_t"]
+    rel = (est / truth.loc[est.index] - 1).abs()
+    assert rel.max() < 0.15, rel
+
+
+@pytest.mark.parametrize("year", YEARS)
+def test_sums_nest_from_parcel_to_city(run, year):
+    for child, parent in zip(LEVELS[1:][::-1], LEVELS[:-1][::-1], strict=True):
+        c = zone_table(run, year, child)
+        p = zone_table(run, year, parent).set_index("zone_id")
+        for col in ("carbon_t", "area_ha", "green_area_ha", "carbon_t_G1"):
+            sums = c.groupby("parent_id")[col].sum()
+            np.testing.assert_allclose(sums.to_numpy(), p.loc[sums.index, col].to_numpy(), rtol=1e-3, err_msg=f"{child}->{parent} {col}")
+        assert set(c["parent_id"]) == set(p.index)
+
+
+def test_zone_tables_have_required_columns(run):
+    for level in LEVELS:
+        t = zone_table(run, 2023, level)
+        missing = [c for c in REQUIRED_ZONE_COLUMNS if c not in t.columns]
+        assert not missing, (level, missing)
+        assert (t["level"] == level).all()
+        assert (t["carbon_t_lo"] <= t["carbon_t"] + 1e-9).all() and (t["carbon_t"] <= t["carbon_t_hi"] + 1e-9).all()
+        np.testing.assert_allclose(t["co2e_t"], t["carbon_t"] * 44 / 12)
+        np.testing.assert_allclose(t[[f"carbon_t_{x}" for x in TYPES]].sum(axis=1), t["carbon_t"], rtol=1e-6)
+
+
+def test_sink_matches_stock_difference_and_truth(run):
+    ch = pd.read_csv(run / "results/change/2023_2024/zones/city.csv")
+    s0 = zone_table(run, 2023, "city")["carbon_t"].sum()
+    s1 = zone_table(run, 2024, "city")["carbon_t"].sum()
+    np.testing.assert_allclose(ch["sink_t_yr"].sum(), s1 - s0, rtol=1e-4)
+    t0 = pd.read_csv(run / "resources/demo/truth/zones_2023_city.csv")["carbon_t"].sum()
+    t1 = pd.read_csv(run / "resources/demo/truth/zones_2024_city.csv")["carbon_t"].sum()
+    assert ch["sink_t_yr_lo"].iloc[0] < ch["sink_t_yr"].iloc[0] < ch["sink_t_yr_hi"].iloc[0]
+    # the sink is a small difference of two large stocks: within a quarter of the true sink
+    assert abs((s1 - s0) - (t1 - t0)) < 0.25 * abs(t1 - t0), (s1 - s0, t1 - t0)
+
+
+def test_second_run_does_nothing(run):
+    proc = snakemake(run, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_lint_reports_no_errors(run):
+    proc = snakemake(run, "--lint", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+
+
+def test_two_clean_runs_give_identical_zone_tables(run, tmp_path):
+    other = tmp_path / "again"
+    other.mkdir()
+    shutil.copy(run / "config.yaml", other / "config.yaml")
+    snakemake(other)
+    for year in YEARS:
+        for level in LEVELS:
+            for ext in ("csv", "gpkg"):
+                a = run / f"results/{year}/zones/{level}.{ext}"
+                b = other / f"results/{year}/zones/{level}.{ext}"
+                assert filecmp.cmp(a, b, shallow=False), f"{a.name} of {year} differs between two clean runs"
+    with rasterio.open(run / "results/2024/carbon.tif") as a, rasterio.open(other / "results/2024/carbon.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    path = small_config(tmp_path)
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    cfg["resolution"] = -5
+    cfg["imagery"]["sourse"] = "demo"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    proc = snakemake(tmp_path, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "resolution" in out and "-5" in out, out[-2000:]
+    assert "sourse" in out, out[-2000:]
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
