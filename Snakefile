@@ -6,7 +6,8 @@ from pathlib import Path
 
 _src = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _src)  # the package of this checkout, for parse time ...
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_src, os.environ.get("PYTHONPATH")) if p)  # ... and scripts
+# ... and for the rule scripts (also under --use-conda). Set here, not required from the user.
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_src, os.getenv("PYTHONPATH")) if p))
 
 from greensink.config import validate as _validate  # noqa: E402
 from greensink.errors import ConfigError  # noqa: E402
