@@ -182,9 +182,13 @@ def check_scene(scene: Scene, grid: Grid) -> None:
             )
 
 
-def _warped_read(path: str, grid: Grid, window: Window, resampling: Resampling) -> tuple[np.ndarray, float | None]:
+def _warped_read(
+    path: str, grid: Grid, window: Window, resampling: Resampling, default_nodata: float | None = None
+) -> tuple[np.ndarray, float | None]:
     with rasterio.open(path) as src:
-        nodata = src.nodata
+        # A file that declares no nodata still has the sensor's fill value (DN 0); telling the warper
+        # keeps fill out of the bilinear kernel, so scene edges and holes do not blend into data.
+        nodata = src.nodata if src.nodata is not None else default_nodata
         with WarpedVRT(
             src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
             resampling=resampling, src_nodata=nodata, nodata=nodata,
@@ -198,9 +202,10 @@ def read_scene_window(scene: Scene, grid: Grid, window: Window) -> tuple[np.ndar
     profile = SENSORS[scene.sensor]
     out = []
     for band in (scene.red, scene.nir):
-        dn, nodata = _warped_read(band, grid, window, Resampling.bilinear)
+        dn, nodata = _warped_read(band, grid, window, Resampling.bilinear, default_nodata=profile["nodata"])
         nod = profile["nodata"] if nodata is None else nodata
-        refl = dn.astype(np.float32) * np.float32(scene.scale) + np.float32(scene.offset)
+        # float64 then one rounding to float32: the same reflectance from either S2 baseline is bit-identical
+        refl = (dn.astype(np.float64) * scene.scale + scene.offset).astype(np.float32)
         refl[dn == nod] = np.nan
         out.append(refl)
     red, nir = out

@@ -1,0 +1,181 @@
+"""Tests of greensink.composite: median and max-NDVI composites over clear observations.
+
+Hand cases are stacks of 3 scenes × 2 × 2 pixels (scene, row, col). End-to-end cases write tiny
+Sentinel-2 scenes before 2022 (reflectance = DN / 10000) on a 10 × 8 grid of 10 m pixels in
+UTM 51N and composite them in row strips.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.windows import Window
+
+from greensink.composite import BANDS, composite_year, max_ndvi_composite, median_composite
+from greensink.errors import InputDataError
+from greensink.grid import Grid
+from greensink.ingest import Scene, read_scene_window
+
+NAN = np.nan
+
+# ----------------------------------------------------------------------------- hand stacks
+#
+# pixel (0, 0): three clear observations, red 0.10 / 0.20 / 0.30 -> median 0.20
+# pixel (0, 1): scene 1 is cloudy with a bright value 0.90 -> median of the clear 0.10, 0.30 = 0.20
+# pixel (1, 0): scene 2 clear but red is NaN (no data) -> median of 0.05, 0.07 = 0.06, count 2
+# pixel (1, 1): cloudy in every scene -> NaN, count 0
+
+RED = np.array([
+    [[0.10, 0.10], [0.05, 0.08]],
+    [[0.20, 0.90], [0.07, 0.08]],
+    [[0.30, 0.30], [NAN, 0.08]],
+])
+NIR = np.array([
+    [[0.50, 0.40], [0.30, 0.60]],
+    [[0.40, 0.95], [0.50, 0.60]],
+    [[0.45, 0.60], [0.40, 0.60]],
+])
+CLEAR = np.array([
+    [[True, True], [True, False]],
+    [[True, False], [True, False]],
+    [[True, True], [True, False]],
+])
+
+
+def test_median_over_clear_observations_only():
+    red, nir, count = median_composite(RED, NIR, CLEAR)
+    assert red.dtype == nir.dtype == count.dtype == np.float32
+    np.testing.assert_allclose(red, [[0.20, 0.20], [0.06, NAN]], rtol=1e-6)
+    # nir: (0, 0) median(0.50, 0.40, 0.45) = 0.45; (0, 1) median(0.40, 0.60) = 0.50 (0.95 cloudy);
+    # (1, 0) only scenes 0 and 1 count (scene 2 red is NaN): median(0.30, 0.50) = 0.40
+    np.testing.assert_allclose(nir, [[0.45, 0.50], [0.40, NAN]], rtol=1e-6)
+    np.testing.assert_array_equal(count, [[3, 2], [2, 0]])
+
+
+def test_median_never_clear_is_nan_with_count_zero():
+    red, nir, count = median_composite(RED, NIR, np.zeros_like(CLEAR))
+    assert np.isnan(red).all() and np.isnan(nir).all()
+    np.testing.assert_array_equal(count, 0)
+
+
+def test_max_ndvi_takes_both_bands_from_the_greenest_clear_date():
+    # NDVI per scene at (0, 0): (0.5-0.1)/0.6 = 0.667, (0.4-0.2)/0.6 = 0.333, (0.45-0.3)/0.75 = 0.2 -> scene 0
+    # (0, 1): scene 1 (cloudy) is ignored; scene 0 (0.4-0.1)/0.5 = 0.6, scene 2 (0.6-0.3)/0.9 = 0.333 -> scene 0
+    # (1, 0): scene 0 (0.3-0.05)/0.35 = 0.714, scene 1 (0.5-0.07)/0.57 = 0.754, scene 2 red NaN -> scene 1
+    # (1, 1): never clear -> NaN
+    red, nir, count = max_ndvi_composite(RED, NIR, CLEAR)
+    assert red.dtype == nir.dtype == count.dtype == np.float32
+    np.testing.assert_allclose(red, [[0.10, 0.10], [0.07, NAN]], rtol=1e-6)
+    np.testing.assert_allclose(nir, [[0.50, 0.40], [0.50, NAN]], rtol=1e-6)
+    np.testing.assert_array_equal(count, [[3, 2], [2, 0]])
+
+
+def test_max_ndvi_ignores_a_greener_cloudy_date():
+    # one pixel: scene 0 clear NDVI (0.4-0.2)/0.6 = 0.333; scene 1 cloudy NDVI (0.9-0.1)/1.0 = 0.8
+    red = np.array([0.2, 0.1]).reshape(2, 1, 1)
+    nir = np.array([0.4, 0.9]).reshape(2, 1, 1)
+    clear = np.array([True, False]).reshape(2, 1, 1)
+    r, n, c = max_ndvi_composite(red, nir, clear)
+    assert (float(r[0, 0]), float(n[0, 0]), float(c[0, 0])) == pytest.approx((0.2, 0.4, 1.0))
+
+
+def test_max_ndvi_zero_sum_observation_is_not_chosen_over_a_valid_one():
+    # scene 0: red = nir = 0 gives NDVI NaN; scene 1: NDVI (0.3-0.1)/0.4 = 0.5 -> scene 1
+    red = np.array([0.0, 0.1]).reshape(2, 1, 1)
+    nir = np.array([0.0, 0.3]).reshape(2, 1, 1)
+    clear = np.ones((2, 1, 1), dtype=bool)
+    r, n, _ = max_ndvi_composite(red, nir, clear)
+    assert (float(r[0, 0]), float(n[0, 0])) == pytest.approx((0.1, 0.3))
+
+
+# ----------------------------------------------------------------------------- end to end on files
+
+GRID = Grid("EPSG:32651", Affine(10.0, 0.0, 350000.0, 0.0, -10.0, 3460100.0), width=8, height=10)
+
+
+def write_tif(path, arr, transform=GRID.transform) -> str:
+    with rasterio.open(path, "w", driver="GTiff", width=arr.shape[1], height=arr.shape[0], count=1,
+                       dtype=arr.dtype, crs=GRID.crs, transform=transform) as dst:
+        dst.write(arr, 1)
+    return str(path)
+
+
+def make_scenes(tmp_path, scl_per_scene: list[np.ndarray]) -> list[Scene]:
+    """One 2021 Sentinel-2 scene per SCL array, with varied reflectance (DN = 10000 ρ)."""
+    rows, cols = np.mgrid[0:GRID.height, 0:GRID.width]
+    scenes = []
+    for i, scl in enumerate(scl_per_scene):
+        red = (300 + 40 * i + 7 * cols + 3 * rows).astype(np.uint16)
+        nir = (3000 + 500 * ((i * 7) % 3) + 11 * rows + 5 * cols).astype(np.uint16)
+        scenes.append(Scene(
+            f"s{i}", f"2021-0{5 + i}-01", "sentinel2-l2a",
+            write_tif(tmp_path / f"red{i}.tif", red), write_tif(tmp_path / f"nir{i}.tif", nir),
+            write_tif(tmp_path / f"scl{i}.tif", scl.astype(np.uint8)), 1e-4, 0.0,
+        ))
+    return scenes
+
+
+def scl_layers() -> list[np.ndarray]:
+    """Three SCL layers: scene 0 clear (4) with a cloud (9) block, scene 1 with shadow (3) rows,
+    scene 2 clear; pixel (9, 7) is masked in every scene."""
+    a = np.full(GRID.shape, 4)
+    a[2:5, 1:4] = 9
+    b = np.full(GRID.shape, 5)
+    b[6:8, :] = 3
+    c = np.full(GRID.shape, 6)
+    for layer in (a, b, c):
+        layer[9, 7] = 8
+    return [a, b, c]
+
+
+@pytest.mark.parametrize("method", ["median", "max-ndvi"])
+def test_composite_year_in_strips_equals_one_strip(tmp_path, method):
+    scenes = make_scenes(tmp_path, scl_layers())
+    calls: list[tuple[int, int]] = []
+    strips, stats_strips = composite_year(scenes, GRID, method, block_rows=3, progress=lambda i, n: calls.append((i, n)))
+    whole, stats_whole = composite_year(scenes, GRID, method, block_rows=512)
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]  # 10 rows in strips of 3, 3, 3, 1
+    assert strips.shape == (len(BANDS), *GRID.shape) and strips.dtype == np.float32
+    np.testing.assert_array_equal(strips, whole)
+    assert stats_strips == stats_whole
+    # and both equal the reducer applied to the full stacks read directly
+    stack = [read_scene_window(s, GRID, Window(0, 0, GRID.width, GRID.height)) for s in scenes]
+    reducer = median_composite if method == "median" else max_ndvi_composite
+    expected = reducer(*(np.stack([s[k] for s in stack]) for k in range(3)))
+    for band, exp in zip(strips, expected, strict=True):
+        np.testing.assert_array_equal(band, exp)
+
+
+def test_composite_year_counts_and_stats(tmp_path):
+    scenes = make_scenes(tmp_path, scl_layers())
+    out, stats = composite_year(scenes, GRID, "median", block_rows=4)
+    count = out[2]
+    assert count[0, 0] == 3
+    assert count[3, 2] == 2  # cloud in scene 0
+    assert count[6, 0] == 2  # shadow in scene 1
+    assert count[9, 7] == 0 and np.isnan(out[0, 9, 7]) and np.isnan(out[1, 9, 7])
+    # red at (0, 0) in scenes 0, 1, 2: DN 300, 340, 380 -> median 340 -> 0.034
+    assert out[0, 0, 0] == pytest.approx(0.034, abs=1e-7)
+    # expected mean count: 80 px × 3 obs − 9 cloud − 16 shadow − 3 never-clear = 212 clear obs
+    assert stats == {
+        "n_scenes": 3, "pixels": 80, "pixels_never_clear": 1, "never_clear_pct": pytest.approx(1.25),
+        "mean_clear_obs": pytest.approx(212 / 80), "method": "median",
+    }
+
+
+def test_composite_year_all_masked_raises(tmp_path):
+    cloudy = [np.full(GRID.shape, 9), np.full(GRID.shape, 8)]
+    scenes = make_scenes(tmp_path, cloudy)
+    with pytest.raises(InputDataError) as err:
+        composite_year(scenes, GRID, "median", block_rows=4)
+    msg = str(err.value)
+    assert "All 80 pixels are masked" in msg and "2 scenes" in msg
+
+
+def test_composite_year_without_scenes_names_the_season():
+    with pytest.raises(InputDataError, match="season") as err:
+        composite_year([], GRID)
+    assert "season.start" in str(err.value)  # says which setting to widen
+
