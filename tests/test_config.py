@@ -247,3 +247,12 @@ def test_every_schema_default_is_valid_against_its_own_property():
     assert len(with_default) > 20
     bad = [p for p, sub in with_default if not jsonschema.Draft202012Validator(sub).is_valid(sub["default"])]
     assert bad == []
+
+
+def test_schema_and_semantic_problems_are_reported_together():
+    # a misspelt key (schema) and a geographic CRS (semantic check) in one config: both named at once
+    cfg = minimal(crs="EPSG:4326")
+    cfg["resolutoin"] = 10
+    text = problems_of(cfg)
+    assert "resolutoin" in text
+    assert "crs" in text and "geographic" in text

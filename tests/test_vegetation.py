@@ -164,3 +164,9 @@ def test_threshold_mask_mean_is_cover_fraction():
     # a zone of 4 valid pixels, 3 vegetated, and one no-data pixel: cover = 3 / 4, not 3 / 5
     values = np.array([0.3, 0.6, 0.25, 0.1, NAN])
     assert np.nanmean(threshold_mask(values, 0.2)) == pytest.approx(0.75)
+
+
+def test_ndvi_of_plain_numbers():
+    # (0.5 - 0.1) / (0.5 + 0.1) = 0.6667; 0/0 -> NaN, never 0
+    assert float(ndvi(0.1, 0.5)) == pytest.approx(0.4 / 0.6, rel=1e-6)
+    assert np.isnan(ndvi(0.0, 0.0))

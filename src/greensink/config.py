@@ -47,8 +47,7 @@ def validate(config: Mapping, schema: Mapping | None = None) -> dict:
     problems = [_describe(err, schema) for err in sorted(
         jsonschema.Draft202012Validator(schema).iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path]
     )]
-    if not problems:
-        problems = _semantic_problems(cfg)
+    problems += _semantic_problems(cfg)
     if problems:
         raise ConfigError("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
     return cfg
@@ -90,23 +89,54 @@ def _description_at(schema: Mapping, path) -> str:
 
 
 def _semantic_problems(cfg: dict) -> list[str]:
+    """Checks a schema cannot express; each runs only where the schema found the keys well-formed."""
+    problems: list[str] = []
+    for check in (_check_crs, _check_season, _check_zones, _check_imagery, _check_park_types):
+        try:
+            problems += check(cfg)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            pass  # the schema error for the same key is already listed
+    return problems
+
+
+def _check_crs(cfg: dict) -> list[str]:
     problems: list[str] = []
     try:
         check_projected(cfg["crs"], "crs")
     except ConfigError as exc:
         problems.append(str(exc))
+    return problems
+
+
+def _check_season(cfg: dict) -> list[str]:
+    problems: list[str] = []
     for key in ("start", "end"):
         value = cfg["season"][key]
         try:
             dt.date(2001, *map(int, value.split("-")))
         except ValueError:
             problems.append(f"season.{key}: got {value!r}, which is not a calendar day. Use MM-DD, e.g. '04-01'.")
+    return problems
+
+
+def _check_zones(cfg: dict) -> list[str]:
+    problems: list[str] = []
     levels = [z["level"] for z in cfg["zones"]]
     dupes = sorted({lv for lv in levels if levels.count(lv) > 1})
     if dupes:
         problems.append(f"zones: level(s) {dupes} appear more than once. Give each level once, coarsest first.")
+    return problems
+
+
+def _check_imagery(cfg: dict) -> list[str]:
+    problems: list[str] = []
     if cfg["imagery"]["source"] == "local" and not cfg["imagery"].get("scenes"):
         problems.append("imagery.scenes: required when imagery.source is 'local'. Give the path of a scenes table (CSV).")
+    return problems
+
+
+def _check_park_types(cfg: dict) -> list[str]:
+    problems: list[str] = []
     for code in cfg["greenspace"]["park_types"]:
         if code not in cfg["greenspace"]["types"]:
             problems.append(

@@ -164,17 +164,16 @@ def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
 
 
 def write_table(path: str | Path, table: gpd.GeoDataFrame | pd.DataFrame, *, layer: str | None = None, csv: bool = True) -> Path:
-    """Write a GeoPackage (layer named after the file unless given) and a CSV twin without geometry."""
+    """Write a GeoPackage (layer named after the file unless given) and a CSV twin without geometry;
+    a plain DataFrame has no geometry and is written as the CSV alone. Returns the main file written."""
     path = Path(path)
+    if not isinstance(table, gpd.GeoDataFrame):
+        return write_csv(path.with_suffix(".csv"), table)
     layer = layer or path.stem
-    if isinstance(table, gpd.GeoDataFrame):
-        with atomic_path(path) as tmp:
-            table.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
-        flat = pd.DataFrame(table.drop(columns=table.geometry.name))
-    else:
-        flat = table
+    with atomic_path(path) as tmp:
+        table.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
     if csv:
-        write_csv(path.with_suffix(".csv"), flat)
+        write_csv(path.with_suffix(".csv"), pd.DataFrame(table.drop(columns=table.geometry.name)))
     return path
 
 

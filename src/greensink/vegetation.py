@@ -22,8 +22,7 @@ def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
     total = nir + red
     with np.errstate(divide="ignore", invalid="ignore"):
         out = (nir - red) / total
-    out[total == 0] = np.nan
-    return out.astype(np.float32)
+    return np.where(total == 0, np.nan, out).astype(np.float32)
 
 
 def fvc_endmembers(ndvi_values: np.ndarray, percentiles: tuple[float, float] = (5, 95),

@@ -68,6 +68,7 @@ def assign_parents(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> tup
     if len(ci):
         inter = shapely.area(shapely.intersection(children.geometry.values[ci], parents.geometry.values[pi]))
         frame = pd.DataFrame({"c": ci, "p": pi, "a": inter}).sort_values(["c", "a", "p"], ascending=[True, False, True])
+        frame = frame[frame["a"] > 0]  # a parent touched only along an edge is no parent
         best = frame.drop_duplicates("c")
         parent_id[best["c"].to_numpy()] = parents["zone_id"].to_numpy()[best["p"].to_numpy()]
         areas = shapely.area(children.geometry.values[best["c"].to_numpy()])

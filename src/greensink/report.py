@@ -1,0 +1,711 @@
+"""Report: the planner's self-contained HTML report, Chinese and English side by side.
+
+:func:`render_report` turns the products of a run (zone tables per year and level, change
+tables per pair of years, the target evaluation, the fitted carbon models and the provenance)
+into one HTML string. CSS is inline, every figure is an inline base64 PNG, there is no script
+and no network resource, so ``results/report.html`` opens offline and prints on A4.
+
+Every text that comes from input data (zone names and ids, model reasons, paths) goes through
+Jinja2 autoescaping; nothing here marks input text as safe.
+
+Numbers are formatted for reading, not for re-use (the GeoPackage/CSV tables are for that):
+thousands separators, 1 decimal for percentages and m² per person, 2 for densities (t C/ha),
+a true minus sign, and "—" for a missing value (NaN), never 0. Levels with more than
+:data:`MAX_ROWS` zones (typically parcels) show the :data:`SHOW_EACH_END` highest and lowest
+zones and point to the full table.
+
+Figures use matplotlib's object-oriented API (a :class:`~matplotlib.figure.Figure` saved through
+the Agg canvas, no pyplot, so no global state and nothing left open). Their labels are English
+only, because matplotlib's default fonts have no Chinese glyphs; the Chinese is in the HTML
+captions. Maps of the same quantity share one colour scale across years so they can be compared.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import jinja2
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+__all__ = ["MAX_ROWS", "SHOW_EACH_END", "TEMPLATE_NAME", "format_interval", "format_number", "formula",
+           "render_report"]
+
+TEMPLATE_NAME = "report.html.j2"
+MAX_ROWS = 60  # a level with more zones than this is shown as its top and bottom zones only
+SHOW_EACH_END = 20  # zones shown at each end of a truncated level
+INTERVAL_PCT = 90.0  # bootstrap interval of the zone tables (greensink.aggregate default)
+CO2_PER_C = 44.0 / 12.0  # t CO2e per t C, as in greensink.carbon
+
+DASH = "—"  # a missing value; never shown as 0
+MINUS = "−"  # U+2212, so negative numbers do not read as dashes
+FIG_SIZE_IN = (7.0, 6.0)
+DPI = 100
+MAP_MAX_PX = 800  # longest side of a raster as drawn; larger rasters are block-averaged first
+MAX_FLAGS = 100  # plausibility flags listed per year and level
+
+LEVEL_NAMES_ZH = {"city": "市域", "district": "城区", "block": "街区", "parcel": "地块"}
+OPS = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
+STATUS = {  # status -> (css class, symbol, label)
+    "met": ("met", "✓", "达标 met"),
+    "missed": ("missed", "✗", "未达标 missed"),
+    "no data": ("nodata", DASH, "无数据 no data"),
+}
+SOURCES = {"plots": "样地回归 field plots", "coefficients": "系数表 coefficient table"}
+
+ZONE_HEADERS = (
+    "名称 Name", "编号 Zone ID", "面积 Area (ha)", "绿化覆盖率 Green coverage (%)", "绿地率 Green-space ratio (%)",
+    "树冠覆盖率 Canopy cover (%)", "碳储量 Carbon (t C)", "90 % 区间 interval (t C)", "碳密度 Density (t C/ha)",
+    "二氧化碳当量 CO₂e (t)", "人均公园绿地 Park (m²/person)",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers and text
+
+
+def format_number(value: Any, decimals: int | None = None, *, sign: bool = False) -> str:
+    """``value`` for reading: thousands separators, "−" for negatives, "—" for None/NaN/inf.
+
+    ``decimals`` None chooses by magnitude: 0 from 100 up, 1 from 10, else 2. ``sign`` adds "+"
+    to positive values (for gaps and changes). A value that rounds to zero has no sign."""
+    if _missing(value):
+        return DASH
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(v):
+        return DASH
+    if decimals is None:
+        decimals = _auto_decimals(v)
+    text = f"{abs(v):,.{decimals}f}"
+    if float(text.replace(",", "")) == 0:
+        return text
+    if v < 0:
+        return MINUS + text
+    return "+" + text if sign else text
+
+
+def format_interval(lo: Any, hi: Any, decimals: int | None = None) -> str:
+    """"lo – hi" with :func:`format_number`; "—" if either end is missing."""
+    a, b = format_number(lo, decimals), format_number(hi, decimals)
+    return DASH if DASH in (a, b) else f"{a} – {b}"
+
+
+def formula(form: str, params: Mapping[str, Any], x: str = "NDVI") -> str:
+    """The fitted model as a readable equation of carbon density C (t C/ha), parameters to 4 digits."""
+    p = {k: _float(v) for k, v in params.items()}
+
+    def g(v: float) -> str:
+        return f"{v:.4g}".replace("-", MINUS)
+
+    def plus(v: float) -> str:
+        return f"{MINUS if v < 0 else '+'} {g(abs(v))}"
+
+    a, b = p.get("a", math.nan), p.get("b", math.nan)
+    if form == "linear":
+        return f"C = {g(a)} {plus(b)} × {x}"
+    if form == "logarithmic":
+        return f"C = {g(a)} {plus(b)} × ln({x})"
+    if form == "power":
+        return f"C = {g(a)} × {x}^{g(b)}"
+    if form == "exponential":
+        return f"C = {g(a)} × exp({g(b)} × {x})"
+    if form == "constant":
+        return f"C = {g(p.get('c', math.nan))} (t C/ha, {x} not used)"
+    return f"{form}: " + ", ".join(f"{k} = {g(v)}" for k, v in p.items())
+
+
+def _auto_decimals(v: float) -> int:
+    a = abs(v)
+    return 0 if a >= 100 else 1 if a >= 10 else 2
+
+
+def _float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _missing(v: Any) -> bool:
+    """None, NaN, NaT or pd.NA (a scalar whose value is not there)."""
+    return v is None or (pd.api.types.is_scalar(v) and bool(pd.isna(v)))
+
+
+def _text(v: Any) -> str:
+    return DASH if _missing(v) else str(v)
+
+
+def _level_label(level: str) -> str:
+    zh = LEVEL_NAMES_ZH.get(level)
+    return f"{zh} {level}" if zh else level
+
+
+def _indicator_decimals(indicator: str) -> int | None:
+    if indicator.endswith(("_pct", "_m2")):
+        return 1
+    if indicator.endswith(("_t_ha", "_t_ha_yr")):
+        return 2
+    return None
+
+
+def _cell(text: str, cls: str = "", title: str = "") -> dict[str, str]:
+    return {"text": text, "cls": cls, "title": title}
+
+
+def _num(value: Any, decimals: int | None = None, *, sign: bool = False) -> dict[str, str]:
+    text = format_number(value, decimals, sign=sign)
+    return _cell(text, "num nodata" if text == DASH else "num")
+
+
+def _col(df: pd.DataFrame, name: str) -> np.ndarray:
+    """A numeric column as float, all NaN when the column is absent."""
+    if name not in df.columns:
+        return np.full(len(df), np.nan)
+    return pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def _png(fig: Figure) -> str:
+    """The figure as a data: URI of a PNG (no Software/date metadata, so reruns are identical)."""
+    canvas = FigureCanvasAgg(fig)
+    buf = BytesIO()
+    canvas.print_png(buf, metadata={"Software": None})
+    fig.clear()
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _new_map(extent: tuple[float, float, float, float]) -> tuple[Figure, Any]:
+    fig = Figure(figsize=FIG_SIZE_IN, dpi=DPI, layout="constrained")
+    ax = fig.add_subplot()
+    xmin, ymin, xmax, ymax = extent
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin, ymax)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    _scale_bar(ax, extent)
+    return fig, ax
+
+
+def _scale_bar(ax: Any, extent: tuple[float, float, float, float]) -> None:
+    """A 1-2-5 scale bar (the longest no wider than a quarter of the map), bottom left."""
+    xmin, ymin, xmax, ymax = extent
+    width = xmax - xmin
+    if not width > 0:
+        return
+    step = 10 ** math.floor(math.log10(width / 4))
+    length = max(m * step for m in (1, 2, 5) if m * step <= width / 4)
+    x0, y0 = xmin + 0.04 * width, ymin + 0.04 * (ymax - ymin)
+    ax.plot([x0, x0 + length], [y0, y0], color="black", linewidth=3, solid_capstyle="butt", zorder=5)
+    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    ax.text(x0 + length / 2, y0 + 0.015 * (ymax - ymin), label, ha="center", va="bottom", fontsize=9, zorder=5,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 1})
+
+
+def _frame(ax: Any, extent: tuple[float, float, float, float]) -> None:
+    """Limits to the report extent; no axis labels (geopandas adds CRS axis names; the caption says the CRS)."""
+    xmin, ymin, xmax, ymax = extent
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin, ymax)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+
+
+def _downsample(band: np.ndarray, extent: tuple[float, float, float, float], max_px: int = MAP_MAX_PX,
+                strip_rows: int = 64) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """Block mean (NaN ignored) of a 2-D band to at most ``max_px`` cells on its longer side, and its extent.
+
+    A figure 700 pixels wide cannot show more, and drawing a 10980² scene would cost gigabytes. The band
+    is read in strips of ``strip_rows`` output rows, so memory is bounded by a strip, not the scene.
+    It is padded with NaN to whole blocks: the returned extent may reach past the right and bottom
+    edges by less than one block, which the map's axis limits crop. A block with no finite pixel is NaN."""
+    band = np.asarray(band)
+    rows, cols = band.shape
+    f = max(1, math.ceil(max(rows, cols) / max_px))
+    if f == 1:
+        return band.astype(np.float32, copy=False), extent
+    xmin, ymin, xmax, ymax = extent
+    px, py = (xmax - xmin) / cols, (ymax - ymin) / rows
+    out_r, out_c = math.ceil(rows / f), math.ceil(cols / f)
+    out = np.full((out_r, out_c), np.nan, dtype=np.float32)
+    for r0 in range(0, out_r, strip_rows):
+        r1 = min(out_r, r0 + strip_rows)
+        block = band[r0 * f:r1 * f].astype(np.float32)
+        pad = ((0, (r1 - r0) * f - block.shape[0]), (0, out_c * f - cols))
+        if pad[0][1] or pad[1][1]:
+            block = np.pad(block, pad, constant_values=np.nan)
+        block = block.reshape(r1 - r0, f, out_c, f)
+        valid = np.isfinite(block)
+        total = np.where(valid, block, 0.0).sum(axis=(1, 3), dtype=np.float64)
+        count = valid.sum(axis=(1, 3))
+        out[r0:r1] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return out, (xmin, ymax - out_r * f * py, xmin + out_c * f * px, ymax)
+
+
+def _raster_map(band: np.ndarray, band_extent: tuple[float, float, float, float],
+                extent: tuple[float, float, float, float], boundaries: gpd.GeoDataFrame | None,
+                *, title: str, label: str, cmap: str, vmin: float, vmax: float, extend: str) -> str:
+    fig, ax = _new_map(extent)
+    colours = colormaps[cmap].with_extremes(bad="#d9d9d9")
+    bxmin, bymin, bxmax, bymax = band_extent
+    image = ax.imshow(np.ma.masked_invalid(band), extent=(bxmin, bxmax, bymin, bymax), origin="upper", cmap=colours,
+                      vmin=vmin, vmax=vmax)
+    if boundaries is not None and len(boundaries):
+        boundaries.boundary.plot(ax=ax, color="#555555", linewidth=0.9)
+    _frame(ax, extent)
+    fig.colorbar(image, ax=ax, label=label, shrink=0.85, extend=extend)
+    ax.set_title(title)
+    return _png(fig)
+
+
+def _choropleth(table: gpd.GeoDataFrame, column: str, extent: tuple[float, float, float, float], *,
+                title: str, label: str, vmax: float) -> str:
+    fig, ax = _new_map(extent)
+    norm = Normalize(vmin=0.0, vmax=vmax)
+    edge = 0.3 if len(table) <= 2000 else 0.0
+    table.plot(column=column, ax=ax, cmap="YlGn", norm=norm, edgecolor="#666666", linewidth=edge,
+               missing_kwds={"color": "#d9d9d9", "hatch": "///", "edgecolor": "#999999", "linewidth": edge})
+    _frame(ax, extent)
+    fig.colorbar(ScalarMappable(norm=norm, cmap="YlGn"), ax=ax, label=label, shrink=0.85)
+    ax.set_title(title)
+    return _png(fig)
+
+
+def _upper(values: Iterable[np.ndarray], q: float) -> float:
+    """The q-th percentile of the finite values of all arrays, or 1 when there are none or it is 0."""
+    finite = [v[np.isfinite(v)] for v in (np.asarray(a).ravel() for a in values)]
+    finite = [f for f in finite if f.size]
+    if not finite:
+        return 1.0
+    top = float(np.percentile(np.concatenate(finite), q))
+    return top if top > 0 else 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+
+
+def _ranked(df: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame | None, int]:
+    """(rows to show first, rows after a gap or None, number of rows hidden)."""
+    if len(df) <= MAX_ROWS:
+        return df, None, 0
+    values = _col(df, key)
+    order = np.argsort(-np.where(np.isfinite(values), values, -np.inf), kind="stable")
+    finite = order[np.isfinite(values[order])]
+    top = finite[:SHOW_EACH_END]
+    bottom = np.setdiff1d(finite[::-1][:SHOW_EACH_END], top)  # the lowest, ascending index order
+    bottom = bottom[np.argsort(-values[bottom], kind="stable")]  # listed from higher to lowest
+    shown = len(top) + len(bottom)
+    return df.iloc[top], df.iloc[bottom], len(df) - shown
+
+
+def _zone_row(r: pd.Series) -> dict[str, Any]:
+    flag = str(r.get("plausibility_flag") or "")
+    flag = "" if flag == "nan" else flag
+    name = _text(r.get("name"))
+    cells = [
+        _cell(name + (" ⚠" if flag else ""), "name flagged" if flag else "name", flag),
+        _cell(_text(r.get("zone_id")), "id"),
+        _num(r.get("area_ha")),
+        _num(r.get("green_coverage_pct"), 1),
+        _num(r.get("green_space_ratio_pct"), 1),
+        _num(r.get("canopy_cover_pct"), 1),
+        _num(r.get("carbon_t")),
+        _cell(format_interval(r.get("carbon_t_lo"), r.get("carbon_t_hi"),
+                              _auto_decimals(_float(r.get("carbon_t"))) if math.isfinite(_float(r.get("carbon_t")))
+                              else None), "num interval"),
+        _num(r.get("carbon_t_ha"), 2),
+        _num(r.get("co2e_t")),
+        _num(r.get("park_area_per_capita_m2"), 1),
+    ]
+    return {"cells": cells, "cls": "flagged" if flag else ""}
+
+
+def _change_row(r: pd.Series) -> dict[str, Any]:
+    change = _float(r.get("green_area_change_ha"))
+    if not math.isfinite(change):
+        nnl = _cell(DASH, "center nodata")
+    elif bool(r.get("no_net_loss")):
+        nnl = _cell("✓", "center met", "无净损失 no net loss")
+    else:
+        nnl = _cell("✗", "center missed", "绿量减少 green area decreased")
+    sink = _float(r.get("sink_t_yr"))
+    cells = [
+        _cell(_text(r.get("name")), "name"),
+        _cell(_text(r.get("zone_id")), "id"),
+        _num(r.get("area_ha")),
+        _num(r.get("carbon_t_from")),
+        _num(r.get("carbon_t_to")),
+        _num(sink, sign=True),
+        _cell(format_interval(r.get("sink_t_yr_lo"), r.get("sink_t_yr_hi"),
+                              _auto_decimals(sink) if math.isfinite(sink) else None), "num interval"),
+        _num(r.get("sink_t_ha_yr"), 2, sign=True),
+        _num(r.get("sink_co2e_t_yr"), sign=True),
+        _num(change, 2, sign=True),
+        nnl,
+    ]
+    return {"cells": cells, "cls": "" if not math.isfinite(change) or bool(r.get("no_net_loss")) else "loss"}
+
+
+def _table(table_id: str, headers: Sequence[str], df: pd.DataFrame, row_fn: Any, key: str,
+           note_files: Sequence[str], what: tuple[str, str]) -> dict[str, Any]:
+    """A level table; with more than MAX_ROWS zones only the top and bottom by ``key``, and a note."""
+    first, second, hidden = _ranked(df, key)
+    rows = [row_fn(r) for _, r in first.iterrows()]
+    note = None
+    if second is not None:
+        rows.append({"gap": f"… {hidden:,} 个单元未列出 zones not shown …"})
+        rows.extend(row_fn(r) for _, r in second.iterrows())
+        note = {"n": f"{len(df):,}", "each": SHOW_EACH_END, "what_zh": what[0], "what_en": what[1],
+                "files": list(note_files)}
+    return {"id": table_id, "headers": list(headers), "rows": rows, "note": note, "n": len(df)}
+
+
+def _type_codes(df: pd.DataFrame, type_names: Mapping[str, str]) -> list[str]:
+    """Green-space types with both carbon_t_<T> and green_space_area_ha_<T> columns, type_names order first."""
+    found = {c[len("carbon_t_"):] for c in df.columns if c.startswith("carbon_t_")}
+    found &= {c[len("green_space_area_ha_"):] for c in df.columns if c.startswith("green_space_area_ha_")}
+    return [t for t in type_names if t in found] + sorted(found - set(type_names))
+
+
+def _type_table(year: int, df: pd.DataFrame, type_names: Mapping[str, str]) -> dict[str, Any]:
+    total = float(np.nansum(_col(df, "carbon_t")))
+    rows = []
+    for code in _type_codes(df, type_names):
+        c = float(np.nansum(_col(df, f"carbon_t_{code}")))
+        area = float(np.nansum(_col(df, f"green_space_area_ha_{code}")))
+        rows.append({"cls": "", "cells": [
+            _cell(code, "id"), _cell(type_names.get(code, code), "name"), _num(c),
+            _num(100.0 * c / total if total > 0 else math.nan, 1), _num(area),
+            _num(c / area if area > 0 else math.nan, 2),
+        ]})
+    gs_area = float(np.nansum(_col(df, "green_space_area_ha")))
+    rows.append({"cls": "total", "cells": [
+        _cell("", "id"), _cell("合计 Total", "name"), _num(total), _num(100.0 if total > 0 else math.nan, 1),
+        _num(gs_area), _num(total / gs_area if gs_area > 0 else math.nan, 2),
+    ]})
+    headers = ["代码 Code", "绿地类型 Green-space type", "碳储量 Carbon (t C)", "占比 Share (%)",
+               "绿地面积 Green-space area (ha)", "单位绿地碳密度 t C/ha of green space"]
+    return {"id": f"types-{year}", "headers": headers, "rows": rows, "note": None, "n": len(rows)}
+
+
+def _target_tables(targets: pd.DataFrame | None, levels: Sequence[str], years: Sequence[int]) -> dict[str, Any]:
+    if targets is None or len(targets) == 0 or "status" not in targets.columns:
+        return {"tables": [], "counts": {"met": 0, "missed": 0, "no data": 0, "total": 0}, "year": None}
+    status = targets["status"].astype(str)
+    counts = {s: int((status == s).sum()) for s in STATUS}
+    counts["total"] = len(targets)
+    order = list(levels) + sorted(set(targets["level"].astype(str)) - set(levels))
+    headers = ["指标 Indicator", "名称 Zone", "编号 Zone ID", "数值 Value", "目标 Target", "结果 Result",
+               "差距 Gap (value − target)"]
+    tables = []
+    for level in order:
+        sub = targets[targets["level"].astype(str) == level]
+        if sub.empty:
+            continue
+        st = sub["status"].astype(str)
+        level_counts = {s: int((st == s).sum()) for s in STATUS}
+        shown, note = sub, None
+        if len(sub) > MAX_ROWS:
+            missed = sub[st == "missed"]
+            rel = np.abs(_col(missed, "gap")) / np.maximum(np.abs(_col(missed, "target")), 1e-12)
+            shown = missed.iloc[np.argsort(-rel, kind="stable")[: 2 * SHOW_EACH_END]]
+            note = {"n": f"{len(sub):,}", "shown": len(shown)}
+        rows = []
+        for _, r in shown.iterrows():
+            s = str(r["status"])
+            cls, symbol, label = STATUS.get(s, ("", "", s))
+            dec = _indicator_decimals(str(r.get("indicator", "")))
+            rows.append({"cls": cls, "cells": [
+                _cell(_text(r.get("label", r.get("indicator"))), "name"),
+                _cell(_text(r.get("name")), "name"),
+                _cell(_text(r.get("zone_id")), "id"),
+                _num(r.get("value"), dec),
+                _cell(f"{OPS.get(str(r.get('op')), _text(r.get('op')))} {format_number(r.get('target'), dec)}", "num"),
+                _cell(f"{symbol} {label}", f"status {cls}"),
+                _num(r.get("gap"), dec, sign=True),
+            ]})
+        tables.append({"level": _level_label(level), "counts": level_counts, "note": note,
+                       "table": {"id": f"targets-{level}", "headers": headers, "rows": rows, "note": None,
+                                 "n": len(rows)}})
+    year = None
+    if "year" in targets.columns:
+        year = ", ".join(str(y) for y in sorted(set(targets["year"].tolist())))
+    elif years:
+        year = str(max(years))
+    return {"tables": tables, "counts": counts, "year": year}
+
+
+def _model_section(year: int, model: Mapping[str, Any], type_names: Mapping[str, str]) -> dict[str, Any]:
+    predictor = str(model.get("predictor", "ndvi"))
+    x = "NDVI" if predictor.lower() == "ndvi" else predictor
+    rows, warnings = [], []
+    for code, tm in (model.get("types") or {}).items():
+        cv = tm.get("cv") or {}
+        source = str(tm.get("source", ""))
+        name = type_names.get(code, code)
+        fallback = source == "coefficients"
+        rows.append({"cls": "fallback" if fallback else "", "cells": [
+            _cell(str(code), "id"), _cell(name, "name"), _cell(SOURCES.get(source, source)),
+            _cell(_text(tm.get("form"))), _cell(formula(str(tm.get("form")), tm.get("params") or {}, x), "formula"),
+            _num(tm.get("n"), 0), _num(cv.get("r2"), 2), _num(cv.get("rmse_t_ha"), 2),
+            _num(cv.get("bias_t_ha"), 2, sign=True), _num(cv.get("n_folds"), 0),
+        ]})
+        if fallback:
+            warnings.append({"code": str(code), "name": name, "reason": _text(tm.get("reason")),
+                             "uncertainty": format_number(tm.get("uncertainty_pct"), 0)})
+    headers = ["代码 Code", "绿地类型 Type", "来源 Source", "形式 Form", "公式 Formula (C in t C/ha)", "样地数 n",
+               "交叉验证 CV R²", "CV RMSE (t C/ha)", "CV 偏差 bias (t C/ha)", "折数 folds"]
+    table = {"id": f"models-{year}", "headers": headers, "rows": rows, "note": None, "n": len(rows)}
+    return {"year": year, "table": table, "warnings": warnings, "predictor": x,
+            "n_bootstrap": model.get("n_bootstrap"), "min_plots": model.get("min_plots")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary and provenance
+
+
+def _summary(years: Sequence[int], tables: Mapping[int, Mapping[str, pd.DataFrame]],
+             change: Mapping[tuple[int, int], Mapping[str, pd.DataFrame]], city: str) -> dict[str, Any]:
+    stocks = []
+    for year in years:
+        df = tables.get(year, {}).get(city)
+        if df is None:
+            continue
+        for _, r in df.iterrows():
+            c = _float(r.get("carbon_t"))
+            dec = _auto_decimals(c) if math.isfinite(c) else None
+            co2 = _float(r.get("co2e_t"))
+            dec2 = _auto_decimals(co2) if math.isfinite(co2) else None
+            stocks.append({
+                "year": year, "name": _text(r.get("name")),
+                "carbon": format_number(c), "carbon_iv": format_interval(r.get("carbon_t_lo"), r.get("carbon_t_hi"), dec),
+                "co2e": format_number(co2), "co2e_iv": format_interval(r.get("co2e_t_lo"), r.get("co2e_t_hi"), dec2),
+                "density": format_number(r.get("carbon_t_ha"), 2),
+                "coverage": format_number(r.get("green_coverage_pct"), 1),
+                "ratio": format_number(r.get("green_space_ratio_pct"), 1),
+                "canopy": format_number(r.get("canopy_cover_pct"), 1),
+                "per_capita": format_number(r.get("park_area_per_capita_m2"), 1),
+            })
+    sinks = []
+    for (y0, y1) in sorted(change):
+        df = change[(y0, y1)].get(city)
+        if df is None:
+            continue
+        for _, r in df.iterrows():
+            s, lo, hi = _float(r.get("sink_t_yr")), _float(r.get("sink_t_yr_lo")), _float(r.get("sink_t_yr_hi"))
+            dec = _auto_decimals(s) if math.isfinite(s) else None
+            if not math.isfinite(s):
+                verdict = "无数据 no data"
+            elif math.isfinite(lo) and math.isfinite(hi) and lo <= 0 <= hi:
+                verdict = "区间包含零，与无变化难以区分 the interval includes zero: not distinguishable from no change"
+            elif s > 0:
+                verdict = "净吸收 net uptake: the green space took up carbon"
+            else:
+                verdict = "净损失 net loss: the green space lost carbon"
+            sinks.append({
+                "pair": f"{y0}–{y1}", "name": _text(r.get("name")),
+                "sink": format_number(s, dec, sign=True), "sink_iv": format_interval(lo, hi, dec),
+                "co2e": format_number(s * CO2_PER_C, sign=True),
+                "co2e_iv": format_interval(lo * CO2_PER_C, hi * CO2_PER_C,
+                                           _auto_decimals(s * CO2_PER_C) if math.isfinite(s) else None),
+                "density": format_number(r.get("sink_t_ha_yr"), 2, sign=True),
+                "verdict": verdict,
+            })
+    return {"stocks": stocks, "sinks": sinks}
+
+
+def _provenance(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    prov = dict(provenance or {})
+    packages = prov.pop("packages", None) or {}
+    inputs = prov.pop("inputs", None) or []
+    items = []
+    for key, label in (("greensink_version", "greensink 版本 version"), ("config_sha256", "配置 config SHA-256")):
+        if key in prov:
+            items.append({"key": label, "value": _text(prov.pop(key))})
+    for key in sorted(prov):
+        value = prov[key]
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        items.append({"key": str(key), "value": text if len(text) <= 400 else text[:400] + " …"})
+    files = []
+    for entry in inputs:
+        if isinstance(entry, Mapping):
+            files.append({"path": _text(entry.get("path")), "sha256": _text(entry.get("sha256"))})
+        else:
+            files.append({"path": _text(entry), "sha256": DASH})
+    pkgs = [{"name": str(k), "version": _text(v)} for k, v in sorted(packages.items())] \
+        if isinstance(packages, Mapping) else []
+    return {"entries": items, "packages": pkgs, "inputs": files}
+
+
+def _flags(years: Sequence[int], tables: Mapping[int, Mapping[str, pd.DataFrame]],
+           levels: Sequence[str]) -> dict[str, list[dict[str, str]]]:
+    """Zones with a plausibility flag, at most MAX_FLAGS per year and level, and notes on the rest."""
+    rows, more = [], []
+    for year in years:
+        for level in levels:
+            df = tables.get(year, {}).get(level)
+            if df is None or "plausibility_flag" not in df.columns:
+                continue
+            flags = df["plausibility_flag"]
+            flagged = df[flags.map(lambda f: isinstance(f, str) and bool(f.strip()))]
+            for _, r in flagged.head(MAX_FLAGS).iterrows():
+                rows.append({"year": str(year), "level": _level_label(level), "name": _text(r.get("name")),
+                             "zone_id": _text(r.get("zone_id")), "flag": str(r["plausibility_flag"])})
+            if len(flagged) > MAX_FLAGS:
+                more.append({"year": str(year), "level": _level_label(level), "n": f"{len(flagged):,}",
+                             "shown": MAX_FLAGS, "file": f"results/{year}/zones/{level}.gpkg"})
+    return {"rows": rows, "more": more}
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+
+
+def render_report(
+    *,
+    years: list[int],
+    tables: dict[int, dict[str, gpd.GeoDataFrame]],
+    change: dict[tuple[int, int], dict[str, gpd.GeoDataFrame]],
+    models: dict[int, dict],
+    targets: pd.DataFrame,
+    provenance: dict,
+    carbon_maps: dict[int, np.ndarray],
+    sink_maps: dict[tuple[int, int], np.ndarray],
+    extent: tuple[float, float, float, float],
+    crs: str,
+    levels: list[str],
+    type_names: dict[str, str],
+    template_dir: str | Path,
+) -> str:
+    """The whole self-contained HTML report as a string (no external resources: images are inline base64 PNG,
+    CSS inline, no JS from the network).
+
+    ``tables[year][level]`` zone tables and ``change[(y0, y1)][level]`` change tables as written by
+    :mod:`greensink.aggregate` and :mod:`greensink.change`; ``models[year]`` the dict of
+    :func:`greensink.model.fit_models`; ``targets`` the frame of :func:`greensink.targets.evaluate`
+    (evaluated on the latest year unless it has a ``year`` column); ``carbon_maps[year]`` (3, rows, cols)
+    t C/ha (estimate, lower, upper) and ``sink_maps[(y0, y1)]`` the same in t C/ha/yr, both on ``extent``
+    (xmin, ymin, xmax, ymax) in metres of ``crs``; ``levels`` coarsest first; ``type_names`` code -> label.
+    The template ``report.html.j2`` is read from ``template_dir``; nothing is written."""
+    years = sorted(int(y) for y in years)
+    extent = tuple(float(v) for v in extent)  # type: ignore[assignment]
+    levels = list(levels)
+    city = levels[0] if levels else "city"
+    outline_level = levels[1] if len(levels) > 1 else city
+    pairs = sorted(change)
+
+    # maps: one colour scale per quantity, shared by all years
+    shown = {y: _downsample(np.asarray(carbon_maps[y])[0], extent) for y in years if y in carbon_maps}
+    density_max = _upper((band for band, _ in shown.values()), 99)
+    year_sections = []
+    for year in years:
+        level_tables = tables.get(year, {})
+        maps = []
+        if year in shown:
+            maps.append({
+                "src": _raster_map(*shown[year], extent, level_tables.get(outline_level),
+                                   title=f"Carbon density {year}", label="t C/ha", cmap="YlGn", vmin=0.0,
+                                   vmax=density_max, extend="max"),
+                "caption": f"{year} 年碳密度（像元）Carbon density per pixel, {year}, t C/ha ({crs}); grey lines: "
+                           f"{_level_label(outline_level)} boundaries; grey fill: no clear observation 无有效观测.",
+            })
+        for level in levels:
+            df = level_tables.get(level)
+            if df is None or len(df) < 2:
+                continue
+            vmax = _upper((_col(tables[y][level], "carbon_t_ha") for y in years if level in tables.get(y, {})), 100)
+            maps.append({
+                "src": _choropleth(df, "carbon_t_ha", extent, title=f"Carbon density by {level}, {year}",
+                                   label="t C/ha", vmax=vmax),
+                "caption": f"{year} 年{LEVEL_NAMES_ZH.get(level, level)}碳密度 Mean carbon density per {level} "
+                           f"(t C per ha of zone area); hatched: no data 无数据.",
+            })
+        zone_tables = []
+        for level in levels:
+            df = level_tables.get(level)
+            if df is None:
+                continue
+            files = [f"results/{year}/zones/{level}.gpkg", f"results/{year}/zones/{level}.csv"]
+            zone_tables.append({"level": _level_label(level), "table": _table(
+                f"zones-{year}-{level}", ZONE_HEADERS, df, _zone_row, "carbon_t_ha", files,
+                ("碳密度", "carbon density (t C/ha)"))})
+        city_df = level_tables.get(city)
+        year_sections.append({
+            "year": year, "maps": maps, "tables": zone_tables,
+            "types": _type_table(year, city_df, type_names) if city_df is not None else None,
+        })
+
+    shown_sink = {p: _downsample(np.asarray(sink_maps[p])[0], extent) for p in pairs if p in sink_maps}
+    sink_max = _upper((np.abs(band) for band, _ in shown_sink.values()), 98)
+    change_headers = ["名称 Name", "编号 Zone ID", "面积 Area (ha)", "期初碳储量 Carbon start (t C)",
+                      "期末碳储量 Carbon end (t C)", "年碳汇 Sink (t C/yr)", "90 % 区间 interval (t C/yr)",
+                      "单位面积 Sink (t C/ha/yr)", "CO₂e (t/yr)", "绿量变化 Green-area change (ha)",
+                      "无净损失 No net loss"]
+    change_sections = []
+    for y0, y1 in pairs:
+        maps = []
+        if (y0, y1) in shown_sink:
+            maps.append({
+                "src": _raster_map(*shown_sink[(y0, y1)], extent,
+                                   tables.get(y1, {}).get(outline_level), title=f"Yearly sink {y0}-{y1}",
+                                   label="t C/ha/yr", cmap="BrBG", vmin=-sink_max, vmax=sink_max, extend="both"),
+                "caption": f"{y0}–{y1} 年均碳汇 Yearly net sink per pixel, t C/ha/yr: green = carbon taken up 吸收, "
+                           f"brown = carbon lost 损失, white ≈ no change; grey fill: no data.",
+            })
+        level_tables = []
+        for level in levels:
+            df = change[(y0, y1)].get(level)
+            if df is None:
+                continue
+            files = [f"results/change/{y0}_{y1}/zones/{level}.gpkg", f"results/change/{y0}_{y1}/zones/{level}.csv"]
+            level_tables.append({"level": _level_label(level), "table": _table(
+                f"change-{y0}-{y1}-{level}", change_headers, df, _change_row, "sink_t_ha_yr", files,
+                ("单位面积年碳汇", "sink per hectare (t C/ha/yr)"))})
+        change_sections.append({"pair": f"{y0}–{y1}", "y0": y0, "y1": y1, "maps": maps, "tables": level_tables})
+
+    context = {
+        "years": years,
+        "years_text": ", ".join(str(y) for y in years),
+        "crs": str(crs),
+        "levels": [_level_label(level) for level in levels],
+        "interval_pct": format_number(INTERVAL_PCT, 0),
+        "summary": _summary(years, tables, change, city),
+        "year_sections": year_sections,
+        "change_sections": change_sections,
+        "targets": _target_tables(targets, levels, years),
+        "models": [_model_section(y, models[y], type_names) for y in years if y in models],
+        "flags": _flags(years, tables, levels),
+        "provenance": _provenance(provenance),
+        "version": _text((provenance or {}).get("greensink_version", "")),
+        "type_names": [{"code": str(k), "name": str(v)} for k, v in type_names.items()],
+        "max_rows": MAX_ROWS,
+    }
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "xml", "j2"), default_for_string=True,
+                                            default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env.get_template(TEMPLATE_NAME).render(**context)

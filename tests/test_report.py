@@ -1,0 +1,498 @@
+"""Tests of greensink.report: the planner's self-contained HTML report.
+
+Inputs are synthetic and small: a 4 km × 3 km city, 2 districts, 4 blocks and 70 parcels
+(so the parcel tables are truncated), two years, one green-space type on the coefficient table,
+targets evaluated with greensink.targets (met, missed and no-data rows) and a NaN per-capita value.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from io import BytesIO
+from pathlib import Path
+
+import geopandas as gpd
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from greensink.report import DASH, _downsample, format_interval, format_number, formula, render_report
+from greensink.targets import evaluate
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "reports"
+YEARS = [2023, 2024]
+LEVELS = ["city", "district", "block", "parcel"]
+TYPES = ["G1", "G2", "EG"]
+TYPE_NAMES = {"G1": "公园绿地 park", "G2": "防护绿地 protective", "EG": "区域绿地 regional"}
+EVIL = "<script>alert(1)</script> & 东湖区"
+EVIL_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; 东湖区"
+FALLBACK_REASON = "3 plots < min_plots 10: using coefficient table (c_above + c_below = 12.5 t C/ha)"
+EXTENT = (500_000.0, 3_400_000.0, 504_000.0, 3_403_000.0)  # (xmin, ymin, xmax, ymax), UTM metres
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SECTION_IDS = ["summary", "maps", "tables", "types", "change", "targets", "models", "plausibility", "methods",
+               "provenance"]
+# the city (one zone) carbon of each year: estimate, lower, upper (t C)
+CITY_CARBON = {2023: (123_456.7, 110_000.2, 130_000.4), 2024: (125_000.0, 111_500.0, 131_900.0)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic inputs
+
+
+def _zones(level: str) -> tuple[list[str], list[str | None], list[str], list]:
+    """(zone ids, parent ids, names, shapely boxes) of one level; x0, y0 = EXTENT's corner."""
+    x0, y0 = EXTENT[0], EXTENT[1]
+    if level == "city":
+        return ["C1"], [None], ["示范市 Demo city"], [box(x0, y0, x0 + 4000, y0 + 3000)]
+    if level == "district":
+        return (["D1", "D2"], ["C1", "C1"], [EVIL, "西湖区 West Lake"],
+                [box(x0, y0, x0 + 2000, y0 + 3000), box(x0 + 2000, y0, x0 + 4000, y0 + 3000)])
+    if level == "block":
+        geoms = [box(x0 + i * 1000, y0, x0 + (i + 1) * 1000, y0 + 3000) for i in range(4)]
+        return [f"B{i + 1}" for i in range(4)], ["D1", "D1", "D2", "D2"], [f"街区 {i + 1}" for i in range(4)], geoms
+    ids, parents, names, geoms = [], [], [], []
+    for k in range(70):  # 10 columns × 7 rows of 400 m × 3000/7 m
+        col, row = k % 10, k // 10
+        ids.append(f"P{k:02d}")
+        parents.append(f"B{col * 400 // 1000 + 1}")
+        names.append(f"地块 parcel {k:02d}")
+        geoms.append(box(x0 + col * 400, y0 + row * 3000 / 7, x0 + (col + 1) * 400, y0 + (row + 1) * 3000 / 7))
+    return ids, parents, names, geoms
+
+
+def _zone_table(level: str, year: int) -> gpd.GeoDataFrame:
+    ids, parents, names, geoms = _zones(level)
+    n = len(ids)
+    area = np.array([g.area / 1e4 for g in geoms])
+    shift = 0.0 if year == 2023 else 1.0
+    if level == "city":
+        carbon, lo, hi = (np.array([v]) for v in CITY_CARBON[year])
+    else:
+        density = 10.0 + 0.5 * np.arange(n) + shift  # parcel P69 densest, P00 sparsest
+        carbon = density * area
+        lo, hi = 0.9 * carbon, 1.1 * carbon
+    df = pd.DataFrame({"zone_id": ids, "parent_id": parents, "level": level, "name": names})
+    df["area_ha"] = area
+    df["grid_area_ha"] = area
+    df["observed_pct"] = 100.0
+    df["green_coverage_pct"] = np.linspace(35.0, 45.0, n) + shift
+    df["green_area_ha"] = df["green_coverage_pct"] / 100 * area
+    df["green_space_ratio_pct"] = np.linspace(28.0, 36.0, n)
+    df["green_space_area_ha"] = df["green_space_ratio_pct"] / 100 * area
+    df["canopy_cover_pct"] = np.linspace(20.0, 30.0, n)
+    df["canopy_area_ha"] = df["canopy_cover_pct"] / 100 * area
+    df["ndvi_mean"] = 0.45
+    df["fvc_mean"] = 0.5
+    df["carbon_t"] = carbon
+    df["carbon_t_lo"] = lo
+    df["carbon_t_hi"] = hi
+    df["carbon_t_ha"] = carbon / area
+    df["carbon_t_per_green_space_ha"] = carbon / df["green_space_area_ha"]
+    df["co2e_t"] = carbon * 44 / 12
+    df["co2e_t_lo"] = lo * 44 / 12
+    df["co2e_t_hi"] = hi * 44 / 12
+    for share, t in zip((0.5, 0.3, 0.2), TYPES, strict=True):
+        df[f"carbon_t_{t}"] = share * carbon
+    for share, t in zip((0.5, 0.3, 0.2), TYPES, strict=True):
+        df[f"green_space_area_ha_{t}"] = share * df["green_space_area_ha"]
+    df["park_area_ha"] = df["green_space_area_ha_G1"]
+    df["population"] = 50_000.0
+    if level == "district":
+        df.loc[1, "population"] = 0.0  # no people: per-capita is NaN, and so is D2's canopy cover
+        df.loc[1, "canopy_cover_pct"] = np.nan
+    df["park_area_per_capita_m2"] = np.where(df["population"] > 0, df["park_area_ha"] * 1e4 / df["population"], np.nan)
+    df["plausibility_flag"] = ""
+    if level == "block":
+        df.loc[2, "plausibility_flag"] = "80.0 t C/ha of green space exceeds the Beijing maximum 68"
+    return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:32651")
+
+
+def _change_table(t0: gpd.GeoDataFrame, t1: gpd.GeoDataFrame, y0: int, y1: int) -> gpd.GeoDataFrame:
+    years = y1 - y0
+    sink = (t1["carbon_t"] - t0["carbon_t"]) / years
+    df = pd.DataFrame({
+        "zone_id": t1["zone_id"], "parent_id": t1["parent_id"], "level": t1["level"], "name": t1["name"],
+        "area_ha": t1["area_ha"], "year_from": y0, "year_to": y1,
+        "carbon_t_from": t0["carbon_t"], "carbon_t_to": t1["carbon_t"],
+        "sink_t_yr": sink, "sink_t_yr_lo": sink - 0.2 * sink.abs() - 50, "sink_t_yr_hi": sink + 0.2 * sink.abs() + 50,
+    })
+    df["sink_t_ha_yr"] = sink / t1["area_ha"]
+    df["sink_co2e_t_yr"] = sink * 44 / 12
+    df["green_area_ha_from"] = t0["green_area_ha"]
+    df["green_area_ha_to"] = t1["green_area_ha"]
+    df["green_area_change_ha"] = df["green_area_ha_to"] - df["green_area_ha_from"]
+    if t1["level"].iloc[0] == "block":
+        df.loc[0, "green_area_change_ha"] = -1.5  # one block lost green area
+    df["no_net_loss"] = df["green_area_change_ha"] >= 0
+    return gpd.GeoDataFrame(df, geometry=t1.geometry.values, crs=t1.crs)
+
+
+def _models() -> dict:
+    plots_cv = {"rmse_t_ha": 4.321, "r2": 0.73, "bias_t_ha": -0.12, "n": 24, "n_folds": 5}
+    return {
+        "predictor": "ndvi", "n_bootstrap": 200, "min_plots": 10,
+        "types": {
+            "G1": {"type": "G1", "source": "plots", "form": "linear", "params": {"a": 3.2, "b": 45.6}, "n": 24,
+                   "cv": plots_cv},
+            "G2": {"type": "G2", "source": "plots", "form": "power", "params": {"a": 60.1, "b": 1.8}, "n": 15,
+                   "cv": {**plots_cv, "n": 15, "r2": 0.51}},
+            "EG": {"type": "EG", "source": "coefficients", "form": "constant", "params": {"c": 12.5}, "n": 3,
+                   "reason": FALLBACK_REASON, "uncertainty_pct": 40.0, "cv": None},
+        },
+    }
+
+
+def _band(shape: tuple[int, int], offset: float) -> np.ndarray:
+    rows, cols = shape
+    yy, xx = np.mgrid[0:rows, 0:cols]
+    est = (offset + 40.0 * xx / cols + 10.0 * np.sin(yy / 5.0)).astype(np.float32)
+    est[5:12, 5:15] = np.nan  # a cloud hole
+    return np.stack([est, 0.8 * est, 1.2 * est]).astype(np.float32)
+
+
+def make_inputs() -> dict:
+    tables = {y: {lv: _zone_table(lv, y) for lv in LEVELS} for y in YEARS}
+    change = {(2023, 2024): {lv: _change_table(tables[2023][lv], tables[2024][lv], 2023, 2024) for lv in LEVELS}}
+    targets = evaluate(tables[2024], [
+        {"level": "city", "indicator": "green_coverage_pct", "op": ">=", "value": 35,
+         "label": "绿化覆盖率 green coverage ≥ 35 %"},
+        {"level": "district", "indicator": "canopy_cover_pct", "op": ">=", "value": 25,
+         "label": "树冠覆盖率 tree-canopy cover ≥ 25 %"},
+        {"level": "block", "indicator": "green_space_ratio_pct", "op": ">=", "value": 30,
+         "label": "绿地率 green-space ratio ≥ 30 %"},
+        {"level": "parcel", "indicator": "green_coverage_pct", "op": ">=", "value": 40,
+         "label": "绿化覆盖率 green coverage ≥ 40 %"},
+    ])
+    carbon_maps = {2023: _band((60, 80), 5.0), 2024: _band((60, 80), 6.0)}
+    sink = carbon_maps[2024] - carbon_maps[2023]
+    sink[0, :, :40] -= 3.0  # a western loss so the diverging map has both signs
+    return {
+        "years": YEARS, "tables": tables, "change": change, "models": {y: _models() for y in YEARS},
+        "targets": targets,
+        "provenance": {"config_sha256": "ab" * 32, "greensink_version": "0.1.0",
+                       "packages": {"numpy": "2.1.0", "geopandas": "1.0.1"},
+                       "inputs": [{"path": "data/zones/parcels.gpkg", "sha256": "cd" * 32}]},
+        "carbon_maps": carbon_maps, "sink_maps": {(2023, 2024): sink}, "extent": EXTENT, "crs": "EPSG:32651",
+        "levels": LEVELS, "type_names": TYPE_NAMES, "template_dir": TEMPLATE_DIR,
+    }
+
+
+class _Tables(HTMLParser):
+    """Collects every <table id=...> as a list of (row class, [cell texts]) and every <img src>."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: dict[str, list[tuple[str, list[str]]]] = {}
+        self.images: list[str] = []
+        self._table: str | None = None
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table":
+            self._table = a.get("id") or f"anon-{len(self.tables)}"
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table is not None:
+            self._row = []
+            self.tables[self._table].append((a.get("class") or "", self._row))
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+        elif tag == "img":
+            self.images.append(a.get("src") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def body_rows(table: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
+    """The data rows (not the header, not the "… not shown …" gap row)."""
+    return [(cls, cells) for cls, cells in table[1:] if cls != "gap"]
+
+
+@pytest.fixture(scope="module")
+def inputs() -> dict:
+    return make_inputs()
+
+
+@pytest.fixture(scope="module")
+def html(inputs: dict) -> str:
+    return render_report(**inputs)
+
+
+@pytest.fixture(scope="module")
+def parsed(html: str) -> _Tables:
+    p = _Tables()
+    p.feed(html)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting
+
+
+def test_format_number_reads_well_and_never_turns_missing_into_zero():
+    assert format_number(123_456.7) == "123,457"  # >= 100: no decimals, thousands separators
+    assert format_number(12.345) == "12.3"
+    assert format_number(1.2345) == "1.23"
+    assert format_number(-1234.5) == "−1,234"  # true minus sign
+    assert format_number(2.5, 1, sign=True) == "+2.5"
+    assert format_number(-0.001, 1, sign=True) == "0.0"  # rounds to zero: no sign
+    for missing in (np.nan, None, np.inf, float("-inf"), pd.NA):
+        assert format_number(missing) == DASH
+    assert format_number(0.0) == "0.00"  # a real zero stays a zero
+    assert format_interval(110_000.2, 130_000.4) == "110,000 – 130,000"
+    assert format_interval(np.nan, 3.0) == DASH
+
+
+def test_downsample_is_a_block_mean_with_bounded_extent():
+    band = np.arange(1000 * 1500, dtype=np.float32).reshape(1000, 1500) % 7
+    band[:30, :30] = np.nan  # one whole block (factor 15 -> 2 × 2 blocks of 15) with no data
+    small, ext = _downsample(band, (0.0, 0.0, 15_000.0, 10_000.0), max_px=100)
+    assert small.shape == (67, 100)  # ceil(1000 / 15) rows, 1500 / 15 columns
+    assert ext == pytest.approx((0.0, 10_000.0 - 67 * 150.0, 15_000.0, 10_000.0))  # padded below
+    assert np.isnan(small[0, 0]) and np.isnan(small[1, 1])
+    assert small[10, 10] == pytest.approx(np.nanmean(band[150:165, 150:165]))
+    assert small[-1, 5] == pytest.approx(np.nanmean(band[990:, 75:90]))  # partial last block: mean of what is there
+    same, same_ext = _downsample(band[:50, :80], (0.0, 0.0, 8.0, 5.0), max_px=100)
+    assert same.shape == (50, 80) and same_ext == (0.0, 0.0, 8.0, 5.0)
+
+
+def test_formula_writes_each_form_with_its_parameters():
+    assert formula("linear", {"a": 3.2, "b": -45.6}) == "C = 3.2 − 45.6 × NDVI"
+    assert formula("logarithmic", {"a": 40, "b": 15}) == "C = 40 + 15 × ln(NDVI)"
+    assert formula("power", {"a": 60.1, "b": 1.8}) == "C = 60.1 × NDVI^1.8"
+    assert formula("exponential", {"a": 2, "b": 4}) == "C = 2 × exp(4 × NDVI)"
+    assert formula("constant", {"c": 12.5}).startswith("C = 12.5 ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Content
+
+
+def test_document_is_utf8_chinese_and_has_every_section(html: str):
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert '<html lang="zh-CN">' in html
+    assert '<meta charset="utf-8">' in html
+    assert "绿地碳汇核算报告 Green-space carbon account" in html
+    assert "EPSG:32651" in html
+    for sid in SECTION_IDS:
+        assert f'id="{sid}"' in html, sid
+
+
+def test_summary_gives_city_carbon_with_interval_and_co2e(html: str):
+    summary = html[html.index('id="summary"'):html.index('id="maps"')]
+    # 2023 city: 123,456.7 t C (110,000.2 – 130,000.4); CO2e × 44/12 = 452,674.6 (403,334.1 – 476,668.1)
+    assert "123,457 t C" in summary
+    assert "110,000 – 130,000" in summary
+    assert "452,675 t CO₂e" in summary
+    assert "403,334 – 476,668" in summary
+    assert "125,000 t C" in summary and "111,500 – 131,900" in summary
+    # sink 2023-2024 = 125,000 − 123,456.7 = +1,543.3 t C/yr; interval ± (0.2 × 1,543.3 + 50) = 1,185 – 1,902
+    assert "+1,543 t C/yr" in summary
+    assert "1,185 – 1,902" in summary
+    assert "90 %" in summary
+
+
+def test_summary_counts_targets(html: str, inputs: dict):
+    status = inputs["targets"]["status"].value_counts()
+    # city coverage 36 % ≥ 35 met; districts: D1 canopy 20 < 25 missed, D2 NaN no data;
+    # blocks: ratios 28, 30.7, 33.3, 36 ≥ 30 -> 1 missed, 3 met;
+    # parcels: coverage 36 + 10 k/69 ≥ 40 from k = 28 -> 28 missed, 42 met
+    assert (status["met"], status["missed"], status["no data"]) == (46, 30, 1)
+    summary = html[html.index('id="summary"'):html.index('id="maps"')]
+    assert "met 46" in summary and "missed 30" in summary and "no data 1" in summary
+    assert "共 of 77 项" in summary
+
+
+def test_zone_tables_show_small_levels_whole(parsed: _Tables):
+    for year in YEARS:
+        assert len(body_rows(parsed.tables[f"zones-{year}-city"])) == 1
+        assert len(body_rows(parsed.tables[f"zones-{year}-district"])) == 2
+        assert len(body_rows(parsed.tables[f"zones-{year}-block"])) == 4
+    city = body_rows(parsed.tables["zones-2023-city"])[0][1]
+    assert city[1] == "C1"
+    assert city[6] == "123,457" and city[7] == "110,000 – 130,000"
+
+
+def test_parcel_table_is_truncated_to_top_and_bottom_with_pointer(html: str, parsed: _Tables):
+    rows = body_rows(parsed.tables["zones-2023-parcel"])
+    ids = [cells[1] for _, cells in rows]
+    assert len(ids) == 40
+    assert ids[:20] == [f"P{k:02d}" for k in range(69, 49, -1)]  # highest carbon density first
+    assert ids[20:] == [f"P{k:02d}" for k in range(19, -1, -1)]
+    assert "P35" not in ids
+    tables = html[html.index('id="tables"'):html.index('id="types"')]
+    assert "This level has 70 zones" in tables
+    assert "本层共 70 个单元" in tables
+    assert "results/2023/zones/parcel.gpkg" in tables and "results/2023/zones/parcel.csv" in tables
+    assert "30 个单元未列出 zones not shown" in tables
+    assert len(body_rows(parsed.tables["change-2023-2024-parcel"])) == 40
+    assert "results/change/2023_2024/zones/parcel.gpkg" in html
+
+
+def test_nan_is_a_dash_never_zero_or_nan(html: str, parsed: _Tables):
+    district = {cells[1]: cells for _, cells in body_rows(parsed.tables["zones-2024-district"])}
+    assert district["D2"][-1] == DASH  # park m²/person: no people
+    assert district["D2"][5] == DASH  # canopy cover NaN
+    assert district["D1"][-1] not in (DASH, "0", "0.0")
+    targets = {cells[2]: cells for _, cells in body_rows(parsed.tables["targets-district"])}
+    assert targets["D2"][3] == DASH and targets["D2"][6] == DASH  # value and gap
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html)
+    assert not re.search(r"\bnan\b", text, flags=re.IGNORECASE)
+    assert not re.search(r"\bNone\b", text)
+
+
+def test_zone_names_are_escaped(html: str):
+    assert "<script" not in html  # neither the zone name nor any script of our own
+    assert EVIL_ESCAPED in html
+    assert "alert(1)</script>" not in html
+
+
+def test_self_contained_no_external_resources(html: str, parsed: _Tables):
+    assert "http://" not in html and "https://" not in html
+    assert "<link" not in html
+    assert not re.search(r"url\(", html)
+    assert "<style>" in html
+    assert parsed.images and all(src.startswith("data:image/png;base64,") for src in parsed.images)
+
+
+def test_images_are_valid_nontrivial_pngs(parsed: _Tables):
+    # per year: the pixel map + district, block and parcel choropleths (the one-zone city is skipped);
+    # plus one sink map
+    assert len(parsed.images) == 2 * 4 + 1
+    for src in parsed.images:
+        data = base64.b64decode(src.split(",", 1)[1], validate=True)
+        assert data[:8] == PNG_SIGNATURE
+        assert len(data) > 8_000  # a drawn map, not an empty canvas
+        img = mpimg.imread(BytesIO(data), format="png")
+        assert img.shape[:2] == (600, 700)  # 7 × 6 in at 100 dpi
+        assert img[..., :3].std() > 0.05
+
+
+def test_per_type_table_names_types_and_sums_to_city(parsed: _Tables):
+    rows = body_rows(parsed.tables["types-2023"])
+    by_code = {cells[0]: cells for _, cells in rows}
+    assert by_code["G1"][1] == "公园绿地 park"
+    assert by_code["G1"][2] == "61,728"  # 0.5 × 123,456.7
+    assert by_code["EG"][3] == "20.0"  # share %
+    assert rows[-1][0] == "total" and rows[-1][1][2] == "123,457"
+
+
+def test_change_table_shows_sink_and_no_net_loss(parsed: _Tables):
+    rows = body_rows(parsed.tables["change-2023-2024-block"])
+    cls, b1 = rows[0]
+    assert b1[1] == "B1" and b1[-1] == "✗" and cls == "loss"
+    assert all(cells[-1] == "✓" for _, cells in rows[1:])
+    city = body_rows(parsed.tables["change-2023-2024-city"])[0][1]
+    assert city[5] == "+1,543" and city[6] == "1,185 – 1,902"
+
+
+def test_targets_table_marks_missed_rows(html: str, parsed: _Tables):
+    rows = body_rows(parsed.tables["targets-block"])
+    classes = {cells[2]: cls for cls, cells in rows}
+    assert classes == {"B1": "missed", "B2": "met", "B3": "met", "B4": "met"}
+    b1 = next(cells for _, cells in rows if cells[2] == "B1")
+    assert b1[0] == "绿地率 green-space ratio ≥ 30 %"
+    assert b1[3] == "28.0" and b1[4] == "≥ 30.0" and "missed" in b1[5] and b1[6] == "−2.0"
+    assert "tr.missed" in html  # the CSS that marks them
+
+
+def test_targets_of_a_large_level_list_the_missed_furthest_first(html: str, parsed: _Tables):
+    rows = body_rows(parsed.tables["targets-parcel"])
+    assert len(rows) == 28 and all(cls == "missed" for cls, _ in rows)
+    assert rows[0][1][2] == "P00" and rows[0][1][6] == "−4.0"  # 36.0 − 40, the largest shortfall
+    targets = html[html.index('id="targets"'):html.index('id="models"')]
+    assert "This level has 70 zone × target checks" in targets
+
+
+def test_models_section_and_fallback_warning(html: str, parsed: _Tables):
+    rows = {cells[0]: (cls, cells) for cls, cells in body_rows(parsed.tables["models-2023"])}
+    g1 = rows["G1"][1]
+    assert g1[4] == "C = 3.2 + 45.6 × NDVI" and g1[5] == "24" and g1[6] == "0.73" and g1[7] == "4.32"
+    assert rows["G2"][1][4] == "C = 60.1 × NDVI^1.8"
+    cls, eg = rows["EG"]
+    assert cls == "fallback" and "coefficient table" in eg[2] and eg[6] == DASH
+    models = html[html.index('id="models"'):html.index('id="plausibility"')]
+    warnings = re.findall(r'<div class="warning">(.*?)</div>', models, flags=re.S)
+    assert len(warnings) == 2  # EG in each year, and nothing else
+    for w in warnings:
+        assert "EG" in w and "区域绿地 regional" in w
+        assert "3 plots &lt; min_plots 10: using coefficient table (c_above + c_below = 12.5 t C/ha)" in w
+        assert "G1" not in w and "G2" not in w
+
+
+def test_plausibility_flags_listed(parsed: _Tables):
+    rows = body_rows(parsed.tables["flags"])
+    assert len(rows) == 2  # block B3 in both years
+    assert all(cells[3] == "B3" and "Beijing maximum" in cells[4] for _, cells in rows)
+
+
+def test_provenance_and_method_notes(html: str):
+    prov = html[html.index('id="provenance"'):]
+    assert "ab" * 32 in prov and "cd" * 32 in prov and "data/zones/parcels.gpkg" in prov
+    assert "numpy 2.1.0" in prov
+    methods = html[html.index('id="methods"'):html.index('id="provenance"')]
+    for text in ("44/12", "above + below ground", "bootstrap", "observed clear at least once",
+                 "Typed green-space land over zone area", "never 0 or infinity"):
+        assert text in methods, text
+
+
+def test_rendering_is_deterministic(inputs: dict, html: str):
+    assert render_report(**inputs) == html
+
+
+def test_minimal_run_one_year_one_level_no_targets():
+    full = make_inputs()
+    html = render_report(
+        years=[2023], tables={2023: {"city": full["tables"][2023]["city"]}}, change={}, models={},
+        targets=pd.DataFrame(), provenance={}, carbon_maps={2023: full["carbon_maps"][2023]}, sink_maps={},
+        extent=EXTENT, crs="EPSG:32651", levels=["city"], type_names={}, template_dir=TEMPLATE_DIR,
+    )
+    assert "123,457 t C" in html
+    assert "No targets were configured" in html
+    assert "Only one year" in html
+    assert 'id="flags-none"' in html
+    for sid in SECTION_IDS:
+        assert f'id="{sid}"' in html, sid
+
+
+# ---------------------------------------------------------------------------------------------
+# A real browser
+
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH or at /usr/bin/chromium: "
+                                             "install it (apt-get install chromium) to render the report headless")
+def test_report_renders_in_headless_chromium(html: str, tmp_path: Path):
+    report = tmp_path / "report.html"
+    report.write_text(html, encoding="utf-8")
+    shot = tmp_path / "shot.png"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
+           f"--screenshot={shot}", "--window-size=1200,2000", report.as_uri()]
+    try:
+        subprocess.run(cmd, capture_output=True, timeout=180, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("chromium did not finish rendering the report within 180 s")
+    assert shot.exists(), "chromium wrote no screenshot"
+    img = mpimg.imread(str(shot))
+    assert img.shape[:2] == (2000, 1200)
+    assert img[..., :3].std() > 0.02, "the screenshot is a single flat colour"
