@@ -4,7 +4,8 @@ import os
 import sys
 from pathlib import Path
 
-_src = str(Path(workflow.basedir) / "src")
+REPO = Path(workflow.basedir)  # this checkout: package, templates, schemas
+_src = str(REPO / "src")
 sys.path.insert(0, _src)  # the package of this checkout, for parse time ...
 # ... and for the rule scripts (also under --use-conda). Set here, not required from the user.
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_src, os.getenv("PYTHONPATH")) if p))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import box
 
 from greensink.errors import InputDataError
@@ -149,3 +151,18 @@ def test_type_fractions_sum_at_most_one_after_resolving_overlaps():
     # overlaps given away: XG 2.25 px × 100 m² = 225 m²; EG 900 m² (0.0225 and 0.09 ha)
     assert overlaps["XG"] == pytest.approx(0.0225)
     assert overlaps["EG"] == pytest.approx(0.09)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(
+    st.tuples(st.sampled_from(TYPES), st.floats(0, 3), st.floats(0, 3), st.floats(0.2, 2), st.floats(0.2, 2)),
+    min_size=1, max_size=5))
+def test_fractions_never_exceed_one_and_match_polygon_area(polys):
+    # Property: whatever the pile of typed boxes, after resolve_overlaps each pixel's type
+    # fractions add to at most 1, and the typed area on the grid equals the merged polygons' area.
+    gdf = typed([t for t, *_ in polys], [px_box(c, r, min(c + w, 4), min(r + h, 4)) for _, c, r, w, h in polys])
+    out, _ = resolve_overlaps(gdf, "type", TYPES)
+    fr = type_fractions(out, "type", TYPES, GRID)
+    assert (fr.sum(axis=0) <= 1.0 + 1e-5).all()
+    union_px = gdf.geometry.union_all().area / 100.0  # m² -> 10 m pixels
+    assert float(fr.sum(dtype=np.float64)) == pytest.approx(union_px, abs=1e-4)

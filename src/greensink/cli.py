@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 scenes_per_year=dm["scenes_per_year"], compress=cfg["output"]["compress"], progress=print,
             )
             print(f"demo city written to {args.out_dir}: {manifest.get('counts')}")
-    except GreensinkError as exc:
+    except (GreensinkError, OSError) as exc:  # OSError: a config or input path that cannot be read
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

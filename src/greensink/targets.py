@@ -30,12 +30,15 @@ def read_targets(path: str | Path) -> list[dict]:
     targets = doc.get("targets", [])
     problems = []
     for i, t in enumerate(targets):
+        if not isinstance(t, dict):
+            problems.append(f"{path} targets[{i}]: must be a mapping with level, indicator, op, value. Got {t!r}.")
+            continue
         for key in ("level", "indicator", "op", "value"):
             if key not in t:
                 problems.append(f"{path} targets[{i}]: missing key {key!r}. Each target needs level, indicator, op, value.")
         if t.get("op") not in OPS:
             problems.append(f"{path} targets[{i}]: op must be one of {list(OPS)}. Got {t.get('op')!r}.")
-        if not isinstance(t.get("value"), int | float):
+        if isinstance(t.get("value"), bool) or not isinstance(t.get("value"), int | float):
             problems.append(f"{path} targets[{i}]: value must be a number. Got {t.get('value')!r}.")
     if problems:
         raise ConfigError("\n".join(problems))

@@ -32,7 +32,7 @@ rule report:
         provenance="results/provenance.json",
         grid="results/zones/grid.json",
         targets=config["targets"],
-        template="reports/report.html.j2",
+        template=str(REPO / "reports" / "report.html.j2"),
     output:
         "results/report.html",
     params:
