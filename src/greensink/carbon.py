@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from greensink.model import predict
+from greensink.model import PARAM_NAMES, predict
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, nd
     specs = []
     for t in types:
         m = models["types"][t]
-        params = np.array([m["params"][k] for k in m["params"]], dtype=np.float64)
+        params = _params(m)
         boot = np.asarray(m["bootstrap"], dtype=np.float64)
         specs.append((m["form"], params, boot))
 
@@ -64,6 +64,11 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, nd
         return est, draws
 
     return evaluate
+
+
+def _params(type_model: dict) -> np.ndarray:
+    """A type model's parameters in the order :data:`greensink.model.PARAM_NAMES` gives for its form."""
+    return np.array([type_model["params"][k] for k in PARAM_NAMES[type_model["form"]]], dtype=np.float64)
 
 
 def iter_chunks(idx: np.ndarray, chunk_pixels: int = CHUNK_PIXELS) -> Iterator[np.ndarray]:
@@ -107,8 +112,7 @@ def model_use_stats(models: dict, types: Sequence[str], fractions: np.ndarray, n
         if xs.size == 0:
             stats[t] = {"pixels": 0}
             continue
-        params = np.array([m["params"][p] for p in m["params"]])
-        pred = predict(m["form"], params, xs)
+        pred = predict(m["form"], _params(m), xs)
         lo, hi = m.get("x_range", [None, None])
         outside = np.zeros(xs.size, bool) if lo is None else (xs < lo) | (xs > hi)
         stats[t] = {
@@ -127,7 +131,6 @@ def type_density(models: dict, types: Sequence[str], fractions: np.ndarray, ndvi
     for k, t in enumerate(types):
         m = models["types"][t]
         use = fractions[k] > 0
-        params = np.array([m["params"][p] for p in m["params"]], dtype=np.float64)
-        out[k][use] = fractions[k][use] * np.maximum(predict(m["form"], params, x[use]), 0.0)
+        out[k][use] = fractions[k][use] * np.maximum(predict(m["form"], _params(m), x[use]), 0.0)
         out[k][use & ~np.isfinite(x)] = np.nan
     return out

@@ -62,5 +62,7 @@ def change_table(
     out["green_area_ha_from"] = t0["green_area_ha"].to_numpy()
     out["green_area_ha_to"] = t1["green_area_ha"].to_numpy()
     out["green_area_change_ha"] = out["green_area_ha_to"] - out["green_area_ha_from"]
-    out["no_net_loss"] = out["green_area_change_ha"] >= 0
+    change = out["green_area_change_ha"]
+    # True / False, or empty where either year has no observation (unknown is not a loss)
+    out["no_net_loss"] = pd.array(np.where(change.notna(), change >= 0, None), dtype="boolean")
     return gpd.GeoDataFrame(out, geometry=zones.geometry.values, crs=zones.crs)
