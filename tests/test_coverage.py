@@ -393,3 +393,9 @@ def test_split_parts_sum_to_whole(rect: Polygon, cut: float, diagonal: bool) -> 
     whole = matrix[0].toarray().ravel()
     summed = matrix[1].toarray().ravel() + matrix[2].toarray().ravel()
     np.testing.assert_allclose(summed, whole, rtol=0, atol=1e-9)
+
+
+def test_coverage_raster_of_no_geometry_is_all_zero_float():
+    # a type whose polygons were all taken by earlier types leaves nothing to cover
+    out = coverage_raster([], Affine(10, 0, 0, 0, -10, 40), (4, 4))
+    assert out.dtype == np.float32 and out.shape == (4, 4) and not out.any()

@@ -119,7 +119,8 @@ def coverage_raster(geoms: Sequence, transform: Affine, shape: tuple[int, int]) 
     float rounding only."""
     height, width = _check_grid(transform, shape)
     cov = _coverage(geoms, transform, shape)
-    total = np.bincount(cov.pixel, weights=cov.fraction, minlength=height * width)
+    # float64 even with no geometry (bincount of nothing is an integer array)
+    total = np.bincount(cov.pixel, weights=cov.fraction, minlength=height * width).astype(np.float64, copy=False)
     np.minimum(total, 1.0, out=total)
     return total.reshape(height, width).astype(np.float32)
 
