@@ -28,12 +28,12 @@ def setup(log_path: str | Path | None = None, level: int = logging.INFO) -> logg
 
 
 def progress(logger: logging.Logger, what: str, every_s: float = 10.0) -> Callable[[int, int], None]:
-    """A progress callback that logs ``what: done/total`` at most every ``every_s`` seconds and at the end."""
-    last = [0.0]
+    """A progress callback that logs ``what: done/total`` on the first call, then at most every ``every_s`` seconds, and at the end."""
+    last: list[float | None] = [None]
 
     def report(done: int, total: int) -> None:
         now = time.monotonic()
-        if done == total or now - last[0] >= every_s:
+        if last[0] is None or done == total or now - last[0] >= every_s:
             last[0] = now
             logger.info("%s: %d/%d (%.0f %%)", what, done, total, 100.0 * done / max(total, 1))
 

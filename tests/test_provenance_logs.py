@@ -1,0 +1,60 @@
+"""Provenance record and logging helpers."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from greensink import io
+from greensink.logs import progress, setup
+from greensink.provenance import config_sha256, package_versions, record
+
+
+def test_config_hash_ignores_key_order_and_sees_values():
+    a = {"years": [2023, 2024], "seed": 42, "model": {"min_plots": 10}}
+    b = {"model": {"min_plots": 10}, "seed": 42, "years": [2023, 2024]}
+    assert config_sha256(a) == config_sha256(b)
+    assert config_sha256(a) != config_sha256({**a, "seed": 43})
+    assert len(config_sha256(a)) == 64
+
+
+def test_record_has_checksums_scenes_and_versions(tmp_path):
+    f = tmp_path / "zones.gpkg"
+    f.write_bytes(b"abc")
+    # sha256("abc") is the well-known test vector ba7816bf...
+    inputs = {str(f): io.sha256(f)}
+    assert inputs[str(f)].startswith("ba7816bf8f01cfea414140de5dae2223")
+    scenes = {2023: [{"scene_id": "S1", "datetime": "2023-06-01T00:00:00Z", "sensor": "sentinel2-l2a",
+                      "scale": 1e-4, "offset": -0.1, "clear_pct": 80.0}]}
+    rec = record({"seed": 1}, inputs, scenes)
+    assert rec["inputs"] == [{"path": str(f), "sha256": inputs[str(f)]}]
+    assert rec["scenes"]["2023"][0]["reflectance_offset"] == -0.1
+    assert rec["packages"]["numpy"] == np.__version__
+    assert rec["config_sha256"] == config_sha256({"seed": 1})
+    assert "created" not in rec  # no wall-clock time: a rerun gives the same record
+
+
+def test_package_versions_marks_missing_packages():
+    assert package_versions(["surely-not-a-package-xyz"]) == {"surely-not-a-package-xyz": "not installed"}
+
+
+def test_progress_logs_at_the_end_and_rate_limits(caplog):
+    log = logging.getLogger("greensink.test")
+    report = progress(log, "coverage", every_s=3600)
+    with caplog.at_level(logging.INFO, logger="greensink"):
+        report(1, 10)  # first call logs (nothing logged before)
+        report(2, 10)  # within the interval: silent
+        report(10, 10)  # the end always logs
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["coverage: 1/10 (10 %)", "coverage: 10/10 (100 %)"]
+
+
+def test_setup_writes_the_log_file(tmp_path):
+    path = tmp_path / "logs" / "rule.log"
+    log = setup(path)
+    log.info("composite of %d scenes", 5)
+    for h in logging.getLogger("greensink").handlers:
+        h.flush()
+    assert "composite of 5 scenes" in path.read_text(encoding="utf-8")
+    logging.getLogger("greensink").handlers.clear()
