@@ -27,7 +27,9 @@ TYPES = ["G1", "G2", "G3", "XG", "EG"]
 REQUIRED_ZONE_COLUMNS = [
     "zone_id", "parent_id", "level", "area_ha", "green_area_ha", "green_coverage_pct", "green_space_ratio_pct",
     "canopy_cover_pct", "ndvi_mean", "carbon_t", "carbon_t_lo", "carbon_t_hi", "carbon_t_ha", "co2e_t",
-] + [f"carbon_t_{t}" for t in TYPES]
+] + [f"carbon_t_{t}" for t in TYPES] + [
+    "tree_shrub_share_pct", "park_area_per_capita_m2", "park_service_population_pct", "population",
+]
 
 pytestmark = pytest.mark.workflow
 
@@ -72,6 +74,7 @@ def test_every_contract_output_exists(run):
         for level in LEVELS:
             assert (run / f"results/{year}/zones/{level}.gpkg").is_file()
             assert (run / f"results/{year}/zones/{level}.csv").is_file()
+            assert (run / f"results/{year}/zones/{level}.parquet").is_file()
     assert (run / "results/change/2023_2024/sink.tif").is_file()
     for level in LEVELS:
         assert (run / f"results/change/2023_2024/zones/{level}.gpkg").is_file()
@@ -185,3 +188,17 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert "resolution" in out and "-5" in out, out[-2000:]
     assert "sourse" in out, out[-2000:]
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_geoparquet_and_geopackage_agree_and_targets_are_on_the_rows(run):
+    import geopandas as gpd
+
+    gpkg = gpd.read_file(run / "results/2023/zones/district.gpkg")
+    parquet = gpd.read_parquet(run / "results/2023/zones/district.parquet")
+    assert gpkg.crs == parquet.crs
+    np.testing.assert_allclose(gpkg["carbon_t"], parquet["carbon_t"])
+    assert parquet.geometry.area.sum() == pytest.approx(gpkg.geometry.area.sum())
+    # config/targets.yaml sets district targets: every row has value, target, met and gap
+    for col in ("target_green_coverage_pct", "target_green_coverage_pct_met", "target_green_coverage_pct_gap"):
+        assert col in parquet.columns
+    np.testing.assert_allclose(parquet["target_green_coverage_pct_gap"], parquet["green_coverage_pct"] - 40)

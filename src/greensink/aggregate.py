@@ -13,6 +13,7 @@ Denominators, stated once:
 * ``green_space_ratio_pct`` (绿地率) – typed green-space land over zone area, from an exact
   vector overlay of the green-space polygons;
 * ``canopy_cover_pct`` (树冠覆盖率) – tree canopy over observed zone area;
+* ``tree_shrub_share_pct`` (乔灌木占比) – tree and shrub area over vegetated area;
 * ``park_area_per_capita_m2`` – park (``greenspace.park_types``) area over the zone's people,
   NaN where the zone has no people (never 0, never infinity).
 
@@ -95,7 +96,7 @@ def zone_table(
 ) -> gpd.GeoDataFrame:
     """The zone table of one level and year with every column of the output contract.
 
-    ``rasters`` holds ndvi, fvc, vegetation (0/1), canopy (0/1) on the grid; ``type_density`` is
+    ``rasters`` holds ndvi, fvc, vegetation (0/1), canopy (0/1) and optionally tree_shrub (0/1) on the grid; ``type_density`` is
     (n_types, rows, cols) t C/ha of pixel contributed by each type; ``draw_sums`` comes from
     :func:`zone_draw_sums` for this level."""
     pa = grid.pixel_area_ha
@@ -121,6 +122,9 @@ def zone_table(
     total_gs = np.sum([gs_area[t] for t in types], axis=0)
     out["green_space_area_ha"] = total_gs
     out["green_space_ratio_pct"] = _pct(total_gs, area_ha)
+    if "tree_shrub" in rasters:
+        # 乔灌木占比: tree + shrub area over vegetated area (a planning guideline asks >= 70 %)
+        out["tree_shrub_share_pct"] = _pct(zonal_sum(matrix, rasters["tree_shrub"]), zonal_sum(matrix, rasters["vegetation"]))
     canopy_mean = zonal_mean(matrix, rasters["canopy"])
     out["canopy_area_ha"] = canopy_mean * observed_ha
     out["canopy_cover_pct"] = 100.0 * canopy_mean

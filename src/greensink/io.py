@@ -163,9 +163,11 @@ def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
         raise InputDataError(f"{path}: cannot be read as a vector layer ({exc}).") from exc
 
 
-def write_table(path: str | Path, table: gpd.GeoDataFrame | pd.DataFrame, *, layer: str | None = None, csv: bool = True) -> Path:
-    """Write a GeoPackage (layer named after the file unless given) and a CSV twin without geometry;
-    a plain DataFrame has no geometry and is written as the CSV alone. Returns the main file written."""
+def write_table(path: str | Path, table: gpd.GeoDataFrame | pd.DataFrame, *, layer: str | None = None, csv: bool = True,
+                parquet: bool = False) -> Path:
+    """Write a GeoPackage (layer named after the file unless given), a CSV twin without geometry and,
+    if asked, a GeoParquet twin; a plain DataFrame has no geometry and is written as the CSV alone.
+    Returns the main file written."""
     path = Path(path)
     if not isinstance(table, gpd.GeoDataFrame):
         return write_csv(path.with_suffix(".csv"), table)
@@ -174,6 +176,9 @@ def write_table(path: str | Path, table: gpd.GeoDataFrame | pd.DataFrame, *, lay
         table.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
     if csv:
         write_csv(path.with_suffix(".csv"), pd.DataFrame(table.drop(columns=table.geometry.name)))
+    if parquet:
+        with atomic_path(path.with_suffix(".parquet")) as tmp:
+            table.to_parquet(tmp, index=False, compression="zstd", write_covering_bbox=False)
     return path
 
 

@@ -40,6 +40,9 @@ def read_targets(path: str | Path) -> list[dict]:
             problems.append(f"{path} targets[{i}]: op must be one of {list(OPS)}. Got {t.get('op')!r}.")
         if isinstance(t.get("value"), bool) or not isinstance(t.get("value"), int | float):
             problems.append(f"{path} targets[{i}]: value must be a number. Got {t.get('value')!r}.")
+    seen = [(t.get("level"), t.get("indicator")) for t in targets if isinstance(t, dict)]
+    for pair in sorted({p for p in seen if seen.count(p) > 1}, key=str):
+        problems.append(f"{path}: level {pair[0]!r} has several targets on {pair[1]!r}. Keep one target per level and indicator.")
     if problems:
         raise ConfigError("\n".join(problems))
     return targets
@@ -68,3 +71,18 @@ def evaluate(tables: Mapping[str, pd.DataFrame], targets: Sequence[dict]) -> pd.
                 "gap": float(v - t["value"]) if has else np.nan,
             })
     return pd.DataFrame(rows, columns=["level", "zone_id", "name", "indicator", "label", "op", "target", "value", "status", "gap"])
+
+
+def annotate(table: pd.DataFrame, level: str, targets: Sequence[dict]) -> pd.DataFrame:
+    """Add, for every target of ``level``, the columns target_<indicator> (the target value),
+    target_<indicator>_met (True / False, empty where the value is missing) and
+    target_<indicator>_gap (value − target)."""
+    out = table.copy()
+    rows = evaluate({level: table}, [t for t in targets if t["level"] == level])
+    for indicator, part in rows.groupby("indicator", sort=False):
+        part = part.set_index("zone_id").loc[out["zone_id"]]
+        out[f"target_{indicator}"] = part["target"].to_numpy()
+        met = part["status"].map({"met": True, "missed": False}).astype("boolean")
+        out[f"target_{indicator}_met"] = met.to_numpy()
+        out[f"target_{indicator}_gap"] = part["gap"].to_numpy()
+    return out

@@ -6,6 +6,9 @@
 * Vegetation where NDVI ≥ 0.2; tree canopy where NDVI ≥ 0.5 (a starting value to calibrate
   against a canopy height model or field data). Masks are 0/1 floats, NaN where NDVI is NaN,
   so a zone mean of the mask is its cover fraction.
+* Structure classes: grass (vegetation ≤ NDVI < 0.35), shrub (0.35 ≤ NDVI < 0.5) and tree
+  (NDVI ≥ 0.5). NDVI separates them only roughly; the thresholds are starting values to
+  calibrate, and a canopy height model, where available, is the better source.
 """
 
 from __future__ import annotations
@@ -51,4 +54,32 @@ def threshold_mask(ndvi_values: np.ndarray, threshold: float) -> np.ndarray:
     """1.0 where NDVI ≥ threshold, 0.0 below, NaN where NDVI is NaN (float32)."""
     out = (ndvi_values >= threshold).astype(np.float32)
     out[~np.isfinite(ndvi_values)] = np.nan
+    return out
+
+
+CLASS_NONE, CLASS_GRASS, CLASS_SHRUB, CLASS_TREE = 0, 1, 2, 3
+CLASS_NAMES = {CLASS_NONE: "not vegetated", CLASS_GRASS: "grass", CLASS_SHRUB: "shrub", CLASS_TREE: "tree"}
+
+
+def structure_classes(ndvi_values: np.ndarray, ndvi_vegetation: float, ndvi_shrub: float, ndvi_tree: float) -> np.ndarray:
+    """Vegetation structure class codes from NDVI thresholds, float32 like every raster product:
+    0 not vegetated (< vegetation), 1 grass (vegetation ≤ NDVI < shrub), 2 shrub (shrub ≤ NDVI < tree),
+    3 tree (≥ tree), NaN where NDVI is NaN."""
+    if not ndvi_vegetation <= ndvi_shrub <= ndvi_tree:
+        raise InputDataError(
+            f"NDVI thresholds must satisfy vegetation ≤ shrub ≤ tree. Got {ndvi_vegetation}, {ndvi_shrub}, {ndvi_tree}. "
+            "Fix vegetation.ndvi_vegetation / ndvi_shrub / ndvi_tree."
+        )
+    out = np.zeros(ndvi_values.shape, dtype=np.float32)
+    out[ndvi_values >= ndvi_vegetation] = CLASS_GRASS
+    out[ndvi_values >= ndvi_shrub] = CLASS_SHRUB
+    out[ndvi_values >= ndvi_tree] = CLASS_TREE
+    out[~np.isfinite(ndvi_values)] = np.nan
+    return out
+
+
+def class_mask(classes: np.ndarray, codes: tuple[int, ...]) -> np.ndarray:
+    """float32 1.0 where the class is one of ``codes``, 0.0 elsewhere, NaN where no data."""
+    out = np.isin(classes, codes).astype(np.float32)
+    out[~np.isfinite(classes)] = np.nan
     return out

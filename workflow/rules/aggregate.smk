@@ -10,18 +10,23 @@ rule aggregate:
         fvc="results/{year}/fvc.tif",
         vegetation="results/{year}/vegetation.tif",
         canopy="results/{year}/canopy.tif",
+        classes="results/{year}/vegetation_class.tif",
         fractions="results/types/fractions.tif",
         greenspace="results/types/greenspace.gpkg",
         models="results/{year}/model/models.json",
         population=optional_population,
+        residential=optional_residential,
+        targets=config["targets"],
     output:
         expand("results/{{year}}/zones/{level}.gpkg", level=LEVELS),
         expand("results/{{year}}/zones/{level}.csv", level=LEVELS),
+        expand("results/{{year}}/zones/{level}.parquet", level=LEVELS),
     params:
         levels=LEVELS,
         types=TYPES,
         greenspace=config["greenspace"],
         population=config.get("population"),
+        park_service=config["indicators"]["park_service"],
         interval_pct=config["carbon"]["interval_pct"],
     log:
         "logs/aggregate/{year}.log",

@@ -17,6 +17,7 @@ rule change:
         sink="results/change/{y0}_{y1}/sink.tif",
         zones=expand("results/change/{{y0}}_{{y1}}/zones/{level}.gpkg", level=LEVELS),
         csv=expand("results/change/{{y0}}_{{y1}}/zones/{level}.csv", level=LEVELS),
+        parquet=expand("results/change/{{y0}}_{{y1}}/zones/{level}.parquet", level=LEVELS),
     params:
         levels=LEVELS,
         types=TYPES,

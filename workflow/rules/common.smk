@@ -29,6 +29,10 @@ def optional_population(wildcards):
     return [config["population"]["path"]] if config.get("population") else []
 
 
+def optional_residential(wildcards):
+    return [config["residential"]["path"]] if config.get("residential") else []
+
+
 def year_zone_tables(year):
     return [f"results/{year}/zones/{level}.gpkg" for level in LEVELS]
 

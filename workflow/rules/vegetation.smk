@@ -1,4 +1,4 @@
-# Vegetation: NDVI, fractional vegetation cover, vegetation and tree-canopy masks.
+# Vegetation: NDVI, fractional vegetation cover, vegetation and tree-canopy masks, structure classes.
 
 
 rule vegetation:
@@ -9,6 +9,7 @@ rule vegetation:
         fvc="results/{year}/fvc.tif",
         vegetation="results/{year}/vegetation.tif",
         canopy="results/{year}/canopy.tif",
+        classes="results/{year}/vegetation_class.tif",
         stats="results/{year}/vegetation.json",
     params:
         vegetation=config["vegetation"],

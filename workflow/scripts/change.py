@@ -1,7 +1,7 @@
 """Rule change: yearly net sink between two years, per pixel and per zone, with intervals.
 
 Inputs: zones + coverage, fractions, both years' NDVI, models and zone tables.
-Outputs: results/change/{y0}_{y1}/sink.tif (t C/ha/yr: estimate, lower, upper) and zones/{level}.gpkg/.csv.
+Outputs: results/change/{y0}_{y1}/sink.tif (t C/ha/yr: estimate, lower, upper) and zones/{level}.gpkg/.csv/.parquet.
 """
 
 from greensink import io
@@ -29,6 +29,6 @@ matrices = [io.read_sparse(path) for path in inp.coverage]
 sums = zone_draw_sums(matrices, fn, active, grid.pixel_area_ha)
 for level, zpath, t0, t1, s, gpkg in zip(p.levels, inp.zones, inp.tables0, inp.tables1, sums, out.zones, strict=True):
     table = change_table(io.read_vector(zpath), io.read_vector(t0), io.read_vector(t1), y0, y1, s, p.interval_pct)
-    io.write_table(gpkg, table, layer=level)
+    io.write_table(gpkg, table, layer=level, parquet=True)
     log.info("%s %d-%d: sink %.1f t C/yr [%.1f, %.1f]", level, y0, y1, table["sink_t_yr"].sum(),
              table["sink_t_yr_lo"].sum(), table["sink_t_yr_hi"].sum())

@@ -1,0 +1,87 @@
+"""Planning indicators that need geometry beyond pixel sums: park service-radius coverage.
+
+A park serves the land within a walking radius of its edge. The radius depends on its size:
+parks of 5000 m² or more serve 500 m, parks of 2000–5000 m² serve 300 m, smaller ones are
+not counted (defaults of the indicator in the national guidance, configurable in
+``indicators.park_service``). A park is a connected piece of park-type green space (adjacent
+polygons are merged first). A zone's coverage is the share of its residential land, or of
+its people, inside the union of the service areas; a zone with no residential land or no
+people has no value (NaN), not 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from greensink.aggregate import population_in_zones
+
+DEFAULT_SERVICE_RULES = ({"min_area_m2": 5000.0, "radius_m": 500.0}, {"min_area_m2": 2000.0, "radius_m": 300.0})
+
+
+def parks(park_geoms: Sequence) -> np.ndarray:
+    """Connected park pieces: the union of the park-type polygons split into its parts."""
+    if len(park_geoms) == 0:
+        return np.array([], dtype=object)
+    return shapely.get_parts(shapely.union_all(np.asarray(park_geoms, dtype=object)))
+
+
+def service_radius_m(area_m2: np.ndarray, rules: Sequence[Mapping] = DEFAULT_SERVICE_RULES) -> np.ndarray:
+    """Service radius of each park (m) by its area: the rule with the largest min_area_m2 it
+    reaches; 0 for parks smaller than every rule."""
+    radius = np.zeros(len(area_m2))
+    for rule in sorted(rules, key=lambda r: r["min_area_m2"]):
+        radius = np.where(np.asarray(area_m2) >= rule["min_area_m2"], rule["radius_m"], radius)
+    return radius
+
+
+def service_area(park_geoms: Sequence, rules: Sequence[Mapping] = DEFAULT_SERVICE_RULES):
+    """Union of every counted park buffered by its service radius (shapely geometry)."""
+    pieces = parks(park_geoms)
+    if len(pieces) == 0:
+        return shapely.Polygon()
+    radius = service_radius_m(shapely.area(pieces), rules)
+    keep = radius > 0
+    if not keep.any():
+        return shapely.Polygon()
+    return shapely.union_all(shapely.buffer(pieces[keep], radius[keep], quad_segs=16))
+
+
+def residential_coverage_pct(zone_geoms: np.ndarray, residential_geoms: Sequence, served) -> np.ndarray:
+    """Per zone: residential area within the service area / residential area × 100 (NaN without residential land)."""
+    if len(residential_geoms) == 0:
+        return np.full(len(zone_geoms), np.nan)
+    residential = shapely.union_all(np.asarray(residential_geoms, dtype=object))
+    res_in_zone = shapely.intersection(zone_geoms, residential)
+    total = shapely.area(res_in_zone)
+    covered = shapely.area(shapely.intersection(res_in_zone, served))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, 100.0 * covered / np.where(total > 0, total, 1.0), np.nan)
+
+
+def population_coverage_pct(zone_geoms: np.ndarray, population: gpd.GeoDataFrame, column: str, served) -> np.ndarray:
+    """Per zone: people living within the service area / people × 100 (people spread evenly over
+    their population polygon; NaN for zones without people)."""
+    people = population_in_zones(zone_geoms, population, column)
+    covered = population_in_zones(shapely.intersection(zone_geoms, served), population, column)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(people > 0, 100.0 * covered / np.where(people > 0, people, 1.0), np.nan)
+
+
+def park_service_columns(zones: gpd.GeoDataFrame, park_geoms: Sequence, rules: Sequence[Mapping] = DEFAULT_SERVICE_RULES,
+                         population: gpd.GeoDataFrame | None = None, population_column: str | None = None,
+                         residential: gpd.GeoDataFrame | None = None) -> dict[str, np.ndarray]:
+    """Columns park_service_population_pct and park_service_residential_pct for a zone layer
+    (NaN where the input is not configured or the zone has no people / residential land)."""
+    served = service_area(park_geoms, rules)
+    geoms = zones.geometry.values
+    nan = np.full(len(zones), np.nan)
+    return {
+        "park_service_population_pct": (population_coverage_pct(geoms, population, population_column, served)
+                                        if population is not None and population_column else nan),
+        "park_service_residential_pct": (residential_coverage_pct(geoms, residential.geometry.values, served)
+                                         if residential is not None else nan),
+    }
