@@ -1,7 +1,8 @@
-"""Command line: ``greensink validate``, ``greensink config-docs``, ``greensink demo``.
+"""Command line: ``greensink validate``, ``greensink config-docs``, ``greensink demo``, ``greensink allometry``.
 
 The workflow itself runs with Snakemake (``make demo`` or ``snakemake --cores N``); this
-command covers the small jobs around it.
+command covers the small jobs around it. ``allometry`` turns a tree inventory into per-tree
+and per-plot carbon (see docs/allometry.md).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     d = sub.add_parser("demo", help="write the demo city's inputs and truth without running the workflow")
     d.add_argument("out_dir", nargs="?", default="resources/demo")
     d.add_argument("--config", default="config/config.yaml")
+    _add_allometry_parser(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "validate":
@@ -87,10 +89,100 @@ def main(argv: Sequence[str] | None = None) -> int:
                 scenes_per_year=dm["scenes_per_year"], compress=cfg["output"]["compress"], progress=print,
             )
             print(f"demo city written to {args.out_dir}: {manifest.get('counts')}")
+        elif args.command == "allometry":
+            if args.plots_out and not args.plot_column:
+                parser.error("--plots-out needs --plot-column (the column that names each tree's plot)")
+            print(_run_allometry(args))
     except (GreensinkError, OSError) as exc:  # OSError: a config or input path that cannot be read
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _add_allometry_parser(sub) -> None:
+    from greensink.allometry import CM_PER, EQUATIONS, M_PER, MISSING_HEIGHT
+
+    a = sub.add_parser(
+        "allometry", help="per-tree and per-plot biomass and carbon from a tree inventory (DBH, height, species)",
+        description="Per-tree above- and below-ground biomass, carbon and CO2e from a tree inventory CSV, with "
+                    "cited equations (Chave et al. 2014 or Jenkins et al. 2003); optional per-plot sums in t C/ha. "
+                    "Defaults come from --params; see docs/allometry.md.")
+    a.add_argument("inventory", help="tree inventory CSV, one row per tree")
+    a.add_argument("--out", required=True, help="per-tree output CSV")
+    a.add_argument("--plots-out", help="per-plot output CSV (needs --plot-column)")
+    a.add_argument("--plot-column", help="column naming each tree's plot (or any group, e.g. a city)")
+    a.add_argument("--plot-area-m2", type=float, help="area of every plot, m²; gives carbon_t_ha")
+    a.add_argument("--plot-area-column", help="column with each tree's plot area, m² (one value per plot)")
+    a.add_argument("--equation", choices=EQUATIONS, help="biomass equation (default from --params: chave2014)")
+    a.add_argument("--carbon-fraction", type=float, help="t C per t dry biomass (default 0.47, IPCC 2006)")
+    a.add_argument("--root-shoot", type=float, help="below:above-ground biomass ratio (default 0.26, Cairns et al. 1997)")
+    a.add_argument("--urban-factor", type=float, help="multiplier for open-grown urban trees (default 0.8, Nowak 1994; 1 = off)")
+    a.add_argument("--missing-height", choices=MISSING_HEIGHT, default="error",
+                   help="chave2014 only: trees without height stop the run (error) or use jenkins2003, flagged")
+    a.add_argument("--params", default="config/allometry.yaml", help="parameter table (wood densities, groups, defaults)")
+    a.add_argument("--dbh-column", default="dbh_cm", help="DBH column (default dbh_cm)")
+    a.add_argument("--dbh-unit", choices=list(CM_PER), default="cm")
+    a.add_argument("--height-column", help="total height column (default height_m if present)")
+    a.add_argument("--height-unit", choices=list(M_PER), default="m")
+    a.add_argument("--species-column", help="scientific name column (default species if present)")
+    a.add_argument("--group-column", help="wood-density group column: hardwood / softwood, or a Jenkins group")
+    a.add_argument("--wood-density-column", help="measured basic wood density column, g/cm³ (oven-dry mass / green volume)")
+    a.add_argument("--crown-diameter-column", help="crown diameter column; adds crown area and carbon per crown m²")
+    a.add_argument("--crown-unit", choices=list(M_PER), default="m")
+    a.add_argument("--id-column", help="tree id column, copied to the output as tree_id")
+    a.add_argument("--na-values", default="", help="comma-separated codes that mean 'missing' (e.g. -1 in the USDA Urban Tree Database)")
+
+
+def _run_allometry(args: argparse.Namespace) -> str:
+    """Read the inventory and parameter table, compute, write; return the one-line summary."""
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from greensink import allometry
+    from greensink.errors import ConfigError, InputDataError
+    from greensink.io import write_csv
+
+    try:
+        cfg = yaml.safe_load(Path(args.params).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{args.params}: not valid YAML ({exc}).") from exc
+    params = allometry.params_from_mapping(cfg, where=args.params)
+    try:
+        inventory = pd.read_csv(args.inventory, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{args.inventory}: cannot be read as a CSV table ({exc}). Save it as UTF-8 CSV with a header row.") from exc
+
+    def default(given: str | None, conventional: str) -> str | None:
+        return given if given is not None else (conventional if conventional in inventory.columns else None)
+
+    columns = allometry.Columns(
+        dbh=args.dbh_column, height=default(args.height_column, "height_m"), species=default(args.species_column, "species"),
+        group=args.group_column, wood_density=args.wood_density_column, crown_diameter=args.crown_diameter_column,
+        tree_id=args.id_column, plot=args.plot_column, plot_area=args.plot_area_column,
+    )
+    na_values = ["", "NA", "NaN", "nan", *[v.strip() for v in args.na_values.split(",") if v.strip()]]
+    trees = allometry.tree_carbon(
+        inventory, params, columns=columns, where=args.inventory, equation=args.equation,
+        carbon_fraction=args.carbon_fraction, root_shoot=args.root_shoot, urban_factor=args.urban_factor,
+        dbh_unit=args.dbh_unit, height_unit=args.height_unit, crown_unit=args.crown_unit,
+        na_values=na_values, missing_height=args.missing_height,
+    )
+    plots = allometry.plot_carbon(trees, plot_area_m2=args.plot_area_m2) if args.plots_out else None
+    write_csv(args.out, trees)
+    stats = allometry.summary_stats(trees)
+    flags = trees["flags"][trees["flags"] != ""].str.split(";").explode().value_counts()
+    msg = (f"{len(trees)} trees -> {args.out}: {np.nansum(trees['carbon_kg']) / 1000:.3f} t C in total, "
+           f"median {stats['carbon_kg_median']:.1f} kg C per tree (quartiles {stats['carbon_kg_q25']:.1f}-{stats['carbon_kg_q75']:.1f})")
+    if "carbon_kg_per_crown_m2_median" in stats:
+        msg += f", median {stats['carbon_kg_per_crown_m2_median']:.2f} kg C per m² of crown"
+    msg += "; flags: " + (", ".join(f"{k} {v}" for k, v in flags.items()) if len(flags) else "none")
+    if plots is not None:
+        write_csv(args.plots_out, plots)
+        msg += f"\n{len(plots)} plots -> {args.plots_out}"
+    return msg
 
 
 if __name__ == "__main__":
