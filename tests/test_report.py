@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from greensink.report import DASH, _downsample, format_interval, format_number, formula, render_report
+from greensink.report import DASH, ZONE_HEADERS, _downsample, format_interval, format_number, formula, render_report
 from greensink.targets import evaluate
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "reports"
@@ -347,9 +347,10 @@ def test_parcel_table_is_truncated_to_top_and_bottom_with_pointer(html: str, par
 
 def test_nan_is_a_dash_never_zero_or_nan(html: str, parsed: _Tables):
     district = {cells[1]: cells for _, cells in body_rows(parsed.tables["zones-2024-district"])}
-    assert district["D2"][-1] == DASH  # park m²/person: no people
+    park = ZONE_HEADERS.index("人均公园绿地 Park (m²/person)")
+    assert district["D2"][park] == DASH  # park m²/person: no people
     assert district["D2"][5] == DASH  # canopy cover NaN
-    assert district["D1"][-1] not in (DASH, "0", "0.0")
+    assert district["D1"][park] not in (DASH, "0", "0.0")
     targets = {cells[2]: cells for _, cells in body_rows(parsed.tables["targets-district"])}
     assert targets["D2"][3] == DASH and targets["D2"][6] == DASH  # value and gap
     text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html)
@@ -496,3 +497,26 @@ def test_report_renders_in_headless_chromium(html: str, tmp_path: Path):
     img = mpimg.imread(str(shot))
     assert img.shape[:2] == (2000, 1200)
     assert img[..., :3].std() > 0.02, "the screenshot is a single flat colour"
+
+
+def test_nesting_section_says_which_levels_tile_and_by_how_much(inputs: dict):
+    nesting = pd.DataFrame([
+        {"level": "district", "parent_level": "city", "zones": 2, "outside_parents_ha": 0.0, "parent_gaps_ha": 0.0,
+         "overlap_ha": 0.0, "straddling_zones": 0, "straddling_ids": ""},
+        {"level": "parcel", "parent_level": "block", "zones": 70, "outside_parents_ha": 1.25, "parent_gaps_ha": 0.5,
+         "overlap_ha": 0.0, "straddling_zones": 2, "straddling_ids": "P1 P2"},
+    ])
+    html = render_report(**inputs, nesting=nesting)
+    p = _Tables()
+    p.feed(html)
+    rows = body_rows(p.tables["nesting-table"])
+    assert len(rows) == 2
+    (cls0, tiles), (cls1, broken) = rows
+    assert cls0 == "" and "sums add up exactly" in tiles[-1]
+    assert cls1 == "missed" and "does not tile" in broken[-1]
+    assert broken[3:7] == ["1.25", "0.50", "0.00", "2"]  # outside, gaps, overlaps (ha), straddling zones
+
+
+def test_zone_tables_carry_tree_shrub_share_and_park_service(parsed: _Tables):
+    headers = [c for cls, c in parsed.tables["zones-2023-district"] if cls == "" ][0]
+    assert "乔灌木占比 Tree + shrub (%)" in headers and "公园服务覆盖 Park service (% people)" in headers

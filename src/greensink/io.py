@@ -243,3 +243,11 @@ def write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:
+    """Read a CSV table; a file with no columns at all (an empty table) reads as an empty DataFrame."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()

@@ -68,7 +68,8 @@ SOURCES = {"plots": "样地回归 field plots", "coefficients": "系数表 coeff
 ZONE_HEADERS = (
     "名称 Name", "编号 Zone ID", "面积 Area (ha)", "绿化覆盖率 Green coverage (%)", "绿地率 Green-space ratio (%)",
     "树冠覆盖率 Canopy cover (%)", "碳储量 Carbon (t C)", "90 % 区间 interval (t C)", "碳密度 Density (t C/ha)",
-    "二氧化碳当量 CO₂e (t)", "人均公园绿地 Park (m²/person)",
+    "二氧化碳当量 CO₂e (t)", "人均公园绿地 Park (m²/person)", "乔灌木占比 Tree + shrub (%)",
+    "公园服务覆盖 Park service (% people)",
 )
 
 
@@ -335,8 +336,34 @@ def _zone_row(r: pd.Series) -> dict[str, Any]:
         _num(r.get("carbon_t_ha"), 2),
         _num(r.get("co2e_t")),
         _num(r.get("park_area_per_capita_m2"), 1),
+        _num(r.get("tree_shrub_share_pct"), 1),
+        _num(r.get("park_service_population_pct"), 1),
     ]
     return {"cells": cells, "cls": "flagged" if flag else ""}
+
+
+NESTING_TOLERANCE_HA = 0.01
+
+
+def _nesting(nesting: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """One row per level and its parent level: how far the level is from tiling its parents."""
+    rows = []
+    if nesting is None or nesting.empty:
+        return rows
+    for r in nesting.to_dict("records"):
+        off = [float(r.get(k, 0) or 0) for k in ("outside_parents_ha", "parent_gaps_ha", "overlap_ha")]
+        straddle = int(r.get("straddling_zones", 0) or 0)
+        exact = all(v <= NESTING_TOLERANCE_HA for v in off) and straddle == 0
+        rows.append({
+            "level": _level_label(str(r["level"])), "parent": _level_label(str(r["parent_level"])),
+            "zones": format_number(r.get("zones"), 0), "outside": format_number(off[0], 2),
+            "gaps": format_number(off[1], 2), "overlap": format_number(off[2], 2),
+            "straddling": format_number(straddle, 0), "ids": _text(r.get("straddling_ids", "")),
+            "exact": exact,
+            "verdict": ("完全嵌套，合计逐级相加 tiles its parents: sums add up exactly" if exact else
+                        "未完全嵌套，逐级合计相差上述面积 does not tile its parents: sums differ by the areas shown"),
+        })
+    return rows
 
 
 def _change_row(r: pd.Series) -> dict[str, Any]:
@@ -595,6 +622,7 @@ def render_report(
     levels: list[str],
     type_names: dict[str, str],
     template_dir: str | Path,
+    nesting: pd.DataFrame | None = None,
 ) -> str:
     """The whole self-contained HTML report as a string (no external resources: images are inline base64 PNG,
     CSS inline, no JS from the network).
@@ -694,6 +722,7 @@ def render_report(
         "targets": _target_tables(targets, levels, years),
         "models": [_model_section(y, models[y], type_names) for y in years if y in models],
         "flags": _flags(years, tables, levels),
+        "nesting": _nesting(nesting),
         "provenance": _provenance(provenance),
         "version": _text((provenance or {}).get("greensink_version", "")),
         "type_names": [{"code": str(k), "name": str(v)} for k, v in type_names.items()],

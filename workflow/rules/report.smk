@@ -31,6 +31,7 @@ rule report:
         sinks=[f"results/change/{y0}_{y1}/sink.tif" for y0, y1 in PAIRS],
         provenance="results/provenance.json",
         grid="results/zones/grid.json",
+        nesting="results/zones/nesting.csv",
         targets=config["targets"],
         template=str(REPO / "reports" / "report.html.j2"),
     output:

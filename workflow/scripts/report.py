@@ -1,6 +1,6 @@
 """Rule report: the self-contained planner report.
 
-Inputs: every zone table (years and changes), models, carbon and sink rasters, targets, provenance.
+Inputs: every zone table (years and changes), models, carbon and sink rasters, targets, provenance, nesting table.
 Outputs: results/report.html (opens offline; images inline).
 """
 
@@ -26,6 +26,7 @@ html = render_report(
     carbon_maps={y: io.read_raster(path) for y, path in zip(p.years, inp.carbon, strict=True)},
     sink_maps={pair: io.read_raster(path) for pair, path in zip(p.pairs, inp.sinks, strict=True)},
     extent=grid.bounds, crs=grid.crs, levels=list(p.levels), type_names=dict(p.types), template_dir=Path(inp.template).parent,
+    nesting=io.read_csv(inp.nesting),
 )
 io.write_text(snakemake.output[0], html)  # noqa: F821
 log.info("report: %.0f kB, %d targets evaluated for %d", len(html) / 1024, len(targets), p.years[-1])
