@@ -202,3 +202,50 @@ def test_geoparquet_and_geopackage_agree_and_targets_are_on_the_rows(run):
     for col in ("target_green_coverage_pct", "target_green_coverage_pct_met", "target_green_coverage_pct_gap"):
         assert col in parquet.columns
     np.testing.assert_allclose(parquet["target_green_coverage_pct_gap"], parquet["green_coverage_pct"] - 40)
+
+
+QGIS_CHECK = r"""
+import json, os, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from qgis.core import QgsApplication, QgsRasterLayer, QgsVectorLayer, QgsPointXY
+app = QgsApplication([], False)
+app.initQgis()
+root = sys.argv[1]
+out = {}
+r = QgsRasterLayer(root + "/results/2023/carbon.tif", "carbon")
+ok_style = r.loadDefaultStyle()[1]
+ext = r.extent().center()
+value, found = r.dataProvider().sample(QgsPointXY(ext.x(), ext.y()), 1)
+out["raster"] = [r.isValid(), r.crs().authid(), r.bandCount(), ok_style, r.renderer().type(), found]
+v = QgsVectorLayer(root + "/results/2023/zones/district.gpkg", "district", "ogr")
+ok_style = v.loadDefaultStyle()[1]
+out["vector"] = [v.isValid(), v.featureCount(), v.crs().authid(), ok_style, v.renderer().type(), v.renderer().classAttribute()]
+s = QgsVectorLayer(root + "/results/change/2023_2024/zones/block.gpkg", "block", "ogr")
+out["change"] = [s.isValid(), s.loadDefaultStyle()[1], s.renderer().classAttribute()]
+print(json.dumps(out), flush=True)
+os._exit(0)  # QGIS 3.22 may crash while tearing down; the answer is already out
+"""
+
+
+def _system_python_with_qgis() -> str | None:
+    for exe in ("/usr/bin/python3", shutil.which("python3")):
+        if exe and Path(exe).exists():
+            probe = subprocess.run([exe, "-c", "import qgis.core"], capture_output=True, timeout=60)
+            if probe.returncode == 0:
+                return exe
+    return None
+
+
+def test_outputs_open_styled_in_qgis(run):
+    exe = _system_python_with_qgis()
+    if exe is None:
+        pytest.skip("QGIS Python bindings not installed (Debian: apt-get install python3-qgis); .ci/run installs them")
+    proc = subprocess.run([exe, "-c", QGIS_CHECK, str(run)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "partially supported" not in proc.stderr, proc.stderr[-2000:]  # GeoPackage version QGIS 3.22 reads
+    import json
+
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["raster"] == [True, "EPSG:32651", 3, True, "singlebandpseudocolor", True]
+    assert out["vector"] == [True, 4, "EPSG:32651", True, "graduatedSymbol", "carbon_t_ha"]
+    assert out["change"] == [True, True, "sink_t_ha_yr"]

@@ -173,7 +173,8 @@ def write_table(path: str | Path, table: gpd.GeoDataFrame | pd.DataFrame, *, lay
         return write_csv(path.with_suffix(".csv"), table)
     layer = layer or path.stem
     with atomic_path(path) as tmp:
-        table.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
+        # GeoPackage 1.2: what every QGIS 3 / GDAL >= 2.2 reads without a warning (newer GDAL writes 1.4)
+        table.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio", dataset_options={"VERSION": "1.2"})
     if csv:
         write_csv(path.with_suffix(".csv"), pd.DataFrame(table.drop(columns=table.geometry.name)))
     if parquet:

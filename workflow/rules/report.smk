@@ -47,3 +47,22 @@ rule report:
         ENV
     script:
         "../scripts/report.py"
+
+
+rule qgis_styles:
+    input:
+        carbon=expand("results/{year}/carbon.tif", year=YEARS),
+        sinks=[f"results/change/{y0}_{y1}/sink.tif" for y0, y1 in PAIRS],
+        tables=[year_zone_tables(year) for year in YEARS],
+        change=[f"results/change/{y0}_{y1}/zones/{level}.gpkg" for y0, y1 in PAIRS for level in LEVELS],
+    output:
+        carbon=expand("results/{year}/carbon.qml", year=YEARS),
+        sinks=[f"results/change/{y0}_{y1}/sink.qml" for y0, y1 in PAIRS],
+        tables=[f"results/{year}/zones/{level}.qml" for year in YEARS for level in LEVELS],
+        change=[f"results/change/{y0}_{y1}/zones/{level}.qml" for y0, y1 in PAIRS for level in LEVELS],
+    log:
+        "logs/qgis_styles.log",
+    conda:
+        ENV
+    script:
+        "../scripts/qgis_styles.py"

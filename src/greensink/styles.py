@@ -1,0 +1,108 @@
+"""QGIS layer styles (.qml) written beside the products, so they open styled.
+
+QGIS loads ``name.qml`` beside ``name.tif`` / ``name.gpkg`` as the layer's default style.
+Carbon density uses a sequential green ramp from 0 to the 99th percentile of the run; the
+yearly sink a diverging brown–green ramp symmetric about 0; zone layers are graduated on
+``carbon_t_ha`` (or ``sink_t_ha_yr``) in five equal classes. The limits come from the data,
+so each run's styles fit its own values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+
+GREENS = ("#ffffe5", "#d9f0a3", "#78c679", "#238443", "#004529")
+BROWN_GREEN = ("#8c510a", "#d8b365", "#f5f5f5", "#5ab4ac", "#01665e")
+HEADER = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+
+
+def robust_max(values: np.ndarray, q: float = 99.0) -> float:
+    """The ``q``-th percentile of the finite values (1.0 when there are none or it is not > 0)."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    top = float(np.percentile(finite, q)) if finite.size else 1.0
+    return top if top > 0 else 1.0
+
+
+def _stops(vmin: float, vmax: float, colours: Sequence[str]) -> list[tuple[float, str]]:
+    return [(vmin + (vmax - vmin) * i / (len(colours) - 1), c) for i, c in enumerate(colours)]
+
+
+def raster_qml(vmin: float, vmax: float, colours: Sequence[str] = GREENS, unit: str = "t C/ha") -> str:
+    """Single-band pseudocolour style of band 1, interpolated between ``colours`` over [vmin, vmax]."""
+    items = "\n".join(
+        f'          <item alpha="255" value="{v:.6g}" label={quoteattr(f"{v:.3g} {unit}")} color="{c}"/>'
+        for v, c in _stops(vmin, vmax, colours)
+    )
+    return HEADER + f"""<qgis version="3.22.0" styleCategories="AllStyleCategories">
+  <pipe>
+    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" alphaBand="-1" classificationMin="{vmin:.6g}" classificationMax="{vmax:.6g}" nodataColor="">
+      <rasterTransparency/>
+      <minMaxOrigin>
+        <limits>None</limits>
+        <extent>WholeRaster</extent>
+        <statAccuracy>Estimated</statAccuracy>
+        <cumulativeCutLower>0.02</cumulativeCutLower>
+        <cumulativeCutUpper>0.98</cumulativeCutUpper>
+        <stdDevFactor>2</stdDevFactor>
+      </minMaxOrigin>
+      <rastershader>
+        <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" minimumValue="{vmin:.6g}" maximumValue="{vmax:.6g}" labelPrecision="2">
+{items}
+        </colorrampshader>
+      </rastershader>
+    </rasterrenderer>
+    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
+    <huesaturation saturation="0" colorizeOn="0" grayscaleMode="0" invertColors="0"/>
+    <rasterresampler maxOversampling="2"/>
+  </pipe>
+  <blendMode>0</blendMode>
+</qgis>
+"""
+
+
+def _hex_rgba(colour: str) -> str:
+    c = colour.lstrip("#")
+    return ",".join(str(int(c[i : i + 2], 16)) for i in (0, 2, 4)) + ",255"
+
+
+def vector_qml(column: str, vmin: float, vmax: float, colours: Sequence[str] = GREENS, unit: str = "t C/ha") -> str:
+    """Graduated fill style on ``column`` in len(colours) equal classes over [vmin, vmax]; the first and
+    last classes are open-ended so every value is drawn."""
+    n = len(colours)
+    edges = [vmin + (vmax - vmin) * i / n for i in range(n + 1)]
+    edges[0], edges[-1] = -1e30, 1e30
+    ranges, symbols = [], []
+    for i, colour in enumerate(colours):
+        lo = vmin + (vmax - vmin) * i / n
+        hi = vmin + (vmax - vmin) * (i + 1) / n
+        label = (f"< {hi:.3g}" if i == 0 else f"≥ {lo:.3g}" if i == n - 1 else f"{lo:.3g} – {hi:.3g}") + f" {unit}"
+        ranges.append(f'      <range lower="{edges[i]:.6g}" upper="{edges[i + 1]:.6g}" label={quoteattr(label)} symbol="{i}" render="true"/>')
+        symbols.append(f"""      <symbol type="fill" name="{i}" alpha="1" clip_to_extent="1" force_rhr="0">
+        <layer class="SimpleFill" enabled="1" locked="0" pass="0">
+          <Option type="Map">
+            <Option name="color" type="QString" value="{_hex_rgba(colour)}"/>
+            <Option name="outline_color" type="QString" value="110,110,110,255"/>
+            <Option name="outline_style" type="QString" value="solid"/>
+            <Option name="outline_width" type="QString" value="0.1"/>
+            <Option name="outline_width_unit" type="QString" value="MM"/>
+            <Option name="style" type="QString" value="solid"/>
+          </Option>
+        </layer>
+      </symbol>""")
+    return HEADER + f"""<qgis version="3.22.0" styleCategories="Symbology">
+  <renderer-v2 type="graduatedSymbol" attr={quoteattr(column)} graduatedMethod="GraduatedColor" symbollevels="0" enableorderby="0" forceraster="0">
+    <ranges>
+{chr(10).join(ranges)}
+    </ranges>
+    <symbols>
+{chr(10).join(symbols)}
+    </symbols>
+  </renderer-v2>
+  <blendMode>0</blendMode>
+  <featureBlendMode>0</featureBlendMode>
+</qgis>
+"""
