@@ -262,3 +262,29 @@ def test_grid_for_snaps_outward():
     assert grid.shape == (5, 6)
     assert grid.crs == CRS
     assert shapely.box(*grid.bounds).contains(shapely.union_all([a.geometry.iloc[0], b.geometry.iloc[0]]))
+
+
+def test_declared_parent_column_is_used_and_checked():
+    import shapely as _shapely
+
+    from greensink.errors import InputDataError as _Err
+    from greensink.zones import nest_levels as _nest
+    from greensink.zones import prepare_level as _prep
+
+    crs = "EPSG:32651"
+    parents = gpd.GeoDataFrame({"id": ["A", "B"]}, geometry=[_shapely.box(0, 0, 100, 100), _shapely.box(100, 0, 200, 100)], crs=crs)
+    # child "c1" lies 70 % in A and 30 % in B, but the table says its parent is B: the declared parent wins,
+    # and its share in that parent (0.3) shows it straddles
+    kids = gpd.GeoDataFrame({"id": ["c1", "c2"], "up": ["B", "A"]},
+                            geometry=[_shapely.box(30, 0, 130, 50), _shapely.box(0, 50, 100, 100)], crs=crs)
+    p, _ = _prep(parents, "district", "id", crs, "d.gpkg")
+    c, _ = _prep(kids, "block", "id", crs, "b.gpkg", parent_column="up")
+    nested, table = _nest([p, c])
+    blocks = nested[1].set_index("zone_id")
+    assert blocks.loc["c1", "parent_id"] == "B" and blocks.loc["c2", "parent_id"] == "A"
+    assert blocks.loc["c1", "share_in_parent"] == pytest.approx(0.3)
+    assert table.iloc[0]["straddling_zones"] == 1
+    bad = kids.assign(up=["B", "Z"])
+    c_bad, _ = _prep(bad, "block", "id", crs, "b.gpkg", parent_column="up")
+    with pytest.raises(_Err, match=r"\['Z'\].*not zone ids of level 'district'"):
+        _nest([p, c_bad])

@@ -2,7 +2,7 @@
 
 Each level is read, reprojected and repaired (:mod:`greensink.geometry`), its ids checked
 (present, non-empty, unique), and each zone assigned to the zone of the next coarser level it
-overlaps most (``parent_id``). How well the levels nest is measured, never hidden: the
+overlaps most (``parent_id``), or to the parent a parent-id column names (``zones[].parent``). How well the levels nest is measured, never hidden: the
 nesting table gives, per level, the area outside its parents, the parent area its zones do not
 cover (gaps), the area where its zones overlap each other, and the zones that straddle two
 parents (less than 99 % of their area in their assigned parent).
@@ -28,9 +28,10 @@ STRADDLE_SHARE = 0.99  # a zone with less of its area in its parent straddles pa
 
 
 def prepare_level(gdf: gpd.GeoDataFrame, level: str, id_column: str, crs: str, where: str,
-                  name_column: str | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
-    """A zone level as columns zone_id (str), level, name, geometry, sorted by zone_id."""
-    for col in [id_column] + ([name_column] if name_column else []):
+                  name_column: str | None = None, parent_column: str | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """A zone level as columns zone_id (str), level, name, geometry, sorted by zone_id; with
+    ``parent_column``, also declared_parent_id (str) taken from that column."""
+    for col in [id_column] + [c for c in (name_column, parent_column) if c]:
         if col not in gdf.columns:
             raise InputDataError(f"{where}: column {col!r} not found (columns: {list(gdf.columns)}). Fix zones[{level}] in the config.")
     ids = gdf[id_column]
@@ -55,6 +56,8 @@ def prepare_level(gdf: gpd.GeoDataFrame, level: str, id_column: str, crs: str, w
         geometry=geo.geometry.values,
         crs=crs,
     )
+    if parent_column:
+        out["declared_parent_id"] = gdf[parent_column].astype("string").str.strip().to_numpy(dtype=object)
     return out.sort_values("zone_id", kind="stable").reset_index(drop=True), warnings
 
 
@@ -96,15 +99,41 @@ def nesting_report(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, share:
     }
 
 
+def declared_parents(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Parents named in the children's declared_parent_id column, checked against the parent level's
+    ids, and the share of each child's area inside its declared parent (0–1)."""
+    pid = children["declared_parent_id"].to_numpy(dtype=object)
+    known = set(parents["zone_id"])
+    unknown = sorted({str(p) for p in pid if p not in known})
+    if unknown:
+        level, parent_level = children["level"].iloc[0], parents["level"].iloc[0]
+        raise InputDataError(
+            f"zones {level}: parent id(s) {unknown[:10]} are not zone ids of level {parent_level!r}"
+            f"{' (and more)' if len(unknown) > 10 else ''}. Fix the parent column or leave it out to assign parents by overlap."
+        )
+    parent_geom = parents.set_index("zone_id").geometry.loc[list(pid)].values
+    area = shapely.area(children.geometry.values)
+    inside = shapely.area(shapely.intersection(children.geometry.values, parent_geom))
+    return pid, np.where(area > 0, inside / np.where(area > 0, area, 1.0), 0.0)
+
+
 def nest_levels(levels: Sequence[gpd.GeoDataFrame]) -> tuple[list[gpd.GeoDataFrame], pd.DataFrame]:
-    """Add parent_id to each level (coarsest first; the first level's parent_id is empty) and the nesting table."""
+    """Add parent_id to each level (coarsest first; the first level's parent_id is empty) and the nesting table.
+
+    A level with a declared_parent_id column (config ``zones[].parent``) keeps the parents it names;
+    otherwise each zone goes to the parent it overlaps most. Either way the nesting table measures
+    how well the level tiles its parents."""
     out, rows = [], []
     for k, level in enumerate(levels):
         level = level.copy()
         if k == 0:
             level.insert(1, "parent_id", None)
         else:
-            pid, share = assign_parents(level, levels[k - 1])
+            if "declared_parent_id" in level.columns:
+                pid, share = declared_parents(level, levels[k - 1])
+                level = level.drop(columns="declared_parent_id")
+            else:
+                pid, share = assign_parents(level, levels[k - 1])
             level.insert(1, "parent_id", pid)
             level["share_in_parent"] = share
             report = nesting_report(level, levels[k - 1], share)

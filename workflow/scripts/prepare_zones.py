@@ -13,7 +13,7 @@ p = snakemake.params  # noqa: F821
 levels = []
 for z in p.zones:
     raw = io.read_vector(z["path"], z.get("layer"))
-    level, _ = prepare_level(raw, z["level"], z["id"], p.crs, z["path"], z.get("name"))
+    level, _ = prepare_level(raw, z["level"], z["id"], p.crs, z["path"], z.get("name"), z.get("parent") if levels else None)
     levels.append(level)
     log.info("zones %s: %d zones, %.1f ha", z["level"], len(level), level.area.sum() / 1e4)
 nested, nesting = nest_levels(levels)
