@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -166,3 +167,60 @@ def test_fractions_never_exceed_one_and_match_polygon_area(polys):
     assert (fr.sum(axis=0) <= 1.0 + 1e-5).all()
     union_px = gdf.geometry.union_all().area / 100.0  # m² -> 10 m pixels
     assert float(fr.sum(dtype=np.float64)) == pytest.approx(union_px, abs=1e-4)
+
+
+# ----------------------------------------------------------------------------- land-cover rasters
+
+
+def _landcover(tmp_path, classes, crs="EPSG:32651", res=5.0, nodata=0):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path = tmp_path / "landcover.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=classes.shape[1], height=classes.shape[0], count=1, dtype="uint8",
+                       crs=crs, transform=from_origin(0, 20, res, res), nodata=nodata) as dst:
+        dst.write(classes.astype("uint8"), 1)
+    return path
+
+
+def test_landcover_raster_gives_exact_fractions_through_polygons(tmp_path):
+    from greensink import io
+    from greensink.grid import Grid
+    from greensink.types import check_classes_mapped, landcover_polygons, read_class_table
+
+    # 5 m classes under a 2 x 2 grid of 10 m pixels:
+    #   1 1 2 2      pixel (0,0): 1,1,1,2 -> G1 0.75, XG 0.25   pixel (0,1): 2,2,2,2 -> XG 1
+    #   1 2 2 2
+    #   3 3 1 1      pixel (1,0): 3,3,3,3 -> ignored: 0         pixel (1,1): 1,1,1,0(nodata) -> G1 0.75
+    #   3 3 1 0
+    classes = np.array([[1, 1, 2, 2], [1, 2, 2, 2], [3, 3, 1, 1], [3, 3, 1, 0]])
+    path = _landcover(tmp_path, classes)
+    grid = Grid.from_bounds((0, 0, 20, 20), 10, "EPSG:32651")
+    table = pd.DataFrame({"class": ["1", "2", "3"], "type": ["G1", "XG", "ignore"]})
+    mapping = read_class_table(table, TYPES, "classes.csv")
+    arr, transform, crs, nodata = io.read_window_over(path, grid.bounds, grid.crs)
+    assert check_classes_mapped(arr, nodata, mapping, "lc.tif") == {1: 6, 2: 5, 3: 4}
+    polys = landcover_polygons(arr, transform, crs, mapping, nodata)
+    typed, _ = resolve_overlaps(polys, "type", TYPES)
+    fr = type_fractions(typed, "type", TYPES, grid)
+    g1, xg = fr[TYPES.index("G1")], fr[TYPES.index("XG")]
+    np.testing.assert_allclose(g1, [[0.75, 0.0], [0.0, 0.75]], atol=1e-6)
+    np.testing.assert_allclose(xg, [[0.25, 1.0], [0.0, 0.0]], atol=1e-6)
+
+
+def test_landcover_class_missing_from_the_table_is_named_with_its_count():
+    from greensink.types import check_classes_mapped
+
+    classes = np.array([[1, 9], [9, 0]])
+    with pytest.raises(InputDataError, match=r"class\(es\) 9 \(2 pixels\).*'ignore'"):
+        check_classes_mapped(classes, 0, {1: "G1"}, "lc.tif")
+
+
+def test_class_table_with_unknown_type_or_duplicate_class_is_refused():
+    from greensink.types import read_class_table
+
+    bad = pd.DataFrame({"class": ["10", "10", "x"], "type": ["G1", "G9", "G2"]})
+    with pytest.raises(InputDataError) as err:
+        read_class_table(bad, TYPES, "classes.csv")
+    text = str(err.value)
+    assert "G9" in text and "listed twice" in text and "'x'" in text

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -252,3 +253,23 @@ def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:
         return pd.read_csv(path, **kwargs)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
+
+
+def read_window_over(path: str | Path, bounds: tuple[float, float, float, float], crs: str, band: int = 1,
+                     pad_px: int = 1) -> tuple[np.ndarray, object, str, float | int | None]:
+    """The part of band ``band`` of a raster that covers ``bounds`` (given in ``crs``), padded by
+    ``pad_px`` pixels, in the raster's own values and CRS: (array, transform, raster CRS, nodata)."""
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import from_bounds
+
+    with open_raster(path) as src:
+        if src.crs is None:
+            raise InputDataError(f"{path}: the raster has no CRS. Assign one (e.g. gdal_edit.py -a_srs EPSG:XXXX) and try again.")
+        b = transform_bounds(crs, src.crs, *bounds, densify_pts=21)
+        w = from_bounds(*b, transform=src.transform)
+        col0, row0 = math.floor(w.col_off) - pad_px, math.floor(w.row_off) - pad_px
+        col1, row1 = math.ceil(w.col_off + w.width) + pad_px, math.ceil(w.row_off + w.height) + pad_px
+        win = Window(col0, row0, col1 - col0, row1 - row0)
+        win = win.intersection(Window(0, 0, src.width, src.height))
+        arr = src.read(band, window=win)
+        return arr, src.window_transform(win), src.crs.to_string(), src.nodata

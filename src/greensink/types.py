@@ -3,18 +3,23 @@
 Types follow CJJ/T 85-2017 城市绿地分类标准 by default (G1 park 公园绿地, G2 protective 防护绿地,
 G3 square 广场用地, XG attached 附属绿地, EG regional 区域绿地); other lists may be configured.
 Each pixel gets the exact fraction of its area covered by each type's polygons, so a pixel
-30 % G1 and 70 % XG contributes to both. Where polygons of different types overlap, the type
+30 % G1 and 70 % XG contributes to both. A land-cover raster (e.g. ESA WorldCover, or a local
+legend) can stand in for the polygons: a class table maps every class present to a type or
+to "ignore" (a class it does not list stops the run), and the outlines of each type's pixels
+become that type's polygons, which then take the same exact path. Where polygons of different types overlap, the type
 listed first in the configuration wins the overlap (reported), so fractions never add above 1.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
+import shapely.geometry
 
 from greensink.coverage import coverage_raster
 from greensink.errors import InputDataError
@@ -69,3 +74,68 @@ def type_fractions(typed: gpd.GeoDataFrame, type_column: str, types: Sequence[st
             parts = list(shapely.get_parts(typed.geometry.values[codes.index(code)]))
             out[k] = coverage_raster(parts, grid.transform, grid.shape)
     return out
+
+
+# ----------------------------------------------------------------------------- land-cover rasters
+
+IGNORE = "ignore"
+
+
+def read_class_table(table: pd.DataFrame, types: Sequence[str], where: str) -> dict[int, str]:
+    """Check a class -> type table (columns class, type[, name]) and return {class: type or 'ignore'}.
+
+    Every row's type must be a configured type code or 'ignore'; classes must be unique integers."""
+    missing = [c for c in ("class", "type") if c not in table.columns]
+    if missing:
+        raise InputDataError(f"{where}: missing column(s) {missing}. A class table needs columns class, type (and optionally name).")
+    problems, mapping = [], {}
+    for i, row in enumerate(table.to_dict("records"), start=2):
+        try:
+            code = int(str(row["class"]).strip())
+        except ValueError:
+            problems.append(f"{where} row {i}: class must be an integer. Got {row['class']!r}.")
+            continue
+        target = str(row["type"]).strip()
+        if target not in types and target != IGNORE:
+            problems.append(f"{where} row {i} (class {code}): type must be one of {list(types)} or '{IGNORE}'. Got {target!r}.")
+        if code in mapping:
+            problems.append(f"{where} row {i}: class {code} is listed twice. List each class once.")
+        mapping[code] = target
+    if problems:
+        raise InputDataError("Problems in the class table:\n" + "\n".join(f"  - {p}" for p in problems))
+    return mapping
+
+
+def check_classes_mapped(classes: np.ndarray, nodata: float | int | None, mapping: Mapping[int, str], where: str) -> dict[int, int]:
+    """Pixel count per class present; raise if any present class is neither mapped nor ignored."""
+    values = classes[classes != nodata] if nodata is not None else classes.ravel()
+    present, counts = np.unique(values, return_counts=True)
+    found = {int(c): int(n) for c, n in zip(present, counts, strict=True)}
+    unmapped = {c: n for c, n in found.items() if c not in mapping}
+    if unmapped:
+        listing = ", ".join(f"{c} ({n} pixels)" for c, n in sorted(unmapped.items()))
+        raise InputDataError(
+            f"{where}: land-cover class(es) {listing} are in the raster but not in the class table. "
+            f"Map each to a green-space type or to '{IGNORE}'."
+        )
+    return found
+
+
+def landcover_polygons(classes: np.ndarray, transform, crs, mapping: Mapping[int, str], nodata: float | int | None,
+                       type_column: str = "type") -> gpd.GeoDataFrame:
+    """The outlines of the pixels of each mapped type, as polygons in the raster's CRS (ignored
+    classes and nodata left out), so land-cover typing takes the same exact path as polygons."""
+    from rasterio.features import shapes
+
+    codes = sorted({t for t in mapping.values() if t != IGNORE})
+    index = np.zeros(classes.shape, dtype=np.int32)  # 0 = not green space
+    for c, t in mapping.items():
+        if t != IGNORE:
+            index[classes == c] = codes.index(t) + 1
+    if nodata is not None:
+        index[classes == nodata] = 0
+    rows, geoms = [], []
+    for geom, value in shapes(index, mask=index > 0, transform=transform):
+        rows.append(codes[int(value) - 1])
+        geoms.append(shapely.geometry.shape(geom))
+    return gpd.GeoDataFrame({type_column: rows}, geometry=geoms, crs=crs)
