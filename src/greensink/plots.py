@@ -41,7 +41,7 @@ def prepare_plots(gdf: gpd.GeoDataFrame, cfg: Mapping, types: Sequence[str], gri
     problems = []
     for i, r in enumerate(out.itertuples(index=False), start=1):
         label = f"{where} row {i} (plot {r.plot_id!r})"
-        if r.type not in types:
+        if pd.isna(r.type) or r.type not in types:
             problems.append(f"{label}: {cols['type_column']} must be one of {list(types)}. Got {r.type!r}. Recode the plot or add the type to greenspace.types.")
         if not np.isfinite(r.year):
             problems.append(f"{label}: {cols['year_column']} must be a year. Got {gdf[cols['year_column']].iloc[i - 1]!r}.")
