@@ -7,13 +7,18 @@ UTM 51N and composite them in row strips.
 
 from __future__ import annotations
 
+import warnings
+
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from hypothesis import given, settings
+from hypothesis.extra.numpy import arrays
 from rasterio.windows import Window
 
-from greensink.composite import BANDS, composite_year, max_ndvi_composite, median_composite
+from greensink.composite import BANDS, composite_year, masked_median, max_ndvi_composite, median_composite
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.ingest import Scene, read_scene_window
@@ -179,3 +184,47 @@ def test_composite_year_without_scenes_names_the_season():
         composite_year([], GRID)
     assert "season.start" in str(err.value)  # says which setting to widen
 
+
+
+# ----------------------------------------------------------------------------- the median itself
+
+
+@settings(max_examples=60)
+@given(
+    values=arrays(np.float64, (5, 3, 4), elements=st.floats(-1.0, 1.0, allow_nan=False, width=32)),
+    ok=arrays(np.bool_, (5, 3, 4)),
+)
+def test_masked_median_equals_nanmedian(values, ok):
+    # the one-sort median agrees with numpy's nanmedian over the ok values (NaN where none)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.nanmedian(np.where(ok, values, np.nan), axis=0).astype(np.float32)
+    np.testing.assert_array_equal(masked_median(values, ok), expected)
+
+
+def test_masked_median_hand_values():
+    # one pixel, observations 0.4, 0.1, (masked 0.9), 0.3 -> sorted 0.1 0.3 0.4 -> 0.3; with 0.2 added -> (0.2 + 0.3) / 2
+    v = np.array([0.4, 0.1, 0.9, 0.3, 0.2]).reshape(5, 1, 1)
+    assert masked_median(v, np.array([1, 1, 0, 1, 0], bool).reshape(5, 1, 1))[0, 0] == pytest.approx(0.3)
+    assert masked_median(v, np.array([1, 1, 0, 1, 1], bool).reshape(5, 1, 1))[0, 0] == pytest.approx(0.25)
+    assert np.isnan(masked_median(v, np.zeros((5, 1, 1), bool))[0, 0])
+
+
+def test_composite_of_a_grid_larger_than_the_scenes(tmp_path):
+    # scenes cover the top 4 rows of the 10-row grid: the rest is NaN with count 0, and strips the
+    # scenes do not reach are not read at all
+    (tmp_path / "full").mkdir()
+    scenes = make_scenes(tmp_path / "full", [np.full(GRID.shape, 4)] * 2)
+    (tmp_path / "top").mkdir()
+    top = []
+    for s in scenes:
+        cut = {}
+        for role in ("red", "nir", "quality"):
+            with rasterio.open(getattr(s, role)) as src:
+                cut[role] = write_tif(tmp_path / "top" / f"{s.scene_id}_{role}.tif", src.read(1)[:4])
+        top.append(Scene(s.scene_id, s.datetime, s.sensor, cut["red"], cut["nir"], cut["quality"], s.scale, s.offset))
+    out, stats = composite_year(top, GRID, "median", block_rows=3)
+    whole, _ = composite_year(scenes, GRID, "median", block_rows=3)
+    np.testing.assert_array_equal(out[:, :4], whole[:, :4])
+    assert np.isnan(out[:2, 4:]).all() and (out[2, 4:] == 0).all()
+    assert stats["pixels_never_clear"] == 6 * 8

@@ -50,7 +50,7 @@ def test_shipped_config_validates():
     assert cfg["imagery"]["block_rows"] == 512  # default filled in
     assert [z["level"] for z in cfg["zones"]] == ["city", "district", "block", "parcel"]
     assert config.change_pairs(cfg) == [(2023, 2024)]
-    assert config.scenes_table(cfg) == "resources/demo/imagery/scenes.csv"
+    assert config.demo_paths(cfg)["scenes"] == "resources/demo/imagery/scenes.csv"
 
 
 def test_minimal_config_gets_every_default():
@@ -81,7 +81,7 @@ def test_partial_section_keeps_given_values_and_fills_the_rest():
 
 def test_local_source_with_scenes_is_valid():
     cfg = config.validate(minimal(imagery={"source": "local", "scenes": "data/scenes.csv"}))
-    assert config.scenes_table(cfg) == "data/scenes.csv"
+    assert cfg["imagery"]["scenes"] == "data/scenes.csv"
 
 
 def test_change_pairs_are_consecutive_sorted_years():
@@ -108,7 +108,7 @@ def test_misspelt_key_is_named_with_the_allowed_keys():
 def test_misspelt_nested_key_is_named_at_its_place():
     msg = problems_of(minimal(imagery={"source": "demo", "compsite": "median"}))
     assert "imagery: unknown key(s) 'compsite'" in msg
-    assert "Allowed keys here: block_rows, composite, scenes, source" in msg
+    assert "Allowed keys here: block_rows, composite, files, profiles, scenes, source" in msg
 
 
 @pytest.mark.parametrize(
@@ -256,3 +256,12 @@ def test_schema_and_semantic_problems_are_reported_together():
     text = problems_of(cfg)
     assert "resolutoin" in text
     assert "crs" in text and "geographic" in text
+
+
+def test_greenspace_needs_polygons_or_a_raster_with_its_class_table():
+    both = minimal(greenspace={"path": "g.gpkg", "type_column": "type", "raster": "lc.tif", "class_table": "c.csv"})
+    assert "not both" in problems_of(both)
+    assert "not neither" in problems_of(minimal(greenspace={"type_column": "type"}))
+    assert "class_table" in problems_of(minimal(greenspace={"raster": "lc.tif"}))
+    cfg = config.validate(minimal(greenspace={"raster": "lc.tif", "class_table": "c.csv"}))
+    assert config.greenspace_inputs(cfg) == ["lc.tif", "c.csv"]

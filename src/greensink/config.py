@@ -91,7 +91,7 @@ def _description_at(schema: Mapping, path) -> str:
 def _semantic_problems(cfg: dict) -> list[str]:
     """Checks a schema cannot express; each runs only where the schema found the keys well-formed."""
     problems: list[str] = []
-    for check in (_check_crs, _check_season, _check_zones, _check_imagery, _check_park_types):
+    for check in (_check_crs, _check_season, _check_zones, _check_imagery, _check_greenspace, _check_park_types):
         try:
             problems += check(cfg)
         except (KeyError, TypeError, AttributeError, ValueError):
@@ -129,10 +129,20 @@ def _check_zones(cfg: dict) -> list[str]:
 
 
 def _check_imagery(cfg: dict) -> list[str]:
-    problems: list[str] = []
-    if cfg["imagery"]["source"] == "local" and not cfg["imagery"].get("scenes"):
-        problems.append("imagery.scenes: required when imagery.source is 'local'. Give the path of a scenes table (CSV).")
-    return problems
+    from greensink.ingest import imagery_problems  # profiles and file patterns; imported here because ingest imports config
+
+    return imagery_problems(cfg)
+
+
+def _check_greenspace(cfg: dict) -> list[str]:
+    gs = cfg["greenspace"]
+    has_polygons, has_raster = "path" in gs, "raster" in gs
+    if has_polygons == has_raster:
+        return ["greenspace: give either path (typed polygons, with type_column) or raster (land cover, with class_table), "
+                f"not {'both' if has_polygons else 'neither'}."]
+    if has_raster and "class_table" not in gs:
+        return ["greenspace.class_table: required with greenspace.raster. Give a CSV mapping every class to a type or 'ignore'."]
+    return []
 
 
 def _check_park_types(cfg: dict) -> list[str]:
@@ -168,8 +178,7 @@ def change_pairs(cfg: Mapping) -> list[tuple[int, int]]:
     return list(zip(years[:-1], years[1:], strict=True))
 
 
-def scenes_table(cfg: Mapping) -> str:
-    """Path of the scenes table the ingest stage reads."""
-    if cfg["imagery"]["source"] == "demo":
-        return demo_paths(cfg)["scenes"]
-    return cfg["imagery"]["scenes"]
+def greenspace_inputs(cfg: Mapping) -> list[str]:
+    """The files the green-space typing reads: the polygons, or the raster and its class table."""
+    gs = cfg["greenspace"]
+    return [gs["path"]] if "path" in gs else [gs["raster"], gs["class_table"]]

@@ -1,5 +1,5 @@
 # Input functions and path lists for the rules. Plumbing only: no arithmetic.
-from greensink.config import change_pairs, demo_paths, scenes_table
+from greensink.config import change_pairs, demo_paths, greenspace_inputs
 
 ENV = "../../envs/greensink.yaml"
 LEVELS = [z["level"] for z in config["zones"]]
@@ -21,8 +21,8 @@ def zone_source(wildcards):
     return [ZONES[level]["path"] for level in LEVELS]
 
 
-def scenes_csv(wildcards):
-    return scenes_table(config)
+def greenspace_source(wildcards):
+    return greenspace_inputs(config)
 
 
 def optional_population(wildcards):

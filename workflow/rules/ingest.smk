@@ -1,13 +1,19 @@
-# Ingest: select and check the scenes of each year's season; fix their harmonisation.
+# Ingest: select and check the scenes of each year's season, fix their harmonisation, measure what is masked.
+# (sensor profiles and file patterns are checked with the rest of the config, before any job runs)
+from greensink.ingest import ingest_input_function
 
 
 rule ingest:
     input:
-        scenes=scenes_csv,
+        # table: the scenes table (if any); images: the band files of the year's season (imagery.files)
+        unpack(ingest_input_function(config)),
         grid="results/zones/grid.json",
     output:
         "results/{year}/ingest/scenes.json",
     params:
+        source=config["imagery"]["source"],
+        files=config["imagery"].get("files", []),
+        profiles=config["imagery"].get("profiles", {}),
         season=config["season"],
         block_rows=config["imagery"]["block_rows"],
     log:

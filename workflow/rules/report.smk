@@ -5,7 +5,7 @@ rule provenance:
     input:
         zones=zone_source,
         scenes=expand("results/{year}/ingest/scenes.json", year=YEARS),
-        greenspace=config["greenspace"]["path"],
+        greenspace=greenspace_source,
         plots=config["plots"]["path"],
         coefficients=config["coefficients"],
         population=optional_population,

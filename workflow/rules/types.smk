@@ -1,9 +1,9 @@
-# Green-space types: typed polygons -> exact per-type coverage fractions on the grid.
+# Green-space types: typed polygons (or a classified land-cover raster) -> exact per-type fractions on the grid.
 
 
 rule types:
     input:
-        greenspace=config["greenspace"]["path"],
+        greenspace=greenspace_source,
         grid="results/zones/grid.json",
     output:
         fractions="results/types/fractions.tif",

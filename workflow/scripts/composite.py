@@ -1,7 +1,8 @@
 """Rule composite: one growing-season composite per year from the masked scenes.
 
 Inputs: results/{year}/ingest/scenes.json, results/zones/grid.json.
-Outputs: results/{year}/composite.tif (red, nir reflectance; valid_obs_count).
+Outputs: results/{year}/composite.tif (red, nir reflectance; valid_obs_count), tagged with the
+composite statistics and the ingest's masked share.
 """
 
 from greensink import io
@@ -14,9 +15,10 @@ log = setup(snakemake.log[0])  # noqa: F821
 p = snakemake.params  # noqa: F821
 grid = Grid.read(snakemake.input.grid)  # noqa: F821
 listed = io.read_json(snakemake.input.scenes)  # noqa: F821
-scenes = [Scene(**{k: v for k, v in s.items() if k != "clear_pct"}) for s in listed["scenes"]]
+scenes = [Scene.from_dict(s) for s in listed["scenes"]]
 stack, stats = composite_year(scenes, grid, p.method, p.block_rows, progress=progress(log, "composite"))
-io.write_raster(snakemake.output[0], stack, grid, band_names=BANDS, compress=p.compress,  # noqa: F821
-                tags={f"composite_{k}": v for k, v in stats.items()})
+tags = {f"composite_{k}": v for k, v in stats.items()}
+tags["ingest_masked_pct"] = listed.get("summary", {}).get("masked_pct")
+io.write_raster(snakemake.output[0], stack, grid, band_names=BANDS, compress=p.compress, tags=tags)  # noqa: F821
 log.info("composite %s of %d scenes: %.2f %% of pixels never clear, %.2f clear observations per pixel",
          stats["method"], stats["n_scenes"], stats["never_clear_pct"], stats["mean_clear_obs"])

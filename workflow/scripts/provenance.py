@@ -12,7 +12,7 @@ from greensink.provenance import record
 
 log = setup(snakemake.log[0])  # noqa: F821
 inp = snakemake.input  # noqa: F821
-files = [*inp.zones, inp.greenspace, inp.plots, inp.coefficients, *inp.population, *inp.demo]
+files = [*inp.zones, *inp.greenspace, inp.plots, inp.coefficients, *inp.population, *inp.demo]
 scenes = {}
 for path in inp.scenes:
     listed = io.read_json(path)

@@ -1,22 +1,40 @@
-"""Rule types: green-space polygons -> exact per-type coverage fractions on the grid.
+"""Rule types: green-space polygons (or a land-cover raster + class table) -> exact per-type fractions.
 
-Inputs: the green-space polygons (config greenspace), results/zones/grid.json.
-Outputs: results/types/fractions.tif (one band per type), greenspace.gpkg (cleaned, types not overlapping), summary.json.
+Inputs: the green-space polygons, or the land-cover raster and its class table (config greenspace);
+        results/zones/grid.json.
+Outputs: results/types/fractions.tif (one band per type), greenspace.gpkg (typed polygons, types not
+         overlapping), summary.json.
 """
 
 from greensink import io
 from greensink.geometry import prepare_polygons
 from greensink.grid import Grid
 from greensink.logs import setup
-from greensink.types import check_type_codes, resolve_overlaps, type_fractions
+from greensink.types import (
+    check_classes_mapped,
+    check_type_codes,
+    landcover_polygons,
+    read_class_table,
+    resolve_overlaps,
+    type_fractions,
+)
 
 log = setup(snakemake.log[0])  # noqa: F821
 gs = snakemake.params.greenspace  # noqa: F821
 types, col = list(gs["types"]), gs["type_column"]
 grid = Grid.read(snakemake.input.grid)  # noqa: F821
-raw = io.read_vector(snakemake.input.greenspace)  # noqa: F821
-check_type_codes(raw, col, types, snakemake.input.greenspace)  # noqa: F821
-polys, warnings = prepare_polygons(raw, grid.crs, snakemake.input.greenspace, col)  # noqa: F821
+if "raster" in gs:
+    mapping = read_class_table(io.read_csv(gs["class_table"], dtype=str, keep_default_na=False), types, gs["class_table"])
+    classes, transform, crs, nodata = io.read_window_over(gs["raster"], grid.bounds, grid.crs)
+    counts = check_classes_mapped(classes, nodata, mapping, gs["raster"])
+    raw = landcover_polygons(classes, transform, crs, mapping, nodata, col)
+    source = gs["raster"]
+    log.info("land cover %s: classes present %s, mapped to %d typed polygons", source, counts, len(raw))
+else:
+    raw = io.read_vector(gs["path"])
+    source = gs["path"]
+    check_type_codes(raw, col, types, source)
+polys, warnings = prepare_polygons(raw, grid.crs, source, col)
 typed, overlaps = resolve_overlaps(polys, col, types)
 fractions = type_fractions(typed, col, types, grid)
 io.write_raster(snakemake.output.fractions, fractions, grid, band_names=types, compress=snakemake.params.compress)  # noqa: F821
@@ -26,6 +44,6 @@ summary = {
         "overlap_given_to_earlier_types_ha": overlaps.get(t, 0.0)}
     for k, t in enumerate(types)
 }
-io.write_json(snakemake.output.summary, {"types": summary, "warnings": warnings})  # noqa: F821
+io.write_json(snakemake.output.summary, {"source": source, "types": summary, "warnings": warnings})  # noqa: F821
 for t, s in summary.items():
     log.info("type %s: %.2f ha of polygons, %.2f ha on the grid", t, s["area_ha"], s["grid_area_ha"])
