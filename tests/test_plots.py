@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from pyproj import Transformer
 from shapely.geometry import Point, box
@@ -118,3 +119,20 @@ def test_sample_returns_the_raster_values():
     values = sample(raster, out["row"], out["col"])
     assert values.tolist() == [15.0, 30.0]  # 6·2 + 3, 6·5 + 0
     assert sample(raster, np.array([0, 1]), np.array([5, 1])).tolist() == [5.0, 7.0]
+
+
+def test_plots_in_mixed_pixels_are_screened_with_a_reason_not_dropped_silently():
+    from greensink.plots import own_type_share, screen_mixed
+
+    # 2 types on a 1 x 3 grid: pixel 0 is all G1, pixel 1 is 30 % G1 / 70 % XG, pixel 2 is 40 % XG
+    fractions = np.zeros((2, 1, 3), dtype=np.float32)
+    fractions[0, 0, :2] = [1.0, 0.3]
+    fractions[1, 0, 1:] = [0.7, 0.4]
+    plots = pd.DataFrame({"plot_id": ["a", "b", "c", "d"], "type": ["G1", "G1", "XG", "XG"],
+                          "row": [0, 0, 0, 0], "col": [0, 1, 1, 2]})
+    share = own_type_share(plots, fractions, ["G1", "XG"])
+    np.testing.assert_allclose(share, [1.0, 0.3, 0.7, 0.4], rtol=1e-6)
+    used, left_out = screen_mixed(plots, share, 0.5)
+    assert used["plot_id"].tolist() == ["a", "c"]
+    assert left_out["plot_id"].tolist() == ["b", "d"]
+    assert left_out["screened"].iloc[0] == "only 30% of the plot's pixel is type G1 (< 50%)"

@@ -62,3 +62,21 @@ def prepare_plots(gdf: gpd.GeoDataFrame, cfg: Mapping, types: Sequence[str], gri
 def sample(raster: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Values of a (rows, cols) raster at the given pixel indices."""
     return raster[np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)]
+
+
+def own_type_share(plots: pd.DataFrame, fractions: np.ndarray, types: Sequence[str]) -> np.ndarray:
+    """Share (0–1) of each plot's pixel covered by the plot's own green-space type."""
+    index = {t: k for k, t in enumerate(types)}
+    k = np.array([index[t] for t in plots["type"]], dtype=int)
+    return fractions[k, plots["row"].to_numpy(int), plots["col"].to_numpy(int)].astype(float)
+
+
+def screen_mixed(plots: pd.DataFrame, share: np.ndarray, min_share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split plots into those used for fitting and those left out because less than ``min_share`` of
+    their pixel is their own type (the pixel's NDVI then mostly describes other land). Both keep a
+    ``type_share`` column, and the left-out ones a ``screened`` reason, so nothing is dropped silently."""
+    out = plots.assign(type_share=share)
+    mixed = out["type_share"] < min_share
+    left_out = out[mixed].assign(screened=[f"only {s:.0%} of the plot's pixel is type {t} (< {min_share:.0%})"
+                                           for s, t in zip(out.loc[mixed, "type_share"], out.loc[mixed, "type"], strict=True)])
+    return out[~mixed], left_out

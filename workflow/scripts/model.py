@@ -2,7 +2,7 @@
 
 Inputs: plots (config plots), coefficient table, results/{year}/ndvi.tif, results/types/fractions.tif.
 Outputs: results/{year}/model/models.json (forms, coefficients, CV metrics, bootstrap draws),
-         plots.csv (plots with their sampled NDVI), {type}.png (observed vs predicted per type).
+         plots.csv (plots with their sampled NDVI, own-type share of their pixel, and why any was left out), {type}.png (observed vs predicted per type).
 """
 
 import pandas as pd
@@ -11,7 +11,7 @@ from greensink import io
 from greensink.figures import observed_vs_predicted
 from greensink.logs import setup
 from greensink.model import fit_models
-from greensink.plots import prepare_plots, sample
+from greensink.plots import own_type_share, prepare_plots, sample, screen_mixed
 
 log = setup(snakemake.log[0])  # noqa: F821
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
@@ -22,12 +22,21 @@ plots = prepare_plots(io.read_vector(inp.plots), p.plots, p.types, grid, inp.plo
 plots = plots[plots["year"] == year].copy()
 plots["x"] = sample(io.read_raster(inp.ndvi), plots["row"], plots["col"])
 log.info("%d plots measured in %d (%s)", len(plots), year, plots["type"].value_counts().sort_index().to_dict())
-coefficients = pd.read_csv(inp.coefficients)
+share = own_type_share(plots, io.read_raster(inp.fractions), p.types)
+plots, screened = screen_mixed(plots, share, m["min_plot_type_share"])
+if len(screened):
+    log.warning("%d plot(s) left out of the fit: their pixel is mostly another type or non-green land (%s)",
+                len(screened), ", ".join(screened["plot_id"].astype(str).head(10)))
+coefficients = io.read_csv(inp.coefficients)
 models = fit_models(plots, coefficients, types=p.types, min_plots=m["min_plots"], forms=tuple(m["forms"]),
                     block_size_m=m["cv_block_m"], n_folds=m["cv_folds"], n_bootstrap=m["n_bootstrap"], seed=p.seed)
 models["year"] = year
+models["screened_plots"] = screened[["plot_id", "type", "type_share", "screened"]].to_dict("records")
+for code in p.types:
+    models["types"][code]["n_screened_mixed_pixel"] = int((screened["type"] == code).sum())
 io.write_json(out.models, models)
-io.write_csv(out.samples, plots.rename(columns={"x": "ndvi"}).sort_values(["type", "plot_id"]))
+used = plots.assign(screened="")
+io.write_csv(out.samples, pd.concat([used, screened]).rename(columns={"x": "ndvi"}).sort_values(["type", "plot_id"]))
 for code, path in zip(p.types, out.figures, strict=True):
     t = models["types"][code]
     sel = plots[(plots["type"] == code)]
