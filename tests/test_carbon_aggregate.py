@@ -221,9 +221,10 @@ def test_population_in_zones_splits_by_area():
 
 def test_plausibility_flags():
     table = pd.DataFrame({
-        "carbon_t": [10.0, 1.0, 1.0, 0.0],
-        "canopy_area_ha": [1.0, 0.001, NAN, 0.0],
-        "carbon_t_per_green_space_ha": [100.0, 5.0, NAN, NAN],
+        "carbon_t": [10.0, 1.0, 1.0, 0.0, 1.0],
+        "canopy_area_ha": [1.0, 0.001, NAN, 0.0, 0.001],
+        "green_area_ha": [1.5, 0.0015, NAN, 0.0, 2.0],
+        "carbon_t_per_green_space_ha": [100.0, 5.0, NAN, NAN, 5.0],
     })
     flags = plausibility_flags(table)
     # zone 0: 100 t C/ha of green space > 68; 10 t on 1 ha canopy = 10 t/ha, fine
@@ -231,7 +232,9 @@ def test_plausibility_flags():
     assert "canopy" not in flags[0]
     # zone 1: 1 t on 0.001 ha of canopy = 1000 t/ha > 2 × 76.9 = 153.8
     assert "1000.0 t C/ha of canopy exceeds twice the US urban mean" in flags[1]
-    assert flags[2:] == ["", ""]
+    # zone 4: the same 1000 t/ha of canopy, but canopy is 0.05 % of 2 ha of vegetation: the carbon is
+    # mostly grass and shrub, so the tree-canopy anchor does not apply
+    assert flags[2:] == ["", "", ""]
 
 
 # --- zone_table ----------------------------------------------------------------------------------

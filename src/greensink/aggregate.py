@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 # Plausibility anchors (DESIGN.md): flagged in the tables, never clipped.
 ANCHOR_MAX_T_HA = 68.0  # Beijing urban green space, maximum above-ground t C/ha
 ANCHOR_CANOPY_T_HA = 76.9  # US urban trees, 7.69 kg C per m² of canopy (Nowak et al. 2013)
+TREE_DOMINATED_SHARE = 0.5  # the canopy anchor applies where canopy is at least half the vegetated area
 
 
 def zone_draw_sums(
@@ -175,12 +176,17 @@ def population_in_zones(zone_geoms: np.ndarray, population: gpd.GeoDataFrame, co
 def plausibility_flags(table: pd.DataFrame) -> list[str]:
     """Text flags where a zone's carbon density is outside the published anchors (never clipped)."""
     flags = []
-    per_canopy = _ratio(table["carbon_t"].to_numpy(), table["canopy_area_ha"].to_numpy())
-    for dens, canopy_dens in zip(table["carbon_t_per_green_space_ha"].to_numpy(), per_canopy, strict=True):
+    canopy = table["canopy_area_ha"].to_numpy(dtype=float)
+    per_canopy = _ratio(table["carbon_t"].to_numpy(), canopy)
+    # The canopy anchor describes tree carbon per m² of tree crown: compare only where trees make up
+    # most of the vegetation, so grass and shrub carbon over a little canopy does not raise false alarms.
+    green = table["green_area_ha"].to_numpy(dtype=float) if "green_area_ha" in table else canopy
+    tree_dominated = np.nan_to_num(canopy) >= TREE_DOMINATED_SHARE * np.nan_to_num(green)
+    for dens, canopy_dens, trees in zip(table["carbon_t_per_green_space_ha"].to_numpy(), per_canopy, tree_dominated, strict=True):
         f = []
         if np.isfinite(dens) and dens > ANCHOR_MAX_T_HA:
             f.append(f"{dens:.1f} t C/ha of green space exceeds the Beijing maximum {ANCHOR_MAX_T_HA:g}")
-        if np.isfinite(canopy_dens) and canopy_dens > 2 * ANCHOR_CANOPY_T_HA:
+        if trees and np.isfinite(canopy_dens) and canopy_dens > 2 * ANCHOR_CANOPY_T_HA:
             f.append(f"{canopy_dens:.1f} t C/ha of canopy exceeds twice the US urban mean {ANCHOR_CANOPY_T_HA:g} (Nowak et al. 2013)")
         flags.append("; ".join(f))
     return flags
