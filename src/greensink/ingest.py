@@ -35,6 +35,7 @@ import glob
 import json
 import logging
 import math
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -55,6 +56,13 @@ from greensink.errors import ConfigError, InputDataError
 from greensink.grid import Grid
 
 log = logging.getLogger(__name__)
+
+# STAC assets read over http(s) (GDAL /vsicurl/): retry transient HTTP errors (429, 5xx) and do not
+# list the remote folder on open. Set as environment defaults so every process that reads scenes
+# (ingest, composite) has them; a value already in the environment wins.
+GDAL_HTTP_DEFAULTS = {"GDAL_HTTP_MAX_RETRY": "5", "GDAL_HTTP_RETRY_DELAY": "2", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+for _k, _v in GDAL_HTTP_DEFAULTS.items():
+    os.environ.setdefault(_k, _v)
 
 S2_OFFSET_FROM = dt.date(2022, 1, 25)  # scenes after this date carry BOA/RADIO_ADD_OFFSET = -1000
 
@@ -596,6 +604,10 @@ def imagery_problems(cfg: Mapping) -> list[str]:
         problems.append("imagery: source local needs imagery.scenes (a scenes table, CSV) or imagery.files (globs of band files).")
     profiles, profile_problems_ = _resolve_profiles(im.get("profiles"))
     problems += profile_problems_
+    if im["source"] == "stac":
+        from greensink.stac import stac_problems
+
+        problems += stac_problems(cfg, profiles)
     for i, entry in enumerate(im.get("files") or []):
         problems += _entry_problems(entry, f"imagery.files[{i}]", profiles)
     return problems
@@ -613,6 +625,12 @@ def imagery_inputs(cfg: Mapping, year: int | None = None) -> dict[str, list[str]
     im = cfg["imagery"]
     if im["source"] == "demo":
         return {"table": [demo_paths(cfg)["scenes"]], "images": []}
+    if im["source"] == "stac":  # searched in the job; a local static catalog's root file is an input
+        from greensink.stac import _local, is_static
+
+        catalog = str(im["stac"]["catalog"])
+        local = is_static(catalog) and "://" not in catalog.replace("file://", "")
+        return {"table": [], "images": [], "catalog": [_local(catalog)] if local else []}
     table = [im["scenes"]] if im.get("scenes") else []
     images: set[str] = set()
     if im.get("files"):

@@ -2,7 +2,8 @@
 
 Records the configuration (and its SHA-256 over a canonical JSON dump), the checksum of every
 input file and scene band, the scene ids used per year, the package versions and the Python
-version. No wall-clock time is stored, so the record of a rerun is identical.
+version; for STAC imagery each scene's item id and collection. No wall-clock time is stored, so the
+record of a rerun is identical.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from importlib import metadata
 import greensink
 
 PACKAGES = ("greensink", "numpy", "scipy", "pandas", "rasterio", "geopandas", "pyogrio", "shapely", "pyproj",
-            "scikit-learn", "snakemake", "exactextract", "matplotlib", "jsonschema")
+            "scikit-learn", "snakemake", "exactextract", "matplotlib", "jsonschema", "pystac", "pystac-client")
 
 
 def config_sha256(config: Mapping) -> str:
@@ -42,7 +43,9 @@ def record(config: Mapping, inputs: Mapping[str, str], scenes: Mapping[int, list
         "inputs": [{"path": p, "sha256": h} for p, h in sorted(inputs.items())],
         "scenes": {str(y): [{"scene_id": s["scene_id"], "datetime": s["datetime"], "sensor": s["sensor"],
                              "reflectance_scale": s["scale"], "reflectance_offset": s["offset"],
-                             "clear_pct": s.get("clear_pct")} for s in v] for y, v in sorted(scenes.items())},
+                             "clear_pct": s.get("clear_pct"),
+                             **{k: s[k] for k in ("stac_item_id", "stac_collection") if k in s}}
+                            for s in v] for y, v in sorted(scenes.items())},
         "packages": package_versions(),
         "python": platform.python_version(),
     }

@@ -5,7 +5,8 @@ from greensink.ingest import ingest_input_function
 
 rule ingest:
     input:
-        # table: the scenes table (if any); images: the band files of the year's season (imagery.files)
+        # table: the scenes table (if any); images: the band files of the year's season (imagery.files);
+        # catalog: a local static STAC catalog (source stac; its items are searched in the job)
         unpack(ingest_input_function(config)),
         grid="results/zones/grid.json",
     output:
@@ -14,6 +15,7 @@ rule ingest:
         source=config["imagery"]["source"],
         files=config["imagery"].get("files", []),
         profiles=config["imagery"].get("profiles", {}),
+        stac=config["imagery"].get("stac", {}),
         season=config["season"],
         block_rows=config["imagery"]["block_rows"],
     log:

@@ -19,6 +19,8 @@ for path in inp.scenes:
     scenes[listed["year"]] = listed["scenes"]
     for s in listed["scenes"]:
         files += [f for f in (s["red"], s["nir"], s["quality"]) if f]
-checksums = {os.path.relpath(f): io.sha256(f) for f in sorted(set(map(str, files)))}
+# remote STAC assets (http, s3 ...) are identified by their item id and href, not checksummed
+local = sorted({f for f in map(str, files) if "://" not in f})
+checksums = {os.path.relpath(f): io.sha256(f) for f in local}
 io.write_json(snakemake.output[0], record(dict(snakemake.params.config), checksums, scenes))  # noqa: F821
 log.info("provenance: %d input files checksummed", len(checksums))

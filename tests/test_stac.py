@@ -1,0 +1,408 @@
+"""Tests of greensink.stac: search of a static STAC catalog (and, mocked, of an API), items -> scenes.
+
+A static catalog is built with pystac in ``tmp_path`` with COG assets on the 6 × 8 test grid of
+10 m pixels in UTM 51N (as in test_ingest.py):
+
+* collection ``sentinel-2-l2a`` (Sentinel-2 L2A style: B04/B08 uint16, SCL at 20 m with classes to
+  mask, ``eo:cloud_cover``): items that must be found, each with a different way of telling the
+  BOA offset (processing baseline 05.09, raster:bands scale/offset, earthsearch:boa_offset_applied,
+  the date rule), and items that must not (cloud cover over the limit, outside the bbox, out of
+  season, another year: 2021 without offset);
+* collection ``landsat-c2-l2`` (Landsat C2 L2 style: SR_B4/SR_B5 files with raster:bands scale
+  0.0000275 and offset −0.2, QA_PIXEL bits).
+
+The end-to-end test turns the demo city's own scenes into a static catalog and checks that the
+workflow with ``imagery.source: stac`` gives the same composites and city carbon as with ``demo``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pystac
+import pytest
+import rasterio
+import yaml
+from affine import Affine
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+
+from greensink import config, ingest, provenance, stac
+from greensink.errors import InputDataError
+from greensink.grid import Grid
+from greensink.ingest import read_scene_window
+
+ROOT = Path(__file__).resolve().parents[1]
+CRS = "EPSG:32651"
+GRID = Grid(CRS, Affine(10.0, 0.0, 350000.0, 0.0, -10.0, 3460060.0), width=8, height=6)
+FULL = Window(0, 0, GRID.width, GRID.height)
+FAR = Affine(10.0, 0.0, 450000.0, 0.0, -10.0, 3560060.0)  # 100 km away: outside the bbox
+SEASON = {"start": "04-01", "end": "10-31"}
+
+ROWS, COLS = np.mgrid[0:6, 0:8]
+RED_REFL = 0.03 + 0.01 * COLS
+NIR_REFL = 0.30 + 0.02 * ROWS
+SCL_20M = np.array([[0, 1, 3, 8], [9, 10, 11, 4], [5, 6, 7, 4]], dtype=np.uint8)
+SCL_CLEAR = np.kron(~np.isin(SCL_20M, [0, 1, 3, 8, 9, 10, 11]), np.ones((2, 2), dtype=bool))
+QA = np.zeros((6, 8), dtype=np.uint16)
+QA[0, :5] = [1 << b for b in range(5)]  # fill, dilated cloud, cirrus, cloud, shadow
+QA[1, 0] = 1 << 6  # clear bit: stays clear
+QA[1, 1] = (1 << 3) | (1 << 6)  # cloud and clear bit: masked
+LANDSAT_CLEAR = np.ones((6, 8), dtype=bool)
+LANDSAT_CLEAR[0, :5] = False
+LANDSAT_CLEAR[1, 1] = False
+
+# (item id, datetime, cloud %, BOA add-offset in the DNs, properties, raster:bands on B04/B08, transform)
+S2_ITEMS = [
+    ("S2B_51RUQ_20230615_0_L2A", "2023-06-15T02:45:00Z", 12.0, -1000, {"s2:processing_baseline": "05.09"}, None, None),
+    ("S2A_51RUQ_20230620_0_L2A", "2023-06-20T02:45:00Z", 95.0, -1000, {"s2:processing_baseline": "05.09"}, None, None),
+    ("S2A_51RUQ_20230705_0_L2A", "2023-07-05T02:45:00Z", 30.0, -1000, {}, {"scale": 0.0001, "offset": -0.1}, None),
+    ("S2B_51RUQ_20230801_0_L2A", "2023-08-01T02:45:00Z", 5.0, 0,
+     {"s2:processing_baseline": "05.09", "earthsearch:boa_offset_applied": True}, {"scale": 0.0001, "offset": -0.1}, None),
+    ("S2A_50RQV_20230810_0_L2A", "2023-08-10T02:45:00Z", 1.0, -1000, {}, None, FAR),
+    ("S2B_51RUQ_20231201_0_L2A", "2023-12-01T02:45:00Z", 0.0, -1000, {}, None, None),
+    ("S2A_51RUQ_20210701_0_L2A", "2021-07-01T02:45:00Z", 3.0, 0, {"s2:processing_baseline": "03.01"}, None, None),
+]
+LANDSAT_ITEM = ("LC09_L2SP_118039_20230710_02_T1", "2023-07-10T02:30:00Z", 20.0)
+EXPECTED_2023 = ["S2B_51RUQ_20230615_0_L2A", "S2A_51RUQ_20230705_0_L2A", "LC09_L2SP_118039_20230710_02_T1",
+                 "S2B_51RUQ_20230801_0_L2A"]
+BASE_STAC = {"collections": ["sentinel-2-l2a", "landsat-c2-l2"], "max_cloud_cover_pct": 50,
+             "profile": {"landsat-c2-l2": "landsat-c2-l2", "default": "sentinel2-l2a"}}
+
+
+def write_cog(path: Path, arr: np.ndarray, transform: Affine = GRID.transform, nodata: float | None = None) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="COG", width=arr.shape[1], height=arr.shape[0], count=1, dtype=arr.dtype,
+                       crs=CRS, transform=transform, nodata=nodata, blocksize=16) as dst:
+        dst.write(arr, 1)
+    return str(path)
+
+
+def footprint(transform: Affine, shape=(6, 8)) -> tuple[dict, list[float]]:
+    xmin, ymax = transform @ (0, 0)
+    xmax, ymin = transform @ (shape[1], shape[0])
+    w, s, e, n = transform_bounds(CRS, "EPSG:4326", xmin, ymin, xmax, ymax)
+    geom = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+    return geom, [w, s, e, n]
+
+
+def make_item(item_id: str, when: str, cloud: float, props: dict, transform: Affine | None) -> pystac.Item:
+    geom, bbox = footprint(transform or GRID.transform)
+    return pystac.Item(item_id, geom, bbox, dt.datetime.fromisoformat(when.replace("Z", "+00:00")),
+                       {"eo:cloud_cover": cloud, **props})
+
+
+def build_catalog(folder: Path) -> Path:
+    """The static catalog of the module docstring; returns the path of catalog.json."""
+    data = folder / "data"
+    cat = pystac.Catalog("test-catalog", "greensink test catalog")
+    s2 = pystac.Collection("sentinel-2-l2a", "Sentinel-2 L2A style", pystac.Extent.from_dict(
+        {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}}))
+    for item_id, when, cloud, add, props, raster, transform in S2_ITEMS:
+        item = make_item(item_id, when, cloud, props, transform)
+        files = {
+            "B04": (np.round(RED_REFL * 10000) - add).astype(np.uint16),
+            "B08": (np.round(NIR_REFL * 10000) - add).astype(np.uint16),
+        }
+        for key, arr in files.items():
+            href = write_cog(data / item_id / f"{key}.tif", arr, transform or GRID.transform, nodata=0)
+            extra = {"raster:bands": [{"nodata": 0, "data_type": "uint16", **raster}]} if raster else {}
+            item.add_asset(key, pystac.Asset(href, media_type=pystac.MediaType.COG, roles=["data"], extra_fields=extra))
+        t = transform or GRID.transform
+        scl = write_cog(data / item_id / "SCL.tif", SCL_20M, Affine(20.0, 0.0, t.c, 0.0, -20.0, t.f))
+        item.add_asset("SCL", pystac.Asset(scl, media_type=pystac.MediaType.COG, roles=["data"]))
+        s2.add_item(item)
+    ls = pystac.Collection("landsat-c2-l2", "Landsat C2 L2 style", s2.extent.clone())
+    item_id, when, cloud = LANDSAT_ITEM
+    item = make_item(item_id, when, cloud, {}, None)
+    raster = {"raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": 2.75e-5, "offset": -0.2}]}
+    for key, name, arr in (("red", "SR_B4", RED_REFL), ("nir08", "SR_B5", NIR_REFL)):
+        href = write_cog(data / item_id / f"{item_id}_{name}.TIF", np.round((arr + 0.2) / 2.75e-5).astype(np.uint16), nodata=0)
+        item.add_asset(key, pystac.Asset(href, media_type=pystac.MediaType.COG, roles=["data"], extra_fields=raster))
+    qa = write_cog(data / item_id / f"{item_id}_QA_PIXEL.TIF", QA)
+    item.add_asset("qa_pixel", pystac.Asset(qa, media_type=pystac.MediaType.COG, roles=["cloud"]))
+    ls.add_item(item)
+    cat.add_children([s2, ls])
+    cat.normalize_hrefs(str(folder / "stac"))
+    cat.make_all_asset_hrefs_relative()
+    cat.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    return folder / "stac" / "catalog.json"
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory) -> Path:
+    return build_catalog(tmp_path_factory.mktemp("stac"))
+
+
+def cfg_stac(catalog: Path, **kw) -> dict:
+    return {**BASE_STAC, "catalog": str(catalog), **kw}
+
+
+def profiles():
+    return ingest.resolve_profiles(None)
+
+
+# ----------------------------------------------------------------------------- search
+
+
+def test_catalog_assets_are_relative_and_resolve_to_absolute_paths(catalog):
+    item = json.loads(next((catalog.parent / "sentinel-2-l2a").glob("*/*.json")).read_text())
+    assert not Path(item["assets"]["B04"]["href"]).is_absolute()
+    scenes, *_ = stac.stac_scenes(cfg_stac(catalog), profiles(), GRID, 2023, SEASON)
+    for s in scenes:
+        for _, path, _ in s.band_files():
+            assert Path(path).is_absolute() and Path(path).is_file(), path
+
+
+def test_search_filters_bbox_season_cloud_and_collections(catalog):
+    start, end = ingest.season_window(2023, SEASON)
+    bbox = stac.grid_bbox_wgs84(GRID)
+    items, record = stac.search(cfg_stac(catalog), bbox, start, end)
+    # left out: 20230620 (95 % cloud), 50RQV (outside the bbox), 20231201 (out of season), 2021 (another year)
+    assert [i.id for i in items] == EXPECTED_2023
+    assert record["kind"] == "static" and record["items_found"] == 4 and not record["limit_reached"]
+    assert record["query"] == {"eo:cloud_cover": {"lte": 50.0}}
+    items, _ = stac.search(cfg_stac(catalog, collections=["landsat-c2-l2"]), bbox, start, end)
+    assert [i.id for i in items] == ["LC09_L2SP_118039_20230710_02_T1"]
+    items, _ = stac.search(cfg_stac(catalog, max_cloud_cover_pct=100), bbox, start, end)
+    assert [i.id for i in items] == [EXPECTED_2023[0], "S2A_51RUQ_20230620_0_L2A", *EXPECTED_2023[1:]]
+    items, _ = stac.search(cfg_stac(catalog, collections=None), bbox, start, end)  # all collections
+    assert [i.id for i in items] == EXPECTED_2023
+    items, _ = stac.search(cfg_stac(catalog, query={"s2:processing_baseline": {"eq": "05.09"}}), bbox, start, end)
+    assert [i.id for i in items] == ["S2B_51RUQ_20230615_0_L2A", "S2B_51RUQ_20230801_0_L2A"]
+    items, record = stac.search(cfg_stac(catalog, limit=2), bbox, start, end)
+    assert [i.id for i in items] == EXPECTED_2023[:2] and record["limit_reached"]
+    far = transform_bounds(CRS, "EPSG:4326", 450000, 3560000, 450080, 3560060)
+    items, _ = stac.search(cfg_stac(catalog), far, start, end)
+    assert [i.id for i in items] == ["S2A_50RQV_20230810_0_L2A"]
+
+
+def test_harmonisation_from_item_properties(catalog):
+    scenes, record, failed, info = stac.stac_scenes(cfg_stac(catalog), profiles(), GRID, 2023, SEASON)
+    assert failed == [] and [s.scene_id for s in scenes] == EXPECTED_2023 == record["item_ids"]
+    by_id = {s.scene_id: s for s in scenes}
+    assert by_id["S2B_51RUQ_20230615_0_L2A"].offset == pytest.approx(-0.1)  # s2:processing_baseline 05.09
+    assert by_id["S2A_51RUQ_20230705_0_L2A"].offset == pytest.approx(-0.1)  # raster:bands offset
+    assert by_id["S2B_51RUQ_20230801_0_L2A"].offset == 0.0  # earthsearch:boa_offset_applied wins over raster:bands
+    ls = by_id["LC09_L2SP_118039_20230710_02_T1"]
+    assert (ls.sensor, ls.scale, ls.offset) == ("landsat-c2-l2", 2.75e-5, -0.2)
+    assert ls.quality_rule == {"rule": "bits", "masked": [0, 1, 2, 3, 4]}
+    assert info["LC09_L2SP_118039_20230710_02_T1"]["stac_assets"] == {"red": "red", "nir": "nir08", "quality": "qa_pixel"}
+    assert info["S2B_51RUQ_20230615_0_L2A"] == {"stac_item_id": "S2B_51RUQ_20230615_0_L2A", "stac_collection": "sentinel-2-l2a",
+                                                "stac_assets": {"red": "B04", "nir": "B08", "quality": "SCL"},
+                                                "cloud_cover_pct": 12.0}
+    for s in scenes:  # every way of telling the offset gives the same reflectance
+        red, nir, clear = read_scene_window(s, GRID, FULL)
+        np.testing.assert_allclose(red, RED_REFL, atol=2e-5, err_msg=s.scene_id)
+        np.testing.assert_allclose(nir, NIR_REFL, atol=2e-5, err_msg=s.scene_id)
+        np.testing.assert_array_equal(clear, LANDSAT_CLEAR if s.sensor == "landsat-c2-l2" else SCL_CLEAR, err_msg=s.scene_id)
+
+
+def test_sentinel2_before_baseline_04_has_no_offset(catalog):
+    (scene,), *_ = stac.stac_scenes(cfg_stac(catalog), profiles(), GRID, 2021, SEASON)
+    assert scene.scene_id == "S2A_51RUQ_20210701_0_L2A" and scene.offset == 0.0
+    red, _, _ = read_scene_window(scene, GRID, FULL)
+    np.testing.assert_allclose(red, RED_REFL, atol=1e-6)
+
+
+def test_ingest_record_has_item_ids_search_and_no_failures(catalog):
+    rec = stac.ingest_stac_year(cfg_stac(catalog), profiles(), GRID, 2023, SEASON)
+    assert rec["stac"]["item_ids"] == EXPECTED_2023 and rec["failed_assets"] == []
+    assert [s["stac_item_id"] for s in rec["scenes"]] == EXPECTED_2023
+    assert rec["summary"]["n_scenes"] == 4
+    prov = provenance.record({"a": 1}, {}, {2023: rec["scenes"]})
+    assert [s["stac_item_id"] for s in prov["scenes"]["2023"]] == EXPECTED_2023
+    assert prov["scenes"]["2023"][2]["stac_collection"] == "landsat-c2-l2"
+    json.dumps(rec)  # the record is JSON
+
+
+def test_missing_and_broken_assets_are_recorded_and_skipped(tmp_path):
+    cat = build_catalog(tmp_path)
+    data = tmp_path / "data"
+    (data / "S2B_51RUQ_20230615_0_L2A" / "B08.tif").write_bytes(b"not a tiff")  # broken
+    (data / "S2A_51RUQ_20230705_0_L2A" / "SCL.tif").unlink()  # missing file
+    item_json = next((cat.parent / "landsat-c2-l2").glob("*/*.json"))
+    item = json.loads(item_json.read_text())
+    del item["assets"]["qa_pixel"]  # an item without its quality asset
+    item_json.write_text(json.dumps(item))
+    rec = stac.ingest_stac_year(cfg_stac(cat), profiles(), GRID, 2023, SEASON)
+    assert [s["scene_id"] for s in rec["scenes"]] == ["S2B_51RUQ_20230801_0_L2A"]
+    failed = {(f["item_id"], f["role"]): f for f in rec["failed_assets"]}
+    assert set(failed) == {("S2B_51RUQ_20230615_0_L2A", "nir"), ("S2A_51RUQ_20230705_0_L2A", "quality"),
+                           ("LC09_L2SP_118039_20230710_02_T1", "quality")}
+    assert failed[("S2B_51RUQ_20230615_0_L2A", "nir")]["asset"] == "B08"
+    assert failed[("S2B_51RUQ_20230615_0_L2A", "nir")]["href"].endswith("B08.tif")
+    assert failed[("S2A_51RUQ_20230705_0_L2A", "quality")]["href"].endswith("SCL.tif")
+    assert failed[("LC09_L2SP_118039_20230710_02_T1", "quality")]["href"] is None
+    assert "qa_pixel" in failed[("LC09_L2SP_118039_20230710_02_T1", "quality")]["error"]
+    assert rec["stac"]["item_ids"] == ["S2B_51RUQ_20230801_0_L2A"]
+    assert sum("cannot be used" in w for w in rec["warnings"]) == 3
+    # with every remaining asset broken too, the error names each failure
+    (data / "S2B_51RUQ_20230801_0_L2A" / "B04.tif").unlink()
+    with pytest.raises(InputDataError, match="none of the 4 STAC item") as err:
+        stac.ingest_stac_year(cfg_stac(cat), profiles(), GRID, 2023, SEASON)
+    assert "S2B_51RUQ_20230801_0_L2A asset B04" in str(err.value) and str(cat) in str(err.value)
+
+
+def test_no_item_is_a_clear_error_naming_catalog_bbox_and_season(catalog):
+    with pytest.raises(InputDataError) as err:
+        stac.stac_scenes(cfg_stac(catalog), profiles(), GRID, 2019, SEASON)
+    msg = str(err.value)
+    assert "no STAC item found" in msg and str(catalog) in msg and "2019-04-01 to 2019-10-31" in msg
+    assert str(list(stac.grid_bbox_wgs84(GRID))) in msg and "max_cloud_cover_pct" in msg
+    with pytest.raises(InputDataError, match="not found"):
+        stac.stac_scenes(cfg_stac(catalog.parent / "nope.json"), profiles(), GRID, 2023, SEASON)
+
+
+def test_api_search_arguments_and_retries(catalog, monkeypatch):
+    import pystac_client
+
+    items = list(pystac.read_file(str(catalog)).get_items(recursive=True))
+    calls, sleeps = [], []
+
+    class Search:
+        def __init__(self, **kw):
+            calls.append(kw)
+
+        def items(self):
+            if len(calls) < 3:
+                raise ConnectionError("502 Bad Gateway")
+            return iter(reversed(items[:3]))
+
+    class Client:
+        @staticmethod
+        def search(**kw):
+            return Search(**kw)
+
+    monkeypatch.setattr(pystac_client.Client, "open", staticmethod(lambda url, **kw: Client))
+    conf = cfg_stac("https://example.test/v1", query={"platform": {"in": ["sentinel-2a", "sentinel-2b"]}}, retries=2)
+    found, record = stac.search(conf, (1.0, 2.0, 3.0, 4.0), dt.date(2023, 4, 1), dt.date(2023, 10, 31), sleep=sleeps.append)
+    assert record["kind"] == "api" and sleeps == [1.0, 2.0] and len(calls) == 3
+    assert calls[0] == {"bbox": [1.0, 2.0, 3.0, 4.0], "datetime": "2023-04-01T00:00:00Z/2023-10-31T23:59:59Z",
+                        "collections": ["sentinel-2-l2a", "landsat-c2-l2"], "max_items": 1000,
+                        "query": {"platform": {"in": ["sentinel-2a", "sentinel-2b"]}, "eo:cloud_cover": {"lte": 50.0}}}
+    assert [i.id for i in found] == sorted((i.id for i in items[:3]), key=lambda x: {i.id: i.datetime for i in items}[x])
+    calls.clear()
+    sleeps.clear()
+    with pytest.raises(InputDataError, match="failed after 2 tries"):
+        stac.search({**conf, "retries": 1}, (1.0, 2.0, 3.0, 4.0), dt.date(2023, 4, 1), dt.date(2023, 10, 31), sleep=sleeps.append)
+    assert sleeps == [1.0]
+
+
+def test_static_or_api_and_hrefs():
+    assert stac.is_static("stac/catalog.json") and stac.is_static("file:///data/stac/catalog.json")
+    assert stac.is_static("https://example.test/stac/catalog.json")
+    assert not stac.is_static("https://earth-search.aws.element84.com/v1")
+    assert stac._local("file:///data/x.tif") == "/data/x.tif"
+    assert stac._local("https://example.test/x.tif") == "https://example.test/x.tif"
+
+
+def test_config_checks_and_inputs(tmp_path, catalog):
+    base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+    base["imagery"] = {"source": "stac"}
+    with pytest.raises(config.ConfigError, match="imagery.stac"):
+        config.validate(base)
+    base["imagery"]["stac"] = {"catalog": str(catalog), "profile": "sentinel-2", "assets": {"nir": "B08", "band": "x"}}
+    with pytest.raises(config.ConfigError) as err:
+        config.validate(base)
+    assert "imagery.stac.profile: must name a sensor profile" in str(err.value) and "'band'" in str(err.value)
+    base["imagery"]["stac"] = {"catalog": str(catalog), "profile": "mine"}
+    base["imagery"]["profiles"] = {"mine": {"scale": 0.001}}
+    with pytest.raises(config.ConfigError, match="imagery.stac.assets.red: profile 'mine' has no default asset key"):
+        config.validate(base)
+    base["imagery"]["stac"]["assets"] = {"red": "r", "nir": ["n", "nir"]}
+    cfg = config.validate(base)
+    assert cfg["imagery"]["stac"]["max_cloud_cover_pct"] == 100 and cfg["imagery"]["stac"]["retries"] == 3
+    assert ingest.imagery_inputs(cfg, 2023) == {"table": [], "images": [], "catalog": [str(catalog)]}
+    cfg["imagery"]["stac"]["catalog"] = "https://earth-search.aws.element84.com/v1"
+    assert ingest.imagery_inputs(cfg, 2023)["catalog"] == []
+
+
+def test_example_config_is_valid():
+    raw = yaml.safe_load((ROOT / "config" / "examples" / "sentinel2-stac.yaml").read_text(encoding="utf-8"))
+    schema = config.load_schema()
+    cfg = config.with_defaults(raw, schema)
+    import jsonschema
+
+    assert [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(cfg)] == []
+    assert ingest.imagery_problems(cfg) == []
+    assert cfg["imagery"]["source"] == "stac"
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def demo_catalog(imagery: Path, out: Path) -> Path:
+    """A static STAC catalog of the demo city's scenes (imagery/scenes.csv): one item per scene."""
+    table = pd.read_csv(imagery / "scenes.csv", dtype=str)
+    coll = pystac.Collection("demo-s2", "demo city, Sentinel-2 L2A style", pystac.Extent.from_dict(
+        {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}}))
+    for row in table.to_dict("records"):
+        with rasterio.open(imagery / row["red"]) as src:
+            w, s, e, n = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+        geom = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+        item = pystac.Item(row["scene_id"], geom, [w, s, e, n], dt.datetime.fromisoformat(row["datetime"].replace("Z", "+00:00")),
+                           {"eo:cloud_cover": float(row["cloud_pct"]), "s2:processing_baseline": row["processing_baseline"]})
+        for key, col in (("B04", "red"), ("B08", "nir"), ("SCL", "scl")):
+            item.add_asset(key, pystac.Asset(str(imagery / row[col]), media_type=pystac.MediaType.GEOTIFF, roles=["data"]))
+        coll.add_item(item)
+    cat = pystac.Catalog("demo", "demo city imagery")
+    cat.add_child(coll)
+    cat.normalize_hrefs(str(out))
+    cat.make_all_asset_hrefs_relative()
+    cat.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
+    return out / "catalog.json"
+
+
+@pytest.mark.workflow
+def test_workflow_on_a_static_catalog_equals_the_demo_run(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_workflow import small_config, snakemake
+
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    small_config(demo)
+    snakemake(demo)
+    run = tmp_path / "stac"
+    run.mkdir()
+    cfg = yaml.safe_load((demo / "config.yaml").read_text(encoding="utf-8"))
+    res = demo / cfg["demo"]["out_dir"]
+    cat = demo_catalog(res / "imagery", run / "catalog")
+    shutil.rmtree(demo / ".snakemake", ignore_errors=True)
+    cfg["imagery"] = {"source": "stac", "stac": {"catalog": "catalog/catalog.json", "collections": ["demo-s2"]},
+                      "composite": cfg["imagery"].get("composite", "median")}
+    for z in cfg["zones"]:
+        z["path"] = str(demo / z["path"])
+    for key in ("greenspace", "plots", "population"):
+        cfg[key]["path"] = str(demo / cfg[key]["path"])
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    snakemake(run)
+    assert cat.is_file()
+    used = {}
+    for year in (2023, 2024):
+        listed = json.loads((run / f"results/{year}/ingest/scenes.json").read_text())
+        ids = used[str(year)] = [s["scene_id"] for s in listed["scenes"]]
+        assert ids == listed["stac"]["item_ids"] and listed["failed_assets"] == [] and len(ids) == 4
+        assert ids == [s["scene_id"] for s in json.loads((demo / f"results/{year}/ingest/scenes.json").read_text())["scenes"]]
+        for name in ("composite", "ndvi"):
+            with rasterio.open(demo / f"results/{year}/{name}.tif") as a, rasterio.open(run / f"results/{year}/{name}.tif") as b:
+                np.testing.assert_array_equal(a.read(), b.read(), err_msg=f"{year} {name}")
+        c_demo = pd.read_csv(demo / f"results/{year}/zones/city.csv")["carbon_t"].sum()
+        c_stac = pd.read_csv(run / f"results/{year}/zones/city.csv")["carbon_t"].sum()
+        assert c_stac == pytest.approx(c_demo, rel=1e-6)
+    prov = json.loads((run / "results/provenance.json").read_text())
+    for year, ids in used.items():
+        assert [s["stac_item_id"] for s in prov["scenes"][year]] == ids
+        assert all(s["stac_collection"] == "demo-s2" for s in prov["scenes"][year])
+
+
+def test_static_catalog_as_a_file_url(catalog):
+    start, end = ingest.season_window(2023, SEASON)
+    items, record = stac.search(cfg_stac(catalog.as_uri()), stac.grid_bbox_wgs84(GRID), start, end)
+    assert [i.id for i in items] == EXPECTED_2023 and record["kind"] == "static"
