@@ -18,7 +18,15 @@ from hypothesis import given, settings
 from hypothesis.extra.numpy import arrays
 from rasterio.windows import Window
 
-from greensink.composite import BANDS, composite_year, masked_median, max_ndvi_composite, median_composite
+from greensink.composite import (
+    BANDS,
+    composite_strips,
+    composite_to_file,
+    composite_year,
+    masked_median,
+    max_ndvi_composite,
+    median_composite,
+)
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.ingest import Scene, read_scene_window
@@ -228,3 +236,54 @@ def test_composite_of_a_grid_larger_than_the_scenes(tmp_path):
     np.testing.assert_array_equal(out[:, :4], whole[:, :4])
     assert np.isnan(out[:2, 4:]).all() and (out[2, 4:] == 0).all()
     assert stats["pixels_never_clear"] == 6 * 8
+
+
+# ----------------------------------------------------------------------------- streamed to a file
+
+
+@pytest.mark.parametrize("method", ["median", "max-ndvi"])
+@pytest.mark.parametrize("block_rows", [1, 3, 4, 512])
+def test_composite_to_file_equals_the_in_memory_composite(tmp_path, method, block_rows):
+    # the strip height changes neither the values on disk nor the statistics
+    scenes = make_scenes(tmp_path, scl_layers())
+    whole, stats_whole = composite_year(scenes, GRID, method, block_rows=512)
+    calls: list[tuple[int, int]] = []
+    path = tmp_path / "out" / "composite.tif"
+    stats = composite_to_file(scenes, GRID, path, method, block_rows, progress=lambda i, n: calls.append((i, n)),
+                              tags={"ingest_masked_pct": 12.5})
+    assert stats == stats_whole
+    assert calls[-1] == (-(-GRID.height // block_rows),) * 2
+    with rasterio.open(path) as src:
+        assert src.descriptions == BANDS and src.dtypes == ("float32",) * 3
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert src.tags()["composite_method"] == method
+        assert float(src.tags()["composite_mean_clear_obs"]) == pytest.approx(stats["mean_clear_obs"])
+        assert src.tags()["ingest_masked_pct"] == "12.5"
+        np.testing.assert_array_equal(src.read(), whole)  # NaN in the same places
+    assert sorted(p.name for p in path.parent.iterdir()) == ["composite.tif"]
+
+
+def test_composite_to_file_is_byte_identical_to_writing_the_array(tmp_path):
+    from greensink import io
+
+    scenes = make_scenes(tmp_path, scl_layers())
+    whole, stats = composite_year(scenes, GRID, "median")
+    tags = {f"composite_{k}": v for k, v in stats.items()}
+    a = io.write_raster(tmp_path / "a.tif", whole, GRID, band_names=BANDS, tags=tags)
+    b = tmp_path / "b.tif"
+    composite_to_file(scenes, GRID, b, "median", block_rows=512)
+    assert io.sha256(a) == io.sha256(b)
+
+
+def test_composite_to_file_all_masked_writes_nothing(tmp_path):
+    scenes = make_scenes(tmp_path, [np.full(GRID.shape, 9), np.full(GRID.shape, 8)])
+    (tmp_path / "out").mkdir()
+    with pytest.raises(InputDataError, match="All 80 pixels are masked"):
+        composite_to_file(scenes, GRID, tmp_path / "out" / "composite.tif", "median", block_rows=4)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_composite_strips_cover_the_grid_once(tmp_path):
+    scenes = make_scenes(tmp_path, scl_layers())
+    rows = [r for r, block in composite_strips(scenes, GRID, "median", block_rows=4)]
+    assert rows == [slice(0, 4), slice(4, 8), slice(8, 10)]

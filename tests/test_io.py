@@ -341,3 +341,74 @@ def test_write_text_is_utf8(tmp_path):
     path = io.write_text(tmp_path / "report.html", "<p>绿化覆盖率</p>")
     assert path.read_bytes() == "<p>绿化覆盖率</p>".encode()
     assert json.loads(json.dumps(listing(tmp_path))) == ["report.html"]
+
+
+# ----------------------------------------------------------------------------- streamed rasters
+
+
+@pytest.mark.parametrize("block_rows", [1, 4, 512])
+def test_raster_writer_gives_the_same_file_as_write_raster(tmp_path, block_rows):
+    # strip by strip, whatever the strip height, the COG is byte for byte what write_raster writes
+    data = sample(4, bands=2)
+    a = io.write_raster(tmp_path / "a.tif", data, GRID, band_names=["x", "y"], tags={"year": 2023},
+                        band_tags=[{"units": "1"}, {"units": "2"}])
+    with io.raster_writer(tmp_path / "out" / "b.tif", GRID, 2, band_names=["x", "y"],
+                          band_tags=[{"units": "1"}, {"units": "2"}]) as w:
+        for r in range(0, GRID.height, block_rows):
+            w.write(data[:, r:r + block_rows], r)
+        w.update_tags(year=2023)  # statistics known only at the end can still be stored
+    b = tmp_path / "out" / "b.tif"
+    assert io.sha256(a) == io.sha256(b)
+    assert listing(b.parent) == ["b.tif"]  # no stage file left
+    with rasterio.open(b) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG" and src.tags()["year"] == "2023"
+
+
+def test_big_streamed_raster_gets_overviews_and_threads_change_no_byte(tmp_path):
+    big = Grid("EPSG:32651", Affine(10.0, 0.0, 350000.0, 0.0, -10.0, 3460000.0), width=1100, height=1100)
+    data = np.random.default_rng(0).uniform(0, 1, big.shape)
+    data[550:] = 0.0
+    for threads in (1, 2):
+        with io.raster_writer(tmp_path / f"big{threads}.tif", big, compress="deflate", threads=threads) as w:
+            for r in range(0, 1100, 512):
+                w.write(data[r:r + 512], r)
+    with rasterio.open(tmp_path / "big1.tif") as src:
+        assert src.overviews(1) == [2, 4] and src.dtypes == ("float32",) and np.isnan(src.nodata)
+        assert src.tags(ns="IMAGE_STRUCTURE")["COMPRESSION"] == "DEFLATE"
+        assert src.read(1, out_shape=(275, 275))[-1, -1] == 0.0
+    assert io.sha256(tmp_path / "big1.tif") == io.sha256(tmp_path / "big2.tif")
+
+
+def test_raster_writer_leaves_nothing_when_the_block_raises(tmp_path):
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with io.raster_writer(tmp_path / "ndvi.tif", GRID) as w:
+            w.write(sample()[:3], 0)
+            raise RuntimeError("interrupted")
+    assert listing(tmp_path) == []
+
+
+def test_raster_writer_refuses_a_strip_that_does_not_fit(tmp_path):
+    with pytest.raises(ValueError, match="does not fit"):
+        with io.raster_writer(tmp_path / "x.tif", GRID) as w:
+            w.write(np.zeros((3, 7)), 0)  # 7 columns, the grid has 8
+    with pytest.raises(ValueError, match="does not fit"):
+        with io.raster_writer(tmp_path / "x.tif", GRID) as w:
+            w.write(np.zeros((3, 8)), 4)  # rows 4–6 of a 6-row grid
+    assert listing(tmp_path) == []
+
+
+def test_rows_never_written_stay_nodata(tmp_path):
+    with io.raster_writer(tmp_path / "x.tif", GRID) as w:
+        w.write(np.ones((2, 8)), 2)
+    out = io.read_raster(tmp_path / "x.tif", bands=1)
+    assert (out[2:4] == 1).all() and np.isnan(out[:2]).all() and np.isnan(out[4:]).all()
+
+
+@pytest.mark.parametrize("block_rows", [1, 4, 6, 512])
+def test_read_strips_reassemble_read_raster(tmp_path, block_rows):
+    path = io.write_raster(tmp_path / "x.tif", sample(5, bands=3), GRID)
+    strips = list(io.read_strips(path, bands=[1, 3], block_rows=block_rows))
+    assert [r for r, _ in strips] == [slice(r, min(r + block_rows, 6)) for r in range(0, 6, block_rows)]
+    np.testing.assert_array_equal(np.concatenate([b for _, b in strips], axis=1), io.read_raster(path, bands=[1, 3]))
+    single = np.concatenate([b for _, b in io.read_strips(path, bands=2, block_rows=block_rows)])
+    np.testing.assert_array_equal(single, io.read_raster(path, bands=2))

@@ -6,17 +6,21 @@ Two methods, both over the clear observations of each pixel only:
 * ``max-ndvi``: the greenest clear observation (both bands taken from that date).
 
 A pixel never seen clear is NaN in every band and 0 in the count layer. Scenes are read one
-row strip at a time, so memory grows with strip rows × columns × scenes, not with the scene.
+row strip at a time, so memory grows with strip rows × columns × scenes, not with the scene;
+:func:`composite_to_file` also writes each finished strip straight to disk, so the composite
+itself is never held whole.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 from rasterio.windows import Window
 
+from greensink import io as gio
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.ingest import Scene, read_scene_window
@@ -64,6 +68,62 @@ def max_ndvi_composite(red: np.ndarray, nir: np.ndarray, clear: np.ndarray) -> t
 METHODS: dict[str, Callable] = {"median": median_composite, "max-ndvi": max_ndvi_composite}
 
 
+def composite_strips(
+    scenes: Sequence[Scene],
+    grid: Grid,
+    method: str = "median",
+    block_rows: int = 512,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """Composite ``scenes`` on ``grid`` one row strip at a time: yields (row slice, (3, strip
+    rows, cols) float32 block of red, nir, valid_obs_count). Memory is one strip of every scene."""
+    if not scenes:
+        raise InputDataError("No scene falls in the season of this year. Add scenes or widen season.start/season.end.")
+    reduce = METHODS[method]
+    windows = grid.windows(block_rows)
+    for i, (rows, _) in enumerate(windows):
+        window = Window(0, rows.start, grid.width, rows.stop - rows.start)
+        stack = [read_scene_window(s, grid, window) for s in scenes]
+        red = np.stack([s[0] for s in stack])
+        nir = np.stack([s[1] for s in stack])
+        clear = np.stack([s[2] for s in stack])
+        del stack
+        block = np.empty((3, window.height, grid.width), dtype=np.float32)
+        block[0], block[1], block[2] = reduce(red, nir, clear)
+        yield rows, block
+        if progress:
+            progress(i + 1, len(windows))
+
+
+class CompositeStats:
+    """Composite statistics accumulated strip by strip (exact integer counts)."""
+
+    def __init__(self, n_scenes: int, method: str) -> None:
+        self.n_scenes, self.method = n_scenes, method
+        self.pixels = self.never = self.clear_obs = 0
+
+    def add(self, count: np.ndarray) -> None:
+        self.pixels += int(count.size)
+        self.never += int((count == 0).sum())
+        self.clear_obs += int(count.sum(dtype=np.float64))
+
+    def result(self) -> dict:
+        """The statistics; raises InputDataError if no pixel was ever clear."""
+        if self.never == self.pixels:
+            raise InputDataError(
+                f"All {self.pixels} pixels are masked in every one of the {self.n_scenes} scenes (clouds, shadow or no data). "
+                "Add clearer scenes or check the quality band."
+            )
+        return {
+            "n_scenes": self.n_scenes,
+            "pixels": self.pixels,
+            "pixels_never_clear": self.never,
+            "never_clear_pct": 100.0 * self.never / self.pixels,
+            "mean_clear_obs": self.clear_obs / self.pixels,
+            "method": self.method,
+        }
+
+
 def composite_year(
     scenes: Sequence[Scene],
     grid: Grid,
@@ -72,34 +132,38 @@ def composite_year(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Composite ``scenes`` on ``grid``: returns a (3, rows, cols) float32 array (red, nir,
-    valid_obs_count) and statistics (pixels never seen clear, mean clear observations)."""
-    if not scenes:
-        raise InputDataError("No scene falls in the season of this year. Add scenes or widen season.start/season.end.")
-    reduce = METHODS[method]
+    valid_obs_count) and statistics (pixels never seen clear, mean clear observations).
+    Holds the whole composite in memory; :func:`composite_to_file` streams it to disk instead."""
     out = np.full((3, *grid.shape), np.nan, dtype=np.float32)
-    windows = grid.windows(block_rows)
-    for i, (rows, _) in enumerate(windows):
-        window = Window(0, rows.start, grid.width, rows.stop - rows.start)
-        stack = [read_scene_window(s, grid, window) for s in scenes]
-        red = np.stack([s[0] for s in stack])
-        nir = np.stack([s[1] for s in stack])
-        clear = np.stack([s[2] for s in stack])
-        out[0, rows], out[1, rows], out[2, rows] = reduce(red, nir, clear)
-        if progress:
-            progress(i + 1, len(windows))
-    count = out[2]
-    never = int((count == 0).sum())
-    stats = {
-        "n_scenes": len(scenes),
-        "pixels": int(count.size),
-        "pixels_never_clear": never,
-        "never_clear_pct": 100.0 * never / count.size,
-        "mean_clear_obs": float(count.mean()),
-        "method": method,
-    }
-    if never == count.size:
-        raise InputDataError(
-            f"All {count.size} pixels are masked in every one of the {len(scenes)} scenes (clouds, shadow or no data). "
-            "Add clearer scenes or check the quality band."
-        )
-    return out, stats
+    stats = CompositeStats(len(scenes), method)
+    for rows, block in composite_strips(scenes, grid, method, block_rows, progress):
+        out[:, rows] = block
+        stats.add(block[2])
+    return out, stats.result()
+
+
+def composite_to_file(
+    scenes: Sequence[Scene],
+    grid: Grid,
+    path: str | Path,
+    method: str = "median",
+    block_rows: int = 512,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    compress: str = "zstd",
+    tags: dict[str, object] | None = None,
+) -> dict:
+    """Composite ``scenes`` on ``grid`` into the COG ``path`` strip by strip (bands red, nir,
+    valid_obs_count; the same values as :func:`composite_year`), and return the statistics.
+
+    Memory is bounded by ``block_rows`` × columns × scenes, not by the grid. The statistics are
+    stored as ``composite_*`` tags with ``tags`` besides. The file appears only when complete:
+    if no pixel is ever clear, InputDataError is raised and nothing is written."""
+    acc = CompositeStats(len(scenes), method)
+    with gio.raster_writer(path, grid, len(BANDS), band_names=BANDS, compress=compress) as out:
+        for rows, block in composite_strips(scenes, grid, method, block_rows, progress):
+            out.write(block, rows.start)
+            acc.add(block[2])
+        stats = acc.result()
+        out.update_tags(**{f"composite_{k}": v for k, v in stats.items()}, **(tags or {}))
+    return stats

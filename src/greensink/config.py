@@ -129,7 +129,9 @@ def _check_zones(cfg: dict) -> list[str]:
 
 
 def _check_imagery(cfg: dict) -> list[str]:
-    from greensink.ingest import imagery_problems  # profiles and file patterns; imported here because ingest imports config
+    from greensink.ingest import (
+        imagery_problems,  # profiles and file patterns; imported here because ingest imports config
+    )
 
     return imagery_problems(cfg)
 

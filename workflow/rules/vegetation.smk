@@ -13,6 +13,7 @@ rule vegetation:
         stats="results/{year}/vegetation.json",
     params:
         vegetation=config["vegetation"],
+        block_rows=config["imagery"]["block_rows"],
         compress=config["output"]["compress"],
     log:
         "logs/vegetation/{year}.log",
