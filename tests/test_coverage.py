@@ -7,6 +7,7 @@ and its flat index is 10 row + col. Expectations are worked out in the comments.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import exactextract
@@ -14,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+import scipy.sparse
 import shapely
 from affine import Affine
 from hypothesis import given, settings
@@ -259,6 +261,96 @@ def test_batch_neighbours_do_not_change_a_geometry_result() -> None:
         row = matrix.getrow(i)
         np.testing.assert_array_equal(row.indices, pixels)
         np.testing.assert_allclose(row.data, fractions, rtol=0, atol=1e-13)
+
+
+def test_matrix_uses_int32_indices_and_survives_save_and_vstack(tmp_path: Path) -> None:
+    # The grid has far fewer than 2**31 pixels, so both index arrays are int32 (half the memory
+    # of int64); the matrix is canonical CSR and round-trips through save_npz and vstack.
+    polygons = random_polygons(np.random.default_rng(21), 30, inside_only=False)
+    matrix = coverage_matrix(polygons, TRANSFORM_EE, SHAPE_EE)
+    assert matrix.indices.dtype == np.int32 and matrix.indptr.dtype == np.int32
+    assert matrix.has_canonical_format and matrix.indptr[-1] == matrix.nnz == len(matrix.data)
+    scipy.sparse.save_npz(tmp_path / "m.npz", matrix)
+    loaded = scipy.sparse.load_npz(tmp_path / "m.npz")
+    assert (loaded != matrix).nnz == 0
+    stacked = scipy.sparse.vstack([matrix, loaded], format="csr")
+    assert stacked.shape == (2 * len(polygons), SHAPE_EE[0] * SHAPE_EE[1])
+    np.testing.assert_array_equal(stacked[len(polygons) :].toarray(), matrix.toarray())
+
+
+def test_grid_of_more_than_2_31_pixels_uses_int64_indices() -> None:
+    # 50 000 × 50 000 = 2.5e9 pixels: flat indices near the bottom-right corner exceed int32.
+    # Only the polygon's window is ever allocated, so this is cheap.
+    transform, shape = Affine(1.0, 0.0, 0.0, 0.0, -1.0, 0.0), (50_000, 50_000)
+    geom = box(49_998.5, -50_000.0, 50_000.0, -49_999.0)  # cols 49998.5..50000 of the last row
+    last = 49_999 * 50_000
+    pixels, fractions = coverage_fractions(geom, transform, shape)
+    assert pixels.dtype == np.int64 and pixels.tolist() == [last + 49_998, last + 49_999]
+    np.testing.assert_allclose(fractions, [0.5, 1.0], atol=1e-12)
+    matrix = coverage_matrix([geom], transform, shape)
+    assert matrix.indices.dtype == np.int64 and matrix.indices.tolist() == pixels.tolist()
+
+
+def test_output_grows_if_the_entry_bound_is_too_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The output arrays are sized from an upper bound on each geometry's entries. If that bound
+    # were ever too small, the arrays must grow and the result stay the same.
+    polygons = random_polygons(np.random.default_rng(22), 25, inside_only=False)
+    reference = coverage_matrix(polygons, TRANSFORM_EE, SHAPE_EE)
+    real_edges = coverage._edges
+
+    def underestimating_edges(*args, **kwargs):
+        edges = real_edges(*args, **kwargs)
+        return dataclasses.replace(edges, max_pixels=np.zeros_like(edges.max_pixels))
+
+    monkeypatch.setattr(coverage, "_edges", underestimating_edges)
+    monkeypatch.setattr(coverage, "_BATCH_CELLS", 50)  # many small batches: many growth steps
+    grown = coverage_matrix(polygons, TRANSFORM_EE, SHAPE_EE)
+    np.testing.assert_array_equal(grown.indptr, reference.indptr)
+    np.testing.assert_array_equal(grown.indices, reference.indices)
+    np.testing.assert_allclose(grown.data, reference.data, rtol=0, atol=1e-13)
+
+
+def test_entry_bound_holds_for_every_geometry() -> None:
+    # The per-geometry bound (area + pixels the boundary can pass through) is never exceeded.
+    polygons = random_polygons(np.random.default_rng(23), 60, inside_only=False)
+    edges = coverage._edges(polygons, TRANSFORM_EE)
+    entries = np.diff(coverage_matrix(polygons, TRANSFORM_EE, SHAPE_EE).indptr)
+    assert np.all(entries <= edges.max_pixels)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_zonal_statistics_in_chunks_match_a_plain_float64_product(monkeypatch: pytest.MonkeyPatch, dtype: type) -> None:
+    # zonal_sum / zonal_covered run over the matrix entries in chunks, gathering the values in
+    # their own dtype. With a tiny chunk (rows span several chunks; the zone wholly outside the
+    # grid is an empty row) the result must equal the plain float64 product up to summation
+    # order, for CSR and for other sparse formats, and the input must stay untouched.
+    monkeypatch.setattr(coverage, "_VALUE_CHUNK", 7)
+    rng = np.random.default_rng(24)
+    polygons = random_polygons(rng, 30, inside_only=False)
+    matrix = coverage_matrix(polygons, TRANSFORM_EE, SHAPE_EE)
+    assert np.diff(matrix.indptr).min() == 0 and np.diff(matrix.indptr).max() > 7
+    values = rng.uniform(0.0, 50.0, SHAPE_EE).astype(dtype)
+    values[rng.random(SHAPE_EE) < 0.1] = np.nan
+    before = values.copy()
+    as64 = values.astype(np.float64).ravel()
+    expected_sum = matrix @ np.where(np.isnan(as64), 0.0, as64)
+    expected_covered = matrix @ (~np.isnan(as64)).astype(np.float64)
+    for m in (matrix, matrix.tocsc(), scipy.sparse.csr_array(matrix)):
+        np.testing.assert_allclose(zonal_sum(m, values), expected_sum, rtol=1e-14, atol=0)
+        np.testing.assert_allclose(zonal_covered(m, values), expected_covered, rtol=1e-14, atol=0)
+        assert zonal_sum(m, values).shape == (len(polygons),)
+    np.testing.assert_array_equal(values, before, strict=True)
+    # integer and boolean rasters (no NaN possible) work as well
+    flags = rng.random(SHAPE_EE) < 0.5
+    np.testing.assert_allclose(zonal_sum(matrix, flags), matrix @ flags.ravel().astype(np.float64), rtol=1e-14)
+    np.testing.assert_allclose(zonal_covered(matrix, flags.astype(np.int16)), np.asarray(matrix.sum(axis=1)).ravel())
+
+
+def test_zonal_sum_of_an_empty_matrix() -> None:
+    matrix = coverage_matrix([px_box(20, 20, 21, 21), Polygon()], TRANSFORM, SHAPE)
+    assert matrix.nnz == 0
+    np.testing.assert_array_equal(zonal_sum(matrix, np.ones(SHAPE, np.float32)), [0.0, 0.0])
+    np.testing.assert_array_equal(zonal_mean(matrix, np.ones(SHAPE)), [np.nan, np.nan])
 
 
 # --- agreement with exactextract ---------------------------------------------------------------

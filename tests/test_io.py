@@ -412,3 +412,32 @@ def test_read_strips_reassemble_read_raster(tmp_path, block_rows):
     np.testing.assert_array_equal(np.concatenate([b for _, b in strips], axis=1), io.read_raster(path, bands=[1, 3]))
     single = np.concatenate([b for _, b in io.read_strips(path, bands=2, block_rows=block_rows)])
     np.testing.assert_array_equal(single, io.read_raster(path, bands=2))
+
+
+@pytest.mark.parametrize("dtype,nodata", [("int16", -999), ("uint8", 0), ("float32", float("nan")), ("uint16", None)])
+def test_read_raster_fast_path_equals_masked_read(tmp_path, dtype, nodata):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    values = np.array([[0, 3, 7], [-999 if dtype == "int16" else 1, 5, 2]], dtype=dtype)
+    path = tmp_path / "r.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=3, height=2, count=1, dtype=dtype, crs="EPSG:32651",
+                       transform=from_origin(0, 20, 10, 10), nodata=nodata) as dst:
+        dst.write(values, 1)
+    with rasterio.open(path) as src:
+        expected = src.read(1, masked=True).astype(np.float32).filled(np.nan)
+    np.testing.assert_array_equal(io.read_raster(path), expected)
+
+
+def test_read_raster_honours_an_internal_mask_band(tmp_path):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path = tmp_path / "masked.tif"
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        with rasterio.open(path, "w", driver="GTiff", width=2, height=2, count=1, dtype="uint8", crs="EPSG:32651",
+                           transform=from_origin(0, 20, 10, 10)) as dst:
+            dst.write(np.array([[1, 2], [3, 4]], dtype="uint8"), 1)
+            dst.write_mask(np.array([[255, 0], [255, 255]], dtype="uint8"))  # pixel (0, 1) masked out
+    out = io.read_raster(path)
+    assert np.isnan(out[0, 1]) and out[0, 0] == 1 and out[1, 1] == 4

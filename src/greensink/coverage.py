@@ -22,10 +22,17 @@ orientation, the area *inside* the ring. So:
    ``dv * (um - c)`` to ``acc[r, c + 1]`` (the two add up to ``dv``);
 3. the coverage of pixel ``(r, c)`` is the cumulative sum of ``acc[r, :c + 1]``.
 
+``acc`` is nonzero only in pixels the boundary passes through (and their right neighbours), so
+step 3 is evaluated at those pixels alone: between two of them the coverage is constant (0 or
+1, a pixel no edge enters is wholly outside or inside), and it is written out as one run.
+
 Each ring is weighted by ``±1`` from the sign of its own shoelace area, so exteriors add and
 holes subtract whatever the input ring orientation; a multipolygon is the sum of its parts
 (parts of a valid multipolygon do not overlap). Everything is vectorised with numpy over many
-polygons at once; there is no per-pixel Python loop and no per-pixel geometry call.
+polygons at once; there is no per-pixel Python loop and no per-pixel geometry call. The
+results go straight into the CSR arrays (int32 indices while the grid has fewer than 2³¹
+pixels), sized from an upper bound on each geometry's covered pixels (its area plus the pixels
+its edges can pass through), so the peak memory is the matrix plus one batch.
 
 The grid edge is handled without clipping polygons: rows outside the grid are skipped
 (rows are independent), pieces right of the grid are dropped (the cumulative sum only runs
@@ -56,6 +63,9 @@ MIN_FRACTION = 1e-12
 # A geometry whose window exceeds the cell budget is processed in bands of whole rows.
 _BATCH_CELLS = 1_000_000
 _BATCH_EDGES = 200_000
+# Matrix entries per chunk of a zonal product.
+_VALUE_CHUNK = 1 << 20
+_INT32_MAX = np.iinfo(np.int32).max
 _POLYGON_TYPE_ID = 3
 
 
@@ -69,14 +79,17 @@ class _Edges:
     v1: np.ndarray  # end row coordinate
     weight: np.ndarray  # +1 / -1 so that exteriors add and holes subtract coverage
     geom: np.ndarray  # index of the input geometry the edge belongs to
+    max_pixels: np.ndarray  # per input geometry: an upper bound on the pixels it can cover
 
 
 @dataclass(frozen=True)
 class _Coverage:
-    """Coverage of many geometries as aligned flat arrays, sorted by (geom, pixel)."""
+    """Coverage of many geometries in CSR layout: the entries of geometry ``i`` are
+    ``pixel[start:stop]`` / ``fraction[start:stop]`` with ``start, stop = offsets[i], offsets[i + 1]``,
+    pixels ascending within a geometry."""
 
-    geom: np.ndarray  # int64 input geometry index
-    pixel: np.ndarray  # int64 flat pixel index row * width + col
+    offsets: np.ndarray  # (n_geoms + 1,) int32 when the entry count allows, else int64
+    pixel: np.ndarray  # flat pixel index row * width + col: int32 when the grid allows, else int64
     fraction: np.ndarray  # float64 in (0, 1]
 
 
@@ -89,7 +102,7 @@ def coverage_fractions(
     grid edge keeps only its in-grid part; one fully outside returns two empty arrays).
     Empty geometry -> empty arrays."""
     cov = _coverage([geom], transform, shape)
-    return cov.pixel, cov.fraction
+    return cov.pixel.astype(np.int64), cov.fraction
 
 
 def coverage_matrix(
@@ -100,16 +113,16 @@ def coverage_matrix(
 ) -> scipy.sparse.csr_matrix:
     """(n_geoms, height*width) float64 CSR matrix, row i = coverage fractions of geoms[i].
 
-    Calls ``progress(done, total)`` (geometries finished, number of geometries) after each
-    batch of work (a few thousand small polygons) and once at the end, if given.
+    The index arrays are int32 unless the grid has 2**31 pixels or more, or the matrix 2**31
+    entries or more. Calls ``progress(done, total)`` (geometries finished, number of geometries)
+    after each batch of work (a few hundred small polygons) and once at the end, if given.
     """
-    n_geoms = len(geoms)
     height, width = _check_grid(transform, shape)
     cov = _coverage(geoms, transform, shape, progress)
-    indptr = np.zeros(n_geoms + 1, dtype=np.int64)
-    np.cumsum(np.bincount(cov.geom, minlength=n_geoms), out=indptr[1:])
+    if cov.offsets.dtype != cov.pixel.dtype:  # scipy wants one index dtype; only at >= 2**31
+        cov = _Coverage(cov.offsets.astype(np.int64), cov.pixel.astype(np.int64), cov.fraction)
     return scipy.sparse.csr_matrix(
-        (cov.fraction, cov.pixel, indptr), shape=(n_geoms, height * width), dtype=np.float64
+        (cov.fraction, cov.pixel, cov.offsets), shape=(len(geoms), height * width), dtype=np.float64, copy=False
     )
 
 
@@ -128,14 +141,12 @@ def coverage_raster(geoms: Sequence, transform: Affine, shape: tuple[int, int]) 
 def zonal_sum(matrix: scipy.sparse.csr_matrix, values: np.ndarray) -> np.ndarray:
     """For each zone (row), sum of coverage * value over its pixels; values is (height, width) or
     flat (height*width,). NaN values are missing: they contribute nothing. float64 (n_zones,)."""
-    flat = _flat_values(matrix, values)
-    return np.asarray(matrix @ np.where(np.isnan(flat), 0.0, flat), dtype=np.float64)
+    return _zonal_product(matrix, _flat_values(matrix, values), covered_only=False)
 
 
 def zonal_covered(matrix: scipy.sparse.csr_matrix, values: np.ndarray) -> np.ndarray:
     """For each zone, sum of coverage over pixels where values is not NaN (in pixel units), float64."""
-    flat = _flat_values(matrix, values)
-    return np.asarray(matrix @ (~np.isnan(flat)).astype(np.float64), dtype=np.float64)
+    return _zonal_product(matrix, _flat_values(matrix, values), covered_only=True)
 
 
 def zonal_mean(matrix: scipy.sparse.csr_matrix, values: np.ndarray) -> np.ndarray:
@@ -165,14 +176,54 @@ def _check_grid(transform: Affine, shape: tuple[int, int]) -> tuple[int, int]:
 
 
 def _flat_values(matrix: scipy.sparse.csr_matrix, values: np.ndarray) -> np.ndarray:
-    """Values as a flat float64 vector with one entry per matrix column."""
-    flat = np.asarray(values, dtype=np.float64).ravel()
+    """Values as a flat vector (a view when possible) with one entry per matrix column."""
+    flat = np.asarray(values).reshape(-1)
     if flat.size != matrix.shape[1]:
         raise ValueError(
             f"values must have one entry per grid pixel ({matrix.shape[1]}). "
             f"Got an array of shape {np.shape(values)}. Use a raster on the coverage matrix's grid."
         )
     return flat
+
+
+def _zonal_product(matrix: scipy.sparse.csr_matrix, flat: np.ndarray, covered_only: bool) -> np.ndarray:
+    """Per row of ``matrix``: sum of fraction * value (``covered_only=False``) or of fraction
+    alone (``covered_only=True``) over the row's pixels whose value is not NaN. float64.
+
+    For a CSR matrix this runs over the stored entries in chunks: gather the chunk's values
+    (in their own dtype, e.g. float32), multiply in float64 and add up by row. Nothing of the
+    raster's size is allocated (a float64 copy of a 10⁸-pixel raster would be 800 MB)."""
+    if not (scipy.sparse.issparse(matrix) and matrix.format == "csr"):
+        as64 = flat.astype(np.float64)
+        missing = np.isnan(as64)
+        as64[missing] = 0.0
+        if covered_only:
+            as64[~missing] = 1.0
+        return np.asarray(matrix @ as64, dtype=np.float64).reshape(-1)
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    out = np.zeros(matrix.shape[0], dtype=np.float64)
+    nnz = int(indptr[-1])
+    size = min(_VALUE_CHUNK, nnz)
+    value_buf = np.empty(size, dtype=flat.dtype)
+    term_buf = np.empty(size, dtype=np.float64)
+    missing_buf = np.empty(size, dtype=bool)
+    for a in range(0, nnz, _VALUE_CHUNK):
+        b = min(a + _VALUE_CHUNK, nnz)
+        value, term, missing = value_buf[: b - a], term_buf[: b - a], missing_buf[: b - a]
+        np.take(flat, indices[a:b], out=value, mode="clip")  # CSR indices are in range already
+        np.isnan(value, out=missing)
+        if covered_only:
+            term[...] = data[a:b]
+        else:
+            np.multiply(value, data[a:b], out=term)
+        term[missing] = 0.0
+        # rows with entries in [a, b): the one holding entry a, then every nonempty row after it
+        # that starts before b
+        r0 = int(np.searchsorted(indptr, a, side="right")) - 1
+        r1 = int(np.searchsorted(indptr, b, side="left"))
+        rows = r0 + np.flatnonzero(indptr[r0 + 1 : r1 + 1] > indptr[r0:r1])
+        out[rows] += np.add.reduceat(term, np.maximum(indptr[rows], a) - a)
+    return out
 
 
 def _edges(geoms: Sequence, transform: Affine) -> _Edges:
@@ -209,13 +260,25 @@ def _edges(geoms: Sequence, transform: Affine) -> _Edges:
     # minus its indicator, so exteriors take -sign(area) and holes +sign(area).
     ring_weight = -np.sign(twice_area) * np.where(is_exterior, 1.0, -1.0)
 
+    edge_geom = part_geom[ring_part[edge_ring]].astype(np.int64)
+    u0, v0, u1, v1 = u[start], v[start], u[start + 1], v[start + 1]
+
+    # A covered pixel lies wholly inside the geometry (there are at most its area's worth of
+    # those) or has boundary passing through it (an edge passes through at most
+    # |du| + |dv| + 3 pixels). This bounds the entries of each geometry, so the output
+    # arrays can be sized up front.
+    ring_geom = part_geom[ring_part]
+    n_geoms = len(geoms)
+    area = np.bincount(ring_geom, weights=np.where(is_exterior, 0.5 * np.abs(twice_area), 0.0), minlength=n_geoms)
+    crossed = np.bincount(edge_geom, weights=np.abs(u1 - u0) + np.abs(v1 - v0) + 3.0, minlength=n_geoms)
     return _Edges(
-        u0=u[start],
-        v0=v[start],
-        u1=u[start + 1],
-        v1=v[start + 1],
+        u0=u0,
+        v0=v0,
+        u1=u1,
+        v1=v1,
         weight=ring_weight[edge_ring],
-        geom=part_geom[ring_part[edge_ring]].astype(np.int64),
+        geom=edge_geom,
+        max_pixels=np.ceil(area + crossed),
     )
 
 
@@ -268,24 +331,31 @@ def _coverage(
     shape: tuple[int, int],
     progress: Callable[[int, int], None] | None = None,
 ) -> _Coverage:
-    """Coverage fractions of every geometry, as flat arrays sorted by (geometry, pixel)."""
+    """Coverage fractions of every geometry, in CSR layout (see :class:`_Coverage`).
+
+    Each batch of tasks is written straight into output arrays sized from an upper bound on
+    the entry count; untouched capacity is never paged in and is released at the end."""
     height, width = _check_grid(transform, shape)
     n_geoms = len(geoms)
-    empty = _Coverage(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
+    pixel_dtype = np.int32 if height * width <= _INT32_MAX else np.int64
     edges = _edges(geoms, transform) if n_geoms else None
     if edges is None or len(edges.geom) == 0 or height == 0 or width == 0:
         if progress is not None:
             progress(n_geoms, n_geoms)
-        return empty
+        return _Coverage(np.zeros(n_geoms + 1, np.int32), np.zeros(0, pixel_dtype), np.zeros(0, np.float64))
 
-    tasks = _tasks(_windows(edges, n_geoms, height, width))
+    windows = _windows(edges, n_geoms, height, width)
+    tasks = _tasks(windows)
     edge_of, edge_task = _edges_by_task(edges, tasks)
     task_edge_start = np.searchsorted(edge_task, np.arange(tasks.n + 1))
     cum_cells = np.concatenate([[0], np.cumsum((tasks.row1 - tasks.row0) * (tasks.col1 - tasks.col0))])
 
-    geom_out: list[np.ndarray] = []
-    pixel_out: list[np.ndarray] = []
-    frac_out: list[np.ndarray] = []
+    window_cells = (windows.row1 - windows.row0) * (windows.col1 - windows.col0)
+    capacity = max(int(np.minimum(edges.max_pixels, window_cells).sum()), 1)
+    pixel_out = np.empty(capacity, dtype=pixel_dtype)
+    frac_out = np.empty(capacity, dtype=np.float64)
+    task_count = np.zeros(tasks.n, dtype=np.int64)
+    n_out = 0
     start = 0
     while start < tasks.n:
         # The largest run of whole tasks within both budgets (at least one task).
@@ -294,7 +364,7 @@ def _coverage(
         stop = min(max(start + 1, int(min(by_cells, by_edges))), tasks.n)
         sel = slice(task_edge_start[start], task_edge_start[stop])
         batch = slice(start, stop)
-        pixel, frac, task = _accumulate_tasks(
+        run_pixel, run_len, run_value, task_count[batch] = _accumulate_tasks(
             edges,
             edge_of[sel],
             edge_task[sel] - start,
@@ -304,17 +374,54 @@ def _coverage(
             tasks.col1[batch],
             width,
         )
-        geom_out.append(tasks.geom[batch][task])
-        pixel_out.append(pixel)
-        frac_out.append(frac)
+        n_new = int(task_count[batch].sum())
+        if n_out + n_new > capacity:  # not expected (the bound is an upper bound); grow anyway
+            capacity = max(2 * capacity, n_out + n_new)
+            pixel_out = _resized(pixel_out, capacity)
+            frac_out = _resized(frac_out, capacity)
+        _expand_runs(run_pixel, run_len, run_value, pixel_out[n_out : n_out + n_new], frac_out[n_out : n_out + n_new])
+        n_out += n_new
         start = stop
         if progress is not None and start < tasks.n:
             progress(int(tasks.geom[start]), n_geoms)
     if progress is not None:
         progress(n_geoms, n_geoms)
-    if not geom_out:
-        return empty
-    return _Coverage(np.concatenate(geom_out), np.concatenate(pixel_out), np.concatenate(frac_out))
+
+    offsets = np.zeros(n_geoms + 1, dtype=np.int32 if n_out <= _INT32_MAX else np.int64)
+    np.cumsum(np.bincount(tasks.geom, weights=task_count, minlength=n_geoms).astype(np.int64), out=offsets[1:])
+    return _Coverage(offsets, _resized(pixel_out, n_out), _resized(frac_out, n_out))
+
+
+def _resized(arr: np.ndarray, n: int) -> np.ndarray:
+    """``arr`` (a 1-d array that owns its memory) with length ``n``, resized in place where the
+    allocator allows it (for a large array, shrinking just unmaps the tail: nothing is copied
+    and the untouched tail was never paged in)."""
+    if len(arr) == n:
+        return arr
+    try:
+        arr.resize(n, refcheck=False)
+    except ValueError:  # not resizable in place (it does not own its data): copy
+        out = np.empty(n, dtype=arr.dtype)
+        k = min(n, len(arr))
+        out[:k] = arr[:k]
+        return out
+    return arr
+
+
+def _expand_runs(
+    run_pixel: np.ndarray, run_len: np.ndarray, run_value: np.ndarray, pixel_out: np.ndarray, frac_out: np.ndarray
+) -> None:
+    """Write runs of equal coverage (first pixel, length, fraction) out as one entry per pixel.
+    ``pixel_out`` is filled as a running sum of steps: 1 inside a run, a jump at a run start."""
+    if len(run_len) == 0:
+        return
+    run_at = np.cumsum(run_len) - run_len
+    jump = run_pixel.astype(pixel_out.dtype)
+    jump[1:] -= run_pixel[:-1] + (run_len[:-1] - 1)
+    pixel_out.fill(1)
+    pixel_out[run_at] = jump
+    np.cumsum(pixel_out, dtype=pixel_out.dtype, out=pixel_out)
+    frac_out[...] = np.repeat(run_value, run_len)
 
 
 @dataclass(frozen=True)
@@ -422,10 +529,13 @@ def _accumulate_tasks(
     col0: np.ndarray,
     col1: np.ndarray,
     width: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Coverage of one batch of task windows. ``edge_task`` is the (batch-local) task of each
     edge in ``edge_of``; windows are rows [row0, row1) × cols [col0, col1) of the grid.
-    Returns (flat pixel index, fraction, batch-local task) sorted by task then pixel."""
+
+    Returns the coverage as runs of pixels of equal fraction along window rows: (flat pixel
+    index of the run's first pixel (int64), run length (int64), fraction (float64)), sorted by
+    task then pixel, and the number of covered pixels of each task (int64)."""
     n_cols = col1 - col0
     n_rows = row1 - row0
     cells = n_rows * n_cols
@@ -464,33 +574,49 @@ def _accumulate_tasks(
     spills = in_window & (c + 1 < t_cols)
     row_base = cell_offset[e_task] + r * t_cols
     # Pieces left of the window add their whole dv at the window's first column.
-    index = np.concatenate(
-        [row_base[in_window] + c[in_window], row_base[spills] + c[spills] + 1, row_base[left_of]]
-    )
+    index = np.concatenate([row_base[in_window] + c[in_window], row_base[spills] + c[spills] + 1, row_base[left_of]])
     cf = c.astype(np.float64)
-    contribution = np.concatenate(
-        [(dv * ((cf + 1.0) - u_mid))[in_window], (dv * (u_mid - cf))[spills], dv[left_of]]
-    )
+    contribution = np.concatenate([(dv * ((cf + 1.0) - u_mid))[in_window], (dv * (u_mid - cf))[spills], dv[left_of]])
     acc = np.bincount(index, weights=contribution, minlength=total_cells)
 
-    # 4. Cumulative sum along each window row, done as one running sum over the whole buffer.
-    #    A row's entries need not sum to 0 (what spills past the window is dropped), so each
-    #    row's total is taken off at the start of the next row; otherwise the running sum would
-    #    drift and its rounding would grow with the number of rows in the batch. What is left
-    #    over at each row start (rounding only) is subtracted afterwards.
+    # 4. Coverage is the cumulative sum of acc along each window row. It only changes at the
+    #    (few) cells where acc is nonzero, so the sum runs over those cells alone: the
+    #    coverage of such a cell holds for every cell up to the next one in the row (or to the
+    #    row's end). A row's entries need not sum to 0 (what spills past the window is
+    #    dropped), so each row's total is taken off at the start of the next row; otherwise
+    #    the running sum would drift and its rounding would grow with the number of rows in
+    #    the batch. What is left over at each row start (rounding only) is subtracted
+    #    afterwards.
+    at = np.flatnonzero(acc)
+    if len(at) == 0:
+        nothing = np.zeros(0, np.int64)
+        return nothing, nothing, np.zeros(0), np.zeros(len(cells), np.int64)
+    step = acc[at]
     row_len = np.repeat(n_cols, n_rows)
     row_start = np.cumsum(row_len) - row_len
-    row_total = np.add.reduceat(acc, row_start) if len(row_start) else np.zeros(0)
-    acc[row_start[1:]] -= row_total[:-1]
-    running = np.cumsum(acc)
-    carry = np.zeros(len(row_start))
-    carry[1:] = running[row_start[1:] - 1] - row_total[:-1]
-    coverage = running - np.repeat(carry, row_len)
+    # the window row of each such cell (searching the few row starts among the sorted cells)
+    in_row = np.diff(np.append(np.searchsorted(at, row_start), len(at)))
+    row = np.repeat(np.arange(len(row_len), dtype=np.int64), in_row)
+    first = (np.cumsum(in_row) - in_row)[in_row > 0]
+    row_total = np.add.reduceat(step, first)
+    step[first[1:]] -= row_total[:-1]
+    running = np.cumsum(step)
+    carry = np.zeros(len(first))
+    carry[1:] = running[first[1:] - 1] - row_total[:-1]
+    seg_len = np.diff(np.append(first, len(at)))
+    coverage = running - np.repeat(carry, seg_len)
 
-    # 5. Keep covered cells and map them back to flat grid pixels.
-    cell = np.flatnonzero(coverage > MIN_FRACTION)
-    task = np.searchsorted(cell_offset, cell, side="right") - 1
-    local = cell - cell_offset[task]
-    pixel = (row0[task] + local // n_cols[task]) * width + col0[task] + local % n_cols[task]
-    fraction = np.minimum(coverage[cell], 1.0)
-    return pixel.astype(np.int64), fraction, task
+    # 5. Runs: from each such cell to the next one in its row, or to the row's end. Keep the
+    #    covered ones and map them back to flat grid pixels.
+    run_end = np.empty_like(at)
+    run_end[:-1] = at[1:]
+    last = np.append(first[1:], len(at)) - 1
+    run_end[last] = row_start[row[last]] + row_len[row[last]]
+    covered = coverage > MIN_FRACTION
+    at, row, run_len, value = at[covered], row[covered], (run_end - at)[covered], coverage[covered]
+    row_task = np.repeat(np.arange(len(cells), dtype=np.int64), n_rows)
+    row_in_window = np.arange(len(row_len), dtype=np.int64) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
+    # flat pixel of each window row's first cell, less that cell's buffer index
+    row_shift = (row0[row_task] + row_in_window) * width + col0[row_task] - row_start
+    task_count = np.bincount(row_task[row], weights=run_len, minlength=len(cells)).astype(np.int64)
+    return at + row_shift[row], run_len, np.minimum(value, 1.0), task_count
