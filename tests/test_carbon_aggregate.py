@@ -468,3 +468,12 @@ def test_parcels_cut_anywhere_sum_to_block(cuts):
     b, p = tables(MODELS, [block, parcels])
     for col in ADDITIVE:
         assert p[col].sum() == pytest.approx(b[col].iloc[0], rel=1e-9, abs=1e-12), col
+
+
+def test_zones_without_any_observation_are_named_in_a_warning():
+    from greensink.aggregate import unobserved_zones_warning
+
+    table = pd.DataFrame({"zone_id": ["a", "b", "c"], "observed_pct": [100.0, 0.0, NAN]})
+    text = unobserved_zones_warning(table, "parcel")
+    assert text.startswith("parcel: 2 zone(s) have no clear observation") and "b, c" in text
+    assert unobserved_zones_warning(table.iloc[:1], "parcel") is None

@@ -173,6 +173,17 @@ def population_in_zones(zone_geoms: np.ndarray, population: gpd.GeoDataFrame, co
     return np.asarray(weights @ people).ravel()
 
 
+def unobserved_zones_warning(table: pd.DataFrame, level: str, limit: int = 20) -> str | None:
+    """A warning naming the zones with no clear observation at all (no imagery over them, or always
+    cloudy), or None. Their carbon and cover values are missing (NaN or 0 t), not measured as none."""
+    unseen = table.loc[~(table["observed_pct"] > 0), "zone_id"].astype(str).tolist()
+    if not unseen:
+        return None
+    more = f" and {len(unseen) - limit} more" if len(unseen) > limit else ""
+    return (f"{level}: {len(unseen)} zone(s) have no clear observation at all, so no imagery-based value: "
+            f"{', '.join(unseen[:limit])}{more}. Check that the imagery covers them (observed_pct in the zone table).")
+
+
 def plausibility_flags(table: pd.DataFrame) -> list[str]:
     """Text flags where a zone's carbon density is outside the published anchors (never clipped)."""
     flags = []

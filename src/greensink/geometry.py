@@ -25,7 +25,12 @@ def prepare_polygons(gdf: gpd.GeoDataFrame, crs: str, where: str, label_column: 
         raise InputDataError(f"{where}: the layer has no CRS. Assign one in GIS software (e.g. QGIS: Layer ▸ Set CRS) and save again.")
     if gdf.empty:
         raise InputDataError(f"{where}: the layer has no features.")
-    out = gdf.to_crs(crs) if gdf.crs != crs else gdf.copy()
+    if gdf.crs != crs:
+        kind = "geographic" if gdf.crs.is_geographic else "projected"
+        log.info("%s: reprojected from %s (%s) to %s", where, gdf.crs.to_string(), kind, crs)
+        out = gdf.to_crs(crs)
+    else:
+        out = gdf.copy()
 
     def label(i: int) -> str:
         return f"row {i + 1}" + (f" ({label_column}={out[label_column].iloc[i]!r})" if label_column else "")

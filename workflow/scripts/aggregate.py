@@ -7,7 +7,7 @@ Outputs: results/{year}/zones/{level}.gpkg, .csv and .parquet (one row per zone,
 """
 
 from greensink import io, targets
-from greensink.aggregate import zone_draw_sums, zone_table
+from greensink.aggregate import unobserved_zones_warning, zone_draw_sums, zone_table
 from greensink.carbon import pixel_function, type_density, typed_pixels
 from greensink.grid import Grid
 from greensink.indicators import park_service_columns
@@ -41,8 +41,7 @@ for level, z, m, s, gpkg in zip(p.levels, zones, matrices, sums, snakemake.outpu
         table[name] = values
     table = targets.annotate(table, level, goals)
     io.write_table(gpkg, table, layer=level, parquet=True)
-    unseen = table.loc[table["observed_pct"] == 0, "zone_id"].tolist()
-    if unseen:
-        log.warning("%s: %d zone(s) have no clear observation at all (no imagery over them?): %s", level, len(unseen), unseen[:20])
+    if warning := unobserved_zones_warning(table, level):
+        log.warning(warning)
     log.info("%s: %d zones on %.1f ha, %.0f t C in all (zone intervals in the table)", level, len(table),
              table["area_ha"].sum(), table["carbon_t"].sum())
