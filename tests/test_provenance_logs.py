@@ -58,3 +58,10 @@ def test_setup_writes_the_log_file(tmp_path):
         h.flush()
     assert "composite of 5 scenes" in path.read_text(encoding="utf-8")
     logging.getLogger("greensink").handlers.clear()
+
+
+def test_record_keeps_the_masked_share_per_year():
+    summary = {"masked_pct": 36.3, "n_scenes": 5}
+    rec = record({}, {}, {2023: []}, {2023: {"summary": summary, "excluded_out_of_season": ["S0"]}})
+    assert rec["imagery"]["2023"]["summary"]["masked_pct"] == 36.3
+    assert rec["imagery"]["2023"]["excluded_out_of_season"] == ["S0"]

@@ -34,8 +34,10 @@ def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str]:
     return out
 
 
-def record(config: Mapping, inputs: Mapping[str, str], scenes: Mapping[int, list[dict]]) -> dict:
-    """``inputs`` maps path -> sha256; ``scenes`` maps year -> scene records of the ingest stage."""
+def record(config: Mapping, inputs: Mapping[str, str], scenes: Mapping[int, list[dict]],
+           imagery: Mapping[int, dict] | None = None) -> dict:
+    """``inputs`` maps path -> sha256; ``scenes`` maps year -> scene records of the ingest stage;
+    ``imagery`` maps year -> that stage's summary (masked share, excluded scenes, warnings)."""
     return {
         "greensink_version": greensink.__version__,
         "config": config,
@@ -46,6 +48,7 @@ def record(config: Mapping, inputs: Mapping[str, str], scenes: Mapping[int, list
                              "clear_pct": s.get("clear_pct"),
                              **{k: s[k] for k in ("stac_item_id", "stac_collection") if k in s}}
                             for s in v] for y, v in sorted(scenes.items())},
+        "imagery": {str(y): dict(v) for y, v in sorted((imagery or {}).items())},
         "packages": package_versions(),
         "python": platform.python_version(),
     }

@@ -13,14 +13,16 @@ from greensink.provenance import record
 log = setup(snakemake.log[0])  # noqa: F821
 inp = snakemake.input  # noqa: F821
 files = [*inp.zones, *inp.greenspace, inp.plots, inp.coefficients, *inp.population, *inp.demo]
-scenes = {}
+scenes, imagery = {}, {}
 for path in inp.scenes:
     listed = io.read_json(path)
     scenes[listed["year"]] = listed["scenes"]
+    imagery[listed["year"]] = {k: listed[k] for k in ("summary", "excluded_out_of_season", "excluded_no_overlap",
+                                                       "failed_assets", "warnings") if k in listed}
     for s in listed["scenes"]:
         files += [f for f in (s["red"], s["nir"], s["quality"]) if f]
 # remote STAC assets (http, s3 ...) are identified by their item id and href, not checksummed
 local = sorted({f for f in map(str, files) if "://" not in f})
 checksums = {os.path.relpath(f): io.sha256(f) for f in local}
-io.write_json(snakemake.output[0], record(dict(snakemake.params.config), checksums, scenes))  # noqa: F821
+io.write_json(snakemake.output[0], record(dict(snakemake.params.config), checksums, scenes, imagery))  # noqa: F821
 log.info("provenance: %d input files checksummed", len(checksums))
