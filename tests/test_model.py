@@ -15,6 +15,7 @@ from greensink.errors import InputDataError, ModelError
 from greensink.model import (
     FORMS,
     PARAM_NAMES,
+    WEIGHT_FLOOR,
     X_MIN_LOG,
     bootstrap_indices,
     cross_validate,
@@ -374,3 +375,45 @@ def test_fit_models_duplicate_plot_id_is_refused():
     plots.loc[1, "plot_id"] = "G1-00"
     with pytest.raises(InputDataError, match="'G1-00' \\(2 times\\)"):
         fit_models(plots, COEFFICIENTS, types=["G1"], n_bootstrap=5)
+
+
+# --- weighting --------------------------------------------------------------------------------
+
+
+def test_weighting_none_is_ordinary_least_squares():
+    x, y, _ = synthetic("linear", 30, 0.1, 11)
+    b, a = np.polyfit(x, y, 1)
+    np.testing.assert_allclose(fit_form("linear", x, y, "none"), [a, b], rtol=1e-10)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_relative_weighting_solves_the_quasi_likelihood_equations(form):
+    # at the fixed point, sum (y - mu) / m^2 * d mu / d theta = 0 for both parameters, where
+    # m = max(mu, WEIGHT_FLOOR * mean y) (low predictions are floored before weighting)
+    x, y, _ = synthetic(form, 60, 0.15, 12)
+    a, b = fit_form(form, x, y, "relative")
+    mu = predict(form, np.array([a, b]), x)
+    m = np.maximum(mu, WEIGHT_FLOOR * y.mean())
+    t = np.log(x) if form in ("logarithmic", "power") else x
+    grad = [np.ones_like(x), t] if form in ("linear", "logarithmic") else [mu / a, mu * t]
+    score = [np.sum((y - mu) / m**2 * g) for g in grad]
+    scale = [np.sum(np.abs(y - mu) / m**2 * np.abs(g)) for g in grad]
+    np.testing.assert_allclose(np.array(score) / np.array(scale), 0.0, atol=1e-7)
+    assert not np.allclose([a, b], fit_form(form, x, y, "none"), rtol=1e-4)
+
+
+def test_unknown_weighting_is_refused():
+    with pytest.raises(ModelError, match="weighting must be one of relative, none"):
+        fit_form("linear", np.array([0.2, 0.5, 0.8]), np.array([1.0, 2.0, 3.0]), "inverse")
+
+
+def test_fit_models_records_weighting_and_relative_residuals():
+    model = fit_models(_plots(), COEFFICIENTS, types=["G1", "G2"], n_bootstrap=10)
+    assert model["weighting"] == "relative"
+    g1, g2 = model["types"]["G1"], model["types"]["G2"]
+    assert g1["weighting"] == "relative" and 0.05 < g1["residual_rel_sd"] < 0.2
+    q05, q95 = g1["residual_rel_quantiles"]
+    assert q05 < 0 < q95 and "rmse_rel" in g1["cv"] and "rmse_rel" in g1["fit"]
+    assert g2["weighting"] is None and g2["residual_rel_sd"] is None  # coefficient-table fallback
+    unweighted = fit_models(_plots(), COEFFICIENTS, types=["G1"], n_bootstrap=10, weighting="none")
+    assert unweighted["weighting"] == "none" and unweighted["types"]["G1"]["params"] != g1["params"]

@@ -7,10 +7,10 @@ Chinese NDVI-carbon literature are candidates (``x`` is NDVI, unitless; ``C`` is
 =============  =====================  ===================================================
 form           equation               fitted by
 =============  =====================  ===================================================
-linear         C = a + b*x            ordinary least squares
-logarithmic    C = a + b*ln(x)        ordinary least squares on ln(x); needs every x > 0
-power          C = a * x**b           non-linear least squares; needs every x > 0
-exponential    C = a * exp(b*x)       non-linear least squares
+linear         C = a + b*x            (weighted) linear least squares
+logarithmic    C = a + b*ln(x)        (weighted) linear least squares on ln(x); every x > 0
+power          C = a * x**b           (weighted) non-linear least squares; every x > 0
+exponential    C = a * exp(b*x)       (weighted) non-linear least squares
 =============  =====================  ===================================================
 
 Power and exponential are fitted in the original (untransformed) carbon space with
@@ -20,17 +20,23 @@ arithmetic, mean carbon and so is biased low. A form whose domain excludes a tra
 (x <= 0 for logarithmic and power) or whose fit does not converge is skipped, and the reason is
 kept with the candidates.
 
+Weighting ("relative", the default, or "none"): plot carbon errors are taken as proportional to
+carbon (multiplicative), so each form is refitted with weights 1/ŷ² by iteratively reweighted least
+squares (see :func:`fit_form`). The same weighting is used in cross-validation, the final fit and
+every bootstrap refit, and the CV criterion matches it (relative RMSE, or RMSE in t C/ha).
+
 The form is chosen per type by spatially blocked cross-validation (:func:`spatial_folds`): plots
 are grouped into square blocks on a grid anchored at (0, 0) m and whole blocks go to one fold,
 so nearby, spatially correlated plots are never split between training and test. The form with
-the lowest pooled out-of-fold RMSE wins (ties go to the earlier form in :data:`FORMS`).
+the lowest pooled out-of-fold error wins (ties go to the earlier form in :data:`FORMS`).
 
 Uncertainty is a bootstrap over plots: the chosen form is refitted on ``n_bootstrap`` resamples
 of the plots drawn with replacement. Plots are sorted by ``plot_id`` first and the random
 generator depends only on ``(seed, type_code)``, so two years with the same plot ids per type
 resample the same plots in the same draws: their draws are *paired*, and a per-draw difference
-between years (the sink) carries the right correlation. The residual standard deviation of the
-fit is reported for callers that also add residual noise.
+between years (the sink) carries the right correlation. The draws are curve (parameter) draws;
+residuals are not added to them (each resampled plot already carries its own), but the absolute and
+relative residual spread of the fit are reported for a per-plot prediction interval.
 
 Predictions (:func:`predict`) clamp x to >= :data:`X_MIN_LOG` (1e-3) before evaluating the
 logarithmic and power forms, so bare ground and water (NDVI <= 0) get the model's value at
@@ -58,6 +64,9 @@ from greensink.errors import InputDataError, ModelError
 __all__ = [
     "FORMS",
     "PARAM_NAMES",
+    "IRLS_MAX_ITER",
+    "WEIGHTINGS",
+    "WEIGHT_FLOOR",
     "X_MIN_LOG",
     "bootstrap_indices",
     "cross_validate",
@@ -86,6 +95,13 @@ PARAM_NAMES: dict[str, tuple[str, ...]] = {
 }
 X_MIN_LOG = 1e-3
 """Smallest x (NDVI) at which the logarithmic and power forms are evaluated by :func:`predict`."""
+WEIGHTINGS: tuple[str, ...] = ("relative", "none")
+"""Least-squares weighting of the plots: "relative" (weights 1/ŷ², multiplicative error) or "none"."""
+WEIGHT_FLOOR = 0.1
+"""Predictions below this share of the plots' mean carbon are raised to it before weighting (so a
+curve near or below 0 at some plot cannot give that plot an unbounded weight)."""
+IRLS_MAX_ITER = 50
+_IRLS_RTOL = 1e-9
 
 _POSITIVE_X_FORMS = ("logarithmic", "power")
 _REDRAW_STREAM = 1  # extra entropy word of the generator that replaces failed bootstrap draws
@@ -99,13 +115,22 @@ COEFFICIENT_COLUMNS = ("type", "c_above", "c_below", "uncertainty_pct")
 # Forms: fit and predict
 
 
-def fit_form(form: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def fit_form(form: str, x: np.ndarray, y: np.ndarray, weighting: str = "relative") -> np.ndarray:
     """Fit one form to plots (x NDVI, y carbon t C/ha); parameters in ``PARAM_NAMES[form]`` order.
+
+    ``weighting`` "none" is (ordinary or non-linear) least squares. "relative" (the default) assumes
+    multiplicative plot error, Var(C) ∝ E(C)²: starting from the unweighted fit, the form is refitted
+    by weighted least squares with weights 1/ŷ² (ŷ the previous fit's prediction at the plot, floored
+    at :data:`WEIGHT_FLOOR` × mean carbon) until the parameters change by less than 1e-9 relative (at
+    most :data:`IRLS_MAX_ITER` refits). The fixed point solves the quasi-likelihood equations
+    Σ (y - ŷ)/ŷ² ∂ŷ/∂θ = 0 (those of a gamma GLM), so the curve still estimates the arithmetic mean
+    carbon. Scaling y by a constant scales a and the linear/logarithmic b by the same constant.
 
     Raises :class:`ModelError` if the form's domain excludes a plot (x <= 0 for logarithmic and
     power), if x has fewer than 2 distinct values, or if the non-linear fit does not converge.
     """
     _check_form(form, FORMS)
+    weighting = _check_weighting(weighting)
     x, y = _as_xy(x, y)
     if form in _POSITIVE_X_FORMS and np.any(x <= 0):
         bad = int(np.sum(x <= 0))
@@ -119,16 +144,36 @@ def fit_form(form: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
             f"{form} fit needs plots at 2 or more distinct NDVI values. Got {np.unique(x).size} distinct "
             f"value(s) over {x.size} plots instead. Add plots that span a range of NDVI."
         )
-    if form in ("linear", "logarithmic"):
-        params = _ols(t, y)
-    else:
-        params = _fit_a_exp_bt(form, t, y)
+    params = _fit_t(form, t, y, None, None)
+    floor = WEIGHT_FLOOR * float(np.mean(y))
+    if weighting == "relative" and floor > 0:
+        for _ in range(IRLS_MAX_ITER):
+            mu = np.maximum(_eval_t(form, params, t), floor)
+            new = _fit_t(form, t, y, mu, params)
+            done = bool(np.all(np.abs(new - params) <= _IRLS_RTOL * np.abs(new)))
+            params = new
+            if done or not np.all(np.isfinite(params)):
+                break
     if not np.all(np.isfinite(params)):
         raise ModelError(
             f"{form} fit must give finite parameters. Got {params.tolist()} instead. "
             "Check the plots for extreme carbon or NDVI values."
         )
     return params
+
+
+def _fit_t(form: str, t: np.ndarray, y: np.ndarray, sigma: np.ndarray | None, p0: np.ndarray | None) -> np.ndarray:
+    """One (weighted) least-squares fit in t = x or ln x; ``sigma`` is the per-plot error scale (weight 1/sigma²)."""
+    if form in ("linear", "logarithmic"):
+        return _ols(t, y, None if sigma is None else 1.0 / sigma**2)
+    return _fit_a_exp_bt(form, t, y, sigma, p0)
+
+
+def _eval_t(form: str, params: np.ndarray, t: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        if form in ("linear", "logarithmic"):
+            return params[0] + params[1] * t
+        return params[0] * np.exp(params[1] * t)
 
 
 def predict(form: str, params: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -167,11 +212,17 @@ def predict(form: str, params: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=float)
 
 
-def _ols(t: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """(a, b) of y = a + b*t by ordinary least squares (centred, numerically stable)."""
-    tm, ym = t.mean(), y.mean()
-    dt = t - tm
-    b = float(np.dot(dt, y - ym) / np.dot(dt, dt))
+def _ols(t: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """(a, b) of y = a + b*t by (weighted, weights ``w``) least squares (centred, numerically stable)."""
+    if w is None:
+        tm, ym = t.mean(), y.mean()
+        dt = t - tm
+        b = float(np.dot(dt, y - ym) / np.dot(dt, dt))
+    else:
+        sw = float(np.sum(w))
+        tm, ym = float(np.dot(w, t)) / sw, float(np.dot(w, y)) / sw
+        dt = t - tm
+        b = float(np.dot(w * dt, y - ym) / np.dot(w * dt, dt))
     return np.array([ym - b * tm, b])
 
 
@@ -184,18 +235,24 @@ def _a_exp_bt_jac(t: np.ndarray, a: float, b: float) -> np.ndarray:
     return np.column_stack([e, a * t * e])
 
 
-def _fit_a_exp_bt(form: str, t: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Power (t = ln x) and exponential (t = x) forms, both C = a*exp(b*t), by NLS in C space."""
-    p0 = np.array([max(float(np.mean(y)), 1e-6), 0.0])
-    pos = y > 0
-    if np.count_nonzero(pos) >= 2 and np.ptp(t[pos]) > 0:
-        ln_a, b = _ols(t[pos], np.log(y[pos]))
-        if math.isfinite(ln_a) and ln_a < 700 and math.isfinite(b):
-            p0 = np.array([math.exp(ln_a), b])
+def _fit_a_exp_bt(
+    form: str, t: np.ndarray, y: np.ndarray, sigma: np.ndarray | None = None, p0: np.ndarray | None = None
+) -> np.ndarray:
+    """Power (t = ln x) and exponential (t = x) forms, both C = a*exp(b*t), by NLS in C space.
+
+    ``sigma`` (per-plot error scale) weights the squared residuals by 1/sigma²; ``p0`` is the start
+    (by default the log-linear fit)."""
+    if p0 is None:
+        p0 = np.array([max(float(np.mean(y)), 1e-6), 0.0])
+        pos = y > 0
+        if np.count_nonzero(pos) >= 2 and np.ptp(t[pos]) > 0:
+            ln_a, b = _ols(t[pos], np.log(y[pos]))
+            if math.isfinite(ln_a) and ln_a < 700 and math.isfinite(b):
+                p0 = np.array([math.exp(ln_a), b])
     with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore", under="ignore"):
         warnings.simplefilter("ignore", OptimizeWarning)
         try:
-            popt, _ = curve_fit(_a_exp_bt, t, y, p0=p0, jac=_a_exp_bt_jac, method="lm", maxfev=2000)
+            popt, _ = curve_fit(_a_exp_bt, t, y, p0=p0, sigma=sigma, jac=_a_exp_bt_jac, method="lm", maxfev=2000)
         except (RuntimeError, ValueError, FloatingPointError) as err:
             raise ModelError(
                 f"{form} fit must converge. Got no solution from non-linear least squares ({err}) "
@@ -291,14 +348,19 @@ def spatial_folds(xy_m: np.ndarray, block_size_m: float, n_folds: int, seed: int
     return fold_of_block[blocks]
 
 
-def cross_validate(form: str, x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> dict[str, Any]:
-    """Out-of-fold metrics of ``form``: each fold is predicted by a fit on all other folds.
+def cross_validate(
+    form: str, x: np.ndarray, y: np.ndarray, folds: np.ndarray, weighting: str = "relative"
+) -> dict[str, Any]:
+    """Out-of-fold metrics of ``form``: each fold is predicted by a fit (with ``weighting``) on all other folds.
 
-    Returns {"rmse_t_ha", "r2", "bias_t_ha" (mean prediction - observation), "n", "n_folds"}
-    computed on the pooled out-of-fold predictions; R² = 1 - SS_res/SS_tot (None when all
-    observations are equal). Raises :class:`ModelError` if a fold cannot be fitted.
+    Returns {"rmse_t_ha", "r2", "bias_t_ha" (mean prediction - observation), "rmse_rel" (root mean
+    square of (observation - prediction)/prediction, a fraction; predictions floored at
+    :data:`WEIGHT_FLOOR` × mean carbon), "n", "n_folds"} computed on the pooled out-of-fold
+    predictions; R² = 1 - SS_res/SS_tot (None when all observations are equal). Raises
+    :class:`ModelError` if a fold cannot be fitted.
     """
     _check_form(form, FORMS)
+    weighting = _check_weighting(weighting)
     x, y = _as_xy(x, y)
     folds = np.asarray(folds)
     if folds.shape != x.shape or not np.issubdtype(folds.dtype, np.integer):
@@ -316,7 +378,7 @@ def cross_validate(form: str, x: np.ndarray, y: np.ndarray, folds: np.ndarray) -
     for fold in fold_ids:
         test = folds == fold
         try:
-            params = fit_form(form, x[~test], y[~test])
+            params = fit_form(form, x[~test], y[~test], weighting)
         except ModelError as err:
             raise ModelError(f"fold {int(fold)} of {fold_ids.size}: {err}") from err
         pred[test] = predict(form, params, x[test])
@@ -325,24 +387,30 @@ def cross_validate(form: str, x: np.ndarray, y: np.ndarray, folds: np.ndarray) -
             f"{form} out-of-fold predictions must be finite. Got {int(np.sum(~np.isfinite(pred)))} non-finite "
             "instead. Another form will be used."
         )
-    return {**_metrics(pred, y), "n": int(y.size), "n_folds": int(fold_ids.size)}
+    return {**_metrics(pred, y), "rmse_rel": _rmse_rel(pred, y), "n": int(y.size), "n_folds": int(fold_ids.size)}
 
 
 def select_form(
-    x: np.ndarray, y: np.ndarray, folds: np.ndarray, forms: Sequence[str] = FORMS
+    x: np.ndarray, y: np.ndarray, folds: np.ndarray, forms: Sequence[str] = FORMS, weighting: str = "relative"
 ) -> tuple[str, dict[str, dict[str, Any]]]:
-    """The form with the lowest cross-validated RMSE (ties to the earlier form in :data:`FORMS`).
+    """The form with the lowest cross-validated error (ties to the earlier form in :data:`FORMS`).
+
+    The error matches the fit's loss: with ``weighting`` "relative" the relative RMSE ("rmse_rel"),
+    with "none" the RMSE in t C/ha ("rmse_t_ha"). Under multiplicative plot error an absolute
+    RMSE is dominated by the few plots with the most carbon, and so is a noisy criterion.
 
     The second value maps every requested form to its :func:`cross_validate` metrics, or to
     {"skipped": reason} when the form cannot be fitted to all plots or to some fold. Raises
     :class:`ModelError` listing the reasons if no form could be fitted.
     """
     forms = _check_forms(forms)
+    weighting = _check_weighting(weighting)
+    criterion = "rmse_rel" if weighting == "relative" else "rmse_t_ha"
     candidates: dict[str, dict[str, Any]] = {}
     for form in forms:
         try:
-            fit_form(form, x, y)  # domain and convergence on all plots
-            candidates[form] = cross_validate(form, x, y, folds)
+            fit_form(form, x, y, weighting)  # domain and convergence on all plots
+            candidates[form] = cross_validate(form, x, y, folds, weighting)
         except ModelError as err:
             candidates[form] = {"skipped": str(err)}
     fitted = [f for f in FORMS if f in candidates and "skipped" not in candidates[f]]
@@ -352,7 +420,7 @@ def select_form(
             f"at least one carbon model form must fit the plots. Got none of {list(forms)} instead ({reasons}). "
             "Add plots spanning more NDVI values and blocks, or use the coefficient table."
         )
-    best = min(fitted, key=lambda f: candidates[f]["rmse_t_ha"])  # min keeps the first of equals
+    best = min(fitted, key=lambda f: candidates[f][criterion])  # min keeps the first of equals
     return best, candidates
 
 
@@ -381,8 +449,12 @@ def fit_type_model(
     n_folds: int = 5,
     n_bootstrap: int = 200,
     seed: int = 0,
+    weighting: str = "relative",
 ) -> dict[str, Any]:
     """Choose the form by spatially blocked CV, refit on all plots, and bootstrap the plots.
+
+    ``weighting`` (see :func:`fit_form`) is used alike in the CV fits, the final fit and every
+    bootstrap refit.
 
     ``x`` NDVI, ``y`` carbon (t C/ha), ``xy_m`` (n, 2) plot locations in metres, ``plot_ids``
     unique per plot. Plots are sorted by plot_id first; resample indices come from
@@ -393,8 +465,11 @@ def fit_type_model(
 
     Returns a JSON-serialisable dict: type, source ("plots"), form, params {name: value}, n,
     plot_ids (sorted), x_range, fit (in-sample r2, rmse_t_ha, bias_t_ha), cv (the chosen form's CV
-    metrics), cv_folds (:func:`describe_folds`), candidates, residual_sd_t_ha (residual standard
-    error with n - 2 degrees of freedom), bootstrap (n_bootstrap rows of params), n_bootstrap_redrawn.
+    metrics), cv_folds (:func:`describe_folds`), candidates, weighting, residual_sd_t_ha (residual
+    standard error with n - 2 degrees of freedom), residual_rel_sd (the same of the relative residuals
+    (y - ŷ)/ŷ, a fraction), residual_rel_quantiles (their 5th and 95th percentiles: a single plot's
+    carbon lies within ŷ × (1 + q05) .. ŷ × (1 + q95) about 90 % of the time), bootstrap
+    (n_bootstrap rows of params), n_bootstrap_redrawn.
     """
     type_code = _check_type_code(type_code)
     _check_carbon(np.asarray(y, dtype=float).ravel(), plot_ids, where=f"type {type_code} plots")
@@ -409,18 +484,21 @@ def fit_type_model(
     _check_unique_ids(ids, where=f"type {type_code} plots")
     n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", 0, "Use e.g. 200 draws.")
     seed = _check_seed(seed)
+    weighting = _check_weighting(weighting)
 
     order = _sort_order(ids)
     x, y, xy, ids = x[order], y[order], xy[order], ids[order]
     folds = spatial_folds(xy, block_size_m, n_folds, seed)
     fold_info = describe_folds(xy, block_size_m, n_folds)
     try:
-        form, candidates = select_form(x, y, folds, forms)
+        form, candidates = select_form(x, y, folds, forms, weighting)
     except ModelError as err:
         raise ModelError(f"type {type_code}: {err}") from err
-    params = fit_form(form, x, y)
+    params = fit_form(form, x, y, weighting)
     fitted = predict(form, params, x)
     ss_res = float(np.sum((fitted - y) ** 2))
+    dof = max(x.size - params.size, 1)
+    rel = (y - fitted) / np.maximum(fitted, max(WEIGHT_FLOOR * float(np.mean(y)), np.finfo(float).tiny))
 
     draws = np.empty((n_bootstrap, params.size))
     redraw_rng: np.random.Generator | None = None
@@ -428,7 +506,7 @@ def fit_type_model(
     for i, idx in enumerate(bootstrap_indices(x.size, n_bootstrap, seed, type_code)):
         while True:
             try:
-                draws[i] = fit_form(form, x[idx], y[idx])
+                draws[i] = fit_form(form, x[idx], y[idx], weighting)
                 break
             except ModelError as err:
                 n_failed += 1
@@ -453,11 +531,14 @@ def fit_type_model(
         "n": int(x.size),
         "plot_ids": [_py(v) for v in ids],
         "x_range": [float(x.min()), float(x.max())],
-        "fit": _metrics(fitted, y),
+        "fit": {**_metrics(fitted, y), "rmse_rel": _rmse_rel(fitted, y)},
         "cv": candidates[form],
         "cv_folds": fold_info,
         "candidates": candidates,
-        "residual_sd_t_ha": math.sqrt(ss_res / max(x.size - params.size, 1)),
+        "weighting": weighting,
+        "residual_sd_t_ha": math.sqrt(ss_res / dof),
+        "residual_rel_sd": math.sqrt(float(np.sum(rel**2)) / dof),
+        "residual_rel_quantiles": [float(v) for v in np.quantile(rel, [0.05, 0.95])],
         "bootstrap": draws.tolist(),
         "n_bootstrap_redrawn": int(n_failed),
     }
@@ -478,8 +559,9 @@ def fallback_type_model(
     Draws are c * (1 + (uncertainty_pct / 100 / 1.645) * z), z ~ N(0, 1) from
     ``default_rng([seed, crc32(type_code)])``, so their 5-95 % span is about c * (1 ± uncertainty_pct/100);
     uncertainty_pct 0 gives identical draws. Draws may be < 0 when uncertainty_pct > ~164 (the
-    caller floors). Keys without meaning here are None: x_range, fit, cv, cv_folds,
-    residual_sd_t_ha (the table gives no residual spread; all uncertainty is in the draws).
+    caller floors). Keys without meaning here are None: x_range, fit, cv, cv_folds, weighting,
+    residual_sd_t_ha, residual_rel_sd, residual_rel_quantiles (the table gives no residual spread;
+    all uncertainty is in the draws).
     """
     type_code = _check_type_code(type_code)
     c = _check_number(density_t_ha, f"type {type_code}: density_t_ha", "Fix the coefficient table.")
@@ -502,7 +584,10 @@ def fallback_type_model(
         "cv": None,
         "cv_folds": None,
         "candidates": {},
+        "weighting": None,
         "residual_sd_t_ha": None,
+        "residual_rel_sd": None,
+        "residual_rel_quantiles": None,
         "bootstrap": [[float(v)] for v in draws],
         "n_bootstrap_redrawn": 0,
     }
@@ -519,8 +604,11 @@ def fit_models(
     n_folds: int = 5,
     n_bootstrap: int = 200,
     seed: int = 0,
+    weighting: str = "relative",
 ) -> dict[str, Any]:
     """Carbon models of every green-space type in ``types`` for one year (JSON-serialisable dict).
+
+    ``weighting`` is the least-squares weighting of :func:`fit_form` ("relative" or "none").
 
     ``plots`` has columns plot_id, type, x (NDVI), carbon_t_ha, x_m, y_m (metres, projected CRS);
     ``coefficients`` has type, c_above, c_below (t C/ha) and uncertainty_pct (other columns such as
@@ -542,6 +630,7 @@ def fit_models(
         raise ModelError("types must name at least one green-space type. Got none instead. List e.g. G1 G2 G3 XG EG.")
     min_plots = _check_count(min_plots, "min_plots", 3, "Use e.g. 10 plots per type.")
     forms = _check_forms(forms)
+    weighting = _check_weighting(weighting)
     table = _validate_plots(plots)
     coef = _validate_coefficients(coefficients)
 
@@ -565,6 +654,7 @@ def fit_models(
                     code, used["x"].to_numpy(dtype=float), used["carbon_t_ha"].to_numpy(dtype=float),
                     used[["x_m", "y_m"]].to_numpy(dtype=float), used["plot_id"].tolist(),
                     forms=forms, block_size_m=block_size_m, n_folds=n_folds, n_bootstrap=n_bootstrap, seed=seed,
+                    weighting=weighting,
                 )
             except ModelError as err:
                 if code not in coef.index:
@@ -604,6 +694,7 @@ def fit_models(
         "block_size_m": float(block_size_m),
         "n_folds": int(n_folds),
         "forms": list(forms),
+        "weighting": weighting,
         "types": out_types,
     }
 
@@ -648,6 +739,12 @@ def _metrics(pred: np.ndarray, obs: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _rmse_rel(pred: np.ndarray, obs: np.ndarray) -> float:
+    """Root mean square of (obs - pred)/pred, pred floored at WEIGHT_FLOOR x mean(obs) (> 0)."""
+    floor = max(WEIGHT_FLOOR * float(np.mean(obs)), np.finfo(float).tiny)
+    return math.sqrt(float(np.mean(((obs - pred) / np.maximum(pred, floor)) ** 2)))
+
+
 def _type_rng(seed: int, type_code: str, stream: int | None = None) -> np.random.Generator:
     entropy = [seed, zlib.crc32(type_code.encode())]
     if stream is not None:
@@ -659,6 +756,15 @@ def _check_form(form: str, allowed: Iterable[str]) -> None:
     allowed = tuple(allowed)
     if form not in allowed:
         raise ModelError(f"form must be one of {', '.join(allowed)}. Got {form!r} instead. Fix the form name.")
+
+
+def _check_weighting(weighting: Any) -> str:
+    if weighting not in WEIGHTINGS:
+        raise ModelError(
+            f"weighting must be one of {', '.join(WEIGHTINGS)}. Got {weighting!r} instead. "
+            "Use relative for plot errors proportional to carbon (the usual case), none for constant errors."
+        )
+    return str(weighting)
 
 
 def _check_forms(forms: Sequence[str]) -> tuple[str, ...]:

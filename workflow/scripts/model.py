@@ -29,7 +29,8 @@ if len(screened):
                 len(screened), ", ".join(screened["plot_id"].astype(str).head(10)))
 coefficients = io.read_csv(inp.coefficients)
 models = fit_models(plots, coefficients, types=p.types, min_plots=m["min_plots"], forms=tuple(m["forms"]),
-                    block_size_m=m["cv_block_m"], n_folds=m["cv_folds"], n_bootstrap=m["n_bootstrap"], seed=p.seed)
+                    block_size_m=m["cv_block_m"], n_folds=m["cv_folds"], n_bootstrap=m["n_bootstrap"], seed=p.seed,
+                    weighting=m.get("weighting", "relative"))
 models["year"] = year
 models["screened_plots"] = screened[["plot_id", "type", "type_share", "screened"]].to_dict("records")
 for code in p.types:
