@@ -2,7 +2,8 @@
 
 Hand cases are stacks of 3 scenes × 2 × 2 pixels (scene, row, col). End-to-end cases write tiny
 Sentinel-2 scenes before 2022 (reflectance = DN / 10000) on a 10 × 8 grid of 10 m pixels in
-UTM 51N and composite them in row strips.
+UTM 51N and composite them in row strips. Tiled cases composite tiles of the grid and mosaic
+them back: the same file as the untiled composite, also when the scenes must be reprojected.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from greensink.composite import (
     masked_median,
     max_ndvi_composite,
     median_composite,
+    mosaic_to_file,
 )
 from greensink.errors import InputDataError
 from greensink.grid import Grid
@@ -287,3 +289,129 @@ def test_composite_strips_cover_the_grid_once(tmp_path):
     scenes = make_scenes(tmp_path, scl_layers())
     rows = [r for r, block in composite_strips(scenes, GRID, "median", block_rows=4)]
     assert rows == [slice(0, 4), slice(4, 8), slice(8, 10)]
+
+
+# ----------------------------------------------------------------------------- tiles and mosaic
+
+
+def composite_in_tiles(scenes, grid, tmp_path, size_px, method="median", block_rows=512):
+    """Every tile of ``grid.tiles(size_px)`` composited on its own, then mosaicked: (mosaic path, stats)."""
+    paths = []
+    for t in grid.tiles(size_px):
+        paths.append(tmp_path / f"tiles_{size_px}" / f"composite_{t.id}.tif")
+        composite_to_file(scenes, grid, paths[-1], method, block_rows, tile=t, tags={"ingest_masked_pct": 12.5})
+    out = tmp_path / f"mosaic_{size_px}.tif"
+    stats = mosaic_to_file(paths, grid, out, size_px, n_scenes=len(scenes), method=method, block_rows=block_rows,
+                           tags={"ingest_masked_pct": 12.5})
+    return out, stats
+
+
+@pytest.mark.parametrize("method", ["median", "max-ndvi"])
+@pytest.mark.parametrize(("size_px", "block_rows"), [(3, 2), (4, 512), (5, 3), (8, 4)])
+def test_tiles_mosaicked_are_the_untiled_composite(tmp_path, method, size_px, block_rows):
+    # 10 × 8 grid in tiles of 3 (4 × 3 tiles, edge tiles 1 × 2), 4, 5 or 8 px: the mosaic is the
+    # same file, byte for byte, as the untiled composite, so the values along the tile edges agree
+    scenes = make_scenes(tmp_path, scl_layers())
+    whole = tmp_path / "whole.tif"
+    stats_whole = composite_to_file(scenes, GRID, whole, method, block_rows, tags={"ingest_masked_pct": 12.5})
+    mosaic, stats = composite_in_tiles(scenes, GRID, tmp_path, size_px, method, block_rows)
+    assert stats == stats_whole
+    from greensink import io
+
+    a, b = io.read_raster(whole), io.read_raster(mosaic)
+    np.testing.assert_array_equal(a, b)
+    assert io.sha256(whole) == io.sha256(mosaic)
+    # each tile file holds its window of the composite, on its sub-grid
+    for t in GRID.tiles(size_px):
+        path = tmp_path / f"tiles_{size_px}" / f"composite_{t.id}.tif"
+        assert io.read_grid(path) == GRID.subgrid(t)
+        np.testing.assert_array_equal(io.read_raster(path), a[:, t.rows, t.cols])
+        with rasterio.open(path) as src:
+            assert src.tags()["tile_id"] == t.id and src.descriptions == BANDS
+
+
+def test_tiles_of_reprojected_scenes_have_no_seams(tmp_path):
+    # scenes on other lattices (20 m shifted by 3.3 m; 7 m) and in another UTM zone are warped
+    # bilinearly onto the grid: tiles read them through the same warp, so the rows and columns on
+    # either side of every tile edge equal the untiled composite's, bit for bit
+    from greensink import io
+
+    grid = Grid("EPSG:32651", Affine(10.0, 0.0, 350000.0, 0.0, -10.0, 3460000.0), width=150, height=130)
+    rng = np.random.default_rng(7)
+    lattices = [("EPSG:32651", Affine(20.0, 0.0, 349903.3, 0.0, -20.0, 3460107.7), (90, 100)),
+                ("EPSG:32650", Affine(15.0, 0.0, 921300.0, 0.0, -15.0, 3467550.0), (120, 130)),
+                ("EPSG:32651", Affine(7.0, 0.0, 350011.0, 0.0, -7.0, 3459990.0), (200, 230))]
+    scenes = []
+    for i, (crs, transform, shape) in enumerate(lattices):
+        def tif(name, arr, crs=crs, transform=transform):
+            with rasterio.open(tmp_path / name, "w", driver="GTiff", width=arr.shape[1], height=arr.shape[0], count=1,
+                               dtype=arr.dtype, crs=crs, transform=transform) as dst:
+                dst.write(arr, 1)
+            return str(tmp_path / name)
+        scl = np.where(rng.random(shape) < 0.2, 9, 4).astype(np.uint8)
+        scenes.append(Scene(f"s{i}", f"2021-0{5 + i}-01", "sentinel2-l2a",
+                            tif(f"red{i}.tif", rng.integers(300, 3000, shape).astype(np.uint16)),
+                            tif(f"nir{i}.tif", rng.integers(2000, 6000, shape).astype(np.uint16)),
+                            tif(f"scl{i}.tif", scl), 1e-4, 0.0))
+    whole = tmp_path / "whole.tif"
+    stats_whole = composite_to_file(scenes, grid, whole, "median", 32)
+    a = io.read_raster(whole)
+    assert a[2].max() == 3 and (a[2] == 0).any()  # all three scenes overlap somewhere; some pixels never clear
+    mosaic, stats = composite_in_tiles(scenes, grid, tmp_path, 64, "median", 32)
+    b = io.read_raster(mosaic)
+    edges = [64, 128]  # tile edges (rows and columns), the pixels either side of each
+    for e in edges:
+        np.testing.assert_array_equal(b[:, e - 1:e + 1, :], a[:, e - 1:e + 1, :])
+        np.testing.assert_array_equal(b[:, :, e - 1:e + 1], a[:, :, e - 1:e + 1])
+    np.testing.assert_array_equal(b, a)
+    assert stats == stats_whole
+
+
+def test_a_tile_never_seen_clear_is_written_and_the_mosaic_still_checks_the_whole(tmp_path):
+    from greensink import io
+
+    layers = [np.full(GRID.shape, 4), np.full(GRID.shape, 4)]
+    for layer in layers:
+        layer[:4, :4] = 9  # tile r000c000 of 4 px is cloudy in every scene
+    (tmp_path / "half").mkdir()
+    scenes = make_scenes(tmp_path / "half", layers)
+    t = GRID.tiles(4)[0]
+    stats = composite_to_file(scenes, GRID, tmp_path / "t.tif", "median", 4, tile=t)
+    assert stats["pixels"] == 16 and stats["pixels_never_clear"] == 16
+    assert (io.read_raster(tmp_path / "t.tif", 3) == 0).all()
+    # all cloudy everywhere: every tile is written, but the mosaic refuses and writes nothing
+    (tmp_path / "cloudy").mkdir()
+    cloudy = make_scenes(tmp_path / "cloudy", [np.full(GRID.shape, 9), np.full(GRID.shape, 8)])
+    paths = []
+    for t in GRID.tiles(4):
+        paths.append(tmp_path / "cloudy" / f"composite_{t.id}.tif")
+        composite_to_file(cloudy, GRID, paths[-1], "median", 4, tile=t)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(InputDataError, match="All 80 pixels are masked"):
+        mosaic_to_file(paths, GRID, tmp_path / "out" / "composite.tif", 4, n_scenes=2)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_mosaic_refuses_tiles_of_another_tiling(tmp_path):
+    scenes = make_scenes(tmp_path, scl_layers())
+    paths = []
+    for t in GRID.tiles(4):
+        paths.append(tmp_path / f"composite_{t.id}.tif")
+        composite_to_file(scenes, GRID, paths[-1], "median", tile=t)
+    with pytest.raises(InputDataError, match="needs 4 tile files; got 6"):
+        mosaic_to_file(paths, GRID, tmp_path / "m.tif", 5, n_scenes=3)
+    swapped = [paths[1], paths[0], *paths[2:]]
+    with pytest.raises(InputDataError, match="is not tile r000c000") as err:
+        mosaic_to_file(swapped, GRID, tmp_path / "m.tif", 4, n_scenes=3)
+    assert "delete the tiles folder" in str(err.value)
+    assert not (tmp_path / "m.tif").exists()
+
+
+def test_composite_strips_of_a_tile_count_rows_from_the_tile(tmp_path):
+    scenes = make_scenes(tmp_path, scl_layers())
+    t = GRID.tiles(6)[3]  # r001c001: rows 6-9, columns 6-7
+    assert (t.row_off, t.col_off, t.shape) == (6, 6, (4, 2))
+    got = list(composite_strips(scenes, GRID, "median", block_rows=3, tile=t))
+    assert [r for r, _ in got] == [slice(0, 3), slice(3, 4)]
+    whole, _ = composite_year(scenes, GRID, "median")
+    np.testing.assert_array_equal(np.concatenate([b for _, b in got], axis=1), whole[:, 6:10, 6:8])

@@ -1,4 +1,5 @@
-"""Tests of greensink.grid: snapping a bounding box to whole pixels, and the CRS check.
+"""Tests of greensink.grid: snapping a bounding box to whole pixels, the CRS check, and the
+fixed tiles a large grid is composited in (ids, windows covering the grid once, edge tiles).
 
 The hand case is a box in UTM 51N (EPSG:32651) that does not sit on the 10 m lattice:
 bounds (350003.3, 3455001, 355001, 3460004.1).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from affine import Affine
 from hypothesis import given, settings
@@ -134,3 +136,68 @@ def test_check_projected_refuses_projected_crs_in_feet():
     # EPSG:2229 NAD83 / California zone 5 is projected but in US survey feet
     with pytest.raises(ConfigError, match="metres"):
         check_projected("EPSG:2229", "crs")
+
+
+# ----------------------------------------------------------------------------- tiles
+
+
+def test_tiles_hand_case_row_major_ids_and_smaller_edge_tiles():
+    grid = Grid(CRS, Affine(10.0, 0.0, 1000.0, 0.0, -10.0, 5000.0), width=202, height=150)
+    tiles = grid.tiles(96)
+    assert [t.id for t in tiles] == ["r000c000", "r000c001", "r000c002", "r001c000", "r001c001", "r001c002"]
+    assert [(t.row_off, t.col_off, t.height, t.width) for t in tiles] == [
+        (0, 0, 96, 96), (0, 96, 96, 96), (0, 192, 96, 10),
+        (96, 0, 54, 96), (96, 96, 54, 96), (96, 192, 54, 10),
+    ]
+    assert tiles[5].rows == slice(96, 150) and tiles[5].cols == slice(192, 202) and tiles[5].shape == (54, 10)
+    assert grid.tile("r001c002", 96) == tiles[5]
+    with pytest.raises(ValueError, match="r002c000"):
+        grid.tile("r002c000", 96)
+
+
+def test_no_tile_size_is_one_tile_of_the_whole_grid():
+    grid = Grid(CRS, Affine(10.0, 0.0, 0.0, 0.0, -10.0, 0.0), width=7, height=5)
+    assert grid.tiles() == grid.tiles(None) == [("r000c000", 0, 0, 5, 7)]
+    assert grid.subgrid(grid.tiles()[0]) == grid
+    assert grid.tiles(7) == grid.tiles(100) == grid.tiles()  # one tile when the size covers the grid
+
+
+def test_tile_ids_widen_past_999_tiles_per_side():
+    grid = Grid(CRS, Affine(10.0, 0.0, 0.0, 0.0, -10.0, 0.0), width=1001, height=1)
+    tiles = grid.tiles(1)
+    assert tiles[0].id == "r0000c0000" and tiles[-1].id == "r0000c1000"
+    assert sorted(t.id for t in tiles) == [t.id for t in tiles]  # ids sort in mosaic order
+
+
+@settings(max_examples=200, deadline=None)
+@given(height=st.integers(1, 400), width=st.integers(1, 400), size=st.integers(1, 500))
+def test_tiles_cover_the_grid_exactly_once(height, width, size):
+    grid = Grid(CRS, Affine(10.0, 0.0, 0.0, 0.0, -10.0, 0.0), width=width, height=height)
+    tiles = grid.tiles(size)
+    seen = np.zeros(grid.shape, dtype=int)
+    for t in tiles:
+        assert 0 < t.height <= size and 0 < t.width <= size
+        assert t.row_off % size == 0 and t.col_off % size == 0  # a fixed lattice from the top-left corner
+        seen[t.rows, t.cols] += 1
+    assert (seen == 1).all()
+    assert len(tiles) == -(-height // size) * -(-width // size)
+    assert len({t.id for t in tiles}) == len(tiles)
+    assert [(t.row_off, t.col_off) for t in tiles] == sorted((t.row_off, t.col_off) for t in tiles)  # row-major
+
+
+def test_subgrid_is_the_window_of_the_grid():
+    grid = Grid(CRS, Affine(10.0, 0.0, 349990.0, 0.0, -10.0, 3457010.0), width=202, height=202)
+    t = grid.tiles(96)[4]  # r001c001
+    sub = grid.subgrid(t)
+    assert sub.shape == (96, 96) and sub.crs == grid.crs and sub.resolution_m == 10.0
+    # the tile's top-left corner is pixel (96, 96) of the grid
+    assert sub.transform @ (0, 0) == grid.transform @ (96, 96)
+    assert sub.bounds == (349990.0 + 960, 3457010.0 - 1920, 349990.0 + 1920, 3457010.0 - 960)
+    with pytest.raises(ValueError, match="not inside"):
+        grid.subgrid(t._replace(height=200))
+
+
+def test_tiles_refuse_a_size_below_one_pixel():
+    grid = Grid(CRS, Affine(10.0, 0.0, 0.0, 0.0, -10.0, 0.0), width=7, height=5)
+    with pytest.raises(ConfigError, match="size_px"):
+        grid.tiles(0)

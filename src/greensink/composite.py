@@ -9,20 +9,28 @@ A pixel never seen clear is NaN in every band and 0 in the count layer. Scenes a
 row strip at a time, so memory grows with strip rows × columns × scenes, not with the scene;
 :func:`composite_to_file` also writes each finished strip straight to disk, so the composite
 itself is never held whole.
+
+A large area can be cut into fixed tiles of the grid (:meth:`Grid.tiles`): each tile is
+composited on its own (``composite_to_file(..., tile=...)``, one ``{year}``×``{tile}`` job) and
+:func:`mosaic_to_file` streams the tiles back into the composite of the whole grid. Every tile
+reads the scenes through the same warp onto the whole grid, only in its own window, so the
+mosaic has the same pixels as the untiled composite, without seams, and the same statistics.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+from pyproj import CRS
 from rasterio.windows import Window
 
 from greensink import io as gio
 from greensink.errors import InputDataError
-from greensink.grid import Grid
+from greensink.grid import Grid, Tile
 from greensink.ingest import Scene, read_scene_window
 
 log = logging.getLogger(__name__)
@@ -74,25 +82,34 @@ def composite_strips(
     method: str = "median",
     block_rows: int = 512,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    tile: Tile | None = None,
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """Composite ``scenes`` on ``grid`` one row strip at a time: yields (row slice, (3, strip
-    rows, cols) float32 block of red, nir, valid_obs_count). Memory is one strip of every scene."""
+    rows, cols) float32 block of red, nir, valid_obs_count). Memory is one strip of every scene.
+
+    With ``tile`` (one of ``grid.tiles(...)``), only the pixels of that tile: strips span the
+    tile's columns and the row slices count from the tile's first row. The scenes are still warped
+    onto ``grid`` itself and read in the tile's window, so a tile has exactly the values of the same
+    window of the untiled composite."""
     if not scenes:
         raise InputDataError("No scene falls in the season of this year. Add scenes or widen season.start/season.end.")
     reduce = METHODS[method]
-    windows = grid.windows(block_rows)
-    for i, (rows, _) in enumerate(windows):
-        window = Window(0, rows.start, grid.width, rows.stop - rows.start)
+    t = tile if tile is not None else grid.tiles()[0]
+    starts = range(0, t.height, block_rows)
+    for i, r in enumerate(starts):
+        h = min(block_rows, t.height - r)
+        window = Window(t.col_off, t.row_off + r, t.width, h)
         stack = [read_scene_window(s, grid, window) for s in scenes]
         red = np.stack([s[0] for s in stack])
         nir = np.stack([s[1] for s in stack])
         clear = np.stack([s[2] for s in stack])
         del stack
-        block = np.empty((3, window.height, grid.width), dtype=np.float32)
+        block = np.empty((3, h, t.width), dtype=np.float32)
         block[0], block[1], block[2] = reduce(red, nir, clear)
-        yield rows, block
+        yield slice(r, r + h), block
         if progress:
-            progress(i + 1, len(windows))
+            progress(i + 1, len(starts))
 
 
 class CompositeStats:
@@ -114,6 +131,10 @@ class CompositeStats:
                 f"All {self.pixels} pixels are masked in every one of the {self.n_scenes} scenes (clouds, shadow or no data). "
                 "Add clearer scenes or check the quality band."
             )
+        return self.summary()
+
+    def summary(self) -> dict:
+        """The statistics, even if no pixel was ever clear (one tile may lie wholly under cloud)."""
         return {
             "n_scenes": self.n_scenes,
             "pixels": self.pixels,
@@ -152,18 +173,111 @@ def composite_to_file(
     *,
     compress: str = "zstd",
     tags: dict[str, object] | None = None,
+    tile: Tile | None = None,
 ) -> dict:
     """Composite ``scenes`` on ``grid`` into the COG ``path`` strip by strip (bands red, nir,
     valid_obs_count; the same values as :func:`composite_year`), and return the statistics.
 
     Memory is bounded by ``block_rows`` × columns × scenes, not by the grid. The statistics are
     stored as ``composite_*`` tags with ``tags`` besides. The file appears only when complete:
-    if no pixel is ever clear, InputDataError is raised and nothing is written."""
+    if no pixel is ever clear, InputDataError is raised and nothing is written.
+
+    With ``tile`` (one of ``grid.tiles(size_px)``), the file holds that tile only, on
+    ``grid.subgrid(tile)``, with the tile's own statistics and ``tile_*`` tags; a tile never seen
+    clear is written (the check is made on the whole mosaic, by :func:`mosaic_to_file`)."""
     acc = CompositeStats(len(scenes), method)
+    strips = composite_strips(scenes, grid, method, block_rows, progress, tile=tile)
+    if tile is None:
+        return _write_composite(path, grid, strips, acc, compress=compress, tags=tags)
+    tile_tags = {"tile_id": tile.id, "tile_row_off": tile.row_off, "tile_col_off": tile.col_off}
+    return _write_composite(path, grid.subgrid(tile), strips, acc, compress=compress,
+                            tags=tile_tags | (tags or {}), require_clear=False)
+
+
+def _write_composite(path: str | Path, grid: Grid, strips: Iterable[tuple[slice, np.ndarray]], acc: CompositeStats, *,
+                     compress: str, tags: dict[str, object] | None, require_clear: bool = True) -> dict:
+    """Stream ``strips`` of a composite into the COG ``path`` on ``grid``, counting the
+    statistics in ``acc``; tag the file with them and ``tags``. The one writer of both the
+    untiled composite and the mosaic of tiles, so the two give the same file."""
     with gio.raster_writer(path, grid, len(BANDS), band_names=BANDS, compress=compress) as out:
-        for rows, block in composite_strips(scenes, grid, method, block_rows, progress):
+        for rows, block in strips:
             out.write(block, rows.start)
             acc.add(block[2])
-        stats = acc.result()
+        stats = acc.result() if require_clear else acc.summary()
         out.update_tags(**{f"composite_{k}": v for k, v in stats.items()}, **(tags or {}))
     return stats
+
+
+def mosaic_strips(
+    tile_paths: Sequence[str | Path],
+    grid: Grid,
+    size_px: int | None,
+    block_rows: int = 512,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """The composite of the whole ``grid`` from its tiles, one row strip at a time: yields (row
+    slice, (3, strip rows, columns) float32 block) as :func:`composite_strips` does.
+
+    ``tile_paths`` are the files of ``grid.tiles(size_px)``, in that order. Each must lie on its
+    tile's sub-grid with the composite's bands, or InputDataError names it. Memory is one strip;
+    only the tiles the strip crosses are open."""
+    tiles = grid.tiles(size_px)
+    if len(tile_paths) != len(tiles):
+        raise InputDataError(f"The mosaic of the {grid.height} × {grid.width} grid in tiles of {size_px} px needs "
+                             f"{len(tiles)} tile files; got {len(tile_paths)}.")
+    for t, p in zip(tiles, tile_paths, strict=True):
+        got, want = gio.read_grid(p), grid.subgrid(t)
+        same_grid = got.shape == want.shape and got.transform.almost_equals(want.transform, 1e-6) and (
+            got.crs == want.crs or CRS.from_user_input(got.crs) == CRS.from_user_input(want.crs))
+        if not same_grid or tuple(gio.band_names(p)) != BANDS:
+            raise InputDataError(
+                f"{p}: is not tile {t.id} of this run's composite (found a {got.height} × {got.width} raster at "
+                f"{tuple(got.transform)[:6]} with bands {gio.band_names(p)}; expected {t.height} × {t.width} at "
+                f"{tuple(want.transform)[:6]} with bands {list(BANDS)}). It was made for another grid or "
+                "tile size: delete the tiles folder and run again."
+            )
+    windows = grid.windows(block_rows)
+    with contextlib.ExitStack() as stack:
+        open_: dict[int, object] = {}
+        for i, (rows, _) in enumerate(windows):
+            block = np.full((len(BANDS), rows.stop - rows.start, grid.width), np.nan, dtype=np.float32)
+            for k, t in enumerate(tiles):
+                r0, r1 = max(rows.start, t.row_off), min(rows.stop, t.row_off + t.height)
+                if r0 >= r1:
+                    continue
+                if k not in open_:
+                    open_[k] = stack.enter_context(gio.open_raster(tile_paths[k]))
+                src = open_[k]
+                block[:, r0 - rows.start:r1 - rows.start, t.cols] = src.read(
+                    window=Window(0, r0 - t.row_off, t.width, r1 - r0), out_dtype=np.float32)
+                if r1 == t.row_off + t.height:  # the tile is done: close it
+                    open_.pop(k).close()
+            yield rows, block
+            if progress:
+                progress(i + 1, len(windows))
+
+
+def mosaic_to_file(
+    tile_paths: Sequence[str | Path],
+    grid: Grid,
+    path: str | Path,
+    size_px: int | None,
+    *,
+    n_scenes: int,
+    method: str = "median",
+    block_rows: int = 512,
+    progress: Callable[[int, int], None] | None = None,
+    compress: str = "zstd",
+    tags: dict[str, object] | None = None,
+) -> dict:
+    """Mosaic the tile composites ``tile_paths`` (of ``grid.tiles(size_px)``, in order, written by
+    :func:`composite_to_file` with ``tile``) into the COG ``path`` of the whole grid, and return
+    the statistics of the whole composite.
+
+    The file is written as :func:`composite_to_file` writes the untiled composite: the same
+    pixels, band names and ``composite_*`` tags, counted exactly over the mosaic (``n_scenes`` and
+    ``method`` are those of the tiles). Memory is one strip of ``block_rows`` rows. If no pixel is
+    ever clear, InputDataError is raised and nothing is written."""
+    acc = CompositeStats(n_scenes, method)
+    strips = mosaic_strips(tile_paths, grid, size_px, block_rows, progress)
+    return _write_composite(path, grid, strips, acc, compress=compress, tags=tags)

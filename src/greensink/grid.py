@@ -12,11 +12,34 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from affine import Affine
 from pyproj import CRS
 
 from greensink.errors import ConfigError
+
+
+class Tile(NamedTuple):
+    """A rectangle of grid pixels: one ``{tile}`` job of a tiled run (see :meth:`Grid.tiles`)."""
+
+    id: str
+    row_off: int
+    col_off: int
+    height: int
+    width: int
+
+    @property
+    def rows(self) -> slice:
+        return slice(self.row_off, self.row_off + self.height)
+
+    @property
+    def cols(self) -> slice:
+        return slice(self.col_off, self.col_off + self.width)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,41 @@ class Grid:
             (slice(r, min(r + block_rows, self.height)), slice(0, self.width))
             for r in range(0, self.height, block_rows)
         ]
+
+    def tiles(self, size_px: int | None = None) -> list[Tile]:
+        """Fixed square tiles of ``size_px`` × ``size_px`` pixels covering the grid exactly once,
+        row-major from the top-left corner; the last row and column of tiles are cut at the grid's
+        edge. Ids are ``r{row}c{col}`` with the tile's row and column index, zero-padded to three
+        digits (``r000c001`` is the second tile of the first row). ``size_px`` None gives one tile,
+        ``r000c000``, that is the whole grid."""
+        if size_px is None:
+            return [Tile("r000c000", 0, 0, self.height, self.width)]
+        if int(size_px) != size_px or size_px < 1:
+            raise ConfigError(f"tiles.size_px must be a whole number of pixels >= 1. Got {size_px!r}.")
+        size = int(size_px)
+        n_rows, n_cols = -(-self.height // size), -(-self.width // size)
+        digits = max(3, len(str(max(n_rows, n_cols) - 1)))
+        return [
+            Tile(f"r{i:0{digits}d}c{j:0{digits}d}", i * size, j * size,
+                 min(size, self.height - i * size), min(size, self.width - j * size))
+            for i in range(n_rows)
+            for j in range(n_cols)
+        ]
+
+    def tile(self, tile_id: str, size_px: int | None = None) -> Tile:
+        """The tile of :meth:`tiles` named ``tile_id``; ValueError if the tiling has none."""
+        for t in self.tiles(size_px):
+            if t.id == tile_id:
+                return t
+        raise ValueError(f"No tile {tile_id!r} in the {self.height} × {self.width} grid cut into tiles of {size_px} px.")
+
+    def subgrid(self, tile: Tile) -> Grid:
+        """The grid of the pixels of ``tile``: same CRS and pixel size, origin at the tile's corner."""
+        if not (0 <= tile.row_off and 0 <= tile.col_off and tile.height > 0 and tile.width > 0
+                and tile.row_off + tile.height <= self.height and tile.col_off + tile.width <= self.width):
+            raise ValueError(f"Tile {tile!r} is not inside the {self.height} × {self.width} grid.")
+        return Grid(crs=self.crs, transform=self.transform @ Affine.translation(tile.col_off, tile.row_off),
+                    width=tile.width, height=tile.height)
 
 
 def check_projected(crs: str, where: str) -> CRS:

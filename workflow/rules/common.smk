@@ -1,5 +1,6 @@
 # Input functions and path lists for the rules. Plumbing only: no arithmetic.
 from greensink.config import change_pairs, demo_paths, greenspace_inputs
+from greensink.grid import Grid
 
 ENV = "../../envs/greensink.yaml"
 LEVELS = [z["level"] for z in config["zones"]]
@@ -8,6 +9,8 @@ YEARS = sorted(config["years"])
 PAIRS = change_pairs(config)
 TYPES = list(config["greenspace"]["types"])
 DEMO = config["imagery"]["source"] == "demo"
+TILE_PX = config["tiles"]["size_px"]  # None: one composite job per year over the whole grid
+TILED = TILE_PX is not None
 
 
 wildcard_constraints:
@@ -15,6 +18,7 @@ wildcard_constraints:
     y0=r"\d{4}",
     y1=r"\d{4}",
     level="|".join(LEVELS),
+    tile=r"r\d+c\d+",
 
 
 def zone_source(wildcards):
@@ -35,6 +39,17 @@ def optional_residential(wildcards):
 
 def year_zone_tables(year):
     return [f"results/{year}/zones/{level}.gpkg" for level in LEVELS]
+
+
+def tile_ids():
+    """Ids of the composite tiles, in mosaic order. The grid is made at run time from the zones,
+    so this waits for checkpoint prepare_zones (Snakemake re-evaluates the DAG once it has run)."""
+    grid = Grid.read(checkpoints.prepare_zones.get().output.grid)
+    return [tile.id for tile in grid.tiles(TILE_PX)]
+
+
+def composite_tiles(wildcards):
+    return expand("results/{year}/tiles/composite_{tile}.tif", year=wildcards.year, tile=tile_ids())
 
 
 def demo_manifest(wildcards):

@@ -1,19 +1,61 @@
 # Composite: one growing-season image per year with a valid-observation count.
+# Untiled (tiles.size_px null): one job per year. Tiled: one job per {year}×{tile}, then a mosaic.
 
 
-rule composite:
-    input:
-        scenes="results/{year}/ingest/scenes.json",
-        grid="results/zones/grid.json",
-    output:
-        "results/{year}/composite.tif",
-    params:
-        method=config["imagery"]["composite"],
-        block_rows=config["imagery"]["block_rows"],
-        compress=config["output"]["compress"],
-    log:
-        "logs/composite/{year}.log",
-    conda:
-        ENV
-    script:
-        "../scripts/composite.py"
+if not TILED:
+
+    rule composite:
+        input:
+            scenes="results/{year}/ingest/scenes.json",
+            grid="results/zones/grid.json",
+        output:
+            "results/{year}/composite.tif",
+        params:
+            method=config["imagery"]["composite"],
+            block_rows=config["imagery"]["block_rows"],
+            compress=config["output"]["compress"],
+        log:
+            "logs/composite/{year}.log",
+        conda:
+            ENV
+        script:
+            "../scripts/composite.py"
+
+else:
+
+    rule composite_tile:
+        input:
+            scenes="results/{year}/ingest/scenes.json",
+            grid="results/zones/grid.json",
+        output:
+            "results/{year}/tiles/composite_{tile}.tif",
+        params:
+            method=config["imagery"]["composite"],
+            block_rows=config["imagery"]["block_rows"],
+            compress=config["output"]["compress"],
+            size_px=TILE_PX,
+        log:
+            "logs/composite/{year}/{tile}.log",
+        conda:
+            ENV
+        script:
+            "../scripts/composite.py"
+
+    rule mosaic:
+        input:
+            tiles=composite_tiles,
+            scenes="results/{year}/ingest/scenes.json",
+            grid="results/zones/grid.json",
+        output:
+            "results/{year}/composite.tif",
+        params:
+            method=config["imagery"]["composite"],
+            block_rows=config["imagery"]["block_rows"],
+            compress=config["output"]["compress"],
+            size_px=TILE_PX,
+        log:
+            "logs/mosaic/{year}.log",
+        conda:
+            ENV
+        script:
+            "../scripts/mosaic.py"

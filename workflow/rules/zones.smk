@@ -1,7 +1,8 @@
 # Planning zones: validated, nested, on one grid; exact pixel coverage once per level.
 
 
-rule prepare_zones:
+# A checkpoint: the grid it writes decides the composite tiles (common.smk, tile_ids).
+checkpoint prepare_zones:
     input:
         zone_source,
     output:
