@@ -36,6 +36,7 @@ from greensink.ingest import Scene, read_scene_window
 log = logging.getLogger(__name__)
 
 BANDS = ("red", "nir", "valid_obs_count")
+ENGINES = ("windows", "dask")  # imagery.engine: row strips read in-process, or lazy dask chunks (greensink.lazy)
 
 
 def median_composite(red: np.ndarray, nir: np.ndarray, clear: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -174,6 +175,8 @@ def composite_to_file(
     compress: str = "zstd",
     tags: dict[str, object] | None = None,
     tile: Tile | None = None,
+    engine: str = "windows",
+    threads: int = 1,
 ) -> dict:
     """Composite ``scenes`` on ``grid`` into the COG ``path`` strip by strip (bands red, nir,
     valid_obs_count; the same values as :func:`composite_year`), and return the statistics.
@@ -184,7 +187,19 @@ def composite_to_file(
 
     With ``tile`` (one of ``grid.tiles(size_px)``), the file holds that tile only, on
     ``grid.subgrid(tile)``, with the tile's own statistics and ``tile_*`` tags; a tile never seen
-    clear is written (the check is made on the whole mosaic, by :func:`mosaic_to_file`)."""
+    clear is written (the check is made on the whole mosaic, by :func:`mosaic_to_file`).
+
+    ``engine`` ``dask`` (untiled only) reads the scenes as a lazy dask array in ``block_rows`` ×
+    ``block_rows`` chunks and reduces it chunk by chunk on ``threads`` threads
+    (:func:`greensink.lazy.composite_dask_to_file`): the same file. ``windows`` (the default)
+    reads row strips in this process; a tile is always composited so."""
+    if engine not in ENGINES:
+        raise ValueError(f"Unknown composite engine {engine!r}. Use one of {list(ENGINES)}.")
+    if engine == "dask" and tile is None:
+        from greensink.lazy import composite_dask_to_file  # lazy imports this module
+
+        return composite_dask_to_file(scenes, grid, path, method, block_rows, progress, threads=threads,
+                                      compress=compress, tags=tags)
     acc = CompositeStats(len(scenes), method)
     strips = composite_strips(scenes, grid, method, block_rows, progress, tile=tile)
     if tile is None:

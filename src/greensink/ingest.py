@@ -748,6 +748,21 @@ def suspect_nodata(path: str, band: int, profile_nodata: float | None, override:
 # ----------------------------------------------------------------------------- reading
 
 
+def _scale_ratio(src: rasterio.DatasetReader, grid: Grid) -> tuple[float, float]:
+    """Destination pixels per source pixel along x and y (GDAL's XSCALE / YSCALE warp options),
+    from the source's pixel size expressed in the grid's CRS at the source's centre."""
+    from rasterio.warp import transform as warp_transform
+
+    left, bottom, right, top = src.bounds
+    cx, cy = (left + right) / 2, (bottom + top) / 2
+    rx, ry = abs(src.res[0]), abs(src.res[1])
+    xs, ys = warp_transform(src.crs, grid.crs, [cx, cx + rx, cx], [cy, cy, cy + ry])
+    px = float(np.hypot(xs[1] - xs[0], ys[1] - ys[0]))
+    py = float(np.hypot(xs[2] - xs[0], ys[2] - ys[0]))
+    res = grid.resolution_m
+    return px / res, py / res
+
+
 def _warped_read(path: str, band: int, grid: Grid, window: Window, resampling: Resampling,
                  profile_nodata: float | None = None, override: bool = False) -> tuple[np.ndarray, float | None, np.ndarray | None]:
     """One band of a file on ``grid`` in ``window``: (DN array, nodata value in use, outside mask or None).
@@ -759,6 +774,11 @@ def _warped_read(path: str, band: int, grid: Grid, window: Window, resampling: R
         with rasterio.open(path) as src:
             nodata = _nodata_in_use(src.nodata, profile_nodata, override)
             opts = dict(crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height, resampling=resampling)
+            if resampling != Resampling.nearest:
+                # Fix the kernel scale for the whole scene: GDAL otherwise derives it per warp chunk, so a
+                # scene finer than the grid came out slightly different in different windows (strips, tiles).
+                sx, sy = _scale_ratio(src, grid)
+                opts.update(XSCALE=str(sx), YSCALE=str(sy))
             if resampling != Resampling.nearest:
                 opts["dtype"] = "float32"  # interpolated DNs are not rounded back to integers (0.5 DN is 0.2 % of a uint8 range)
             if nodata is None:
