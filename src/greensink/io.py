@@ -402,3 +402,11 @@ def read_window_over(path: str | Path, bounds: tuple[float, float, float, float]
         win = win.intersection(Window(0, 0, src.width, src.height))
         arr = src.read(band, window=win)
         return arr, src.window_transform(win), src.crs.to_string(), src.nodata
+
+
+def read_georef(path: str | Path) -> tuple[str, object, int, int]:
+    """(CRS, transform, width, height) of a raster, or an InputDataError naming the file if it has no CRS."""
+    with open_raster(path) as src:
+        if src.crs is None:
+            raise InputDataError(f"{path}: the raster has no CRS. Assign one (e.g. gdal_edit.py -a_srs EPSG:XXXX) and try again.")
+        return src.crs.to_string(), src.transform, src.width, src.height

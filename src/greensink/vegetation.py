@@ -9,6 +9,12 @@
 * Structure classes: grass (vegetation ≤ NDVI < 0.35), shrub (0.35 ≤ NDVI < 0.5) and tree
   (NDVI ≥ 0.5). NDVI separates them only roughly; the thresholds are starting values to
   calibrate, and a canopy height model, where available, is the better source.
+* With a canopy height model (CHM, ``vegetation.chm``: any CRS and resolution), the height
+  thresholds are applied at the CHM's own resolution and the 0/1 masks are then area-averaged onto
+  the grid (:func:`chm_fractions`), so canopy.tif is a true tree-canopy fraction: the share of the
+  pixel's valid CHM area at or above ``tree_height_m``. Classes follow the pixel's median height:
+  tree where that share is ≥ 0.5, else (if NDVI says vegetation) shrub where the share at or above
+  ``shrub_height_m`` is ≥ 0.5, else grass. Pixels with no valid CHM keep the NDVI rules.
 
 :func:`vegetation_to_files` makes every product from a composite file strip by strip, so memory
 is bounded by the strip, not the scene. Its FVC endmembers come from an NDVI histogram of the
@@ -27,6 +33,7 @@ import numpy as np
 
 from greensink import io as gio
 from greensink.errors import InputDataError
+from greensink.grid import Grid, Tile
 
 
 def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
@@ -185,6 +192,104 @@ def class_mask(classes: np.ndarray, codes: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+# ----------------------------------------------------------------------------- canopy height model
+
+
+def chm_fractions(height: np.ndarray, src_transform, src_crs: str, src_nodata: float | None, grid: Grid,
+                  tree_height_m: float, shrub_height_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(tree, woody) area fractions 0–1 on ``grid`` from a canopy height raster (metres) in any CRS
+    and resolution: the share of each grid pixel's valid CHM area with height ≥ ``tree_height_m``
+    and with height ≥ ``shrub_height_m``; NaN where no valid CHM pixel touches the grid pixel.
+
+    Each threshold is applied at the CHM's own resolution, and the 0/1 mask (NaN where the CHM is
+    nodata or NaN) is then resampled with GDAL's area-weighted average, which leaves nodata out of
+    both sums: so with a finer CHM the result is the covered share of the pixel's valid CHM area.
+    With a coarser CHM every CHM pixel is taken as uniform, so a grid pixel inside one CHM pixel
+    gets its 0/1 value and one straddling several gets their area-weighted share."""
+    from rasterio.warp import Resampling, reproject
+
+    h = np.asarray(height, dtype=np.float64)
+    invalid = ~np.isfinite(h)
+    if src_nodata is not None and not np.isnan(src_nodata):
+        invalid |= h == src_nodata
+    masks = np.stack([h >= tree_height_m, h >= shrub_height_m]).astype(np.float32)
+    masks[:, invalid] = np.nan
+    out = np.full((2, *grid.shape), np.nan, dtype=np.float32)
+    if masks.size:
+        reproject(masks, out, src_transform=src_transform, src_crs=src_crs, src_nodata=np.nan,
+                  dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan, resampling=Resampling.average)
+    return out[0], out[1]
+
+
+def chm_strip(chm: str | Path, grid: Grid, tree_height_m: float, shrub_height_m: float,
+              src_px_per_px: float = 1.0, max_src_px: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`chm_fractions` of the CHM file ``chm`` over ``grid`` (a strip of the analysis grid),
+    read at native resolution in blocks of at most about ``max_src_px`` CHM pixels
+    (``src_px_per_px``: CHM pixels per grid pixel), so memory stays bounded for a fine CHM."""
+    import rasterio.errors
+
+    tree = np.full(grid.shape, np.nan, dtype=np.float32)
+    woody = np.full(grid.shape, np.nan, dtype=np.float32)
+    side = max(1, math.isqrt(max(1, int(max_src_px / max(src_px_per_px, 1.0)))))
+    rh = min(grid.height, side)
+    cw = max(1, (side * side) // rh)
+    for r in range(0, grid.height, rh):
+        for c in range(0, grid.width, cw):
+            sub = grid.subgrid(Tile("", r, c, min(rh, grid.height - r), min(cw, grid.width - c)))
+            try:
+                arr, transform, crs, nodata = gio.read_window_over(chm, sub.bounds, grid.crs, pad_px=1)
+            except rasterio.errors.WindowError:  # the CHM does not reach this block
+                continue
+            t, w = chm_fractions(arr, transform, crs, nodata, sub, tree_height_m, shrub_height_m)
+            tree[r:r + sub.height, c:c + sub.width] = t
+            woody[r:r + sub.height, c:c + sub.width] = w
+    return tree, woody
+
+
+def _chm_px_per_px(chm: str | Path, grid: Grid) -> float:
+    """CHM pixels per grid pixel (by area), to size the blocks :func:`chm_strip` reads."""
+    from rasterio.transform import array_bounds
+    from rasterio.warp import transform_bounds
+
+    crs, transform, width, height = gio.read_georef(chm)
+    west, south, east, north = array_bounds(height, width, transform)
+    x0, y0, x1, y1 = transform_bounds(crs, grid.crs, west, south, east, north, densify_pts=21)
+    chm_px_area = (x1 - x0) * (y1 - y0) / max(width * height, 1)
+    return grid.resolution_m**2 / chm_px_area if chm_px_area > 0 else 1.0
+
+
+def chm_canopy(ndvi_values: np.ndarray, tree_frac: np.ndarray, ndvi_tree: float) -> np.ndarray:
+    """Tree-canopy fraction: the CHM's tree fraction where it is valid, the NDVI rule
+    (:func:`threshold_mask` at ``ndvi_tree``) where not, NaN where NDVI is NaN."""
+    out = np.where(np.isfinite(tree_frac), tree_frac, threshold_mask(ndvi_values, ndvi_tree)).astype(np.float32)
+    out[~np.isfinite(ndvi_values)] = np.nan
+    return out
+
+
+def chm_structure_classes(ndvi_values: np.ndarray, tree_frac: np.ndarray, woody_frac: np.ndarray,
+                          ndvi_vegetation: float, ndvi_shrub: float, ndvi_tree: float) -> np.ndarray:
+    """Structure classes refined by a CHM (fractions from :func:`chm_fractions`). Where the CHM is
+    valid the pixel's median height decides: 3 tree where the tree fraction is ≥ 0.5 (whatever the
+    NDVI); otherwise, where NDVI ≥ ``ndvi_vegetation``, 2 shrub where the fraction at or above the
+    shrub height is ≥ 0.5, else 1 grass; 0 where not vegetated. Where the CHM is NaN the NDVI
+    classes of :func:`structure_classes`. NaN where NDVI is NaN."""
+    out = structure_classes(ndvi_values, ndvi_vegetation, ndvi_shrub, ndvi_tree)
+    has = np.isfinite(tree_frac) & np.isfinite(ndvi_values)
+    veg = ndvi_values >= ndvi_vegetation
+    chm_cls = np.where(tree_frac >= 0.5, CLASS_TREE,
+                       np.where(veg, np.where(woody_frac >= 0.5, CLASS_SHRUB, CLASS_GRASS), CLASS_NONE))
+    out[has] = chm_cls[has]
+    return out
+
+
+def _check_chm(chm: Mapping) -> tuple[float, float]:
+    tree_h, shrub_h = float(chm.get("tree_height_m", 2.0)), float(chm.get("shrub_height_m", 0.5))
+    if not 0 <= shrub_h < tree_h:
+        raise InputDataError(f"Canopy height thresholds must satisfy 0 ≤ shrub < tree. Got shrub {shrub_h} m, tree {tree_h} m. "
+                             "Fix vegetation.chm.shrub_height_m / tree_height_m.")
+    return tree_h, shrub_h
+
+
 # ----------------------------------------------------------------------------- streaming products
 
 PRODUCTS = ("ndvi", "fvc", "vegetation", "canopy", "classes")
@@ -211,11 +316,21 @@ def vegetation_to_files(
     (fvc_percentiles, ndvi_soil, ndvi_full, ndvi_vegetation, ndvi_shrub, ndvi_tree). When an FVC
     endmember is not given, a first pass writes ndvi.tif while filling an :class:`NDVIHistogram`,
     and the second pass reads NDVI back from it; otherwise one pass does everything. Memory is a
-    few strips of ``block_rows`` rows, whatever the scene size."""
+    few strips of ``block_rows`` rows, whatever the scene size.
+
+    With ``settings["chm"]`` (path, tree_height_m, shrub_height_m) the canopy and classes come
+    from the canopy height model where it has valid data (:func:`chm_strip`, :func:`chm_canopy`,
+    :func:`chm_structure_classes`), read strip by strip in blocks of bounded size, and the
+    statistics gain ``chm``: the thresholds and the share of observed pixels (finite NDVI) with
+    no valid CHM that fell back to the NDVI rules (``fallback_pct``, ``fallback_pixels``)."""
     v = settings
     structure_classes(np.empty(0, np.float32), v["ndvi_vegetation"], v["ndvi_shrub"], v["ndvi_tree"])  # check thresholds first
+    chm = v.get("chm") or None
+    if chm:
+        tree_h, shrub_h = _check_chm(chm)
     two_pass = v.get("ndvi_soil") is None or v.get("ndvi_full") is None
     grid = gio.read_grid(composite)
+    chm_ratio = _chm_px_per_px(chm["path"], grid) if chm else 1.0
     n_strips = math.ceil(grid.height / block_rows)
     total = n_strips * (2 if two_pass else 1)
     done = 0
@@ -238,28 +353,43 @@ def vegetation_to_files(
         strips = _ndvi_strips(composite, block_rows)
     soil, full = fvc_endmembers_from_histogram(hist, tuple(v["fvc_percentiles"]), v.get("ndvi_soil"), v.get("ndvi_full"))
 
-    counts = {"veg": 0, "canopy": 0, "valid": 0}
+    counts = {"veg": 0, "canopy": 0.0, "valid": 0, "fallback": 0}
     with contextlib.ExitStack() as stack:
         open_ = lambda key, name, tags=None: stack.enter_context(  # noqa: E731
             gio.raster_writer(out[key], grid, band_names=[name], compress=compress, tags=tags))
         w_ndvi = None if two_pass else open_("ndvi", "ndvi")
         w_fvc = open_("fvc", "fvc_frac", {"ndvi_soil": soil, "ndvi_full": full})
         w_veg = open_("vegetation", "vegetation_frac", {"ndvi_threshold": v["ndvi_vegetation"]})
-        w_canopy = open_("canopy", "canopy_frac", {"ndvi_threshold": v["ndvi_tree"]})
+        canopy_tags = {"ndvi_threshold": v["ndvi_tree"]} if not chm else {
+            "source": "canopy height model; NDVI rule where it has no valid data", "chm_tree_height_m": tree_h,
+            "chm_shrub_height_m": shrub_h, "ndvi_threshold_fallback": v["ndvi_tree"]}
+        w_canopy = open_("canopy", "canopy_frac", canopy_tags)
         w_classes = open_("classes", "vegetation_class", {f"class_{k}": name for k, name in CLASS_NAMES.items()})
         for rows, nd in strips:
             if w_ndvi is not None:
                 w_ndvi.write(nd, rows.start)
             w_fvc.write(fvc(nd, soil, full), rows.start)
             veg = threshold_mask(nd, v["ndvi_vegetation"])
-            canopy = threshold_mask(nd, v["ndvi_tree"])
+            if chm:
+                strip = grid.subgrid(Tile("", rows.start, 0, rows.stop - rows.start, grid.width))
+                tree, woody = chm_strip(chm["path"], strip, tree_h, shrub_h, chm_ratio)
+                canopy = chm_canopy(nd, tree, v["ndvi_tree"])
+                classes = chm_structure_classes(nd, tree, woody, v["ndvi_vegetation"], v["ndvi_shrub"], v["ndvi_tree"])
+                counts["fallback"] += int((np.isfinite(nd) & ~np.isfinite(tree)).sum())
+            else:
+                canopy = threshold_mask(nd, v["ndvi_tree"])
+                classes = structure_classes(nd, v["ndvi_vegetation"], v["ndvi_shrub"], v["ndvi_tree"])
             w_veg.write(veg, rows.start)
             w_canopy.write(canopy, rows.start)
-            w_classes.write(structure_classes(nd, v["ndvi_vegetation"], v["ndvi_shrub"], v["ndvi_tree"]), rows.start)
+            w_classes.write(classes, rows.start)
             counts["veg"] += int((veg == 1).sum())
-            counts["canopy"] += int((canopy == 1).sum())
+            counts["canopy"] += float(np.nansum(canopy, dtype=np.float64))  # canopy area in pixels
             counts["valid"] += int(np.isfinite(nd).sum())
             step()
     pct = (lambda k: 100.0 * counts[k] / counts["valid"]) if counts["valid"] else (lambda k: float("nan"))
-    return {"ndvi_soil": soil, "ndvi_full": full, "ndvi_vegetation": v["ndvi_vegetation"], "ndvi_shrub": v["ndvi_shrub"],
-            "ndvi_tree": v["ndvi_tree"], "vegetation_pct": pct("veg"), "canopy_pct": pct("canopy")}
+    stats = {"ndvi_soil": soil, "ndvi_full": full, "ndvi_vegetation": v["ndvi_vegetation"], "ndvi_shrub": v["ndvi_shrub"],
+             "ndvi_tree": v["ndvi_tree"], "vegetation_pct": pct("veg"), "canopy_pct": pct("canopy")}
+    if chm:
+        stats["chm"] = {"path": str(chm["path"]), "tree_height_m": tree_h, "shrub_height_m": shrub_h,
+                        "fallback_pixels": counts["fallback"], "fallback_pct": pct("fallback")}
+    return stats

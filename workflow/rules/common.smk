@@ -37,6 +37,10 @@ def optional_residential(wildcards):
     return [config["residential"]["path"]] if config.get("residential") else []
 
 
+def optional_chm(wildcards):
+    return [config["vegetation"]["chm"]["path"]] if config["vegetation"].get("chm") else []
+
+
 def year_zone_tables(year):
     return [f"results/{year}/zones/{level}.gpkg" for level in LEVELS]
 

@@ -1,9 +1,11 @@
-# Vegetation: NDVI, fractional vegetation cover, vegetation and tree-canopy masks, structure classes.
+# Vegetation: NDVI, fractional vegetation cover, vegetation and tree-canopy masks, structure classes
+# (refined by the optional canopy height model vegetation.chm).
 
 
 rule vegetation:
     input:
-        "results/{year}/composite.tif",
+        composite="results/{year}/composite.tif",
+        chm=optional_chm,
     output:
         ndvi="results/{year}/ndvi.tif",
         fvc="results/{year}/fvc.tif",
