@@ -56,7 +56,7 @@ def test_shipped_config_validates():
 def test_minimal_config_gets_every_default():
     cfg = config.validate(MINIMAL)
     assert cfg["model"]["min_plots"] == 10
-    assert cfg["model"]["forms"] == ["linear", "logarithmic", "power", "exponential"]
+    assert cfg["model"]["forms"] == ["linear", "logarithmic", "power", "exponential", "ensemble"]
     assert cfg["season"] == {"start": "04-01", "end": "10-31"}
     assert cfg["seed"] == 42
     assert cfg["imagery"] == {"source": "demo", "composite": "median", "block_rows": 512, "engine": "windows"}

@@ -417,3 +417,123 @@ def test_fit_models_records_weighting_and_relative_residuals():
     assert g2["weighting"] is None and g2["residual_rel_sd"] is None  # coefficient-table fallback
     unweighted = fit_models(_plots(), COEFFICIENTS, types=["G1"], n_bootstrap=10, weighting="none")
     assert unweighted["weighting"] == "none" and unweighted["types"]["G1"]["params"] != g1["params"]
+
+
+# --- ensemble form (gradient-boosted trees stored as a lookup table over NDVI) -----------------
+
+
+def step_plots(n: int = 120, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A step-shaped truth no parametric form fits: 5 t C/ha below NDVI 0.5, 30 above (5 % noise)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.1, 0.9, n)
+    y = np.where(x < 0.5, 5.0, 30.0) * (1.0 + 0.05 * rng.standard_normal(n))
+    return x, y, rng.uniform(0.0, 5000.0, (n, 2))
+
+
+def test_ensemble_is_allowed_and_named_but_not_a_default_candidate():
+    from greensink.model import ALL_FORMS, ENSEMBLE_GRID
+
+    assert "ensemble" in ALL_FORMS and "ensemble" not in FORMS
+    assert ALL_FORMS[-1] == "ensemble"  # ties go to the parametric forms
+    assert ENSEMBLE_GRID.size == len(PARAM_NAMES["ensemble"]) == 241
+    assert ENSEMBLE_GRID[0] == -0.2 and ENSEMBLE_GRID[-1] == 1.0
+    assert PARAM_NAMES["ensemble"][0] == "y000" and PARAM_NAMES["ensemble"][-1] == "y240"
+
+
+@pytest.mark.parametrize("weighting", ["relative", "none"])
+def test_ensemble_table_equals_sklearn_model_at_grid_and_interpolates_between(weighting):
+    from greensink.model import ENSEMBLE_GRID, WEIGHT_FLOOR, ensemble_regressor
+
+    x, y, _ = step_plots(60, 1)
+    table = fit_form("ensemble", x, y, weighting)
+    assert table.shape == (241,) and np.all(np.isfinite(table))
+    reg = ensemble_regressor().fit(x.reshape(-1, 1), y)
+    if weighting == "relative":  # one refit with 1/ŷ², ŷ floored as for the other forms
+        mu = np.maximum(reg.predict(x.reshape(-1, 1)), WEIGHT_FLOOR * y.mean())
+        reg = ensemble_regressor().fit(x.reshape(-1, 1), y, sample_weight=1.0 / mu**2)
+    at_grid = reg.predict(ENSEMBLE_GRID.reshape(-1, 1))
+    np.testing.assert_allclose(table, at_grid, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(predict("ensemble", table, ENSEMBLE_GRID), at_grid, rtol=0, atol=1e-9)
+    xs = np.random.default_rng(2).uniform(-0.2, 1.0, 500)
+    np.testing.assert_allclose(predict("ensemble", table, xs), np.interp(xs, ENSEMBLE_GRID, at_grid), rtol=0, atol=1e-9)
+    # off the grid the table is the linear interpolation of the trees' step function: within the
+    # plots' range they differ by at most the largest jump between neighbouring grid values
+    inside = xs[(xs > x.min()) & (xs < x.max())]
+    gap = np.abs(predict("ensemble", table, inside) - reg.predict(inside.reshape(-1, 1)))
+    assert gap.max() <= np.abs(np.diff(at_grid)).max() + 1e-9
+    # flat beyond the grid, NaN stays NaN
+    out = predict("ensemble", table, np.array([-1.0, 1.5, np.nan]))
+    assert out[0] == table[0] and out[1] == table[-1] and np.isnan(out[2])
+
+
+def test_ensemble_predict_shapes_and_draws_vectorised():
+    from greensink.model import ENSEMBLE_GRID
+
+    x, y, _ = step_plots(40, 3)
+    table = fit_form("ensemble", x, y)
+    draws = np.stack([table, 2 * table, table + 1.0])
+    xs = np.array([[0.2, 0.55, np.nan], [-0.5, 0.9, 1.2]])
+    assert predict("ensemble", table, xs).shape == (2, 3)
+    out = predict("ensemble", draws, xs)
+    assert out.shape == (3, 2, 3)
+    for b in range(3):
+        expect = np.interp(xs, ENSEMBLE_GRID, draws[b])
+        expect[np.isnan(xs)] = np.nan
+        np.testing.assert_allclose(out[b], expect, rtol=0, atol=1e-12)
+    with pytest.raises(ModelError, match="shape"):
+        predict("ensemble", table[:10], xs)
+
+
+def test_ensemble_fit_is_deterministic_and_needs_two_x_values():
+    x, y, _ = step_plots(50, 4)
+    assert np.array_equal(fit_form("ensemble", x, y), fit_form("ensemble", x, y))
+    with pytest.raises(ModelError, match="2 or more distinct"):
+        fit_form("ensemble", np.full(5, 0.4), np.arange(5.0))
+
+
+def test_cv_picks_ensemble_on_a_step_truth_and_model_is_json():
+    x, y, xy = step_plots(120, 0)
+    folds = spatial_folds(xy, 1000.0, 5, 0)
+    all_forms = [*FORMS, "ensemble"]
+    form, candidates = select_form(x, y, folds, all_forms)
+    assert form == "ensemble", {f: c.get("rmse_rel") for f, c in candidates.items()}
+    best_parametric = min(candidates[f]["rmse_rel"] for f in FORMS if "skipped" not in candidates[f])
+    assert candidates["ensemble"]["rmse_rel"] < best_parametric
+    # on a smooth parametric truth the parametric form still wins
+    xl, yl, xyl = synthetic("linear", 80, 0.1, 0)
+    assert select_form(xl, yl, spatial_folds(xyl, 1000.0, 5, 0), all_forms)[0] != "ensemble"
+
+    ids = [f"p{i:03d}" for i in range(x.size)]
+    m = fit_type_model("G1", x, y, xy, ids, forms=all_forms, n_bootstrap=12, seed=3)
+    assert m["form"] == "ensemble" and len(m["params"]) == 241
+    assert np.asarray(m["bootstrap"]).shape == (12, 241)
+    assert m == fit_type_model("G1", x, y, xy, ids, forms=all_forms, n_bootstrap=12, seed=3)
+    model = json.loads(json.dumps({"types": {"G1": m}}))
+    xs = np.array([0.3, 0.7])
+    np.testing.assert_allclose(predict_type(model, "G1", xs), [5.0, 30.0], rtol=0.1)
+    assert predict_draws(model, "G1", xs).shape == (12, 2)
+
+
+def test_carbon_pixel_function_with_ensemble_model():
+    from greensink.carbon import pixel_function, type_density
+
+    x, y, xy = step_plots(60, 5)
+    ids = [f"p{i:03d}" for i in range(x.size)]
+    m = fit_type_model("G1", x, y, xy, ids, forms=["ensemble"], n_bootstrap=4, seed=0)
+    models = json.loads(json.dumps({"types": {"G1": m}}))
+    fractions = np.array([[[0.5, 1.0, 0.25]]], dtype=np.float32)
+    ndvi = np.array([[0.3, 0.8, -0.9]], dtype=np.float32)
+    est, draws = pixel_function(models, ["G1"], fractions, ndvi)(np.arange(3))
+    xs = ndvi.reshape(-1).astype(float)
+    f = fractions.reshape(-1).astype(float)
+    table = np.array([m["params"][k] for k in PARAM_NAMES["ensemble"]])
+    np.testing.assert_allclose(est, f * np.maximum(predict("ensemble", table, xs), 0.0), rtol=1e-12)
+    boot = np.asarray(m["bootstrap"])
+    np.testing.assert_allclose(draws, f * np.maximum(predict("ensemble", boot, xs), 0.0), rtol=1e-12)
+    np.testing.assert_allclose(type_density(models, ["G1"], fractions, ndvi).reshape(-1), est, rtol=1e-6)  # float32 out
+
+
+def test_report_formula_of_ensemble():
+    from greensink.report import formula
+
+    assert formula("ensemble", {k: 1.0 for k in PARAM_NAMES["ensemble"]}) == "gradient-boosted trees (lookup over NDVI)"

@@ -13,6 +13,13 @@ power          C = a * x**b           (weighted) non-linear least squares; every
 exponential    C = a * exp(b*x)       (weighted) non-linear least squares
 =============  =====================  ===================================================
 
+A fifth, non-parametric form, "ensemble", may be added to the candidates (it is not a default
+one): gradient-boosted regression trees on NDVI (200 trees of depth 2, learning rate 0.05, >= 3
+plots per leaf; see :func:`ensemble_regressor`). As x is one-dimensional, the fitted ensemble is
+stored as its predictions at the 241 NDVI values of :data:`ENSEMBLE_GRID` (-0.2 .. 1.0, step
+0.005), the parameters "y000" .. "y240", and :func:`predict` interpolates linearly between them
+(flat beyond the grid). It takes part in cross-validation and the bootstrap like the other forms.
+
 Power and exponential are fitted in the original (untransformed) carbon space with
 :func:`scipy.optimize.curve_fit`, started from the log-linear fit (ln C on ln x or x). The
 log-space fit itself is never reported: back-transformed, it estimates the geometric, not the
@@ -22,13 +29,13 @@ kept with the candidates.
 
 Weighting ("relative", the default, or "none"): plot carbon errors are taken as proportional to
 carbon (multiplicative), so each form is refitted with weights 1/ŷ² by iteratively reweighted least
-squares (see :func:`fit_form`). The same weighting is used in cross-validation, the final fit and
+squares (see :func:`fit_form`); the ensemble is refitted once with sample weights 1/ŷ² of its unweighted fit. The same weighting is used in cross-validation, the final fit and
 every bootstrap refit, and the CV criterion matches it (relative RMSE, or RMSE in t C/ha).
 
 The form is chosen per type by spatially blocked cross-validation (:func:`spatial_folds`): plots
 are grouped into square blocks on a grid anchored at (0, 0) m and whole blocks go to one fold,
 so nearby, spatially correlated plots are never split between training and test. The form with
-the lowest pooled out-of-fold error wins (ties go to the earlier form in :data:`FORMS`).
+the lowest pooled out-of-fold error wins (ties go to the earlier form in :data:`ALL_FORMS`).
 
 Uncertainty is a bootstrap over plots: the chosen form is refitted on ``n_bootstrap`` resamples
 of the plots drawn with replacement. Plots are sorted by ``plot_id`` first and the random
@@ -62,6 +69,8 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from greensink.errors import InputDataError, ModelError
 
 __all__ = [
+    "ALL_FORMS",
+    "ENSEMBLE_GRID",
     "FORMS",
     "PARAM_NAMES",
     "IRLS_MAX_ITER",
@@ -86,11 +95,22 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FORMS: tuple[str, ...] = ("linear", "logarithmic", "power", "exponential")
+"""The parametric forms: the default candidate list."""
+ALL_FORMS: tuple[str, ...] = (*FORMS, "ensemble")
+"""Every form that may be a candidate (``model.forms``), in tie-break order."""
+ENSEMBLE_GRID: np.ndarray = np.round(np.linspace(-0.2, 1.0, 241), 6)
+"""NDVI values (-0.2 .. 1.0, step 0.005) at which a fitted "ensemble" is stored as a lookup table."""
+ENSEMBLE_GRID.setflags(write=False)
+ENSEMBLE_TREES = 200
+ENSEMBLE_DEPTH = 2
+ENSEMBLE_LEARNING_RATE = 0.05
+ENSEMBLE_MIN_LEAF = 3
 PARAM_NAMES: dict[str, tuple[str, ...]] = {
     "linear": ("a", "b"),
     "logarithmic": ("a", "b"),
     "power": ("a", "b"),
     "exponential": ("a", "b"),
+    "ensemble": tuple(f"y{i:03d}" for i in range(ENSEMBLE_GRID.size)),
     "constant": ("c",),
 }
 X_MIN_LOG = 1e-3
@@ -129,9 +149,11 @@ def fit_form(form: str, x: np.ndarray, y: np.ndarray, weighting: str = "relative
     Raises :class:`ModelError` if the form's domain excludes a plot (x <= 0 for logarithmic and
     power), if x has fewer than 2 distinct values, or if the non-linear fit does not converge.
     """
-    _check_form(form, FORMS)
+    _check_form(form, ALL_FORMS)
     weighting = _check_weighting(weighting)
     x, y = _as_xy(x, y)
+    if form == "ensemble":
+        return _fit_ensemble(x, y, weighting)
     if form in _POSITIVE_X_FORMS and np.any(x <= 0):
         bad = int(np.sum(x <= 0))
         raise ModelError(
@@ -162,6 +184,57 @@ def fit_form(form: str, x: np.ndarray, y: np.ndarray, weighting: str = "relative
     return params
 
 
+def ensemble_regressor() -> Any:
+    """The (unfitted) gradient-boosted tree ensemble of the "ensemble" form; deterministic.
+
+    200 depth-2 trees, learning rate 0.05, at least 3 plots per leaf, squared-error loss, no
+    subsampling: with one predictor and no subsampling the fit involves no randomness
+    (``random_state`` is fixed at 0 all the same).
+    """
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    return GradientBoostingRegressor(
+        loss="squared_error", n_estimators=ENSEMBLE_TREES, max_depth=ENSEMBLE_DEPTH,
+        learning_rate=ENSEMBLE_LEARNING_RATE, min_samples_leaf=ENSEMBLE_MIN_LEAF, subsample=1.0, random_state=0,
+    )
+
+
+def _fit_ensemble(x: np.ndarray, y: np.ndarray, weighting: str) -> np.ndarray:
+    """Lookup table (at :data:`ENSEMBLE_GRID`) of the tree ensemble fitted to the plots.
+
+    With ``weighting`` "relative" the ensemble is refitted once with sample weights 1/ŷ², ŷ the
+    unweighted fit's prediction at the plot floored at :data:`WEIGHT_FLOOR` × mean carbon (trees
+    have no fixed point to iterate to)."""
+    if x.size < 2 or not np.ptp(x) > 0:
+        raise ModelError(
+            f"ensemble fit needs plots at 2 or more distinct NDVI values. Got {np.unique(x).size} distinct "
+            f"value(s) over {x.size} plots instead. Add plots that span a range of NDVI."
+        )
+    X = x.reshape(-1, 1)
+    reg = ensemble_regressor().fit(X, y)
+    floor = WEIGHT_FLOOR * float(np.mean(y))
+    if weighting == "relative" and floor > 0:
+        mu = np.maximum(reg.predict(X), floor)
+        reg = ensemble_regressor().fit(X, y, sample_weight=1.0 / mu**2)
+    table = np.asarray(reg.predict(ENSEMBLE_GRID.reshape(-1, 1)), dtype=float)
+    if not np.all(np.isfinite(table)):
+        raise ModelError("ensemble fit must give finite predictions. Got non-finite values instead. "
+                         "Check the plots for extreme carbon or NDVI values.")
+    return table
+
+
+def _interp_ensemble(p: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """np.interp(x, ENSEMBLE_GRID, table) for a table (k,) or every row of (B, k); NaN x gives NaN."""
+    g = ENSEMBLE_GRID
+    xc = np.clip(x, g[0], g[-1])
+    i = np.clip(np.searchsorted(g, xc, side="right") - 1, 0, g.size - 2)
+    w = (xc - g[i]) / (g[i + 1] - g[i])
+    w = np.where(np.isnan(x), 0.0, w)
+    i = np.where(np.isnan(x), 0, i)
+    out = p[..., i] * (1.0 - w) + p[..., i + 1] * w
+    return np.where(np.isnan(x), np.nan, out)
+
+
 def _fit_t(form: str, t: np.ndarray, y: np.ndarray, sigma: np.ndarray | None, p0: np.ndarray | None) -> np.ndarray:
     """One (weighted) least-squares fit in t = x or ln x; ``sigma`` is the per-plot error scale (weight 1/sigma²)."""
     if form in ("linear", "logarithmic"):
@@ -182,12 +255,15 @@ def predict(form: str, params: np.ndarray, x: np.ndarray) -> np.ndarray:
     ``params`` of shape (k,) gives a result of ``x.shape``; a stack of draws of shape (B, k) gives
     (B, *x.shape), computed by broadcasting (memory is B times that of x: chunk large rasters).
     Logarithmic and power forms clamp x to >= :data:`X_MIN_LOG` first. The "constant" form returns
-    c everywhere except where x is NaN. NaN in x gives NaN in the result for every form.
+    c everywhere except where x is NaN. The "ensemble" form interpolates its table linearly over
+    :data:`ENSEMBLE_GRID` (flat beyond the grid), as ``np.interp``, for all draws at once. NaN in x gives NaN in the result for every form.
     """
     _check_form(form, PARAM_NAMES)
     x = np.asarray(x, dtype=float)
     p = np.asarray(params, dtype=float)
     k = len(PARAM_NAMES[form])
+    if form == "ensemble" and (p.shape == (k,) or (p.ndim == 2 and p.shape[1] == k)):
+        return np.asarray(_interp_ensemble(p, x), dtype=float)
     if p.shape == (k,):
         cols = [p[j] for j in range(k)]
     elif p.ndim == 2 and p.shape[1] == k:
@@ -359,7 +435,7 @@ def cross_validate(
     predictions; R² = 1 - SS_res/SS_tot (None when all observations are equal). Raises
     :class:`ModelError` if a fold cannot be fitted.
     """
-    _check_form(form, FORMS)
+    _check_form(form, ALL_FORMS)
     weighting = _check_weighting(weighting)
     x, y = _as_xy(x, y)
     folds = np.asarray(folds)
@@ -393,7 +469,7 @@ def cross_validate(
 def select_form(
     x: np.ndarray, y: np.ndarray, folds: np.ndarray, forms: Sequence[str] = FORMS, weighting: str = "relative"
 ) -> tuple[str, dict[str, dict[str, Any]]]:
-    """The form with the lowest cross-validated error (ties to the earlier form in :data:`FORMS`).
+    """The form with the lowest cross-validated error (ties to the earlier form in :data:`ALL_FORMS`).
 
     The error matches the fit's loss: with ``weighting`` "relative" the relative RMSE ("rmse_rel"),
     with "none" the RMSE in t C/ha ("rmse_t_ha"). Under multiplicative plot error an absolute
@@ -413,7 +489,7 @@ def select_form(
             candidates[form] = cross_validate(form, x, y, folds, weighting)
         except ModelError as err:
             candidates[form] = {"skipped": str(err)}
-    fitted = [f for f in FORMS if f in candidates and "skipped" not in candidates[f]]
+    fitted = [f for f in ALL_FORMS if f in candidates and "skipped" not in candidates[f]]
     if not fitted:
         reasons = "; ".join(f"{f}: {c['skipped']}" for f, c in candidates.items())
         raise ModelError(
@@ -466,7 +542,8 @@ def fit_type_model(
     Returns a JSON-serialisable dict: type, source ("plots"), form, params {name: value}, n,
     plot_ids (sorted), x_range, fit (in-sample r2, rmse_t_ha, bias_t_ha), cv (the chosen form's CV
     metrics), cv_folds (:func:`describe_folds`), candidates, weighting, residual_sd_t_ha (residual
-    standard error with n - 2 degrees of freedom), residual_rel_sd (the same of the relative residuals
+    standard error with n - 2 degrees of freedom, also for the ensemble, whose in-sample residuals
+    are therefore somewhat optimistic), residual_rel_sd (the same of the relative residuals
     (y - ŷ)/ŷ, a fraction), residual_rel_quantiles (their 5th and 95th percentiles: a single plot's
     carbon lies within ŷ × (1 + q05) .. ŷ × (1 + q95) about 90 % of the time), bootstrap
     (n_bootstrap rows of params), n_bootstrap_redrawn.
@@ -497,7 +574,7 @@ def fit_type_model(
     params = fit_form(form, x, y, weighting)
     fitted = predict(form, params, x)
     ss_res = float(np.sum((fitted - y) ** 2))
-    dof = max(x.size - params.size, 1)
+    dof = max(x.size - min(params.size, 2), 1)  # the ensemble's table counts as 2 (see docstring)
     rel = (y - fitted) / np.maximum(fitted, max(WEIGHT_FLOOR * float(np.mean(y)), np.finfo(float).tiny))
 
     draws = np.empty((n_bootstrap, params.size))
@@ -772,9 +849,9 @@ def _check_forms(forms: Sequence[str]) -> tuple[str, ...]:
         forms = (forms,)
     forms = tuple(dict.fromkeys(forms))
     if not forms:
-        raise ModelError(f"forms must list at least one of {', '.join(FORMS)}. Got none instead.")
+        raise ModelError(f"forms must list at least one of {', '.join(ALL_FORMS)}. Got none instead.")
     for form in forms:
-        _check_form(form, FORMS)
+        _check_form(form, ALL_FORMS)
     return forms
 
 

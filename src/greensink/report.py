@@ -127,6 +127,8 @@ def formula(form: str, params: Mapping[str, Any], x: str = "NDVI") -> str:
         return f"C = {g(a)} × exp({g(b)} × {x})"
     if form == "constant":
         return f"C = {g(p.get('c', math.nan))} (t C/ha, {x} not used)"
+    if form == "ensemble":
+        return f"gradient-boosted trees (lookup over {x})"
     return f"{form}: " + ", ".join(f"{k} = {g(v)}" for k, v in p.items())
 
 
