@@ -39,7 +39,6 @@ import platform
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from _bench import RESULT_TAG, machine_summary, run_child  # benchmarks/_bench.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20_251_121
@@ -58,7 +58,6 @@ BLOCK_SIDE = 5  # a block is 5 × 5 parcels
 JITTER = 0.2  # lattice vertices move by up to ±0.2 of a lattice cell in x and y
 REL_TOL = 1e-6  # parcel sums must agree to this relative difference
 MEMORY_BUDGET_MIB = 4096
-RESULT_TAG = "RESULT "
 
 # exactextract configurations (the first four let exactextract read the GeoTIFF itself, through
 # rasterio, since this environment has no GDAL Python bindings):
@@ -501,32 +500,12 @@ def spawn(workdir: Path, mode: str, tag: str, ee_config: str = EE_DEFAULT) -> di
         "--ee-config",
         ee_config,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"child '{mode}' failed with exit status {proc.returncode}")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
-    return json.loads(lines[-1][len(RESULT_TAG) :])
+    return run_child(cmd, mode)
 
 
 # --------------------------------------------------------------------------- orchestration
 
 
-def machine_summary() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError):
-        mem_gib = float("nan")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cores} cores ({cpu}), {mem_gib:.0f} GiB RAM, {platform.system()} {platform.release()}"
 
 
 def versions() -> str:

@@ -37,7 +37,6 @@ import os
 import platform
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from _bench import RESULT_TAG, machine_summary, run_child  # benchmarks/_bench.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20_261_122
@@ -53,7 +53,6 @@ PIXEL_M = 10.0
 X_LEFT, Y_TOP = 300_000.0, 3_500_040.0  # the corner of a Sentinel-2 tile in UTM 51N (51RUQ)
 DATES = ("2023-05-12", "2023-06-21", "2023-07-31", "2023-08-20", "2023-09-09", "2023-09-29")
 GEN_ROWS = 1024  # rows per generated strip (also the tile size of the generated files)
-RESULT_TAG = "RESULT "
 DEFAULT_BUDGET_MIB = 2048
 
 
@@ -244,32 +243,12 @@ def child_main(args: argparse.Namespace) -> None:
 def spawn(workdir: Path, stage: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--run-one", stage, "--workdir", str(workdir),
            "--block-rows", str(args.block_rows), "--compress", args.compress, "--size", str(args.size), "--dates", str(args.dates)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"child '{stage}' failed with exit status {proc.returncode}")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
-    return json.loads(lines[-1][len(RESULT_TAG):])
+    return run_child(cmd, stage)
 
 
 # --------------------------------------------------------------------------- orchestration
 
 
-def machine_summary() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError):
-        mem_gib = float("nan")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cores} cores ({cpu}), {mem_gib:.0f} GiB RAM, {platform.system()} {platform.release()}"
 
 
 def versions() -> str:
