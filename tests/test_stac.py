@@ -17,6 +17,7 @@ workflow with ``imagery.source: stac`` gives the same composites and city carbon
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import shutil
@@ -338,51 +339,125 @@ def test_example_config_is_valid():
 # ----------------------------------------------------------------------------- end to end
 
 
-def demo_catalog(imagery: Path, out: Path) -> Path:
-    """A static STAC catalog of the demo city's scenes (imagery/scenes.csv): one item per scene."""
+LANDSAT_SCALE, LANDSAT_OFFSET = 0.0000275, -0.2
+# QA_PIXEL of a clear land pixel: 21824 = 0b0101_0101_0100_0000 = 2**14 + 2**12 + 2**10 + 2**8 + 2**6
+# (clear, low cloud/cirrus confidence bits); bits 0-4 (fill, dilated cloud, cirrus, cloud, shadow) are 0.
+QA_CLEAR = 21824
+assert QA_CLEAR & 0b11111 == 0
+
+
+def landsat_from_demo(imagery: Path, row: dict, folder: Path) -> dict[str, str]:
+    """Re-encode one demo Sentinel-2 L2A scene as Landsat C2 L2 style COGs: SR_B4/SR_B5 with
+    DN = round((reflectance + 0.2) / 0.0000275) (0 = no data stays 0) and QA_PIXEL on the 10 m grid
+    (nearest from the 20 m SCL): bit 3 cloud where SCL 8/9, bit 2 cirrus where SCL 10, bit 4 shadow
+    where SCL 3, bit 0 fill where there is no data, else the clear value. Returns {asset key: path}."""
+    lid = landsat_id(row)
+    add = float(row["boa_add_offset"])
+    out = {}
+    nodata = None
+    for key, name, col in (("red", "SR_B4", "red"), ("nir08", "SR_B5", "nir")):
+        with rasterio.open(imagery / row[col]) as src:
+            dn, crs, transform = src.read(1), src.crs, src.transform
+        refl = (dn.astype(np.float64) + add) / 10000.0
+        ls = np.clip(np.round((refl - LANDSAT_OFFSET) / LANDSAT_SCALE), 1, 65535).astype(np.uint16)
+        ls[dn == 0] = 0
+        nodata = (dn == 0) if nodata is None else (nodata | (dn == 0))
+        out[key] = write_demo_cog(folder / f"{lid}_{name}.TIF", ls, crs, transform, nodata=0)
+    with rasterio.open(imagery / row["scl"]) as src:
+        scl20 = src.read(1)
+    assert set(np.unique(scl20).tolist()) <= {0, 3, 4, 5, 6, 8, 9, 10}, "a demo SCL class with no QA_PIXEL mapping"
+    scl = np.repeat(np.repeat(scl20, 2, axis=0), 2, axis=1)[: nodata.shape[0], : nodata.shape[1]]
+    qa = np.full(nodata.shape, QA_CLEAR, dtype=np.uint16)
+    qa[np.isin(scl, (8, 9))] = 1 << 3  # cloud
+    qa[scl == 10] = 1 << 2  # cirrus
+    qa[scl == 3] = 1 << 4  # cloud shadow
+    qa[nodata | (scl == 0)] = 1  # fill
+    out["qa_pixel"] = write_demo_cog(folder / f"{lid}_QA_PIXEL.TIF", qa, crs, transform)
+    return out
+
+
+def landsat_id(row: dict) -> str:
+    return f"LC09_L2SP_DEMO_{row['datetime'][:10].replace('-', '')}_02_T1"
+
+
+def write_demo_cog(path: Path, arr: np.ndarray, crs, transform: Affine, nodata: float | None = None) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="COG", width=arr.shape[1], height=arr.shape[0], count=1, dtype=arr.dtype,
+                       crs=crs, transform=transform, nodata=nodata, blocksize=256) as dst:
+        dst.write(arr, 1)
+    return str(path)
+
+
+def demo_catalog(imagery: Path, out: Path, s2_collection: str = "demo-s2", landsat: set[str] = frozenset()) -> Path:
+    """A static STAC catalog of the demo city's scenes (imagery/scenes.csv): one item per scene; the
+    scenes in ``landsat`` are re-encoded as Landsat C2 L2 style items of collection landsat-c2-l2
+    (and left out of the Sentinel-2 collection)."""
     table = pd.read_csv(imagery / "scenes.csv", dtype=str)
-    coll = pystac.Collection("demo-s2", "demo city, Sentinel-2 L2A style", pystac.Extent.from_dict(
-        {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}}))
+    extent = pystac.Extent.from_dict({"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}})
+    coll = pystac.Collection(s2_collection, "demo city, Sentinel-2 L2A style", extent)
+    ls = pystac.Collection("landsat-c2-l2", "demo city, Landsat C2 L2 style", extent.clone())
+    raster = {"raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": LANDSAT_SCALE, "offset": LANDSAT_OFFSET}]}
     for row in table.to_dict("records"):
         with rasterio.open(imagery / row["red"]) as src:
             w, s, e, n = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
         geom = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-        item = pystac.Item(row["scene_id"], geom, [w, s, e, n], dt.datetime.fromisoformat(row["datetime"].replace("Z", "+00:00")),
+        when = dt.datetime.fromisoformat(row["datetime"].replace("Z", "+00:00"))
+        if row["scene_id"] in landsat:
+            item = pystac.Item(landsat_id(row), geom, [w, s, e, n], when, {"eo:cloud_cover": float(row["cloud_pct"])})
+            for key, path in landsat_from_demo(imagery, row, out.parent / "landsat" / landsat_id(row)).items():
+                extra = raster if key != "qa_pixel" else {}
+                item.add_asset(key, pystac.Asset(path, media_type=pystac.MediaType.COG,
+                                                 roles=["cloud"] if key == "qa_pixel" else ["data"], extra_fields=extra))
+            ls.add_item(item)
+            continue
+        item = pystac.Item(row["scene_id"], geom, [w, s, e, n], when,
                            {"eo:cloud_cover": float(row["cloud_pct"]), "s2:processing_baseline": row["processing_baseline"]})
         for key, col in (("B04", "red"), ("B08", "nir"), ("SCL", "scl")):
             item.add_asset(key, pystac.Asset(str(imagery / row[col]), media_type=pystac.MediaType.GEOTIFF, roles=["data"]))
         coll.add_item(item)
     cat = pystac.Catalog("demo", "demo city imagery")
-    cat.add_child(coll)
+    cat.add_children([coll, ls] if landsat else [coll])
     cat.normalize_hrefs(str(out))
     cat.make_all_asset_hrefs_relative()
     cat.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return out / "catalog.json"
 
 
-@pytest.mark.workflow
-def test_workflow_on_a_static_catalog_equals_the_demo_run(tmp_path):
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> tuple[Path, dict]:
+    """The demo city run (source demo), shared by the end-to-end tests: (workdir, its config)."""
     sys.path.insert(0, str(Path(__file__).parent))
     from test_workflow import small_config, snakemake
 
-    demo = tmp_path / "demo"
-    demo.mkdir()
+    demo = tmp_path_factory.mktemp("demo")
     small_config(demo)
     snakemake(demo)
-    run = tmp_path / "stac"
-    run.mkdir()
-    cfg = yaml.safe_load((demo / "config.yaml").read_text(encoding="utf-8"))
-    res = demo / cfg["demo"]["out_dir"]
-    cat = demo_catalog(res / "imagery", run / "catalog")
     shutil.rmtree(demo / ".snakemake", ignore_errors=True)
-    cfg["imagery"] = {"source": "stac", "stac": {"catalog": "catalog/catalog.json", "collections": ["demo-s2"]},
-                      "composite": cfg["imagery"].get("composite", "median")}
+    return demo, yaml.safe_load((demo / "config.yaml").read_text(encoding="utf-8"))
+
+
+def run_on_catalog(demo: Path, cfg: dict, run: Path, stac_cfg: dict) -> None:
+    """Run the workflow in ``run`` with the demo run's config but imagery from the STAC catalog ``stac_cfg``."""
+    from test_workflow import snakemake
+
+    cfg = copy.deepcopy(cfg)
+    cfg["imagery"] = {"source": "stac", "stac": stac_cfg, "composite": cfg["imagery"].get("composite", "median")}
     for z in cfg["zones"]:
         z["path"] = str(demo / z["path"])
     for key in ("greenspace", "plots", "population"):
         cfg[key]["path"] = str(demo / cfg[key]["path"])
     (run / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     snakemake(run)
+
+
+@pytest.mark.workflow
+def test_workflow_on_a_static_catalog_equals_the_demo_run(tmp_path, demo_run):
+    demo, cfg = demo_run
+    run = tmp_path / "stac"
+    run.mkdir()
+    res = demo / cfg["demo"]["out_dir"]
+    cat = demo_catalog(res / "imagery", run / "catalog")
+    run_on_catalog(demo, cfg, run, {"catalog": "catalog/catalog.json", "collections": ["demo-s2"]})
     assert cat.is_file()
     used = {}
     for year in (2023, 2024):
@@ -400,6 +475,54 @@ def test_workflow_on_a_static_catalog_equals_the_demo_run(tmp_path):
     for year, ids in used.items():
         assert [s["stac_item_id"] for s in prov["scenes"][year]] == ids
         assert all(s["stac_collection"] == "demo-s2" for s in prov["scenes"][year])
+
+
+@pytest.mark.workflow
+def test_workflow_on_sentinel2_and_landsat_items_matches_the_demo_run(tmp_path, demo_run):
+    """Issue 3: a static catalog mixing Sentinel-2 L2A items (BOA offset, SCL classes) and Landsat C2 L2
+    items (scale 0.0000275, offset -0.2, QA_PIXEL bits), with the profile mapped per collection,
+    drives the whole workflow; results match the demo run up to the Landsat quantisation."""
+    demo, cfg = demo_run
+    run = tmp_path / "mixed"
+    run.mkdir()
+    res = demo / cfg["demo"]["out_dir"]
+    table = pd.read_csv(res / "imagery" / "scenes.csv", dtype=str)
+    table["year"] = table["datetime"].str[:4]
+    landsat = set()
+    for _, rows in table.sort_values("datetime").groupby("year"):
+        landsat |= set(rows["scene_id"].iloc[1::2])  # 2 of the 4 scenes of each year
+    assert len(landsat) == 4
+    cat = demo_catalog(res / "imagery", run / "catalog", s2_collection="sentinel-2-l2a", landsat=landsat)
+    run_on_catalog(demo, cfg, run, {"catalog": "catalog/catalog.json", "collections": ["sentinel-2-l2a", "landsat-c2-l2"],
+                                    "profile": {"sentinel-2-l2a": "sentinel2-l2a", "landsat-c2-l2": "landsat-c2-l2"}})
+    assert cat.is_file()
+    for name in ("ndvi", "fvc", "canopy", "carbon"):  # every contract output of each year
+        for year in (2023, 2024):
+            assert (run / f"results/{year}/{name}.tif").is_file()
+    for year in (2023, 2024):
+        listed = json.loads((run / f"results/{year}/ingest/scenes.json").read_text())
+        assert listed["failed_assets"] == [] and len(listed["scenes"]) == 4
+        by_coll = {}
+        for s in listed["scenes"]:
+            by_coll.setdefault(s["stac_collection"], []).append(s["scene_id"])
+        assert sorted(by_coll) == ["landsat-c2-l2", "sentinel-2-l2a"] and len(by_coll["landsat-c2-l2"]) == 2
+        assert all(i.startswith("LC09_") for i in by_coll["landsat-c2-l2"])
+        demo_ids = [s["scene_id"] for s in json.loads((demo / f"results/{year}/ingest/scenes.json").read_text())["scenes"]]
+        assert sorted(by_coll["sentinel-2-l2a"]) == sorted(set(demo_ids) - landsat)  # not also from Sentinel-2
+        with rasterio.open(demo / f"results/{year}/ndvi.tif") as a, rasterio.open(run / f"results/{year}/ndvi.tif") as b:
+            x, y = a.read(1).astype(np.float64), b.read(1).astype(np.float64)
+        both = np.isfinite(x) & np.isfinite(y)
+        np.testing.assert_array_equal(np.isfinite(x), np.isfinite(y), err_msg=f"{year} NDVI valid pixels")
+        close = np.abs(x[both] - y[both]) <= 2e-4
+        print(f"{year}: NDVI max |diff| {np.abs(x[both] - y[both]).max():.2e}, within 2e-4 on {close.mean():.5%} of {both.sum()} px")
+        assert close.mean() > 0.999, f"{year}: NDVI within 2e-4 on only {close.mean():.4%} of the pixels"
+        c_demo = pd.read_csv(demo / f"results/{year}/zones/city.csv")["carbon_t"].sum()
+        c_mixed = pd.read_csv(run / f"results/{year}/zones/city.csv")["carbon_t"].sum()
+        print(f"{year}: city carbon demo {c_demo:.3f} t, mixed catalog {c_mixed:.3f} t")
+        assert c_mixed == pytest.approx(c_demo, rel=1e-3)
+    prov = json.loads((run / "results/provenance.json").read_text())
+    colls = {s["stac_collection"] for y in ("2023", "2024") for s in prov["scenes"][y]}
+    assert colls == {"sentinel-2-l2a", "landsat-c2-l2"}
 
 
 def test_static_catalog_as_a_file_url(catalog):
