@@ -205,7 +205,8 @@ def test_scl_at_20_m_is_resampled_nearest_onto_the_10_m_grid(tmp_path):
     np.testing.assert_array_equal(clear, expected)
     # the quality band masks, it does not blank the reflectance
     np.testing.assert_allclose(r, RED_REFL, atol=1e-7)
-    assert ingest.scene_clear_fraction(scene, GRID, block_rows=4) == pytest.approx(20 / 48)
+    stats = ingest.scene_statistics([scene], GRID, block_rows=4)
+    assert stats["scenes"][0]["clear_pct"] == pytest.approx(100 * 20 / 48)
 
 
 def test_landsat_qa_band_from_file(tmp_path):

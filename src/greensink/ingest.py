@@ -853,11 +853,6 @@ def read_scene_window(scene: Scene, grid: Grid, window: Window) -> tuple[np.ndar
     return red, nir, clear
 
 
-def scene_clear_fraction(scene: Scene, grid: Grid, block_rows: int = 512) -> float:
-    """Share of grid pixels the scene sees clear (0–1)."""
-    return scene_statistics([scene], grid, block_rows)["scenes"][0]["clear_pct"] / 100.0
-
-
 def scene_statistics(scenes: Sequence[Scene], grid: Grid, block_rows: int = 512) -> dict:
     """Per scene: % of grid pixels with data (``valid_pct``), seen clear (``clear_pct``) and the %
     of its observed pixels masked by its quality band (``masked_pct``); for the set: the % of all
