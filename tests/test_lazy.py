@@ -9,15 +9,19 @@ Scenes are the tiny Sentinel-2 scenes of tests/test_composite.py.
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 
 import numpy as np
 import pytest
 import rasterio
+import yaml
 from affine import Affine
 from rasterio.windows import Window
 
 from greensink import io, lazy
 from greensink.composite import BANDS, composite_to_file, composite_year
+from greensink.config import composite_threads
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.ingest import Scene, read_scene_window
@@ -151,3 +155,68 @@ def test_dask_composite_of_reprojected_scenes_is_chunk_size_independent(tmp_path
         for chunk_px in (16, 30, 64, 100):
             got = composite_dask(scenes, grid, method, chunk_px).compute(scheduler="threads", num_workers=2)
             np.testing.assert_array_equal(got, whole)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_dask_composite_runs_on_the_given_number_of_threads(tmp_path, monkeypatch, threads):
+    # composite_to_file(engine="dask", threads=n), as rule composite calls it with snakemake.threads:
+    # the chunk reads run on n threads at once, never more (one thread: the calling thread, synchronously),
+    # and the file is the windowed composite's. The first n reads wait for each other at a barrier,
+    # which only passes if the scheduler's pool really has n workers (with fewer it times out).
+    scenes = make_scenes(tmp_path, scl_layers())
+    a, b = tmp_path / "windows.tif", tmp_path / "dask.tif"
+    stats_a = composite_to_file(scenes, GRID, a, "median", 2)
+    barrier = threading.Barrier(threads, timeout=20)
+    lock = threading.Lock()
+    state = {"running": 0, "peak": 0, "calls": 0, "threads": set()}
+    real = lazy.read_scene_window
+
+    def counted(*args):
+        with lock:
+            state["running"] += 1
+            state["calls"] += 1
+            state["peak"] = max(state["peak"], state["running"])
+            state["threads"].add(threading.get_ident())
+            first = state["calls"] <= threads
+        try:
+            if first:
+                barrier.wait()  # BrokenBarrierError if fewer than `threads` reads can run at once
+            time.sleep(0.002)
+            return real(*args)
+        finally:
+            with lock:
+                state["running"] -= 1
+
+    monkeypatch.setattr(lazy, "read_scene_window", counted)
+    stats_b = composite_to_file(scenes, GRID, b, "median", 2, engine="dask", threads=threads)
+    assert state["calls"] == 3 * 5 * 4  # 3 scenes × 5 × 4 chunks of 2 × 2 px on the 10 × 8 grid
+    assert state["peak"] == threads
+    if threads == 1:
+        assert state["threads"] == {threading.get_ident()}  # the synchronous scheduler, in this thread
+    assert stats_b == stats_a and io.sha256(a) == io.sha256(b)
+
+
+@pytest.mark.parametrize("engine,cores,expected", [
+    ("dask", 4, 4), ("dask", 1, 1), ("dask", 64, 8), ("dask", None, 8), ("windows", 4, 1),
+])
+def test_composite_threads_follow_the_cores_for_the_dask_engine_only(engine, cores, expected):
+    assert composite_threads({"imagery": {"engine": engine}}, cores) == expected
+
+
+@pytest.mark.workflow
+def test_rule_composite_asks_for_the_cores_with_the_dask_engine(tmp_path):
+    # the dry run of the untiled composite: rule composite gets the cores given (--cores 2 here) with
+    # imagery.engine dask, and one thread with the windowed engine (snakemake shows no threads line for 1)
+    from test_workflow import small_config, snakemake
+
+    path = small_config(tmp_path)
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+
+    def composite_job(engine):
+        cfg["imagery"]["engine"] = engine
+        path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+        out = snakemake(tmp_path, "-n", "--", "results/2023/composite.tif").stdout
+        return out.split("rule composite:", 1)[1].split("resources:", 1)[0]  # the job's lines up to its resources
+
+    assert "threads: 2" in composite_job("dask")
+    assert "threads:" not in composite_job("windows")

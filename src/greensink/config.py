@@ -180,6 +180,22 @@ def change_pairs(cfg: Mapping) -> list[tuple[int, int]]:
     return list(zip(years[:-1], years[1:], strict=True))
 
 
+COMPOSITE_MAX_THREADS = 8  # dask composite: memory in flight grows with threads × scenes × 3 × block_rows² × 4 bytes
+
+
+def composite_threads(cfg: Mapping, cores: int | None) -> int:
+    """Threads of the untiled composite job (rule composite): with ``imagery.engine`` dask, the
+    ``cores`` given to Snakemake (``workflow.cores``) up to :data:`COMPOSITE_MAX_THREADS`, as many
+    as its chunks can use; otherwise 1, since the windowed composite reads its row strips on one
+    thread. ``cores`` None or unbounded (a cluster executor) gives the cap. No config key: the
+    user sets ``--cores`` (or ``--set-threads composite=N``)."""
+    if cfg.get("imagery", {}).get("engine", "windows") != "dask":
+        return 1
+    if not cores or cores <= 0:
+        return COMPOSITE_MAX_THREADS
+    return max(1, min(int(cores), COMPOSITE_MAX_THREADS))
+
+
 def greenspace_inputs(cfg: Mapping) -> list[str]:
     """The files the green-space typing reads: the polygons, or the raster and its class table."""
     gs = cfg["greenspace"]

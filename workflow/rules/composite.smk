@@ -1,5 +1,9 @@
 # Composite: one growing-season image per year with a valid-observation count.
 # Untiled (tiles.size_px null): one job per year. Tiled: one job per {year}×{tile}, then a mosaic.
+# Threads: the untiled composite with imagery.engine dask reduces its chunks on the job's threads
+# (greensink.config.composite_threads: the cores given to Snakemake, at most 8); every other
+# composite job is one thread (tiles spread over cores as separate jobs).
+from greensink.config import composite_threads
 
 
 if not TILED:
@@ -16,6 +20,7 @@ if not TILED:
             compress=config["output"]["compress"],
         log:
             "logs/composite/{year}.log",
+        threads: composite_threads(config, workflow.cores)
         conda:
             ENV
         script:
@@ -36,6 +41,7 @@ else:
             size_px=TILE_PX,
         log:
             "logs/composite/{year}/{tile}.log",
+        threads: 1
         conda:
             ENV
         script:
@@ -55,6 +61,7 @@ else:
             size_px=TILE_PX,
         log:
             "logs/mosaic/{year}.log",
+        threads: 1
         conda:
             ENV
         script:
