@@ -265,3 +265,56 @@ def test_greenspace_needs_polygons_or_a_raster_with_its_class_table():
     assert "class_table" in problems_of(minimal(greenspace={"raster": "lc.tif"}))
     cfg = config.validate(minimal(greenspace={"raster": "lc.tif", "class_table": "c.csv"}))
     assert config.greenspace_inputs(cfg) == ["lc.tif", "c.csv"]
+
+
+# ----------------------------------------------------------------------------- values from snakemake --config
+
+
+def test_command_line_mapping_and_list_are_read_as_yaml():
+    # snakemake --config reads tiles='{size_px: 128}' with YAML's base loader: a mapping of strings;
+    # a value that base loader cannot read arrives as the whole string. Both validate like the file would.
+    from snakemake.cli import parse_config
+
+    given = parse_config(["tiles={size_px: 128}", "years=[2023, 2024]", "model={n_bootstrap: 60, min_plots: 4}"])
+    assert given["tiles"] == {"size_px": "128"} and given["years"] == ["2023", "2024"]  # what Snakemake passes
+    cfg = config.validate({**MINIMAL, **given})
+    assert cfg["tiles"] == {"size_px": 128} and cfg["years"] == [2023, 2024]
+    assert cfg["model"]["n_bootstrap"] == 60 and cfg["model"]["min_plots"] == 4
+    cfg = config.validate(minimal(tiles="{size_px: 128}", years="[2023]", seed="7"))  # whole strings, e.g. from the API
+    assert cfg["tiles"] == {"size_px": 128} and cfg["years"] == [2023] and cfg["seed"] == 7
+    assert config.validate(minimal(tiles={"size_px": "null"}))["tiles"] == {"size_px": None}
+
+
+def test_strings_are_kept_where_the_schema_takes_strings_or_the_yaml_has_another_type():
+    cfg = config.validate(minimal(season={"start": "04-01", "end": "10-31"}, crs="EPSG:32651"))
+    assert cfg["season"] == {"start": "04-01", "end": "10-31"}
+    parsed, problems = config.parse_strings({"tiles": "128", "years": "2023", "crs": "[1]", "imagery": {"stac": {
+        "profile": "{default: x}"}}}, config.load_schema())
+    assert parsed["tiles"] == "128" and parsed["years"] == "2023"  # YAML of another type: left for the schema error
+    assert parsed["crs"] == "[1]" and parsed["imagery"]["stac"]["profile"] == "{default: x}"  # string allowed there
+    assert problems == {}
+    msg = problems_of(minimal(tiles="128"))
+    assert "tiles: got '128'; it is not of type 'object'" in msg
+
+
+def test_command_line_value_that_is_not_yaml_is_named_once_with_the_fix():
+    msg = problems_of(minimal(tiles="{size_px: 128", years="[2023"))
+    lines = [line for line in msg.splitlines() if line.startswith("  - ")]
+    assert len(lines) == 2  # one line per key, no second schema error for the same value
+    tiles = next(line for line in lines if line.startswith("  - tiles:"))
+    assert "got '{size_px: 128', which is not valid YAML" in tiles and "Give a YAML mapping" in tiles
+    assert "--config tiles='{size_px: 2048}'" in tiles
+    assert any(line.startswith("  - years: got '[2023', which is not valid YAML") and "YAML list" in line for line in lines)
+
+
+@pytest.mark.workflow
+def test_snakemake_dry_run_takes_tiles_from_the_command_line(tmp_path):
+    from test_workflow import small_config, snakemake
+
+    small_config(tmp_path)
+    assert "mosaic" not in snakemake(tmp_path, "-n").stdout  # untiled by default
+    dry = snakemake(tmp_path, "-n", "--config", "tiles={size_px: 128}", "years=[2023, 2024]")
+    assert "mosaic" in dry.stdout  # tiled: the composite is a mosaic of tiles
+    bad = snakemake(tmp_path, "-n", "--config", "tiles={size_px: 128", check=False)
+    assert bad.returncode != 0
+    assert "tiles: got '{size_px: 128', which is not valid YAML" in bad.stdout + bad.stderr

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,78 @@ def _fill(node: dict, schema: Mapping) -> None:
             _fill(node[key], sub)
 
 
+_PY_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def _schema_types(node: Mapping) -> set[str]:
+    t = node.get("type")
+    return {t} if isinstance(t, str) else set(t or ())
+
+
+def parse_strings(config: Mapping, schema: Mapping) -> tuple[dict, dict[tuple, str]]:
+    """``config`` with strings read as YAML where the schema does not take a string, as given by
+    ``snakemake --config``: Snakemake reads a value such as ``tiles='{size_px: 128}'`` with YAML's
+    base loader, so the mapping arrives with every scalar a string (``{'size_px': '128'}``), and a
+    value that is not valid YAML (``tiles='{size_px: 128'``) arrives as one string.
+
+    A string at a key whose schema type is object or array (and not string) is parsed with
+    ``yaml.safe_load`` and replaced only if it parses to that type; a string at a key whose type is
+    integer, number, boolean or null (and not string) likewise, only if it parses to one of them
+    ('128' -> 128, 'null' -> None, 'true' -> True). Anything else is left for validation to report.
+    Returns the new config and, per key path, the problem of a string that is not valid YAML where
+    a mapping or list is expected."""
+    problems: dict[tuple, str] = {}
+    return _parse_node(copy.deepcopy(dict(config)), schema, (), problems), problems
+
+
+def _parse_node(value: Any, node: Mapping, path: tuple, problems: dict[tuple, str]) -> Any:
+    types = _schema_types(node)
+    if isinstance(value, str) and types and "string" not in types:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            if types & {"object", "array"}:
+                shape = " or ".join(t for t in ("object", "array") if t in types).replace("object", "mapping").replace("array", "list")
+                mark = getattr(exc, "problem_mark", None)
+                where = f" at character {mark.column + 1}" if mark is not None else ""
+                problems[path] = (f"{_key(path)}: got {value!r}, which is not valid YAML{where} "
+                                  f"({getattr(exc, 'problem', None) or exc}). Give a YAML {shape}, quoted for the shell, "
+                                  "e.g. --config tiles='{size_px: 2048}' years='[2023, 2024]'.")
+            return value
+        if any(_PY_TYPES[t](parsed) for t in types if t in _PY_TYPES):
+            value = parsed
+    if isinstance(value, dict) and "object" in types:
+        props, extra = node.get("properties", {}), node.get("additionalProperties")
+        for k in list(value):
+            sub = props.get(k, extra if isinstance(extra, Mapping) else None)
+            if sub is not None:
+                value[k] = _parse_node(value[k], sub, (*path, k), problems)
+    elif isinstance(value, list) and "array" in types and isinstance(node.get("items"), Mapping):
+        value = [_parse_node(v, node["items"], (*path, i), problems) for i, v in enumerate(value)]
+    return value
+
+
 def validate(config: Mapping, schema: Mapping | None = None) -> dict:
-    """Return the config with defaults, or raise ConfigError listing every problem."""
+    """Return the config with defaults, or raise ConfigError listing every problem.
+
+    Strings where the schema wants a mapping, list, number, boolean or null are first read as YAML
+    (:func:`parse_strings`), so ``snakemake --config tiles='{size_px: 128}'`` validates like the
+    same value written in the config file."""
     schema = schema or load_schema()
-    cfg = with_defaults(config, schema)
-    problems = [_describe(err, schema) for err in sorted(
+    cfg, yaml_problems = parse_strings(config, schema)
+    cfg = with_defaults(cfg, schema)
+    problems = list(yaml_problems.values())
+    problems += [_describe(err, schema) for err in sorted(
         jsonschema.Draft202012Validator(schema).iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path]
-    )]
+    ) if tuple(err.absolute_path) not in yaml_problems]  # a value that is not YAML is named once, above
     problems += _semantic_problems(cfg)
     if problems:
         raise ConfigError("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
