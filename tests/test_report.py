@@ -520,3 +520,22 @@ def test_nesting_section_says_which_levels_tile_and_by_how_much(inputs: dict):
 def test_zone_tables_carry_tree_shrub_share_and_park_service(parsed: _Tables):
     headers = [c for cls, c in parsed.tables["zones-2023-district"] if cls == "" ][0]
     assert "乔灌木占比 Tree + shrub (%)" in headers and "公园服务覆盖 Park service (% people)" in headers
+
+
+def test_interval_labels_follow_the_configured_width(inputs: dict, html: str):
+    # carbon.interval_pct 80: every interval label, Chinese and English, says 80 %, none 90 %
+    assert html.count("90 %") >= 6  # the default: summary, zone and change headers, notes, method
+    p80 = render_report(**inputs, interval_pct=80)
+    assert "90 %" not in p80
+    assert p80.count("80 %") == html.count("90 %")
+    summary = p80[p80.index('id="summary"'):p80.index('id="maps"')]
+    assert "碳储量 Carbon stock（80 % 区间 interval）" in summary
+    p = _Tables()
+    p.feed(p80)
+    assert "80 % 区间 interval (t C)" in p.tables["zones-2023-district"][0][1]
+    assert "80 % 区间 interval (t C/yr)" in p.tables["change-2023-2024-district"][0][1]
+    assert "不确定性区间" in p80 and "80 % 不确定性区间" in p80 and "its 80 % interval" in p80
+    assert "80 % bootstrap intervals" in p80 and "80 % 自助法" in p80
+    assert "97.5 % 区间 interval (t C)" in render_report(**inputs, interval_pct=97.5)
+    with pytest.raises(ValueError, match="interval_pct must be a number between 0 and 100"):
+        render_report(**inputs, interval_pct=100)

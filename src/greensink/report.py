@@ -41,12 +41,12 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 __all__ = ["MAX_ROWS", "SHOW_EACH_END", "TEMPLATE_NAME", "format_interval", "format_number", "formula",
-           "render_report"]
+           "interval_label", "render_report", "zone_headers"]
 
 TEMPLATE_NAME = "report.html.j2"
 MAX_ROWS = 60  # a level with more zones than this is shown as its top and bottom zones only
 SHOW_EACH_END = 20  # zones shown at each end of a truncated level
-INTERVAL_PCT = 90.0  # bootstrap interval of the zone tables (greensink.aggregate default)
+INTERVAL_PCT = 90.0  # default width of the bootstrap intervals (carbon.interval_pct); render_report takes the configured one
 CO2_PER_C = 44.0 / 12.0  # t CO2e per t C, as in greensink.carbon
 
 DASH = "—"  # a missing value; never shown as 0
@@ -65,12 +65,27 @@ STATUS = {  # status -> (css class, symbol, label)
 }
 SOURCES = {"plots": "样地回归 field plots", "coefficients": "系数表 coefficient table"}
 
-ZONE_HEADERS = (
-    "名称 Name", "编号 Zone ID", "面积 Area (ha)", "绿化覆盖率 Green coverage (%)", "绿地率 Green-space ratio (%)",
-    "树冠覆盖率 Canopy cover (%)", "碳储量 Carbon (t C)", "90 % 区间 interval (t C)", "碳密度 Density (t C/ha)",
-    "二氧化碳当量 CO₂e (t)", "人均公园绿地 Park (m²/person)", "乔灌木占比 Tree + shrub (%)",
-    "公园服务覆盖 Park service (% people)",
-)
+
+
+def interval_label(interval_pct: float) -> str:
+    """The width of an interval as shown, "90 %" or "97.5 %" (carbon.interval_pct)."""
+    v = float(interval_pct)
+    if not 0 < v < 100:
+        raise ValueError(f"interval_pct must be a number between 0 and 100 (exclusive). Got {interval_pct!r} instead.")
+    return f"{v:g} %"
+
+
+def zone_headers(interval_pct: float = INTERVAL_PCT) -> tuple[str, ...]:
+    """Column headers of the zone tables, the interval column labelled with its width."""
+    return (
+        "名称 Name", "编号 Zone ID", "面积 Area (ha)", "绿化覆盖率 Green coverage (%)", "绿地率 Green-space ratio (%)",
+        "树冠覆盖率 Canopy cover (%)", "碳储量 Carbon (t C)", f"{interval_label(interval_pct)} 区间 interval (t C)",
+        "碳密度 Density (t C/ha)", "二氧化碳当量 CO₂e (t)", "人均公园绿地 Park (m²/person)", "乔灌木占比 Tree + shrub (%)",
+        "公园服务覆盖 Park service (% people)",
+    )
+
+
+ZONE_HEADERS = zone_headers()  # with the default 90 % interval
 
 
 # ---------------------------------------------------------------------------------------------
@@ -625,6 +640,7 @@ def render_report(
     type_names: dict[str, str],
     template_dir: str | Path,
     nesting: pd.DataFrame | None = None,
+    interval_pct: float = INTERVAL_PCT,
 ) -> str:
     """The whole self-contained HTML report as a string (no external resources: images are inline base64 PNG,
     CSS inline, no JS from the network).
@@ -635,7 +651,10 @@ def render_report(
     (evaluated on the latest year unless it has a ``year`` column); ``carbon_maps[year]`` (3, rows, cols)
     t C/ha (estimate, lower, upper) and ``sink_maps[(y0, y1)]`` the same in t C/ha/yr, both on ``extent``
     (xmin, ymin, xmax, ymax) in metres of ``crs``; ``levels`` coarsest first; ``type_names`` code -> label.
+    ``interval_pct`` is the width of the bootstrap intervals of the tables and rasters (config
+    carbon.interval_pct), used in every interval label.
     The template ``report.html.j2`` is read from ``template_dir``; nothing is written."""
+    interval = interval_label(interval_pct)
     years = sorted(int(y) for y in years)
     extent = tuple(float(v) for v in extent)  # type: ignore[assignment]
     levels = list(levels)
@@ -676,7 +695,7 @@ def render_report(
                 continue
             files = [f"results/{year}/zones/{level}.gpkg", f"results/{year}/zones/{level}.csv"]
             zone_tables.append({"level": _level_label(level), "table": _table(
-                f"zones-{year}-{level}", ZONE_HEADERS, df, _zone_row, "carbon_t_ha", files,
+                f"zones-{year}-{level}", zone_headers(interval_pct), df, _zone_row, "carbon_t_ha", files,
                 ("碳密度", "carbon density (t C/ha)"))})
         city_df = level_tables.get(city)
         year_sections.append({
@@ -687,7 +706,7 @@ def render_report(
     shown_sink = {p: _downsample(np.asarray(sink_maps[p])[0], extent) for p in pairs if p in sink_maps}
     sink_max = _upper((np.abs(band) for band, _ in shown_sink.values()), 98)
     change_headers = ["名称 Name", "编号 Zone ID", "面积 Area (ha)", "期初碳储量 Carbon start (t C)",
-                      "期末碳储量 Carbon end (t C)", "年碳汇 Sink (t C/yr)", "90 % 区间 interval (t C/yr)",
+                      "期末碳储量 Carbon end (t C)", "年碳汇 Sink (t C/yr)", f"{interval} 区间 interval (t C/yr)",
                       "单位面积 Sink (t C/ha/yr)", "CO₂e (t/yr)", "绿量变化 Green-area change (ha)",
                       "无净损失 No net loss"]
     change_sections = []
@@ -717,7 +736,7 @@ def render_report(
         "years_text": ", ".join(str(y) for y in years),
         "crs": str(crs),
         "levels": [_level_label(level) for level in levels],
-        "interval_pct": format_number(INTERVAL_PCT, 0),
+        "interval": interval,
         "summary": _summary(years, tables, change, city),
         "year_sections": year_sections,
         "change_sections": change_sections,

@@ -41,6 +41,7 @@ rule report:
         pairs=PAIRS,
         levels=LEVELS,
         types=config["greenspace"]["types"],
+        interval_pct=config["carbon"]["interval_pct"],
     log:
         "logs/report.log",
     conda:

@@ -26,7 +26,7 @@ html = render_report(
     carbon_maps={y: io.read_raster(path) for y, path in zip(p.years, inp.carbon, strict=True)},
     sink_maps={pair: io.read_raster(path) for pair, path in zip(p.pairs, inp.sinks, strict=True)},
     extent=grid.bounds, crs=grid.crs, levels=list(p.levels), type_names=dict(p.types), template_dir=Path(inp.template).parent,
-    nesting=io.read_csv(inp.nesting),
+    nesting=io.read_csv(inp.nesting), interval_pct=p.interval_pct,
 )
 io.write_text(snakemake.output[0], html)  # noqa: F821
 log.info("report: %.0f kB, %d targets evaluated for %d", len(html) / 1024, len(targets), p.years[-1])
