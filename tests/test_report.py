@@ -424,10 +424,11 @@ def test_targets_of_a_large_level_list_the_missed_furthest_first(html: str, pars
 def test_models_section_and_fallback_warning(html: str, parsed: _Tables):
     rows = {cells[0]: (cls, cells) for cls, cells in body_rows(parsed.tables["models-2023"])}
     g1 = rows["G1"][1]
-    assert g1[4] == "C = 3.2 + 45.6 × NDVI" and g1[5] == "24" and g1[6] == "0.73" and g1[7] == "4.32"
-    assert rows["G2"][1][4] == "C = 60.1 × NDVI^1.8"
+    assert g1[4] == "NDVI"  # predictors: models.json without the key means NDVI
+    assert g1[5] == "C = 3.2 + 45.6 × NDVI" and g1[6] == "24" and g1[7] == "0.73" and g1[8] == "4.32"
+    assert rows["G2"][1][5] == "C = 60.1 × NDVI^1.8"
     cls, eg = rows["EG"]
-    assert cls == "fallback" and "coefficient table" in eg[2] and eg[6] == DASH
+    assert cls == "fallback" and "coefficient table" in eg[2] and eg[7] == DASH
     models = html[html.index('id="models"'):html.index('id="plausibility"')]
     warnings = re.findall(r'<div class="warning">(.*?)</div>', models, flags=re.S)
     assert len(warnings) == 2  # EG in each year, and nothing else
@@ -539,3 +540,46 @@ def test_interval_labels_follow_the_configured_width(inputs: dict, html: str):
     assert "97.5 % 区间 interval (t C)" in render_report(**inputs, interval_pct=97.5)
     with pytest.raises(ValueError, match="interval_pct must be a number between 0 and 100"):
         render_report(**inputs, interval_pct=100)
+
+
+def test_formula_of_several_predictors_unknown_forms_and_other_parameters():
+    # models.json of several predictors: a and one b_<predictor> each
+    assert formula("linear", {"a": 2, "b_ndvi": 30, "b_height": -0.5}, ["ndvi", "height"]) == \
+        "C = 2 + 30 × NDVI − 0.5 × height"
+    assert formula("logarithmic", {"a": 40, "b_ndvi": 15, "b_fvc": 3}, ["ndvi", "fvc"]) == \
+        "C = 40 + 15 × ln(NDVI) + 3 × ln(FVC)"
+    assert formula("power", {"a": 60, "b_ndvi": 1.8, "b_height": 0.4}, ["ndvi", "height"]) == \
+        "C = 60 × NDVI^1.8 × height^0.4"
+    assert formula("exponential", {"a": 2, "b_ndvi": 4, "b_canopy": -1}, ["ndvi", "canopy"]) == \
+        "C = 2 × exp(4 × NDVI − 1 × canopy)"
+    assert formula("linear", {"a": 1, "b": 2}, ["ndvi"]) == "C = 1 + 2 × NDVI"
+    assert formula("ensemble", {"base": 1.0}, ["ndvi", "height"]) == "gradient-boosted trees (lookup over NDVI + height)"
+    # a form the report does not know, or a known form with other parameter names: the name and name = value
+    assert formula("michaelis-menten", {"vmax": 80, "k": 0.35}) == "michaelis-menten: vmax = 80, k = 0.35"
+    assert formula("linear", {"alpha": 1.5, "beta": 2}) == "linear: alpha = 1.5, beta = 2"
+    assert formula("constant", {"c_above": 8, "c_below": 2.5}) == "constant: c_above = 8, c_below = 2.5"
+    assert formula("linear", {"a": 1}) == "linear: a = 1"
+    assert formula("table", {f"y{i}": i for i in range(20)}).endswith(", y7 = 7, … (20 parameters)")
+    assert formula("allometric", {"a": None, "label": "DBH"}) == f"allometric: a = {DASH}, label = DBH"
+    assert formula("mystery", {}) == "mystery (no parameters)"
+
+
+def test_model_table_shows_predictors_and_survives_unknown_forms(inputs: dict):
+    models = _models()
+    models["predictors"] = ["ndvi", "height"]
+    models["types"]["G1"].update(predictors=["ndvi", "height"], params={"a": 2.0, "b_ndvi": 30.0, "b_height": 0.5})
+    models["types"]["G2"]["predictors"] = ["ndvi"]
+    models["types"]["EG"].update(form="saturating", params={"cmax": 40.0, "k": 0.2})  # a future coefficient form
+    html = render_report(**{**inputs, "models": {2023: models, 2024: _models()}})
+    p = _Tables()
+    p.feed(html)
+    headers = p.tables["models-2023"][0][1]
+    assert headers[3:6] == ["形式 Form", "预测变量 Predictors", "公式 Formula (C in t C/ha)"]
+    rows = {cells[0]: cells for _, cells in body_rows(p.tables["models-2023"])}
+    assert rows["G1"][4] == "NDVI + height (m)" and rows["G1"][5] == "C = 2 + 30 × NDVI + 0.5 × height"
+    assert rows["G2"][4] == "NDVI" and rows["G2"][5] == "C = 60.1 × NDVI^1.8"
+    assert rows["EG"][3] == "saturating" and rows["EG"][4] == "NDVI"  # no predictors key: NDVI
+    assert rows["EG"][5] == "saturating: cmax = 40, k = 0.2"
+    assert "预测变量 Predictors: NDVI + height (m)" in html
+    old = {cells[0]: cells for _, cells in body_rows(p.tables["models-2024"])}
+    assert [old[c][4] for c in ("G1", "G2", "EG")] == ["NDVI"] * 3

@@ -41,7 +41,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 __all__ = ["MAX_ROWS", "SHOW_EACH_END", "TEMPLATE_NAME", "format_interval", "format_number", "formula",
-           "interval_label", "render_report", "zone_headers"]
+           "interval_label", "predictor_label", "render_report", "type_predictors", "zone_headers"]
 
 TEMPLATE_NAME = "report.html.j2"
 MAX_ROWS = 60  # a level with more zones than this is shown as its top and bottom zones only
@@ -121,30 +121,66 @@ def format_interval(lo: Any, hi: Any, decimals: int | None = None) -> str:
     return DASH if DASH in (a, b) else f"{a} – {b}"
 
 
-def formula(form: str, params: Mapping[str, Any], x: str = "NDVI") -> str:
-    """The fitted model as a readable equation of carbon density C (t C/ha), parameters to 4 digits."""
-    p = {k: _float(v) for k, v in params.items()}
+PREDICTOR_LABELS = {"ndvi": "NDVI", "fvc": "FVC", "canopy": "canopy", "height": "height"}
+"""How a predictor of results/{year}/model/models.json is written in equations; others as named."""
+PREDICTOR_UNITS = {"fvc": "0–1", "canopy": "0–1", "height": "m"}
+"""Units shown after a predictor in the model table's predictors column (NDVI has none)."""
+PARAMETRIC_FORMS = ("linear", "logarithmic", "power", "exponential")
+MAX_PARAMS_SHOWN = 8  # an unknown form lists this many parameters, then says how many more
 
-    def g(v: float) -> str:
-        return f"{v:.4g}".replace("-", MINUS)
+
+def predictor_label(name: str, *, unit: bool = False) -> str:
+    """A predictor as shown: "NDVI", "height", or with ``unit`` "height (m)"; an unknown name as given."""
+    text = PREDICTOR_LABELS.get(str(name).lower(), str(name))
+    return f"{text} ({PREDICTOR_UNITS[str(name).lower()]})" if unit and str(name).lower() in PREDICTOR_UNITS else text
+
+
+def type_predictors(type_model: Mapping[str, Any]) -> list[str]:
+    """The predictors of one type model of models.json; ["ndvi"] when absent (files written before the key)."""
+    preds = type_model.get("predictors")
+    if isinstance(preds, str):
+        preds = [preds]
+    return [str(q) for q in preds] if preds else ["ndvi"]
+
+
+def formula(form: str, params: Mapping[str, Any], x: str | Sequence[str] = "NDVI") -> str:
+    """The fitted model as a readable equation of carbon density C (t C/ha), parameters to 4 digits.
+
+    ``x`` is the predictor (a label such as "NDVI") or the list of predictor names of the model
+    (``predictors`` of models.json). One predictor: parameters a, b; several: a and b_<predictor>
+    each (C = a + b_ndvi × NDVI + b_height × height, ...). A form this function does not know, or a
+    known form with other parameter names, is written as its name and its parameters, name = value."""
+    names = [x] if isinstance(x, str) else [str(q) for q in x] or ["ndvi"]
+    xs = [predictor_label(q) for q in names]
+    p = {str(k): v for k, v in (params or {}).items()}
+
+    def g(v: Any) -> str:
+        f = _float(v)
+        if math.isfinite(f):
+            return f"{f:.4g}".replace("-", MINUS)
+        return DASH if _missing(v) else str(v)[:40]
 
     def plus(v: float) -> str:
         return f"{MINUS if v < 0 else '+'} {g(abs(v))}"
 
-    a, b = p.get("a", math.nan), p.get("b", math.nan)
-    if form == "linear":
-        return f"C = {g(a)} {plus(b)} × {x}"
-    if form == "logarithmic":
-        return f"C = {g(a)} {plus(b)} × ln({x})"
-    if form == "power":
-        return f"C = {g(a)} × {x}^{g(b)}"
-    if form == "exponential":
-        return f"C = {g(a)} × exp({g(b)} × {x})"
-    if form == "constant":
-        return f"C = {g(p.get('c', math.nan))} (t C/ha, {x} not used)"
+    b_names = ["b"] if len(names) == 1 else [f"b_{q}" for q in names]
+    if form in PARAMETRIC_FORMS and set(p) == {"a", *b_names}:
+        a, bs = _float(p["a"]), [_float(p[k]) for k in b_names]
+        if form == "linear":
+            return f"C = {g(a)} " + " ".join(f"{plus(b)} × {xl}" for b, xl in zip(bs, xs, strict=True))
+        if form == "logarithmic":
+            return f"C = {g(a)} " + " ".join(f"{plus(b)} × ln({xl})" for b, xl in zip(bs, xs, strict=True))
+        if form == "power":
+            return f"C = {g(a)} × " + " × ".join(f"{xl}^{g(b)}" for b, xl in zip(bs, xs, strict=True))
+        terms = [f"{g(bs[0])} × {xs[0]}", *(f"{plus(b)} × {xl}" for b, xl in zip(bs[1:], xs[1:], strict=True))]
+        return f"C = {g(a)} × exp({' '.join(terms)})"
+    if form == "constant" and set(p) == {"c"}:
+        return f"C = {g(p['c'])} (t C/ha, {' + '.join(xs)} not used)"
     if form == "ensemble":
-        return f"gradient-boosted trees (lookup over {x})"
-    return f"{form}: " + ", ".join(f"{k} = {g(v)}" for k, v in p.items())
+        return f"gradient-boosted trees (lookup over {' + '.join(xs)})"
+    shown = ", ".join(f"{k} = {g(v)}" for k, v in list(p.items())[:MAX_PARAMS_SHOWN])
+    more = f", … ({len(p)} parameters)" if len(p) > MAX_PARAMS_SHOWN else ""
+    return f"{form}: {shown}{more}" if p else f"{form} (no parameters)"
 
 
 def _auto_decimals(v: float) -> int:
@@ -499,25 +535,28 @@ def _target_tables(targets: pd.DataFrame | None, levels: Sequence[str], years: S
 
 
 def _model_section(year: int, model: Mapping[str, Any], type_names: Mapping[str, str]) -> dict[str, Any]:
-    predictor = str(model.get("predictor", "ndvi"))
-    x = "NDVI" if predictor.lower() == "ndvi" else predictor
+    listed = model.get("predictors") or str(model.get("predictor", "ndvi")).split("+")
+    x = " + ".join(predictor_label(q, unit=True) for q in ([listed] if isinstance(listed, str) else listed))
     rows, warnings = [], []
     for code, tm in (model.get("types") or {}).items():
         cv = tm.get("cv") or {}
         source = str(tm.get("source", ""))
         name = type_names.get(code, code)
         fallback = source == "coefficients"
+        preds = type_predictors(tm)
+        params = tm.get("params") if isinstance(tm.get("params"), Mapping) else {}
         rows.append({"cls": "fallback" if fallback else "", "cells": [
             _cell(str(code), "id"), _cell(name, "name"), _cell(SOURCES.get(source, source)),
-            _cell(_text(tm.get("form"))), _cell(formula(str(tm.get("form")), tm.get("params") or {}, x), "formula"),
+            _cell(_text(tm.get("form"))), _cell(" + ".join(predictor_label(q, unit=True) for q in preds), "predictors"),
+            _cell(formula(str(tm.get("form")), params, preds), "formula"),
             _num(tm.get("n"), 0), _num(cv.get("r2"), 2), _num(cv.get("rmse_t_ha"), 2),
             _num(cv.get("bias_t_ha"), 2, sign=True), _num(cv.get("n_folds"), 0),
         ]})
         if fallback:
             warnings.append({"code": str(code), "name": name, "reason": _text(tm.get("reason")),
                              "uncertainty": format_number(tm.get("uncertainty_pct"), 0)})
-    headers = ["代码 Code", "绿地类型 Type", "来源 Source", "形式 Form", "公式 Formula (C in t C/ha)", "样地数 n",
-               "交叉验证 CV R²", "CV RMSE (t C/ha)", "CV 偏差 bias (t C/ha)", "折数 folds"]
+    headers = ["代码 Code", "绿地类型 Type", "来源 Source", "形式 Form", "预测变量 Predictors",
+               "公式 Formula (C in t C/ha)", "样地数 n", "交叉验证 CV R²", "CV RMSE (t C/ha)", "CV 偏差 bias (t C/ha)", "折数 folds"]
     table = {"id": f"models-{year}", "headers": headers, "rows": rows, "note": None, "n": len(rows)}
     return {"year": year, "table": table, "warnings": warnings, "predictor": x,
             "n_bootstrap": model.get("n_bootstrap"), "min_plots": model.get("min_plots")}
