@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from greensink import allometry as A
+from greensink import io as gs_io
 from greensink.cli import main
 from greensink.errors import ConfigError, InputDataError
 
@@ -425,3 +426,31 @@ def test_urban_tree_database_is_plausible(utd, params):
     # Per-city sums (no plot area: sums only) cover every tree.
     cities = A.plot_carbon(trees)
     assert len(cities) == 17 and cities["n_trees"].sum() == len(trees)
+
+
+def test_cli_allometry_reads_the_inventory_through_greensink_io(tmp_path, monkeypatch, capsys):
+    # only greensink.io touches disk: the CLI reads the inventory with io.read_csv_as_text (cells as text,
+    # BOM dropped, empty cells "" not NaN), and its errors name the file as before
+    monkeypatch.chdir(ROOT)
+    inv = tmp_path / "inventory.csv"
+    inv.write_text("\ufefftree,plot,species,dbh_cm,height_m\nt1,P1,Quercus alba,30,15\nt2,P1,,20,11\n", encoding="utf-8")
+    read = []
+    real = gs_io.read_csv_as_text
+    monkeypatch.setattr(gs_io, "read_csv_as_text", lambda path: read.append(str(path)) or real(path))
+    out = tmp_path / "trees.csv"
+    assert main(["allometry", str(inv), "--out", str(out), "--id-column", "tree"]) == 0
+    assert read == [str(inv)]
+    table = real(inv)
+    assert list(table.columns) == ["tree", "plot", "species", "dbh_cm", "height_m"]  # no BOM in the first name
+    assert table.loc[1, "species"] == "" and table.loc[0, "dbh_cm"] == "30"  # text, empty is "" not NaN
+    assert pd.read_csv(out)["tree_id"].tolist() == ["t1", "t2"]
+    empty, latin = tmp_path / "empty.csv", tmp_path / "latin.csv"
+    empty.write_bytes(b"")
+    latin.write_bytes("tree,dbh_cm,species\nt1,30,Pinus sylvestris \u00e9\n".encode("latin-1"))
+    for bad in (empty, latin):
+        assert main(["allometry", str(bad), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {bad}: cannot be read as a CSV table (")
+        assert "Save it as UTF-8 CSV with a header row." in err
+    with pytest.raises(InputDataError, match="empty.csv: cannot be read as a CSV table"):
+        gs_io.read_csv_as_text(empty)

@@ -138,22 +138,18 @@ def _run_allometry(args: argparse.Namespace) -> str:
     from pathlib import Path
 
     import numpy as np
-    import pandas as pd
     import yaml
 
     from greensink import allometry
-    from greensink.errors import ConfigError, InputDataError
-    from greensink.io import write_csv
+    from greensink.errors import ConfigError
+    from greensink.io import read_csv_as_text, write_csv
 
     try:
         cfg = yaml.safe_load(Path(args.params).read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{args.params}: not valid YAML ({exc}).") from exc
     params = allometry.params_from_mapping(cfg, where=args.params)
-    try:
-        inventory = pd.read_csv(args.inventory, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputDataError(f"{args.inventory}: cannot be read as a CSV table ({exc}). Save it as UTF-8 CSV with a header row.") from exc
+    inventory = read_csv_as_text(args.inventory)  # every cell as text: tree_carbon parses and names bad rows
 
     def default(given: str | None, conventional: str) -> str | None:
         return given if given is not None else (conventional if conventional in inventory.columns else None)

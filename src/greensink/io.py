@@ -410,3 +410,14 @@ def read_georef(path: str | Path) -> tuple[str, object, int, int]:
         if src.crs is None:
             raise InputDataError(f"{path}: the raster has no CRS. Assign one (e.g. gdal_edit.py -a_srs EPSG:XXXX) and try again.")
         return src.crs.to_string(), src.transform, src.width, src.height
+
+
+def read_csv_as_text(path: str | Path) -> pd.DataFrame:
+    """A CSV table with every cell as the text written in the file (no type guessing; an empty cell is
+    "", never NaN; a UTF-8 byte-order mark is dropped), for readers that parse and check values
+    themselves and name the row of a bad one (e.g. the tree inventory of ``greensink allometry``).
+    A file that is not a readable CSV (not parseable, empty, not UTF-8) raises InputDataError naming it."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{path}: cannot be read as a CSV table ({exc}). Save it as UTF-8 CSV with a header row.") from exc
