@@ -244,7 +244,7 @@ def test_histogram_endmembers_errors_match_the_array_version():
 SETTINGS = {"fvc_percentiles": [5, 95], "ndvi_soil": None, "ndvi_full": None,
             "ndvi_vegetation": 0.2, "ndvi_shrub": 0.35, "ndvi_tree": 0.5}
 FILES = {"ndvi": "ndvi.tif", "fvc": "fvc.tif", "vegetation": "vegetation.tif", "canopy": "canopy.tif",
-         "classes": "vegetation_class.tif"}
+         "classes": "vegetation_class.tif", "height": "height.tif"}
 
 
 def composite_file(tmp_path, shape=(37, 29)):
@@ -276,6 +276,7 @@ def in_memory_products(composite, settings):
         "ndvi": nd, "fvc": fvc(nd, soil, full), "vegetation": threshold_mask(nd, settings["ndvi_vegetation"]),
         "canopy": threshold_mask(nd, settings["ndvi_tree"]),
         "classes": structure_classes(nd, settings["ndvi_vegetation"], settings["ndvi_shrub"], settings["ndvi_tree"]),
+        "height": np.full(nd.shape, np.nan, np.float32),  # no canopy height model: no height anywhere
     }
 
 
@@ -303,6 +304,8 @@ def test_vegetation_to_files_matches_the_in_memory_products(tmp_path, block_rows
         else:
             np.testing.assert_array_equal(got, arr)
     assert io.band_names(out["fvc"]) == ["fvc_frac"] and io.band_names(out["classes"]) == ["vegetation_class"]
+    assert np.isnan(io.read_raster(out["height"], bands=1)).all() and io.band_names(out["height"]) == ["height_m"]
+    assert "chm" not in stats
     with rasterio.open(out["fvc"]) as src:
         assert float(src.tags()["ndvi_soil"]) == pytest.approx(stats["ndvi_soil"])
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
@@ -341,3 +344,11 @@ def test_vegetation_to_files_bad_thresholds_write_nothing(tmp_path):
     with pytest.raises(InputDataError, match="vegetation ≤ shrub ≤ tree"):
         vegetation_to_files(composite, out, {**SETTINGS, "ndvi_shrub": 0.6})
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_vegetation_to_files_needs_a_path_for_every_product(tmp_path):
+    composite, _ = composite_file(tmp_path)
+    out = {k: tmp_path / "out" / name for k, name in FILES.items() if k != "height"}
+    with pytest.raises(ValueError, match=r"Got no path for \['height'\]"):
+        vegetation_to_files(composite, out, SETTINGS)
+    assert not (tmp_path / "out").exists()

@@ -11,10 +11,13 @@
   calibrate, and a canopy height model, where available, is the better source.
 * With a canopy height model (CHM, ``vegetation.chm``: any CRS and resolution), the height
   thresholds are applied at the CHM's own resolution and the 0/1 masks are then area-averaged onto
-  the grid (:func:`chm_fractions`), so canopy.tif is a true tree-canopy fraction: the share of the
-  pixel's valid CHM area at or above ``tree_height_m``. Classes follow the pixel's median height:
+  the grid (:func:`chm_on_grid`), so canopy.tif is a true tree-canopy fraction: the share of the
+  pixel's valid CHM area at or above ``tree_height_m`` (at the CHM's outer edge too: only the part
+  of the pixel the CHM covers counts). Classes follow the pixel's median height:
   tree where that share is ≥ 0.5, else (if NDVI says vegetation) shrub where the share at or above
   ``shrub_height_m`` is ≥ 0.5, else grass. Pixels with no valid CHM keep the NDVI rules.
+  height.tif is the area-weighted mean of the pixel's valid CHM heights in metres (negative
+  heights taken as 0); NaN where there is no valid CHM, and everywhere without a CHM.
 
 :func:`vegetation_to_files` makes every product from a composite file strip by strip, so memory
 is bounded by the strip, not the scene. Its FVC endmembers come from an NDVI histogram of the
@@ -28,8 +31,10 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+from affine import Affine
 
 from greensink import io as gio
 from greensink.errors import InputDataError
@@ -195,41 +200,73 @@ def class_mask(classes: np.ndarray, codes: tuple[int, ...]) -> np.ndarray:
 # ----------------------------------------------------------------------------- canopy height model
 
 
-def chm_fractions(height: np.ndarray, src_transform, src_crs: str, src_nodata: float | None, grid: Grid,
-                  tree_height_m: float, shrub_height_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """(tree, woody) area fractions 0–1 on ``grid`` from a canopy height raster (metres) in any CRS
-    and resolution: the share of each grid pixel's valid CHM area with height ≥ ``tree_height_m``
-    and with height ≥ ``shrub_height_m``; NaN where no valid CHM pixel touches the grid pixel.
+class CHMOnGrid(NamedTuple):
+    """A canopy height model resampled onto a grid (:func:`chm_on_grid`): float32 arrays of the
+    grid's shape, NaN where no valid CHM covers the pixel."""
 
-    Each threshold is applied at the CHM's own resolution, and the 0/1 mask (NaN where the CHM is
-    nodata or NaN) is then resampled with GDAL's area-weighted average, which leaves nodata out of
-    both sums: so with a finer CHM the result is the covered share of the pixel's valid CHM area.
-    With a coarser CHM every CHM pixel is taken as uniform, so a grid pixel inside one CHM pixel
-    gets its 0/1 value and one straddling several gets their area-weighted share."""
+    tree_frac: np.ndarray  # share of the pixel's valid CHM area with height ≥ tree_height_m, 0–1
+    woody_frac: np.ndarray  # share with height ≥ shrub_height_m, 0–1
+    height_m: np.ndarray  # area-weighted mean height of the valid CHM, metres (heights < 0 taken as 0)
+
+
+def chm_on_grid(height: np.ndarray, src_transform, src_crs: str, src_nodata: float | None, grid: Grid,
+                tree_height_m: float, shrub_height_m: float) -> CHMOnGrid:
+    """Tree and woody area fractions 0–1 and the mean height (metres) on ``grid`` of a canopy height
+    raster (metres) in any CRS and resolution: for each grid pixel, the share of its valid CHM area
+    with height ≥ ``tree_height_m`` and with height ≥ ``shrub_height_m``, and the area-weighted
+    mean of its valid CHM heights; NaN where no valid CHM pixel covers the grid pixel.
+
+    Each threshold is applied at the CHM's own resolution, and the 0/1 masks and the heights (NaN
+    where the CHM is nodata or NaN) are then resampled with GDAL's area-weighted average, which
+    leaves nodata out of both sums: so with a finer CHM the results are shares and means over the
+    pixel's valid CHM area. Negative heights (noise in a CHM made as surface minus terrain) are
+    taken as 0 m for the mean; they are below both thresholds anyway. The CHM is padded with
+    nodata beyond its extent before resampling, so a grid pixel only partly inside the CHM is
+    averaged over the part the CHM covers (GDAL would otherwise stretch the edge CHM pixels over
+    the outside part). With a coarser CHM every CHM pixel is taken as uniform, so a grid pixel
+    inside one CHM pixel gets its value and one straddling several gets their area-weighted mean."""
     from rasterio.warp import Resampling, reproject
 
-    h = np.asarray(height, dtype=np.float64)
+    h = np.asarray(height)
+    out = np.full((3, *grid.shape), np.nan, dtype=np.float32)
+    if h.size == 0:
+        return CHMOnGrid(out[0], out[1], out[2])
     invalid = ~np.isfinite(h)
     if src_nodata is not None and not np.isnan(src_nodata):
         invalid |= h == src_nodata
-    masks = np.stack([h >= tree_height_m, h >= shrub_height_m]).astype(np.float32)
-    masks[:, invalid] = np.nan
-    out = np.full((2, *grid.shape), np.nan, dtype=np.float32)
-    if masks.size:
-        reproject(masks, out, src_transform=src_transform, src_crs=src_crs, src_nodata=np.nan,
-                  dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan, resampling=Resampling.average)
-    return out[0], out[1]
+    pad = _edge_pad_px(src_transform, src_crs, grid)
+    bands = np.full((3, h.shape[0] + 2 * pad, h.shape[1] + 2 * pad), np.nan, dtype=np.float32)  # nodata around
+    inner = bands[:, pad:pad + h.shape[0], pad:pad + h.shape[1]]
+    with np.errstate(invalid="ignore"):
+        inner[0] = h >= tree_height_m
+        inner[1] = h >= shrub_height_m
+        inner[2] = np.maximum(h, 0)
+    inner[:, invalid] = np.nan
+    reproject(bands, out, src_transform=src_transform @ Affine.translation(-pad, -pad), src_crs=src_crs,
+              src_nodata=np.nan, dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan,
+              resampling=Resampling.average)
+    return CHMOnGrid(out[0], out[1], out[2])
+
+
+def _edge_pad_px(src_transform, src_crs: str, grid: Grid) -> int:
+    """CHM pixels of nodata to add on each side so that the footprint of every grid pixel touching
+    the CHM lies inside the padded raster: twice a grid pixel's size in CHM pixels, plus one."""
+    from rasterio.warp import transform_bounds
+
+    x0, y0, x1, y1 = transform_bounds(grid.crs, src_crs, *grid.bounds, densify_pts=21)
+    src_x, src_y = math.hypot(src_transform.a, src_transform.d), math.hypot(src_transform.b, src_transform.e)
+    px = max((x1 - x0) / grid.width / src_x, (y1 - y0) / grid.height / src_y, 1.0)
+    return 2 * math.ceil(px) + 1
 
 
 def chm_strip(chm: str | Path, grid: Grid, tree_height_m: float, shrub_height_m: float,
-              src_px_per_px: float = 1.0, max_src_px: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`chm_fractions` of the CHM file ``chm`` over ``grid`` (a strip of the analysis grid),
+              src_px_per_px: float = 1.0, max_src_px: int = 1 << 24) -> CHMOnGrid:
+    """:func:`chm_on_grid` of the CHM file ``chm`` over ``grid`` (a strip of the analysis grid),
     read at native resolution in blocks of at most about ``max_src_px`` CHM pixels
     (``src_px_per_px``: CHM pixels per grid pixel), so memory stays bounded for a fine CHM."""
     import rasterio.errors
 
-    tree = np.full(grid.shape, np.nan, dtype=np.float32)
-    woody = np.full(grid.shape, np.nan, dtype=np.float32)
+    out = CHMOnGrid(*(np.full(grid.shape, np.nan, dtype=np.float32) for _ in range(3)))
     side = max(1, math.isqrt(max(1, int(max_src_px / max(src_px_per_px, 1.0)))))
     rh = min(grid.height, side)
     cw = max(1, (side * side) // rh)
@@ -240,10 +277,10 @@ def chm_strip(chm: str | Path, grid: Grid, tree_height_m: float, shrub_height_m:
                 arr, transform, crs, nodata = gio.read_window_over(chm, sub.bounds, grid.crs, pad_px=1)
             except rasterio.errors.WindowError:  # the CHM does not reach this block
                 continue
-            t, w = chm_fractions(arr, transform, crs, nodata, sub, tree_height_m, shrub_height_m)
-            tree[r:r + sub.height, c:c + sub.width] = t
-            woody[r:r + sub.height, c:c + sub.width] = w
-    return tree, woody
+            block = chm_on_grid(arr, transform, crs, nodata, sub, tree_height_m, shrub_height_m)
+            for whole, part in zip(out, block, strict=True):
+                whole[r:r + sub.height, c:c + sub.width] = part
+    return out
 
 
 def _chm_px_per_px(chm: str | Path, grid: Grid) -> float:
@@ -268,7 +305,7 @@ def chm_canopy(ndvi_values: np.ndarray, tree_frac: np.ndarray, ndvi_tree: float)
 
 def chm_structure_classes(ndvi_values: np.ndarray, tree_frac: np.ndarray, woody_frac: np.ndarray,
                           ndvi_vegetation: float, ndvi_shrub: float, ndvi_tree: float) -> np.ndarray:
-    """Structure classes refined by a CHM (fractions from :func:`chm_fractions`). Where the CHM is
+    """Structure classes refined by a CHM (fractions from :func:`chm_on_grid`). Where the CHM is
     valid the pixel's median height decides: 3 tree where the tree fraction is ≥ 0.5 (whatever the
     NDVI); otherwise, where NDVI ≥ ``ndvi_vegetation``, 2 shrub where the fraction at or above the
     shrub height is ≥ 0.5, else 1 grass; 0 where not vegetated. Where the CHM is NaN the NDVI
@@ -292,7 +329,7 @@ def _check_chm(chm: Mapping) -> tuple[float, float]:
 
 # ----------------------------------------------------------------------------- streaming products
 
-PRODUCTS = ("ndvi", "fvc", "vegetation", "canopy", "classes")
+PRODUCTS = ("ndvi", "fvc", "vegetation", "canopy", "classes", "height")
 
 
 def _ndvi_strips(composite: str | Path, block_rows: int) -> Iterator[tuple[slice, np.ndarray]]:
@@ -309,8 +346,9 @@ def vegetation_to_files(
     block_rows: int = 512,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
-    """NDVI, FVC, vegetation and canopy masks and structure classes of a composite file (bands
-    red, nir), streamed strip by strip; returns the statistics of ``vegetation.json``.
+    """NDVI, FVC, vegetation and canopy masks, structure classes and mean canopy height of a
+    composite file (bands red, nir), streamed strip by strip; returns the statistics of
+    ``vegetation.json``.
 
     ``out`` maps each of :data:`PRODUCTS` to a path; ``settings`` holds the ``vegetation`` config
     (fvc_percentiles, ndvi_soil, ndvi_full, ndvi_vegetation, ndvi_shrub, ndvi_tree). When an FVC
@@ -321,8 +359,17 @@ def vegetation_to_files(
     With ``settings["chm"]`` (path, tree_height_m, shrub_height_m) the canopy and classes come
     from the canopy height model where it has valid data (:func:`chm_strip`, :func:`chm_canopy`,
     :func:`chm_structure_classes`), read strip by strip in blocks of bounded size, and the
-    statistics gain ``chm``: the thresholds and the share of observed pixels (finite NDVI) with
-    no valid CHM that fell back to the NDVI rules (``fallback_pct``, ``fallback_pixels``)."""
+    statistics gain ``chm``: the thresholds, the share of observed pixels (finite NDVI) with
+    no valid CHM that fell back to the NDVI rules (``fallback_pct``, ``fallback_pixels``), and the
+    observed pixels with a mean height (``height_pixels``) and their mean (``height_mean_m``, metres,
+    None if there are none).
+
+    The ``height`` product is always written, so the set of files is fixed: the area-weighted mean
+    of the pixel's valid CHM heights in metres (heights < 0 taken as 0, see :func:`chm_on_grid`),
+    NaN where no valid CHM covers the pixel or NDVI is NaN, and NaN everywhere without a CHM."""
+    missing = [key for key in PRODUCTS if key not in out]
+    if missing:
+        raise ValueError(f"out must map each of {PRODUCTS} to a path. Got no path for {missing}.")
     v = settings
     structure_classes(np.empty(0, np.float32), v["ndvi_vegetation"], v["ndvi_shrub"], v["ndvi_tree"])  # check thresholds first
     chm = v.get("chm") or None
@@ -353,7 +400,7 @@ def vegetation_to_files(
         strips = _ndvi_strips(composite, block_rows)
     soil, full = fvc_endmembers_from_histogram(hist, tuple(v["fvc_percentiles"]), v.get("ndvi_soil"), v.get("ndvi_full"))
 
-    counts = {"veg": 0, "canopy": 0.0, "valid": 0, "fallback": 0}
+    counts = {"veg": 0, "canopy": 0.0, "valid": 0, "fallback": 0, "height_px": 0, "height_sum": 0.0}
     with contextlib.ExitStack() as stack:
         open_ = lambda key, name, tags=None: stack.enter_context(  # noqa: E731
             gio.raster_writer(out[key], grid, band_names=[name], compress=compress, tags=tags))
@@ -365,6 +412,9 @@ def vegetation_to_files(
             "chm_shrub_height_m": shrub_h, "ndvi_threshold_fallback": v["ndvi_tree"]}
         w_canopy = open_("canopy", "canopy_frac", canopy_tags)
         w_classes = open_("classes", "vegetation_class", {f"class_{k}": name for k, name in CLASS_NAMES.items()})
+        height_source = ("canopy height model: area-weighted mean of its valid heights (heights < 0 as 0); "
+                         "NaN where it has no valid data or NDVI is NaN") if chm else "no canopy height model: all NaN"
+        w_height = open_("height", "height_m", {"unit": "m", "source": height_source})
         for rows, nd in strips:
             if w_ndvi is not None:
                 w_ndvi.write(nd, rows.start)
@@ -372,16 +422,21 @@ def vegetation_to_files(
             veg = threshold_mask(nd, v["ndvi_vegetation"])
             if chm:
                 strip = grid.subgrid(Tile("", rows.start, 0, rows.stop - rows.start, grid.width))
-                tree, woody = chm_strip(chm["path"], strip, tree_h, shrub_h, chm_ratio)
+                tree, woody, height = chm_strip(chm["path"], strip, tree_h, shrub_h, chm_ratio)
                 canopy = chm_canopy(nd, tree, v["ndvi_tree"])
                 classes = chm_structure_classes(nd, tree, woody, v["ndvi_vegetation"], v["ndvi_shrub"], v["ndvi_tree"])
                 counts["fallback"] += int((np.isfinite(nd) & ~np.isfinite(tree)).sum())
+                height[~np.isfinite(nd)] = np.nan
+                counts["height_px"] += int(np.isfinite(height).sum())
+                counts["height_sum"] += float(np.nansum(height, dtype=np.float64))
             else:
                 canopy = threshold_mask(nd, v["ndvi_tree"])
                 classes = structure_classes(nd, v["ndvi_vegetation"], v["ndvi_shrub"], v["ndvi_tree"])
+                height = np.full(nd.shape, np.nan, dtype=np.float32)
             w_veg.write(veg, rows.start)
             w_canopy.write(canopy, rows.start)
             w_classes.write(classes, rows.start)
+            w_height.write(height, rows.start)
             counts["veg"] += int((veg == 1).sum())
             counts["canopy"] += float(np.nansum(canopy, dtype=np.float64))  # canopy area in pixels
             counts["valid"] += int(np.isfinite(nd).sum())
@@ -391,5 +446,7 @@ def vegetation_to_files(
              "ndvi_tree": v["ndvi_tree"], "vegetation_pct": pct("veg"), "canopy_pct": pct("canopy")}
     if chm:
         stats["chm"] = {"path": str(chm["path"]), "tree_height_m": tree_h, "shrub_height_m": shrub_h,
-                        "fallback_pixels": counts["fallback"], "fallback_pct": pct("fallback")}
+                        "fallback_pixels": counts["fallback"], "fallback_pct": pct("fallback"),
+                        "height_pixels": counts["height_px"],
+                        "height_mean_m": counts["height_sum"] / counts["height_px"] if counts["height_px"] else None}
     return stats

@@ -1,5 +1,5 @@
 # Vegetation: NDVI, fractional vegetation cover, vegetation and tree-canopy masks, structure classes
-# (refined by the optional canopy height model vegetation.chm).
+# (refined by the optional canopy height model vegetation.chm) and mean canopy height (NaN without it).
 
 
 rule vegetation:
@@ -12,6 +12,7 @@ rule vegetation:
         vegetation="results/{year}/vegetation.tif",
         canopy="results/{year}/canopy.tif",
         classes="results/{year}/vegetation_class.tif",
+        height="results/{year}/height.tif",
         stats="results/{year}/vegetation.json",
     params:
         vegetation=config["vegetation"],
