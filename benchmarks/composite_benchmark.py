@@ -213,7 +213,7 @@ def run_vegetation(workdir: Path, meta: dict, args: argparse.Namespace) -> dict:
 
     settings = {"fvc_percentiles": [5, 95], "ndvi_soil": None, "ndvi_full": None,
                 "ndvi_vegetation": 0.2, "ndvi_shrub": 0.35, "ndvi_tree": 0.5}  # the config defaults
-    names = {"ndvi": "ndvi.tif", "fvc": "fvc.tif", "vegetation": "vegetation.tif", "canopy": "canopy.tif",
+    names = {"height": "height.tif", "ndvi": "ndvi.tif", "fvc": "fvc.tif", "vegetation": "vegetation.tif", "canopy": "canopy.tif",
              "classes": "vegetation_class.tif"}
     out = {k: workdir / "out" / v for k, v in names.items()}
     base = peak_mib()

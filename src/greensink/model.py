@@ -60,6 +60,7 @@ import warnings
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,21 @@ ALL_FORMS: tuple[str, ...] = (*FORMS, "ensemble")
 ENSEMBLE_GRID: np.ndarray = np.round(np.linspace(-0.2, 1.0, 241), 6)
 """NDVI values (-0.2 .. 1.0, step 0.005) at which a fitted "ensemble" is stored as a lookup table."""
 ENSEMBLE_GRID.setflags(write=False)
+PREDICTORS: tuple[str, ...] = ("ndvi", "fvc", "canopy", "height")
+"""Remote-sensing predictors a model may use (``model.predictors``): NDVI (unitless), fractional
+vegetation cover (0-1), tree-canopy fraction (0-1) and mean canopy height (m, from the canopy height
+model), each the value of the plot's pixel in results/{year}/{name}.tif."""
+PREDICTOR_UNITS: dict[str, str] = {"ndvi": "", "fvc": "fraction 0-1", "canopy": "fraction 0-1", "height": "m"}
+PREDICTOR_GRIDS: dict[str, np.ndarray] = {
+    "ndvi": ENSEMBLE_GRID,
+    "fvc": np.round(np.linspace(0.0, 1.0, 201), 6),
+    "canopy": np.round(np.linspace(0.0, 1.0, 201), 6),
+    "height": np.round(np.linspace(0.0, 60.0, 241), 6),
+}
+"""Values of each predictor at which a fitted "ensemble" is stored (NDVI -0.2..1 step 0.005, FVC and
+canopy 0..1 step 0.005, height 0..60 m step 0.25); predictions are flat beyond them."""
+for _g in PREDICTOR_GRIDS.values():
+    _g.setflags(write=False)
 ENSEMBLE_TREES = 200
 ENSEMBLE_DEPTH = 2
 ENSEMBLE_LEARNING_RATE = 0.05
@@ -127,7 +143,6 @@ _POSITIVE_X_FORMS = ("logarithmic", "power")
 _REDRAW_STREAM = 1  # extra entropy word of the generator that replaces failed bootstrap draws
 _MAX_LISTED = 10  # problems listed in one error message before "and N more"
 
-PLOT_COLUMNS = ("plot_id", "type", "x", "carbon_t_ha", "x_m", "y_m")
 COEFFICIENT_COLUMNS = ("type", "c_above", "c_below", "uncertainty_pct")
 
 
@@ -135,8 +150,38 @@ COEFFICIENT_COLUMNS = ("type", "c_above", "c_below", "uncertainty_pct")
 # Forms: fit and predict
 
 
-def fit_form(form: str, x: np.ndarray, y: np.ndarray, weighting: str = "relative") -> np.ndarray:
-    """Fit one form to plots (x NDVI, y carbon t C/ha); parameters in ``PARAM_NAMES[form]`` order.
+def param_names(form: str, predictors: Sequence[str] = ("ndvi",)) -> tuple[str, ...]:
+    """Names of a form's parameters, in the order :func:`fit_form` returns and :func:`predict` takes them.
+
+    With one predictor these are :data:`PARAM_NAMES` (the ensemble's table "y000" ... over that
+    predictor's :data:`PREDICTOR_GRIDS` entry). With p > 1 predictors the parametric forms have
+    "a" and one "b_<predictor>" per predictor, and the ensemble has "base" and one table
+    "<predictor>_000" ... per predictor (see :func:`fit_form`). "constant" is always ("c",).
+    """
+    _check_form(form, PARAM_NAMES)
+    preds = _check_predictor_names(predictors)
+    if form == "constant":
+        return ("c",)
+    if len(preds) == 1:
+        if form == "ensemble":
+            return tuple(f"y{i:03d}" for i in range(PREDICTOR_GRIDS[preds[0]].size))
+        return PARAM_NAMES[form]
+    if form == "ensemble":
+        return ("base", *(f"{q}_{i:03d}" for q in preds for i in range(PREDICTOR_GRIDS[q].size)))
+    return ("a", *(f"b_{q}" for q in preds))
+
+
+def fit_form(
+    form: str, x: np.ndarray, y: np.ndarray, weighting: str = "relative", predictors: Sequence[str] | None = None
+) -> np.ndarray:
+    """Fit one form to plots (x predictors, y carbon t C/ha); parameters in :func:`param_names` order.
+
+    ``x`` is one predictor (shape (n,), NDVI unless ``predictors`` names another) or several
+    (shape (n, p), columns in the order of ``predictors``). With p predictors x_1 .. x_p the
+    parametric forms are C = a + Σ b_j x_j (linear), a + Σ b_j ln x_j (logarithmic),
+    a Π x_j^b_j (power) and a exp(Σ b_j x_j) (exponential); with one predictor they are the
+    two-parameter forms of the module docstring. The ensemble with p > 1 is additive (boosted
+    stumps, one predictor per tree), stored as one lookup table per predictor.
 
     ``weighting`` "none" is (ordinary or non-linear) least squares. "relative" (the default) assumes
     multiplicative plot error, Var(C) ∝ E(C)²: starting from the unweighted fit, the form is refitted
@@ -146,32 +191,34 @@ def fit_form(form: str, x: np.ndarray, y: np.ndarray, weighting: str = "relative
     Σ (y - ŷ)/ŷ² ∂ŷ/∂θ = 0 (those of a gamma GLM), so the curve still estimates the arithmetic mean
     carbon. Scaling y by a constant scales a and the linear/logarithmic b by the same constant.
 
-    Raises :class:`ModelError` if the form's domain excludes a plot (x <= 0 for logarithmic and
-    power), if x has fewer than 2 distinct values, or if the non-linear fit does not converge.
+    Raises :class:`ModelError` if the form's domain excludes a plot (a predictor <= 0 for
+    logarithmic and power), if the predictors do not vary independently over the plots (fewer than
+    2 distinct values of one predictor, or collinear predictors), or if the non-linear fit does not
+    converge.
     """
     _check_form(form, ALL_FORMS)
     weighting = _check_weighting(weighting)
-    x, y = _as_xy(x, y)
+    X, y = _as_Xy(x, y)
+    preds = _check_predictor_names(predictors, X.shape[1])
     if form == "ensemble":
-        return _fit_ensemble(x, y, weighting)
-    if form in _POSITIVE_X_FORMS and np.any(x <= 0):
-        bad = int(np.sum(x <= 0))
+        return _fit_ensemble(X, y, weighting, preds)
+    if form in _POSITIVE_X_FORMS and np.any(X <= 0):
+        j = int(np.argmax(np.any(X <= 0, axis=0)))
+        col = X[:, j]
+        bad = int(np.sum(col <= 0))
+        name = _predictor_label(preds[j])
         raise ModelError(
-            f"{form} form needs NDVI x > 0 at every plot. Got {bad} of {x.size} plots with x <= 0 "
-            f"(min {x.min():.4g}) instead. Use the linear or exponential form for these plots."
+            f"{form} form needs {name} x > 0 at every plot. Got {bad} of {col.size} plots with x <= 0 "
+            f"(min {col.min():.4g}) instead. Use the linear or exponential form for these plots."
         )
-    t = np.log(x) if form in _POSITIVE_X_FORMS else x
-    if x.size < 2 or not np.ptp(t) > 0:
-        raise ModelError(
-            f"{form} fit needs plots at 2 or more distinct NDVI values. Got {np.unique(x).size} distinct "
-            f"value(s) over {x.size} plots instead. Add plots that span a range of NDVI."
-        )
-    params = _fit_t(form, t, y, None, None)
+    T = np.log(X) if form in _POSITIVE_X_FORMS else X
+    _check_design(form, T, X, preds)
+    params = _fit_t(form, T, y, None, None)
     floor = WEIGHT_FLOOR * float(np.mean(y))
     if weighting == "relative" and floor > 0:
         for _ in range(IRLS_MAX_ITER):
-            mu = np.maximum(_eval_t(form, params, t), floor)
-            new = _fit_t(form, t, y, mu, params)
+            mu = np.maximum(_eval_t(form, params, T), floor)
+            new = _fit_t(form, T, y, mu, params)
             done = bool(np.all(np.abs(new - params) <= _IRLS_RTOL * np.abs(new)))
             params = new
             if done or not np.all(np.isfinite(params)):
@@ -179,53 +226,87 @@ def fit_form(form: str, x: np.ndarray, y: np.ndarray, weighting: str = "relative
     if not np.all(np.isfinite(params)):
         raise ModelError(
             f"{form} fit must give finite parameters. Got {params.tolist()} instead. "
-            "Check the plots for extreme carbon or NDVI values."
+            "Check the plots for extreme carbon or predictor values."
         )
     return params
 
 
-def ensemble_regressor() -> Any:
+def _check_design(form: str, T: np.ndarray, X: np.ndarray, preds: tuple[str, ...]) -> None:
+    """Raise ModelError unless every predictor has >= 2 distinct values and (p > 1) [1, T] has full rank."""
+    n, p = T.shape
+    for j in range(p):
+        if n < 2 or not np.ptp(T[:, j]) > 0:
+            raise ModelError(
+                f"{form} fit needs plots at 2 or more distinct {_predictor_label(preds[j])} values. Got "
+                f"{np.unique(X[:, j]).size} distinct value(s) over {n} plots instead. Add plots that span a range of "
+                f"{_predictor_label(preds[j])}."
+            )
+    if p > 1:
+        design = np.column_stack([np.ones(n), (T - T.mean(axis=0)) / T.std(axis=0)])
+        if n < p + 1 or np.linalg.matrix_rank(design, tol=1e-8 * n) < p + 1:
+            raise ModelError(
+                f"{form} fit on {'+'.join(preds)} needs predictors that vary independently over the plots. Got "
+                f"collinear predictors over {n} plots instead. Drop one of them from model.predictors."
+            )
+
+
+def ensemble_regressor(n_predictors: int = 1) -> Any:
     """The (unfitted) gradient-boosted tree ensemble of the "ensemble" form; deterministic.
 
-    200 depth-2 trees, learning rate 0.05, at least 3 plots per leaf, squared-error loss, no
-    subsampling: with one predictor and no subsampling the fit involves no randomness
-    (``random_state`` is fixed at 0 all the same).
+    200 trees, learning rate 0.05, at least 3 plots per leaf, squared-error loss, no subsampling,
+    ``random_state`` 0. With one predictor the trees have depth 2; with several they are stumps
+    (depth 1), so the ensemble is a sum of one function per predictor (no interactions) and can be
+    stored exactly as one lookup table per predictor.
     """
     from sklearn.ensemble import GradientBoostingRegressor
 
     return GradientBoostingRegressor(
-        loss="squared_error", n_estimators=ENSEMBLE_TREES, max_depth=ENSEMBLE_DEPTH,
+        loss="squared_error", n_estimators=ENSEMBLE_TREES, max_depth=ENSEMBLE_DEPTH if n_predictors == 1 else 1,
         learning_rate=ENSEMBLE_LEARNING_RATE, min_samples_leaf=ENSEMBLE_MIN_LEAF, subsample=1.0, random_state=0,
     )
 
 
-def _fit_ensemble(x: np.ndarray, y: np.ndarray, weighting: str) -> np.ndarray:
-    """Lookup table (at :data:`ENSEMBLE_GRID`) of the tree ensemble fitted to the plots.
+def _fit_ensemble(X: np.ndarray, y: np.ndarray, weighting: str, preds: tuple[str, ...]) -> np.ndarray:
+    """Lookup table(s) (at :data:`PREDICTOR_GRIDS`) of the tree ensemble fitted to the plots.
 
     With ``weighting`` "relative" the ensemble is refitted once with sample weights 1/ŷ², ŷ the
     unweighted fit's prediction at the plot floored at :data:`WEIGHT_FLOOR` × mean carbon (trees
-    have no fixed point to iterate to)."""
-    if x.size < 2 or not np.ptp(x) > 0:
-        raise ModelError(
-            f"ensemble fit needs plots at 2 or more distinct NDVI values. Got {np.unique(x).size} distinct "
-            f"value(s) over {x.size} plots instead. Add plots that span a range of NDVI."
-        )
-    X = x.reshape(-1, 1)
-    reg = ensemble_regressor().fit(X, y)
+    have no fixed point to iterate to). One predictor: the predictions at its grid. Several: the
+    additive ensemble f(x) = base + Σ g_j(x_j) as base = f(m) at the plots' median m, and per
+    predictor g_j(v) = f(m with x_j = v) - base at its grid (exact for a sum of stumps)."""
+    n, p = X.shape
+    for j in range(p):
+        if n < 2 or not np.ptp(X[:, j]) > 0:
+            raise ModelError(
+                f"ensemble fit needs plots at 2 or more distinct {_predictor_label(preds[j])} values. Got "
+                f"{np.unique(X[:, j]).size} distinct value(s) over {n} plots instead. Add plots that span a range of "
+                f"{_predictor_label(preds[j])}."
+            )
+    reg = ensemble_regressor(p).fit(X, y)
     floor = WEIGHT_FLOOR * float(np.mean(y))
     if weighting == "relative" and floor > 0:
         mu = np.maximum(reg.predict(X), floor)
-        reg = ensemble_regressor().fit(X, y, sample_weight=1.0 / mu**2)
-    table = np.asarray(reg.predict(ENSEMBLE_GRID.reshape(-1, 1)), dtype=float)
+        reg = ensemble_regressor(p).fit(X, y, sample_weight=1.0 / mu**2)
+    if p == 1:
+        table = np.asarray(reg.predict(PREDICTOR_GRIDS[preds[0]].reshape(-1, 1)), dtype=float)
+    else:
+        ref = np.median(X, axis=0)
+        base = float(reg.predict(ref.reshape(1, -1))[0])
+        parts = [np.array([base])]
+        for j, q in enumerate(preds):
+            g = np.tile(ref, (PREDICTOR_GRIDS[q].size, 1))
+            g[:, j] = PREDICTOR_GRIDS[q]
+            parts.append(np.asarray(reg.predict(g), dtype=float) - base)
+        table = np.concatenate(parts)
     if not np.all(np.isfinite(table)):
         raise ModelError("ensemble fit must give finite predictions. Got non-finite values instead. "
-                         "Check the plots for extreme carbon or NDVI values.")
+                         "Check the plots for extreme carbon or predictor values.")
     return table
 
 
-def _interp_ensemble(p: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """np.interp(x, ENSEMBLE_GRID, table) for a table (k,) or every row of (B, k); NaN x gives NaN."""
-    g = ENSEMBLE_GRID
+def _interp_table(p: np.ndarray, x: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """np.interp(x, grid, table) for a table (k,) or every row of (B, k); NaN x gives NaN."""
+    g = grid
     xc = np.clip(x, g[0], g[-1])
     i = np.clip(np.searchsorted(g, xc, side="right") - 1, 0, g.size - 2)
     w = (xc - g[i]) / (g[i + 1] - g[i])
@@ -235,61 +316,91 @@ def _interp_ensemble(p: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(x), np.nan, out)
 
 
-def _fit_t(form: str, t: np.ndarray, y: np.ndarray, sigma: np.ndarray | None, p0: np.ndarray | None) -> np.ndarray:
-    """One (weighted) least-squares fit in t = x or ln x; ``sigma`` is the per-plot error scale (weight 1/sigma²)."""
+def _fit_t(form: str, T: np.ndarray, y: np.ndarray, sigma: np.ndarray | None, p0: np.ndarray | None) -> np.ndarray:
+    """One (weighted) least-squares fit in T = X or ln X, (n, p); ``sigma`` is the per-plot error scale (weight 1/sigma²)."""
     if form in ("linear", "logarithmic"):
-        return _ols(t, y, None if sigma is None else 1.0 / sigma**2)
-    return _fit_a_exp_bt(form, t, y, sigma, p0)
+        return _ols(T, y, None if sigma is None else 1.0 / sigma**2)
+    return _fit_a_exp_bt(form, T, y, sigma, p0)
 
 
-def _eval_t(form: str, params: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _eval_t(form: str, params: np.ndarray, T: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
+        lin = T[:, 0] * params[1] if T.shape[1] == 1 else T @ params[1:]
         if form in ("linear", "logarithmic"):
-            return params[0] + params[1] * t
-        return params[0] * np.exp(params[1] * t)
+            return params[0] + lin
+        return params[0] * np.exp(lin)
 
 
-def predict(form: str, params: np.ndarray, x: np.ndarray) -> np.ndarray:
+def predict(form: str, params: np.ndarray, x: np.ndarray, predictors: Sequence[str] = ("ndvi",)) -> np.ndarray:
     """Carbon density (t C/ha, raw, may be < 0) of ``form`` at predictor values ``x``.
 
-    ``params`` of shape (k,) gives a result of ``x.shape``; a stack of draws of shape (B, k) gives
-    (B, *x.shape), computed by broadcasting (memory is B times that of x: chunk large rasters).
-    Logarithmic and power forms clamp x to >= :data:`X_MIN_LOG` first. The "constant" form returns
-    c everywhere except where x is NaN. The "ensemble" form interpolates its table linearly over
-    :data:`ENSEMBLE_GRID` (flat beyond the grid), as ``np.interp``, for all draws at once. NaN in x gives NaN in the result for every form.
+    With one predictor ``x`` is an array of its values (any shape); with p > 1 ``predictors``,
+    ``x`` has shape (p, *shape), one layer per predictor in that order, and the result has shape
+    ``shape``. ``params`` of shape (k,) gives one result; a stack of draws of shape (B, k) gives
+    (B, *shape), computed by broadcasting (memory is B times that of x: chunk large rasters).
+    Logarithmic and power forms clamp every predictor to >= :data:`X_MIN_LOG` first. The
+    "constant" form returns c everywhere except where a predictor is NaN. The "ensemble" form
+    interpolates its table(s) linearly over :data:`PREDICTOR_GRIDS` (flat beyond the grid), as
+    ``np.interp``, for all draws at once. NaN in any predictor gives NaN in the result for every form.
     """
     _check_form(form, PARAM_NAMES)
+    preds = _check_predictor_names(predictors)
+    names = param_names(form, preds)
+    k = len(names)
     x = np.asarray(x, dtype=float)
+    if len(preds) > 1 and (x.ndim < 1 or x.shape[0] != len(preds)):
+        raise ModelError(
+            f"x of a model on {'+'.join(preds)} must have shape ({len(preds)}, ...), one layer per predictor. "
+            f"Got shape {x.shape} instead. Stack the predictor rasters in the order {list(preds)}."
+        )
+    layers = [x] if len(preds) == 1 else list(x)
+    shape = layers[0].shape
     p = np.asarray(params, dtype=float)
-    k = len(PARAM_NAMES[form])
-    if form == "ensemble" and (p.shape == (k,) or (p.ndim == 2 and p.shape[1] == k)):
-        return np.asarray(_interp_ensemble(p, x), dtype=float)
-    if p.shape == (k,):
-        cols = [p[j] for j in range(k)]
-    elif p.ndim == 2 and p.shape[1] == k:
-        expand = (slice(None),) + (np.newaxis,) * x.ndim
-        cols = [p[:, j][expand] for j in range(k)]
-    else:
+    if not (p.shape == (k,) or (p.ndim == 2 and p.shape[1] == k)):
         raise ModelError(
             f"params of the {form} form must have shape ({k},) or (n_draws, {k}). Got shape {p.shape} "
-            f"instead. Pass parameters in the order {PARAM_NAMES[form]}."
+            f"instead. Pass parameters in the order {names[:4]}{'...' if k > 4 else ''}."
         )
+    nan = np.zeros(shape, dtype=bool)
+    for layer in layers:
+        nan |= np.isnan(layer)
+    if form == "ensemble":
+        if len(preds) == 1:
+            return np.asarray(_interp_table(p, x, PREDICTOR_GRIDS[preds[0]]), dtype=float)
+        out = p[..., 0].reshape(p.shape[:-1] + (1,) * len(shape)) + np.zeros(shape)
+        start = 1
+        for q, layer in zip(preds, layers, strict=True):
+            size = PREDICTOR_GRIDS[q].size
+            out = out + _interp_table(p[..., start : start + size], layer, PREDICTOR_GRIDS[q])
+            start += size
+        return np.asarray(np.where(nan, np.nan, out), dtype=float)
+    if p.shape == (k,):
+        cols = [p[j] for j in range(k)]
+    else:
+        expand = (slice(None),) + (np.newaxis,) * len(shape)
+        cols = [p[:, j][expand] for j in range(k)]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if form == "constant":
-            out = np.where(np.isnan(x), np.nan, cols[0])
-        elif form == "linear":
-            out = cols[0] + cols[1] * x
-        elif form == "logarithmic":
-            out = cols[0] + cols[1] * np.log(np.maximum(x, X_MIN_LOG))
-        elif form == "power":
-            out = cols[0] * np.power(np.maximum(x, X_MIN_LOG), cols[1])
-        else:  # exponential
-            out = cols[0] * np.exp(cols[1] * x)
+            return np.asarray(np.where(nan, np.nan, cols[0] + np.zeros(shape)), dtype=float)
+        if form in _POSITIVE_X_FORMS:
+            layers = [np.log(np.maximum(layer, X_MIN_LOG)) for layer in layers]
+        lin = cols[1] * layers[0]
+        for j in range(1, len(layers)):
+            lin = lin + cols[j + 1] * layers[j]
+        out = cols[0] + lin if form in ("linear", "logarithmic") else cols[0] * np.exp(lin)
     return np.asarray(out, dtype=float)
 
 
-def _ols(t: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
-    """(a, b) of y = a + b*t by (weighted, weights ``w``) least squares (centred, numerically stable)."""
+def _ols(T: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """(a, b_1 .. b_p) of y = a + Σ b_j T_j by (weighted, weights ``w``) least squares (centred, stable)."""
+    if T.shape[1] > 1:
+        w = np.ones(y.size) if w is None else w
+        sw = float(np.sum(w))
+        tm, ym = (w @ T) / sw, float(np.dot(w, y)) / sw
+        r = np.sqrt(w)
+        b, *_ = np.linalg.lstsq(r[:, None] * (T - tm), r * (y - ym), rcond=None)
+        return np.concatenate([[ym - float(tm @ b)], b])
+    t = T[:, 0]
     if w is None:
         tm, ym = t.mean(), y.mean()
         dt = t - tm
@@ -302,42 +413,44 @@ def _ols(t: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarra
     return np.array([ym - b * tm, b])
 
 
-def _a_exp_bt(t: np.ndarray, a: float, b: float) -> np.ndarray:
-    return a * np.exp(b * t)
+def _a_exp_bt(T: np.ndarray, a: float, *b: float) -> np.ndarray:
+    """a*exp(Σ b_j T_j) with T of shape (p, n) (curve_fit's xdata layout)."""
+    return a * np.exp(np.asarray(b) @ T)
 
 
-def _a_exp_bt_jac(t: np.ndarray, a: float, b: float) -> np.ndarray:
-    e = np.exp(b * t)
-    return np.column_stack([e, a * t * e])
+def _a_exp_bt_jac(T: np.ndarray, a: float, *b: float) -> np.ndarray:
+    e = np.exp(np.asarray(b) @ T)
+    return np.column_stack([e, *(a * t * e for t in T)])
 
 
 def _fit_a_exp_bt(
-    form: str, t: np.ndarray, y: np.ndarray, sigma: np.ndarray | None = None, p0: np.ndarray | None = None
+    form: str, T: np.ndarray, y: np.ndarray, sigma: np.ndarray | None = None, p0: np.ndarray | None = None
 ) -> np.ndarray:
-    """Power (t = ln x) and exponential (t = x) forms, both C = a*exp(b*t), by NLS in C space.
+    """Power (T = ln X) and exponential (T = X) forms, both C = a*exp(Σ b_j T_j), by NLS in C space.
 
     ``sigma`` (per-plot error scale) weights the squared residuals by 1/sigma²; ``p0`` is the start
     (by default the log-linear fit)."""
+    p = T.shape[1]
     if p0 is None:
-        p0 = np.array([max(float(np.mean(y)), 1e-6), 0.0])
+        p0 = np.concatenate([[max(float(np.mean(y)), 1e-6)], np.zeros(p)])
         pos = y > 0
-        if np.count_nonzero(pos) >= 2 and np.ptp(t[pos]) > 0:
-            ln_a, b = _ols(t[pos], np.log(y[pos]))
-            if math.isfinite(ln_a) and ln_a < 700 and math.isfinite(b):
-                p0 = np.array([math.exp(ln_a), b])
+        if np.count_nonzero(pos) >= p + 1 and np.all(np.ptp(T[pos], axis=0) > 0):
+            start = _ols(T[pos], np.log(y[pos]))
+            if math.isfinite(start[0]) and start[0] < 700 and np.all(np.isfinite(start[1:])):
+                p0 = np.concatenate([[math.exp(start[0])], start[1:]])
     with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore", under="ignore"):
         warnings.simplefilter("ignore", OptimizeWarning)
         try:
-            popt, _ = curve_fit(_a_exp_bt, t, y, p0=p0, sigma=sigma, jac=_a_exp_bt_jac, method="lm", maxfev=2000)
+            popt, _ = curve_fit(_a_exp_bt, T.T, y, p0=p0, sigma=sigma, jac=_a_exp_bt_jac, method="lm", maxfev=2000)
         except (RuntimeError, ValueError, FloatingPointError) as err:
             raise ModelError(
                 f"{form} fit must converge. Got no solution from non-linear least squares ({err}) "
                 "instead. Another form will be used; check the plots for outliers."
             ) from err
-        fitted = _a_exp_bt(t, *popt)
+        fitted = _a_exp_bt(T.T, *popt)
     if not np.all(np.isfinite(fitted)):
         raise ModelError(
-            f"{form} fit must give finite predictions at the plots. Got a={popt[0]:.4g}, b={popt[1]:.4g} "
+            f"{form} fit must give finite predictions at the plots. Got parameters {np.round(popt, 4).tolist()} "
             "instead. Another form will be used; check the plots for outliers."
         )
     return np.asarray(popt, dtype=float)
@@ -425,23 +538,25 @@ def spatial_folds(xy_m: np.ndarray, block_size_m: float, n_folds: int, seed: int
 
 
 def cross_validate(
-    form: str, x: np.ndarray, y: np.ndarray, folds: np.ndarray, weighting: str = "relative"
+    form: str, x: np.ndarray, y: np.ndarray, folds: np.ndarray, weighting: str = "relative",
+    predictors: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Out-of-fold metrics of ``form``: each fold is predicted by a fit (with ``weighting``) on all other folds.
 
-    Returns {"rmse_t_ha", "r2", "bias_t_ha" (mean prediction - observation), "rmse_rel" (root mean
-    square of (observation - prediction)/prediction, a fraction; predictions floored at
-    :data:`WEIGHT_FLOOR` × mean carbon), "n", "n_folds"} computed on the pooled out-of-fold
-    predictions; R² = 1 - SS_res/SS_tot (None when all observations are equal). Raises
-    :class:`ModelError` if a fold cannot be fitted.
+    ``x`` and ``predictors`` are as in :func:`fit_form`. Returns {"rmse_t_ha", "r2", "bias_t_ha"
+    (mean prediction - observation), "rmse_rel" (root mean square of (observation -
+    prediction)/prediction, a fraction; predictions floored at :data:`WEIGHT_FLOOR` × mean carbon),
+    "n", "n_folds"} computed on the pooled out-of-fold predictions; R² = 1 - SS_res/SS_tot (None
+    when all observations are equal). Raises :class:`ModelError` if a fold cannot be fitted.
     """
     _check_form(form, ALL_FORMS)
     weighting = _check_weighting(weighting)
-    x, y = _as_xy(x, y)
+    X, y = _as_Xy(x, y)
+    preds = _check_predictor_names(predictors, X.shape[1])
     folds = np.asarray(folds)
-    if folds.shape != x.shape or not np.issubdtype(folds.dtype, np.integer):
+    if folds.shape != y.shape or not np.issubdtype(folds.dtype, np.integer):
         raise ModelError(
-            f"folds must be an integer fold id per plot, shape {x.shape}. Got dtype {folds.dtype}, "
+            f"folds must be an integer fold id per plot, shape {y.shape}. Got dtype {folds.dtype}, "
             f"shape {folds.shape} instead. Make them with spatial_folds()."
         )
     fold_ids = np.unique(folds)
@@ -454,10 +569,10 @@ def cross_validate(
     for fold in fold_ids:
         test = folds == fold
         try:
-            params = fit_form(form, x[~test], y[~test], weighting)
+            params = fit_form(form, X[~test], y[~test], weighting, preds)
         except ModelError as err:
             raise ModelError(f"fold {int(fold)} of {fold_ids.size}: {err}") from err
-        pred[test] = predict(form, params, x[test])
+        pred[test] = predict(form, params, _layers(X[test], preds), preds)
     if not np.all(np.isfinite(pred)):
         raise ModelError(
             f"{form} out-of-fold predictions must be finite. Got {int(np.sum(~np.isfinite(pred)))} non-finite "
@@ -466,8 +581,14 @@ def cross_validate(
     return {**_metrics(pred, y), "rmse_rel": _rmse_rel(pred, y), "n": int(y.size), "n_folds": int(fold_ids.size)}
 
 
+def _layers(X: np.ndarray, preds: Sequence[str]) -> np.ndarray:
+    """(n, p) plot predictors in :func:`predict`'s layout: (n,) for one predictor, else (p, n)."""
+    return X[:, 0] if len(preds) == 1 else X.T
+
+
 def select_form(
-    x: np.ndarray, y: np.ndarray, folds: np.ndarray, forms: Sequence[str] = FORMS, weighting: str = "relative"
+    x: np.ndarray, y: np.ndarray, folds: np.ndarray, forms: Sequence[str] = FORMS, weighting: str = "relative",
+    predictors: Sequence[str] | None = None,
 ) -> tuple[str, dict[str, dict[str, Any]]]:
     """The form with the lowest cross-validated error (ties to the earlier form in :data:`ALL_FORMS`).
 
@@ -481,23 +602,73 @@ def select_form(
     """
     forms = _check_forms(forms)
     weighting = _check_weighting(weighting)
-    criterion = "rmse_rel" if weighting == "relative" else "rmse_t_ha"
+    X, y = _as_Xy(x, y)
+    preds = _check_predictor_names(predictors, X.shape[1])
+    criterion = _criterion(weighting)
     candidates: dict[str, dict[str, Any]] = {}
     for form in forms:
         try:
-            fit_form(form, x, y, weighting)  # domain and convergence on all plots
-            candidates[form] = cross_validate(form, x, y, folds, weighting)
+            fit_form(form, X, y, weighting, preds)  # domain and convergence on all plots
+            candidates[form] = cross_validate(form, X, y, folds, weighting, preds)
         except ModelError as err:
             candidates[form] = {"skipped": str(err)}
     fitted = [f for f in ALL_FORMS if f in candidates and "skipped" not in candidates[f]]
     if not fitted:
         reasons = "; ".join(f"{f}: {c['skipped']}" for f, c in candidates.items())
         raise ModelError(
-            f"at least one carbon model form must fit the plots. Got none of {list(forms)} instead ({reasons}). "
-            "Add plots spanning more NDVI values and blocks, or use the coefficient table."
+            f"at least one carbon model form must fit the plots. Got none of {list(forms)} on "
+            f"{'+'.join(preds)} instead ({reasons}). Add plots spanning more predictor values and blocks, or use "
+            "the coefficient table."
         )
     best = min(fitted, key=lambda f: candidates[f][criterion])  # min keeps the first of equals
     return best, candidates
+
+
+def select_model(
+    X: np.ndarray, y: np.ndarray, folds: np.ndarray, forms: Sequence[str], weighting: str,
+    predictors: Sequence[str], sets: Sequence[Sequence[str]] | None = None,
+) -> tuple[str, tuple[str, ...], dict[str, dict[str, Any]]]:
+    """The (form, predictor set) with the lowest cross-validated error over every candidate set.
+
+    ``X`` (n, p) holds the plots' values of ``predictors``; ``sets`` are the candidate predictor
+    sets (default :func:`predictor_sets`), each a subset of ``predictors``. Every form is
+    cross-validated on every set with the same folds and plots, and the lowest error wins; ties go
+    to the earlier set (fewer predictors first), then the earlier form. The candidates map is keyed
+    by form when there is one set, else by "form[ndvi+height]"; every entry names its "form" and
+    "predictors". Raises :class:`ModelError` if no (form, set) could be fitted.
+    """
+    X, y = _as_Xy(X, y)
+    preds = _check_predictor_names(predictors, X.shape[1])
+    sets = predictor_sets(preds) if sets is None else [_check_predictor_names(s) for s in sets]
+    criterion = _criterion(weighting)
+    candidates: dict[str, dict[str, Any]] = {}
+    best: tuple[float, str, tuple[str, ...]] | None = None
+    reasons = []
+    for subset in sets:
+        cols = [preds.index(q) for q in subset]
+        label = (lambda f: f) if len(sets) == 1 else (lambda f, s=subset: f"{f}[{'+'.join(s)}]")
+        try:
+            form, cands = select_form(X[:, cols], y, folds, forms, weighting, subset)
+        except ModelError as err:
+            reasons.append(str(err))
+            cands = {f: {"skipped": str(err)} for f in _check_forms(forms)}
+            form = None
+        for f, c in cands.items():
+            candidates[label(f)] = {"form": f, "predictors": list(subset), **c}
+        if form is not None and (best is None or cands[form][criterion] < best[0]):
+            best = (cands[form][criterion], form, tuple(subset))
+    if best is None and len(reasons) == 1:
+        raise ModelError(reasons[0])
+    if best is None:
+        raise ModelError(
+            f"at least one carbon model form must fit the plots. Got none on any predictor set instead "
+            f"({'; '.join(reasons)})."
+        )
+    return best[1], best[2], candidates
+
+
+def _criterion(weighting: str) -> str:
+    return "rmse_rel" if weighting == "relative" else "rmse_t_ha"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -526,36 +697,43 @@ def fit_type_model(
     n_bootstrap: int = 200,
     seed: int = 0,
     weighting: str = "relative",
+    predictors: Sequence[str] | None = None,
+    sets: Sequence[Sequence[str]] | None = None,
 ) -> dict[str, Any]:
-    """Choose the form by spatially blocked CV, refit on all plots, and bootstrap the plots.
+    """Choose the form (and predictor set) by spatially blocked CV, refit on all plots, and bootstrap the plots.
 
     ``weighting`` (see :func:`fit_form`) is used alike in the CV fits, the final fit and every
     bootstrap refit.
 
-    ``x`` NDVI, ``y`` carbon (t C/ha), ``xy_m`` (n, 2) plot locations in metres, ``plot_ids``
-    unique per plot. Plots are sorted by plot_id first; resample indices come from
-    :func:`bootstrap_indices`. A draw that cannot be fitted is replaced by a fresh resample from a
-    second generator derived from (seed, type_code), so the other draws stay paired across years;
-    the number replaced is "n_bootstrap_redrawn". After 10 x n_bootstrap + 100 failures a
-    :class:`ModelError` is raised.
+    ``x`` holds the plots' predictor values: (n,) for one predictor or (n, p) with columns named by
+    ``predictors`` (default ["ndvi"]); ``sets`` are the candidate predictor sets (default every
+    non-empty subset, :func:`predictor_sets`). ``y`` is carbon (t C/ha), ``xy_m`` (n, 2) plot
+    locations in metres, ``plot_ids`` unique per plot. Plots are sorted by plot_id first; resample
+    indices come from :func:`bootstrap_indices`. A draw that cannot be fitted is replaced by a fresh
+    resample from a second generator derived from (seed, type_code), so the other draws stay paired
+    across years; the number replaced is "n_bootstrap_redrawn". After 10 x n_bootstrap + 100
+    failures a :class:`ModelError` is raised.
 
-    Returns a JSON-serialisable dict: type, source ("plots"), form, params {name: value}, n,
-    plot_ids (sorted), x_range, fit (in-sample r2, rmse_t_ha, bias_t_ha), cv (the chosen form's CV
-    metrics), cv_folds (:func:`describe_folds`), candidates, weighting, residual_sd_t_ha (residual
-    standard error with n - 2 degrees of freedom, also for the ensemble, whose in-sample residuals
-    are therefore somewhat optimistic), residual_rel_sd (the same of the relative residuals
-    (y - ŷ)/ŷ, a fraction), residual_rel_quantiles (their 5th and 95th percentiles: a single plot's
-    carbon lies within ŷ × (1 + q05) .. ŷ × (1 + q95) about 90 % of the time), bootstrap
-    (n_bootstrap rows of params), n_bootstrap_redrawn.
+    Returns a JSON-serialisable dict: type, source ("plots"), form, predictors (the chosen set),
+    params {name: value} (:func:`param_names` order), n, plot_ids (sorted), x_range (the plots'
+    range of the predictor when the model has one, else None), predictor_ranges ({name: [min, max]}
+    of the chosen predictors), fit (in-sample r2, rmse_t_ha, bias_t_ha), cv (the chosen candidate's
+    CV metrics), cv_folds (:func:`describe_folds`), candidates, weighting, residual_sd_t_ha
+    (residual standard error with n - k degrees of freedom, k = 1 + number of predictors, also for
+    the ensemble, whose in-sample residuals are therefore somewhat optimistic), residual_rel_sd (the
+    same of the relative residuals (y - ŷ)/ŷ, a fraction), residual_rel_quantiles (their 5th and
+    95th percentiles: a single plot's carbon lies within ŷ × (1 + q05) .. ŷ × (1 + q95) about 90 %
+    of the time), bootstrap (n_bootstrap rows of params), n_bootstrap_redrawn.
     """
     type_code = _check_type_code(type_code)
     _check_carbon(np.asarray(y, dtype=float).ravel(), plot_ids, where=f"type {type_code} plots")
-    x, y = _as_xy(x, y, error=InputDataError, where=f"type {type_code} plots")
+    X, y = _as_Xy(x, y, error=InputDataError, where=f"type {type_code} plots")
+    preds = _check_predictor_names(predictors, X.shape[1])
     xy = _as_xy_m(xy_m, error=InputDataError)
     ids = np.asarray(list(plot_ids), dtype=object)
-    if xy.shape[0] != x.size or ids.size != x.size:
+    if xy.shape[0] != y.size or ids.size != y.size:
         raise InputDataError(
-            f"type {type_code}: x, y, xy_m and plot_ids must describe the same plots. Got {x.size}, {y.size}, "
+            f"type {type_code}: x, y, xy_m and plot_ids must describe the same plots. Got {y.size}, {y.size}, "
             f"{xy.shape[0]} and {ids.size} rows instead. Pass one row per plot."
         )
     _check_unique_ids(ids, where=f"type {type_code} plots")
@@ -564,26 +742,28 @@ def fit_type_model(
     weighting = _check_weighting(weighting)
 
     order = _sort_order(ids)
-    x, y, xy, ids = x[order], y[order], xy[order], ids[order]
+    X, y, xy, ids = X[order], y[order], xy[order], ids[order]
     folds = spatial_folds(xy, block_size_m, n_folds, seed)
     fold_info = describe_folds(xy, block_size_m, n_folds)
     try:
-        form, candidates = select_form(x, y, folds, forms, weighting)
+        form, chosen, candidates = select_model(X, y, folds, forms, weighting, preds, sets)
     except ModelError as err:
         raise ModelError(f"type {type_code}: {err}") from err
-    params = fit_form(form, x, y, weighting)
-    fitted = predict(form, params, x)
+    label = form if form in candidates else f"{form}[{'+'.join(chosen)}]"
+    Xc = X[:, [preds.index(q) for q in chosen]]
+    params = fit_form(form, Xc, y, weighting, chosen)
+    fitted = predict(form, params, _layers(Xc, chosen), chosen)
     ss_res = float(np.sum((fitted - y) ** 2))
-    dof = max(x.size - min(params.size, 2), 1)  # the ensemble's table counts as 2 (see docstring)
+    dof = max(y.size - min(params.size, len(chosen) + 1), 1)  # an ensemble's tables count as 1 + p
     rel = (y - fitted) / np.maximum(fitted, max(WEIGHT_FLOOR * float(np.mean(y)), np.finfo(float).tiny))
 
     draws = np.empty((n_bootstrap, params.size))
     redraw_rng: np.random.Generator | None = None
     n_failed, max_failed = 0, 10 * n_bootstrap + 100
-    for i, idx in enumerate(bootstrap_indices(x.size, n_bootstrap, seed, type_code)):
+    for i, idx in enumerate(bootstrap_indices(y.size, n_bootstrap, seed, type_code)):
         while True:
             try:
-                draws[i] = fit_form(form, x[idx], y[idx], weighting)
+                draws[i] = fit_form(form, Xc[idx], y[idx], weighting, chosen)
                 break
             except ModelError as err:
                 n_failed += 1
@@ -595,21 +775,24 @@ def fit_type_model(
                     ) from err
                 if redraw_rng is None:
                     redraw_rng = _type_rng(seed, type_code, _REDRAW_STREAM)
-                idx = redraw_rng.integers(0, x.size, size=x.size)
+                idx = redraw_rng.integers(0, y.size, size=y.size)
     if n_failed:
         log.info("type %s: %d of %d bootstrap draws redrawn after failed %s fits",
                  type_code, n_failed, n_bootstrap, form)
 
+    ranges = {q: [float(Xc[:, j].min()), float(Xc[:, j].max())] for j, q in enumerate(chosen)}
     return {
         "type": type_code,
         "source": "plots",
         "form": form,
-        "params": dict(zip(PARAM_NAMES[form], (float(v) for v in params), strict=True)),
-        "n": int(x.size),
+        "predictors": list(chosen),
+        "params": dict(zip(param_names(form, chosen), (float(v) for v in params), strict=True)),
+        "n": int(y.size),
         "plot_ids": [_py(v) for v in ids],
-        "x_range": [float(x.min()), float(x.max())],
+        "x_range": ranges[chosen[0]] if len(chosen) == 1 else None,
+        "predictor_ranges": ranges,
         "fit": {**_metrics(fitted, y), "rmse_rel": _rmse_rel(fitted, y)},
-        "cv": candidates[form],
+        "cv": candidates[label],
         "cv_folds": fold_info,
         "candidates": candidates,
         "weighting": weighting,
@@ -630,15 +813,21 @@ def fallback_type_model(
     *,
     n_bootstrap: int = 200,
     seed: int = 0,
+    density_model: tuple[str, float, float] | None = None,
 ) -> dict[str, Any]:
-    """Coefficient-table model: form "constant" with params {"c": density_t_ha} (t C/ha).
+    """Coefficient-table model: a constant density, or the table's density model of NDVI.
 
-    Draws are c * (1 + (uncertainty_pct / 100 / 1.645) * z), z ~ N(0, 1) from
-    ``default_rng([seed, crc32(type_code)])``, so their 5-95 % span is about c * (1 ± uncertainty_pct/100);
-    uncertainty_pct 0 gives identical draws. Draws may be < 0 when uncertainty_pct > ~164 (the
-    caller floors). Keys without meaning here are None: x_range, fit, cv, cv_folds, weighting,
-    residual_sd_t_ha, residual_rel_sd, residual_rel_quantiles (the table gives no residual spread;
-    all uncertainty is in the draws).
+    Without ``density_model`` the form is "constant" with params {"c": density_t_ha} (t C/ha).
+    With ``density_model`` = (form, a, b), one of the parametric forms of NDVI with the table's
+    parameters (e.g. a published curve for the type), the model is that curve.
+
+    Draws scale the estimate by s = 1 + (uncertainty_pct / 100 / 1.645) * z, z ~ N(0, 1) from
+    ``default_rng([seed, crc32(type_code)])``, so their 5-95 % span is about estimate × (1 ±
+    uncertainty_pct/100) at every NDVI (a constant: c s; linear and logarithmic: a s, b s; power
+    and exponential: a s, b); uncertainty_pct 0 gives identical draws. Draws may be < 0 when
+    uncertainty_pct > ~164 (the caller floors). Keys without meaning here are None: x_range, fit,
+    cv, cv_folds, weighting, residual_sd_t_ha, residual_rel_sd, residual_rel_quantiles (the table
+    gives no residual spread; all uncertainty is in the draws).
     """
     type_code = _check_type_code(type_code)
     c = _check_number(density_t_ha, f"type {type_code}: density_t_ha", "Fix the coefficient table.")
@@ -646,17 +835,30 @@ def fallback_type_model(
     n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", 0, "Use e.g. 200 draws.")
     n_plots = _check_count(n_plots, "n_plots", 0, "Pass the number of plots of the type.")
     z = _type_rng(_check_seed(seed), type_code).standard_normal(n_bootstrap)
-    draws = c * (1.0 + (u / 100.0 / 1.645) * z)
+    scale = 1.0 + (u / 100.0 / 1.645) * z
+    if density_model is None:
+        form, params = "constant", {"c": c}
+        draws = [[float(c * v)] for v in scale]
+    else:
+        form, pa, pb = density_model
+        _check_form(form, FORMS)
+        params = {"a": float(pa), "b": float(pb)}
+        if form in ("linear", "logarithmic"):
+            draws = [[float(pa * v), float(pb * v)] for v in scale]
+        else:
+            draws = [[float(pa * v), float(pb)] for v in scale]
     return {
         "type": type_code,
         "source": "coefficients",
-        "form": "constant",
-        "params": {"c": c},
+        "form": form,
+        "predictors": ["ndvi"],
+        "params": params,
         "n": n_plots,
         "reason": str(reason),
         "uncertainty_pct": u,
         "plot_ids": [],
         "x_range": None,
+        "predictor_ranges": None,
         "fit": None,
         "cv": None,
         "cv_folds": None,
@@ -665,7 +867,7 @@ def fallback_type_model(
         "residual_sd_t_ha": None,
         "residual_rel_sd": None,
         "residual_rel_quantiles": None,
-        "bootstrap": [[float(v)] for v in draws],
+        "bootstrap": draws,
         "n_bootstrap_redrawn": 0,
     }
 
@@ -682,22 +884,33 @@ def fit_models(
     n_bootstrap: int = 200,
     seed: int = 0,
     weighting: str = "relative",
+    predictors: Sequence[str] = ("ndvi",),
 ) -> dict[str, Any]:
     """Carbon models of every green-space type in ``types`` for one year (JSON-serialisable dict).
 
     ``weighting`` is the least-squares weighting of :func:`fit_form` ("relative" or "none").
+    ``predictors`` (from :data:`PREDICTORS`) are the remote-sensing predictors; every non-empty
+    subset of them is a candidate predictor set (:func:`predictor_sets`).
 
-    ``plots`` has columns plot_id, type, x (NDVI), carbon_t_ha, x_m, y_m (metres, projected CRS);
-    ``coefficients`` has type, c_above, c_below (t C/ha) and uncertainty_pct (other columns such as
-    c_soil, c_dead are ignored here), or is None when there is no table.
+    ``plots`` has columns plot_id, type, carbon_t_ha, x_m, y_m (metres, projected CRS) and one
+    column per predictor, named like it ("ndvi", "fvc", "canopy", "height"; with the single
+    predictor ["ndvi"] a column "x" is accepted instead). ``coefficients`` has type, c_above,
+    c_below (t C/ha) and uncertainty_pct (c_soil, c_dead are ignored here), and optionally a density
+    model per type in model_form, model_a, model_b (a form of NDVI, see :func:`fallback_type_model`),
+    or is None when there is no table.
 
-    A type with >= ``min_plots`` plots with a predictor gets :func:`fit_type_model`; otherwise, or
-    when no form can be fitted to its plots (the error is kept as "fit_error"), it gets
-    :func:`fallback_type_model` with density c_above + c_below and a reason naming the counts. Plots whose x is NaN are left out and counted
-    as "n_dropped_no_predictor". Plots of types not in ``types`` are ignored (logged).
+    A type with >= ``min_plots`` plots that have every predictor gets :func:`fit_type_model` on
+    those plots. When the chosen set is not NDVI alone and "ndvi" is a predictor, an NDVI-only model
+    of the type is also fitted on every plot with NDVI and kept as "ndvi_only": it serves the pixels
+    where a chosen predictor has no value (e.g. outside the canopy height model). A type with too few
+    plots with every predictor but enough with NDVI gets the NDVI-only model, saying so in
+    "note". Otherwise, or when no form can be fitted (the error is kept as "fit_error"), the type
+    gets :func:`fallback_type_model`: the table's density model when its row has one, else the
+    density c_above + c_below, with a reason naming the counts. Plots without every predictor are
+    counted as "n_dropped_no_predictor". Plots of types not in ``types`` are ignored (logged).
 
     Raises :class:`InputDataError` listing every plot with carbon not a finite number >= 0, a
-    non-numeric x, a missing location, or a duplicate plot_id; :class:`ModelError` for a type
+    non-numeric predictor, a missing location, or a duplicate plot_id; :class:`ModelError` for a type
     that needs the coefficient table and has no row in it.
     """
     if isinstance(types, str):
@@ -708,38 +921,53 @@ def fit_models(
     min_plots = _check_count(min_plots, "min_plots", 3, "Use e.g. 10 plots per type.")
     forms = _check_forms(forms)
     weighting = _check_weighting(weighting)
-    table = _validate_plots(plots)
+    preds = _check_predictor_names(predictors)
+    table = _validate_plots(plots, preds)
     coef = _validate_coefficients(coefficients)
+    fit_kw = {"forms": forms, "block_size_m": block_size_m, "n_folds": n_folds, "n_bootstrap": n_bootstrap,
+              "seed": seed, "weighting": weighting}
 
     other = sorted(set(table["type"]) - set(codes))
     if other:
         log.info("ignoring %d plots of types %s not in types %s",
                  int(table["type"].isin(other).sum()), other, codes)
 
+    def fit(code: str, used: pd.DataFrame, names: tuple[str, ...]) -> dict[str, Any]:
+        return fit_type_model(
+            code, used[list(names)].to_numpy(dtype=float), used["carbon_t_ha"].to_numpy(dtype=float),
+            used[["x_m", "y_m"]].to_numpy(dtype=float), used["plot_id"].tolist(), predictors=names, **fit_kw)
+
     out_types: dict[str, dict[str, Any]] = {}
     for code in codes:
         sub = table[table["type"] == code]
-        has_x = np.isfinite(sub["x"].to_numpy(dtype=float))
-        n_ok, n_dropped = int(has_x.sum()), int((~has_x).sum())
-        dropped_note = f" ({n_dropped} more plots had no predictor)" if n_dropped else ""
+        has_x = np.all(np.isfinite(sub[list(preds)].to_numpy(dtype=float)), axis=1)
+        has_ndvi = np.isfinite(sub["ndvi"].to_numpy(dtype=float)) if "ndvi" in preds else has_x
+        n_ok, n_dropped, n_ndvi = int(has_x.sum()), int((~has_x).sum()), int(has_ndvi.sum())
+        dropped_note = f" ({n_dropped} more plots had no value of some predictor)" if n_dropped else ""
         model: dict[str, Any] | None = None
         fit_error: str | None = None
-        if n_ok >= min_plots:
-            used = sub[has_x]
-            try:
-                model = fit_type_model(
-                    code, used["x"].to_numpy(dtype=float), used["carbon_t_ha"].to_numpy(dtype=float),
-                    used[["x_m", "y_m"]].to_numpy(dtype=float), used["plot_id"].tolist(),
-                    forms=forms, block_size_m=block_size_m, n_folds=n_folds, n_bootstrap=n_bootstrap, seed=seed,
-                    weighting=weighting,
-                )
-            except ModelError as err:
-                if code not in coef.index:
-                    raise
-                why = f"no model form could be fitted to {n_ok} plots{dropped_note}"
-                fit_error = str(err)
-        else:
-            why = f"{n_ok} plots < min_plots {min_plots}{dropped_note}"
+        try:
+            if n_ok >= min_plots:
+                model = fit(code, sub[has_x], preds)
+                if model["predictors"] != ["ndvi"] and "ndvi" in preds:
+                    try:
+                        model["ndvi_only"] = _strip_nested(fit(code, sub[has_ndvi], ("ndvi",)))
+                    except ModelError as err:
+                        model["ndvi_only"] = None
+                        model["ndvi_only_error"] = str(err)
+            elif n_ndvi >= min_plots and preds != ("ndvi",):
+                model = fit(code, sub[has_ndvi], ("ndvi",))
+                model["note"] = (f"only {n_ok} plots had every predictor {list(preds)} (< min_plots {min_plots}): "
+                                 f"NDVI-only model from {n_ndvi} plots")
+                n_dropped = int((~has_ndvi).sum())
+            else:
+                why = f"{n_ok} plots < min_plots {min_plots}{dropped_note}"
+        except ModelError as err:
+            if code not in coef.index:
+                raise
+            why = f"no model form could be fitted to {n_ok} plots{dropped_note}"
+            fit_error = str(err)
+            model = None
         if model is None:
             if code not in coef.index:
                 raise ModelError(
@@ -749,21 +977,29 @@ def fit_models(
                 )
             row = coef.loc[code]
             density = float(row["c_above"] + row["c_below"])
-            reason = f"{why}: using coefficient table (c_above + c_below = {round(density, 6)} t C/ha)"
+            dm = row.get("model_form")
+            if isinstance(dm, str) and dm:
+                curve = (dm, float(row["model_a"]), float(row["model_b"]))
+                reason = (f"{why}: using the coefficient table's density model ({dm}, a = {round(curve[1], 6)}, "
+                          f"b = {round(curve[2], 6)}, C in t C/ha of NDVI)")
+            else:
+                curve = None
+                reason = f"{why}: using coefficient table (c_above + c_below = {round(density, 6)} t C/ha)"
             model = fallback_type_model(code, density, float(row["uncertainty_pct"]), n_ok, reason,
-                                        n_bootstrap=n_bootstrap, seed=seed)
+                                        n_bootstrap=n_bootstrap, seed=seed, density_model=curve)
             if fit_error is not None:
                 model["fit_error"] = fit_error
         model["n_dropped_no_predictor"] = n_dropped
         out_types[code] = model
         if model["source"] == "plots":
-            log.info("type %s: %s form from %d plots, CV RMSE %.3g t C/ha, R2 %s",
-                     code, model["form"], model["n"], model["cv"]["rmse_t_ha"], model["cv"]["r2"])
+            log.info("type %s: %s form on %s from %d plots, CV RMSE %.3g t C/ha, R2 %s", code, model["form"],
+                     "+".join(model["predictors"]), model["n"], model["cv"]["rmse_t_ha"], model["cv"]["r2"])
         else:
             log.info("type %s: %s", code, model["reason"])
 
     return {
-        "predictor": "ndvi",
+        "predictor": "+".join(preds),
+        "predictors": list(preds),
         "carbon_unit": "t C/ha",
         "min_plots": min_plots,
         "n_bootstrap": int(n_bootstrap),
@@ -776,19 +1012,42 @@ def fit_models(
     }
 
 
+def _strip_nested(model: dict[str, Any]) -> dict[str, Any]:
+    """An "ndvi_only" companion model without the fields the main model already states."""
+    return {k: v for k, v in model.items() if k not in ("type", "source", "plot_ids", "cv_folds")}
+
+
+def model_predictors(type_model: dict[str, Any]) -> tuple[str, ...]:
+    """The predictors a type model is evaluated on (["ndvi"] for models written before predictors existed)."""
+    return tuple(type_model.get("predictors") or ("ndvi",))
+
+
+def used_predictors(models: dict[str, Any], types: Sequence[str]) -> list[str]:
+    """Every predictor the models of ``types`` need, NDVI always included, in :data:`PREDICTORS` order."""
+    need = {"ndvi"}
+    for t in types:
+        tm = _type_model(models, t)
+        need.update(model_predictors(tm))
+    return [q for q in PREDICTORS if q in need]
+
+
 def predict_type(model: dict[str, Any], type_code: str, x: np.ndarray) -> np.ndarray:
-    """Point-estimate carbon density (t C/ha, raw) of a type of a :func:`fit_models` result, shape of x."""
+    """Point-estimate carbon density (t C/ha, raw) of a type of a :func:`fit_models` result.
+
+    ``x`` is laid out as in :func:`predict` for the type's predictors (:func:`model_predictors`)."""
     tm = _type_model(model, type_code)
-    params = [tm["params"][name] for name in PARAM_NAMES[tm["form"]]]
-    return predict(tm["form"], np.asarray(params, dtype=float), x)
+    preds = model_predictors(tm)
+    params = [tm["params"][name] for name in param_names(tm["form"], preds)]
+    return predict(tm["form"], np.asarray(params, dtype=float), x, preds)
 
 
 def predict_draws(model: dict[str, Any], type_code: str, x: np.ndarray) -> np.ndarray:
-    """(B, *x.shape) carbon density (t C/ha, raw) of the type's B bootstrap draws of a :func:`fit_models` result."""
+    """(B, *shape) carbon density (t C/ha, raw) of the type's B bootstrap draws of a :func:`fit_models` result."""
     tm = _type_model(model, type_code)
-    k = len(PARAM_NAMES[tm["form"]])
+    preds = model_predictors(tm)
+    k = len(param_names(tm["form"], preds))
     draws = np.asarray(tm["bootstrap"], dtype=float).reshape(-1, k)
-    return predict(tm["form"], draws, x)
+    return predict(tm["form"], draws, x, preds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -887,6 +1146,66 @@ def _check_number(value: Any, name: str, fix: str) -> float:
     return v
 
 
+def _check_predictor_names(predictors: Sequence[str] | None, n_columns: int | None = None) -> tuple[str, ...]:
+    """Predictor names as a tuple; None means ("ndvi",) for one column. Raises ModelError for unknown,
+    repeated or miscounted names."""
+    if predictors is None:
+        if n_columns not in (None, 1):
+            raise ModelError(
+                f"predictors must name the {n_columns} predictor columns of x. Got None instead. "
+                f"Pass e.g. predictors={list(PREDICTORS[:n_columns])}."
+            )
+        return ("ndvi",)
+    if isinstance(predictors, str):
+        predictors = (predictors,)
+    preds = tuple(str(q) for q in predictors)
+    unknown = [q for q in preds if q not in PREDICTORS]
+    if not preds or unknown or len(set(preds)) != len(preds):
+        raise ModelError(
+            f"predictors must be distinct names from {', '.join(PREDICTORS)}. Got {list(preds)} instead. "
+            "Fix model.predictors."
+        )
+    if n_columns is not None and len(preds) != n_columns:
+        raise ModelError(
+            f"predictors must name every column of x. Got {len(preds)} names {list(preds)} for {n_columns} "
+            "columns instead. Pass one name per column."
+        )
+    return preds
+
+
+def _predictor_label(name: str) -> str:
+    return "NDVI" if name == "ndvi" else "FVC" if name == "fvc" else name
+
+
+def predictor_sets(predictors: Sequence[str]) -> list[tuple[str, ...]]:
+    """Candidate predictor sets: every non-empty subset of ``predictors``, smallest first, each in
+    the given order (["ndvi", "height"] -> ndvi; height; ndvi+height)."""
+    preds = _check_predictor_names(predictors)
+    return [c for r in range(1, len(preds) + 1) for c in combinations(preds, r)]
+
+
+def _as_Xy(
+    x: Any, y: Any, *, error: type[Exception] = ModelError, where: str = "plots"
+) -> tuple[np.ndarray, np.ndarray]:
+    """x as an (n, p) float array (a 1-D x is one predictor) and y as (n,); both finite."""
+    X = np.asarray(x, dtype=float)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    y = np.asarray(y, dtype=float)
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+        raise error(
+            f"{where}: x must be (n,) or (n, p) and y (n,), one row per plot. Got shapes {np.shape(x)} and "
+            f"{y.shape} instead. Pass one value per plot."
+        )
+    bad = ~(np.all(np.isfinite(X), axis=1) & np.isfinite(y))
+    if bad.any():
+        raise error(
+            f"{where}: x and y must be finite. Got {int(bad.sum())} plots with NaN or infinite values "
+            f"(first at position {int(np.argmax(bad))}) instead. Drop plots without a predictor first."
+        )
+    return X, y
+
+
 def _as_xy(
     x: Any, y: Any, *, error: type[Exception] = ModelError, where: str = "plots"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -958,17 +1277,23 @@ def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _validate_plots(plots: pd.DataFrame) -> pd.DataFrame:
-    """Numeric copy of the plot table; raises InputDataError listing every problem found."""
-    missing = [c for c in PLOT_COLUMNS if c not in plots.columns]
+def _validate_plots(plots: pd.DataFrame, predictors: tuple[str, ...] = ("ndvi",)) -> pd.DataFrame:
+    """Numeric copy of the plot table with one column per predictor; raises InputDataError listing every problem."""
+    source = {q: q for q in predictors}
+    if predictors == ("ndvi",) and "ndvi" not in plots.columns and "x" in plots.columns:
+        source["ndvi"] = "x"
+    required = ("plot_id", "type", *source.values(), "carbon_t_ha", "x_m", "y_m")
+    missing = [c for c in required if c not in plots.columns]
     if missing:
         raise InputDataError(
-            f"plots must have columns {', '.join(PLOT_COLUMNS)}. Got no {', '.join(missing)} instead "
+            f"plots must have columns {', '.join(required)}. Got no {', '.join(missing)} instead "
             f"(columns: {', '.join(map(str, plots.columns))}). Rename or add the columns."
         )
     table = pd.DataFrame({"plot_id": plots["plot_id"].to_numpy(), "type": plots["type"].astype(str).to_numpy()})
-    for col in ("x", "carbon_t_ha", "x_m", "y_m"):
+    for col in ("carbon_t_ha", "x_m", "y_m"):
         table[col] = pd.to_numeric(plots[col], errors="coerce").to_numpy(dtype=float)
+    for q, col in source.items():
+        table[q] = pd.to_numeric(plots[col], errors="coerce").to_numpy(dtype=float)
     ids = table["plot_id"].tolist()
     problems: list[str] = []
 
@@ -978,16 +1303,17 @@ def _validate_plots(plots: pd.DataFrame) -> pd.DataFrame:
     if bad.size:
         problems.append(_carbon_message("plots", [(ids[i], _py(raw_carbon[i])) for i in bad]))
 
-    raw_x = plots["x"].tolist()
-    bad_x = [i for i in np.flatnonzero(~np.isfinite(table["x"].to_numpy())) if not pd.isna(raw_x[i])]
-    if bad_x:
-        shown = ", ".join(f"{_py(raw_x[i])!r} at plot_id {_py(ids[i])!r}" for i in bad_x[:_MAX_LISTED])
-        problems.append(
-            f"plots: x (NDVI) must be a finite number or missing (NaN). Got {shown} instead. "
-            "Fix the sampled predictor values."
-        )
+    for q, col in source.items():
+        raw_x = plots[col].tolist()
+        bad_x = [i for i in np.flatnonzero(~np.isfinite(table[q].to_numpy())) if not pd.isna(raw_x[i])]
+        if bad_x:
+            shown = ", ".join(f"{_py(raw_x[i])!r} at plot_id {_py(ids[i])!r}" for i in bad_x[:_MAX_LISTED])
+            problems.append(
+                f"plots: {col} ({_predictor_label(q)}) must be a finite number or missing (NaN). Got {shown} instead. "
+                "Fix the sampled predictor values."
+            )
 
-    has_x = np.isfinite(table["x"].to_numpy())
+    has_x = np.any(np.isfinite(table[list(source)].to_numpy()), axis=1)
     no_loc = np.flatnonzero(has_x & ~np.isfinite(table[["x_m", "y_m"]].to_numpy()).all(axis=1))
     if no_loc.size:
         shown = ", ".join(repr(_py(ids[i])) for i in no_loc[:_MAX_LISTED])
@@ -1006,7 +1332,11 @@ def _validate_plots(plots: pd.DataFrame) -> pd.DataFrame:
 
 
 def _validate_coefficients(coefficients: pd.DataFrame | None) -> pd.DataFrame:
-    """Coefficient rows indexed by type; raises InputDataError listing every problem found."""
+    """Coefficient rows indexed by type; raises InputDataError listing every problem found.
+
+    The optional density model columns model_form, model_a, model_b: a row with model_form set
+    (one of the parametric forms of NDVI) must have finite model_a and model_b; an empty model_form
+    means the row has no density model."""
     if coefficients is None:
         return pd.DataFrame(columns=list(COEFFICIENT_COLUMNS[1:]), index=pd.Index([], name="type"))
     missing = [c for c in COEFFICIENT_COLUMNS if c not in coefficients.columns]
@@ -1025,6 +1355,29 @@ def _validate_coefficients(coefficients: pd.DataFrame | None) -> pd.DataFrame:
                 f"coefficients type {table['type'].iloc[i]}: {col} must be a finite number >= 0. "
                 f"Got {_py(coefficients[col].iloc[i])!r} instead. Fix the coefficient table."
             )
+    if "model_form" in coefficients.columns:
+        forms = [("" if pd.isna(v) else str(v).strip()) for v in coefficients["model_form"]]
+        table["model_form"] = forms
+        for col in ("model_a", "model_b"):
+            raw = coefficients[col] if col in coefficients.columns else pd.Series([np.nan] * len(forms))
+            table[col] = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        for i, f in enumerate(forms):
+            code = table["type"].iloc[i]
+            if not f:
+                continue
+            if f not in FORMS:
+                problems.append(
+                    f"coefficients type {code}: model_form must be empty or one of {', '.join(FORMS)}. Got {f!r} "
+                    "instead. Fix the coefficient table."
+                )
+                continue
+            for col in ("model_a", "model_b"):
+                if not np.isfinite(table[col].iloc[i]):
+                    raw = coefficients[col].iloc[i] if col in coefficients.columns else None
+                    problems.append(
+                        f"coefficients type {code}: {col} must be a finite number for model_form {f}. Got "
+                        f"{_py(raw)!r} instead. Give the density model's parameters (C = f(NDVI) in t C/ha)."
+                    )
     dup = sorted(k for k, c in Counter(table["type"]).items() if c > 1)
     if dup:
         problems.append(

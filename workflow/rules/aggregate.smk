@@ -14,6 +14,7 @@ rule aggregate:
         fractions="results/types/fractions.tif",
         greenspace="results/types/greenspace.gpkg",
         models="results/{year}/model/models.json",
+        predictors=expand("results/{{year}}/{predictor}.tif", predictor=PREDICTORS),
         population=optional_population,
         residential=optional_residential,
         targets=config["targets"],
@@ -24,6 +25,7 @@ rule aggregate:
     params:
         levels=LEVELS,
         types=TYPES,
+        predictors=PREDICTORS,
         greenspace=config["greenspace"],
         population=config.get("population"),
         park_service=config["indicators"]["park_service"],

@@ -4,13 +4,14 @@
 rule carbon:
     input:
         models="results/{year}/model/models.json",
-        ndvi="results/{year}/ndvi.tif",
+        predictors=expand("results/{{year}}/{predictor}.tif", predictor=PREDICTORS),
         fractions="results/types/fractions.tif",
     output:
         carbon="results/{year}/carbon.tif",
         stats="results/{year}/carbon.json",
     params:
         types=TYPES,
+        predictors=PREDICTORS,
         interval_pct=config["carbon"]["interval_pct"],
         compress=config["output"]["compress"],
     log:

@@ -7,8 +7,8 @@ rule change:
         coverage=expand("results/zones/{level}_coverage.npz", level=LEVELS),
         grid="results/zones/grid.json",
         fractions="results/types/fractions.tif",
-        ndvi0="results/{y0}/ndvi.tif",
-        ndvi1="results/{y1}/ndvi.tif",
+        predictors0=expand("results/{{y0}}/{predictor}.tif", predictor=PREDICTORS),
+        predictors1=expand("results/{{y1}}/{predictor}.tif", predictor=PREDICTORS),
         models0="results/{y0}/model/models.json",
         models1="results/{y1}/model/models.json",
         tables0=expand("results/{{y0}}/zones/{level}.gpkg", level=LEVELS),
@@ -21,6 +21,7 @@ rule change:
     params:
         levels=LEVELS,
         types=TYPES,
+        predictors=PREDICTORS,
         interval_pct=config["carbon"]["interval_pct"],
         compress=config["output"]["compress"],
     log:

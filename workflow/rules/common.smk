@@ -8,6 +8,8 @@ ZONES = {z["level"]: z for z in config["zones"]}
 YEARS = sorted(config["years"])
 PAIRS = change_pairs(config)
 TYPES = list(config["greenspace"]["types"])
+# predictor rasters the models may use (NDVI always: it marks observed pixels), in a fixed order
+PREDICTORS = [p for p in ("ndvi", "fvc", "canopy", "height") if p == "ndvi" or p in config["model"]["predictors"]]
 DEMO = config["imagery"]["source"] == "demo"
 TILE_PX = config["tiles"]["size_px"]  # None: one composite job per year over the whole grid
 TILED = TILE_PX is not None

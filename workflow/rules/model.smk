@@ -1,11 +1,11 @@
-# Model: per-type regression of plot carbon on NDVI, form chosen by spatial CV, bootstrapped.
+# Model: per-type regression of plot carbon on NDVI (and model.predictors), form and predictors chosen by spatial CV, bootstrapped.
 
 
 rule model:
     input:
         plots=config["plots"]["path"],
         coefficients=config["coefficients"],
-        ndvi="results/{year}/ndvi.tif",
+        predictors=expand("results/{{year}}/{predictor}.tif", predictor=PREDICTORS),
         fractions="results/types/fractions.tif",
     output:
         models="results/{year}/model/models.json",
@@ -15,6 +15,7 @@ rule model:
         plots=config["plots"],
         model=config["model"],
         types=TYPES,
+        predictors=PREDICTORS,
         seed=config["seed"],
     log:
         "logs/model/{year}.log",

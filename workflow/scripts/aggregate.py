@@ -1,7 +1,7 @@
 """Rule aggregate: the zone tables of one year at every level.
 
 Inputs: results/zones/{level}.gpkg and _coverage.npz, the year's ndvi/fvc/vegetation/canopy/vegetation_class
-        rasters, results/types/fractions.tif and greenspace.gpkg, the year's models, optional population and
+        rasters and the model's predictor rasters (results/{year}/{predictor}.tif), results/types/fractions.tif and greenspace.gpkg, the year's models, optional population and
         residential polygons, the targets file.
 Outputs: results/{year}/zones/{level}.gpkg, .csv and .parquet (one row per zone, columns in docs/outputs.md).
 """
@@ -12,6 +12,7 @@ from greensink.carbon import pixel_function, type_density, typed_pixels
 from greensink.grid import Grid
 from greensink.indicators import park_service_columns
 from greensink.logs import progress, setup
+from greensink.model import used_predictors
 from greensink.vegetation import CLASS_SHRUB, CLASS_TREE, class_mask
 
 log = setup(snakemake.log[0])  # noqa: F821
@@ -23,9 +24,11 @@ fractions = io.read_raster(inp.fractions)
 models = io.read_json(inp.models)
 zones = [io.read_vector(path) for path in inp.zones]
 matrices = [io.read_sparse(path) for path in inp.coverage]
-fn = pixel_function(models, p.types, fractions, rasters["ndvi"])
+paths = dict(zip(p.predictors, inp.predictors, strict=True))
+predictors = {name: rasters[name] if name in rasters else io.read_raster(paths[name]) for name in used_predictors(models, p.types)}
+fn = pixel_function(models, p.types, fractions, predictors)
 sums = zone_draw_sums(matrices, fn, typed_pixels(fractions), grid.pixel_area_ha, progress=progress(log, "zone draws"))
-density = type_density(models, p.types, fractions, rasters["ndvi"])
+density = type_density(models, p.types, fractions, predictors)
 greenspace = io.read_vector(inp.greenspace)
 gs = p.greenspace
 parks = greenspace.geometry.values[greenspace[gs["type_column"]].astype(str).isin(gs["park_types"]).to_numpy()]

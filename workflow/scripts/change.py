@@ -1,6 +1,6 @@
 """Rule change: yearly net sink between two years, per pixel and per zone, with intervals.
 
-Inputs: zones + coverage, fractions, both years' NDVI, models and zone tables.
+Inputs: zones + coverage, fractions, both years' predictor rasters (results/{year}/{predictor}.tif), models and zone tables.
 Outputs: results/change/{y0}_{y1}/sink.tif (t C/ha/yr: estimate, lower, upper) and zones/{level}.gpkg/.csv/.parquet.
 """
 
@@ -10,6 +10,7 @@ from greensink.carbon import density_map, pixel_function, typed_pixels
 from greensink.change import change_table, difference_function
 from greensink.grid import Grid
 from greensink.logs import setup
+from greensink.model import used_predictors
 
 log = setup(snakemake.log[0])  # noqa: F821
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
@@ -17,11 +18,16 @@ y0, y1 = int(snakemake.wildcards.y0), int(snakemake.wildcards.y1)  # noqa: F821
 grid = Grid.read(inp.grid)
 fractions = io.read_raster(inp.fractions)
 active = typed_pixels(fractions)
-fn = difference_function(
-    pixel_function(io.read_json(inp.models0), p.types, fractions, io.read_raster(inp.ndvi0)),
-    pixel_function(io.read_json(inp.models1), p.types, fractions, io.read_raster(inp.ndvi1)),
-    y1 - y0,
-)
+
+
+def year_function(models_path, predictor_paths):
+    models = io.read_json(models_path)
+    paths = dict(zip(p.predictors, predictor_paths, strict=True))
+    rasters = {name: io.read_raster(paths[name]) for name in used_predictors(models, p.types)}
+    return pixel_function(models, p.types, fractions, rasters)
+
+
+fn = difference_function(year_function(inp.models0, inp.predictors0), year_function(inp.models1, inp.predictors1), y1 - y0)
 sink = density_map(fn, active, grid.shape, p.interval_pct)
 io.write_raster(out.sink, sink, grid, band_names=["sink_t_ha_yr", "sink_t_ha_yr_lo", "sink_t_ha_yr_hi"], compress=p.compress,
                 tags={"units": "t C/ha/yr", "years": f"{y0}-{y1}"})

@@ -1,8 +1,10 @@
 """Rule model: fit the per-type carbon models of one year on that year's plots.
 
-Inputs: plots (config plots), coefficient table, results/{year}/ndvi.tif, results/types/fractions.tif.
-Outputs: results/{year}/model/models.json (forms, coefficients, CV metrics, bootstrap draws),
-         plots.csv (plots with their sampled NDVI, own-type share of their pixel, and why any was left out), {type}.png (observed vs predicted per type).
+Inputs: plots (config plots), coefficient table, results/{year}/{predictor}.tif (ndvi and the other
+        model.predictors: fvc, canopy, height), results/types/fractions.tif.
+Outputs: results/{year}/model/models.json (forms, predictors, coefficients, CV metrics, bootstrap draws),
+         plots.csv (plots with their sampled predictors, own-type share of their pixel, and why any was left out),
+         {type}.png (observed vs predicted per type).
 """
 
 import pandas as pd
@@ -17,10 +19,12 @@ log = setup(snakemake.log[0])  # noqa: F821
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 year = int(snakemake.wildcards.year)  # noqa: F821
 m = p.model
-grid = io.read_grid(inp.ndvi)
+rasters = dict(zip(p.predictors, inp.predictors, strict=True))
+grid = io.read_grid(rasters["ndvi"])
 plots = prepare_plots(io.read_vector(inp.plots), p.plots, p.types, grid, inp.plots)
 plots = plots[plots["year"] == year].copy()
-plots["x"] = sample(io.read_raster(inp.ndvi), plots["row"], plots["col"])
+for name, path in rasters.items():
+    plots[name] = sample(io.read_raster(path), plots["row"], plots["col"])
 log.info("%d plots measured in %d (%s)", len(plots), year, plots["type"].value_counts().sort_index().to_dict())
 share = own_type_share(plots, io.read_raster(inp.fractions), p.types)
 plots, screened = screen_mixed(plots, share, m["min_plot_type_share"])
@@ -30,19 +34,20 @@ if len(screened):
 coefficients = io.read_csv(inp.coefficients)
 models = fit_models(plots, coefficients, types=p.types, min_plots=m["min_plots"], forms=tuple(m["forms"]),
                     block_size_m=m["cv_block_m"], n_folds=m["cv_folds"], n_bootstrap=m["n_bootstrap"], seed=p.seed,
-                    weighting=m.get("weighting", "relative"))
+                    weighting=m.get("weighting", "relative"), predictors=tuple(m.get("predictors", ["ndvi"])))
 models["year"] = year
 models["screened_plots"] = screened[["plot_id", "type", "type_share", "screened"]].to_dict("records")
 for code in p.types:
     models["types"][code]["n_screened_mixed_pixel"] = int((screened["type"] == code).sum())
 io.write_json(out.models, models)
 used = plots.assign(screened="")
-io.write_csv(out.samples, pd.concat([used, screened]).rename(columns={"x": "ndvi"}).sort_values(["type", "plot_id"]))
+io.write_csv(out.samples, pd.concat([used, screened]).sort_values(["type", "plot_id"]))
 for code, path in zip(p.types, out.figures, strict=True):
     t = models["types"][code]
     sel = plots[(plots["type"] == code)]
-    observed_vs_predicted(t, sel["x"].to_numpy(float), pd.to_numeric(sel["carbon_t_ha"]).to_numpy(float), f"{code} {year}", path)
+    observed_vs_predicted(t, sel[list(p.predictors)], pd.to_numeric(sel["carbon_t_ha"]).to_numpy(float), f"{code} {year}", path)
     if t["source"] == "plots":
-        log.info("%s: %s, n=%d, CV R² %.2f, RMSE %.2f t C/ha", code, t["form"], t["n"], t["cv"]["r2"] or float("nan"), t["cv"]["rmse_t_ha"])
+        log.info("%s: %s on %s, n=%d, CV R² %.2f, RMSE %.2f t C/ha", code, t["form"], "+".join(t["predictors"]), t["n"],
+                 t["cv"]["r2"] or float("nan"), t["cv"]["rmse_t_ha"])
     else:
         log.warning("%s: %s", code, t["reason"])
