@@ -492,13 +492,19 @@ def test_ensemble_fit_is_deterministic_and_needs_two_x_values():
 
 
 def test_cv_picks_ensemble_on_a_step_truth_and_model_is_json():
-    x, y, xy = step_plots(120, 0)
+    x, y, xy = step_plots(120, 1)
     folds = spatial_folds(xy, 1000.0, 5, 0)
     all_forms = [*FORMS, "ensemble"]
     form, candidates = select_form(x, y, folds, all_forms)
     assert form == "ensemble", {f: c.get("rmse_rel") for f, c in candidates.items()}
     best_parametric = min(candidates[f]["rmse_rel"] for f in FORMS if "skipped" not in candidates[f])
-    assert candidates["ensemble"]["rmse_rel"] < best_parametric
+    assert candidates["ensemble"]["rmse_rel"] + candidates["ensemble"]["rmse_rel_se"] < best_parametric
+    # one-SE rule: with seed 0 one plot at the step is predicted ~5x off out of fold, so the ensemble's
+    # lower error (0.389 vs 0.416) is within its standard error (0.19) and the parametric form is kept
+    x0, y0, xy0 = step_plots(120, 0)
+    form0, cand0 = select_form(x0, y0, spatial_folds(xy0, 1000.0, 5, 0), all_forms)
+    assert cand0["ensemble"]["rmse_rel"] < min(cand0[f]["rmse_rel"] for f in FORMS)
+    assert cand0["ensemble"]["rmse_rel_se"] > 0.1 and form0 == "power"
     # on a smooth parametric truth the parametric form still wins
     xl, yl, xyl = synthetic("linear", 80, 0.1, 0)
     assert select_form(xl, yl, spatial_folds(xyl, 1000.0, 5, 0), all_forms)[0] != "ensemble"

@@ -251,3 +251,19 @@ def test_linear_density_model_draws_scale_the_whole_curve():
 def test_bad_density_model_rows_are_named(extra, message):
     with pytest.raises(InputDataError, match=message):
         fit_models(_plots(5), _coefficients(**extra), types=["G1"], min_plots=10)
+
+
+def test_one_se_rule_keeps_an_uninformative_predictor_out():
+    # carbon depends on NDVI only; canopy is a coin flip. Over 10 seeds the canopy set must never be
+    # chosen although by chance it sometimes has a slightly lower CV error.
+    chosen_sets, lower_by_chance = set(), 0
+    for seed in range(10):
+        plots = _plots(60, seed=seed)
+        y = (2.0 + 20.0 * plots["ndvi"]) * (1 + 0.1 * np.random.default_rng(seed).standard_normal(60))
+        X = plots[["ndvi", "canopy"]].to_numpy()
+        folds = spatial_folds(plots[["x_m", "y_m"]].to_numpy(), 2000.0, 5, 0)
+        form, chosen, cands = select_model(X, y.to_numpy(), folds, ("linear",), "relative", ("ndvi", "canopy"))
+        chosen_sets.add(chosen)
+        lower_by_chance += cands["linear[ndvi+canopy]"]["rmse_rel"] < cands["linear[ndvi]"]["rmse_rel"]
+    assert chosen_sets == {("ndvi",)}
+    assert lower_by_chance >= 1  # the rule, not luck, kept canopy out

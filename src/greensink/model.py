@@ -578,7 +578,34 @@ def cross_validate(
             f"{form} out-of-fold predictions must be finite. Got {int(np.sum(~np.isfinite(pred)))} non-finite "
             "instead. Another form will be used."
         )
-    return {**_metrics(pred, y), "rmse_rel": _rmse_rel(pred, y), "n": int(y.size), "n_folds": int(fold_ids.size)}
+    return {**_metrics(pred, y), "rmse_rel": _rmse_rel(pred, y), **_rmse_se(pred, y), "n": int(y.size),
+            "n_folds": int(fold_ids.size)}
+
+
+def _rmse_se(pred: np.ndarray, obs: np.ndarray) -> dict[str, float]:
+    """Standard errors of the CV RMSE and relative RMSE (delta method: SE(MSE) / (2 RMSE), SE(MSE) the
+    standard error of the mean of the per-plot squared errors)."""
+    floor = max(WEIGHT_FLOOR * float(np.mean(obs)), np.finfo(float).tiny)
+    out = {}
+    for key, err in (("rmse_t_ha_se", obs - pred), ("rmse_rel_se", (obs - pred) / np.maximum(pred, floor))):
+        sq = err**2
+        rmse = math.sqrt(float(np.mean(sq)))
+        se_mse = float(np.std(sq, ddof=1)) / math.sqrt(sq.size) if sq.size > 1 else 0.0
+        out[key] = se_mse / (2 * rmse) if rmse > 0 else 0.0
+    return out
+
+
+def _one_se_choice(entries: Sequence[tuple[tuple[int, int], dict[str, Any], Any]], criterion: str) -> Any:
+    """The simplest entry whose CV error is within one standard error of the lowest (the one-SE rule).
+
+    ``entries`` are (complexity, metrics, payload) in tie-break order; complexity is (number of
+    predictors, 1 for the ensemble else 0). Among the simplest entries within the bound the lowest
+    error wins, ties to the earlier entry."""
+    best = min(range(len(entries)), key=lambda i: entries[i][1][criterion])
+    bound = entries[best][1][criterion] + entries[best][1].get(f"{criterion}_se", 0.0)
+    ok = [i for i in range(len(entries)) if entries[i][1][criterion] <= bound]
+    pick = min(ok, key=lambda i: (entries[i][0], entries[i][1][criterion], i))
+    return entries[pick][2]
 
 
 def _layers(X: np.ndarray, preds: Sequence[str]) -> np.ndarray:
@@ -595,6 +622,9 @@ def select_form(
     The error matches the fit's loss: with ``weighting`` "relative" the relative RMSE ("rmse_rel"),
     with "none" the RMSE in t C/ha ("rmse_t_ha"). Under multiplicative plot error an absolute
     RMSE is dominated by the few plots with the most carbon, and so is a noisy criterion.
+    The one-standard-error rule guards against choosing flexibility on CV noise: the ensemble is
+    chosen only if no parametric form is within one standard error ("rmse_rel_se" or
+    "rmse_t_ha_se") of its error; the parametric forms, equally simple, compete on error alone.
 
     The second value maps every requested form to its :func:`cross_validate` metrics, or to
     {"skipped": reason} when the form cannot be fitted to all plots or to some fold. Raises
@@ -620,7 +650,7 @@ def select_form(
             f"{'+'.join(preds)} instead ({reasons}). Add plots spanning more predictor values and blocks, or use "
             "the coefficient table."
         )
-    best = min(fitted, key=lambda f: candidates[f][criterion])  # min keeps the first of equals
+    best = _one_se_choice([((len(preds), int(f == "ensemble")), candidates[f], f) for f in fitted], criterion)
     return best, candidates
 
 
@@ -632,8 +662,11 @@ def select_model(
 
     ``X`` (n, p) holds the plots' values of ``predictors``; ``sets`` are the candidate predictor
     sets (default :func:`predictor_sets`), each a subset of ``predictors``. Every form is
-    cross-validated on every set with the same folds and plots, and the lowest error wins; ties go
-    to the earlier set (fewer predictors first), then the earlier form. The candidates map is keyed
+    cross-validated on every set with the same folds and plots. The choice follows the
+    one-standard-error rule: of the candidates whose error is within one standard error of the
+    lowest, the simplest (fewest predictors, then parametric before ensemble) wins, and among equally
+    simple ones the lowest error; ties go to the earlier set, then the earlier form. A predictor is
+    thus added only when it lowers the CV error by more than its noise. The candidates map is keyed
     by form when there is one set, else by "form[ndvi+height]"; every entry names its "form" and
     "predictors". Raises :class:`ModelError` if no (form, set) could be fitted.
     """
@@ -642,7 +675,7 @@ def select_model(
     sets = predictor_sets(preds) if sets is None else [_check_predictor_names(s) for s in sets]
     criterion = _criterion(weighting)
     candidates: dict[str, dict[str, Any]] = {}
-    best: tuple[float, str, tuple[str, ...]] | None = None
+    entries: list[tuple[tuple[int, int], dict[str, Any], tuple[str, tuple[str, ...]]]] = []
     reasons = []
     for subset in sets:
         cols = [preds.index(q) for q in subset]
@@ -655,16 +688,18 @@ def select_model(
             form = None
         for f, c in cands.items():
             candidates[label(f)] = {"form": f, "predictors": list(subset), **c}
-        if form is not None and (best is None or cands[form][criterion] < best[0]):
-            best = (cands[form][criterion], form, tuple(subset))
-    if best is None and len(reasons) == 1:
+        if form is not None:
+            entries += [((len(subset), int(f == "ensemble")), cands[f], (f, tuple(subset)))
+                        for f in ALL_FORMS if f in cands and "skipped" not in cands[f]]
+    if not entries and len(reasons) == 1:
         raise ModelError(reasons[0])
-    if best is None:
+    if not entries:
         raise ModelError(
             f"at least one carbon model form must fit the plots. Got none on any predictor set instead "
             f"({'; '.join(reasons)})."
         )
-    return best[1], best[2], candidates
+    form, chosen = _one_se_choice(entries, criterion)
+    return form, chosen, candidates
 
 
 def _criterion(weighting: str) -> str:
