@@ -267,3 +267,50 @@ def test_one_se_rule_keeps_an_uninformative_predictor_out():
         lower_by_chance += cands["linear[ndvi+canopy]"]["rmse_rel"] < cands["linear[ndvi]"]["rmse_rel"]
     assert chosen_sets == {("ndvi",)}
     assert lower_by_chance >= 1  # the rule, not luck, kept canopy out
+
+
+# ---------------------------------------------------------------------------------------------
+# Residual bootstrap (model.bootstrap: residuals)
+
+
+def _line_plots(n: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.2, 0.9, n)
+    y = 2.0 + 10.0 * x + rng.normal(0.0, 1.0, n)
+    return x, y, rng.uniform(0, 5000, (n, 2)), [f"p{i:02d}" for i in range(n)]
+
+
+def test_residual_bootstrap_slope_spread_matches_the_textbook_formula():
+    from greensink.model import fit_type_model
+
+    x, y, xy, ids = _line_plots()
+    m = fit_type_model("G1", x, y, xy, ids, forms=("linear",), weighting="none", n_bootstrap=4000, seed=2,
+                       bootstrap="residuals")
+    slopes = np.asarray(m["bootstrap"])[:, 1]
+    # resampling the n raw OLS residuals: Var(b*) = (SSR / n) / Sxx
+    a, b = m["params"]["a"], m["params"]["b"]
+    ssr = float(np.sum((y - a - b * x) ** 2))
+    expected_sd = np.sqrt(ssr / x.size / np.sum((x - x.mean()) ** 2))
+    assert np.std(slopes) == pytest.approx(expected_sd, rel=0.05)
+    assert np.mean(slopes) == pytest.approx(b, abs=0.1 * expected_sd)
+    assert m["bootstrap_scheme"] == "residuals"
+
+
+def test_residual_bootstrap_relative_keeps_the_plots_and_is_paired():
+    from greensink.model import bootstrap_indices, fit_type_model
+
+    x, y, xy, ids = _line_plots()
+    kw = {"forms": ("linear",), "n_bootstrap": 50, "seed": 5, "bootstrap": "residuals"}
+    m = fit_type_model("XG", x, y, xy, ids, **kw)
+    # draw 0 by hand: the fitted carbon times 1 + the relative residuals at the draw's indices
+    order = np.argsort(ids)
+    xs, ys = x[order], y[order]
+    yhat = m["params"]["a"] + m["params"]["b"] * xs
+    rel = (ys - yhat) / yhat
+    idx = bootstrap_indices(x.size, 50, 5, "XG")[0]
+    np.testing.assert_allclose(m["bootstrap"][0], fit_form("linear", xs, yhat * (1 + rel[idx])), rtol=1e-12)
+    # another year with the same plot ids draws the same residual indices: the same draws for equal data
+    again = fit_type_model("XG", x[::-1], y[::-1], xy[::-1], ids[::-1], **kw)
+    assert again["bootstrap"] == m["bootstrap"]
+    with pytest.raises(ModelError, match="bootstrap must be one of plots, residuals"):
+        fit_type_model("XG", x, y, xy, ids, bootstrap="wild")

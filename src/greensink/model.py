@@ -131,6 +131,10 @@ PARAM_NAMES: dict[str, tuple[str, ...]] = {
 }
 X_MIN_LOG = 1e-3
 """Smallest x (NDVI) at which the logarithmic and power forms are evaluated by :func:`predict`."""
+BOOTSTRAPS: tuple[str, ...] = ("plots", "residuals")
+"""Bootstrap schemes (``model.bootstrap``): "plots" resamples whole plots (pairs bootstrap, the
+default); "residuals" keeps the plots and refits to the fitted values plus resampled residuals
+(relative residuals under relative weighting: y* = ŷ·(1 + r*); absolute under "none": y* = ŷ + e*)."""
 WEIGHTINGS: tuple[str, ...] = ("relative", "none")
 """Least-squares weighting of the plots: "relative" (weights 1/ŷ², multiplicative error) or "none"."""
 WEIGHT_FLOOR = 0.1
@@ -734,6 +738,7 @@ def fit_type_model(
     weighting: str = "relative",
     predictors: Sequence[str] | None = None,
     sets: Sequence[Sequence[str]] | None = None,
+    bootstrap: str = "plots",
 ) -> dict[str, Any]:
     """Choose the form (and predictor set) by spatially blocked CV, refit on all plots, and bootstrap the plots.
 
@@ -748,6 +753,11 @@ def fit_type_model(
     resample from a second generator derived from (seed, type_code), so the other draws stay paired
     across years; the number replaced is "n_bootstrap_redrawn". After 10 x n_bootstrap + 100
     failures a :class:`ModelError` is raised.
+
+    ``bootstrap`` (:data:`BOOTSTRAPS`) "plots" refits the chosen candidate to each resample of the
+    plots; "residuals" refits it to the same plots with carbon ŷ·(1 + r*) under relative weighting
+    (r* resampled, with the same indices, from the relative residuals (y - ŷ)/ŷ) or ŷ + e* under
+    "none" (e* from the residuals y - ŷ), ŷ the final fit. Either way the draws are parameter draws.
 
     Returns a JSON-serialisable dict: type, source ("plots"), form, predictors (the chosen set),
     params {name: value} (:func:`param_names` order), n, plot_ids (sorted), x_range (the plots'
@@ -775,6 +785,7 @@ def fit_type_model(
     n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", 0, "Use e.g. 200 draws.")
     seed = _check_seed(seed)
     weighting = _check_weighting(weighting)
+    bootstrap = _check_bootstrap(bootstrap)
 
     order = _sort_order(ids)
     X, y, xy, ids = X[order], y[order], xy[order], ids[order]
@@ -795,10 +806,16 @@ def fit_type_model(
     draws = np.empty((n_bootstrap, params.size))
     redraw_rng: np.random.Generator | None = None
     n_failed, max_failed = 0, 10 * n_bootstrap + 100
+    floor = max(WEIGHT_FLOOR * float(np.mean(y)), np.finfo(float).tiny)
     for i, idx in enumerate(bootstrap_indices(y.size, n_bootstrap, seed, type_code)):
         while True:
             try:
-                draws[i] = fit_form(form, Xc[idx], y[idx], weighting, chosen)
+                if bootstrap == "plots":
+                    draws[i] = fit_form(form, Xc[idx], y[idx], weighting, chosen)
+                elif weighting == "relative":
+                    draws[i] = fit_form(form, Xc, np.maximum(fitted, floor) * (1.0 + rel[idx]), weighting, chosen)
+                else:
+                    draws[i] = fit_form(form, Xc, fitted + (y - fitted)[idx], weighting, chosen)
                 break
             except ModelError as err:
                 n_failed += 1
@@ -831,6 +848,7 @@ def fit_type_model(
         "cv_folds": fold_info,
         "candidates": candidates,
         "weighting": weighting,
+        "bootstrap_scheme": bootstrap,
         "residual_sd_t_ha": math.sqrt(ss_res / dof),
         "residual_rel_sd": math.sqrt(float(np.sum(rel**2)) / dof),
         "residual_rel_quantiles": [float(v) for v in np.quantile(rel, [0.05, 0.95])],
@@ -920,10 +938,12 @@ def fit_models(
     seed: int = 0,
     weighting: str = "relative",
     predictors: Sequence[str] = ("ndvi",),
+    bootstrap: str = "plots",
 ) -> dict[str, Any]:
     """Carbon models of every green-space type in ``types`` for one year (JSON-serialisable dict).
 
-    ``weighting`` is the least-squares weighting of :func:`fit_form` ("relative" or "none").
+    ``weighting`` is the least-squares weighting of :func:`fit_form` ("relative" or "none"),
+    ``bootstrap`` the scheme of :func:`fit_type_model` ("plots" or "residuals").
     ``predictors`` (from :data:`PREDICTORS`) are the remote-sensing predictors; every non-empty
     subset of them is a candidate predictor set (:func:`predictor_sets`).
 
@@ -960,7 +980,7 @@ def fit_models(
     table = _validate_plots(plots, preds)
     coef = _validate_coefficients(coefficients)
     fit_kw = {"forms": forms, "block_size_m": block_size_m, "n_folds": n_folds, "n_bootstrap": n_bootstrap,
-              "seed": seed, "weighting": weighting}
+              "seed": seed, "weighting": weighting, "bootstrap": _check_bootstrap(bootstrap)}
 
     other = sorted(set(table["type"]) - set(codes))
     if other:
@@ -1043,6 +1063,7 @@ def fit_models(
         "n_folds": int(n_folds),
         "forms": list(forms),
         "weighting": weighting,
+        "bootstrap": fit_kw["bootstrap"],
         "types": out_types,
     }
 
@@ -1127,6 +1148,15 @@ def _check_form(form: str, allowed: Iterable[str]) -> None:
     allowed = tuple(allowed)
     if form not in allowed:
         raise ModelError(f"form must be one of {', '.join(allowed)}. Got {form!r} instead. Fix the form name.")
+
+
+def _check_bootstrap(scheme: Any) -> str:
+    if scheme not in BOOTSTRAPS:
+        raise ModelError(
+            f"bootstrap must be one of {', '.join(BOOTSTRAPS)}. Got {scheme!r} instead. Use plots (resample "
+            "whole plots, the default) or residuals (resample the residuals of the fit)."
+        )
+    return str(scheme)
 
 
 def _check_weighting(weighting: Any) -> str:

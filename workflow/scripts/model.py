@@ -34,7 +34,8 @@ if len(screened):
 coefficients = io.read_csv(inp.coefficients)
 models = fit_models(plots, coefficients, types=p.types, min_plots=m["min_plots"], forms=tuple(m["forms"]),
                     block_size_m=m["cv_block_m"], n_folds=m["cv_folds"], n_bootstrap=m["n_bootstrap"], seed=p.seed,
-                    weighting=m.get("weighting", "relative"), predictors=tuple(m.get("predictors", ["ndvi"])))
+                    weighting=m.get("weighting", "relative"), predictors=tuple(m.get("predictors", ["ndvi"])),
+                    bootstrap=m.get("bootstrap", "plots"))
 models["year"] = year
 models["screened_plots"] = screened[["plot_id", "type", "type_share", "screened"]].to_dict("records")
 for code in p.types:
