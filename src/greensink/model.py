@@ -1,8 +1,9 @@
-"""Per-green-space-type carbon density models: plot carbon (t C/ha) as a function of NDVI.
+"""Per-green-space-type carbon density models: plot carbon (t C/ha) as a function of remote-sensing predictors.
 
 For each green-space type (G1 G2 G3 XG EG, or a configured list) the carbon density of the
-field plots is regressed on the NDVI sampled at the plots. Four two-parameter forms from the
-Chinese NDVI-carbon literature are candidates (``x`` is NDVI, unitless; ``C`` is t C/ha):
+field plots is regressed on predictors sampled at the plots: NDVI by default, and any of FVC,
+tree-canopy fraction and mean canopy height (:data:`PREDICTORS`). Four forms from the Chinese
+NDVI-carbon literature are candidates (``x`` a predictor; ``C`` t C/ha); with one predictor:
 
 =============  =====================  ===================================================
 form           equation               fitted by
@@ -13,44 +14,47 @@ power          C = a * x**b           (weighted) non-linear least squares; every
 exponential    C = a * exp(b*x)       (weighted) non-linear least squares
 =============  =====================  ===================================================
 
-A fifth, non-parametric form, "ensemble", may be added to the candidates (it is not a default
-one): gradient-boosted regression trees on NDVI (200 trees of depth 2, learning rate 0.05, >= 3
-plots per leaf; see :func:`ensemble_regressor`). As x is one-dimensional, the fitted ensemble is
-stored as its predictions at the 241 NDVI values of :data:`ENSEMBLE_GRID` (-0.2 .. 1.0, step
-0.005), the parameters "y000" .. "y240", and :func:`predict` interpolates linearly between them
-(flat beyond the grid). It takes part in cross-validation and the bootstrap like the other forms.
+and with several, a + Σ b_j x_j, a + Σ b_j ln x_j, a Π x_j^b_j and a exp(Σ b_j x_j)
+(:func:`param_names`). A fifth, non-parametric form, "ensemble", may be a candidate:
+gradient-boosted regression trees (200 trees, learning rate 0.05, >= 3 plots per leaf; depth 2
+on one predictor, stumps on several, so that it is additive; see :func:`ensemble_regressor`). It
+is stored as lookup tables over :data:`PREDICTOR_GRIDS` (for NDVI alone the 241 values of
+:data:`ENSEMBLE_GRID`, -0.2 .. 1.0 step 0.005, parameters "y000" .. "y240"), and :func:`predict`
+interpolates linearly between them (flat beyond the grid).
 
 Power and exponential are fitted in the original (untransformed) carbon space with
 :func:`scipy.optimize.curve_fit`, started from the log-linear fit (ln C on ln x or x). The
 log-space fit itself is never reported: back-transformed, it estimates the geometric, not the
 arithmetic, mean carbon and so is biased low. A form whose domain excludes a training plot
-(x <= 0 for logarithmic and power) or whose fit does not converge is skipped, and the reason is
-kept with the candidates.
+(x <= 0 for logarithmic and power), whose predictors are collinear, or whose fit does not
+converge is skipped, and the reason is kept with the candidates.
 
 Weighting ("relative", the default, or "none"): plot carbon errors are taken as proportional to
-carbon (multiplicative), so each form is refitted with weights 1/ŷ² by iteratively reweighted least
-squares (see :func:`fit_form`); the ensemble is refitted once with sample weights 1/ŷ² of its unweighted fit. The same weighting is used in cross-validation, the final fit and
-every bootstrap refit, and the CV criterion matches it (relative RMSE, or RMSE in t C/ha).
+carbon (multiplicative), so each form is refitted with weights 1/ŷ² by iteratively reweighted
+least squares (see :func:`fit_form`); the ensemble is refitted once with sample weights 1/ŷ² of
+its unweighted fit. The same weighting is used in cross-validation, the final fit and every
+bootstrap refit, and the CV criterion matches it (relative RMSE, or RMSE in t C/ha).
 
-The form is chosen per type by spatially blocked cross-validation (:func:`spatial_folds`): plots
-are grouped into square blocks on a grid anchored at (0, 0) m and whole blocks go to one fold,
-so nearby, spatially correlated plots are never split between training and test. The form with
-the lowest pooled out-of-fold error wins (ties go to the earlier form in :data:`ALL_FORMS`).
+Form and predictor set are chosen per type by spatially blocked cross-validation
+(:func:`spatial_folds`): plots are grouped into square blocks on a grid anchored at (0, 0) m and
+whole blocks go to one fold, so nearby, spatially correlated plots are never split between
+training and test. Of the candidates whose pooled out-of-fold error is within one standard error
+of the lowest, the simplest wins (fewest predictors, then parametric before ensemble; see
+:func:`select_model`).
 
-Uncertainty is a bootstrap over plots: the chosen form is refitted on ``n_bootstrap`` resamples
-of the plots drawn with replacement. Plots are sorted by ``plot_id`` first and the random
-generator depends only on ``(seed, type_code)``, so two years with the same plot ids per type
-resample the same plots in the same draws: their draws are *paired*, and a per-draw difference
-between years (the sink) carries the right correlation. The draws are curve (parameter) draws;
-residuals are not added to them (each resampled plot already carries its own), but the absolute and
-relative residual spread of the fit are reported for a per-plot prediction interval.
+Uncertainty is a bootstrap (:data:`BOOTSTRAPS`): by default over plots, the chosen candidate
+refitted on ``n_bootstrap`` resamples of the plots drawn with replacement, or over residuals.
+Plots are sorted by ``plot_id`` first and the random generator depends only on ``(seed,
+type_code)``, so two years with the same plot ids per type resample the same plots in the same
+draws: their draws are *paired*, and a per-draw difference between years (the sink) carries the
+right correlation. The draws are curve (parameter) draws; the absolute and relative residual
+spread of the fit are reported for a per-plot prediction interval.
 
 Predictions (:func:`predict`) clamp x to >= :data:`X_MIN_LOG` (1e-3) before evaluating the
 logarithmic and power forms, so bare ground and water (NDVI <= 0) get the model's value at
 NDVI 0.001 instead of NaN or -inf. Predictions are returned raw: a fitted curve may go below 0
 t C/ha and the caller floors at 0 and counts floored pixels. Everything here is pure: the model
-is returned as a JSON-serialisable dict that ``greensink.io`` writes.
-"""
+is returned as a JSON-serialisable dict that ``greensink.io`` writes."""
 
 from __future__ import annotations
 
@@ -71,9 +75,12 @@ from greensink.errors import InputDataError, ModelError
 
 __all__ = [
     "ALL_FORMS",
+    "BOOTSTRAPS",
     "ENSEMBLE_GRID",
     "FORMS",
     "PARAM_NAMES",
+    "PREDICTORS",
+    "PREDICTOR_GRIDS",
     "IRLS_MAX_ITER",
     "WEIGHTINGS",
     "WEIGHT_FLOOR",
@@ -85,12 +92,17 @@ __all__ = [
     "fit_form",
     "fit_models",
     "fit_type_model",
+    "model_predictors",
+    "param_names",
     "predict",
     "predict_draws",
     "predict_type",
+    "predictor_sets",
     "select_form",
+    "select_model",
     "spatial_block_ids",
     "spatial_folds",
+    "used_predictors",
 ]
 
 log = logging.getLogger(__name__)
@@ -1269,25 +1281,6 @@ def _as_Xy(
             f"(first at position {int(np.argmax(bad))}) instead. Drop plots without a predictor first."
         )
     return X, y
-
-
-def _as_xy(
-    x: Any, y: Any, *, error: type[Exception] = ModelError, where: str = "plots"
-) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if x.ndim != 1 or x.shape != y.shape:
-        raise error(
-            f"{where}: x and y must be 1-D arrays of equal length. Got shapes {x.shape} and {y.shape} instead. "
-            "Pass one value per plot."
-        )
-    bad = ~(np.isfinite(x) & np.isfinite(y))
-    if bad.any():
-        raise error(
-            f"{where}: x and y must be finite. Got {int(bad.sum())} plots with NaN or infinite values "
-            f"(first at position {int(np.argmax(bad))}) instead. Drop plots without a predictor first."
-        )
-    return x, y
 
 
 def _as_xy_m(xy_m: Any, *, error: type[Exception] = ModelError) -> np.ndarray:
