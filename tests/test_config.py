@@ -318,3 +318,28 @@ def test_snakemake_dry_run_takes_tiles_from_the_command_line(tmp_path):
     bad = snakemake(tmp_path, "-n", "--config", "tiles={size_px: 128", check=False)
     assert bad.returncode != 0
     assert "tiles: got '{size_px: 128', which is not valid YAML" in bad.stdout + bad.stderr
+
+
+# ----------------------------------------------------------------------------- model predictors and the CHM
+
+
+def test_height_predictor_needs_a_canopy_height_model():
+    msg = problems_of(minimal(model={"predictors": ["ndvi", "height"]}))
+    assert "model.predictors lists height, but vegetation.chm is not set" in msg
+    ok = config.validate(minimal(model={"predictors": ["ndvi", "height"]}, vegetation={"chm": {"path": "chm.tif"}}))
+    assert ok["model"]["predictors"] == ["ndvi", "height"] and ok["model"]["bootstrap"] == "plots"
+
+
+def test_chm_path_per_year_and_the_static_chm_note():
+    one = config.validate(minimal(years=[2023, 2024], model={"predictors": ["ndvi", "height"]},
+                                  vegetation={"chm": {"path": "data/chm.tif"}}))
+    assert config.chm_path(one, 2024) == "data/chm.tif"
+    (note,) = config.model_notes(one)
+    assert "one canopy height model for every year" in note and "chm_{year}.tif" in note
+    per_year = config.validate(minimal(years=[2023, 2024], model={"predictors": ["ndvi", "height"]},
+                                       vegetation={"chm": {"path": "data/chm_{year}.tif"}}))
+    assert config.chm_path(per_year, 2024) == "data/chm_2024.tif" and config.model_notes(per_year) == []
+    # one year, or height not a predictor: nothing to warn about
+    assert config.model_notes(config.validate(minimal(vegetation={"chm": {"path": "c.tif"}}))) == []
+    assert config.model_notes(config.validate(minimal(years=[2023, 2024], vegetation={"chm": {"path": "c.tif"}}))) == []
+    assert config.chm_path(config.validate(minimal()), 2023) is None

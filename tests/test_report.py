@@ -583,3 +583,13 @@ def test_model_table_shows_predictors_and_survives_unknown_forms(inputs: dict):
     assert "预测变量 Predictors: NDVI + height (m)" in html
     old = {cells[0]: cells for _, cells in body_rows(p.tables["models-2024"])}
     assert [old[c][4] for c in ("G1", "G2", "EG")] == ["NDVI"] * 3
+
+
+def test_model_notes_are_shown_as_warnings_escaped(inputs: dict):
+    models = {y: {**m, "notes": ["height comes from one canopy height model <b>for every year</b>"]}
+              for y, m in inputs["models"].items()}
+    html = render_report(**{**inputs, "models": models})
+    section = html[html.index('id="models"'):html.index('id="plausibility"')]
+    assert section.count("⚠ 注意 Note:") == len(models)
+    assert "&lt;b&gt;for every year&lt;/b&gt;" in section and "<b>for every year" not in section
+    assert "⚠ 注意 Note:" not in render_report(**inputs)

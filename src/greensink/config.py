@@ -156,12 +156,40 @@ def _description_at(schema: Mapping, path) -> str:
 def _semantic_problems(cfg: dict) -> list[str]:
     """Checks a schema cannot express; each runs only where the schema found the keys well-formed."""
     problems: list[str] = []
-    for check in (_check_crs, _check_season, _check_zones, _check_imagery, _check_greenspace, _check_park_types):
+    for check in (_check_crs, _check_season, _check_zones, _check_imagery, _check_greenspace, _check_park_types,
+                  _check_predictors):
         try:
             problems += check(cfg)
         except (KeyError, TypeError, AttributeError, ValueError):
             pass  # the schema error for the same key is already listed
     return problems
+
+
+def _check_predictors(cfg: dict) -> list[str]:
+    if "height" in cfg["model"]["predictors"] and not cfg["vegetation"].get("chm"):
+        return ["model.predictors lists height, but vegetation.chm is not set: height.tif would be empty. "
+                "Add a canopy height model under vegetation.chm, or remove height from model.predictors."]
+    return []
+
+
+def chm_path(cfg: Mapping, year: int | str) -> str | None:
+    """The canopy height model of ``year``: vegetation.chm.path with "{year}" replaced, or None."""
+    chm = cfg["vegetation"].get("chm")
+    return str(chm["path"]).replace("{year}", str(year)) if chm else None
+
+
+def model_notes(cfg: Mapping) -> list[str]:
+    """Cautions about the configured models that belong in models.json, the log and the report."""
+    notes = []
+    chm = cfg["vegetation"].get("chm")
+    if "height" in cfg["model"]["predictors"] and chm and "{year}" not in str(chm["path"]) and len(cfg["years"]) > 1:
+        notes.append(
+            "height comes from one canopy height model for every year (vegetation.chm.path has no {year}): where a "
+            "type's model uses height, the stock change between years there reflects only the yearly refits of the "
+            "models, not a change in the vegetation. Give one CHM per year (e.g. path: data/chm_{year}.tif) or drop "
+            "height from model.predictors for sink accounting."
+        )
+    return notes
 
 
 def _check_crs(cfg: dict) -> list[str]:

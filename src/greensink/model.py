@@ -1059,8 +1059,10 @@ def fit_models(
         model["n_dropped_no_predictor"] = n_dropped
         out_types[code] = model
         if model["source"] == "plots":
+            r2 = model["cv"]["r2"]
             log.info("type %s: %s form on %s from %d plots, CV RMSE %.3g t C/ha, R2 %s", code, model["form"],
-                     "+".join(model["predictors"]), model["n"], model["cv"]["rmse_t_ha"], model["cv"]["r2"])
+                     "+".join(model["predictors"]), model["n"], model["cv"]["rmse_t_ha"],
+                     "n/a" if r2 is None else f"{r2:.3f}")
         else:
             log.info("type %s: %s", code, model["reason"])
 

@@ -559,6 +559,7 @@ def _model_section(year: int, model: Mapping[str, Any], type_names: Mapping[str,
                "公式 Formula (C in t C/ha)", "样地数 n", "交叉验证 CV R²", "CV RMSE (t C/ha)", "CV 偏差 bias (t C/ha)", "折数 folds"]
     table = {"id": f"models-{year}", "headers": headers, "rows": rows, "note": None, "n": len(rows)}
     return {"year": year, "table": table, "warnings": warnings, "predictor": x,
+            "notes": [_text(n) for n in (model.get("notes") or [])],
             "n_bootstrap": model.get("n_bootstrap"), "min_plots": model.get("min_plots")}
 
 

@@ -1,5 +1,5 @@
 # Input functions and path lists for the rules. Plumbing only: no arithmetic.
-from greensink.config import change_pairs, demo_paths, greenspace_inputs
+from greensink.config import change_pairs, chm_path, demo_paths, greenspace_inputs, model_notes
 from greensink.grid import Grid
 
 ENV = "../../envs/greensink.yaml"
@@ -9,6 +9,7 @@ YEARS = sorted(config["years"])
 PAIRS = change_pairs(config)
 TYPES = list(config["greenspace"]["types"])
 # predictor rasters the models may use (NDVI always: it marks observed pixels), in a fixed order
+MODEL_NOTES = model_notes(config)
 PREDICTORS = [p for p in ("ndvi", "fvc", "canopy", "height") if p == "ndvi" or p in config["model"]["predictors"]]
 DEMO = config["imagery"]["source"] == "demo"
 TILE_PX = config["tiles"]["size_px"]  # None: one composite job per year over the whole grid
@@ -40,7 +41,7 @@ def optional_residential(wildcards):
 
 
 def optional_chm(wildcards):
-    return [config["vegetation"]["chm"]["path"]] if config["vegetation"].get("chm") else []
+    return [chm_path(config, wildcards.year)] if config["vegetation"].get("chm") else []
 
 
 def year_zone_tables(year):

@@ -16,6 +16,7 @@ rule model:
         model=config["model"],
         types=TYPES,
         predictors=PREDICTORS,
+        notes=MODEL_NOTES,
         seed=config["seed"],
     log:
         "logs/model/{year}.log",

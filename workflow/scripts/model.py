@@ -37,6 +37,9 @@ models = fit_models(plots, coefficients, types=p.types, min_plots=m["min_plots"]
                     weighting=m.get("weighting", "relative"), predictors=tuple(m.get("predictors", ["ndvi"])),
                     bootstrap=m.get("bootstrap", "plots"))
 models["year"] = year
+models["notes"] = list(p.notes)
+for note in p.notes:
+    log.warning(note)
 models["screened_plots"] = screened[["plot_id", "type", "type_share", "screened"]].to_dict("records")
 for code in p.types:
     models["types"][code]["n_screened_mixed_pixel"] = int((screened["type"] == code).sum())
