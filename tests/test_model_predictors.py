@@ -314,3 +314,38 @@ def test_residual_bootstrap_relative_keeps_the_plots_and_is_paired():
     assert again["bootstrap"] == m["bootstrap"]
     with pytest.raises(ModelError, match="bootstrap must be one of plots, residuals"):
         fit_type_model("XG", x, y, xy, ids, bootstrap="wild")
+
+
+# ---------------------------------------------------------------------------------------------
+# model.selection first_year: later years refit the first year's choice
+
+
+def _curve_plots(form: str, params: tuple[float, float], seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ndvi = rng.uniform(0.2, 0.9, 60)
+    carbon = predict(form, np.array(params), ndvi) * (1 + 0.03 * rng.standard_normal(60))
+    return pd.DataFrame({"plot_id": [f"p{i:02d}" for i in range(60)], "type": "G1", "ndvi": ndvi,
+                         "carbon_t_ha": carbon, "x_m": rng.uniform(0, 6000, 60), "y_m": rng.uniform(0, 6000, 60)})
+
+
+def test_later_years_refit_the_first_years_choice():
+    kw = {"types": ["G1", "G2"], "forms": ("linear", "exponential"), "n_bootstrap": 20, "seed": 3}
+    coef = pd.DataFrame([{"type": "G2", "c_above": 10.0, "c_below": 2.0, "uncertainty_pct": 30.0}])
+    first = fit_models(_curve_plots("linear", (-2.0, 30.0), 1), coef, **kw)
+    first["year"] = 2023
+    assert first["types"]["G1"]["form"] == "linear" and first["types"]["G2"]["source"] == "coefficients"
+    later_plots = pd.concat([_curve_plots("exponential", (1.0, 4.0), 2),
+                             _curve_plots("exponential", (1.0, 4.0), 5).assign(type="G2", plot_id=lambda d: "q" + d["plot_id"])])
+    free = fit_models(later_plots, coef, **kw)
+    assert free["types"]["G1"]["form"] == "exponential"  # chosen afresh, the data's own form
+    anchored = fit_models(later_plots, coef, anchor=first, **kw)
+    g1 = anchored["types"]["G1"]
+    assert g1["form"] == "linear" and g1["selection"] == {"mode": "first_year", "anchor_year": 2023, "form": "linear",
+                                                          "predictors": ["ndvi"]}
+    assert list(g1["candidates"]) == ["linear"] and anchored["anchor_year"] == 2023
+    # refitted to this year's plots: the linear fit of the exponential data, not the first year's line
+    X = later_plots[later_plots["type"] == "G1"]
+    expect = fit_form("linear", X["ndvi"].to_numpy(), X["carbon_t_ha"].to_numpy())
+    np.testing.assert_allclose([g1["params"]["a"], g1["params"]["b"]], expect, rtol=1e-9)
+    # G2 used the table in the first year: chosen afresh now that it has plots
+    assert anchored["types"]["G2"]["source"] == "plots" and anchored["types"]["G2"]["selection"]["mode"] == "per_year"

@@ -951,8 +951,16 @@ def fit_models(
     weighting: str = "relative",
     predictors: Sequence[str] = ("ndvi",),
     bootstrap: str = "plots",
+    anchor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Carbon models of every green-space type in ``types`` for one year (JSON-serialisable dict).
+
+    ``anchor`` (model.selection "first_year") is the result of this function for the first
+    reporting year: a type whose anchor model was fitted to plots keeps the anchor's form and
+    predictor set (and its companion's form) and only refits the coefficients to this year's plots,
+    so a change of stock between years is not an artefact of a different model being chosen. Its
+    CV metrics are still computed; "selection" records the anchor. If the anchored candidate cannot
+    be fitted this year, the type is chosen afresh and "selection" says why.
 
     ``weighting`` is the least-squares weighting of :func:`fit_form` ("relative" or "none"),
     ``bootstrap`` the scheme of :func:`fit_type_model` ("plots" or "residuals").
@@ -999,10 +1007,15 @@ def fit_models(
         log.info("ignoring %d plots of types %s not in types %s",
                  int(table["type"].isin(other).sum()), other, codes)
 
-    def fit(code: str, used: pd.DataFrame, names: tuple[str, ...]) -> dict[str, Any]:
+    def fit(code: str, used: pd.DataFrame, names: tuple[str, ...], form: str | None = None) -> dict[str, Any]:
+        kw = fit_kw if form is None else {**fit_kw, "forms": (form,)}
         return fit_type_model(
             code, used[list(names)].to_numpy(dtype=float), used["carbon_t_ha"].to_numpy(dtype=float),
-            used[["x_m", "y_m"]].to_numpy(dtype=float), used["plot_id"].tolist(), predictors=names, **fit_kw)
+            used[["x_m", "y_m"]].to_numpy(dtype=float), used["plot_id"].tolist(), predictors=names,
+            sets=None if form is None else [names], **kw)
+
+    anchor_year = anchor.get("year") if anchor else None
+    anchor_types = (anchor or {}).get("types") or {}
 
     out_types: dict[str, dict[str, Any]] = {}
     for code in codes:
@@ -1013,8 +1026,35 @@ def fit_models(
         dropped_note = f" ({n_dropped} more plots had no value of some predictor)" if n_dropped else ""
         model: dict[str, Any] | None = None
         fit_error: str | None = None
+        fixed = anchor_types.get(code) if (anchor_types.get(code) or {}).get("source") == "plots" else None
+        selection: dict[str, Any] = {"mode": "per_year"}
+        if fixed is not None:
+            names = tuple(fixed["predictors"] or ("ndvi",))
+            if all(q in preds for q in names):
+                has_fixed = np.all(np.isfinite(sub[list(names)].to_numpy(dtype=float)), axis=1)
+                selection = {"mode": "first_year", "anchor_year": anchor_year, "form": fixed["form"],
+                             "predictors": list(names)}
+                try:
+                    if int(has_fixed.sum()) < min_plots:
+                        raise ModelError(f"{int(has_fixed.sum())} plots with {'+'.join(names)} < min_plots {min_plots}")
+                    model = fit(code, sub[has_fixed], names, fixed["form"])
+                    n_dropped = int((~has_fixed).sum())
+                    companion = fixed.get("ndvi_only")
+                    if companion:
+                        try:
+                            model["ndvi_only"] = _strip_nested(fit(code, sub[has_ndvi], ("ndvi",), companion["form"]))
+                        except ModelError as err:
+                            model["ndvi_only"] = None
+                            model["ndvi_only_error"] = str(err)
+                except ModelError as err:
+                    model = None
+                    selection = {"mode": "per_year", "anchor_year": anchor_year}
+                    selection["refit_error"] = (f"the {anchor_year} choice ({fixed['form']} on {'+'.join(names)}) could "
+                                                f"not be refitted ({err}); chosen afresh")
         try:
-            if n_ok >= min_plots:
+            if model is not None:
+                pass
+            elif n_ok >= min_plots:
                 model = fit(code, sub[has_x], preds)
                 if model["predictors"] != ["ndvi"] and "ndvi" in preds:
                     try:
@@ -1057,6 +1097,8 @@ def fit_models(
             if fit_error is not None:
                 model["fit_error"] = fit_error
         model["n_dropped_no_predictor"] = n_dropped
+        if model["source"] == "plots":
+            model["selection"] = selection
         out_types[code] = model
         if model["source"] == "plots":
             r2 = model["cv"]["r2"]
@@ -1078,6 +1120,7 @@ def fit_models(
         "forms": list(forms),
         "weighting": weighting,
         "bootstrap": fit_kw["bootstrap"],
+        "anchor_year": anchor_year,
         "types": out_types,
     }
 

@@ -40,6 +40,13 @@ def optional_residential(wildcards):
     return [config["residential"]["path"]] if config.get("residential") else []
 
 
+def anchor_models(wildcards):
+    """The first reporting year's models, whose choices later years refit (model.selection first_year)."""
+    if config["model"]["selection"] == "first_year" and int(wildcards.year) != YEARS[0]:
+        return [f"results/{YEARS[0]}/model/models.json"]
+    return []
+
+
 def optional_chm(wildcards):
     return [chm_path(config, wildcards.year)] if config["vegetation"].get("chm") else []
 

@@ -7,6 +7,7 @@ rule model:
         coefficients=config["coefficients"],
         predictors=expand("results/{{year}}/{predictor}.tif", predictor=PREDICTORS),
         fractions="results/types/fractions.tif",
+        anchor=anchor_models,
     output:
         models="results/{year}/model/models.json",
         samples="results/{year}/model/plots.csv",

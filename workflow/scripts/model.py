@@ -1,6 +1,7 @@
 """Rule model: fit the per-type carbon models of one year on that year's plots.
 
-Inputs: plots (config plots), coefficient table, results/{year}/{predictor}.tif (ndvi and the other
+Inputs: plots (config plots), coefficient table, the first year's models.json for later years
+        (model.selection first_year), results/{year}/{predictor}.tif (ndvi and the other
         model.predictors: fvc, canopy, height), results/types/fractions.tif.
 Outputs: results/{year}/model/models.json (forms, predictors, coefficients, CV metrics, bootstrap draws),
          plots.csv (plots with their sampled predictors, own-type share of their pixel, and why any was left out),
@@ -35,7 +36,7 @@ coefficients = io.read_csv(inp.coefficients)
 models = fit_models(plots, coefficients, types=p.types, min_plots=m["min_plots"], forms=tuple(m["forms"]),
                     block_size_m=m["cv_block_m"], n_folds=m["cv_folds"], n_bootstrap=m["n_bootstrap"], seed=p.seed,
                     weighting=m.get("weighting", "relative"), predictors=tuple(m.get("predictors", ["ndvi"])),
-                    bootstrap=m.get("bootstrap", "plots"))
+                    bootstrap=m.get("bootstrap", "plots"), anchor=io.read_json(inp.anchor[0]) if inp.anchor else None)
 models["year"] = year
 models["notes"] = list(p.notes)
 for note in p.notes:
