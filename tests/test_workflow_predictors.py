@@ -307,7 +307,7 @@ def test_sink_is_the_stock_difference(run):
 
 @pytest.mark.xfail(strict=False, reason=(
     "Measured: city sink -22.5 t C/yr, 90 % interval [-42.0, -4.9], truth +8.8 (2023: 2837.7 t vs 2831.4; "
-    "2024: 2815.6 vs 2840.2, each year inside its own interval). With one CHM for both years and forms chosen "
+    "2024: 2815.2 vs 2840.2, each year inside its own interval). With one CHM for both years and forms chosen "
     "per year it was -24.9 [-46.1, -7.6]; fixing the forms to the first year's (model.selection first_year) "
     "and a CHM per year moved it little. The miss is XG (-64 vs -46 true) and G2 (+4 vs +24): per-year errors "
     "of the NDVI companions and refits of ~3 % of a type's stock that the paired plot bootstrap does not "
