@@ -250,19 +250,25 @@ def fit_form(
 def _check_design(form: str, T: np.ndarray, X: np.ndarray, preds: tuple[str, ...]) -> None:
     """Raise ModelError unless every predictor has >= 2 distinct values and (p > 1) [1, T] has full rank."""
     n, p = T.shape
-    for j in range(p):
-        if n < 2 or not np.ptp(T[:, j]) > 0:
-            raise ModelError(
-                f"{form} fit needs plots at 2 or more distinct {_predictor_label(preds[j])} values. Got "
-                f"{np.unique(X[:, j]).size} distinct value(s) over {n} plots instead. Add plots that span a range of "
-                f"{_predictor_label(preds[j])}."
-            )
+    _check_spread(form, T, X, preds)
     if p > 1:
         design = np.column_stack([np.ones(n), (T - T.mean(axis=0)) / T.std(axis=0)])
         if n < p + 1 or np.linalg.matrix_rank(design, tol=1e-8 * n) < p + 1:
             raise ModelError(
                 f"{form} fit on {'+'.join(preds)} needs predictors that vary independently over the plots. Got "
                 f"collinear predictors over {n} plots instead. Drop one of them from model.predictors."
+            )
+
+
+def _check_spread(form: str, T: np.ndarray, X: np.ndarray, preds: tuple[str, ...]) -> None:
+    """Raise ModelError unless every predictor column of T (X before any log) has 2 or more distinct values."""
+    n = T.shape[0]
+    for j, q in enumerate(preds):
+        if n < 2 or not np.ptp(T[:, j]) > 0:
+            raise ModelError(
+                f"{form} fit needs plots at 2 or more distinct {_predictor_label(q)} values. Got "
+                f"{np.unique(X[:, j]).size} distinct value(s) over {n} plots instead. Add plots that span a range of "
+                f"{_predictor_label(q)}."
             )
 
 
@@ -291,13 +297,7 @@ def _fit_ensemble(X: np.ndarray, y: np.ndarray, weighting: str, preds: tuple[str
     additive ensemble f(x) = base + Σ g_j(x_j) as base = f(m) at the plots' median m, and per
     predictor g_j(v) = f(m with x_j = v) - base at its grid (exact for a sum of stumps)."""
     n, p = X.shape
-    for j in range(p):
-        if n < 2 or not np.ptp(X[:, j]) > 0:
-            raise ModelError(
-                f"ensemble fit needs plots at 2 or more distinct {_predictor_label(preds[j])} values. Got "
-                f"{np.unique(X[:, j]).size} distinct value(s) over {n} plots instead. Add plots that span a range of "
-                f"{_predictor_label(preds[j])}."
-            )
+    _check_spread("ensemble", X, X, preds)
     reg = ensemble_regressor(p).fit(X, y)
     floor = WEIGHT_FLOOR * float(np.mean(y))
     if weighting == "relative" and floor > 0:
