@@ -343,3 +343,12 @@ def test_chm_path_per_year_and_the_static_chm_note():
     assert config.model_notes(config.validate(minimal(vegetation={"chm": {"path": "c.tif"}}))) == []
     assert config.model_notes(config.validate(minimal(years=[2023, 2024], vegetation={"chm": {"path": "c.tif"}}))) == []
     assert config.chm_path(config.validate(minimal()), 2023) is None
+
+
+def test_static_chm_note_names_canopy_too():
+    cfg = config.validate(minimal(years=[2023, 2024], model={"predictors": ["ndvi", "canopy"]},
+                                  vegetation={"chm": {"path": "data/chm.tif"}}))
+    (note,) = config.model_notes(cfg)
+    assert note.startswith("canopy comes from one canopy height model for every year")
+    cfg["model"]["predictors"] = ["ndvi", "canopy", "height"]
+    assert config.model_notes(cfg)[0].startswith("height and canopy come from one canopy height model")

@@ -349,3 +349,36 @@ def test_later_years_refit_the_first_years_choice():
     np.testing.assert_allclose([g1["params"]["a"], g1["params"]["b"]], expect, rtol=1e-9)
     # G2 used the table in the first year: chosen afresh now that it has plots
     assert anchored["types"]["G2"]["source"] == "plots" and anchored["types"]["G2"]["selection"]["mode"] == "per_year"
+
+
+def test_chosen_ndvi_model_uses_every_plot_with_ndvi_in_both_selection_modes():
+    # carbon depends on NDVI only; 20 of 60 plots lack a height. CV compares sets on the 40 complete
+    # plots, but the chosen NDVI model is refitted on all 60, as the anchored later year does.
+    plots = _plots(60)
+    plots["carbon_t_ha"] = 2.0 + 20.0 * plots["ndvi"] * (1 + 0.05 * np.random.default_rng(1).standard_normal(60))
+    plots.loc[plots.index[:20], "height"] = np.nan
+    kw = {"types": ["G1"], "forms": ("linear",), "predictors": ("ndvi", "height"), "n_bootstrap": 10}
+    first = fit_models(plots, None, **kw)
+    g1 = first["types"]["G1"]
+    assert g1["predictors"] == ["ndvi"] and g1["n"] == 60 and g1["selected_on_n"] == 40
+    assert g1["n_dropped_no_predictor"] == 0 and "ndvi_only" not in g1
+    first["year"] = 2023
+    later = fit_models(plots, None, anchor=first, **kw)["types"]["G1"]
+    assert later["n"] == 60 and later["params"] == g1["params"] and later["bootstrap"] == g1["bootstrap"]
+
+
+def test_anchor_not_used_says_why():
+    plots = _plots(60)
+    kw = {"types": ["G1"], "forms": ("linear",), "n_bootstrap": 5}
+    first = fit_models(plots, None, predictors=("ndvi", "height"), **kw)
+    first["year"] = 2023
+    assert first["types"]["G1"]["predictors"] == ["ndvi", "height"]
+    # this year height is not configured: chosen afresh, and the reason names the anchor's choice
+    sel = fit_models(plots, None, predictors=("ndvi",), anchor=first, **kw)["types"]["G1"]["selection"]
+    assert sel["mode"] == "per_year" and sel["anchor_year"] == 2023
+    assert "2023 choice (linear on ndvi+height) uses predictors not in model.predictors ['ndvi']" in sel["reason"]
+    # only height configured: the anchor's companion on NDVI cannot be refitted and is not tried
+    only_h = fit_models(plots, None, predictors=("height",), anchor={**first, "types": {"G1": {
+        **first["types"]["G1"], "predictors": ["height"]}}}, **kw)["types"]["G1"]
+    assert only_h["predictors"] == ["height"] and "ndvi_only" not in only_h
+    assert only_h["selection"]["mode"] == "first_year"

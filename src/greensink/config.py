@@ -182,12 +182,15 @@ def model_notes(cfg: Mapping) -> list[str]:
     """Cautions about the configured models that belong in models.json, the log and the report."""
     notes = []
     chm = cfg["vegetation"].get("chm")
-    if "height" in cfg["model"]["predictors"] and chm and "{year}" not in str(chm["path"]) and len(cfg["years"]) > 1:
+    static = [q for q in ("height", "canopy") if q in cfg["model"]["predictors"]]
+    if static and chm and "{year}" not in str(chm["path"]) and len(cfg["years"]) > 1:
+        names = " and ".join(static)
         notes.append(
-            "height comes from one canopy height model for every year (vegetation.chm.path has no {year}): where a "
-            "type's model uses height, the stock change between years there reflects only the yearly refits of the "
-            "models, not a change in the vegetation. Give one CHM per year (e.g. path: data/chm_{year}.tif) or drop "
-            "height from model.predictors for sink accounting."
+            f"{names} come{'s' if len(static) == 1 else ''} from one canopy height model for every year "
+            "(vegetation.chm.path has no {year}; canopy only where the CHM has data): where a type's model uses "
+            f"{names}, the stock change between years there reflects only the yearly refits of the models, not a "
+            "change in the vegetation. Give one CHM per year (e.g. path: data/chm_{year}.tif) or drop "
+            f"{names} from model.predictors for sink accounting."
         )
     return notes
 

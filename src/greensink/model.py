@@ -1017,64 +1017,80 @@ def fit_models(
     anchor_year = anchor.get("year") if anchor else None
     anchor_types = (anchor or {}).get("types") or {}
 
+    def finite(sub: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+        return np.all(np.isfinite(sub[list(names)].to_numpy(dtype=float)), axis=1)
+
+    def with_companion(code: str, sub: pd.DataFrame, model: dict[str, Any], form: str | None = None) -> dict[str, Any]:
+        """Add the NDVI-only companion (form fixed when given) unless the model is on NDVI alone."""
+        if model["predictors"] == ["ndvi"] or "ndvi" not in preds:
+            return model
+        try:
+            model["ndvi_only"] = _strip_nested(fit(code, sub[finite(sub, ("ndvi",))], ("ndvi",), form))
+        except ModelError as err:
+            model["ndvi_only"] = None
+            model["ndvi_only_error"] = str(err)
+        return model
+
     out_types: dict[str, dict[str, Any]] = {}
     for code in codes:
         sub = table[table["type"] == code]
-        has_x = np.all(np.isfinite(sub[list(preds)].to_numpy(dtype=float)), axis=1)
-        has_ndvi = np.isfinite(sub["ndvi"].to_numpy(dtype=float)) if "ndvi" in preds else has_x
-        n_ok, n_dropped, n_ndvi = int(has_x.sum()), int((~has_x).sum()), int(has_ndvi.sum())
-        dropped_note = f" ({n_dropped} more plots had no value of some predictor)" if n_dropped else ""
+        has_x = finite(sub, preds)
+        n_ok = int(has_x.sum())
         model: dict[str, Any] | None = None
-        fit_error: str | None = None
-        fixed = anchor_types.get(code) if (anchor_types.get(code) or {}).get("source") == "plots" else None
+        failures: list[tuple[str, str]] = []  # (the plots a failed fit used, its error)
         selection: dict[str, Any] = {"mode": "per_year"}
+        if anchor is not None:
+            selection["anchor_year"] = anchor_year
+        fixed = anchor_types.get(code)
         if fixed is not None:
-            names = tuple(fixed["predictors"] or ("ndvi",))
-            if all(q in preds for q in names):
-                has_fixed = np.all(np.isfinite(sub[list(names)].to_numpy(dtype=float)), axis=1)
-                selection = {"mode": "first_year", "anchor_year": anchor_year, "form": fixed["form"],
-                             "predictors": list(names)}
+            names = tuple(fixed.get("predictors") or ("ndvi",))
+            what = f"the {anchor_year} choice ({fixed.get('form')} on {'+'.join(names)})"
+            if fixed.get("source") != "plots":
+                selection["reason"] = f"the {anchor_year} model used the coefficient table; chosen afresh"
+            elif not all(q in preds for q in names):
+                selection["reason"] = f"{what} uses predictors not in model.predictors {list(preds)}; chosen afresh"
+            else:
+                has = finite(sub, names)
                 try:
-                    if int(has_fixed.sum()) < min_plots:
-                        raise ModelError(f"{int(has_fixed.sum())} plots with {'+'.join(names)} < min_plots {min_plots}")
-                    model = fit(code, sub[has_fixed], names, fixed["form"])
-                    n_dropped = int((~has_fixed).sum())
-                    companion = fixed.get("ndvi_only")
-                    if companion:
-                        try:
-                            model["ndvi_only"] = _strip_nested(fit(code, sub[has_ndvi], ("ndvi",), companion["form"]))
-                        except ModelError as err:
-                            model["ndvi_only"] = None
-                            model["ndvi_only_error"] = str(err)
+                    if int(has.sum()) < min_plots:
+                        raise ModelError(f"{int(has.sum())} plots with {'+'.join(names)} < min_plots {min_plots}")
+                    model = fit(code, sub[has], names, fixed["form"])
+                    model = with_companion(code, sub, model, (fixed.get("ndvi_only") or {}).get("form"))
+                    selection = {"mode": "first_year", "anchor_year": anchor_year, "form": fixed["form"],
+                                 "predictors": list(names)}
                 except ModelError as err:
                     model = None
-                    selection = {"mode": "per_year", "anchor_year": anchor_year}
-                    selection["refit_error"] = (f"the {anchor_year} choice ({fixed['form']} on {'+'.join(names)}) could "
-                                                f"not be refitted ({err}); chosen afresh")
-        try:
-            if model is not None:
-                pass
-            elif n_ok >= min_plots:
+                    selection["reason"] = f"{what} could not be refitted ({err}); chosen afresh"
+        if model is None and n_ok >= min_plots:
+            try:
                 model = fit(code, sub[has_x], preds)
-                if model["predictors"] != ["ndvi"] and "ndvi" in preds:
-                    try:
-                        model["ndvi_only"] = _strip_nested(fit(code, sub[has_ndvi], ("ndvi",)))
-                    except ModelError as err:
-                        model["ndvi_only"] = None
-                        model["ndvi_only_error"] = str(err)
-            elif n_ndvi >= min_plots and preds != ("ndvi",):
-                model = fit(code, sub[has_ndvi], ("ndvi",))
-                model["note"] = (f"only {n_ok} plots had every predictor {list(preds)} (< min_plots {min_plots}): "
-                                 f"NDVI-only model from {n_ndvi} plots")
-                n_dropped = int((~has_ndvi).sum())
-            else:
-                why = f"{n_ok} plots < min_plots {min_plots}{dropped_note}"
-        except ModelError as err:
-            if code not in coef.index:
-                raise
-            why = f"no model form could be fitted to {n_ok} plots{dropped_note}"
-            fit_error = str(err)
-            model = None
+                names = tuple(model["predictors"])
+                has = finite(sub, names)
+                if int(has.sum()) > n_ok:  # more plots have the chosen predictors than all of them
+                    refit = fit(code, sub[has], names, model["form"])
+                    refit["candidates"], refit["selected_on_n"] = model["candidates"], n_ok
+                    model = refit
+                model = with_companion(code, sub, model)
+            except ModelError as err:
+                model = None
+                failures.append((f"{n_ok} plots" + (" with every predictor" if len(preds) > 1 else ""), str(err)))
+        if model is None and preds != ("ndvi",) and "ndvi" in preds:
+            has = finite(sub, ("ndvi",))
+            if int(has.sum()) >= min_plots:
+                try:
+                    model = fit(code, sub[has], ("ndvi",))
+                    model["note"] = (f"NDVI-only model from {int(has.sum())} plots: " + (
+                        f"only {n_ok} plots had every predictor {list(preds)} (< min_plots {min_plots})"
+                        if n_ok < min_plots else "no model on the other predictor sets could be fitted"))
+                except ModelError as err:
+                    failures.append((f"{int(has.sum())} plots with NDVI", str(err)))
+        if model is None and failures and code not in coef.index:
+            raise ModelError("; ".join(err for _, err in failures))
+        n_dropped = int((~has_x).sum())
+        dropped_note = f" ({n_dropped} more plots had no value of some predictor)" if n_dropped else ""
+        fit_error = "; ".join(f"{used}: {err}" if len(failures) > 1 else err for used, err in failures) or None
+        why = (f"no model form could be fitted to {' or '.join(used for used, _ in failures)}{dropped_note}"
+               if failures else f"{n_ok} plots < min_plots {min_plots}{dropped_note}")
         if model is None:
             if code not in coef.index:
                 raise ModelError(
@@ -1096,9 +1112,10 @@ def fit_models(
                                         n_bootstrap=n_bootstrap, seed=seed, density_model=curve)
             if fit_error is not None:
                 model["fit_error"] = fit_error
-        model["n_dropped_no_predictor"] = n_dropped
         if model["source"] == "plots":
-            model["selection"] = selection
+            n_dropped = int((~finite(sub, model["predictors"])).sum())
+        model["n_dropped_no_predictor"] = n_dropped
+        model["selection"] = selection
         out_types[code] = model
         if model["source"] == "plots":
             r2 = model["cv"]["r2"]
