@@ -136,3 +136,34 @@ def test_plots_in_mixed_pixels_are_screened_with_a_reason_not_dropped_silently()
     assert used["plot_id"].tolist() == ["a", "c"]
     assert left_out["plot_id"].tolist() == ["b", "d"]
     assert left_out["screened"].iloc[0] == "only 30% of the plot's pixel is type G1 (< 50%)"
+
+
+def test_footprint_means_over_a_circle_straddling_four_pixels():
+    from greensink.plots import footprint_matrix, own_type_share_footprints, sample_footprints, screen_mixed
+
+    # plot a at the corner shared by pixels (1,1) (1,2) (2,1) (2,2): a 10 m circle covers a quarter in each
+    # (area pi*100 = 314.2 m² of 4 x 100 m², 78.5 % of each), so its mean is the plain mean of the four
+    # values: (7 + 8 + 13 + 14) / 4 = 10.5. Plot b sits at the centre of pixel (4,4) with a 3 m circle,
+    # inside that pixel: its value 28.
+    raster = np.arange(36, dtype=np.float32).reshape(6, 6)
+    plots = pd.DataFrame({"plot_id": ["a", "b"], "type": ["G1", "XG"],
+                          "x_m": [X0 + 20.0, centre(4, 4)[0]], "y_m": [Y1 - 20.0, centre(4, 4)[1]]})
+    m = footprint_matrix(plots, 10.0, GRID)
+    np.testing.assert_allclose(m[0].sum(), np.pi, rtol=2e-3)  # 64-gon area in pixel units (100 m²)
+    np.testing.assert_allclose(sample_footprints(m, raster)[0], 10.5, rtol=1e-9)
+    small = footprint_matrix(plots, 3.0, GRID)
+    np.testing.assert_allclose(sample_footprints(small, raster), [10.5, 28.0], rtol=1e-9)
+    # NaN pixels are left out: with (1,1) missing the mean is (8 + 13 + 14) / 3
+    holed = raster.copy()
+    holed[1, 1] = np.nan
+    np.testing.assert_allclose(sample_footprints(m, holed)[0], 35 / 3, rtol=1e-9)
+    # own-type share over the footprint: G1 covers pixels (1,1) and (1,2) fully and nothing else -> 0.5
+    fractions = np.zeros((2, 6, 6), dtype=np.float32)
+    fractions[0, 1, 1:3] = 1.0
+    fractions[1, 4, 4] = 0.6
+    share = own_type_share_footprints(plots, small, fractions, ["G1", "XG"])
+    np.testing.assert_allclose(share, [0.5, 0.6], rtol=1e-6)
+    used, left_out = screen_mixed(plots, share, 0.55, "footprint")
+    assert left_out["screened"].tolist() == ["only 50% of the plot's footprint is type G1 (< 55%)"]
+    with pytest.raises(InputDataError, match="radius_m must be > 0"):
+        footprint_matrix(plots, 0, GRID)

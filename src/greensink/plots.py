@@ -13,8 +13,11 @@ from collections.abc import Mapping, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+import shapely
 from rasterio.transform import rowcol
 
+from greensink.coverage import coverage_matrix, zonal_mean
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 
@@ -64,6 +67,34 @@ def sample(raster: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray
     return raster[np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)]
 
 
+def footprint_matrix(plots: pd.DataFrame, radius_m: float, grid: Grid) -> sp.csr_matrix:
+    """(n_plots, pixels) exact coverage of a circle of ``radius_m`` around each plot point (x_m, y_m)
+    on the grid: row i holds the fraction of each pixel the circle covers. The circle is a 64-gon
+    (area within 0.2 % of the circle's)."""
+    if not radius_m > 0:
+        raise InputDataError(f"plots.radius_m must be > 0 for a footprint. Got {radius_m!r}. Use 0 to read the plot's pixel.")
+    circles = shapely.buffer(shapely.points(plots["x_m"].to_numpy(float), plots["y_m"].to_numpy(float)),
+                             float(radius_m), quad_segs=16)
+    return coverage_matrix(list(circles), grid.transform, grid.shape)
+
+
+def sample_footprints(matrix: sp.csr_matrix, raster: np.ndarray) -> np.ndarray:
+    """Area-weighted mean of a (rows, cols) raster over each plot's footprint (NaN pixels left out;
+    NaN where the footprint has no valid pixel)."""
+    return zonal_mean(matrix, raster)
+
+
+def own_type_share_footprints(plots: pd.DataFrame, matrix: sp.csr_matrix, fractions: np.ndarray,
+                              types: Sequence[str]) -> np.ndarray:
+    """Share (0–1) of each plot's footprint covered by the plot's own green-space type."""
+    out = np.empty(len(plots))
+    for k, t in enumerate(types):
+        rows = np.flatnonzero((plots["type"] == t).to_numpy())
+        if rows.size:
+            out[rows] = zonal_mean(matrix[rows], fractions[k])
+    return out
+
+
 def own_type_share(plots: pd.DataFrame, fractions: np.ndarray, types: Sequence[str]) -> np.ndarray:
     """Share (0–1) of each plot's pixel covered by the plot's own green-space type."""
     index = {t: k for k, t in enumerate(types)}
@@ -71,12 +102,13 @@ def own_type_share(plots: pd.DataFrame, fractions: np.ndarray, types: Sequence[s
     return fractions[k, plots["row"].to_numpy(int), plots["col"].to_numpy(int)].astype(float)
 
 
-def screen_mixed(plots: pd.DataFrame, share: np.ndarray, min_share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def screen_mixed(plots: pd.DataFrame, share: np.ndarray, min_share: float,
+                 where: str = "pixel") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split plots into those used for fitting and those left out because less than ``min_share`` of
-    their pixel is their own type (the pixel's NDVI then mostly describes other land). Both keep a
+    their pixel (or footprint: ``where``) is their own type (the predictors then mostly describe other land). Both keep a
     ``type_share`` column, and the left-out ones a ``screened`` reason, so nothing is dropped silently."""
     out = plots.assign(type_share=share)
     mixed = out["type_share"] < min_share
-    left_out = out[mixed].assign(screened=[f"only {s:.0%} of the plot's pixel is type {t} (< {min_share:.0%})"
+    left_out = out[mixed].assign(screened=[f"only {s:.0%} of the plot's {where} is type {t} (< {min_share:.0%})"
                                            for s, t in zip(out.loc[mixed, "type_share"], out.loc[mixed, "type"], strict=True)])
     return out[~mixed], left_out

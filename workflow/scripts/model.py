@@ -4,7 +4,8 @@ Inputs: plots (config plots), coefficient table, the first year's models.json fo
         (model.selection first_year), results/{year}/{predictor}.tif (ndvi and the other
         model.predictors: fvc, canopy, height), results/types/fractions.tif.
 Outputs: results/{year}/model/models.json (forms, predictors, coefficients, CV metrics, bootstrap draws),
-         plots.csv (plots with their sampled predictors, own-type share of their pixel, and why any was left out),
+         plots.csv (plots with their predictors, read at the plot's pixel or, with plots.radius_m, averaged over
+         its circular footprint; own-type share of that pixel or footprint; and why any was left out),
          {type}.png (observed vs predicted per type).
 """
 
@@ -14,7 +15,15 @@ from greensink import io
 from greensink.figures import observed_vs_predicted
 from greensink.logs import setup
 from greensink.model import fit_models
-from greensink.plots import own_type_share, prepare_plots, sample, screen_mixed
+from greensink.plots import (
+    footprint_matrix,
+    own_type_share,
+    own_type_share_footprints,
+    prepare_plots,
+    sample,
+    sample_footprints,
+    screen_mixed,
+)
 
 log = setup(snakemake.log[0])  # noqa: F821
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
@@ -24,13 +33,19 @@ rasters = dict(zip(p.predictors, inp.predictors, strict=True))
 grid = io.read_grid(rasters["ndvi"])
 plots = prepare_plots(io.read_vector(inp.plots), p.plots, p.types, grid, inp.plots)
 plots = plots[plots["year"] == year].copy()
+radius = p.plots.get("radius_m", 0)
+footprints = footprint_matrix(plots, radius, grid) if radius > 0 else None
 for name, path in rasters.items():
-    plots[name] = sample(io.read_raster(path), plots["row"], plots["col"])
-log.info("%d plots measured in %d (%s)", len(plots), year, plots["type"].value_counts().sort_index().to_dict())
-share = own_type_share(plots, io.read_raster(inp.fractions), p.types)
-plots, screened = screen_mixed(plots, share, m["min_plot_type_share"])
+    raster = io.read_raster(path)
+    plots[name] = sample(raster, plots["row"], plots["col"]) if footprints is None else sample_footprints(footprints, raster)
+log.info("%d plots measured in %d (%s), predictors read %s", len(plots), year,
+         plots["type"].value_counts().sort_index().to_dict(), "at the plot's pixel" if footprints is None else f"over {radius} m circles")
+fractions = io.read_raster(inp.fractions)
+share = (own_type_share(plots, fractions, p.types) if footprints is None
+         else own_type_share_footprints(plots, footprints, fractions, p.types))
+plots, screened = screen_mixed(plots, share, m["min_plot_type_share"], "pixel" if footprints is None else "footprint")
 if len(screened):
-    log.warning("%d plot(s) left out of the fit: their pixel is mostly another type or non-green land (%s)",
+    log.warning("%d plot(s) left out of the fit: their pixel or footprint is mostly another type or non-green land (%s)",
                 len(screened), ", ".join(screened["plot_id"].astype(str).head(10)))
 coefficients = io.read_csv(inp.coefficients)
 models = fit_models(plots, coefficients, types=p.types, min_plots=m["min_plots"], forms=tuple(m["forms"]),
