@@ -593,3 +593,21 @@ def test_model_notes_are_shown_as_warnings_escaped(inputs: dict):
     assert section.count("⚠ 注意 Note:") == len(models)
     assert "&lt;b&gt;for every year&lt;/b&gt;" in section and "<b>for every year" not in section
     assert "⚠ 注意 Note:" not in render_report(**inputs)
+
+
+def test_first_year_model_choice_is_explained_when_used(inputs: dict):
+    years = sorted(inputs["models"])
+    models = {y: {**m, "types": {k: {**tm, "selection": {"mode": "first_year", "anchor_year": years[0]}}
+                                 for k, tm in m["types"].items()}} if y != years[0] else m
+              for y, m in inputs["models"].items()}
+    html = render_report(**{**inputs, "models": models})
+    assert f"Years after {years[0]} keep the forms chosen in {years[0]}" in html
+    assert "keep the forms chosen in" not in render_report(**inputs)
+
+
+def test_methods_name_the_bootstrap_scheme(inputs: dict):
+    assert "refitted on plots resampled with replacement" in render_report(**inputs)
+    models = {y: {**m, "bootstrap": "residuals"} for y, m in inputs["models"].items()}
+    html = render_report(**{**inputs, "models": models})
+    assert "refitted to their fitted values plus resampled residuals" in html
+    assert "refitted on plots resampled with replacement" not in html

@@ -560,6 +560,8 @@ def _model_section(year: int, model: Mapping[str, Any], type_names: Mapping[str,
     table = {"id": f"models-{year}", "headers": headers, "rows": rows, "note": None, "n": len(rows)}
     return {"year": year, "table": table, "warnings": warnings, "predictor": x,
             "notes": [_text(n) for n in (model.get("notes") or [])],
+            "anchor_year": next((tm.get("selection", {}).get("anchor_year") for tm in (model.get("types") or {}).values()
+                                 if isinstance(tm, Mapping) and (tm.get("selection") or {}).get("mode") == "first_year"), None),
             "n_bootstrap": model.get("n_bootstrap"), "min_plots": model.get("min_plots")}
 
 
@@ -782,6 +784,7 @@ def render_report(
         "change_sections": change_sections,
         "targets": _target_tables(targets, levels, years),
         "models": [_model_section(y, models[y], type_names) for y in years if y in models],
+        "residual_bootstrap": any((models[y] or {}).get("bootstrap") == "residuals" for y in years if y in models),
         "flags": _flags(years, tables, levels),
         "nesting": _nesting(nesting),
         "provenance": _provenance(provenance),
