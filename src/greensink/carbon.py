@@ -76,6 +76,25 @@ def _usable(x: np.ndarray, n_preds: int) -> np.ndarray:
     return np.isfinite(x) if n_preds == 1 else np.all(np.isfinite(x), axis=0)
 
 
+Variant = tuple[tuple[str, ...], str, np.ndarray, np.ndarray]
+
+
+def _served(variants: list[Variant], layers: dict[str, np.ndarray], idx: np.ndarray,
+            todo: np.ndarray) -> Iterator[tuple[int, Variant, np.ndarray, np.ndarray]]:
+    """The per-pixel model choice: for each variant in order (the model, then its NDVI-only
+    companion), (position, variant, mask of the ``todo`` pixels it serves, their predictor values).
+    A pixel is served by the first variant whose predictors are all finite there; served pixels are
+    cleared from ``todo`` (in place), so what is left in it afterwards has no usable model."""
+    for i, variant in enumerate(variants):
+        if not todo.any():
+            return
+        preds = variant[0]
+        x = _stack(_need(layers, preds), idx)
+        use = todo & _usable(x, len(preds))
+        todo &= ~use
+        yield i, variant, use, x[..., use]
+
+
 def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors) -> PixelFn:
     """A function of flat pixel indices -> (estimate (n,), draws (B, n)) in t C/ha of pixel.
 
@@ -86,28 +105,23 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
     frac = fractions.reshape(len(types), -1)
     layers = _layers(predictors)
     ndvi = layers.get("ndvi")
-    specs = []
-    for t in types:
-        variants = _variants(models["types"][t])
-        specs.append([(preds, form, params, boot, _need(layers, preds)) for preds, form, params, boot in variants])
+    specs = [_variants(models["types"][t]) for t in types]
+    for variants in specs:  # fail at once, not at the first chunk
+        for preds, *_ in variants:
+            _need(layers, preds)
+    n_draws = specs[0][0][3].shape[0]
 
     def evaluate(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         est = np.zeros(idx.size)
-        draws = np.zeros((specs[0][0][3].shape[0], idx.size))
+        draws = np.zeros((n_draws, idx.size))
         missing = ~np.isfinite(ndvi[idx]) if ndvi is not None else np.zeros(idx.size, dtype=bool)
         for k, variants in enumerate(specs):
             f = frac[k, idx].astype(np.float64)
             todo = f > 0
-            for preds, form, params, boot, arrays in variants:
-                if not todo.any():
-                    break
-                x = _stack(arrays, idx)
-                use = todo & _usable(x, len(preds))
+            for _, (preds, form, params, boot), use, xu in _served(variants, layers, idx, todo):
                 if use.any():
-                    xu = x[..., use]
                     est[use] += f[use] * np.maximum(predict(form, params, xu, preds), 0.0)
                     draws[:, use] += f[use] * np.maximum(predict(form, boot, xu, preds), 0.0)
-                todo &= ~use
             missing |= todo
         est[missing] = np.nan
         draws[:, missing] = np.nan
@@ -160,35 +174,30 @@ def model_use_stats(models: dict, types: Sequence[str], fractions: np.ndarray, p
     stats = {}
     for k, t in enumerate(types):
         m = models["types"][t]
-        use = np.flatnonzero((frac[k] > 0) & np.isfinite(ndvi))
-        if use.size == 0:
+        idx = np.flatnonzero((frac[k] > 0) & np.isfinite(ndvi))
+        if idx.size == 0:
             stats[t] = {"pixels": 0}
             continue
-        variants = _variants(m)
         ranges = [m.get("predictor_ranges") or ({"ndvi": m["x_range"]} if m.get("x_range") else {}),
                   (m.get("ndvi_only") or {}).get("predictor_ranges") or {}]
-        todo = np.ones(use.size, dtype=bool)
-        outside = np.zeros(use.size, dtype=bool)
-        floored = np.zeros(use.size, dtype=bool)
+        todo = np.ones(idx.size, dtype=bool)
+        outside = np.zeros(idx.size, dtype=bool)
+        floored = np.zeros(idx.size, dtype=bool)
         served = []
-        for (preds, form, params, _boot), rng in zip(variants, ranges, strict=False):
-            x = _stack(_need(layers, preds), use)
-            ok = todo & _usable(x, len(preds))
-            xu = x[..., ok]
-            floored[ok] = predict(form, params, xu, preds) < 0
+        for i, (preds, form, params, _boot), use, xu in _served(_variants(m), layers, idx, todo):
+            floored[use] = predict(form, params, xu, preds) < 0
             for j, q in enumerate(preds):
-                if q in rng:
+                if q in ranges[i]:
                     v = xu if len(preds) == 1 else xu[j]
-                    outside[np.flatnonzero(ok)] |= (v < rng[q][0]) | (v > rng[q][1])
-            served.append(int(ok.sum()))
-            todo &= ~ok
+                    outside[use] |= (v < ranges[i][q][0]) | (v > ranges[i][q][1])
+            served.append(int(use.sum()))
         row = {
             "pixels": int((frac[k] > 0).sum()),
             "outside_plot_predictor_range_pct": float(100.0 * outside.mean()),
             "floored_at_zero_pct": float(100.0 * floored.mean()),
         }
         if len(served) > 1:
-            row["ndvi_only_pct"] = float(100.0 * served[1] / use.size)
+            row["ndvi_only_pct"] = float(100.0 * served[1] / idx.size)
         if todo.any():
             row["no_usable_model_pct"] = float(100.0 * todo.mean())
         stats[t] = row
@@ -206,14 +215,12 @@ def type_density(models: dict, types: Sequence[str], fractions: np.ndarray, pred
     flat = out.reshape(len(types), -1)
     frac = fractions.reshape(len(types), -1)
     for k, t in enumerate(types):
+        variants = _variants(models["types"][t])
         for idx in iter_chunks(np.flatnonzero(frac[k] > 0)):
             f = frac[k, idx].astype(np.float64)
             todo = np.isfinite(ndvi[idx])
-            for preds, form, params, _boot in _variants(models["types"][t]):
-                x = _stack(_need(layers, preds), idx)
-                use = todo & _usable(x, len(preds))
+            for _, (preds, form, params, _boot), use, xu in _served(variants, layers, idx, todo):
                 if use.any():
-                    flat[k, idx[use]] = f[use] * np.maximum(predict(form, params, x[..., use], preds), 0.0)
-                todo &= ~use
+                    flat[k, idx[use]] = f[use] * np.maximum(predict(form, params, xu, preds), 0.0)
             flat[k, idx[~np.isfinite(ndvi[idx]) | todo]] = np.nan
     return out
