@@ -695,7 +695,6 @@ def select_model(
     reasons = []
     for subset in sets:
         cols = [preds.index(q) for q in subset]
-        label = (lambda f: f) if len(sets) == 1 else (lambda f, s=subset: f"{f}[{'+'.join(s)}]")
         try:
             form, cands = select_form(X[:, cols], y, folds, forms, weighting, subset)
         except ModelError as err:
@@ -703,7 +702,8 @@ def select_model(
             cands = {f: {"skipped": str(err)} for f in _check_forms(forms)}
             form = None
         for f, c in cands.items():
-            candidates[label(f)] = {"form": f, "predictors": list(subset), **c}
+            label = f if len(sets) == 1 else f"{f}[{'+'.join(subset)}]"
+            candidates[label] = {"form": f, "predictors": list(subset), **c}
         if form is not None:
             entries += [((len(subset), int(f == "ensemble")), cands[f], (f, tuple(subset)))
                         for f in ALL_FORMS if f in cands and "skipped" not in cands[f]]
@@ -1224,22 +1224,20 @@ def _check_form(form: str, allowed: Iterable[str]) -> None:
         raise ModelError(f"form must be one of {', '.join(allowed)}. Got {form!r} instead. Fix the form name.")
 
 
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...], fix: str) -> str:
+    if value not in allowed:
+        raise ModelError(f"{name} must be one of {', '.join(allowed)}. Got {value!r} instead. {fix}")
+    return str(value)
+
+
 def _check_bootstrap(scheme: Any) -> str:
-    if scheme not in BOOTSTRAPS:
-        raise ModelError(
-            f"bootstrap must be one of {', '.join(BOOTSTRAPS)}. Got {scheme!r} instead. Use plots (resample "
-            "whole plots, the default) or residuals (resample the residuals of the fit)."
-        )
-    return str(scheme)
+    return _check_choice("bootstrap", scheme, BOOTSTRAPS, "Use plots (resample whole plots, the default) or "
+                         "residuals (resample the residuals of the fit).")
 
 
 def _check_weighting(weighting: Any) -> str:
-    if weighting not in WEIGHTINGS:
-        raise ModelError(
-            f"weighting must be one of {', '.join(WEIGHTINGS)}. Got {weighting!r} instead. "
-            "Use relative for plot errors proportional to carbon (the usual case), none for constant errors."
-        )
-    return str(weighting)
+    return _check_choice("weighting", weighting, WEIGHTINGS, "Use relative for plot errors proportional to carbon "
+                         "(the usual case), none for constant errors.")
 
 
 def _check_forms(forms: Sequence[str]) -> tuple[str, ...]:
