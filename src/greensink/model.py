@@ -1031,6 +1031,31 @@ def fit_models(
             model["ndvi_only_error"] = str(err)
         return model
 
+    def anchored(code: str, sub: pd.DataFrame) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The type's refit of the anchor year's choice (or None) and the "selection" record saying why."""
+        selection: dict[str, Any] = {"mode": "per_year"}
+        if anchor is not None:
+            selection["anchor_year"] = anchor_year
+        fixed = anchor_types.get(code)
+        if fixed is None:
+            return None, selection
+        names = tuple(fixed.get("predictors") or ("ndvi",))
+        what = f"the {anchor_year} choice ({fixed.get('form')} on {'+'.join(names)})"
+        if fixed.get("source") != "plots":
+            return None, {**selection, "reason": f"the {anchor_year} model used the coefficient table; chosen afresh"}
+        if not all(q in preds for q in names):
+            return None, {**selection, "reason": f"{what} uses predictors not in model.predictors {list(preds)}; "
+                                                 "chosen afresh"}
+        has = finite(sub, names)
+        try:
+            if int(has.sum()) < min_plots:
+                raise ModelError(f"{int(has.sum())} plots with {'+'.join(names)} < min_plots {min_plots}")
+            model = fit(code, sub[has], names, fixed["form"])
+        except ModelError as err:
+            return None, {**selection, "reason": f"{what} could not be refitted ({err}); chosen afresh"}
+        model = with_companion(code, sub, model, (fixed.get("ndvi_only") or {}).get("form"))
+        return model, {"mode": "first_year", "anchor_year": anchor_year, "form": fixed["form"], "predictors": list(names)}
+
     out_types: dict[str, dict[str, Any]] = {}
     for code in codes:
         sub = table[table["type"] == code]
@@ -1038,29 +1063,7 @@ def fit_models(
         n_ok = int(has_x.sum())
         model: dict[str, Any] | None = None
         failures: list[tuple[str, str]] = []  # (the plots a failed fit used, its error)
-        selection: dict[str, Any] = {"mode": "per_year"}
-        if anchor is not None:
-            selection["anchor_year"] = anchor_year
-        fixed = anchor_types.get(code)
-        if fixed is not None:
-            names = tuple(fixed.get("predictors") or ("ndvi",))
-            what = f"the {anchor_year} choice ({fixed.get('form')} on {'+'.join(names)})"
-            if fixed.get("source") != "plots":
-                selection["reason"] = f"the {anchor_year} model used the coefficient table; chosen afresh"
-            elif not all(q in preds for q in names):
-                selection["reason"] = f"{what} uses predictors not in model.predictors {list(preds)}; chosen afresh"
-            else:
-                has = finite(sub, names)
-                try:
-                    if int(has.sum()) < min_plots:
-                        raise ModelError(f"{int(has.sum())} plots with {'+'.join(names)} < min_plots {min_plots}")
-                    model = fit(code, sub[has], names, fixed["form"])
-                    model = with_companion(code, sub, model, (fixed.get("ndvi_only") or {}).get("form"))
-                    selection = {"mode": "first_year", "anchor_year": anchor_year, "form": fixed["form"],
-                                 "predictors": list(names)}
-                except ModelError as err:
-                    model = None
-                    selection["reason"] = f"{what} could not be refitted ({err}); chosen afresh"
+        model, selection = anchored(code, sub)
         if model is None and n_ok >= min_plots:
             try:
                 model = fit(code, sub[has_x], preds)
