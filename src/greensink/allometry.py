@@ -482,14 +482,18 @@ def _parse_inventory(inventory: pd.DataFrame, columns: Columns, *, where: str, e
     report(~miss & ~nan_ & (dbh <= 0), columns.dbh, f"must be > 0 (DBH in {dbh_unit}). Fix the value or remove the row.", raw)
     dbh_cm = dbh * CM_PER.get(dbh_unit, np.nan)
 
+    def optional_length_m(column: str, what: str, unit: str) -> np.ndarray:
+        """An optional positive length column in metres, NaN where empty; bad values reported."""
+        raw = inventory[column]
+        v, miss, nan_v = _parse_numbers(raw, nav)
+        report(nan_v, column, f"must be a number > 0 ({what} in {unit}) or empty.", raw)
+        report(~miss & ~nan_v & (v <= 0), column,
+               f"must be > 0 ({what} in {unit}). If it marks a missing value, pass it with --na-values.", raw)
+        return np.where(v > 0, v * M_PER.get(unit, np.nan), np.nan)
+
     height_m = np.full(n, np.nan)
     if columns.height is not None:
-        raw = inventory[columns.height]
-        h, miss_h, nan_h = _parse_numbers(raw, nav)
-        report(nan_h, columns.height, f"must be a number > 0 (height in {height_unit}) or empty.", raw)
-        report(~miss_h & ~nan_h & (h <= 0), columns.height,
-               f"must be > 0 (height in {height_unit}). If it marks a missing value, pass it with --na-values.", raw)
-        height_m = np.where(h > 0, h * M_PER.get(height_unit, np.nan), np.nan)
+        height_m = optional_length_m(columns.height, "height", height_unit)
 
     given = None
     if columns.wood_density is not None:
@@ -505,12 +509,7 @@ def _parse_inventory(inventory: pd.DataFrame, columns: Columns, *, where: str, e
 
     crown_m = None
     if columns.crown_diameter is not None:
-        raw = inventory[columns.crown_diameter]
-        c, miss_c, nan_c = _parse_numbers(raw, nav)
-        report(nan_c, columns.crown_diameter, f"must be a number > 0 (crown diameter in {crown_unit}) or empty.", raw)
-        report(~miss_c & ~nan_c & (c <= 0), columns.crown_diameter,
-               f"must be > 0 (crown diameter in {crown_unit}). If it marks a missing value, pass it with --na-values.", raw)
-        crown_m = np.where(c > 0, c * M_PER.get(crown_unit, np.nan), np.nan)
+        crown_m = optional_length_m(columns.crown_diameter, "crown diameter", crown_unit)
 
     no_height = ~np.isfinite(height_m)
     hints: list[str] = []
