@@ -32,6 +32,7 @@ from greensink.composite import (
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.ingest import Scene, read_scene_window
+from scenes_on_lattices import scenes_on_lattices
 
 NAN = np.nan
 
@@ -337,22 +338,7 @@ def test_tiles_of_reprojected_scenes_have_no_seams(tmp_path):
     from greensink import io
 
     grid = Grid("EPSG:32651", Affine(10.0, 0.0, 350000.0, 0.0, -10.0, 3460000.0), width=150, height=130)
-    rng = np.random.default_rng(7)
-    lattices = [("EPSG:32651", Affine(20.0, 0.0, 349903.3, 0.0, -20.0, 3460107.7), (90, 100)),
-                ("EPSG:32650", Affine(15.0, 0.0, 921300.0, 0.0, -15.0, 3467550.0), (120, 130)),
-                ("EPSG:32651", Affine(7.0, 0.0, 350011.0, 0.0, -7.0, 3459990.0), (200, 230))]
-    scenes = []
-    for i, (crs, transform, shape) in enumerate(lattices):
-        def tif(name, arr, crs=crs, transform=transform):
-            with rasterio.open(tmp_path / name, "w", driver="GTiff", width=arr.shape[1], height=arr.shape[0], count=1,
-                               dtype=arr.dtype, crs=crs, transform=transform) as dst:
-                dst.write(arr, 1)
-            return str(tmp_path / name)
-        scl = np.where(rng.random(shape) < 0.2, 9, 4).astype(np.uint8)
-        scenes.append(Scene(f"s{i}", f"2021-0{5 + i}-01", "sentinel2-l2a",
-                            tif(f"red{i}.tif", rng.integers(300, 3000, shape).astype(np.uint16)),
-                            tif(f"nir{i}.tif", rng.integers(2000, 6000, shape).astype(np.uint16)),
-                            tif(f"scl{i}.tif", scl), 1e-4, 0.0))
+    scenes = scenes_on_lattices(tmp_path, [0, 1, 2], np.random.default_rng(7))
     whole = tmp_path / "whole.tif"
     stats_whole = composite_to_file(scenes, grid, whole, "median", 32)
     a = io.read_raster(whole)

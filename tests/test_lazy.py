@@ -26,6 +26,7 @@ from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.ingest import Scene, read_scene_window
 from greensink.lazy import composite_dask, composite_dask_to_file, scene_stack
+from scenes_on_lattices import scenes_on_lattices
 from test_composite import GRID, make_scenes, scl_layers
 
 
@@ -132,23 +133,7 @@ def test_dask_composite_of_reprojected_scenes_is_chunk_size_independent(tmp_path
     # scenes on another lattice (20 m shifted by 3.3 m) and in another UTM zone, warped bilinearly onto
     # the grid: every chunk reads through the warp onto the whole grid, so chunk edges leave no seams
     grid = Grid("EPSG:32651", Affine(10.0, 0.0, 350000.0, 0.0, -10.0, 3460000.0), width=75, height=65)
-    rng = np.random.default_rng(7)
-    all_lattices = [("EPSG:32651", Affine(20.0, 0.0, 349903.3, 0.0, -20.0, 3460107.7), (45, 50)),
-                ("EPSG:32650", Affine(15.0, 0.0, 921300.0, 0.0, -15.0, 3467550.0), (60, 65)),
-                ("EPSG:32651", Affine(7.0, 0.0, 350011.0, 0.0, -7.0, 3459990.0), (100, 115))]
-    scenes = []
-    lattices = [lattice for i, lattice in enumerate(all_lattices) if i in lattices]
-    for i, (crs, transform, shape) in enumerate(lattices):
-        def tif(name, arr, crs=crs, transform=transform):
-            with rasterio.open(tmp_path / name, "w", driver="GTiff", width=arr.shape[1], height=arr.shape[0], count=1,
-                               dtype=arr.dtype, crs=crs, transform=transform) as dst:
-                dst.write(arr, 1)
-            return str(tmp_path / name)
-        scl = np.where(rng.random(shape) < 0.2, 9, 4).astype(np.uint8)
-        scenes.append(Scene(f"s{i}", f"2021-0{5 + i}-01", "sentinel2-l2a",
-                            tif(f"red{i}.tif", rng.integers(300, 3000, shape).astype(np.uint16)),
-                            tif(f"nir{i}.tif", rng.integers(2000, 6000, shape).astype(np.uint16)),
-                            tif(f"scl{i}.tif", scl), 1e-4, 0.0))
+    scenes = scenes_on_lattices(tmp_path, lattices, np.random.default_rng(7), scale=2)
     for method in ("median", "max-ndvi"):
         whole, _ = composite_year(scenes, grid, method, block_rows=512)
         assert whole[2].max() == len(scenes) and (whole[2] == 0).any()
