@@ -382,3 +382,15 @@ def test_anchor_not_used_says_why():
         **first["types"]["G1"], "predictors": ["height"]}}}, **kw)["types"]["G1"]
     assert only_h["predictors"] == ["height"] and "ndvi_only" not in only_h
     assert only_h["selection"]["mode"] == "first_year"
+
+
+def test_companion_share_is_reported_as_zero_when_every_pixel_has_height():
+    models = {"types": {"G1": {
+        "form": "linear", "predictors": ["ndvi", "height"], "params": {"a": 1.0, "b_ndvi": 10.0, "b_height": 2.0},
+        "bootstrap": [[1.0, 10.0, 2.0]], "predictor_ranges": {"ndvi": [0.2, 0.9], "height": [0, 30]},
+        "ndvi_only": {"form": "linear", "predictors": ["ndvi"], "params": {"a": 3.0, "b": 20.0},
+                      "bootstrap": [[3.0, 20.0]], "predictor_ranges": {"ndvi": [0.2, 0.9]}},
+    }}}
+    rasters = {"ndvi": np.array([[0.5, 0.6]]), "height": np.array([[4.0, 5.0]])}
+    stats = model_use_stats(models, ["G1"], np.ones((1, 1, 2), dtype=np.float32), rasters)["G1"]
+    assert stats["ndvi_only_pct"] == 0.0 and "no_usable_model_pct" not in stats

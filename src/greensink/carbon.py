@@ -183,14 +183,15 @@ def model_use_stats(models: dict, types: Sequence[str], fractions: np.ndarray, p
         todo = np.ones(idx.size, dtype=bool)
         outside = np.zeros(idx.size, dtype=bool)
         floored = np.zeros(idx.size, dtype=bool)
-        served = []
-        for i, (preds, form, params, _boot), use, xu in _served(_variants(m), layers, idx, todo):
+        variants = _variants(m)
+        served = [0] * len(variants)
+        for i, (preds, form, params, _boot), use, xu in _served(variants, layers, idx, todo):
             floored[use] = predict(form, params, xu, preds) < 0
             for j, q in enumerate(preds):
                 if q in ranges[i]:
                     v = xu if len(preds) == 1 else xu[j]
                     outside[use] |= (v < ranges[i][q][0]) | (v > ranges[i][q][1])
-            served.append(int(use.sum()))
+            served[i] = int(use.sum())
         row = {
             "pixels": int((frac[k] > 0).sum()),
             "outside_plot_predictor_range_pct": float(100.0 * outside.mean()),
