@@ -350,6 +350,19 @@ def test_cli_allometry_bad_input_exits_2_naming_file_row_and_value(tmp_path, mon
     assert "nope.csv" in capsys.readouterr().err
 
 
+def test_cli_allometry_bad_params_file_exits_2_naming_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    inv = write_inventory(tmp_path, "t1,P1,Quercus alba,30,15\n")
+    out = tmp_path / "trees.csv"
+    params = tmp_path / "params.yaml"
+    for text, expected in (("carbon_fraction: [0.47\n", "not valid YAML"), ("- 0.47\n", "must be a mapping")):
+        params.write_text(text, encoding="utf-8")
+        assert main(["allometry", str(inv), "--out", str(out), "--params", str(params)]) == 2
+        err = capsys.readouterr().err
+        assert f"{params}: " in err and expected in err and "config/allometry.yaml" in err
+    assert not out.exists()
+
+
 def test_cli_allometry_plots_out_needs_plot_column(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     inv = write_inventory(tmp_path, "t1,P1,Quercus alba,30,15\n")

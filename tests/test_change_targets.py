@@ -212,3 +212,19 @@ def test_evaluate_skips_levels_without_a_table():
     assert out["level"].tolist() == ["block"] * 3
     empty = evaluate({}, targets)
     assert empty.empty and "status" in empty.columns
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("targets: [{level: city\n", "not valid YAML"),
+    ("- level: city\n", "the top level must be a mapping of keys to values. Got a list"),
+    ("targets: {level: city, indicator: green_coverage_pct, op: '>=', value: 40}\n",
+     "targets: must be a list of targets (level, indicator, op, value). Got a dict"),
+])
+def test_read_targets_bad_file_names_it_and_the_fix(tmp_path, text, expected):
+    path = tmp_path / "targets.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        read_targets(path)
+    msg = str(err.value)
+    assert msg.startswith(str(path)) and expected in msg
+    assert "config/targets.yaml" in msg or "'- level: ...'" in msg  # the fix

@@ -66,7 +66,11 @@ def test_validate_invalid_yaml_exits_2(tmp_path, capsys):
     path = tmp_path / "config.yaml"
     path.write_text("years: [2023\ncrs: EPSG:32651\n", encoding="utf-8")
     assert main(["validate", str(path)]) == 2
-    assert "not valid YAML" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{path}: not valid YAML" in err and "starting from config/config.yaml" in err
+    path.write_text("[2023, 2024]\n", encoding="utf-8")
+    assert main(["validate", str(path)]) == 2
+    assert "the top level must be a mapping of keys to values. Got a list" in capsys.readouterr().err
 
 
 def test_validate_missing_file_exits_2_naming_it(tmp_path, capsys):

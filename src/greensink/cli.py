@@ -135,19 +135,13 @@ def _add_allometry_parser(sub) -> None:
 
 def _run_allometry(args: argparse.Namespace) -> str:
     """Read the inventory and parameter table, compute, write; return the one-line summary."""
-    from pathlib import Path
-
     import numpy as np
-    import yaml
 
     from greensink import allometry
-    from greensink.errors import ConfigError
+    from greensink.config import read_yaml
     from greensink.io import read_csv_as_text, write_csv
 
-    try:
-        cfg = yaml.safe_load(Path(args.params).read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{args.params}: not valid YAML ({exc}).") from exc
+    cfg = read_yaml(args.params, "Start from config/allometry.yaml")
     params = allometry.params_from_mapping(cfg, where=args.params)
     inventory = read_csv_as_text(args.inventory)  # every cell as text: tree_carbon parses and names bad rows
 

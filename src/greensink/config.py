@@ -21,8 +21,30 @@ from greensink.grid import check_projected
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
+def read_yaml(path: str | Path, fix: str = "Fix the file's YAML syntax") -> dict:
+    """A YAML file whose top level is a mapping (an empty file gives {}); anything else raises
+    ConfigError naming the file, what was found and ``fix``. The one YAML reader of greensink's
+    own files (config, targets, allometry parameters); kept here, not in greensink.io, so that
+    validating a config does not import the raster and vector stack."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found. Give the path of an existing YAML file.") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc}). Save it as UTF-8.") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}). {fix}.") from exc
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values. Got a {type(doc).__name__} "
+                          f"instead. {fix}.")
+    return doc
+
+
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return read_yaml(path)
 
 
 def with_defaults(config: Mapping, schema: Mapping) -> dict:
@@ -256,12 +278,7 @@ def _check_park_types(cfg: dict) -> list[str]:
 
 def load(path: str | Path) -> dict:
     """Read a YAML config file and validate it."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc}).") from exc
-    return validate(raw)
+    return validate(read_yaml(path, "Fix the config, starting from config/config.yaml"))
 
 
 def demo_paths(cfg: Mapping) -> dict[str, str]:

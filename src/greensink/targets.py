@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from greensink.config import read_yaml
 from greensink.errors import ConfigError
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
@@ -26,8 +26,11 @@ def read_targets(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.exists():
         return []
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    targets = doc.get("targets", [])
+    doc = read_yaml(path, "Write it as in config/targets.yaml: a key 'targets' holding a list")
+    targets = doc.get("targets") or []
+    if not isinstance(targets, list):
+        raise ConfigError(f"{path} targets: must be a list of targets (level, indicator, op, value). "
+                          f"Got a {type(targets).__name__} instead. Write each target as a '- level: ...' item.")
     problems = []
     for i, t in enumerate(targets):
         if not isinstance(t, dict):
