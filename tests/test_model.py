@@ -27,6 +27,7 @@ from greensink.model import (
     predict,
     predict_draws,
     predict_type,
+    rival_candidates,
     select_form,
     spatial_block_ids,
     spatial_folds,
@@ -543,3 +544,58 @@ def test_report_formula_of_ensemble():
     from greensink.report import formula
 
     assert formula("ensemble", {k: 1.0 for k in PARAM_NAMES["ensemble"]}) == "gradient-boosted trees (lookup over NDVI)"
+
+
+# --- rivals: candidates the CV cannot tell apart -----------------------------------------------
+
+
+def eg_like_plots(n: int = 40, seed: int = 1):
+    """A logarithmic truth over a narrow NDVI range with 10 % plot error: the forms look alike there."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.6, 0.9, n)
+    y = (45 + 30 * np.log(x)) * (1 + 0.1 * rng.standard_normal(n))
+    return x, y, rng.uniform(0, 5000, (n, 2)), [f"p{i:02d}" for i in range(n)]
+
+
+def test_rivals_are_the_candidates_within_one_se_with_their_difference_at_the_plots():
+    x, y, xy, ids = eg_like_plots()
+    m = fit_type_model("EG", x, y, xy, ids, forms=FORMS, n_bootstrap=0)
+    cands = m["candidates"]
+    best = min(c["rmse_rel"] for c in cands.values())
+    bound = best + next(c["rmse_rel_se"] for c in cands.values() if c["rmse_rel"] == best)
+    expected = sorted((f for f, c in cands.items() if f != m["form"] and c["rmse_rel"] <= bound),
+                      key=lambda f: cands[f]["rmse_rel"])
+    assert [r["form"] for r in m["rivals"]] == expected and len(expected) >= 2  # the forms look alike here
+    # independently: both curves refitted on all plots, floored at 0, compared at the plots
+    order = np.argsort(ids)
+    xs, ys = x[order], y[order]
+    ref = np.maximum(predict(m["form"], fit_form(m["form"], xs, ys, "relative"), xs), 0)
+    scale = np.maximum(ref, WEIGHT_FLOOR * ys.mean())
+    for r in m["rivals"]:
+        diff = (np.maximum(predict(r["form"], fit_form(r["form"], xs, ys, "relative"), xs), 0) - ref) / scale
+        assert r["max_difference_pct"] == pytest.approx(100 * np.abs(diff).max(), rel=1e-9)
+        assert r["mean_difference_pct"] == pytest.approx(100 * diff.mean(), rel=1e-9, abs=1e-12)
+        assert r["max_difference_pct"] < 5  # over 0.6-0.9 the rivals stay within a few % of the chosen curve
+
+
+def test_no_rivals_when_the_data_decide():
+    # an exponential truth over a wide range with 2 % error: every other form is far outside one SE
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.1, 0.9, 60)
+    y = 2.0 * np.exp(4.0 * x) * (1 + 0.02 * rng.standard_normal(60))
+    m = fit_type_model("G2", x, y, rng.uniform(0, 5000, (60, 2)), [f"q{i}" for i in range(60)], forms=FORMS, n_bootstrap=0)
+    assert m["form"] == "exponential" and m["rivals"] == []
+
+
+def test_rivals_skip_skipped_candidates_and_a_single_candidate_has_none():
+    x, y, xy, ids = eg_like_plots()
+    m = fit_type_model("EG", x, y, xy, ids, forms=("linear",), n_bootstrap=0)
+    assert "rivals" not in m  # one candidate: nothing was compared
+    cands = {"linear": {"form": "linear", "predictors": ["ndvi"], "rmse_rel": 0.10, "rmse_rel_se": 0.01},
+             "power": {"form": "power", "predictors": ["ndvi"], "skipped": "x <= 0"},
+             "exponential": {"form": "exponential", "predictors": ["ndvi"], "rmse_rel": 0.1101, "rmse_rel_se": 0.01}}
+    rivals = rival_candidates(x.reshape(-1, 1), y, ["ndvi"], cands, "linear", "relative")
+    assert [r["candidate"] for r in rivals] == []  # 0.1101 > 0.10 + 0.01
+    cands["exponential"]["rmse_rel"] = 0.1099
+    assert [r["candidate"] for r in rival_candidates(x.reshape(-1, 1), y, ["ndvi"], cands, "linear", "relative")] == [
+        "exponential"]

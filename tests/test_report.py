@@ -585,6 +585,30 @@ def test_model_table_shows_predictors_and_survives_unknown_forms(inputs: dict):
     assert [old[c][4] for c in ("G1", "G2", "EG")] == ["NDVI"] * 3
 
 
+def test_model_table_lists_rivals_within_one_se(inputs: dict):
+    years = sorted(inputs["models"])
+    first = _models()
+    first["types"]["G1"]["rivals"] = [
+        {"candidate": "power", "form": "power", "predictors": ["ndvi"], "rmse_rel": 0.11, "max_difference_pct": 2.345,
+         "mean_difference_pct": 0.1},
+        {"candidate": "linear[ndvi+height]", "form": "linear", "predictors": ["ndvi", "height"], "rmse_rel": 0.111,
+         "max_difference_pct": 7.0, "mean_difference_pct": -1.0}]
+    first["types"]["G2"]["rivals"] = []
+    later = _models()
+    for tm in later["types"].values():
+        tm["selection"] = {"mode": "first_year", "anchor_year": years[0]}
+    html = render_report(**{**inputs, "models": {years[0]: first, years[1]: later}})
+    p = _Tables()
+    p.feed(html)
+    assert p.tables[f"models-{years[0]}"][0][1][-1] == "难以区分的形式 Rivals within 1 SE (max. difference)"
+    rows = {cells[0]: cells for _, cells in body_rows(p.tables[f"models-{years[0]}"])}
+    assert rows["G1"][-1] == "power (≤ 2.3 %); linear [ndvi+height] (≤ 7.0 %)"
+    assert rows["G2"][-1] == "无 none" and rows["EG"][-1] == DASH  # decided by CV; the coefficient table
+    later_rows = {cells[0]: cells for _, cells in body_rows(p.tables[f"models-{years[1]}"])}
+    assert later_rows["G1"][-1] == f"见 see {years[0]}"
+    assert "within one standard error of the lowest (the plots cannot tell them from the chosen model)" in html
+
+
 def test_model_notes_are_shown_as_warnings_escaped(inputs: dict):
     models = {y: {**m, "notes": ["height comes from one canopy height model <b>for every year</b>"]}
               for y, m in inputs["models"].items()}

@@ -63,7 +63,7 @@ import math
 import warnings
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
@@ -722,6 +722,51 @@ def _criterion(weighting: str) -> str:
     return "rmse_rel" if weighting == "relative" else "rmse_t_ha"
 
 
+def rival_candidates(
+    X: np.ndarray, y: np.ndarray, predictors: Sequence[str], candidates: Mapping[str, Mapping[str, Any]],
+    chosen: str, weighting: str,
+) -> list[dict[str, Any]]:
+    """The candidates the cross-validation cannot tell from the chosen one, and how much they differ.
+
+    A rival is any other fitted candidate whose CV error lies within one standard error of the
+    lowest (the band of the one-SE rule, :func:`select_model`). Each is refitted on all plots and
+    compared with the chosen model (``chosen`` is its key in ``candidates``) at the plots, both
+    floored at 0 as the carbon map floors them: the largest and the mean (signed, rival minus chosen)
+    difference, in % of the chosen prediction (floored at :data:`WEIGHT_FLOOR` × mean carbon, as the
+    relative errors are). Small differences mean the choice of form hardly matters for the
+    predictions; large ones mean it does and more plots are needed to settle it. Listed by CV error;
+    [] when no candidate is within the band. ``X`` (n, p) holds the plots' values of ``predictors``."""
+    criterion = _criterion(weighting)
+    scored = {k: c for k, c in candidates.items() if "skipped" not in c and criterion in c}
+    if chosen not in scored:
+        return []
+    best = min(scored.values(), key=lambda c: c[criterion])
+    bound = best[criterion] + best.get(f"{criterion}_se", 0.0)
+    preds = list(predictors)
+
+    def at_plots(form: str, names: Sequence[str]) -> np.ndarray:
+        Xs = X[:, [preds.index(q) for q in names]]
+        return np.maximum(predict(form, fit_form(form, Xs, y, weighting, names), _layers(Xs, names), names), 0.0)
+
+    def names_of(c: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(c.get("predictors") or preds)
+
+    ref = at_plots(scored[chosen]["form"], names_of(scored[chosen]))
+    scale = np.maximum(ref, max(WEIGHT_FLOOR * float(np.mean(y)), np.finfo(float).tiny))
+    out = []
+    for label, c in sorted(scored.items(), key=lambda kv: kv[1][criterion]):
+        if label == chosen or c[criterion] > bound:
+            continue
+        try:
+            diff = (at_plots(c["form"], names_of(c)) - ref) / scale
+        except ModelError:
+            continue
+        out.append({"candidate": label, "form": c["form"], "predictors": list(names_of(c)), criterion: c[criterion],
+                    "max_difference_pct": float(100.0 * np.max(np.abs(diff))),
+                    "mean_difference_pct": float(100.0 * np.mean(diff))})
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Per-type models with bootstrap draws
 
@@ -775,7 +820,8 @@ def fit_type_model(
     params {name: value} (:func:`param_names` order), n, plot_ids (sorted), x_range (the plots'
     range of the predictor when the model has one, else None), predictor_ranges ({name: [min, max]}
     of the chosen predictors), fit (in-sample r2, rmse_t_ha, bias_t_ha), cv (the chosen candidate's
-    CV metrics), cv_folds (:func:`describe_folds`), candidates, weighting, residual_sd_t_ha
+    CV metrics), cv_folds (:func:`describe_folds`), candidates, rivals (:func:`rival_candidates`; absent
+    when only one candidate was cross-validated, as in a refit of an anchor year's choice), weighting, residual_sd_t_ha
     (residual standard error with n - k degrees of freedom, k = 1 + number of predictors, also for
     the ensemble, whose in-sample residuals are therefore somewhat optimistic), residual_rel_sd (the
     same of the relative residuals (y - ŷ)/ŷ, a fraction), residual_rel_quantiles (their 5th and
@@ -845,6 +891,7 @@ def fit_type_model(
                  type_code, n_failed, n_bootstrap, form)
 
     ranges = {q: [float(Xc[:, j].min()), float(Xc[:, j].max())] for j, q in enumerate(chosen)}
+    rivals = rival_candidates(X, y, preds, candidates, label, weighting) if len(candidates) > 1 else None
     return {
         "type": type_code,
         "source": "plots",
@@ -859,6 +906,7 @@ def fit_type_model(
         "cv": candidates[label],
         "cv_folds": fold_info,
         "candidates": candidates,
+        **({} if rivals is None else {"rivals": rivals}),
         "weighting": weighting,
         "bootstrap_scheme": bootstrap,
         "residual_sd_t_ha": math.sqrt(ss_res / dof),
@@ -1072,6 +1120,8 @@ def fit_models(
                 if int(has.sum()) > n_ok:  # more plots have the chosen predictors than all of them
                     refit = fit(code, sub[has], names, model["form"])
                     refit["candidates"], refit["selected_on_n"] = model["candidates"], n_ok
+                    if "rivals" in model:
+                        refit["rivals"] = model["rivals"]
                     model = refit
                 model = with_companion(code, sub, model)
             except ModelError as err:

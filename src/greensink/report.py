@@ -41,7 +41,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 __all__ = ["MAX_ROWS", "SHOW_EACH_END", "TEMPLATE_NAME", "format_interval", "format_number", "formula",
-           "interval_label", "predictor_label", "render_report", "type_predictors", "zone_headers"]
+           "interval_label", "predictor_label", "render_report", "rivals_text", "type_predictors", "zone_headers"]
 
 TEMPLATE_NAME = "report.html.j2"
 MAX_ROWS = 60  # a level with more zones than this is shown as its top and bottom zones only
@@ -534,6 +534,23 @@ def _target_tables(targets: pd.DataFrame | None, levels: Sequence[str], years: S
     return {"tables": tables, "counts": counts, "year": year}
 
 
+def rivals_text(type_model: Mapping[str, Any]) -> str:
+    """The model table's rivals cell: the candidates within one standard error of the lowest CV error
+    (models.json "rivals") with their largest difference from the chosen curve at the plots;
+    "无 none" when the CV decided, the anchor year when the form was kept from it, a dash otherwise."""
+    rivals = type_model.get("rivals")
+    if isinstance(rivals, list):
+        if not rivals:
+            return "无 none"
+        return "; ".join(f"{_text(r.get('form'))}"
+                         + (f" [{'+'.join(map(str, r['predictors']))}]" if r.get("predictors") not in (None, ["ndvi"]) else "")
+                         + f" (≤ {format_number(r.get('max_difference_pct'), 1)} %)" for r in rivals)
+    selection = type_model.get("selection") or {}
+    if selection.get("mode") == "first_year" and selection.get("anchor_year") is not None:
+        return f"见 see {selection['anchor_year']}"
+    return DASH
+
+
 def _model_section(year: int, model: Mapping[str, Any], type_names: Mapping[str, str]) -> dict[str, Any]:
     listed = model.get("predictors") or str(model.get("predictor", "ndvi")).split("+")
     x = " + ".join(predictor_label(q, unit=True) for q in ([listed] if isinstance(listed, str) else listed))
@@ -550,13 +567,14 @@ def _model_section(year: int, model: Mapping[str, Any], type_names: Mapping[str,
             _cell(_text(tm.get("form"))), _cell(" + ".join(predictor_label(q, unit=True) for q in preds), "predictors"),
             _cell(formula(str(tm.get("form")), params, preds), "formula"),
             _num(tm.get("n"), 0), _num(cv.get("r2"), 2), _num(cv.get("rmse_t_ha"), 2),
-            _num(cv.get("bias_t_ha"), 2, sign=True), _num(cv.get("n_folds"), 0),
+            _num(cv.get("bias_t_ha"), 2, sign=True), _num(cv.get("n_folds"), 0), _cell(rivals_text(tm), "rivals"),
         ]})
         if fallback:
             warnings.append({"code": str(code), "name": name, "reason": _text(tm.get("reason")),
                              "uncertainty": format_number(tm.get("uncertainty_pct"), 0)})
     headers = ["代码 Code", "绿地类型 Type", "来源 Source", "形式 Form", "预测变量 Predictors",
-               "公式 Formula (C in t C/ha)", "样地数 n", "交叉验证 CV R²", "CV RMSE (t C/ha)", "CV 偏差 bias (t C/ha)", "折数 folds"]
+               "公式 Formula (C in t C/ha)", "样地数 n", "交叉验证 CV R²", "CV RMSE (t C/ha)", "CV 偏差 bias (t C/ha)", "折数 folds",
+               "难以区分的形式 Rivals within 1 SE (max. difference)"]
     table = {"id": f"models-{year}", "headers": headers, "rows": rows, "note": None, "n": len(rows)}
     return {"year": year, "table": table, "warnings": warnings, "predictor": x,
             "notes": [_text(n) for n in (model.get("notes") or [])],
