@@ -14,23 +14,37 @@ draw of the models gives draws of the density; the per-pixel band is the draws' 
 percentile (for a 90 % interval), and zone intervals come from the same draws summed over
 the zone (see :func:`greensink.aggregate.zone_draw_sums`), not from adding pixel bands.
 
-Pixels are processed in chunks of the typed pixels only, so memory is chunk × draws.
+The carbon stage streams (:func:`carbon_map_streamed`): the fractions and the predictor rasters
+are read in row strips of ``strip_rows`` rows (by default about :data:`STRIP_PIXELS` pixels, a
+multiple of 512 rows where the width allows), each strip is evaluated and written straight into
+``carbon.tif`` through :func:`greensink.io.raster_writer` (staged under a temporary name and
+renamed when complete), and what ``carbon.json`` needs is accumulated as exact counts and sums over
+the strips. Within a strip the typed pixels are evaluated in chunks of :data:`CHUNK_PIXELS`, so
+memory is a few copies of one strip (fractions, predictors, the three output bands) plus
+chunk × draws, whatever the size of the grid. Every pixel's value depends only on that pixel, so
+the streamed map is the same, bit for bit, as :func:`density_map` over the whole grid, and the
+statistics are those of :func:`model_use_stats` over the whole grid.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
+from rasterio.windows import Window
 
-from greensink.errors import ModelError
-from greensink.model import model_predictors, param_names, predict
+from greensink import io as gio
+from greensink.errors import InputDataError, ModelError
+from greensink.model import model_predictors, param_names, predict, used_predictors
 
 log = logging.getLogger(__name__)
 
 CO2_PER_C = 44.0 / 12.0  # t CO2e per t C (molar masses)
 CHUNK_PIXELS = 32_768
+STRIP_PIXELS = 1 << 22  # about 4 Mpx per streamed row strip (see strip_rows_for)
 
 PixelFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 Predictors = Mapping[str, np.ndarray] | np.ndarray
@@ -168,39 +182,76 @@ def model_use_stats(models: dict, types: Sequence[str], fractions: np.ndarray, p
     """Per type: typed pixels; shares (%) of the observed typed pixels outside the plots' range of
     the model's predictors, floored at 0, and (for a model with an NDVI-only companion) served by
     the companion because a chosen predictor had no value."""
+    return use_stats_from_counts(model_use_counts(models, types, fractions, predictors))
+
+
+def model_use_counts(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors) -> dict:
+    """The pixel counts behind :func:`model_use_stats`, per type: ``pixels`` (typed), ``observed``
+    (typed with finite NDVI), ``outside`` (observed and outside the plots' predictor range of the
+    model that served them), ``floored`` (model value < 0), ``served`` (observed pixels served by
+    the model and by its NDVI-only companion, one count per variant) and ``unserved`` (observed,
+    no usable model). Counts of disjoint parts of a grid add up (:func:`add_use_counts`)."""
     frac = fractions.reshape(len(types), -1)
     layers = _layers(predictors)
     ndvi = layers["ndvi"]
-    stats = {}
+    counts = {}
     for k, t in enumerate(types):
         m = models["types"][t]
-        idx = np.flatnonzero((frac[k] > 0) & np.isfinite(ndvi))
+        variants = _variants(m)
+        typed = frac[k] > 0
+        idx = np.flatnonzero(typed & np.isfinite(ndvi))
+        row = {"pixels": int(typed.sum()), "observed": int(idx.size), "outside": 0, "floored": 0,
+               "served": [0] * len(variants), "unserved": 0}
+        counts[t] = row
         if idx.size == 0:
-            stats[t] = {"pixels": 0}
             continue
         ranges = [m.get("predictor_ranges") or ({"ndvi": m["x_range"]} if m.get("x_range") else {}),
                   (m.get("ndvi_only") or {}).get("predictor_ranges") or {}]
         todo = np.ones(idx.size, dtype=bool)
         outside = np.zeros(idx.size, dtype=bool)
         floored = np.zeros(idx.size, dtype=bool)
-        variants = _variants(m)
-        served = [0] * len(variants)
         for i, (preds, form, params, _boot), use, xu in _served(variants, layers, idx, todo):
             floored[use] = predict(form, params, xu, preds) < 0
             for j, q in enumerate(preds):
                 if q in ranges[i]:
                     v = xu if len(preds) == 1 else xu[j]
                     outside[use] |= (v < ranges[i][q][0]) | (v > ranges[i][q][1])
-            served[i] = int(use.sum())
+            row["served"][i] = int(use.sum())
+        row["outside"], row["floored"], row["unserved"] = int(outside.sum()), int(floored.sum()), int(todo.sum())
+    return counts
+
+
+def add_use_counts(total: dict, counts: dict) -> dict:
+    """Add the :func:`model_use_counts` of another part of the grid into ``total`` (in place); returns it."""
+    for t, row in counts.items():
+        acc = total.setdefault(t, {"pixels": 0, "observed": 0, "outside": 0, "floored": 0,
+                                   "served": [0] * len(row["served"]), "unserved": 0})
+        for key in ("pixels", "observed", "outside", "floored", "unserved"):
+            acc[key] += row[key]
+        acc["served"] = [a + b for a, b in zip(acc["served"], row["served"], strict=True)]
+    return total
+
+
+def use_stats_from_counts(counts: dict) -> dict:
+    """The per-type statistics of :func:`model_use_stats` from (summed) :func:`model_use_counts`:
+    a type with no observed typed pixel is ``{"pixels": 0}``."""
+    stats = {}
+    for t, c in counts.items():
+        n = c["observed"]
+        if n == 0:
+            stats[t] = {"pixels": 0}
+            continue
+        # the same float operations as a boolean mask's mean (count / n, in float64), so the
+        # shares are the same bits whether the counts come from one array or from strips
         row = {
-            "pixels": int((frac[k] > 0).sum()),
-            "outside_plot_predictor_range_pct": float(100.0 * outside.mean()),
-            "floored_at_zero_pct": float(100.0 * floored.mean()),
+            "pixels": c["pixels"],
+            "outside_plot_predictor_range_pct": float(100.0 * (c["outside"] / n)),
+            "floored_at_zero_pct": float(100.0 * (c["floored"] / n)),
         }
-        if len(served) > 1:
-            row["ndvi_only_pct"] = float(100.0 * served[1] / idx.size)
-        if todo.any():
-            row["no_usable_model_pct"] = float(100.0 * todo.mean())
+        if len(c["served"]) > 1:
+            row["ndvi_only_pct"] = float(100.0 * c["served"][1] / n)
+        if c["unserved"]:
+            row["no_usable_model_pct"] = float(100.0 * (c["unserved"] / n))
         stats[t] = row
     return stats
 
@@ -225,3 +276,104 @@ def type_density(models: dict, types: Sequence[str], fractions: np.ndarray, pred
                     flat[k, idx[use]] = f[use] * np.maximum(predict(form, params, xu, preds), 0.0)
             flat[k, idx[~np.isfinite(ndvi[idx]) | todo]] = np.nan
     return out
+
+
+# ----------------------------------------------------------------------------- streamed stage
+
+
+def carbon_band_names(interval_pct: float) -> list[str]:
+    """Band names of carbon.tif: the estimate and the interval's lower and upper percentiles
+    (90 -> carbon_t_ha, carbon_t_ha_p5, carbon_t_ha_p95)."""
+    lo, hi = int(round((100 - interval_pct) / 2)), int(round(100 - (100 - interval_pct) / 2))
+    return ["carbon_t_ha", f"carbon_t_ha_p{lo}", f"carbon_t_ha_p{hi}"]
+
+
+def strip_rows_for(width: int, strip_pixels: int = STRIP_PIXELS) -> int:
+    """Rows per streamed strip of a grid ``width`` columns wide: about ``strip_pixels`` pixels,
+    rounded to the nearest multiple of 512 rows (whole tile rows of the written COG, so no tile
+    is encoded twice) when that many rows are at least 256, else as many rows as fit (at least 1).
+    A strip is thus between half and twice ``strip_pixels``: 512 rows of a 10980-pixel
+    Sentinel-2 tile (5.6 Mpx)."""
+    rows = max(1, strip_pixels // max(width, 1))
+    return max(512, 512 * round(rows / 512)) if rows >= 256 else rows
+
+
+def _strips(path: str | Path, bands: int | list[int], height: int, width: int,
+            strip_rows: int) -> Iterator[tuple[slice, np.ndarray]]:
+    """(row slice, block) of successive row strips, each read by :func:`greensink.io.read_raster`
+    (the reader of the whole-raster path, so a strip has exactly the values of those rows)."""
+    for r in range(0, height, strip_rows):
+        h = min(strip_rows, height - r)
+        yield slice(r, r + h), gio.read_raster(path, bands=bands, window=Window(0, r, width, h))
+
+
+def carbon_map_streamed(
+    models: dict,
+    types: Sequence[str],
+    fractions_path: str | Path,
+    predictor_paths: Mapping[str, str | Path],
+    out_path: str | Path,
+    *,
+    interval_pct: float = 90.0,
+    compress: str = "zstd",
+    strip_rows: int | None = None,
+    chunk_pixels: int = CHUNK_PIXELS,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """The carbon stage, streamed by row strips: writes the (estimate, lower, upper) map of
+    :func:`density_map` to ``out_path`` and returns the content of carbon.json
+    (``total_t``, ``typed_pixels``, ``types``: the :func:`model_use_stats`).
+
+    ``fractions_path`` has one band per type of ``types`` (in that order); ``predictor_paths``
+    maps predictor names to rasters on the same grid (``ndvi`` always, the others the models
+    use: :func:`greensink.model.used_predictors`; extra entries are not read). The grid is
+    ``predictor_paths["ndvi"]``'s. Each strip of ``strip_rows`` rows (default
+    :func:`strip_rows_for` the grid width) is evaluated with :func:`pixel_function` and
+    :func:`density_map` and written through :func:`greensink.io.raster_writer`, so an error
+    leaves no file behind. ``total_t`` is the sum of the written estimate band (float32 values,
+    summed in float64) × pixel area; the statistics are exact counts summed over the strips."""
+    types = list(types)
+    grid = gio.read_grid(predictor_paths["ndvi"])
+    names = used_predictors(models, types)
+    missing = [q for q in names if q not in predictor_paths]
+    if missing:
+        raise ModelError(
+            f"predictor raster(s) {missing} are needed by a fitted model. Got only {sorted(predictor_paths)} instead. "
+            "Pass every raster of model.predictors (results/{year}/<name>.tif)."
+        )
+    paths = {"fractions": fractions_path, **{q: predictor_paths[q] for q in names}}
+    for label, path in paths.items():
+        other = gio.read_grid(path)
+        if other.shape != grid.shape:
+            raise InputDataError(f"{path}: {other.height} × {other.width} pixels, but the grid of "
+                                 f"{predictor_paths['ndvi']} is {grid.height} × {grid.width}. "
+                                 f"The {label} raster must be on the run's grid; rerun the stage that wrote it.")
+    with gio.open_raster(fractions_path) as src:
+        if src.count != len(types):
+            raise InputDataError(f"{fractions_path}: {src.count} band(s), but there are {len(types)} types {types}. "
+                                 "Rerun the types rule (results/types/fractions.tif) for this configuration.")
+    rows = strip_rows or strip_rows_for(grid.width)
+    if rows < 1:
+        raise ValueError(f"strip_rows must be >= 1. Got {strip_rows}.")
+    readers = [_strips(fractions_path, list(range(1, len(types) + 1)), grid.height, grid.width, rows)]
+    readers += [_strips(predictor_paths[q], 1, grid.height, grid.width, rows) for q in names]
+    n_strips = math.ceil(grid.height / rows)
+    total = 0.0
+    typed = 0
+    counts: dict = {}
+    with gio.raster_writer(out_path, grid, 3, band_names=carbon_band_names(interval_pct), compress=compress,
+                           tags={"units": "t C/ha", "interval_pct": interval_pct}) as out:
+        for i, ((sl, frac), *preds) in enumerate(zip(*readers, strict=True)):
+            layers = {q: block for q, (_, block) in zip(names, preds, strict=True)}
+            shape = (sl.stop - sl.start, grid.width)
+            active = typed_pixels(frac)
+            block = density_map(pixel_function(models, types, frac, layers), active, shape, interval_pct,
+                                chunk_pixels=chunk_pixels)
+            out.write(block, sl.start)
+            est = block[0]
+            total += float(est[np.isfinite(est)].sum(dtype=np.float64))
+            typed += int(active.size)
+            add_use_counts(counts, model_use_counts(models, types, frac, layers))
+            if progress:
+                progress(i + 1, n_strips)
+    return {"total_t": total * grid.pixel_area_ha, "typed_pixels": typed, "types": use_stats_from_counts(counts)}
