@@ -266,6 +266,11 @@ def test_outputs_open_styled_in_qgis(run):
 # logarithmic and exponential differ by < 6 % with 40 plots at 10 % error; CV picks linear in 12-19 % of
 # the realisations above) nor EG (logarithmic truth; over NDVI 0.6-0.9 all four parametric forms are
 # within 1 % of each other, so the choice is a coin toss and does not matter for the predictions).
+# benchmarks/form_identifiability.py shows that no selector does better: with the plots' true NDVI the
+# likelihood choice finds the true form in 49-73 % of samples of 40 plots (EG 57 % even with 160), and
+# greensink's CV matches it to within 0.05 (docs/method.md §5). What is asserted instead, without
+# exception, is that a missed form is listed among the chosen model's rivals
+# (test_a_missed_form_is_reported_as_a_rival_the_plots_cannot_rule_out).
 CURVE_TOLERANCE = 0.10
 CURVE_KNOWN_MISSES = {
     ("G3", 2023): "CV picks power over the true linear form (rmse_rel 0.1190 vs 0.1193); power is 16 % above "
