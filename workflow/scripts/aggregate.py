@@ -20,7 +20,7 @@ inp, p = snakemake.input, snakemake.params  # noqa: F821
 grid = Grid.read(inp.grid)
 rasters = {name: io.read_raster(inp[name]) for name in ("ndvi", "fvc", "vegetation", "canopy")}
 rasters["tree_shrub"] = class_mask(io.read_raster(inp.classes), (CLASS_SHRUB, CLASS_TREE))
-fractions = io.read_raster(inp.fractions)
+fractions = io.read_raster(inp.fractions, bands=list(range(1, len(p.types) + 1)))  # (types, rows, cols), also for one type
 models = io.read_json(inp.models)
 zones = [io.read_vector(path) for path in inp.zones]
 matrices = [io.read_sparse(path) for path in inp.coverage]

@@ -40,7 +40,7 @@ for name, path in rasters.items():
     plots[name] = sample(raster, plots["row"], plots["col"]) if footprints is None else sample_footprints(footprints, raster)
 log.info("%d plots measured in %d (%s), predictors read %s", len(plots), year,
          plots["type"].value_counts().sort_index().to_dict(), "at the plot's pixel" if footprints is None else f"over {radius} m circles")
-fractions = io.read_raster(inp.fractions)
+fractions = io.read_raster(inp.fractions, bands=list(range(1, len(p.types) + 1)))  # (types, rows, cols), also for one type
 share = (own_type_share(plots, fractions, p.types) if footprints is None
          else own_type_share_footprints(plots, footprints, fractions, p.types))
 plots, screened = screen_mixed(plots, share, m["min_plot_type_share"], "pixel" if footprints is None else "footprint")
