@@ -103,6 +103,7 @@ __all__ = [
     "spatial_block_ids",
     "spatial_folds",
     "used_predictors",
+    "worse_than_mean",
 ]
 
 log = logging.getLogger(__name__)
@@ -1032,6 +1033,12 @@ def fit_models(
     density c_above + c_below, with a reason naming the counts. Plots without every predictor are
     counted as "n_dropped_no_predictor". Plots of types not in ``types`` are ignored (logged).
 
+    A chosen model worse than the plots' mean in CV (:func:`worse_than_mean`: CV R² < 0) is not
+    used when the type has a row in the coefficient table: the type falls back to the table like
+    a type with too few plots, its "reason" says why and "rejected_model" keeps the rejected
+    model's form, predictors, params, n and cv. Without a row the model is kept. Either way every
+    type has "cv_worse_than_mean" (bool) and "warnings" (texts, each also logged as a WARNING).
+
     Raises :class:`InputDataError` listing every plot with carbon not a finite number >= 0, a
     non-numeric predictor, a missing location, or a duplicate plot_id; :class:`ModelError` for a type
     that needs the coefficient table and has no row in it.
@@ -1139,10 +1146,13 @@ def fit_models(
                     failures.append((f"{int(has.sum())} plots with NDVI", str(err)))
         if model is None and failures and code not in coef.index:
             raise ModelError("; ".join(err for _, err in failures))
+        worse = worse_than_mean(model)  # CV R² < 0: falls back to the table when it has a row, else kept and flagged
+        rejected, model = (model, None) if worse and code in coef.index else (None, model)
         n_dropped = int((~has_x).sum())
         dropped_note = f" ({n_dropped} more plots had no value of some predictor)" if n_dropped else ""
         fit_error = "; ".join(f"{used}: {err}" if len(failures) > 1 else err for used, err in failures) or None
-        why = (f"no model form could be fitted to {' or '.join(used for used, _ in failures)}{dropped_note}"
+        why = (worse if rejected is not None else
+               f"no model form could be fitted to {' or '.join(used for used, _ in failures)}{dropped_note}"
                if failures else f"{n_ok} plots < min_plots {min_plots}{dropped_note}")
         if model is None:
             if code not in coef.index:
@@ -1165,6 +1175,13 @@ def fit_models(
                                         n_bootstrap=n_bootstrap, seed=seed, density_model=curve)
             if fit_error is not None:
                 model["fit_error"] = fit_error
+        model["cv_worse_than_mean"] = bool(worse)
+        model["warnings"] = [] if not worse else [
+            f"{worse}; the coefficient table is used instead" if rejected is not None else
+            f"{worse}; kept, because the coefficient table has no row for {code}: its estimates are no better than the "
+            f"plots' mean density. Add a row for {code} to the coefficient table, or add plots"]
+        if rejected is not None:
+            model["rejected_model"] = {k: rejected[k] for k in ("form", "predictors", "params", "n", "cv")}
         if model["source"] == "plots":
             n_dropped = int((~finite(sub, model["predictors"])).sum())
         model["n_dropped_no_predictor"] = n_dropped
@@ -1177,6 +1194,8 @@ def fit_models(
                      "n/a" if r2 is None else f"{r2:.3f}")
         else:
             log.info("type %s: %s", code, model["reason"])
+        for warning in model["warnings"]:
+            log.warning("type %s: %s", code, warning)
 
     return {
         "predictor": "+".join(preds),
@@ -1193,6 +1212,22 @@ def fit_models(
         "anchor_year": anchor_year,
         "types": out_types,
     }
+
+
+def worse_than_mean(model: Mapping[str, Any] | None) -> str | None:
+    """Why a model fitted to plots is worse than the plots' mean in cross-validation, or None.
+
+    A model is worse than the mean when its out-of-fold R² is below 0: its pooled out-of-fold
+    squared error exceeds the plots' squared deviation from their own mean (SS_res > SS_tot), so a
+    constant at the plots' mean density would predict the held-out plots better. None for a model
+    that is not fitted to plots, or whose R² is undefined (all plots alike)."""
+    if not model or model.get("source") != "plots":
+        return None
+    r2 = (model.get("cv") or {}).get("r2")
+    if r2 is None or not r2 < 0:
+        return None
+    return (f"the chosen {model['form']} model on {'+'.join(model['predictors'])} from {model['n']} plots has "
+            f"cross-validated R² {r2:.3f} < 0: it predicts held-out plots worse than the plots' mean density")
 
 
 def _strip_nested(model: dict[str, Any]) -> dict[str, Any]:
