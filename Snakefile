@@ -10,17 +10,29 @@ sys.path.insert(0, _src)  # the package of this checkout, for parse time ...
 # ... and for the rule scripts (also under --use-conda). Set here, not required from the user.
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_src, os.getenv("PYTHONPATH")) if p))
 
-from greensink.config import validate as _validate  # noqa: E402
-from greensink.errors import ConfigError  # noqa: E402
+from greensink.config import DEMO_CONFIG, project_setup  # noqa: E402
+from greensink.errors import GreensinkError  # noqa: E402
+from snakemake.logging import logger  # noqa: E402
+
+# A config given with --configfile is the whole config; the demo city's is used only when none is given.
+if not workflow.overwrite_configfiles:
+
+    configfile: str(DEMO_CONFIG)
 
 
-configfile: "config/config.yaml"
-
-
-try:
-    config.update(_validate(config))
-except ConfigError as _err:
+try:  # validate, resolve input paths, check the inputs (main process only) and claim the project folder
+    _project, _warnings = project_setup(config, workflow.overwrite_configfiles, os.getcwd(),
+                                        directory_given=workflow.overwrite_workdir is not None,
+                                        main=workflow.is_main_process)
+except GreensinkError as _err:
     raise WorkflowError(str(_err)) from None
+for _warning in _warnings:
+    logger.warning(f"greensink: {_warning}")
+config.clear()
+config.update(_project)
+
+
+workdir: config["workdir"]
 
 
 include: "workflow/rules/common.smk"

@@ -1,17 +1,27 @@
-"""Command line: ``greensink validate``, ``greensink config-docs``, ``greensink demo``, ``greensink allometry``.
+"""greensink: satellite imagery to green-space carbon accounts.
 
-The workflow itself runs with Snakemake (``make demo`` or ``snakemake --cores N``); this
-command covers the small jobs around it. ``allometry`` turns a tree inventory into per-tree
-and per-plot carbon (see docs/allometry.md).
+Commands:
+  greensink run CONFIG [SNAKEMAKE OPTIONS]   run the workflow for CONFIG in its own project folder
+  greensink validate CONFIG                  check the config and every input file it names
+  greensink config-docs                      print the reference of every config key (Markdown)
+  greensink demo [OUT_DIR]                   write the demo city's inputs and truth
+  greensink allometry INVENTORY --out CSV    per-tree and per-plot carbon from a tree inventory
+
+The workflow is a Snakemake workflow (Snakefile in the greensink checkout): `greensink run` calls
+Snakemake with it; `snakemake --cores N --configfile CONFIG` from the checkout does the same.
+See README.md and docs/.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-from greensink import config as gs_config
+from greensink import __version__
 from greensink.errors import GreensinkError
 
 
@@ -21,7 +31,8 @@ def schema_markdown(schema: Mapping) -> str:
         "# Configuration reference",
         "",
         "Generated from `workflow/schemas/config.schema.yaml` by `greensink config-docs > docs/config.md`;",
-        "do not edit by hand. Paths are relative to the directory Snakemake runs in.",
+        "do not edit by hand. A config file is the whole config: a key it leaves out takes the default below.",
+        "Relative input paths start in the folder the run starts in; outputs go to the project folder (`workdir`).",
         "",
         "| key | type | default | description |",
         "|---|---|---|---|",
@@ -54,33 +65,61 @@ def _walk(node: Mapping, prefix: str, lines: list[str], required: set[str]) -> N
         if rng:
             desc += f" Range: {', '.join(rng)}."
         lines.append(f"| `{name}` | {_type(sub)} | {default} | {desc} |")
-        if sub.get("type") == "object":
+        if sub.get("type") == "object" or "object" in (sub.get("type") or []):
             _walk(sub, f"{name}.", lines, set(sub.get("required", [])))
         if sub.get("type") == "array" and isinstance(sub.get("items"), Mapping) and sub["items"].get("type") == "object":
             _walk(sub["items"], f"{name}[].", lines, set(sub["items"].get("required", [])))
 
 
+ALLOMETRY_HELP = "per-tree and per-plot biomass and carbon from a tree inventory (DBH, height, species)"
+RUN_HELP = """Run the greensink workflow for CONFIG with Snakemake, in the config's project folder (the config's
+workdir key; default projects/<config file name> under the current folder, or the current folder for the demo
+config). Options after CONFIG go to Snakemake unchanged, e.g. -n (dry run), --cores 4, --forceall,
+--executor slurm. Without --cores (or -c, -j) all cores are used. Relative paths in CONFIG start in the current
+folder."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="greensink", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("validate", help="validate a config file and list every problem")
-    v.add_argument("config", nargs="?", default="config/config.yaml")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="greensink", description=__doc__.split("\n\n")[0],
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"greensink {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    r = sub.add_parser("run", help="run the workflow for a config in its own project folder",
+                       description=RUN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("config", help="config file (YAML)")
+    r.add_argument("snakemake_args", nargs=argparse.REMAINDER, help="options passed to Snakemake")
+    v = sub.add_parser("validate", help="check a config and every input file it names; list every problem",
+                       description="Check CONFIG exactly as the workflow reads it: the schema, then every input file "
+                                   "(files exist, globs match, dates, CRSs, overlaps, columns, types). Exit 0 when it "
+                                   "is valid, 2 with every problem listed when not.")
+    v.add_argument("config", nargs="?", default=None, help="config file (default: the demo config, config/config.yaml)")
     sub.add_parser("config-docs", help="print the Markdown reference of every config key")
     d = sub.add_parser("demo", help="write the demo city's inputs and truth without running the workflow")
     d.add_argument("out_dir", nargs="?", default="resources/demo")
-    d.add_argument("--config", default="config/config.yaml")
-    _add_allometry_parser(sub)
+    d.add_argument("--config", default=None, help="config whose demo keys to use (default: the demo config)")
+    if argv[:1] == ["allometry"]:  # its options need the allometry tables (numpy, pandas): import only when asked
+        _add_allometry_parser(sub)
+    else:
+        sub.add_parser("allometry", help=ALLOMETRY_HELP)
+    if argv[:1] == ["run"] and len(argv) >= 2 and not argv[1].startswith("-"):
+        return _run(argv[1], argv[2:])  # everything after CONFIG belongs to Snakemake, even -h
     args = parser.parse_args(argv)
     try:
+        if args.command == "run":
+            return _run(args.config, args.snakemake_args)
         if args.command == "validate":
-            gs_config.load(args.config)
-            print(f"{args.config}: valid")
-        elif args.command == "config-docs":
+            return _validate(args.config)
+        if args.command == "config-docs":
+            from greensink import config as gs_config
+
             sys.stdout.write(schema_markdown(gs_config.load_schema()))
         elif args.command == "demo":
+            from greensink import config as gs_config
             from greensink.demo import generate_demo
 
-            cfg = gs_config.load(args.config)
+            cfg = gs_config.load(args.config or gs_config.DEMO_CONFIG)
             dm = cfg["demo"]
             manifest = generate_demo(
                 args.out_dir, years=cfg["years"], crs=cfg["crs"], resolution_m=cfg["resolution"],
@@ -99,11 +138,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _validate(config: str | None) -> int:
+    """Check ``config`` as the workflow sees it; print the warnings and 'valid', or every problem."""
+    from greensink import config as gs_config
+    from greensink.preflight import check_inputs
+
+    name = config or str(gs_config.DEMO_CONFIG)
+    try:
+        cfg = gs_config.load_project(config)
+        warnings = check_inputs(cfg)
+    except (GreensinkError, OSError) as exc:
+        print(f"error: {name}: {exc}", file=sys.stderr)
+        return 2
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{name}: valid; results go to {cfg['workdir']}/results")
+    return 0
+
+
+def _run(config: str, snakemake_args: Sequence[str]) -> int:
+    """Run Snakemake on this checkout's Snakefile with ``config``; the Snakefile picks the project folder."""
+    from greensink.config import REPO
+
+    if not Path(config).is_file():
+        print(f"error: {config}: no such config file. Give the path of a YAML config (see config/examples/).",
+              file=sys.stderr)
+        return 2
+    args = list(snakemake_args)
+    if not any(a in ("--cores", "-c", "-j", "--jobs") or a.startswith(("--cores=", "--jobs=")) for a in args):
+        args = ["--cores", "all", *args]
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--configfile",
+           str(Path(config).resolve()), *args]
+    print("greensink: " + " ".join(cmd[1:]), file=sys.stderr)
+    return subprocess.call(cmd, env=os.environ.copy())
+
+
 def _add_allometry_parser(sub) -> None:
     from greensink.allometry import CM_PER, EQUATIONS, M_PER, MISSING_HEIGHT
 
     a = sub.add_parser(
-        "allometry", help="per-tree and per-plot biomass and carbon from a tree inventory (DBH, height, species)",
+        "allometry", help=ALLOMETRY_HELP,
         description="Per-tree above- and below-ground biomass, carbon and CO2e from a tree inventory CSV, with "
                     "cited equations (Chave et al. 2014 or Jenkins et al. 2003); optional per-plot sums in t C/ha. "
                     "Defaults come from --params; see docs/allometry.md.")

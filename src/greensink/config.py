@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Callable, Mapping
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,14 @@ import yaml
 from greensink.errors import ConfigError
 from greensink.grid import check_projected
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+REPO = Path(__file__).resolve().parents[2]  # the greensink checkout: Snakefile, schemas, default tables
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+DEMO_CONFIG = REPO / "config" / "config.yaml"  # the built-in demo city: the workflow's config when none is given
+PROJECT_MARKER = ".greensink-project.json"  # in a project folder: which config file writes there
+# Optional sections a config can switch off with null (``population: null``): the key is then absent.
+OPTIONAL_SECTIONS = ("population", "residential", "plots", "greenspace")
+# Keys whose default names a file of this checkout (resolved here, not in the run folder).
+CHECKOUT_DEFAULTS = ("coefficients", "targets")
 
 
 def read_yaml(path: str | Path, fix: str = "Fix the file's YAML syntax") -> dict:
@@ -58,7 +67,7 @@ def _fill(node: dict, schema: Mapping) -> None:
     for key, sub in schema.get("properties", {}).items():
         if key not in node and "default" in sub:
             node[key] = copy.deepcopy(sub["default"])
-        if isinstance(node.get(key), dict) and sub.get("type") == "object":
+        if isinstance(node.get(key), dict) and "object" in _schema_types(sub):
             _fill(node[key], sub)
 
 
@@ -277,8 +286,173 @@ def _check_park_types(cfg: dict) -> list[str]:
 
 
 def load(path: str | Path) -> dict:
-    """Read a YAML config file and validate it."""
+    """Read a YAML config file and validate it (schema defaults only; paths as written)."""
     return validate(read_yaml(path, "Fix the config, starting from config/config.yaml"))
+
+
+def switch_off_nulls(cfg: Mapping) -> dict:
+    """``cfg`` without the optional sections set to null (``population: null``: no population), so that
+    a config can switch off what it does not have; ``vegetation.chm: null`` likewise."""
+    out = {k: v for k, v in cfg.items() if not (k in OPTIONAL_SECTIONS and v is None)}
+    veg = out.get("vegetation")
+    if isinstance(veg, dict) and "chm" in veg and veg["chm"] is None:
+        out["vegetation"] = {k: v for k, v in veg.items() if k != "chm"}
+    return out
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text or text.startswith("/vsi")
+
+
+def _absolute(value: Any, base: Path) -> Any:
+    """A path (or glob, or list of them) made absolute against ``base``; URLs and absolute paths as given."""
+    if isinstance(value, list):
+        return [_absolute(v, base) for v in value]
+    if not isinstance(value, str) or not value or _is_url(value):
+        return value
+    path = Path(value).expanduser()
+    return str(path) if path.is_absolute() else os.path.normpath(str(base / path))
+
+
+def input_paths(cfg: Mapping) -> list[tuple[str, Any]]:
+    """Every (key, value) of ``cfg`` that names an input file or glob, keyed like the config
+    (``zones[2].path``, ``imagery.files[0].red``)."""
+    out: list[tuple[str, Any]] = []
+    for i, z in enumerate(cfg.get("zones") or []):
+        out.append((f"zones[{i}].path", z.get("path")))
+    for section, keys in (("population", ("path",)), ("residential", ("path",)), ("plots", ("path",)),
+                          ("greenspace", ("path", "raster", "class_table"))):
+        for key in keys:
+            if isinstance(cfg.get(section), Mapping) and cfg[section].get(key):
+                out.append((f"{section}.{key}", cfg[section][key]))
+    for key in CHECKOUT_DEFAULTS:
+        if cfg.get(key):
+            out.append((key, cfg[key]))
+    im = cfg.get("imagery") or {}
+    if im.get("scenes"):
+        out.append(("imagery.scenes", im["scenes"]))
+    for i, entry in enumerate(im.get("files") or []):
+        for role in ("path", "red", "nir", "quality"):
+            if entry.get(role):
+                out.append((f"imagery.files[{i}].{role}", entry[role]))
+    if isinstance(im.get("stac"), Mapping) and im["stac"].get("catalog"):
+        out.append(("imagery.stac.catalog", im["stac"]["catalog"]))
+    chm = (cfg.get("vegetation") or {}).get("chm")
+    if isinstance(chm, Mapping) and chm.get("path"):
+        out.append(("vegetation.chm.path", chm["path"]))
+    return out
+
+
+def _set(cfg: dict, key: str, value: Any) -> None:
+    node: Any = cfg
+    parts = [int(p) if p.isdigit() else p for p in key.replace("[", ".").replace("]", "").split(".")]
+    for p in parts[:-1]:
+        node = node[p]
+    node[parts[-1]] = value
+
+
+def demo_output(cfg: Mapping, value: Any) -> bool:
+    """True for a relative path the demo rule writes (under demo.out_dir, source demo): it is made in the
+    project folder, so it stays relative to it."""
+    if (cfg.get("imagery") or {}).get("source") != "demo" or not isinstance(value, str) or Path(value).is_absolute():
+        return False
+    out_dir = Path(os.path.normpath((cfg.get("demo") or {}).get("out_dir", "resources/demo")))
+    return Path(os.path.normpath(value)).parts[: len(out_dir.parts)] == out_dir.parts
+
+
+def resolve_paths(cfg: Mapping, base: str | Path, given: Mapping | None = None) -> dict:
+    """``cfg`` with every relative input path made absolute against ``base`` (the folder the run
+    starts in), so that the project folder (``workdir``) can be elsewhere. The coefficient table and
+    targets file left at their defaults (absent from ``given``, the config as written) are greensink's
+    own files and resolve against the checkout. Files the demo rule writes stay relative."""
+    out = copy.deepcopy(dict(cfg))
+    base = Path(base)
+    for key, value in input_paths(out):
+        if demo_output(out, value):
+            continue
+        root = REPO if key in CHECKOUT_DEFAULTS and given is not None and key not in given else base
+        _set(out, key, _absolute(value, root))
+    return out
+
+
+def project_dir(cfg: Mapping, config_file: str | Path | None, base: str | Path) -> Path:
+    """The project folder a config writes results/, resources/ and logs/ to: ``workdir`` if set (relative
+    to ``base``, the folder the run starts in); else ``base`` itself for the built-in demo config; else
+    ``projects/<config file name>`` under ``base`` (``projects/canberra`` for config/examples/canberra.yaml)."""
+    base = Path(base)
+    if cfg.get("workdir"):
+        return Path(_absolute(str(cfg["workdir"]), base))
+    if config_file is None or Path(config_file).resolve() == DEMO_CONFIG.resolve():
+        return base.resolve()
+    return (base / "projects" / Path(config_file).stem).resolve()
+
+
+def check_project(folder: str | Path, config_file: str | Path | None) -> None:
+    """Refuse to write a project folder another config file already writes to (its results would mix);
+    record this config file as the folder's owner otherwise. ``config_file`` None is the demo config."""
+    folder = Path(folder)
+    owner = str(Path(config_file or DEMO_CONFIG).resolve())
+    marker = folder / PROJECT_MARKER
+    if marker.exists():
+        try:
+            recorded = json.loads(marker.read_text(encoding="utf-8")).get("config")
+        except (ValueError, AttributeError):
+            recorded = None
+        if recorded and recorded != owner:
+            raise ConfigError(
+                f"{folder}: this project folder holds the results of the config {recorded}, and this run's config is "
+                f"{owner}. Outputs of two configs must not mix. Give this config its own folder (set workdir: in it, e.g. "
+                f"workdir: projects/{Path(owner).stem}, or run snakemake with --directory DIR), or delete "
+                f"{folder / 'results'} and {marker} if the other project's outputs are no longer needed."
+            )
+        if recorded == owner:
+            return
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"config": owner}, indent=1) + "\n", encoding="utf-8")
+
+
+def load_project(config_file: str | Path | None, overrides: Mapping | None = None,
+                 base: str | Path | None = None) -> dict:
+    """The config a run uses, exactly as the workflow sees it: the file as given (never merged with the demo
+    config; ``None`` is the demo config), ``overrides`` (``--config`` values) on top, schema defaults, optional
+    sections set to null switched off, input paths absolute against ``base`` (default: the current folder) and
+    ``workdir`` set to the project folder (:func:`project_dir`)."""
+    base = Path(base or Path.cwd())
+    raw = read_yaml(config_file or DEMO_CONFIG, "Fix the config, starting from config/config.yaml")
+    if overrides:
+        raw = _merged(raw, overrides)
+    cfg = switch_off_nulls(validate(raw))
+    cfg = resolve_paths(cfg, base, given=raw)
+    cfg["workdir"] = str(project_dir(cfg, config_file, base))
+    return cfg
+
+
+def project_setup(config: Mapping, configfiles: Sequence[str | Path], base: str | Path, *, directory_given: bool = False,
+                  main: bool = True) -> tuple[dict, list[str]]:
+    """What the Snakefile does with Snakemake's ``config`` before any rule: validate it, switch off null
+    sections, make input paths absolute against ``base`` (the folder Snakemake runs in), choose the project
+    folder (``base`` itself when --directory was given) and, in the main process only, check every input
+    (:func:`greensink.preflight.check_inputs`) and claim the project folder (:func:`check_project`).
+    Returns the config and the preflight warnings; raises a GreensinkError listing every problem."""
+    config_file = Path(configfiles[-1]) if configfiles else None
+    cfg = switch_off_nulls(validate(config))
+    cfg = resolve_paths(cfg, base, given=config)
+    cfg["workdir"] = str(Path(base).resolve() if directory_given else project_dir(cfg, config_file, base))
+    warnings: list[str] = []
+    if main:
+        from greensink.preflight import check_inputs  # reads files: rasterio, pyogrio
+
+        warnings = check_inputs(cfg)
+        check_project(cfg["workdir"], config_file)
+    return cfg, warnings
+
+
+def _merged(a: Mapping, b: Mapping) -> dict:
+    """``a`` updated by ``b`` recursively (mappings merged, anything else replaced), like ``snakemake --config``."""
+    out = copy.deepcopy(dict(a))
+    for k, v in b.items():
+        out[k] = _merged(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+    return out
 
 
 def demo_paths(cfg: Mapping) -> dict[str, str]:

@@ -1,0 +1,367 @@
+"""Preflight: every input of a config checked before any job runs, all problems reported at once.
+
+``greensink validate`` and the first step of every workflow run (the Snakefile, in the main process)
+call :func:`check_inputs` on the config as the workflow sees it (:func:`greensink.config.load_project`).
+It reads headers and attribute tables, not pixels (except a land-cover raster's classes), and checks:
+files exist and globs match; scene dates parse and every year has scenes in its season; every file
+has a CRS; scenes, population and plots overlap the zones; zone id, name and parent columns exist;
+plots have the configured columns, numeric carbon and known types; green-space types are configured;
+the class table covers the land-cover raster. Each problem names the file, the field, what was found
+and the fix. Inputs the demo rule writes (source demo) do not exist yet and are not checked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from greensink.config import demo_output, input_paths
+from greensink.errors import GreensinkError, InputDataError
+
+log = logging.getLogger(__name__)
+
+Bounds = tuple[float, float, float, float]
+
+
+class Findings:
+    """Problems (the run cannot go on) and warnings (it can, but the user should know)."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+
+
+def check_inputs(cfg: Mapping) -> list[str]:
+    """Check every input of ``cfg`` (a validated config with absolute input paths); return the warnings,
+    or raise InputDataError listing every problem, each naming file, field, value and fix."""
+    found = Findings()
+    missing = _missing_files(cfg, found)
+    area = _zones(cfg, missing, found)
+    footprints = _imagery(cfg, missing, area, found)
+    _greenspace(cfg, missing, found)
+    _plots(cfg, missing, area, footprints, found)
+    _population(cfg, missing, area, found)
+    _tables(cfg, missing, found)
+    if found.problems:
+        raise InputDataError(f"{len(found.problems)} problem(s) with the inputs, found before any job ran:\n"
+                             + "\n".join(f"  - {p}" for p in found.problems))
+    return found.warnings
+
+
+def _missing_files(cfg: Mapping, found: Findings) -> set[str]:
+    """Keys whose file (or glob) is not there; each is reported once here and skipped by later checks."""
+    missing: set[str] = set()
+    for key, value in input_paths(cfg):
+        if key.startswith("imagery.files") or key == "imagery.stac.catalog" or demo_output(cfg, value):
+            continue  # globs: reported with the scene listing; catalogs may be URLs
+        if key == "vegetation.chm.path" and "{year}" in str(value):
+            paths = [str(value).replace("{year}", str(y)) for y in sorted(cfg["years"])]
+        else:
+            paths = [str(value)]
+        absent = [p for p in paths if not Path(p).exists()]
+        if absent:
+            missing.add(key)
+            for p in absent:
+                found.problems.append(f"{key}: file {p} does not exist. Fix the path in the config (relative paths start in "
+                                      "the folder the run starts in), or create the file.")
+    return missing
+
+
+def _vector_info(path: str, layer: str | None, key: str, found: Findings) -> dict | None:
+    import pyogrio
+
+    try:
+        return pyogrio.read_info(path, layer=layer)
+    except Exception as exc:  # pyogrio raises DataSourceError / DataLayerError with GDAL's text
+        layers = ""
+        try:
+            layers = f" (layers: {[str(n) for n in pyogrio.list_layers(path)[:, 0]]})"
+        except Exception:  # noqa: BLE001 - only for a better message
+            pass
+        found.problems.append(f"{key}: {path} cannot be read as a vector layer{' ' + repr(layer) if layer else ''}: {exc}{layers}. "
+                              "Give a vector file GDAL reads (GeoPackage, Shapefile, GeoJSON, ...) and an existing layer.")
+        return None
+
+
+def _bounds_in(bounds: Sequence[float], crs: Any, target: str) -> Bounds | None:
+    from pyproj import CRS, Transformer
+
+    if bounds is None or not np.all(np.isfinite(bounds)):
+        return None
+    src = CRS.from_user_input(crs)
+    if src == CRS.from_user_input(target):
+        return tuple(float(b) for b in bounds)  # type: ignore[return-value]
+    t = Transformer.from_crs(src, target, always_xy=True)
+    return tuple(float(b) for b in t.transform_bounds(*bounds, densify_pts=21))  # type: ignore[return-value]
+
+
+def _union(a: Bounds | None, b: Bounds | None) -> Bounds | None:
+    if a is None or b is None:
+        return a or b
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _overlap(a: Bounds | None, b: Bounds | None) -> bool:
+    return a is None or b is None or (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+
+
+def _fmt(b: Bounds) -> str:
+    return "(" + ", ".join(f"{v:.0f}" for v in b) + ")"
+
+
+def _zones(cfg: Mapping, missing: set[str], found: Findings) -> Bounds | None:
+    """Check each zone layer's CRS and columns; return the zones' extent in the analysis CRS."""
+    area: Bounds | None = None
+    for i, z in enumerate(cfg["zones"]):
+        key = f"zones[{i}]"
+        if f"{key}.path" in missing or demo_output(cfg, z["path"]):
+            continue
+        info = _vector_info(z["path"], z.get("layer"), f"{key}.path", found)
+        if info is None:
+            continue
+        where = f"{key} (level {z['level']}, {z['path']}{', layer ' + z['layer'] if z.get('layer') else ''})"
+        fields = [str(f) for f in info["fields"]]
+        for col in ("id", "name", "parent"):
+            if z.get(col) and z[col] not in fields:
+                found.problems.append(f"{where}: {key}.{col} names column {z[col]!r}, which the layer does not have "
+                                      f"(columns: {fields}). Set {key}.{col} to one of them.")
+        if not info.get("features"):
+            found.problems.append(f"{where}: the layer has no features. Give a layer with the zones' polygons.")
+        if not info.get("crs"):
+            found.problems.append(f"{where}: the layer has no CRS. Assign one in GIS software (e.g. QGIS: Layer > Assign "
+                                  "Projection) and save again.")
+            continue
+        try:
+            area = _union(area, _bounds_in(info.get("total_bounds"), info["crs"], cfg["crs"]))
+        except Exception as exc:  # noqa: BLE001 - a CRS pyproj cannot transform
+            found.problems.append(f"{where}: its CRS {info['crs']} cannot be transformed to {cfg['crs']} ({exc}).")
+    return area
+
+
+def _raster_header(path: str, key: str, found: Findings) -> dict | None:
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            return {"crs": src.crs, "bounds": tuple(src.bounds), "count": src.count, "nodata": src.nodata,
+                    "dtype": src.dtypes[0], "shape": (src.height, src.width)}
+    except rasterio.errors.RasterioIOError as exc:
+        found.problems.append(f"{key}: {path} cannot be read as a raster ({exc}). Give a GeoTIFF or another raster GDAL reads.")
+        return None
+
+
+def _imagery(cfg: Mapping, missing: set[str], area: Bounds | None, found: Findings) -> Bounds | None:
+    """Scenes listed and dated; per year, scenes in season that overlap the zones. Returns the scenes' extent."""
+    from greensink.ingest import in_season, load_scenes
+
+    im = cfg["imagery"]
+    if im["source"] == "demo":
+        return None
+    if im["source"] == "stac":
+        catalog = str(im["stac"]["catalog"])
+        if "://" not in catalog and not Path(catalog).exists():
+            found.problems.append(f"imagery.stac.catalog: {catalog} does not exist. Give the path of a static catalog's "
+                                  "catalog.json (or collection.json), or a STAC API URL.")
+        return None  # searched in the ingest job, with retries
+    if "imagery.scenes" in missing:
+        return None
+    try:
+        scenes = load_scenes(im, im.get("scenes"))
+    except GreensinkError as exc:
+        found.problems.append(str(exc))
+        return None
+    extent: Bounds | None = None
+    headers: dict[str, Bounds | None] = {}
+    for scene in scenes:
+        path = scene.band_files()[0][1]
+        if path not in headers:
+            head = _raster_header(path, f"imagery scene {scene.scene_id}", found)
+            if head is None:
+                headers[path] = None
+                continue
+            if head["crs"] is None:
+                found.problems.append(f"imagery scene {scene.scene_id}: {path} has no CRS. Assign one (gdal_edit.py -a_srs "
+                                      "EPSG:XXXX) or give files with georeferencing.")
+                headers[path] = None
+                continue
+            headers[path] = _bounds_in(head["bounds"], head["crs"], cfg["crs"])
+        extent = _union(extent, headers[path])
+    for year in sorted(cfg["years"]):
+        season = in_season(scenes, year, cfg["season"])
+        if not season:
+            dates = sorted({s.datetime[:10] for s in scenes})
+            shown = ", ".join(dates[:8]) + (" ..." if len(dates) > 8 else "")
+            found.problems.append(
+                f"years: {year} has no scene in its season ({cfg['season']['start']} to {cfg['season']['end']}); the scenes "
+                f"found are dated {shown or 'nothing'}. Remove {year} from years, widen season, or add scenes of {year}.")
+            continue
+        over = [s for s in season if _overlap(headers.get(s.band_files()[0][1]), area) and headers.get(s.band_files()[0][1])]
+        if area is not None and not over:
+            found.problems.append(
+                f"imagery: none of the {len(season)} scene(s) of {year} overlaps the zones (zones {_fmt(area)} in {cfg['crs']}). "
+                "Check the scenes' and the zones' CRS, or give scenes of this area.")
+    return extent
+
+
+def _greenspace(cfg: Mapping, missing: set[str], found: Findings) -> None:
+    gs = cfg.get("greenspace")
+    if not gs:
+        return
+    types = list(gs.get("types") or [])
+    if gs.get("path") and "greenspace.path" not in missing and not demo_output(cfg, gs["path"]):
+        _greenspace_polygons(gs, types, found)
+    if gs.get("raster") and "greenspace.raster" not in missing:
+        head = _raster_header(gs["raster"], "greenspace.raster", found)
+        if head is not None and head["crs"] is None:
+            found.problems.append(f"greenspace.raster: {gs['raster']} has no CRS. Assign one and save again.")
+        if head is not None and gs.get("class_table") and "greenspace.class_table" not in missing:
+            _class_table(gs, types, head, found)
+
+
+def _greenspace_polygons(gs: Mapping, types: list[str], found: Findings) -> None:
+    import pyogrio
+
+    path = gs["path"]
+    info = _vector_info(path, None, "greenspace.path", found)
+    if info is None:
+        return
+    col = gs.get("type_column", "type")
+    if col not in [str(f) for f in info["fields"]]:
+        found.problems.append(f"greenspace.type_column: {path} has no column {col!r} (columns: {list(info['fields'])}). "
+                              "Set greenspace.type_column to the column holding the type codes.")
+        return
+    if not info.get("crs"):
+        found.problems.append(f"greenspace.path: {path} has no CRS. Assign one in GIS software and save again.")
+    codes = pyogrio.read_dataframe(path, columns=[col], read_geometry=False)[col].astype("string")
+    unknown = sorted(set(codes[~codes.isin(types)].fillna("<empty>")))
+    if unknown:
+        found.problems.append(f"greenspace.path: {path} column {col!r} holds type code(s) {unknown[:10]} that are not in "
+                              f"greenspace.types {types}. Recode the polygons or add the codes to greenspace.types.")
+
+
+def _class_table(gs: Mapping, types: list[str], head: dict, found: Findings) -> None:
+    import rasterio
+
+    from greensink.io import read_csv
+    from greensink.types import read_class_table
+
+    try:
+        mapping = read_class_table(read_csv(gs["class_table"]), types, gs["class_table"])
+    except GreensinkError as exc:
+        found.problems.append(str(exc))
+        return
+    present: set[int] = set()
+    with rasterio.open(gs["raster"]) as src:
+        for _, window in src.block_windows(1):
+            block = src.read(1, window=window)
+            if head["nodata"] is not None:
+                block = block[block != head["nodata"]]
+            present.update(int(v) for v in np.unique(block))
+    unmapped = sorted(present - set(mapping))
+    if unmapped:
+        found.problems.append(f"greenspace.class_table: {gs['class_table']} does not list class(es) {unmapped[:20]} found in "
+                              f"{gs['raster']}. Add a row for each (class, type), with type a code of greenspace.types or 'ignore'.")
+
+
+def _read_table(path: str, key: str, found: Findings):
+    import geopandas as gpd
+
+    try:
+        return gpd.read_file(path)
+    except Exception as exc:  # noqa: BLE001 - GDAL's reason is in the text
+        found.problems.append(f"{key}: {path} cannot be read ({exc}). Give a vector file GDAL reads.")
+        return None
+
+
+def _plots(cfg: Mapping, missing: set[str], area: Bounds | None, imagery: Bounds | None, found: Findings) -> None:
+    import pandas as pd
+
+    plots = cfg.get("plots")
+    if not plots or "plots.path" in missing or demo_output(cfg, plots["path"]):
+        return
+    gdf = _read_table(plots["path"], "plots.path", found)
+    if gdf is None:
+        return
+    where = f"plots ({plots['path']})"
+    cols = {k: plots.get(k, d) for k, d in (("id_column", "plot_id"), ("carbon_column", "carbon_t_ha"),
+                                              ("type_column", "type"), ("year_column", "year"))}
+    absent = [f"plots.{k} = {v!r}" for k, v in cols.items() if v not in gdf.columns]
+    if absent:
+        found.problems.append(f"{where}: column(s) not found: {', '.join(absent)} (columns: {[c for c in gdf.columns if c != 'geometry']}). "
+                              "Set these keys to the plots' column names.")
+        return
+    if gdf.crs is None:
+        found.problems.append(f"{where}: the layer has no CRS. Assign one in GIS software and save again.")
+        return
+    carbon = pd.to_numeric(gdf[cols["carbon_column"]], errors="coerce")
+    bad = np.flatnonzero(~(carbon >= 0).to_numpy())
+    for i in bad[:5]:
+        found.problems.append(f"{where} row {i + 1}: {cols['carbon_column']} must be a number >= 0 (t C/ha). Got "
+                              f"{gdf[cols['carbon_column']].iloc[i]!r}. Remove the row or fill it.")
+    if len(bad) > 5:
+        found.problems.append(f"{where}: {len(bad) - 5} more rows with a {cols['carbon_column']} that is not a number >= 0.")
+    types = list((cfg.get("greenspace") or {}).get("types") or [])
+    if types:
+        codes = gdf[cols["type_column"]].astype("string")
+        unknown = sorted(set(codes[~codes.isin(types)].fillna("<empty>")))
+        if unknown:
+            found.problems.append(f"{where}: column {cols['type_column']!r} holds type code(s) {unknown[:10]} that are not in "
+                                  f"greenspace.types {types}. Recode the plots or add the types.")
+    years = pd.to_numeric(gdf[cols["year_column"]], errors="coerce")
+    other = sorted({int(y) for y in years.dropna()} - {int(y) for y in cfg["years"]})
+    if other:
+        n = int((~years.isin(cfg["years"]) & years.notna()).sum())
+        found.warnings.append(f"{where}: {n} plot(s) dated {other} (column {cols['year_column']!r}) are outside years "
+                              f"{sorted(cfg['years'])} and will not be used. Add those years, or ignore this if intended.")
+    pts = gdf.to_crs(cfg["crs"]).geometry.representative_point()
+    x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    for name, box in (("the imagery", imagery), ("the zones", area)):
+        if box is None:
+            continue
+        out = np.flatnonzero(~((x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])))
+        if len(out):
+            ids = [str(v) for v in gdf[cols["id_column"]].iloc[out[:5]]]
+            found.problems.append(f"{where}: {len(out)} plot(s) lie outside {name} {_fmt(box)} ({cfg['crs']}), e.g. {ids}. "
+                                  "Check the plots' CRS, or remove plots that are outside the study area.")
+
+
+def _population(cfg: Mapping, missing: set[str], area: Bounds | None, found: Findings) -> None:
+    pop = cfg.get("population")
+    if not pop or "population.path" in missing or demo_output(cfg, pop["path"]):
+        return
+    info = _vector_info(pop["path"], None, "population.path", found)
+    if info is None:
+        return
+    where = f"population ({pop['path']})"
+    if pop["column"] not in [str(f) for f in info["fields"]]:
+        found.problems.append(f"{where}: population.column {pop['column']!r} is not a column (columns: {list(info['fields'])}). "
+                              "Set population.column to the column holding the number of people.")
+    if not info.get("crs"):
+        found.problems.append(f"{where}: the layer has no CRS. Assign one in GIS software and save again.")
+        return
+    box = _bounds_in(info.get("total_bounds"), info["crs"], cfg["crs"])
+    if area is not None and box is not None and not _overlap(box, area):
+        found.problems.append(f"{where}: the population polygons {_fmt(box)} do not overlap the zones {_fmt(area)} "
+                              f"({cfg['crs']}). Check the layer's CRS, or set population: null.")
+
+
+def _tables(cfg: Mapping, missing: set[str], found: Findings) -> None:
+    from greensink.targets import read_targets
+
+    if cfg.get("targets") and "targets" not in missing:
+        try:
+            read_targets(cfg["targets"])
+        except GreensinkError as exc:
+            found.problems.append(f"targets: {exc}")
+    chm = (cfg.get("vegetation") or {}).get("chm")
+    if chm and "vegetation.chm.path" not in missing:
+        for year in sorted(cfg["years"]) if "{year}" in str(chm["path"]) else [None]:
+            path = str(chm["path"]).replace("{year}", str(year))
+            head = _raster_header(path, "vegetation.chm.path", found)
+            if head is not None and head["crs"] is None:
+                found.problems.append(f"vegetation.chm.path: {path} has no CRS. Assign one and save again.")
+
