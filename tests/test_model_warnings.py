@@ -87,3 +87,41 @@ def test_model_better_than_mean_is_used_without_warning(caplog):
     assert g1["source"] == "plots" and g1["cv"]["r2"] > 0.9
     assert g1["cv_worse_than_mean"] is False and g1["warnings"] == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+# --- the report's model section -------------------------------------------------------------
+
+
+def test_report_says_what_was_done_about_a_model_worse_than_the_mean():
+    import re
+
+    from greensink.report import render_report
+    from test_report import make_inputs
+
+    inputs = make_inputs()
+    warning = ("the chosen linear model on ndvi from 15 plots has cross-validated R² -0.210 < 0: it predicts held-out "
+               "plots worse than the plots' mean density")
+    models = {}
+    for year, m in inputs["models"].items():
+        types = dict(m["types"])
+        # G1 fell back to the table (it has a row); G2 was kept (no row) and flagged
+        types["G1"] = {**types["EG"], "type": "G1", "params": {"c": 30.0}, "n": 24, "cv_worse_than_mean": True,
+                       "reason": f"{warning}: using coefficient table (c_above + c_below = 30.0 t C/ha)",
+                       "warnings": [f"{warning}; the coefficient table is used instead"]}
+        types["G2"] = {**types["G2"], "cv": {**types["G2"]["cv"], "r2": -0.21}, "cv_worse_than_mean": True,
+                       "warnings": [f"{warning}; kept, because the coefficient table has no row for G2"]}
+        models[year] = {**m, "types": types}
+    html = render_report(**{**inputs, "models": models})
+    section = html[html.index('id="models"'):html.index('id="plausibility"')]
+    warnings = re.findall(r'<div class="warning">(.*?)</div>', section, flags=re.S)
+    assert len(warnings) == 3 * len(models)  # G1 (fallback), G2 (kept), EG (too few plots) in each year
+    g1 = [w for w in warnings if "G1" in w]
+    g2 = [w for w in warnings if "G2" in w]
+    assert len(g1) == len(g2) == len(models)
+    assert all("the fitted model was worse than the plots' mean in cross-validation and was set aside" in w
+               and "R² -0.210 &lt; 0" in w and "using coefficient table (c_above + c_below = 30.0 t C/ha)" in w
+               for w in g1)
+    assert all("is still used, because the coefficient table has no row for this type" in w
+               and "kept, because the coefficient table has no row for G2" in w for w in g2)
+    eg = [w for w in warnings if "EG" in w]
+    assert not any("set aside" in w for w in eg)  # too few plots is not a CV verdict

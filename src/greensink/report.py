@@ -571,7 +571,11 @@ def _model_section(year: int, model: Mapping[str, Any], type_names: Mapping[str,
         ]})
         if fallback:
             warnings.append({"code": str(code), "name": name, "reason": _text(tm.get("reason")),
-                             "uncertainty": format_number(tm.get("uncertainty_pct"), 0)})
+                             "uncertainty": format_number(tm.get("uncertainty_pct"), 0),
+                             "worse_than_mean": bool(tm.get("cv_worse_than_mean")), "kept": False})
+        elif tm.get("cv_worse_than_mean"):  # kept (no table row): say so beside the table
+            warnings.append({"code": str(code), "name": name, "kept": True,
+                             "reason": "; ".join(_text(w) for w in (tm.get("warnings") or []))})
     headers = ["代码 Code", "绿地类型 Type", "来源 Source", "形式 Form", "预测变量 Predictors",
                "公式 Formula (C in t C/ha)", "样地数 n", "交叉验证 CV R²", "CV RMSE (t C/ha)", "CV 偏差 bias (t C/ha)", "折数 folds",
                "难以区分的形式 Rivals within 1 SE (max. difference)"]
