@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import logging
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from shapely.geometry import Point
 
+from greensink.grid import Grid
 from greensink.model import cross_validate, fit_models, spatial_folds, worse_than_mean
+from greensink.plots import outside_years, prepare_plots
 
 COEFFICIENTS = pd.DataFrame({"type": ["G1"], "c_above": [30.0], "c_below": [6.0], "c_soil": [40.0],
                              "c_dead": [1.0], "uncertainty_pct": [25.0]})
@@ -125,3 +129,28 @@ def test_report_says_what_was_done_about_a_model_worse_than_the_mean():
                and "kept, because the coefficient table has no row for G2" in w for w in g2)
     eg = [w for w in warnings if "EG" in w]
     assert not any("set aside" in w for w in eg)  # too few plots is not a CV verdict
+
+
+# --- plots dated outside the reporting years -------------------------------------------------
+
+
+def test_plots_outside_the_reporting_years_are_counted_by_year():
+    grid = Grid.from_bounds((500_000.0, 3_400_000.0, 501_000.0, 3_401_000.0), 10, "EPSG:32651")
+    years = [2019, 2023, 2023, 2021, 2024, 2021, 2021, 2022]
+    gdf = gpd.GeoDataFrame(
+        {"pid": [f"P{i}" for i in range(8)], "kind": "G1", "c": 20.0, "yr": years},
+        geometry=[Point(500_005.0 + 100 * i, 3_400_005.0) for i in range(8)], crs="EPSG:32651")
+    plots = prepare_plots(gdf, {"id_column": "pid", "carbon_column": "c", "type_column": "kind", "year_column": "yr"},
+                          ["G1"], grid, "data/plots.gpkg")
+    unused = outside_years(plots, [2023, 2024], "data/plots.gpkg", "yr")
+    # 2019 once, 2021 three times, 2022 once: 5 of 8 plots are in no reporting year
+    assert unused["n"] == 5 and unused["n_plots"] == 8
+    assert unused["years"] == {"2019": 1, "2021": 3, "2022": 1}
+    assert unused["plot_ids"] == ["P0", "P3", "P5", "P6", "P7"]
+    assert unused["file"] == "data/plots.gpkg" and unused["column"] == "yr"
+    assert unused["message"] == (
+        "data/plots.gpkg: 5 of 8 plots are dated outside the reporting years [2023, 2024] (column 'yr': "
+        "2019 (1 plot), 2021 (3 plots), 2022 (1 plot)) and are used by no year's model. Add those years to "
+        "`years`, or correct the plots' years if they were measured in a reporting year.")
+    json.dumps(unused)
+    assert outside_years(plots, [2019, 2021, 2022, 2023, 2024], "data/plots.gpkg", "yr") is None

@@ -62,6 +62,25 @@ def prepare_plots(gdf: gpd.GeoDataFrame, cfg: Mapping, types: Sequence[str], gri
     return out
 
 
+def outside_years(plots: pd.DataFrame, years: Sequence[int], where: str, year_column: str) -> dict | None:
+    """The plots dated outside the reporting ``years``, which no year's model uses; None when there are none.
+
+    ``plots`` as returned by :func:`prepare_plots`. Returns {"n", "n_plots", "years" ({year: count}, as
+    strings for JSON), "reporting_years", "file", "column", "plot_ids" (the first 20), "message"}; the
+    message names the file, column, years and counts and the fix."""
+    out = plots[~plots["year"].isin([int(y) for y in years])]
+    if out.empty:
+        return None
+    counts = out["year"].value_counts().sort_index()
+    listed = ", ".join(f"{int(y)} ({int(n)} plot{'s' if n > 1 else ''})" for y, n in counts.items())
+    message = (f"{where}: {len(out)} of {len(plots)} plots are dated outside the reporting years {sorted(int(y) for y in years)} "
+               f"(column {year_column!r}: {listed}) and are used by no year's model. Add those years to `years`, "
+               "or correct the plots' years if they were measured in a reporting year.")
+    return {"n": int(len(out)), "n_plots": int(len(plots)), "years": {str(int(y)): int(n) for y, n in counts.items()},
+            "reporting_years": sorted(int(y) for y in years), "file": str(where), "column": str(year_column),
+            "plot_ids": [str(v) for v in out["plot_id"].head(20)], "message": message}
+
+
 def sample(raster: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Values of a (rows, cols) raster at the given pixel indices."""
     return raster[np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)]

@@ -17,6 +17,7 @@ from greensink.logs import setup
 from greensink.model import fit_models
 from greensink.plots import (
     footprint_matrix,
+    outside_years,
     own_type_share,
     own_type_share_footprints,
     prepare_plots,
@@ -32,6 +33,9 @@ m = p.model
 rasters = dict(zip(p.predictors, inp.predictors, strict=True))
 grid = io.read_grid(rasters["ndvi"])
 plots = prepare_plots(io.read_vector(inp.plots), p.plots, p.types, grid, inp.plots)
+unused = outside_years(plots, snakemake.config["years"], inp.plots, p.plots["year_column"])  # noqa: F821
+if unused:
+    log.warning(unused["message"])
 plots = plots[plots["year"] == year].copy()
 radius = p.plots.get("radius_m", 0)
 footprints = footprint_matrix(plots, radius, grid) if radius > 0 else None
@@ -56,6 +60,9 @@ models["year"] = year
 models["notes"] = list(p.notes)
 for note in p.notes:
     log.warning(note)
+models["plots_outside_years"] = unused
+if unused:
+    models["notes"].append(unused["message"])
 models["screened_plots"] = screened[["plot_id", "type", "type_share", "screened"]].to_dict("records")
 for code in p.types:
     models["types"][code]["n_screened_mixed_pixel"] = int((screened["type"] == code).sum())
