@@ -1,0 +1,228 @@
+"""One config used as given, one project folder per config, and the preflight of every input.
+
+Unit level: the config the workflow sees (greensink.config.load_project / project_setup), the project
+folder and its guard, and greensink.preflight on small files written here. The workflow level (a user's
+config run from a checkout where the demo has run) is in test_own_data.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import yaml
+from affine import Affine
+from shapely.geometry import Point, box
+
+from greensink import config as gs_config
+from greensink.cli import main as cli_main
+from greensink.errors import ConfigError, InputDataError
+from greensink.preflight import check_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+CRS = "EPSG:32650"
+X0, Y1 = 400_015.0, 3_500_015.0  # pixel corners at 15 m mod 30, like USGS Landsat files
+
+
+def write_yaml(path: Path, doc: dict) -> Path:
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def scene(path: Path, values: np.ndarray, crs: str | None = CRS) -> Path:
+    with rasterio.open(path, "w", driver="GTiff", width=values.shape[1], height=values.shape[0], count=1,
+                       dtype=values.dtype.name, crs=crs, transform=Affine(30, 0, X0, 0, -30, Y1), nodata=0) as dst:
+        dst.write(values, 1)
+    return path
+
+
+@pytest.fixture
+def own(tmp_path) -> dict:
+    """A small project: 4×4 Landsat-like scenes (2 dates), zones in EPSG:4326, typed polygons, plots."""
+    d = tmp_path / "data"
+    d.mkdir()
+    for date in ("20230615", "20230815"):
+        scene(d / f"LC08_L2SP_118038_{date}_20230701_02_T1_SR_B4.TIF", np.full((4, 4), 9000, np.uint16))
+        scene(d / f"LC08_L2SP_118038_{date}_20230701_02_T1_SR_B5.TIF", np.full((4, 4), 20000, np.uint16))
+    zones = gpd.GeoDataFrame({"code": ["A", "B"]}, geometry=[box(X0, Y1 - 120, X0 + 60, Y1), box(X0 + 60, Y1 - 120, X0 + 120, Y1)],
+                             crs=CRS).to_crs("EPSG:4326")
+    zones.to_file(d / "zones.gpkg", layer="block")
+    gpd.GeoDataFrame({"type": ["G1"]}, geometry=[box(X0, Y1 - 60, X0 + 60, Y1)], crs=CRS).to_file(d / "gs.gpkg")
+    gpd.GeoDataFrame({"plot_id": ["p1"], "carbon_t_ha": [10.0], "type": ["G1"], "year": [2023]},
+                     geometry=[Point(X0 + 30, Y1 - 30)], crs=CRS).to_file(d / "plots.gpkg")
+    cfg = {
+        "years": [2023], "crs": CRS, "resolution": 30,
+        "imagery": {"source": "local", "files": [{"red": "data/*_SR_B4.TIF", "nir": "data/*_SR_B5.TIF",
+                                                  "profile": "landsat-c2-l2"}]},
+        "zones": [{"level": "block", "path": "data/zones.gpkg", "id": "code"}],
+        "greenspace": {"path": "data/gs.gpkg", "type_column": "type"},
+        "plots": {"path": "data/plots.gpkg"},
+    }
+    return {"root": tmp_path, "cfg": cfg, "path": write_yaml(tmp_path / "my.yaml", cfg)}
+
+
+# --- one config, as given ---------------------------------------------------------------------------------
+
+
+def test_user_config_is_not_merged_with_the_demo(own):
+    cfg = gs_config.load_project(own["path"], base=own["root"])
+    demo = gs_config.load(gs_config.DEMO_CONFIG)
+    assert "population" in demo  # the demo has population ...
+    assert "population" not in cfg  # ... and a config that leaves it out has none
+    assert cfg["years"] == [2023] and cfg["imagery"]["source"] == "local"
+    assert cfg["model"]["n_bootstrap"] == 200  # the schema default, not something inherited
+
+
+def test_null_switches_off_an_optional_section(own):
+    doc = dict(own["cfg"], population=None, residential=None)
+    cfg = gs_config.load_project(write_yaml(own["root"] / "nulls.yaml", doc), base=own["root"])
+    assert "population" not in cfg and "residential" not in cfg
+    cfg = gs_config.load_project(own["path"], overrides={"plots": None}, base=own["root"])
+    assert "plots" not in cfg
+
+
+def test_input_paths_resolve_against_the_run_folder_and_defaults_against_the_checkout(own):
+    cfg = gs_config.load_project(own["path"], base=own["root"])
+    assert cfg["zones"][0]["path"] == str(own["root"] / "data" / "zones.gpkg")
+    assert cfg["imagery"]["files"][0]["red"] == str(own["root"] / "data" / "*_SR_B4.TIF")
+    assert cfg["coefficients"] == str(ROOT / "config" / "coefficients.csv")  # left at its default: greensink's table
+    given = dict(own["cfg"], coefficients="tables/mine.csv")
+    cfg = gs_config.load_project(write_yaml(own["root"] / "c.yaml", given), base=own["root"])
+    assert cfg["coefficients"] == str(own["root"] / "tables" / "mine.csv")  # given: relative to the run folder
+
+
+def test_demo_outputs_stay_relative_to_the_project_folder(tmp_path):
+    cfg = gs_config.load_project(None, base=tmp_path)
+    assert cfg["zones"][0]["path"] == "resources/demo/zones/city.gpkg"  # written by the demo rule, in workdir
+    assert cfg["workdir"] == str(tmp_path.resolve())  # the demo config runs in the folder it starts in
+
+
+def test_project_folder_defaults(own, tmp_path):
+    assert gs_config.load_project(own["path"], base=own["root"])["workdir"] == str(own["root"] / "projects" / "my")
+    doc = dict(own["cfg"], workdir="elsewhere/p1")
+    cfg = gs_config.load_project(write_yaml(own["root"] / "w.yaml", doc), base=own["root"])
+    assert cfg["workdir"] == str(own["root"] / "elsewhere" / "p1")
+
+
+def test_a_project_folder_refuses_a_second_config(tmp_path):
+    a, b = write_yaml(tmp_path / "a.yaml", {}), write_yaml(tmp_path / "b.yaml", {})
+    folder = tmp_path / "proj"
+    gs_config.check_project(folder, a)
+    gs_config.check_project(folder, a)  # the same config again: fine
+    assert json.loads((folder / gs_config.PROJECT_MARKER).read_text())["config"] == str(a.resolve())
+    with pytest.raises(ConfigError) as err:
+        gs_config.check_project(folder, b)
+    text = str(err.value)
+    assert str(a.resolve()) in text and str(b.resolve()) in text and "workdir" in text
+
+
+# --- preflight --------------------------------------------------------------------------------------------
+
+
+def test_preflight_passes_a_good_project(own):
+    cfg = gs_config.load_project(own["path"], base=own["root"])
+    assert check_inputs(cfg) == []
+
+
+def test_preflight_lists_every_problem_at_once(own):
+    root = own["root"]
+    d = root / "data"
+    gpd.GeoDataFrame({"plot_id": ["p1", "p2", "p3"], "carbon_t_ha": ["n/a", 5.0, 7.0], "type": ["G1", "ZZ", "G1"],
+                      "year": [2023, 2023, 2023]},
+                     geometry=[Point(X0 + 30, Y1 - 30), Point(X0 + 40, Y1 - 40), Point(X0 + 90_000, Y1)],
+                     crs=CRS).to_file(d / "plots_bad.gpkg")
+    gpd.GeoDataFrame({"people": [10]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:4326").to_file(d / "pop.gpkg")
+    doc = dict(own["cfg"])
+    doc["zones"] = [{"level": "block", "path": "data/zones.gpkg", "id": "zone_code", "name": "label"},
+                    {"level": "parcel", "path": "data/parcels.gpkg", "id": "pid"}]
+    doc["imagery"] = {"source": "local", "files": [{"red": "data/*_B4.TIF", "nir": "data/nothing/*_B5.TIF",
+                                                    "profile": "landsat-c2-l2"}]}
+    doc["plots"] = {"path": "data/plots_bad.gpkg"}
+    doc["population"] = {"path": "data/pop.gpkg", "column": "population"}
+    cfg = gs_config.load_project(write_yaml(root / "bad.yaml", doc), base=root)
+    with pytest.raises(InputDataError) as err:
+        check_inputs(cfg)
+    text = str(err.value)
+    expected = [
+        "zones[1].path: file " + str(d / "parcels.gpkg") + " does not exist",
+        "zones[0].id names column 'zone_code'", "zones[0].name names column 'label'",
+        "imagery.files[0].nir: '" + str(d / "nothing" / "*_B5.TIF") + "' matches no file",
+        "row 1: carbon_t_ha must be a number >= 0 (t C/ha). Got 'n/a'",
+        "type code(s) ['ZZ']",
+        "1 plot(s) lie outside the zones", "['p3']",
+        "population.column 'population' is not a column",
+        "do not overlap the zones",
+    ]
+    for piece in expected:
+        assert piece in text, f"missing {piece!r} in:\n{text}"
+    assert text.startswith("9 problem(s) with the inputs")  # zones[0].id and .name are two; p3 is named in its line
+
+
+def test_preflight_names_years_without_scenes_and_scenes_elsewhere(own):
+    root = own["root"]
+    doc = dict(own["cfg"], years=[2022, 2023])
+    far = gpd.GeoDataFrame({"code": ["F"]}, geometry=[box(X0 + 50_000, Y1, X0 + 51_000, Y1 + 1000)], crs=CRS)
+    far.to_file(root / "data" / "far.gpkg", layer="block")
+    doc["zones"] = [{"level": "block", "path": "data/far.gpkg", "id": "code"}]
+    doc["plots"] = None
+    cfg = gs_config.load_project(write_yaml(root / "years.yaml", doc), base=root)
+    with pytest.raises(InputDataError) as err:
+        check_inputs(cfg)
+    text = str(err.value)
+    assert "years: 2022 has no scene in its season (04-01 to 10-31); the scenes found are dated 2023-06-15, 2023-08-15" in text
+    assert "none of the 2 scene(s) of 2023 overlaps the zones" in text
+
+
+def test_preflight_warns_about_plots_outside_the_years(own):
+    d = own["root"] / "data"
+    gpd.GeoDataFrame({"plot_id": ["p1", "p2", "p3"], "carbon_t_ha": [1.0, 2.0, 3.0], "type": ["G1"] * 3,
+                      "year": [2023, 2019, 2019]}, geometry=[Point(X0 + 30, Y1 - 30)] * 3, crs=CRS).to_file(d / "plots.gpkg")
+    warnings = check_inputs(gs_config.load_project(own["path"], base=own["root"]))
+    assert len(warnings) == 1 and "2 plot(s) dated [2019]" in warnings[0] and "outside years [2023]" in warnings[0]
+
+
+def test_preflight_class_table_must_cover_the_raster(own):
+    root = own["root"]
+    classes = np.array([[10, 10, 30, 0], [10, 50, 30, 0], [77, 50, 30, 0], [10, 10, 30, 0]], np.uint8)
+    scene(root / "data" / "lc.tif", classes)
+    (root / "data" / "classes.csv").write_text("class,type\n10,G1\n30,EG\n50,ignore\n", encoding="utf-8")
+    doc = dict(own["cfg"], greenspace={"raster": "data/lc.tif", "class_table": "data/classes.csv"}, plots=None)
+    cfg = gs_config.load_project(write_yaml(root / "lc.yaml", doc), base=root)
+    with pytest.raises(InputDataError, match=r"does not list class\(es\) \[77\] found in"):
+        check_inputs(cfg)
+
+
+def test_preflight_refuses_a_scene_without_crs(own):
+    d = own["root"] / "data"
+    scene(d / "LC08_L2SP_118038_20230715_20230801_02_T1_SR_B4.TIF", np.full((4, 4), 9000, np.uint16), crs=None)
+    scene(d / "LC08_L2SP_118038_20230715_20230801_02_T1_SR_B5.TIF", np.full((4, 4), 9000, np.uint16), crs=None)
+    with pytest.raises(InputDataError, match=r"20230715.*has no CRS"):
+        check_inputs(gs_config.load_project(own["path"], base=own["root"]))
+
+
+# --- command line ----------------------------------------------------------------------------------------
+
+
+def test_validate_command_runs_the_preflight(own, capsys, monkeypatch):
+    monkeypatch.chdir(own["root"])
+    assert cli_main(["validate", "my.yaml"]) == 0
+    assert f"my.yaml: valid; results go to {own['root'] / 'projects' / 'my'}/results" in capsys.readouterr().out
+    write_yaml(own["root"] / "broken.yaml", dict(own["cfg"], plots={"path": "data/none.gpkg"}))
+    assert cli_main(["validate", "broken.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "plots.path: file " + str(own["root"] / "data" / "none.gpkg") + " does not exist" in err
+    assert "Traceback" not in err
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == "greensink 0.1.0"
+    with pytest.raises(SystemExit):
+        cli_main(["--help"])
+    out = capsys.readouterr().out
+    assert "greensink run CONFIG" in out and "``" not in out  # plain text, no reST markup
