@@ -32,9 +32,11 @@ from greensink.aggregate import (
 from greensink.carbon import (
     CO2_PER_C,
     density_map,
+    fill_values,
     interval_quantiles,
     pixel_function,
     type_density,
+    type_fill,
     typed_pixels,
 )
 from greensink.coverage import coverage_matrix
@@ -113,7 +115,8 @@ def test_density_map_bands_and_fill():
 
 def two_type_case():
     """1 × 3 pixels, G1 (hand model) and XG (coefficient table: constant 10 t C/ha, no spread).
-    pixel 0: 30 % G1 / 70 % XG at NDVI 0.5; pixel 1: G1 only at NDVI 0.2; pixel 2: XG only, NDVI NaN."""
+    pixel 0: 30 % G1 / 70 % XG at NDVI 0.5; pixel 1: G1 only at NDVI 0.2; pixel 2: XG only, NDVI NaN
+    (a constant density needs no observation)."""
     xg = fallback_type_model("XG", 10.0, 0.0, 0, "no plots", n_bootstrap=3)
     models = {"types": {"G1": G1_MODEL, "XG": xg}}
     fractions = np.array([[[0.3, 1.0, 0.0]], [[0.7, 0.0, 1.0]]], dtype=np.float32)
@@ -125,14 +128,15 @@ def test_two_types_by_hand_and_type_density_sums_to_estimate():
     models, types, fractions, ndvi = two_type_case()
     fn = pixel_function(models, types, fractions, ndvi)
     est, draws = fn(np.arange(3))
-    # pixel 0: 0.3 × (1 + 5) + 0.7 × 10 = 1.8 + 7 = 8.8; pixel 1: 1 × (1 + 2) = 3; pixel 2: NaN
-    np.testing.assert_allclose(est, [8.8, 3.0, NAN], rtol=1e-6)
+    # pixel 0: 0.3 × (1 + 5) + 0.7 × 10 = 1.8 + 7 = 8.8; pixel 1: 1 × (1 + 2) = 3;
+    # pixel 2: XG is a constant of the land: 1 × 10 = 10 although NDVI is NaN
+    np.testing.assert_allclose(est, [8.8, 3.0, 10.0], rtol=1e-6)
     # draws at pixel 0: 0.3 × (6, 7, 5) + 7 = 8.8, 9.1, 8.5
     np.testing.assert_allclose(draws[:, 0], [8.8, 9.1, 8.5], rtol=1e-6)
     td = type_density(models, types, fractions, ndvi)
     assert td.shape == (2, 1, 3) and td.dtype == np.float32
     np.testing.assert_allclose(td[0], [[1.8, 3.0, 0.0]], rtol=1e-6)
-    np.testing.assert_allclose(td[1], [[7.0, 0.0, NAN]], rtol=1e-6)
+    np.testing.assert_allclose(td[1], [[7.0, 0.0, 10.0]], rtol=1e-6)
     band = density_map(fn, typed_pixels(fractions), (1, 3))[0]
     np.testing.assert_allclose(td.sum(axis=0), band, rtol=1e-6)  # NaN where the estimate is NaN
 
@@ -287,15 +291,18 @@ def population() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"people": [50.0, 0.0]}, geometry=[px_box(0, 0, 2, 4), px_box(2, 0, 4, 4)], crs=CRS)
 
 
-def tables(models: dict, levels: list[gpd.GeoDataFrame]) -> list[gpd.GeoDataFrame]:
+def tables(models: dict, levels: list[gpd.GeoDataFrame], ndvi: np.ndarray | None = None,
+           **kw) -> list[gpd.GeoDataFrame]:
     gs = greenspace()
     fractions = type_fractions(gs, "type", TYPES, GRID)
-    r = rasters()
-    fn = pixel_function(models, TYPES, fractions, r["ndvi"])
+    r = rasters() if ndvi is None else {**rasters(), "ndvi": ndvi}
+    fill = type_fill(models, TYPES, fractions, r["ndvi"], seed=0)
+    fn = pixel_function(models, TYPES, fractions, r["ndvi"], fill=fill_values(fill))
     matrices = [coverage_matrix(list(z.geometry.values), GRID.transform, GRID.shape) for z in levels]
     sums = zone_draw_sums(matrices, fn, typed_pixels(fractions), GRID.pixel_area_ha)
     density = type_density(models, TYPES, fractions, r["ndvi"])
-    return [zone_table(z, m, GRID, r, density, TYPES, s, gs, "type", ["G1"], population(), "people", 90.0)
+    return [zone_table(z, m, GRID, r, density, TYPES, s, gs, "type", ["G1"], population(), "people", 90.0,
+                       fractions=fractions, fill_t_ha={t: v["fill_t_ha"] for t, v in fill.items()}, **kw)
             for z, m, s in zip(levels, matrices, sums, strict=True)]
 
 
@@ -360,29 +367,38 @@ def test_zone_table_carbon_by_hand(zone_tables):
     b = block.iloc[0]
     # G1 (C = 1 + 10 NDVI) on P1: 4 px at 0.6 -> 7, 4 px at 0.3 -> 4: (28 + 16) × 0.01 ha = 0.44 t
     # XG (C = 20 NDVI) on P2: (2, 2), (3, 2) full at 0.8 -> 16 each; (3, 3) 0.3 × 16 = 4.8;
-    #   (2, 3) NaN -> nothing: (16 + 16 + 4.8) × 0.01 = 0.368 t
+    #   observed: (16 + 16 + 4.8) × 0.01 = 0.368 t
+    #   (2, 3), 0.3 XG, NDVI NaN -> filled with XG's mean density over its observed pixels,
+    #   (1·16 + 1·16 + 0.3·16) / 2.3 = 16 t C/ha of XG land: 0.3 × 16 × 0.01 = 0.048 t
     assert (p1["carbon_t_G1"], p1["carbon_t_XG"]) == pytest.approx((0.44, 0.0), rel=1e-6)
-    assert (p2["carbon_t_G1"], p2["carbon_t_XG"]) == pytest.approx((0.0, 0.368), rel=1e-6)
-    assert (p1["carbon_t"], p2["carbon_t"], b["carbon_t"]) == pytest.approx((0.44, 0.368, 0.808), rel=1e-6)
+    assert (p2["carbon_t_G1"], p2["carbon_t_XG"]) == pytest.approx((0.0, 0.416), rel=1e-6)
+    assert (p1["carbon_t"], p2["carbon_t"], b["carbon_t"]) == pytest.approx((0.44, 0.416, 0.856), rel=1e-6)
+    assert (p2["carbon_t_observed"], p2["carbon_t_filled"]) == pytest.approx((0.368, 0.048), rel=1e-6)
+    assert (p1["carbon_t_filled"], b["carbon_t_filled"]) == pytest.approx((0.0, 0.048), rel=1e-6)
+    # typed land as carbon sees it: P2 XG 1 + 1 + 0.3 + 0.3 = 2.6 px = 0.026 ha, 2.3 px observed
+    assert p2["green_space_grid_area_ha"] == pytest.approx(0.026, rel=1e-6)
+    assert p2["carbon_observed_pct"] == pytest.approx(100 * 2.3 / 2.6, rel=1e-6)
+    assert p1["carbon_observed_pct"] == pytest.approx(100.0)
     for t in zone_tables:
         np.testing.assert_allclose(t["carbon_t_G1"] + t["carbon_t_XG"], t["carbon_t"], rtol=1e-12)
         np.testing.assert_allclose(t["co2e_t"], t["carbon_t"] * 44 / 12, rtol=1e-12)
         np.testing.assert_allclose(t["co2e_t_lo"], t["carbon_t_lo"] * CO2_PER_C, rtol=1e-12)
         assert (t["carbon_t_lo"] <= t["carbon_t"]).all() and (t["carbon_t"] <= t["carbon_t_hi"]).all()
-    # density per zone area: 0.44/0.08 = 5.5, 0.368/0.08 = 4.6, 0.808/0.16 = 5.05 t C/ha
-    assert (p1["carbon_t_ha"], p2["carbon_t_ha"], b["carbon_t_ha"]) == pytest.approx((5.5, 4.6, 5.05), rel=1e-6)
-    # per ha of green space: P2 0.368 / 0.026 = 14.154
-    assert p2["carbon_t_per_green_space_ha"] == pytest.approx(0.368 / 0.026, rel=1e-6)
+    # density per zone area: 0.44/0.08 = 5.5, 0.416/0.08 = 5.2, 0.856/0.16 = 5.35 t C/ha
+    assert (p1["carbon_t_ha"], p2["carbon_t_ha"], b["carbon_t_ha"]) == pytest.approx((5.5, 5.2, 5.35), rel=1e-6)
+    # per ha of green space, both on the pixel fractions: P2 0.416 / 0.026 = 16
+    assert p2["carbon_t_per_green_space_ha"] == pytest.approx(16.0, rel=1e-6)
     # intervals from summed draws. P1 draws (a = 1, 2, 0): 0.44, (4·8 + 4·5)·0.01 = 0.52, (24 + 12)·0.01 = 0.36
     lo, hi = q3([0.44, 0.52, 0.36])  # 0.368, 0.512
     assert (p1["carbon_t_lo"], p1["carbon_t_hi"]) == pytest.approx((lo, hi), rel=1e-6)
-    # P2 draws (b = 20, 18, 22): 0.368 × (1, 0.9, 1.1) = 0.368, 0.3312, 0.4048
-    lo, hi = q3([0.368, 0.3312, 0.4048])
+    # P2 draws (b = 20, 18, 22), the fill's draws the same means (16, 14.4, 17.6; no between-pixel
+    # spread, every observed XG pixel is 16): 0.416 × (1, 0.9, 1.1) = 0.416, 0.3744, 0.4576
+    lo, hi = q3([0.416, 0.3744, 0.4576])
     assert (p2["carbon_t_lo"], p2["carbon_t_hi"]) == pytest.approx((lo, hi), rel=1e-6)
-    # block draws summed per draw: 0.808, 0.52 + 0.3312 = 0.8512, 0.36 + 0.4048 = 0.7648
-    lo, hi = q3([0.808, 0.8512, 0.7648])  # 0.76912, 0.84736
+    # block draws summed per draw: 0.856, 0.52 + 0.3744 = 0.8944, 0.36 + 0.4576 = 0.8176
+    lo, hi = q3([0.856, 0.8944, 0.8176])
     assert (b["carbon_t_lo"], b["carbon_t_hi"]) == pytest.approx((lo, hi), rel=1e-6)
-    # not the sum of the parcels' bounds: 0.368 + (0.3312 + 0.1 × 0.0368) = 0.70288 < 0.76912
+    # not the sum of the parcels' bounds
     assert b["carbon_t_lo"] > p1["carbon_t_lo"] + p2["carbon_t_lo"]
     assert block["plausibility_flag"].tolist() == [""]
     assert parcel["plausibility_flag"].tolist() == ["", ""]
@@ -414,7 +430,8 @@ def test_zone_table_without_population_is_nan():
     m = coverage_matrix(list(block.geometry.values), GRID.transform, GRID.shape)
     fn = pixel_function(MODELS, TYPES, fractions, r["ndvi"])
     [s] = zone_draw_sums([m], fn, typed_pixels(fractions), GRID.pixel_area_ha)
-    t = zone_table(block, m, GRID, r, type_density(MODELS, TYPES, fractions, r["ndvi"]), TYPES, s, gs, "type", ["G1"])
+    t = zone_table(block, m, GRID, r, type_density(MODELS, TYPES, fractions, r["ndvi"]), TYPES, s, gs, "type", ["G1"],
+                   fractions=fractions)
     assert np.isnan(t["population"].iloc[0]) and np.isnan(t["park_area_per_capita_m2"].iloc[0])
     assert t["park_area_ha"].iloc[0] == pytest.approx(0.08)
 
@@ -426,13 +443,15 @@ def test_zone_table_flags_implausible_density():
     block, parcel = tables(models, list(zone_levels()))
     # P1: 100 × 8 px × 0.01 ha = 8 t on 0.08 ha of G1 = 100 t C/ha of green space > 68 -> flagged
     #     (and 8 t / 0.04 ha canopy = 200 t/ha > 153.8 -> flagged too)
-    # P2: 10 × (1 + 1 + 0.3) × 0.01 = 0.23 t on 0.026 ha = 8.85 t/ha; 0.23/0.03 = 7.7 t/ha canopy -> fine
-    assert parcel["carbon_t"].tolist() == pytest.approx([8.0, 0.23])
+    # P2: a constant needs no NDVI: 10 × (1 + 1 + 0.3 + 0.3) × 0.01 = 0.26 t on 0.026 ha = 10 t/ha;
+    #     0.26/0.03 = 8.7 t/ha canopy -> fine
+    assert parcel["carbon_t"].tolist() == pytest.approx([8.0, 0.26])
+    assert parcel["carbon_t_filled"].tolist() == [0.0, 0.0]
     assert parcel["carbon_t_per_green_space_ha"].iloc[0] == pytest.approx(100.0)
     assert 100.0 > ANCHOR_MAX_T_HA
     assert "exceeds the Beijing maximum" in parcel["plausibility_flag"].iloc[0]
     assert parcel["plausibility_flag"].iloc[1] == ""
-    # block: 8.23 t on 0.106 ha = 77.6 t/ha of green space > 68 -> flagged
+    # block: 8.26 t on 0.106 ha = 77.9 t/ha of green space > 68 -> flagged
     assert "exceeds the Beijing maximum" in block["plausibility_flag"].iloc[0]
     # the value is flagged, never clipped
     assert parcel["carbon_t_ha"].iloc[0] == pytest.approx(100.0)

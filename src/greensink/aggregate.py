@@ -8,6 +8,10 @@ ones. Coverage is computed once per zone layer and grid and reused for every ras
 Denominators, stated once:
 
 * ``area_ha`` – the zone polygon's area; densities per zone (``carbon_t_ha``) divide by it;
+* ``green_space_grid_area_ha`` – typed green-space land as the carbon sees it, Σ coverage × type
+  fraction × pixel area: ``carbon_t_per_green_space_ha`` divides carbon (spread over the same pixel
+  fractions) by it, so numerator and denominator share one convention and a zone holding a sliver
+  of green space gets that green space's density, not carbon of a whole pixel over a sliver's area;
 * ``green_coverage_pct`` (绿化覆盖率) – vegetation seen from above (NDVI ≥ threshold) over the
   zone area observed clear at least once (``observed_pct`` says how much that is);
 * ``green_space_ratio_pct`` (绿地率) – typed green-space land over zone area, from an exact
@@ -18,6 +22,14 @@ Denominators, stated once:
   NaN where the zone has no people (never 0, never infinity).
 
 Uncertainty intervals of zone carbon come from the bootstrap draws summed over the zone.
+
+No data is never zero (docs/method.md, "Unobserved land"): typed land whose carbon needs imagery
+and had no clear observation is filled with its type's mean density over the year's observed
+pixels (``carbon_t_filled``); ``carbon_observed_pct`` is the share of the zone's typed land whose
+carbon is known without the fill. A zone below ``min_observed_pct`` of it (and always a zone whose
+typed land was never observed) has NaN carbon, bounds, densities and per-type carbon;
+``carbon_t_observed`` and ``carbon_t_filled`` stay numbers, so they nest at every level even where
+``carbon_t`` is NaN. A zone without typed land has 0 t C.
 """
 
 from __future__ import annotations
@@ -41,6 +53,8 @@ log = logging.getLogger(__name__)
 ANCHOR_MAX_T_HA = 68.0  # Beijing urban green space, maximum above-ground t C/ha
 ANCHOR_CANOPY_T_HA = 76.9  # US urban trees, 7.69 kg C per m² of canopy (Nowak et al. 2013)
 TREE_DOMINATED_SHARE = 0.5  # the canopy anchor applies where canopy is at least half the vegetated area
+DEFAULT_MIN_OBSERVED_PCT = 50.0  # carbon.min_observed_pct: below it a zone's carbon is NaN, not a mostly filled guess
+AREA_EPS_HA = 1e-9  # 0.01 m²: areas below this are float noise of coverage sums, not land
 
 
 def zone_draw_sums(
@@ -94,12 +108,28 @@ def zone_table(
     population: gpd.GeoDataFrame | None = None,
     population_column: str | None = None,
     interval_pct: float = 90.0,
+    *,
+    fractions: np.ndarray,
+    fill_t_ha: Mapping[str, float | None] | None = None,
+    tiers: Mapping[str, int] | None = None,
+    pools: Mapping[str, Mapping[str, float | None]] | None = None,
+    min_observed_pct: float = DEFAULT_MIN_OBSERVED_PCT,
+    typed_land: bool = True,
 ) -> gpd.GeoDataFrame:
     """The zone table of one level and year with every column of the output contract.
 
     ``rasters`` holds ndvi, fvc, vegetation (0/1), canopy (0/1) and optionally tree_shrub (0/1) on the grid; ``type_density`` is
-    (n_types, rows, cols) t C/ha of pixel contributed by each type; ``draw_sums`` comes from
-    :func:`zone_draw_sums` for this level."""
+    (n_types, rows, cols) t C/ha of pixel contributed by each type, NaN where the type is present
+    with no clear observation (:func:`greensink.carbon.type_density`); ``fractions`` the
+    (n_types, rows, cols) type fractions; ``draw_sums`` comes from :func:`zone_draw_sums` for this
+    level with the same fill (:func:`greensink.carbon.pixel_function`'s ``fill``).
+
+    ``fill_t_ha`` gives per type the density (t C per ha of the type's land) its unobserved land is
+    filled with (None or absent: not fillable, the land stays unknown); ``tiers`` the type's IPCC-style
+    tier (1 default table, 2 coefficient table, 3 fitted to plots); ``pools`` per type the
+    coefficient table's other pools {"c_soil": t C/ha or None, "c_dead": ...}. ``typed_land`` False
+    is the run without green-space types (one pseudo-type over all land): the green-space and park
+    columns are then NaN (not given), not 0."""
     pa = grid.pixel_area_ha
     geoms = zones.geometry.values
     area_ha = shapely.area(geoms) / 1e4
@@ -132,25 +162,39 @@ def zone_table(
     out["ndvi_mean"] = zonal_mean(matrix, ndvi)
     out["fvc_mean"] = zonal_mean(matrix, rasters["fvc"])
 
-    per_type = {t: zonal_sum(matrix, type_density[k]) * pa for k, t in enumerate(types)}
-    carbon = np.sum([per_type[t] for t in types], axis=0)
+    c = zone_carbon(matrix, pa, type_density, fractions, types, fill_t_ha, min_observed_pct)
+    carbon, known = c["carbon_t"], c["known"]
     est_sum, draws = draw_sums
     qlo, qhi = interval_quantiles(interval_pct)
     lo, hi = (np.quantile(draws, [qlo, qhi], axis=1) if draws.shape[1] > 1 else (est_sum, est_sum))
+    out["green_space_grid_area_ha"] = c["typed_ha"]
+    out["carbon_observed_pct"] = _pct(c["typed_ha"] - c["unobserved_ha"], c["typed_ha"])
     out["carbon_t"] = carbon
-    out["carbon_t_lo"] = np.minimum(lo, carbon)
-    out["carbon_t_hi"] = np.maximum(hi, carbon)
+    out["carbon_t_lo"] = np.where(known, np.minimum(lo, carbon), np.nan)
+    out["carbon_t_hi"] = np.where(known, np.maximum(hi, carbon), np.nan)
+    out["carbon_t_observed"] = c["observed_t"]
+    out["carbon_t_filled"] = c["filled_t"]
     out["carbon_t_ha"] = _ratio(carbon, area_ha)
-    out["carbon_t_per_green_space_ha"] = _ratio(carbon, total_gs)
+    out["carbon_t_per_green_space_ha"] = _ratio(carbon, c["typed_ha"]) if typed_land else np.nan
     out["co2e_t"] = carbon * CO2_PER_C
     out["co2e_t_lo"] = out["carbon_t_lo"] * CO2_PER_C
     out["co2e_t_hi"] = out["carbon_t_hi"] * CO2_PER_C
+    for k, t in enumerate(types):
+        out[f"carbon_t_{t}"] = np.where(known, c["per_type"][k], np.nan)
+    present = c["type_ha"] > AREA_EPS_HA
+    out["carbon_tier"] = zone_tiers(present, [int((tiers or {}).get(t, 0)) for t in types])
+    for pool, column in (("c_soil", "soil_carbon_t"), ("c_dead", "dead_carbon_t")):
+        dens = np.array([_pool(pools, t, pool) for t in types], dtype=float)
+        out[column] = pool_sums(c["type_ha"], dens)
+    if not typed_land:  # no green-space types given: typed land is unknown, not 0
+        for col in ("green_space_area_ha", "green_space_ratio_pct", "green_space_grid_area_ha"):
+            out[col] = np.nan
     for t in types:
-        out[f"carbon_t_{t}"] = per_type[t]
-    for t in types:
-        out[f"green_space_area_ha_{t}"] = gs_area[t]
+        out[f"green_space_area_ha_{t}"] = gs_area[t] if typed_land else np.nan
 
     park_ha = np.sum([gs_area[t] for t in park_types], axis=0) if park_types else np.zeros(len(zones))
+    if not typed_land:
+        park_ha = np.full(len(zones), np.nan)
     out["park_area_ha"] = park_ha
     if population is not None and population_column:
         people = population_in_zones(geoms, population, population_column)
@@ -161,6 +205,79 @@ def zone_table(
         out["park_area_per_capita_m2"] = np.nan
     out["plausibility_flag"] = plausibility_flags(out)
     return gpd.GeoDataFrame(out, geometry=geoms, crs=zones.crs)
+
+
+def zone_carbon(matrix: sp.csr_matrix, pixel_area_ha: float, type_density: np.ndarray, fractions: np.ndarray,
+                types: Sequence[str], fill_t_ha: Mapping[str, float | None] | None = None,
+                min_observed_pct: float = DEFAULT_MIN_OBSERVED_PCT) -> dict[str, np.ndarray]:
+    """Zone carbon under the fill rule (module docstring), all in t C or ha (pixel-fraction convention).
+
+    Per zone: ``typed_ha`` (Σ coverage × type fractions × pixel area), ``type_ha`` (n_types, Z),
+    ``unobserved_ha`` (typed land with no usable model: NaN in ``type_density``), ``observed_t``
+    (carbon of the observed land and of constant-density types), ``filled_t`` (unobserved land ×
+    its type's fill density; types without a fill add nothing and leave their land unknown),
+    ``per_type`` (n_types, Z) observed + filled, ``known`` (bool: the zone reports carbon) and
+    ``carbon_t`` (observed + filled where known, else NaN). A zone is not known when it has typed
+    land and (a) none of it is known without the fill, (b) the known share is below
+    ``min_observed_pct``, or (c) some of it is unobserved and its type has no fill."""
+    n = matrix.shape[0]
+    fill = fill_t_ha or {}
+    type_ha = np.zeros((len(types), n))
+    per_type = np.zeros((len(types), n))
+    observed_t = np.zeros(n)
+    filled_t = np.zeros(n)
+    unobserved_ha = np.zeros(n)
+    unfillable_ha = np.zeros(n)
+    for k, t in enumerate(types):
+        frac = fractions[k]
+        unseen = np.where(np.isnan(type_density[k]), frac, 0.0).astype(np.float32)
+        type_ha[k] = zonal_sum(matrix, frac) * pixel_area_ha
+        u_ha = zonal_sum(matrix, unseen) * pixel_area_ha
+        obs = zonal_sum(matrix, type_density[k]) * pixel_area_ha  # NaN pixels add nothing
+        density = fill.get(t)
+        f_t = u_ha * float(density) if density is not None else np.zeros(n)
+        if density is None:
+            unfillable_ha += u_ha
+        per_type[k] = obs + f_t
+        observed_t += obs
+        filled_t += f_t
+        unobserved_ha += u_ha
+    typed_ha = type_ha.sum(axis=0)
+    known_ha = typed_ha - unobserved_ha
+    has_land = typed_ha > AREA_EPS_HA
+    share = 100.0 * _ratio(known_ha, typed_ha)
+    known = ~has_land | ((known_ha > AREA_EPS_HA) & (np.nan_to_num(share) >= min_observed_pct)
+                         & (unfillable_ha <= AREA_EPS_HA))
+    carbon = np.where(known, observed_t + filled_t, np.nan)
+    return {"typed_ha": typed_ha, "type_ha": type_ha, "unobserved_ha": unobserved_ha, "observed_t": observed_t,
+            "filled_t": filled_t, "per_type": per_type, "known": known, "carbon_t": carbon}
+
+
+def zone_tiers(present: np.ndarray, tiers: Sequence[int]) -> list[str]:
+    """Per zone, the tiers of the types present ((n_types, Z) bool) joined by "+", e.g. "3" or "2+3";
+    "" for a zone without typed land. Tier 1: default density table; 2: coefficient table; 3: models
+    fitted to local plots (IPCC settlements tiers, in spirit)."""
+    tiers = np.asarray(tiers)
+    out = []
+    for col in np.asarray(present, dtype=bool).T:
+        out.append("+".join(str(v) for v in sorted({int(x) for x in tiers[col] if x > 0})))
+    return out
+
+
+def pool_sums(type_ha: np.ndarray, density_t_ha: np.ndarray) -> np.ndarray:
+    """Per zone Σ_t density_t × typed area_t (t C) of a pool the coefficient table gives per ha of
+    the type's land (soil, dead organic matter): it needs no imagery. NaN where a type present in the
+    zone has no value for the pool (a partial total would undercount); 0 where the zone has no typed land."""
+    present = type_ha > AREA_EPS_HA
+    dens = np.asarray(density_t_ha, dtype=float)[:, None]
+    total = np.sum(np.where(present, np.nan_to_num(dens) * type_ha, 0.0), axis=0)
+    lacking = np.any(present & np.isnan(dens), axis=0)
+    return np.where(lacking, np.nan, total)
+
+
+def _pool(pools: Mapping[str, Mapping[str, float | None]] | None, t: str, pool: str) -> float:
+    value = ((pools or {}).get(t) or {}).get(pool)
+    return np.nan if value is None else float(value)
 
 
 def population_in_zones(zone_geoms: np.ndarray, population: gpd.GeoDataFrame, column: str) -> np.ndarray:
@@ -182,6 +299,25 @@ def unobserved_zones_warning(table: pd.DataFrame, level: str, limit: int = 20) -
     more = f" and {len(unseen) - limit} more" if len(unseen) > limit else ""
     return (f"{level}: {len(unseen)} zone(s) have no clear observation at all, so no imagery-based value: "
             f"{', '.join(unseen[:limit])}{more}. Check that the imagery covers them (observed_pct in the zone table).")
+
+
+def unknown_carbon_warning(table: pd.DataFrame, level: str, min_observed_pct: float, limit: int = 20) -> str | None:
+    """A warning naming the zones whose carbon is NaN (typed land never observed, or observed below
+    ``min_observed_pct``), and the filled tonnes of the zones that report carbon; or None."""
+    unknown = table["carbon_t"].isna().to_numpy()
+    filled = float(np.nansum(np.where(unknown, 0.0, table["carbon_t_filled"].to_numpy(dtype=float))))
+    parts = []
+    if unknown.any():
+        ids = table.loc[unknown, "zone_id"].astype(str).tolist()
+        more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+        parts.append(f"{len(ids)} zone(s) have carbon NaN (their typed land was observed clear on less than "
+                     f"{min_observed_pct:g} % of its area, or never): {', '.join(ids[:limit])}{more}")
+    if filled > 0:
+        parts.append(f"{filled:.1f} t C of the zones that report carbon are filled for unobserved typed land "
+                     "(carbon_t_filled; rule in docs/method.md)")
+    if not parts:
+        return None
+    return f"{level}: " + "; ".join(parts) + ". Check the imagery's coverage and clouds (carbon_observed_pct in the zone table)."
 
 
 def plausibility_flags(table: pd.DataFrame) -> list[str]:

@@ -93,55 +93,162 @@ def _usable(x: np.ndarray, n_preds: int) -> np.ndarray:
 Variant = tuple[tuple[str, ...], str, np.ndarray, np.ndarray]
 
 
+def needs_imagery(type_model: Mapping) -> bool:
+    """Whether a type's carbon needs a clear observation: False only for a constant density
+    (a coefficient-table or default-table value per ha of the type's land) without an NDVI gate
+    (``ndvi_min``, the vegetation threshold of the one-type run without green-space types)."""
+    return type_model.get("form") != "constant" or type_model.get("ndvi_min") is not None
+
+
+def _observed(layers: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
+    ndvi = layers.get("ndvi")
+    return np.isfinite(ndvi[idx]) if ndvi is not None else np.ones(idx.size, dtype=bool)
+
+
 def _served(variants: list[Variant], layers: dict[str, np.ndarray], idx: np.ndarray,
-            todo: np.ndarray) -> Iterator[tuple[int, Variant, np.ndarray, np.ndarray]]:
+            todo: np.ndarray, observed: np.ndarray | None = None,
+            gated: bool = False) -> Iterator[tuple[int, Variant, np.ndarray, np.ndarray]]:
     """The per-pixel model choice: for each variant in order (the model, then its NDVI-only
     companion), (position, variant, mask of the ``todo`` pixels it serves, their predictor values).
-    A pixel is served by the first variant whose predictors are all finite there; served pixels are
-    cleared from ``todo`` (in place), so what is left in it afterwards has no usable model."""
+    A pixel is served by the first variant whose predictors are all finite there and, unless the
+    variant is an ungated constant (which needs no imagery), where ``observed`` (finite NDVI);
+    served pixels are cleared from ``todo`` (in place), so what is left in it afterwards has no
+    usable model (no observation, or no predictor value)."""
     for i, variant in enumerate(variants):
         if not todo.any():
             return
-        preds = variant[0]
+        preds, form = variant[0], variant[1]
         x = _stack(_need(layers, preds), idx)
-        use = todo & _usable(x, len(preds))
+        if form == "constant" and not gated:  # a density of the land: every typed pixel, seen or not
+            use = todo.copy()
+            x = np.zeros_like(x)
+        else:
+            use = todo & _usable(x, len(preds))
+            if observed is not None:
+                use &= observed
         todo &= ~use
         yield i, variant, use, x[..., use]
 
 
-def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors) -> PixelFn:
+def _gate(type_model: Mapping, ndvi: np.ndarray | None, idx: np.ndarray) -> np.ndarray | float:
+    """1 where the type's NDVI gate passes (NDVI >= ndvi_min), else 0; 1.0 for a type without a gate."""
+    gate = type_model.get("ndvi_min")
+    if gate is None or ndvi is None:
+        return 1.0
+    with np.errstate(invalid="ignore"):
+        return (ndvi[idx] >= float(gate)).astype(np.float64)
+
+
+Fill = Mapping[str, tuple[float, np.ndarray]]
+
+
+def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
+                   fill: Fill | None = None) -> PixelFn:
     """A function of flat pixel indices -> (estimate (n,), draws (B, n)) in t C/ha of pixel.
 
     ``predictors`` maps predictor names to rasters on the grid ("ndvi" always; the others the
     models use, see :func:`greensink.model.used_predictors`); a bare array is taken as NDVI. For each
     type the first of its model and its NDVI-only companion whose predictors are all finite at the
-    pixel is used; a pixel with NaN NDVI, or with a type that has no usable model, is NaN."""
+    pixel (and, for a model that needs imagery, where NDVI is finite) is used. A constant-density
+    type (:func:`needs_imagery` False) needs no observation: frac × c everywhere it is typed.
+
+    A type present at a pixel with no usable model (no clear observation) makes the pixel NaN, unless
+    ``fill`` gives the type a fill density: {type: (estimate, draws (B,))} in t C per ha of the type's
+    land (:func:`type_fill`), then that land counts frac × fill (the zone tables' rule; the carbon map
+    keeps NaN there)."""
     frac = fractions.reshape(len(types), -1)
     layers = _layers(predictors)
     ndvi = layers.get("ndvi")
-    specs = [_variants(models["types"][t]) for t in types]
+    type_models = [models["types"][t] for t in types]
+    specs = [_variants(m) for m in type_models]
     for variants in specs:  # fail at once, not at the first chunk
         for preds, *_ in variants:
             _need(layers, preds)
     n_draws = specs[0][0][3].shape[0]
+    fills = [(fill or {}).get(t) for t in types]
 
     def evaluate(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         est = np.zeros(idx.size)
         draws = np.zeros((n_draws, idx.size))
-        missing = ~np.isfinite(ndvi[idx]) if ndvi is not None else np.zeros(idx.size, dtype=bool)
-        for k, variants in enumerate(specs):
+        missing = np.zeros(idx.size, dtype=bool)
+        observed = _observed(layers, idx)
+        for k, (variants, tm) in enumerate(zip(specs, type_models, strict=True)):
             f = frac[k, idx].astype(np.float64)
             todo = f > 0
-            for _, (preds, form, params, boot), use, xu in _served(variants, layers, idx, todo):
+            gate = _gate(tm, ndvi, idx)
+            gated = tm.get("ndvi_min") is not None
+            for _, (preds, form, params, boot), use, xu in _served(variants, layers, idx, todo, observed, gated):
                 if use.any():
-                    est[use] += f[use] * np.maximum(predict(form, params, xu, preds), 0.0)
-                    draws[:, use] += f[use] * np.maximum(predict(form, boot, xu, preds), 0.0)
-            missing |= todo
+                    g = gate if np.isscalar(gate) else gate[use]
+                    est[use] += f[use] * g * np.maximum(predict(form, params, xu, preds), 0.0)
+                    draws[:, use] += f[use] * g * np.maximum(predict(form, boot, xu, preds), 0.0)
+            if fills[k] is not None and todo.any():
+                fe, fd = fills[k]
+                est[todo] += f[todo] * fe
+                draws[:, todo] += np.outer(np.asarray(fd, dtype=np.float64), f[todo])
+            else:
+                missing |= todo
         est[missing] = np.nan
         draws[:, missing] = np.nan
         return est, draws
 
     return evaluate
+
+
+def type_fill(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
+              seed: int = 0) -> dict[str, dict]:
+    """The fill rule of unobserved typed land, per type needing imagery (:func:`needs_imagery`).
+
+    Over the observed pixels of the type in this year (those its model serves), weighted by the
+    type's fraction: the mean density per ha of the type's land (``fill_t_ha``), the same mean under
+    every bootstrap draw of the model, and the between-pixel standard deviation ``spread_t_ha``.
+    The fill draws are mean_b + spread × z_b (z_b ~ N(0, 1) from ``default_rng([seed, crc32(type),
+    7])``, one z per draw for all the type's unobserved land, so the spread is fully correlated
+    within and between zones: conservative), floored at 0. A type with no observed pixel has
+    ``fill_t_ha`` None (its unobserved land stays unknown). Returns {type: {"fill_t_ha",
+    "spread_t_ha", "observed_ha_px" (pixel-fraction units), "draws"}} for the types needing imagery."""
+    import zlib
+
+    frac = fractions.reshape(len(types), -1)
+    layers = _layers(predictors)
+    ndvi = layers.get("ndvi")
+    out: dict[str, dict] = {}
+    for k, t in enumerate(types):
+        tm = models["types"][t]
+        if not needs_imagery(tm):
+            continue
+        variants = _variants(tm)
+        n_draws = variants[0][3].shape[0]
+        w_sum, v_sum, v2_sum = 0.0, 0.0, 0.0
+        d_sum = np.zeros(n_draws)
+        for idx in iter_chunks(np.flatnonzero(frac[k] > 0)):
+            f = frac[k, idx].astype(np.float64)
+            todo = np.ones(idx.size, dtype=bool)
+            gate = _gate(tm, ndvi, idx)
+            for _, (preds, form, params, boot), use, xu in _served(variants, layers, idx, todo, _observed(layers, idx),
+                                                                   tm.get("ndvi_min") is not None):
+                if use.any():
+                    g = gate if np.isscalar(gate) else gate[use]
+                    v = g * np.maximum(predict(form, params, xu, preds), 0.0)
+                    w = f[use]
+                    w_sum += float(w.sum())
+                    v_sum += float((w * v).sum())
+                    v2_sum += float((w * v * v).sum())
+                    d_sum += (g * np.maximum(predict(form, boot, xu, preds), 0.0)) @ w
+        if w_sum <= 0:
+            out[t] = {"fill_t_ha": None, "spread_t_ha": None, "observed_ha_px": 0.0, "draws": None}
+            continue
+        mean = v_sum / w_sum
+        spread = math.sqrt(max(v2_sum / w_sum - mean * mean, 0.0))
+        z = np.random.default_rng([int(seed), zlib.crc32(t.encode("utf-8")), 7]).standard_normal(n_draws)
+        draws = np.maximum(d_sum / w_sum + spread * z, 0.0)
+        out[t] = {"fill_t_ha": mean, "spread_t_ha": spread, "observed_ha_px": w_sum, "draws": draws}
+    return out
+
+
+def fill_values(fill: Mapping[str, Mapping]) -> dict[str, tuple[float, np.ndarray]]:
+    """The :func:`pixel_function` ``fill`` argument from :func:`type_fill` (types with a fill only)."""
+    return {t: (v["fill_t_ha"], np.asarray(v["draws"])) for t, v in fill.items() if v["fill_t_ha"] is not None}
 
 
 def _params(type_model: dict) -> np.ndarray:
@@ -210,7 +317,8 @@ def model_use_counts(models: dict, types: Sequence[str], fractions: np.ndarray, 
         todo = np.ones(idx.size, dtype=bool)
         outside = np.zeros(idx.size, dtype=bool)
         floored = np.zeros(idx.size, dtype=bool)
-        for i, (preds, form, params, _boot), use, xu in _served(variants, layers, idx, todo):
+        for i, (preds, form, params, _boot), use, xu in _served(variants, layers, idx, todo, None,
+                                                                m.get("ndvi_min") is not None):
             floored[use] = predict(form, params, xu, preds) < 0
             for j, q in enumerate(preds):
                 if q in ranges[i]:
@@ -260,21 +368,25 @@ def type_density(models: dict, types: Sequence[str], fractions: np.ndarray, pred
     """(n_types, rows, cols) float32: carbon density each type contributes to each pixel, t C/ha of pixel
     (frac_t × max(f_t(predictors), 0), with the same choice of model per pixel as :func:`pixel_function`);
     their sum is the estimate band of :func:`density_map`. 0 where the type is absent, NaN where it is
-    present but NDVI is NaN or no model of the type is usable."""
+    present but has no usable model (no clear observation, for a type that needs imagery)."""
     layers = _layers(predictors)
-    ndvi = layers["ndvi"]
+    ndvi = layers.get("ndvi")
     out = np.zeros(fractions.shape, dtype=np.float32)
     flat = out.reshape(len(types), -1)
     frac = fractions.reshape(len(types), -1)
     for k, t in enumerate(types):
-        variants = _variants(models["types"][t])
+        tm = models["types"][t]
+        variants = _variants(tm)
         for idx in iter_chunks(np.flatnonzero(frac[k] > 0)):
             f = frac[k, idx].astype(np.float64)
-            todo = np.isfinite(ndvi[idx])
-            for _, (preds, form, params, _boot), use, xu in _served(variants, layers, idx, todo):
+            todo = np.ones(idx.size, dtype=bool)
+            gate = _gate(tm, ndvi, idx)
+            for _, (preds, form, params, _boot), use, xu in _served(variants, layers, idx, todo, _observed(layers, idx),
+                                                                   tm.get("ndvi_min") is not None):
                 if use.any():
-                    flat[k, idx[use]] = f[use] * np.maximum(predict(form, params, xu, preds), 0.0)
-            flat[k, idx[~np.isfinite(ndvi[idx]) | todo]] = np.nan
+                    g = gate if np.isscalar(gate) else gate[use]
+                    flat[k, idx[use]] = f[use] * g * np.maximum(predict(form, params, xu, preds), 0.0)
+            flat[k, idx[todo]] = np.nan
     return out
 
 

@@ -7,6 +7,9 @@ same ids are resampled together in both years (see :mod:`greensink.model`), so t
 the uncertainty common to both years cancels, as it should for a difference.
 
 "No net loss" of carbon-sink space: a zone meets it when its vegetated area did not shrink.
+
+Zone sums use the stock tables' fill rule for unobserved typed land in each year (see
+:mod:`greensink.aggregate`); a zone whose stock is NaN in either year has a NaN sink.
 """
 
 from __future__ import annotations
@@ -56,6 +59,12 @@ def change_table(
         "sink_t_yr_lo": np.minimum(lo, est),
         "sink_t_yr_hi": np.maximum(hi, est),
     })
+    # a zone whose stock is unknown (NaN: typed land never observed, or below carbon.min_observed_pct)
+    # in either year has an unknown sink, never 0 or a difference of fills
+    unknown = ~(np.isfinite(out["carbon_t_from"].to_numpy(dtype=float)) & np.isfinite(out["carbon_t_to"].to_numpy(dtype=float)))
+    for col in ("sink_t_yr", "sink_t_yr_lo", "sink_t_yr_hi"):
+        out[col] = np.where(unknown, np.nan, out[col].to_numpy(dtype=float))
+    est = out["sink_t_yr"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         out["sink_t_ha_yr"] = np.where(area > 0, est / np.where(area > 0, area, 1), np.nan)
     out["sink_co2e_t_yr"] = est * CO2_PER_C
