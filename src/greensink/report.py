@@ -406,7 +406,9 @@ def _nesting(nesting: pd.DataFrame | None) -> list[dict[str, Any]]:
     for r in nesting.to_dict("records"):
         off = [float(r.get(k, 0) or 0) for k in ("outside_parents_ha", "parent_gaps_ha", "overlap_ha")]
         straddle = int(r.get("straddling_zones", 0) or 0)
-        exact = all(v <= NESTING_TOLERANCE_HA for v in off) and straddle == 0
+        tiles = r.get("tiles_parents")  # nesting.csv states its own tolerance (greensink.zones); older tables do not
+        exact = bool(tiles) if tiles is not None and not _missing(tiles) else (
+            all(v <= NESTING_TOLERANCE_HA for v in off) and straddle == 0)
         rows.append({
             "level": _level_label(str(r["level"])), "parent": _level_label(str(r["parent_level"])),
             "zones": format_number(r.get("zones"), 0), "outside": format_number(off[0], 2),

@@ -42,9 +42,12 @@ def check_type_codes(gdf: gpd.GeoDataFrame, type_column: str, types: Sequence[st
         )
 
 
-def resolve_overlaps(gdf: gpd.GeoDataFrame, type_column: str, types: Sequence[str]) -> tuple[gpd.GeoDataFrame, dict]:
+def resolve_overlaps(gdf: gpd.GeoDataFrame, type_column: str, types: Sequence[str],
+                     tolerance_m2: float = 10.0) -> tuple[gpd.GeoDataFrame, dict]:
     """One row per type present (in the order of ``types``) with its polygons merged and the area
-    already taken by earlier types removed; and per type the overlap given away, in ha."""
+    already taken by earlier types removed; and per type the overlap given away, in ha. An overlap
+    above ``tolerance_m2`` (:func:`greensink.geometry.area_tolerance_m2`; 10 m² is that of 10 m pixels)
+    is a WARNING, a smaller one an INFO line."""
     taken = shapely.Polygon()
     rows, geoms, overlaps = [], [], {}
     codes = gdf[type_column].astype("string").to_numpy()
@@ -58,7 +61,9 @@ def resolve_overlaps(gdf: gpd.GeoDataFrame, type_column: str, types: Sequence[st
         taken = shapely.union(taken, own)
         overlaps[code] = overlap.area / 10_000
         if overlap.area > 0:
-            log.warning("greenspace: %.2f ha of type %s overlap earlier types and were counted there", overlap.area / 1e4, code)
+            log.log(logging.WARNING if overlap.area > tolerance_m2 else logging.INFO,
+                    "greenspace: %.6g m² of type %s overlap earlier types and were counted there%s", overlap.area, code,
+                    "" if overlap.area > tolerance_m2 else f" (within the tolerance of {tolerance_m2:g} m²)")
         rows.append({type_column: code, "polygons": int(len(parts))})
         geoms.append(own)
     return gpd.GeoDataFrame(rows, geometry=geoms, crs=gdf.crs), overlaps

@@ -5,7 +5,10 @@ Each level is read, reprojected and repaired (:mod:`greensink.geometry`), its id
 overlaps most (``parent_id``), or to the parent a parent-id column names (``zones[].parent``). How well the levels nest is measured, never hidden: the
 nesting table gives, per level, the area outside its parents, the parent area its zones do not
 cover (gaps), the area where its zones overlap each other, and the zones that straddle two
-parents (less than 99 % of their area in their assigned parent).
+parents (less than 99 % of their area in their assigned parent, and more than the area tolerance
+outside it). Areas at or below the tolerance, :data:`AREA_TOLERANCE_PIXELS` of a pixel's area at the
+run's resolution (10 m² at 10 m), are float and digitising noise that moves no sum by a visible amount:
+they are still written to the nesting table but raise no warning and do not make a level "not tile".
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import pandas as pd
 import shapely
 
 from greensink.errors import InputDataError
-from greensink.geometry import prepare_polygons
+from greensink.geometry import AREA_TOLERANCE_PIXELS, area_tolerance_m2, prepare_polygons
 from greensink.grid import Grid
 
 log = logging.getLogger(__name__)
@@ -79,23 +82,32 @@ def assign_parents(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> tup
     return parent_id, share
 
 
-def nesting_report(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, share: np.ndarray) -> dict:
-    """Areas (ha) describing how ``children`` nest in ``parents``."""
+def nesting_report(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, share: np.ndarray,
+                   tolerance_m2: float = 0.0) -> dict:
+    """Areas (ha) describing how ``children`` nest in ``parents``; "tiles_parents" is true when the
+    areas outside parents, gaps and overlaps are each at most ``tolerance_m2`` and no zone straddles
+    (less than :data:`STRADDLE_SHARE` of it in its parent and more than ``tolerance_m2`` outside it)."""
     child_union = shapely.union_all(children.geometry.values)
     parent_union = shapely.union_all(parents.geometry.values)
-    child_sum = float(shapely.area(children.geometry.values).sum())
-    straddlers = children["zone_id"].to_numpy()[share < STRADDLE_SHARE]
+    areas = shapely.area(children.geometry.values)
+    child_sum = float(areas.sum())
+    straddlers = children["zone_id"].to_numpy()[(share < STRADDLE_SHARE) & ((1.0 - share) * areas > tolerance_m2)]
+    outside = shapely.difference(child_union, parent_union).area
+    gaps = shapely.difference(parent_union, child_union).area
+    overlap = max(child_sum - child_union.area, 0.0)
     return {
         "level": children["level"].iloc[0],
         "parent_level": parents["level"].iloc[0],
         "zones": int(len(children)),
         "area_ha": child_sum / 1e4,
-        "outside_parents_ha": shapely.difference(child_union, parent_union).area / 1e4,
-        "parent_gaps_ha": shapely.difference(parent_union, child_union).area / 1e4,
-        "overlap_ha": max(child_sum - child_union.area, 0.0) / 1e4,
+        "outside_parents_ha": outside / 1e4,
+        "parent_gaps_ha": gaps / 1e4,
+        "overlap_ha": overlap / 1e4,
         "straddling_zones": int(len(straddlers)),
         "straddling_ids": " ".join(map(str, straddlers[:50])),
         "no_parent_zones": int(np.sum(share == 0)),
+        "tolerance_ha": tolerance_m2 / 1e4,
+        "tiles_parents": bool(max(outside, gaps, overlap) <= tolerance_m2 and len(straddlers) == 0),
     }
 
 
@@ -117,12 +129,14 @@ def declared_parents(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> t
     return pid, np.where(area > 0, inside / np.where(area > 0, area, 1.0), 0.0)
 
 
-def nest_levels(levels: Sequence[gpd.GeoDataFrame]) -> tuple[list[gpd.GeoDataFrame], pd.DataFrame]:
+def nest_levels(levels: Sequence[gpd.GeoDataFrame], resolution_m: float = 10.0) -> tuple[list[gpd.GeoDataFrame], pd.DataFrame]:
     """Add parent_id to each level (coarsest first; the first level's parent_id is empty) and the nesting table.
 
     A level with a declared_parent_id column (config ``zones[].parent``) keeps the parents it names;
     otherwise each zone goes to the parent it overlaps most. Either way the nesting table measures
-    how well the level tiles its parents."""
+    how well the level tiles its parents, and a level that does not tile them beyond the area
+    tolerance of ``resolution_m`` pixels (:func:`area_tolerance_m2`) is logged as a WARNING."""
+    tolerance_m2 = area_tolerance_m2(resolution_m)
     out, rows = [], []
     for k, level in enumerate(levels):
         level = level.copy()
@@ -136,13 +150,14 @@ def nest_levels(levels: Sequence[gpd.GeoDataFrame]) -> tuple[list[gpd.GeoDataFra
                 pid, share = assign_parents(level, levels[k - 1])
             level.insert(1, "parent_id", pid)
             level["share_in_parent"] = share
-            report = nesting_report(level, levels[k - 1], share)
+            report = nesting_report(level, levels[k - 1], share, tolerance_m2)
             rows.append(report)
-            if report["outside_parents_ha"] > 0.01 or report["parent_gaps_ha"] > 0.01 or report["overlap_ha"] > 0.01 or report["straddling_zones"]:
+            if not report["tiles_parents"]:
                 log.warning(
-                    "zones: %s does not tile %s exactly: %.2f ha outside parents, %.2f ha gaps, %.2f ha overlaps, %d zones straddle parents",
-                    report["level"], report["parent_level"], report["outside_parents_ha"], report["parent_gaps_ha"],
-                    report["overlap_ha"], report["straddling_zones"],
+                    "zones: %s does not tile %s: %.6g m² outside parents, %.6g m² gaps, %.6g m² overlaps, %d zones straddle "
+                    "parents (areas up to %.6g m², %g pixel, are tolerated)",
+                    report["level"], report["parent_level"], report["outside_parents_ha"] * 1e4, report["parent_gaps_ha"] * 1e4,
+                    report["overlap_ha"] * 1e4, report["straddling_zones"], tolerance_m2, AREA_TOLERANCE_PIXELS,
                 )
         out.append(level)
     return out, pd.DataFrame(rows)

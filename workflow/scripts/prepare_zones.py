@@ -16,7 +16,7 @@ for z in p.zones:
     level, _ = prepare_level(raw, z["level"], z["id"], p.crs, z["path"], z.get("name"), z.get("parent") if levels else None)
     levels.append(level)
     log.info("zones %s: %d zones, %.1f ha", z["level"], len(level), level.area.sum() / 1e4)
-nested, nesting = nest_levels(levels)
+nested, nesting = nest_levels(levels, p.resolution)
 for level, path in zip(nested, snakemake.output.zones, strict=True):  # noqa: F821
     io.write_table(path, level, csv=False)
 io.write_csv(snakemake.output.nesting, nesting)  # noqa: F821

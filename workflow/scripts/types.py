@@ -7,7 +7,7 @@ Outputs: results/types/fractions.tif (one band per type), greenspace.gpkg (typed
 """
 
 from greensink import io
-from greensink.geometry import prepare_polygons
+from greensink.geometry import area_tolerance_m2, prepare_polygons
 from greensink.grid import Grid
 from greensink.logs import setup
 from greensink.types import (
@@ -35,7 +35,7 @@ else:
     source = gs["path"]
     check_type_codes(raw, col, types, source)
 polys, warnings = prepare_polygons(raw, grid.crs, source, col)
-typed, overlaps = resolve_overlaps(polys, col, types)
+typed, overlaps = resolve_overlaps(polys, col, types, area_tolerance_m2(grid.resolution_m))
 fractions = type_fractions(typed, col, types, grid)
 io.write_raster(snakemake.output.fractions, fractions, grid, band_names=types, compress=snakemake.params.compress)  # noqa: F821
 io.write_table(snakemake.output.greenspace, typed.explode(index_parts=False).reset_index(drop=True), csv=False)  # noqa: F821
