@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pytest
 from shapely.geometry import box
 
+from greensink.change import change_table
 from greensink.geometry import area_tolerance_m2
 from greensink.types import resolve_overlaps
 from greensink.zones import nest_levels, prepare_level
@@ -96,3 +99,32 @@ def test_greenspace_overlap_warns_only_above_the_tolerance(caplog, width_m, warn
     assert len(records) == 1
     assert (records[0].levelno == logging.WARNING) is warned
     assert records[0].getMessage().startswith(f"greenspace: {width_m * 100:.6g} m² of type G2 overlap earlier types")
+
+
+# --- "no net loss" of carbon-sink space ----------------------------------------------------------
+
+
+def test_no_net_loss_tolerates_a_loss_up_to_half_a_pixel():
+    # Tolerance 0.5 pixel of 10 m = 50 m² = 0.005 ha. Green-area change per zone:
+    # a −0.17 m² (the case), b −49 m² (just below), c −51 m² (just above), d +20 m², e unknown
+    ids = ["a", "b", "c", "d", "e"]
+    change_m2 = {"a": -0.17, "b": -49.0, "c": -51.0, "d": 20.0, "e": float("nan")}
+    zones = gpd.GeoDataFrame({"zone_id": ids, "parent_id": None, "level": "parcel", "name": ids},
+                             geometry=[box(100 * i, 0, 100 * (i + 1), 100) for i in range(5)], crs=CRS)
+
+    def table(green_ha):
+        return pd.DataFrame({"zone_id": ids, "area_ha": 1.0, "carbon_t": 10.0, "green_area_ha": green_ha})
+
+    t0 = table([0.5] * 5)
+    t1 = table([0.5 + change_m2[i] / 1e4 for i in ids])
+    sums = (np.zeros(5), np.zeros((5, 3)))
+    tolerance_ha = 0.5 * 100 / 1e4
+    out = change_table(zones, t0, t1, 2023, 2024, sums, no_net_loss_tolerance_ha=tolerance_ha)
+    np.testing.assert_allclose(out["green_area_change_ha"] * 1e4, [-0.17, -49.0, -51.0, 20.0, np.nan], atol=1e-6)
+    assert out["no_net_loss"].tolist() == [True, True, False, True, pd.NA]
+    assert out["no_net_loss_tolerance_ha"].tolist() == [0.005] * 5
+    # without a tolerance, every shrinkage is a loss, 0.17 m² included
+    strict = change_table(zones, t0, t1, 2023, 2024, sums, no_net_loss_tolerance_ha=0.0)
+    assert strict["no_net_loss"].tolist() == [False, False, False, True, pd.NA]
+    with pytest.raises(ValueError, match="no_net_loss_tolerance_ha must be a number ≥ 0. Got -1"):
+        change_table(zones, t0, t1, 2023, 2024, sums, no_net_loss_tolerance_ha=-1)

@@ -6,13 +6,17 @@ difference of the two years' bootstrap draws. Draws are paired: plots remeasured
 same ids are resampled together in both years (see :mod:`greensink.model`), so the part of
 the uncertainty common to both years cancels, as it should for a difference.
 
-"No net loss" of carbon-sink space: a zone meets it when its vegetated area did not shrink.
+"No net loss" of carbon-sink space: a zone meets it when its vegetated area did not shrink by more
+than a tolerance (``indicators.no_net_loss_tolerance_pixels``, default half a pixel's area): a smaller
+change is a partly covered edge pixel flipping, below what the imagery can resolve.
 
 Zone sums use the stock tables' fill rule for unobserved typed land in each year (see
 :mod:`greensink.aggregate`); a zone whose stock is NaN in either year has a NaN sink.
 """
 
 from __future__ import annotations
+
+import math
 
 import geopandas as gpd
 import numpy as np
@@ -36,9 +40,12 @@ def difference_function(fn0: PixelFn, fn1: PixelFn, years: float) -> PixelFn:
 
 def change_table(
     zones: gpd.GeoDataFrame, table0: pd.DataFrame, table1: pd.DataFrame, y0: int, y1: int,
-    sink_sums: tuple[np.ndarray, np.ndarray], interval_pct: float = 90.0,
+    sink_sums: tuple[np.ndarray, np.ndarray], interval_pct: float = 90.0, no_net_loss_tolerance_ha: float = 0.0,
 ) -> gpd.GeoDataFrame:
-    """One row per zone: both stocks, the yearly sink with its interval, and green-area change."""
+    """One row per zone: both stocks, the yearly sink with its interval, and green-area change.
+
+    "no_net_loss" is true where green_area_change_ha ≥ −``no_net_loss_tolerance_ha`` (a loss up to the
+    tolerance is no loss), written as "no_net_loss_tolerance_ha"."""
     t0 = table0.set_index("zone_id").loc[zones["zone_id"]]
     t1 = table1.set_index("zone_id").loc[zones["zone_id"]]
     est, draws = sink_sums
@@ -73,5 +80,9 @@ def change_table(
     out["green_area_change_ha"] = out["green_area_ha_to"] - out["green_area_ha_from"]
     change = out["green_area_change_ha"]
     # True / False, or empty where either year has no observation (unknown is not a loss)
-    out["no_net_loss"] = pd.array(np.where(change.notna(), change >= 0, None), dtype="boolean")
+    tolerance = float(no_net_loss_tolerance_ha)
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"no_net_loss_tolerance_ha must be a number ≥ 0. Got {no_net_loss_tolerance_ha!r} instead.")
+    out["no_net_loss"] = pd.array(np.where(change.notna(), change >= -tolerance, None), dtype="boolean")
+    out["no_net_loss_tolerance_ha"] = tolerance
     return gpd.GeoDataFrame(out, geometry=zones.geometry.values, crs=zones.crs)

@@ -24,6 +24,7 @@ rule change:
         predictors=PREDICTORS,
         interval_pct=config["carbon"]["interval_pct"],
         compress=config["output"]["compress"],
+        no_net_loss_tolerance_pixels=config["indicators"]["no_net_loss_tolerance_pixels"],
     log:
         "logs/change/{y0}_{y1}.log",
     conda:

@@ -34,7 +34,9 @@ io.write_raster(out.sink, sink, grid, band_names=["sink_t_ha_yr", "sink_t_ha_yr_
 matrices = [io.read_sparse(path) for path in inp.coverage]
 sums = zone_draw_sums(matrices, fn, active, grid.pixel_area_ha)
 for level, zpath, t0, t1, s, gpkg in zip(p.levels, inp.zones, inp.tables0, inp.tables1, sums, out.zones, strict=True):
-    table = change_table(io.read_vector(zpath), io.read_vector(t0), io.read_vector(t1), y0, y1, s, p.interval_pct)
+    table = change_table(io.read_vector(zpath), io.read_vector(t0), io.read_vector(t1), y0, y1, s, p.interval_pct,
+                         no_net_loss_tolerance_ha=p.no_net_loss_tolerance_pixels * grid.pixel_area_ha)
     io.write_table(gpkg, table, layer=level, parquet=True)
-    log.info("%s %d-%d: sink %.1f t C/yr [%.1f, %.1f]", level, y0, y1, table["sink_t_yr"].sum(),
-             table["sink_t_yr_lo"].sum(), table["sink_t_yr_hi"].sum())
+    log.info("%s %d-%d: sink %.1f t C/yr [%.1f, %.1f]; no net loss of vegetated area in %d of %d zones (losses up to %g m² tolerated)",
+             level, y0, y1, table["sink_t_yr"].sum(), table["sink_t_yr_lo"].sum(), table["sink_t_yr_hi"].sum(),
+             int(table["no_net_loss"].sum()), len(table), p.no_net_loss_tolerance_pixels * grid.pixel_area_ha * 1e4)

@@ -1,0 +1,154 @@
+"""Own data, first try: the README's commands on a city greensink did not generate, from a checkout
+where the demo has already run.
+
+The checkout is a copy of this working tree (its .venv linked in). The demo runs first, as `make demo`
+runs it (smaller, through --config), so results/ at the root holds the demo's products. Then the user's
+config (tests/own_city.py: Landsat-like files off the 30 m lattice in UTM 50N, zones in EPSG:4326, a
+Web-Mercator land-cover raster with a class table, no population, no plots) goes through the README's
+commands exactly as printed: `.venv/bin/greensink validate my.yaml`, `.venv/bin/greensink run my.yaml`,
+and `.venv/bin/snakemake --cores 2 --configfile my.yaml` (nothing left to do: the same project folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import yaml
+
+import own_city
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+MY_CONFIG = """\
+# my city: Landsat 8/9 Collection 2 L2, land-cover raster, no plots, no population
+years: [2022, 2023]
+season: {start: "05-01", end: "09-30"}
+crs: EPSG:32650
+resolution: 30
+imagery:
+  source: local
+  files:
+    - red: mydata/imagery/*_SR_B4.TIF
+      nir: mydata/imagery/*_SR_B5.TIF
+      quality: mydata/imagery/*_QA_PIXEL.TIF
+      profile: landsat-c2-l2
+zones:
+  - {level: district, path: mydata/zones.gpkg, layer: district, id: code, name: label}
+  - {level: block, path: mydata/zones.gpkg, layer: block, id: code, parent: district}
+greenspace:
+  raster: mydata/landcover.tif
+  class_table: mydata/classes.csv
+  types: {G1: park, EG: regional}
+  park_types: [G1]
+model:
+  n_bootstrap: 40
+"""
+
+
+def sh(cwd: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def copy_checkout(dest: Path) -> Path:
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split("\n")
+    for name in filter(None, files):
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    (dest / ".venv").symlink_to(ROOT / ".venv")
+    return dest
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
+    if not (ROOT / ".venv" / "bin" / "snakemake").exists():
+        pytest.skip("needs the project's .venv (make install)")
+    root = copy_checkout(tmp_path_factory.mktemp("checkout"))
+    # `make demo` (smaller): the demo's products are now in results/ at the root
+    sh(root, ".venv/bin/snakemake", "--cores", "2", "--config",
+       "demo={extent_m: 1000, blocks: [2, 2], parcels_per_block: [2, 2], scenes_per_year: 2}", "model={n_bootstrap: 20}")
+    assert (root / "results" / "2023" / "zones" / "parcel.gpkg").exists()
+    own_city.write_city(root / "mydata")
+    (root / "my.yaml").write_text(MY_CONFIG, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(checkout) -> Path:
+    demo_before = {p: digest(p) for p in sorted((checkout / "results").rglob("*.gpkg"))}
+    proc = sh(checkout, ".venv/bin/greensink", "validate", "my.yaml")
+    assert "my.yaml: valid" in proc.stdout, proc.stdout + proc.stderr
+    sh(checkout, ".venv/bin/greensink", "run", "my.yaml", "--cores", "2")
+    again = sh(checkout, ".venv/bin/snakemake", "--cores", "2", "--configfile", "my.yaml")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert {p: digest(p) for p in sorted((checkout / "results").rglob("*.gpkg"))} == demo_before  # demo untouched
+    return checkout / "projects" / "my"
+
+
+def test_products_are_in_the_projects_own_folder(project):
+    for year in (2022, 2023):
+        for name in ("ndvi", "fvc", "canopy", "carbon"):
+            assert (project / f"results/{year}/{name}.tif").exists()
+        for level in ("district", "block"):
+            assert (project / f"results/{year}/zones/{level}.gpkg").exists()
+    assert (project / "results/change/2022_2023/zones/block.gpkg").exists()
+    assert (project / "results/report.html").exists()
+    assert (project / "logs").is_dir() and (project / ".snakemake").is_dir()
+
+
+def test_no_demo_input_was_read(project, checkout):
+    text = (project / "results/provenance.json").read_text(encoding="utf-8")
+    assert "resources/demo" not in text and "population" not in json.loads(text).get("config", {})
+    for log in (project / "logs").rglob("*.log"):
+        assert "resources/demo" not in log.read_text(encoding="utf-8", errors="replace"), log
+    assert not (project / "resources" / "demo").exists()
+
+
+def test_the_grid_is_the_imagerys_lattice_and_ndvi_is_not_resampled(project):
+    with rasterio.open(project / "results/2023/ndvi.tif") as src:
+        t, ndvi = src.transform, src.read(1)
+    assert t.a == 30 and t.e == -30
+    assert (t.c - own_city.X0) % 30 == 0 and (t.f - own_city.Y1) % 30 == 0  # corners at 15 m mod 30
+    col0, row0 = int(round((t.c - own_city.X0) / 30)), int(round((own_city.Y1 - t.f) / 30))
+    truth = own_city.expected_ndvi()[row0:row0 + ndvi.shape[0], col0:col0 + ndvi.shape[1]]
+    seen = np.isfinite(ndvi)
+    assert seen.mean() > 0.95
+    np.testing.assert_allclose(ndvi[seen], truth[seen], atol=1e-5)  # pixel for pixel, no sub-pixel shift
+
+
+def test_carbon_comes_from_the_coefficient_table_and_says_so(project):
+    coef = pd.read_csv(ROOT / "config" / "coefficients.csv").set_index("type")
+    density = {t: coef.loc[t, "c_above"] + coef.loc[t, "c_below"] for t in ("G1", "EG")}
+    for year in (2022, 2023):
+        district = pd.read_csv(project / f"results/{year}/zones/district.csv", dtype={"zone_id": str})
+        block = pd.read_csv(project / f"results/{year}/zones/block.csv", dtype={"zone_id": str})
+        tiers = set(district["carbon_tier"].astype(str))
+        assert tiers and all("coefficient" in t for t in tiers), tiers
+        # typed land from the land-cover raster × the table's density, against the rectangles' exact area
+        for t, rects in (("G1", own_city.PARKS), ("EG", own_city.GRASS)):
+            expected = own_city.typed_area_ha(rects) * density[t]
+            assert district[f"carbon_t_{t}"].sum() == pytest.approx(expected, rel=0.03), t
+        assert block["carbon_t"].sum() == pytest.approx(district["carbon_t"].sum(), rel=1e-6)  # sums nest
+        assert np.isnan(district["population"]).all() if "population" in district else True
+    report = (project / "results/report.html").read_text(encoding="utf-8")
+    assert "East &lt;东区&gt;" in report and "<东区>" not in report  # zone names from the data are escaped
