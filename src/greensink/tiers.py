@@ -18,7 +18,7 @@ of the type's land, and are reported apart (``soil_carbon_t``, ``dead_carbon_t``
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -84,6 +84,18 @@ def annotate_models(models: dict[str, Any], table: pd.DataFrame | None, *, defau
     models["tiers"] = sorted(tiers)
     models["default_table"] = bool(default)
     return models
+
+
+def carbon_tiers(models_per_year: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The provenance record of the tiers: per year {"tiers": [...], "types": {type: tier},
+    "default_table": bool}, keyed by year as text."""
+    out: dict[str, Any] = {}
+    for models in models_per_year:
+        types = {t: int(tm.get("tier", type_tier(tm, bool(models.get("default_table"))))) for t, tm in models["types"].items()}
+        out[str(models.get("year"))] = {"tiers": sorted(set(types.values())), "types": types,
+                                        "default_table": bool(models.get("default_table", False)),
+                                        "names": {str(k): v for k, v in TIER_NAMES.items()}}
+    return out
 
 
 def tiers_text(tiers: Sequence[int]) -> str:

@@ -1,13 +1,19 @@
 # Input functions and path lists for the rules. Plumbing only: no arithmetic.
 from greensink.config import change_pairs, chm_path, demo_paths, greenspace_inputs, model_notes
 from greensink.grid import Grid
+from greensink.tiers import VEG, VEG_NAME
 
 ENV = "../../envs/greensink.yaml"
 LEVELS = [z["level"] for z in config["zones"]]
 ZONES = {z["level"]: z for z in config["zones"]}
 YEARS = sorted(config["years"])
 PAIRS = change_pairs(config)
-TYPES = list(config["greenspace"]["types"])
+# optional inputs: without green-space types one pseudo-type VEG (tier-1 default density, greensink.tiers);
+# without plots every type takes the coefficient (or default) table
+GREENSPACE = config.get("greenspace") or None
+PLOTS = config.get("plots") or None
+TYPE_NAMES = dict(GREENSPACE["types"]) if GREENSPACE else {VEG: VEG_NAME}
+TYPES = list(TYPE_NAMES)
 # predictor rasters the models may use (NDVI always: it marks observed pixels), in a fixed order
 MODEL_NOTES = model_notes(config)
 PREDICTORS = [p for p in ("ndvi", "fvc", "canopy", "height") if p == "ndvi" or p in config["model"]["predictors"]]
@@ -29,7 +35,11 @@ def zone_source(wildcards):
 
 
 def greenspace_source(wildcards):
-    return greenspace_inputs(config)
+    return greenspace_inputs(config) if GREENSPACE else []
+
+
+def optional_plots(wildcards):
+    return [PLOTS["path"]] if PLOTS else []
 
 
 def optional_population(wildcards):

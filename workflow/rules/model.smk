@@ -3,7 +3,7 @@
 
 rule model:
     input:
-        plots=config["plots"]["path"],
+        plots=optional_plots,
         coefficients=config["coefficients"],
         predictors=expand("results/{{year}}/{predictor}.tif", predictor=PREDICTORS),
         fractions="results/types/fractions.tif",
@@ -13,9 +13,11 @@ rule model:
         samples="results/{year}/model/plots.csv",
         figures=expand("results/{{year}}/model/{type}.png", type=TYPES),
     params:
-        plots=config["plots"],
+        plots=PLOTS,
         model=config["model"],
         types=TYPES,
+        typed=bool(GREENSPACE),
+        ndvi_vegetation=config["vegetation"]["ndvi_vegetation"],
         predictors=PREDICTORS,
         notes=MODEL_NOTES,
         seed=config["seed"],

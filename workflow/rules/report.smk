@@ -6,10 +6,11 @@ rule provenance:
         zones=zone_source,
         scenes=expand("results/{year}/ingest/scenes.json", year=YEARS),
         greenspace=greenspace_source,
-        plots=config["plots"]["path"],
+        plots=optional_plots,
         coefficients=config["coefficients"],
         population=optional_population,
         demo=demo_manifest,
+        models=expand("results/{year}/model/models.json", year=YEARS),
     output:
         "results/provenance.json",
     params:
@@ -40,7 +41,7 @@ rule report:
         years=YEARS,
         pairs=PAIRS,
         levels=LEVELS,
-        types=config["greenspace"]["types"],
+        types=TYPE_NAMES,
         interval_pct=config["carbon"]["interval_pct"],
     log:
         "logs/report.log",

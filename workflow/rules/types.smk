@@ -10,7 +10,7 @@ rule types:
         greenspace="results/types/greenspace.gpkg",
         summary="results/types/summary.json",
     params:
-        greenspace=config["greenspace"],
+        greenspace=GREENSPACE,
         compress=config["output"]["compress"],
     log:
         "logs/types.log",

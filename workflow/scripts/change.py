@@ -6,7 +6,7 @@ Outputs: results/change/{y0}_{y1}/sink.tif (t C/ha/yr: estimate, lower, upper) a
 
 from greensink import io
 from greensink.aggregate import zone_draw_sums
-from greensink.carbon import density_map, pixel_function, typed_pixels
+from greensink.carbon import density_map, fill_values, pixel_function, type_fill, typed_pixels
 from greensink.change import change_table, difference_function
 from greensink.grid import Grid
 from greensink.logs import setup
@@ -20,19 +20,21 @@ fractions = io.read_raster(inp.fractions, bands=list(range(1, len(p.types) + 1))
 active = typed_pixels(fractions)
 
 
-def year_function(models_path, predictor_paths):
+def year_functions(models_path, predictor_paths):
+    """The year's pixel function as mapped (NaN where unobserved) and as the zone tables sum it (filled)."""
     models = io.read_json(models_path)
     paths = dict(zip(p.predictors, predictor_paths, strict=True))
     rasters = {name: io.read_raster(paths[name]) for name in used_predictors(models, p.types)}
-    return pixel_function(models, p.types, fractions, rasters)
+    fill = fill_values(type_fill(models, p.types, fractions, rasters, seed=int(models.get("seed", 0))))
+    return pixel_function(models, p.types, fractions, rasters), pixel_function(models, p.types, fractions, rasters, fill=fill)
 
 
-fn = difference_function(year_function(inp.models0, inp.predictors0), year_function(inp.models1, inp.predictors1), y1 - y0)
-sink = density_map(fn, active, grid.shape, p.interval_pct)
+(map0, sum0), (map1, sum1) = year_functions(inp.models0, inp.predictors0), year_functions(inp.models1, inp.predictors1)
+sink = density_map(difference_function(map0, map1, y1 - y0), active, grid.shape, p.interval_pct)
 io.write_raster(out.sink, sink, grid, band_names=["sink_t_ha_yr", "sink_t_ha_yr_lo", "sink_t_ha_yr_hi"], compress=p.compress,
                 tags={"units": "t C/ha/yr", "years": f"{y0}-{y1}"})
 matrices = [io.read_sparse(path) for path in inp.coverage]
-sums = zone_draw_sums(matrices, fn, active, grid.pixel_area_ha)
+sums = zone_draw_sums(matrices, difference_function(sum0, sum1, y1 - y0), active, grid.pixel_area_ha)
 for level, zpath, t0, t1, s, gpkg in zip(p.levels, inp.zones, inp.tables0, inp.tables1, sums, out.zones, strict=True):
     table = change_table(io.read_vector(zpath), io.read_vector(t0), io.read_vector(t1), y0, y1, s, p.interval_pct,
                          no_net_loss_tolerance_ha=p.no_net_loss_tolerance_pixels * grid.pixel_area_ha)

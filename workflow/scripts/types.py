@@ -4,12 +4,19 @@ Inputs: the green-space polygons, or the land-cover raster and its class table (
         results/zones/grid.json.
 Outputs: results/types/fractions.tif (one band per type), greenspace.gpkg (typed polygons, types not
          overlapping), summary.json.
+Without green-space types (no greenspace in the config) there is one pseudo-type VEG covering every
+pixel of the grid (fraction 1; its carbon counts only where NDVI >= vegetation.ndvi_vegetation, see
+greensink.tiers) and greenspace.gpkg has no polygons.
 """
+
+import geopandas as gpd
+import numpy as np
 
 from greensink import io
 from greensink.geometry import area_tolerance_m2, prepare_polygons
 from greensink.grid import Grid
 from greensink.logs import setup
+from greensink.tiers import VEG, VEG_NAME
 from greensink.types import (
     check_classes_mapped,
     check_type_codes,
@@ -20,10 +27,14 @@ from greensink.types import (
 )
 
 log = setup(snakemake.log[0])  # noqa: F821
-gs = snakemake.params.greenspace  # noqa: F821
+gs = snakemake.params.greenspace or {"types": {VEG: VEG_NAME}, "type_column": "type"}  # noqa: F821
 types, col = list(gs["types"]), gs["type_column"]
 grid = Grid.read(snakemake.input.grid)  # noqa: F821
-if "raster" in gs:
+if not snakemake.params.greenspace:  # noqa: F821
+    raw = gpd.GeoDataFrame({col: []}, geometry=[], crs=grid.crs)
+    source = None
+    log.info("no green-space types configured: one pseudo-type %s over all land (carbon where NDVI marks vegetation)", VEG)
+elif "raster" in gs:
     mapping = read_class_table(io.read_csv(gs["class_table"], dtype=str, keep_default_na=False), types, gs["class_table"])
     classes, transform, crs, nodata = io.read_window_over(gs["raster"], grid.bounds, grid.crs)
     counts = check_classes_mapped(classes, nodata, mapping, gs["raster"])
@@ -34,9 +45,13 @@ else:
     raw = io.read_vector(gs["path"])
     source = gs["path"]
     check_type_codes(raw, col, types, source)
-polys, warnings = prepare_polygons(raw, grid.crs, source, col)
-typed, overlaps = resolve_overlaps(polys, col, types, area_tolerance_m2(grid.resolution_m))
-fractions = type_fractions(typed, col, types, grid)
+if source is None:
+    typed, overlaps, warnings = raw, {}, []
+    fractions = np.ones((1, *grid.shape), dtype=np.float32)
+else:
+    polys, warnings = prepare_polygons(raw, grid.crs, source, col)
+    typed, overlaps = resolve_overlaps(polys, col, types, area_tolerance_m2(grid.resolution_m))
+    fractions = type_fractions(typed, col, types, grid)
 io.write_raster(snakemake.output.fractions, fractions, grid, band_names=types, compress=snakemake.params.compress)  # noqa: F821
 io.write_table(snakemake.output.greenspace, typed.explode(index_parts=False).reset_index(drop=True), csv=False)  # noqa: F821
 summary = {
