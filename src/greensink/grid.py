@@ -2,8 +2,11 @@
 
 Every raster product of a run lies on the same :class:`Grid`, so rasters can be
 combined pixel by pixel and zone coverage computed once per zone layer is valid for
-all of them. A grid is built from a bounding box snapped outward to whole pixels
-(the origin is a multiple of the resolution), so two runs over the same area agree.
+all of them. A grid is built from a bounding box snapped outward to whole pixels of a
+*lattice*: the pixel corners lie at ``x0 + k × resolution``, ``y0 + k × resolution`` for a
+lattice origin (x0, y0) (by default 0, 0: multiples of the resolution; the workflow takes the
+imagery's own pixel-corner offset, so the imagery is read without resampling), so two runs over
+the same area and lattice agree.
 """
 
 from __future__ import annotations
@@ -74,10 +77,13 @@ class Grid:
 
     @classmethod
     def from_bounds(
-        cls, bounds: tuple[float, float, float, float], resolution_m: float, crs: str
+        cls, bounds: tuple[float, float, float, float], resolution_m: float, crs: str,
+        origin: tuple[float, float] = (0.0, 0.0),
     ) -> Grid:
-        """Smallest grid of ``resolution_m`` pixels aligned to multiples of the resolution
-        that contains ``bounds`` (xmin, ymin, xmax, ymax, metres)."""
+        """Smallest grid of ``resolution_m`` pixels that contains ``bounds`` (xmin, ymin, xmax,
+        ymax, metres), with its pixel corners on the lattice through ``origin`` (x0, y0, metres):
+        at x0 + k × resolution and y0 + k × resolution for whole k. The default (0, 0) aligns
+        the corners to multiples of the resolution."""
         check_projected(crs, "crs")
         if not resolution_m > 0:
             raise ConfigError(f"resolution must be a number of metres > 0. Got {resolution_m!r}.")
@@ -85,8 +91,9 @@ class Grid:
         if not (xmax > xmin and ymax > ymin):
             raise ConfigError(f"Grid bounds must have xmax > xmin and ymax > ymin. Got {bounds!r}.")
         r = float(resolution_m)
-        x0 = math.floor(xmin / r) * r
-        y1 = math.ceil(ymax / r) * r
+        ox, oy = lattice_offset(origin, r)
+        x0 = math.floor((xmin - ox) / r) * r + ox
+        y1 = math.ceil((ymax - oy) / r) * r + oy
         width = int(math.ceil((xmax - x0) / r - 1e-9))
         height = int(math.ceil((y1 - ymin) / r - 1e-9))
         return cls(crs=crs, transform=Affine(r, 0.0, x0, 0.0, -r, y1), width=width, height=height)
@@ -151,6 +158,23 @@ class Grid:
             raise ValueError(f"Tile {tile!r} is not inside the {self.height} × {self.width} grid.")
         return Grid(crs=self.crs, transform=self.transform @ Affine.translation(tile.col_off, tile.row_off),
                     width=tile.width, height=tile.height)
+
+
+def lattice_offset(corner: tuple[float, float], resolution_m: float) -> tuple[float, float]:
+    """The offset (ox, oy), each in [0, resolution), of the pixel-corner lattice through ``corner``
+    (x, y, metres) from multiples of ``resolution_m``: a Landsat file with its corner at
+    (690015, 3520815) and 30 m pixels has offset (15, 15). An offset within 1e-6 m of a whole
+    pixel is 0, so float noise in a file's transform does not move the grid."""
+    r = float(resolution_m)
+    out = []
+    for v in corner:
+        o = math.fmod(float(v), r)
+        if o < 0:
+            o += r
+        if min(o, r - o) < 1e-6:
+            o = 0.0
+        out.append(o)
+    return out[0], out[1]
 
 
 def check_projected(crs: str, where: str) -> CRS:

@@ -9,7 +9,10 @@ A *sensor profile* says how a scene's digital numbers become reflectance and whi
 values are not clear sky. Profiles are data, not code branches: the built-in ones below can
 be overridden, and new ones added, in the config (``imagery.profiles``). A profile holds
 
-* ``scale``, ``offset``: reflectance = DN × scale + offset;
+* ``scale``, ``offset``: reflectance = DN × scale + offset; a number applies to both bands, a
+  mapping ``{red: ..., nir: ...}`` gives each band its own gain and offset (Landsat-7 DN:
+  radiance gains differ per band). After calibration the red and NIR values of every scene
+  are checked: a median far above 1 (or below −0.5) is not reflectance, and is warned about;
 * ``offset_rule``: ``sentinel2-baseline`` replaces ``offset`` per scene by the Sentinel-2
   BOA_ADD_OFFSET (L2A) / RADIO_ADD_OFFSET (L1C) of −1000 DN from processing baseline 04.00
   (scenes after 2022-01-25), 0 before; taken from the scene's ``boa_add_offset`` /
@@ -22,8 +25,12 @@ be overridden, and new ones added, in the config (``imagery.profiles``). A profi
 
 Every band is read through a warped view onto the analysis :class:`~greensink.grid.Grid`
 (nearest neighbour for quality bands, bilinear for reflectance), one window at a time, so
-memory is bounded by the window, not the scene. A scene in another CRS than the grid is
-reprojected on the fly, with a warning.
+memory is bounded by the window, not the scene. A band whose pixels are the grid's pixels (same
+CRS, same pixel size, corners on the grid's lattice) is copied pixel for pixel, not
+interpolated. The workflow's grid follows the imagery's own lattice (``grid.align: imagery``,
+:func:`imagery_lattice`); a scene in another CRS, of another pixel size or on a lattice shifted
+from the grid's is resampled, and the ingest says so: a warning naming the scene and the shift in
+metres, and ``resampled`` / ``resampling`` in its scenes.json record (:func:`scene_alignment`).
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import rasterio
+from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
@@ -53,7 +61,7 @@ from rasterio.windows import Window
 
 from greensink.config import demo_paths
 from greensink.errors import ConfigError, InputDataError
-from greensink.grid import Grid
+from greensink.grid import Grid, lattice_offset
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +145,17 @@ SENSORS = PROFILES  # the former name of the built-in profiles
 PROFILE_KEYS = ("description", "base", "scale", "offset", "offset_rule", "nodata", "nodata_override", "bands", "quality", "quality_column")
 OFFSET_RULES = ("none", "sentinel2-baseline")
 ROLES = ("red", "nir", "quality")
+BANDS = ("red", "nir")  # the reflectance bands; scale and offset may be given per band
 REQUIRED_COLUMNS = ("scene_id", "datetime", "sensor", "red", "nir")
 
 # A date in a file name: YYYYMMDD or YYYY-MM-DD / YYYY_MM_DD, not inside a longer run of digits.
 DEFAULT_PATTERN = r"(?<!\d)(?P<date>(?:19|20)\d{2}[-_]?(?:0[1-9]|1[0-2])[-_]?(?:0[1-9]|[12]\d|3[01]))(?!\d)"
+
+# Calibration check: reflectance lies between 0 and about 1 (bright cloud or snow ~1); a median of the valid
+# values of a band after calibration above REFLECTANCE_MEDIAN_MAX or below REFLECTANCE_MEDIAN_MIN is not
+# reflectance (uncalibrated DN or radiance, a missing scale or offset). Read from at most ~1024² pixels.
+REFLECTANCE_MEDIAN_MAX = 1.5
+REFLECTANCE_MEDIAN_MIN = -0.5
 
 # Suspect nodata: a value (0 or the band minimum) that is not the nodata in use but fills at least
 # SUSPECT_NODATA_PCT % of the pixels, and either SUSPECT_EDGE_PCT % of the image border or
@@ -204,12 +219,8 @@ def _resolve_profiles(custom: Mapping | None) -> tuple[dict[str, dict], list[str
 def profile_problems(profile: Mapping, where: str) -> list[str]:
     """What is wrong with one resolved profile, each naming the key and the fix."""
     problems: list[str] = []
-    scale = profile.get("scale")
-    if not isinstance(scale, int | float) or isinstance(scale, bool) or not scale > 0:
-        problems.append(f"{where}.scale: must be a number > 0 (reflectance per DN, e.g. 0.0001). Got {scale!r}.")
-    offset = profile.get("offset")
-    if not isinstance(offset, int | float) or isinstance(offset, bool):
-        problems.append(f"{where}.offset: must be a number (reflectance at DN 0, e.g. -0.2). Got {offset!r}.")
+    problems += _calibration_problems(profile.get("scale"), f"{where}.scale", positive=True)
+    problems += _calibration_problems(profile.get("offset"), f"{where}.offset", positive=False)
     if profile.get("offset_rule", "none") not in OFFSET_RULES:
         problems.append(f"{where}.offset_rule: must be one of {list(OFFSET_RULES)}. Got {profile.get('offset_rule')!r}.")
     nodata = profile.get("nodata")
@@ -224,6 +235,29 @@ def profile_problems(profile: Mapping, where: str) -> list[str]:
     if rule is not None:
         problems += _quality_rule_problems(rule, f"{where}.quality")
     return problems
+
+
+def _is_number(v: Any, positive: bool) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 or not positive)
+
+
+def _calibration_problems(value: Any, where: str, positive: bool) -> list[str]:
+    """A scale (positive) or offset: one number for both bands, or a mapping {red: number, nir: number}."""
+    what = "a number > 0 (reflectance per DN, e.g. 0.0001)" if positive else "a number (reflectance at DN 0, e.g. -0.2)"
+    if isinstance(value, Mapping):
+        keys = set(value)
+        if keys != set(BANDS):
+            return [f"{where}: a per-band mapping needs exactly the keys red and nir, each {what}. Got keys {sorted(map(str, keys))}. "
+                    f"Give e.g. {{red: 0.0123, nir: 0.0098}}, or one number for both bands."]
+        return [f"{where}.{band}: must be {what}. Got {value[band]!r}." for band in BANDS if not _is_number(value[band], positive)]
+    if not _is_number(value, positive):
+        return [f"{where}: must be {what}, or a mapping {{red: ..., nir: ...}} of one per band. Got {value!r}."]
+    return []
+
+
+def band_value(value: float | Mapping[str, float], band: str) -> float:
+    """A profile's scale or offset for ``band`` (red or nir): the number itself, or the band's entry of a per-band mapping."""
+    return float(value[band]) if isinstance(value, Mapping) else float(value)
 
 
 def _quality_rule_problems(rule, where: str) -> list[str]:
@@ -270,7 +304,10 @@ class Scene:
 
     ``sensor`` names the profile. The profile fields (band indexes, nodata, quality rule) are
     copied into the scene, so a scene record read back from JSON needs no config. Built without
-    them, a scene of a built-in profile takes that profile's values."""
+    them, a scene of a built-in profile takes that profile's values.
+
+    Reflectance = DN × ``scale`` + ``offset`` for red, and for NIR too unless ``nir_scale`` /
+    ``nir_offset`` are given (a profile with per-band calibration); see :meth:`calibration`."""
 
     scene_id: str
     datetime: str
@@ -286,6 +323,15 @@ class Scene:
     nodata: float | None = None
     nodata_override: bool = False
     quality_rule: dict | None = None
+    nir_scale: float | None = None
+    nir_offset: float | None = None
+
+    def calibration(self, band: str) -> tuple[float, float]:
+        """(scale, offset) of ``band`` (red or nir): reflectance = DN × scale + offset."""
+        if band == "nir":
+            return (self.scale if self.nir_scale is None else self.nir_scale,
+                    self.offset if self.nir_offset is None else self.nir_offset)
+        return self.scale, self.offset
 
     def __post_init__(self) -> None:
         if any(getattr(self, f"{role}_band") is not None for role in ROLES):
@@ -325,26 +371,29 @@ def make_scene(scene_id: str, datetime: str, name: str, profile: Mapping, red: s
     """A scene of profile ``name`` with its harmonisation fixed for its date."""
     date = dt.date.fromisoformat(datetime[:10])
     scale, offset = harmonisation(profile, date, baseline, add_offset, where)
+    nir_scale, nir_offset = harmonisation(profile, date, baseline, add_offset, where, band="nir")
     bands = profile.get("bands", {})
     return Scene(
         scene_id, datetime, name, red, nir, quality, scale, offset,
         red_band=int(bands.get("red", 1)), nir_band=int(bands.get("nir", 1)), quality_band=int(bands.get("quality", 1)),
         nodata=profile.get("nodata"), nodata_override=bool(profile.get("nodata_override", False)),
         quality_rule=copy.deepcopy(profile.get("quality")) if quality is not None else None,
+        nir_scale=None if nir_scale == scale else nir_scale, nir_offset=None if nir_offset == offset else nir_offset,
     )
 
 
 def harmonisation(sensor: str | Mapping, date: dt.date, baseline: str = "", boa_add_offset: str = "", where: str = "",
-                  profiles: Mapping[str, Mapping] | None = None) -> tuple[float, float]:
-    """(scale, offset) such that reflectance = DN × scale + offset, for one scene.
+                  profiles: Mapping[str, Mapping] | None = None, band: str = "red") -> tuple[float, float]:
+    """(scale, offset) such that reflectance = DN × scale + offset, for one band (red or nir) of one scene.
 
-    ``sensor`` is a profile or a profile name. Under the ``sentinel2-baseline`` rule the offset
+    ``sensor`` is a profile or a profile name; its scale and offset are one number for both bands
+    or a mapping per band. Under the ``sentinel2-baseline`` rule the offset
     is BOA_ADD_OFFSET × scale, the add-offset from ``boa_add_offset`` if given, else −1000 from
     ``baseline`` 04.00 on and 0 before, else from the date (−1000 after 2022-01-25)."""
     profile = sensor if isinstance(sensor, Mapping) else (profiles or PROFILES)[sensor]
-    scale = float(profile["scale"])
+    scale = band_value(profile["scale"], band)
     if profile.get("offset_rule", "none") != "sentinel2-baseline":
-        return scale, float(profile["offset"])
+        return scale, band_value(profile["offset"], band)
     if str(boa_add_offset).strip() != "":
         try:
             add = float(boa_add_offset)
@@ -651,6 +700,92 @@ def ingest_input_function(cfg: Mapping) -> Callable[[Any], dict[str, list[str]]]
     return inputs
 
 
+# ----------------------------------------------------------------------------- the grid's lattice
+
+
+def grid_align(cfg: Mapping) -> str | list[float]:
+    """``grid.align`` of a config: imagery (the default), resolution, or a point [x, y] of the lattice."""
+    return (cfg.get("grid") or {}).get("align", "imagery")
+
+
+def _first_scene(cfg: Mapping) -> Scene | None:
+    """The first scene (by date, id) of the local or demo imagery in a reporting year's season, else the first listed."""
+    table = imagery_inputs(cfg)["table"]
+    scenes = load_scenes(cfg["imagery"], table[0] if table else None)
+    used = [s for s in scenes if any(in_season([s], y, cfg["season"]) for y in cfg["years"])]
+    return (used or scenes or [None])[0]
+
+
+def lattice_inputs(cfg: Mapping) -> list[str]:
+    """The files :func:`imagery_lattice` reads, as inputs of the rule that makes the grid: the scenes
+    table (the demo's or imagery.scenes), the first scene's red file found by imagery.files, or a
+    local static STAC catalog. Empty unless grid.align is imagery."""
+    if grid_align(cfg) != "imagery":
+        return []
+    im = cfg["imagery"]
+    found = imagery_inputs(cfg)
+    if im["source"] == "stac":
+        return found["catalog"]
+    out = list(found["table"])
+    if im["source"] == "local" and im.get("files"):
+        scenes = list(_files_scenes(json.dumps(im["files"], sort_keys=True), json.dumps(im.get("profiles") or {}, sort_keys=True),
+                                    str(Path.cwd())))
+        used = [s for s in scenes if any(in_season([s], y, cfg["season"]) for y in cfg["years"])]
+        out += [(used or scenes)[0].red] if scenes else []
+    return out
+
+
+def lattice_input_function(cfg: Mapping) -> Callable[[Any], list[str]]:
+    """The grid rule's input function: :func:`lattice_inputs` of the config."""
+
+    def inputs(wildcards) -> list[str]:
+        return lattice_inputs(cfg)
+
+    return inputs
+
+
+def imagery_lattice(cfg: Mapping, bounds: tuple[float, float, float, float]) -> dict:
+    """Where the analysis grid's pixel corners lie, by ``grid.align``: the record ``align`` of grid.json,
+    ``{"align", "origin": [ox, oy], "source", "note"}`` with (ox, oy) the lattice offset in metres (see
+    :func:`greensink.grid.lattice_offset`) for :meth:`greensink.grid.Grid.from_bounds`.
+
+    ``imagery``: the first scene's lattice when its red band is in the analysis CRS at the analysis
+    resolution (local and demo: its red file's transform; STAC: the first item's red asset,
+    ``proj:transform`` and ``proj:epsg``/``proj:code``, else the file's header), so that scene is
+    read without resampling; otherwise multiples of the resolution, and ``note`` says why.
+    ``resolution``: multiples of the resolution. ``[x, y]``: the lattice through that point.
+    ``bounds`` (the zones' extent in the analysis CRS) bound the STAC search."""
+    align = grid_align(cfg)
+    res, crs = float(cfg["resolution"]), str(cfg["crs"])
+    if isinstance(align, list | tuple):
+        origin = lattice_offset((float(align[0]), float(align[1])), res)
+        return {"align": "point", "origin": list(origin), "source": f"grid.align [{_m(align[0])}, {_m(align[1])}]", "note": None}
+    if align == "resolution":
+        return {"align": "resolution", "origin": [0.0, 0.0], "source": "multiples of resolution (grid.align: resolution)", "note": None}
+    if cfg["imagery"]["source"] == "stac":
+        from greensink.stac import first_item_lattice
+
+        found = first_item_lattice(cfg, bounds)
+    else:
+        scene = _first_scene(cfg)
+        found = None
+        if scene is not None:
+            with rasterio.open(scene.red) as src:
+                found = (src.crs, src.transform, f"scene {scene.scene_id} ({scene.red})")
+    if found is None:
+        why = "no scene found to take it from"
+    else:
+        file_crs, transform, source = found
+        probe = Grid(crs, Affine(res, 0.0, 0.0, 0.0, -res, 0.0), 1, 1)
+        how = file_alignment(file_crs, transform, probe)
+        if how is None or how["shift_m"] is not None:  # same CRS and pixel size: its lattice, whatever its offset
+            origin = lattice_offset((transform.c, transform.f), res)
+            return {"align": "imagery", "origin": list(origin), "source": source, "note": None}
+        why = f"{source}: {how['why']}, so it has no lattice in the analysis CRS at {res:g} m"
+    return {"align": "imagery", "origin": [0.0, 0.0], "source": "multiples of resolution",
+            "note": f"grid.align imagery: {why}; the grid's pixel corners are at multiples of the resolution."}
+
+
 # ----------------------------------------------------------------------------- season
 
 
@@ -745,6 +880,101 @@ def suspect_nodata(path: str, band: int, profile_nodata: float | None, override:
     return None
 
 
+# ----------------------------------------------------------------------------- lattice and calibration checks
+
+
+def _m(value: float) -> str:
+    """A coordinate or distance in metres as written (690015, 3520815, 12.5), never in exponent notation."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def file_alignment(crs: Any, transform: Any, grid: Grid) -> dict | None:
+    """None when a file's pixels are pixels of ``grid`` (same CRS, north-up, same pixel size, corners
+    on the grid's lattice within 1e-6 m), so it is read without resampling; else why it is resampled:
+    ``{"why": text, "shift_m": [dx, dy] or None}``. ``shift_m`` is how far the file's pixel corners
+    lie from the grid's lattice (each in (−res/2, res/2], metres) when only that differs."""
+    res = grid.resolution_m
+    if crs is None or CRS.from_user_input(crs) != CRS.from_user_input(grid.crs):
+        return {"why": f"reprojected from {crs} to {grid.crs}", "shift_m": None}
+    t = transform
+    if abs(t.b) > 1e-9 or abs(t.d) > 1e-9 or abs(t.a - res) > 1e-6 or abs(t.e + res) > 1e-6:
+        size = f"{abs(t.a):g} × {abs(t.e):g} m" + (" (rotated or not north-up)" if t.b or t.d or t.e > 0 else "")
+        return {"why": f"pixel size {size} resampled to the {res:g} m grid", "shift_m": None}
+    ox, oy = lattice_offset((t.c, t.f), res)
+    gx, gy = lattice_offset((grid.transform.c, grid.transform.f), res)
+    shift = []
+    for a, b in ((ox, gx), (oy, gy)):
+        d = math.fmod(a - b, res)
+        d = d - res if d > res / 2 else d + res if d <= -res / 2 else d
+        shift.append(0.0 if abs(d) < 1e-6 else round(d, 6))
+    if shift == [0.0, 0.0]:
+        return None
+    return {"why": f"pixel corners {_m(shift[0])} m east, {_m(shift[1])} m north of the grid's: bilinear resampling by a "
+                   "sub-pixel shift", "shift_m": shift}
+
+
+def scene_alignment(scene: Scene, grid: Grid) -> tuple[dict, list[str]]:
+    """How a scene's band files sit on the grid: the record fields ``resampled`` (True if its red or NIR
+    band is resampled, i.e. its NDVI is interpolated) and ``resampling`` (per resampled band, quality
+    included: role, file, why, shift_m), and one warning naming the scene, the reason and the shift
+    in metres when its red or NIR band is resampled in the grid's CRS (a band in another CRS is
+    warned about by :func:`check_scene`)."""
+    bands = []
+    corner = None
+    for role, path, _ in scene.band_files():
+        with rasterio.open(path) as src:
+            how = file_alignment(src.crs, src.transform, grid)
+            corner = corner or (src.transform.c, src.transform.f)
+        if how is not None:
+            bands.append({"role": role, "file": path, **how})
+    fields_ = {"resampled": any(b["role"] != "quality" for b in bands), "resampling": bands}
+    warnings = []
+    # a band in another CRS is warned about by check_scene; here the same CRS at another pixel size or lattice
+    reflectance = [b for b in bands if b["role"] != "quality" and not b["why"].startswith("reprojected")]
+    if reflectance:
+        roles = " and ".join(b["role"] for b in reflectance)
+        shift = reflectance[0]["shift_m"]
+        fix = (f"To follow this scene's pixels instead, set grid.align: [{_m(corner[0])}, {_m(corner[1])}] (one of its pixel corners); "
+               "scenes on different lattices cannot all be read without resampling." if shift else
+               "Set resolution to the scene's pixel size to read it without resampling.")
+        warnings.append(
+            f"scene {scene.scene_id}: its {roles} band(s) are resampled onto the analysis grid "
+            f"({grid.resolution_m:g} m, {grid.crs}, corner at {_m(grid.transform.c)}, {_m(grid.transform.f)}): {reflectance[0]['why']}"
+            + (f" (shift {_m(shift[0])} m, {_m(shift[1])} m)" if shift else "")
+            + ". Resampled NDVI blends neighbouring pixels (on Landsat a half-pixel shift moved NDVI by up to 0.44). " + fix)
+    return fields_, warnings
+
+
+def calibration_check(scene: Scene, max_px: int = 1024) -> tuple[dict, list[str]]:
+    """The median of each reflectance band's valid values after calibration (read from at most
+    ~``max_px``² pixels of the file), as the record field ``reflectance_median`` {red, nir}, and a
+    warning when either median is outside [REFLECTANCE_MEDIAN_MIN, REFLECTANCE_MEDIAN_MAX]:
+    those numbers are not reflectance (uncalibrated DN or radiance, or a missing scale/offset)."""
+    medians: dict[str, float | None] = {}
+    for role, path, band in scene.band_files():
+        if role == "quality":
+            continue
+        with rasterio.open(path) as src:
+            nodata = _nodata_in_use(src.nodata, scene.nodata, scene.nodata_override)
+            step = max(1, math.ceil(max(src.height, src.width) / max_px))
+            dn = src.read(band, out_shape=(math.ceil(src.height / step), math.ceil(src.width / step)),
+                          resampling=Resampling.nearest).astype(np.float64)
+        valid = np.isfinite(dn) if nodata is None else np.isfinite(dn) & (dn != nodata)
+        scale, offset = scene.calibration(role)
+        medians[role] = float(np.median(dn[valid] * scale + offset)) if valid.any() else None
+    odd = {r: m for r, m in medians.items() if m is not None and not REFLECTANCE_MEDIAN_MIN <= m <= REFLECTANCE_MEDIAN_MAX}
+    warnings = []
+    if odd:
+        values = ", ".join(f"{r} {m:.4g} (DN × {scene.calibration(r)[0]:g} {scene.calibration(r)[1]:+g})" for r, m in odd.items())
+        warnings.append(
+            f"scene {scene.scene_id} (profile {scene.sensor}): after calibration the median of the valid {'/'.join(odd)} values is "
+            f"{values}; reflectance lies between 0 and about 1, so these look like uncalibrated numbers (DN or radiance), not "
+            "reflectance. NDVI thresholds (vegetation.ndvi_vegetation, ndvi_tree) and the FVC endmembers assume reflectance, and "
+            f"with an offset or per-band gain missing NDVI itself is wrong. Set imagery.profiles.{scene.sensor}.scale and offset "
+            "so that reflectance = DN × scale + offset, one number for both bands or per band, e.g. scale: {red: 0.0123, nir: 0.0098}.")
+    return {"reflectance_median": medians, "calibration_suspect": bool(odd)}, warnings
+
+
 # ----------------------------------------------------------------------------- reading
 
 
@@ -773,6 +1003,8 @@ def _warped_read(path: str, band: int, grid: Grid, window: Window, resampling: R
     try:
         with rasterio.open(path) as src:
             nodata = _nodata_in_use(src.nodata, profile_nodata, override)
+            if file_alignment(src.crs, src.transform, grid) is None:
+                resampling = Resampling.nearest  # the file's pixels are the grid's: copied, not interpolated
             opts = dict(crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height, resampling=resampling)
             if resampling != Resampling.nearest:
                 # Fix the kernel scale for the whole scene: GDAL otherwise derives it per warp chunk, so a
@@ -832,10 +1064,11 @@ def read_scene_window(scene: Scene, grid: Grid, window: Window) -> tuple[np.ndar
         return red, nir, clear
     at = (slice(sub.row_off - window.row_off, sub.row_off - window.row_off + sub.height),
           slice(sub.col_off - window.col_off, sub.col_off - window.col_off + sub.width))
-    for out, path, band in ((red, scene.red, scene.red_band), (nir, scene.nir, scene.nir_band)):
+    for out, path, band, role in ((red, scene.red, scene.red_band, "red"), (nir, scene.nir, scene.nir_band, "nir")):
         dn, nodata, outside = _warped_read(path, band, grid, sub, Resampling.bilinear, scene.nodata, scene.nodata_override)
+        scale, offset = scene.calibration(role)
         # float64 then one rounding to float32: the same reflectance from either S2 baseline is bit-identical
-        refl = (dn.astype(np.float64) * scene.scale + scene.offset).astype(np.float32)
+        refl = (dn.astype(np.float64) * scale + offset).astype(np.float32)
         if nodata is not None:
             refl[dn == nodata] = np.nan
         if outside is not None:
@@ -933,10 +1166,16 @@ def ingest_year(scenes: Sequence[Scene], grid: Grid, year: int, season: Mapping[
         raise InputDataError(
             f"{year}: none of the {len(chosen)} scene(s) in season overlaps the analysis area {tuple(round(v) for v in grid.bounds)} "
             f"({grid.crs}): {', '.join(no_overlap)}. Check that the zones and the imagery cover the same place, or add scenes.")
+    checks: dict[str, dict] = {}
+    for s in usable:
+        aligned, w_align = scene_alignment(s, grid)
+        calibrated, w_calib = calibration_check(s)
+        checks[s.scene_id] = {**aligned, **calibrated}
+        warnings += w_align + w_calib
     stats = scene_statistics(usable, grid, block_rows)
     records = []
     for s, st in zip(usable, stats["scenes"], strict=True):
-        records.append({**s.to_dict(), **st})
+        records.append({**s.to_dict(), **st, **checks[s.scene_id]})
         if st["clear_pct"] == 0:
             why = ("has no data in the area" if st["valid_pct"] == 0 else
                    f"is masked everywhere in the area by its quality band ({s.quality_rule})")
@@ -951,11 +1190,15 @@ def ingest_year(scenes: Sequence[Scene], grid: Grid, year: int, season: Mapping[
                         "the rest of every product is NaN (no data).")
     for w in warnings:
         log.warning(w)
-    for r in records:
+    for s, r in zip(usable, records, strict=True):
         masked = "n/a" if r["masked_pct"] is None else f"{r['masked_pct']:.1f} %"
-        log.info("scene %s %s (%s): data on %.1f %% of the area, %.1f %% clear, %s of its observed pixels masked; "
-                 "reflectance = DN x %g %+g", r["scene_id"], r["datetime"], r["sensor"], r["valid_pct"], r["clear_pct"], masked,
-                 r["scale"], r["offset"])
+        calib = [s.calibration(b) for b in BANDS]
+        (rs, ro), (ns, no) = calib
+        how = (f"reflectance = DN x {rs:g} {ro:+g}" if calib[0] == calib[1] else
+               f"reflectance = DN x {rs:g} {ro:+g} (red), DN x {ns:g} {no:+g} (nir)")
+        log.info("scene %s %s (%s): data on %.1f %% of the area, %.1f %% clear, %s of its observed pixels masked; %s; %s",
+                 r["scene_id"], r["datetime"], r["sensor"], r["valid_pct"], r["clear_pct"], masked, how,
+                 "red/NIR resampled onto the grid" if r["resampled"] else "red/NIR on the grid's pixels (not resampled)")
     summary = {k: v for k, v in stats.items() if k != "scenes"}
     summary["n_scenes"] = len(usable)
     log.info("%d: %d scene(s) in season %s to %s; %.1f %% of %d observed pixels masked (cloud, shadow, quality); "

@@ -11,7 +11,8 @@ WarpedVRT, ``/vsicurl/`` for http(s)) reads them lazily, window by window, on th
 * ``catalog``: a STAC API root URL (searched with pystac-client), or a static catalog: a local
   path (or ``file://`` URL) or an http(s) URL ending in ``.json`` (``catalog.json`` /
   ``collection.json``), walked with pystac and filtered here with the same rules.
-* Harmonisation from item metadata: the asset's ``raster:bands`` ``scale``/``offset`` when given;
+* Harmonisation from item metadata: the asset's ``raster:bands`` ``scale``/``offset`` when given
+  (the red asset's for both bands, unless the NIR asset gives its own);
   for Sentinel-2 (``offset_rule: sentinel2-baseline``) ``earthsearch:boa_offset_applied: true``
   means the DNs carry no offset any more (add-offset 0, taking precedence over raster:bands); else
   ``s2:processing_baseline`` (04.00 on: −1000); else the date rule of the profile.
@@ -275,6 +276,47 @@ def _item_iso(item) -> str:
     return when.isoformat(timespec="seconds") + "Z"
 
 
+def first_item_lattice(cfg: Mapping, bounds: Sequence[float]) -> tuple[Any, Any, str] | None:
+    """(CRS, transform, description) of the red asset of the first item (by datetime, id) found over
+    ``bounds`` (analysis CRS) in the season of the earliest reporting year that has items, for the
+    grid's lattice (:func:`greensink.ingest.imagery_lattice`): from the asset's (else the item's)
+    ``proj:transform`` with ``proj:epsg`` or ``proj:code``, else from the file's header. None if no
+    item is found or its red asset has neither."""
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from greensink.ingest import resolve_profiles, season_window
+
+    stac = cfg["imagery"]["stac"]
+    profiles = resolve_profiles(cfg["imagery"].get("profiles"))
+    bbox = tuple(round(v, 7) for v in transform_bounds(cfg["crs"], "EPSG:4326", *bounds, densify_pts=21))
+    for year in sorted(cfg["years"]):
+        start, end = season_window(year, cfg["season"])
+        items, _ = search(stac, bbox, start, end)
+        if not items:
+            continue
+        item = items[0]
+        name = profile_of(stac, item.collection_id)
+        key = next((k for k in asset_keys(stac, name, profiles[name]).get("red") or [] if k in item.assets), None)
+        if key is None:
+            return None
+        asset = item.assets[key]
+        meta = {**item.properties, **asset.extra_fields}
+        epsg, code, transform = meta.get("proj:epsg"), meta.get("proj:code"), meta.get("proj:transform")
+        where = f"STAC item {item.id} asset {key}"
+        if transform and (epsg or code) and len(transform) >= 6:
+            crs = CRS.from_epsg(int(epsg)) if epsg else CRS.from_user_input(code)
+            return crs, Affine(*[float(v) for v in transform[:6]]), f"{where} (proj:transform)"
+        href = _local(asset.get_absolute_href() or asset.href)
+        try:
+            with rasterio.open(href) as src:
+                return src.crs, src.transform, f"{where} ({href})"
+        except rasterio.errors.RasterioError as exc:
+            log.warning("%s: no proj:transform and %s cannot be opened (%s); the grid is not aligned to it", where, href, exc)
+            return None
+    return None
+
+
 # ----------------------------------------------------------------------------- items -> scenes
 
 
@@ -343,10 +385,13 @@ def item_scene(item, stac: Mapping, profiles: Mapping[str, Mapping]) -> ItemScen
     if failed:
         return base
     baseline, add_offset, given = item_harmonisation(item, item.assets[chosen["red"]], profile)
+    given_nir = item_harmonisation(item, item.assets[chosen["nir"]], profile)[2] or given  # the NIR asset's own, if it has one
     scene = make_scene(item.id, _item_iso(item), name, profile, hrefs["red"], hrefs["nir"], hrefs["quality"],
                        baseline, add_offset, f"STAC item {item.id}")
     if given is not None:
-        scene = dataclasses.replace(scene, scale=given[0], offset=given[1])
+        nir = None if given_nir == given else given_nir
+        scene = dataclasses.replace(scene, scale=given[0], offset=given[1],
+                                    nir_scale=nir[0] if nir else None, nir_offset=nir[1] if nir else None)
     base.scene = scene
     return base
 

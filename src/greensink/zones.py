@@ -163,7 +163,14 @@ def nest_levels(levels: Sequence[gpd.GeoDataFrame], resolution_m: float = 10.0) 
     return out, pd.DataFrame(rows)
 
 
-def grid_for(levels: Sequence[gpd.GeoDataFrame], resolution_m: float, crs: str) -> Grid:
-    """The analysis grid: the union of every level's bounds, snapped outward to whole pixels."""
+def zones_bounds(levels: Sequence[gpd.GeoDataFrame]) -> tuple[float, float, float, float]:
+    """(xmin, ymin, xmax, ymax) of the union of every level's bounds, in their CRS."""
     b = np.array([lv.total_bounds for lv in levels])
-    return Grid.from_bounds((b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()), resolution_m, crs)
+    return (float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max()))
+
+
+def grid_for(levels: Sequence[gpd.GeoDataFrame], resolution_m: float, crs: str,
+             origin: tuple[float, float] = (0.0, 0.0)) -> Grid:
+    """The analysis grid: the union of every level's bounds, snapped outward to whole pixels of the
+    lattice through ``origin`` (see :meth:`Grid.from_bounds`)."""
+    return Grid.from_bounds(zones_bounds(levels), resolution_m, crs, origin)

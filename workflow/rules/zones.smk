@@ -1,10 +1,15 @@
 # Planning zones: validated, nested, on one grid; exact pixel coverage once per level.
 
 
+from greensink.ingest import lattice_input_function
+
+
 # A checkpoint: the grid it writes decides the composite tiles (common.smk, tile_ids).
 checkpoint prepare_zones:
     input:
         zone_source,
+        # grid.align imagery: the file(s) the grid's lattice is read from (scenes table or first scene, STAC catalog)
+        lattice=lattice_input_function(config),
     output:
         zones=expand("results/zones/{level}.gpkg", level=LEVELS),
         nesting="results/zones/nesting.csv",
@@ -13,6 +18,7 @@ checkpoint prepare_zones:
         zones=config["zones"],
         crs=config["crs"],
         resolution=config["resolution"],
+        align=config["grid"]["align"],
     log:
         "logs/prepare_zones.log",
     conda:
