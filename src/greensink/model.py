@@ -158,6 +158,7 @@ _IRLS_RTOL = 1e-9
 
 _POSITIVE_X_FORMS = ("logarithmic", "power")
 _REDRAW_STREAM = 1  # extra entropy word of the generator that replaces failed bootstrap draws
+TIE_RTOL, TIE_ATOL = 1e-9, 1e-12  # CV errors within this (relative, absolute) of each other tie: the earlier entry wins
 _MAX_LISTED = 10  # problems listed in one error message before "and N more"
 
 COEFFICIENT_COLUMNS = ("type", "c_above", "c_below", "uncertainty_pct")
@@ -617,11 +618,17 @@ def _one_se_choice(entries: Sequence[tuple[tuple[int, int], dict[str, Any], Any]
 
     ``entries`` are (complexity, metrics, payload) in tie-break order; complexity is (number of
     predictors, 1 for the ensemble else 0). Among the simplest entries within the bound the lowest
-    error wins, ties to the earlier entry."""
+    error wins, ties to the earlier entry; errors within :data:`TIE_RTOL` (relative) plus
+    :data:`TIE_ATOL` are ties (every form fits a constant to ~1e-16, and that noise is no evidence)."""
     best = min(range(len(entries)), key=lambda i: entries[i][1][criterion])
-    bound = entries[best][1][criterion] + entries[best][1].get(f"{criterion}_se", 0.0)
+    low = entries[best][1][criterion]
+    tol = TIE_RTOL * abs(low) + TIE_ATOL  # errors this close are equal: floating noise must not break a tie
+    bound = low + entries[best][1].get(f"{criterion}_se", 0.0) + tol
     ok = [i for i in range(len(entries)) if entries[i][1][criterion] <= bound]
-    pick = min(ok, key=lambda i: (entries[i][0], entries[i][1][criterion], i))
+    simplest = min(entries[i][0] for i in ok)
+    ok = [i for i in ok if entries[i][0] == simplest]
+    least = min(entries[i][1][criterion] for i in ok)
+    pick = min(i for i in ok if entries[i][1][criterion] <= least + TIE_RTOL * abs(least) + TIE_ATOL)
     return entries[pick][2]
 
 
