@@ -8,6 +8,8 @@ config run from a checkout where the demo has run) is in test_own_data.py.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -226,3 +228,40 @@ def test_version_and_help(capsys):
         cli_main(["--help"])
     out = capsys.readouterr().out
     assert "greensink run CONFIG" in out and "``" not in out  # plain text, no reST markup
+
+
+# --- the workflow sees the same ---------------------------------------------------------------------------
+
+
+def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--cores", "1", *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.workflow
+def test_workflow_stops_on_input_problems_before_any_job(own):
+    root = own["root"]
+    doc = dict(own["cfg"], plots={"path": "data/nothing.gpkg"})
+    doc["zones"] = [{"level": "block", "path": "data/zones.gpkg", "id": "zone_code"}]
+    write_yaml(root / "bad.yaml", doc)
+    proc = snakemake(root, "--configfile", "bad.yaml", "-n")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "2 problem(s) with the inputs" in out and "zones[0].id names column 'zone_code'" in out
+    assert "plots.path: file " + str(root / "data" / "nothing.gpkg") + " does not exist" in out
+    assert "Traceback" not in out
+    assert not (root / "projects").exists()  # nothing written
+
+
+@pytest.mark.workflow
+def test_workflow_runs_each_config_in_its_own_folder(own):
+    root = own["root"]
+    proc = snakemake(root, "--configfile", "my.yaml", "-n")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert (root / "projects" / "my" / gs_config.PROJECT_MARKER).exists()
+    assert not (root / "results").exists()
+    # a second config pointed at the same folder is refused, naming both configs
+    write_yaml(root / "other.yaml", dict(own["cfg"], workdir="projects/my"))
+    proc = snakemake(root, "--configfile", "other.yaml", "-n")
+    assert proc.returncode != 0
+    assert f"holds the results of the config {own['path'].resolve()}" in proc.stdout + proc.stderr
