@@ -190,6 +190,20 @@ def test_canberra_ndvi_equals_raw_bands_pixel_by_pixel(canberra, independent):
     assert np.isnan(outside).all()  # no data is NaN, never 0
 
 
+def test_canberra_grid_is_the_scenes_lattice_and_nothing_is_resampled(canberra, independent):
+    """config/examples/canberra.yaml promises "no resampling": the grid follows the scene's pixel
+    corners (grid.align: imagery), and the ingest records that red and NIR were not resampled."""
+    grid = json.loads((canberra / "results/zones/grid.json").read_text())
+    assert grid["align"]["align"] == "imagery" and "_B30.tif" in grid["align"]["source"]
+    scene_t = independent["transform"]
+    assert (grid["transform"][2] - scene_t.c) % 25 == 0 and (grid["transform"][5] - scene_t.f) % 25 == 0
+    (scene,) = json.loads((canberra / "results/1992/ingest/scenes.json").read_text())["scenes"]
+    assert scene["resampled"] is False
+    assert [b["role"] for b in scene["resampling"]] == []  # PQ band too: same 25 m lattice
+    # the NBAR values are reflectance ×10000 and the profile divides by 10000: no calibration warning
+    assert scene["calibration_suspect"] is False and 0 < scene["reflectance_median"]["red"] < 0.3
+
+
 def test_canberra_scene_median_ndvi(canberra, independent):
     ours = io.read_raster(canberra / "results/1992/ndvi.tif")
     ours_median = float(np.nanmedian(ours))
