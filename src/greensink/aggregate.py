@@ -254,13 +254,13 @@ def zone_carbon(matrix: sp.csr_matrix, pixel_area_ha: float, type_density: np.nd
 
 
 def zone_tiers(present: np.ndarray, tiers: Sequence[int]) -> list[str]:
-    """Per zone, the tiers of the types present ((n_types, Z) bool) joined by "+", e.g. "3" or "2+3";
+    """Per zone, the tiers of the types present ((n_types, Z) bool) joined by "+", e.g. "T3" or "T2+T3";
     "" for a zone without typed land. Tier 1: default density table; 2: coefficient table; 3: models
     fitted to local plots (IPCC settlements tiers, in spirit)."""
     tiers = np.asarray(tiers)
     out = []
     for col in np.asarray(present, dtype=bool).T:
-        out.append("+".join(str(v) for v in sorted({int(x) for x in tiers[col] if x > 0})))
+        out.append("+".join(f"T{v}" for v in sorted({int(x) for x in tiers[col] if x > 0})))
     return out
 
 

@@ -40,6 +40,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from greensink.tiers import TIER_NAMES, TIER_NAMES_ZH
+
 __all__ = ["MAX_ROWS", "SHOW_EACH_END", "TEMPLATE_NAME", "format_interval", "format_number", "formula",
            "interval_label", "predictor_label", "render_report", "rivals_text", "type_predictors", "zone_headers"]
 
@@ -81,7 +83,7 @@ def zone_headers(interval_pct: float = INTERVAL_PCT) -> tuple[str, ...]:
         "名称 Name", "编号 Zone ID", "面积 Area (ha)", "绿化覆盖率 Green coverage (%)", "绿地率 Green-space ratio (%)",
         "树冠覆盖率 Canopy cover (%)", "碳储量 Carbon (t C)", f"{interval_label(interval_pct)} 区间 interval (t C)",
         "碳密度 Density (t C/ha)", "二氧化碳当量 CO₂e (t)", "人均公园绿地 Park (m²/person)", "乔灌木占比 Tree + shrub (%)",
-        "公园服务覆盖 Park service (% people)",
+        "公园服务覆盖 Park service (% people)", "已观测 Observed (% typed land)", "填补 Filled (t C)", "层级 Tier",
     )
 
 
@@ -391,8 +393,29 @@ def _zone_row(r: pd.Series) -> dict[str, Any]:
         _num(r.get("park_area_per_capita_m2"), 1),
         _num(r.get("tree_shrub_share_pct"), 1),
         _num(r.get("park_service_population_pct"), 1),
+        _num(r.get("carbon_observed_pct"), 1),
+        _num(r.get("carbon_t_filled")),
+        _cell(_tier_cell(r.get("carbon_tier")), "tier"),
     ]
     return {"cells": cells, "cls": "flagged" if flag else ""}
+
+
+def _tier_cell(value: Any) -> str:
+    """"T3", "T2+T3" (the zone's carbon_tier) as shown; "—" when missing or the zone has no typed land."""
+    text = "" if _missing(value) else str(value).strip()
+    return text if text and text != "nan" else DASH
+
+
+def tiers_summary(tables: Iterable[pd.DataFrame]) -> str:
+    """The tiers that produced the carbon of these zone tables, in words (Chinese and English)."""
+    tiers: set[int] = set()
+    for df in tables:
+        for v in (df["carbon_tier"] if "carbon_tier" in df.columns else []):
+            if isinstance(v, str) and v.strip():
+                tiers.update(int(x.strip()[1:]) for x in v.split("+") if x.strip()[1:].isdigit())
+    if not tiers:
+        return DASH
+    return "; ".join(f"{TIER_NAMES_ZH[t]} {TIER_NAMES[t]}" for t in sorted(tiers))
 
 
 NESTING_TOLERANCE_HA = 0.01
@@ -564,8 +587,10 @@ def _model_section(year: int, model: Mapping[str, Any], type_names: Mapping[str,
         fallback = source == "coefficients"
         preds = type_predictors(tm)
         params = tm.get("params") if isinstance(tm.get("params"), Mapping) else {}
+        tier = tm.get("tier")
+        source_text = SOURCES.get(source, source) + (f" · {TIER_NAMES_ZH.get(tier, '')} tier {tier}" if tier else "")
         rows.append({"cls": "fallback" if fallback else "", "cells": [
-            _cell(str(code), "id"), _cell(name, "name"), _cell(SOURCES.get(source, source)),
+            _cell(str(code), "id"), _cell(name, "name"), _cell(source_text),
             _cell(_text(tm.get("form"))), _cell(" + ".join(predictor_label(q, unit=True) for q in preds), "predictors"),
             _cell(formula(str(tm.get("form")), params, preds), "formula"),
             _num(tm.get("n"), 0), _num(cv.get("r2"), 2), _num(cv.get("rmse_t_ha"), 2),
@@ -600,7 +625,7 @@ def _summary(years: Sequence[int], tables: Mapping[int, Mapping[str, pd.DataFram
         df = tables.get(year, {}).get(city)
         if df is None:
             continue
-        for _, r in df.iterrows():
+        for key, r in df.iterrows():
             c = _float(r.get("carbon_t"))
             dec = _auto_decimals(c) if math.isfinite(c) else None
             co2 = _float(r.get("co2e_t"))
@@ -610,6 +635,9 @@ def _summary(years: Sequence[int], tables: Mapping[int, Mapping[str, pd.DataFram
                 "carbon": format_number(c), "carbon_iv": format_interval(r.get("carbon_t_lo"), r.get("carbon_t_hi"), dec),
                 "co2e": format_number(co2), "co2e_iv": format_interval(r.get("co2e_t_lo"), r.get("co2e_t_hi"), dec2),
                 "density": format_number(r.get("carbon_t_ha"), 2),
+                "tier": tiers_summary([df.loc[[key]]]),
+                "filled": format_number(r.get("carbon_t_filled")),
+                "observed": format_number(r.get("carbon_observed_pct"), 1),
                 "coverage": format_number(r.get("green_coverage_pct"), 1),
                 "ratio": format_number(r.get("green_space_ratio_pct"), 1),
                 "canopy": format_number(r.get("canopy_cover_pct"), 1),
