@@ -245,3 +245,18 @@ def test_workflow_without_plots_or_greenspace_gives_tier_1_carbon(tmp_path: Path
     assert prov["carbon_tiers"][str(years[0])]["tiers"] == [1]
     html = (tmp_path / "results/report.html").read_text(encoding="utf-8")
     assert "tier 1: default density table" in html
+
+
+def test_sink_is_nan_where_either_stock_is_nan():
+    from greensink.change import change_table
+
+    _, parcel = zones()
+    t0 = pd.DataFrame({"zone_id": ["P1", "P2", "P3"], "carbon_t": [1.0, NAN, 0.0], "green_area_ha": [0.1, 0.0, 0.0],
+                       "area_ha": [0.08, 0.04, 0.04]})
+    t1 = t0.assign(carbon_t=[2.0, 0.5, 0.0])
+    # pixel sums of the sink (from filled draws) exist for P2, but its 2023 stock is unknown
+    est = np.array([1.0, 0.5, 0.0])
+    out = change_table(parcel, t0, t1, 2023, 2024, (est, np.tile(est[:, None], (1, 3))))
+    assert out["sink_t_yr"].iloc[0] == 1.0 and out["sink_t_yr"].iloc[2] == 0.0
+    for col in ("sink_t_yr", "sink_t_yr_lo", "sink_t_yr_hi", "sink_t_ha_yr", "sink_co2e_t_yr"):
+        assert np.isnan(out[col].iloc[1]), col
