@@ -116,7 +116,7 @@ def test_a_grid_on_multiples_of_the_resolution_shifts_the_scene_and_says_so(tmp_
     assert rec["resampled"] is True
     assert [(b["role"], b["shift_m"]) for b in rec["resampling"]] == [("red", [15.0, 15.0]), ("nir", [15.0, 15.0])]
     (warning,) = [w for w in record["warnings"] if "resampled" in w]
-    assert rec["scene_id"] in warning and "15 m, 15 m" in warning and "grid.align: [690015, 3520815]" in warning
+    assert rec["scene_id"] in warning and "15 m east, 15 m north" in warning and "grid.align: [690015, 3520815]" in warning
     # and the shift is not harmless: NDVI moves pixel by pixel
     stack, _ = composite_year(scenes, grid)
     ours = (stack[1] - stack[0]) / (stack[1] + stack[0])

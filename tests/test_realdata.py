@@ -293,6 +293,28 @@ def test_naip_yearly_composites_share_one_grid(naip):
     assert len({b for b, _ in raw.values()}) > 1 and len({h for _, h in raw.values()}) > 1
 
 
+def test_naip_grid_follows_the_first_year_and_later_shifts_are_named(naip):
+    """grid.align imagery: the 5 m grid takes the first scene's (2009) pixel corners, so 2009 is read
+    pixel for pixel; a year whose files sit 1-3 m off that lattice is recorded as resampled, with
+    its shift (its corner minus the nearest grid corner, metres, within ±2.5 m) and a warning."""
+    grid = json.loads((naip / "results/zones/grid.json").read_text())
+    assert "20090818" in grid["align"]["source"]
+    gx, gy = grid["transform"][2], grid["transform"][5]
+    for year in NAIP_YEARS:
+        record = json.loads((naip / f"results/{year}/ingest/scenes.json").read_text())
+        (scene,) = record["scenes"]
+        with rasterio.open(scene["red"]) as src:
+            t = src.transform
+        expected = [((t.c - gx + 2.5) % 5) - 2.5, ((t.f - gy + 2.5) % 5) - 2.5]
+        expected = [5 - 2.5 if e == -2.5 else e for e in expected]  # a half-pixel shift is given as +2.5
+        if expected == [0.0, 0.0]:
+            assert scene["resampled"] is False and scene["resampling"] == [], year
+            continue
+        assert scene["resampled"] is True and year != NAIP_YEARS[0]
+        assert [b["shift_m"] for b in scene["resampling"]] == [pytest.approx(expected, abs=1e-6)] * 2, year  # red and NIR: one file
+        assert any(scene["scene_id"] in w and "resampled onto the analysis grid" in w for w in record["warnings"]), year
+
+
 def test_naip_ndvi_equals_bilinear_interpolation_of_the_raw_bands(naip):
     grid = json.loads((naip / "results/zones/grid.json").read_text())
     transform = rasterio.Affine(*grid["transform"][:6])

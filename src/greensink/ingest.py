@@ -940,8 +940,7 @@ def scene_alignment(scene: Scene, grid: Grid) -> tuple[dict, list[str]]:
         warnings.append(
             f"scene {scene.scene_id}: its {roles} band(s) are resampled onto the analysis grid "
             f"({grid.resolution_m:g} m, {grid.crs}, corner at {_m(grid.transform.c)}, {_m(grid.transform.f)}): {reflectance[0]['why']}"
-            + (f" (shift {_m(shift[0])} m, {_m(shift[1])} m)" if shift else "")
-            + ". Resampled NDVI blends neighbouring pixels (on Landsat a half-pixel shift moved NDVI by up to 0.44). " + fix)
+            ". Resampled NDVI blends neighbouring pixels (on Landsat a half-pixel shift moved NDVI by up to 0.44). " + fix)
     return fields_, warnings
 
 
