@@ -46,7 +46,9 @@ def record(config: Mapping, inputs: Mapping[str, str], scenes: Mapping[int, list
         "scenes": {str(y): [{"scene_id": s["scene_id"], "datetime": s["datetime"], "sensor": s["sensor"],
                              "reflectance_scale": s["scale"], "reflectance_offset": s["offset"],
                              "clear_pct": s.get("clear_pct"),
-                             **{k: s[k] for k in ("stac_item_id", "stac_collection") if k in s}}
+                             **{k: s[k] for k in ("stac_item_id", "stac_collection") if k in s},
+                             # per-band calibration (null: NIR as red) and whether red/NIR were resampled onto the grid
+                             **{k: s.get(k) for k in ("nir_scale", "nir_offset", "resampled")}}
                             for s in v] for y, v in sorted(scenes.items())},
         "imagery": {str(y): dict(v) for y, v in sorted((imagery or {}).items())},
         "packages": package_versions(),
