@@ -11,20 +11,16 @@ and `.venv/bin/snakemake --cores 2 --configfile my.yaml` (nothing left to do: th
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-import yaml
 
 import own_city
+from checkout import copy_checkout, digest, sh
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
@@ -53,30 +49,6 @@ greenspace:
 model:
   n_bootstrap: 40
 """
-
-
-def sh(cwd: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    proc = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc
-
-
-def copy_checkout(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split("\n")
-    for name in filter(None, files):
-        src = ROOT / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    (dest / ".venv").symlink_to(ROOT / ".venv")
-    return dest
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +89,12 @@ def test_products_are_in_the_projects_own_folder(project):
 
 
 def test_no_demo_input_was_read(project, checkout):
-    text = (project / "results/provenance.json").read_text(encoding="utf-8")
-    assert "resources/demo" not in text and "population" not in json.loads(text).get("config", {})
+    record = json.loads((project / "results/provenance.json").read_text(encoding="utf-8"))
+    read = {(project / item["path"]).resolve() for item in record["inputs"]}
+    assert read and all(p.is_relative_to(checkout / "mydata") or p == checkout / "config" / "coefficients.csv"
+                        for p in read), sorted(read)
+    assert len([p for p in read if p.suffix == ".TIF"]) == 12  # 4 scenes × red, NIR, QA_PIXEL
+    assert "population" not in record["config"] and "plots" not in record["config"]
     for log in (project / "logs").rglob("*.log"):
         assert "resources/demo" not in log.read_text(encoding="utf-8", errors="replace"), log
     assert not (project / "resources" / "demo").exists()
@@ -143,7 +119,7 @@ def test_carbon_comes_from_the_coefficient_table_and_says_so(project):
         district = pd.read_csv(project / f"results/{year}/zones/district.csv", dtype={"zone_id": str})
         block = pd.read_csv(project / f"results/{year}/zones/block.csv", dtype={"zone_id": str})
         tiers = set(district["carbon_tier"].astype(str))
-        assert tiers and all("coefficient" in t for t in tiers), tiers
+        assert tiers == {"T2"}, tiers  # no plots: the coefficient table (tier 2) for every typed zone
         # typed land from the land-cover raster × the table's density, against the rectangles' exact area
         for t, rects in (("G1", own_city.PARKS), ("EG", own_city.GRASS)):
             expected = own_city.typed_area_ha(rects) * density[t]
