@@ -65,3 +65,29 @@ def test_record_keeps_the_masked_share_per_year():
     rec = record({}, {}, {2023: []}, {2023: {"summary": summary, "excluded_out_of_season": ["S0"]}})
     assert rec["imagery"]["2023"]["summary"]["masked_pct"] == 36.3
     assert rec["imagery"]["2023"]["excluded_out_of_season"] == ["S0"]
+
+
+def _script(tmp_path, body: str):
+    import subprocess
+    import sys
+
+    code = "from greensink.logs import setup\nlog = setup(r'{}')\nlog.info('started')\n{}\n".format(tmp_path / "rule.log", body)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_an_input_problem_in_a_rule_script_is_one_logged_line_without_traceback(tmp_path):
+    proc = _script(tmp_path, "from greensink.errors import InputDataError\n"
+                             "raise InputDataError('plots.gpkg row 3: carbon_t_ha must be a number. Got x. Fix it.')")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"ERROR greensink.workflow: plots.gpkg row 3: carbon_t_ha must be a number. Got x. Fix it. (log: {tmp_path / 'rule.log'})" in proc.stderr
+    log = (tmp_path / "rule.log").read_text(encoding="utf-8")
+    assert "started" in log and "plots.gpkg row 3" in log and "Traceback" not in log
+
+
+def test_a_bug_in_a_rule_script_keeps_its_traceback_in_the_log(tmp_path):
+    proc = _script(tmp_path, "{}['missing']")
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and "KeyError: 'missing'" in proc.stderr
+    log = (tmp_path / "rule.log").read_text(encoding="utf-8")
+    assert "Traceback" in log and "KeyError: 'missing'" in log

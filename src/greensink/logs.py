@@ -24,7 +24,32 @@ def setup(log_path: str | Path | None = None, level: int = logging.INFO) -> logg
         h.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(h)
     logging.captureWarnings(True)
+    sys.excepthook = _excepthook(log_path)
     return logging.getLogger("greensink.workflow")
+
+
+def _excepthook(log_path: str | Path | None) -> Callable:
+    """Where a rule's script fails: an input problem (a GreensinkError) is logged as one ERROR line to the
+    rule's log and the screen, without a traceback (the message names file, field, value and fix); any other
+    exception is a bug: its traceback goes to the log file too, and to the screen as usual."""
+    default = sys.__excepthook__
+
+    def hook(kind, value, tb) -> None:
+        from greensink.errors import GreensinkError  # here, not at import: logs stays import-light
+
+        log = logging.getLogger("greensink.workflow")
+        if isinstance(value, GreensinkError):
+            where = f" (log: {log_path})" if log_path else ""
+            log.error("%s%s", value, where)
+            raise SystemExit(1)
+        if log_path:
+            import traceback
+
+            with open(log_path, "a", encoding="utf-8") as fh:
+                fh.write("".join(traceback.format_exception(kind, value, tb)))
+        default(kind, value, tb)
+
+    return hook
 
 
 def progress(logger: logging.Logger, what: str, every_s: float = 10.0) -> Callable[[int, int], None]:
