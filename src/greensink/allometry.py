@@ -369,8 +369,12 @@ def tree_carbon(
     crown_unit: str = "m",
     na_values: Sequence[str] = ("", "NA", "NaN", "nan"),
     missing_height: str = "error",
+    row_numbers: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Per-tree biomass and carbon of an inventory (one row per tree, values as text or numbers).
+
+    ``row_numbers`` are the rows' 1-based numbers in the file, for messages (default 1 .. n), when
+    ``inventory`` is a subset of the file's rows.
 
     Returns, in inventory order: the id / plot / species / group columns asked for (renamed
     ``tree_id``, ``plot_id``, ``species``, ``group``), then ``dbh_cm``, ``height_m``,
@@ -399,7 +403,7 @@ def tree_carbon(
 
     parsed = _parse_inventory(inventory, columns, where=where, equation=equation, dbh_unit=dbh_unit,
                               height_unit=height_unit, crown_unit=crown_unit, na_values=na_values,
-                              missing_height=missing_height)
+                              missing_height=missing_height, row_numbers=row_numbers)
     n = len(inventory)
     dbh_cm, height_m, given = parsed["dbh_cm"], parsed["height_m"], parsed["given_density"]
     crown_m, plot_area = parsed["crown_m"], parsed["plot_area_m2"]
@@ -464,11 +468,12 @@ def tree_carbon(
 
 
 def _parse_inventory(inventory: pd.DataFrame, columns: Columns, *, where: str, equation: str, dbh_unit: str,
-                     height_unit: str, crown_unit: str, na_values: Sequence[str], missing_height: str) -> dict:
+                     height_unit: str, crown_unit: str, na_values: Sequence[str], missing_height: str,
+                     row_numbers: Sequence[int] | None = None) -> dict:
     """Numbers of the inventory in cm / m, NaN where missing; raises InputDataError listing every bad row."""
     nav = {str(v).strip() for v in na_values}
     n = len(inventory)
-    rows = np.arange(1, n + 1)
+    rows = np.arange(1, n + 1) if row_numbers is None else np.asarray(row_numbers, dtype=int)
     bad_rows: dict[int, list[str]] = {}
 
     def report(mask: np.ndarray, column: str, message: str, raw: pd.Series) -> None:

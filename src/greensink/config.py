@@ -325,6 +325,11 @@ def input_paths(cfg: Mapping) -> list[tuple[str, Any]]:
         for key in keys:
             if isinstance(cfg.get(section), Mapping) and cfg[section].get(key):
                 out.append((f"{section}.{key}", cfg[section][key]))
+    trees = (cfg.get("plots") or {}).get("trees") if isinstance(cfg.get("plots"), Mapping) else None
+    if isinstance(trees, Mapping):
+        for key in ("path", "params"):
+            if trees.get(key):
+                out.append((f"plots.trees.{key}", trees[key]))
     for key in CHECKOUT_DEFAULTS:
         if cfg.get(key):
             out.append((key, cfg[key]))

@@ -804,8 +804,15 @@ def fit_type_model(
     predictors: Sequence[str] | None = None,
     sets: Sequence[Sequence[str]] | None = None,
     bootstrap: str = "plots",
+    y_draws: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Choose the form (and predictor set) by spatially blocked CV, refit on all plots, and bootstrap the plots.
+
+    ``y_draws`` (n_bootstrap, n), when plot carbon comes with draws of its own error (a tree
+    inventory, :mod:`greensink.inventory`): bootstrap draw b uses the plots' carbon draw b in place
+    of ``y`` (scheme "plots": the resampled plots' draw b; "residuals": the synthetic carbon plus the
+    plot's y_draws[b] - y), so the curve draws carry that error, paired across years by draw index.
+    Form choice, CV and the final fit use ``y``.
 
     ``weighting`` (see :func:`fit_form`) is used alike in the CV fits, the final fit and every
     bootstrap refit.
@@ -849,12 +856,21 @@ def fit_type_model(
         )
     _check_unique_ids(ids, where=f"type {type_code} plots")
     n_bootstrap = _check_count(n_bootstrap, "n_bootstrap", 0, "Use e.g. 200 draws.")
+    if y_draws is not None:
+        y_draws = np.asarray(y_draws, dtype=float)
+        if y_draws.shape != (n_bootstrap, y.size) or not np.all(np.isfinite(y_draws)) or np.any(y_draws < 0):
+            raise InputDataError(
+                f"type {type_code}: y_draws must be finite carbon draws >= 0 of shape (n_bootstrap, plots) = "
+                f"({n_bootstrap}, {y.size}). Got shape {y_draws.shape} instead. Make the plot carbon draws with "
+                "model.n_bootstrap draws for every plot.")
     seed = _check_seed(seed)
     weighting = _check_weighting(weighting)
     bootstrap = _check_bootstrap(bootstrap)
 
     order = _sort_order(ids)
     X, y, xy, ids = X[order], y[order], xy[order], ids[order]
+    if y_draws is not None:
+        y_draws = y_draws[:, order]
     folds = spatial_folds(xy, block_size_m, n_folds, seed)
     fold_info = describe_folds(xy, block_size_m, n_folds)
     try:
@@ -874,14 +890,15 @@ def fit_type_model(
     n_failed, max_failed = 0, 10 * n_bootstrap + 100
     floor = max(WEIGHT_FLOOR * float(np.mean(y)), np.finfo(float).tiny)
     for i, idx in enumerate(bootstrap_indices(y.size, n_bootstrap, seed, type_code)):
+        y_b = y if y_draws is None else y_draws[i]  # plot carbon of draw i (its own error drawn, paired by i)
         while True:
             try:
                 if bootstrap == "plots":
-                    draws[i] = fit_form(form, Xc[idx], y[idx], weighting, chosen)
+                    draws[i] = fit_form(form, Xc[idx], y_b[idx], weighting, chosen)
                 elif weighting == "relative":
-                    draws[i] = fit_form(form, Xc, np.maximum(fitted, floor) * (1.0 + rel[idx]), weighting, chosen)
+                    draws[i] = fit_form(form, Xc, np.maximum(fitted, floor) * (1.0 + rel[idx]) + (y_b - y), weighting, chosen)
                 else:
-                    draws[i] = fit_form(form, Xc, fitted + (y - fitted)[idx], weighting, chosen)
+                    draws[i] = fit_form(form, Xc, fitted + (y - fitted)[idx] + (y_b - y), weighting, chosen)
                 break
             except ModelError as err:
                 n_failed += 1
@@ -922,6 +939,7 @@ def fit_type_model(
         "residual_rel_quantiles": [float(v) for v in np.quantile(rel, [0.05, 0.95])],
         "bootstrap": draws.tolist(),
         "n_bootstrap_redrawn": int(n_failed),
+        "plot_carbon_draws": y_draws is not None,
     }
 
 
@@ -1008,8 +1026,13 @@ def fit_models(
     predictors: Sequence[str] = ("ndvi",),
     bootstrap: str = "plots",
     anchor: dict[str, Any] | None = None,
+    carbon_draws: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Carbon models of every green-space type in ``types`` for one year (JSON-serialisable dict).
+
+    ``carbon_draws`` (index plot_id as text, ``n_bootstrap`` columns, t C/ha), when plot carbon
+    comes from a tree inventory: every refit of a type passes its plots' rows as ``y_draws`` to
+    :func:`fit_type_model`. Every plot fitted must have a row.
 
     ``anchor`` (model.selection "first_year") is the result of this function for the first
     reporting year: a type whose anchor model was fitted to plots keeps the anchor's form and
@@ -1074,7 +1097,17 @@ def fit_models(
         return fit_type_model(
             code, used[list(names)].to_numpy(dtype=float), used["carbon_t_ha"].to_numpy(dtype=float),
             used[["x_m", "y_m"]].to_numpy(dtype=float), used["plot_id"].tolist(), predictors=names,
-            sets=None if form is None else [names], **kw)
+            sets=None if form is None else [names], y_draws=plot_draws(code, used), **kw)
+
+    def plot_draws(code: str, used: pd.DataFrame) -> np.ndarray | None:
+        if carbon_draws is None:
+            return None
+        ids = used["plot_id"].astype(str)
+        lost = sorted(set(ids) - set(carbon_draws.index.astype(str)))
+        if lost:
+            raise InputDataError(f"type {code}: plots {lost[:10]} have no carbon draws. Make the draws for every plot "
+                                 "(rule plot_carbon).")
+        return carbon_draws.loc[ids.to_numpy()].to_numpy(dtype=float).T
 
     anchor_year = anchor.get("year") if anchor else None
     anchor_types = (anchor or {}).get("types") or {}

@@ -289,6 +289,14 @@ def _plots(cfg: Mapping, missing: set[str], area: Bounds | None, imagery: Bounds
     where = f"plots ({plots['path']})"
     cols = {k: plots.get(k, d) for k, d in (("id_column", "plot_id"), ("carbon_column", "carbon_t_ha"),
                                               ("type_column", "type"), ("year_column", "year"))}
+    trees = plots.get("trees")
+    if trees:  # carbon comes from the tree inventory (rule plot_carbon): no carbon column needed, an area is
+        cols.pop("carbon_column")
+        if plots.get("area_column"):
+            cols["area_column"] = plots["area_column"]
+        elif not plots.get("radius_m"):
+            found.problems.append(f"{where}: plots.trees needs each plot's ground area for t C/ha. Set plots.area_column "
+                                  "(a column of areas in m²) or plots.radius_m (circular plots, e.g. 11.28 for 400 m²).")
     absent = [f"plots.{k} = {v!r}" for k, v in cols.items() if v not in gdf.columns]
     if absent:
         found.problems.append(f"{where}: column(s) not found: {', '.join(absent)} (columns: {[c for c in gdf.columns if c != 'geometry']}). "
@@ -297,8 +305,7 @@ def _plots(cfg: Mapping, missing: set[str], area: Bounds | None, imagery: Bounds
     if gdf.crs is None:
         found.problems.append(f"{where}: the layer has no CRS. Assign one in GIS software and save again.")
         return
-    carbon = pd.to_numeric(gdf[cols["carbon_column"]], errors="coerce")
-    bad = np.flatnonzero(~(carbon >= 0).to_numpy())
+    bad = [] if trees else np.flatnonzero(~(pd.to_numeric(gdf[cols["carbon_column"]], errors="coerce") >= 0).to_numpy())
     for i in bad[:5]:
         found.problems.append(f"{where} row {i + 1}: {cols['carbon_column']} must be a number >= 0 (t C/ha). Got "
                               f"{gdf[cols['carbon_column']].iloc[i]!r}. Remove the row or fill it.")

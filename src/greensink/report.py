@@ -611,7 +611,23 @@ def _model_section(year: int, model: Mapping[str, Any], type_names: Mapping[str,
             "notes": [_text(n) for n in (model.get("notes") or [])],
             "anchor_year": next((tm.get("selection", {}).get("anchor_year") for tm in (model.get("types") or {}).values()
                                  if isinstance(tm, Mapping) and (tm.get("selection") or {}).get("mode") == "first_year"), None),
-            "n_bootstrap": model.get("n_bootstrap"), "min_plots": model.get("min_plots")}
+            "n_bootstrap": model.get("n_bootstrap"), "min_plots": model.get("min_plots"),
+            "plot_carbon": plot_carbon_text(model.get("plot_carbon"))}
+
+
+def plot_carbon_text(record: Mapping[str, Any] | None) -> str | None:
+    """One sentence (Chinese and English) on where the plots' carbon came from when a tree inventory gave it, else None."""
+    if not isinstance(record, Mapping) or record.get("source") != "tree_inventory":
+        return None
+    e = record.get("errors") or {}
+    allometric = ("allometric model error per tree (ln-scale sd 0.357 for Chave et al. 2014; Jenkins et al. 2003 group RMSE)"
+                  if e.get("allometric") else "no allometric model error")
+    return (f"样地碳密度由树木清查计算（{record.get('n_trees')} 株树，{record.get('equation')}），区间包含异速生长模型误差和胸径、树高测量误差。"
+            f"Plot carbon was computed from a tree inventory ({record.get('n_trees')} trees in {record.get('n_measured')} "
+            f"plot-years, {record.get('equation')}); every bootstrap draw refits the curves to the plots' carbon drawn with the "
+            f"{allometric} and tree measurement error (DBH sd {format_number(e.get('dbh_sd_cm'), 4)} cm + "
+            f"{format_number(e.get('dbh_sd_pct'), 2)} %, height sd {format_number(e.get('height_sd_pct'), 1)} %), paired across years, "
+            "so the intervals include them.")
 
 
 # ---------------------------------------------------------------------------------------------

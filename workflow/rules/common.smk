@@ -42,6 +42,28 @@ def optional_plots(wildcards):
     return [PLOTS["path"]] if PLOTS else []
 
 
+# with a tree inventory (plots.trees) the model reads the plots with carbon from rule plot_carbon, and its draws
+TREES = (PLOTS or {}).get("trees") or None
+
+
+def model_plots(wildcards):
+    if not PLOTS:
+        return []
+    return ["results/plots/plots.gpkg"] if TREES else [PLOTS["path"]]
+
+
+def plot_draws(wildcards):
+    return ["results/plots/plot_carbon_draws.csv", "results/plots/plot_carbon.json"] if TREES else []
+
+
+def tree_inventory(wildcards):
+    return [TREES["path"]] if TREES else []
+
+
+def allometry_params(wildcards):
+    return [TREES.get("params") or str(REPO / "config" / "allometry.yaml")] if TREES else []
+
+
 def optional_population(wildcards):
     return [config["population"]["path"]] if config.get("population") else []
 

@@ -3,7 +3,8 @@
 
 rule model:
     input:
-        plots=optional_plots,
+        plots=model_plots,
+        plot_draws=plot_draws,
         coefficients=config["coefficients"],
         predictors=expand("results/{{year}}/{predictor}.tif", predictor=PREDICTORS),
         fractions="results/types/fractions.tif",

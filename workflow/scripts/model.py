@@ -15,6 +15,7 @@ import pandas as pd
 
 from greensink import io
 from greensink.figures import observed_vs_predicted
+from greensink.inventory import draws_by_plot
 from greensink.logs import setup
 from greensink.model import fit_models
 from greensink.plots import (
@@ -65,6 +66,9 @@ else:  # no plots configured: every type takes the table, no fitting
                           for c in ("plot_id", "type", "year", "carbon_t_ha", "x_m", "y_m", *p.predictors)})
     screened = pd.DataFrame({c: pd.Series(dtype=object) for c in ("plot_id", "type", "type_share", "screened")})
     log.info("no plots configured: carbon of every type from the %s", "default density table" if pseudo else "coefficient table")
+# with a tree inventory (rule plot_carbon): each bootstrap refit uses the plots' carbon draw of its index
+tree_record = io.read_json(inp.plot_draws[1]) if inp.plot_draws else None
+carbon_draws = draws_by_plot(io.read_csv(inp.plot_draws[0], dtype={"plot_id": str}), year) if inp.plot_draws else None
 coefficients = io.read_csv(inp.coefficients)
 default = pseudo and VEG not in set(coefficients["type"].astype(str))
 if default:  # tier 1: greensink's default density table for all vegetated land
@@ -72,7 +76,14 @@ if default:  # tier 1: greensink's default density table for all vegetated land
 models = fit_models(plots, coefficients, types=p.types, min_plots=m["min_plots"], forms=tuple(m["forms"]),
                     block_size_m=m["cv_block_m"], n_folds=m["cv_folds"], n_bootstrap=m["n_bootstrap"], seed=p.seed,
                     weighting=m.get("weighting", "relative"), predictors=tuple(m.get("predictors", ["ndvi"])),
-                    bootstrap=m.get("bootstrap", "plots"), anchor=io.read_json(inp.anchor[0]) if inp.anchor else None)
+                    bootstrap=m.get("bootstrap", "plots"), anchor=io.read_json(inp.anchor[0]) if inp.anchor else None,
+                    carbon_draws=carbon_draws)
+models["plot_carbon"] = tree_record or {"source": "plots_file" if inp.plots else None}
+if tree_record:
+    log.info("plot carbon from the tree inventory %s (%s; allometric error %s, DBH sd %.4g cm + %.4g %%, height sd %.4g %%): "
+             "the bootstrap refits use the plots' carbon draws", tree_record["inventory"], tree_record["equation"],
+             "on" if tree_record["errors"]["allometric"] else "off", tree_record["errors"]["dbh_sd_cm"],
+             tree_record["errors"]["dbh_sd_pct"], tree_record["errors"]["height_sd_pct"])
 annotate_models(models, coefficients, default=default, ndvi_min=p.ndvi_vegetation if pseudo else None)
 models["year"] = year
 models["pseudo_type"] = bool(pseudo)
