@@ -19,11 +19,17 @@ from greensink.demo import (
     FRACTION_BANDS,
     LEVELS,
     TYPES,
+    FineTruth,
+    block_mean,
     carbon_curve,
+    footprint_carbon,
     generate_demo,
+    make_fine_truth,
+    make_greenspace,
     make_scenes,
     make_zones,
     phenology_factors,
+    reflectance,
 )
 from greensink.errors import ConfigError
 from greensink.grid import Grid
@@ -169,17 +175,67 @@ def test_truth_fractions_match_polygon_areas(demo):
 # ----------------------------------------------------------------------------- truth carbon
 
 
-def test_truth_carbon_hand_check(demo):
+def fine_truth(manifest: dict) -> tuple[Grid, FineTruth]:
+    """The fine truth of a written demo, made again from its manifest's parameters (same seed)."""
+    p = manifest["parameters"]
+    zones = make_zones(
+        extent_m=p["extent_m"], blocks=tuple(p["blocks"]), parcels_per_block=tuple(p["parcels_per_block"]),
+        crs=p["crs"], seed=p["seed"],
+    )
+    grid = Grid.from_dict(manifest["grid"])
+    land = make_greenspace(zones, resolution_m=p["resolution_m"], seed=p["seed"])
+    fine = make_fine_truth(land, grid, manifest["disturbance"]["green_id"], p["years"], p["seed"], p["truth_cell_m"])
+    return grid, fine
+
+
+@pytest.fixture(scope="module")
+def fine(demo) -> tuple[Grid, FineTruth]:
+    return fine_truth(demo[1])
+
+
+def test_truth_carbon_is_the_area_mean_of_the_fine_cells(demo, fine):
     path, _ = demo
-    frac = read(path / "truth/fractions.tif", band=1 + TYPES.index("G1"))
-    r, c = np.argwhere(frac == 1.0)[0]
+    grid, ft = fine
+    assert ft.factor == 5 and ft.label.shape == (grid.height * 5, grid.width * 5)  # 2 m cells in 10 m pixels
     for year in YEARS:
-        ndvi = float(read(path / f"truth/ndvi_{year}.tif")[r, c])
-        density = float(read(path / f"truth/carbon_{year}.tif")[r, c])
-        assert 0.3 < ndvi < 0.92
-        assert density == pytest.approx(60 * ndvi**1.8, rel=1e-5)
+        c = ft.carbon[year]
+        # hand check on one vegetated G1 cell and one path cell of G1: the type's curve of the cell's NDVI
+        g1 = ft.label == 1 + TYPES.index("G1")
+        r, col = np.argwhere(g1 & ft.vegetated)[0]
+        x = float(ft.ndvi[year][r, col])
+        assert 0.3 < x < 0.92 and c[r, col] == pytest.approx(60 * x**1.8, rel=1e-6)
+        r, col = np.argwhere(g1 & ~ft.vegetated)[0]
+        x = float(ft.ndvi[year][r, col])
+        assert x < 0.2 and c[r, col] == pytest.approx(60 * max(x, 0) ** 1.8, rel=1e-6, abs=1e-12)
+        assert (c[ft.label == 0] == 0).all() and (c[ft.label == 6] == 0).all()  # built-up land, water
+        # the pixel's truth is the mean of its 25 cells (written as float32)
+        density = read(path / f"truth/carbon_{year}.tif")
+        i, j = 7, 11
+        assert density[i, j] == pytest.approx(c[5 * i : 5 * i + 5, 5 * j : 5 * j + 5].mean(), rel=1e-6, abs=1e-9)
+        np.testing.assert_allclose(density, c.reshape(grid.height, 5, grid.width, 5).mean(axis=(1, 3)), rtol=1e-6, atol=1e-6)
     curves = json.loads((path / "truth/curves.json").read_text(encoding="utf-8"))
-    assert curves["curves"]["G1"] == CURVES["G1"]
+    assert curves["curves"]["G1"] == CURVES["G1"] and curves["cell_m"] == 2.0
+
+
+def test_mixed_pixels_break_the_per_pixel_model(demo, fine):
+    """The point of the fine truth: on the pixels the pipeline sees, carbon is not the type's curve
+    of the pixel NDVI, even on pixels wholly inside one type (paths, crowns and grass mix there)."""
+    path, _ = demo
+    grid, ft = fine
+    frac = read(path / "truth/fractions.tif", band=1 + TYPES.index("G1")).astype(np.float64)
+    ndvi = read(path / "truth/ndvi_2023.tif").astype(np.float64)
+    density = read(path / "truth/carbon_2023.tif").astype(np.float64)
+    pure = frac == 1.0
+    assert pure.sum() > 100
+    rel = density[pure] / carbon_curve("G1", ndvi[pure]) - 1
+    assert np.percentile(np.abs(rel), 90) > 0.05  # pixels off their curve by > 5 %
+    # vegetation share within pure G1 pixels: mixed pixels are the rule, not the exception
+    veg = ft.vegetated.reshape(grid.height, 5, grid.width, 5).mean(axis=(1, 3))[pure]
+    assert 0.2 < ((veg > 0) & (veg < 1)).mean() and 0.75 < veg.mean() < 0.95  # G1: 85 % vegetated cells
+    # the pixel NDVI is that of the cells' mean reflectance, not the cells' mean NDVI
+    red, nir = reflectance(ft.ndvi[2023].astype(np.float64))
+    red, nir = block_mean(red, 5), block_mean(nir, 5)
+    np.testing.assert_allclose(ndvi, (nir - red) / (nir + red), atol=1e-6)
 
 
 def test_zone_truth_sums(demo):
@@ -239,18 +295,20 @@ def test_scene_table_and_out_of_season(demo):
     assert [s["in_season"] for s in manifest["scenes"]] == list(months != 1)
 
 
-def test_dn_offset_recovers_reflectance(demo):
+def test_dn_offset_recovers_reflectance(demo, fine):
     path, manifest = demo
+    _, ft = fine
     scene = next(s for s in manifest["scenes"] if s["in_season"] and s["datetime"].startswith("2023"))
-    ndvi = read(path / "truth/ndvi_2023.tif").astype(np.float64)
     with rasterio.open(path / scene["red"]) as src:
         dn = src.read(1).astype(np.float64)
         assert src.tags()["BOA_ADD_OFFSET"] == "-1000" and src.tags()["PROCESSING_BASELINE"] == "04.00"
         assert src.nodata == 0 and src.dtypes[0] == "uint16"
     scl = read(path / scene["scl"]).repeat(2, 0).repeat(2, 1)[: dn.shape[0], : dn.shape[1]]
     clear = np.isin(scl, (4, 5, 6))
-    ndvi_d = np.where(ndvi > 0.2, np.minimum(ndvi * scene["ndvi_factor"], 0.92), ndvi)
-    expected_red = 0.08 - 0.05 * np.maximum(ndvi_d, 0)
+    # each 2 m cell's red at this date's phenology, averaged over the pixel's 25 cells
+    cell = ft.ndvi[2023].astype(np.float64)
+    cell_d = np.where(cell > 0.2, np.minimum(cell * scene["ndvi_factor"], 0.92), cell)
+    expected_red = block_mean(0.08 - 0.05 * np.maximum(cell_d, 0), 5)
     resid = ((dn - 1000) / 10_000 - expected_red)[clear]
     assert abs(resid.mean()) < 3e-4
     assert 0.0015 < resid.std() < 0.0025  # sensor noise sd 0.002 (+ rounding to 1e-4)
@@ -323,6 +381,41 @@ def test_plots(demo):
     assert manifest["plots"]["count"]["G1"][str(YEARS[0])] == counts["G1"]
 
 
+def test_plots_are_measured_on_their_footprint(demo, fine):
+    """A plot's carbon is the mean of the 2 m cells within 11.28 m of its point (about 100 cells), times
+    its 10 % measurement error: the ratio to the footprint truth has mean ~1 and sd ~0.10."""
+    path, manifest = demo
+    _, ft = fine
+    assert manifest["plots"]["radius_m"] == 11.28
+    plots = gpd.read_file(path / "plots.gpkg", layer="plots")
+    green = gpd.read_file(path / "greenspace.gpkg")
+    ratios = []
+    for year in YEARS:
+        p = plots[plots["year"] == year]
+        truth = np.array([footprint_carbon(ft, year, pt.x, pt.y, 11.28) for pt in p.geometry])
+        ok = truth > 1.0
+        ratios.append(p["carbon_t_ha"].to_numpy()[ok] / truth[ok])
+    r = np.concatenate(ratios)
+    assert len(r) > 300
+    assert abs(r.mean() - 1) < 0.02 and 0.08 < r.std() < 0.12
+    # a footprint is wholly inside its type's polygons, and not on pixel centres
+    first = plots[plots["year"] == YEARS[0]]
+    for t in TYPES:
+        union = shapely.union_all(green.geometry[green["type"] == t].to_numpy())
+        circles = first[first["type"] == t].geometry.buffer(11.28 - 1e-6)
+        assert circles.within(union).all(), t
+    frac_x = (first.geometry.x.to_numpy() / RES) % 1
+    assert np.abs(frac_x - 0.5).mean() > 0.1  # centres spread over the pixel, not at its centre
+    # footprint truth by hand: cells whose centres lie within the circle
+    pt = first.geometry.iloc[0]
+    t_ = ft.transform
+    rows, cols = np.indices(ft.label.shape)
+    d = np.hypot(t_.c + (cols + 0.5) * t_.a - pt.x, t_.f + (rows + 0.5) * t_.e - pt.y)
+    inside = d <= 11.28
+    assert 90 <= inside.sum() <= 110  # pi 11.28² / 4 m² = 100 cells
+    assert footprint_carbon(ft, YEARS[0], pt.x, pt.y, 11.28) == pytest.approx(ft.carbon[YEARS[0]][inside].mean())
+
+
 def test_population(demo):
     path, manifest = demo
     pop = gpd.read_file(path / "population.gpkg", layer="population")
@@ -374,3 +467,5 @@ def test_bad_parameters_are_reported(tmp_path):
         generate_demo(tmp_path, blocks=(1, 5))
     with pytest.raises(ConfigError, match="years must be increasing"):
         generate_demo(tmp_path, years=(2024, 2023))
+    with pytest.raises(ConfigError, match="truth_cell_m must divide the resolution"):
+        generate_demo(tmp_path, truth_cell_m=3.0)

@@ -146,8 +146,11 @@ def test_sink_matches_stock_difference_and_truth(run):
     # the sink is a small difference of two large stocks (here ~0.3 % of the stock, growth nearly
     # cancelled by one cleared parcel): the true sink must lie inside the 90 % interval
     assert lo <= t1 - t0 <= hi, (lo, t1 - t0, hi)
-    # and the interval is informative: narrower than 3 % of the stock
-    assert hi - lo < 0.03 * s1
+    # and the interval is informative: narrower than 5 % of the stock. Measured 4.1 % (108 t of 2659 t)
+    # since the truth is made on 2 m cells and plots are 400 m² footprints mixing paths, grass and
+    # crowns: plots scatter more about the NDVI curve, so the bootstrap's curves spread more (the
+    # bound was 3 % when the truth was the pipeline's own per-pixel model)
+    assert hi - lo < 0.05 * s1
 
 
 def test_second_run_does_nothing(run):
@@ -251,49 +254,54 @@ def test_outputs_open_styled_in_qgis(run):
     assert out["change"] == [True, True, "sink_t_ha_yr"]
 
 
-# Issue 4's criterion: on the demo each type's fitted curve recovers the hidden truth, i.e. the chosen
-# form's predictions are within 10 % of greensink.demo.carbon_curve over the plots' NDVI range (x_range,
-# fine grid), and the chosen form is the true one. Measured on this run (small demo, 4 scenes per year,
-# model choice by the one-standard-error rule, model.selection first_year: 2024 refits 2023's forms) two
-# (type, year) cases miss the 10 % and G1 has another form in both years; they are kept as xfails with their measured reasons, so the criterion stays visible and an XPASS
-# shows when a prediction miss starts to hold. The misses are sampling, not a defect of one fit: a Monte
-# Carlo at this run's plots (their true NDVI, clear dates and phenology; sensor noise and the 10 % plot
-# error redrawn; fit_type_model with the default forms, each year choosing afresh as with
-# model.selection per_year, 100 realisations per type and year) gives pass rates of G1 71/70 %, G2 89/86 %, G3 46/69 %, XG 53/0 % (2024: the cleared plot) and EG 99/96 % (2023/2024).
-# Demo curves bounded away from 0 (G3 1 + 8x, XG 2 + 24x) raise G3 to 85/92 % and XG to 85/87 % but leave
-# G1 and G2, and would make a cleared parcel keep 40 % of its carbon, so the demo keeps its curves.
-# Forms are not asserted for G3 (linear truth; over NDVI 0.2-0.45 the CV scores of linear, power,
-# logarithmic and exponential differ by < 6 % with 40 plots at 10 % error; CV picks linear in 12-19 % of
-# the realisations above) nor EG (logarithmic truth; over NDVI 0.6-0.9 all four parametric forms are
-# within 1 % of each other, so the choice is a coin toss and does not matter for the predictions).
-# benchmarks/form_identifiability.py shows that no selector does better: with the plots' true NDVI the
-# likelihood choice finds the true form in 49-73 % of samples of 40 plots (EG 57 % even with 160), and
-# greensink's CV matches it to within 0.05 (docs/method.md §5). What is asserted instead, without
-# exception, is that a missed form is listed among the chosen model's rivals
-# (test_a_missed_form_is_reported_as_a_rival_the_plots_cannot_rule_out).
+# Issue 4's criterion, on the fine-cell truth (issue 11): each type's fitted curve recovers the relation
+# between the truth's carbon and NDVI *at the pixels the pipeline sees*. The demo's hidden curves
+# (greensink.demo.CURVES) hold per 2 m cell; a 10 m pixel mixes paths, grass and crowns, so its carbon is
+# not the hidden curve of its NDVI (for the convex G1/G2 curves it lies above; on this run the hidden curve
+# is 4-12 % below the pixel truth at the low end of G1/G2 and 58 % below at XG's, NDVI 0.17). The
+# reference is therefore measured from the truth files, independently of the pipeline: the mean truth
+# density of the type's pure pixels (fraction >= 0.99) in NDVI bins of 0.04 (>= 20 pixels) over the plots'
+# NDVI range (x_range), against the fitted prediction at the bin's mean truth NDVI. Measured on this run:
+# within 10 % for every type and year but XG (G1 +9.4 % at NDVI 0.40, G2 +7.6 %, G3 -8.1 %, EG -3.0 %).
+# The hidden form is not asserted any more: at pixel scale there is no "true form" (the pixel relation
+# is a mixture of cell curves), so which form CV picks is not a recovery criterion.
 CURVE_TOLERANCE = 0.10
 CURVE_KNOWN_MISSES = {
-    ("G3", 2023): "CV picks power over the true linear form (rmse_rel 0.1190 vs 0.1193); power is 16 % above "
-                  "the truth at the low-NDVI end (NDVI 0.22, truth 2.3 t C/ha); G3 2023 passes in 46 % of "
-                  "Monte Carlo realisations",
-    ("XG", 2024): "a plot lies in the parcel cleared in 2024 (true NDVI 0.15, truth carbon 0), so the relative "
-                  "deviation is unbounded at the bottom of the range (0 of 100 Monte Carlo realisations pass)",
+    ("XG", 2023): "power is +17.6 % above the pixel truth at NDVI 0.17 (truth 2.2 t C/ha) and +10.6 % at "
+                  "0.21, within 5 % from NDVI 0.25 up: at the low end XG pixels are mostly paving with a few "
+                  "crowns, a mixture no single curve of pixel NDVI follows",
+    ("XG", 2024): "plots lie in the parcel cleared in 2024 (truth carbon ~0), and 2024 refits 2023's power "
+                  "form to them: on this run -42 % to +50 % off the pixel truth (+81 % at NDVI 0.15, where "
+                  "the truth is 0.5 t C/ha)",
 }
-FORM_KNOWN_MISSES = {
-    ("G1", 2023): "CV picks exponential over the true power form (rmse_rel 0.1274 vs 0.1300, SE 0.013); its "
-                  "predictions are within 6 % of the truth; power is chosen in 34 % of Monte Carlo realisations",
-    ("G1", 2024): "2024 refits 2023's exponential form (model.selection first_year); its predictions are "
-                  "within 10 % (+9.9 % at NDVI 0.44, the low end)",
-}
-ASSERTED_FORMS = ("G1", "G2", "XG")
+
+
+def pixel_truth_bins(run: Path, code: str, year: int, lo: float, hi: float) -> list[tuple[float, float, int]]:
+    """(mean truth NDVI, mean truth density t C/ha, pixels) per 0.04-NDVI bin of the type's pure pixels."""
+    from greensink.demo import TYPES as DEMO_TYPES
+
+    truth = run / "resources/demo/truth"
+    with rasterio.open(truth / "fractions.tif") as src:
+        frac = src.read(1 + DEMO_TYPES.index(code)).astype(np.float64)
+    with rasterio.open(truth / f"ndvi_{year}.tif") as src:
+        ndvi = src.read(1).astype(np.float64)
+    with rasterio.open(truth / f"carbon_{year}.tif") as src:
+        carbon = src.read(1).astype(np.float64)
+    pure = frac >= 0.99
+    out = []
+    edges = np.arange(lo, hi + 1e-9, 0.04)
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        sel = pure & (ndvi >= a) & (ndvi < b)
+        if sel.sum() >= 20:
+            out.append((float(ndvi[sel].mean()), float(carbon[sel].mean()), int(sel.sum())))
+    return out
 
 
 @pytest.mark.parametrize("year", YEARS)
 @pytest.mark.parametrize("code", TYPES)
-def test_fitted_curves_recover_the_hidden_truth(run, request, code, year):
+def test_fitted_curves_recover_the_pixel_truth(run, request, code, year):
     import json
 
-    from greensink.demo import CURVES, carbon_curve
     from greensink.model import predict_type
 
     if (code, year) in CURVE_KNOWN_MISSES:
@@ -303,31 +311,24 @@ def test_fitted_curves_recover_the_hidden_truth(run, request, code, year):
     if tm["source"] != "plots":
         pytest.skip(f"{code} {year} uses the coefficient table, not plots")
     lo, hi = tm["x_range"]
-    grid = np.linspace(lo, hi, 501)
-    truth = carbon_curve(code, grid)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dev = predict_type(models, code, grid) / truth - 1
-    worst = int(np.nanargmax(np.where(np.isfinite(dev), np.abs(dev), np.inf)))
+    bins = pixel_truth_bins(run, code, year, lo, hi)
+    assert len(bins) >= 3, (code, year, bins)
+    x = np.array([b[0] for b in bins])
+    truth = np.array([b[1] for b in bins])
+    dev = predict_type(models, code, x) / truth - 1
+    worst = int(np.argmax(np.abs(dev)))
     assert np.all(np.abs(dev) <= CURVE_TOLERANCE), (
-        f"{code} {year}: {tm['form']} is {dev[worst]:+.1%} off the truth at NDVI {grid[worst]:.3f} "
+        f"{code} {year}: {tm['form']} is {dev[worst]:+.1%} off the pixel truth at NDVI {x[worst]:.3f} "
         f"(truth {truth[worst]:.2f} t C/ha; range {lo:.3f}-{hi:.3f})")
-    if code in ASSERTED_FORMS:
-        if tm["form"] != CURVES[code]["form"] and (code, year) in FORM_KNOWN_MISSES:
-            pytest.xfail(FORM_KNOWN_MISSES[code, year])
-        assert tm["form"] == CURVES[code]["form"], (code, year, tm["form"])
 
 
-def test_a_missed_form_is_reported_as_a_rival_the_plots_cannot_rule_out(run):
-    """Where CV chose another form than the hidden truth, the truth is listed among the rivals (within one
-    standard error), so the outputs say that the plots could not decide; later years keep the first
-    year's choice and list no rivals of their own."""
+def test_rivals_are_listed_in_the_first_year_only(run):
+    """The chosen model's rivals (forms within one standard error) are listed in the first year, never
+    the chosen form itself; later years keep the first year's choice and list no rivals of their own."""
     import json
-
-    from greensink.demo import CURVES
 
     first, *later = YEARS
     models = json.loads((run / f"results/{first}/model/models.json").read_text(encoding="utf-8"))
-    missed = []
     for code in TYPES:
         tm = models["types"][code]
         if tm["source"] != "plots":
@@ -335,10 +336,6 @@ def test_a_missed_form_is_reported_as_a_rival_the_plots_cannot_rule_out(run):
         assert isinstance(tm["rivals"], list), code
         rival_forms = [r["form"] for r in tm["rivals"]]
         assert tm["form"] not in rival_forms, code  # the chosen form on the same predictors is not its own rival
-        if tm["form"] != CURVES[code]["form"]:
-            missed.append(code)
-            assert CURVES[code]["form"] in rival_forms, (code, tm["form"], tm["rivals"])
-    assert missed  # on this run G1 and G3 (see CURVE_KNOWN_MISSES): the check above is exercised
     for year in later:
         types = json.loads((run / f"results/{year}/model/models.json").read_text(encoding="utf-8"))["types"]
         assert all("rivals" not in tm for tm in types.values() if tm["source"] == "plots")

@@ -125,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.out_dir, years=cfg["years"], crs=cfg["crs"], resolution_m=cfg["resolution"],
                 season=(cfg["season"]["start"], cfg["season"]["end"]), seed=dm["seed"], extent_m=dm["extent_m"],
                 blocks=tuple(dm["blocks"]), parcels_per_block=tuple(dm["parcels_per_block"]),
-                scenes_per_year=dm["scenes_per_year"], compress=cfg["output"]["compress"], progress=print,
+                scenes_per_year=dm["scenes_per_year"], compress=cfg["output"]["compress"],
+                truth_cell_m=dm["truth_cell_m"], plot_radius_m=dm["plot_radius_m"], progress=print,
             )
             print(f"demo city written to {args.out_dir}: {manifest.get('counts')}")
         elif args.command == "allometry":

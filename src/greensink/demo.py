@@ -19,25 +19,28 @@ The city (default: 5 km x 5 km in EPSG:32651, about 500 x 500 pixels of 10 m)
   before, so types never overlap and never cover water. Green space keeps 1.5 pixels away from
   the city edge, so every pixel that holds green space lies wholly inside the city.
 
-The truth
+The truth is made on fine cells (``truth_cell_m``, default 2 m: 5 x 5 cells per 10 m pixel),
+not on the pipeline's pixels, so it does not share the pipeline's per-pixel assumptions
+(:func:`make_fine_truth`):
 
-* **Type fractions** (truth/fractions.tif, bands G1 G2 G3 XG EG water): polygons rasterized
-  at a 10x supersampled grid (1 m for 10 m pixels) and block-averaged. They are computed here
-  independently of greensink's coverage code and are exact to within 1/100 of a pixel
-  (supersampling error), i.e. the area of a type summed over the grid matches the polygon
-  area to a fraction of a percent.
-* **True NDVI** (truth/ndvi_{year}.tif): the value a perfect clear-sky growing-season
-  median would give. Each class (five types, water, built-up) has a base level plus a smooth
-  random field; a pixel's NDVI is the fraction-weighted mean of its classes' NDVI (linear
-  mixing in NDVI, a documented simplification: real mixing is linear in reflectance).
-  Vegetation grows a little every year; one attached-green polygon is cleared in the second
-  year (its NDVI falls to 0.15 and its carbon to ~0; it stays typed XG land).
-* **Carbon** (truth/carbon_{year}.tif, t C per ha of pixel): sum over types of
-  fraction x curve_type(pixel NDVI), with hidden per-type curves (truth/curves.json). A mixed
-  pixel's type land takes the pixel NDVI: this is the same per-pixel model the pipeline
-  assumes, so the demo tests estimation and aggregation, not mixed-pixel bias.
-* **Zone totals** (truth/zones_{year}_{level}.csv, tonnes C): exactextract (an independent
-  library) coverage-weighted sums of the truth density times the pixel area in ha.
+* **Per fine cell** the green-space type (the polygon holding the cell's centre), vegetation
+  (patches covering 40-95 % of a type's cells, the rest paths, paving and bare ground; 6 % of
+  built-up land is street trees and gardens, which hold no carbon in the accounts), tree canopy
+  (crowns 0.05 NDVI greener than the type's field, grass 0.05 less), NDVI (a smooth field per
+  class, growing a little every year; one attached-green polygon is cleared in the second year,
+  NDVI 0.15, carbon ~0, still typed XG) and carbon: the type's hidden curve of the *cell's* NDVI
+  (truth/curves.json). Polygon edges and vegetation patches cut through pixels, so a pixel mixes
+  types, paths, grass and crowns, and its carbon is not its type's curve of its NDVI.
+* **Pixels** (truth/carbon_{year}.tif, t C per ha of pixel): the area mean of the cells' carbon.
+  truth/ndvi_{year}.tif: the NDVI of the area-mean red and NIR of the cells (what a perfect
+  clear-sky composite would see). truth/fractions.tif (bands G1 G2 G3 XG EG water): polygons
+  rasterized at 1/10 pixel and block-averaged, exact to about 1/100 of a pixel.
+* **Zone totals** (truth/zones_{year}_{level}.csv, tonnes C): the fine carbon integrated over each
+  zone with exact cell coverage (exactextract on the fine cells, independent of greensink's
+  aggregation).
+* **Plots** (plots.gpkg) are circles of ``plot_radius_m`` (default 11.28 m, 400 m²) wholly inside
+  their type's polygons, centred anywhere (not at pixel centres); their carbon is the mean of the
+  fine cells inside the circle times a 10 % measurement error, remeasured every year.
 
 The inputs the pipeline sees
 
@@ -50,11 +53,12 @@ The inputs the pipeline sees
   on only 2-3 of the 5 in-season dates, and the composite NDVI at the plots differs from the
   true NDVI by 1.6-4.3 % (relative standard deviation per type and year; mean within +/-1.8 %):
   phenology over the few clear dates and sensor noise both contribute, sensor noise dominating
-  below NDVI 0.3, where the dark demo surfaces give ~0.016 NDVI noise per date. This is
+  below NDVI 0.3, where the dark demo surfaces give ~0.016 NDVI noise per date (figures measured
+  on the per-pixel truth before the fine cells; a pixel's reflectance is now its cells' mean). This is
   measurement error in the predictor, not a bias of the truth. Clouds, cirrus and shadows are
   binary at 20 m and flagged in SCL exactly where they alter B04/B08; every pixel is clear on
   at least two in-season dates per year.
-* Field plots (plots.gpkg) at centres of pure pixels, remeasured every year.
+* Field plots (plots.gpkg): points with their carbon (see above).
 * Zones, green space, water and block population (GeoPackage + CSV twins).
 """
 
@@ -72,6 +76,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import rasterio.crs
 import rasterio.features
 import shapely
 from affine import Affine
@@ -140,6 +145,19 @@ MIN_PLOTS_PER_TYPE = 20
 PLOT_PURITY = (0.99, 0.95)  # the second threshold only if the first leaves too few pixels
 PLOT_MIN_DISTANCE_M = 50.0
 PLOT_NOISE = 0.10  # relative; z = 0.9 u_plot + 0.436 e_plot,year, so z ~ N(0, 1) every year
+PLOT_RADIUS_M = 11.28  # plot footprint: a circle of 400 m²
+
+# The truth at fine cells (make_fine_truth)
+TRUTH_CELL_M = 2.0  # fine cell side, metres; divides the pixel (10 m -> 5 x 5 cells)
+#: Share of each type's cells that hold vegetation (the rest: paths, paving, bare ground).
+VEGETATED_SHARE = {"G1": 0.85, "G2": 0.90, "G3": 0.40, "XG": 0.70, "EG": 0.95}
+#: Share of the vegetated cells under tree crowns (the rest: grass, shrubs).
+CANOPY_SHARE = {"G1": 0.50, "G2": 0.60, "G3": 0.30, "XG": 0.40, "EG": 0.80}
+BUILT_VEGETATED_SHARE = 0.06  # street trees and gardens on built-up land (no carbon in the accounts)
+BUILT_CANOPY_SHARE = 0.70
+CANOPY_NDVI_STEP = 0.05  # tree crowns this much above the type's NDVI field, grass this much below
+PATCH_SIGMA_M = 4.0  # correlation length of vegetation patches, metres
+CANOPY_SIGMA_M = 3.0  # correlation length of tree crowns, metres
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -605,54 +623,190 @@ def make_fractions(
     return fractions, disturbed
 
 
-def make_ndvi_truth(
-    fractions: np.ndarray, disturbed: np.ndarray, years: Sequence[int], seed: int
-) -> dict[int, np.ndarray]:
-    """True growing-season NDVI per year (rows, cols): fraction-weighted mean of class NDVI fields."""
+@dataclass
+class FineTruth:
+    """The demo's truth at fine cells (``cell_m``, ``factor`` cells per pixel side): every array has
+    shape (grid.height * factor, grid.width * factor), row 0 north, on ``transform``."""
+
+    cell_m: float
+    factor: int
+    transform: Affine
+    label: np.ndarray  # uint8: 0 built-up, 1..5 TYPES, 6 water (FINE_LABELS)
+    disturbed: np.ndarray  # bool: cells of the polygon cleared from the second year
+    vegetated: np.ndarray  # bool: vegetation (grass or tree crown) in the cell
+    canopy: np.ndarray  # bool: tree crown in the cell (a subset of vegetated)
+    ndvi: dict[int, np.ndarray]  # float32 per year: the cell's clear-sky growing-season NDVI
+    carbon: dict[int, np.ndarray]  # float64 per year: t C per ha of cell (0 off typed land)
+
+    def cell_area_ha(self) -> float:
+        return self.cell_m * self.cell_m / 1e4
+
+
+def block_mean(a: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over ``factor`` x ``factor`` blocks of a fine array (float64): the pixel's area mean."""
+    if factor == 1:
+        return np.asarray(a, dtype=np.float64)
+    h, w = a.shape[0] // factor, a.shape[1] // factor
+    return a.reshape(h, factor, w, factor).mean(axis=(1, 3), dtype=np.float64)
+
+
+def reflectance(ndvi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-free red and NIR reflectance of a surface of ``ndvi``: red = 0.08 - 0.05 max(ndvi, 0),
+    NIR = red (1 + ndvi) / (1 - ndvi) (dark soil line; bright vegetation)."""
+    red = 0.08 - 0.05 * np.maximum(ndvi, 0.0)
+    return red, red * (1 + ndvi) / (1 - ndvi)
+
+
+def pixel_ndvi(fine_ndvi: np.ndarray, factor: int) -> np.ndarray:
+    """NDVI a perfect sensor sees on the pixels: of the area-mean red and NIR of the fine cells."""
+    red, nir = reflectance(np.asarray(fine_ndvi, dtype=np.float64))
+    red, nir = block_mean(red, factor), block_mean(nir, factor)
+    return (nir - red) / (nir + red)
+
+
+def _cell_factor(resolution_m: float, cell_m: float) -> int:
+    factor = round(resolution_m / cell_m)
+    if not cell_m > 0 or factor < 1 or abs(factor * cell_m - resolution_m) > 1e-9 * resolution_m:
+        raise ConfigError(
+            f"demo: truth_cell_m must divide the resolution ({resolution_m:g} m) into whole cells. "
+            f"Got {cell_m!r}. Use e.g. {resolution_m / 5:g} or {resolution_m / 2:g}."
+        )
+    return factor
+
+
+def make_fine_truth(
+    landscape: Landscape,
+    grid: Grid,
+    disturbed_id: str | None,
+    years: Sequence[int],
+    seed: int,
+    cell_m: float = TRUTH_CELL_M,
+) -> FineTruth:
+    """Type, vegetation, canopy, NDVI and carbon of every fine cell, per year.
+
+    * Type: the polygon (or water) holding the cell's centre; polygons are rasterized at the
+      cell size, so their edges cut through pixels wherever they run.
+    * Vegetation: patches of a smooth random field (correlation ~PATCH_SIGMA_M) cover
+      VEGETATED_SHARE of each type's cells (the rest are paths, paving, bare ground, NDVI of
+      built-up land), and BUILT_VEGETATED_SHARE of built-up land (street trees, gardens: NDVI but
+      no carbon in the accounts, which count green space). Tree crowns (CANOPY_SHARE of the
+      vegetated cells, another field of ~CANOPY_SIGMA_M) are CANOPY_NDVI_STEP greener than the
+      type's field, grass as much less green.
+    * NDVI: per class a smooth field at the pixel size (mean and sd CLASS_NDVI), bilinearly
+      interpolated to the cells; vegetation grows by GROWTH_PER_YEAR; the disturbed polygon's
+      cells drop to DISTURBED_NDVI from the second year.
+    * Carbon: curve_type(cell NDVI) on each typed cell (t C/ha), 0 on water and built-up land.
+    """
+    factor = _cell_factor(grid.resolution_m, cell_m)
+    t = grid.transform
+    fine_t = Affine(t.a / factor, 0.0, t.c, 0.0, t.e / factor, t.f)
+    shape = (grid.height * factor, grid.width * factor)
+    labels = {k: i + 1 for i, k in enumerate(FRACTION_BANDS)}
+    disturbed_label = len(labels) + 1
+    green = landscape.greenspace
+    shapes = [
+        (g, disturbed_label if gid == disturbed_id else labels[typ])
+        for g, typ, gid in zip(green.geometry, green["type"], green["green_id"], strict=True)
+    ]
+    shapes += [(g, labels["water"]) for g in landscape.water.geometry if not g.is_empty]
+    label = rasterio.features.rasterize(shapes, out_shape=shape, transform=fine_t, fill=0, dtype="uint8")
+    disturbed = label == disturbed_label
+    label[disturbed] = labels["XG"]
+
+    # smooth class fields at the pixel size (as drawn since the first demo), then onto the cells
     rng = _rng(seed, "ndvi")
-    shape = fractions.shape[1:]
     fields = {}
     for cls, (mean, sd) in CLASS_NDVI.items():
         sigma = rng.uniform(3.0, 8.0)
-        f = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="reflect")
+        f = ndimage.gaussian_filter(rng.standard_normal(grid.shape), sigma, mode="reflect")
         f = (f - f.mean()) / f.std()
         fields[cls] = np.clip(mean + sd * f, NDVI_MIN, NDVI_MAX)
-    built = np.clip(1.0 - fractions.sum(axis=0), 0.0, 1.0)
-    xg = FRACTION_BANDS.index("XG")
-    out = {}
+
+    def up(a: np.ndarray, smooth: bool) -> np.ndarray:
+        if factor == 1:
+            return a.astype(np.float32)
+        if not smooth:
+            return a.repeat(factor, axis=0).repeat(factor, axis=1).astype(np.float32)
+        # pixel centres sit at (i + 0.5) factor - 0.5 in cell units: interpolate there, edges held
+        coords = (np.arange(shape[0]) + 0.5) / factor - 0.5, (np.arange(shape[1]) + 0.5) / factor - 0.5
+        rows = np.clip(coords[0], 0, grid.height - 1)
+        cols = np.clip(coords[1], 0, grid.width - 1)
+        r0 = np.minimum(rows.astype(int), grid.height - 2) if grid.height > 1 else np.zeros(len(rows), int)
+        c0 = np.minimum(cols.astype(int), grid.width - 2) if grid.width > 1 else np.zeros(len(cols), int)
+        fr, fc = (rows - r0)[:, None], (cols - c0)[None, :]
+        a = a.astype(np.float32)
+        top = a[r0][:, c0] * (1 - fc) + a[r0][:, c0 + 1] * fc
+        bottom = a[r0 + 1][:, c0] * (1 - fc) + a[r0 + 1][:, c0 + 1] * fc
+        return (top * (1 - fr) + bottom * fr).astype(np.float32)
+
+    vrng = _rng(seed, "fine-vegetation")
+
+    def patches(sigma_m: float) -> np.ndarray:
+        f = ndimage.gaussian_filter(vrng.standard_normal(shape).astype(np.float32), sigma_m / cell_m)
+        return (f - f.mean()) / f.std()
+
+    patch, crown = patches(PATCH_SIGMA_M), patches(CANOPY_SIGMA_M)
+    from scipy.stats import norm
+
+    vegetated = np.zeros(shape, dtype=bool)
+    canopy = np.zeros(shape, dtype=bool)
+    for k, cls in enumerate(("built", *TYPES)):
+        cells = label == k  # 0 built-up, 1..5 the types
+        share = BUILT_VEGETATED_SHARE if cls == "built" else VEGETATED_SHARE[cls]
+        tree = BUILT_CANOPY_SHARE if cls == "built" else CANOPY_SHARE[cls]
+        vegetated |= cells & (patch > norm.ppf(1 - share))
+        canopy |= cells & vegetated & (crown > norm.ppf(1 - tree))
+    step = np.where(canopy, CANOPY_NDVI_STEP, -CANOPY_NDVI_STEP).astype(np.float32)
+    built_field = up(fields["built"], smooth=False)
+    base = np.where(label == labels["water"], up(fields["water"], smooth=False), built_field)
+    type_fields = {cls: up(fields[cls], smooth=True) for cls in TYPES}
+    street = type_fields["XG"]  # vegetation on built-up land looks like attached green
+    ndvi_out, carbon_out = {}, {}
     for k, year in enumerate(years):
         dt = year - years[0]
-        ndvi = built * fields["built"] + fractions[FRACTION_BANDS.index("water")] * fields["water"]
-        for i, t in enumerate(TYPES):
-            field = np.clip(
-                fields[t] + GROWTH_PER_YEAR * dt * (NDVI_MAX - fields[t]) / 0.5, NDVI_MIN, NDVI_MAX
-            )
-            frac = fractions[i] - disturbed if i == xg else fractions[i]
-            ndvi += frac * field
-            if i == xg:
-                ndvi += disturbed * (DISTURBED_NDVI if k >= 1 else field)
-        out[int(year)] = ndvi
-    return out
+        ndvi = base.copy()
+        for i, cls in enumerate(("built", *TYPES)):
+            field = street if cls == "built" else type_fields[cls]
+            grown = field + GROWTH_PER_YEAR * dt * (NDVI_MAX - field) / 0.5
+            cells = vegetated & (label == i)
+            ndvi[cells] = np.clip(grown[cells] + step[cells], NDVI_MIN, NDVI_MAX)
+        if k >= 1:
+            ndvi[disturbed] = DISTURBED_NDVI
+        carbon = np.zeros(shape, dtype=np.float64)
+        for i, cls in enumerate(TYPES, start=1):
+            cells = label == i
+            carbon[cells] = carbon_curve(cls, ndvi[cells])
+        ndvi_out[int(year)] = ndvi
+        carbon_out[int(year)] = carbon
+    return FineTruth(
+        cell_m=float(cell_m),
+        factor=factor,
+        transform=fine_t,
+        label=label,
+        disturbed=disturbed,
+        vegetated=vegetated,
+        canopy=canopy,
+        ndvi=ndvi_out,
+        carbon=carbon_out,
+    )
 
 
-def truth_carbon(fractions: np.ndarray, ndvi: np.ndarray) -> np.ndarray:
-    """Truth carbon density, t C per ha of pixel: sum over types of fraction x curve(pixel NDVI)."""
-    out = np.zeros(ndvi.shape)
-    for i, t in enumerate(TYPES):
-        out += fractions[i] * carbon_curve(t, ndvi)
-    return out
-
-
-def truth_tables(carbon_tif: str | Path, zones: gpd.GeoDataFrame, pixel_area_ha: float) -> pd.DataFrame:
-    """Zone totals (zone_id, carbon_t) of a truth density raster, by exactextract (independent of
-    greensink's aggregation): coverage-weighted sum of t C/ha x pixel area in ha."""
+def fine_zone_totals(fine: FineTruth, year: int, zones: gpd.GeoDataFrame, crs_wkt: str) -> pd.DataFrame:
+    """Zone totals (zone_id, carbon_t) of the fine truth: exact coverage of every fine cell by each
+    zone (exactextract, independent of greensink's aggregation) times its t C/ha x cell area in ha."""
     import exactextract
+    from exactextract.raster import NumPyRasterSource
 
+    t = fine.transform
+    h, w = fine.label.shape
+    src = NumPyRasterSource(
+        fine.carbon[year], t.c, t.f + h * t.e, t.c + w * t.a, t.f, srs_wkt=crs_wkt, name="carbon"
+    )
     df = exactextract.exact_extract(
-        str(carbon_tif), zones[["zone_id", "geometry"]], ["sum"], output="pandas", include_cols=["zone_id"]
+        src, zones[["zone_id", "geometry"]], ["sum"], output="pandas", include_cols=["zone_id"]
     )
     out = pd.DataFrame(
-        {"zone_id": df["zone_id"].astype(str), "carbon_t": df["sum"].to_numpy() * pixel_area_ha}
+        {"zone_id": df["zone_id"].astype(str), "carbon_t": df["sum"].to_numpy() * fine.cell_area_ha()}
     )
     return out.sort_values("zone_id", kind="stable").reset_index(drop=True)
 
@@ -758,7 +912,10 @@ def make_scenes(
     seed: int = 20231,
 ) -> list[Scene]:
     """Sentinel-2 L2A-like scenes from the true NDVI: ``scenes_per_year`` in-season dates and one
-    out-of-season date (:func:`off_season_date`) per year, sorted by time."""
+    out-of-season date (:func:`off_season_date`) per year, sorted by time.
+
+    ``ndvi`` holds per year the NDVI of the pixels of ``grid`` or of the fine cells of the truth
+    (shape a whole multiple of the grid's): a pixel's red and NIR are then the mean of its cells'."""
     g20 = scl_grid(grid)
     res20 = g20.resolution_m
     h, w = grid.shape
@@ -805,13 +962,16 @@ def _render_scene(
     shape20: tuple[int, int],
     up: Callable[[np.ndarray], np.ndarray],
 ) -> Scene:
+    # each surface (pixel, or fine cell of the truth) at this date; a pixel's reflectance is the
+    # area mean of its cells' reflectance, then sensor noise per pixel
     ndvi_d = np.where(ndvi_true > 0.2, np.minimum(ndvi_true * factor, NDVI_MAX), ndvi_true)
-    red0 = 0.08 - 0.05 * np.maximum(ndvi_d, 0.0)
-    nir0 = red0 * (1 + ndvi_d) / (1 - ndvi_d)
+    cells = ndvi_true.shape[1] // up(np.zeros(shape20, dtype=bool)).shape[1]  # cells per pixel side
+    red0, nir0 = (block_mean(b, cells) for b in reflectance(ndvi_d))
+    ndvi_px = (nir0 - red0) / (nir0 + red0)
     red = red0 + rng.normal(0.0, SENSOR_NOISE, red0.shape)
     nir = nir0 + rng.normal(0.0, SENSOR_NOISE, nir0.shape)
     # SCL: clear classes from the 20 m mean NDVI and water fraction, then the masks
-    scl = np.where(_coarsen(ndvi_d, shape20) > 0.2, SCL_VEGETATION, SCL_NOT_VEGETATED).astype(np.uint8)
+    scl = np.where(_coarsen(ndvi_px, shape20) > 0.2, SCL_VEGETATION, SCL_NOT_VEGETATED).astype(np.uint8)
     scl[water20 > 0.5] = SCL_WATER
     scl[m["shadow"]] = SCL_SHADOW
     scl[m["cirrus"]] = SCL_CIRRUS
@@ -851,70 +1011,91 @@ def _render_scene(
 # ----------------------------------------------------------------------------- plots and population
 
 
+def footprint_carbon(fine: FineTruth, year: int, x: float, y: float, radius_m: float) -> float:
+    """True carbon of a plot, t C/ha: the mean carbon of the fine cells whose centres lie within
+    ``radius_m`` of (x, y) (the cell holding the point when the circle holds no cell centre)."""
+    t = fine.transform
+    h, w = fine.label.shape
+    c_lo = max(int(math.floor((x - radius_m - t.c) / t.a)), 0)
+    c_hi = min(int(math.ceil((x + radius_m - t.c) / t.a)), w)
+    r_lo = max(int(math.floor((y + radius_m - t.f) / t.e)), 0)
+    r_hi = min(int(math.ceil((y - radius_m - t.f) / t.e)), h)
+    cx = t.c + (np.arange(c_lo, c_hi) + 0.5) * t.a
+    cy = t.f + (np.arange(r_lo, r_hi) + 0.5) * t.e
+    inside = np.hypot(cx[None, :] - x, cy[:, None] - y) <= radius_m
+    if not inside.any():
+        return float(fine.carbon[year][int((y - t.f) / t.e), int((x - t.c) / t.a)])
+    return float(fine.carbon[year][r_lo:r_hi, c_lo:c_hi][inside].mean())
+
+
 def make_plots(
     grid: Grid,
-    fractions: np.ndarray,
-    ndvi: dict[int, np.ndarray],
+    fine: FineTruth,
     greenspace: gpd.GeoDataFrame,
     *,
     seed: int = 20231,
     per_type: int = PLOTS_PER_TYPE,
     min_distance_m: float = PLOT_MIN_DISTANCE_M,
+    radius_m: float = PLOT_RADIUS_M,
 ) -> tuple[gpd.GeoDataFrame, dict]:
-    """Field plots at centres of pure pixels, the same plots measured every year.
+    """Field plots, circles of ``radius_m`` wholly inside green space of their type, the same plots
+    measured every year.
 
-    Eligible: pixels whose truth fraction of one type is >= 0.99 (0.95 if that leaves fewer
-    than 20) and whose centre lies in a polygon of that type. Sampled uniformly, then thinned
-    greedily to >= 50 m apart (25 m, then none, if that leaves fewer than ``per_type``).
-    Carbon = curve(true NDVI of the pixel and year) * (1 + 0.10 z), floored at 0, with
-    z = 0.9 u + 0.436 e: u a persistent plot effect, e the remeasurement error of that year."""
+    Centres are drawn uniformly over the type's polygons shrunk by ``radius_m`` (anywhere, not at
+    pixel centres), then thinned greedily to >= 50 m apart (25 m, then none, if that leaves fewer
+    than ``per_type``). Carbon = the plot footprint's true carbon (:func:`footprint_carbon`: the
+    mean over the fine cells inside the circle, paths and bare ground included) * (1 + 0.10 z),
+    floored at 0, with z = 0.9 u + 0.436 e: u a persistent plot effect, e the remeasurement error
+    of that year."""
     rng = _rng(seed, "plots")
-    t = grid.transform
-    info: dict[str, dict] = {"purity_threshold": {}, "min_distance_m": {}, "eligible_pixels": {}}
-    chosen = []  # (type, row, col)
-    for i, typ in enumerate(TYPES):
+    info: dict[str, dict] = {"radius_m": float(radius_m), "eligible_area_ha": {}, "min_distance_m": {}}
+    chosen = []  # (type, x, y)
+    for typ in TYPES:
         union = shapely.union_all(greenspace.geometry[greenspace["type"] == typ].to_numpy())
-        shapely.prepare(union)
-        for thr in PLOT_PURITY:
-            rows, cols = np.nonzero(fractions[i] >= thr - 1e-9)
-            x, y = t.c + (cols + 0.5) * t.a, t.f + (rows + 0.5) * t.e
-            ok = shapely.contains_xy(union, x, y)
-            rows, cols, x, y = rows[ok], cols[ok], x[ok], y[ok]
-            if len(rows) >= MIN_PLOTS_PER_TYPE:
+        inner = union.buffer(-radius_m) if radius_m > 0 else union
+        if inner.area < 1.0:
+            log.warning("demo: no %s land holds a whole plot of radius %.2f m; plot centres anywhere in it", typ, radius_m)
+            inner = union
+        shapely.prepare(inner)
+        info["eligible_area_ha"][typ] = round(inner.area / 1e4, 4)
+        xmin, ymin, xmax, ymax = inner.bounds
+        pts = np.empty((0, 2))
+        for _ in range(50):  # about 2000 candidate centres, uniform over the shrunk polygons
+            cand = rng.uniform((xmin, ymin), (xmax, ymax), (2000, 2))
+            pts = np.vstack([pts, cand[shapely.contains_xy(inner, cand[:, 0], cand[:, 1])]])
+            if len(pts) >= 2000:
                 break
-        info["purity_threshold"][typ] = thr
-        info["eligible_pixels"][typ] = int(len(rows))
-        order = rng.permutation(len(rows))
+        x, y = pts[:2000, 0], pts[:2000, 1]
         for dist in (min_distance_m, min_distance_m / 2, 0.0):
             keep: list[int] = []
-            for j in order:
+            for j in range(len(x)):
                 if len(keep) == per_type:
                     break
                 if not keep or np.min(np.hypot(x[keep] - x[j], y[keep] - y[j])) >= dist:
-                    keep.append(int(j))
-            if len(keep) >= min(per_type, len(rows)):
+                    keep.append(j)
+            if len(keep) >= min(per_type, len(x)):
                 break
         info["min_distance_m"][typ] = dist
         if len(keep) < MIN_PLOTS_PER_TYPE:
-            log.warning("demo: only %d plots for %s (%d eligible pixels)", len(keep), typ, len(rows))
-        chosen += [(typ, int(rows[j]), int(cols[j])) for j in keep]
+            log.warning("demo: only %d plots for %s", len(keep), typ)
+        chosen += [(typ, round(float(x[j]), 2), round(float(y[j]), 2)) for j in keep]
     order_t = {t_: k for k, t_ in enumerate(TYPES)}
-    chosen.sort(key=lambda c: (order_t[c[0]], c[1], c[2]))
+    chosen.sort(key=lambda c: (order_t[c[0]], -c[2], c[1]))
     n = len(chosen)
     u = rng.standard_normal(n)
     records = []
-    for year in sorted(ndvi):
+    for year in sorted(fine.carbon):
         e = rng.standard_normal(n)
         z = 0.9 * u + math.sqrt(1 - 0.81) * e
-        for k, (typ, r, c) in enumerate(chosen):
-            carbon = float(carbon_curve(typ, ndvi[year][r, c])) * (1 + PLOT_NOISE * z[k])
+        for k, (typ, px, py) in enumerate(chosen):
+            carbon = footprint_carbon(fine, year, px, py, radius_m) * (1 + PLOT_NOISE * z[k])
             records.append(
                 {
                     "plot_id": f"P{k + 1:04d}",
                     "type": typ,
                     "year": int(year),
                     "carbon_t_ha": round(max(carbon, 0.0), 3),
-                    "geometry": shapely.Point(t.c + (c + 0.5) * t.a, t.f + (r + 0.5) * t.e),
+                    "geometry": shapely.Point(px, py),
                 }
             )
     plots = gpd.GeoDataFrame(records, geometry="geometry", crs=grid.crs)
@@ -953,6 +1134,8 @@ def generate_demo(
     parcels_per_block: tuple[int, int] = (5, 5),
     scenes_per_year: int = 5,
     compress: str = "zstd",
+    truth_cell_m: float = TRUTH_CELL_M,
+    plot_radius_m: float = PLOT_RADIUS_M,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Generate the demo city under ``out_dir``; return the manifest (also written as demo.json).
@@ -967,6 +1150,9 @@ def generate_demo(
     season = (str(season[0]), str(season[1]))
     blocks, parcels_per_block = tuple(blocks), tuple(parcels_per_block)
     _check_params(years, season, resolution_m, extent_m, blocks, parcels_per_block, scenes_per_year, compress)
+    _cell_factor(resolution_m, truth_cell_m)
+    if not plot_radius_m >= 0:
+        raise ConfigError(f"demo: plot_radius_m must be a number >= 0 metres. Got {plot_radius_m!r}.")
     out = Path(out_dir)
     t_start = time.perf_counter()
 
@@ -995,18 +1181,19 @@ def generate_demo(
         + ", ".join(f"{t} {area_ha[t]:.1f} ha" for t in TYPES)
     )
 
-    fractions, disturbed = make_fractions(land, grid, disturbed_id)
-    ndvi = make_ndvi_truth(fractions, disturbed, years, seed)
-    truth_t = _write_truth(out / "truth", grid, zones, fractions, ndvi, compress)
+    fractions, _ = make_fractions(land, grid, disturbed_id)
+    fine = make_fine_truth(land, grid, disturbed_id, years, seed, truth_cell_m)
+    truth_t = _write_truth(out / "truth", grid, zones, fractions, fine, compress)
     step(
-        f"truth: fractions {grid.height} x {grid.width} px at {resolution_m:g} m "
-        f"({SUPERSAMPLE}x supersampled); city carbon "
-        + ", ".join(f"{y} {c:.1f} t C" for y, c in truth_t.items())
+        f"truth: {fine.label.shape[0]} x {fine.label.shape[1]} cells of {truth_cell_m:g} m "
+        f"({grid.height} x {grid.width} px at {resolution_m:g} m); "
+        f"vegetated {100 * fine.vegetated.mean():.1f} % of the city, tree canopy {100 * fine.canopy.mean():.1f} %; "
+        "city carbon " + ", ".join(f"{y} {c:.1f} t C" for y, c in truth_t.items())
     )
 
     scenes = make_scenes(
         grid,
-        ndvi,
+        fine.ndvi,
         fractions[FRACTION_BANDS.index("water")],
         season=season,
         scenes_per_year=scenes_per_year,
@@ -1018,7 +1205,8 @@ def generate_demo(
         f"cloud {min(s.cloud_pct for s in scenes):.0f}-{max(s.cloud_pct for s in scenes):.0f} %"
     )
 
-    plots, plot_info = make_plots(grid, fractions, ndvi, land.greenspace, seed=seed)
+    plots, plot_info = make_plots(grid, fine, land.greenspace, seed=seed, radius_m=plot_radius_m)
+    del fine
     gio.write_table(out / "plots.gpkg", plots, layer="plots")
     plot_counts = {
         t: {str(y): int(((plots["type"] == t) & (plots["year"] == y)).sum()) for y in years} for t in TYPES
@@ -1047,6 +1235,8 @@ def generate_demo(
             "parcels_per_block": list(parcels_per_block),
             "scenes_per_year": int(scenes_per_year),
             "compress": compress,
+            "truth_cell_m": float(truth_cell_m),
+            "plot_radius_m": float(plot_radius_m),
             "origin": list(ORIGIN),
         },
         "grid": grid.to_dict(),
@@ -1108,10 +1298,11 @@ def _write_truth(
     grid: Grid,
     zones: dict[str, gpd.GeoDataFrame],
     fractions: np.ndarray,
-    ndvi: dict[int, np.ndarray],
+    fine: FineTruth,
     compress: str,
 ) -> dict[str, float]:
-    """Write the truth rasters, curves and zone tables; return the city carbon (t C) per year."""
+    """Write the truth rasters (pixel area means of the fine truth), curves and zone tables (from the
+    fine cells); return the city carbon (t C) per year."""
     gio.write_raster(
         truth / "fractions.tif",
         fractions,
@@ -1122,21 +1313,33 @@ def _write_truth(
     )
     gio.write_json(
         truth / "curves.json",
-        {"units": "t C per ha of type land; x = NDVI; 0 for x <= 0; floored at 0", "curves": CURVES},
+        {
+            "units": "t C per ha of type land; x = NDVI of a fine cell; 0 for x <= 0; floored at 0",
+            "cell_m": fine.cell_m,
+            "curves": CURVES,
+        },
     )
+    crs_wkt = rasterio.crs.CRS.from_user_input(grid.crs).to_wkt()
     city_t = {}
-    for year, ndvi_year in sorted(ndvi.items()):
-        gio.write_raster(truth / f"ndvi_{year}.tif", ndvi_year, grid, band_names=["ndvi"], compress=compress)
-        carbon_path = gio.write_raster(
+    for year in sorted(fine.ndvi):
+        gio.write_raster(
+            truth / f"ndvi_{year}.tif",
+            pixel_ndvi(fine.ndvi[year], fine.factor),
+            grid,
+            band_names=["ndvi"],
+            compress=compress,
+            tags={"METHOD": f"NDVI of the area-mean red and NIR of {fine.cell_m:g} m cells"},
+        )
+        gio.write_raster(
             truth / f"carbon_{year}.tif",
-            truth_carbon(fractions, ndvi_year),
+            block_mean(fine.carbon[year], fine.factor),
             grid,
             band_names=["carbon_t_ha"],
             compress=compress,
-            tags={"UNITS": "t C per ha of pixel"},
+            tags={"UNITS": "t C per ha of pixel", "METHOD": f"area mean of {fine.cell_m:g} m cells"},
         )
         for level in LEVELS:
-            table = truth_tables(carbon_path, zones[level], grid.pixel_area_ha)
+            table = fine_zone_totals(fine, year, zones[level], crs_wkt)
             gio.write_csv(truth / f"zones_{year}_{level}.csv", table)
             if level == "city":
                 city_t[str(year)] = round(float(table["carbon_t"].iloc[0]), 6)

@@ -13,6 +13,7 @@ d = p.demo
 manifest = generate_demo(
     d["out_dir"], years=p.years, crs=p.crs, resolution_m=p.resolution, season=(p.season["start"], p.season["end"]),
     seed=d["seed"], extent_m=d["extent_m"], blocks=tuple(d["blocks"]), parcels_per_block=tuple(d["parcels_per_block"]),
-    scenes_per_year=d["scenes_per_year"], compress=p.compress, progress=log.info,
+    scenes_per_year=d["scenes_per_year"], compress=p.compress, truth_cell_m=d["truth_cell_m"],
+    plot_radius_m=d["plot_radius_m"], progress=log.info,
 )
 log.info("demo city written to %s: %s", d["out_dir"], manifest.get("counts"))
