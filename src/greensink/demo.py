@@ -1052,6 +1052,11 @@ def make_plots(
     chosen = []  # (type, x, y)
     for typ in TYPES:
         union = shapely.union_all(greenspace.geometry[greenspace["type"] == typ].to_numpy())
+        if union.is_empty:  # a small city may have no room for a type (e.g. no park placed)
+            log.warning("demo: no %s land; no plots of %s", typ, typ)
+            info["eligible_area_ha"][typ] = 0.0
+            info["min_distance_m"][typ] = None
+            continue
         inner = union.buffer(-radius_m) if radius_m > 0 else union
         if inner.area < 1.0:
             log.warning("demo: no %s land holds a whole plot of radius %.2f m; plot centres anywhere in it", typ, radius_m)
