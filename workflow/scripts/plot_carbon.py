@@ -18,9 +18,10 @@ from greensink.logs import setup
 
 log = setup(snakemake.log[0])  # noqa: F821
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-params = params_from_mapping(read_yaml(inp.params, "Start from config/allometry.yaml"), where=inp.params)
-result = plot_carbon(io.read_csv_as_text(inp.trees), io.read_vector(inp.plots), p.plots, params,
-                     n_draws=p.n_draws, seed=p.seed, where=inp.trees, plots_where=inp.plots)
+trees_path, plots_path, params_path = inp.trees[0], inp.plots[0], inp.params[0]  # input functions give lists
+params = params_from_mapping(read_yaml(params_path, "Start from config/allometry.yaml"), where=params_path)
+result = plot_carbon(io.read_csv_as_text(trees_path), io.read_vector(plots_path), p.plots, params,
+                     n_draws=p.n_draws, seed=p.seed, where=trees_path, plots_where=plots_path)
 io.write_csv(out.table, result.table)
 io.write_csv(out.draws, result.draws_frame())
 io.write_csv(out.trees, result.trees)
