@@ -350,3 +350,17 @@ def test_workflow_with_a_tree_inventory(tmp_path):
             compared += 1
     assert compared >= 2  # the demo fits several types from plots in both years
     shutil.rmtree(tmp_path / "resources", ignore_errors=True)
+
+
+def test_report_model_section_says_where_plot_carbon_came_from():
+    from greensink.report import _model_section, plot_carbon_text
+
+    record = {"source": "tree_inventory", "n_trees": 1185, "n_measured": 400, "equation": "chave2014",
+              "errors": TreeErrors().to_json()}
+    text = plot_carbon_text(record)
+    assert "tree inventory (1185 trees in 400 plot-years, chave2014)" in text
+    assert "allometric model error" in text and "DBH sd 0.0904 cm + 0.62 %, height sd 10.0 %" in text
+    assert "paired across years" in text and "树木清查" in text
+    assert plot_carbon_text({"source": "plots_file"}) is None and plot_carbon_text(None) is None
+    section = _model_section(2023, {"types": {}, "plot_carbon": record}, {})
+    assert section["plot_carbon"] == text

@@ -7,6 +7,8 @@ rule provenance:
         scenes=expand("results/{year}/ingest/scenes.json", year=YEARS),
         greenspace=greenspace_source,
         plots=optional_plots,
+        trees=tree_inventory,
+        allometry=allometry_params,
         coefficients=config["coefficients"],
         population=optional_population,
         demo=demo_manifest,

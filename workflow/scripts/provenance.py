@@ -14,7 +14,7 @@ from greensink.tiers import carbon_tiers
 
 log = setup(snakemake.log[0])  # noqa: F821
 inp = snakemake.input  # noqa: F821
-files = [*inp.zones, *inp.greenspace, *inp.plots, inp.coefficients, *inp.population, *inp.demo]
+files = [*inp.zones, *inp.greenspace, *inp.plots, *inp.trees, *inp.allometry, inp.coefficients, *inp.population, *inp.demo]
 scenes, imagery = {}, {}
 for path in inp.scenes:
     listed = io.read_json(path)
