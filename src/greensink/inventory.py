@@ -13,8 +13,8 @@ Draws (:func:`tree_carbon_draws`): draw ``b`` of a tree's carbon is its point va
   log units of Jenkins et al. 2003 Table 4 for each ``jenkins2003`` group
   (:data:`JENKINS2003_RMSE_LN`). The ``− σ²/2`` makes the draws' mean the point value, which is
   how :mod:`greensink.allometry` computes the mean: the published equation, used as the mean
-  biomass (Chave's 0.0673 = exp(−2.762 + 0.357²/2), the back-transformed intercept with the
-  log-normal correction; see docs/allometry.md). The sd of ``ln(draw / point)`` is σ.
+  biomass (Chave's 0.0673 read as including the log-normal correction exp(0.357²/2); see
+  docs/allometry.md for what was and was not verified). The sd of ``ln(draw / point)`` is σ.
 * the **measurement error** of DBH and height, propagated through the equation's powers: the
   biomass of a tree scales as D^(2b) H^b (Chave, b = 0.976) or D^β1 (Jenkins), so a draw
   multiplies the point value by ``(D'/D)^pD (H'/H)^pH`` with D' = D + s_D z, s_D = ``dbh_sd_cm`` +
@@ -160,9 +160,7 @@ def tree_carbon_draws(trees: pd.DataFrame, *, n_draws: int, seed: int, errors: T
     z = tree_normals(trees["tree_key"].astype(str).tolist(), trees["year"].astype(int).tolist(), n_draws, seed,
                      [errors.allometric_year_correlation, errors.measurement_year_correlation,
                       errors.measurement_year_correlation])
-    za, zd, zh = z
-    # measurement errors of DBH and height must be independent of each other within a tree: the
-    # second and third sets share a correlation but come from different rows of the generators
+    za, zd, zh = z  # independent of each other: different rows of the same generators
     d = trees["dbh_cm"].to_numpy(float)[:, None]
     s_d = errors.dbh_sd_cm + errors.dbh_sd_pct / 100.0 * d
     ratio_d = np.maximum(d + s_d * zd, MEASURE_FLOOR * d) / d
