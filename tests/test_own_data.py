@@ -128,3 +128,31 @@ def test_carbon_comes_from_the_coefficient_table_and_says_so(project):
         assert np.isnan(district["population"]).all() if "population" in district else True
     report = (project / "results/report.html").read_text(encoding="utf-8")
     assert "East &lt;东区&gt;" in report and "<东区>" not in report  # zone names from the data are escaped
+
+
+def test_open_results_gives_the_run_to_a_notebook(project):
+    import greensink
+
+    with greensink.open_results(project) as run:
+        assert run.years == [2022, 2023] and run.levels == ["district", "block"]
+        assert run.rasters.rio.crs.to_epsg() == 32650
+        with rasterio.open(project / "results/2023/carbon.tif") as src:
+            upper = src.read(3)
+            assert run.rasters.x.values[0] == pytest.approx(src.transform.c + 15)  # pixel centres
+        np.testing.assert_array_equal(run.rasters["carbon_t_ha_hi"].sel(year=2023).values, upper)
+        district = run.zones("district")
+        assert sorted(district["year"].unique()) == [2022, 2023] and len(district) == 4
+        csv = pd.read_csv(project / "results/2022/zones/district.csv", dtype={"zone_id": str})
+        got = district[district["year"] == 2022].set_index("zone_id")["carbon_t"]
+        np.testing.assert_allclose(got.loc[csv["zone_id"]].to_numpy(), csv["carbon_t"].to_numpy())
+        sink = run.sink("block")
+        assert set(zip(sink["y0"], sink["y1"], strict=True)) == {(2022, 2023)} and len(sink) == 6
+        with pytest.raises(Exception, match="no zone level 'parcel'"):
+            run.zones("parcel")
+
+
+def test_open_results_names_a_folder_that_is_not_a_run(tmp_path):
+    import greensink
+
+    with pytest.raises(Exception, match="not a greensink run"):
+        greensink.open_results(tmp_path)
