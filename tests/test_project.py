@@ -265,3 +265,26 @@ def test_workflow_runs_each_config_in_its_own_folder(own):
     proc = snakemake(root, "--configfile", "other.yaml", "-n")
     assert proc.returncode != 0
     assert f"holds the results of the config {own['path'].resolve()}" in proc.stdout + proc.stderr
+
+
+def test_preflight_refuses_a_device_instead_of_a_file(own):
+    doc = dict(own["cfg"], plots={"path": "/dev/zero"})
+    cfg = gs_config.load_project(write_yaml(own["root"] / "dev.yaml", doc), base=own["root"])
+    with pytest.raises(InputDataError, match=r"plots.path: /dev/zero is a character device, not a file"):
+        check_inputs(cfg)
+
+
+def test_readers_name_a_bad_csv_and_refuse_a_pipe(tmp_path):
+    import os
+
+    from greensink import io
+
+    bad = tmp_path / "coefficients.csv"
+    bad.write_text("type,name,c_above\nG1,park,22\nG2,protective, green,18\n", encoding="utf-8")  # unquoted comma
+    with pytest.raises(InputDataError, match=r"coefficients.csv: cannot be read as a CSV table .*quote values"):
+        io.read_csv(bad)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for read in (io.read_csv, io.sha256, io.read_vector, io.open_raster):
+        with pytest.raises(InputDataError, match=r"is a named pipe \(FIFO\), not a file"):
+            read(fifo)

@@ -57,6 +57,32 @@ COMPRESS_OPTIONS = {
 }
 
 
+def special_file(path: str | Path) -> str | None:
+    """What ``path`` is when it exists but is neither a regular file nor a folder ("a named pipe (FIFO)",
+    "a character device", ...), else None. Reading or hashing such a path can block forever (/dev/zero)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return None
+
+
+def check_readable(path: str | Path, what: str = "input") -> None:
+    """Raise InputDataError naming ``path`` when it is a device, pipe or socket rather than a file."""
+    if "://" in str(path) or str(path).startswith("/vsi"):
+        return
+    kind = special_file(path)
+    if kind:
+        raise InputDataError(f"{path}: the {what} is {kind}, not a file; reading it could block forever. "
+                             "Give the path of a regular file.")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
@@ -273,6 +299,7 @@ def band_names(path: str | Path) -> list[str]:
 
 def open_raster(path: str | Path) -> rasterio.DatasetReader:
     """Open a raster for reading, or raise an InputDataError naming the file."""
+    check_readable(path, "raster")
     try:
         return rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
@@ -286,7 +313,8 @@ def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     """Read a vector layer (any format GDAL reads), or raise an InputDataError naming the file."""
     path = Path(path)
     if not path.exists():
-        raise InputDataError(f"{path}: file not found. Check the path in config/config.yaml.")
+        raise InputDataError(f"{path}: file not found. Check the path in the config.")
+    check_readable(path, "vector file")
     try:
         return gpd.read_file(path, layer=layer, engine="pyogrio")
     except Exception as exc:  # pyogrio raises several DataSourceError subclasses
@@ -343,6 +371,7 @@ def _json_default(obj: object) -> object:
 
 
 def sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    check_readable(path)
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk_bytes):
@@ -377,11 +406,16 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:
-    """Read a CSV table; a file with no columns at all (an empty table) reads as an empty DataFrame."""
+    """Read a CSV table; a file with no columns at all (an empty table) reads as an empty DataFrame. A file
+    that cannot be parsed (an unquoted comma, not UTF-8, a device) raises InputDataError naming it."""
+    check_readable(path, "CSV table")
     try:
         return pd.read_csv(path, **kwargs)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{path}: cannot be read as a CSV table ({str(exc).strip()}). Save it as UTF-8 CSV with a header row, "
+                             "one value per column, and quote values that contain a comma.") from exc
 
 
 def read_window_over(path: str | Path, bounds: tuple[float, float, float, float], crs: str, band: int = 1,

@@ -21,6 +21,7 @@ import numpy as np
 
 from greensink.config import demo_output, input_paths
 from greensink.errors import GreensinkError, InputDataError
+from greensink.io import special_file
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,12 @@ def _missing_files(cfg: Mapping, found: Findings) -> set[str]:
         else:
             paths = [str(value)]
         absent = [p for p in paths if not Path(p).exists()]
+        special = [(p, kind) for p in paths if (kind := special_file(p))]
+        if special:
+            missing.add(key)
+            for p, kind in special:
+                found.problems.append(f"{key}: {p} is {kind}, not a file; reading it could block forever. Give the path "
+                                      "of a regular file.")
         if absent:
             missing.add(key)
             for p in absent:
