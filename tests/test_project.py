@@ -288,3 +288,28 @@ def test_readers_name_a_bad_csv_and_refuse_a_pipe(tmp_path):
     for read in (io.read_csv, io.sha256, io.read_vector, io.open_raster):
         with pytest.raises(InputDataError, match=r"is a named pipe \(FIFO\), not a file"):
             read(fifo)
+
+
+def test_preflight_refuses_levels_listed_finest_first(own):
+    root = own["root"]
+    one = gpd.GeoDataFrame({"code": ["ALL"]}, geometry=[box(X0, Y1 - 120, X0 + 120, Y1)], crs=CRS)
+    one.to_file(root / "data" / "city.gpkg")
+    doc = dict(own["cfg"], zones=[{"level": "block", "path": "data/zones.gpkg", "id": "code"},
+                                  {"level": "city", "path": "data/city.gpkg", "id": "code"}])
+    cfg = gs_config.load_project(write_yaml(root / "order.yaml", doc), base=root)
+    with pytest.raises(InputDataError, match=r"level 'city' \(1 zones\) is listed after 'block' \(2 zones\).*coarsest first"):
+        check_inputs(cfg)
+
+
+def test_preflight_explains_a_season_that_wraps_the_year(own):
+    # the zones are at about 31.6° N (UTM 50N, northing 3.5e6 m): a wrapped season there is winter
+    doc = dict(own["cfg"], season={"start": "10-31", "end": "04-01"}, years=[2024])
+    d = own["root"] / "data"
+    for date in ("20231115", "20240215"):
+        scene(d / f"LC08_L2SP_118038_{date}_20240301_02_T1_SR_B4.TIF", np.full((4, 4), 9000, np.uint16))
+        scene(d / f"LC08_L2SP_118038_{date}_20240301_02_T1_SR_B5.TIF", np.full((4, 4), 20000, np.uint16))
+    doc["plots"] = None
+    warnings = check_inputs(gs_config.load_project(write_yaml(own["root"] / "season.yaml", doc), base=own["root"]))
+    (text,) = [w for w in warnings if w.startswith("season:")]
+    assert "2024 covers 2023-10-31 to 2024-04-01" in text
+    assert "lie at 32–32° N, where this is winter" in text and "start: '04-01', end: '10-31'" in text

@@ -123,6 +123,7 @@ def _fmt(b: Bounds) -> str:
 def _zones(cfg: Mapping, missing: set[str], found: Findings) -> Bounds | None:
     """Check each zone layer's CRS and columns; return the zones' extent in the analysis CRS."""
     area: Bounds | None = None
+    counts: list[tuple[str, int]] = []
     for i, z in enumerate(cfg["zones"]):
         key = f"zones[{i}]"
         if f"{key}.path" in missing or demo_output(cfg, z["path"]):
@@ -138,6 +139,8 @@ def _zones(cfg: Mapping, missing: set[str], found: Findings) -> Bounds | None:
                                       f"(columns: {fields}). Set {key}.{col} to one of them.")
         if not info.get("features"):
             found.problems.append(f"{where}: the layer has no features. Give a layer with the zones' polygons.")
+        else:
+            counts.append((z["level"], int(info["features"])))
         if not info.get("crs"):
             found.problems.append(f"{where}: the layer has no CRS. Assign one in GIS software (e.g. QGIS: Layer > Assign "
                                   "Projection) and save again.")
@@ -146,7 +149,35 @@ def _zones(cfg: Mapping, missing: set[str], found: Findings) -> Bounds | None:
             area = _union(area, _bounds_in(info.get("total_bounds"), info["crs"], cfg["crs"]))
         except Exception as exc:  # noqa: BLE001 - a CRS pyproj cannot transform
             found.problems.append(f"{where}: its CRS {info['crs']} cannot be transformed to {cfg['crs']} ({exc}).")
+    for (coarse, n_coarse), (fine, n_fine) in zip(counts, counts[1:], strict=False):
+        if n_fine < n_coarse:
+            found.problems.append(
+                f"zones: level {fine!r} ({n_fine} zones) is listed after {coarse!r} ({n_coarse} zones), but a finer level "
+                "has at least as many zones as the one above it. List the levels coarsest first (city, district, block, "
+                "parcel).")
+    _season_note(cfg, area, found)
     return area
+
+
+def _season_note(cfg: Mapping, area: Bounds | None, found: Findings) -> None:
+    """A season that wraps the new year is said in words, with the dates it covers; north of the tropics
+    it is probably a swapped start and end (a winter composite), so the warning says how to fix that."""
+    from greensink.ingest import season_window
+
+    start, end = cfg["season"]["start"], cfg["season"]["end"]
+    if start <= end:
+        return
+    year = sorted(cfg["years"])[0]
+    first, last = season_window(year, cfg["season"])
+    text = (f"season: start {start} is after end {end}, so the season wraps the new year and {year} covers {first} to "
+            f"{last} (southern hemisphere).")
+    lat = None
+    if area is not None:
+        lat = _bounds_in(area, cfg["crs"], "EPSG:4326")
+    if lat is not None and lat[1] > 23.5:
+        text += (f" The zones lie at {lat[1]:.0f}–{lat[3]:.0f}° N, where this is winter: if you meant the growing season, "
+                 f"swap them (start: {end!r}, end: {start!r}).")
+    found.warnings.append(text)
 
 
 def _raster_header(path: str, key: str, found: Findings) -> dict | None:
