@@ -254,6 +254,131 @@ def test_outputs_open_styled_in_qgis(run):
     assert out["change"] == [True, True, "sink_t_ha_yr"]
 
 
+QGIS_PROJECT_CHECK = r"""
+import json, os, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from qgis.core import QgsApplication, QgsLayerTreeLayer, QgsProject
+app = QgsApplication([], False)
+app.initQgis()
+messages, warnings = [], []
+QgsApplication.messageLog().messageReceived.connect(lambda msg, tag, level: messages.append([tag, int(level), msg]))
+project = QgsProject.instance()
+project.oldProjectVersionWarning.connect(lambda v: warnings.append("saved by an older QGIS " + v))
+project.readVersionMismatchOccurred.connect(lambda v: warnings.append("version mismatch " + v))
+ok = project.read(sys.argv[1])
+def tree(node):
+    if isinstance(node, QgsLayerTreeLayer):
+        return {"layer": node.layerId(), "resolved": node.layer() is not None, "shown": node.isVisible()}
+    return {"group": node.name(), "children": [tree(c) for c in node.children()]}
+layers = {}
+for lid, layer in project.mapLayers().items():
+    r = layer.renderer()
+    d = {"valid": layer.isValid(), "name": layer.name(), "source": layer.source(), "crs": layer.crs().authid(),
+         "renderer": r.type(), "error_free": layer.error().isEmpty()}
+    if d["renderer"] == "graduatedSymbol":
+        d["attr"] = r.classAttribute()
+        d["classes"] = len(r.ranges())
+        idx = layer.fields().indexOf(r.classAttribute())
+        values = [f.attributes()[idx] for f in layer.getFeatures()]
+        d["features"] = len(values)
+        d["sum"] = sum(float(v) for v in values if v is not None and v == v)
+    else:
+        d["max"] = r.classificationMax()
+        d["stops"] = len(r.shader().rasterShaderFunction().colorRampItemList())
+    layers[lid] = d
+out = {"ok": ok, "error": project.error(), "crs": project.crs().authid(), "warnings": warnings, "messages": messages,
+       "tree": tree(project.layerTreeRoot()), "layers": layers}
+print(json.dumps(out, ensure_ascii=False), flush=True)
+os._exit(0)  # QGIS 3.22 may crash while tearing down; the answer is already out
+"""
+
+
+def _qgs_layers(qgs: Path) -> list:
+    import xml.etree.ElementTree as ET
+
+    return ET.fromstring(qgs.read_text(encoding="utf-8").split("\n", 1)[1]).findall("projectlayers/maplayer")
+
+
+def test_qgis_project_refers_to_the_runs_files_relative_to_itself(run):
+    """results/greensink.qgs, read with the standard library: every layer's file exists beside the project,
+    the CRS is the run's, and the embedded styles are the .qml files rule qgis_styles wrote."""
+    import xml.etree.ElementTree as ET
+
+    qgs = run / "results/greensink.qgs"
+    root = ET.fromstring(qgs.read_text(encoding="utf-8").split("\n", 1)[1])
+    assert root.findtext("projectCrs/spatialrefsys/authid") == "EPSG:32651"
+    maplayers = _qgs_layers(qgs)
+    assert len(maplayers) == len(YEARS) * (4 + len(LEVELS)) + 1 * (1 + len(LEVELS)) == 21
+    for ml in maplayers:
+        source = ml.findtext("datasource").split("|")[0]
+        assert source.startswith("./") and (qgs.parent / source).is_file(), source
+        qml = ET.parse(qgs.parent / (source[2:].rsplit(".", 1)[0] + ".qml")).getroot()
+        if ml.get("type") == "raster":
+            tag = "pipe/rasterrenderer/rastershader/colorrampshader"
+            assert ml.find(tag).get("maximumValue") == qml.find(tag).get("maximumValue"), source
+        else:
+            assert ([r.get("upper") for r in ml.findall("renderer-v2/ranges/range")]
+                    == [r.get("upper") for r in qml.findall("renderer-v2/ranges/range")]), source
+
+
+def test_qgis_project_opens_in_qgis_after_the_folder_is_moved(run, tmp_path):
+    """The project opens in real QGIS from a moved copy of results/: every layer valid and read from the copy,
+    no message or warning while reading, the tree as built, each style applied, each zone layer the right file."""
+    exe = _system_python_with_qgis()
+    if exe is None:
+        pytest.skip("QGIS Python bindings not installed (Debian: apt-get install python3-qgis); .ci/run installs them")
+    moved = tmp_path / "archive" / "results"
+    shutil.copytree(run / "results", moved)
+    proc = subprocess.run([exe, "-c", QGIS_PROJECT_CHECK, str(moved / "greensink.qgs")], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    noise = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("QStandardPaths:")]
+    assert not [line for line in noise if "warn" in line.lower() or "error" in line.lower()], proc.stderr[-3000:]
+    import json
+
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["ok"] and out["error"] == "" and out["crs"] == "EPSG:32651"
+    assert out["warnings"] == [] and out["messages"] == []  # e.g. "1 unavailable layers found", "older QGIS"
+    layers = out["layers"]
+    assert len(layers) == 21
+    for lid, layer in layers.items():
+        assert layer["valid"] and layer["error_free"] and layer["crs"] == "EPSG:32651", (lid, layer)
+        assert layer["source"].startswith(str(moved) + "/"), (lid, layer["source"])  # the copy, not the run
+    # tree: change pair first, then years newest first; zone levels coarsest on top; only the newest carbon shown
+    groups = out["tree"]["children"]
+    assert [g["group"] for g in groups] == ["碳汇变化 change 2023–2024", "2024 年 year 2024", "2023 年 year 2023"]
+    leaves = [n for g in groups for n in g["children"] for n in (n.get("children") or [n])]
+    assert len(leaves) == 21 and all(n["resolved"] for n in leaves)
+    assert [n["layer"] for n in leaves if n["shown"]] == ["greensink_carbon_2024"]
+    assert [n["layer"] for n in groups[2]["children"][0]["children"]] == [
+        f"greensink_zones_2023_{level}" for level in LEVELS]
+    # styles applied: the carbon ramp's top is the .qml's (not QGIS's own min/max of the data), 5 stops
+    qml_max = {}
+    for ml in _qgs_layers(run / "results/greensink.qgs"):
+        shader = ml.find("pipe/rasterrenderer/rastershader/colorrampshader")
+        if shader is not None:
+            qml_max[ml.findtext("id")] = float(shader.get("maximumValue"))
+    for year in YEARS:
+        carbon = layers[f"greensink_carbon_{year}"]
+        assert carbon["renderer"] == "singlebandpseudocolor" and carbon["stops"] == 5
+        assert carbon["max"] == pytest.approx(qml_max[f"greensink_carbon_{year}"], rel=1e-5)
+        assert layers[f"greensink_ndvi_{year}"]["max"] == 1.0
+    assert layers["greensink_sink_2023_2024"]["max"] == pytest.approx(qml_max["greensink_sink_2023_2024"], rel=1e-5)
+    # each zone layer is its own year's table: QGIS's sum of the styled column equals the CSV twin's
+    for year in YEARS:
+        for level in LEVELS:
+            layer = layers[f"greensink_zones_{year}_{level}"]
+            table = zone_table(run, year, level)
+            assert (layer["renderer"], layer["attr"], layer["classes"]) == ("graduatedSymbol", "carbon_t_ha", 5)
+            assert layer["features"] == len(table)
+            assert layer["sum"] == pytest.approx(table["carbon_t_ha"].sum(), rel=1e-9)
+    for level in LEVELS:
+        layer = layers[f"greensink_sink_2023_2024_{level}"]
+        table = pd.read_csv(run / f"results/change/2023_2024/zones/{level}.csv")
+        assert (layer["attr"], layer["features"]) == ("sink_t_ha_yr", len(table))
+        assert layer["sum"] == pytest.approx(table["sink_t_ha_yr"].sum(), rel=1e-9)
+
+
 # Issue 4's criterion, on the fine-cell truth (issue 11): each type's fitted curve recovers the relation
 # between the truth's carbon and NDVI *at the pixels the pipeline sees*. The demo's hidden curves
 # (greensink.demo.CURVES) hold per 2 m cell; a 10 m pixel mixes paths, grass and crowns, so its carbon is

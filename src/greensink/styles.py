@@ -4,7 +4,8 @@ QGIS loads ``name.qml`` beside ``name.tif`` / ``name.gpkg`` as the layer's defau
 Carbon density uses a sequential green ramp from 0 to the 99th percentile of the run; the
 yearly sink a diverging brown–green ramp symmetric about 0; zone layers are graduated on
 ``carbon_t_ha`` (or ``sink_t_ha_yr``) in five equal classes. The limits come from the data,
-so each run's styles fit its own values.
+so each run's styles fit its own values. NDVI, FVC and canopy fraction have fixed 0–1 scales
+(``FIXED_RASTERS``), the same in every run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ import numpy as np
 
 GREENS = ("#ffffe5", "#d9f0a3", "#78c679", "#238443", "#004529")
 BROWN_GREEN = ("#8c510a", "#d8b365", "#f5f5f5", "#5ab4ac", "#01665e")
+RED_YELLOW_GREEN = ("#d7191c", "#fdae61", "#ffffbf", "#a6d96a", "#1a9641")
+DARK_GREENS = ("#f7fcf5", "#c7e9c0", "#74c476", "#238b45", "#00441b")
+# rasters on a fixed physical scale (the same colours in every run and year): stem -> (min, max, colours, unit)
+FIXED_RASTERS: dict[str, tuple[float, float, tuple[str, ...], str]] = {
+    "ndvi": (0.0, 1.0, RED_YELLOW_GREEN, ""),  # NDVI below 0 (water, bare) is drawn in the lowest colour
+    "fvc": (0.0, 1.0, GREENS, ""),  # fractional vegetation cover 0-1
+    "canopy": (0.0, 1.0, DARK_GREENS, ""),  # tree-canopy fraction 0-1
+}
 HEADER = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
 
 
@@ -34,7 +43,7 @@ def _stops(vmin: float, vmax: float, colours: Sequence[str]) -> list[tuple[float
 def raster_qml(vmin: float, vmax: float, colours: Sequence[str] = GREENS, unit: str = "t C/ha") -> str:
     """Single-band pseudocolour style of band 1, interpolated between ``colours`` over [vmin, vmax]."""
     items = "\n".join(
-        f'          <item alpha="255" value="{v:.6g}" label={quoteattr(f"{v:.3g} {unit}")} color="{c}"/>'
+        f'          <item alpha="255" value="{v:.6g}" label={quoteattr(f"{v:.3g} {unit}".strip())} color="{c}"/>'
         for v, c in _stops(vmin, vmax, colours)
     )
     return HEADER + f"""<qgis version="3.22.0" styleCategories="AllStyleCategories">

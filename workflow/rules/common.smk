@@ -113,4 +113,5 @@ def final_outputs():
         out += [f"results/change/{y0}_{y1}/zones/{level}.gpkg" for level in LEVELS]
     out += ["results/report.html", "results/provenance.json"]
     out += [f"results/{year}/carbon.qml" for year in YEARS]  # QGIS styles (rule qgis_styles)
+    out += ["results/greensink.qgs"]  # QGIS project of every layer above (rule qgis_project)
     return out

@@ -64,9 +64,32 @@ rule qgis_styles:
         sinks=[f"results/change/{y0}_{y1}/sink.qml" for y0, y1 in PAIRS],
         tables=[f"results/{year}/zones/{level}.qml" for year in YEARS for level in LEVELS],
         change=[f"results/change/{y0}_{y1}/zones/{level}.qml" for y0, y1 in PAIRS for level in LEVELS],
+        fixed=expand("results/{year}/{name}.qml", year=YEARS, name=["ndvi", "fvc", "canopy"]),
     log:
         "logs/qgis_styles.log",
     conda:
         ENV
     script:
         "../scripts/qgis_styles.py"
+
+
+rule qgis_project:
+    input:
+        rasters=expand("results/{year}/{name}.tif", year=YEARS, name=["carbon", "canopy", "fvc", "ndvi"]),
+        sinks=[f"results/change/{y0}_{y1}/sink.tif" for y0, y1 in PAIRS],
+        tables=[year_zone_tables(year) for year in YEARS],
+        change=[f"results/change/{y0}_{y1}/zones/{level}.gpkg" for y0, y1 in PAIRS for level in LEVELS],
+        styles=rules.qgis_styles.output,
+        grid="results/zones/grid.json",
+    output:
+        "results/greensink.qgs",
+    params:
+        years=YEARS,
+        pairs=PAIRS,
+        levels=LEVELS,
+    log:
+        "logs/qgis_project.log",
+    conda:
+        ENV
+    script:
+        "../scripts/qgis_project.py"

@@ -1,12 +1,15 @@
 """Rule qgis_styles: QGIS default styles (.qml) beside the carbon, sink and zone layers.
 
 Inputs: results/{year}/carbon.tif, results/change/*/sink.tif, every zone and change table.
-Outputs: a .qml beside each (QGIS applies it when the layer is opened); one colour scale per quantity for all years.
+Outputs: a .qml beside each (QGIS applies it when the layer is opened); one colour scale per quantity for all years;
+and a .qml beside each year's NDVI, FVC and canopy raster on a fixed 0-1 scale (greensink.styles.FIXED_RASTERS).
 """
+
+from pathlib import Path
 
 from greensink import io
 from greensink.logs import setup
-from greensink.styles import BROWN_GREEN, GREENS, raster_qml, robust_max, vector_qml
+from greensink.styles import BROWN_GREEN, FIXED_RASTERS, GREENS, raster_qml, robust_max, vector_qml
 
 log = setup(snakemake.log[0])  # noqa: F821
 inp, out = snakemake.input, snakemake.output  # noqa: F821
@@ -22,4 +25,6 @@ for path in out.tables:
 change_max = max((robust_max(abs(io.read_vector(path)["sink_t_ha_yr"].to_numpy()), 100) for path in inp.change), default=1.0)
 for path in out.change:
     io.write_text(path, vector_qml("sink_t_ha_yr", -change_max, change_max, BROWN_GREEN, "t C/ha/yr"))
+for path in out.fixed:
+    io.write_text(path, raster_qml(*FIXED_RASTERS[Path(path).stem]))
 log.info("QGIS styles: carbon 0-%.1f t C/ha, sink ±%.2f t C/ha/yr, zones 0-%.1f t C/ha", carbon_max, sink_max, zone_max)

@@ -1,0 +1,184 @@
+"""The QGIS project file (greensink.qgis_project), parsed as XML with the standard library.
+
+Opening it in real QGIS is in tests/test_workflow.py (test_qgis_project_opens_in_qgis), on a workflow run.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import PurePosixPath
+
+import pytest
+from pyproj import CRS
+
+from greensink.qgis_project import Group, Layer, layers, project_xml, run_tree
+from greensink.styles import BROWN_GREEN, FIXED_RASTERS, GREENS, raster_qml, vector_qml
+
+YEARS = [2024, 2022, 2023]  # unsorted on purpose: the tree lists them newest first
+PAIRS = [(2022, 2023), (2023, 2024)]
+LEVELS = ["city", "district", "block", "parcel"]  # the config's order, coarsest first
+EXTENT = (349990.0, 3454990.0, 352010.0, 3457010.0)
+
+
+def styles_for(tree: Group) -> dict[str, str]:
+    """A style per layer as rule qgis_styles writes them (limits made distinct per file to trace them)."""
+    out = {}
+    for i, layer in enumerate(layers(tree)):
+        stem = PurePosixPath(layer.source).stem
+        if layer.kind == "raster" and stem in FIXED_RASTERS:
+            out[layer.qml] = raster_qml(*FIXED_RASTERS[stem])
+        elif layer.kind == "raster":
+            out[layer.qml] = raster_qml(0.0, 10.0 + i, GREENS if stem == "carbon" else BROWN_GREEN)
+        else:
+            column = "sink_t_ha_yr" if layer.source.startswith("change/") else "carbon_t_ha"
+            out[layer.qml] = vector_qml(column, 0.0, 10.0 + i)
+    return out
+
+
+def parse(crs: str = "EPSG:32651") -> tuple[ET.Element, Group]:
+    tree = run_tree(YEARS, PAIRS, LEVELS)
+    text = project_xml(tree, styles_for(tree), crs, EXTENT)
+    assert text.startswith("<!DOCTYPE qgis")
+    return ET.fromstring(text.split("\n", 1)[1]), tree
+
+
+def test_groups_per_change_pair_and_year_newest_first_levels_coarsest_on_top():
+    root, _ = parse()
+    top = root.find("layer-tree-group")
+    groups = top.findall("layer-tree-group")
+    assert [g.get("name") for g in groups] == [
+        "碳汇变化 change 2023–2024", "碳汇变化 change 2022–2023", "2024 年 year 2024", "2023 年 year 2023", "2022 年 year 2022"]
+    # each year: its zone tables (a subgroup, city on top) then the four rasters
+    y2023 = groups[3]
+    zones = y2023.find("layer-tree-group")
+    assert zones.get("name") == "分区 zones 2023"
+    assert [n.get("source") for n in zones.findall("layer-tree-layer")] == [
+        "./2023/zones/city.gpkg", "./2023/zones/district.gpkg", "./2023/zones/block.gpkg", "./2023/zones/parcel.gpkg"]
+    assert [n.get("source") for n in y2023.findall("layer-tree-layer")] == [
+        "./2023/carbon.tif", "./2023/canopy.tif", "./2023/fvc.tif", "./2023/ndvi.tif"]
+    # a change pair: sink zone tables per level, then the sink raster
+    pair = groups[1]
+    assert [n.get("source") for n in pair.find("layer-tree-group").findall("layer-tree-layer")] == [
+        f"./change/2022_2023/zones/{level}.gpkg" for level in LEVELS]
+    assert [n.get("source") for n in pair.findall("layer-tree-layer")] == ["./change/2022_2023/sink.tif"]
+    # 3 years x (4 rasters + 4 levels) + 2 pairs x (1 sink + 4 levels)
+    assert len(root.findall("projectlayers/maplayer")) == 3 * 8 + 2 * 5 == 34
+
+
+def shown(node: ET.Element, parents: tuple[ET.Element, ...] = ()) -> list[str]:
+    """Ids of the layers QGIS draws: the layer and every group above it checked."""
+    out = []
+    for child in node:
+        if child.tag == "layer-tree-group":
+            out += shown(child, (*parents, child))
+        elif child.tag == "layer-tree-layer" and all(e.get("checked") == "Qt::Checked" for e in (*parents, child)):
+            out.append(child.get("id"))
+    return out
+
+
+def test_only_the_newest_carbon_map_is_switched_on():
+    root, _ = parse()
+    assert shown(root.find("layer-tree-group")) == ["greensink_carbon_2024"]
+    # each year's carbon map is checked in its (unchecked) group: ticking the year shows its map
+    checked = [n.get("id") for n in root.iter("layer-tree-layer") if n.get("checked") == "Qt::Checked"]
+    assert checked == ["greensink_carbon_2024", "greensink_carbon_2023", "greensink_carbon_2022"]
+    groups = {g.get("name"): g.get("checked") for g in root.find("layer-tree-group").findall("layer-tree-group")}
+    assert groups["2024 年 year 2024"] == "Qt::Checked" and groups["2023 年 year 2023"] == "Qt::Unchecked"
+    assert groups["碳汇变化 change 2023–2024"] == "Qt::Unchecked"
+
+
+def test_every_path_is_relative_to_the_project_file_and_follows_the_output_contract():
+    root, _ = parse()
+    sources = [ml.findtext("datasource") for ml in root.iter("maplayer")]
+    assert all(s.startswith("./") for s in sources)  # QGIS treats only ./ and ../ as relative
+    files = sorted(s.split("|")[0][2:] for s in sources)
+    # DESIGN.md output paths, relative to results/ where the project file is
+    expected = sorted(
+        [f"{y}/{n}.tif" for y in (2022, 2023, 2024) for n in ("carbon", "canopy", "fvc", "ndvi")]
+        + [f"{y}/zones/{lv}.gpkg" for y in (2022, 2023, 2024) for lv in LEVELS]
+        + [f"change/{a}_{b}/sink.tif" for a, b in PAIRS]
+        + [f"change/{a}_{b}/zones/{lv}.gpkg" for a, b in PAIRS for lv in LEVELS])
+    assert files == expected
+    # greensink.io names a GeoPackage's layer after its file
+    assert "./2023/zones/block.gpkg|layername=block" in sources
+    assert root.findtext("properties/Paths/Absolute") == "false"  # saved again, QGIS keeps them relative
+
+
+def test_tree_references_every_map_layer_by_an_id_qgis_keeps():
+    root, _ = parse()
+    tree_ids = [n.get("id") for n in root.iter("layer-tree-layer")]
+    layer_ids = [ml.findtext("id") for ml in root.iter("maplayer")]
+    assert tree_ids == layer_ids and len(set(layer_ids)) == len(layer_ids)
+    assert min(len(i) for i in layer_ids) > 10  # QGIS replaces ids of 10 characters or fewer by random ones
+    for node, ml in zip(root.iter("layer-tree-layer"), root.iter("maplayer"), strict=True):
+        assert node.get("source") == ml.findtext("datasource").split("|")[0]
+        assert node.get("name") == ml.findtext("layername")
+        assert node.get("providerKey") == ml.findtext("provider") == ("gdal" if ml.get("type") == "raster" else "ogr")
+
+
+def test_layer_names_are_bilingual_with_units():
+    root, _ = parse()
+    names = {ml.findtext("id"): ml.findtext("layername") for ml in root.iter("maplayer")}
+    assert names["greensink_carbon_2023"] == "碳密度 carbon density 2023 (t C/ha)"
+    assert names["greensink_ndvi_2022"] == "归一化植被指数 NDVI 2022"
+    assert names["greensink_zones_2024_district"] == "城区 district 2024 碳密度 carbon density (t C/ha)"
+    assert names["greensink_sink_2022_2023"] == "年碳汇 yearly sink 2022–2023 (t C/ha/yr)"
+    assert names["greensink_sink_2023_2024_parcel"] == "地块 parcel 2023–2024 年碳汇 yearly sink (t C/ha/yr)"
+
+
+@pytest.mark.parametrize("crs", ["EPSG:32651", "EPSG:4547"])  # UTM 51N; CGCS2000 / 3-degree Gauss-Kruger CM 114E
+def test_project_and_layers_carry_the_runs_crs(crs):
+    root, _ = parse(crs)
+    code = crs.split(":")[1]
+    srs_elements = [root.find("projectCrs/spatialrefsys"), root.find("mapcanvas/destinationsrs/spatialrefsys"),
+                    *(ml.find("srs/spatialrefsys") for ml in root.iter("maplayer"))]
+    for srs in srs_elements:
+        assert srs.findtext("authid") == crs and srs.findtext("srid") == code
+        assert srs.find("srsid") is None  # QGIS's own database id is unknown here: QGIS then reads the WKT
+        assert CRS.from_wkt(srs.findtext("wkt")).to_epsg() == int(code)
+        assert srs.findtext("geographicflag") == "false"
+    assert root.findtext("mapcanvas/units") == "meters"
+    assert [float(root.findtext(f"mapcanvas/extent/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")] == list(EXTENT)
+    assert root.findtext("properties/SpatialRefSys/ProjectionsEnabled") == "1"  # else QGIS ignores <projectCrs>
+
+
+def test_styles_are_embedded_from_each_layers_qml():
+    root, tree = parse()
+    styles = styles_for(tree)
+    by_id = {ml.findtext("id"): ml for ml in root.iter("maplayer")}
+    for layer in layers(tree):
+        ml = by_id[layer.id]
+        qml = ET.fromstring(styles[layer.qml].split("\n", 1)[1])
+        if layer.kind == "raster":
+            want = qml.find("pipe/rasterrenderer/rastershader/colorrampshader")
+            got = ml.find("pipe/rasterrenderer/rastershader/colorrampshader")
+            assert got.get("maximumValue") == want.get("maximumValue"), layer.id
+            assert [i.get("color") for i in got.findall("item")] == [i.get("color") for i in want.findall("item")]
+        else:
+            renderer = ml.find("renderer-v2")
+            assert renderer.get("type") == "graduatedSymbol"
+            assert renderer.get("attr") == qml.find("renderer-v2").get("attr")
+            assert [r.get("upper") for r in renderer.findall("ranges/range")] == [
+                r.get("upper") for r in qml.findall("renderer-v2/ranges/range")]
+    # NDVI, FVC, canopy on a fixed 0-1 scale; the sink zone tables coloured by sink, not stock
+    ndvi = by_id["greensink_ndvi_2023"].find("pipe/rasterrenderer")
+    assert (ndvi.get("classificationMin"), ndvi.get("classificationMax")) == ("0", "1")
+    assert by_id["greensink_sink_2022_2023_block"].find("renderer-v2").get("attr") == "sink_t_ha_yr"
+    assert by_id["greensink_zones_2022_block"].find("renderer-v2").get("attr") == "carbon_t_ha"
+
+
+def test_one_year_has_no_change_group():
+    tree = run_tree([2024], [], ["city", "parcel"])
+    assert [g.name for g in tree.children] == ["2024 年 year 2024"]
+    assert len(list(layers(tree))) == 4 + 2
+
+
+def test_a_missing_style_or_a_short_id_is_refused():
+    tree = run_tree([2024], [], ["city"])
+    styles = styles_for(tree)
+    del styles["2024/ndvi.qml"]
+    with pytest.raises(ValueError, match="2024/ndvi.qml"):
+        project_xml(tree, styles, "EPSG:32651", EXTENT)
+    short = Group("", (Layer("ndvi_2024", "NDVI", "2024/ndvi.tif", "raster"),))
+    with pytest.raises(ValueError, match="longer than 10"):
+        project_xml(short, {"2024/ndvi.qml": raster_qml(0, 1)}, "EPSG:32651", EXTENT)
