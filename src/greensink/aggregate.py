@@ -46,6 +46,7 @@ import shapely
 from greensink.carbon import CO2_PER_C, PixelFn, interval_quantiles, iter_chunks
 from greensink.coverage import zonal_mean, zonal_sum
 from greensink.grid import Grid
+from greensink.uncertainty import u_pct, variance_shares
 
 log = logging.getLogger(__name__)
 
@@ -63,25 +64,38 @@ def zone_draw_sums(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """For each coverage matrix, (estimate sums (Z,), draw sums (Z, B)) of fn's t C/ha × area, in t C.
 
-    NaN pixels (no clear observation) contribute nothing, to the estimate and to every draw alike."""
+    NaN pixels (no clear observation) contribute nothing, to the estimate and to every draw alike.
+    Where ``fn`` also returns its per-source contributions ({source: (B, n)}, see
+    :func:`greensink.carbon.pixel_function` ``sources``), each item is (estimate, draws, {source:
+    (Z, B)}): the zone sums of every source from the same draws, in the same chunk loop."""
     stacked = sp.vstack(matrices).tocsc() if len(matrices) > 1 else matrices[0].tocsc()
     sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
     est_sum = np.zeros(stacked.shape[0])
     draw_sum: np.ndarray | None = None
+    part_sums: dict[str, np.ndarray] | None = None
     chunks = list(iter_chunks(active, chunk_pixels))
     for i, idx in enumerate(chunks):
-        est, draws = fn(idx)
+        est, draws, *rest = fn(idx)
         sub = stacked[:, idx]
         est_sum += sub @ np.nan_to_num(est)
         part = sub @ np.nan_to_num(draws).T
         draw_sum = part if draw_sum is None else draw_sum + part
+        if rest:
+            if part_sums is None:
+                part_sums = {k: np.zeros((stacked.shape[0], v.shape[0])) for k, v in rest[0].items()}
+            for k, v in rest[0].items():
+                part_sums[k] += sub @ np.nan_to_num(v).T
         if progress:
             progress(i + 1, len(chunks))
     if draw_sum is None:
         draw_sum = np.zeros((stacked.shape[0], 1))
     est_sum *= pixel_area_ha
     draw_sum *= pixel_area_ha
-    return [(est_sum[a:b], draw_sum[a:b]) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    bounds = list(zip(sizes[:-1], sizes[1:], strict=True))
+    if part_sums is not None:
+        return [(est_sum[a:b], draw_sum[a:b], {k: v[a:b] * pixel_area_ha for k, v in part_sums.items()})
+                for a, b in bounds]
+    return [(est_sum[a:b], draw_sum[a:b]) for a, b in bounds]
 
 
 def overlay_areas_m2(zone_geoms: np.ndarray, geoms: np.ndarray) -> sp.csr_matrix:
@@ -164,7 +178,7 @@ def zone_table(
 
     c = zone_carbon(matrix, pa, type_density, fractions, types, fill_t_ha, min_observed_pct)
     carbon, known = c["carbon_t"], c["known"]
-    est_sum, draws = draw_sums
+    est_sum, draws, *parts = draw_sums
     qlo, qhi = interval_quantiles(interval_pct)
     lo, hi = (np.quantile(draws, [qlo, qhi], axis=1) if draws.shape[1] > 1 else (est_sum, est_sum))
     out["green_space_grid_area_ha"] = c["typed_ha"]
@@ -172,6 +186,10 @@ def zone_table(
     out["carbon_t"] = carbon
     out["carbon_t_lo"] = np.where(known, np.minimum(lo, carbon), np.nan)
     out["carbon_t_hi"] = np.where(known, np.maximum(hi, carbon), np.nan)
+    out["carbon_t_conservative"] = out["carbon_t_lo"]  # the lower bound: a conservative estimate (docs/outputs.md)
+    out["carbon_u_pct"] = np.where(known, u_pct(draws, carbon), np.nan)
+    for source, share in variance_shares(parts[0] if parts else {}).items():
+        out[f"var_share_{source}_pct"] = np.where(known, share, np.nan)
     out["carbon_t_observed"] = c["observed_t"]
     out["carbon_t_filled"] = c["filled_t"]
     out["carbon_t_ha"] = _ratio(carbon, area_ha)

@@ -28,6 +28,7 @@ statistics are those of :func:`model_use_stats` over the whole grid.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,6 +40,7 @@ from rasterio.windows import Window
 from greensink import io as gio
 from greensink.errors import InputDataError, ModelError
 from greensink.model import model_predictors, param_names, predict, used_predictors
+from greensink.uncertainty import SOURCES, Noise, NoiseSpec
 
 log = logging.getLogger(__name__)
 
@@ -143,22 +145,33 @@ Fill = Mapping[str, tuple[float, np.ndarray]]
 
 
 def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
-                   fill: Fill | None = None) -> PixelFn:
+                   fill: Fill | None = None, noise: Noise | None = None, row0: int = 0,
+                   sources: bool = False) -> PixelFn:
     """A function of flat pixel indices -> (estimate (n,), draws (B, n)) in t C/ha of pixel.
 
     ``predictors`` maps predictor names to rasters on the grid ("ndvi" always; the others the
-    models use, see :func:`greensink.model.used_predictors`); a bare array is taken as NDVI. For each
-    type the first of its model and its NDVI-only companion whose predictors are all finite at the
-    pixel (and, for a model that needs imagery, where NDVI is finite) is used. A constant-density
-    type (:func:`needs_imagery` False) needs no observation: frac × c everywhere it is typed.
+    models use, see :func:`greensink.model.used_predictors`; "ndvi_se" for the NDVI error source);
+    a bare array is taken as NDVI. For each type the first of its model and its NDVI-only companion
+    whose predictors are all finite at the pixel (and, for a model that needs imagery, where NDVI is
+    finite) is used. A constant-density type (:func:`needs_imagery` False) needs no observation:
+    frac × c everywhere it is typed.
 
     A type present at a pixel with no usable model (no clear observation) makes the pixel NaN, unless
     ``fill`` gives the type a fill density: {type: (estimate, draws (B,))} in t C per ha of the type's
     land (:func:`type_fill`), then that land counts frac × fill (the zone tables' rule; the carbon map
-    keeps NaN there)."""
+    keeps NaN there).
+
+    ``noise`` (:class:`greensink.uncertainty.Noise`) adds the residual, NDVI and edge errors to the
+    draws (``row0``: the first grid row of ``fractions``, which spans whole grid rows), and switches
+    the curve and table draws off where its spec says so; the draws are then floored at 0 per pixel.
+    The estimate never changes. With ``sources`` the function returns a third item, {source: (B, n)}
+    of the per-source contributions (:data:`greensink.uncertainty.SOURCES`) whose sum is the draws
+    before the floor."""
     frac = fractions.reshape(len(types), -1)
+    width = fractions.shape[-1]
     layers = _layers(predictors)
     ndvi = layers.get("ndvi")
+    ndvi_se = layers.get("ndvi_se")
     type_models = [models["types"][t] for t in types]
     specs = [_variants(m) for m in type_models]
     for variants in specs:  # fail at once, not at the first chunk
@@ -166,33 +179,121 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
             _need(layers, preds)
     n_draws = specs[0][0][3].shape[0]
     fills = [(fill or {}).get(t) for t in types]
+    spec = noise.spec if noise is not None else None
+    if spec is not None and spec.ndvi and ndvi_se is None:
+        raise ModelError("the NDVI error source needs the 'ndvi_se' raster (results/{year}/ndvi_se.tif). "
+                         "Got none. Pass it, or set uncertainty.ndvi.enabled: false.")
+    from_plots = [tm.get("source") == "plots" for tm in type_models]
 
-    def evaluate(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def evaluate(idx: np.ndarray):
         est = np.zeros(idx.size)
-        draws = np.zeros((n_draws, idx.size))
         missing = np.zeros(idx.size, dtype=bool)
         observed = _observed(layers, idx)
+        if noise is None and not sources:
+            draws = np.zeros((n_draws, idx.size))
+            parts = None
+        else:
+            parts = {k: np.zeros((n_draws, idx.size)) for k in ("curve", "table")}
+            dens = np.zeros((len(types), idx.size))
+            plot_est = np.zeros(idx.size)  # density of the types fitted to plots (the residual's scale)
+            slope = np.zeros(idx.size)  # d density / d NDVI
         for k, (variants, tm) in enumerate(zip(specs, type_models, strict=True)):
             f = frac[k, idx].astype(np.float64)
             todo = f > 0
             gate = _gate(tm, ndvi, idx)
             gated = tm.get("ndvi_min") is not None
+            source = "curve" if from_plots[k] else "table"
+            on = spec is None or (spec.curve if from_plots[k] else spec.table)
             for _, (preds, form, params, boot), use, xu in _served(variants, layers, idx, todo, observed, gated):
                 if use.any():
                     g = gate if np.isscalar(gate) else gate[use]
-                    est[use] += f[use] * g * np.maximum(predict(form, params, xu, preds), 0.0)
-                    draws[:, use] += f[use] * g * np.maximum(predict(form, boot, xu, preds), 0.0)
+                    v = g * np.maximum(predict(form, params, xu, preds), 0.0)
+                    est[use] += f[use] * v
+                    vb = g * np.maximum(predict(form, boot, xu, preds), 0.0) if on else np.broadcast_to(v, (n_draws, v.size))
+                    if parts is None:
+                        draws[:, use] += f[use] * vb
+                        continue
+                    dens[k, use] = v
+                    parts[source][:, use] += f[use] * vb
+                    if from_plots[k]:
+                        plot_est[use] += f[use] * v
+                    if spec is not None and spec.ndvi and "ndvi" in preds and form != "constant":
+                        slope[use] += f[use] * _ndvi_slope(form, params, xu, preds, g)
             if fills[k] is not None and todo.any():
                 fe, fd = fills[k]
                 est[todo] += f[todo] * fe
-                draws[:, todo] += np.outer(np.asarray(fd, dtype=np.float64), f[todo])
+                fdraws = np.outer(np.asarray(fd, dtype=np.float64), f[todo])
+                if parts is None:
+                    draws[:, todo] += fdraws
+                else:
+                    parts[source][:, todo] += fdraws if on else f[todo] * fe
+                    dens[k, todo] = fe
             else:
                 missing |= todo
+        if parts is not None:
+            draws = parts["curve"] + parts["table"]
+            if noise is not None and noise.active:
+                gidx = idx.astype(np.int64) + int(row0) * width
+                fld = noise.field(gidx)
+                field_part = plot_est * fld if fld is not None else np.zeros_like(draws)
+                edge_amp = (np.abs(_edge_term(frac[:, idx].astype(np.float64), dens, noise.edge_sd_frac()))
+                            if spec.position_sd_m > 0 else np.zeros(idx.size))
+                ndvi_amp = np.abs(slope) * np.nan_to_num(ndvi_se[idx]) if spec.ndvi else np.zeros(idx.size)
+                total, pix = noise.pixel_terms(gidx, plot_est, ndvi_amp, edge_amp, parts=sources)
+                draws = np.maximum(draws + field_part + total, 0.0)
+                if sources:
+                    parts.update(residual=field_part + pix["residual"], ndvi=pix["ndvi"], edges=pix["edges"])
+            else:
+                parts.update({k: np.zeros_like(draws) for k in SOURCES[2:]})
         est[missing] = np.nan
         draws[:, missing] = np.nan
+        if sources:
+            for arr in parts.values():
+                arr[:, missing] = np.nan
+            return est, draws, parts
         return est, draws
 
     return evaluate
+
+
+NDVI_STEP = 0.005  # NDVI step of the central difference giving a curve's slope (the ensemble's table step)
+
+
+def _ndvi_slope(form: str, params: np.ndarray, xu: np.ndarray, preds: tuple[str, ...], gate) -> np.ndarray:
+    """d/dNDVI of gate × max(f(predictors), 0) at the pixels, by a central difference of ±NDVI_STEP."""
+    j = preds.index("ndvi")
+    lo, hi = np.array(xu, dtype=np.float64, copy=True), np.array(xu, dtype=np.float64, copy=True)
+    if len(preds) == 1:
+        lo -= NDVI_STEP
+        hi += NDVI_STEP
+    else:
+        lo[j] -= NDVI_STEP
+        hi[j] += NDVI_STEP
+    up = np.maximum(predict(form, params, hi, preds), 0.0)
+    down = np.maximum(predict(form, params, lo, preds), 0.0)
+    return gate * np.nan_to_num((up - down) / (2 * NDVI_STEP))
+
+
+def _edge_term(frac: np.ndarray, dens: np.ndarray, sd_frac: float) -> np.ndarray:
+    """(n,) change of a pixel's density per unit N(0, 1) edge shift (t C/ha of pixel): where the pixel
+    is cut by a green-space edge (typed fraction 0 < F < 1) its typed fraction moves by sd_frac, its
+    types in proportion (sd_frac × density / F); where it is wholly typed but split between types,
+    sd_frac moves from its second-largest type to its largest (sd_frac × (d_first − d_second))."""
+    eps = 1e-6
+    big = np.nan_to_num(frac)
+    total = big.sum(axis=0)
+    d = np.nan_to_num(dens)
+    pix = (big * d).sum(axis=0)
+    out = np.zeros(total.size)
+    green_edge = (total > eps) & (total < 1 - eps)
+    out[green_edge] = sd_frac * pix[green_edge] / total[green_edge]
+    if frac.shape[0] > 1:
+        order = np.argsort(-big, axis=0)
+        first, second = order[0], order[1]
+        cols = np.arange(total.size)
+        split = ~green_edge & (big[second, cols] > eps)
+        out[split] = sd_frac * (d[first, cols] - d[second, cols])[split]
+    return out
 
 
 def type_fill(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
@@ -431,6 +532,8 @@ def carbon_map_streamed(
     strip_rows: int | None = None,
     chunk_pixels: int = CHUNK_PIXELS,
     progress: Callable[[int, int], None] | None = None,
+    noise: NoiseSpec | None = None,
+    ndvi_se_path: str | Path | None = None,
 ) -> dict:
     """The carbon stage, streamed by row strips: writes the (estimate, lower, upper) map of
     :func:`density_map` to ``out_path`` and returns the content of carbon.json
@@ -443,7 +546,11 @@ def carbon_map_streamed(
     :func:`strip_rows_for` the grid width) is evaluated with :func:`pixel_function` and
     :func:`density_map` and written through :func:`greensink.io.raster_writer`, so an error
     leaves no file behind. ``total_t`` is the sum of the written estimate band (float32 values,
-    summed in float64) × pixel area; the statistics are exact counts summed over the strips."""
+    summed in float64) × pixel area; the statistics are exact counts summed over the strips.
+
+    ``noise`` adds the other error sources to the draws of bands 2–3 (:mod:`greensink.uncertainty`;
+    its grid size is taken from the grid here), ``ndvi_se_path`` is the NDVI standard error raster
+    its NDVI source needs. Their random numbers depend on the pixel, never on the strip."""
     types = list(types)
     grid = gio.read_grid(predictor_paths["ndvi"])
     names = used_predictors(models, types)
@@ -469,6 +576,15 @@ def carbon_map_streamed(
         raise ValueError(f"strip_rows must be >= 1. Got {strip_rows}.")
     readers = [_strips(fractions_path, list(range(1, len(types) + 1)), grid.height, grid.width, rows)]
     readers += [_strips(predictor_paths[q], 1, grid.height, grid.width, rows) for q in names]
+    noisy = None
+    if noise is not None:
+        noise = dataclasses.replace(noise, width=grid.width, height=grid.height)
+        noisy = Noise(noise, np.asarray(models["types"][types[0]]["bootstrap"]).shape[0])
+        if noise.ndvi:
+            if ndvi_se_path is None:
+                raise ModelError("the NDVI error source (uncertainty.ndvi) needs results/{year}/ndvi_se.tif. Got none.")
+            names = [*names, "ndvi_se"]
+            readers.append(_strips(ndvi_se_path, 1, grid.height, grid.width, rows))
     n_strips = math.ceil(grid.height / rows)
     total = 0.0
     typed = 0
@@ -479,13 +595,13 @@ def carbon_map_streamed(
             layers = {q: block for q, (_, block) in zip(names, preds, strict=True)}
             shape = (sl.stop - sl.start, grid.width)
             active = typed_pixels(frac)
-            block = density_map(pixel_function(models, types, frac, layers), active, shape, interval_pct,
-                                chunk_pixels=chunk_pixels)
+            fn = pixel_function(models, types, frac, layers, noise=noisy, row0=sl.start)
+            block = density_map(fn, active, shape, interval_pct, chunk_pixels=chunk_pixels)
             out.write(block, sl.start)
             est = block[0]
             total += float(est[np.isfinite(est)].sum(dtype=np.float64))
             typed += int(active.size)
-            add_use_counts(counts, model_use_counts(models, types, frac, layers))
+            add_use_counts(counts, model_use_counts(models, types, frac, {q: layers[q] for q in layers if q != "ndvi_se"}))
             if progress:
                 progress(i + 1, n_strips)
     return {"total_t": total * grid.pixel_area_ha, "typed_pixels": typed, "types": use_stats_from_counts(counts)}

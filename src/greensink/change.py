@@ -23,16 +23,38 @@ import numpy as np
 import pandas as pd
 
 from greensink.carbon import CO2_PER_C, PixelFn, interval_quantiles
+from greensink.uncertainty import u_pct, variance_shares
+
+SINK_CLASSES = ("gain", "loss", "no significant change", "unknown")
+
+
+def sink_classes(est: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[str]:
+    """Per zone: "gain" where the sink's interval lies wholly above 0, "loss" wholly below 0,
+    "no significant change" where it includes 0 (never shown as a loss or gain), "unknown" where NaN."""
+    out = []
+    for e, a, b in zip(np.asarray(est, float), np.asarray(lo, float), np.asarray(hi, float), strict=True):
+        if not (np.isfinite(e) and np.isfinite(a) and np.isfinite(b)):
+            out.append("unknown")
+        elif a > 0:
+            out.append("gain")
+        elif b < 0:
+            out.append("loss")
+        else:
+            out.append("no significant change")
+    return out
 
 
 def difference_function(fn0: PixelFn, fn1: PixelFn, years: float) -> PixelFn:
-    """A pixel function giving (stock1 − stock0) / years for the estimate and each draw."""
+    """A pixel function giving (stock1 − stock0) / years for the estimate and each draw (and each
+    source's contribution, where both functions give them)."""
     if years <= 0:
         raise ValueError(f"years between stocks must be > 0. Got {years}.")
 
-    def evaluate(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e0, d0 = fn0(idx)
-        e1, d1 = fn1(idx)
+    def evaluate(idx: np.ndarray):
+        e0, d0, *p0 = fn0(idx)
+        e1, d1, *p1 = fn1(idx)
+        if p0 and p1:  # per-source contributions (pixel_function sources=True): differenced alike
+            return (e1 - e0) / years, (d1 - d0) / years, {k: (p1[0][k] - p0[0][k]) / years for k in p0[0]}
         return (e1 - e0) / years, (d1 - d0) / years
 
     return evaluate
@@ -44,11 +66,15 @@ def change_table(
 ) -> gpd.GeoDataFrame:
     """One row per zone: both stocks, the yearly sink with its interval, and green-area change.
 
+    ``sink_class`` says whether the interval excludes 0 (:func:`sink_classes`); ``sink_u_pct`` is the
+    IPCC U % (half the 95 % interval over |sink|); ``sink_t_yr_conservative`` the interval's lower
+    bound; ``no_net_carbon_loss`` is false only for a zone whose sink is a significant loss.
+
     "no_net_loss" is true where green_area_change_ha ≥ −``no_net_loss_tolerance_ha`` (a loss up to the
     tolerance is no loss), written as "no_net_loss_tolerance_ha"."""
     t0 = table0.set_index("zone_id").loc[zones["zone_id"]]
     t1 = table1.set_index("zone_id").loc[zones["zone_id"]]
-    est, draws = sink_sums
+    est, draws, *parts = sink_sums
     qlo, qhi = interval_quantiles(interval_pct)
     lo, hi = np.quantile(draws, [qlo, qhi], axis=1) if draws.shape[1] > 1 else (est, est)
     area = t1["area_ha"].to_numpy()
@@ -72,6 +98,12 @@ def change_table(
     for col in ("sink_t_yr", "sink_t_yr_lo", "sink_t_yr_hi"):
         out[col] = np.where(unknown, np.nan, out[col].to_numpy(dtype=float))
     est = out["sink_t_yr"].to_numpy()
+    out["sink_t_yr_conservative"] = out["sink_t_yr_lo"]  # the lower bound: removals not overstated
+    out["sink_u_pct"] = np.where(unknown, np.nan, u_pct(draws, est))
+    out["sink_class"] = sink_classes(est, out["sink_t_yr_lo"].to_numpy(), out["sink_t_yr_hi"].to_numpy())
+    out["sink_significant"] = pd.array(np.where(unknown, None, out["sink_class"].isin(["gain", "loss"])), dtype="boolean")
+    for source, share in variance_shares(parts[0] if parts else {}).items():
+        out[f"var_share_{source}_pct"] = np.where(unknown, np.nan, share)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["sink_t_ha_yr"] = np.where(area > 0, est / np.where(area > 0, area, 1), np.nan)
     out["sink_co2e_t_yr"] = est * CO2_PER_C
@@ -85,4 +117,6 @@ def change_table(
         raise ValueError(f"no_net_loss_tolerance_ha must be a number ≥ 0. Got {no_net_loss_tolerance_ha!r} instead.")
     out["no_net_loss"] = pd.array(np.where(change.notna(), change >= -tolerance, None), dtype="boolean")
     out["no_net_loss_tolerance_ha"] = tolerance
+    # no net loss of carbon: missed only where the sink's interval lies wholly below zero
+    out["no_net_carbon_loss"] = pd.array(np.where(unknown, None, out["sink_class"] != "loss"), dtype="boolean")
     return gpd.GeoDataFrame(out, geometry=zones.geometry.values, crs=zones.crs)

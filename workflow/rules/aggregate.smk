@@ -15,6 +15,7 @@ rule aggregate:
         greenspace="results/types/greenspace.gpkg",
         models="results/{year}/model/models.json",
         predictors=expand("results/{{year}}/{predictor}.tif", predictor=PREDICTORS),
+        ndvi_se="results/{year}/ndvi_se.tif",
         population=optional_population,
         residential=optional_residential,
         targets=config["targets"],
@@ -31,6 +32,8 @@ rule aggregate:
         population=config.get("population"),
         park_service=config["indicators"]["park_service"],
         interval_pct=config["carbon"]["interval_pct"],
+        uncertainty=config.get("uncertainty", {}),
+        seed=config["seed"],
     log:
         "logs/aggregate/{year}.log",
     conda:

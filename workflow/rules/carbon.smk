@@ -6,6 +6,7 @@ rule carbon:
         models="results/{year}/model/models.json",
         predictors=expand("results/{{year}}/{predictor}.tif", predictor=PREDICTORS),
         fractions="results/types/fractions.tif",
+        ndvi_se="results/{year}/ndvi_se.tif",
     output:
         carbon="results/{year}/carbon.tif",
         stats="results/{year}/carbon.json",
@@ -14,6 +15,8 @@ rule carbon:
         predictors=PREDICTORS,
         interval_pct=config["carbon"]["interval_pct"],
         compress=config["output"]["compress"],
+        uncertainty=config.get("uncertainty", {}),
+        seed=config["seed"],
     log:
         "logs/carbon/{year}.log",
     conda:

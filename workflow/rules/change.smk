@@ -9,6 +9,8 @@ rule change:
         fractions="results/types/fractions.tif",
         predictors0=expand("results/{{y0}}/{predictor}.tif", predictor=PREDICTORS),
         predictors1=expand("results/{{y1}}/{predictor}.tif", predictor=PREDICTORS),
+        ndvi_se0="results/{y0}/ndvi_se.tif",
+        ndvi_se1="results/{y1}/ndvi_se.tif",
         models0="results/{y0}/model/models.json",
         models1="results/{y1}/model/models.json",
         tables0=expand("results/{{y0}}/zones/{level}.gpkg", level=LEVELS),
@@ -18,11 +20,14 @@ rule change:
         zones=expand("results/change/{{y0}}_{{y1}}/zones/{level}.gpkg", level=LEVELS),
         csv=expand("results/change/{{y0}}_{{y1}}/zones/{level}.csv", level=LEVELS),
         parquet=expand("results/change/{{y0}}_{{y1}}/zones/{level}.parquet", level=LEVELS),
+        uncertainty="results/change/{y0}_{y1}/uncertainty.json",
     params:
         levels=LEVELS,
         types=TYPES,
         predictors=PREDICTORS,
         interval_pct=config["carbon"]["interval_pct"],
+        uncertainty=config.get("uncertainty", {}),
+        seed=config["seed"],
         compress=config["output"]["compress"],
         no_net_loss_tolerance_pixels=config["indicators"]["no_net_loss_tolerance_pixels"],
     log:

@@ -22,6 +22,7 @@ rule model:
         predictors=PREDICTORS,
         notes=MODEL_NOTES,
         seed=config["seed"],
+        uncertainty=config.get("uncertainty", {}),
     log:
         "logs/model/{year}.log",
     conda:

@@ -24,3 +24,21 @@ rule vegetation:
         ENV
     script:
         "../scripts/vegetation.py"
+
+
+# The composite NDVI's standard error from its clear-observation count (uncertainty.ndvi).
+rule ndvi_se:
+    input:
+        composite="results/{year}/composite.tif",
+    output:
+        "results/{year}/ndvi_se.tif",
+    params:
+        obs_sd=config.get("uncertainty", {}).get("ndvi", {}).get("obs_sd", 0.03),
+        method=config["imagery"]["composite"],
+        compress=config["output"]["compress"],
+    log:
+        "logs/ndvi_se/{year}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/ndvi_se.py"

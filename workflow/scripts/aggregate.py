@@ -4,6 +4,8 @@ Inputs: results/zones/{level}.gpkg and _coverage.npz, the year's ndvi/fvc/vegeta
         rasters and the model's predictor rasters (results/{year}/{predictor}.tif), results/types/fractions.tif and greenspace.gpkg, the year's models, optional population and
         residential polygons, the targets file.
 Outputs: results/{year}/zones/{level}.gpkg, .csv and .parquet (one row per zone, columns in docs/outputs.md).
+Zone intervals hold every error source of the uncertainty config (greensink.uncertainty), with each
+source's share of the variance (var_share_<source>_pct), U % and the conservative lower bound.
 Unobserved typed land is filled with its type's mean density over the year's observed pixels
 (greensink.carbon.type_fill); zones below carbon.min_observed_pct of observed typed land have NaN carbon.
 """
@@ -17,6 +19,7 @@ from greensink.grid import Grid
 from greensink.indicators import park_service_columns
 from greensink.logs import progress, setup
 from greensink.model import used_predictors
+from greensink.uncertainty import Noise, noise_spec
 from greensink.vegetation import CLASS_SHRUB, CLASS_TREE, class_mask
 
 log = setup(snakemake.log[0])  # noqa: F821
@@ -35,8 +38,14 @@ for t, f in fill.items():
     log.info("fill of unobserved %s land: %s t C/ha (between-pixel sd %s) from %.1f ha observed", t,
              "none (no observed pixel: its unobserved land stays unknown)" if f["fill_t_ha"] is None else f"{f['fill_t_ha']:.3f}",
              "-" if f["spread_t_ha"] is None else f"{f['spread_t_ha']:.3f}", f["observed_ha_px"] * grid.pixel_area_ha)
-fn = pixel_function(models, p.types, fractions, predictors, fill=fill_values(fill))
-sums = zone_draw_sums(matrices, fn, typed_pixels(fractions), grid.pixel_area_ha, progress=progress(log, "zone draws"))
+spec = noise_spec(p.uncertainty, models, seed=p.seed, year=int(snakemake.wildcards.year),  # noqa: F821
+                  resolution_m=grid.resolution_m)
+spec.width, spec.height = grid.width, grid.height
+noise = Noise(spec, np.asarray(models["types"][p.types[0]]["bootstrap"]).shape[0])
+layers = {**predictors, "ndvi_se": io.read_raster(inp.ndvi_se)} if spec.ndvi else predictors
+fn = pixel_function(models, p.types, fractions, layers, fill=fill_values(fill), noise=noise, sources=True)
+sums = zone_draw_sums(matrices, fn, typed_pixels(fractions), grid.pixel_area_ha, chunk_pixels=16_384,
+                      progress=progress(log, "zone draws"))
 density = type_density(models, p.types, fractions, predictors)
 greenspace = io.read_vector(inp.greenspace)
 typed_land = bool(p.greenspace)  # False: no green-space types, one pseudo-type over all land

@@ -1,8 +1,11 @@
 """Rule change: yearly net sink between two years, per pixel and per zone, with intervals.
 
 Inputs: zones + coverage, fractions, both years' predictor rasters (results/{year}/{predictor}.tif), models and zone tables.
-Outputs: results/change/{y0}_{y1}/sink.tif (t C/ha/yr: estimate, lower, upper) and zones/{level}.gpkg/.csv/.parquet.
+Outputs: results/change/{y0}_{y1}/sink.tif (t C/ha/yr: estimate, lower, upper) and zones/{level}.gpkg/.csv/.parquet,
+         uncertainty.json (the residual's year-to-year correlation used to pair the years' draws).
 """
+
+import numpy as np
 
 from greensink import io
 from greensink.aggregate import zone_draw_sums
@@ -11,6 +14,7 @@ from greensink.change import change_table, difference_function
 from greensink.grid import Grid
 from greensink.logs import setup
 from greensink.model import used_predictors
+from greensink.uncertainty import Noise, noise_spec, residual_year_correlation
 
 log = setup(snakemake.log[0])  # noqa: F821
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
@@ -20,21 +24,33 @@ fractions = io.read_raster(inp.fractions, bands=list(range(1, len(p.types) + 1))
 active = typed_pixels(fractions)
 
 
-def year_functions(models_path, predictor_paths):
-    """The year's pixel function as mapped (NaN where unobserved) and as the zone tables sum it (filled)."""
-    models = io.read_json(models_path)
+models0, models1 = io.read_json(inp.models0), io.read_json(inp.models1)
+rho = residual_year_correlation(models0, models1, p.uncertainty)
+log.info("residual year-to-year correlation %.3f (%s, %d remeasured plots)", rho["rho"], rho["method"], rho["n"])
+
+
+def year_functions(models, year, predictor_paths, se_path):
+    """The year's pixel function as mapped (NaN where unobserved) and as the zone tables sum it (filled),
+    both with the year's error sources, the residual field correlated between the years by rho."""
     paths = dict(zip(p.predictors, predictor_paths, strict=True))
     rasters = {name: io.read_raster(paths[name]) for name in used_predictors(models, p.types)}
     fill = fill_values(type_fill(models, p.types, fractions, rasters, seed=int(models.get("seed", 0))))
-    return pixel_function(models, p.types, fractions, rasters), pixel_function(models, p.types, fractions, rasters, fill=fill)
+    spec = noise_spec(p.uncertainty, models, seed=p.seed, year=year, resolution_m=grid.resolution_m, rho=rho["rho"],
+                      paired=True)
+    spec.width, spec.height = grid.width, grid.height
+    noise = Noise(spec, np.asarray(models["types"][p.types[0]]["bootstrap"]).shape[0])
+    layers = {**rasters, "ndvi_se": io.read_raster(se_path)} if spec.ndvi else rasters
+    return (pixel_function(models, p.types, fractions, layers, noise=noise),
+            pixel_function(models, p.types, fractions, layers, fill=fill, noise=noise, sources=True))
 
 
-(map0, sum0), (map1, sum1) = year_functions(inp.models0, inp.predictors0), year_functions(inp.models1, inp.predictors1)
+(map0, sum0) = year_functions(models0, y0, inp.predictors0, inp.ndvi_se0)
+(map1, sum1) = year_functions(models1, y1, inp.predictors1, inp.ndvi_se1)
 sink = density_map(difference_function(map0, map1, y1 - y0), active, grid.shape, p.interval_pct)
 io.write_raster(out.sink, sink, grid, band_names=["sink_t_ha_yr", "sink_t_ha_yr_lo", "sink_t_ha_yr_hi"], compress=p.compress,
                 tags={"units": "t C/ha/yr", "years": f"{y0}-{y1}"})
 matrices = [io.read_sparse(path) for path in inp.coverage]
-sums = zone_draw_sums(matrices, difference_function(sum0, sum1, y1 - y0), active, grid.pixel_area_ha)
+sums = zone_draw_sums(matrices, difference_function(sum0, sum1, y1 - y0), active, grid.pixel_area_ha, chunk_pixels=8_192)
 for level, zpath, t0, t1, s, gpkg in zip(p.levels, inp.zones, inp.tables0, inp.tables1, sums, out.zones, strict=True):
     table = change_table(io.read_vector(zpath), io.read_vector(t0), io.read_vector(t1), y0, y1, s, p.interval_pct,
                          no_net_loss_tolerance_ha=p.no_net_loss_tolerance_pixels * grid.pixel_area_ha)
@@ -42,3 +58,5 @@ for level, zpath, t0, t1, s, gpkg in zip(p.levels, inp.zones, inp.tables0, inp.t
     log.info("%s %d-%d: sink %.1f t C/yr [%.1f, %.1f]; no net loss of vegetated area in %d of %d zones (losses up to %g m² tolerated)",
              level, y0, y1, table["sink_t_yr"].sum(), table["sink_t_yr_lo"].sum(), table["sink_t_yr_hi"].sum(),
              int(table["no_net_loss"].sum()), len(table), p.no_net_loss_tolerance_pixels * grid.pixel_area_ha * 1e4)
+    log.info("%s %d-%d: %s", level, y0, y1, ", ".join(f"{n} {c}" for c, n in table["sink_class"].value_counts().items()))
+io.write_json(out.uncertainty, {"year_correlation": rho, "years": [y0, y1]})

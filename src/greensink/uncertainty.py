@@ -1,0 +1,512 @@
+"""Uncertainty: the error sources beyond the fitted curves, as Monte Carlo draws on the grid.
+
+The carbon draws of a pixel (:func:`greensink.carbon.pixel_function`) start from the bootstrap draws
+of the curves (and of the coefficient table for fallback types). This module adds, per draw b:
+
+* **residual** — the scatter of the plots about the curve, a *relative* error e_b(x) of the pixel's
+  carbon (C = Ĉ·(1 + e)), with the spatial correlation of the plot residuals: an exponential
+  covariance C(h) = psill·exp(−h/range_m) plus an uncorrelated nugget. The correlated part is a
+  Gaussian random field on a coarse lattice (cell = ``cell_fraction`` × range, never finer than a
+  pixel) made by circulant embedding from ``(seed, stream, draw)``, interpolated bilinearly to the
+  pixel centres and rescaled to unit variance at every pixel; the nugget is one N(0, 1) number per
+  pixel and draw, those of a grid row drawn from a generator seeded by (seed, stream, row). Neither
+  depends on how the grid is cut into strips or chunks, so the draws (and carbon.tif) are the same
+  whatever the strip height. The parameters come from an empirical variogram of the plots'
+  relative residuals (:func:`fit_variogram`) stored in ``models.json`` (``residual_field``).
+  Years: e_y = √ρ·E_common + √(1 − ρ)·E_y, ρ the year-to-year correlation of remeasured plots'
+  residuals (:func:`year_correlation`), so the sink's draws keep the persistence of the residual;
+  a single year's stock uses E_common alone (same marginal distribution).
+* **ndvi** — the composite NDVI's standard error (``ndvi_se.tif``, :func:`ndvi_standard_error`)
+  times one N(0, 1) number per pixel, draw and year, propagated through the curve's slope at the
+  pixel (first order: f′(NDVI)·se·z).
+* **edges** — a positional error of the green-space polygons, sd ``position_sd_m``: a pixel cut by
+  a green-space edge (typed fraction 0 < F < 1) has its typed fraction moved by
+  δF = z·position_sd_m·L/A, L = π·res/4 the mean chord of a square pixel (Cauchy), A = res², its
+  types in proportion; a pixel between two types moves the same amount from one to the other. z is
+  one N(0, 1) per pixel and draw, the same in every year (the polygons are the same), so it largely
+  cancels in the sink.
+
+Random numbers come from keys built with :func:`stream_key`, so every source has its own stream.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize
+
+SOURCES = ("curve", "table", "residual", "ndvi", "edges")  # the per-source draw contributions, in table order
+MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)  # SE of a median of n normal values ≈ 1.2533 σ/√n
+MEAN_CHORD_FACTOR = math.pi / 4  # mean chord of a square of side a through random lines: π a / 4 (Cauchy)
+
+
+# ----------------------------------------------------------------------------- random numbers
+
+
+def stream_key(seed: int, name: str, year: int | None = None) -> int:
+    """A 63-bit key of (seed, source name, year): one independent stream per source and year."""
+    text = f"{int(seed)}|{name}|{'' if year is None else int(year)}"
+    return (zlib.crc32(text.encode()) << 31) ^ zlib.crc32(text[::-1].encode()) ^ (int(seed) & 0x7FFFFFFF)
+
+
+# ----------------------------------------------------------------------------- variogram
+
+
+def exponential_variogram(h: np.ndarray, nugget: float, psill: float, range_m: float) -> np.ndarray:
+    """γ(h) = nugget + psill·(1 − exp(−h/range_m)) for h > 0 (0 at h = 0)."""
+    h = np.asarray(h, dtype=float)
+    return np.where(h > 0, nugget + psill * (1.0 - np.exp(-h / max(range_m, 1e-9))), 0.0)
+
+
+def empirical_variogram(xy_m: np.ndarray, values: np.ndarray, n_bins: int = 12, max_lag_m: float | None = None,
+                        groups: np.ndarray | None = None) -> dict[str, list[float]]:
+    """Matheron's estimator γ(h) = Σ (v_i − v_j)² / (2 N(h)) over pairs in ``n_bins`` distance bins of
+    equal pair counts up to ``max_lag_m`` (default half the largest pair distance), so the short lags,
+    where the correlation is, get bins of their own. With ``groups`` only pairs of the same
+    group count (pooling types without mixing them). Returns lag (mean pair distance per bin, m),
+    gamma and pairs, bins without pairs left out."""
+    xy = np.asarray(xy_m, dtype=float).reshape(-1, 2)
+    v = np.asarray(values, dtype=float)
+    i, j = np.triu_indices(v.size, k=1)
+    if groups is not None:
+        g = np.asarray(groups)
+        keep = g[i] == g[j]
+        i, j = i[keep], j[keep]
+    d = np.hypot(*(xy[i] - xy[j]).T)
+    if d.size == 0:
+        return {"lag_m": [], "gamma": [], "pairs": []}
+    top = float(max_lag_m) if max_lag_m else float(d.max()) / 2.0
+    edges = np.unique(np.quantile(d[d <= top], np.linspace(0.0, 1.0, int(n_bins) + 1))) if (d <= top).any() else np.array([0.0, top])
+    edges[-1] = np.nextafter(edges[-1], np.inf)
+    n_bins = edges.size - 1
+    b = np.digitize(d, edges) - 1
+    ok = (b >= 0) & (b < n_bins) & (d > 0)
+    sq = (v[i] - v[j]) ** 2
+    pairs = np.bincount(b[ok], minlength=n_bins)
+    gsum = np.bincount(b[ok], weights=sq[ok], minlength=n_bins)
+    dsum = np.bincount(b[ok], weights=d[ok], minlength=n_bins)
+    has = pairs > 0
+    return {"lag_m": (dsum[has] / pairs[has]).tolist(), "gamma": (gsum[has] / (2 * pairs[has])).tolist(),
+            "pairs": pairs[has].astype(int).tolist()}
+
+
+@dataclass
+class ResidualField:
+    """The fitted residual model of one year (``models.json`` → ``residual_field``)."""
+
+    nugget: float  # variance of the uncorrelated part of the relative residual (fraction²)
+    psill: float  # variance of the spatially correlated part (fraction²)
+    range_m: float  # distance parameter of exp(−h/range_m), m (practical range 3 × range_m)
+    n_plots: int
+    method: str
+    variance: float = 0.0  # sample variance of the pooled relative residuals
+    variogram: dict = field(default_factory=dict)
+    per_type_sd: dict = field(default_factory=dict)
+    plots: list = field(default_factory=list)  # [plot_id, type, x_m, y_m, relative residual]
+
+    def to_json(self) -> dict:
+        return {"nugget": self.nugget, "psill": self.psill, "range_m": self.range_m, "n_plots": self.n_plots,
+                "method": self.method, "variance": self.variance, "variogram": self.variogram,
+                "per_type_sd": self.per_type_sd, "plots": self.plots}
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> ResidualField:
+        return cls(float(d["nugget"]), float(d["psill"]), float(d["range_m"]), int(d["n_plots"]), str(d["method"]),
+                   float(d.get("variance", 0.0)), dict(d.get("variogram") or {}), dict(d.get("per_type_sd") or {}),
+                   list(d.get("plots") or []))
+
+
+def fit_variogram(xy_m: np.ndarray, values: np.ndarray, *, n_bins: int = 12, max_lag_m: float | None = None,
+                  min_pairs: int = 30, min_range_m: float = 1.0, groups: np.ndarray | None = None) -> dict:
+    """Nugget, partial sill and range of an exponential model fitted to the empirical variogram by
+    weighted least squares (Cressie's weights N(h)/γ̂(h)², bins with ≥ ``min_pairs`` pairs), bounded
+    by nugget, psill ≥ 0 and ``min_range_m`` ≤ range ≤ 2 × the largest lag. With fewer than 3 usable
+    bins the model is a pure nugget equal to the sample variance (method says which)."""
+    v = np.asarray(values, dtype=float)
+    var = float(np.var(v, ddof=1)) if v.size > 1 else 0.0
+    emp = empirical_variogram(xy_m, v, n_bins, max_lag_m, groups)
+    lag, gam, n = (np.asarray(emp[k], dtype=float) for k in ("lag_m", "gamma", "pairs"))
+    use = n >= min_pairs
+    if use.sum() < 3 or var <= 0:
+        return {"nugget": var, "psill": 0.0, "range_m": float(min_range_m), "variance": var, "variogram": emp,
+                "method": f"pure nugget (sample variance): fewer than 3 lag bins with >= {min_pairs} pairs"}
+    h, g, w = lag[use], gam[use], n[use]
+    top = float(h.max())
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        model = exponential_variogram(h, *p)
+        return np.sqrt(w) * (g - model) / np.maximum(model, 1e-12)
+
+    starts = [(0.5 * var, 0.5 * var, top / 3), (0.1 * var, 0.9 * var, top / 10), (0.9 * var, 0.1 * var, top)]
+    best = None
+    for s in starts:
+        try:
+            r = optimize.least_squares(resid, np.array(s), bounds=([0, 0, min_range_m], [4 * var, 4 * var, 2 * top]))
+        except ValueError:
+            continue
+        if best is None or r.cost < best.cost:
+            best = r
+    if best is None:
+        return {"nugget": var, "psill": 0.0, "range_m": float(min_range_m), "variance": var, "variogram": emp,
+                "method": "pure nugget (sample variance): the exponential fit failed"}
+    nug, ps, rng_m = (float(x) for x in best.x)
+    return {"nugget": nug, "psill": ps, "range_m": rng_m, "variance": var, "variogram": emp,
+            "method": "exponential variogram, weighted least squares (Cressie), relative residuals pooled over types"}
+
+
+def residual_field(plots: Sequence[Mapping], *, n_bins: int = 12, max_lag_m: float | None = None,
+                   min_pairs: int = 30, min_range_m: float = 1.0) -> ResidualField:
+    """The residual model from plot records {plot_id, type, x_m, y_m, rel} (relative residuals
+    (C − Ĉ)/Ĉ of the fitted types): one variogram pooled over types (all pairs: one field serves
+    every type of a pixel); per-type standard deviations are recorded beside it."""
+    ok = [p for p in plots if np.isfinite(p["rel"])]
+    if len(ok) < 3:
+        return ResidualField(0.0, 0.0, float(min_range_m), len(ok), "none: fewer than 3 plot residuals")
+    xy = np.array([[p["x_m"], p["y_m"]] for p in ok], dtype=float)
+    rel = np.array([p["rel"] for p in ok], dtype=float)
+    types = np.array([str(p["type"]) for p in ok])
+    fit = fit_variogram(xy, rel, n_bins=n_bins, max_lag_m=max_lag_m, min_pairs=min_pairs, min_range_m=min_range_m)
+    sd = {t: float(np.std(rel[types == t], ddof=1)) for t in sorted(set(types)) if (types == t).sum() > 1}
+    records = [[str(p["plot_id"]), str(p["type"]), float(p["x_m"]), float(p["y_m"]), float(p["rel"])] for p in ok]
+    return ResidualField(fit["nugget"], fit["psill"], fit["range_m"], len(ok), fit["method"], fit["variance"],
+                         fit["variogram"], sd, records)
+
+
+def year_correlation(plots0: Sequence[Sequence], plots1: Sequence[Sequence], min_pairs: int = 5) -> dict:
+    """Correlation of the relative residuals of plots measured in both years (matched by type and id;
+    records as in :attr:`ResidualField.plots`). Fewer than ``min_pairs`` remeasured plots: ρ = 1 (the
+    residual of a place persists: conservative for the sink is not this, but no evidence says otherwise)."""
+    a = {(r[1], r[0]): r[4] for r in plots0}
+    pairs = np.array([(a[(r[1], r[0])], r[4]) for r in plots1 if (r[1], r[0]) in a], dtype=float).reshape(-1, 2)
+    if len(pairs) < min_pairs or np.std(pairs[:, 0]) == 0 or np.std(pairs[:, 1]) == 0:
+        return {"rho": 1.0, "n": int(len(pairs)), "method": f"assumed 1: fewer than {min_pairs} remeasured plots"}
+    rho = float(np.corrcoef(pairs.T)[0, 1])
+    return {"rho": float(min(max(rho, 0.0), 1.0)), "rho_raw": rho, "n": int(len(pairs)),
+            "method": "Pearson correlation of the relative residuals of remeasured plots (same id), clipped to 0-1"}
+
+
+# ----------------------------------------------------------------------------- NDVI error
+
+
+def ndvi_standard_error(count: np.ndarray, obs_sd: float, method: str = "median") -> np.ndarray:
+    """Standard error of the composite NDVI from the number of clear observations n: σ_obs·1.2533/√n
+    for a median composite (the median's asymptotic SE), σ_obs/√n·1.2533 also for max-NDVI (an
+    approximation: the maximum is not an average); NaN where n = 0."""
+    n = np.asarray(count, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = MEDIAN_SE_FACTOR * float(obs_sd) / np.sqrt(n)
+    return np.where(n > 0, se, np.nan).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- per-draw noise
+
+
+@dataclass
+class NoiseSpec:
+    """What the draws include beyond the curves, and how (one run, one year)."""
+
+    seed: int
+    year: int | None = None
+    curve: bool = True
+    table: bool = True
+    residual: ResidualField | None = None  # None: no residual source
+    rho: float = 1.0  # year-to-year correlation of the residual
+    paired: bool = False  # True in the change rule: common and year streams kept apart
+    ndvi: bool = False  # NDVI error from an "ndvi_se" layer
+    position_sd_m: float = 0.0  # edges
+    resolution_m: float = 10.0
+    width: int = 1  # grid columns (global pixel index = row × width + col)
+    height: int = 1
+
+
+def _unit_triangular(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Zero-mean, unit-variance float32 numbers: (u1 + u2 − 1)·√6 of two uniforms (triangular; its 5 %
+    and 95 % points are ∓1.675, against ∓1.645 of a normal), three times cheaper than normals."""
+    k = gen.integers(0, 1 << 16, (2, *shape), dtype=np.uint16).astype(np.float32)
+    return (k[0] + k[1] + np.float32(1.0 - 65536.0)) * np.float32(math.sqrt(6.0) / 65536.0)
+
+
+class Noise:
+    """Per-chunk draws of the residual, NDVI and edge errors of :class:`NoiseSpec` (module docstring).
+
+    Random numbers are made per grid row from a generator seeded by (seed, stream, row), so a pixel's
+    numbers do not depend on the strip or chunk it is evaluated in. The correlated residual field is a
+    separable exponential field at pixel resolution: white noise filtered by a first-order
+    autoregression along each row and then down the rows (φ = exp(−res/L), L = range_m·√(π/2), the
+    scale whose correlation integral equals the fitted isotropic model's, so large zone sums get its
+    variance), carried from row to row, so memory is a few rows × draws."""
+
+    def __init__(self, spec: NoiseSpec, n_draws: int) -> None:
+        self.spec = spec
+        self.n_draws = int(n_draws)
+        self._rows: dict[int, tuple[int, np.ndarray]] = {}
+        self._field: dict[int, dict] = {}
+        r = spec.residual
+        self.sd_nugget = math.sqrt(r.nugget) if r is not None else 0.0
+        self.sd_field = math.sqrt(r.psill) if r is not None and r.range_m > 0 else 0.0
+        if self.sd_field > 0:
+            self.phi = math.exp(-spec.resolution_m / (r.range_m * math.sqrt(math.pi / 2)))
+        self.rho = min(max(float(spec.rho), 0.0), 1.0) if spec.paired else 1.0
+
+    @property
+    def active(self) -> bool:
+        return self.sd_nugget > 0 or self.sd_field > 0 or self.spec.ndvi or self.spec.position_sd_m > 0
+
+    def _row(self, name: str, year: int | None, r: int) -> np.ndarray:
+        key = stream_key(self.spec.seed, name, year)
+        cached = self._rows.get(key)
+        if cached is None or cached[0] != r:
+            gen = np.random.default_rng([key & 0xFFFFFFFF, key >> 32, r])
+            cached = self._rows[key] = (r, _unit_triangular(gen, (self.n_draws, self.spec.width)))
+        return cached[1]
+
+    def white(self, name: str, year: int | None, gidx: np.ndarray) -> np.ndarray:
+        """(B, n) float32 unit-variance numbers of a stream at global pixel indices ``gidx``."""
+        w = self.spec.width
+        r0, r1 = int(gidx.min() // w), int(gidx.max() // w)
+        block = np.stack([self._row(name, year, r) for r in range(r0, r1 + 1)], axis=1)  # (B, rows, w)
+        return block.reshape(self.n_draws, -1)[:, gidx - r0 * w]
+
+    def _field_rows(self, year: int | None, r0: int, r1: int) -> dict[int, np.ndarray]:
+        """The unit-variance correlated field's rows r0..r1 (each (B, width)) of a stream, computed in
+        row order from the top of the grid (restarting there if an earlier row is asked again)."""
+        st = self._field.setdefault(-1 if year is None else int(year), {"next": 0, "prev": None, "rows": {}})
+        if r0 < min(st["rows"], default=st["next"]):
+            st.update(next=0, prev=None, rows={})
+        c = math.sqrt(1.0 - self.phi**2)
+        key = stream_key(self.spec.seed, "field", year)
+        new = range(st["next"], r1 + 1)
+        if len(new):
+            # white noise of the new rows, (width, B, rows): the autoregression along each row runs over columns
+            x = np.stack([_unit_triangular(np.random.default_rng([key & 0xFFFFFFFF, key >> 32, r]),
+                                           (self.n_draws, self.spec.width)) for r in new], axis=-1)
+            x = np.ascontiguousarray(np.moveaxis(x, 1, 0))
+            phi, cc = np.float32(self.phi), np.float32(c)
+            for j in range(1, x.shape[0]):  # x_0 is already stationary (unit variance)
+                x[j] = phi * x[j - 1] + cc * x[j]
+            for k, r in enumerate(new):
+                xr = x[:, :, k].T  # (B, width)
+                y = np.ascontiguousarray(xr) if st["prev"] is None else (phi * st["prev"] + cc * xr)
+                st["prev"] = y
+                st["rows"][r] = y
+            st["next"] = r1 + 1
+        for r in [k for k in st["rows"] if k < r0]:
+            del st["rows"][r]
+        return st["rows"]
+
+    def field(self, gidx: np.ndarray) -> np.ndarray | None:
+        """(B, n) correlated part of the relative residual: sd_field × (√ρ F_common + √(1−ρ) F_year)."""
+        if not self.sd_field > 0:
+            return None
+        w = self.spec.width
+        r0, r1 = int(gidx.min() // w), int(gidx.max() // w)
+        out = None
+        streams = [(None, math.sqrt(self.rho))]
+        if self.rho < 1:
+            streams.append((self.spec.year, math.sqrt(1.0 - self.rho)))
+        for year, weight in streams:
+            if weight <= 0:
+                continue
+            fld = self._field_rows(year, r0, r1)
+            block = np.stack([fld[r] for r in range(r0, r1 + 1)], axis=1).reshape(self.n_draws, -1)
+            part = (self.sd_field * weight) * block[:, gidx - r0 * w].astype(np.float64)
+            out = part if out is None else out + part
+        return out
+
+    def edge_sd_frac(self) -> float:
+        """Standard deviation of the typed fraction of a pixel cut by an edge: position_sd × (π res/4) / res²."""
+        res = self.spec.resolution_m
+        return float(self.spec.position_sd_m) * MEAN_CHORD_FACTOR * res / (res * res)
+
+    def pixel_terms(self, gidx: np.ndarray, nugget_amp: np.ndarray, ndvi_amp: np.ndarray,
+                    edge_amp: np.ndarray, parts: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The per-pixel independent errors, given their standard deviations per pixel (t C/ha of
+        pixel): the nugget (sd_nugget × the plot types' density), the NDVI error (slope × se) and the
+        edge shift (:func:`greensink.carbon` edge term × sd). Returns (total (B, n), {source: (B, n)}).
+
+        Single year: one stream z, total = √(nugget² + ndvi² + edges²)·z (the same distribution as
+        three independent terms); the parts are amplitude × z (their variances are right, their sum
+        is not the total). Paired years: a common stream (the persistent share ρ of the nugget and the
+        edges: the same polygons) and a year stream (the rest of the nugget and the NDVI error)."""
+        n2 = (self.sd_nugget * nugget_amp) ** 2
+        if not self.spec.paired:
+            z = self.white("pixel", None, gidx)
+            amp = np.sqrt(n2 + ndvi_amp**2 + edge_amp**2)
+            if not parts:
+                return amp * z, {}
+            return amp * z, {"residual": np.sqrt(n2) * z, "ndvi": ndvi_amp * z, "edges": edge_amp * z}
+        zc = self.white("pixel", None, gidx)
+        zy = self.white("pixel", self.spec.year, gidx)
+        common = np.sqrt(self.rho * n2 + edge_amp**2) * zc
+        own = np.sqrt((1.0 - self.rho) * n2 + ndvi_amp**2) * zy
+        if not parts:
+            return common + own, {}
+        nug = np.sqrt(n2) * (math.sqrt(self.rho) * zc + math.sqrt(1.0 - self.rho) * zy)
+        return common + own, {"residual": nug, "ndvi": ndvi_amp * zy, "edges": edge_amp * zc}
+
+
+# ----------------------------------------------------------------------------- inventory conventions
+
+
+def u_pct(draws: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """IPCC 2006 (Vol. 1 Ch. 3) uncertainty: half the 95 % interval as a percentage of |estimate|,
+    ((q97.5 − q2.5)/2)/|estimate| × 100, per row of ``draws`` (Z, B); NaN where the estimate is 0 or NaN."""
+    d = np.asarray(draws, dtype=float)
+    est = np.asarray(estimate, dtype=float)
+    if d.ndim != 2 or d.shape[1] < 2:
+        return np.where(np.isfinite(est), 0.0, np.nan)
+    lo, hi = np.quantile(d, [0.025, 0.975], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isfinite(est) & (est != 0), 100.0 * (hi - lo) / 2.0 / np.abs(est), np.nan)
+
+
+def variance_shares(parts: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per zone the share (%) of each source in the sum of the sources' variances: Var_k / Σ Var_k × 100,
+    Var_k the variance over draws of source k's contribution to the zone sum ((Z, B) each). The
+    sources are drawn independently, so their variances add up to the total variance except for the
+    (small) interactions, e.g. of a residual with a curve draw. NaN where no source varies."""
+    var = {k: np.var(np.asarray(v, dtype=float), axis=1) for k, v in parts.items()}
+    total = np.sum(list(var.values()), axis=0) if var else np.zeros(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {k: np.where(total > 0, 100.0 * v / total, np.nan) for k, v in var.items()}
+
+
+def plots_needed(n: int, u_now_pct: float, u_target_pct: float) -> int | None:
+    """Plots for a target curve uncertainty: n × (U_now/U_target)², as the standard error of a fitted
+    mean shrinks with 1/√n. None without a current uncertainty or target."""
+    if not (n and u_now_pct and u_target_pct) or not all(map(math.isfinite, (u_now_pct, u_target_pct))):
+        return None
+    return int(math.ceil(n * (u_now_pct / u_target_pct) ** 2))
+
+
+# ----------------------------------------------------------------------------- configuration and models.json
+
+DEFAULTS: dict = {
+    "curve": True,
+    "table": True,
+    "residual": {"enabled": True, "n_bins": 12, "max_lag_m": None, "min_pairs": 30, "year_correlation": "auto"},
+    "ndvi": {"enabled": True, "obs_sd": 0.03},
+    "edges": {"enabled": True, "position_sd_m": 1.5},
+    "target_u_pct": 10.0,
+}
+
+
+def settings(config: Mapping | None) -> dict:
+    """The ``uncertainty`` config section with every default filled in (nested one level)."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
+    for k, v in (config or {}).items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k].update(v)
+        else:
+            out[k] = v
+    return out
+
+
+def noise_spec(config: Mapping | None, models: Mapping, *, seed: int, year: int | None, resolution_m: float,
+               rho: float = 1.0, paired: bool = False) -> NoiseSpec:
+    """The :class:`NoiseSpec` of a year from the ``uncertainty`` config and the year's models.json."""
+    cfg = settings(config)
+    res = None
+    if cfg["residual"]["enabled"] and models.get("residual_field"):
+        res = ResidualField.from_json(models["residual_field"])
+    return NoiseSpec(seed=int(seed), year=year, curve=bool(cfg["curve"]), table=bool(cfg["table"]), residual=res,
+                     rho=float(rho), paired=paired,
+                     ndvi=bool(cfg["ndvi"]["enabled"]),
+                     position_sd_m=float(cfg["edges"]["position_sd_m"]) if cfg["edges"]["enabled"] else 0.0,
+                     resolution_m=float(resolution_m))
+
+
+def plot_residuals(models: Mapping, plots, types: Sequence[str]) -> list[dict]:
+    """Relative residuals (C − Ĉ)/Ĉ of the plots of the types fitted to plots (``source`` "plots"),
+    Ĉ the chosen model at the plot's predictors (NaN predictors or Ĉ ≤ 0: left out)."""
+    from greensink.model import model_predictors, predict_type
+
+    out = []
+    for t in types:
+        tm = models["types"][t]
+        if tm.get("source") != "plots":
+            continue
+        sel = plots[plots["type"].astype(str) == t]
+        if sel.empty:
+            continue
+        preds = model_predictors(tm)
+        x = np.stack([sel[q].to_numpy(float) for q in preds]) if len(preds) > 1 else sel[preds[0]].to_numpy(float)
+        fit = predict_type(models, t, x)
+        obs = sel["carbon_t_ha"].to_numpy(float)
+        for pid, xm, ym, c, f in zip(sel["plot_id"], sel["x_m"], sel["y_m"], obs, fit, strict=True):
+            if np.isfinite(f) and f > 0 and np.isfinite(c):
+                out.append({"plot_id": str(pid), "type": t, "x_m": float(xm), "y_m": float(ym), "rel": float((c - f) / f)})
+    return out
+
+
+def curve_u_pct(models: Mapping, plots, type_code: str) -> float | None:
+    """U % (half the 95 % interval over the estimate) of the type's mean density over its plots
+    from the curve draws: the curve part of the uncertainty of an average stand of the type."""
+    from greensink.model import model_predictors, predict_draws, predict_type
+
+    tm = models["types"][type_code]
+    sel = plots[plots["type"].astype(str) == type_code]
+    if tm.get("source") != "plots" or sel.empty:
+        return None
+    preds = model_predictors(tm)
+    x = np.stack([sel[q].to_numpy(float) for q in preds]) if len(preds) > 1 else sel[preds[0]].to_numpy(float)
+    est = np.nanmean(np.maximum(predict_type(models, type_code, x), 0.0))
+    draws = np.nanmean(np.maximum(predict_draws(models, type_code, x), 0.0), axis=-1)
+    u = u_pct(draws[np.newaxis, :], np.array([est]))[0]
+    return float(u) if np.isfinite(u) else None
+
+
+def annotate_models(models: dict, plots, types: Sequence[str], config: Mapping | None) -> None:
+    """Add the residual model (``residual_field``) and, per type fitted to plots, ``curve_u_pct`` and
+    ``plots_needed`` (n × (U_now/U_target)² for ``uncertainty.target_u_pct``) to models.json's dict."""
+    cfg = settings(config)
+    r = cfg["residual"]
+    records = plot_residuals(models, plots, types) if len(plots) else []
+    fld = residual_field(records, n_bins=int(r["n_bins"]), max_lag_m=r["max_lag_m"], min_pairs=int(r["min_pairs"]))
+    models["residual_field"] = fld.to_json()
+    target = float(cfg["target_u_pct"])
+    models["target_u_pct"] = target
+    for t in types:
+        tm = models["types"][t]
+        u = curve_u_pct(models, plots, t) if len(plots) else None
+        tm["curve_u_pct"] = u
+        tm["plots_needed"] = plots_needed(int(tm.get("n") or 0), u, target) if u is not None else None
+
+
+def ndvi_se_to_file(composite_path, out_path, *, obs_sd: float, method: str = "median", compress: str = "zstd",
+                    strip_rows: int = 512) -> dict:
+    """Write ``ndvi_se.tif`` (NDVI standard error of the composite, :func:`ndvi_standard_error`) from the
+    composite's ``valid_obs_count`` band, strip by strip; returns its mean over observed pixels."""
+    from rasterio.windows import Window
+
+    from greensink import io as gio
+
+    grid = gio.read_grid(composite_path)
+    band = gio.band_names(composite_path).index("valid_obs_count") + 1
+    total, n = 0.0, 0
+    with gio.raster_writer(out_path, grid, 1, band_names=["ndvi_se"], compress=compress,
+                           tags={"units": "NDVI", "obs_sd": obs_sd, "method": method}) as out:
+        for r in range(0, grid.height, strip_rows):
+            h = min(strip_rows, grid.height - r)
+            count = gio.read_raster(composite_path, bands=band, window=Window(0, r, grid.width, h))
+            se = ndvi_standard_error(count, obs_sd, method)
+            out.write(se[np.newaxis], r)
+            ok = np.isfinite(se)
+            total += float(se[ok].sum(dtype=np.float64))
+            n += int(ok.sum())
+    return {"mean_ndvi_se": total / n if n else None, "observed_pixels": n}
+
+
+def residual_year_correlation(models0: Mapping, models1: Mapping, config: Mapping | None) -> dict:
+    """ρ of the residual between two years: ``uncertainty.residual.year_correlation`` when a number,
+    else (``auto``) :func:`year_correlation` of the remeasured plots in both years' models.json."""
+    setting = settings(config)["residual"]["year_correlation"]
+    if setting != "auto":
+        return {"rho": float(setting), "n": 0, "method": "configured (uncertainty.residual.year_correlation)"}
+    p0 = (models0.get("residual_field") or {}).get("plots") or []
+    p1 = (models1.get("residual_field") or {}).get("plots") or []
+    return year_correlation(p0, p1)
