@@ -10,7 +10,7 @@ sys.path.insert(0, _src)  # the package of this checkout, for parse time ...
 # ... and for the rule scripts (also under --use-conda). Set here, not required from the user.
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_src, os.getenv("PYTHONPATH")) if p))
 
-from greensink.config import DEMO_CONFIG, project_setup  # noqa: E402
+from greensink.workflow import DEMO_CONFIG, project_setup  # noqa: E402
 from greensink.errors import GreensinkError  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
 

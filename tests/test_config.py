@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from greensink import config
+from greensink import config, workflow
 from greensink.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def test_shipped_config_validates():
     assert cfg["imagery"]["source"] == "demo"
     assert cfg["imagery"]["block_rows"] == 512  # default filled in
     assert [z["level"] for z in cfg["zones"]] == ["city", "district", "block", "parcel"]
-    assert config.change_pairs(cfg) == [(2023, 2024)]
+    assert workflow.change_pairs(cfg) == [(2023, 2024)]
     assert config.demo_paths(cfg)["scenes"] == "resources/demo/imagery/scenes.csv"
 
 
@@ -86,7 +86,7 @@ def test_local_source_with_scenes_is_valid():
 
 def test_change_pairs_are_consecutive_sorted_years():
     cfg = config.validate(minimal(years=[2024, 2020, 2022]))
-    assert config.change_pairs(cfg) == [(2020, 2022), (2022, 2024)]
+    assert workflow.change_pairs(cfg) == [(2020, 2022), (2022, 2024)]
 
 
 # ----------------------------------------------------------------------------- schema problems
@@ -266,7 +266,7 @@ def test_greenspace_needs_polygons_or_a_raster_with_its_class_table():
     assert "not neither" in problems_of(minimal(greenspace={"type_column": "type"}))
     assert "class_table" in problems_of(minimal(greenspace={"raster": "lc.tif"}))
     cfg = config.validate(minimal(greenspace={"raster": "lc.tif", "class_table": "c.csv"}))
-    assert config.greenspace_inputs(cfg) == ["lc.tif", "c.csv"]
+    assert workflow.greenspace_inputs(cfg) == ["lc.tif", "c.csv"]
 
 
 # ----------------------------------------------------------------------------- values from snakemake --config
@@ -335,22 +335,22 @@ def test_height_predictor_needs_a_canopy_height_model():
 def test_chm_path_per_year_and_the_static_chm_note():
     one = config.validate(minimal(years=[2023, 2024], model={"predictors": ["ndvi", "height"]},
                                   vegetation={"chm": {"path": "data/chm.tif"}}))
-    assert config.chm_path(one, 2024) == "data/chm.tif"
-    (note,) = config.model_notes(one)
+    assert workflow.chm_path(one, 2024) == "data/chm.tif"
+    (note,) = workflow.model_notes(one)
     assert "one canopy height model for every year" in note and "chm_{year}.tif" in note
     per_year = config.validate(minimal(years=[2023, 2024], model={"predictors": ["ndvi", "height"]},
                                        vegetation={"chm": {"path": "data/chm_{year}.tif"}}))
-    assert config.chm_path(per_year, 2024) == "data/chm_2024.tif" and config.model_notes(per_year) == []
+    assert workflow.chm_path(per_year, 2024) == "data/chm_2024.tif" and workflow.model_notes(per_year) == []
     # one year, or height not a predictor: nothing to warn about
-    assert config.model_notes(config.validate(minimal(vegetation={"chm": {"path": "c.tif"}}))) == []
-    assert config.model_notes(config.validate(minimal(years=[2023, 2024], vegetation={"chm": {"path": "c.tif"}}))) == []
-    assert config.chm_path(config.validate(minimal()), 2023) is None
+    assert workflow.model_notes(config.validate(minimal(vegetation={"chm": {"path": "c.tif"}}))) == []
+    assert workflow.model_notes(config.validate(minimal(years=[2023, 2024], vegetation={"chm": {"path": "c.tif"}}))) == []
+    assert workflow.chm_path(config.validate(minimal()), 2023) is None
 
 
 def test_static_chm_note_names_canopy_too():
     cfg = config.validate(minimal(years=[2023, 2024], model={"predictors": ["ndvi", "canopy"]},
                                   vegetation={"chm": {"path": "data/chm.tif"}}))
-    (note,) = config.model_notes(cfg)
+    (note,) = workflow.model_notes(cfg)
     assert note.startswith("canopy comes from one canopy height model for every year")
     cfg["model"]["predictors"] = ["ndvi", "canopy", "height"]
-    assert config.model_notes(cfg)[0].startswith("height and canopy come from one canopy height model")
+    assert workflow.model_notes(cfg)[0].startswith("height and canopy come from one canopy height model")

@@ -34,7 +34,7 @@ from affine import Affine
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from greensink import config, ingest
+from greensink import config, ingest, workflow
 from greensink.errors import ConfigError, InputDataError
 from greensink.grid import Grid
 from greensink.ingest import Scene, check_scene, harmonisation, in_season, quality_clear, read_scene_window
@@ -811,17 +811,17 @@ def test_imagery_inputs_per_year_and_problems(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative globs start in the run directory
     cfg = {"imagery": {"source": "local", "files": [{"path": "naip/m_*.tif", "profile": "naip"}]},
            "season": {"start": "06-01", "end": "09-30"}, "demo": {"out_dir": "resources/demo"}}
-    inputs = ingest.imagery_inputs(cfg, 2010)
+    inputs = workflow.imagery_inputs(cfg, 2010)
     assert inputs == {"table": [], "images": [str((tmp_path / "naip/m_4709963_se_14_1_20100629.tif").resolve())]}
-    assert len(ingest.imagery_inputs(cfg)["images"]) == 3
-    assert ingest.imagery_inputs(cfg, 2011)["images"] == []
-    assert ingest.imagery_inputs({**cfg, "imagery": {"source": "demo"}}, 2010) == {"table": ["resources/demo/imagery/scenes.csv"], "images": []}
-    assert ingest.imagery_problems(cfg) == []
+    assert len(workflow.imagery_inputs(cfg)["images"]) == 3
+    assert workflow.imagery_inputs(cfg, 2011)["images"] == []
+    assert workflow.imagery_inputs({**cfg, "imagery": {"source": "demo"}}, 2010) == {"table": ["resources/demo/imagery/scenes.csv"], "images": []}
+    assert config.imagery_problems(cfg) == []
     bad = {**cfg, "imagery": {"source": "local", "profiles": {"naip": {"scale": 0}}, "files": [{"path": "x", "profile": "nope"}]}}
-    problems = ingest.imagery_problems(bad)
+    problems = config.imagery_problems(bad)
     assert any(p.startswith("imagery.profiles.naip.scale") for p in problems)
     assert any(p.startswith("imagery.files[0].profile") for p in problems)
-    assert "imagery.scenes" in ingest.imagery_problems({**cfg, "imagery": {"source": "local"}})[0]
+    assert "imagery.scenes" in config.imagery_problems({**cfg, "imagery": {"source": "local"}})[0]
 
 
 def test_load_scenes_merges_table_and_files(tmp_path, monkeypatch):
@@ -1017,5 +1017,5 @@ def test_example_configs_are_valid(name):
     cfg = config.with_defaults(raw, schema)
     errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(cfg)]
     assert errors == [], errors
-    assert ingest.imagery_problems(cfg) == []
+    assert config.imagery_problems(cfg) == []
     assert cfg["imagery"]["source"] == "local" and cfg["imagery"]["files"]

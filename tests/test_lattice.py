@@ -22,7 +22,8 @@ from rasterio.warp import transform_bounds
 
 from greensink.composite import composite_year
 from greensink.grid import Grid, lattice_offset
-from greensink.ingest import file_alignment, imagery_lattice, ingest_year, load_scenes
+from greensink.ingest import file_alignment, ingest_year, load_scenes
+from greensink.lattice import imagery_lattice
 
 CRS = "EPSG:32651"
 SEASON = {"start": "04-01", "end": "10-31"}

@@ -1,4 +1,4 @@
-"""Tests of greensink.lazy: the scenes as a lazy dask array, and the dask composite.
+"""Tests of greensink.lazy (the scenes as a lazy dask array) and the dask engine of greensink.composite.
 
 The stack opens no file until computed, and each chunk is read_scene_window of its window (edge
 chunks included). The dask composite equals the windowed composite_to_file bit for bit, whatever
@@ -20,12 +20,12 @@ from affine import Affine
 from rasterio.windows import Window
 
 from greensink import io, lazy
-from greensink.composite import BANDS, composite_to_file, composite_year
-from greensink.config import composite_threads
+from greensink.composite import BANDS, composite_dask, composite_dask_to_file, composite_to_file, composite_year
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.ingest import Scene, read_scene_window
-from greensink.lazy import composite_dask, composite_dask_to_file, scene_stack
+from greensink.lazy import scene_stack
+from greensink.workflow import composite_threads
 from scenes_on_lattices import scenes_on_lattices
 from test_composite import GRID, make_scenes, scl_layers
 

@@ -1,6 +1,6 @@
 """One config used as given, one project folder per config, and the preflight of every input.
 
-Unit level: the config the workflow sees (greensink.config.load_project / project_setup), the project
+Unit level: the config the workflow sees (greensink.workflow.load_project / project_setup), the project
 folder and its guard, and greensink.preflight on small files written here. The workflow level (a user's
 config run from a checkout where the demo has run) is in test_own_data.py.
 """
@@ -21,6 +21,7 @@ from affine import Affine
 from shapely.geometry import Point, box
 
 from greensink import config as gs_config
+from greensink import workflow as gs_workflow
 from greensink.cli import main as cli_main
 from greensink.errors import ConfigError, InputDataError
 from greensink.preflight import check_inputs
@@ -71,8 +72,8 @@ def own(tmp_path) -> dict:
 
 
 def test_user_config_is_not_merged_with_the_demo(own):
-    cfg = gs_config.load_project(own["path"], base=own["root"])
-    demo = gs_config.load(gs_config.DEMO_CONFIG)
+    cfg = gs_workflow.load_project(own["path"], base=own["root"])
+    demo = gs_config.load(gs_workflow.DEMO_CONFIG)
     assert "population" in demo  # the demo has population ...
     assert "population" not in cfg  # ... and a config that leaves it out has none
     assert cfg["years"] == [2023] and cfg["imagery"]["source"] == "local"
@@ -81,43 +82,43 @@ def test_user_config_is_not_merged_with_the_demo(own):
 
 def test_null_switches_off_an_optional_section(own):
     doc = dict(own["cfg"], population=None, residential=None)
-    cfg = gs_config.load_project(write_yaml(own["root"] / "nulls.yaml", doc), base=own["root"])
+    cfg = gs_workflow.load_project(write_yaml(own["root"] / "nulls.yaml", doc), base=own["root"])
     assert "population" not in cfg and "residential" not in cfg
-    cfg = gs_config.load_project(own["path"], overrides={"plots": None}, base=own["root"])
+    cfg = gs_workflow.load_project(own["path"], overrides={"plots": None}, base=own["root"])
     assert "plots" not in cfg
 
 
 def test_input_paths_resolve_against_the_run_folder_and_defaults_against_the_checkout(own):
-    cfg = gs_config.load_project(own["path"], base=own["root"])
+    cfg = gs_workflow.load_project(own["path"], base=own["root"])
     assert cfg["zones"][0]["path"] == str(own["root"] / "data" / "zones.gpkg")
     assert cfg["imagery"]["files"][0]["red"] == str(own["root"] / "data" / "*_SR_B4.TIF")
     assert cfg["coefficients"] == str(ROOT / "config" / "coefficients.csv")  # left at its default: greensink's table
     given = dict(own["cfg"], coefficients="tables/mine.csv")
-    cfg = gs_config.load_project(write_yaml(own["root"] / "c.yaml", given), base=own["root"])
+    cfg = gs_workflow.load_project(write_yaml(own["root"] / "c.yaml", given), base=own["root"])
     assert cfg["coefficients"] == str(own["root"] / "tables" / "mine.csv")  # given: relative to the run folder
 
 
 def test_demo_outputs_stay_relative_to_the_project_folder(tmp_path):
-    cfg = gs_config.load_project(None, base=tmp_path)
+    cfg = gs_workflow.load_project(None, base=tmp_path)
     assert cfg["zones"][0]["path"] == "resources/demo/zones/city.gpkg"  # written by the demo rule, in workdir
     assert cfg["workdir"] == str(tmp_path.resolve())  # the demo config runs in the folder it starts in
 
 
 def test_project_folder_defaults(own, tmp_path):
-    assert gs_config.load_project(own["path"], base=own["root"])["workdir"] == str(own["root"] / "projects" / "my")
+    assert gs_workflow.load_project(own["path"], base=own["root"])["workdir"] == str(own["root"] / "projects" / "my")
     doc = dict(own["cfg"], workdir="elsewhere/p1")
-    cfg = gs_config.load_project(write_yaml(own["root"] / "w.yaml", doc), base=own["root"])
+    cfg = gs_workflow.load_project(write_yaml(own["root"] / "w.yaml", doc), base=own["root"])
     assert cfg["workdir"] == str(own["root"] / "elsewhere" / "p1")
 
 
 def test_a_project_folder_refuses_a_second_config(tmp_path):
     a, b = write_yaml(tmp_path / "a.yaml", {}), write_yaml(tmp_path / "b.yaml", {})
     folder = tmp_path / "proj"
-    gs_config.check_project(folder, a)
-    gs_config.check_project(folder, a)  # the same config again: fine
-    assert json.loads((folder / gs_config.PROJECT_MARKER).read_text())["config"] == str(a.resolve())
+    gs_workflow.check_project(folder, a)
+    gs_workflow.check_project(folder, a)  # the same config again: fine
+    assert json.loads((folder / gs_workflow.PROJECT_MARKER).read_text())["config"] == str(a.resolve())
     with pytest.raises(ConfigError) as err:
-        gs_config.check_project(folder, b)
+        gs_workflow.check_project(folder, b)
     text = str(err.value)
     assert str(a.resolve()) in text and str(b.resolve()) in text and "workdir" in text
 
@@ -126,7 +127,7 @@ def test_a_project_folder_refuses_a_second_config(tmp_path):
 
 
 def test_preflight_passes_a_good_project(own):
-    cfg = gs_config.load_project(own["path"], base=own["root"])
+    cfg = gs_workflow.load_project(own["path"], base=own["root"])
     assert check_inputs(cfg) == []
 
 
@@ -145,7 +146,7 @@ def test_preflight_lists_every_problem_at_once(own):
                                                     "profile": "landsat-c2-l2"}]}
     doc["plots"] = {"path": "data/plots_bad.gpkg"}
     doc["population"] = {"path": "data/pop.gpkg", "column": "population"}
-    cfg = gs_config.load_project(write_yaml(root / "bad.yaml", doc), base=root)
+    cfg = gs_workflow.load_project(write_yaml(root / "bad.yaml", doc), base=root)
     with pytest.raises(InputDataError) as err:
         check_inputs(cfg)
     text = str(err.value)
@@ -171,7 +172,7 @@ def test_preflight_names_years_without_scenes_and_scenes_elsewhere(own):
     far.to_file(root / "data" / "far.gpkg", layer="block")
     doc["zones"] = [{"level": "block", "path": "data/far.gpkg", "id": "code"}]
     doc["plots"] = None
-    cfg = gs_config.load_project(write_yaml(root / "years.yaml", doc), base=root)
+    cfg = gs_workflow.load_project(write_yaml(root / "years.yaml", doc), base=root)
     with pytest.raises(InputDataError) as err:
         check_inputs(cfg)
     text = str(err.value)
@@ -183,7 +184,7 @@ def test_preflight_warns_about_plots_outside_the_years(own):
     d = own["root"] / "data"
     gpd.GeoDataFrame({"plot_id": ["p1", "p2", "p3"], "carbon_t_ha": [1.0, 2.0, 3.0], "type": ["G1"] * 3,
                       "year": [2023, 2019, 2019]}, geometry=[Point(X0 + 30, Y1 - 30)] * 3, crs=CRS).to_file(d / "plots.gpkg")
-    warnings = check_inputs(gs_config.load_project(own["path"], base=own["root"]))
+    warnings = check_inputs(gs_workflow.load_project(own["path"], base=own["root"]))
     assert len(warnings) == 1 and "2 plot(s) dated [2019]" in warnings[0] and "outside years [2023]" in warnings[0]
 
 
@@ -193,7 +194,7 @@ def test_preflight_class_table_must_cover_the_raster(own):
     scene(root / "data" / "lc.tif", classes)
     (root / "data" / "classes.csv").write_text("class,type\n10,G1\n30,EG\n50,ignore\n", encoding="utf-8")
     doc = dict(own["cfg"], greenspace={"raster": "data/lc.tif", "class_table": "data/classes.csv"}, plots=None)
-    cfg = gs_config.load_project(write_yaml(root / "lc.yaml", doc), base=root)
+    cfg = gs_workflow.load_project(write_yaml(root / "lc.yaml", doc), base=root)
     with pytest.raises(InputDataError, match=r"does not list class\(es\) \[77\] found in"):
         check_inputs(cfg)
 
@@ -203,7 +204,7 @@ def test_preflight_refuses_a_scene_without_crs(own):
     scene(d / "LC08_L2SP_118038_20230715_20230801_02_T1_SR_B4.TIF", np.full((4, 4), 9000, np.uint16), crs=None)
     scene(d / "LC08_L2SP_118038_20230715_20230801_02_T1_SR_B5.TIF", np.full((4, 4), 9000, np.uint16), crs=None)
     with pytest.raises(InputDataError, match=r"20230715.*has no CRS"):
-        check_inputs(gs_config.load_project(own["path"], base=own["root"]))
+        check_inputs(gs_workflow.load_project(own["path"], base=own["root"]))
 
 
 # --- command line ----------------------------------------------------------------------------------------
@@ -258,7 +259,7 @@ def test_workflow_runs_each_config_in_its_own_folder(own):
     root = own["root"]
     proc = snakemake(root, "--configfile", "my.yaml", "-n")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    assert (root / "projects" / "my" / gs_config.PROJECT_MARKER).exists()
+    assert (root / "projects" / "my" / gs_workflow.PROJECT_MARKER).exists()
     assert not (root / "results").exists()
     # a second config pointed at the same folder is refused, naming both configs
     write_yaml(root / "other.yaml", dict(own["cfg"], workdir="projects/my"))
@@ -269,7 +270,7 @@ def test_workflow_runs_each_config_in_its_own_folder(own):
 
 def test_preflight_refuses_a_device_instead_of_a_file(own):
     doc = dict(own["cfg"], plots={"path": "/dev/zero"})
-    cfg = gs_config.load_project(write_yaml(own["root"] / "dev.yaml", doc), base=own["root"])
+    cfg = gs_workflow.load_project(write_yaml(own["root"] / "dev.yaml", doc), base=own["root"])
     with pytest.raises(InputDataError, match=r"plots.path: /dev/zero is a character device, not a file"):
         check_inputs(cfg)
 
@@ -296,7 +297,7 @@ def test_preflight_refuses_levels_listed_finest_first(own):
     one.to_file(root / "data" / "city.gpkg")
     doc = dict(own["cfg"], zones=[{"level": "block", "path": "data/zones.gpkg", "id": "code"},
                                   {"level": "city", "path": "data/city.gpkg", "id": "code"}])
-    cfg = gs_config.load_project(write_yaml(root / "order.yaml", doc), base=root)
+    cfg = gs_workflow.load_project(write_yaml(root / "order.yaml", doc), base=root)
     with pytest.raises(InputDataError, match=r"level 'city' \(1 zones\) is listed after 'block' \(2 zones\).*coarsest first"):
         check_inputs(cfg)
 
@@ -309,7 +310,7 @@ def test_preflight_explains_a_season_that_wraps_the_year(own):
         scene(d / f"LC08_L2SP_118038_{date}_20240301_02_T1_SR_B4.TIF", np.full((4, 4), 9000, np.uint16))
         scene(d / f"LC08_L2SP_118038_{date}_20240301_02_T1_SR_B5.TIF", np.full((4, 4), 20000, np.uint16))
     doc["plots"] = None
-    warnings = check_inputs(gs_config.load_project(write_yaml(own["root"] / "season.yaml", doc), base=own["root"]))
+    warnings = check_inputs(gs_workflow.load_project(write_yaml(own["root"] / "season.yaml", doc), base=own["root"]))
     (text,) = [w for w in warnings if w.startswith("season:")]
     assert "2024 covers 2023-10-31 to 2024-04-01" in text
     assert "lie at 32–32° N, where this is winter" in text and "start: '04-01', end: '10-31'" in text

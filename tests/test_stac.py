@@ -34,7 +34,7 @@ from affine import Affine
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from greensink import config, ingest, provenance, stac
+from greensink import config, ingest, provenance, stac, workflow
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.ingest import read_scene_window
@@ -300,8 +300,8 @@ def test_static_or_api_and_hrefs():
     assert stac.is_static("stac/catalog.json") and stac.is_static("file:///data/stac/catalog.json")
     assert stac.is_static("https://example.test/stac/catalog.json")
     assert not stac.is_static("https://earth-search.aws.element84.com/v1")
-    assert stac._local("file:///data/x.tif") == "/data/x.tif"
-    assert stac._local("https://example.test/x.tif") == "https://example.test/x.tif"
+    assert stac.local_path("file:///data/x.tif") == "/data/x.tif"
+    assert stac.local_path("https://example.test/x.tif") == "https://example.test/x.tif"
 
 
 def test_config_checks_and_inputs(tmp_path, catalog):
@@ -320,9 +320,9 @@ def test_config_checks_and_inputs(tmp_path, catalog):
     base["imagery"]["stac"]["assets"] = {"red": "r", "nir": ["n", "nir"]}
     cfg = config.validate(base)
     assert cfg["imagery"]["stac"]["max_cloud_cover_pct"] == 100 and cfg["imagery"]["stac"]["retries"] == 3
-    assert ingest.imagery_inputs(cfg, 2023) == {"table": [], "images": [], "catalog": [str(catalog)]}
+    assert workflow.imagery_inputs(cfg, 2023) == {"table": [], "images": [], "catalog": [str(catalog)]}
     cfg["imagery"]["stac"]["catalog"] = "https://earth-search.aws.element84.com/v1"
-    assert ingest.imagery_inputs(cfg, 2023)["catalog"] == []
+    assert workflow.imagery_inputs(cfg, 2023)["catalog"] == []
 
 
 def test_example_config_is_valid():
@@ -332,7 +332,7 @@ def test_example_config_is_valid():
     import jsonschema
 
     assert [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(cfg)] == []
-    assert ingest.imagery_problems(cfg) == []
+    assert config.imagery_problems(cfg) == []
     assert cfg["imagery"]["source"] == "stac"
 
 

@@ -21,7 +21,7 @@ only; ndvi_only_pct = the type's share of observed pixels without a height; pure
 height model inside and the companion outside; the 2023 height curves follow the hidden truth;
 no NaN carbon over typed observed pixels; city carbon within 10 % of the truth with the truth in
 the 90 % interval; parcels and types add up to the city; sink = stock difference; nothing reruns.
-With one CHM per year the run carries no static-CHM note (config.model_notes; its case is a unit
+With one CHM per year the run carries no static-CHM note (workflow.model_notes; its case is a unit
 test in tests/test_config.py).
 """
 

@@ -118,8 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "demo":
             from greensink import config as gs_config
             from greensink.demo import generate_demo
+            from greensink.workflow import DEMO_CONFIG
 
-            cfg = gs_config.load(args.config or gs_config.DEMO_CONFIG)
+            cfg = gs_config.load(args.config or DEMO_CONFIG)
             dm = cfg["demo"]
             manifest = generate_demo(
                 args.out_dir, years=cfg["years"], crs=cfg["crs"], resolution_m=cfg["resolution"],
@@ -141,12 +142,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _validate(config: str | None) -> int:
     """Check ``config`` as the workflow sees it; print the warnings and 'valid', or every problem."""
-    from greensink import config as gs_config
     from greensink.preflight import check_inputs
+    from greensink.workflow import DEMO_CONFIG, load_project
 
-    name = config or str(gs_config.DEMO_CONFIG)
+    name = config or str(DEMO_CONFIG)
     try:
-        cfg = gs_config.load_project(config)
+        cfg = load_project(config)
         warnings = check_inputs(cfg)
     except (GreensinkError, OSError) as exc:
         print(f"error: {name}: {exc}", file=sys.stderr)

@@ -15,6 +15,11 @@ composited on its own (``composite_to_file(..., tile=...)``, one ``{year}``×``{
 :func:`mosaic_to_file` streams the tiles back into the composite of the whole grid. Every tile
 reads the scenes through the same warp onto the whole grid, only in its own window, so the
 mosaic has the same pixels as the untiled composite, without seams, and the same statistics.
+
+The dask engine (``imagery.engine: dask``; :func:`composite_dask`) reduces the lazy scene stack of
+:mod:`greensink.lazy` with the same reducers, chunk by chunk; the values do not depend on the chunk
+size, and :func:`composite_dask_to_file` writes them with the same writer and statistics, so the
+file is the same as the windowed engine's.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
+import dask
+import dask.array as da
 import numpy as np
+from dask.base import tokenize
 from pyproj import CRS
 from rasterio.windows import Window
 
@@ -32,6 +40,7 @@ from greensink import io as gio
 from greensink.errors import InputDataError
 from greensink.grid import Grid, Tile
 from greensink.ingest import Scene, read_scene_window
+from greensink.lazy import scene_stack
 
 log = logging.getLogger(__name__)
 
@@ -191,13 +200,11 @@ def composite_to_file(
 
     ``engine`` ``dask`` (untiled only) reads the scenes as a lazy dask array in ``block_rows`` ×
     ``block_rows`` chunks and reduces it chunk by chunk on ``threads`` threads
-    (:func:`greensink.lazy.composite_dask_to_file`): the same file. ``windows`` (the default)
+    (:func:`composite_dask_to_file`): the same file. ``windows`` (the default)
     reads row strips in this process; a tile is always composited so."""
     if engine not in ENGINES:
         raise ValueError(f"Unknown composite engine {engine!r}. Use one of {list(ENGINES)}.")
     if engine == "dask" and tile is None:
-        from greensink.lazy import composite_dask_to_file  # lazy imports this module
-
         return composite_dask_to_file(scenes, grid, path, method, block_rows, progress, threads=threads,
                                       compress=compress, tags=tags)
     acc = CompositeStats(len(scenes), method)
@@ -221,6 +228,82 @@ def _write_composite(path: str | Path, grid: Grid, strips: Iterable[tuple[slice,
         stats = acc.result() if require_clear else acc.summary()
         out.update_tags(**{f"composite_{k}": v for k, v in stats.items()}, **(tags or {}))
     return stats
+
+
+# ----------------------------------------------------------------------------- the dask engine
+
+
+def _reduce_block(block: np.ndarray, method: str) -> np.ndarray:
+    """(n, 3, rows, cols) stack block -> (3, rows, cols) red, nir, valid_obs_count."""
+    out = np.empty((3, *block.shape[2:]), dtype=np.float32)
+    out[0], out[1], out[2] = METHODS[method](block[:, 0], block[:, 1], block[:, 2] != 0)
+    return out
+
+
+def composite_dask(scenes: Sequence[Scene], grid: Grid, method: str = "median", chunk_px: int = 1024) -> da.Array:
+    """The composite of ``scenes`` on ``grid`` as a lazy (3, rows, cols) float32 dask array (red,
+    nir, valid_obs_count), chunked (3, chunk_px, chunk_px): the stack of :func:`greensink.lazy.scene_stack`
+    gathered over all scenes per spatial chunk and reduced by the ``method`` of
+    :data:`METHODS`. Memory per chunk in flight: scenes × 3 × chunk_px² × 4 bytes."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown composite method {method!r}. Use one of {sorted(METHODS)}.")
+    stack = scene_stack(scenes, grid, chunk_px)
+    stack = stack.rechunk({0: stack.shape[0]})
+    return da.map_blocks(_reduce_block, stack, method, drop_axis=0, chunks=((3,), *stack.chunks[2:]), dtype=np.float32,
+                         name="composite-" + tokenize(stack.name, method))
+
+
+def _scheduler(threads: int) -> dict:
+    """compute() options: in-process synchronous for one thread, else the threaded scheduler."""
+    threads = max(int(threads or 1), 1)
+    return {"scheduler": "synchronous"} if threads == 1 else {"scheduler": "threads", "num_workers": threads}
+
+
+def composite_dask_strips(
+    composite: da.Array,
+    threads: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """Compute ``composite`` (from :func:`composite_dask`) one row of chunks at a time: yields (row
+    slice, (3, rows, cols) float32 block) as :func:`composite_strips` does.
+    Only the chunks of that row are computed, on ``threads`` threads."""
+    opts = _scheduler(threads)
+    row_chunks = composite.chunks[1]
+    r0 = 0
+    for i, h in enumerate(row_chunks):
+        rows = slice(r0, r0 + h)
+        with dask.config.set(opts):
+            block = np.asarray(composite[:, rows, :].compute())
+        yield rows, block
+        if progress:
+            progress(i + 1, len(row_chunks))
+        r0 += h
+
+
+def composite_dask_to_file(
+    scenes: Sequence[Scene],
+    grid: Grid,
+    path: str | Path,
+    method: str = "median",
+    chunk_px: int = 1024,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    threads: int = 1,
+    compress: str = "zstd",
+    tags: dict[str, object] | None = None,
+) -> dict:
+    """The dask twin of :func:`composite_to_file` (untiled): composite
+    ``scenes`` on ``grid`` through :func:`composite_dask` into the COG ``path``, one row of
+    ``chunk_px`` × ``chunk_px`` chunks at a time, and return the statistics. The same pixels,
+    band names and ``composite_*`` tags as the windowed composite. Memory: one row of chunks of the
+    composite plus the chunks in flight (about ``threads`` × scenes × 3 × chunk_px² × 4 bytes).
+    If no pixel is ever clear, InputDataError is raised and nothing is written."""
+    comp = composite_dask(scenes, grid, method, chunk_px)
+    acc = CompositeStats(len(scenes), method)
+    return _write_composite(path, grid, composite_dask_strips(comp, threads, progress), acc, compress=compress, tags=tags)
+
+
+# ----------------------------------------------------------------------------- the mosaic of tiles
 
 
 def mosaic_strips(

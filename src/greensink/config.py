@@ -2,15 +2,19 @@
 
 Validation collects every problem and reports them together in one :class:`ConfigError`,
 each line naming the key, the value found and the fix (the key's description from the schema).
+Checks of a section that belongs to another concept are that module's (sensor profiles and file
+patterns: :mod:`greensink.ingest`; STAC settings: :mod:`greensink.stac`), called from here.
+
+Also here: the paths of a config (:func:`input_paths`, :func:`resolve_paths`, the demo's files).
+What a run does with a config (its project folder, the rule helpers) is :mod:`greensink.workflow`.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +26,6 @@ from greensink.grid import check_projected
 
 REPO = Path(__file__).resolve().parents[2]  # the greensink checkout: Snakefile, schemas, default tables
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
-DEMO_CONFIG = REPO / "config" / "config.yaml"  # the built-in demo city: the workflow's config when none is given
-PROJECT_MARKER = ".greensink-project.json"  # in a project folder: which config file writes there
 # Optional sections a config can switch off with null (``population: null``): the key is then absent.
 OPTIONAL_SECTIONS = ("population", "residential", "plots", "greenspace")
 # Keys whose default names a file of this checkout (resolved here, not in the run folder).
@@ -203,29 +205,6 @@ def _check_predictors(cfg: dict) -> list[str]:
     return []
 
 
-def chm_path(cfg: Mapping, year: int | str) -> str | None:
-    """The canopy height model of ``year``: vegetation.chm.path with "{year}" replaced, or None."""
-    chm = cfg["vegetation"].get("chm")
-    return str(chm["path"]).replace("{year}", str(year)) if chm else None
-
-
-def model_notes(cfg: Mapping) -> list[str]:
-    """Cautions about the configured models that belong in models.json, the log and the report."""
-    notes = []
-    chm = cfg["vegetation"].get("chm")
-    static = [q for q in ("height", "canopy") if q in cfg["model"]["predictors"]]
-    if static and chm and "{year}" not in str(chm["path"]) and len(cfg["years"]) > 1:
-        names = " and ".join(static)
-        notes.append(
-            f"{names} come{'s' if len(static) == 1 else ''} from one canopy height model for every year "
-            "(vegetation.chm.path has no {year}; canopy only where the CHM has data): where a type's model uses "
-            f"{names}, the stock change between years there reflects only the yearly refits of the models, not a "
-            "change in the vegetation. Give one CHM per year (e.g. path: data/chm_{year}.tif) or drop "
-            f"{names} from model.predictors for sink accounting."
-        )
-    return notes
-
-
 def _check_crs(cfg: dict) -> list[str]:
     problems: list[str] = []
     try:
@@ -256,11 +235,27 @@ def _check_zones(cfg: dict) -> list[str]:
 
 
 def _check_imagery(cfg: dict) -> list[str]:
-    from greensink.ingest import (
-        imagery_problems,  # profiles and file patterns; imported here because ingest imports config
-    )
-
     return imagery_problems(cfg)
+
+
+def imagery_problems(cfg: Mapping) -> list[str]:
+    """Checks of the imagery section the schema cannot express (sensor profiles, file patterns, the STAC
+    settings), without reading files; each check is the module's that owns the concept."""
+    # imported here: the imagery modules import rasterio, which validating any other section does not need
+    from greensink.ingest import check_profiles, entry_problems
+    from greensink.stac import stac_problems
+
+    im = cfg["imagery"]
+    problems: list[str] = []
+    if im["source"] == "local" and not im.get("scenes") and not im.get("files"):
+        problems.append("imagery: source local needs imagery.scenes (a scenes table, CSV) or imagery.files (globs of band files).")
+    profiles, profile_problems = check_profiles(im.get("profiles"))
+    problems += profile_problems
+    if im["source"] == "stac":
+        problems += stac_problems(cfg, profiles)
+    for i, entry in enumerate(im.get("files") or []):
+        problems += entry_problems(entry, f"imagery.files[{i}]", profiles)
+    return problems
 
 
 def _check_greenspace(cfg: dict) -> list[str]:
@@ -304,10 +299,10 @@ def _is_url(text: str) -> bool:
     return "://" in text or text.startswith("/vsi")
 
 
-def _absolute(value: Any, base: Path) -> Any:
+def absolute_path(value: Any, base: Path) -> Any:
     """A path (or glob, or list of them) made absolute against ``base``; URLs and absolute paths as given."""
     if isinstance(value, list):
-        return [_absolute(v, base) for v in value]
+        return [absolute_path(v, base) for v in value]
     if not isinstance(value, str) or not value or _is_url(value):
         return value
     path = Path(value).expanduser()
@@ -376,119 +371,11 @@ def resolve_paths(cfg: Mapping, base: str | Path, given: Mapping | None = None) 
         if demo_output(out, value):
             continue
         root = REPO if key in CHECKOUT_DEFAULTS and given is not None and key not in given else base
-        _set(out, key, _absolute(value, root))
-    return out
-
-
-def project_dir(cfg: Mapping, config_file: str | Path | None, base: str | Path) -> Path:
-    """The project folder a config writes results/, resources/ and logs/ to: ``workdir`` if set (relative
-    to ``base``, the folder the run starts in); else ``base`` itself for the built-in demo config; else
-    ``projects/<config file name>`` under ``base`` (``projects/canberra`` for config/examples/canberra.yaml)."""
-    base = Path(base)
-    if cfg.get("workdir"):
-        return Path(_absolute(str(cfg["workdir"]), base))
-    if config_file is None or Path(config_file).resolve() == DEMO_CONFIG.resolve():
-        return base.resolve()
-    return (base / "projects" / Path(config_file).stem).resolve()
-
-
-def check_project(folder: str | Path, config_file: str | Path | None) -> None:
-    """Refuse to write a project folder another config file already writes to (its results would mix);
-    record this config file as the folder's owner otherwise. ``config_file`` None is the demo config."""
-    folder = Path(folder)
-    owner = str(Path(config_file or DEMO_CONFIG).resolve())
-    marker = folder / PROJECT_MARKER
-    if marker.exists():
-        try:
-            recorded = json.loads(marker.read_text(encoding="utf-8")).get("config")
-        except (ValueError, AttributeError):
-            recorded = None
-        if recorded and recorded != owner:
-            raise ConfigError(
-                f"{folder}: this project folder holds the results of the config {recorded}, and this run's config is "
-                f"{owner}. Outputs of two configs must not mix. Give this config its own folder (set workdir: in it, e.g. "
-                f"workdir: projects/{Path(owner).stem}, or run snakemake with --directory DIR), or delete "
-                f"{folder / 'results'} and {marker} if the other project's outputs are no longer needed."
-            )
-        if recorded == owner:
-            return
-    folder.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"config": owner}, indent=1) + "\n", encoding="utf-8")
-
-
-def load_project(config_file: str | Path | None, overrides: Mapping | None = None,
-                 base: str | Path | None = None) -> dict:
-    """The config a run uses, exactly as the workflow sees it: the file as given (never merged with the demo
-    config; ``None`` is the demo config), ``overrides`` (``--config`` values) on top, schema defaults, optional
-    sections set to null switched off, input paths absolute against ``base`` (default: the current folder) and
-    ``workdir`` set to the project folder (:func:`project_dir`)."""
-    base = Path(base or Path.cwd())
-    raw = read_yaml(config_file or DEMO_CONFIG, "Fix the config, starting from config/config.yaml")
-    if overrides:
-        raw = _merged(raw, overrides)
-    cfg = switch_off_nulls(validate(raw))
-    cfg = resolve_paths(cfg, base, given=raw)
-    cfg["workdir"] = str(project_dir(cfg, config_file, base))
-    return cfg
-
-
-def project_setup(config: Mapping, configfiles: Sequence[str | Path], base: str | Path, *, directory_given: bool = False,
-                  main: bool = True) -> tuple[dict, list[str]]:
-    """What the Snakefile does with Snakemake's ``config`` before any rule: validate it, switch off null
-    sections, make input paths absolute against ``base`` (the folder Snakemake runs in), choose the project
-    folder (``base`` itself when --directory was given) and, in the main process only, check every input
-    (:func:`greensink.preflight.check_inputs`) and claim the project folder (:func:`check_project`).
-    Returns the config and the preflight warnings; raises a GreensinkError listing every problem."""
-    config_file = Path(configfiles[-1]) if configfiles else None
-    cfg = switch_off_nulls(validate(config))
-    cfg = resolve_paths(cfg, base, given=config)
-    cfg["workdir"] = str(Path(base).resolve() if directory_given else project_dir(cfg, config_file, base))
-    warnings: list[str] = []
-    if main:
-        from greensink.preflight import check_inputs  # reads files: rasterio, pyogrio
-
-        warnings = check_inputs(cfg)
-        check_project(cfg["workdir"], config_file)
-    return cfg, warnings
-
-
-def _merged(a: Mapping, b: Mapping) -> dict:
-    """``a`` updated by ``b`` recursively (mappings merged, anything else replaced), like ``snakemake --config``."""
-    out = copy.deepcopy(dict(a))
-    for k, v in b.items():
-        out[k] = _merged(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+        _set(out, key, absolute_path(value, root))
     return out
 
 
 def demo_paths(cfg: Mapping) -> dict[str, str]:
-    """The files the demo rule writes, keyed like the config entries that read them."""
+    """The files the demo rule writes, keyed like the config entries that read them (see :func:`demo_output`)."""
     d = cfg["demo"]["out_dir"]
     return {"scenes": f"{d}/imagery/scenes.csv", "manifest": f"{d}/demo.json"}
-
-
-def change_pairs(cfg: Mapping) -> list[tuple[int, int]]:
-    """Consecutive pairs of the sorted reporting years."""
-    years = sorted(cfg["years"])
-    return list(zip(years[:-1], years[1:], strict=True))
-
-
-COMPOSITE_MAX_THREADS = 8  # dask composite: memory in flight grows with threads × scenes × 3 × block_rows² × 4 bytes
-
-
-def composite_threads(cfg: Mapping, cores: int | None) -> int:
-    """Threads of the untiled composite job (rule composite): with ``imagery.engine`` dask, the
-    ``cores`` given to Snakemake (``workflow.cores``) up to :data:`COMPOSITE_MAX_THREADS`, as many
-    as its chunks can use; otherwise 1, since the windowed composite reads its row strips on one
-    thread. ``cores`` None or unbounded (a cluster executor) gives the cap. No config key: the
-    user sets ``--cores`` (or ``--set-threads composite=N``)."""
-    if cfg.get("imagery", {}).get("engine", "windows") != "dask":
-        return 1
-    if not cores or cores <= 0:
-        return COMPOSITE_MAX_THREADS
-    return max(1, min(int(cores), COMPOSITE_MAX_THREADS))
-
-
-def greenspace_inputs(cfg: Mapping) -> list[str]:
-    """The files the green-space typing reads: the polygons, or the raster and its class table."""
-    gs = cfg["greenspace"]
-    return [gs["path"]] if "path" in gs else [gs["raster"], gs["class_table"]]

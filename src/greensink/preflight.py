@@ -1,7 +1,7 @@
 """Preflight: every input of a config checked before any job runs, all problems reported at once.
 
 ``greensink validate`` and the first step of every workflow run (the Snakefile, in the main process)
-call :func:`check_inputs` on the config as the workflow sees it (:func:`greensink.config.load_project`).
+call :func:`check_inputs` on the config as the workflow sees it (:func:`greensink.workflow.load_project`).
 It reads headers and attribute tables, not pixels (except a land-cover raster's classes), and checks:
 files exist and globs match; scene dates parse and every year has scenes in its season; every file
 has a CRS; scenes, population and plots overlap the zones; zone id, name and parent columns exist;

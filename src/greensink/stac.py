@@ -17,7 +17,7 @@ WarpedVRT, ``/vsicurl/`` for http(s)) reads them lazily, window by window, on th
   means the DNs carry no offset any more (add-offset 0, taking precedence over raster:bands); else
   ``s2:processing_baseline`` (04.00 on: −1000); else the date rule of the profile.
 * Retries: the search is retried with exponential backoff; GDAL retries http reads
-  (``GDAL_HTTP_MAX_RETRY`` / ``GDAL_HTTP_RETRY_DELAY``, set in :mod:`greensink.ingest` unless the
+  (``GDAL_HTTP_MAX_RETRY`` / ``GDAL_HTTP_RETRY_DELAY``, set in :mod:`greensink.ingest.reader` unless the
   environment sets them).
 * Every asset that is missing from its item or cannot be opened is recorded (item id, asset key,
   href, error) in ``failed_assets``; its scene is skipped with a warning. If no scene remains the
@@ -42,6 +42,7 @@ from rasterio.warp import transform_bounds
 
 from greensink.errors import InputDataError
 from greensink.grid import Grid
+from greensink.ingest import check_unique_ids, ingest_year, make_scene, resolve_profiles, season_window
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,9 @@ def is_static(catalog: str) -> bool:
     return True
 
 
-def _local(href: str) -> str:
-    """An href as a GDAL-readable name: file:// URLs and relative paths become absolute paths."""
+def local_path(href: str) -> str:
+    """An href as a GDAL-readable name: file:// URLs and relative paths become absolute paths; other
+    URLs (http, https, s3, ...) as given. Also the name of a local static catalog's root file."""
     parsed = urlparse(href)
     if parsed.scheme == "file":
         return str(Path(unquote(parsed.path)).resolve())
@@ -194,7 +196,7 @@ def _with_retries(fn: Callable[[], Any], what: str, retries: int, delay: float =
 def _static_items(catalog: str, bbox, start: dt.date, end: dt.date, collections, query: Mapping) -> list:
     import pystac
 
-    root = pystac.read_file(catalog if urlparse(catalog).scheme in ("http", "https") else _local(catalog))
+    root = pystac.read_file(catalog if urlparse(catalog).scheme in ("http", "https") else local_path(catalog))
     if isinstance(root, pystac.Item):
         items = [root]
     elif isinstance(root, pystac.Catalog):
@@ -240,7 +242,7 @@ def search(stac: Mapping, bbox: Sequence[float], start: dt.date, end: dt.date, *
     remote = urlparse(catalog).scheme in ("http", "https")
     what = f"STAC {'catalog' if static else 'search'} {catalog}"
     if static:
-        if not remote and not Path(_local(catalog)).exists():
+        if not remote and not Path(local_path(catalog)).exists():
             raise InputDataError(f"imagery.stac.catalog: {catalog} not found. Give a STAC API URL or the path of a static catalog.json.")
         fetch = lambda: _static_items(catalog, bbox, start, end, collections, query)  # noqa: E731
     else:
@@ -279,13 +281,11 @@ def _item_iso(item) -> str:
 def first_item_lattice(cfg: Mapping, bounds: Sequence[float]) -> tuple[Any, Any, str] | None:
     """(CRS, transform, description) of the red asset of the first item (by datetime, id) found over
     ``bounds`` (analysis CRS) in the season of the earliest reporting year that has items, for the
-    grid's lattice (:func:`greensink.ingest.imagery_lattice`): from the asset's (else the item's)
+    grid's lattice (:func:`greensink.lattice.imagery_lattice`): from the asset's (else the item's)
     ``proj:transform`` with ``proj:epsg`` or ``proj:code``, else from the file's header. None if no
     item is found or its red asset has neither."""
     from affine import Affine
     from rasterio.crs import CRS
-
-    from greensink.ingest import resolve_profiles, season_window
 
     stac = cfg["imagery"]["stac"]
     profiles = resolve_profiles(cfg["imagery"].get("profiles"))
@@ -307,7 +307,7 @@ def first_item_lattice(cfg: Mapping, bounds: Sequence[float]) -> tuple[Any, Any,
         if transform and (epsg or code) and len(transform) >= 6:
             crs = CRS.from_epsg(int(epsg)) if epsg else CRS.from_user_input(code)
             return crs, Affine(*[float(v) for v in transform[:6]]), f"{where} (proj:transform)"
-        href = _local(asset.get_absolute_href() or asset.href)
+        href = local_path(asset.get_absolute_href() or asset.href)
         try:
             with rasterio.open(href) as src:
                 return src.crs, src.transform, f"{where} ({href})"
@@ -359,8 +359,6 @@ class ItemScene:
 
 def item_scene(item, stac: Mapping, profiles: Mapping[str, Mapping]) -> ItemScene:
     """A Scene from one item: asset hrefs resolved to absolute paths/URLs, harmonisation from its metadata."""
-    from greensink.ingest import make_scene
-
     name = profile_of(stac, item.collection_id)
     profile = profiles[name]
     keys = asset_keys(stac, name, profile)
@@ -379,7 +377,7 @@ def item_scene(item, stac: Mapping, profiles: Mapping[str, Mapping]) -> ItemScen
                                     f"(it has {sorted(item.assets)}); set imagery.stac.assets.{role}"})
             continue
         chosen[role] = key
-        hrefs[role] = _local(item.assets[key].get_absolute_href() or item.assets[key].href)
+        hrefs[role] = local_path(item.assets[key].get_absolute_href() or item.assets[key].href)
     cloud = item.properties.get("eo:cloud_cover")
     base = ItemScene(item.id, item.collection_id, None, chosen, None if cloud is None else float(cloud), failed)
     if failed:
@@ -415,8 +413,6 @@ def stac_scenes(stac: Mapping, profiles: Mapping[str, Mapping], grid: Grid, year
 
     Raises InputDataError naming the catalog, bbox and season if no item is found, or if every
     item found has an asset that is missing or cannot be opened."""
-    from greensink.ingest import _check_unique_ids, season_window
-
     start, end = season_window(year, season)
     bbox = grid_bbox_wgs84(grid)
     items, record = search(stac, bbox, start, end, sleep=sleep)
@@ -443,7 +439,7 @@ def stac_scenes(stac: Mapping, profiles: Mapping[str, Mapping], grid: Grid, year
     if not scenes:
         lines = "\n".join(f"  - item {f['item_id']} asset {f['asset']} ({f['href']}): {f['error']}" for f in failed)
         raise InputDataError(f"{year}: none of the {len(items)} STAC item(s) found can be read ({where}); failed assets:\n{lines}")
-    _check_unique_ids(scenes, f"STAC catalog {record['catalog']}")
+    check_unique_ids(scenes, f"STAC catalog {record['catalog']}")
     return scenes, record, failed, info
 
 
@@ -452,8 +448,6 @@ def ingest_stac_year(stac: Mapping, profiles: Mapping[str, Mapping], grid: Grid,
     """The scenes.json record of one year from a STAC search: :func:`greensink.ingest.ingest_year` of the
     items found, with ``stac`` (the search and the item ids used), ``failed_assets`` and, per scene,
     its item id, collection, asset keys and cloud cover."""
-    from greensink.ingest import ingest_year
-
     scenes, record, failed, info = stac_scenes(stac, profiles, grid, year, season, sleep=sleep)
     out = ingest_year(scenes, grid, year, season, block_rows)
     out["scenes"] = [{**s, **info[s["scene_id"]]} for s in out["scenes"]]

@@ -1,5 +1,5 @@
 # Input functions and path lists for the rules. Plumbing only: no arithmetic.
-from greensink.config import change_pairs, chm_path, demo_paths, greenspace_inputs, model_notes
+from greensink.workflow import change_pairs, chm_path, demo_paths, greenspace_inputs, model_notes
 from greensink.grid import Grid
 from greensink.tiers import VEG, VEG_NAME
 

@@ -1,9 +1,9 @@
 # Composite: one growing-season image per year with a valid-observation count.
 # Untiled (tiles.size_px null): one job per year. Tiled: one job per {year}×{tile}, then a mosaic.
 # Threads: the untiled composite with imagery.engine dask reduces its chunks on the job's threads
-# (greensink.config.composite_threads: the cores given to Snakemake, at most 8); every other
+# (greensink.workflow.composite_threads: the cores given to Snakemake, at most 8); every other
 # composite job is one thread (tiles spread over cores as separate jobs).
-from greensink.config import composite_threads
+from greensink.workflow import composite_threads
 
 
 if not TILED:

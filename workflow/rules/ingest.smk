@@ -1,6 +1,6 @@
 # Ingest: select and check the scenes of each year's season, fix their harmonisation, measure what is masked.
 # (sensor profiles and file patterns are checked with the rest of the config, before any job runs)
-from greensink.ingest import ingest_input_function
+from greensink.workflow import ingest_input_function
 
 
 rule ingest:

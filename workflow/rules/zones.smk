@@ -1,7 +1,7 @@
 # Planning zones: validated, nested, on one grid; exact pixel coverage once per level.
 
 
-from greensink.ingest import lattice_input_function
+from greensink.workflow import lattice_input_function
 
 
 # A checkpoint: the grid it writes decides the composite tiles (common.smk, tile_ids).

@@ -7,7 +7,7 @@ Outputs: results/zones/{level}.gpkg (zone_id, parent_id, level, name), nesting.c
 """
 
 from greensink import io
-from greensink.ingest import imagery_lattice
+from greensink.lattice import imagery_lattice
 from greensink.logs import setup
 from greensink.zones import grid_for, nest_levels, prepare_level, zones_bounds
 

@@ -1,0 +1,168 @@
+"""Checks of one scene before it is used: readable band files with a CRS and the bands the profile
+reads (:func:`check_scene`), a nodata value that looks wrong (:func:`suspect_nodata`), how its
+pixels sit on the grid (:func:`scene_alignment`) and whether its calibrated values look like
+reflectance (:func:`calibration_check`). Errors raise InputDataError; doubts are warnings
+(strings) that the ingest logs and keeps in ``scenes.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.warp import transform_bounds
+
+from greensink.errors import InputDataError
+from greensink.grid import Grid
+from greensink.ingest.reader import file_alignment, nodata_in_use
+from greensink.ingest.scene import Scene
+from greensink.units import format_m
+
+# Calibration check: reflectance lies between 0 and about 1 (bright cloud or snow ~1); a median of the valid
+# values of a band after calibration above REFLECTANCE_MEDIAN_MAX or below REFLECTANCE_MEDIAN_MIN is not
+# reflectance (uncalibrated DN or radiance, a missing scale or offset). Read from at most ~1024² pixels.
+REFLECTANCE_MEDIAN_MAX = 1.5
+REFLECTANCE_MEDIAN_MIN = -0.5
+
+# Suspect nodata: a value (0 or the band minimum) that is not the nodata in use but fills at least
+# SUSPECT_NODATA_PCT % of the pixels, and either SUSPECT_EDGE_PCT % of the image border or
+# SUSPECT_NODATA_ALONE_PCT % of the pixels, looks like fill; the check reads at most ~1024² pixels.
+SUSPECT_NODATA_PCT = 1.0
+SUSPECT_EDGE_PCT = 10.0
+SUSPECT_NODATA_ALONE_PCT = 5.0
+
+
+class NoOverlapError(InputDataError):
+    """A scene does not overlap the analysis area."""
+
+
+def check_scene(scene: Scene, grid: Grid) -> list[str]:
+    """Check every band file of a scene against the grid; return warnings, raise on errors.
+
+    Errors (InputDataError): a file that cannot be read, has no CRS or lacks the band the profile
+    reads; NoOverlapError if no band overlaps the grid. Warnings: a CRS other than the grid's
+    (the band is reprojected), a likely wrong nodata value."""
+    warnings: list[str] = []
+    gxmin, gymin, gxmax, gymax = grid.bounds
+    grid_crs = CRS.from_user_input(grid.crs)
+    for role, p, band in scene.band_files():
+        try:
+            src = rasterio.open(p)
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputDataError(f"scene {scene.scene_id}: {role} band {p} cannot be read ({exc}). "
+                                 "Check that the file exists and is a complete GeoTIFF/COG/JPEG2000.") from exc
+        with src:
+            if src.crs is None:
+                raise InputDataError(f"scene {scene.scene_id}: {role} band {p} has no CRS. Use a georeferenced file (GeoTIFF/COG/JP2).")
+            if band > src.count:
+                raise InputDataError(
+                    f"scene {scene.scene_id}: {role} file {p} has {src.count} band(s) but profile {scene.sensor!r} reads band {band}. "
+                    f"Fix imagery.profiles.{scene.sensor}.bands.{role}, or point {role} at the right file.")
+            if src.crs != grid_crs:
+                warnings.append(f"scene {scene.scene_id}: {role} band {Path(p).name} is in {src.crs}, not the analysis CRS {grid.crs}; "
+                                f"it is reprojected on the fly ({'nearest' if role == 'quality' else 'bilinear'}).")
+            xmin, ymin, xmax, ymax = transform_bounds(src.crs, grid.crs, *src.bounds)
+        if xmax <= gxmin or xmin >= gxmax or ymax <= gymin or ymin >= gymax:
+            raise NoOverlapError(
+                f"scene {scene.scene_id}: {role} band {p} (bounds {xmin:.0f}, {ymin:.0f}, {xmax:.0f}, {ymax:.0f} in {grid.crs}) "
+                f"does not overlap the analysis area {tuple(round(v) for v in grid.bounds)} ({grid.crs}). "
+                "Remove the scene or check the zones."
+            )
+        if role != "quality":
+            suspect = suspect_nodata(p, band, scene.nodata, scene.nodata_override, scene.sensor)
+            if suspect:
+                warnings.append(f"scene {scene.scene_id}: {suspect}")
+    return warnings
+
+
+
+def suspect_nodata(path: str, band: int, profile_nodata: float | None, override: bool = False, profile: str = "") -> str | None:
+    """A warning if a value that is not the nodata in use (0 or the band minimum) looks like fill:
+    it covers ≥ SUSPECT_NODATA_PCT % of the pixels and ≥ SUSPECT_EDGE_PCT % of the image border,
+    or ≥ SUSPECT_NODATA_ALONE_PCT % of the pixels. None if nothing looks wrong."""
+    with rasterio.open(path) as src:
+        nodata = nodata_in_use(src.nodata, profile_nodata, override)
+        step = max(1, math.ceil(max(src.height, src.width) / 1024))
+        arr = src.read(band, out_shape=(math.ceil(src.height / step), math.ceil(src.width / step)), resampling=Resampling.nearest)
+        declared = "declared by the file" if nodata is not None and src.nodata == nodata and not override else "of the profile"
+    if arr.size == 0 or arr.min() == arr.max():
+        return None  # a constant band gives nothing to compare
+    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
+    for value in sorted({0, arr.min().item()}):
+        if nodata is not None and value == nodata:
+            continue
+        share = 100.0 * float((arr == value).mean())
+        edge = 100.0 * float((border == value).mean())
+        if share >= SUSPECT_NODATA_PCT and (edge >= SUSPECT_EDGE_PCT or share >= SUSPECT_NODATA_ALONE_PCT):
+            now = f"the nodata value in use is {nodata:g} ({declared})" if nodata is not None else "no nodata value is set"
+            key = f"imagery.profiles.{profile}" if profile else "the profile"
+            return (f"{Path(path).name} band {band}: {share:.1f} % of the pixels (and {edge:.0f} % of the image border) "
+                    f"are {value}, but {now}. If {value} marks no data, set {key}.nodata: {value} with nodata_override: true "
+                    "(otherwise these pixels count as dark surfaces); if it is real data, ignore this warning.")
+    return None
+
+
+
+def scene_alignment(scene: Scene, grid: Grid) -> tuple[dict, list[str]]:
+    """How a scene's band files sit on the grid: the record fields ``resampled`` (True if its red or NIR
+    band is resampled, i.e. its NDVI is interpolated) and ``resampling`` (per resampled band, quality
+    included: role, file, why, shift_m), and one warning naming the scene, the reason and the shift
+    in metres when its red or NIR band is resampled in the grid's CRS (a band in another CRS is
+    warned about by :func:`check_scene`)."""
+    bands = []
+    corner = None
+    for role, path, _ in scene.band_files():
+        with rasterio.open(path) as src:
+            how = file_alignment(src.crs, src.transform, grid)
+            corner = corner or (src.transform.c, src.transform.f)
+        if how is not None:
+            bands.append({"role": role, "file": path, **how})
+    fields_ = {"resampled": any(b["role"] != "quality" for b in bands), "resampling": bands}
+    warnings = []
+    # a band in another CRS is warned about by check_scene; here the same CRS at another pixel size or lattice
+    reflectance = [b for b in bands if b["role"] != "quality" and not b["why"].startswith("reprojected")]
+    if reflectance:
+        roles = " and ".join(b["role"] for b in reflectance)
+        shift = reflectance[0]["shift_m"]
+        fix = (f"To follow this scene's pixels instead, set grid.align: [{format_m(corner[0])}, {format_m(corner[1])}] (one of its pixel corners); "
+               "scenes on different lattices cannot all be read without resampling." if shift else
+               "Set resolution to the scene's pixel size to read it without resampling.")
+        warnings.append(
+            f"scene {scene.scene_id}: its {roles} band(s) are resampled onto the analysis grid "
+            f"({grid.resolution_m:g} m, {grid.crs}, corner at {format_m(grid.transform.c)}, {format_m(grid.transform.f)}): {reflectance[0]['why']}"
+            ". Resampled NDVI blends neighbouring pixels (on Landsat a half-pixel shift moved NDVI by up to 0.44). " + fix)
+    return fields_, warnings
+
+
+def calibration_check(scene: Scene, max_px: int = 1024) -> tuple[dict, list[str]]:
+    """The median of each reflectance band's valid values after calibration (read from at most
+    ~``max_px``² pixels of the file), as the record field ``reflectance_median`` {red, nir}, and a
+    warning when either median is outside [REFLECTANCE_MEDIAN_MIN, REFLECTANCE_MEDIAN_MAX]:
+    those numbers are not reflectance (uncalibrated DN or radiance, or a missing scale/offset)."""
+    medians: dict[str, float | None] = {}
+    for role, path, band in scene.band_files():
+        if role == "quality":
+            continue
+        with rasterio.open(path) as src:
+            nodata = nodata_in_use(src.nodata, scene.nodata, scene.nodata_override)
+            step = max(1, math.ceil(max(src.height, src.width) / max_px))
+            dn = src.read(band, out_shape=(math.ceil(src.height / step), math.ceil(src.width / step)),
+                          resampling=Resampling.nearest).astype(np.float64)
+        valid = np.isfinite(dn) if nodata is None else np.isfinite(dn) & (dn != nodata)
+        scale, offset = scene.calibration(role)
+        medians[role] = float(np.median(dn[valid] * scale + offset)) if valid.any() else None
+    odd = {r: m for r, m in medians.items() if m is not None and not REFLECTANCE_MEDIAN_MIN <= m <= REFLECTANCE_MEDIAN_MAX}
+    warnings = []
+    if odd:
+        values = ", ".join(f"{r} {m:.4g} (DN × {scene.calibration(r)[0]:g} {scene.calibration(r)[1]:+g})" for r, m in odd.items())
+        warnings.append(
+            f"scene {scene.scene_id} (profile {scene.sensor}): after calibration the median of the valid {'/'.join(odd)} values is "
+            f"{values}; reflectance lies between 0 and about 1, so these look like uncalibrated numbers (DN or radiance), not "
+            "reflectance. NDVI thresholds (vegetation.ndvi_vegetation, ndvi_tree) and the FVC endmembers assume reflectance, and "
+            f"with an offset or per-band gain missing NDVI itself is wrong. Set imagery.profiles.{scene.sensor}.scale and offset "
+            "so that reflectance = DN × scale + offset, one number for both bands or per band, e.g. scale: {red: 0.0123, nir: 0.0098}.")
+    return {"reflectance_median": medians, "calibration_suspect": bool(odd)}, warnings
