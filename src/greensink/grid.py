@@ -21,6 +21,7 @@ from affine import Affine
 from pyproj import CRS
 
 from greensink.errors import ConfigError
+from greensink.units import m2_to_ha
 
 
 class Tile(NamedTuple):
@@ -62,7 +63,7 @@ class Grid:
     @property
     def pixel_area_ha(self) -> float:
         """Area of one pixel in hectares (1 ha = 10 000 m²)."""
-        return self.resolution_m**2 / 10_000.0
+        return m2_to_ha(self.resolution_m**2)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -24,6 +24,7 @@ import shapely.geometry
 from greensink.coverage import coverage_raster
 from greensink.errors import InputDataError
 from greensink.grid import Grid
+from greensink.units import m2_to_ha
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def resolve_overlaps(gdf: gpd.GeoDataFrame, type_column: str, types: Sequence[st
         overlap = shapely.intersection(merged, taken)
         own = shapely.difference(merged, taken) if not overlap.is_empty else merged
         taken = shapely.union(taken, own)
-        overlaps[code] = overlap.area / 10_000
+        overlaps[code] = m2_to_ha(overlap.area)
         if overlap.area > 0:
             log.log(logging.WARNING if overlap.area > tolerance_m2 else logging.INFO,
                     "greenspace: %.6g m² of type %s overlap earlier types and were counted there%s", overlap.area, code,

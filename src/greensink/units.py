@@ -15,32 +15,25 @@ The helpers work on numbers and NumPy arrays (and pandas columns) alike.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any
 
 M2_PER_HA = 10_000.0  # m² per hectare (100 m × 100 m)
 CO2_PER_C = 44.0 / 12.0  # t CO2e per t C (molar masses of CO2 and C)
 
-T = TypeVar("T")
 
-
-def m2_to_ha(area_m2: T) -> T:
+def m2_to_ha(area_m2: Any) -> Any:
     """Square metres to hectares: ``area_m2`` / 10 000."""
-    return area_m2 / M2_PER_HA  # type: ignore[operator,return-value]
+    return area_m2 / M2_PER_HA
 
 
-def ha_to_m2(area_ha: T) -> T:
+def ha_to_m2(area_ha: Any) -> Any:
     """Hectares to square metres: ``area_ha`` × 10 000."""
-    return area_ha * M2_PER_HA  # type: ignore[operator,return-value]
+    return area_ha * M2_PER_HA
 
 
-def c_to_co2e(carbon_t: T) -> T:
+def c_to_co2e(carbon_t: Any) -> Any:
     """Tonnes of carbon to tonnes of CO2 equivalent: ``carbon_t`` × 44/12."""
-    return carbon_t * CO2_PER_C  # type: ignore[operator,return-value]
-
-
-def pixel_area_ha(resolution_m: float) -> float:
-    """Area of a square pixel of side ``resolution_m`` metres, in hectares (10 m: 0.01 ha)."""
-    return m2_to_ha(float(resolution_m) ** 2)
+    return carbon_t * CO2_PER_C
 
 
 def format_m(value: float) -> str:

@@ -24,6 +24,7 @@ import shapely
 from greensink.errors import InputDataError
 from greensink.geometry import AREA_TOLERANCE_PIXELS, area_tolerance_m2, prepare_polygons
 from greensink.grid import Grid
+from greensink.units import ha_to_m2, m2_to_ha
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +100,14 @@ def nesting_report(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, share:
         "level": children["level"].iloc[0],
         "parent_level": parents["level"].iloc[0],
         "zones": int(len(children)),
-        "area_ha": child_sum / 1e4,
-        "outside_parents_ha": outside / 1e4,
-        "parent_gaps_ha": gaps / 1e4,
-        "overlap_ha": overlap / 1e4,
+        "area_ha": m2_to_ha(child_sum),
+        "outside_parents_ha": m2_to_ha(outside),
+        "parent_gaps_ha": m2_to_ha(gaps),
+        "overlap_ha": m2_to_ha(overlap),
         "straddling_zones": int(len(straddlers)),
         "straddling_ids": " ".join(map(str, straddlers[:50])),
         "no_parent_zones": int(np.sum(share == 0)),
-        "tolerance_ha": tolerance_m2 / 1e4,
+        "tolerance_ha": m2_to_ha(tolerance_m2),
         "tiles_parents": bool(max(outside, gaps, overlap) <= tolerance_m2 and len(straddlers) == 0),
     }
 
@@ -156,8 +157,8 @@ def nest_levels(levels: Sequence[gpd.GeoDataFrame], resolution_m: float = 10.0) 
                 log.warning(
                     "zones: %s does not tile %s: %.6g m² outside parents, %.6g m² gaps, %.6g m² overlaps, %d zones straddle "
                     "parents (areas up to %.6g m², %g pixel, are tolerated)",
-                    report["level"], report["parent_level"], report["outside_parents_ha"] * 1e4, report["parent_gaps_ha"] * 1e4,
-                    report["overlap_ha"] * 1e4, report["straddling_zones"], tolerance_m2, AREA_TOLERANCE_PIXELS,
+                    report["level"], report["parent_level"], ha_to_m2(report["outside_parents_ha"]),
+                    ha_to_m2(report["parent_gaps_ha"]), ha_to_m2(report["overlap_ha"]), report["straddling_zones"], tolerance_m2, AREA_TOLERANCE_PIXELS,
                 )
         out.append(level)
     return out, pd.DataFrame(rows)
