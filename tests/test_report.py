@@ -22,8 +22,22 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from greensink.report import DASH, ZONE_HEADERS, _downsample, format_interval, format_number, formula, render_report
+from greensink.change import change_table, sink_classes
+from greensink.report import (
+    DASH,
+    ZONE_HEADERS,
+    _downsample,
+    dominant_source_text,
+    format_interval,
+    format_number,
+    formula,
+    load_calibration,
+    read_calibration,
+    render_report,
+    variance_breakdown,
+)
 from greensink.targets import evaluate
+from greensink.uncertainty import SOURCES, plots_needed
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "reports"
 YEARS = [2023, 2024]
@@ -35,10 +49,15 @@ EVIL_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; 东湖区"
 FALLBACK_REASON = "3 plots < min_plots 10: using coefficient table (c_above + c_below = 12.5 t C/ha)"
 EXTENT = (500_000.0, 3_400_000.0, 504_000.0, 3_403_000.0)  # (xmin, ymin, xmax, ymax), UTM metres
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SECTION_IDS = ["summary", "maps", "tables", "types", "change", "targets", "models", "plausibility", "methods",
-               "provenance"]
+SECTION_IDS = ["summary", "maps", "tables", "types", "change", "uncertainty", "targets", "models", "plausibility",
+               "methods", "provenance"]
 # the city (one zone) carbon of each year: estimate, lower, upper (t C)
 CITY_CARBON = {2023: (123_456.7, 110_000.2, 130_000.4), 2024: (125_000.0, 111_500.0, 131_900.0)}
+CITY_U_PCT = 6.3  # the city's U % (carbon_u_pct) in both years
+# each level's variance shares (var_share_<source>_pct) in SOURCES order: curve, table, residual, ndvi, edges
+STOCK_SHARES = {"city": (62, 3, 21, 9, 5), "district": (55, 3, 28, 9, 5), "block": (14, 3, 71, 8, 4),
+                "parcel": (10, 1, 30, 55, 4)}
+SINK_SHARES = (5, 1, 37, 48, 9)  # the sink's: the curve and the table largely cancel between paired years
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,7 +129,25 @@ def _zone_table(level: str, year: int) -> gpd.GeoDataFrame:
     df["plausibility_flag"] = ""
     if level == "block":
         df.loc[2, "plausibility_flag"] = "80.0 t C/ha of green space exceeds the Beijing maximum 68"
+    # uncertainty columns (docs/outputs.md): U %, the conservative bound (= the lower bound), variance shares
+    df["carbon_u_pct"] = CITY_U_PCT if level == "city" else np.linspace(9.5, 30.5, n)
+    df["carbon_t_conservative"] = lo
+    for source, share in zip(SOURCES, STOCK_SHARES[level], strict=True):
+        df[f"var_share_{source}_pct"] = float(share)
     return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:32651")
+
+
+def _sink_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """The change table's significance columns from its sink and interval, as greensink.change writes them:
+    the class by greensink.change.sink_classes, U % from the interval (half the 95 % interval taken as
+    1.96/1.645 × half the 90 % one), the conservative bound = the lower bound, no net carbon loss."""
+    sink, lo, hi = (df[c].to_numpy(float) for c in ("sink_t_yr", "sink_t_yr_lo", "sink_t_yr_hi"))
+    df["sink_class"] = sink_classes(sink, lo, hi)
+    df["sink_significant"] = df["sink_class"].isin(["gain", "loss"])
+    df["sink_u_pct"] = 100 * (hi - lo) / 2 * (1.96 / 1.645) / np.abs(sink)
+    df["sink_t_yr_conservative"] = lo
+    df["no_net_carbon_loss"] = df["sink_class"] != "loss"
+    return df
 
 
 def _change_table(t0: gpd.GeoDataFrame, t1: gpd.GeoDataFrame, y0: int, y1: int) -> gpd.GeoDataFrame:
@@ -130,18 +167,23 @@ def _change_table(t0: gpd.GeoDataFrame, t1: gpd.GeoDataFrame, y0: int, y1: int) 
     if t1["level"].iloc[0] == "block":
         df.loc[0, "green_area_change_ha"] = -1.5  # one block lost green area
     df["no_net_loss"] = df["green_area_change_ha"] >= 0
+    df = _sink_columns(df)
+    for source, share in zip(SOURCES, SINK_SHARES, strict=True):
+        df[f"var_share_{source}_pct"] = float(share)
     return gpd.GeoDataFrame(df, geometry=t1.geometry.values, crs=t1.crs)
 
 
 def _models() -> dict:
     plots_cv = {"rmse_t_ha": 4.321, "r2": 0.73, "bias_t_ha": -0.12, "n": 24, "n_folds": 5}
+    # curve U % and plots needed for the target U 10 %, as greensink.uncertainty.annotate_models writes them:
+    # G1 24 × (18/10)² = 77.76 -> 78 plots; G2 15 × (9/10)² = 12.15 -> 13, fewer than it has
     return {
-        "predictor": "ndvi", "n_bootstrap": 200, "min_plots": 10,
+        "predictor": "ndvi", "n_bootstrap": 200, "min_plots": 10, "target_u_pct": 10.0,
         "types": {
             "G1": {"type": "G1", "source": "plots", "form": "linear", "params": {"a": 3.2, "b": 45.6}, "n": 24,
-                   "cv": plots_cv},
+                   "cv": plots_cv, "curve_u_pct": 18.0, "plots_needed": plots_needed(24, 18.0, 10.0)},
             "G2": {"type": "G2", "source": "plots", "form": "power", "params": {"a": 60.1, "b": 1.8}, "n": 15,
-                   "cv": {**plots_cv, "n": 15, "r2": 0.51}},
+                   "cv": {**plots_cv, "n": 15, "r2": 0.51}, "curve_u_pct": 9.0, "plots_needed": plots_needed(15, 9.0, 10.0)},
             "EG": {"type": "EG", "source": "coefficients", "form": "constant", "params": {"c": 12.5}, "n": 3,
                    "reason": FALLBACK_REASON, "uncertainty_pct": 40.0, "cv": None},
         },
@@ -397,7 +439,9 @@ def test_per_type_table_names_types_and_sums_to_city(parsed: _Tables):
 def test_change_table_shows_sink_and_no_net_loss(parsed: _Tables):
     rows = body_rows(parsed.tables["change-2023-2024-block"])
     cls, b1 = rows[0]
-    assert b1[1] == "B1" and b1[-1] == "✗" and cls == "loss"
+    # B1 lost vegetated area (last column ✗) but gained carbon significantly: not a red (carbon loss) row
+    assert b1[1] == "B1" and b1[-1] == "✗" and cls == ""
+    assert b1[7] == "净吸收 gain" and b1[-3] == "✓"
     assert all(cells[-1] == "✓" for _, cells in rows[1:])
     city = body_rows(parsed.tables["change-2023-2024-city"])[0][1]
     assert city[5] == "+1,543" and city[6] == "1,185 – 1,902"
@@ -635,3 +679,204 @@ def test_methods_name_the_bootstrap_scheme(inputs: dict):
     html = render_report(**{**inputs, "models": models})
     assert "refitted to their fitted values plus resampled residuals" in html
     assert "refitted on plots resampled with replacement" not in html
+
+
+# ---------------------------------------------------------------------------------------------
+# Uncertainty (issue 11): U %, conservative bounds, variance shares, sink classes, calibration labels
+
+
+def _section(html: str, sid: str, next_sid: str) -> str:
+    return html[html.index(f'<section id="{sid}"'):html.index(f'<section id="{next_sid}"')]
+
+
+def _hand_shares(level: str, rows: list[tuple[float, ...]]) -> gpd.GeoDataFrame:
+    """The first len(rows) zones of a level with var_share_<source>_pct set by hand (SOURCES order)."""
+    df = _zone_table(level, 2024).iloc[:len(rows)].copy()
+    for k, source in enumerate(SOURCES):
+        df[f"var_share_{source}_pct"] = [r[k] for r in rows]
+    return df
+
+
+def test_dominant_source_and_sentence_from_hand_made_variance_shares(inputs: dict):
+    # blocks: residual shares 78, 84, 81 -> mean 81 %; curve 12, 6, 9 -> 9; table 0; ndvi 6, 6, 6; edges 4, 4, 4
+    blocks = _hand_shares("block", [(12, 0, 78, 6, 4), (6, 0, 84, 6, 4), (9, 0, 81, 6, 4)])
+    b = variance_breakdown(blocks)
+    assert (b["residual"], b["curve"], b["ndvi"], b["edges"], b["table"]) == pytest.approx((81, 9, 6, 4, 0))
+    d = dominant_source_text("block", b)
+    assert d["source"] == "residual" and d["share"] == "81"
+    assert d["zh"].startswith("在街区层面，样地残差") and "占碳储量方差的 81 %：" in d["zh"] and "分散增加样地" in d["zh"]
+    assert d["en"].startswith("At block level (on average over its 3 zones), 81 % of the variance comes from the plot residuals")
+    assert "more plots spread over the area" in d["en"]
+    # each source, when it dominates (70 % against 7.5 % each), names its own remedy
+    remedy = {"curve": ("增加样地", "more field plots"), "residual": ("分散增加样地", "more plots spread over the area"),
+              "ndvi": ("更多无云影像", "more clear imagery"), "edges": ("更精确的绿地多边形", "better green-space polygons"),
+              "table": ("本地系数", "local coefficients or local field plots")}
+    for source in SOURCES:
+        row = tuple(70.0 if s == source else 7.5 for s in SOURCES)
+        d = dominant_source_text("parcel", variance_breakdown(_hand_shares("parcel", [row, row])), what="sink")
+        assert d["source"] == source and d["share"] == "70"
+        assert remedy[source][0] in d["zh"] and remedy[source][1] in d["en"], source
+        assert "占碳汇方差的 70 %" in d["zh"] and "70 % of the variance of the sink comes from" in d["en"]
+    # no var_share columns (a table written before them): said so, no source invented
+    old = _zone_table("block", 2024).drop(columns=[f"var_share_{s}_pct" for s in SOURCES])
+    assert variance_breakdown(old) is None and dominant_source_text("block", None)["source"] is None
+    # the report states it in the uncertainty section and the variance table
+    tables = {y: dict(inputs["tables"][y]) for y in YEARS}
+    tables[2024]["block"] = blocks
+    html = render_report(**{**inputs, "tables": tables})
+    section = _section(html, "uncertainty", "targets")
+    assert "在街区层面，样地残差（林分自身偏离曲线的变异）占碳储量方差的 81 %" in section
+    assert "At block level (on average over its 3 zones), 81 % of the variance comes from the plot residuals" in section
+    p = _Tables()
+    p.feed(html)
+    shares = {(cells[0], cells[1]): cells[2:] for _, cells in body_rows(p.tables["variance-shares"])}
+    assert shares[("街区 block", "碳储量 stock 2024")] == ["9", "0", "81", "6", "4"]  # curve table residual ndvi edges
+    stock = {(cells[0], cells[1]): cells for _, cells in body_rows(p.tables["uncertainty-stock"])}
+    assert stock[("街区 block", "2024")][5] == "residual (81 %)"
+    assert stock[("地块 parcel", "2024")][5] == "ndvi (55 %)"  # the fixture's parcels: NDVI 55 %
+
+
+def test_u_pct_and_conservative_bound_in_zone_and_sink_tables(html: str, parsed: _Tables):
+    headers = parsed.tables["zones-2023-city"][0][1]
+    u, cons = headers.index("不确定度 U (%)"), headers.index("保守下限 Conservative (t C)")
+    city = body_rows(parsed.tables["zones-2023-city"])[0][1]
+    assert city[u] == "6.3" and city[cons] == "110,000"  # carbon_u_pct 6.3; lower bound 110,000.2 t C
+    district = {cells[1]: cells for _, cells in body_rows(parsed.tables["zones-2024-district"])}
+    assert district["D1"][u] == "9.5" and district["D2"][u] == "30.5"
+    # D2 2024: density 10.5 + 1 = 11.5 t C/ha × 600 ha = 6,900 t C; conservative = 0.9 × 6,900 = 6,210
+    assert district["D2"][cons] == "6,210"
+    headers = parsed.tables["change-2023-2024-city"][0][1]
+    u, cons = headers.index("不确定度 U (%)"), headers.index("保守下限 Conservative (t C/yr)")
+    sink = body_rows(parsed.tables["change-2023-2024-city"])[0][1]
+    # sink 1,543.3 t C/yr in [1,184.66, 1,901.96]: U = 100 × 358.65 × (1.96/1.645) / 1,543.3 = 27.7 %
+    assert sink[u] == "27.7" and sink[cons] == "+1,185"
+    # one sentence each: U % (IPCC) and the conservative bound
+    tables = _section(html, "tables", "types")
+    assert "half the 95 % interval over the estimate, as the IPCC 2006 guidelines define it" in tables
+    assert "lower end of the 90 % interval: the figure to claim where the carbon must not be overstated" in tables
+    summary = html[html.index('id="summary"'):html.index('id="maps"')]
+    assert "保守下限 conservative +1,185 t C/yr; U 27.7 %" in summary
+    section = _section(html, "uncertainty", "targets")
+    assert "市域 city</strong> · 2024: U 中位数 median 6.3 %, 范围 range 6.3 – 6.3 %" in section
+    assert "街区 block</strong> · 2024: U 中位数 median 20.0 %, 范围 range 9.5 – 30.5 %" in section
+
+
+def _with_block_sinks(inputs: dict, sinks: dict[str, tuple[float, float, float]]) -> dict:
+    """The inputs with these blocks' (sink, lower, upper) t C/yr; classes etc. as greensink.change writes them."""
+    change = {pair: dict(levels) for pair, levels in inputs["change"].items()}
+    df = change[(2023, 2024)]["block"].copy()
+    for zone, (s, lo, hi) in sinks.items():
+        df.loc[df["zone_id"] == zone, ["sink_t_yr", "sink_t_yr_lo", "sink_t_yr_hi"]] = (s, lo, hi)
+    df["sink_t_ha_yr"] = df["sink_t_yr"] / df["area_ha"]
+    change[(2023, 2024)]["block"] = _sink_columns(df)
+    return {**inputs, "change": change}
+
+
+def test_interval_including_zero_is_no_significant_change_never_a_loss(inputs: dict):
+    # B2 +0.5 [−2, 3] and B4 −1.0 [−3, 1]: the intervals include 0; B3 −6.4 [−10.9, −2.9] lies below 0
+    html = render_report(**_with_block_sinks(inputs, {"B2": (0.5, -2.0, 3.0), "B3": (-6.4, -10.9, -2.9),
+                                                      "B4": (-1.0, -3.0, 1.0)}))
+    p = _Tables()
+    p.feed(html)
+    headers = p.tables["change-2023-2024-block"][0][1]
+    klass, nncl = headers.index("类别 Class"), headers.index("无碳净损失 No net carbon loss")
+    rows = {cells[1]: (cls, cells) for cls, cells in body_rows(p.tables["change-2023-2024-block"])}
+    for zone in ("B2", "B4"):
+        cls, cells = rows[zone]
+        assert cells[klass] == "无显著变化 no significant change" and cls != "loss" and cells[nncl] == "✓", zone
+    assert rows["B2"][1][6] == "−2.00 – 3.00"
+    cls, b3 = rows["B3"]
+    assert b3[klass] == "损失 loss" and cls == "loss" and b3[nncl] == "✗"
+    # the largest-losses list holds only zones classed loss
+    assert [cells[1] for _, cells in body_rows(p.tables["losses-2023-2024-block"])] == ["B3"]
+    change = _section(html, "change", "uncertainty")
+    assert "净吸收 gain 1 · 损失 loss 1 · 无显著变化 no significant change 2" in change
+    # the "no net loss" verdict of the summary uses the significance: 3 of 4 blocks, one significant loss
+    summary = html[html.index('id="summary"'):html.index('id="maps"')]
+    assert "2023–2024 · 街区 block: 净吸收 gain 1 · 损失 loss 1 · 无显著变化 no significant change 2. " \
+           "无碳净损失 No net carbon loss: 3 / 4（显著损失 significant loss: 1）" in summary
+    # a level with no significant loss lists none, and says why the others are not losses
+    assert "losses-2023-2024-parcel" not in p.tables
+    assert "No zone has a significant loss: 70 个分区的区间包含零" in change
+
+
+def test_sink_class_from_the_change_module_drives_the_report(inputs: dict):
+    # two blocks through greensink.change.change_table: B1's draws span −2 … 3 (estimate +0.5),
+    # B2's lie between −7.4 and −5.4 (estimate −6.4): classes no significant change and loss
+    t0, t1 = inputs["tables"][2023]["block"].iloc[:2], inputs["tables"][2024]["block"].iloc[:2]
+    draws = np.stack([np.linspace(-2.0, 3.0, 101), np.linspace(-7.4, -5.4, 101)])
+    parts = {s: np.zeros_like(draws) for s in SOURCES}
+    parts["ndvi"] = draws - draws.mean(axis=1, keepdims=True)
+    table = change_table(t1[["zone_id", "parent_id", "level", "name", "geometry"]], t0, t1, 2023, 2024,
+                         (np.array([0.5, -6.4]), draws, parts))
+    assert list(table["sink_class"]) == ["no significant change", "loss"]
+    html = render_report(**{**inputs, "years": YEARS, "levels": ["block"],
+                            "tables": {y: {"block": inputs["tables"][y]["block"].iloc[:2]} for y in YEARS},
+                            "change": {(2023, 2024): {"block": table}}})
+    p = _Tables()
+    p.feed(html)
+    rows = {cells[1]: (cls, cells) for cls, cells in body_rows(p.tables["change-2023-2024-block"])}
+    assert rows["B1"][0] == "" and "无显著变化 no significant change" in rows["B1"][1]
+    assert rows["B2"][0] == "loss" and "损失 loss" in rows["B2"][1]
+    assert [cells[1] for _, cells in body_rows(p.tables["losses-2023-2024-block"])] == ["B2"]
+    assert "At block level (on average over its 2 zones), 100 % of the variance of the sink comes from the NDVI composite error" in html
+
+
+def test_plots_needed_per_type_for_the_target_uncertainty(parsed: _Tables):
+    rows = {cells[0]: cells for _, cells in body_rows(parsed.tables["plots-needed"])}
+    # G1: 24 plots at curve U 18 % -> 24 × (18/10)² = 77.76 -> 78 plots, 54 more; G2: 13 needed, has 15: 0 more
+    assert rows["G1"][3:] == ["24", "18.0", "10.0", "78", "54"]
+    assert rows["G2"][3:] == ["15", "9.0", "10.0", "13", "0"]
+    assert rows["EG"][4] == DASH and "at least 10 plots to fit a curve" in rows["EG"][6]
+
+
+CALIBRATION = {  # the shape benchmarks/calibration.py writes (benchmarks/results/calibration.json), trimmed
+    "benchmark": "calibration", "date_utc": "2026-12-05T08:00:00Z",
+    "settings": {"realisations": 50, "realisations_done": 50, "nominal": 0.9},
+    "levels": {"city": {"stock_coverage": 0.91, "sink_coverage": 0.88, "n_stock": 100},
+               "district": {"stock_coverage": 0.89, "sink_coverage": 0.93},
+               "block": {"stock_coverage": 0.72, "sink_coverage": 0.86},
+               "parcel": {"stock_coverage": 0.97, "sink_coverage": 0.60}},
+    "realisations": [{"k": 0, "seed": 1000}],
+}
+
+
+def test_calibration_label_only_for_a_level_outside_085_095(inputs: dict, html: str):
+    cal = read_calibration(CALIBRATION)
+    assert cal["realisations"] == 50 and cal["date"] == "2026-12-05" and cal["nominal"] == 0.9
+    assert cal["levels"]["block"] == {"stock": 0.72, "sink": 0.86}
+    labelled = render_report(**inputs, calibration=cal)
+    assert "Block stock intervals: measured coverage 0.72 of nominal 0.90 over 50 simulated cities" in labelled
+    assert "treat these intervals as narrower than stated" in labelled
+    assert "Parcel stock intervals: measured coverage 0.97" in labelled and "wider than stated (conservative)" in labelled
+    assert "Parcel sink intervals: measured coverage 0.60" in labelled
+    for level, what in (("City", "stock"), ("City", "sink"), ("District", "stock"), ("District", "sink"),
+                        ("Block", "sink")):  # 0.91 0.88 0.89 0.93 0.86: within 0.85–0.95, no label
+        assert f"{level} {what} intervals: measured coverage" not in labelled
+    # the block label sits on the block zone tables (each year), not on the district ones
+    tables = _section(labelled, "tables", "types")
+    block = tables[tables.index("<h4>街区 block · 2024</h4>"):tables.index('id="zones-2024-block"')]
+    district = tables[tables.index("<h4>城区 district · 2024</h4>"):tables.index('id="zones-2024-district"')]
+    assert "measured coverage 0.72" in block and "measured coverage" not in district
+    assert tables.count("measured coverage 0.72") == len(YEARS)
+    change = _section(labelled, "change", "uncertainty")
+    assert "measured coverage 0.60" in change and "measured coverage 0.72" not in change
+    # with no calibration file nothing is said about it
+    assert "measured coverage" not in html and "benchmarks/calibration.py" not in html
+    p = _Tables()
+    p.feed(labelled)
+    stock = {(cells[0], cells[1]): cells for _, cells in body_rows(p.tables["uncertainty-stock"])}
+    assert stock[("街区 block", "2024")][-1] == "0.72 ⚠" and stock[("城区 district", "2024")][-1] == "0.89"
+
+
+def test_shipped_calibration_is_read_from_the_package():
+    # greensink/data/calibration.json is shipped only once benchmarks/calibration.py has been run; without it None
+    from importlib import resources
+
+    shipped = resources.files("greensink").joinpath("data/calibration.json")
+    cal = load_calibration()
+    if shipped.is_file():
+        assert cal is not None and set(cal["levels"]) <= {"city", "district", "block", "parcel"}
+    else:
+        assert cal is None
+    assert read_calibration({"levels": {}}) is None and read_calibration(None) is None

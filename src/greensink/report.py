@@ -26,6 +26,7 @@ import base64
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,14 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from greensink.change import SINK_CLASSES, sink_classes
 from greensink.tiers import TIER_NAMES, TIER_NAMES_ZH
+from greensink.uncertainty import SOURCES as VARIANCE_SOURCES
 
-__all__ = ["MAX_ROWS", "SHOW_EACH_END", "TEMPLATE_NAME", "format_interval", "format_number", "formula",
-           "interval_label", "predictor_label", "render_report", "rivals_text", "type_predictors", "zone_headers"]
+__all__ = ["MAX_ROWS", "SHOW_EACH_END", "TEMPLATE_NAME", "calibration_label", "dominant_source_text", "format_interval",
+           "format_number", "formula", "interval_label", "largest_losses", "load_calibration", "predictor_label",
+           "read_calibration", "render_report", "rivals_text", "sink_class_of", "type_predictors", "u_pct_summary",
+           "variance_breakdown", "zone_headers"]
 
 TEMPLATE_NAME = "report.html.j2"
 MAX_ROWS = 60  # a level with more zones than this is shown as its top and bottom zones only
@@ -82,7 +87,7 @@ def zone_headers(interval_pct: float = INTERVAL_PCT) -> tuple[str, ...]:
     return (
         "名称 Name", "编号 Zone ID", "面积 Area (ha)", "绿化覆盖率 Green coverage (%)", "绿地率 Green-space ratio (%)",
         "树冠覆盖率 Canopy cover (%)", "碳储量 Carbon (t C)", f"{interval_label(interval_pct)} 区间 interval (t C)",
-        "碳密度 Density (t C/ha)", "二氧化碳当量 CO₂e (t)", "人均公园绿地 Park (m²/person)", "乔灌木占比 Tree + shrub (%)",
+        "不确定度 U (%)", "保守下限 Conservative (t C)", "碳密度 Density (t C/ha)", "二氧化碳当量 CO₂e (t)", "人均公园绿地 Park (m²/person)", "乔灌木占比 Tree + shrub (%)",
         "公园服务覆盖 Park service (% people)", "已观测 Observed (% typed land)", "填补 Filled (t C)", "层级 Tier",
     )
 
@@ -377,6 +382,9 @@ def _zone_row(r: pd.Series) -> dict[str, Any]:
     flag = str(r.get("plausibility_flag") or "")
     flag = "" if flag == "nan" else flag
     name = _text(r.get("name"))
+    carbon = _float(r.get("carbon_t"))
+    dec = _auto_decimals(carbon) if math.isfinite(carbon) else None
+    conservative = r.get("carbon_t_conservative", r.get("carbon_t_lo"))  # = carbon_t_lo (docs/outputs.md)
     cells = [
         _cell(name + (" ⚠" if flag else ""), "name flagged" if flag else "name", flag),
         _cell(_text(r.get("zone_id")), "id"),
@@ -384,10 +392,10 @@ def _zone_row(r: pd.Series) -> dict[str, Any]:
         _num(r.get("green_coverage_pct"), 1),
         _num(r.get("green_space_ratio_pct"), 1),
         _num(r.get("canopy_cover_pct"), 1),
-        _num(r.get("carbon_t")),
-        _cell(format_interval(r.get("carbon_t_lo"), r.get("carbon_t_hi"),
-                              _auto_decimals(_float(r.get("carbon_t"))) if math.isfinite(_float(r.get("carbon_t")))
-                              else None), "num interval"),
+        _num(carbon),
+        _cell(format_interval(r.get("carbon_t_lo"), r.get("carbon_t_hi"), dec), "num interval"),
+        _num(r.get("carbon_u_pct"), 1),
+        _num(conservative, dec),
         _num(r.get("carbon_t_ha"), 2),
         _num(r.get("co2e_t")),
         _num(r.get("park_area_per_capita_m2"), 1),
@@ -445,14 +453,26 @@ def _nesting(nesting: pd.DataFrame | None) -> list[dict[str, Any]]:
 
 
 def _change_row(r: pd.Series) -> dict[str, Any]:
+    """A zone of a change table. The row is red only for a significant loss (sink_class "loss"); a zone whose
+    interval includes 0 reads "no significant change". Two "no net loss" checks: of carbon, from the sink's
+    significance (no_net_carbon_loss), and of vegetated area (no_net_loss)."""
     change = _float(r.get("green_area_change_ha"))
-    if not math.isfinite(change):
+    if not math.isfinite(change) or _missing(r.get("no_net_loss")):
         nnl = _cell(DASH, "center nodata")
     elif bool(r.get("no_net_loss")):
-        nnl = _cell("✓", "center met", "无净损失 no net loss")
+        nnl = _cell("✓", "center met", "绿量无净损失 no net loss of vegetated area")
     else:
-        nnl = _cell("✗", "center missed", "绿量减少 green area decreased")
+        nnl = _cell("✗", "center missed", "绿量减少 vegetated area decreased")
+    sink_class = sink_class_of(r)
+    carbon_ok = no_net_carbon_loss_of(r)
+    if carbon_ok is None:
+        nncl = _cell(DASH, "center nodata")
+    elif carbon_ok:
+        nncl = _cell("✓", "center met", "无碳净损失：无显著损失 no net carbon loss: no significant loss")
+    else:
+        nncl = _cell("✗", "center missed", "显著碳损失：区间全部小于 0 significant carbon loss: the interval lies below 0")
     sink = _float(r.get("sink_t_yr"))
+    dec = _auto_decimals(sink) if math.isfinite(sink) else None
     cells = [
         _cell(_text(r.get("name")), "name"),
         _cell(_text(r.get("zone_id")), "id"),
@@ -460,14 +480,46 @@ def _change_row(r: pd.Series) -> dict[str, Any]:
         _num(r.get("carbon_t_from")),
         _num(r.get("carbon_t_to")),
         _num(sink, sign=True),
-        _cell(format_interval(r.get("sink_t_yr_lo"), r.get("sink_t_yr_hi"),
-                              _auto_decimals(sink) if math.isfinite(sink) else None), "num interval"),
+        _cell(format_interval(r.get("sink_t_yr_lo"), r.get("sink_t_yr_hi"), dec), "num interval"),
+        _cell(SINK_CLASS_LABELS[sink_class], f"sinkclass {sink_class.replace(' ', '-')}"),
+        _num(r.get("sink_u_pct"), 1),
+        _num(r.get("sink_t_yr_conservative", r.get("sink_t_yr_lo")), dec, sign=True),
         _num(r.get("sink_t_ha_yr"), 2, sign=True),
         _num(r.get("sink_co2e_t_yr"), sign=True),
+        nncl,
         _num(change, 2, sign=True),
         nnl,
     ]
-    return {"cells": cells, "cls": "" if not math.isfinite(change) or bool(r.get("no_net_loss")) else "loss"}
+    return {"cells": cells, "cls": "loss" if sink_class == "loss" else ""}
+
+
+def _loss_row(r: pd.Series) -> dict[str, Any]:
+    sink = _float(r.get("sink_t_yr"))
+    dec = _auto_decimals(sink) if math.isfinite(sink) else None
+    return {"cls": "loss", "cells": [
+        _cell(_text(r.get("name")), "name"), _cell(_text(r.get("zone_id")), "id"), _num(sink, sign=True),
+        _cell(format_interval(r.get("sink_t_yr_lo"), r.get("sink_t_yr_hi"), dec), "num interval"),
+        _num(r.get("sink_u_pct"), 1), _num(r.get("sink_t_ha_yr"), 2, sign=True),
+    ]}
+
+
+def _losses(table_id: str, df: pd.DataFrame, interval: str) -> dict[str, Any]:
+    """The largest significant losses of a level (only zones classed "loss") and the class counts."""
+    classes = pd.Series(sink_class_list(df), dtype=object)
+    counts = {c: int((classes == c).sum()) for c in SINK_CLASSES}
+    shown = largest_losses(df)
+    headers = ["名称 Name", "编号 Zone ID", "年碳汇 Sink (t C/yr)", f"{interval} 区间 interval (t C/yr)", "U (%)",
+               "单位面积 Sink (t C/ha/yr)"]
+    table = {"id": table_id, "headers": headers, "rows": [_loss_row(r) for _, r in shown.iterrows()], "note": None,
+             "n": len(shown)}
+    return {"table": table if len(shown) else None, "counts": counts, "shown": len(shown),
+            "counts_text": class_counts_text(counts)}
+
+
+def class_counts_text(counts: Mapping[str, int]) -> str:
+    """"净吸收 gain 3 · 损失 loss 1 · 无显著变化 no significant change 36" (unknown only when there is one)."""
+    return " · ".join(f"{SINK_CLASS_LABELS[c]} {counts.get(c, 0):,}" for c in SINK_CLASSES
+                      if c != "unknown" or counts.get(c, 0))
 
 
 def _table(table_id: str, headers: Sequence[str], df: pd.DataFrame, row_fn: Any, key: str,
@@ -631,11 +683,193 @@ def plot_carbon_text(record: Mapping[str, Any] | None) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Uncertainty: U %, conservative bounds, variance shares, plots needed, sink classes, calibration
+
+
+UNCERTAINTY_SOURCES: dict[str, tuple[str, str, str, str]] = {
+    # source: (what, zh; what, en; action, zh; action, en) — docs/method.md §6 and docs/outputs.md
+    "curve": ("模型曲线系数", "the fitted curves' coefficients",
+              "增加样地最能缩小区间", "more field plots of the types concerned would narrow the intervals most"),
+    "residual": ("样地残差（林分自身偏离曲线的变异）", "the plot residuals (the stands' own scatter about the curves)",
+                 "在全区分散增加样地，但只能缓慢缩小区间（这是林分自身的变异，随分区增大而减小，而非随样地数减小）；"
+                 "更好的预测变量（如冠层高度模型）可能缩小它",
+                 "more plots spread over the area, though they narrow it only slowly (it is the stands' own "
+                 "variation, which shrinks with the zone's size, not with the number of plots); a better "
+                 "predictor such as a canopy height model may narrow it"),
+    "ndvi": ("NDVI 合成误差（无云观测少）", "the NDVI composite error (few clear observations)",
+             "更多无云影像最能缩小区间", "more clear imagery would narrow the intervals most"),
+    "edges": ("绿地边界位置误差", "the position of green-space polygon edges",
+              "更精确的绿地多边形最能缩小区间", "better green-space polygons would narrow the intervals most"),
+    "table": ("系数表不确定性", "the coefficient table's uncertainty",
+              "本地系数或本地样地最能缩小区间", "local coefficients or local field plots would narrow the intervals most"),
+}
+"""What each variance source is and what would narrow it, Chinese and English (keys: greensink.uncertainty.SOURCES)."""
+
+SINK_CLASS_LABELS = {
+    "gain": "净吸收 gain",
+    "loss": "损失 loss",
+    "no significant change": "无显著变化 no significant change",
+    "unknown": "未知 unknown",
+}
+"""How each ``sink_class`` of the change tables (greensink.change.sink_classes) is shown."""
+MAX_LOSSES = 10  # zones listed per level under "largest significant losses"
+CALIBRATION_RESOURCE = "data/calibration.json"  # inside the greensink package (benchmarks/calibration.py's summary)
+CALIBRATION_TOLERANCE = 0.05  # measured coverage further than this from nominal (0.85–0.95 for 90 %) is labelled
+
+
+def u_pct_summary(values: Any) -> dict[str, str]:
+    """Median and range (min – max) of U % values as shown (1 decimal), over the finite ones; "—" if none."""
+    v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return {"median": DASH, "range": DASH, "n": "0"}
+    return {"median": format_number(float(np.median(v)), 1), "range": format_interval(v.min(), v.max(), 1),
+            "n": f"{v.size:,}"}
+
+
+def variance_breakdown(df: pd.DataFrame | None) -> dict[str, float] | None:
+    """Mean share (%) of each source's variance over the zones of a table (``var_share_<source>_pct``), the
+    share in a typical zone of the level; None when the table has no variance shares."""
+    if df is None:
+        return None
+    cols = {s: f"var_share_{s}_pct" for s in VARIANCE_SOURCES}
+    if not any(c in df.columns for c in cols.values()):
+        return None
+    shares = np.column_stack([_col(df, c) for c in cols.values()])
+    known = np.isfinite(shares).any(axis=1)
+    if not known.any():
+        return None
+    means = np.nanmean(np.where(np.isfinite(shares[known]), shares[known], 0.0), axis=0)
+    return dict(zip(VARIANCE_SOURCES, (float(m) for m in means), strict=True)) | {"_zones": float(known.sum())}
+
+
+def dominant_source_text(level: str, breakdown: Mapping[str, float] | None, *, what: str = "stock") -> dict[str, Any]:
+    """The source with the largest mean variance share at a level and what would narrow it, in one bilingual
+    sentence: "在街区层面，样地残差…占碳储量方差的 71 %：… / At block level (on average over its 4 zones), 71 % of the
+    variance comes from the plot residuals …: …". ``breakdown`` is :func:`variance_breakdown`'s; ``what`` is
+    "stock" or "sink". Returns {"source", "share", "zh", "en"}; source None without a breakdown."""
+    zh_level, en_level = LEVEL_NAMES_ZH.get(level, level), level
+    zh_what, en_what = ("碳汇", "of the sink ") if what == "sink" else ("碳储量", "")
+    shares = {s: v for s, v in (breakdown or {}).items() if s in UNCERTAINTY_SOURCES and math.isfinite(v)}
+    if not shares or max(shares.values()) <= 0:
+        return {"source": None, "share": DASH,
+                "zh": f"{zh_level}层面{zh_what}的方差构成未记录。",
+                "en": f"At {en_level} level the tables record no variance breakdown {en_what}(a run before greensink kept it)."}
+    source = max(shares, key=lambda s: (shares[s], -VARIANCE_SOURCES.index(s)))
+    zh_src, en_src, zh_act, en_act = UNCERTAINTY_SOURCES[source]
+    share = format_number(shares[source], 0)
+    n = int((breakdown or {}).get("_zones", 0))
+    zones = f" (on average over its {n:,} zones)" if n > 1 else ""
+    return {"source": source, "share": share,
+            "zh": f"在{zh_level}层面，{zh_src}占{zh_what}方差的 {share} %：{zh_act}。",
+            "en": f"At {en_level} level{zones}, {share} % of the variance {en_what}comes from {en_src}: {en_act}."}
+
+
+def sink_class_of(r: Mapping[str, Any]) -> str:
+    """A change-table row's ``sink_class``; derived from its interval (greensink.change.sink_classes) for
+    tables written before the column existed. A zone whose interval includes 0 is never a loss."""
+    cls = r.get("sink_class")
+    if isinstance(cls, str) and cls in SINK_CLASSES:
+        return cls
+    return sink_classes(np.array([_float(r.get("sink_t_yr"))]), np.array([_float(r.get("sink_t_yr_lo"))]),
+                        np.array([_float(r.get("sink_t_yr_hi"))]))[0]
+
+
+def sink_class_list(df: pd.DataFrame) -> list[str]:
+    """:func:`sink_class_of` for every row of a change table."""
+    return [sink_class_of(r) for r in df.to_dict("records")]
+
+
+def no_net_carbon_loss_of(r: Mapping[str, Any]) -> bool | None:
+    """``no_net_carbon_loss`` of a change-table row (False only for a significant loss), None where unknown."""
+    v = r.get("no_net_carbon_loss")
+    if not _missing(v):
+        return bool(v)
+    cls = sink_class_of(r)
+    return None if cls == "unknown" else cls != "loss"
+
+
+def largest_losses(df: pd.DataFrame, n: int = MAX_LOSSES) -> pd.DataFrame:
+    """The zones classed "loss" (interval wholly below 0), largest loss first, at most ``n``; never a zone
+    whose interval includes 0."""
+    classes = np.array(sink_class_list(df), dtype=object)
+    losses = df[classes == "loss"]
+    order = np.argsort(_col(losses, "sink_t_yr"), kind="stable")
+    return losses.iloc[order[:n]]
+
+
+def load_calibration() -> dict[str, Any] | None:
+    """The calibration benchmark's latest measured coverage shipped with greensink (package data
+    ``greensink/data/calibration.json``, the JSON summary of benchmarks/calibration.py), normalised by
+    :func:`read_calibration`; None when greensink ships none."""
+    resource = resources.files("greensink").joinpath(CALIBRATION_RESOURCE)
+    if not resource.is_file():
+        return None
+    return read_calibration(json.loads(resource.read_text(encoding="utf-8")))
+
+
+def read_calibration(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """{"date", "realisations", "nominal", "levels": {level: {"stock", "sink"}}} from benchmarks/calibration.py's
+    JSON summary (``date_utc``, ``settings.realisations_done``, ``settings.nominal``, ``levels.<level>.
+    stock_coverage`` / ``sink_coverage``) or from that shape itself. None when it holds no coverage."""
+    if not isinstance(data, Mapping):
+        return None
+    settings = data.get("settings") if isinstance(data.get("settings"), Mapping) else {}
+    n = data.get("realisations")
+    if not isinstance(n, int | float) or isinstance(n, bool):
+        n = settings.get("realisations_done", len(n) if isinstance(n, list) else None)
+    nominal = _float(data.get("nominal", settings.get("nominal", 0.9)))
+    levels = {}
+    for level, rec in (data.get("levels") or {}).items():
+        if isinstance(rec, Mapping):
+            stock, sink = (_float(rec.get(k, rec.get(f"{k}_coverage"))) for k in ("stock", "sink"))
+            if math.isfinite(stock) or math.isfinite(sink):
+                levels[str(level)] = {"stock": stock, "sink": sink}
+    if not levels:
+        return None
+    return {"date": _text(data.get("date", data.get("date_utc")))[:10], "realisations": n,
+            "nominal": nominal if math.isfinite(nominal) else 0.9, "levels": levels}
+
+
+def calibration_label(calibration: Mapping[str, Any] | None, level: str, what: str) -> str | None:
+    """The label of a level's stock or sink intervals (``what``) where the benchmark's measured coverage is
+    further than :data:`CALIBRATION_TOLERANCE` from nominal (outside 0.85–0.95 for 90 %), else None."""
+    if not calibration:
+        return None
+    cov = _float(((calibration.get("levels") or {}).get(level) or {}).get(what))
+    nominal = float(calibration.get("nominal", 0.9))
+    if not math.isfinite(cov) or abs(cov - nominal) <= CALIBRATION_TOLERANCE + 1e-9:
+        return None
+    n = calibration.get("realisations")
+    over = f"over {n} simulated cities" if n else "over simulated cities"
+    over_zh = f"{n} 个模拟城市" if n else "模拟城市"
+    kind_zh, kind_en = ("碳汇", "sink") if what == "sink" else ("碳储量", "stock")
+    if cov < nominal:
+        zh = "区间偏窄，实际不确定性大于所示"
+        en = "treat these intervals as narrower than stated: the true uncertainty is larger"
+    else:
+        zh = "区间偏宽（保守）"
+        en = "these intervals are wider than stated (conservative)"
+    return (f"⚠ {LEVEL_NAMES_ZH.get(level, level)}{kind_zh}区间实测覆盖率 {cov:.2f}（名义 {nominal:.2f}，{over_zh}）：{zh}。"
+            f" {level.capitalize()} {kind_en} intervals: measured coverage {cov:.2f} of nominal {nominal:.2f} {over} "
+            f"(benchmarks/calibration.py, {calibration.get('date') or DASH}): {en}.")
+
+
+# ---------------------------------------------------------------------------------------------
 # Summary and provenance
 
 
+SINK_VERDICTS = {
+    "unknown": "无数据 no data",
+    "no significant change": "无显著变化：区间包含零，与无变化难以区分 no significant change: the interval includes zero",
+    "gain": "净吸收 net uptake: the green space took up carbon (the interval lies above zero)",
+    "loss": "净损失 net loss: the green space lost carbon (the interval lies below zero)",
+}
+
+
 def _summary(years: Sequence[int], tables: Mapping[int, Mapping[str, pd.DataFrame]],
-             change: Mapping[tuple[int, int], Mapping[str, pd.DataFrame]], city: str) -> dict[str, Any]:
+             change: Mapping[tuple[int, int], Mapping[str, pd.DataFrame]], city: str,
+             levels: Sequence[str] = ()) -> dict[str, Any]:
     stocks = []
     for year in years:
         df = tables.get(year, {}).get(city)
@@ -667,14 +901,7 @@ def _summary(years: Sequence[int], tables: Mapping[int, Mapping[str, pd.DataFram
         for _, r in df.iterrows():
             s, lo, hi = _float(r.get("sink_t_yr")), _float(r.get("sink_t_yr_lo")), _float(r.get("sink_t_yr_hi"))
             dec = _auto_decimals(s) if math.isfinite(s) else None
-            if not math.isfinite(s):
-                verdict = "无数据 no data"
-            elif math.isfinite(lo) and math.isfinite(hi) and lo <= 0 <= hi:
-                verdict = "区间包含零，与无变化难以区分 the interval includes zero: not distinguishable from no change"
-            elif s > 0:
-                verdict = "净吸收 net uptake: the green space took up carbon"
-            else:
-                verdict = "净损失 net loss: the green space lost carbon"
+            verdict = SINK_VERDICTS[sink_class_of(r)]
             sinks.append({
                 "pair": f"{y0}–{y1}", "name": _text(r.get("name")),
                 "sink": format_number(s, dec, sign=True), "sink_iv": format_interval(lo, hi, dec),
@@ -682,9 +909,23 @@ def _summary(years: Sequence[int], tables: Mapping[int, Mapping[str, pd.DataFram
                 "co2e_iv": format_interval(lo * CO2_PER_C, hi * CO2_PER_C,
                                            _auto_decimals(s * CO2_PER_C) if math.isfinite(s) else None),
                 "density": format_number(r.get("sink_t_ha_yr"), 2, sign=True),
+                "conservative": format_number(r.get("sink_t_yr_conservative", lo), dec, sign=True),
+                "u_pct": format_number(r.get("sink_u_pct"), 1),
                 "verdict": verdict,
             })
-    return {"stocks": stocks, "sinks": sinks}
+    checks = []  # per pair and level: sink classes and the no-net-carbon-loss check from the significance
+    for (y0, y1) in sorted(change):
+        for level in levels:
+            df = change[(y0, y1)].get(level)
+            if df is None or not len(df):
+                continue
+            ok = [no_net_carbon_loss_of(r) for r in df.to_dict("records")]
+            known = [v for v in ok if v is not None]
+            checks.append({"pair": f"{y0}–{y1}", "level": _level_label(level),
+                           "classes": class_counts_text({c: n for c, n in
+                                                         pd.Series(sink_class_list(df)).value_counts().items()}),
+                           "met": f"{sum(known):,}", "known": f"{len(known):,}", "missed": f"{len(known) - sum(known):,}"})
+    return {"stocks": stocks, "sinks": sinks, "checks": checks}
 
 
 def _provenance(provenance: Mapping[str, Any]) -> dict[str, Any]:
@@ -730,6 +971,114 @@ def _flags(years: Sequence[int], tables: Mapping[int, Mapping[str, pd.DataFrame]
     return {"rows": rows, "more": more}
 
 
+def _uncertainty(years: Sequence[int], tables: Mapping[int, Mapping[str, pd.DataFrame]],
+                 change: Mapping[tuple[int, int], Mapping[str, pd.DataFrame]], models: Mapping[int, Mapping],
+                 levels: Sequence[str], type_names: Mapping[str, str],
+                 calibration: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The uncertainty section: per level U % (median and range) of stock and sink, the dominant variance
+    source in words, the variance shares, the plots needed per type, and the calibration benchmark's labels."""
+    pairs = sorted(change)
+    latest, last_pair = (years[-1] if years else None), (pairs[-1] if pairs else None)
+    cal_levels = (calibration or {}).get("levels") or {}
+    stock_headers = ["层级 Level", "年份 Year", "有 U 的分区 Zones with U", "U % 中位数 median", "U % 范围 range (min – max)",
+                     "主要方差来源 Dominant source of variance"]
+    sink_headers = ["层级 Level", "年份 Years", "有 U 的分区 Zones with U", "U % 中位数 median", "U % 范围 range (min – max)",
+                    "类别 Classes", "主要方差来源 Dominant source of variance"]
+    if calibration:
+        stock_headers.append("实测覆盖率 Measured coverage (benchmark)")
+        sink_headers.append("实测覆盖率 Measured coverage (benchmark)")
+
+    def source_cell(b: Mapping[str, float] | None, level: str, what: str) -> dict[str, str]:
+        d = dominant_source_text(level, b, what=what)
+        return _cell(DASH if d["source"] is None else f"{d['source']} ({d['share']} %)", "nodata" if d["source"] is None else "")
+
+    def coverage_cell(level: str, what: str) -> dict[str, str]:
+        cov = _float((cal_levels.get(level) or {}).get(what))
+        label = calibration_label(calibration, level, what)
+        return _cell(format_number(cov, 2) + (" ⚠" if label else ""), "num missed" if label else "num", label or "")
+
+    stock_rows, sink_rows, share_rows, levels_out = [], [], [], []
+    for level in levels:
+        for year in years:
+            df = tables.get(year, {}).get(level)
+            if df is None:
+                continue
+            u = u_pct_summary(_col(df, "carbon_u_pct"))
+            cells = [_cell(_level_label(level), "name"), _cell(str(year)), _cell(u["n"], "num"), _cell(u["median"], "num"),
+                     _cell(u["range"], "num interval"), source_cell(variance_breakdown(df), level, "stock")]
+            if calibration:
+                cells.append(coverage_cell(level, "stock"))
+            stock_rows.append({"cls": "", "cells": cells})
+        for y0, y1 in pairs:
+            df = change[(y0, y1)].get(level)
+            if df is None:
+                continue
+            u = u_pct_summary(_col(df, "sink_u_pct"))
+            classes = {c: n for c, n in pd.Series(sink_class_list(df)).value_counts().items()}
+            cells = [_cell(_level_label(level), "name"), _cell(f"{y0}–{y1}"), _cell(u["n"], "num"), _cell(u["median"], "num"),
+                     _cell(u["range"], "num interval"), _cell(class_counts_text(classes)),
+                     source_cell(variance_breakdown(df), level, "sink")]
+            if calibration:
+                cells.append(coverage_cell(level, "sink"))
+            sink_rows.append({"cls": "", "cells": cells})
+        stock_b = variance_breakdown(tables.get(latest, {}).get(level)) if latest is not None else None
+        sink_b = variance_breakdown(change[last_pair].get(level)) if last_pair is not None else None
+        for label, b in ((f"碳储量 stock {latest}", stock_b),
+                         (f"碳汇 sink {last_pair[0]}–{last_pair[1]}" if last_pair else "", sink_b)):
+            if b is not None:
+                share_rows.append({"cls": "", "cells": [_cell(_level_label(level), "name"), _cell(label)]
+                                   + [_num(b[s], 0) for s in VARIANCE_SOURCES]})
+        latest_df = tables.get(latest, {}).get(level)
+        if latest_df is None:
+            continue
+        stock_u = u_pct_summary(_col(latest_df, "carbon_u_pct"))
+        levels_out.append({
+            "level": _level_label(level), "year": latest, "u": stock_u,
+            "stock": dominant_source_text(level, stock_b, what="stock"),
+            "sink": dominant_source_text(level, sink_b, what="sink") if last_pair else None,
+            "labels": [t for t in (calibration_label(calibration, level, "stock"),
+                                   calibration_label(calibration, level, "sink")) if t],
+        })
+    share_headers = ["层级 Level", "对象 Of"] + [f"{UNCERTAINTY_SOURCES[s][0]} {s} (%)" for s in VARIANCE_SOURCES]
+
+    plots_rows, target = [], None
+    model = (models or {}).get(latest) or {}
+    if isinstance(model, Mapping):
+        target = model.get("target_u_pct")
+        for code, tm in (model.get("types") or {}).items():
+            if not isinstance(tm, Mapping):
+                continue
+            fitted = tm.get("source") == "plots"
+            n, need = _float(tm.get("n")), _float(tm.get("plots_needed"))
+            more = max(0.0, need - n) if math.isfinite(need) and math.isfinite(n) else math.nan
+            plots_rows.append({"cls": "" if fitted else "fallback", "cells": [
+                _cell(str(code), "id"), _cell(type_names.get(code, code), "name"),
+                _cell(SOURCES.get(str(tm.get("source")), _text(tm.get("source")))),
+                _num(n if fitted else tm.get("n"), 0), _num(tm.get("curve_u_pct"), 1), _num(target, 1),
+                _num(need, 0) if fitted else _cell(f"{DASH}（系数表，需先有至少 {_text(model.get('min_plots'))} 个样地才能拟合 "
+                                                   f"coefficient table: at least {_text(model.get('min_plots'))} plots to fit a curve)"),
+                _num(more, 0) if fitted else _cell(DASH, "num nodata"),
+            ]})
+    plots_headers = ["代码 Code", "绿地类型 Type", "来源 Source", "现有样地 Plots now (n)", "曲线 U Curve U now (%)",
+                     "目标 U Target U (%)", "所需样地 Plots needed", "需增加 Plots to add"]
+    cal = None
+    if calibration:
+        cal = {"date": _text(calibration.get("date")), "realisations": _text(calibration.get("realisations")),
+               "nominal": format_number(calibration.get("nominal"), 2)}
+    return {
+        "stock": {"id": "uncertainty-stock", "headers": stock_headers, "rows": stock_rows, "note": None, "n": len(stock_rows)},
+        "sink": ({"id": "uncertainty-sink", "headers": sink_headers, "rows": sink_rows, "note": None, "n": len(sink_rows)}
+                 if sink_rows else None),
+        "shares": ({"id": "variance-shares", "headers": share_headers, "rows": share_rows, "note": None,
+                    "n": len(share_rows)} if share_rows else None),
+        "plots": ({"id": "plots-needed", "headers": plots_headers, "rows": plots_rows, "note": None, "n": len(plots_rows)}
+                  if plots_rows else None),
+        "plots_year": latest, "target": format_number(target, 1), "levels": levels_out, "calibration": cal,
+        "actions": [{"source": s, "zh": v[0], "en": v[1], "action_zh": v[2], "action_en": v[3][:1].upper() + v[3][1:]}
+                    for s, v in UNCERTAINTY_SOURCES.items()],
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # The report
 
@@ -751,6 +1100,7 @@ def render_report(
     template_dir: str | Path,
     nesting: pd.DataFrame | None = None,
     interval_pct: float = INTERVAL_PCT,
+    calibration: Mapping[str, Any] | None = None,
 ) -> str:
     """The whole self-contained HTML report as a string (no external resources: images are inline base64 PNG,
     CSS inline, no JS from the network).
@@ -762,7 +1112,9 @@ def render_report(
     t C/ha (estimate, lower, upper) and ``sink_maps[(y0, y1)]`` the same in t C/ha/yr, both on ``extent``
     (xmin, ymin, xmax, ymax) in metres of ``crs``; ``levels`` coarsest first; ``type_names`` code -> label.
     ``interval_pct`` is the width of the bootstrap intervals of the tables and rasters (config
-    carbon.interval_pct), used in every interval label.
+    carbon.interval_pct), used in every interval label. ``calibration`` is the calibration benchmark's
+    measured coverage (:func:`load_calibration`, :func:`read_calibration`): a level whose coverage is far from
+    nominal gets its intervals labelled; None (the default) says nothing about calibration.
     The template ``report.html.j2`` is read from ``template_dir``; nothing is written."""
     interval = interval_label(interval_pct)
     years = sorted(int(y) for y in years)
@@ -806,7 +1158,7 @@ def render_report(
             files = [f"results/{year}/zones/{level}.gpkg", f"results/{year}/zones/{level}.csv"]
             zone_tables.append({"level": _level_label(level), "table": _table(
                 f"zones-{year}-{level}", zone_headers(interval_pct), df, _zone_row, "carbon_t_ha", files,
-                ("碳密度", "carbon density (t C/ha)"))})
+                ("碳密度", "carbon density (t C/ha)")), "calibration": calibration_label(calibration, level, "stock")})
         city_df = level_tables.get(city)
         year_sections.append({
             "year": year, "maps": maps, "tables": zone_tables,
@@ -817,8 +1169,9 @@ def render_report(
     sink_max = _upper((np.abs(band) for band, _ in shown_sink.values()), 98)
     change_headers = ["名称 Name", "编号 Zone ID", "面积 Area (ha)", "期初碳储量 Carbon start (t C)",
                       "期末碳储量 Carbon end (t C)", "年碳汇 Sink (t C/yr)", f"{interval} 区间 interval (t C/yr)",
-                      "单位面积 Sink (t C/ha/yr)", "CO₂e (t/yr)", "绿量变化 Green-area change (ha)",
-                      "无净损失 No net loss"]
+                      "类别 Class", "不确定度 U (%)", "保守下限 Conservative (t C/yr)",
+                      "单位面积 Sink (t C/ha/yr)", "CO₂e (t/yr)", "无碳净损失 No net carbon loss",
+                      "绿量变化 Green-area change (ha)", "绿量无净损失 No net loss of green area"]
     change_sections = []
     for y0, y1 in pairs:
         maps = []
@@ -838,7 +1191,9 @@ def render_report(
             files = [f"results/change/{y0}_{y1}/zones/{level}.gpkg", f"results/change/{y0}_{y1}/zones/{level}.csv"]
             level_tables.append({"level": _level_label(level), "table": _table(
                 f"change-{y0}-{y1}-{level}", change_headers, df, _change_row, "sink_t_ha_yr", files,
-                ("单位面积年碳汇", "sink per hectare (t C/ha/yr)"))})
+                ("单位面积年碳汇", "sink per hectare (t C/ha/yr)")),
+                "losses": _losses(f"losses-{y0}-{y1}-{level}", df, interval),
+                "calibration": calibration_label(calibration, level, "sink")})
         change_sections.append({"pair": f"{y0}–{y1}", "y0": y0, "y1": y1, "maps": maps, "tables": level_tables})
 
     context = {
@@ -847,7 +1202,9 @@ def render_report(
         "crs": str(crs),
         "levels": [_level_label(level) for level in levels],
         "interval": interval,
-        "summary": _summary(years, tables, change, city),
+        "summary": _summary(years, tables, change, city, levels),
+        "uncertainty": _uncertainty(years, tables, change, models, levels, type_names, calibration),
+        "max_losses": MAX_LOSSES,
         "year_sections": year_sections,
         "change_sections": change_sections,
         "targets": _target_tables(targets, levels, years),
