@@ -9,6 +9,7 @@ Outputs: results/zones/{level}.gpkg (zone_id, parent_id, level, name), nesting.c
 from greensink import io
 from greensink.lattice import imagery_lattice
 from greensink.logs import setup
+from greensink.units import m2_to_ha
 from greensink.zones import grid_for, nest_levels, prepare_level, zones_bounds
 
 log = setup(snakemake.log[0])  # noqa: F821
@@ -18,7 +19,7 @@ for z in p.zones:
     raw = io.read_vector(z["path"], z.get("layer"))
     level, _ = prepare_level(raw, z["level"], z["id"], p.crs, z["path"], z.get("name"), z.get("parent") if levels else None)
     levels.append(level)
-    log.info("zones %s: %d zones, %.1f ha", z["level"], len(level), level.area.sum() / 1e4)
+    log.info("zones %s: %d zones, %.1f ha", z["level"], len(level), m2_to_ha(level.area.sum()))
 nested, nesting = nest_levels(levels, p.resolution)
 for level, path in zip(nested, snakemake.output.zones, strict=True):  # noqa: F821
     io.write_table(path, level, csv=False)

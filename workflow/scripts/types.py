@@ -25,6 +25,7 @@ from greensink.types import (
     resolve_overlaps,
     type_fractions,
 )
+from greensink.units import m2_to_ha
 
 log = setup(snakemake.log[0])  # noqa: F821
 gs = snakemake.params.greenspace or {"types": {VEG: VEG_NAME}, "type_column": "type"}  # noqa: F821
@@ -55,7 +56,7 @@ else:
 io.write_raster(snakemake.output.fractions, fractions, grid, band_names=types, compress=snakemake.params.compress)  # noqa: F821
 io.write_table(snakemake.output.greenspace, typed.explode(index_parts=False).reset_index(drop=True), csv=False)  # noqa: F821
 summary = {
-    t: {"area_ha": float(typed.area[typed[col] == t].sum() / 1e4), "grid_area_ha": float(fractions[k].sum() * grid.pixel_area_ha),
+    t: {"area_ha": float(m2_to_ha(typed.area[typed[col] == t].sum())), "grid_area_ha": float(fractions[k].sum() * grid.pixel_area_ha),
         "overlap_given_to_earlier_types_ha": overlaps.get(t, 0.0)}
     for k, t in enumerate(types)
 }
