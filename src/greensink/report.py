@@ -44,6 +44,7 @@ from matplotlib.figure import Figure
 from greensink.change import SINK_CLASSES, sink_classes
 from greensink.tiers import TIER_NAMES, TIER_NAMES_ZH
 from greensink.uncertainty import SOURCES as VARIANCE_SOURCES
+from greensink.units import CO2_PER_C
 
 __all__ = ["MAX_ROWS", "SHOW_EACH_END", "TEMPLATE_NAME", "calibration_label", "dominant_source_text", "format_interval",
            "format_number", "formula", "interval_label", "largest_losses", "load_calibration", "predictor_label",
@@ -54,7 +55,6 @@ TEMPLATE_NAME = "report.html.j2"
 MAX_ROWS = 60  # a level with more zones than this is shown as its top and bottom zones only
 SHOW_EACH_END = 20  # zones shown at each end of a truncated level
 INTERVAL_PCT = 90.0  # default width of the bootstrap intervals (carbon.interval_pct); render_report takes the configured one
-CO2_PER_C = 44.0 / 12.0  # t CO2e per t C, as in greensink.carbon
 
 DASH = "—"  # a missing value; never shown as 0
 MINUS = "−"  # U+2212, so negative numbers do not read as dashes
