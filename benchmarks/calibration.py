@@ -15,12 +15,14 @@ per-pixel model. For each level (city, district, block, parcel) it counts
 pooled over realisations (and years), and the intervals' mean width: stock as % of the estimate,
 sink as % of the zone's stock and as the median ratio to the true sink's size. A zone whose
 estimate is NaN (never observed) counts as a miss. It also prints the pooled bias of the
-estimates (sum over zones of estimate / sum of truth - 1).
+estimates (sum over zones of estimate / sum of truth - 1). A realisation whose workflow fails is
+reported (FAILED, with its folder kept) and left out of the pooled figures. ``--max-minutes`` starts
+no realisation after that much wall time and summarises those done (the output says so).
 
 Usage::
 
     python benchmarks/calibration.py                                  # 50 realisations of a 2 km demo
-    python benchmarks/calibration.py --realisations 60 --jobs 1       # what docs/method.md §6 quotes
+    python benchmarks/calibration.py --realisations 60 --jobs 1 --max-minutes 35   # what docs/method.md §6 quotes
     python benchmarks/calibration.py --realisations 2 --extent-m 1000 --blocks 2 2 --parcels-per-block 2 2
 
 Each level's line ends with ``coverage <level> stock X sink Y`` (fractions, 2 decimals). The JSON
@@ -84,9 +86,11 @@ def targets(years: list[int]) -> list[str]:
     return out
 
 
-def run_realisation(k: int, args: argparse.Namespace, years: list[int], base: Path) -> dict:
-    """Run realisation ``k`` through Snakemake; return its per-zone hits and widths."""
+def run_realisation(k: int, args: argparse.Namespace, years: list[int], base: Path, deadline: float) -> dict:
+    """Run realisation ``k`` through Snakemake; return its per-zone records (none if past ``deadline``)."""
     seed = args.seed + k
+    if time.perf_counter() > deadline:
+        return {"k": k, "seed": seed, "skipped": True}
     workdir = base / f"r{k:03d}_seed{seed}"
     workdir.mkdir(parents=True, exist_ok=True)
     write_config(workdir, args, seed)
@@ -175,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "calibration.json")
     ap.add_argument("--workdir", type=Path, default=None, help="keep realisations' folders here (with --keep)")
     ap.add_argument("--keep", action="store_true", help="keep each realisation's project folder")
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="start no realisation after this many minutes of wall time; summarise those done")
     args = ap.parse_args(argv)
     if args.realisations < 1 or args.jobs < 1:
         ap.error("--realisations and --jobs must be >= 1")
@@ -192,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     results, failed = [], []
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        for res in pool.map(lambda k: run_realisation(k, args, years, base), range(args.realisations)):
+        deadline = t0 + 60 * args.max_minutes if args.max_minutes else float("inf")
+        for res in pool.map(lambda k: run_realisation(k, args, years, base, deadline), range(args.realisations)):
+            if res.get("skipped"):
+                continue
             if res.get("failed"):
                 print(f"  realisation {res['k']:3d} seed {res['seed']}: FAILED ({res['failed']}); see {res['workdir']}",
                       flush=True)
@@ -210,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = pd.DataFrame([{**r, "realisation": res["k"]} for res in results for r in res["rows"]])
     summary = summarise(rows)
     secs = [r["seconds"] for r in results]
-    print(f"{len(results)} realisations ({len(failed)} failed) in {wall / 60:.1f} min (median {np.median(secs):.0f} s each); "
+    stopped = f", stopped by --max-minutes {args.max_minutes:g}" if len(results) + len(failed) < args.realisations else ""
+    print(f"{len(results)} realisations ({len(failed)} failed{stopped}) in {wall / 60:.1f} min (median {np.median(secs):.0f} s each); "
           f"load average {os.getloadavg()[0]:.1f} at end")
     for level in LEVELS:
         s = summary[level]
@@ -226,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_start": round(load0, 2),
         "wall_minutes": round(wall / 60, 2),
         "settings": {
-            "realisations": args.realisations, "jobs": args.jobs, "cores": args.cores, "seed": args.seed,
+            "realisations": args.realisations, "realisations_done": len(results),
+            "max_minutes": args.max_minutes, "jobs": args.jobs, "cores": args.cores, "seed": args.seed,
             "extent_m": args.extent_m, "blocks": list(args.blocks), "parcels_per_block": list(args.parcels_per_block),
             "scenes_per_year": args.scenes_per_year, "n_bootstrap": args.n_bootstrap, "years": years,
             "nominal": NOMINAL,
