@@ -4,7 +4,7 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(workflow.basedir)  # this checkout: package, templates, schemas
+REPO = Path(workflow.basedir)  # this checkout: the package is src/greensink (schema, template, tables in it)
 _src = str(REPO / "src")
 sys.path.insert(0, _src)  # the package of this checkout, for parse time ...
 # ... and for the rule scripts (also under --use-conda). Set here, not required from the user.

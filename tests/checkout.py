@@ -25,14 +25,15 @@ def sh(cwd: Path, *cmd: str, check: bool = True, timeout: int = 900) -> subproce
 
 
 def copy_checkout(dest: Path) -> Path:
-    """Copy every file git tracks or would track (not ignored) into ``dest``; link the project's .venv."""
+    """Copy every file git tracks or would track (not ignored) into ``dest``, symlinks as symlinks (config/, reports/ and
+    workflow/schemas/ link into the package data); link the project's .venv."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True,
                            check=True).stdout.split("\n")
     for name in filter(None, files):
         src = ROOT / name
         if src.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
+            shutil.copy2(src, dest / name, follow_symlinks=False)
     (dest / ".venv").symlink_to(ROOT / ".venv")
     return dest
 

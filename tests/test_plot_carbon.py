@@ -14,8 +14,9 @@ import pytest
 import yaml
 from shapely.geometry import Point
 
+from greensink import package_data
 from greensink.allometry import params_from_mapping
-from greensink.config import REPO, read_yaml
+from greensink.config import read_yaml
 from greensink.errors import ConfigError, InputDataError
 from greensink.inventory import (
     CHAVE2014_RSE_LN,
@@ -27,7 +28,7 @@ from greensink.inventory import (
 )
 from greensink.model import fit_models, fit_type_model, predict_draws
 
-PARAMS = params_from_mapping(read_yaml(REPO / "config" / "allometry.yaml"))
+PARAMS = params_from_mapping(read_yaml(package_data.file_path(package_data.ALLOMETRY)))  # config/allometry.yaml
 NO_MEASUREMENT = TreeErrors(dbh_sd_pct=0.0, dbh_sd_cm=0.0, height_sd_pct=0.0)
 ONLY_MEASUREMENT = TreeErrors(allometric=False)
 N = 20_000
@@ -353,7 +354,7 @@ def test_workflow_with_a_tree_inventory(tmp_path):
 
 
 def test_report_model_section_says_where_plot_carbon_came_from():
-    from greensink.report import _model_section, plot_carbon_text
+    from greensink.report import model_section, plot_carbon_text
 
     record = {"source": "tree_inventory", "n_trees": 1185, "n_measured": 400, "equation": "chave2014",
               "errors": TreeErrors().to_json()}
@@ -362,5 +363,5 @@ def test_report_model_section_says_where_plot_carbon_came_from():
     assert "allometric model error" in text and "DBH sd 0.0904 cm + 0.62 %, height sd 10.0 %" in text
     assert "paired across years" in text and "树木清查" in text
     assert plot_carbon_text({"source": "plots_file"}) is None and plot_carbon_text(None) is None
-    section = _model_section(2023, {"types": {}, "plot_carbon": record}, {})
+    section = model_section(2023, {"types": {}, "plot_carbon": record}, {})
     assert section["plot_carbon"] == text

@@ -92,7 +92,9 @@ def test_input_paths_resolve_against_the_run_folder_and_defaults_against_the_che
     cfg = gs_workflow.load_project(own["path"], base=own["root"])
     assert cfg["zones"][0]["path"] == str(own["root"] / "data" / "zones.gpkg")
     assert cfg["imagery"]["files"][0]["red"] == str(own["root"] / "data" / "*_SR_B4.TIF")
-    assert cfg["coefficients"] == str(ROOT / "config" / "coefficients.csv")  # left at its default: greensink's table
+    # left at its default: greensink's own table, the package's copy (config/coefficients.csv links to it)
+    assert cfg["coefficients"] == str(ROOT / "src" / "greensink" / "data" / "coefficients.csv")
+    assert Path(cfg["coefficients"]).samefile(ROOT / "config" / "coefficients.csv")
     given = dict(own["cfg"], coefficients="tables/mine.csv")
     cfg = gs_workflow.load_project(write_yaml(own["root"] / "c.yaml", given), base=own["root"])
     assert cfg["coefficients"] == str(own["root"] / "tables" / "mine.csv")  # given: relative to the run folder

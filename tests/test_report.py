@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from importlib import resources
 from io import BytesIO
 from pathlib import Path
 
@@ -26,8 +27,8 @@ from greensink.change import change_table, sink_classes
 from greensink.report import (
     DASH,
     ZONE_HEADERS,
-    _downsample,
     dominant_source_text,
+    downsample,
     format_interval,
     format_number,
     formula,
@@ -304,13 +305,13 @@ def test_format_number_reads_well_and_never_turns_missing_into_zero():
 def test_downsample_is_a_block_mean_with_bounded_extent():
     band = np.arange(1000 * 1500, dtype=np.float32).reshape(1000, 1500) % 7
     band[:30, :30] = np.nan  # one whole block (factor 15 -> 2 × 2 blocks of 15) with no data
-    small, ext = _downsample(band, (0.0, 0.0, 15_000.0, 10_000.0), max_px=100)
+    small, ext = downsample(band, (0.0, 0.0, 15_000.0, 10_000.0), max_px=100)
     assert small.shape == (67, 100)  # ceil(1000 / 15) rows, 1500 / 15 columns
     assert ext == pytest.approx((0.0, 10_000.0 - 67 * 150.0, 15_000.0, 10_000.0))  # padded below
     assert np.isnan(small[0, 0]) and np.isnan(small[1, 1])
     assert small[10, 10] == pytest.approx(np.nanmean(band[150:165, 150:165]))
     assert small[-1, 5] == pytest.approx(np.nanmean(band[990:, 75:90]))  # partial last block: mean of what is there
-    same, same_ext = _downsample(band[:50, :80], (0.0, 0.0, 8.0, 5.0), max_px=100)
+    same, same_ext = downsample(band[:50, :80], (0.0, 0.0, 8.0, 5.0), max_px=100)
     assert same.shape == (50, 80) and same_ext == (0.0, 0.0, 8.0, 5.0)
 
 
@@ -500,6 +501,12 @@ def test_provenance_and_method_notes(html: str):
 
 def test_rendering_is_deterministic(inputs: dict, html: str):
     assert render_report(**inputs) == html
+
+
+def test_without_template_dir_the_template_is_the_packages(inputs: dict, html: str):
+    # reports/report.html.j2 links to the package data greensink/data/report.html.j2, which an installed greensink reads
+    assert (TEMPLATE_DIR / "report.html.j2").resolve() == Path(resources.files("greensink") / "data" / "report.html.j2")
+    assert render_report(**{k: v for k, v in inputs.items() if k != "template_dir"}) == html
 
 
 def test_minimal_run_one_year_one_level_no_targets():

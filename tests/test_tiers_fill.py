@@ -25,7 +25,7 @@ from greensink.carbon import fill_values, pixel_function, type_density, type_fil
 from greensink.coverage import coverage_matrix
 from greensink.grid import Grid
 from greensink.model import fallback_type_model
-from greensink.report import _zone_row
+from greensink.report import zone_row
 from greensink.tiers import VEG, annotate_models, default_table, table_pools
 from greensink.types import resolve_overlaps, type_fractions
 
@@ -100,9 +100,9 @@ def test_never_observed_zone_is_nan_not_zero_and_a_zone_without_typed_land_is_ze
     for col in ("carbon_t_observed", "carbon_t_filled"):
         assert parcel[col].sum() == pytest.approx(b[col], rel=1e-9)
     # the report shows "—" for the unobserved parcel, the number for the bare one
-    cells = _zone_row(parcel.iloc[1])["cells"]
+    cells = zone_row(parcel.iloc[1])["cells"]
     assert cells[6]["text"] == "—" and cells[7]["text"] == "—"
-    assert _zone_row(parcel.iloc[2])["cells"][6]["text"] == "0.00"
+    assert zone_row(parcel.iloc[2])["cells"][6]["text"] == "0.00"
 
 
 def test_below_min_observed_share_the_zone_is_nan():

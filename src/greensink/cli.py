@@ -9,6 +9,8 @@ Commands:
 
 The workflow is a Snakemake workflow (Snakefile in the greensink checkout): `greensink run` calls
 Snakemake with it; `snakemake --cores N --configfile CONFIG` from the checkout does the same.
+An installed greensink without the checkout validates configs, writes the demo city and prints the
+config reference (the schema, default tables and demo config are package data); `run` needs the checkout.
 See README.md and docs/.
 """
 
@@ -94,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        description="Check CONFIG exactly as the workflow reads it: the schema, then every input file "
                                    "(files exist, globs match, dates, CRSs, overlaps, columns, types). Exit 0 when it "
                                    "is valid, 2 with every problem listed when not.")
-    v.add_argument("config", nargs="?", default=None, help="config file (default: the demo config, config/config.yaml)")
+    v.add_argument("config", nargs="?", default=None,
+                   help="config file (default: the demo config, config/config.yaml; shipped with the package)")
     sub.add_parser("config-docs", help="print the Markdown reference of every config key")
     d = sub.add_parser("demo", help="write the demo city's inputs and truth without running the workflow")
     d.add_argument("out_dir", nargs="?", default="resources/demo")
@@ -159,9 +162,14 @@ def _validate(config: str | None) -> int:
 
 
 def _run(config: str, snakemake_args: Sequence[str]) -> int:
-    """Run Snakemake on this checkout's Snakefile with ``config``; the Snakefile picks the project folder."""
-    from greensink.config import REPO
+    """Run Snakemake on this checkout's Snakefile with ``config``; the Snakefile picks the project folder.
+    Without a checkout (greensink installed from a wheel) say where the workflow is and return 2."""
+    from greensink.workflow import CHECKOUT_HINT, checkout
 
+    repo = checkout()
+    if repo is None:
+        print(f"error: greensink run needs the greensink checkout. {CHECKOUT_HINT}", file=sys.stderr)
+        return 2
     if not Path(config).is_file():
         print(f"error: {config}: no such config file. Give the path of a YAML config (see config/examples/).",
               file=sys.stderr)
@@ -169,7 +177,7 @@ def _run(config: str, snakemake_args: Sequence[str]) -> int:
     args = list(snakemake_args)
     if not any(a in ("--cores", "-c", "-j", "--jobs") or a.startswith(("--cores=", "--jobs=")) for a in args):
         args = ["--cores", "all", *args]
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--configfile",
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), "--configfile",
            str(Path(config).resolve()), *args]
     print("greensink: " + " ".join(cmd[1:]), file=sys.stderr)
     return subprocess.call(cmd, env=os.environ.copy())
@@ -195,7 +203,8 @@ def _add_allometry_parser(sub) -> None:
     a.add_argument("--urban-factor", type=float, help="multiplier for open-grown urban trees (default 0.8, Nowak 1994; 1 = off)")
     a.add_argument("--missing-height", choices=MISSING_HEIGHT, default="error",
                    help="chave2014 only: trees without height stop the run (error) or use jenkins2003, flagged")
-    a.add_argument("--params", default="config/allometry.yaml", help="parameter table (wood densities, groups, defaults)")
+    a.add_argument("--params", default=None, help="parameter table (wood densities, groups, defaults); default: greensink's "
+                   "own, config/allometry.yaml in the checkout (shipped with the package)")
     a.add_argument("--dbh-column", default="dbh_cm", help="DBH column (default dbh_cm)")
     a.add_argument("--dbh-unit", choices=list(CM_PER), default="cm")
     a.add_argument("--height-column", help="total height column (default height_m if present)")
@@ -213,12 +222,13 @@ def _run_allometry(args: argparse.Namespace) -> str:
     """Read the inventory and parameter table, compute, write; return the one-line summary."""
     import numpy as np
 
-    from greensink import allometry
+    from greensink import allometry, package_data
     from greensink.config import read_yaml
     from greensink.io import read_csv_as_text, write_csv
 
-    cfg = read_yaml(args.params, "Start from config/allometry.yaml")
-    params = allometry.params_from_mapping(cfg, where=args.params)
+    params_path = args.params or str(package_data.file_path(package_data.ALLOMETRY))
+    cfg = read_yaml(params_path, "Start from config/allometry.yaml")
+    params = allometry.params_from_mapping(cfg, where=params_path)
     inventory = read_csv_as_text(args.inventory)  # every cell as text: tree_carbon parses and names bad rows
 
     def default(given: str | None, conventional: str) -> str | None:

@@ -6,6 +6,8 @@ Checks of a section that belongs to another concept are that module's (sensor pr
 patterns: :mod:`greensink.ingest`; STAC settings: :mod:`greensink.stac`), called from here.
 
 Also here: the paths of a config (:func:`input_paths`, :func:`resolve_paths`, the demo's files).
+The schema and the default tables are package data (:mod:`greensink.package_data`), so an installed
+greensink validates a config outside the checkout.
 What a run does with a config (its project folder, the rule helpers) is :mod:`greensink.workflow`.
 """
 
@@ -21,15 +23,15 @@ from typing import Any
 import jsonschema
 import yaml
 
+from greensink import package_data
 from greensink.errors import ConfigError
 from greensink.grid import check_projected
 
-REPO = Path(__file__).resolve().parents[2]  # the greensink checkout: Snakefile, schemas, default tables
-SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 # Optional sections a config can switch off with null (``population: null``): the key is then absent.
 OPTIONAL_SECTIONS = ("population", "residential", "plots", "greenspace")
-# Keys whose default names a file of this checkout (resolved here, not in the run folder).
-CHECKOUT_DEFAULTS = ("coefficients", "targets")
+# Keys whose default is one of greensink's own tables (package data; config/<name> in the checkout links to it),
+# resolved to the package's file rather than in the run folder when the config leaves them out.
+PACKAGE_DEFAULTS = {"coefficients": package_data.COEFFICIENTS, "targets": package_data.TARGETS}
 
 
 def read_yaml(path: str | Path, fix: str = "Fix the file's YAML syntax") -> dict:
@@ -54,8 +56,12 @@ def read_yaml(path: str | Path, fix: str = "Fix the file's YAML syntax") -> dict
     return doc
 
 
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    return read_yaml(path)
+def load_schema(path: str | Path | None = None) -> dict:
+    """The config's JSON Schema: greensink's own (package data ``greensink/data/config.schema.yaml``, which the
+    checkout's ``workflow/schemas/config.schema.yaml`` links to) unless ``path`` names another file."""
+    if path is not None:
+        return read_yaml(path)
+    return yaml.safe_load(package_data.read_text(package_data.SCHEMA))
 
 
 def with_defaults(config: Mapping, schema: Mapping) -> dict:
@@ -325,7 +331,7 @@ def input_paths(cfg: Mapping) -> list[tuple[str, Any]]:
         for key in ("path", "params"):
             if trees.get(key):
                 out.append((f"plots.trees.{key}", trees[key]))
-    for key in CHECKOUT_DEFAULTS:
+    for key in PACKAGE_DEFAULTS:
         if cfg.get(key):
             out.append((key, cfg[key]))
     im = cfg.get("imagery") or {}
@@ -364,14 +370,17 @@ def resolve_paths(cfg: Mapping, base: str | Path, given: Mapping | None = None) 
     """``cfg`` with every relative input path made absolute against ``base`` (the folder the run
     starts in), so that the project folder (``workdir``) can be elsewhere. The coefficient table and
     targets file left at their defaults (absent from ``given``, the config as written) are greensink's
-    own files and resolve against the checkout. Files the demo rule writes stay relative."""
+    own files: the package's copy (:data:`PACKAGE_DEFAULTS`), found with or without the checkout.
+    Files the demo rule writes stay relative."""
     out = copy.deepcopy(dict(cfg))
     base = Path(base)
     for key, value in input_paths(out):
         if demo_output(out, value):
             continue
-        root = REPO if key in CHECKOUT_DEFAULTS and given is not None and key not in given else base
-        _set(out, key, absolute_path(value, root))
+        if key in PACKAGE_DEFAULTS and given is not None and key not in given:
+            _set(out, key, str(package_data.file_path(PACKAGE_DEFAULTS[key])))
+        else:
+            _set(out, key, absolute_path(value, base))
     return out
 
 

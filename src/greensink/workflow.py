@@ -2,6 +2,8 @@
 
 The one home of everything that turns a config into Snakemake's terms; no arithmetic on data:
 
+* where the workflow is: the greensink checkout (:func:`checkout`; an installed wheel ships the package,
+  not the Snakefile and its rules);
 * the project a run writes to (:func:`project_setup`, the Snakefile's first step;
   :func:`load_project`, the same config for ``greensink validate`` and the tests;
   :func:`project_dir`, :func:`check_project`);
@@ -24,20 +26,37 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from greensink.config import REPO, absolute_path, demo_paths, read_yaml, resolve_paths, switch_off_nulls, validate
+from greensink import package_data
+from greensink.config import absolute_path, demo_paths, read_yaml, resolve_paths, switch_off_nulls, validate
 from greensink.errors import ConfigError
 from greensink.ingest import Scene, in_season, resolve_profiles, scenes_from_files
 from greensink.lattice import grid_align
 from greensink.stac import is_static, local_path
 
 __all__ = [
-    "COMPOSITE_MAX_THREADS", "DEMO_CONFIG", "PROJECT_MARKER", "change_pairs", "check_project", "chm_path",
+    "COMPOSITE_MAX_THREADS", "DEMO_CONFIG", "PROJECT_MARKER", "change_pairs", "check_project", "checkout", "chm_path",
     "composite_threads", "demo_paths", "greenspace_inputs", "imagery_inputs", "ingest_input_function",
     "lattice_input_function", "lattice_inputs", "load_project", "model_notes", "project_dir", "project_setup",
 ]
 
-DEMO_CONFIG = REPO / "config" / "config.yaml"  # the built-in demo city: the workflow's config when none is given
+# the built-in demo city: the workflow's config when none is given (package data; config/config.yaml links to it)
+DEMO_CONFIG = package_data.file_path(package_data.DEMO_CONFIG)
 PROJECT_MARKER = ".greensink-project.json"  # in a project folder: which config file writes there
+PACKAGE_DIR = Path(__file__).resolve().parent
+CHECKOUT_HINT = ("The workflow (Snakefile, workflow/rules, workflow/scripts, envs) is in the greensink checkout, not in "
+                 "the installed package: clone the greensink repository, install it with `pip install -e .` (or `make "
+                 "install`) and run `greensink run CONFIG` from that install, or `snakemake --snakefile "
+                 "CHECKOUT/Snakefile --configfile CONFIG`.")
+
+
+def checkout() -> Path | None:
+    """The greensink checkout this package was imported from (the folder holding the Snakefile, workflow/ and
+    src/greensink), or None when greensink is an installed package (a wheel ships no workflow: see CHECKOUT_HINT)."""
+    root = PACKAGE_DIR.parents[1]
+    if ((root / "Snakefile").is_file() and (root / "workflow" / "rules").is_dir()
+            and (root / "src" / "greensink").resolve() == PACKAGE_DIR):
+        return root
+    return None
 
 
 # ----------------------------------------------------------------------------- the project
@@ -66,14 +85,14 @@ def check_project(folder: str | Path, config_file: str | Path | None) -> None:
             recorded = json.loads(marker.read_text(encoding="utf-8")).get("config")
         except (ValueError, AttributeError):
             recorded = None
-        if recorded and recorded != owner:
+        if recorded and Path(recorded).resolve() != Path(owner):  # resolved: a config recorded through a link
             raise ConfigError(
                 f"{folder}: this project folder holds the results of the config {recorded}, and this run's config is "
                 f"{owner}. Outputs of two configs must not mix. Give this config its own folder (set workdir: in it, e.g. "
                 f"workdir: projects/{Path(owner).stem}, or run snakemake with --directory DIR), or delete "
                 f"{folder / 'results'} and {marker} if the other project's outputs are no longer needed."
             )
-        if recorded == owner:
+        if recorded and Path(recorded).resolve() == Path(owner):
             return
     folder.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"config": owner}, indent=1) + "\n", encoding="utf-8")

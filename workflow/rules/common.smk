@@ -1,9 +1,13 @@
 # Input functions and path lists for the rules. Plumbing only: no arithmetic.
 from greensink.workflow import change_pairs, chm_path, demo_paths, greenspace_inputs, model_notes
 from greensink.grid import Grid
+from greensink.package_data import ALLOMETRY, REPORT_TEMPLATE, file_path
 from greensink.tiers import VEG, VEG_NAME
 
 ENV = "../../envs/greensink.yaml"
+# greensink's own files (package data; config/ and reports/ in the checkout link to them)
+ALLOMETRY_TABLE = str(file_path(ALLOMETRY))
+TEMPLATE = str(file_path(REPORT_TEMPLATE))
 LEVELS = [z["level"] for z in config["zones"]]
 ZONES = {z["level"]: z for z in config["zones"]}
 YEARS = sorted(config["years"])
@@ -61,7 +65,7 @@ def tree_inventory(wildcards):
 
 
 def allometry_params(wildcards):
-    return [TREES.get("params") or str(REPO / "config" / "allometry.yaml")] if TREES else []
+    return [TREES.get("params") or ALLOMETRY_TABLE] if TREES else []
 
 
 def optional_population(wildcards):

@@ -36,7 +36,7 @@ rule report:
         grid="results/zones/grid.json",
         nesting="results/zones/nesting.csv",
         targets=config["targets"],
-        template=str(REPO / "reports" / "report.html.j2"),
+        template=TEMPLATE,
     output:
         "results/report.html",
     params:

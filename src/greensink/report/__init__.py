@@ -1,0 +1,46 @@
+"""Report: the planner's self-contained HTML report, Chinese and English side by side.
+
+:func:`render_report` turns the products of a run (zone tables per year and level, change
+tables per pair of years, the target evaluation, the fitted carbon models and the provenance)
+into one HTML string. CSS is inline, every figure is an inline base64 PNG, there is no script
+and no network resource, so ``results/report.html`` opens offline and prints on A4.
+
+The modules, each importing only those listed before it:
+
+* :mod:`~greensink.report.text`: numbers, labels and bilingual sentences as shown; table cells;
+* :mod:`~greensink.report.maps`: raster maps and zone choropleths as inline PNG;
+* :mod:`~greensink.report.sinks`: the sink class of a change-table row and how it reads;
+* :mod:`~greensink.report.tables`: the rows of every table (zones, sinks, losses, types, targets, models);
+* :mod:`~greensink.report.calibration`: the calibration benchmark's coverage and its labels;
+* :mod:`~greensink.report.uncertainty`: the uncertainty section;
+* :mod:`~greensink.report.render`: the whole report's context and the Jinja2 rendering (template from
+  the package data).
+"""
+
+from greensink.report.calibration import calibration_label, load_calibration, read_calibration
+from greensink.report.maps import downsample
+from greensink.report.render import TEMPLATE_NAME, render_report
+from greensink.report.sinks import class_counts_text, largest_losses, no_net_carbon_loss_of, sink_class_of
+from greensink.report.tables import MAX_ROWS, SHOW_EACH_END, model_section, zone_row
+from greensink.report.text import (
+    DASH,
+    INTERVAL_PCT,
+    ZONE_HEADERS,
+    format_interval,
+    format_number,
+    formula,
+    interval_label,
+    plot_carbon_text,
+    predictor_label,
+    rivals_text,
+    tiers_summary,
+    type_predictors,
+    zone_headers,
+)
+from greensink.report.uncertainty import dominant_source_text, u_pct_summary, variance_breakdown
+
+__all__ = ["DASH", "INTERVAL_PCT", "MAX_ROWS", "SHOW_EACH_END", "TEMPLATE_NAME", "ZONE_HEADERS", "calibration_label",
+           "class_counts_text", "dominant_source_text", "downsample", "format_interval", "format_number", "formula",
+           "interval_label", "largest_losses", "load_calibration", "model_section", "no_net_carbon_loss_of",
+           "plot_carbon_text", "predictor_label", "read_calibration", "render_report", "rivals_text", "sink_class_of",
+           "tiers_summary", "type_predictors", "u_pct_summary", "variance_breakdown", "zone_headers", "zone_row"]
