@@ -39,7 +39,7 @@ from rasterio.windows import Window
 
 from greensink import io as gio
 from greensink.errors import InputDataError, ModelError
-from greensink.model import model_predictors, param_names, predict, used_predictors
+from greensink.model import TypeModel, predict, type_record, used_predictors
 from greensink.uncertainty import SOURCES, Noise, NoiseSpec
 
 log = logging.getLogger(__name__)
@@ -64,14 +64,15 @@ def _layers(predictors: Predictors) -> dict[str, np.ndarray]:
     return {k: np.asarray(v).reshape(-1).astype(np.float64, copy=False) for k, v in predictors.items()}
 
 
-def _variants(type_model: dict) -> list[tuple[tuple[str, ...], str, np.ndarray, np.ndarray]]:
+def _variants(type_model: TypeModel) -> list[tuple[tuple[str, ...], str, np.ndarray, np.ndarray]]:
     """(predictors, form, params, draws) of a type model and then its NDVI-only companion, if any."""
-    out = []
-    for m in (type_model, type_model.get("ndvi_only")):
-        if m:
-            preds = model_predictors(m)
-            out.append((preds, m["form"], _params(m), np.asarray(m["bootstrap"], dtype=np.float64)))
-    return out
+    return [(m.predictors, m.form, m.param_vector(), m.bootstrap)
+            for m in (type_model, type_model.ndvi_only) if m is not None]
+
+
+def _records(models: Mapping, types: Sequence[str]) -> list[TypeModel]:
+    """The :class:`~greensink.model.TypeModel` of each of ``types`` in a models.json dict."""
+    return [type_record(models, t) for t in types]
 
 
 def _need(layers: dict[str, np.ndarray], preds: tuple[str, ...]) -> list[np.ndarray]:
@@ -95,11 +96,12 @@ def _usable(x: np.ndarray, n_preds: int) -> np.ndarray:
 Variant = tuple[tuple[str, ...], str, np.ndarray, np.ndarray]
 
 
-def needs_imagery(type_model: Mapping) -> bool:
+def needs_imagery(type_model: Mapping | TypeModel) -> bool:
     """Whether a type's carbon needs a clear observation: False only for a constant density
     (a coefficient-table or default-table value per ha of the type's land) without an NDVI gate
     (``ndvi_min``, the vegetation threshold of the one-type run without green-space types)."""
-    return type_model.get("form") != "constant" or type_model.get("ndvi_min") is not None
+    tm = TypeModel.from_json(type_model)
+    return tm.form != "constant" or tm.ndvi_min is not None
 
 
 def _observed(layers: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
@@ -132,9 +134,9 @@ def _served(variants: list[Variant], layers: dict[str, np.ndarray], idx: np.ndar
         yield i, variant, use, x[..., use]
 
 
-def _gate(type_model: Mapping, ndvi: np.ndarray | None, idx: np.ndarray) -> np.ndarray | float:
+def _gate(type_model: TypeModel, ndvi: np.ndarray | None, idx: np.ndarray) -> np.ndarray | float:
     """1 where the type's NDVI gate passes (NDVI >= ndvi_min), else 0; 1.0 for a type without a gate."""
-    gate = type_model.get("ndvi_min")
+    gate = type_model.ndvi_min
     if gate is None or ndvi is None:
         return 1.0
     with np.errstate(invalid="ignore"):
@@ -172,7 +174,7 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
     layers = _layers(predictors)
     ndvi = layers.get("ndvi")
     ndvi_se = layers.get("ndvi_se")
-    type_models = [models["types"][t] for t in types]
+    type_models = _records(models, types)
     specs = [_variants(m) for m in type_models]
     for variants in specs:  # fail at once, not at the first chunk
         for preds, *_ in variants:
@@ -183,7 +185,7 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
     if spec is not None and spec.ndvi and ndvi_se is None:
         raise ModelError("the NDVI error source needs the 'ndvi_se' raster (results/{year}/ndvi_se.tif). "
                          "Got none. Pass it, or set uncertainty.ndvi.enabled: false.")
-    from_plots = [tm.get("source") == "plots" for tm in type_models]
+    from_plots = [tm.source == "plots" for tm in type_models]
 
     def evaluate(idx: np.ndarray):
         est = np.zeros(idx.size)
@@ -201,7 +203,7 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
             f = frac[k, idx].astype(np.float64)
             todo = f > 0
             gate = _gate(tm, ndvi, idx)
-            gated = tm.get("ndvi_min") is not None
+            gated = tm.ndvi_min is not None
             source = "curve" if from_plots[k] else "table"
             on = spec is None or (spec.curve if from_plots[k] else spec.table)
             for _, (preds, form, params, boot), use, xu in _served(variants, layers, idx, todo, observed, gated):
@@ -314,8 +316,7 @@ def type_fill(models: dict, types: Sequence[str], fractions: np.ndarray, predict
     layers = _layers(predictors)
     ndvi = layers.get("ndvi")
     out: dict[str, dict] = {}
-    for k, t in enumerate(types):
-        tm = models["types"][t]
+    for k, (t, tm) in enumerate(zip(types, _records(models, types), strict=True)):
         if not needs_imagery(tm):
             continue
         variants = _variants(tm)
@@ -327,7 +328,7 @@ def type_fill(models: dict, types: Sequence[str], fractions: np.ndarray, predict
             todo = np.ones(idx.size, dtype=bool)
             gate = _gate(tm, ndvi, idx)
             for _, (preds, form, params, boot), use, xu in _served(variants, layers, idx, todo, _observed(layers, idx),
-                                                                   tm.get("ndvi_min") is not None):
+                                                                   tm.ndvi_min is not None):
                 if use.any():
                     g = gate if np.isscalar(gate) else gate[use]
                     v = g * np.maximum(predict(form, params, xu, preds), 0.0)
@@ -350,12 +351,6 @@ def type_fill(models: dict, types: Sequence[str], fractions: np.ndarray, predict
 def fill_values(fill: Mapping[str, Mapping]) -> dict[str, tuple[float, np.ndarray]]:
     """The :func:`pixel_function` ``fill`` argument from :func:`type_fill` (types with a fill only)."""
     return {t: (v["fill_t_ha"], np.asarray(v["draws"])) for t, v in fill.items() if v["fill_t_ha"] is not None}
-
-
-def _params(type_model: dict) -> np.ndarray:
-    """A type model's parameters in the order :func:`greensink.model.param_names` gives for its form and predictors."""
-    names = param_names(type_model["form"], model_predictors(type_model))
-    return np.array([type_model["params"][k] for k in names], dtype=np.float64)
 
 
 def iter_chunks(idx: np.ndarray, chunk_pixels: int = CHUNK_PIXELS) -> Iterator[np.ndarray]:
@@ -403,8 +398,7 @@ def model_use_counts(models: dict, types: Sequence[str], fractions: np.ndarray, 
     layers = _layers(predictors)
     ndvi = layers["ndvi"]
     counts = {}
-    for k, t in enumerate(types):
-        m = models["types"][t]
+    for k, (t, m) in enumerate(zip(types, _records(models, types), strict=True)):
         variants = _variants(m)
         typed = frac[k] > 0
         idx = np.flatnonzero(typed & np.isfinite(ndvi))
@@ -413,13 +407,13 @@ def model_use_counts(models: dict, types: Sequence[str], fractions: np.ndarray, 
         counts[t] = row
         if idx.size == 0:
             continue
-        ranges = [m.get("predictor_ranges") or ({"ndvi": m["x_range"]} if m.get("x_range") else {}),
-                  (m.get("ndvi_only") or {}).get("predictor_ranges") or {}]
+        ranges = [m.predictor_ranges or ({"ndvi": m.x_range} if m.x_range else {}),
+                  (m.ndvi_only.predictor_ranges if m.ndvi_only is not None else None) or {}]
         todo = np.ones(idx.size, dtype=bool)
         outside = np.zeros(idx.size, dtype=bool)
         floored = np.zeros(idx.size, dtype=bool)
         for i, (preds, form, params, _boot), use, xu in _served(variants, layers, idx, todo, None,
-                                                                m.get("ndvi_min") is not None):
+                                                                m.ndvi_min is not None):
             floored[use] = predict(form, params, xu, preds) < 0
             for j, q in enumerate(preds):
                 if q in ranges[i]:
@@ -475,15 +469,14 @@ def type_density(models: dict, types: Sequence[str], fractions: np.ndarray, pred
     out = np.zeros(fractions.shape, dtype=np.float32)
     flat = out.reshape(len(types), -1)
     frac = fractions.reshape(len(types), -1)
-    for k, t in enumerate(types):
-        tm = models["types"][t]
+    for k, tm in enumerate(_records(models, types)):
         variants = _variants(tm)
         for idx in iter_chunks(np.flatnonzero(frac[k] > 0)):
             f = frac[k, idx].astype(np.float64)
             todo = np.ones(idx.size, dtype=bool)
             gate = _gate(tm, ndvi, idx)
             for _, (preds, form, params, _boot), use, xu in _served(variants, layers, idx, todo, _observed(layers, idx),
-                                                                   tm.get("ndvi_min") is not None):
+                                                                   tm.ndvi_min is not None):
                 if use.any():
                     g = gate if np.isscalar(gate) else gate[use]
                     flat[k, idx[use]] = f[use] * g * np.maximum(predict(form, params, xu, preds), 0.0)
@@ -579,7 +572,7 @@ def carbon_map_streamed(
     noisy = None
     if noise is not None:
         noise = dataclasses.replace(noise, width=grid.width, height=grid.height)
-        noisy = Noise(noise, np.asarray(models["types"][types[0]]["bootstrap"]).shape[0])
+        noisy = Noise(noise, type_record(models, types[0]).bootstrap.shape[0])
         if noise.ndvi:
             if ndvi_se_path is None:
                 raise ModelError("the NDVI error source (uncertainty.ndvi) needs results/{year}/ndvi_se.tif. Got none.")
