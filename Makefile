@@ -25,6 +25,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check src tests workflow/scripts benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/rules/
 	$(BIN)/snakemake --lint
 
 clean:

@@ -21,9 +21,13 @@ if not workflow.overwrite_configfiles:
 
 
 try:  # validate, resolve input paths, check the inputs (main process only) and claim the project folder
-    _project, _warnings = project_setup(config, workflow.overwrite_configfiles, os.getcwd(),
-                                        directory_given=workflow.overwrite_workdir is not None,
-                                        main=workflow.is_main_process)
+    _project, _warnings = project_setup(
+        config,
+        workflow.overwrite_configfiles,
+        os.getcwd(),
+        directory_given=workflow.overwrite_workdir is not None,
+        main=workflow.is_main_process,
+    )
 except GreensinkError as _err:
     raise WorkflowError(str(_err)) from None
 for _warning in _warnings:
@@ -51,6 +55,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

@@ -4,9 +4,13 @@ the conda environment lists every dependency of the pip install; the required la
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,3 +54,15 @@ def test_every_rule_script_has_a_docstring_with_inputs_and_outputs():
         text = script.read_text(encoding="utf-8")
         assert text.startswith('"""Rule '), script.name
         assert "Inputs:" in text and "Outputs:" in text, script.name
+
+
+def test_rule_files_are_snakefmt_clean_and_make_lint_checks_them():
+    lint = re.search(r"^lint:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), flags=re.M)
+    assert lint and "snakefmt --check Snakefile workflow/rules/" in lint.group(1), "make lint does not run snakefmt"
+    snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent)) or shutil.which("snakefmt")
+    if snakefmt is None:
+        pytest.skip("snakefmt is not installed (it comes with the test extra: pip install -e '.[test]')")
+    proc = subprocess.run([snakefmt, "--check", "Snakefile", "workflow/rules/"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, (f"snakefmt would reformat the rule files (run `snakefmt Snakefile workflow/rules/`):"
+                                  f"\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")

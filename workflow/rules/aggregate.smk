@@ -23,6 +23,10 @@ rule aggregate:
         expand("results/{{year}}/zones/{level}.gpkg", level=LEVELS),
         expand("results/{{year}}/zones/{level}.csv", level=LEVELS),
         expand("results/{{year}}/zones/{level}.parquet", level=LEVELS),
+    log:
+        "logs/aggregate/{year}.log",
+    conda:
+        ENV
     params:
         levels=LEVELS,
         types=TYPES,
@@ -34,9 +38,5 @@ rule aggregate:
         interval_pct=config["carbon"]["interval_pct"],
         uncertainty=config.get("uncertainty", {}),
         seed=config["seed"],
-    log:
-        "logs/aggregate/{year}.log",
-    conda:
-        ENV
     script:
         "../scripts/aggregate.py"

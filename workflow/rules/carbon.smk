@@ -10,6 +10,10 @@ rule carbon:
     output:
         carbon="results/{year}/carbon.tif",
         stats="results/{year}/carbon.json",
+    log:
+        "logs/carbon/{year}.log",
+    conda:
+        ENV
     params:
         types=TYPES,
         predictors=PREDICTORS,
@@ -17,9 +21,5 @@ rule carbon:
         compress=config["output"]["compress"],
         uncertainty=config.get("uncertainty", {}),
         seed=config["seed"],
-    log:
-        "logs/carbon/{year}.log",
-    conda:
-        ENV
     script:
         "../scripts/carbon.py"

@@ -21,6 +21,10 @@ rule change:
         csv=expand("results/change/{{y0}}_{{y1}}/zones/{level}.csv", level=LEVELS),
         parquet=expand("results/change/{{y0}}_{{y1}}/zones/{level}.parquet", level=LEVELS),
         uncertainty="results/change/{y0}_{y1}/uncertainty.json",
+    log:
+        "logs/change/{y0}_{y1}.log",
+    conda:
+        ENV
     params:
         levels=LEVELS,
         types=TYPES,
@@ -30,9 +34,5 @@ rule change:
         seed=config["seed"],
         compress=config["output"]["compress"],
         no_net_loss_tolerance_pixels=config["indicators"]["no_net_loss_tolerance_pixels"],
-    log:
-        "logs/change/{y0}_{y1}.log",
-    conda:
-        ENV
     script:
         "../scripts/change.py"

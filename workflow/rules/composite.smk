@@ -5,7 +5,6 @@
 # composite job is one thread (tiles spread over cores as separate jobs).
 from greensink.workflow import composite_threads
 
-
 if not TILED:
 
     rule composite:
@@ -14,15 +13,15 @@ if not TILED:
             grid="results/zones/grid.json",
         output:
             "results/{year}/composite.tif",
+        log:
+            "logs/composite/{year}.log",
+        conda:
+            ENV
+        threads: composite_threads(config, workflow.cores)
         params:
             method=config["imagery"]["composite"],
             block_rows=config["imagery"]["block_rows"],
             compress=config["output"]["compress"],
-        log:
-            "logs/composite/{year}.log",
-        threads: composite_threads(config, workflow.cores)
-        conda:
-            ENV
         script:
             "../scripts/composite.py"
 
@@ -34,16 +33,16 @@ else:
             grid="results/zones/grid.json",
         output:
             "results/{year}/tiles/composite_{tile}.tif",
+        log:
+            "logs/composite/{year}/{tile}.log",
+        conda:
+            ENV
+        threads: 1
         params:
             method=config["imagery"]["composite"],
             block_rows=config["imagery"]["block_rows"],
             compress=config["output"]["compress"],
             size_px=TILE_PX,
-        log:
-            "logs/composite/{year}/{tile}.log",
-        threads: 1
-        conda:
-            ENV
         script:
             "../scripts/composite.py"
 
@@ -54,15 +53,15 @@ else:
             grid="results/zones/grid.json",
         output:
             "results/{year}/composite.tif",
+        log:
+            "logs/mosaic/{year}.log",
+        conda:
+            ENV
+        threads: 1
         params:
             method=config["imagery"]["composite"],
             block_rows=config["imagery"]["block_rows"],
             compress=config["output"]["compress"],
             size_px=TILE_PX,
-        log:
-            "logs/mosaic/{year}.log",
-        threads: 1
-        conda:
-            ENV
         script:
             "../scripts/mosaic.py"

@@ -5,11 +5,17 @@ if DEMO:
         output:
             manifest=f"{config['demo']['out_dir']}/demo.json",
             scenes=f"{config['demo']['out_dir']}/imagery/scenes.csv",
-            zones=expand(f"{config['demo']['out_dir']}/zones/{{level}}.gpkg", level=["city", "district", "block", "parcel"]),
+            zones=expand(
+                f"{config['demo']['out_dir']}/zones/{{level}}.gpkg", level=["city", "district", "block", "parcel"]
+            ),
             greenspace=f"{config['demo']['out_dir']}/greenspace.gpkg",
             plots=f"{config['demo']['out_dir']}/plots.gpkg",
             population=f"{config['demo']['out_dir']}/population.gpkg",
             truth=expand(f"{config['demo']['out_dir']}/truth/carbon_{{year}}.tif", year=YEARS),
+        log:
+            "logs/build_demo.log",
+        conda:
+            ENV
         params:
             demo=config["demo"],
             years=YEARS,
@@ -17,9 +23,5 @@ if DEMO:
             resolution=config["resolution"],
             season=config["season"],
             compress=config["output"]["compress"],
-        log:
-            "logs/build_demo.log",
-        conda:
-            ENV
         script:
             "../scripts/build_demo.py"

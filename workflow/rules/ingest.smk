@@ -11,6 +11,10 @@ rule ingest:
         grid="results/zones/grid.json",
     output:
         "results/{year}/ingest/scenes.json",
+    log:
+        "logs/ingest/{year}.log",
+    conda:
+        ENV
     params:
         source=config["imagery"]["source"],
         files=config["imagery"].get("files", []),
@@ -18,9 +22,5 @@ rule ingest:
         stac=config["imagery"].get("stac", {}),
         season=config["season"],
         block_rows=config["imagery"]["block_rows"],
-    log:
-        "logs/ingest/{year}.log",
-    conda:
-        ENV
     script:
         "../scripts/ingest.py"

@@ -13,6 +13,10 @@ rule model:
         models="results/{year}/model/models.json",
         samples="results/{year}/model/plots.csv",
         figures=expand("results/{{year}}/model/{type}.png", type=TYPES),
+    log:
+        "logs/model/{year}.log",
+    conda:
+        ENV
     params:
         plots=PLOTS,
         model=config["model"],
@@ -23,9 +27,5 @@ rule model:
         notes=MODEL_NOTES,
         seed=config["seed"],
         uncertainty=config.get("uncertainty", {}),
-    log:
-        "logs/model/{year}.log",
-    conda:
-        ENV
     script:
         "../scripts/model.py"

@@ -12,13 +12,13 @@ rule plot_carbon:
         trees="results/plots/trees.csv",
         plots="results/plots/plots.gpkg",
         record="results/plots/plot_carbon.json",
-    params:
-        plots=PLOTS,
-        n_draws=config["model"]["n_bootstrap"],
-        seed=config["seed"],
     log:
         "logs/plot_carbon.log",
     conda:
         ENV
+    params:
+        plots=PLOTS,
+        n_draws=config["model"]["n_bootstrap"],
+        seed=config["seed"],
     script:
         "../scripts/plot_carbon.py"

@@ -15,12 +15,12 @@ rule provenance:
         models=expand("results/{year}/model/models.json", year=YEARS),
     output:
         "results/provenance.json",
-    params:
-        config=config,
     log:
         "logs/provenance.log",
     conda:
         ENV
+    params:
+        config=config,
     script:
         "../scripts/provenance.py"
 
@@ -39,16 +39,16 @@ rule report:
         template=TEMPLATE,
     output:
         "results/report.html",
+    log:
+        "logs/report.log",
+    conda:
+        ENV
     params:
         years=YEARS,
         pairs=PAIRS,
         levels=LEVELS,
         types=TYPE_NAMES,
         interval_pct=config["carbon"]["interval_pct"],
-    log:
-        "logs/report.log",
-    conda:
-        ENV
     script:
         "../scripts/report.py"
 
@@ -83,13 +83,13 @@ rule qgis_project:
         grid="results/zones/grid.json",
     output:
         "results/greensink.qgs",
-    params:
-        years=YEARS,
-        pairs=PAIRS,
-        levels=LEVELS,
     log:
         "logs/qgis_project.log",
     conda:
         ENV
+    params:
+        years=YEARS,
+        pairs=PAIRS,
+        levels=LEVELS,
     script:
         "../scripts/qgis_project.py"

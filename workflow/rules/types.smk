@@ -9,12 +9,12 @@ rule types:
         fractions="results/types/fractions.tif",
         greenspace="results/types/greenspace.gpkg",
         summary="results/types/summary.json",
-    params:
-        greenspace=GREENSPACE,
-        compress=config["output"]["compress"],
     log:
         "logs/types.log",
     conda:
         ENV
+    params:
+        greenspace=GREENSPACE,
+        compress=config["output"]["compress"],
     script:
         "../scripts/types.py"

@@ -14,14 +14,14 @@ rule vegetation:
         classes="results/{year}/vegetation_class.tif",
         height="results/{year}/height.tif",
         stats="results/{year}/vegetation.json",
-    params:
-        vegetation=config["vegetation"],
-        block_rows=config["imagery"]["block_rows"],
-        compress=config["output"]["compress"],
     log:
         "logs/vegetation/{year}.log",
     conda:
         ENV
+    params:
+        vegetation=config["vegetation"],
+        block_rows=config["imagery"]["block_rows"],
+        compress=config["output"]["compress"],
     script:
         "../scripts/vegetation.py"
 
@@ -32,13 +32,13 @@ rule ndvi_se:
         composite="results/{year}/composite.tif",
     output:
         "results/{year}/ndvi_se.tif",
-    params:
-        obs_sd=config.get("uncertainty", {}).get("ndvi", {}).get("obs_sd", 0.03),
-        method=config["imagery"]["composite"],
-        compress=config["output"]["compress"],
     log:
         "logs/ndvi_se/{year}.log",
     conda:
         ENV
+    params:
+        obs_sd=config.get("uncertainty", {}).get("ndvi", {}).get("obs_sd", 0.03),
+        method=config["imagery"]["composite"],
+        compress=config["output"]["compress"],
     script:
         "../scripts/ndvi_se.py"

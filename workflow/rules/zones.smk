@@ -14,15 +14,15 @@ checkpoint prepare_zones:
         zones=expand("results/zones/{level}.gpkg", level=LEVELS),
         nesting="results/zones/nesting.csv",
         grid="results/zones/grid.json",
+    log:
+        "logs/prepare_zones.log",
+    conda:
+        ENV
     params:
         zones=config["zones"],
         crs=config["crs"],
         resolution=config["resolution"],
         align=config["grid"]["align"],
-    log:
-        "logs/prepare_zones.log",
-    conda:
-        ENV
     script:
         "../scripts/prepare_zones.py"
 
