@@ -18,7 +18,10 @@ from greensink.uncertainty import (
     ResidualField,
     fit_variogram,
     ndvi_standard_error,
+    paired_residual_field,
+    plot_measurement,
     plots_needed,
+    residual_field,
     u_pct,
     variance_shares,
     year_correlation,
@@ -103,6 +106,79 @@ def test_year_correlation_of_remeasured_plots():
     out = year_correlation(p0, p1)
     assert out["n"] == 400 and out["rho"] == pytest.approx(0.9, abs=0.03)
     assert year_correlation(p0[:3], p1[:3])["rho"] == 1.0  # too few: assumed persistent
+
+
+def remeasured(n: int, var_s: float, rho_s: float, var_m: float, rho_m: float, seed: int = 11):
+    """Residual records of n plots measured in two years: r_y = s_y + m_y, the place's residual s
+    (variance var_s, correlation rho_s between the years) plus the plot's measurement error m (variance
+    var_m, correlation rho_m), each record with its measurement variance var_m."""
+    rng = np.random.default_rng(seed)
+    s0 = rng.standard_normal(n)
+    s1 = rho_s * s0 + math.sqrt(1 - rho_s**2) * rng.standard_normal(n)
+    u = rng.standard_normal(n)
+    m0, m1 = (math.sqrt(rho_m) * u + math.sqrt(1 - rho_m) * rng.standard_normal(n) for _ in range(2))
+    xy = rng.uniform(0, 5000, (n, 2))
+    recs = []
+    for s_, m_ in ((s0, m0), (s1, m1)):
+        r = math.sqrt(var_s) * s_ + math.sqrt(var_m) * m_
+        recs.append([[str(i), "G1", float(xy[i, 0]), float(xy[i, 1]), float(r[i]), var_m] for i in range(n)])
+    return recs
+
+
+def test_year_correlation_net_of_a_fresh_measurement_error():
+    # persistent place residual s (var 0.01, rho_s = 1) plus a new measurement error each year (var 0.01):
+    # the plain correlation is var(s)/(var(s) + var(m)) = 0.5, the corrected one var(s)/var(s) = 1.
+    # n = 4000: sd of the plain estimate ≈ (1 − 0.5²)/√n = 0.012; of the corrected ratio cov/(var − var_m)
+    # ≈ √2·√(2/n)·(var_r/var_s) ≈ 0.06 (each variance's relative sd is √(2/n)), so 4 sd ≈ 0.1 before the cap at 1.
+    p0, p1 = remeasured(4000, 0.01, 1.0, 0.01, 0.0)
+    out = year_correlation(p0, p1)
+    assert out["rho_uncorrected"] == pytest.approx(0.5, abs=0.05)
+    assert out["rho"] == pytest.approx(1.0, abs=0.1) and out["rho"] <= 1.0
+    assert out["measurement_var"] == pytest.approx([0.01, 0.01])
+    # without the measurement variance in the records: the plain correlation, as before
+    bare0, bare1 = [r[:5] for r in p0], [r[:5] for r in p1]
+    assert year_correlation(bare0, bare1)["rho"] == pytest.approx(out["rho_uncorrected"])
+    # a known place correlation 0.6 under the same error: plain (0.6·0.01)/(0.02) = 0.3, corrected 0.6
+    p0, p1 = remeasured(4000, 0.01, 0.6, 0.01, 0.0, seed=12)
+    out = year_correlation(p0, p1)
+    assert out["rho_uncorrected"] == pytest.approx(0.3, abs=0.05)
+    assert out["rho"] == pytest.approx(0.6, abs=0.08)
+    # a measurement error that persists (rho_m 0.81, as the demo's) enters the covariance too:
+    # plain (0.006 + 0.0081)/0.02 = 0.705; corrected with rho_m: (0.0141 − 0.0081)/0.01 = 0.6
+    p0, p1 = remeasured(4000, 0.01, 0.6, 0.01, 0.81, seed=13)
+    assert year_correlation(p0, p1)["rho_uncorrected"] == pytest.approx(0.705, abs=0.05)
+    assert year_correlation(p0, p1, measurement_year_correlation=0.81)["rho"] == pytest.approx(0.6, abs=0.08)
+
+
+def test_nugget_net_of_the_plots_measurement_variance():
+    # spatially independent residuals, var 0.03, of which 0.01 is measurement error: a pure nugget
+    # of 0.03 (within sampling error) for the plots, 0.02 for the map's pixels
+    rng = np.random.default_rng(4)
+    n = 1500
+    xy = rng.uniform(0, 3000, (n, 2))
+    rel = rng.standard_normal(n) * math.sqrt(0.03)
+    recs = [{"plot_id": str(i), "type": "G1", "x_m": xy[i, 0], "y_m": xy[i, 1], "rel": rel[i], "meas_var": 0.01}
+            for i in range(n)]
+    fld = residual_field(recs, measurement={"source": "test"})
+    total = fld.nugget_plots + fld.psill
+    assert total == pytest.approx(0.03, rel=0.12)
+    assert fld.nugget == pytest.approx(max(fld.nugget_plots - 0.01, 0.0))
+    assert fld.measurement == {"source": "test", "var": pytest.approx(0.01)}
+    assert ResidualField.from_json(fld.to_json()).nugget_plots == pytest.approx(fld.nugget_plots)
+    # the paired field of a sink: both years' plots in one variogram, the same correction
+    models = {"residual_field": fld.to_json()}
+    both = paired_residual_field(models, models, None)
+    assert both.nugget == pytest.approx(max(both.nugget_plots - 0.01, 0.0))
+    assert both.nugget_plots + both.psill == pytest.approx(0.03, rel=0.12)
+
+
+def test_plot_measurement_source_and_year_correlation():
+    assert plot_measurement(None, {}) == {"source": "uncertainty.plot_error_pct = 10 % of the plot's carbon",
+                                          "plot_error_pct": 10.0, "year_correlation": 0.0}
+    assert plot_measurement({"plot_error_year_correlation": 0.81}, {})["year_correlation"] == 0.81
+    tree = {"plot_carbon": {"source": "tree_inventory", "errors": {"allometric": True, "allometric_year_correlation": 1.0}}}
+    out = plot_measurement(None, tree, carbon_draws=np.zeros((1, 2)))
+    assert out["year_correlation"] == 1.0 and out["plot_error_pct"] is None
 
 
 def test_paired_years_give_a_narrower_sink_than_unpaired():

@@ -15,7 +15,11 @@ of the curves (and of the coefficient table for fallback types). This module add
   relative residuals (:func:`fit_variogram`) stored in ``models.json`` (``residual_field``).
   Years: e_y = √ρ·E_common + √(1 − ρ)·E_y, ρ the year-to-year correlation of remeasured plots'
   residuals (:func:`year_correlation`), so the sink's draws keep the persistence of the residual;
-  a single year's stock uses E_common alone (same marginal distribution).
+  a single year's stock uses E_common alone (same marginal distribution). The plots' own measurement
+  error (``uncertainty.plot_error_pct`` or the tree-inventory draws) is no error of the map's pixels:
+  it comes off the nugget (:func:`residual_field`) and off the covariance and variances behind ρ
+  (:func:`year_correlation`), and a sink draws both years from one field fitted to both years' plots
+  (:func:`paired_residual_field`).
 * **ndvi** — the composite NDVI's standard error (``ndvi_se.tif``, :func:`ndvi_standard_error`)
   times one N(0, 1) number per pixel, draw and year, propagated through the curve's slope at the
   pixel (first order: f′(NDVI)·se·z).
@@ -106,18 +110,23 @@ class ResidualField:
     variance: float = 0.0  # sample variance of the pooled relative residuals
     variogram: dict = field(default_factory=dict)
     per_type_sd: dict = field(default_factory=dict)
-    plots: list = field(default_factory=list)  # [plot_id, type, x_m, y_m, relative residual]
+    plots: list = field(default_factory=list)  # [plot_id, type, x_m, y_m, relative residual, measurement variance]
+    nugget_plots: float | None = None  # the variogram's nugget before the plots' measurement variance came off it
+    measurement: dict = field(default_factory=dict)  # {var, source, year_correlation}: the plots' measurement error
 
     def to_json(self) -> dict:
         return {"nugget": self.nugget, "psill": self.psill, "range_m": self.range_m, "n_plots": self.n_plots,
-                "method": self.method, "variance": self.variance, "variogram": self.variogram,
+                "method": self.method, "variance": self.variance, "nugget_plots": self.nugget_plots,
+                "measurement": self.measurement, "variogram": self.variogram,
                 "per_type_sd": self.per_type_sd, "plots": self.plots}
 
     @classmethod
     def from_json(cls, d: Mapping) -> ResidualField:
+        nug_plots = d.get("nugget_plots")
         return cls(float(d["nugget"]), float(d["psill"]), float(d["range_m"]), int(d["n_plots"]), str(d["method"]),
                    float(d.get("variance", 0.0)), dict(d.get("variogram") or {}), dict(d.get("per_type_sd") or {}),
-                   list(d.get("plots") or []))
+                   list(d.get("plots") or []), None if nug_plots is None else float(nug_plots),
+                   dict(d.get("measurement") or {}))
 
 
 def fit_variogram(xy_m: np.ndarray, values: np.ndarray, *, n_bins: int = 12, max_lag_m: float | None = None,
@@ -159,34 +168,85 @@ def fit_variogram(xy_m: np.ndarray, values: np.ndarray, *, n_bins: int = 12, max
 
 
 def residual_field(plots: Sequence[Mapping], *, n_bins: int = 12, max_lag_m: float | None = None,
-                   min_pairs: int = 30, min_range_m: float = 1.0) -> ResidualField:
-    """The residual model from plot records {plot_id, type, x_m, y_m, rel} (relative residuals
+                   min_pairs: int = 30, min_range_m: float = 1.0, groups: Sequence | None = None,
+                   measurement: Mapping | None = None) -> ResidualField:
+    """The residual model from plot records {plot_id, type, x_m, y_m, rel[, meas_var]} (relative residuals
     (C − Ĉ)/Ĉ of the fitted types): one variogram pooled over types (all pairs: one field serves
-    every type of a pixel); per-type standard deviations are recorded beside it."""
-    ok = [p for p in plots if np.isfinite(p["rel"])]
+    every type of a pixel); per-type standard deviations are recorded beside it. With ``groups`` (one
+    label per record, e.g. the year) only pairs within a group enter the variogram.
+
+    **Plot measurement error.** A plot's measured carbon carries its own error (``meas_var``, the
+    relative variance of the measurement: from the tree-inventory draws or ``uncertainty.plot_error_pct``),
+    independent between plots, so the variogram counts it in the nugget. It is no error of the map's
+    pixels: the nugget drawn for the pixels is the fitted one minus the plots' mean measurement
+    variance, floored at 0 (``nugget_plots`` keeps the fitted one; a shortfall below 0 is left in the
+    partial sill, which a measurement error cannot be part of). ``measurement`` ({source,
+    year_correlation}) is recorded with the mean variance."""
+    keep = [k for k, p in enumerate(plots) if np.isfinite(p["rel"])]
+    ok = [plots[k] for k in keep]
+    meas = np.array([float(p.get("meas_var", 0.0) or 0.0) for p in ok], dtype=float)
+    meas_var = float(np.nanmean(meas)) if meas.size else 0.0
+    minfo = {**dict(measurement or {}), "var": meas_var}
     if len(ok) < 3:
-        return ResidualField(0.0, 0.0, float(min_range_m), len(ok), "none: fewer than 3 plot residuals")
+        return ResidualField(0.0, 0.0, float(min_range_m), len(ok), "none: fewer than 3 plot residuals",
+                             measurement=minfo)
     xy = np.array([[p["x_m"], p["y_m"]] for p in ok], dtype=float)
     rel = np.array([p["rel"] for p in ok], dtype=float)
     types = np.array([str(p["type"]) for p in ok])
-    fit = fit_variogram(xy, rel, n_bins=n_bins, max_lag_m=max_lag_m, min_pairs=min_pairs, min_range_m=min_range_m)
+    grp = None if groups is None else np.asarray([str(groups[k]) for k in keep])
+    fit = fit_variogram(xy, rel, n_bins=n_bins, max_lag_m=max_lag_m, min_pairs=min_pairs, min_range_m=min_range_m,
+                        groups=grp)
     sd = {t: float(np.std(rel[types == t], ddof=1)) for t in sorted(set(types)) if (types == t).sum() > 1}
-    records = [[str(p["plot_id"]), str(p["type"]), float(p["x_m"]), float(p["y_m"]), float(p["rel"])] for p in ok]
-    return ResidualField(fit["nugget"], fit["psill"], fit["range_m"], len(ok), fit["method"], fit["variance"],
-                         fit["variogram"], sd, records)
+    records = [[str(p["plot_id"]), str(p["type"]), float(p["x_m"]), float(p["y_m"]), float(p["rel"]), float(m)]
+               for p, m in zip(ok, meas, strict=True)]
+    nugget = max(fit["nugget"] - meas_var, 0.0)
+    method = fit["method"] + (f"; nugget less the plots' measurement variance {meas_var:.4g}" if meas_var > 0 else "")
+    return ResidualField(nugget, fit["psill"], fit["range_m"], len(ok), method, fit["variance"],
+                         fit["variogram"], sd, records, nugget_plots=fit["nugget"], measurement=minfo)
 
 
-def year_correlation(plots0: Sequence[Sequence], plots1: Sequence[Sequence], min_pairs: int = 5) -> dict:
-    """Correlation of the relative residuals of plots measured in both years (matched by type and id;
-    records as in :attr:`ResidualField.plots`). Fewer than ``min_pairs`` remeasured plots: ρ = 1 (the
-    residual of a place persists: conservative for the sink is not this, but no evidence says otherwise)."""
-    a = {(r[1], r[0]): r[4] for r in plots0}
-    pairs = np.array([(a[(r[1], r[0])], r[4]) for r in plots1 if (r[1], r[0]) in a], dtype=float).reshape(-1, 2)
+def year_correlation(plots0: Sequence[Sequence], plots1: Sequence[Sequence], min_pairs: int = 5,
+                     measurement_year_correlation: float = 0.0) -> dict:
+    """Year-to-year correlation of the *place's* relative residual, from plots measured in both years
+    (matched by type and id; records as in :attr:`ResidualField.plots`, whose 6th item is the plot's
+    relative measurement variance σ²_m, 0 when absent).
+
+    A remeasured plot's residual is r_y = s_y + m_y: s the place's departure from the curve (what the
+    pixels' residual field stands for) and m_y the plot's measurement error, variance σ²_m, correlated
+    between the years by ``measurement_year_correlation`` ρ_m (0: each year's measurement is new). The
+    measurement error is no error of the map, so it comes off both the covariance and the variances:
+
+        ρ = (cov(r0, r1) − ρ_m·mean(σ_m0·σ_m1)) / √((var(r0) − mean σ²_m0)·(var(r1) − mean σ²_m1)),
+
+    clipped to 0–1 (``rho_uncorrected`` is the plain Pearson correlation, which the measurement error
+    pulls towards 0: var(s)/(var(s) + σ²_m) for a persistent s and a fresh error). Fewer than ``min_pairs``
+    remeasured plots, or no variance left once the measurement error is taken off: ρ = 1 (the residual of
+    a place persists; no evidence says otherwise)."""
+    a = {(r[1], r[0]): (r[4], r[5] if len(r) > 5 else 0.0) for r in plots0}
+    rows = [(a[(r[1], r[0])][0], r[4], a[(r[1], r[0])][1], r[5] if len(r) > 5 else 0.0)
+            for r in plots1 if (r[1], r[0]) in a]
+    arr = np.array(rows, dtype=float).reshape(-1, 4)
+    pairs, m = arr[:, :2], np.nan_to_num(arr[:, 2:], nan=0.0)
+    rho_m = min(max(float(measurement_year_correlation), 0.0), 1.0)
     if len(pairs) < min_pairs or np.std(pairs[:, 0]) == 0 or np.std(pairs[:, 1]) == 0:
         return {"rho": 1.0, "n": int(len(pairs)), "method": f"assumed 1: fewer than {min_pairs} remeasured plots"}
-    rho = float(np.corrcoef(pairs.T)[0, 1])
-    return {"rho": float(min(max(rho, 0.0), 1.0)), "rho_raw": rho, "n": int(len(pairs)),
-            "method": "Pearson correlation of the relative residuals of remeasured plots (same id), clipped to 0-1"}
+    raw = float(np.corrcoef(pairs.T)[0, 1])
+    cov = float(np.cov(pairs.T, ddof=1)[0, 1])
+    v0, v1 = (float(np.var(pairs[:, k], ddof=1)) for k in (0, 1))
+    mv0, mv1 = float(m[:, 0].mean()), float(m[:, 1].mean())
+    mcov = rho_m * float(np.sqrt(m[:, 0] * m[:, 1]).mean())
+    out = {"rho_uncorrected": raw, "rho_raw": raw, "n": int(len(pairs)), "cov": cov, "var": [v0, v1],
+           "measurement_var": [mv0, mv1], "measurement_year_correlation": rho_m}
+    s0, s1 = v0 - mv0, v1 - mv1
+    if not (mv0 > 0 or mv1 > 0):
+        return {**out, "rho": float(min(max(raw, 0.0), 1.0)),
+                "method": "Pearson correlation of the relative residuals of remeasured plots (same id), clipped to 0-1"}
+    if s0 <= 0 or s1 <= 0:
+        return {**out, "rho": 1.0, "method": "assumed 1: the plots' measurement variance is as large as their residual variance"}
+    rho = (cov - mcov) / math.sqrt(s0 * s1)
+    return {**out, "rho": float(min(max(rho, 0.0), 1.0)), "rho_corrected_raw": float(rho),
+            "method": "correlation of the remeasured plots' relative residuals with their measurement error taken off "
+                      "(cov - rho_m mean sd_m0 sd_m1) / sqrt((var0 - mean var_m0)(var1 - mean var_m1)), clipped to 0-1"}
 
 
 # ----------------------------------------------------------------------------- NDVI error
@@ -391,6 +451,8 @@ DEFAULTS: dict = {
     "residual": {"enabled": True, "n_bins": 12, "max_lag_m": None, "min_pairs": 30, "year_correlation": "auto"},
     "ndvi": {"enabled": True, "obs_sd": 0.03},
     "edges": {"enabled": True, "position_sd_m": 1.5},
+    "plot_error_pct": 10.0,
+    "plot_error_year_correlation": "auto",
     "target_u_pct": 10.0,
 }
 
@@ -420,10 +482,21 @@ def noise_spec(config: Mapping | None, models: Mapping, *, seed: int, year: int 
                      resolution_m=float(resolution_m))
 
 
-def plot_residuals(models: Mapping, plots, types: Sequence[str]) -> list[dict]:
+def plot_residuals(models: Mapping, plots, types: Sequence[str], *, plot_error_pct: float = 0.0,
+                   carbon_draws=None) -> list[dict]:
     """Relative residuals (C − Ĉ)/Ĉ of the plots of the types fitted to plots (``source`` "plots"),
-    Ĉ the chosen model at the plot's predictors (NaN predictors or Ĉ ≤ 0: left out)."""
+    Ĉ the chosen model at the plot's predictors (NaN predictors or Ĉ ≤ 0: left out), each with its
+    measurement variance on the same scale, ``meas_var`` = Var(C_measured)/Ĉ²: the variance of the
+    plot's carbon draws where ``carbon_draws`` (plot_id → draws, the tree inventory's) has the plot,
+    else (plot_error_pct/100 · C)² (a relative measurement sd of the plot's carbon)."""
     from greensink.model import model_predictors, predict_type
+
+    draw_var: dict[str, float] = {}
+    if carbon_draws is not None and len(carbon_draws):
+        values = np.asarray(carbon_draws, dtype=float)
+        if values.shape[1] > 1:
+            draw_var = dict(zip(carbon_draws.index.astype(str), np.nanvar(values, axis=1, ddof=1), strict=True))
+    rel_err = float(plot_error_pct) / 100.0
 
     out = []
     for t in types:
@@ -439,8 +512,35 @@ def plot_residuals(models: Mapping, plots, types: Sequence[str]) -> list[dict]:
         obs = sel["carbon_t_ha"].to_numpy(float)
         for pid, xm, ym, c, f in zip(sel["plot_id"], sel["x_m"], sel["y_m"], obs, fit, strict=True):
             if np.isfinite(f) and f > 0 and np.isfinite(c):
-                out.append({"plot_id": str(pid), "type": t, "x_m": float(xm), "y_m": float(ym), "rel": float((c - f) / f)})
+                v = draw_var.get(str(pid))
+                v = (rel_err * c) ** 2 if v is None or not np.isfinite(v) else float(v)
+                out.append({"plot_id": str(pid), "type": t, "x_m": float(xm), "y_m": float(ym), "rel": float((c - f) / f),
+                            "meas_var": float(v / (f * f))})
     return out
+
+
+def plot_measurement(config: Mapping | None, models: Mapping, carbon_draws=None) -> dict:
+    """Where the plots' measurement error comes from and how it persists between years: with a tree
+    inventory (``carbon_draws``) the variance of each plot's carbon draws (allometric and tree
+    measurement errors), else ``uncertainty.plot_error_pct``; ``uncertainty.plot_error_year_correlation``
+    or, ``auto``, 0 for a plots file (each year's measurement is new) and for a tree inventory the
+    inventory's ``allometric_year_correlation`` (its allometric error, which dominates a plot's error,
+    persists as configured there; its measurement_year_correlation when the allometric error is off)."""
+    cfg = settings(config)
+    tree = (models.get("plot_carbon") or {}) if carbon_draws is not None else {}
+    setting = cfg["plot_error_year_correlation"]
+    if setting != "auto":
+        rho_m = float(setting)
+    elif tree.get("source") == "tree_inventory":
+        err = tree.get("errors") or {}
+        rho_m = float(err.get("allometric_year_correlation", 1.0) if err.get("allometric", True)
+                      else err.get("measurement_year_correlation", 0.0))
+    else:
+        rho_m = 0.0
+    source = ("tree inventory draws (variance of each plot's carbon draws)" if carbon_draws is not None
+              else f"uncertainty.plot_error_pct = {float(cfg['plot_error_pct']):g} % of the plot's carbon")
+    return {"source": source, "plot_error_pct": None if carbon_draws is not None else float(cfg["plot_error_pct"]),
+            "year_correlation": min(max(rho_m, 0.0), 1.0)}
 
 
 def curve_u_pct(models: Mapping, plots, type_code: str) -> float | None:
@@ -460,13 +560,18 @@ def curve_u_pct(models: Mapping, plots, type_code: str) -> float | None:
     return float(u) if np.isfinite(u) else None
 
 
-def annotate_models(models: dict, plots, types: Sequence[str], config: Mapping | None) -> None:
-    """Add the residual model (``residual_field``) and, per type fitted to plots, ``curve_u_pct`` and
-    ``plots_needed`` (n × (U_now/U_target)² for ``uncertainty.target_u_pct``) to models.json's dict."""
+def annotate_models(models: dict, plots, types: Sequence[str], config: Mapping | None, carbon_draws=None) -> None:
+    """Add the residual model (``residual_field``, its nugget net of the plots' measurement error:
+    :func:`residual_field`, :func:`plot_measurement`) and, per type fitted to plots, ``curve_u_pct`` and
+    ``plots_needed`` (n × (U_now/U_target)² for ``uncertainty.target_u_pct``) to models.json's dict.
+    ``carbon_draws``: the tree inventory's plot carbon draws of the year (plot_id → draws), if any."""
     cfg = settings(config)
     r = cfg["residual"]
-    records = plot_residuals(models, plots, types) if len(plots) else []
-    fld = residual_field(records, n_bins=int(r["n_bins"]), max_lag_m=r["max_lag_m"], min_pairs=int(r["min_pairs"]))
+    meas = plot_measurement(config, models, carbon_draws)
+    records = plot_residuals(models, plots, types, plot_error_pct=float(cfg["plot_error_pct"]),
+                             carbon_draws=carbon_draws) if len(plots) else []
+    fld = residual_field(records, n_bins=int(r["n_bins"]), max_lag_m=r["max_lag_m"], min_pairs=int(r["min_pairs"]),
+                         measurement=meas)
     models["residual_field"] = fld.to_json()
     target = float(cfg["target_u_pct"])
     models["target_u_pct"] = target
@@ -503,10 +608,41 @@ def ndvi_se_to_file(composite_path, out_path, *, obs_sd: float, method: str = "m
 
 def residual_year_correlation(models0: Mapping, models1: Mapping, config: Mapping | None) -> dict:
     """ρ of the residual between two years: ``uncertainty.residual.year_correlation`` when a number,
-    else (``auto``) :func:`year_correlation` of the remeasured plots in both years' models.json."""
+    else (``auto``) :func:`year_correlation` of the remeasured plots in both years' models.json, with
+    the plots' measurement error (each plot's variance in the records, its year correlation from the
+    first year's ``residual_field.measurement``) taken off."""
     setting = settings(config)["residual"]["year_correlation"]
     if setting != "auto":
         return {"rho": float(setting), "n": 0, "method": "configured (uncertainty.residual.year_correlation)"}
-    p0 = (models0.get("residual_field") or {}).get("plots") or []
+    f0 = models0.get("residual_field") or {}
+    p0 = f0.get("plots") or []
     p1 = (models1.get("residual_field") or {}).get("plots") or []
-    return year_correlation(p0, p1)
+    rho_m = float((f0.get("measurement") or {}).get("year_correlation", 0.0) or 0.0)
+    return year_correlation(p0, p1, measurement_year_correlation=rho_m)
+
+
+def paired_residual_field(models0: Mapping, models1: Mapping, config: Mapping | None) -> ResidualField | None:
+    """One residual model for both years of a sink: the variogram fitted to the plots of both years
+    (pairs within a year only), its nugget net of the plots' mean measurement variance.
+
+    The residual field of a place is one field; each year's own fit of it varies by sampling alone
+    (the split between nugget and partial sill especially), and drawing the two years with different
+    amplitudes would put the difference of the amplitudes into every sink even where the residual
+    persists (ρ = 1). None when neither year has a residual model."""
+    f0, f1 = models0.get("residual_field"), models1.get("residual_field")
+    if not (f0 or f1):
+        return None
+    r = settings(config)["residual"]
+    records, groups = [], []
+    for k, fld in enumerate((f0, f1)):
+        for rec in (fld or {}).get("plots") or []:
+            records.append({"plot_id": rec[0], "type": rec[1], "x_m": rec[2], "y_m": rec[3], "rel": rec[4],
+                            "meas_var": rec[5] if len(rec) > 5 else 0.0})
+            groups.append(k)
+    meas = dict((f0 or f1).get("measurement") or {})
+    meas.pop("var", None)
+    out = residual_field(records, n_bins=int(r["n_bins"]), max_lag_m=r["max_lag_m"], min_pairs=int(r["min_pairs"]),
+                         groups=groups, measurement=meas)
+    out.method = "both years' plots (pairs within a year): " + out.method
+    out.plots = []
+    return out

@@ -2,7 +2,8 @@
 
 Inputs: zones + coverage, fractions, both years' predictor rasters (results/{year}/{predictor}.tif), models and zone tables.
 Outputs: results/change/{y0}_{y1}/sink.tif (t C/ha/yr: estimate, lower, upper) and zones/{level}.gpkg/.csv/.parquet,
-         uncertainty.json (the residual's year-to-year correlation used to pair the years' draws).
+         uncertainty.json (the residual's year-to-year correlation used to pair the years' draws, net of the
+         plots' measurement error, and the residual field of both years' plots used for both years' draws).
 """
 
 import numpy as np
@@ -14,7 +15,7 @@ from greensink.change import change_table, difference_function
 from greensink.grid import Grid
 from greensink.logs import setup
 from greensink.model import used_predictors
-from greensink.uncertainty import Noise, noise_spec, residual_year_correlation
+from greensink.uncertainty import Noise, noise_spec, paired_residual_field, residual_year_correlation
 
 log = setup(snakemake.log[0])  # noqa: F821
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
@@ -26,7 +27,13 @@ active = typed_pixels(fractions)
 
 models0, models1 = io.read_json(inp.models0), io.read_json(inp.models1)
 rho = residual_year_correlation(models0, models1, p.uncertainty)
-log.info("residual year-to-year correlation %.3f (%s, %d remeasured plots)", rho["rho"], rho["method"], rho["n"])
+log.info("residual year-to-year correlation %.3f (%s, %d remeasured plots; %.3f before the plots' measurement error "
+         "came off)", rho["rho"], rho["method"], rho["n"], rho.get("rho_uncorrected", rho["rho"]))
+# one residual field for both years (variogram of both years' plots): the years differ by 1 - rho, not by two fits
+field = paired_residual_field(models0, models1, p.uncertainty)
+if field is not None:
+    log.info("residual field of the sink: nugget %.4g (fitted %.4g, less measurement %.4g), partial sill %.4g, range %.0f m",
+             field.nugget, field.nugget_plots or 0.0, field.measurement.get("var", 0.0), field.psill, field.range_m)
 
 
 def year_functions(models, year, predictor_paths, se_path):
@@ -38,6 +45,8 @@ def year_functions(models, year, predictor_paths, se_path):
     spec = noise_spec(p.uncertainty, models, seed=p.seed, year=year, resolution_m=grid.resolution_m, rho=rho["rho"],
                       paired=True)
     spec.width, spec.height = grid.width, grid.height
+    if spec.residual is not None and field is not None:
+        spec.residual = field
     noise = Noise(spec, np.asarray(models["types"][p.types[0]]["bootstrap"]).shape[0])
     layers = {**rasters, "ndvi_se": io.read_raster(se_path)} if spec.ndvi else rasters
     return (pixel_function(models, p.types, fractions, layers, noise=noise),
@@ -59,4 +68,5 @@ for level, zpath, t0, t1, s, gpkg in zip(p.levels, inp.zones, inp.tables0, inp.t
              level, y0, y1, table["sink_t_yr"].sum(), table["sink_t_yr_lo"].sum(), table["sink_t_yr_hi"].sum(),
              int(table["no_net_loss"].sum()), len(table), p.no_net_loss_tolerance_pixels * grid.pixel_area_ha * 1e4)
     log.info("%s %d-%d: %s", level, y0, y1, ", ".join(f"{n} {c}" for c, n in table["sink_class"].value_counts().items()))
-io.write_json(out.uncertainty, {"year_correlation": rho, "years": [y0, y1]})
+io.write_json(out.uncertainty, {"year_correlation": rho, "years": [y0, y1],
+                                "residual_field": field.to_json() if field is not None else None})

@@ -85,7 +85,7 @@ if tree_record:
              "on" if tree_record["errors"]["allometric"] else "off", tree_record["errors"]["dbh_sd_cm"],
              tree_record["errors"]["dbh_sd_pct"], tree_record["errors"]["height_sd_pct"])
 annotate_models(models, coefficients, default=default, ndvi_min=p.ndvi_vegetation if pseudo else None)
-uncertainty.annotate_models(models, plots, p.types, p.uncertainty)  # residual variogram, plots needed per type
+uncertainty.annotate_models(models, plots, p.types, p.uncertainty, carbon_draws)  # residual variogram, plots needed per type
 models["year"] = year
 models["pseudo_type"] = bool(pseudo)
 log.info("carbon from %s", tiers_text(models["tiers"]))
