@@ -1,13 +1,14 @@
 # Two commands do everything (see README.md):
 #   make demo   install into .venv and run the whole workflow on the built-in demo city
 #   make test   install into .venv and run the test suite
+#   make test-fast   the same without the tests marked slow
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: demo test install lint report clean
+.PHONY: demo test test-fast install lint report clean
 
 install: $(VENV)/.installed
 
@@ -21,7 +22,11 @@ demo: install
 	$(BIN)/snakemake --cores $(CORES)
 
 test: install
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
+
+# the fast lane: every test not marked slow (no end-to-end workflow run, no wheel build)
+test-fast: install
+	$(BIN)/python -m pytest -n 2 -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests workflow/scripts benchmarks

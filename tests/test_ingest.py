@@ -440,7 +440,11 @@ def test_scenes_table_duplicate_scene_id(scene_files):
 
 
 def test_check_scene_accepts_an_overlapping_scene(scene_files):
-    check_scene(s2("ok", str(scene_files / "red.tif"), str(scene_files / "nir.tif"), str(scene_files / "scl.tif")), GRID)
+    warnings = check_scene(s2("ok", str(scene_files / "red.tif"), str(scene_files / "nir.tif"), str(scene_files / "scl.tif")), GRID)
+    # accepted: no error; the bands are in the grid's CRS (nothing reprojected). The only warnings are the
+    # fill look of the hand-made 4 x 4 bands' minimum value (one per reflectance band), not about the scene
+    assert [w.split(":")[1].split()[0] for w in warnings] == ["red.tif", "nir.tif"], warnings
+    assert all("nodata value in use" in w and "reprojected" not in w for w in warnings), warnings
 
 
 def test_check_scene_refuses_a_band_without_crs(tmp_path):

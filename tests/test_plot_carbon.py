@@ -304,6 +304,7 @@ def demo_inventory(plots: gpd.GeoDataFrame, area_m2: float) -> pd.DataFrame:
 
 
 @pytest.mark.workflow
+@pytest.mark.slow
 def test_workflow_with_a_tree_inventory(tmp_path):
     from tests.test_workflow import small_config, snakemake
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -424,16 +422,10 @@ def demo_catalog(imagery: Path, out: Path, s2_collection: str = "demo-s2", lands
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory) -> tuple[Path, dict]:
-    """The demo city run (source demo), shared by the end-to-end tests: (workdir, its config)."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_workflow import small_config, snakemake
-
-    demo = tmp_path_factory.mktemp("demo")
-    small_config(demo)
-    snakemake(demo)
-    shutil.rmtree(demo / ".snakemake", ignore_errors=True)
-    return demo, yaml.safe_load((demo / "config.yaml").read_text(encoding="utf-8"))
+def demo_run(baseline_run) -> tuple[Path, dict]:
+    """The demo city run (source demo): the session's shared baseline run (tests/conftest.py), read only:
+    (workdir, its config)."""
+    return baseline_run, yaml.safe_load((baseline_run / "config.yaml").read_text(encoding="utf-8"))
 
 
 def run_on_catalog(demo: Path, cfg: dict, run: Path, stac_cfg: dict) -> None:

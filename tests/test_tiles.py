@@ -1,10 +1,10 @@
 """End to end: a tiled run (tiles.size_px) gives the same products as the untiled one.
 
 The small demo city of tests/test_workflow.py (2 km, a 202 × 202 pixel grid) runs twice up to
-NDVI: untiled, and in tiles of 96 px (3 × 3 tiles, the last row and column 10 px wide). The grid is
-only known once checkpoint prepare_zones has run; from then on the dry run lists one
-composite_tile job per year and tile, and the mosaicked composite and the NDVI made from it are
-byte-identical to the untiled run's.
+NDVI: untiled (the session's shared baseline run, tests/conftest.py), and in tiles of 96 px (3 × 3
+tiles, the last row and column 10 px wide). The grid is only known once checkpoint prepare_zones
+has run; from then on the dry run lists one composite_tile job per year and tile, and the mosaicked
+composite and the NDVI made from it are byte-identical to the untiled run's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import yaml
 from greensink.grid import Grid
 from test_workflow import YEARS, small_config, snakemake
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 SIZE_PX = 96
 TARGETS = [f"results/{year}/ndvi.tif" for year in YEARS]
@@ -39,10 +39,8 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    untiled = tmp_path_factory.mktemp("untiled")
-    small_config(untiled)
-    snakemake(untiled, "--", *TARGETS)
+def runs(tmp_path_factory, baseline_run):
+    untiled = baseline_run  # the session's shared untiled run of the same config (tests/conftest.py)
     tiled = tmp_path_factory.mktemp("tiled")
     tiled_config(tiled)
     before = snakemake(tiled, "-n")  # the grid is not made yet: the tiles are not known

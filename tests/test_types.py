@@ -42,7 +42,10 @@ def test_grid_is_the_hand_grid():
 
 
 def test_check_type_codes_accepts_known_codes():
-    check_type_codes(typed(["G1", "XG", "EG"], [px_box(0, 0, 1, 1)] * 3), "type", TYPES, "gs.gpkg")
+    gdf = typed(["G1", "XG", "EG"], [px_box(0, 0, 1, 1)] * 3)
+    before = gdf.copy()
+    assert check_type_codes(gdf, "type", TYPES, "gs.gpkg") is None  # no error raised
+    assert gdf.equals(before)  # a check only: the polygons and their codes are left as they were
 
 
 def test_check_type_codes_unknown_code_lists_code_row_and_known_codes():

@@ -55,11 +55,9 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("demo_run")
-    small_config(workdir)
-    snakemake(workdir)
-    return workdir
+def run(baseline_run) -> Path:
+    """The session's shared baseline run (tests/conftest.py): read only."""
+    return baseline_run
 
 
 def zone_table(run: Path, year: int, level: str) -> pd.DataFrame:
@@ -430,7 +428,7 @@ def test_fitted_curves_recover_the_pixel_truth(run, request, code, year):
     from greensink.model import predict_type
 
     if (code, year) in CURVE_KNOWN_MISSES:
-        request.applymarker(pytest.mark.xfail(reason=CURVE_KNOWN_MISSES[code, year], strict=False))
+        request.applymarker(pytest.mark.xfail(reason=CURVE_KNOWN_MISSES[code, year]))  # strict (pyproject)
     models = json.loads((run / f"results/{year}/model/models.json").read_text(encoding="utf-8"))
     tm = models["types"][code]
     if tm["source"] != "plots":
