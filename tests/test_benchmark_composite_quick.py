@@ -10,10 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "composite_benchmark.py"
 
 
+@pytest.mark.slow
 def test_quick_composite_benchmark_runs_within_the_memory_budget(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--workdir", str(tmp_path)],
                           capture_output=True, text=True, timeout=300, check=False)

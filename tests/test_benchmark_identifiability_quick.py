@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from greensink.demo import CLASS_NDVI, carbon_curve
 from greensink.model import fit_form, predict
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "form_identifiability.py"
 
 
+@pytest.mark.slow
 def test_quick_identifiability_run_prints_misfits_and_rates():
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=300,
                           check=False)

@@ -217,6 +217,7 @@ def test_strip_rows_default() -> None:
     assert strip_rows_for(17) == 246_784  # 246,723 rows fit: the nearest multiple of 512
 
 
+@pytest.mark.slow
 def test_quick_carbon_benchmark_runs_and_prints_the_figures(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "carbon_benchmark.py"), "--quick",
                            "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=300, check=False)

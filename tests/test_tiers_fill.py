@@ -216,6 +216,7 @@ def test_pseudo_type_counts_only_vegetated_pixels():
 
 
 @pytest.mark.workflow
+@pytest.mark.slow
 def test_workflow_without_plots_or_greenspace_gives_tier_1_carbon(tmp_path: Path):
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
     cfg["demo"].update({"extent_m": 1000, "blocks": [2, 2], "parcels_per_block": [2, 2], "scenes_per_year": 3})
