@@ -132,6 +132,12 @@ def test_zone_tables_have_required_columns(run):
         np.testing.assert_allclose(t[[f"carbon_t_{x}" for x in TYPES]].sum(axis=1), t["carbon_t"], rtol=1e-6)
 
 
+# the calibration benchmark's mean city sink interval width, % of the city's stock: 18.96 % over 50
+# realisations of this city size (benchmarks/README.md, 2026-12-04, commit ceb8fcf; sink coverage 0.94)
+BENCH_CITY_SINK_WIDTH_PCT = 18.96
+WIDTH_FACTOR = 3.0
+
+
 def test_sink_matches_stock_difference_and_truth(run):
     ch = pd.read_csv(run / "results/change/2023_2024/zones/city.csv")
     s0 = zone_table(run, 2023, "city")["carbon_t"].sum()
@@ -144,11 +150,17 @@ def test_sink_matches_stock_difference_and_truth(run):
     # the sink is a small difference of two large stocks (here ~0.3 % of the stock, growth nearly
     # cancelled by one cleared parcel): the true sink must lie inside the 90 % interval
     assert lo <= t1 - t0 <= hi, (lo, t1 - t0, hi)
-    # and the interval is informative: narrower than 5 % of the stock. Measured 4.1 % (108 t of 2659 t)
-    # since the truth is made on 2 m cells and plots are 400 m² footprints mixing paths, grass and
-    # crowns: plots scatter more about the NDVI curve, so the bootstrap's curves spread more (the
-    # bound was 3 % when the truth was the pipeline's own per-pixel model)
-    assert hi - lo < 0.05 * s1
+    # and its width is what the calibration benchmark found the 90 % interval needs on this city size:
+    # BENCH_CITY_SINK_WIDTH_PCT of the stock on average (benchmarks/README.md, calibration.py). One
+    # city's width varies with its plots and with whether a type's model changes between the years
+    # (a type fitted in one year and taken from the coefficient table in the other puts the table's
+    # error into the sink), so it must lie within a factor WIDTH_FACTOR of that mean either way. This
+    # city measured 24.4 % (−299 to +349 t C/yr around +18, truth +18 t): the cleared XG polygon's
+    # remeasured plots leave the residual uncorrelated between the years (ρ 0.03), so the residual
+    # field is 97 % of the sink's variance. The old bound (< 5 % of the stock, measured 4.1 %) held
+    # for the curve-only interval, which covered the city sink 0.78 of the time.
+    width_pct = 100 * (hi - lo) / s1
+    assert BENCH_CITY_SINK_WIDTH_PCT / WIDTH_FACTOR < width_pct < BENCH_CITY_SINK_WIDTH_PCT * WIDTH_FACTOR, width_pct
 
 
 def test_second_run_does_nothing(run):
