@@ -887,3 +887,17 @@ def test_shipped_calibration_is_read_from_the_package():
     else:
         assert cal is None
     assert read_calibration({"levels": {}}) is None and read_calibration(None) is None
+
+
+def test_type_table_total_is_unknown_when_a_zone_is_unknown():
+    import pandas as pd
+
+    from greensink.report.tables import type_table
+
+    df = pd.DataFrame({"zone_id": ["A", "B"], "carbon_t": [10.0, float("nan")], "carbon_t_G1": [10.0, float("nan")],
+                       "green_space_area_ha_G1": [2.0, 3.0], "green_space_area_ha": [2.0, 3.0]})
+    rows = type_table(2024, df, {"G1": "park"})["rows"]
+    texts = [[c["text"] for c in r["cells"]] for r in rows]
+    assert texts[0][2] == "—" and texts[-1][2] == "—"  # not 10, which would read as the whole city's carbon
+    known = type_table(2024, df.iloc[:1], {"G1": "park"})["rows"]
+    assert [c["text"] for c in known[-1]["cells"]][2] == "10.0"

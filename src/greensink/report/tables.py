@@ -214,11 +214,18 @@ def _type_codes(df: pd.DataFrame, type_names: Mapping[str, str]) -> list[str]:
     return [t for t in type_names if t in found] + sorted(found - set(type_names))
 
 
+def known_sum(values) -> float:
+    """Sum of a zone column over the zones, or NaN when any zone's value is unknown: a total that left
+    out unobserved zones would read as the whole (no data is never zero, nor a smaller number)."""
+    v = np.asarray(values, dtype=float)
+    return float(v.sum()) if v.size and np.isfinite(v).all() else math.nan
+
+
 def type_table(year: int, df: pd.DataFrame, type_names: Mapping[str, str]) -> dict[str, Any]:
-    total = float(np.nansum(column(df, "carbon_t")))
+    total = known_sum(column(df, "carbon_t"))
     rows = []
     for code in _type_codes(df, type_names):
-        c = float(np.nansum(column(df, f"carbon_t_{code}")))
+        c = known_sum(column(df, f"carbon_t_{code}"))
         area = float(np.nansum(column(df, f"green_space_area_ha_{code}")))
         rows.append({"cls": "", "cells": [
             cell(code, "id"), cell(type_names.get(code, code), "name"), num_cell(c),
