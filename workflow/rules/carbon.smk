@@ -5,7 +5,7 @@ rule carbon:
     input:
         models="results/{year}/model/models.json",
         predictors=expand("results/{{year}}/{predictor}.tif", predictor=PREDICTORS),
-        fractions="results/types/fractions.tif",
+        fractions=year_fractions,
         ndvi_se="results/{year}/ndvi_se.tif",
     output:
         carbon="results/{year}/carbon.tif",

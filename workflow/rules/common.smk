@@ -83,6 +83,28 @@ def anchor_models(wildcards):
     return []
 
 
+def year_types(year):
+    """The green-space type products used for ``year`` (one set for every year while greenspace.path has no
+    {year}; see rule types)."""
+    return {"fractions": "results/types/fractions.tif", "greenspace": "results/types/greenspace.gpkg"}
+
+
+def year_fractions(wildcards):
+    return year_types(wildcards.year)["fractions"]
+
+
+def year_greenspace(wildcards):
+    return year_types(wildcards.year)["greenspace"]
+
+
+def fractions_y0(wildcards):
+    return year_types(wildcards.y0)["fractions"]
+
+
+def fractions_y1(wildcards):
+    return year_types(wildcards.y1)["fractions"]
+
+
 def optional_chm(wildcards):
     return [chm_path(config, wildcards.year)] if config["vegetation"].get("chm") else []
 

@@ -7,7 +7,7 @@ rule model:
         plot_draws=plot_draws,
         coefficients=config["coefficients"],
         predictors=expand("results/{{year}}/{predictor}.tif", predictor=PREDICTORS),
-        fractions="results/types/fractions.tif",
+        fractions=year_fractions,
         anchor=anchor_models,
     output:
         models="results/{year}/model/models.json",

@@ -21,7 +21,7 @@ log = setup(snakemake.log[0])  # noqa: F821
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 y0, y1 = int(snakemake.wildcards.y0), int(snakemake.wildcards.y1)  # noqa: F821
 grid = Grid.read(inp.grid)
-fractions = io.read_raster(inp.fractions, bands=list(range(1, len(p.types) + 1)))  # (types, rows, cols), also for one type
+fractions = io.read_raster(inp.fractions1, bands=list(range(1, len(p.types) + 1)))  # (types, rows, cols), also for one type
 active = typed_pixels(fractions)
 
 
