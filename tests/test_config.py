@@ -84,9 +84,12 @@ def test_local_source_with_scenes_is_valid():
     assert cfg["imagery"]["scenes"] == "data/scenes.csv"
 
 
-def test_change_pairs_are_consecutive_sorted_years():
+def test_change_pairs_are_consecutive_sorted_years_then_the_period():
     cfg = config.validate(minimal(years=[2024, 2020, 2022]))
-    assert workflow.change_pairs(cfg) == [(2020, 2022), (2022, 2024)]
+    assert workflow.change_pairs(cfg) == [(2020, 2022), (2022, 2024), (2020, 2024)]
+    # two years: the period pair is the consecutive pair, listed once; one year: no pair
+    assert workflow.change_pairs(config.validate(minimal(years=[2024, 2020]))) == [(2020, 2024)]
+    assert workflow.change_pairs(config.validate(minimal(years=[2024]))) == []
 
 
 # ----------------------------------------------------------------------------- schema problems

@@ -146,9 +146,14 @@ def _merged(a: Mapping, b: Mapping) -> dict:
 
 
 def change_pairs(cfg: Mapping) -> list[tuple[int, int]]:
-    """Consecutive pairs of the sorted reporting years."""
-    years = sorted(cfg["years"])
-    return list(zip(years[:-1], years[1:], strict=True))
+    """The year pairs rule change runs: each consecutive pair of the sorted reporting years and, with three
+    or more years, the period pair (first, last) after them (its sink is the yearly mean over the period,
+    (stock last − stock first)/(last − first)). Duplicate years count once."""
+    years = sorted({int(y) for y in cfg["years"]})
+    pairs = list(zip(years[:-1], years[1:], strict=True))
+    if len(years) >= 3:
+        pairs.append((years[0], years[-1]))
+    return pairs
 
 
 def chm_path(cfg: Mapping, year: int | str) -> str | None:
