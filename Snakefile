@@ -51,6 +51,8 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/carbon.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/change.smk"
+include: "workflow/rules/trend.smk"
+include: "workflow/rules/transitions.smk"
 include: "workflow/rules/report.smk"
 
 

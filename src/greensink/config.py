@@ -388,3 +388,32 @@ def demo_paths(cfg: Mapping) -> dict[str, str]:
     """The files the demo rule writes, keyed like the config entries that read them (see :func:`demo_output`)."""
     d = cfg["demo"]["out_dir"]
     return {"scenes": f"{d}/imagery/scenes.csv", "manifest": f"{d}/demo.json"}
+
+
+# The greenspace keys that name files; any of them may hold "{year}" for one green-space layer per reporting year.
+GREENSPACE_FILES = ("path", "raster", "class_table")
+
+
+def greenspace_by_year(cfg: Mapping) -> bool:
+    """True when the green-space types are given per reporting year: greenspace.path (or raster, class_table)
+    holds "{year}" (e.g. data/greenspace_{year}.gpkg), like vegetation.chm.path."""
+    gs = cfg.get("greenspace")
+    return isinstance(gs, Mapping) and any("{year}" in str(gs.get(k) or "") for k in GREENSPACE_FILES)
+
+
+def greenspace_of_year(cfg: Mapping, year: int | str | None) -> dict | None:
+    """The greenspace section as it applies to ``year``: its file paths with "{year}" replaced by the year
+    (paths without it as given). None without green-space types. ``year`` None is allowed only while no
+    path holds "{year}" (one layer for every year)."""
+    gs = cfg.get("greenspace")
+    if not isinstance(gs, Mapping):
+        return None
+    out = dict(gs)
+    if not greenspace_by_year(cfg):
+        return out
+    if year is None:
+        raise ValueError("greenspace_of_year: greenspace paths hold {year}; give the year.")
+    for key in GREENSPACE_FILES:
+        if out.get(key):
+            out[key] = str(out[key]).replace("{year}", str(year))
+    return out

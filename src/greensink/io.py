@@ -324,10 +324,14 @@ def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
 def write_table(path: str | Path, table: gpd.GeoDataFrame | pd.DataFrame, *, layer: str | None = None, csv: bool = True,
                 parquet: bool = False) -> Path:
     """Write a GeoPackage (layer named after the file unless given), a CSV twin without geometry and,
-    if asked, a GeoParquet twin; a plain DataFrame has no geometry and is written as the CSV alone.
+    if asked, a GeoParquet twin; a plain DataFrame has no geometry and is written as the CSV (with a Parquet
+    twin if asked) alone.
     Returns the main file written."""
     path = Path(path)
-    if not isinstance(table, gpd.GeoDataFrame):
+    if not isinstance(table, gpd.GeoDataFrame):  # a plain table: the CSV (and the Parquet twin if asked)
+        if parquet:
+            with atomic_path(path.with_suffix(".parquet")) as tmp:
+                table.to_parquet(tmp, index=False, compression="zstd")
         return write_csv(path.with_suffix(".csv"), table)
     layer = layer or path.stem
     with atomic_path(path) as tmp:

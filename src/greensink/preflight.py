@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from greensink.config import demo_output, input_paths
+from greensink.config import demo_output, greenspace_by_year, greenspace_of_year, input_paths
 from greensink.errors import GreensinkError, InputDataError
 from greensink.io import special_file
 
@@ -59,7 +59,7 @@ def _missing_files(cfg: Mapping, found: Findings) -> set[str]:
     for key, value in input_paths(cfg):
         if key.startswith("imagery.files") or key == "imagery.stac.catalog" or demo_output(cfg, value):
             continue  # globs: reported with the scene listing; catalogs may be URLs
-        if key == "vegetation.chm.path" and "{year}" in str(value):
+        if (key == "vegetation.chm.path" or key.startswith("greenspace.")) and "{year}" in str(value):
             paths = [str(value).replace("{year}", str(y)) for y in sorted(cfg["years"])]
         else:
             paths = [str(value)]
@@ -246,9 +246,14 @@ def _imagery(cfg: Mapping, missing: set[str], area: Bounds | None, found: Findin
 
 
 def _greenspace(cfg: Mapping, missing: set[str], found: Findings) -> None:
-    gs = cfg.get("greenspace")
-    if not gs:
+    """The green-space layer, or each year's when its paths hold {year} (greensink.config.greenspace_by_year)."""
+    if not cfg.get("greenspace"):
         return
+    for year in sorted(cfg["years"]) if greenspace_by_year(cfg) else [None]:
+        _greenspace_layer(greenspace_of_year(cfg, year), cfg, missing, found)
+
+
+def _greenspace_layer(gs: Mapping, cfg: Mapping, missing: set[str], found: Findings) -> None:
     types = list(gs.get("types") or [])
     if gs.get("path") and "greenspace.path" not in missing and not demo_output(cfg, gs["path"]):
         _greenspace_polygons(gs, types, found)

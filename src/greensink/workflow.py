@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from greensink import package_data
-from greensink.config import absolute_path, demo_paths, read_yaml, resolve_paths, switch_off_nulls, validate
+from greensink.config import (
+    absolute_path,
+    demo_paths,
+    greenspace_by_year,
+    greenspace_of_year,
+    read_yaml,
+    resolve_paths,
+    switch_off_nulls,
+    validate,
+)
 from greensink.errors import ConfigError
 from greensink.ingest import Scene, in_season, resolve_profiles, scenes_from_files
 from greensink.lattice import grid_align
@@ -35,7 +44,8 @@ from greensink.stac import is_static, local_path
 
 __all__ = [
     "COMPOSITE_MAX_THREADS", "DEMO_CONFIG", "PROJECT_MARKER", "change_pairs", "check_project", "checkout", "chm_path",
-    "composite_threads", "demo_paths", "greenspace_inputs", "imagery_inputs", "ingest_input_function",
+    "composite_threads", "demo_paths", "greenspace_by_year", "greenspace_inputs", "greenspace_of_year",
+    "imagery_inputs", "ingest_input_function",
     "lattice_input_function", "lattice_inputs", "load_project", "model_notes", "project_dir", "project_setup",
 ]
 
@@ -195,9 +205,13 @@ def composite_threads(cfg: Mapping, cores: int | None) -> int:
     return max(1, min(int(cores), COMPOSITE_MAX_THREADS))
 
 
-def greenspace_inputs(cfg: Mapping) -> list[str]:
-    """The files the green-space typing reads: the polygons, or the raster and its class table."""
-    gs = cfg["greenspace"]
+def greenspace_inputs(cfg: Mapping, year: int | str | None = None) -> list[str]:
+    """The files the green-space typing of ``year`` reads: the polygons, or the raster and its class table.
+    With types given per year (a path holding "{year}", :func:`greensink.config.greenspace_by_year`), ``year``
+    None gives every reporting year's files (sorted, each once: what provenance checksums)."""
+    if year is None and greenspace_by_year(cfg):
+        return sorted({f for y in cfg["years"] for f in greenspace_inputs(cfg, y)})
+    gs = greenspace_of_year(cfg, year)
     return [gs["path"]] if "path" in gs else [gs["raster"], gs["class_table"]]
 
 

@@ -1,8 +1,17 @@
 # Input functions and path lists for the rules. Plumbing only: no arithmetic.
-from greensink.workflow import change_pairs, chm_path, demo_paths, greenspace_inputs, model_notes
+from greensink.workflow import (
+    change_pairs,
+    chm_path,
+    demo_paths,
+    greenspace_by_year,
+    greenspace_inputs,
+    greenspace_of_year,
+    model_notes,
+)
 from greensink.grid import Grid
 from greensink.package_data import ALLOMETRY, REPORT_TEMPLATE, file_path
 from greensink.tiers import VEG, VEG_NAME
+from greensink.transitions import transition_pairs
 
 ENV = "../../envs/greensink.yaml"
 # greensink's own files (package data; config/ and reports/ in the checkout link to them)
@@ -15,6 +24,8 @@ PAIRS = change_pairs(config)
 # optional inputs: without green-space types one pseudo-type VEG (tier-1 default density, greensink.tiers);
 # without plots every type takes the coefficient (or default) table
 GREENSPACE = config.get("greenspace") or None
+# green-space types given per year (greenspace.path holds {year}): rule types runs per year (see year_types)
+TYPES_BY_YEAR = greenspace_by_year(config)
 PLOTS = config.get("plots") or None
 TYPE_NAMES = dict(GREENSPACE["types"]) if GREENSPACE else {VEG: VEG_NAME}
 TYPES = list(TYPE_NAMES)
@@ -39,7 +50,13 @@ def zone_source(wildcards):
 
 
 def greenspace_source(wildcards):
-    return greenspace_inputs(config) if GREENSPACE else []
+    """The green-space files of the job's year (every year's files for a job without {year}, e.g. provenance)."""
+    return greenspace_inputs(config, wildcards.get("year")) if GREENSPACE else []
+
+
+def greenspace_params(wildcards):
+    """The greenspace section with the job's year in its paths (rule types)."""
+    return greenspace_of_year(config, wildcards.get("year"))
 
 
 def optional_plots(wildcards):
@@ -84,9 +101,45 @@ def anchor_models(wildcards):
 
 
 def year_types(year):
-    """The green-space type products used for ``year`` (one set for every year while greenspace.path has no
-    {year}; see rule types)."""
-    return {"fractions": "results/types/fractions.tif", "greenspace": "results/types/greenspace.gpkg"}
+    """The green-space type products used for ``year``: results/types/{year}/ when greenspace.path holds {year}
+    (rule types runs per year), else one set results/types/ for every year. ``year_types("{year}")`` is the
+    pattern rule types writes."""
+    if TYPES_BY_YEAR:
+        return {
+            "fractions": f"results/types/{year}/fractions.tif",
+            "greenspace": f"results/types/{year}/greenspace.gpkg",
+            "summary": f"results/types/{year}/summary.json",
+        }
+    return {
+        "fractions": "results/types/fractions.tif",
+        "greenspace": "results/types/greenspace.gpkg",
+        "summary": "results/types/summary.json",
+    }
+
+
+TYPES_OUT = year_types("{year}")  # rule types' outputs: a {year} pattern only with types given per year
+TYPES_LOG = "logs/types/{year}.log" if TYPES_BY_YEAR else "logs/types.log"
+
+
+def yearly_type_fractions(wildcards):
+    """Every year's type fractions when the types are given per year (rule transitions), else none."""
+    return [year_types(year)["fractions"] for year in YEARS] if TYPES_BY_YEAR else []
+
+
+# rule transitions: each consecutive pair and, with 3 or more years, the period (first, last)
+TRANSITION_PAIRS = transition_pairs(YEARS)
+# green-space type transitions only where the types are given per year
+TRANSITION_TYPES_RASTER = ["results/change/trend/transitions/greenspace_types.tif"] if TYPES_BY_YEAR else []
+TRANSITION_TYPE_MATRICES = [
+    f"results/change/trend/transitions/greenspace_matrix_{y0}_{y1}.csv"
+    for y0, y1 in (TRANSITION_PAIRS if TYPES_BY_YEAR else [])
+]
+
+
+def series_fractions(wildcards):
+    """Every reporting year's type fractions, in year order (rule trend; the same file repeated while the types
+    are one layer for all years)."""
+    return [year_types(year)["fractions"] for year in YEARS]
 
 
 def year_fractions(wildcards):
@@ -129,7 +182,9 @@ def demo_manifest(wildcards):
 
 
 def final_outputs():
-    out = []
+    # the demo's truth of every year: a year added to the config is missing there, so build_demo reruns
+    # (Snakemake skips its params trigger while an output has no metadata yet)
+    out = [f"{config['demo']['out_dir']}/truth/carbon_{year}.tif" for year in YEARS] if DEMO else []
     for year in YEARS:
         out += [f"results/{year}/{name}.tif" for name in ("ndvi", "fvc", "canopy", "carbon")]
         out += [f"results/{year}/model/models.json"]
@@ -140,4 +195,8 @@ def final_outputs():
     out += ["results/report.html", "results/provenance.json"]
     out += [f"results/{year}/carbon.qml" for year in YEARS]  # QGIS styles (rule qgis_styles)
     out += ["results/greensink.qgs"]  # QGIS project of every layer above (rule qgis_project)
+    if len(YEARS) >= 2:  # the trend over every year (rule trend); with two years it is the pair's sink
+        out += ["results/change/trend/trend.tif", "results/change/trend/trend.json"]
+        out += [f"results/change/trend/zones/{level}.gpkg" for level in LEVELS]
+    out += ["results/change/trend/transitions/transitions.json"]  # land transitions (rule transitions)
     return out

@@ -1,4 +1,5 @@
 # Green-space types: typed polygons (or a classified land-cover raster) -> exact per-type fractions on the grid.
+# One job for every year, or one per year when greenspace.path holds {year} (outputs: year_types in common.smk).
 
 
 rule types:
@@ -6,15 +7,15 @@ rule types:
         greenspace=greenspace_source,
         grid="results/zones/grid.json",
     output:
-        fractions="results/types/fractions.tif",
-        greenspace="results/types/greenspace.gpkg",
-        summary="results/types/summary.json",
+        fractions=TYPES_OUT["fractions"],
+        greenspace=TYPES_OUT["greenspace"],
+        summary=TYPES_OUT["summary"],
     log:
-        "logs/types.log",
+        TYPES_LOG,
     conda:
         ENV
     params:
-        greenspace=GREENSPACE,
+        greenspace=greenspace_params,
         compress=config["output"]["compress"],
     script:
         "../scripts/types.py"

@@ -1,9 +1,9 @@
 """Rule types: green-space polygons (or a land-cover raster + class table) -> exact per-type fractions.
 
-Inputs: the green-space polygons, or the land-cover raster and its class table (config greenspace);
-        results/zones/grid.json.
+Inputs: the green-space polygons, or the land-cover raster and its class table (config greenspace; those of
+        the job's year when greenspace.path holds {year}); results/zones/grid.json.
 Outputs: results/types/fractions.tif (one band per type), greenspace.gpkg (typed polygons, types not
-         overlapping), summary.json.
+         overlapping), summary.json; under results/types/{year}/ when the types are given per year.
 Without green-space types (no greenspace in the config) there is one pseudo-type VEG covering every
 pixel of the grid (fraction 1; its carbon counts only where NDVI >= vegetation.ndvi_vegetation, see
 greensink.tiers) and greenspace.gpkg has no polygons.

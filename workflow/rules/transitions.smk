@@ -1,0 +1,33 @@
+# Land transitions (IPCC Approach 3): vegetation class (and green-space type, when given per year) of every
+# pixel in every year, and per zone and level the transition areas and their carbon change.
+
+
+rule transitions:
+    input:
+        zones=expand("results/zones/{level}.gpkg", level=LEVELS),
+        coverage=expand("results/zones/{level}_coverage.npz", level=LEVELS),
+        grid="results/zones/grid.json",
+        classes=expand("results/{year}/vegetation_class.tif", year=YEARS),
+        carbon=expand("results/{year}/carbon.tif", year=YEARS),
+        fractions=yearly_type_fractions,
+    output:
+        classes="results/change/trend/transitions/classes.tif",
+        types=TRANSITION_TYPES_RASTER,
+        csv=expand("results/change/trend/transitions/{level}.csv", level=LEVELS),
+        parquet=expand("results/change/trend/transitions/{level}.parquet", level=LEVELS),
+        matrices=[f"results/change/trend/transitions/matrix_{y0}_{y1}.csv" for y0, y1 in TRANSITION_PAIRS],
+        type_matrices=TRANSITION_TYPE_MATRICES,
+        summary="results/change/trend/transitions/transitions.json",
+    log:
+        "logs/transitions.log",
+    conda:
+        ENV
+    params:
+        years=YEARS,
+        levels=LEVELS,
+        pairs=TRANSITION_PAIRS,
+        types=TYPES,
+        types_by_year=TYPES_BY_YEAR,
+        compress=config["output"]["compress"],
+    script:
+        "../scripts/transitions.py"
