@@ -322,7 +322,7 @@ def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
 
 
 def write_table(path: str | Path, table: gpd.GeoDataFrame | pd.DataFrame, *, layer: str | None = None, csv: bool = True,
-                parquet: bool = False) -> Path:
+                parquet: bool = False, geometry_type: str | None = None) -> Path:
     """Write a GeoPackage (layer named after the file unless given), a CSV twin without geometry and,
     if asked, a GeoParquet twin; a plain DataFrame has no geometry and is written as the CSV (with a Parquet
     twin if asked) alone.
@@ -336,7 +336,9 @@ def write_table(path: str | Path, table: gpd.GeoDataFrame | pd.DataFrame, *, lay
     layer = layer or path.stem
     with atomic_path(path) as tmp:
         # GeoPackage 1.2: what every QGIS 3 / GDAL >= 2.2 reads without a warning (newer GDAL writes 1.4)
-        table.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio", dataset_options={"VERSION": "1.2"})
+        # geometry_type (e.g. "Polygon") declares the layer's type, so an empty layer is still a polygon layer in QGIS
+        extra = {"geometry_type": geometry_type} if geometry_type else {}
+        table.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio", dataset_options={"VERSION": "1.2"}, **extra)
     if csv:
         write_csv(path.with_suffix(".csv"), pd.DataFrame(table.drop(columns=table.geometry.name)))
     if parquet:
