@@ -1,0 +1,192 @@
+"""Trend: the Theil–Sen slope of carbon stock over every reporting year, per pixel and per zone.
+
+The Theil–Sen estimator of a series (t_k, v_k) is the median of the slopes (v_j − v_i)/(t_j − t_i) of all
+pairs i < j (Sen 1968): robust to a single odd year (an outlier moves at most one side of the median) where
+an ordinary least-squares slope follows it. A year without an observation (NaN) leaves its pairs out; a
+series with fewer than two observed years has no slope (NaN, never 0).
+
+Its interval comes from the paired draws of the years (:mod:`greensink.series`): draw b of every year
+gives a series, that series its own Theil–Sen slope, and the slopes of the B draws their percentiles
+(``carbon.interval_pct``); the interval is widened to hold the estimate where the draws' percentiles miss it
+(as the change tables do). The trend is significant where the interval excludes 0.
+
+Per pixel: t C/ha/yr (results/change/trend/trend.tif). Per zone: t C/yr of the zone's stock, from the
+draws summed over the zone (:func:`greensink.aggregate.zone_draw_sums`, the yearly zone tables' fill rule),
+the years where the zone's published stock is unknown (NaN in results/{year}/zones/{level}.gpkg) left out.
+
+With three equally spaced years the Theil–Sen slope is the first-to-last slope exactly (the middle slope
+of the three pairs is always the long one, the mean of the two short ones); with two years it is the pair's
+sink. The estimator differs from the period pair from four years on, or with unequal spacing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from greensink.carbon import CO2_PER_C, interval_quantiles
+from greensink.change import sink_classes
+from greensink.uncertainty import u_pct
+
+TREND_BANDS = ["trend_t_ha_yr", "trend_t_ha_yr_lo", "trend_t_ha_yr_hi", "significant"]
+CHUNK_PIXELS = 8_192  # pixels per chunk of the pixel trend (fewer when draws × year pairs are many)
+CHUNK_BYTES = 64 << 20  # the pairwise slopes of a chunk's draws stay under this
+
+
+def year_pairs(years: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices (i, j) of every pair i < j of ``years`` and their gaps t_j − t_i; years must be distinct."""
+    t = np.asarray(years, dtype=float)
+    if t.ndim != 1 or np.unique(t).size != t.size or not np.isfinite(t).all():
+        raise ValueError(f"years must be distinct finite numbers. Got {list(years)} instead.")
+    i, j = np.triu_indices(t.size, k=1)
+    return i, j, t[j] - t[i]
+
+
+def nanmedian_last(a: np.ndarray) -> np.ndarray:
+    """Median along the last axis ignoring NaN (the mean of the two middle values of an even count, as
+    np.median), NaN where every value is NaN; one sort, no per-row loop and no warning."""
+    a = np.asarray(a, dtype=float)
+    if a.shape[-1] == 0:
+        return np.full(a.shape[:-1], np.nan)
+    s = np.sort(a, axis=-1)  # NaN sort last
+    k = (~np.isnan(s)).sum(axis=-1)
+    lo = np.take_along_axis(s, np.maximum((k - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(s, np.minimum(k // 2, a.shape[-1] - 1)[..., None], axis=-1)[..., 0]
+    return np.where(k > 0, (lo + hi) / 2.0, np.nan)
+
+
+def theil_sen(values: np.ndarray, years: Sequence[float]) -> np.ndarray:
+    """Theil–Sen slope along the last axis of ``values`` (..., Y) against ``years`` (Y,), in value units per
+    year: the median of the pairwise slopes of the observed (non-NaN) years; NaN with fewer than two."""
+    v = np.asarray(values, dtype=float)
+    i, j, gap = year_pairs(years)
+    if v.shape[-1] != len(years):
+        raise ValueError(f"values must have one entry per year on the last axis ({len(years)}). Got {v.shape}.")
+    return nanmedian_last((v[..., j] - v[..., i]) / gap)
+
+
+def slope_interval(estimate: np.ndarray, draw_slopes: np.ndarray, interval_pct: float,
+                   axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) of the central ``interval_pct`` % interval of the draws' slopes along ``axis``,
+    widened to hold ``estimate``; NaN where the estimate is NaN."""
+    est = np.asarray(estimate, dtype=float)
+    d = np.moveaxis(np.asarray(draw_slopes, dtype=float), axis, 0)
+    lo, hi = np.full(est.shape, np.nan), np.full(est.shape, np.nan)
+    ok = np.isfinite(est)
+    if ok.any():
+        qlo, qhi = interval_quantiles(interval_pct)
+        lo[ok], hi[ok] = np.quantile(d[:, ok], [qlo, qhi], axis=0)
+        lo[ok], hi[ok] = np.minimum(lo[ok], est[ok]), np.maximum(hi[ok], est[ok])
+    return lo, hi
+
+
+def significant(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """1.0 where the interval excludes 0 (lo > 0 or hi < 0), 0.0 where it holds 0, NaN where unknown."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    return np.where(np.isfinite(lo) & np.isfinite(hi), ((lo > 0) | (hi < 0)).astype(float), np.nan)
+
+
+def pixel_trend(series_fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], active: np.ndarray,
+                shape: tuple[int, int], years: Sequence[int], interval_pct: float = 90.0, fill: float = 0.0,
+                chunk_pixels: int = CHUNK_PIXELS) -> tuple[np.ndarray, dict]:
+    """The per-pixel trend: (4, rows, cols) float32 with the bands :data:`TREND_BANDS` (t C/ha/yr; the flag
+    1/0, NaN where the trend is unknown) and counts of the pixels by class.
+
+    ``series_fn`` maps flat pixel indices (n,) to the years' estimates (Y, n) and draws (Y, B, n)
+    (:func:`greensink.series.series_function`); ``active`` are the pixels it is evaluated at; every other
+    pixel holds ``fill`` in every band (the carbon map's 0 of land without green space: no carbon, no change)."""
+    ny = len(years)
+    n_pairs = max(ny * (ny - 1) // 2, 1)
+    out = np.full((4, shape[0] * shape[1]), fill, dtype=np.float32)
+    step, start = min(int(chunk_pixels), 1024), 0
+    while start < active.size:
+        idx = active[start : start + step]
+        start += idx.size
+        est, draws = series_fn(idx)
+        if est.shape[0] != ny:
+            raise ValueError(f"the series function gave {est.shape[0]} years for {ny} years {list(years)}.")
+        slope = theil_sen(est.T, years)
+        draw_slopes = theil_sen(np.moveaxis(draws, 0, -1), years)  # (B, n)
+        lo, hi = slope_interval(slope, draw_slopes, interval_pct)
+        out[0, idx], out[1, idx], out[2, idx], out[3, idx] = slope, lo, hi, significant(lo, hi)
+        step = int(min(chunk_pixels, max(256, CHUNK_BYTES // (8 * draws.shape[1] * max(n_pairs, ny)))))
+    flag, slope = out[3, active], out[0, active]
+    counts = {"pixels": int(active.size), "unknown": int(np.isnan(flag).sum()),
+              "significant_gain": int(((flag == 1) & (slope > 0)).sum()),
+              "significant_loss": int(((flag == 1) & (slope < 0)).sum()),
+              "not_significant": int((flag == 0).sum())}
+    return out.reshape(4, *shape), counts
+
+
+def zone_trend_table(zones: gpd.GeoDataFrame, tables: Sequence[pd.DataFrame], sums: Sequence[tuple[np.ndarray, np.ndarray]],
+                     years: Sequence[int], interval_pct: float = 90.0) -> gpd.GeoDataFrame:
+    """One row per zone: the Theil–Sen trend of the zone's stock (t C/yr) with its interval and flag.
+
+    ``tables`` are the years' zone tables of the level (results/{year}/zones/{level}.gpkg), ``sums`` the
+    years' (estimate (Z,), draws (Z, B)) zone sums in t C from the paired draws, both in year order. A
+    year where the table's ``carbon_t`` is NaN (unknown stock) is left out of the zone's series;
+    ``n_years`` counts the years used. ``carbon_t_<year>`` are the tables' stocks; ``trend_t_ha_yr`` is per
+    ha of zone area; ``trend_significant`` is empty where the trend is unknown."""
+    years = [int(y) for y in years]
+    if not (len(tables) == len(sums) == len(years)):
+        raise ValueError(f"one zone table and one zone sum per year are needed: {len(years)} years, "
+                         f"{len(tables)} tables, {len(sums)} sums.")
+    ids = zones["zone_id"].to_numpy()
+    stocks, est, draws = [], [], []
+    for table, (e, d) in zip(tables, sums, strict=True):
+        t = table.set_index("zone_id").loc[ids]
+        known = np.isfinite(t["carbon_t"].to_numpy(dtype=float))
+        stocks.append(t["carbon_t"].to_numpy(dtype=float))
+        est.append(np.where(known, e, np.nan))
+        draws.append(np.where(known[:, None], d, np.nan))
+    e_series = np.stack(est, axis=-1)  # (Z, Y)
+    d_series = np.stack(draws, axis=-1)  # (Z, B, Y)
+    slope = theil_sen(e_series, years)
+    draw_slopes = theil_sen(d_series, years)  # (Z, B)
+    lo, hi = slope_interval(slope, draw_slopes, interval_pct, axis=1)
+    flag = significant(lo, hi)
+    area = tables[-1].set_index("zone_id").loc[ids, "area_ha"].to_numpy(dtype=float)
+    out = pd.DataFrame({
+        "zone_id": ids,
+        "parent_id": zones["parent_id"].to_numpy(),
+        "level": zones["level"].to_numpy(),
+        "name": zones["name"].to_numpy(),
+        "area_ha": area,
+        "years": f"{years[0]}-{years[-1]}",
+        "n_years": np.isfinite(e_series).sum(axis=1),
+        "trend_t_yr": slope,
+        "trend_t_yr_lo": lo,
+        "trend_t_yr_hi": hi,
+    })
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["trend_t_ha_yr"] = np.where(area > 0, slope / np.where(area > 0, area, 1.0), np.nan)
+    out["trend_significant"] = pd.array(np.where(np.isnan(flag), None, flag == 1), dtype="boolean")
+    out["trend_class"] = sink_classes(slope, lo, hi)
+    out["trend_u_pct"] = np.where(np.isfinite(slope), u_pct(np.nan_to_num(draw_slopes), slope), np.nan)
+    out["trend_co2e_t_yr"] = slope * CO2_PER_C
+    for year, s in zip(years, stocks, strict=True):
+        out[f"carbon_t_{year}"] = s
+    return gpd.GeoDataFrame(out, geometry=zones.geometry.values, crs=zones.crs)
+
+
+def trend_record(years: Sequence[int], n_draws: int, interval_pct: float, pixel_counts: Mapping,
+                 year_correlation: Mapping, residual: Mapping | None) -> dict:
+    """What results/change/trend/trend.json holds: the method, the years, the draws and the interval, the
+    pairing (ρ and the series' residual field) and the pixel counts by class."""
+    return {
+        "method": "Theil-Sen slope (median of the pairwise slopes over the years) of carbon stock; interval: "
+                  "percentiles of the Theil-Sen slopes of the paired Monte Carlo draws (one series per draw), widened "
+                  "to hold the estimate; significant where the interval excludes 0",
+        "years": [int(y) for y in years],
+        "n_years": len(years),
+        "draws": int(n_draws),
+        "interval_pct": float(interval_pct),
+        "units": {"pixel": "t C/ha/yr", "zone": "t C/yr"},
+        "pairing": "e_y = sqrt(rho) E_common + sqrt(1 - rho) E_y: one common residual stream, one per year (docs/method.md)",
+        "year_correlation": dict(year_correlation),
+        "residual_field": residual,
+        "pixels": dict(pixel_counts),
+    }

@@ -1,0 +1,34 @@
+# Trend: Theil-Sen slope of carbon stock over every reporting year, per pixel and per zone (made with 2+ years).
+
+
+rule trend:
+    input:
+        zones=expand("results/zones/{level}.gpkg", level=LEVELS),
+        coverage=expand("results/zones/{level}_coverage.npz", level=LEVELS),
+        grid="results/zones/grid.json",
+        fractions=series_fractions,
+        predictors=expand("results/{year}/{predictor}.tif", year=YEARS, predictor=PREDICTORS),
+        ndvi_se=expand("results/{year}/ndvi_se.tif", year=YEARS),
+        models=expand("results/{year}/model/models.json", year=YEARS),
+        tables=expand("results/{year}/zones/{level}.gpkg", year=YEARS, level=LEVELS),
+    output:
+        trend="results/change/trend/trend.tif",
+        zones=expand("results/change/trend/zones/{level}.gpkg", level=LEVELS),
+        csv=expand("results/change/trend/zones/{level}.csv", level=LEVELS),
+        parquet=expand("results/change/trend/zones/{level}.parquet", level=LEVELS),
+        record="results/change/trend/trend.json",
+    log:
+        "logs/change/trend.log",
+    conda:
+        ENV
+    params:
+        years=YEARS,
+        levels=LEVELS,
+        types=TYPES,
+        predictors=PREDICTORS,
+        interval_pct=config["carbon"]["interval_pct"],
+        uncertainty=config.get("uncertainty", {}),
+        seed=config["seed"],
+        compress=config["output"]["compress"],
+    script:
+        "../scripts/trend.py"
