@@ -53,6 +53,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/change.smk"
 include: "workflow/rules/trend.smk"
 include: "workflow/rules/transitions.smk"
+include: "workflow/rules/zoning.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -28,7 +28,7 @@ from greensink.errors import ConfigError
 from greensink.grid import check_projected
 
 # Optional sections a config can switch off with null (``population: null``): the key is then absent.
-OPTIONAL_SECTIONS = ("population", "residential", "plots", "greenspace")
+OPTIONAL_SECTIONS = ("population", "residential", "plots", "greenspace", "zoning")
 # Keys whose default is one of greensink's own tables (package data; config/<name> in the checkout links to it),
 # resolved to the package's file rather than in the run folder when the config leaves them out.
 PACKAGE_DEFAULTS = {"coefficients": package_data.COEFFICIENTS, "targets": package_data.TARGETS}
@@ -196,12 +196,18 @@ def _semantic_problems(cfg: dict) -> list[str]:
     """Checks a schema cannot express; each runs only where the schema found the keys well-formed."""
     problems: list[str] = []
     for check in (_check_crs, _check_season, _check_zones, _check_imagery, _check_greenspace, _check_park_types,
-                  _check_predictors):
+                  _check_predictors, _check_zoning):
         try:
             problems += check(cfg)
         except (KeyError, TypeError, AttributeError, ValueError):
             pass  # the schema error for the same key is already listed
     return problems
+
+
+def _check_zoning(cfg: dict) -> list[str]:
+    from greensink.zoning.settings import config_problems  # light: no raster stack
+
+    return config_problems(cfg)
 
 
 def _check_predictors(cfg: dict) -> list[str]:
@@ -346,6 +352,25 @@ def input_paths(cfg: Mapping) -> list[tuple[str, Any]]:
     chm = (cfg.get("vegetation") or {}).get("chm")
     if isinstance(chm, Mapping) and chm.get("path"):
         out.append(("vegetation.chm.path", chm["path"]))
+    out += zoning_paths(cfg)
+    return out
+
+
+def zoning_paths(cfg: Mapping) -> list[tuple[str, Any]]:
+    """(key, path) of the zoning section's user layers and user-raster factors."""
+    z = cfg.get("zoning")
+    if not isinstance(z, Mapping):
+        return []
+    out: list[tuple[str, Any]] = []
+    for name in ("open_land", "construction", "cropland", "red_line"):
+        layer = z.get(name)
+        for key in ("path", "raster"):
+            if isinstance(layer, Mapping) and layer.get(key):
+                out.append((f"zoning.{name}.{key}", layer[key]))
+    factors = (z.get("importance") or {}).get("factors") if isinstance(z.get("importance"), Mapping) else None
+    for i, f in enumerate(factors or []):
+        if isinstance(f, Mapping) and f.get("path"):
+            out.append((f"zoning.importance.factors[{i}].path", f["path"]))
     return out
 
 

@@ -10,10 +10,16 @@ so each run's styles fit its own values. NDVI, FVC and canopy fraction have fixe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
+
+from greensink import io as gio
+
+log = logging.getLogger(__name__)
 
 GREENS = ("#ffffe5", "#d9f0a3", "#78c679", "#238443", "#004529")
 BROWN_GREEN = ("#8c510a", "#d8b365", "#f5f5f5", "#5ab4ac", "#01665e")
@@ -115,3 +121,56 @@ def vector_qml(column: str, vmin: float, vmax: float, colours: Sequence[str] = G
   <featureBlendMode>0</featureBlendMode>
 </qgis>
 """
+
+
+def classed_raster_qml(classes: Sequence[tuple[int, str, str]]) -> str:
+    """Paletted (unique values) style of band 1 for a class raster: one (value, label, colour) per class;
+    values not listed (the nodata value) are not drawn. Used for the zoning classes (importance.tif,
+    potential.tif)."""
+    entries = "\n".join(f'        <paletteEntry value="{int(v)}" alpha="255" label={quoteattr(label)} color="{colour}"/>'
+                        for v, label, colour in classes)
+    return HEADER + f"""<qgis version="3.22.0" styleCategories="AllStyleCategories">
+  <pipe>
+    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">
+      <rasterTransparency/>
+      <colorPalette>
+{entries}
+      </colorPalette>
+    </rasterrenderer>
+    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
+    <huesaturation saturation="0" colorizeOn="0" grayscaleMode="0" invertColors="0"/>
+    <rasterresampler maxOversampling="2"/>
+  </pipe>
+  <blendMode>0</blendMode>
+</qgis>
+"""
+
+
+def run_qgis_styles(carbon: Sequence[str | Path], sinks: Sequence[str | Path], tables: Sequence[str | Path],
+                    change: Sequence[str | Path], out: Mapping[str, Sequence[str | Path]]) -> dict[str, float]:
+    """Rule qgis_styles: a .qml beside every layer, with one colour scale per quantity for all years.
+
+    ``carbon`` the years' carbon rasters, ``sinks`` the change pairs' sink rasters, ``tables`` the zone
+    tables and ``change`` the change zone tables; ``out`` maps each of those four names to the .qml paths to
+    write (any number; each gets the scale of its quantity: 0 to the :func:`robust_max` of band 1 over all
+    files, ± that of the sinks, and of ``carbon_t_ha`` / ``sink_t_ha_yr`` in the tables), and ``fixed`` to
+    .qml paths whose stem names a raster of :data:`FIXED_RASTERS`. Returns the scale limits: ``carbon_max``,
+    ``sink_max``, ``zone_max`` and ``change_max`` (1.0 where there is nothing to scale)."""
+    carbon_max = max(robust_max(gio.read_raster(path, bands=1)) for path in carbon)
+    for path in out["carbon"]:
+        gio.write_text(path, raster_qml(0.0, carbon_max, GREENS, "t C/ha"))
+    sink_max = max((robust_max(abs(gio.read_raster(path, bands=1))) for path in sinks), default=1.0)
+    for path in out["sinks"]:
+        gio.write_text(path, raster_qml(-sink_max, sink_max, BROWN_GREEN, "t C/ha/yr"))
+    zone_max = max(robust_max(gio.read_vector(path)["carbon_t_ha"].to_numpy(), 100) for path in tables)
+    for path in out["tables"]:
+        gio.write_text(path, vector_qml("carbon_t_ha", 0.0, zone_max, GREENS, "t C/ha"))
+    change_max = max((robust_max(abs(gio.read_vector(path)["sink_t_ha_yr"].to_numpy()), 100) for path in change),
+                     default=1.0)
+    for path in out["change"]:
+        gio.write_text(path, vector_qml("sink_t_ha_yr", -change_max, change_max, BROWN_GREEN, "t C/ha/yr"))
+    for path in out.get("fixed", []):
+        gio.write_text(path, raster_qml(*FIXED_RASTERS[Path(path).stem]))
+    log.info("QGIS styles: carbon 0-%.1f t C/ha, sink ±%.2f t C/ha/yr, zones 0-%.1f t C/ha", carbon_max, sink_max,
+             zone_max)
+    return {"carbon_max": carbon_max, "sink_max": sink_max, "zone_max": zone_max, "change_max": change_max}

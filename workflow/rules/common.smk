@@ -8,6 +8,7 @@ from greensink.workflow import (
     greenspace_of_year,
     model_notes,
 )
+from greensink.config import zoning_paths
 from greensink.grid import Grid
 from greensink.package_data import ALLOMETRY, REPORT_TEMPLATE, file_path
 from greensink.tiers import VEG, VEG_NAME
@@ -181,6 +182,30 @@ def demo_manifest(wildcards):
     return [demo_paths(config)["manifest"]] if DEMO else []
 
 
+# zoning (rules zoning_*): off with zoning: null; its user layers and user-raster factors (greensink.config.zoning_paths)
+ZONING = config.get("zoning") or None
+
+
+def zoning_open_land(wildcards):
+    return [path for key, path in zoning_paths(config) if key.startswith("zoning.open_land.")]
+
+
+def zoning_masks(wildcards):
+    return [path for key, path in zoning_paths(config) if key.split(".")[1] in ("construction", "cropland", "red_line")]
+
+
+def zoning_factor_rasters(wildcards):
+    return [path for key, path in zoning_paths(config) if key.startswith("zoning.importance.")]
+
+
+def zoning_outputs(year):
+    """The zoning products of a year (rules zoning_canopy_gap, zoning_importance, zoning_potential)."""
+    out = [f"results/{year}/zoning/{name}.json" for name in ("canopy_gap", "importance", "potential")]
+    out += [f"results/{year}/zoning/{name}.{ext}" for name in ("importance", "potential") for ext in ("tif", "qml")]
+    out += [f"results/{year}/zoning/{name}_{level}.gpkg" for name in ("canopy_gap", "importance", "potential") for level in LEVELS]
+    return out
+
+
 def final_outputs():
     # the demo's truth of every year: a year added to the config is missing there, so build_demo reruns
     # (Snakemake skips its params trigger while an output has no metadata yet)
@@ -199,4 +224,6 @@ def final_outputs():
         out += ["results/change/trend/trend.tif", "results/change/trend/trend.json"]
         out += [f"results/change/trend/zones/{level}.gpkg" for level in LEVELS]
     out += ["results/change/trend/transitions/transitions.json"]  # land transitions (rule transitions)
+    if ZONING:  # canopy gap, importance classes, potential space (rules zoning_*)
+        out += [path for year in YEARS for path in zoning_outputs(year)]
     return out
