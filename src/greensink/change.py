@@ -11,21 +11,41 @@ than a tolerance (``indicators.no_net_loss_tolerance_pixels``, default half a pi
 change is a partly covered edge pixel flipping, below what the imagery can resolve.
 
 Zone sums use the stock tables' fill rule for unobserved typed land in each year (see
-:mod:`greensink.aggregate`); a zone whose stock is NaN in either year has a NaN sink.
+:mod:`greensink.aggregate`); a zone whose stock is NaN in either year has a NaN sink. Each year
+is evaluated with that year's green-space types (fractions0 for y0, fractions1 for y1); the
+pixels evaluated are those typed in either year (elsewhere the stock is 0 in both years).
+
+Attribution (docs/method.md, "Attribution of a stock change"): each pixel's stock change, from the
+per-pixel estimates the zone tables sum (filled where unobserved), is given one class from the
+vegetation classes and dominant green-space types of both years (:func:`attribution_classes`):
+gain, loss, growth (or decline), conversion, or other (not vegetated in either year, or vegetation
+class unknown in either year). A zone's parts are the exact-coverage sums of each class's change
+(:func:`zone_attribution`) and ``stock_change_t`` is their sum. "No net loss" of carbon-sink space
+(vegetated land and typed green space, :func:`sink_space`) compares the land known in both years
+(:func:`zone_sink_space`); the pixels that lost sink space become the polygons of
+:func:`lost_patches`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+import shapely
+import shapely.geometry
+from rasterio import features
+from scipy import ndimage
 
 from greensink.carbon import CO2_PER_C, PixelFn, interval_quantiles
+from greensink.grid import Grid
 from greensink.uncertainty import u_pct, variance_shares
 
 SINK_CLASSES = ("gain", "loss", "no significant change", "unknown")
+AREA_EPS_HA = 1e-9  # 0.01 m²: areas below this are float noise of coverage sums, not land
 
 
 def sink_classes(est: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[str]:
@@ -63,6 +83,7 @@ def difference_function(fn0: PixelFn, fn1: PixelFn, years: float) -> PixelFn:
 def change_table(
     zones: gpd.GeoDataFrame, table0: pd.DataFrame, table1: pd.DataFrame, y0: int, y1: int,
     sink_sums: tuple[np.ndarray, np.ndarray], interval_pct: float = 90.0, no_net_loss_tolerance_ha: float = 0.0,
+    attribution: Mapping[str, np.ndarray] | None = None, sink_space: Mapping[str, np.ndarray] | None = None,
 ) -> gpd.GeoDataFrame:
     """One row per zone: both stocks, the yearly sink with its interval, and green-area change.
 
@@ -71,7 +92,16 @@ def change_table(
     bound; ``no_net_carbon_loss`` is false only for a zone whose sink is a significant loss.
 
     "no_net_loss" is true where green_area_change_ha ≥ −``no_net_loss_tolerance_ha`` (a loss up to the
-    tolerance is no loss), written as "no_net_loss_tolerance_ha"."""
+    tolerance is no loss), written as "no_net_loss_tolerance_ha".
+
+    ``attribution`` (this level's item of :func:`zone_attribution`) adds ``stock_change_t`` and its parts
+    ``change_<part>_t`` (:data:`ATTRIBUTION_PARTS`, summed in that order, so they add up to
+    ``stock_change_t`` exactly) and ``change_other_unobserved_t`` (the share of "other" on land
+    unobserved in either year); all NaN where either year's stock is unknown. ``sink_space`` (this
+    level's item of :func:`zone_sink_space`) adds ``sink_space_ha_<y0>``, ``sink_space_ha_<y1>``,
+    ``sink_space_change_ha``, ``sink_space_lost_ha``, ``sink_space_gained_ha``,
+    ``sink_space_compared_pct`` and ``no_net_loss_sink_space`` (change ≥ −tolerance; empty where no
+    land of the zone is known in both years)."""
     t0 = table0.set_index("zone_id").loc[zones["zone_id"]]
     t1 = table1.set_index("zone_id").loc[zones["zone_id"]]
     est, draws, *parts = sink_sums
@@ -119,4 +149,251 @@ def change_table(
     out["no_net_loss_tolerance_ha"] = tolerance
     # no net loss of carbon: missed only where the sink's interval lies wholly below zero
     out["no_net_carbon_loss"] = pd.array(np.where(unknown, None, out["sink_class"] != "loss"), dtype="boolean")
+    if attribution is not None:
+        parts = {part: np.where(unknown, np.nan, np.asarray(attribution[part], dtype=np.float64))
+                 for part in ATTRIBUTION_PARTS}
+        total = np.zeros(len(out))
+        for part in ATTRIBUTION_PARTS:  # the parts' sum, in this order: exact by construction
+            total = total + parts[part]
+        out["stock_change_t"] = total
+        for part in ATTRIBUTION_PARTS:
+            out[f"change_{part}_t"] = parts[part]
+        out["change_other_unobserved_t"] = np.where(unknown, np.nan, attribution["other_unobserved"])
+    if sink_space is not None:
+        compared = np.asarray(sink_space["compared_ha"], dtype=np.float64)
+        none = ~(compared > AREA_EPS_HA)  # nothing of the zone known in both years: unknown, not "no loss"
+        space0 = np.where(none, np.nan, sink_space["from_ha"])
+        space1 = np.where(none, np.nan, sink_space["to_ha"])
+        out[f"sink_space_ha_{y0}"] = space0
+        out[f"sink_space_ha_{y1}"] = space1
+        out["sink_space_change_ha"] = space1 - space0
+        out["sink_space_lost_ha"] = np.where(none, np.nan, sink_space["lost_ha"])
+        out["sink_space_gained_ha"] = np.where(none, np.nan, sink_space["gained_ha"])
+        grid_ha = np.asarray(sink_space["grid_ha"], dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["sink_space_compared_pct"] = np.where(grid_ha > AREA_EPS_HA, 100.0 * compared / grid_ha, np.nan)
+        space_change = out["sink_space_change_ha"]
+        out["no_net_loss_sink_space"] = pd.array(np.where(space_change.notna(), space_change >= -tolerance, None),
+                                                 dtype="boolean")
     return gpd.GeoDataFrame(out, geometry=zones.geometry.values, crs=zones.crs)
+
+
+# ----------------------------------------------------------------------------- attribution
+
+#: The parts of a zone's stock change, in the order they are summed into ``stock_change_t``.
+ATTRIBUTION_PARTS = ("gain", "loss", "growth", "conversion", "other")
+#: Band 1 of attribution.tif: the attribution class of a pixel (NaN where it is unknown).
+ATTRIBUTION_CODES = {"other": 0, "gain": 1, "loss": 2, "growth": 3, "conversion": 4}
+UNTYPED = -1  # dominant_type of a pixel with no green-space type
+WHOLE_EPS = 1e-6  # a typed fraction within this of 1 is a wholly typed pixel
+LOST_EPS = 1e-6  # sink space lost below this share of a pixel is float noise of the fractions, not a loss
+
+
+def dominant_type(fractions: np.ndarray) -> np.ndarray:
+    """Per pixel (flat, int16): the index of the type with the largest fraction ((n_types, rows, cols)
+    or (n_types, n)), the first of them on a tie; :data:`UNTYPED` (−1) where the pixel has no type."""
+    frac = np.asarray(fractions).reshape(np.shape(fractions)[0], -1)
+    out = np.argmax(frac, axis=0).astype(np.int16)
+    out[~(frac.sum(axis=0) > 0)] = UNTYPED
+    return out
+
+
+def attribution_classes(classes0: np.ndarray, classes1: np.ndarray, type0: np.ndarray, type1: np.ndarray) -> np.ndarray:
+    """The attribution class of each pixel's stock change between two years (float32, the shape of
+    ``classes0``; codes :data:`ATTRIBUTION_CODES`), from the vegetation classes of both years
+    (0 none, 1 grass, 2 shrub, 3 tree, NaN no data: :func:`greensink.vegetation.structure_classes`)
+    and the dominant green-space type of both years (:func:`dominant_type`, flat):
+
+    * gain (1): vegetation appeared (none → vegetated) or canopy appeared (grass/shrub → tree);
+    * loss (2): vegetation cleared (vegetated → none) or canopy cleared (tree → grass/shrub);
+    * growth (3): vegetated in both years, no canopy change, same dominant type (growth or decline);
+    * conversion (4): vegetated in both years, no canopy change, the dominant type changed
+      (untyped counts as a type of its own: land that became, or stopped being, green space);
+    * other (0): not vegetated in either year;
+    * NaN: the vegetation class is unknown (no clear observation) in either year.
+
+    Gain and loss come first: a pixel whose vegetation appeared while its type changed is a gain."""
+    c0 = np.asarray(classes0, dtype=np.float64).reshape(-1)
+    c1 = np.asarray(classes1, dtype=np.float64).reshape(-1)
+    t0, t1 = np.asarray(type0).reshape(-1), np.asarray(type1).reshape(-1)
+    if not c0.size == c1.size == t0.size == t1.size:
+        raise ValueError(f"vegetation classes and types must have one value per pixel. Got {c0.size}, {c1.size}, "
+                         f"{t0.size} and {t1.size} values.")
+    known = np.isfinite(c0) & np.isfinite(c1)
+    with np.errstate(invalid="ignore"):
+        veg0, veg1 = c0 >= 1, c1 >= 1
+        tree0, tree1 = c0 == 3, c1 == 3
+    gain = (~veg0 & veg1) | (veg0 & ~tree0 & tree1)
+    loss = (veg0 & ~veg1) | (tree0 & veg1 & ~tree1)
+    persistent = veg0 & veg1 & ~gain & ~loss
+    out = np.zeros(c0.size, dtype=np.float32)
+    out[gain] = ATTRIBUTION_CODES["gain"]
+    out[loss] = ATTRIBUTION_CODES["loss"]
+    out[persistent & (t0 == t1)] = ATTRIBUTION_CODES["growth"]
+    out[persistent & (t0 != t1)] = ATTRIBUTION_CODES["conversion"]
+    out[~known] = np.nan
+    return out.reshape(np.shape(classes0))
+
+
+class EstimateRecorder:
+    """A pixel function (:data:`greensink.carbon.PixelFn`) that keeps the estimate of every pixel it
+    evaluates, so that the attribution reads the estimates of the pass that already ran (the sink's
+    draws) instead of evaluating the models again. ``active`` are the flat pixel indices (ascending)
+    the pass covers; :meth:`estimates` is (active.size,) in the function's units."""
+
+    def __init__(self, fn: PixelFn, active: np.ndarray) -> None:
+        self.fn = fn
+        self.active = np.asarray(active)
+        self.values = np.full(self.active.size, np.nan)
+        self.seen = np.zeros(self.active.size, dtype=bool)
+
+    def __call__(self, idx: np.ndarray):
+        out = self.fn(idx)
+        pos = np.searchsorted(self.active, idx)
+        if pos.size and (pos.max() >= self.active.size or not np.array_equal(self.active[pos], idx)):
+            raise ValueError("EstimateRecorder: a pixel index outside the active pixels was evaluated.")
+        self.values[pos] = out[0]
+        self.seen[pos] = True
+        return out
+
+    def estimates(self) -> np.ndarray:
+        """The estimate of every active pixel; an error if the pass skipped any."""
+        if not self.seen.all():
+            raise RuntimeError(f"EstimateRecorder: {int((~self.seen).sum())} active pixel(s) were never evaluated.")
+        return self.values
+
+
+def zone_attribution(matrices: Sequence[sp.csr_matrix], active: np.ndarray, change_t_ha: np.ndarray,
+                     codes: np.ndarray, pixel_area_ha: float) -> list[dict[str, np.ndarray]]:
+    """Per coverage matrix (level), the zone sums (t C) of the per-pixel stock change split by attribution.
+
+    ``change_t_ha`` is stock y1 − stock y0 (t C per ha of pixel) and ``codes`` the attribution class
+    (:func:`attribution_classes`) at the ``active`` pixels (flat indices; elsewhere the stock is 0 in
+    both years). Each part is Σ coverage × change × pixel area over the pixels of its class:
+    {"gain", "loss", "growth", "conversion", "other"} with "other" holding the pixels of class 0 and
+    those whose class is unknown, and "other_unobserved" the latter alone (a share of "other", not a
+    sixth part). A NaN change (no usable model and no fill) contributes nothing, as in
+    :func:`greensink.aggregate.zone_draw_sums`; the zone's stock is then NaN anyway."""
+    d = np.nan_to_num(np.asarray(change_t_ha, dtype=np.float64))
+    code = np.asarray(codes, dtype=np.float64)
+    unknown = ~np.isfinite(code)
+    masks = {part: code == ATTRIBUTION_CODES[part] for part in ATTRIBUTION_PARTS}
+    masks["other"] = masks["other"] | unknown
+    masks["other_unobserved"] = unknown
+    values = np.column_stack([np.where(m, d, 0.0) for m in masks.values()])  # (n_active, parts)
+    out = []
+    for matrix in matrices:
+        sums = (matrix.tocsc()[:, active] @ values) * pixel_area_ha
+        out.append({part: np.asarray(sums[:, j]).ravel() for j, part in enumerate(masks)})
+    return out
+
+
+def sink_space(classes: np.ndarray, fractions: np.ndarray, typed_land: bool = True) -> np.ndarray:
+    """Per pixel (flat float64): the share of the pixel that is carbon-sink space, i.e. vegetated land
+    or typed green space: 1 where vegetated (class ≥ 1), else the pixel's typed green-space fraction
+    (Σ type fractions, at most 1); NaN where unknown (no vegetation class, and the pixel not wholly
+    typed). ``typed_land`` False (no green-space types: one pseudo-type over all land) counts
+    vegetated land alone."""
+    c = np.asarray(classes, dtype=np.float64).reshape(-1)
+    typed = (np.minimum(np.asarray(fractions, dtype=np.float64).reshape(np.shape(fractions)[0], -1).sum(axis=0), 1.0)
+             if typed_land else np.zeros(c.size))
+    with np.errstate(invalid="ignore"):
+        out = np.where(c >= 1, 1.0, typed)
+    out[~(np.isfinite(c) | (typed >= 1.0 - WHOLE_EPS))] = np.nan
+    return out
+
+
+def zone_sink_space(matrices: Sequence[sp.csr_matrix], space0: np.ndarray, space1: np.ndarray,
+                    pixel_area_ha: float) -> list[dict[str, np.ndarray]]:
+    """Per coverage matrix (level), the zone sums (ha) of carbon-sink space (:func:`sink_space`) of
+    both years over the land whose sink space is known in both ("compared"): "from_ha", "to_ha",
+    "lost_ha" (Σ max(from − to, 0)), "gained_ha", "compared_ha" and "grid_ha" (the zone's land on the
+    grid). Land unknown in either year is left out of both years, so clouds are never a loss or a gain."""
+    s0, s1 = np.asarray(space0, dtype=np.float64), np.asarray(space1, dtype=np.float64)
+    both = np.isfinite(s0) & np.isfinite(s1)
+    a, b = np.where(both, s0, 0.0), np.where(both, s1, 0.0)
+    values = np.column_stack([a, b, np.maximum(a - b, 0.0), np.maximum(b - a, 0.0), both.astype(np.float64),
+                              np.ones(s0.size)])
+    names = ("from_ha", "to_ha", "lost_ha", "gained_ha", "compared_ha", "grid_ha")
+    out = []
+    for matrix in matrices:
+        sums = (matrix @ values) * pixel_area_ha
+        out.append({name: np.asarray(sums[:, j]).ravel() for j, name in enumerate(names)})
+    return out
+
+
+def lost_patches(space0: np.ndarray, space1: np.ndarray, stock0_t_ha: np.ndarray, stock1_t_ha: np.ndarray,
+                 matrices: Sequence[sp.csr_matrix], zones: Sequence[gpd.GeoDataFrame], levels: Sequence[str],
+                 grid: Grid, y0: int, y1: int) -> gpd.GeoDataFrame:
+    """The patches of carbon-sink space lost between two years, as polygons (layer lost_patches).
+
+    A pixel lost sink space where its sink space (:func:`sink_space`, both years known) shrank by
+    more than :data:`LOST_EPS` of a pixel. Each pixel is given, at every level, the zone covering most
+    of it (coverage matrices; none where no zone of the level covers it); a patch is a 4-connected
+    group of lost pixels with the same zones at every level, polygonised along pixel edges
+    (:func:`rasterio.features.shapes`). Columns: ``patch_id`` (1…), ``year_from``, ``year_to``,
+    ``<level>_id`` per level, ``pixels``, ``area_ha`` (sink space lost: Σ lost share × pixel area,
+    at most the polygon's area), ``carbon_t_from`` / ``carbon_t_to`` (stock of the patch's pixels in
+    each year, t C; ``stock*_t_ha`` are flat per-pixel stocks, 0 where untyped, NaN where unknown),
+    ``carbon_lost_t`` (from − to; NaN where a pixel's stock is unknown) and ``co2e_lost_t``. No lost
+    pixel: an empty layer with these columns."""
+    s0, s1 = np.asarray(space0, dtype=np.float64), np.asarray(space1, dtype=np.float64)
+    lost = np.where(np.isfinite(s0) & np.isfinite(s1), s0 - s1, 0.0)
+    idx = np.flatnonzero(lost > LOST_EPS)
+    keys = np.full((len(matrices), idx.size), -1, dtype=np.int64)
+    for j, matrix in enumerate(matrices):
+        sub = matrix.tocsc()[:, idx]
+        if sub.nnz:
+            best = np.asarray(sub.argmax(axis=0)).ravel()
+            covered = np.asarray(sub.max(axis=0).todense()).ravel() > 0
+            keys[j] = np.where(covered, best, -1)
+    group = np.unique(keys, axis=1, return_inverse=True)[1].reshape(-1) if idx.size else np.zeros(0, dtype=np.int64)
+    label = np.zeros(grid.height * grid.width, dtype=np.int32)
+    label[idx] = group + 1
+    label = label.reshape(grid.shape)
+    patch = np.zeros(grid.shape, dtype=np.int32)
+    n = 0
+    for g, box_ in enumerate(ndimage.find_objects(label), start=1):
+        if box_ is None:
+            continue
+        comp, k = ndimage.label(label[box_] == g)  # 4-connected, like shapes(connectivity=4)
+        view = patch[box_]
+        view[comp > 0] = comp[comp > 0] + n
+        n += k
+    pid = patch.reshape(-1)[idx]
+    ids, first = np.unique(pid, return_index=True)
+    pa = grid.pixel_area_ha
+    flat0 = np.asarray(stock0_t_ha, dtype=np.float64).reshape(-1)[idx]
+    flat1 = np.asarray(stock1_t_ha, dtype=np.float64).reshape(-1)[idx]
+    pos = np.searchsorted(ids, pid)
+    c0 = np.bincount(pos, weights=flat0, minlength=ids.size) * pa
+    c1 = np.bincount(pos, weights=flat1, minlength=ids.size) * pa
+    geoms: dict[int, list] = {}
+    if idx.size:
+        for geom, value in features.shapes(patch, mask=patch > 0, transform=grid.transform, connectivity=4):
+            geoms.setdefault(int(value), []).append(shapely.geometry.shape(geom))
+    out = pd.DataFrame({"patch_id": ids.astype(np.int64), "year_from": np.full(ids.size, y0, dtype=np.int64),
+                        "year_to": np.full(ids.size, y1, dtype=np.int64)})
+    for j, (level, z) in enumerate(zip(levels, zones, strict=True)):
+        zid = z["zone_id"].astype(str).to_numpy()
+        k = keys[j, first]
+        out[f"{level}_id"] = np.array([zid[i] if i >= 0 else None for i in k], dtype=object)
+    out["pixels"] = np.bincount(pos, minlength=ids.size).astype(np.int64)
+    out["area_ha"] = np.bincount(pos, weights=lost[idx], minlength=ids.size) * pa
+    out["carbon_t_from"] = c0
+    out["carbon_t_to"] = c1
+    out["carbon_lost_t"] = c0 - c1
+    out["co2e_lost_t"] = out["carbon_lost_t"] * CO2_PER_C
+    polys = [shapely.union_all(geoms[int(i)]) if len(geoms.get(int(i), [])) != 1 else geoms[int(i)][0] for i in ids]
+    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(polys, crs=grid.crs), crs=grid.crs)
+
+
+def attribution_raster(codes: np.ndarray, change_t_ha: np.ndarray, active: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(2, rows, cols) float32 of attribution.tif: band 1 the attribution class (:data:`ATTRIBUTION_CODES`,
+    NaN where unknown), band 2 the stock change y1 − y0 (t C/ha, NaN where either year's stock is
+    unknown), both given at the ``active`` pixels (typed land of either year); elsewhere the stock is 0
+    in both years: class 0 (other), change 0."""
+    out = np.zeros((2, shape[0] * shape[1]), dtype=np.float32)
+    out[0, active] = codes
+    out[1, active] = change_t_ha
+    return out.reshape(2, *shape)

@@ -1,4 +1,4 @@
-# Change: yearly net sink between consecutive reporting years, per pixel and per zone.
+# Change: yearly net sink between two reporting years, per pixel and per zone, its attribution, no net loss of sink space.
 
 
 rule change:
@@ -10,6 +10,8 @@ rule change:
         fractions1=fractions_y1,
         predictors0=expand("results/{{y0}}/{predictor}.tif", predictor=PREDICTORS),
         predictors1=expand("results/{{y1}}/{predictor}.tif", predictor=PREDICTORS),
+        classes0="results/{y0}/vegetation_class.tif",
+        classes1="results/{y1}/vegetation_class.tif",
         ndvi_se0="results/{y0}/ndvi_se.tif",
         ndvi_se1="results/{y1}/ndvi_se.tif",
         models0="results/{y0}/model/models.json",
@@ -21,6 +23,8 @@ rule change:
         zones=expand("results/change/{{y0}}_{{y1}}/zones/{level}.gpkg", level=LEVELS),
         csv=expand("results/change/{{y0}}_{{y1}}/zones/{level}.csv", level=LEVELS),
         parquet=expand("results/change/{{y0}}_{{y1}}/zones/{level}.parquet", level=LEVELS),
+        attribution="results/change/{y0}_{y1}/attribution.tif",
+        lost_patches="results/change/{y0}_{y1}/lost_patches.gpkg",
         uncertainty="results/change/{y0}_{y1}/uncertainty.json",
     log:
         "logs/change/{y0}_{y1}.log",
@@ -29,6 +33,7 @@ rule change:
     params:
         levels=LEVELS,
         types=TYPES,
+        greenspace=GREENSPACE,
         predictors=PREDICTORS,
         interval_pct=config["carbon"]["interval_pct"],
         uncertainty=config.get("uncertainty", {}),
