@@ -255,13 +255,17 @@ def _greenspace(cfg: Mapping, missing: set[str], found: Findings) -> None:
 
 def _greenspace_layer(gs: Mapping, cfg: Mapping, missing: set[str], found: Findings) -> None:
     types = list(gs.get("types") or [])
-    if gs.get("path") and "greenspace.path" not in missing and not demo_output(cfg, gs["path"]):
+
+    def there(key: str) -> bool:  # the file of this layer (a year's, with {year}) is there and was not reported
+        return f"greenspace.{key}" not in missing or Path(gs[key]).is_file()
+
+    if gs.get("path") and there("path") and not demo_output(cfg, gs["path"]):
         _greenspace_polygons(gs, types, found)
-    if gs.get("raster") and "greenspace.raster" not in missing:
+    if gs.get("raster") and there("raster"):
         head = _raster_header(gs["raster"], "greenspace.raster", found)
         if head is not None and head["crs"] is None:
             found.problems.append(f"greenspace.raster: {gs['raster']} has no CRS. Assign one and save again.")
-        if head is not None and gs.get("class_table") and "greenspace.class_table" not in missing:
+        if head is not None and gs.get("class_table") and there("class_table"):
             _class_table(gs, types, head, found)
 
 
