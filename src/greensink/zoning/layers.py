@@ -47,7 +47,7 @@ def raster_share(values: np.ndarray, transform: Affine, crs: str, nodata: float 
     inner = mask[pad:pad + v.shape[0], pad:pad + v.shape[1]]
     inner[:] = np.isin(v, np.asarray(classes, dtype=v.dtype if np.issubdtype(v.dtype, np.number) else float))
     inner[invalid] = np.nan
-    reproject(mask, out, src_transform=transform * Affine.translation(-pad, -pad), src_crs=crs, src_nodata=np.nan,
+    reproject(mask, out, src_transform=transform @ Affine.translation(-pad, -pad), src_crs=crs, src_nodata=np.nan,
               dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan, resampling=Resampling.average)
     return out
 
