@@ -25,6 +25,7 @@ rule change:
         parquet=expand("results/change/{{y0}}_{{y1}}/zones/{level}.parquet", level=LEVELS),
         attribution="results/change/{y0}_{y1}/attribution.tif",
         lost_patches="results/change/{y0}_{y1}/lost_patches.gpkg",
+        lost_patches_csv="results/change/{y0}_{y1}/lost_patches.csv",
         uncertainty="results/change/{y0}_{y1}/uncertainty.json",
     log:
         "logs/change/{y0}_{y1}.log",
