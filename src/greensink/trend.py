@@ -21,15 +21,30 @@ sink. The estimator differs from the period pair from four years on, or with une
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from greensink.carbon import CO2_PER_C, interval_quantiles
+from greensink import io as gio
+from greensink.aggregate import zone_draw_sums
+from greensink.carbon import CO2_PER_C, interval_quantiles, typed_pixels
 from greensink.change import sink_classes
+from greensink.grid import Grid
+from greensink.model import used_predictors
+from greensink.series import (
+    residual_summary,
+    series_function,
+    series_residual_field,
+    series_year_correlation,
+    year_pixel_function,
+)
 from greensink.uncertainty import u_pct
+
+log = logging.getLogger(__name__)
 
 TREND_BANDS = ["trend_t_ha_yr", "trend_t_ha_yr_lo", "trend_t_ha_yr_hi", "significant"]
 CHUNK_PIXELS = 8_192  # pixels per chunk of the pixel trend (fewer when draws × year pairs are many)
@@ -190,3 +205,56 @@ def trend_record(years: Sequence[int], n_draws: int, interval_pct: float, pixel_
         "residual_field": residual,
         "pixels": dict(pixel_counts),
     }
+
+
+def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Sequence[str | Path], grid_json: str | Path,
+              fractions: Sequence[str | Path], predictors: Sequence[Mapping[str, str | Path]],
+              ndvi_se: Sequence[str | Path], models_json: Sequence[str | Path], tables: Sequence[Sequence[str | Path]],
+              trend_out: str | Path, zones_out: Sequence[str | Path], record_out: str | Path, *, levels: Sequence[str],
+              types: Sequence[str], seed: int, interval_pct: float = 90.0, uncertainty: Mapping | None = None,
+              compress: str = "zstd") -> dict:
+    """Rule trend: the trend over ``years`` per pixel (``trend_out``, bands :data:`TREND_BANDS`) and per zone of each
+    of ``levels`` (``zones_out``, GeoPackage with CSV and Parquet twins), and trend.json (``record_out``, returned).
+
+    Per year, in year order: the type ``fractions`` (one band per type of ``types``), the ``predictors`` rasters
+    (name → path), the ``ndvi_se`` raster, the ``models_json`` and the zone ``tables`` (one path per level). The
+    years' draws are paired by :mod:`greensink.series` (one residual field of every year's plots, ρ pooled over
+    every pair of years, ``uncertainty`` the config section, ``seed`` the run's seed); the zone sums use the
+    zone layers ``zones`` with their ``coverage`` matrices on the grid ``grid_json``."""
+    years = [int(y) for y in years]
+    grid = Grid.read(grid_json)
+    models = [gio.read_json(path) for path in models_json]
+    rho = series_year_correlation(models, uncertainty)
+    field = series_residual_field(models, uncertainty)
+    log.info("%d years %s: residual correlation between years %.3f (%s, %d plot pairs; per pair of years %s)",
+             len(years), years, rho["rho"], rho["method"], rho["n"], rho.get("pairs"))
+    maps, sums, typed = [], [], []
+    for k, year in enumerate(years):
+        frac = gio.read_raster(fractions[k], bands=list(range(1, len(types) + 1)))
+        rasters = {name: gio.read_raster(predictors[k][name]) for name in used_predictors(models[k], types)}
+        rasters["ndvi_se"] = gio.read_raster(ndvi_se[k])
+        args = dict(year=year, config=uncertainty, seed=seed, rho=rho["rho"], field=field)
+        maps.append(year_pixel_function(models[k], types, frac, rasters, grid, **args))
+        sums.append(year_pixel_function(models[k], types, frac, rasters, grid, filled=True, **args))
+        typed.append(frac)
+    active = typed_pixels(np.concatenate(typed))  # typed in any year
+    n_draws = np.asarray(models[0]["types"][types[0]]["bootstrap"]).shape[0]
+
+    bands, counts = pixel_trend(series_function(maps), active, grid.shape, years, interval_pct)
+    gio.write_raster(trend_out, bands, grid, band_names=TREND_BANDS, compress=compress,
+                     tags={"units": "t C/ha/yr", "years": f"{years[0]}-{years[-1]}", "method": "Theil-Sen"})
+    log.info("pixels %d-%d: %s", years[0], years[-1], ", ".join(f"{n} {k}" for k, n in counts.items()))
+
+    matrices = [gio.read_sparse(path) for path in coverage]
+    year_sums = [zone_draw_sums(matrices, fn, active, grid.pixel_area_ha, chunk_pixels=8_192) for fn in sums]
+    for j, (level, zpath, gpkg) in enumerate(zip(levels, zones, zones_out, strict=True)):
+        year_tables = [gio.read_vector(tables[k][j]) for k in range(len(years))]
+        table = zone_trend_table(gio.read_vector(zpath), year_tables, [s[j] for s in year_sums], years, interval_pct)
+        gio.write_table(gpkg, table, layer=level, parquet=True)
+        first = table.iloc[0]
+        log.info("%s %d-%d: %d zones (%s); %s: trend %.1f t C/yr [%.1f, %.1f]", level, years[0], years[-1], len(table),
+                 ", ".join(f"{n} {c}" for c, n in table["trend_class"].value_counts().items()), first["zone_id"],
+                 first["trend_t_yr"], first["trend_t_yr_lo"], first["trend_t_yr_hi"])
+    record = trend_record(years, n_draws, interval_pct, counts, rho, residual_summary(field))
+    gio.write_json(record_out, record)
+    return record
