@@ -17,6 +17,7 @@ from shapely.geometry import box
 from greensink.change import (
     ATTRIBUTION_PARTS,
     EstimateRecorder,
+    attribute_change,
     attribution_classes,
     attribution_raster,
     change_table,
@@ -378,3 +379,21 @@ def test_attribution_on_the_baseline_run(baseline_run):
     inside = patches.dropna(subset=["parcel_id"]).merge(parcels[["zone_id", "parent_id"]], left_on="parcel_id",
                                                          right_on="zone_id")
     assert len(inside) > 0 and (inside["block_id"] == inside["parent_id"]).all()
+
+
+def test_attribute_change_composes_the_parts():
+    # the hand case above through the one call the change rule makes: same classes, parts and patches
+    active, stock0, stock1, codes = hand_case()
+    maps0, maps1 = stock0.copy(), stock1.copy()
+    maps1[7] = NAN  # the map leaves (1,3) unfilled in the second year
+    z = zones_gdf(["L", "R"], ZONES)
+    att = attribute_change(C0, C1, F0, F1, active, stock0, stock1, maps0, maps1, [cover(ZONES)], [z], ["parcel"], GRID,
+                           2023, 2024)
+    np.testing.assert_array_equal(att.raster[0].reshape(-1)[active], codes)
+    assert np.isnan(att.raster[1, 1, 3]) and att.raster[1, 1, 0] == 30.0
+    np.testing.assert_allclose(att.parts[0]["gain"], [0.40, 0.0], atol=1e-12)
+    np.testing.assert_allclose(att.parts[0]["other_unobserved"], [0.0, 0.01], atol=1e-12)
+    # sink space: (0,1) grass → none but wholly typed G1: still sink space (typed green space), no loss there;
+    # nothing of rows 0-1 is lost (typed both years), (1,3) unknown in year 0 but wholly typed: known
+    assert len(att.patches) == 0 and att.space[0]["lost_ha"].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(att.space[0]["compared_ha"], [0.06, 0.10], atol=1e-12)

@@ -28,6 +28,7 @@ class unknown in either year). A zone's parts are the exact-coverage sums of eac
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
@@ -397,3 +398,42 @@ def attribution_raster(codes: np.ndarray, change_t_ha: np.ndarray, active: np.nd
     out[0, active] = codes
     out[1, active] = change_t_ha
     return out.reshape(2, *shape)
+
+
+@dataclasses.dataclass
+class Attribution:
+    """What :func:`attribute_change` hands the change rule: ``raster`` (2, rows, cols) for attribution.tif,
+    per level ``parts`` (:func:`zone_attribution`) and ``space`` (:func:`zone_sink_space`) for
+    :func:`change_table`, and the ``patches`` of lost sink space (:func:`lost_patches`)."""
+
+    raster: np.ndarray
+    parts: list[dict[str, np.ndarray]]
+    space: list[dict[str, np.ndarray]]
+    patches: gpd.GeoDataFrame
+
+
+def attribute_change(
+    classes0: np.ndarray, classes1: np.ndarray, fractions0: np.ndarray, fractions1: np.ndarray, active: np.ndarray,
+    stock0_t_ha: np.ndarray, stock1_t_ha: np.ndarray, map0_t_ha: np.ndarray, map1_t_ha: np.ndarray,
+    matrices: Sequence[sp.csr_matrix], zones: Sequence[gpd.GeoDataFrame], levels: Sequence[str], grid: Grid,
+    y0: int, y1: int, typed_land: bool = True,
+) -> Attribution:
+    """Attribution of the stock change between y0 and y1 and the loss of carbon-sink space, in one pass
+    over estimates already computed (no draws).
+
+    ``classes*`` are the years' vegetation class rasters (rows, cols), ``fractions*`` their green-space
+    fractions (n_types, rows, cols), ``active`` the flat indices of the pixels typed in either year;
+    at those pixels ``stock*_t_ha`` are the estimates the zone tables sum (filled where unobserved) and
+    ``map*_t_ha`` those of the carbon maps (NaN where unobserved), t C/ha of pixel."""
+    active = np.asarray(active)
+    codes = attribution_classes(np.asarray(classes0).reshape(-1)[active], np.asarray(classes1).reshape(-1)[active],
+                                dominant_type(fractions0)[active], dominant_type(fractions1)[active])
+    stock0, stock1 = np.asarray(stock0_t_ha, dtype=np.float64), np.asarray(stock1_t_ha, dtype=np.float64)
+    raster = attribution_raster(codes, np.asarray(map1_t_ha) - np.asarray(map0_t_ha), active, grid.shape)
+    parts = zone_attribution(matrices, active, stock1 - stock0, codes, grid.pixel_area_ha)
+    space0, space1 = sink_space(classes0, fractions0, typed_land), sink_space(classes1, fractions1, typed_land)
+    space = zone_sink_space(matrices, space0, space1, grid.pixel_area_ha)
+    full0, full1 = np.zeros(grid.height * grid.width), np.zeros(grid.height * grid.width)
+    full0[active], full1[active] = stock0, stock1
+    patches = lost_patches(space0, space1, full0, full1, matrices, zones, levels, grid, y0, y1)
+    return Attribution(raster, parts, space, patches)

@@ -16,18 +16,7 @@ import numpy as np
 from greensink import io
 from greensink.aggregate import zone_draw_sums
 from greensink.carbon import density_map, fill_values, pixel_function, type_fill, typed_pixels
-from greensink.change import (
-    EstimateRecorder,
-    attribution_classes,
-    attribution_raster,
-    change_table,
-    difference_function,
-    dominant_type,
-    lost_patches,
-    sink_space,
-    zone_attribution,
-    zone_sink_space,
-)
+from greensink.change import EstimateRecorder, attribute_change, change_table, difference_function
 from greensink.grid import Grid
 from greensink.logs import setup
 from greensink.model import used_predictors
@@ -81,22 +70,16 @@ matrices = [io.read_sparse(path) for path in inp.coverage]
 sums = zone_draw_sums(matrices, difference_function(sum0, sum1, y1 - y0), active, grid.pixel_area_ha, chunk_pixels=8_192)
 
 # attribution from the estimates recorded in the two passes above (the zone tables' filled stocks; the map's for the raster)
-classes0, classes1 = io.read_raster(inp.classes0), io.read_raster(inp.classes1)
-codes = attribution_classes(classes0.reshape(-1)[active], classes1.reshape(-1)[active],
-                            dominant_type(fractions0)[active], dominant_type(fractions1)[active])
-stock_change = sum1.estimates() - sum0.estimates()  # t C/ha of pixel at the active pixels
-io.write_raster(out.attribution, attribution_raster(codes, map1.estimates() - map0.estimates(), active, grid.shape), grid,
-                band_names=["attribution_class", "stock_change_t_ha"], compress=p.compress,
+zones = [io.read_vector(zpath) for zpath in inp.zones]
+att = attribute_change(io.read_raster(inp.classes0), io.read_raster(inp.classes1), fractions0, fractions1, active,
+                       sum0.estimates(), sum1.estimates(), map0.estimates(), map1.estimates(), matrices, zones, p.levels,
+                       grid, y0, y1, typed_land=bool(p.greenspace))
+io.write_raster(out.attribution, att.raster, grid, band_names=["attribution_class", "stock_change_t_ha"], compress=p.compress,
                 tags={"years": f"{y0}-{y1}", "attribution_class": "0 other/none, 1 gain, 2 loss, 3 growth, 4 conversion",
                       "stock_change_t_ha": "t C/ha, stock y1 - stock y0"})
-parts = zone_attribution(matrices, active, stock_change, codes, grid.pixel_area_ha)
-typed_land = bool(p.greenspace)
-space0, space1 = sink_space(classes0, fractions0, typed_land), sink_space(classes1, fractions1, typed_land)
-spaces = zone_sink_space(matrices, space0, space1, grid.pixel_area_ha)
-zones = [io.read_vector(zpath) for zpath in inp.zones]
 tolerance_ha = p.no_net_loss_tolerance_pixels * grid.pixel_area_ha
-for level, z, t0, t1, s, part, space, gpkg in zip(p.levels, zones, inp.tables0, inp.tables1, sums, parts, spaces, out.zones,
-                                                 strict=True):
+for level, z, t0, t1, s, part, space, gpkg in zip(p.levels, zones, inp.tables0, inp.tables1, sums, att.parts, att.space,
+                                                 out.zones, strict=True):
     table = change_table(z, io.read_vector(t0), io.read_vector(t1), y0, y1, s, p.interval_pct,
                          no_net_loss_tolerance_ha=tolerance_ha, attribution=part, sink_space=space)
     io.write_table(gpkg, table, layer=level, parquet=True)
@@ -112,12 +95,8 @@ for level, z, t0, t1, s, part, space, gpkg in zip(p.levels, zones, inp.tables0, 
              level, y0, y1, table["sink_t_yr"].sum(), table["sink_t_yr_lo"].sum(), table["sink_t_yr_hi"].sum(),
              int(table["no_net_loss"].sum()), len(table), p.no_net_loss_tolerance_pixels * grid.pixel_area_ha * 1e4)
     log.info("%s %d-%d: %s", level, y0, y1, ", ".join(f"{n} {c}" for c, n in table["sink_class"].value_counts().items()))
-stock0 = np.zeros(grid.height * grid.width)
-stock1 = np.zeros(grid.height * grid.width)
-stock0[active], stock1[active] = sum0.estimates(), sum1.estimates()
-patches = lost_patches(space0, space1, stock0, stock1, matrices, zones, p.levels, grid, y0, y1)
-io.write_table(out.lost_patches, patches, layer="lost_patches", geometry_type="Polygon")
-log.info("lost patches %d-%d: %d polygons, %.2f ha of sink space, %.1f t C lost", y0, y1, len(patches),
-         patches["area_ha"].sum(), patches["carbon_lost_t"].sum())
+io.write_table(out.lost_patches, att.patches, layer="lost_patches", geometry_type="Polygon")
+log.info("lost patches %d-%d: %d polygons, %.2f ha of sink space, %.1f t C lost", y0, y1, len(att.patches),
+         att.patches["area_ha"].sum(), att.patches["carbon_lost_t"].sum())
 io.write_json(out.uncertainty, {"year_correlation": rho, "years": [y0, y1],
                                 "residual_field": field.to_json() if field is not None else None})
