@@ -43,6 +43,7 @@ from greensink.zoning import (
 )
 from greensink.zoning.canopy_gap import CLOSABLE, MET, NO_TARGET, SHORT, SHORT_OPEN_UNKNOWN, UNKNOWN
 from greensink.zoning.settings import planting_density, zoning_density
+from test_project import own  # noqa: F401 - the small own-data project fixture
 
 X0, Y1 = 500_000.0, 3_500_020.0
 CRS = "EPSG:32651"
@@ -383,3 +384,39 @@ def test_baseline_zoning_outputs(baseline_run):
         assert (pot["not_subtracted"] == "construction, cropland, red_line").all()
     summary = json.loads((zdir / "importance.json").read_text(encoding="utf-8"))
     assert "height" in summary["dropped_factors"]  # the demo has no canopy height model
+
+
+# ----------------------------------------------------------------------------- preflight of the user layers
+
+
+def test_preflight_names_zoning_layer_problems(own):  # noqa: F811 - the fixture imported above
+    """A missing file, a layer without a CRS, a raster far from the zones and a good layer: three problems, each
+    naming the key and the file."""
+    import rasterio
+
+    from greensink import workflow as gs_workflow
+    from greensink.errors import InputDataError
+    from greensink.preflight import check_inputs
+    from test_project import CRS as P_CRS
+    from test_project import X0 as PX0
+    from test_project import Y1 as PY1
+    from test_project import write_yaml
+
+    root, d = own["root"], own["root"] / "data"
+    gpd.GeoDataFrame({"k": [1]}, geometry=[box(PX0, PY1 - 60, PX0 + 60, PY1)], crs=P_CRS).to_file(d / "build.gpkg")
+    with pytest.warns(UserWarning, match="crs"):
+        gpd.GeoDataFrame({"k": [1]}, geometry=[box(PX0, PY1 - 60, PX0 + 60, PY1)]).to_file(d / "nocrs.gpkg")
+    with rasterio.open(d / "far.tif", "w", driver="GTiff", width=2, height=2, count=1, dtype="uint8", crs=P_CRS,
+                       transform=Affine(30, 0, PX0 + 90_000, 0, -30, PY1)) as dst:
+        dst.write(np.ones((1, 2, 2), np.uint8))
+    doc = dict(own["cfg"], zoning={"construction": {"path": "data/build.gpkg"}, "cropland": {"path": "data/nocrs.gpkg"},
+                                   "red_line": {"raster": "data/far.tif"}, "open_land": {"path": "data/absent.gpkg"}})
+    cfg = gs_workflow.load_project(write_yaml(root / "z.yaml", doc), base=root)
+    with pytest.raises(InputDataError) as err:
+        check_inputs(cfg)
+    text = str(err.value)
+    assert text.startswith("3 problem(s)"), text
+    assert f"zoning.open_land.path: file {d / 'absent.gpkg'} does not exist" in text
+    assert f"zoning.cropland.path: {d / 'nocrs.gpkg'} has no CRS" in text
+    assert f"zoning.red_line.raster: {d / 'far.tif'}" in text and "does not overlap the zones" in text
+    assert "build.gpkg" not in text  # the good layer passes

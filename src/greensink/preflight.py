@@ -47,6 +47,7 @@ def check_inputs(cfg: Mapping) -> list[str]:
     _plots(cfg, missing, area, footprints, found)
     _population(cfg, missing, area, found)
     _tables(cfg, missing, found)
+    _zoning(cfg, missing, area, found)
     if found.problems:
         raise InputDataError(f"{len(found.problems)} problem(s) with the inputs, found before any job ran:\n"
                              + "\n".join(f"  - {p}" for p in found.problems))
@@ -419,3 +420,35 @@ def _tables(cfg: Mapping, missing: set[str], found: Findings) -> None:
             if head is not None and head["crs"] is None:
                 found.problems.append(f"vegetation.chm.path: {path} has no CRS. Assign one and save again.")
 
+
+def _zoning(cfg: Mapping, missing: set[str], area: Bounds | None, found: Findings) -> None:
+    """The zoning section's user layers (open land, construction, cropland, red line) and user-raster factors:
+    readable, with a CRS, overlapping the zones."""
+    from greensink.config import zoning_paths
+
+    for key, path in zoning_paths(cfg):
+        if key in missing or demo_output(cfg, path):
+            continue
+        if key.endswith(".path") and not key.startswith("zoning.importance."):
+            layer = (cfg["zoning"].get(key.split(".")[1]) or {}).get("layer")
+            info = _vector_info(path, layer, key, found)
+            if info is None:
+                continue
+            crs, bounds = info.get("crs"), info.get("total_bounds")
+        else:
+            head = _raster_header(path, key, found)
+            if head is None:
+                continue
+            crs, bounds = head["crs"], head["bounds"]
+        if not crs:
+            found.problems.append(f"{key}: {path} has no CRS. Assign one in GIS software (QGIS: Layer > Assign Projection, "
+                                  "or gdal_edit.py -a_srs EPSG:XXXX for a raster) and save again.")
+            continue
+        try:
+            box = _bounds_in(bounds, crs, cfg["crs"])
+        except Exception as exc:  # noqa: BLE001 - a CRS pyproj cannot transform
+            found.problems.append(f"{key}: {path} has CRS {crs}, which cannot be transformed to {cfg['crs']} ({exc}).")
+            continue
+        if area is not None and box is not None and not _overlap(box, area):
+            found.problems.append(f"{key}: {path} {_fmt(box)} does not overlap the zones {_fmt(area)} ({cfg['crs']}). "
+                                  "Check the layer's CRS, or give a layer of this area (or set the key to null).")
