@@ -200,7 +200,9 @@ def test_sink_space_per_pixel():
     frac = np.array([[0.0, 0.4, 1.0, 0.3, 0.0, 0.7], [0.0, 0.0, 0.0, 0.0, 0.0, 0.6]])
     # vegetated 1; bare but 0.4 typed; unobserved but wholly typed 1; unobserved partly typed unknown; untyped
     # unknown; two types over 1.3 of the pixel count at most the whole pixel
-    np.testing.assert_array_equal(sink_space(classes, frac), [1.0, 0.4, 1.0, NAN, NAN, 1.0])
+    space = sink_space(classes, frac)
+    assert space.dtype == np.float32  # the fractions' precision: a grid-sized array per year
+    np.testing.assert_array_equal(space, np.array([1.0, 0.4, 1.0, NAN, NAN, 1.0], np.float32))
     # without green-space types (one pseudo-type over all land) only vegetation counts
     np.testing.assert_array_equal(sink_space(classes, frac, typed_land=False), [1.0, 0.0, NAN, NAN, NAN, 0.0])
 

@@ -290,16 +290,16 @@ def zone_attribution(matrices: Sequence[sp.csr_matrix], active: np.ndarray, chan
 
 
 def sink_space(classes: np.ndarray, fractions: np.ndarray, typed_land: bool = True) -> np.ndarray:
-    """Per pixel (flat float64): the share of the pixel that is carbon-sink space, i.e. vegetated land
+    """Per pixel (flat float32): the share of the pixel that is carbon-sink space, i.e. vegetated land
     or typed green space: 1 where vegetated (class ≥ 1), else the pixel's typed green-space fraction
     (Σ type fractions, at most 1); NaN where unknown (no vegetation class, and the pixel not wholly
     typed). ``typed_land`` False (no green-space types: one pseudo-type over all land) counts
     vegetated land alone."""
-    c = np.asarray(classes, dtype=np.float64).reshape(-1)
-    typed = (np.minimum(np.asarray(fractions, dtype=np.float64).reshape(np.shape(fractions)[0], -1).sum(axis=0), 1.0)
-             if typed_land else np.zeros(c.size))
+    c = np.asarray(classes, dtype=np.float32).reshape(-1)
+    typed = (np.minimum(np.asarray(fractions, dtype=np.float32).reshape(np.shape(fractions)[0], -1).sum(axis=0), 1.0)
+             if typed_land else np.zeros(c.size, dtype=np.float32))
     with np.errstate(invalid="ignore"):
-        out = np.where(c >= 1, 1.0, typed)
+        out = np.where(c >= 1, np.float32(1.0), typed).astype(np.float32, copy=False)
     out[~(np.isfinite(c) | (typed >= 1.0 - WHOLE_EPS))] = np.nan
     return out
 
@@ -309,17 +309,18 @@ def zone_sink_space(matrices: Sequence[sp.csr_matrix], space0: np.ndarray, space
     """Per coverage matrix (level), the zone sums (ha) of carbon-sink space (:func:`sink_space`) of
     both years over the land whose sink space is known in both ("compared"): "from_ha", "to_ha",
     "lost_ha" (Σ max(from − to, 0)), "gained_ha", "compared_ha" and "grid_ha" (the zone's land on the
-    grid). Land unknown in either year is left out of both years, so clouds are never a loss or a gain."""
-    s0, s1 = np.asarray(space0, dtype=np.float64), np.asarray(space1, dtype=np.float64)
+    grid). Land unknown in either year is left out of both years, so clouds are never a loss or a gain.
+    One grid-sized vector at a time (memory: a few grid-sized arrays, whatever the number of sums)."""
+    s0, s1 = np.asarray(space0), np.asarray(space1)
     both = np.isfinite(s0) & np.isfinite(s1)
     a, b = np.where(both, s0, 0.0), np.where(both, s1, 0.0)
-    values = np.column_stack([a, b, np.maximum(a - b, 0.0), np.maximum(b - a, 0.0), both.astype(np.float64),
-                              np.ones(s0.size)])
-    names = ("from_ha", "to_ha", "lost_ha", "gained_ha", "compared_ha", "grid_ha")
+    vectors = {"from_ha": lambda: a, "to_ha": lambda: b, "lost_ha": lambda: np.maximum(a - b, 0.0),
+               "gained_ha": lambda: np.maximum(b - a, 0.0), "compared_ha": lambda: both.astype(np.float32)}
     out = []
     for matrix in matrices:
-        sums = (matrix @ values) * pixel_area_ha
-        out.append({name: np.asarray(sums[:, j]).ravel() for j, name in enumerate(names)})
+        sums = {name: (matrix @ vector()) * pixel_area_ha for name, vector in vectors.items()}
+        sums["grid_ha"] = np.asarray(matrix.sum(axis=1)).ravel() * pixel_area_ha
+        out.append(sums)
     return out
 
 
