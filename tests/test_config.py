@@ -49,7 +49,8 @@ def test_shipped_config_validates():
     assert cfg["imagery"]["source"] == "demo"
     assert cfg["imagery"]["block_rows"] == 512  # default filled in
     assert [z["level"] for z in cfg["zones"]] == ["city", "district", "block", "parcel"]
-    assert workflow.change_pairs(cfg) == [(2023, 2024)]
+    years = sorted(cfg["years"])  # the demo's years: consecutive pairs, then the period pair with 3 or more
+    assert workflow.change_pairs(cfg) == list(zip(years[:-1], years[1:], strict=True)) + [(years[0], years[-1])] * (len(years) > 2)
     assert config.demo_paths(cfg)["scenes"] == "resources/demo/imagery/scenes.csv"
 
 
