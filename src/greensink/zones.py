@@ -14,16 +14,22 @@ they are still written to the nesting table but raise no warning and do not make
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import scipy.sparse
 import shapely
 
+from greensink import io as gio
+from greensink import logs
+from greensink.coverage import coverage_matrix
 from greensink.errors import InputDataError
 from greensink.geometry import AREA_TOLERANCE_PIXELS, area_tolerance_m2, prepare_polygons
 from greensink.grid import Grid
+from greensink.lattice import imagery_lattice
 from greensink.units import ha_to_m2, m2_to_ha
 
 log = logging.getLogger(__name__)
@@ -175,3 +181,44 @@ def grid_for(levels: Sequence[gpd.GeoDataFrame], resolution_m: float, crs: str,
     """The analysis grid: the union of every level's bounds, snapped outward to whole pixels of the
     lattice through ``origin`` (see :meth:`Grid.from_bounds`)."""
     return Grid.from_bounds(zones_bounds(levels), resolution_m, crs, origin)
+
+
+def run_prepare_zones(zones: Sequence[Mapping], zones_out: Sequence[str | Path], nesting_out: str | Path,
+                      grid_out: str | Path, *, crs: str, resolution_m: float, config: Mapping) -> Grid:
+    """Rule prepare_zones: each level of ``zones`` (config zones, coarsest first: level, path, id, and
+    optionally layer, name, parent) read, prepared (:func:`prepare_level`) and nested (:func:`nest_levels`),
+    written to ``zones_out`` (one GeoPackage per level, same order) and the nesting table ``nesting_out``;
+    the grid of the zones on the lattice ``config``'s grid.align gives (:func:`greensink.lattice.imagery_lattice`)
+    written to ``grid_out`` with that ``align`` record. Returns the grid."""
+    levels: list[gpd.GeoDataFrame] = []
+    for z in zones:
+        raw = gio.read_vector(z["path"], z.get("layer"))
+        level, _ = prepare_level(raw, z["level"], z["id"], crs, z["path"], z.get("name"),
+                                 z.get("parent") if levels else None)
+        levels.append(level)
+        log.info("zones %s: %d zones, %.1f ha", z["level"], len(level), m2_to_ha(level.area.sum()))
+    nested, nesting = nest_levels(levels, resolution_m)
+    for level, path in zip(nested, zones_out, strict=True):
+        gio.write_table(path, level, csv=False)
+    gio.write_csv(nesting_out, nesting)
+    align = imagery_lattice(config, zones_bounds(nested))
+    if align["note"]:
+        log.info(align["note"])
+    grid = grid_for(nested, resolution_m, crs, tuple(align["origin"]))
+    gio.write_json(grid_out, {**grid.to_dict(), "align": align})
+    log.info("grid %d x %d pixels of %g m in %s, corner at %.3f, %.3f (lattice offset %g, %g m from %s)", grid.width,
+             grid.height, grid.resolution_m, grid.crs, grid.transform.c, grid.transform.f, *align["origin"],
+             align["source"])
+    return grid
+
+
+def run_zone_coverage(zones: str | Path, grid_json: str | Path, out: str | Path) -> scipy.sparse.csr_matrix:
+    """Rule zone_coverage: the exact coverage of each pixel of the grid ``grid_json`` by each zone of the level
+    file ``zones`` (:func:`greensink.coverage.coverage_matrix`, zones × pixels in the file's zone_id order),
+    written to ``out`` (.npz) and returned."""
+    level = gio.read_vector(zones)
+    grid = Grid.read(grid_json)
+    m = coverage_matrix(level.geometry.values, grid.transform, grid.shape, progress=logs.progress(log, "coverage"))
+    gio.write_sparse(out, m)
+    log.info("coverage of %d zones: %d pixel entries, %.1f ha covered", m.shape[0], m.nnz, m.sum() * grid.pixel_area_ha)
+    return m

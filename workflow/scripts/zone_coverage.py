@@ -2,16 +2,12 @@
 
 Inputs: results/zones/{level}.gpkg, results/zones/grid.json.
 Outputs: results/zones/{level}_coverage.npz, a sparse (zones x pixels) matrix in zone_id order.
+Description: greensink.zones.run_zone_coverage.
 """
 
-from greensink import io
-from greensink.coverage import coverage_matrix
-from greensink.grid import Grid
-from greensink.logs import progress, setup
+from greensink.logs import setup
+from greensink.zones import run_zone_coverage
 
-log = setup(snakemake.log[0])  # noqa: F821
-zones = io.read_vector(snakemake.input.zones)  # noqa: F821
-grid = Grid.read(snakemake.input.grid)  # noqa: F821
-m = coverage_matrix(zones.geometry.values, grid.transform, grid.shape, progress=progress(log, "coverage"))
-io.write_sparse(snakemake.output[0], m)  # noqa: F821
-log.info("coverage of %d zones: %d pixel entries, %.1f ha covered", m.shape[0], m.nnz, m.sum() * grid.pixel_area_ha)
+sm = snakemake  # noqa: F821 (the object Snakemake's script directive defines)
+setup(sm.log[0])
+run_zone_coverage(sm.input.zones, sm.input.grid, sm.output[0])
