@@ -37,6 +37,7 @@ from pyproj import CRS
 from rasterio.windows import Window
 
 from greensink import io as gio
+from greensink import logs
 from greensink.errors import InputDataError
 from greensink.grid import Grid, Tile
 from greensink.ingest import Scene, read_scene_window
@@ -379,3 +380,49 @@ def mosaic_to_file(
     acc = CompositeStats(n_scenes, method)
     strips = mosaic_strips(tile_paths, grid, size_px, block_rows, progress)
     return _write_composite(path, grid, strips, acc, compress=compress, tags=tags)
+
+
+def _ingest_tags(listed: dict) -> dict[str, object]:
+    """The ingest's masked share, kept as a tag of the composite (results/{year}/ingest/scenes.json → summary)."""
+    return {"ingest_masked_pct": listed.get("summary", {}).get("masked_pct")}
+
+
+def run_composite(scenes_json: str | Path, grid_json: str | Path, out: str | Path, *, method: str, block_rows: int,
+                  compress: str, engine: str = "windows", threads: int = 1, tile_id: str | None = None,
+                  size_px: int | None = None) -> dict:
+    """Rule composite (``tile_id`` None) and composite_tile: the year's composite of the scenes listed in
+    ``scenes_json`` (rule ingest's record) on the grid of ``grid_json``, or of the tile ``tile_id`` of
+    ``grid.tiles(size_px)``, written to ``out`` (:func:`composite_to_file`); returns its statistics."""
+    grid = Grid.read(grid_json)
+    tile = grid.tile(tile_id, size_px) if tile_id else None
+    listed = gio.read_json(scenes_json)
+    scenes = [Scene.from_dict(s) for s in listed["scenes"]]
+    if engine == "dask" and tile:
+        log.info("imagery.engine dask: tile %s is composited in row strips (the dask engine serves the untiled composite)",
+                 tile.id)
+    elif engine == "dask":
+        log.info("imagery.engine dask: %d x %d chunks on %d thread(s)", block_rows, block_rows, threads)
+    stats = composite_to_file(scenes, grid, out, method, block_rows,
+                              progress=logs.progress(log, f"composite {tile_id}" if tile else "composite"), compress=compress,
+                              tags=_ingest_tags(listed), tile=tile, engine=engine, threads=threads)
+    if tile:
+        log.info("tile %s: rows %d-%d, columns %d-%d of the %d x %d grid", tile.id, tile.row_off,
+                 tile.row_off + tile.height - 1, tile.col_off, tile.col_off + tile.width - 1, grid.height, grid.width)
+    log.info("composite %s of %d scenes: %.2f %% of pixels never clear, %.2f clear observations per pixel",
+             stats["method"], stats["n_scenes"], stats["never_clear_pct"], stats["mean_clear_obs"])
+    return stats
+
+
+def run_mosaic(tiles: Sequence[str | Path], scenes_json: str | Path, grid_json: str | Path, out: str | Path, *,
+               size_px: int, method: str, block_rows: int, compress: str) -> dict:
+    """Rule mosaic: the year's composite ``out`` of the grid of ``grid_json`` from its tile composites ``tiles``
+    (every tile of ``grid.tiles(size_px)``, row-major; :func:`mosaic_to_file`); returns its statistics."""
+    grid = Grid.read(grid_json)
+    listed = gio.read_json(scenes_json)
+    stats = mosaic_to_file(list(tiles), grid, out, size_px, n_scenes=len(listed["scenes"]), method=method,
+                           block_rows=block_rows, progress=logs.progress(log, "mosaic"), compress=compress,
+                           tags=_ingest_tags(listed))
+    log.info("mosaic of %d tiles of %d px: composite %s of %d scenes: %.2f %% of pixels never clear, "
+             "%.2f clear observations per pixel", len(tiles), size_px, stats["method"], stats["n_scenes"],
+             stats["never_clear_pct"], stats["mean_clear_obs"])
+    return stats

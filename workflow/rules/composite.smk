@@ -22,6 +22,7 @@ if not TILED:
             method=config["imagery"]["composite"],
             block_rows=config["imagery"]["block_rows"],
             compress=config["output"]["compress"],
+            engine=config["imagery"]["engine"],
         script:
             "../scripts/composite.py"
 
@@ -43,6 +44,7 @@ else:
             block_rows=config["imagery"]["block_rows"],
             compress=config["output"]["compress"],
             size_px=TILE_PX,
+            engine=config["imagery"]["engine"],
         script:
             "../scripts/composite.py"
 

@@ -5,21 +5,14 @@ results/{year}/ingest/scenes.json, results/zones/grid.json.
 Outputs: results/{year}/composite.tif, the same file the untiled rule composite writes: the
 tiles' pixels without seams, and the composite statistics counted exactly over the whole grid.
 Streamed strip by strip: memory is bounded by imagery.block_rows × columns.
+Description: greensink.composite.run_mosaic.
 """
 
-from greensink import io
-from greensink.composite import mosaic_to_file
-from greensink.grid import Grid
-from greensink.logs import progress, setup
+from greensink.composite import run_mosaic
+from greensink.logs import setup
 
-log = setup(snakemake.log[0])  # noqa: F821
-p = snakemake.params  # noqa: F821
-grid = Grid.read(snakemake.input.grid)  # noqa: F821
-listed = io.read_json(snakemake.input.scenes)  # noqa: F821
-tiles = list(snakemake.input.tiles)  # noqa: F821
-stats = mosaic_to_file(tiles, grid, snakemake.output[0], p.size_px, n_scenes=len(listed["scenes"]),  # noqa: F821
-                       method=p.method, block_rows=p.block_rows, progress=progress(log, "mosaic"), compress=p.compress,
-                       tags={"ingest_masked_pct": listed.get("summary", {}).get("masked_pct")})
-log.info("mosaic of %d tiles of %d px: composite %s of %d scenes: %.2f %% of pixels never clear, "
-         "%.2f clear observations per pixel", len(tiles), p.size_px, stats["method"], stats["n_scenes"],
-         stats["never_clear_pct"], stats["mean_clear_obs"])
+sm = snakemake  # noqa: F821 (the object Snakemake's script directive defines)
+setup(sm.log[0])
+p = sm.params
+run_mosaic(sm.input.tiles, sm.input.scenes, sm.input.grid, sm.output[0], size_px=p.size_px, method=p.method,
+           block_rows=p.block_rows, compress=p.compress)
