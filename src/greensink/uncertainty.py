@@ -35,13 +35,17 @@ Random numbers come from keys built with :func:`stream_key`, so every source has
 
 from __future__ import annotations
 
+import logging
 import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import optimize
+
+log = logging.getLogger(__name__)
 
 SOURCES = ("curve", "table", "residual", "ndvi", "edges")  # the per-source draw contributions, in table order
 MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)  # SE of a median of n normal values ≈ 1.2533 σ/√n
@@ -604,6 +608,16 @@ def ndvi_se_to_file(composite_path, out_path, *, obs_sd: float, method: str = "m
             total += float(se[ok].sum(dtype=np.float64))
             n += int(ok.sum())
     return {"mean_ndvi_se": total / n if n else None, "observed_pixels": n}
+
+
+def run_ndvi_se(composite: str | Path, out: str | Path, *, obs_sd: float, method: str = "median",
+                compress: str = "zstd") -> dict:
+    """Rule ndvi_se: ``out`` (results/{year}/ndvi_se.tif) from the composite's clear-observation count
+    (:func:`ndvi_se_to_file`); returns its statistics."""
+    stats = ndvi_se_to_file(composite, out, obs_sd=obs_sd, method=method, compress=compress)
+    log.info("ndvi_se: mean %s NDVI over %d observed pixels (σ per observation %g)",
+             "-" if stats["mean_ndvi_se"] is None else f"{stats['mean_ndvi_se']:.4f}", stats["observed_pixels"], obs_sd)
+    return stats
 
 
 def residual_year_correlation(models0: Mapping, models1: Mapping, config: Mapping | None) -> dict:

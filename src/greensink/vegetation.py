@@ -28,8 +28,9 @@ width (1e-4 NDVI) of ``np.percentile`` of all values.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,8 +38,11 @@ import numpy as np
 from affine import Affine
 
 from greensink import io as gio
+from greensink import logs
 from greensink.errors import InputDataError
 from greensink.grid import Grid, Tile
+
+log = logging.getLogger(__name__)
 
 
 def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
@@ -449,4 +453,32 @@ def vegetation_to_files(
                         "fallback_pixels": counts["fallback"], "fallback_pct": pct("fallback"),
                         "height_pixels": counts["height_px"],
                         "height_mean_m": counts["height_sum"] / counts["height_px"] if counts["height_px"] else None}
+    return stats
+
+
+def run_vegetation(composite: str | Path, out: Mapping[str, str | Path], *, settings: Mapping, block_rows: int = 512,
+                   compress: str = "zstd", chm: str | Path | Sequence[str | Path] = ()) -> dict:
+    """Rule vegetation: the products of :func:`vegetation_to_files` of ``composite`` at the paths ``out``
+    (each of :data:`PRODUCTS`, and ``stats``: vegetation.json, written here); returns the statistics.
+
+    ``settings`` is the vegetation config; ``chm`` the canopy height model file of the year (its path, or
+    the rule's input list: empty without vegetation.chm), which replaces ``settings["chm"]["path"]``."""
+    settings = dict(settings)
+    chm_files = [chm] if isinstance(chm, str | Path) else list(chm)
+    if chm_files:
+        settings["chm"] = {**settings["chm"], "path": chm_files[0]}
+    stats = vegetation_to_files(composite, {k: out[k] for k in PRODUCTS}, settings, compress=compress,
+                                block_rows=block_rows, progress=logs.progress(log, "vegetation"))
+    gio.write_json(out["stats"], stats)
+    log.info("NDVI endmembers soil %.3f / vegetation %.3f; vegetation %.1f %%, tree canopy %.1f %% of observed pixels",
+             stats["ndvi_soil"], stats["ndvi_full"], stats["vegetation_pct"], stats["canopy_pct"])
+    if "chm" in stats:
+        c = stats["chm"]
+        log.info("canopy height model %s: %d observed pixels (%.1f %%) had no valid height and use the NDVI rules",
+                 c["path"], c["fallback_pixels"], c["fallback_pct"])
+        log.info("canopy height: %d pixels with a valid mean height, %s m on average", c["height_pixels"],
+                 "n/a" if c["height_mean_m"] is None else f"{c['height_mean_m']:.2f}")
+        if c["fallback_pct"] > 50:
+            log.warning("the canopy height model covers less than half of the observed pixels (%.1f %% fell back to "
+                        "NDVI); check that it overlaps the study area", c["fallback_pct"])
     return stats
