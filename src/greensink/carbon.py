@@ -38,13 +38,14 @@ import numpy as np
 from rasterio.windows import Window
 
 from greensink import io as gio
+from greensink import logs
 from greensink.errors import InputDataError, ModelError
 from greensink.model import TypeModel, predict, type_record, used_predictors
-from greensink.uncertainty import SOURCES, Noise, NoiseSpec
+from greensink.uncertainty import SOURCES, Noise, NoiseSpec, noise_spec
+from greensink.units import CO2_PER_C as CO2_PER_C  # re-exported: aggregate, change and trend still import it from here
 
 log = logging.getLogger(__name__)
 
-CO2_PER_C = 44.0 / 12.0  # t CO2e per t C (molar masses)
 CHUNK_PIXELS = 32_768
 STRIP_PIXELS = 1 << 22  # about 4 Mpx per streamed row strip (see strip_rows_for)
 
@@ -598,3 +599,23 @@ def carbon_map_streamed(
             if progress:
                 progress(i + 1, n_strips)
     return {"total_t": total * grid.pixel_area_ha, "typed_pixels": typed, "types": use_stats_from_counts(counts)}
+
+
+def run_carbon(models_json: str | Path, predictors: Mapping[str, str | Path], fractions: str | Path,
+               ndvi_se: str | Path | None, carbon_out: str | Path, stats_out: str | Path, *, types: Sequence[str],
+               year: int, seed: int, interval_pct: float = 90.0, uncertainty: Mapping | None = None,
+               compress: str = "zstd", strip_rows: int | None = None) -> dict:
+    """Rule carbon: the carbon map of ``year`` (:func:`carbon_map_streamed`) from the year's models.json
+    ``models_json``, the ``predictors`` rasters (name → path) and the type fractions ``fractions`` (one band
+    per type of ``types``), written to ``carbon_out``; its bands 2–3 hold every error source of the
+    ``uncertainty`` config (:func:`greensink.uncertainty.noise_spec` of ``seed`` and ``year``; the NDVI source
+    reads ``ndvi_se``). carbon.json (the statistics, returned) is written to ``stats_out``."""
+    models = gio.read_json(models_json)
+    grid = gio.read_grid(fractions)
+    noise = noise_spec(uncertainty, models, seed=seed, year=int(year), resolution_m=grid.resolution_m)
+    stats = carbon_map_streamed(models, types, fractions, predictors, carbon_out, interval_pct=interval_pct,
+                                compress=compress, strip_rows=strip_rows, progress=logs.progress(log, "carbon"),
+                                noise=noise, ndvi_se_path=ndvi_se)
+    gio.write_json(stats_out, stats)
+    log.info("carbon: %.0f t C over %d typed pixels", stats["total_t"], stats["typed_pixels"])
+    return stats

@@ -41,12 +41,16 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from greensink.allometry import CHAVE2014_B, JENKINS2003, AllometryParams, Columns, tree_carbon
+from greensink import io as gio
+from greensink.allometry import CHAVE2014_B, JENKINS2003, AllometryParams, Columns, params_from_mapping, tree_carbon
+from greensink.config import read_yaml
 from greensink.errors import ConfigError, InputDataError
+from greensink.units import kg_to_t, m2_to_ha
 
 log = logging.getLogger(__name__)
 
@@ -325,9 +329,9 @@ def plot_carbon_table(
         i = index[(str(r.plot_id), int(r.year))]
         seen[i] = True
         n_trees[i] = int(r.n_trees)
-    ha = table["area_m2"].to_numpy(float) / 10_000.0
-    t_ha = kg / 1000.0 / ha
-    draws = kg_draws / 1000.0 / ha[:, None]
+    ha = m2_to_ha(table["area_m2"].to_numpy(float))
+    t_ha = kg_to_t(kg) / ha
+    draws = kg_to_t(kg_draws) / ha[:, None]
     t_ha[~seen] = np.nan
     draws[~seen] = np.nan
     table["n_trees"] = n_trees
@@ -491,3 +495,35 @@ def plot_carbon(
              len(trees), int(ok.sum()), len(table), record["n_empty"], equation, n_draws, 100 * (record["plot_rel_sd_median"] or 0))
     return PlotCarbon(table=table.drop(columns=["source_row"]), draws=draws, trees=trees, plots=joined, record=record,
                       warnings=warnings)
+
+
+def run_plot_carbon(trees: str | Path | Sequence[str | Path], plots: str | Path | Sequence[str | Path],
+                    allometry: str | Path | Sequence[str | Path], out: Mapping[str, str | Path], *, plots_cfg: Mapping,
+                    n_draws: int, seed: int) -> PlotCarbon:
+    """Rule plot_carbon: :func:`plot_carbon` of the tree inventory ``trees`` (CSV), the plots file ``plots``
+    and the allometry parameter table ``allometry`` (YAML; each a path, or the rule's one-path input list),
+    written to ``out``: ``table`` (plot_carbon.csv), ``draws`` (plot_carbon_draws.csv), ``trees`` (trees.csv),
+    ``plots`` (plots.gpkg) and ``record`` (plot_carbon.json). Returns the result."""
+    trees_path, plots_path, params_path = (str(_one(p)) for p in (trees, plots, allometry))
+    params = params_from_mapping(read_yaml(params_path, "Start from config/allometry.yaml"), where=params_path)
+    result = plot_carbon(gio.read_csv_as_text(trees_path), gio.read_vector(plots_path), plots_cfg, params,
+                         n_draws=n_draws, seed=seed, where=trees_path, plots_where=plots_path)
+    gio.write_csv(out["table"], result.table)
+    gio.write_csv(out["draws"], result.draws_frame())
+    gio.write_csv(out["trees"], result.trees)
+    gio.write_table(out["plots"], result.plots, csv=False)
+    gio.write_json(out["record"], result.record)
+    r = result.record
+    log.info("%d trees -> %d plot-years with carbon (%d recorded empty, %d not measured), %d draws each",
+             r["n_trees"], r["n_measured"], r["n_empty"], r["n_not_measured"], n_draws)
+    return result
+
+
+def _one(path: str | Path | Sequence[str | Path]) -> str | Path:
+    """A path given as itself or as a rule's input list of one path."""
+    if isinstance(path, str | Path):
+        return path
+    paths = list(path)
+    if len(paths) != 1:
+        raise ValueError(f"Expected one path. Got {paths}.")
+    return paths[0]
