@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from greensink.units import CO2_PER_C, M2_PER_HA, c_to_co2e, format_m, ha_to_m2, m2_to_ha
+from greensink.units import CO2_PER_C, M2_PER_HA, c_to_co2e, format_m, ha_to_m2, kg_to_t, m2_to_ha
 
 
 def test_area_conversions_by_hand():
@@ -24,3 +24,8 @@ def test_carbon_to_co2e_is_the_molar_mass_ratio():
 def test_metres_are_written_without_exponents():
     assert format_m(690015.0) == "690015" and format_m(3520815.5) == "3520815.5"
     assert format_m(12.5) == "12.5" and format_m(-2.5) == "-2.5" and format_m(1e-7) == "0"
+
+
+def test_kg_to_t_by_hand():
+    assert kg_to_t(1500.0) == 1.5  # 1 t = 1000 kg
+    assert kg_to_t(np.array([0.0, 250.0])).tolist() == [0.0, 0.25]

@@ -48,8 +48,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from greensink.carbon import CO2_PER_C
 from greensink.errors import ConfigError, InputDataError
+from greensink.units import CO2_PER_C, kg_to_t, m2_to_ha
 
 log = logging.getLogger(__name__)
 
@@ -462,7 +462,7 @@ def tree_carbon(
     out["flags"] = [";".join(f) for f in flags]
     out = out.reset_index(drop=True)
     log.info("allometry: %d trees, %s, %.1f t C in total (median %.1f kg C per tree), %d flagged",
-             n, equation, np.nansum(pools["carbon_kg"]) / 1000.0, float(np.nanmedian(pools["carbon_kg"])),
+             n, equation, kg_to_t(np.nansum(pools["carbon_kg"])), float(np.nanmedian(pools["carbon_kg"])),
              int((out["flags"] != "").sum()))
     return out
 
@@ -597,9 +597,9 @@ def plot_carbon(trees: pd.DataFrame, *, plot_area_m2: float | None = None) -> pd
         area = spread["min"]
     if area is not None:
         out["plot_area_m2"] = area
-        ha = area / 10_000.0
-        out["carbon_t_ha"] = out["carbon_kg"] / 1000.0 / ha
-        out["co2e_t_ha"] = out["co2e_kg"] / 1000.0 / ha
+        ha = m2_to_ha(area)
+        out["carbon_t_ha"] = kg_to_t(out["carbon_kg"]) / ha
+        out["co2e_t_ha"] = kg_to_t(out["co2e_kg"]) / ha
     return out.reset_index()
 
 

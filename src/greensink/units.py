@@ -5,6 +5,7 @@ Every quantity carries its unit in its name (``area_m2``, ``area_ha``, ``carbon_
 factor once, with where it comes from:
 
 * areas: 1 ha = 100 m × 100 m = 10 000 m² (:data:`M2_PER_HA`; :func:`m2_to_ha`, :func:`ha_to_m2`);
+* masses: 1 t = 1000 kg (:data:`KG_PER_T`; :func:`kg_to_t`);
 * carbon to CO2 equivalent: t CO2e = t C × 44/12, the ratio of the molar masses of CO2
   (44.01 g/mol) and C (12.01 g/mol), as the IPCC guidelines write it (:data:`CO2_PER_C`;
   :func:`c_to_co2e`);
@@ -19,6 +20,7 @@ from typing import Any
 
 M2_PER_HA = 10_000.0  # m² per hectare (100 m × 100 m)
 CO2_PER_C = 44.0 / 12.0  # t CO2e per t C (molar masses of CO2 and C)
+KG_PER_T = 1000.0  # kg per tonne
 
 
 def m2_to_ha(area_m2: Any) -> Any:
@@ -29,6 +31,11 @@ def m2_to_ha(area_m2: Any) -> Any:
 def ha_to_m2(area_ha: Any) -> Any:
     """Hectares to square metres: ``area_ha`` × 10 000."""
     return area_ha * M2_PER_HA
+
+
+def kg_to_t(mass_kg: Any) -> Any:
+    """Kilograms to tonnes: ``mass_kg`` / 1000."""
+    return mass_kg / KG_PER_T
 
 
 def c_to_co2e(carbon_t: Any) -> Any:

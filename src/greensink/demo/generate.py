@@ -30,6 +30,7 @@ from greensink.demo.scenes import make_scenes, scene_record, scl_grid, write_sce
 from greensink.demo.truth import make_fine_truth, make_fractions, write_truth
 from greensink.errors import ConfigError
 from greensink.grid import Grid
+from greensink.units import m2_to_ha
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def generate_demo(
             "green_id": disturbed_id,
             "name": str(dist_row["name"]),
             "type": "XG",
-            "area_ha": round(float(dist_row.geometry.area) / 1e4, 6),
+            "area_ha": round(m2_to_ha(float(dist_row.geometry.area)), 6),
             "from_year": years[1] if len(years) > 1 else None,
             "ndvi": DISTURBED_NDVI,
         },
@@ -199,8 +200,8 @@ def generate_demo(
 def _areas_ha(city: gpd.GeoDataFrame, land: Landscape) -> dict[str, float]:
     """Polygon areas in ha: per type, all green space, water and the city."""
     green = land.greenspace
-    area = {t: float(green.geometry[green["type"] == t].area.sum()) / 1e4 for t in TYPES}
+    area = {t: m2_to_ha(float(green.geometry[green["type"] == t].area.sum())) for t in TYPES}
     area["green"] = sum(area.values())
-    area["water"] = float(land.water.geometry.area.sum()) / 1e4
-    area["city"] = float(city.geometry.area.sum()) / 1e4
+    area["water"] = m2_to_ha(float(land.water.geometry.area.sum()))
+    area["city"] = m2_to_ha(float(city.geometry.area.sum()))
     return area

@@ -23,6 +23,7 @@ from greensink.demo.params import (
     TYPES,
     step_rng,
 )
+from greensink.units import ha_to_m2, m2_to_ha
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ def _place(
 
 
 def _plaza(rng: np.random.Generator, cx: float, cy: float) -> Polygon:
-    area = rng.uniform(0.5, 2.0) * 10_000.0
+    area = ha_to_m2(rng.uniform(0.5, 2.0))
     aspect = rng.uniform(1.0, 1.6)
     w = math.sqrt(area * aspect)
     h = area / w
@@ -265,7 +266,7 @@ def make_greenspace(
     grey = shapely.union(river, road)
 
     # EG: one forest reaching in from the west edge
-    eg_target = rng.uniform(60.0, 90.0) * 10_000.0 * a
+    eg_target = ha_to_m2(rng.uniform(60.0, 90.0)) * a
     ecx = xmin - 0.05 * extent
     ecy = ymin + rng.uniform(0.6, 0.78) * (ymax - ymin)
     eg_shape = _blob(rng, ecx, ecy, 2 * eg_target)
@@ -278,8 +279,8 @@ def make_greenspace(
 
     # G1 parks, the largest with a lake
     n_parks = max(3, round(14 * a))
-    areas = np.sort(np.exp(rng.uniform(math.log(2.0), math.log(30.0), n_parks)))[::-1] * 10_000.0
-    areas[0] = rng.uniform(15.0, 30.0) * 10_000.0
+    areas = ha_to_m2(np.sort(np.exp(rng.uniform(math.log(2.0), math.log(30.0), n_parks)))[::-1])
+    areas[0] = ha_to_m2(rng.uniform(15.0, 30.0))
     avoid = shapely.union_all([grey.buffer(25.0), eg.buffer(60.0)])
     park_inside = inner.buffer(-20.0)
     parks: list[tuple[Polygon, str]] = []
@@ -287,7 +288,7 @@ def make_greenspace(
     for i, area in enumerate(areas):
         park = _place(rng, lambda cx, cy, area=area: _blob(rng, cx, cy, area), park_inside, avoid)
         if park is None:
-            log.warning("demo: no room for park %d of %.1f ha; skipped", i + 1, area / 1e4)
+            log.warning("demo: no room for park %d of %.1f ha; skipped", i + 1, m2_to_ha(area))
             continue
         name = f"公园 {len(parks) + 1:02d}"
         if not lakes:  # the first park placed gets a lake: a hole of 10-18 % of its area

@@ -52,6 +52,7 @@ EDGE_MARGIN_PX = 1.5  # green space keeps this far (pixels) inside the city edge
 MIN_PART_M2 = 50.0  # polygon parts smaller than this (slivers of subtraction) are dropped
 
 # Sentinel-2 L2A conventions
+S2_QUANTIFICATION = 10_000.0  # L2A BOA_QUANTIFICATION_VALUE: DN per unit of reflectance
 S2_OFFSET_SINCE = date(2022, 1, 25)  # processing baseline 04.00: DN = reflectance*10000 + 1000
 SCL_VEGETATION, SCL_NOT_VEGETATED, SCL_WATER = 4, 5, 6
 SCL_SHADOW, SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_CIRRUS = 3, 8, 9, 10

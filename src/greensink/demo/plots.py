@@ -21,6 +21,7 @@ from greensink.demo.params import (
 )
 from greensink.demo.truth import FineTruth
 from greensink.grid import Grid
+from greensink.units import m2_to_ha
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def make_plots(
             log.warning("demo: no %s land holds a whole plot of radius %.2f m; plot centres anywhere in it", typ, radius_m)
             inner = union
         shapely.prepare(inner)
-        info["eligible_area_ha"][typ] = round(inner.area / 1e4, 4)
+        info["eligible_area_ha"][typ] = round(m2_to_ha(inner.area), 4)
         xmin, ymin, xmax, ymax = inner.bounds
         pts = np.empty((0, 2))
         for _ in range(50):  # about 2000 candidate centres, uniform over the shrunk polygons

@@ -20,6 +20,7 @@ from greensink.demo.params import (
     OVERPASS_UTC,
     PHENOLOGY_AMPLITUDE,
     S2_OFFSET_SINCE,
+    S2_QUANTIFICATION,
     SCL_CIRRUS,
     SCL_CLOUD_HIGH,
     SCL_CLOUD_MEDIUM,
@@ -214,7 +215,7 @@ def _render_scene(
     offset = -1000 if new_baseline else 0
 
     def dn(refl: np.ndarray) -> np.ndarray:
-        return np.clip(np.round(refl * 10_000.0) - offset, 1, 65_535).astype(np.uint16)
+        return np.clip(np.round(refl * S2_QUANTIFICATION) - offset, 1, 65_535).astype(np.uint16)
 
     stamp = d.strftime("%Y%m%d")
     cloudy = np.isin(scl, (SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_CIRRUS))

@@ -42,6 +42,7 @@ from greensink.demo.params import (
     step_rng,
 )
 from greensink.grid import Grid
+from greensink.units import m2_to_ha
 
 # ----------------------------------------------------------------------------- truth rasters
 
@@ -89,7 +90,7 @@ class FineTruth:
     carbon: dict[int, np.ndarray]  # float64 per year: t C per ha of cell (0 off typed land)
 
     def cell_area_ha(self) -> float:
-        return self.cell_m * self.cell_m / 1e4
+        return m2_to_ha(self.cell_m * self.cell_m)
 
 
 def block_mean(a: np.ndarray, factor: int) -> np.ndarray:
