@@ -196,12 +196,18 @@ def _semantic_problems(cfg: dict) -> list[str]:
     """Checks a schema cannot express; each runs only where the schema found the keys well-formed."""
     problems: list[str] = []
     for check in (_check_crs, _check_season, _check_zones, _check_imagery, _check_greenspace, _check_park_types,
-                  _check_predictors, _check_zoning):
+                  _check_predictors, _check_zoning, _check_scenarios):
         try:
             problems += check(cfg)
         except (KeyError, TypeError, AttributeError, ValueError):
             pass  # the schema error for the same key is already listed
     return problems
+
+
+def _check_scenarios(cfg: dict) -> list[str]:
+    from greensink.scenario.plan import config_problems  # imported here, like the imagery checks
+
+    return config_problems(cfg)
 
 
 def _check_zoning(cfg: dict) -> list[str]:
@@ -353,6 +359,9 @@ def input_paths(cfg: Mapping) -> list[tuple[str, Any]]:
     if isinstance(chm, Mapping) and chm.get("path"):
         out.append(("vegetation.chm.path", chm["path"]))
     out += zoning_paths(cfg)
+    for i, scenario in enumerate(cfg.get("scenarios") or []):  # the change layers of greensink.scenario
+        for j, change in enumerate(scenario.get("changes") or []):
+            out.append((f"scenarios[{i}].changes[{j}].path", change.get("path")))
     return out
 
 

@@ -12,6 +12,7 @@ from greensink.config import zoning_paths
 from greensink.grid import Grid
 from greensink.package_data import ALLOMETRY, REPORT_TEMPLATE, file_path
 from greensink.tiers import VEG, VEG_NAME
+from greensink.scenario import scenarios, wildcard_pattern
 from greensink.transitions import transition_pairs
 
 ENV = "../../envs/greensink.yaml"
@@ -202,8 +203,62 @@ def zoning_outputs(year):
     """The zoning products of a year (rules zoning_canopy_gap, zoning_importance, zoning_potential)."""
     out = [f"results/{year}/zoning/{name}.json" for name in ("canopy_gap", "importance", "potential")]
     out += [f"results/{year}/zoning/{name}.{ext}" for name in ("importance", "potential") for ext in ("tif", "qml")]
-    out += [f"results/{year}/zoning/{name}_{level}.gpkg" for name in ("canopy_gap", "importance", "potential") for level in LEVELS]
+    out += [
+        f"results/{year}/zoning/{name}_{level}.gpkg"
+        for name in ("canopy_gap", "importance", "potential")
+        for level in LEVELS
+    ]
     return out
+
+
+# scenarios (config scenarios): one {scenario} per plan, on the products of its baseline year
+SCENARIOS = {s.name: s for s in scenarios(config)}
+SCENARIO_CONFIG = {s["name"]: s for s in config.get("scenarios") or []}
+SCENARIO_PATTERN = wildcard_pattern(SCENARIOS)
+SCENARIO_YEARS = sorted({s.baseline_year for s in SCENARIOS.values()})
+
+
+def scenario_changes(wildcards):
+    return [c.path for c in SCENARIOS[wildcards.scenario].changes]
+
+
+def scenario_year(wildcards):
+    return SCENARIOS[wildcards.scenario].baseline_year
+
+
+def scenario_baseline(name):
+    """An input function: results/{year}/<name> of the scenario's baseline year."""
+
+    def baseline_file(wildcards):
+        return f"results/{scenario_year(wildcards)}/{name}"
+
+    return baseline_file
+
+
+def scenario_fractions(wildcards):
+    return year_types(scenario_year(wildcards))["fractions"]
+
+
+def scenario_greenspace(wildcards):
+    return year_types(scenario_year(wildcards))["greenspace"]
+
+
+def scenario_baseline_tables(wildcards):
+    return year_zone_tables(scenario_year(wildcards))
+
+
+def scenario_params(wildcards):
+    return SCENARIO_CONFIG[wildcards.scenario]
+
+
+def scenario_types(wildcards):
+    return SCENARIOS[wildcards.scenario].types(TYPES)
+
+
+def scenario_outputs():
+    out = [f"results/scenarios/{name}/carbon.tif" for name in SCENARIOS]
+    out += [f"results/scenarios/{name}/zones/{level}.gpkg" for name in SCENARIOS for level in LEVELS]
+    return out + ["results/scenarios/summary.csv"] if SCENARIOS else []
 
 
 def final_outputs():
@@ -226,4 +281,5 @@ def final_outputs():
     out += ["results/change/trend/transitions/transitions.json"]  # land transitions (rule transitions)
     if ZONING:  # canopy gap, importance classes, potential space (rules zoning_*)
         out += [path for year in YEARS for path in zoning_outputs(year)]
+    out += scenario_outputs()  # only with config scenarios (rules in scenarios.smk)
     return out

@@ -1,0 +1,273 @@
+"""Burning a scenario's changes into copies of the baseline year's rasters and type fractions.
+
+The scenario's rasters are what imagery of the planned state would show, so the baseline's models
+read them as they read a real year: each pixel's value is the area-weighted mix of the baseline
+value on its unchanged share and the planned state on its changed share,
+
+    v' = (1 − a) v + a s,
+
+a the pixel's changed share (the exact share of the pixel inside the change's polygons, times
+canopy_share_pct / 100 for a planting), s the state. A pixel wholly changed takes s; an unchanged
+pixel keeps its baseline value bit for bit; a partly changed pixel that was unobserved (NaN) stays
+unobserved. The mixed layers are the model predictors (ndvi, fvc, canopy, height) and the indicator
+layers (vegetation, tree_shrub: 0/1 in the baseline, shares of the pixel here).
+
+Type fractions are exact, as rule types makes them: the baseline's typed polygons are edited as
+vectors (greenspace: cut and added; construction: cut; conversion: the from-type's part inside
+the polygons retyped) and, in the pixels a change touches, the fractions are recomputed by exact
+coverage (:func:`greensink.types.type_fractions`); elsewhere they are the baseline's, bit for bit.
+Plantings come after the polygon changes: the planted share of a pixel becomes land of the planting's
+type where the pixel has land that is not green space (up to that land), and only raises the state
+(canopy, NDVI) where it is green space already. Without green-space types (one pseudo-type VEG
+covering every pixel) a construction scales the fraction by (1 − a), exact since it is 1 everywhere.
+
+A change with a given density (state.density_t_ha) puts its land on a pseudo-type
+(:func:`greensink.scenario.plan.pseudo_code`) whose model is that constant density with no
+uncertainty (:func:`scenario_models`); the zone tables count it under its type.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from greensink.coverage import coverage_raster
+from greensink.grid import Grid
+from greensink.model import fallback_record
+from greensink.scenario.plan import Change, Scenario, pseudo_code
+from greensink.types import resolve_overlaps, type_fractions
+from greensink.vegetation import fvc
+
+log = logging.getLogger(__name__)
+
+PREDICTOR_LAYERS = ("ndvi", "fvc", "canopy", "height")
+INDICATOR_LAYERS = ("vegetation", "tree_shrub")
+LAYERS = (*PREDICTOR_LAYERS, *INDICATOR_LAYERS)
+CARBON_TYPE = "carbon_type"  # column of the edited polygons: the type whose model gives the land's carbon
+FULL = 1.0 - 1e-9  # a pixel changed on at least this share takes the state outright
+
+
+@dataclass
+class Landscape:
+    """A grid's layers: ``rasters`` {name: (rows, cols) float32} for :data:`LAYERS` (height may be
+    all NaN), ``fractions`` (n_types, rows, cols) for ``types``, ``greenspace`` typed polygons
+    (``type_column``; :data:`CARBON_TYPE` where it differs from the type)."""
+
+    rasters: dict[str, np.ndarray]
+    fractions: np.ndarray
+    types: list[str]
+    greenspace: gpd.GeoDataFrame
+    type_column: str = "type"
+
+
+@dataclass
+class Burned(Landscape):
+    """A scenario's :class:`Landscape` with, per pixel, the share changed by any change
+    (``changed``, 0–1) and the index of the last change touching it (``last``, −1 for none), and
+    the state each change used (``states``)."""
+
+    changed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    last: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int16))
+    states: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The vegetation thresholds (NDVI) and the baseline's FVC endmembers a given NDVI state is classed with."""
+
+    ndvi_vegetation: float
+    ndvi_shrub: float
+    ndvi_tree: float
+    ndvi_soil: float
+    ndvi_full: float
+
+
+def _weighted_means(rasters: Mapping[str, np.ndarray], weight: np.ndarray) -> dict[str, float] | None:
+    """Per layer, the ``weight``-weighted mean over observed pixels (finite NDVI); None when the weight
+    there sums to 0. A layer all NaN (height without a CHM) gives NaN."""
+    ok = np.isfinite(rasters["ndvi"]) & (weight > 0)
+    w = weight[ok].astype(np.float64)
+    if w.sum() <= 0:
+        return None
+    out = {}
+    for name in LAYERS:
+        v = rasters[name][ok].astype(np.float64)
+        good = np.isfinite(v)
+        out[name] = float(np.sum(w[good] * v[good]) / np.sum(w[good])) if good.any() else float("nan")
+    return out
+
+
+def typical_state(base: Landscape, weight: np.ndarray, what: str) -> dict[str, float]:
+    """The baseline's mean of every layer over the pixels ``weight`` marks (a type's fraction, the
+    canopy share), falling back to the vegetated pixels; raises when neither has an observed pixel."""
+    means = _weighted_means(base.rasters, weight)
+    if means is None:
+        means = _weighted_means(base.rasters, base.rasters["vegetation"])
+        if means is None:
+            raise ValueError(f"the baseline has no observed pixel of {what} nor any vegetated pixel to take its "
+                             "typical state from. Give the change's state (ndvi, canopy_pct) in the config.")
+        log.info("no observed pixel of %s in the baseline: its typical state is the vegetated pixels' mean", what)
+    return means
+
+
+def change_state(change: Change, base: Landscape, thresholds: Thresholds) -> dict[str, float]:
+    """The state a change burns into the layers (layer -> value; a layer absent is left as it is).
+
+    greenspace: the baseline's typical pixel of the type (:func:`typical_state`), planting: its typical
+    tree-canopy pixel with canopy, vegetation and tree_shrub 1; then the given keys: ndvi (with fvc from
+    the baseline's endmembers, vegetation / tree_shrub / canopy from the thresholds, unless canopy_pct is
+    given), canopy_pct / 100. construction: no vegetation, canopy, tree or shrub, height 0, NDVI and FVC
+    the baseline's mean over unvegetated land without green-space type. conversion: nothing (the same
+    vegetation under another type's model)."""
+    if change.kind == "conversion":
+        return {}
+    if change.kind == "construction":
+        untyped = base.fractions.sum(axis=0) <= 0
+        bare = (base.rasters["vegetation"] <= 0).astype(np.float32)
+        means = _weighted_means(base.rasters, bare * untyped) or _weighted_means(base.rasters, bare)
+        if means is None:
+            raise ValueError("the baseline has no observed unvegetated pixel to take the NDVI of built land from.")
+        state = {"ndvi": means["ndvi"], "fvc": means["fvc"], "canopy": 0.0, "vegetation": 0.0, "tree_shrub": 0.0}
+        if np.isfinite(base.rasters["height"]).any():
+            state["height"] = 0.0
+        return state
+    if change.kind == "planting":
+        state = typical_state(base, np.nan_to_num(base.rasters["canopy"]), "tree canopy")
+        state.update(canopy=1.0, vegetation=1.0, tree_shrub=1.0)
+    else:
+        k = base.types.index(change.type)
+        state = typical_state(base, base.fractions[k], f"type {change.type}")
+    given = change.state
+    if "ndvi" in given:
+        v = float(given["ndvi"])
+        state["ndvi"] = v
+        state["fvc"] = float(fvc(np.array([v]), thresholds.ndvi_soil, thresholds.ndvi_full)[0])
+        state["vegetation"] = float(v >= thresholds.ndvi_vegetation)
+        state["tree_shrub"] = float(v >= thresholds.ndvi_shrub)
+        state["canopy"] = float(v >= thresholds.ndvi_tree)
+    if "canopy_pct" in given:
+        state["canopy"] = float(given["canopy_pct"]) / 100.0
+    return state
+
+
+def mix(old: np.ndarray, share: np.ndarray, value: float) -> np.ndarray:
+    """(1 − share) old + share value, float32: ``value`` where share ≥ :data:`FULL`, ``old`` bit for
+    bit where share is 0, NaN where old is NaN and the pixel is only partly changed."""
+    a = share.astype(np.float64)
+    out = (1.0 - a) * old.astype(np.float64) + a * float(value)
+    out = np.where(a >= FULL, float(value), out)
+    return np.where(a > 0, out, old).astype(np.float32)
+
+
+def _cut(gdf: gpd.GeoDataFrame, cut) -> gpd.GeoDataFrame:
+    """``gdf`` with ``cut`` taken out of every geometry (emptied rows dropped)."""
+    geoms = shapely.difference(np.asarray(gdf.geometry.values, dtype=object), cut)
+    out = gdf.copy()
+    out = out.set_geometry(gpd.GeoSeries(geoms, crs=gdf.crs, index=gdf.index))
+    return out[~shapely.is_empty(geoms)]
+
+
+def burn(base: Landscape, scenario: Scenario, layers: Sequence[np.ndarray], grid: Grid, thresholds: Thresholds,
+         typed_land: bool = True) -> Burned:
+    """The scenario's landscape: ``base`` with every change of ``scenario`` burned in, in order
+    (module docstring). ``layers`` holds each change's polygons in the grid's CRS
+    (:func:`greensink.scenario.plan.read_change_layer`)."""
+    col = base.type_column
+    pseudo = scenario.pseudo_types()
+    types = scenario.types(base.types)
+    rasters = {k: np.array(v, dtype=np.float32, copy=True) for k, v in base.rasters.items()}
+    fractions = np.concatenate([base.fractions.astype(np.float32, copy=True),
+                                np.zeros((len(pseudo), *grid.shape), dtype=np.float32)])
+    gs = base.greenspace[[col, "geometry"]].copy()
+    gs[CARBON_TYPE] = gs[col].astype(str)
+    changed = np.zeros(grid.shape, dtype=np.float32)
+    last = np.full(grid.shape, -1, dtype=np.int16)
+    touched = np.zeros(grid.shape, dtype=bool)
+    plantings, states = [], []
+    for k, (change, geoms) in enumerate(zip(scenario.changes, layers, strict=True)):
+        union = shapely.union_all(np.asarray(geoms, dtype=object))
+        cover = coverage_raster(list(shapely.get_parts(union)), grid.transform, grid.shape)
+        share = cover * np.float32(change.share)
+        state = change_state(change, base, thresholds)
+        states.append({"kind": change.kind, "path": change.path, "state": state,
+                       "area_ha": float(shapely.area(union) / 1e4)})
+        code = pseudo_code(change.type or "", k)
+        carbon_type = code if code in pseudo else change.carbon_type
+        if change.kind == "planting":
+            plantings.append((share, carbon_type))
+        elif typed_land:
+            if change.kind in ("greenspace", "construction"):
+                gs = _cut(gs, union)
+            if change.kind == "greenspace":
+                new = gpd.GeoDataFrame({col: [change.type], CARBON_TYPE: [carbon_type]}, geometry=[union], crs=gs.crs)
+                gs = gpd.GeoDataFrame(pd.concat([gs, new], ignore_index=True), geometry="geometry", crs=gs.crs)
+            if change.kind == "conversion":
+                gs = _convert(gs, col, union, change.from_type, change.to_type)
+            touched |= cover > 0
+        else:  # one pseudo-type VEG everywhere: the fraction is 1, so scaling it is exact
+            if change.kind == "construction":
+                fractions *= (1.0 - cover)[None].astype(np.float32)
+            elif change.kind == "greenspace":  # pragma: no cover - refused by config_problems
+                raise ValueError("greenspace changes need green-space types")
+        for name, value in state.items():
+            if name in rasters:
+                rasters[name] = mix(rasters[name], share, value)
+        changed = np.maximum(changed, share)
+        last[share > 0] = k
+    if touched.any():
+        typed, _ = resolve_overlaps(gs, CARBON_TYPE, types)
+        fresh = type_fractions(typed, CARBON_TYPE, types, grid)
+        fractions[:, touched] = fresh[:, touched]
+    for share, carbon_type in plantings:
+        open_land = np.clip(1.0 - fractions.sum(axis=0), 0.0, 1.0)
+        fractions[types.index(carbon_type)] += np.minimum(share, open_land).astype(np.float32)
+    greenspace = gs.drop(columns=[CARBON_TYPE]) if (gs[CARBON_TYPE] == gs[col].astype(str)).all() else gs
+    return Burned(rasters=rasters, fractions=fractions, types=types, greenspace=greenspace.reset_index(drop=True),
+                  type_column=col, changed=changed, last=last, states=states)
+
+
+def _convert(gs: gpd.GeoDataFrame, col: str, area, from_type: str, to_type: str) -> gpd.GeoDataFrame:
+    """``gs`` with the part of every ``from_type`` polygon inside ``area`` retyped ``to_type``."""
+    geoms = np.asarray(gs.geometry.values, dtype=object)
+    hit = (gs[col].astype(str) == from_type).to_numpy()
+    inside = shapely.intersection(geoms[hit], area)
+    outside = shapely.difference(geoms[hit], area)
+    rows = {col: [], CARBON_TYPE: [], "geometry": []}
+    for c, ct, g in zip(gs[col][~hit], gs[CARBON_TYPE][~hit], geoms[~hit], strict=True):
+        rows[col].append(c), rows[CARBON_TYPE].append(ct), rows["geometry"].append(g)
+    for g in outside:
+        rows[col].append(from_type), rows[CARBON_TYPE].append(from_type), rows["geometry"].append(g)
+    for g in inside:
+        rows[col].append(to_type), rows[CARBON_TYPE].append(to_type), rows["geometry"].append(g)
+    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=gs.crs)
+    return out[~shapely.is_empty(out.geometry.values)]
+
+
+def scenario_models(models: Mapping, scenario: Scenario) -> dict:
+    """The baseline year's models.json with one constant-density type per pseudo-type of the scenario
+    (its given density, the same in every draw: a plan's density has no estimation error), tier 2."""
+    out = copy.deepcopy(dict(models))
+    first = next(iter(out["types"].values()))
+    n_draws = len(first["bootstrap"])
+    for code, (type_code, density) in scenario.pseudo_types().items():
+        record = fallback_record(code, density, 0.0, 0, f"scenario {scenario.name}: planned density {density:g} t C/ha "
+                                 f"of {type_code} land (state.density_t_ha)", n_bootstrap=n_draws).to_json()
+        record.update(tier=2, tier_name="tier 2: planned density (scenario state.density_t_ha)", pools={},
+                      scenario_type=type_code)
+        out["types"][code] = record
+    return out
+
+
+def growth_map(scenario: Scenario, last: np.ndarray, years: float) -> np.ndarray:
+    """(rows, cols) float64: the share of the planned carbon difference reached ``years`` after
+    planting at each pixel, from the last change touching it (:meth:`Scenario.growth_share`; 1 where
+    no change touched it, which changes nothing there)."""
+    shares = np.array([scenario.growth_share(k, years) for k in range(len(scenario.changes))] + [1.0])
+    return shares[last.astype(np.int64)]  # index -1 is the trailing 1.0

@@ -1,0 +1,402 @@
+"""Scenarios (greensink.scenario): changes burned into rasters on hand-built grids with exact expected
+values, stock differences computed by hand, the paired difference of a plan without changes, the config
+checks, and the workflow: a dry run adds only the new scenario's jobs; an end-to-end run on the demo."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+import yaml
+from affine import Affine
+
+from greensink.config import validate
+from greensink.coverage import coverage_matrix
+from greensink.errors import ConfigError, InputDataError
+from greensink.grid import Grid
+from greensink.model import fallback_record
+from greensink.scenario import (
+    Landscape,
+    Setting,
+    Thresholds,
+    burn,
+    read_change_layer,
+    scenario_models,
+    scenario_tables,
+    scenarios,
+    summary_table,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CRS = "EPSG:32651"
+RES = 10.0
+# 4 x 4 pixels of 10 m, x 0..40, y 0..40; row 0 is the top (y 30..40)
+GRID = Grid(crs=CRS, transform=Affine(RES, 0.0, 0.0, 0.0, -RES, 40.0), width=4, height=4)
+PA = GRID.pixel_area_ha  # 0.01 ha
+TH = Thresholds(ndvi_vegetation=0.2, ndvi_shrub=0.35, ndvi_tree=0.5, ndvi_soil=0.05, ndvi_full=0.85)
+
+
+def landscape(types=("G1", "G2", "XG")) -> Landscape:
+    """G1 on the left half (columns 0-1: NDVI 0.6, canopy 1, vegetated), bare untyped land on the right (NDVI 0.1)."""
+    left = np.zeros((4, 4), dtype=np.float32)
+    left[:, :2] = 1
+    ndvi = np.where(left > 0, 0.6, 0.1).astype(np.float32)
+    rasters = {"ndvi": ndvi, "fvc": np.where(left > 0, 0.6875, 0.0625).astype(np.float32), "canopy": left.copy(),
+               "height": np.full((4, 4), np.nan, np.float32), "vegetation": left.copy(), "tree_shrub": left.copy()}
+    fractions = np.zeros((len(types), 4, 4), dtype=np.float32)
+    fractions[0] = left
+    gs = gpd.GeoDataFrame({"type": ["G1"]}, geometry=[shapely.box(0, 0, 20, 40)], crs=CRS)
+    return Landscape(rasters=rasters, fractions=fractions, types=list(types), greenspace=gs, type_column="type")
+
+
+def plan(*changes, name="plan", growth=None) -> object:
+    cfg = {"years": [2024], "scenarios": [{"name": name, "changes": list(changes), **({"growth": growth} if growth else {})}]}
+    return scenarios(cfg)[0]
+
+
+def layers_of(*geoms):
+    return [np.array([g], dtype=object) for g in geoms]
+
+
+# ----------------------------------------------------------------------------- burning
+
+
+def test_greenspace_change_mixes_partial_pixels_and_types_them_exactly():
+    # G2 over x 20..35, y 20..40: column 2 of rows 0-1 wholly, column 3 half (x 30..35)
+    base = landscape()
+    sc = plan({"kind": "greenspace", "path": "x", "type": "G2", "state": {"ndvi": 0.8, "canopy_pct": 40}})
+    out = burn(base, sc, layers_of(shapely.box(20, 20, 35, 40)), GRID, TH)
+    r = out.rasters
+    assert r["ndvi"][0, 2] == pytest.approx(0.8)  # wholly changed: the state
+    assert r["ndvi"][0, 3] == pytest.approx(0.5 * 0.1 + 0.5 * 0.8)  # half: 0.45
+    assert r["canopy"][0, 2] == pytest.approx(0.4) and r["canopy"][1, 3] == pytest.approx(0.2)
+    assert r["fvc"][0, 2] == pytest.approx((0.8 - 0.05) / (0.85 - 0.05))  # dimidiate with the baseline's endmembers
+    assert r["vegetation"][0, 3] == pytest.approx(0.5) and r["tree_shrub"][0, 2] == 1.0
+    assert out.fractions[1, 0, 2] == pytest.approx(1.0) and out.fractions[1, 1, 3] == pytest.approx(0.5)
+    assert out.fractions[1, 2:, :].sum() == 0 and out.fractions[1].sum() == pytest.approx(3.0)
+    # untouched pixels keep their values bit for bit
+    assert r["ndvi"][3, 3] == base.rasters["ndvi"][3, 3] and r["ndvi"][2, 0] == base.rasters["ndvi"][2, 0]
+    np.testing.assert_array_equal(out.fractions[0], base.fractions[0])
+    assert out.changed[0, 3] == pytest.approx(0.5) and out.last[0, 2] == 0 and out.last[3, 3] == -1
+    assert set(out.greenspace["type"]) == {"G1", "G2"}
+
+
+def test_construction_cuts_land_and_takes_the_built_state():
+    # construction over x 0..15, y 0..10: pixel (3, 0) wholly, (3, 1) half; built NDVI = mean of bare untyped land = 0.1
+    out = burn(landscape(), plan({"kind": "construction", "path": "x"}), layers_of(shapely.box(0, 0, 15, 10)), GRID, TH)
+    assert out.fractions[0, 3, 0] == 0.0 and out.fractions[0, 3, 1] == pytest.approx(0.5)
+    assert out.rasters["ndvi"][3, 0] == pytest.approx(0.1)
+    assert out.rasters["ndvi"][3, 1] == pytest.approx(0.5 * 0.6 + 0.5 * 0.1)
+    assert out.rasters["canopy"][3, 1] == pytest.approx(0.5) and out.rasters["vegetation"][3, 0] == 0.0
+    assert np.isnan(out.rasters["height"]).all()  # no canopy height model: left unknown
+    assert out.greenspace.area.sum() == pytest.approx(800 - 150)
+
+
+def test_conversion_retypes_only_the_from_type_inside():
+    # G1 -> G2 over x 10..30, y 30..40: pixel (0, 1) is G1 and becomes G2; (0, 2) is untyped and stays so
+    out = burn(landscape(), plan({"kind": "conversion", "path": "x", "from": "G1", "to": "G2"}),
+               layers_of(shapely.box(10, 30, 30, 40)), GRID, TH)
+    assert out.fractions[0, 0, 1] == 0.0 and out.fractions[1, 0, 1] == pytest.approx(1.0)
+    assert out.fractions[:, 0, 2].sum() == 0.0
+    assert out.rasters["ndvi"][0, 1] == pytest.approx(0.6)  # same vegetation
+    areas = out.greenspace.assign(a=out.greenspace.area).groupby("type")["a"].sum()
+    assert dict(areas) == pytest.approx({"G1": 700.0, "G2": 100.0})
+
+
+def test_planting_adds_its_share_on_open_land_and_raises_the_state():
+    # 50 % canopy over x 0..40, y 0..10 (row 3): on G1 (columns 0-1) no new land, on bare land (2-3) 0.5 of XG
+    out = burn(landscape(), plan({"kind": "planting", "path": "x", "canopy_share_pct": 50, "state": {"ndvi": 0.7}}),
+               layers_of(shapely.box(0, 0, 40, 10)), GRID, TH)
+    assert out.fractions[2, 3, 2] == pytest.approx(0.5) and out.fractions[2, 3, 0] == 0.0
+    assert out.fractions[0, 3, 0] == 1.0  # the park keeps its land
+    assert out.rasters["ndvi"][3, 2] == pytest.approx(0.5 * 0.1 + 0.5 * 0.7)
+    assert out.rasters["ndvi"][3, 0] == pytest.approx(0.5 * 0.6 + 0.5 * 0.7)
+    assert out.rasters["canopy"][3, 3] == pytest.approx(0.5)  # NDVI 0.7 >= the tree threshold: canopy on the planted half
+
+
+def test_density_state_gets_a_pseudo_type_with_a_constant_model():
+    sc = plan({"kind": "greenspace", "path": "x", "type": "G2", "state": {"density_t_ha": 30}})
+    assert sc.pseudo_types() == {"G2_plan1": ("G2", 30.0)}
+    out = burn(landscape(), sc, layers_of(shapely.box(20, 30, 30, 40)), GRID, TH)
+    assert out.types == ["G1", "G2", "XG", "G2_plan1"]
+    assert out.fractions[3, 0, 2] == pytest.approx(1.0) and out.fractions[1].sum() == 0
+    models = scenario_models(hand_models(["G1", "G2", "XG"]), sc)
+    rec = models["types"]["G2_plan1"]
+    assert rec["form"] == "constant" and rec["params"] == {"c": 30.0}
+    assert np.all(np.asarray(rec["bootstrap"]) == 30.0) and len(rec["bootstrap"]) == 40
+
+
+def test_growth_share_by_type_and_stage():
+    sc = plan({"kind": "greenspace", "path": "x", "type": "G1"}, {"kind": "construction", "path": "y"},
+              {"kind": "greenspace", "path": "z", "type": "G2"}, growth={"years_to_maturity": {"G1": 20}, "at_year": 5})
+    assert sc.stages() == {"planting": 0.0, "year5": 5.0}
+    assert [sc.growth_share(k, 5) for k in range(3)] == [0.25, 1.0, 1.0]  # G1 a quarter; construction at once; G2 unlisted
+    assert sc.growth_share(0, 40) == 1.0
+
+
+# ----------------------------------------------------------------------------- stock differences
+
+
+def hand_models(types, density=20.0, uncertainty_pct=20.0) -> dict:
+    """Coefficient-table models: a constant density per type with 40 draws of ±uncertainty_pct."""
+    return {"types": {t: fallback_record(t, density, uncertainty_pct, 0, "test", n_bootstrap=40, seed=1).to_json()
+                      for t in types}, "seed": 0}
+
+
+def setting(**kw) -> Setting:
+    zones = gpd.GeoDataFrame({"zone_id": ["A", "B"], "parent_id": ["", ""], "level": ["block", "block"], "name": ["a", "b"]},
+                             geometry=[shapely.box(0, 0, 20, 40), shapely.box(20, 0, 40, 40)], crs=CRS)
+    matrix = coverage_matrix(list(zones.geometry.values), GRID.transform, GRID.shape)
+    return Setting(levels=["block"], zones=[zones], matrices=[matrix], grid=GRID, park_types=["G1"],
+                   park_service=[{"min_area_m2": 5000, "radius_m": 500}], **kw)
+
+
+def run_tables(base, sc, layers, models, baseline_carbon, **kw):
+    scen = burn(base, sc, layers, GRID, TH)
+    baseline = {"block": pd.DataFrame({"zone_id": ["A", "B"], "carbon_t": baseline_carbon,
+                                       "green_coverage_pct": [100.0, 0.0]})}
+    tables, totals = scenario_tables(sc, base, models, scen, scenario_models(models, sc), np.full((4, 4), 0.02, np.float32), baseline,
+                                     [{"level": "block", "indicator": "green_space_ratio_pct", "op": ">=", "value": 30}],
+                                     setting(**kw))
+    return tables["block"], totals
+
+
+def test_no_changes_differ_by_exactly_zero_in_every_draw():
+    base = landscape()
+    models = hand_models(["G1", "G2", "XG"])
+    table, totals = run_tables(base, plan(), [], models, [1.6, 0.0])  # G1: 0.08 ha x 20 t C/ha in zone A
+    assert table["carbon_t"].tolist() == pytest.approx([1.6, 0.0], abs=1e-12)
+    assert (table["difference_t"] == 0).all() and (table["difference_t_lo"] == 0).all()
+    assert (table["difference_t_hi"] == 0).all()
+    assert totals.loc[0, "difference_t"] == 0 and totals.loc[0, "difference_t_hi"] == totals.loc[0, "difference_t_lo"] == 0
+    assert (table["changed_area_ha"] == 0).all()
+
+
+def test_bare_land_to_a_park_at_a_density_adds_area_times_density():
+    # bare land x 20..35, y 20..40 (0.03 ha) becomes G1 at 30 t C/ha: + 0.9 t C in zone B, nothing in A
+    base = landscape()
+    models = hand_models(["G1", "G2", "XG"])
+    sc = plan({"kind": "greenspace", "path": "x", "type": "G1", "state": {"density_t_ha": 30}})
+    table, totals = run_tables(base, sc, layers_of(shapely.box(20, 20, 35, 40)), models, [1.6, 0.0])
+    assert table["difference_t"].tolist() == pytest.approx([0.0, 0.9], abs=1e-9)
+    assert table["carbon_t"].tolist() == pytest.approx([1.6, 0.9], abs=1e-9)
+    assert table["carbon_t_G1"].tolist() == pytest.approx([1.6, 0.9], abs=1e-9)  # the planned density counts as G1
+    assert "carbon_t_G1_plan1" not in table.columns
+    b = table.iloc[1]
+    assert b["difference_t_lo"] <= 0.9 <= b["difference_t_hi"]
+    assert b["changed_area_ha"] == pytest.approx(0.03)
+    assert b["green_space_ratio_pct"] == pytest.approx(100 * 0.03 / 0.08)  # 37.5 %: the target (>= 30) is now met
+    assert bool(b["target_green_space_ratio_pct_met"]) is True
+    assert totals.loc[0, "difference_t"] == pytest.approx(0.9)
+
+
+def test_construction_removes_the_stock_of_the_land_it_takes():
+    # 150 m² of the G1 park (20 t C/ha) lost: -0.3 t C in zone A
+    models = hand_models(["G1", "G2", "XG"])
+    table, _ = run_tables(landscape(), plan({"kind": "construction", "path": "x"}), layers_of(shapely.box(0, 0, 15, 10)),
+                          models, [1.6, 0.0])
+    assert table["difference_t"].tolist() == pytest.approx([-0.3, 0.0], abs=1e-9)
+    assert table["carbon_t"].tolist() == pytest.approx([1.3, 0.0], abs=1e-9)
+    a = table.iloc[0]
+    assert a["difference_t_lo"] <= -0.3 <= a["difference_t_hi"] and a["difference_t_lo"] < a["difference_t_hi"]
+    assert a["green_coverage_pct_baseline"] == 100.0 and a["green_coverage_pct"] == pytest.approx(100 * (1 - 0.015 / 0.08))
+
+
+def test_growth_stage_scales_the_difference():
+    models = hand_models(["G1", "G2", "XG"])
+    sc = plan({"kind": "greenspace", "path": "x", "type": "G1", "state": {"density_t_ha": 30}},
+              growth={"years_to_maturity": {"G1": 20}, "at_year": 5})
+    table, totals = run_tables(landscape(), sc, layers_of(shapely.box(20, 20, 40, 40)), models, [1.6, 0.0])
+    assert table["difference_t"].iloc[1] == pytest.approx(1.2)  # 0.04 ha x 30
+    assert table["difference_t_planting"].iloc[1] == pytest.approx(0.0)
+    assert table["difference_t_year5"].iloc[1] == pytest.approx(0.3)  # a quarter of the way to maturity
+    assert table["carbon_t_year5"].iloc[1] == pytest.approx(0.3)
+    assert totals.loc[0, "difference_t_year5"] == pytest.approx(0.3)
+
+
+def test_summary_counts_targets_met_in_plan_and_baseline():
+    tables = {"block": pd.DataFrame({"zone_id": ["A", "B"], "name": ["a", "b"], "green_space_ratio_pct": [100.0, 37.5]})}
+    base = {2024: {"block": pd.DataFrame({"zone_id": ["A", "B"], "name": ["a", "b"], "green_space_ratio_pct": [100.0, 0.0]})}}
+    totals = pd.DataFrame([{"scenario": "p", "label": "P", "baseline_year": 2024, "level": "block", "zones": 2,
+                            "carbon_t": 2.5, "difference_t": 0.9, "difference_t_lo": 0.8, "difference_t_hi": 1.0}])
+    out = summary_table([(tables, totals)], base, [{"level": "block", "indicator": "green_space_ratio_pct", "op": ">=",
+                                                   "value": 30}, {"level": "city", "indicator": "carbon_t", "op": ">=",
+                                                                  "value": 1}])
+    row = out.iloc[0]
+    assert (row["met"], row["missed"], row["met_baseline"], row["missed_baseline"], row["met_change"]) == (2, 0, 1, 1, 1)
+    assert row["difference_t"] == 0.9 and len(out) == 1
+
+
+# ----------------------------------------------------------------------------- config and layers
+
+
+def base_config(**extra) -> dict:
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+    cfg.update(extra)
+    return cfg
+
+
+def test_config_problems_name_the_scenario_change_and_fix():
+    bad = [{"name": "a", "changes": [{"kind": "greenspace", "path": "p.gpkg"}]},
+           {"name": "a", "baseline_year": 1999, "changes": [{"kind": "conversion", "path": "p.gpkg", "from": "XG", "to": "ZZ"},
+                                                            {"kind": "planting", "path": "p.gpkg", "canopy_share_pct": 10,
+                                                             "from": "G1"}]}]
+    with pytest.raises(ConfigError) as err:
+        validate(base_config(scenarios=bad))
+    text = str(err.value)
+    assert "scenarios[0] (a).changes[0]: kind greenspace needs key 'type'" in text
+    assert "name 'a' is used more than once" in text
+    assert "scenarios[1] (a).baseline_year: 1999 is not a reporting year" in text
+    assert "changes[0].to: 'ZZ' is not a type of the run" in text
+    assert "key(s) ['from'] do not apply to kind planting" in text
+
+
+def test_scenario_defaults():
+    cfg = validate(base_config(scenarios=[{"name": "p", "changes": [{"kind": "planting", "path": "p", "canopy_share_pct": 10}]}]))
+    (sc,) = scenarios(cfg)
+    assert sc.baseline_year == max(cfg["years"]) and sc.label == "p"
+    assert sc.changes[0].type == "XG" and sc.changes[0].share == pytest.approx(0.1)
+
+
+def test_change_layer_checks(tmp_path):
+    (sc,) = scenarios({"years": [2024], "scenarios": [{"name": "p", "changes": [
+        {"kind": "construction", "path": str(tmp_path / "far.gpkg")}]}]})
+    gpd.GeoDataFrame({"id": [1]}, geometry=[shapely.box(1e5, 1e5, 1e5 + 10, 1e5 + 10)], crs=CRS).to_file(tmp_path / "far.gpkg")
+    with pytest.raises(InputDataError, match="do not overlap the run's grid"):
+        read_change_layer(sc.changes[0], CRS, "scenario p change 1", GRID.bounds)
+    gpd.GeoDataFrame({"id": [1]}, geometry=[shapely.box(0, 0, 10, 10)]).to_file(tmp_path / "far.gpkg")
+    with pytest.raises(InputDataError, match="no CRS"):
+        read_change_layer(sc.changes[0], CRS, "scenario p change 1", GRID.bounds)
+    # another CRS is reprojected: a square in WGS 84 over the grid lands on it
+    gpd.GeoDataFrame({"id": [1]}, geometry=[shapely.box(0, 0, 30, 30)], crs=CRS).to_crs(4326).to_file(tmp_path / "far.gpkg")
+    geoms = read_change_layer(sc.changes[0], CRS, "scenario p change 1", GRID.bounds)
+    assert shapely.area(geoms).sum() == pytest.approx(900, rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- workflow
+
+
+def _copy_run(baseline_run: Path, dest: Path, scenario_list: list[dict]) -> Path:
+    shutil.copytree(baseline_run, dest, symlinks=True)
+    (dest / ".greensink-project.json").unlink(missing_ok=True)
+    cfg = yaml.safe_load((baseline_run / "config.yaml").read_text(encoding="utf-8"))
+    cfg["scenarios"] = scenario_list
+    (dest / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return dest
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+    return proc
+
+
+def _jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule -> job count of a dry run's job table."""
+    out, table = {}, False
+    for line in (proc.stdout + proc.stderr).splitlines():
+        parts = line.split()
+        if parts[:2] == ["Job", "stats:"] or parts[:2] == ["job", "count"]:
+            table = True
+            continue
+        if table and len(parts) == 2 and parts[1].isdigit():
+            if parts[0] == "total":
+                break
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+PARK = {"name": "park", "label": "新公园", "changes": [{"kind": "greenspace", "path": "scenario_park.gpkg", "type": "G1",
+                                                      "state": {"density_t_ha": 35.0}}]}
+LOSS = {"name": "loss", "changes": [{"kind": "construction", "path": "scenario_loss.gpkg"}]}
+SAME = {"name": "same", "changes": []}
+
+
+def _layers(run: Path) -> dict[str, shapely.Geometry]:
+    """A park on the least green parcel and a construction on the greenest (greensink.scenario.demo)."""
+    from greensink.scenario.demo import demo_scenario_layers
+
+    d = run / "resources/demo"
+    layers = demo_scenario_layers(gpd.read_file(d / "zones/parcel.gpkg"), gpd.read_file(d / "zones/district.gpkg"),
+                                  gpd.read_file(d / "greenspace.gpkg"))
+    layers["new_park"].to_file(run / "scenario_park.gpkg")
+    layers["construction"].to_file(run / "scenario_loss.gpkg")
+    return {"park": layers["new_park"].geometry.iloc[0], "loss": layers["construction"].geometry.iloc[0]}
+
+
+def test_adding_a_scenario_schedules_only_its_jobs(baseline_run, tmp_path):
+    run = _copy_run(baseline_run, tmp_path / "run", [SAME])
+    first = _jobs(_snakemake(run, "-n"))
+    assert first, "no job table in the dry run"
+    assert set(first) <= {"scenario_inputs", "scenario_carbon", "scenario_zones", "scenario_summary", "all"}, first
+    assert first["scenario_inputs"] == 1 and first["scenario_zones"] == 1
+    _layers(run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    cfg["scenarios"] = [SAME, PARK]
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    second = _jobs(_snakemake(run, "-n", "--forcerun", "scenario_summary"))
+    assert second["scenario_inputs"] == 2  # neither run yet: both listed, nothing else
+    assert set(second) <= {"scenario_inputs", "scenario_carbon", "scenario_zones", "scenario_summary", "all"}, second
+
+
+@pytest.mark.slow
+def test_scenarios_end_to_end_on_the_demo(baseline_run, tmp_path):
+    """Three scenarios on the finished baseline run: only scenario jobs run; the city difference of each matches a
+    hand computation from the changed land and the baseline carbon map, inside its interval."""
+    import rasterio
+
+    from greensink.coverage import coverage_raster
+
+    run = _copy_run(baseline_run, tmp_path / "run", [SAME])
+    geoms = _layers(run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    cfg["scenarios"] = [SAME, PARK, LOSS]
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    proc = _snakemake(run)
+    ran = {line.split()[1] for line in proc.stderr.splitlines() if line.startswith("rule ")}
+    assert {r.rstrip(":") for r in ran} <= {"scenario_inputs", "scenario_carbon", "scenario_zones", "scenario_summary",
+                                            "all"}, ran
+    year = max(cfg["years"])
+    base_city = pd.read_csv(run / f"results/{year}/zones/city.csv")
+    with rasterio.open(run / f"results/{year}/carbon.tif") as src:
+        carbon = src.read(1).astype(np.float64)
+        transform = src.transform
+    pa = abs(transform.a * transform.e) / 1e4
+
+    def city(name):
+        return pd.read_csv(run / f"results/scenarios/{name}/zones/city.csv").iloc[0]
+
+    same = city("same")
+    assert same["difference_t"] == 0 and same["difference_t_lo"] == 0 and same["difference_t_hi"] == 0
+    assert same["carbon_t"] == pytest.approx(base_city["carbon_t"].iloc[0], rel=1e-9)
+    # the park: area x 35 t C/ha, less the baseline carbon mapped on that land (observed pixels; the edges of the
+    # parcel mix NDVI, so a 3 % tolerance of the added carbon)
+    cover = coverage_raster(list(shapely.get_parts(geoms["park"])), transform, carbon.shape).astype(np.float64)
+    expect = geoms["park"].area / 1e4 * 35.0 - np.nansum(cover * carbon) * pa
+    park = city("park")
+    assert park["difference_t"] == pytest.approx(expect, rel=0.03)
+    assert park["difference_t_lo"] <= park["difference_t"] <= park["difference_t_hi"]
+    assert park["difference_t"] > 0
+    cover = coverage_raster(list(shapely.get_parts(geoms["loss"])), transform, carbon.shape).astype(np.float64)
+    lost = np.nansum(cover * carbon) * pa
+    loss = city("loss")
+    assert lost > 1 and loss["difference_t"] == pytest.approx(-lost, rel=0.05)
+    assert loss["difference_t_lo"] <= loss["difference_t"] <= loss["difference_t_hi"] < 0
+    assert loss["green_coverage_pct"] < base_city["green_coverage_pct"].iloc[0]
+    summary = pd.read_csv(run / "results/scenarios/summary.csv")
+    assert set(summary["scenario"]) == {"same", "park", "loss"}
+    assert set(summary["level"]) == set(pd.read_csv(run / "results/zones/nesting.csv").columns) & set(summary["level"])
+    rows = summary[summary["scenario"] == "same"]
+    assert (rows["met_change"].fillna(0) == 0).all()
+    record = json.loads((run / "results/scenarios/park/inputs.json").read_text(encoding="utf-8"))
+    assert record["types"][-1] == "G1_plan1"

@@ -1,0 +1,166 @@
+# Scenarios: planned states of a baseline year through the same models and zonal engine (config scenarios).
+# Each scenario is its own {scenario} jobs; the summary gathers them. Input functions in common.smk.
+from greensink.scenario.demo import DEMO_LAYERS as DEMO_SCENARIO_LAYERS
+
+
+if SCENARIOS:
+
+    wildcard_constraints:
+        scenario=SCENARIO_PATTERN,
+
+    rule scenario_inputs:
+        input:
+            changes=scenario_changes,
+            grid="results/zones/grid.json",
+            ndvi=scenario_baseline("ndvi.tif"),
+            fvc=scenario_baseline("fvc.tif"),
+            canopy=scenario_baseline("canopy.tif"),
+            height=scenario_baseline("height.tif"),
+            vegetation=scenario_baseline("vegetation.tif"),
+            classes=scenario_baseline("vegetation_class.tif"),
+            vegetation_stats=scenario_baseline("vegetation.json"),
+            models=scenario_baseline("model/models.json"),
+            fractions=scenario_fractions,
+            greenspace=scenario_greenspace,
+        output:
+            ndvi="results/scenarios/{scenario}/ndvi.tif",
+            fvc="results/scenarios/{scenario}/fvc.tif",
+            canopy="results/scenarios/{scenario}/canopy.tif",
+            height="results/scenarios/{scenario}/height.tif",
+            vegetation="results/scenarios/{scenario}/vegetation.tif",
+            tree_shrub="results/scenarios/{scenario}/tree_shrub.tif",
+            fractions="results/scenarios/{scenario}/fractions.tif",
+            changes="results/scenarios/{scenario}/changes.tif",
+            greenspace="results/scenarios/{scenario}/greenspace.gpkg",
+            models="results/scenarios/{scenario}/models.json",
+            record="results/scenarios/{scenario}/inputs.json",
+        log:
+            "logs/scenarios/{scenario}_inputs.log",
+        conda:
+            ENV
+        params:
+            scenario=scenario_params,
+            years=YEARS,
+            types=TYPES,
+            type_column=(GREENSPACE or {}).get("type_column", "type"),
+            typed_land=bool(GREENSPACE),
+            vegetation=config["vegetation"],
+            compress=config["output"]["compress"],
+        script:
+            "../scripts/scenario_inputs.py"
+
+    rule scenario_carbon:
+        input:
+            models="results/scenarios/{scenario}/models.json",
+            predictors=expand("results/scenarios/{{scenario}}/{predictor}.tif", predictor=PREDICTORS),
+            fractions="results/scenarios/{scenario}/fractions.tif",
+            ndvi_se=scenario_baseline("ndvi_se.tif"),
+        output:
+            carbon="results/scenarios/{scenario}/carbon.tif",
+            stats="results/scenarios/{scenario}/carbon.json",
+        log:
+            "logs/scenarios/{scenario}_carbon.log",
+        conda:
+            ENV
+        params:
+            types=scenario_types,
+            year=scenario_year,
+            predictors=PREDICTORS,
+            interval_pct=config["carbon"]["interval_pct"],
+            compress=config["output"]["compress"],
+            uncertainty=config.get("uncertainty", {}),
+            seed=config["seed"],
+        script:
+            "../scripts/scenario_carbon.py"
+
+    rule scenario_zones:
+        input:
+            zones=expand("results/zones/{level}.gpkg", level=LEVELS),
+            coverage=expand("results/zones/{level}_coverage.npz", level=LEVELS),
+            grid="results/zones/grid.json",
+            ndvi=scenario_baseline("ndvi.tif"),
+            fvc=scenario_baseline("fvc.tif"),
+            canopy=scenario_baseline("canopy.tif"),
+            height=scenario_baseline("height.tif"),
+            vegetation=scenario_baseline("vegetation.tif"),
+            classes=scenario_baseline("vegetation_class.tif"),
+            ndvi_se=scenario_baseline("ndvi_se.tif"),
+            models=scenario_baseline("model/models.json"),
+            fractions=scenario_fractions,
+            greenspace=scenario_greenspace,
+            baseline_tables=scenario_baseline_tables,
+            s_ndvi="results/scenarios/{scenario}/ndvi.tif",
+            s_fvc="results/scenarios/{scenario}/fvc.tif",
+            s_canopy="results/scenarios/{scenario}/canopy.tif",
+            s_height="results/scenarios/{scenario}/height.tif",
+            s_vegetation="results/scenarios/{scenario}/vegetation.tif",
+            s_tree_shrub="results/scenarios/{scenario}/tree_shrub.tif",
+            s_fractions="results/scenarios/{scenario}/fractions.tif",
+            s_changes="results/scenarios/{scenario}/changes.tif",
+            s_greenspace="results/scenarios/{scenario}/greenspace.gpkg",
+            s_models="results/scenarios/{scenario}/models.json",
+            population=optional_population,
+            residential=optional_residential,
+            targets=config["targets"],
+        output:
+            zones=expand("results/scenarios/{{scenario}}/zones/{level}.gpkg", level=LEVELS),
+            csv=expand("results/scenarios/{{scenario}}/zones/{level}.csv", level=LEVELS),
+            parquet=expand("results/scenarios/{{scenario}}/zones/{level}.parquet", level=LEVELS),
+            totals="results/scenarios/{scenario}/totals.csv",
+        log:
+            "logs/scenarios/{scenario}_zones.log",
+        conda:
+            ENV
+        params:
+            scenario=scenario_params,
+            years=YEARS,
+            levels=LEVELS,
+            types=TYPES,
+            greenspace=GREENSPACE,
+            population=config.get("population"),
+            park_service=config["indicators"]["park_service"],
+            interval_pct=config["carbon"]["interval_pct"],
+            min_observed_pct=config["carbon"]["min_observed_pct"],
+            uncertainty=config.get("uncertainty", {}),
+            seed=config["seed"],
+        script:
+            "../scripts/scenario_zones.py"
+
+    rule scenario_summary:
+        input:
+            tables=expand("results/scenarios/{scenario}/zones/{level}.gpkg", scenario=list(SCENARIOS), level=LEVELS),
+            totals=expand("results/scenarios/{scenario}/totals.csv", scenario=list(SCENARIOS)),
+            baseline_tables=expand("results/{year}/zones/{level}.gpkg", year=SCENARIO_YEARS, level=LEVELS),
+            targets=config["targets"],
+        output:
+            summary="results/scenarios/summary.csv",
+        log:
+            "logs/scenarios/summary.log",
+        conda:
+            ENV
+        params:
+            scenarios=list(SCENARIOS),
+            baseline_years=SCENARIO_YEARS,
+            levels=LEVELS,
+        script:
+            "../scripts/scenario_summary.py"
+
+
+# The demo city's scenario layers (config/examples/demo-scenarios.yaml plans with them).
+if DEMO:
+
+    rule demo_scenario_layers:
+        input:
+            parcels=f"{config['demo']['out_dir']}/zones/parcel.gpkg",
+            districts=f"{config['demo']['out_dir']}/zones/district.gpkg",
+            greenspace=f"{config['demo']['out_dir']}/greenspace.gpkg",
+        output:
+            expand(f"{config['demo']['out_dir']}/scenarios/{{name}}.gpkg", name=DEMO_SCENARIO_LAYERS),
+        log:
+            "logs/scenarios/demo_layers.log",
+        conda:
+            ENV
+        params:
+            names=DEMO_SCENARIO_LAYERS,
+        script:
+            "../scripts/demo_scenario_layers.py"
