@@ -40,6 +40,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -239,8 +241,9 @@ def transitions(years: Sequence[int], classes: Mapping[int, np.ndarray], carbon:
                 rows[level].append(zt.long(zone_ids[level], level, y0, y1, kind))
                 if i == 0:
                     (city if kind == VEGETATION else city_types)[(y0, y1)] = zt.matrix()
-            log.info("%s transitions %d-%d: %s", kind, y0, y1, ", ".join(
-                f"{a}->{b} {v:.1f} ha" for (a, b), v in _changed(city if kind == VEGETATION else city_types, y0, y1)))
+            log.info("%s transitions %d-%d, largest changes in the city: %s", kind, y0, y1, ", ".join(
+                f"{a}->{b} {v:.2f} ha" for (a, b), v in _changed(city if kind == VEGETATION else city_types, y0, y1))
+                or "none")
     tables = {level: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
               for level, parts in rows.items()}
     stack = np.stack([np.asarray(classes[y], dtype=np.float32) for y in years])
@@ -252,7 +255,7 @@ def transitions(years: Sequence[int], classes: Mapping[int, np.ndarray], carbon:
 def _changed(mats: Mapping[tuple[int, int], pd.DataFrame], y0: int, y1: int, top: int = 4) -> list:
     m = mats[(y0, y1)].drop(index="total", columns="total")
     s = m.stack()
-    s = s[[a != b for a, b in s.index]].sort_values(ascending=False)
+    s = s[np.array([a != b for a, b in s.index]) & (s.to_numpy() > AREA_EPS_HA)].sort_values(ascending=False)
     return list(s.head(top).items())
 
 
@@ -280,3 +283,45 @@ def transition_record(res: TransitionProducts, years: Sequence[int], levels: Seq
                                 **({GREENSPACE_TYPE: totals(res.type_matrices[(y0, y1)])} if types else {})}
                  for y0, y1 in pairs},
     }
+
+
+def run_transitions(zones: Sequence[str | Path], coverage: Sequence[str | Path], grid_json: str | Path,
+                    classes: Sequence[str | Path], carbon: Sequence[str | Path], fractions: Sequence[str | Path],
+                    out: Mapping[str, Any], *, years: Sequence[int], levels: Sequence[str], types: Sequence[str],
+                    types_by_year: bool, compress: str = "zstd") -> dict:
+    """Rule transitions: read each level's zones and coverage matrix, each year's vegetation classes, carbon
+    (band 1) and, with ``types_by_year``, type fractions (one band per type of ``types``); compute
+    :func:`transitions`; write ``out["classes"]`` (and ``out["types"]``: a list, empty without types per
+    year), the long tables ``out["csv"]`` (one per level, with Parquet twins), the city matrices
+    ``out["matrices"]`` and ``out["type_matrices"]`` (one per pair of :func:`transition_pairs`) and the record
+    ``out["summary"]``, which is returned."""
+    from greensink import io
+    from greensink.grid import Grid
+
+    grid = Grid.read(grid_json)
+    years = [int(y) for y in years]
+    cls = {y: io.read_raster(path) for y, path in zip(years, classes, strict=True)}
+    stock = {y: io.read_raster(path, bands=1) for y, path in zip(years, carbon, strict=True)}
+    fracs = ({y: io.read_raster(path, bands=list(range(1, len(types) + 1))) for y, path in zip(years, fractions, strict=True)}
+             if types_by_year else None)
+    matrices = {level: io.read_sparse(path) for level, path in zip(levels, coverage, strict=True)}
+    zone_ids = {level: io.read_vector(path)["zone_id"].astype(str).tolist() for level, path in zip(levels, zones, strict=True)}
+    res = transitions(years, cls, stock, matrices, zone_ids, grid.pixel_area_ha, fracs, types)
+    names = [str(y) for y in years]
+    io.write_raster(out["classes"], res.classes, grid, band_names=names, compress=compress,
+                    tags={f"class_{k}": VEGETATION_CLASSES[k] for k in sorted(VEGETATION_CLASSES)})
+    if res.types is not None:
+        io.write_raster(out["types"][0], res.types, grid, band_names=names, compress=compress,
+                        tags={f"class_{k}": name for k, name in enumerate([*types, NOT_GREEN_SPACE])})
+    for level, path in zip(levels, out["csv"], strict=True):
+        io.write_table(path, res.tables[level], parquet=True)
+    pairs = transition_pairs(years)
+    for pair, path in zip(pairs, out["matrices"], strict=True):
+        io.write_csv(path, res.matrices[pair].reset_index())
+    for pair, path in zip(pairs if res.types is not None else [], out["type_matrices"], strict=True):
+        io.write_csv(path, res.type_matrices[pair].reset_index())
+    record = transition_record(res, years, levels, types if res.types is not None else [])
+    io.write_json(out["summary"], record)
+    for level in levels:
+        log.info("%s: %d transition rows over %d pairs", level, len(res.tables[level]), len(pairs))
+    return record

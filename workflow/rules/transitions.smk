@@ -25,7 +25,6 @@ rule transitions:
     params:
         years=YEARS,
         levels=LEVELS,
-        pairs=TRANSITION_PAIRS,
         types=TYPES,
         types_by_year=TYPES_BY_YEAR,
         compress=config["output"]["compress"],
