@@ -400,3 +400,16 @@ def test_scenarios_end_to_end_on_the_demo(baseline_run, tmp_path):
     assert (rows["met_change"].fillna(0) == 0).all()
     record = json.loads((run / "results/scenarios/park/inputs.json").read_text(encoding="utf-8"))
     assert record["types"][-1] == "G1_plan1"
+
+
+def test_preflight_names_a_bad_change_layer(tmp_path):
+    from greensink.preflight import check_inputs
+
+    path = tmp_path / "plan.gpkg"
+    gpd.GeoDataFrame({"id": [1]}, geometry=[shapely.box(0, 0, 10, 10)]).to_file(path)  # no CRS
+    cfg = validate(base_config(scenarios=[{"name": "p", "changes": [{"kind": "construction", "path": str(path)}]}]))
+    with pytest.raises(InputDataError, match=r"scenario p change 1 \(construction\) \(.*plan.gpkg\): the layer has no CRS"):
+        check_inputs(cfg)
+    cfg["scenarios"][0]["changes"][0]["path"] = str(tmp_path / "absent.gpkg")
+    with pytest.raises(InputDataError, match=r"scenarios\[0\].changes\[0\].path: file .*absent.gpkg does not exist"):
+        check_inputs(cfg)

@@ -48,6 +48,7 @@ def check_inputs(cfg: Mapping) -> list[str]:
     _population(cfg, missing, area, found)
     _tables(cfg, missing, found)
     _zoning(cfg, missing, area, found)
+    _scenarios(cfg, area, found)
     if found.problems:
         raise InputDataError(f"{len(found.problems)} problem(s) with the inputs, found before any job ran:\n"
                              + "\n".join(f"  - {p}" for p in found.problems))
@@ -452,3 +453,11 @@ def _zoning(cfg: Mapping, missing: set[str], area: Bounds | None, found: Finding
         if area is not None and box is not None and not _overlap(box, area):
             found.problems.append(f"{key}: {path} {_fmt(box)} does not overlap the zones {_fmt(area)} ({cfg['crs']}). "
                                   "Check the layer's CRS, or give a layer of this area (or set the key to null).")
+
+
+def _scenarios(cfg: Mapping, area: Bounds | None, found: Findings) -> None:
+    """The scenarios' change layers (greensink.scenario): readable, with a CRS, holding polygons that overlap the
+    zones. A missing file is named by the file check; a demo layer is made by rule demo_scenario_layers."""
+    from greensink.scenario import layer_problems
+
+    found.problems += layer_problems(cfg, area, skip=lambda path: demo_output(cfg, path))

@@ -10,7 +10,7 @@ cannot express) and reads and checks the change layers (:func:`read_change_layer
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,13 +239,15 @@ def read_change_layer(change: Change, crs: str, where: str,
     return geoms
 
 
-def layer_problems(cfg: Mapping, area: tuple[float, float, float, float] | None) -> list[str]:
+def layer_problems(cfg: Mapping, area: tuple[float, float, float, float] | None,
+                   skip: Callable[[str], bool] | None = None) -> list[str]:
     """Preflight of every scenario change layer that exists (a missing file is named by the file
-    check): readable, a CRS, polygons, overlapping ``area`` (the zones' bounds in the config's CRS)."""
+    check) and that ``skip`` does not leave out (a layer a rule makes): readable, a CRS, polygons,
+    overlapping ``area`` (the zones' bounds in the config's CRS)."""
     problems: list[str] = []
     for s in scenarios(cfg):
         for j, c in enumerate(s.changes):
-            if not Path(c.path).exists():
+            if not Path(c.path).exists() or (skip is not None and skip(c.path)):
                 continue
             try:
                 read_change_layer(c, cfg["crs"], f"scenario {s.name} change {j + 1} ({c.kind})", area)
