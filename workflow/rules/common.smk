@@ -168,6 +168,12 @@ def year_zone_tables(year):
     return [f"results/{year}/zones/{level}.gpkg" for level in LEVELS]
 
 
+def year_indicator_tables(year):
+    """The zone tables before the targets (rule aggregate): what reads no target column depends on these,
+    so a target edit reruns only rule targets and the report."""
+    return [f"results/{year}/zones/{level}.indicators.parquet" for level in LEVELS]
+
+
 def tile_ids():
     """Ids of the composite tiles, in mosaic order. The grid is made at run time from the zones,
     so this waits for checkpoint prepare_zones (Snakemake re-evaluates the DAG once it has run)."""
