@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import platform
 from collections.abc import Iterable, Mapping
 from importlib import metadata
+from pathlib import Path
 
 import greensink
+from greensink import io as gio
+from greensink.tiers import carbon_tiers
+
+log = logging.getLogger(__name__)
 
 PACKAGES = ("greensink", "numpy", "scipy", "pandas", "rasterio", "geopandas", "pyogrio", "shapely", "pyproj",
             "scikit-learn", "snakemake", "exactextract", "matplotlib", "jsonschema", "pystac", "pystac-client")
@@ -54,3 +61,38 @@ def record(config: Mapping, inputs: Mapping[str, str], scenes: Mapping[int, list
         "packages": package_versions(),
         "python": platform.python_version(),
     }
+
+
+def _paths(value: str | Path | Iterable) -> list[str]:
+    """The paths of one rule input: a path, or a (nested) list of paths."""
+    if isinstance(value, str | Path):
+        return [str(value)]
+    return [p for v in value for p in _paths(v)]
+
+
+def run_provenance(inputs: Mapping[str, str | Path | Iterable], out: str | Path, *, config: Mapping,
+                   root: str | Path | None = None) -> dict:
+    """Rule provenance: the :func:`record` of a run, written to ``out`` and returned.
+
+    ``inputs`` maps the rule's input names to a path or a list of paths: ``scenes`` the years' ingest
+    records (scenes.json), whose scenes and imagery summaries are recorded and whose band files are
+    checksummed; ``models`` the years' models.json, whose tiers become ``carbon_tiers``
+    (:func:`greensink.tiers.carbon_tiers`); every other entry is an input file, checksummed. Remote
+    files (http, s3 ...: STAC assets, identified by their item id and href) are not checksummed. Paths
+    are recorded relative to ``root`` (default: the working directory, the run folder)."""
+    files = [p for name, value in inputs.items() if name not in ("scenes", "models") for p in _paths(value)]
+    scenes, imagery = {}, {}
+    for path in _paths(inputs.get("scenes", [])):
+        listed = gio.read_json(path)
+        scenes[listed["year"]] = listed["scenes"]
+        imagery[listed["year"]] = {k: listed[k] for k in ("summary", "excluded_out_of_season", "excluded_no_overlap",
+                                                           "failed_assets", "warnings") if k in listed}
+        for s in listed["scenes"]:
+            files += [str(f) for f in (s["red"], s["nir"], s["quality"]) if f]
+    local = sorted({f for f in files if "://" not in f})
+    checksums = {os.path.relpath(f, root): gio.sha256(f) for f in local}
+    prov = record(dict(config), checksums, scenes, imagery)
+    prov["carbon_tiers"] = carbon_tiers(gio.read_json(path) for path in _paths(inputs.get("models", [])))
+    gio.write_json(out, prov)
+    log.info("provenance: %d input files checksummed", len(checksums))
+    return prov

@@ -21,16 +21,23 @@ for any older project, that it will update the file when it is saved.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 from xml.etree import ElementTree as ET
 
 from pyproj import CRS
 from pyproj.enums import WktVersion
 
-__all__ = ["LEVEL_NAMES", "QGIS_VERSION", "RASTERS", "Group", "Layer", "layers", "project_xml", "run_tree"]
+from greensink import io as gio
+from greensink.grid import Grid
+
+__all__ = ["LEVEL_NAMES", "QGIS_VERSION", "RASTERS", "Group", "Layer", "layers", "project_xml", "run_qgis_project", "run_tree"]
+
+log = logging.getLogger(__name__)
 
 QGIS_VERSION = "3.22.16-Białowieża"  # Debian 12 python3-qgis, the QGIS the CI opens the project with
 ID_PREFIX = "greensink_"  # layer ids: QGIS replaces an id of 10 characters or fewer by a random one
@@ -261,3 +268,17 @@ def project_xml(tree: Group, styles: Mapping[str, str], crs: str,
     _text(paths, "Absolute", "false", type="bool")  # QGIS keeps the paths relative when the project is saved again
     ET.indent(root, space="  ")
     return HEADER + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def run_qgis_project(grid_json: str | Path, out: str | Path, *, years: Sequence[int], pairs: Sequence[tuple[int, int]],
+                     levels: Sequence[str]) -> Group:
+    """Rule qgis_project: the project ``out`` (results/greensink.qgs) of the :func:`run_tree` of ``years``,
+    change ``pairs`` and zone ``levels``, each layer styled by the .qml beside it (paths relative to ``out``'s
+    folder, written by rule qgis_styles), on the CRS and extent of the grid ``grid_json``. Returns the tree."""
+    home = Path(out).parent
+    tree = run_tree(years, pairs, levels)
+    styles = {layer.qml: (home / layer.qml).read_text(encoding="utf-8") for layer in layers(tree)}
+    grid = Grid.read(grid_json)
+    gio.write_text(out, project_xml(tree, styles, grid.crs, grid.bounds))
+    log.info("QGIS project %s: %d layers in %d groups, CRS %s", out, len(styles), len(tree.children), grid.crs)
+    return tree

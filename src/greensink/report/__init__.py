@@ -14,12 +14,15 @@ The modules, each importing only those listed before it:
 * :mod:`~greensink.report.calibration`: the calibration benchmark's coverage and its labels;
 * :mod:`~greensink.report.uncertainty`: the uncertainty section;
 * :mod:`~greensink.report.render`: the whole report's context and the Jinja2 rendering (template from
-  the package data).
+  the package data);
+* :mod:`~greensink.report.run`: rule report: the run's products read, the targets evaluated
+  (:mod:`greensink.targets`), the report rendered and written (:func:`run_report`).
 """
 
 from greensink.report.calibration import calibration_label, load_calibration, read_calibration
 from greensink.report.maps import downsample
 from greensink.report.render import TEMPLATE_NAME, render_report
+from greensink.report.run import run_report
 from greensink.report.sinks import class_counts_text, largest_losses, no_net_carbon_loss_of, sink_class_of
 from greensink.report.tables import MAX_ROWS, SHOW_EACH_END, model_section, zone_row
 from greensink.report.text import (
@@ -42,5 +45,5 @@ from greensink.report.uncertainty import dominant_source_text, u_pct_summary, va
 __all__ = ["DASH", "INTERVAL_PCT", "MAX_ROWS", "SHOW_EACH_END", "TEMPLATE_NAME", "ZONE_HEADERS", "calibration_label",
            "class_counts_text", "dominant_source_text", "downsample", "format_interval", "format_number", "formula",
            "interval_label", "largest_losses", "load_calibration", "model_section", "no_net_carbon_loss_of",
-           "plot_carbon_text", "predictor_label", "read_calibration", "render_report", "rivals_text", "sink_class_of",
+           "plot_carbon_text", "predictor_label", "read_calibration", "render_report", "rivals_text", "run_report", "sink_class_of",
            "tiers_summary", "type_predictors", "u_pct_summary", "variance_breakdown", "zone_headers", "zone_row"]
