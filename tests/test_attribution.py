@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import rasterio
 from affine import Affine
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import box
 
 from greensink.change import (
@@ -412,3 +414,26 @@ def test_attribute_change_composes_the_parts():
     # nothing of rows 0-1 is lost (typed both years), (1,3) unknown in year 0 but wholly typed: known
     assert len(att.patches) == 0 and att.space[0]["lost_ha"].tolist() == [0.0, 0.0]
     np.testing.assert_allclose(att.space[0]["compared_ha"], [0.06, 0.10], atol=1e-12)
+
+
+@settings(max_examples=40)
+@given(st.integers(min_value=0, max_value=2**31 - 1))
+def test_parts_add_up_to_the_zone_change_for_any_pixels(seed):
+    # random classes (with unknowns), types (with untyped), stock changes (with a NaN) over the 4 × 4 grid and
+    # two overlapping zones: the five parts add up to Σ coverage × change × pixel area, worked out by zonal_sum
+    rng = np.random.default_rng(seed)
+    c0 = rng.choice([0.0, 1.0, 2.0, 3.0, NAN], size=16)
+    c1 = rng.choice([0.0, 1.0, 2.0, 3.0, NAN], size=16)
+    t0, t1 = rng.integers(-1, 3, size=16), rng.integers(-1, 3, size=16)
+    active = np.sort(rng.choice(16, size=int(rng.integers(1, 17)), replace=False))
+    change = rng.normal(0, 10, size=active.size)
+    change[rng.random(active.size) < 0.1] = NAN
+    codes = attribution_classes(c0[active], c1[active], t0[active], t1[active])
+    zones = [box(0, 0, 25, 40), box(5, 5, 40, 35)]
+    [parts] = zone_attribution([cover(zones)], active, change, codes, PA)
+    full = np.zeros(16)
+    full[active] = np.nan_to_num(change)
+    np.testing.assert_allclose(sum(parts[p] for p in ATTRIBUTION_PARTS), zonal_sum(cover(zones), full) * PA,
+                               rtol=1e-12, atol=1e-12)
+    unknown = ~np.isfinite(codes)
+    np.testing.assert_array_equal(unknown, np.isnan(c0[active]) | np.isnan(c1[active]))
