@@ -23,17 +23,9 @@ from greensink.coverage import coverage_matrix
 from greensink.errors import ConfigError, InputDataError
 from greensink.grid import Grid
 from greensink.model import fallback_record
-from greensink.scenario import (
-    Landscape,
-    Setting,
-    Thresholds,
-    burn,
-    read_change_layer,
-    scenario_models,
-    scenario_tables,
-    scenarios,
-    summary_table,
-)
+from greensink.scenario import read_change_layer, scenarios
+from greensink.scenario.burn import Landscape, Thresholds, burn, scenario_models
+from greensink.scenario.tables import Setting, scenario_tables, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CRS = "EPSG:32651"

@@ -12,7 +12,8 @@ Method: greensink.scenario.burn (docs/method.md, Scenarios).
 from greensink import io
 from greensink.grid import Grid
 from greensink.logs import setup
-from greensink.scenario import burn, read_change_layer, scenario_models, scenarios
+from greensink.scenario import read_change_layer, scenarios
+from greensink.scenario.burn import burn, scenario_models
 from greensink.scenario.files import BASELINE_KEYS, SCENARIO_KEYS, read_landscape, thresholds, write_burned
 
 log = setup(snakemake.log[0])  # noqa: F821

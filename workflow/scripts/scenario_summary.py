@@ -6,7 +6,7 @@ Outputs: results/scenarios/summary.csv (scenario × level × target indicator; d
 
 from greensink import io, targets
 from greensink.logs import setup
-from greensink.scenario import summary_table
+from greensink.scenario.tables import summary_table
 
 log = setup(snakemake.log[0])  # noqa: F821
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821

@@ -11,8 +11,9 @@ import numpy as np
 from greensink import io, targets
 from greensink.grid import Grid
 from greensink.logs import progress, setup
-from greensink.scenario import Setting, scenario_tables, scenarios
+from greensink.scenario import scenarios
 from greensink.scenario.files import BASELINE_KEYS, SCENARIO_KEYS, read_burned, read_landscape
+from greensink.scenario.tables import Setting, scenario_tables
 
 log = setup(snakemake.log[0])  # noqa: F821
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821

@@ -8,10 +8,12 @@ zonal engine, compared with the baseline with paired intervals and re-evaluated 
 * :mod:`greensink.scenario.tables` – zone tables, differences from paired draws, the summary of targets;
 * :mod:`greensink.scenario.files` – the layers of a landscape read from and written to the run's files.
 
-Method: docs/method.md, "Scenarios"; outputs: docs/outputs.md, results/scenarios/.
+The package re-exports only :mod:`~greensink.scenario.plan` (what the config checks need, without the
+raster stack); import the others from their modules.
+
+Method: docs/method.md, "12. Scenarios"; outputs: docs/outputs.md, results/scenarios/.
 """
 
-from greensink.scenario.burn import Burned, Landscape, Thresholds, burn, growth_map, mix, scenario_models
 from greensink.scenario.plan import (
     KINDS,
     Change,
@@ -25,10 +27,8 @@ from greensink.scenario.plan import (
     scenarios,
     wildcard_pattern,
 )
-from greensink.scenario.tables import Setting, scenario_tables, summary_table
 
 __all__ = [
-    "KINDS", "Burned", "Change", "Landscape", "Scenario", "Setting", "Thresholds", "burn", "config_problems", "growth_map",
-    "input_paths", "layer_problems", "mix", "pseudo_code", "read_change_layer", "scenario_models", "scenario_of",
-    "scenario_tables", "scenarios", "summary_table", "wildcard_pattern",
+    "KINDS", "Change", "Scenario", "config_problems", "input_paths", "layer_problems", "pseudo_code", "read_change_layer",
+    "scenario_of", "scenarios", "wildcard_pattern",
 ]
