@@ -228,16 +228,17 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
     field = series_residual_field(models, uncertainty)
     log.info("%d years %s: residual correlation between years %.3f (%s, %d plot pairs; per pair of years %s)",
              len(years), years, rho["rho"], rho["method"], rho["n"], rho.get("pairs"))
-    maps, sums, typed = [], [], []
+    maps, sums, typed = [], [], {}
     for k, year in enumerate(years):
-        frac = gio.read_raster(fractions[k], bands=list(range(1, len(types) + 1)))
+        if str(fractions[k]) not in typed:  # one layer for every year unless the types are given per year
+            typed[str(fractions[k])] = gio.read_raster(fractions[k], bands=list(range(1, len(types) + 1)))
+        frac = typed[str(fractions[k])]
         rasters = {name: gio.read_raster(predictors[k][name]) for name in used_predictors(models[k], types)}
         rasters["ndvi_se"] = gio.read_raster(ndvi_se[k])
         args = dict(year=year, config=uncertainty, seed=seed, rho=rho["rho"], field=field)
         maps.append(year_pixel_function(models[k], types, frac, rasters, grid, **args))
         sums.append(year_pixel_function(models[k], types, frac, rasters, grid, filled=True, **args))
-        typed.append(frac)
-    active = typed_pixels(np.concatenate(typed))  # typed in any year
+    active = typed_pixels(np.concatenate(list(typed.values())))  # typed in any year
     n_draws = np.asarray(models[0]["types"][types[0]]["bootstrap"]).shape[0]
 
     bands, counts = pixel_trend(series_function(maps), active, grid.shape, years, interval_pct)
