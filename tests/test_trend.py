@@ -20,8 +20,8 @@ import yaml
 from scipy.stats import theilslopes
 
 from greensink import trend
-from greensink.series import series_function, series_year_correlation
-from greensink.uncertainty import Noise, NoiseSpec, ResidualField, residual_year_correlation
+from greensink.series import series_function, series_residual_field, series_year_correlation
+from greensink.uncertainty import Noise, NoiseSpec, ResidualField, paired_residual_field, residual_year_correlation
 
 # ----------------------------------------------------------------------------- the estimator
 
@@ -234,6 +234,20 @@ def test_series_year_correlation_pools_every_pair_of_years():
     assert two["rho"] == pytest.approx(residual_year_correlation(models[0], models[1], {})["rho"], abs=1e-12)
     # a configured number wins
     assert series_year_correlation(models, {"residual": {"year_correlation": 0.4}})["rho"] == 0.4
+
+
+def test_series_residual_field_of_two_years_is_the_pairs_field():
+    rng = np.random.default_rng(4)
+    xy = rng.uniform(0, 5000, (120, 2))
+    models = [models_with_plots([[f"p{i}", "G1", float(x), float(y), float(r), 0.01]
+                                 for i, ((x, y), r) in enumerate(zip(xy, rng.normal(0, 0.2, 120), strict=True))])
+              for _ in range(3)]
+    two = series_residual_field(models[:2], {})
+    pair = paired_residual_field(models[0], models[1], {})
+    assert (two.nugget, two.psill, two.range_m, two.n_plots) == (pair.nugget, pair.psill, pair.range_m, pair.n_plots)
+    three = series_residual_field(models, {})
+    assert three.n_plots == 360 and three.measurement["var"] == pytest.approx(0.01)
+    assert series_residual_field([{}, {}], {}) is None
 
 
 def test_paired_draws_of_three_years_share_the_correlation():
