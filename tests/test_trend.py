@@ -158,6 +158,32 @@ def test_pixel_trend_chunks_do_not_change_the_result():
     np.testing.assert_array_equal(a, b)
 
 
+def test_two_year_trend_is_the_pairs_sink_map():
+    # rule change's own path (difference_function + density_map) on the same two years' draws
+    from greensink.carbon import density_map
+    from greensink.change import difference_function
+
+    rng = np.random.default_rng(8)
+    n, b = 600, 120
+    base = rng.uniform(0, 40, n)
+    e0, e1 = base, base + rng.normal(0.5, 2.0, n)
+    d0 = e0 + rng.normal(0, 1.0, (b, n))
+    d1 = d0 + (e1 - e0) + rng.normal(0, 1.5, (b, n))
+    e0[:7] = np.nan
+    d0[:, :7] = np.nan
+
+    def fn(e, d):
+        return lambda idx: (e[idx], d[:, idx])
+
+    sink = density_map(difference_function(fn(e0, d0), fn(e1, d1), 3), np.arange(n), (20, 30), 90).reshape(3, -1)
+    bands, _ = trend.pixel_trend(series_function([fn(e0, d0), fn(e1, d1)]), np.arange(n), (20, 30), [2020, 2023], 90)
+    bands = bands.reshape(4, -1)
+    np.testing.assert_allclose(bands[0], sink[0], atol=1e-5)
+    np.testing.assert_allclose(bands[1], np.minimum(sink[1], sink[0]), atol=1e-5)  # widened to hold the estimate
+    np.testing.assert_allclose(bands[2], np.maximum(sink[2], sink[0]), atol=1e-5)
+    assert np.isnan(bands[:, :7]).all() and np.isnan(sink[:, :7]).all()
+
+
 def test_series_function_stacks_the_years():
     def year_fn(offset):
         return lambda idx: (idx + offset, np.tile(idx + offset, (2, 1)).astype(float))
