@@ -417,15 +417,18 @@ def test_self_contained_no_external_resources(html: str, parsed: _Tables):
 
 def test_images_are_valid_nontrivial_pngs(parsed: _Tables):
     # per year: the pixel map + district, block and parcel choropleths (the one-zone city is skipped);
-    # plus one sink map
-    assert len(parsed.images) == 2 * 4 + 1
+    # plus one sink map; plus the time series' stock charts of the city and the districts
+    assert len(parsed.images) == 2 * 4 + 1 + 2
+    shapes = []
     for src in parsed.images:
         data = base64.b64decode(src.split(",", 1)[1], validate=True)
         assert data[:8] == PNG_SIGNATURE
         assert len(data) > 8_000  # a drawn map, not an empty canvas
         img = mpimg.imread(BytesIO(data), format="png")
-        assert img.shape[:2] == (600, 700)  # 7 × 6 in at 100 dpi
+        shapes.append(img.shape[:2])
         assert img[..., :3].std() > 0.05
+    # maps 7 × 6 in, charts 7 × 4.2 in, at 100 dpi
+    assert sorted(shapes) == sorted([(600, 700)] * 9 + [(420, 700)] * 2)
 
 
 def test_per_type_table_names_types_and_sums_to_city(parsed: _Tables):

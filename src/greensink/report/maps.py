@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from io import BytesIO
 from typing import Any
 
@@ -142,3 +142,63 @@ def upper_limit(values: Iterable[np.ndarray], q: float) -> float:
         return 1.0
     top = float(np.percentile(np.concatenate(finite), q))
     return top if top > 0 else 1.0
+
+
+def downsample_classes(band: np.ndarray, extent: tuple[float, float, float, float], max_px: int = MAP_MAX_PX,
+                       ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """A class raster reduced to at most ``max_px`` cells on its longer side by taking each block's top-left
+    pixel (a class has no mean), and the extent of the result (as :func:`downsample`'s)."""
+    band = np.asarray(band)
+    rows, cols = band.shape
+    f = max(1, math.ceil(max(rows, cols) / max_px))
+    if f == 1:
+        return band, extent
+    xmin, ymin, xmax, ymax = extent
+    px, py = (xmax - xmin) / cols, (ymax - ymin) / rows
+    out = band[::f, ::f]
+    return out, (xmin, ymax - out.shape[0] * f * py, xmin + out.shape[1] * f * px, ymax)
+
+
+def class_map(band: np.ndarray, band_extent: tuple[float, float, float, float],
+              extent: tuple[float, float, float, float], boundaries: gpd.GeoDataFrame | None,
+              classes: Sequence[tuple[float, str, str]], *, title: str) -> str:
+    """A class raster drawn with one colour per class: ``classes`` (value, colour, English label); any other
+    value (nodata, NaN) grey. The legend lists the classes in the given order, then "no data"."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    fig, ax = _new_map(extent)
+    band = np.asarray(band, dtype=float)
+    index = np.full(band.shape, np.nan)
+    for k, (value, _, _) in enumerate(classes):
+        index[band == value] = k
+    cmap = ListedColormap([colour for _, colour, _ in classes]).with_extremes(bad="#d9d9d9")
+    bxmin, bymin, bxmax, bymax = band_extent
+    ax.imshow(np.ma.masked_invalid(index), extent=(bxmin, bxmax, bymin, bymax), origin="upper", cmap=cmap,
+              vmin=-0.5, vmax=len(classes) - 0.5, interpolation="nearest")
+    if boundaries is not None and len(boundaries):
+        boundaries.boundary.plot(ax=ax, color="#555555", linewidth=0.9)
+    _frame(ax, extent)
+    handles = [Patch(facecolor=colour, edgecolor="#666666", label=label) for _, colour, label in classes]
+    handles.append(Patch(facecolor="#d9d9d9", edgecolor="#666666", label="no data"))
+    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.85)
+    ax.set_title(title)
+    return _png(fig)
+
+
+def diverging_choropleth(table: gpd.GeoDataFrame, column: str, extent: tuple[float, float, float, float], *,
+                         title: str, label: str, vmax: float, outlined: np.ndarray | None = None,
+                         cmap: str = "BrBG") -> str:
+    """Zones coloured on a scale symmetric about 0 (−vmax … vmax, shared by the maps of the same quantity);
+    zones where ``outlined`` is True get a bold black outline (e.g. significant); no data grey, hatched."""
+    fig, ax = _new_map(extent)
+    norm = Normalize(vmin=-vmax, vmax=vmax)
+    edge = 0.3 if len(table) <= 2000 else 0.0
+    table.plot(column=column, ax=ax, cmap=cmap, norm=norm, edgecolor="#666666", linewidth=edge,
+               missing_kwds={"color": "#d9d9d9", "hatch": "///", "edgecolor": "#999999", "linewidth": edge})
+    if outlined is not None and np.asarray(outlined, dtype=bool).any():
+        table[np.asarray(outlined, dtype=bool)].boundary.plot(ax=ax, color="black", linewidth=2.0)
+    _frame(ax, extent)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=label, shrink=0.85, extend="both")
+    ax.set_title(title)
+    return _png(fig)

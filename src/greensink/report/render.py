@@ -21,6 +21,7 @@ import pandas as pd
 from greensink.package_data import read_text
 from greensink.report.calibration import calibration_label
 from greensink.report.maps import choropleth, downsample, raster_map, upper_limit
+from greensink.report.series import SeriesProducts, series_section
 from greensink.report.sinks import (
     MAX_LOSSES,
     SINK_VERDICTS,
@@ -57,6 +58,7 @@ from greensink.report.text import (
     zone_headers,
 )
 from greensink.report.uncertainty import uncertainty_section
+from greensink.report.zoning import ZoningProducts, zoning_section
 from greensink.units import CO2_PER_C
 
 TEMPLATE_NAME = "report.html.j2"
@@ -164,6 +166,8 @@ def render_report(
     nesting: pd.DataFrame | None = None,
     interval_pct: float = INTERVAL_PCT,
     calibration: Mapping[str, Any] | None = None,
+    series: SeriesProducts | None = None,
+    zoning: ZoningProducts | None = None,
 ) -> str:
     """The whole self-contained HTML report as a string (no external resources: images are inline base64 PNG,
     CSS inline, no JS from the network).
@@ -179,7 +183,11 @@ def render_report(
     measured coverage (:func:`load_calibration`, :func:`read_calibration`): a level whose coverage is far from
     nominal gets its intervals labelled; None (the default) says nothing about calibration.
     The template ``report.html.j2`` is read from ``template_dir`` if given (a checkout's ``reports/``), else
-    from the package data (:func:`template_environment`); nothing is written."""
+    from the package data (:func:`template_environment`); nothing is written.
+    ``series`` the trend, transition, lost-patch and attribution products (:func:`greensink.report.series.read_series`):
+    with two or more years the report has a time-series section (stock over time from ``tables`` in any case, each
+    other part where its products are given). ``zoning`` the last year's zoning products
+    (:func:`greensink.report.zoning.read_zoning`), None when zoning is off: no zoning section."""
     interval = interval_label(interval_pct)
     years = sorted(int(y) for y in years)
     extent = tuple(float(v) for v in extent)  # type: ignore[assignment]
@@ -260,6 +268,13 @@ def render_report(
                 "calibration": calibration_label(calibration, level, "sink")})
         change_sections.append({"pair": f"{y0}–{y1}", "y0": y0, "y1": y1, "maps": maps, "tables": level_tables})
 
+    series_context = series_section(series, years=years, tables=tables, change=change, levels=levels,
+                                    interval=interval, extent=extent, crs=str(crs), sink_max=sink_max,
+                                    outline_level=outline_level)
+    zoning_context = zoning_section(zoning, levels=levels, extent=extent, crs=str(crs), outline_level=outline_level,
+                                    boundaries=tables.get(zoning.year, tables.get(years[-1], {})).get(outline_level)
+                                    if zoning is not None else None)
+
     context = {
         "years": years,
         "years_text": ", ".join(str(y) for y in years),
@@ -280,6 +295,8 @@ def render_report(
         "version": text_or_dash((provenance or {}).get("greensink_version", "")),
         "type_names": [{"code": str(k), "name": str(v)} for k, v in type_names.items()],
         "max_rows": MAX_ROWS,
+        "series": series_context,
+        "zoning": zoning_context,
     }
     return template_environment(template_dir).get_template(TEMPLATE_NAME).render(**context)
 
