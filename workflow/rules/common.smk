@@ -217,6 +217,36 @@ def zoning_outputs(year):
     return out
 
 
+def report_trend(wildcards):
+    """The trend products the report shows (rule trend, made with 2 or more years); none with one year."""
+    if len(YEARS) < 2:
+        return []
+    zones = [f"results/change/trend/zones/{level}.gpkg" for level in LEVELS]
+    return zones + ["results/change/trend/trend.tif", "results/change/trend/trend.json"]
+
+
+def report_transitions(wildcards):
+    """The city transition matrices of every pair and the first level's transition table (rule transitions)."""
+    if not TRANSITION_PAIRS:
+        return []
+    matrices = [f"results/change/trend/transitions/matrix_{y0}_{y1}.csv" for y0, y1 in TRANSITION_PAIRS]
+    return matrices + [f"results/change/trend/transitions/{LEVELS[0]}.csv"]
+
+
+def report_zoning(wildcards):
+    """The last year's zoning products the report shows (the first two levels' tables); none with zoning: null."""
+    if not ZONING:
+        return []
+    year = YEARS[-1]
+    names = ["importance.tif", "potential.tif", "importance.json", "potential.json", "canopy_gap.json"]
+    tables = [
+        f"results/{year}/zoning/{product}_{level}.csv"
+        for product in ("importance", "potential", "canopy_gap")
+        for level in LEVELS[:2]
+    ]
+    return [f"results/{year}/zoning/{name}" for name in names] + tables
+
+
 # scenarios (config scenarios): one {scenario} per plan, on the products of its baseline year
 SCENARIOS = {s.name: s for s in scenarios(config)}
 SCENARIO_CONFIG = {s["name"]: s for s in config.get("scenarios") or []}

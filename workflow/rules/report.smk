@@ -32,6 +32,12 @@ rule report:
         models=expand("results/{year}/model/models.json", year=YEARS),
         carbon=expand("results/{year}/carbon.tif", year=YEARS),
         sinks=[f"results/change/{y0}_{y1}/sink.tif" for y0, y1 in PAIRS],
+        # time series (issue 12) and zoning (issue 13): each part only where the config makes it
+        trend=report_trend,
+        transitions=report_transitions,
+        lost_patches=[f"results/change/{y0}_{y1}/lost_patches.csv" for y0, y1 in PAIRS],
+        attribution=[f"results/change/{y0}_{y1}/attribution.tif" for y0, y1 in PAIRS],
+        zoning=report_zoning,
         provenance="results/provenance.json",
         grid="results/zones/grid.json",
         nesting="results/zones/nesting.csv",

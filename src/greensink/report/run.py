@@ -10,6 +10,8 @@ from greensink import io as gio
 from greensink.grid import Grid
 from greensink.report.calibration import load_calibration
 from greensink.report.render import render_report
+from greensink.report.series import read_series
+from greensink.report.zoning import read_zoning
 from greensink.targets import evaluate, read_targets
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,9 @@ def run_report(out: str | Path, *, tables: Sequence[str | Path], change: Sequenc
                models: Sequence[str | Path], carbon: Sequence[str | Path], sinks: Sequence[str | Path],
                provenance: str | Path, grid: str | Path, nesting: str | Path, targets: str | Path,
                template: str | Path, years: Sequence[int], pairs: Sequence[tuple[int, int]], levels: Sequence[str],
-               type_names: Mapping[str, str], interval_pct: float = 90.0) -> str:
+               type_names: Mapping[str, str], interval_pct: float = 90.0, trend: Sequence[str | Path] = (),
+               transitions: Sequence[str | Path] = (), lost_patches: Sequence[str | Path] = (),
+               attribution: Sequence[str | Path] = (), zoning: Sequence[str | Path] = ()) -> str:
     """Write the report of a run to ``out`` (results/report.html) and return its HTML (:func:`render_report`).
 
     ``tables`` the zone tables of every year of ``years`` at every level of ``levels`` (year-major, as
@@ -37,7 +41,10 @@ def run_report(out: str | Path, *, tables: Sequence[str | Path], change: Sequenc
     ``carbon`` one models.json and carbon raster per year, ``sinks`` one sink raster per pair; ``grid`` the
     run's grid.json, ``nesting`` its nesting table, ``provenance`` provenance.json, ``targets`` the targets
     file (evaluated on the last year's tables; a missing file means no targets), ``template`` the report
-    template. The calibration benchmark's measured coverage shipped with greensink labels the intervals."""
+    template. The calibration benchmark's measured coverage shipped with greensink labels the intervals.
+    ``trend``, ``transitions``, ``lost_patches``, ``attribution``: the time-series products the report shows
+    (:func:`greensink.report.series.read_series`, each file known by its name); ``zoning`` the last year's
+    zoning products (:func:`greensink.report.zoning.read_zoning`); empty: that part is left out."""
     years, pairs, levels = list(years), [tuple(p) for p in pairs], list(levels)
     run_grid = Grid.read(grid)
     zone_tables = _by(years, levels, tables, "tables")
@@ -53,6 +60,9 @@ def run_report(out: str | Path, *, tables: Sequence[str | Path], change: Sequenc
         extent=run_grid.bounds, crs=run_grid.crs, levels=levels, type_names=dict(type_names),
         template_dir=Path(template).parent, nesting=gio.read_csv(nesting), interval_pct=interval_pct,
         calibration=calibration,
+        series=read_series(trend=trend, transitions=transitions, lost_patches=lost_patches, attribution=attribution,
+                           first_level=levels[0] if levels else None),
+        zoning=read_zoning(zoning),
     )
     gio.write_text(out, html)
     log.info("report: %.0f kB, %d targets evaluated for %d; calibration benchmark %s", len(html) / 1024,
