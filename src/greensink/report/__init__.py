@@ -13,6 +13,11 @@ The modules, each importing only those listed before it:
 * :mod:`~greensink.report.tables`: the rows of every table (zones, sinks, losses, types, targets, models);
 * :mod:`~greensink.report.calibration`: the calibration benchmark's coverage and its labels;
 * :mod:`~greensink.report.uncertainty`: the uncertainty section;
+* :mod:`~greensink.report.charts`: stock over the years and the attribution of a change as inline PNG charts;
+* :mod:`~greensink.report.series`: the time-series section (stock over time, trend, attribution, no net loss
+  of carbon-sink space, land transitions) and its products (:func:`read_series`);
+* :mod:`~greensink.report.zoning`: the zoning section (importance classes, potential space, canopy gap) and
+  its products (:func:`read_zoning`);
 * :mod:`~greensink.report.render`: the whole report's context and the Jinja2 rendering (template from
   the package data);
 * :mod:`~greensink.report.run`: rule report: the run's products read, the targets evaluated
