@@ -1,0 +1,205 @@
+#!/usr/bin/env python
+"""Benchmark: the zone overlays of the park-service indicator, the old brute force against the new
+subdivided overlay, in one run, for growing numbers of zones.
+
+    python benchmarks/zone_overlays.py                    # 1,000 / 10,000 / 50,000 zones
+    python benchmarks/zone_overlays.py --zones 2000 5000  # other sizes
+    python benchmarks/zone_overlays.py --quick            # 400 zones, a few seconds
+
+For each size a synthetic city is generated from a fixed seed, shaped like the demo city: parcels
+of about 150 m on a jittered lattice (so the city grows with the zones: 4.7 km across for 1,000
+zones, 33.5 km for 50,000), round-ish parks of 2–30 ha at the demo's density (14 per 25 km²),
+residential land inside about half of the parcels and population polygons of 5 × 5 parcels.
+The service area (:func:`greensink.indicators.service_area`, one polygon that grows with the
+city) is computed once, untimed, and both methods start from it:
+
+* **old**: the implementation before issue 14 (copied here as the reference): every zone
+  intersected with the whole residential union and the whole service area; the population
+  overlay of every zone ∩ the whole service area;
+* **new**: :func:`greensink.indicators.residential_coverage_pct` and
+  :func:`~greensink.indicators.population_coverage_pct` (pieces of bounded size met through an
+  STRtree), as the aggregate rule calls them.
+
+It also times :func:`greensink.aggregate.overlay_areas_m2` of the zones against a *dissolved*
+layer (all parks as one MultiPolygon feature, as a user's green-space file may come) against the
+old STRtree-only overlay. Each line prints both wall times, their ratio, the CPU times of the process
+(steadier than wall time on a shared machine) and the largest difference of
+the results (percentage points, or m² relative to the zone's area); the script exits with status 1
+if a difference exceeds 1e-9. The last line is ``zone overlays old/new time ratio at N zones: X``
+for the largest size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # measure this checkout
+import geopandas as gpd  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+import shapely  # noqa: E402
+from _bench import machine_summary  # noqa: E402  (benchmarks/_bench.py)
+
+from greensink.aggregate import overlay_areas_m2  # noqa: E402
+from greensink.indicators import population_coverage_pct, residential_coverage_pct, service_area  # noqa: E402
+
+PARCEL_M = 150.0
+TOLERANCE = 1e-9
+
+
+# ----------------------------------------------------------------------------- the old implementation
+
+
+def old_overlay_areas_m2(zone_geoms, geoms):
+    """overlay_areas_m2 before issue 14: whole geometries through an STRtree, no subdivision."""
+    if len(geoms) == 0:
+        return sp.csr_matrix((len(zone_geoms), 0))
+    tree = shapely.STRtree(geoms)
+    zi, gi = tree.query(zone_geoms, predicate="intersects")
+    area = shapely.area(shapely.intersection(zone_geoms[zi], geoms[gi])) if len(zi) else np.zeros(0)
+    return sp.csr_matrix((area, (zi, gi)), shape=(len(zone_geoms), len(geoms)))
+
+
+def old_population_in_zones(zone_geoms, population, column):
+    polys = population.geometry.values
+    people = population[column].to_numpy(dtype=float)
+    share = old_overlay_areas_m2(zone_geoms, polys)
+    poly_area = shapely.area(polys)
+    weights = share @ sp.diags(np.where(poly_area > 0, 1.0 / np.where(poly_area > 0, poly_area, 1), 0.0))
+    return np.asarray(weights @ people).ravel()
+
+
+def old_residential_coverage_pct(zone_geoms, residential_geoms, served):
+    residential = shapely.union_all(np.asarray(residential_geoms, dtype=object))
+    res_in_zone = shapely.intersection(zone_geoms, residential)
+    total = shapely.area(res_in_zone)
+    covered = shapely.area(shapely.intersection(res_in_zone, served))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, 100.0 * covered / np.where(total > 0, total, 1.0), np.nan)
+
+
+def old_population_coverage_pct(zone_geoms, population, column, served):
+    people = old_population_in_zones(zone_geoms, population, column)
+    covered = old_population_in_zones(shapely.intersection(zone_geoms, served), population, column)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(people > 0, 100.0 * covered / np.where(people > 0, people, 1.0), np.nan)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_city(n_zones: int, seed: int = 14):
+    """(zones, parks, residential, population GeoDataFrame) of a city with about ``n_zones`` parcels."""
+    rng = np.random.default_rng([seed, n_zones])
+    n = max(5, round(math.sqrt(n_zones)))
+    nodes = np.stack(np.meshgrid(np.arange(n + 1) * PARCEL_M, np.arange(n + 1) * PARCEL_M), axis=-1).astype(float)
+    nodes[1:-1, 1:-1] += rng.uniform(-0.2, 0.2, (n - 1, n - 1, 2)) * PARCEL_M
+    quads = np.stack([nodes[:-1, :-1], nodes[:-1, 1:], nodes[1:, 1:], nodes[1:, :-1], nodes[:-1, :-1]], axis=2)
+    zones = shapely.polygons(quads.reshape(n * n, 5, 2))
+    extent = n * PARCEL_M
+    a = extent**2 / 25e6
+    n_parks = max(3, round(14 * a))
+    areas = np.exp(rng.uniform(math.log(2e4), math.log(3e5), n_parks))
+    centres = rng.uniform(0.03 * extent, 0.97 * extent, (n_parks, 2))
+    theta = np.linspace(0, 2 * np.pi, 96, endpoint=False)
+    parks = []
+    for (cx, cy), area in zip(centres, areas, strict=True):
+        r = 1 + sum(rng.uniform(0, 0.3) / k * np.cos(k * theta + rng.uniform(0, 2 * np.pi)) for k in range(2, 6))
+        blob = shapely.Polygon(np.column_stack([r * np.cos(theta), r * np.sin(theta)]))
+        s = math.sqrt(area / blob.area)
+        parks.append(shapely.affinity.affine_transform(blob, [s, 0, 0, s, cx, cy]))
+    picked = rng.random(len(zones)) < 0.5
+    residential = shapely.buffer(zones[picked], -rng.uniform(5, 25, picked.sum()), join_style="mitre")
+    residential = residential[~shapely.is_empty(residential)]
+    nb = max(1, n // 5)
+    bnodes = nodes[:: 5, :: 5][: nb + 1, : nb + 1]
+    bquads = np.stack([bnodes[:-1, :-1], bnodes[:-1, 1:], bnodes[1:, 1:], bnodes[1:, :-1], bnodes[:-1, :-1]], axis=2)
+    blocks = shapely.polygons(bquads.reshape(-1, 5, 2))
+    population = gpd.GeoDataFrame({"people": rng.integers(0, 12_000, len(blocks)).astype(float)}, geometry=blocks,
+                                  crs="EPSG:32651")
+    return zones, parks, residential, population
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def timed(fn, *args):
+    """(wall s, CPU s of this process, result)."""
+    t, c = time.perf_counter(), time.process_time()
+    out = fn(*args)
+    return time.perf_counter() - t, time.process_time() - c, out
+
+
+def max_pct_diff(a, b) -> float:
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        return math.inf
+    d = np.abs(np.nan_to_num(a) - np.nan_to_num(b))
+    return float(d.max()) if len(d) else 0.0
+
+
+def run(n_zones: int, seed: int) -> tuple[float, float, float, int]:
+    zones, parks, residential, population = make_city(n_zones, seed)
+    t_sa, _, served = timed(service_area, parks)
+    extent_km = math.sqrt(shapely.area(shapely.union_all(zones))) / 1e3
+    print(f"\n{len(zones)} zones, city {extent_km:.1f} km across, {len(parks)} parks, {len(residential)} residential "
+          f"polygons, {len(population)} population polygons; service area {shapely.get_num_coordinates(served)} "
+          f"vertices ({t_sa:.2f} s, untimed below)", flush=True)
+    total_old = total_new = cpu_old = cpu_new = 0.0
+    worst = 0.0
+    rows = [
+        ("residential coverage", old_residential_coverage_pct, residential_coverage_pct, (zones, residential, served), "pct"),
+        ("population coverage", old_population_coverage_pct, population_coverage_pct,
+         (zones, population, "people", served), "pct"),
+        ("overlay with a dissolved layer", old_overlay_areas_m2, overlay_areas_m2,
+         (zones, np.array([shapely.union_all(parks)], dtype=object)), "area"),
+    ]
+    for label, old, new, args, kind in rows:
+        t_new, c_new, v_new = timed(new, *args)
+        t_old, c_old, v_old = timed(old, *args)
+        if kind == "pct":
+            diff = max_pct_diff(v_new, v_old)
+            unit = "percentage points"
+        else:
+            d = np.asarray(np.abs(v_new - v_old).max(axis=1).todense()).ravel() / shapely.area(zones)
+            diff = float(d.max())
+            unit = "of the zone's area"
+        worst = max(worst, diff)
+        total_old, total_new, cpu_old, cpu_new = total_old + t_old, total_new + t_new, cpu_old + c_old, cpu_new + c_new
+        print(f"  {label:32s} old {t_old:8.2f} s   new {t_new:7.2f} s   old/new {t_old / t_new:7.1f}   "
+              f"(CPU {c_old:.2f} / {c_new:.2f} s = {c_old / c_new:.1f})   max difference {diff:.1e} {unit}", flush=True)
+    print(f"  {'all three':32s} old {total_old:8.2f} s   new {total_new:7.2f} s   old/new {total_old / total_new:7.1f}   "
+          f"(CPU {cpu_old:.2f} / {cpu_new:.2f} s = {cpu_old / cpu_new:.1f})   new: {1e6 * cpu_new / len(zones):.0f} µs CPU "
+          "per zone", flush=True)
+    return total_old, total_new, worst, len(zones), cpu_old, cpu_new
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--zones", type=int, nargs="+", default=[1000, 10_000, 50_000])
+    ap.add_argument("--quick", action="store_true", help="400 zones only")
+    ap.add_argument("--seed", type=int, default=14)
+    args = ap.parse_args(argv)
+    sizes = [400] if args.quick else args.zones
+    print(f"machine: {machine_summary()}; load average at start {os.getloadavg()[0]:.1f}")
+    print(f"python {sys.version.split()[0]}, shapely {shapely.__version__} (GEOS {shapely.geos_version_string}), "
+          f"numpy {np.__version__}")
+    results = {n: run(n, args.seed) for n in sizes}
+    worst = max(r[2] for r in results.values())
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
+    print(f"\nagreement: {'PASS' if worst <= TOLERANCE else 'FAIL'} (max difference {worst:.1e}, tolerance {TOLERANCE:g})")
+    for t_old, t_new, _, count, c_old, c_new in results.values():
+        print(f"{count} zones: old {t_old:.2f} s, new {t_new:.2f} s, old/new {t_old / t_new:.1f} "
+              f"(CPU old {c_old:.2f} s, new {c_new:.2f} s, old/new {c_old / c_new:.1f})")
+    t_old, t_new, _, count, _, _ = results[sizes[-1]]
+    print(f"zone overlays old/new time ratio at {count} zones: {t_old / t_new:.2f}")
+    return 0 if worst <= TOLERANCE else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
