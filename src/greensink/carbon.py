@@ -40,8 +40,8 @@ from rasterio.windows import Window
 from greensink import io as gio
 from greensink import logs
 from greensink.errors import InputDataError, ModelError
-from greensink.model import TypeModel, predict, type_record, used_predictors
-from greensink.uncertainty import SOURCES, Noise, NoiseSpec, noise_spec
+from greensink.model import X_MIN_LOG, TypeModel, predict, type_record, used_predictors
+from greensink.uncertainty import SOURCES, Noise, NoiseSpec, noise_spec, settings
 from greensink.units import CO2_PER_C as CO2_PER_C  # re-exported: aggregate, change and trend still import it from here
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ Fill = Mapping[str, tuple[float, np.ndarray]]
 
 def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
                    fill: Fill | None = None, noise: Noise | None = None, row0: int = 0,
-                   sources: bool = False) -> PixelFn:
+                   sources: bool = False, closed_form: bool = False) -> PixelFn:
     """A function of flat pixel indices -> (estimate (n,), draws (B, n)) in t C/ha of pixel.
 
     ``predictors`` maps predictor names to rasters on the grid ("ndvi" always; the others the
@@ -169,7 +169,12 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
     the curve and table draws off where its spec says so; the draws are then floored at 0 per pixel.
     The estimate never changes. With ``sources`` the function returns a third item, {source: (B, n)}
     of the per-source contributions (:data:`greensink.uncertainty.SOURCES`) whose sum is the draws
-    before the floor."""
+    before the floor.
+
+    With ``closed_form`` the noise is not drawn: the function returns (estimate, curve and table draws (B, n),
+    α (n,), σ (n,)), the standard deviations of the correlated residual field and of the per-pixel
+    independent errors whose sum with the draws (floored at 0) the noisy draws are
+    (:func:`mixture_quantiles` takes their percentiles in closed form; α = σ = 0 without noise)."""
     frac = fractions.reshape(len(types), -1)
     width = fractions.shape[-1]
     layers = _layers(predictors)
@@ -192,7 +197,7 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
         est = np.zeros(idx.size)
         missing = np.zeros(idx.size, dtype=bool)
         observed = _observed(layers, idx)
-        if noise is None and not sources:
+        if noise is None and not sources and not closed_form:
             draws = np.zeros((n_draws, idx.size))
             parts = None
         else:
@@ -235,6 +240,17 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
                 missing |= todo
         if parts is not None:
             draws = parts["curve"] + parts["table"]
+            if closed_form:
+                alpha, sigma = np.zeros(idx.size), np.zeros(idx.size)
+                if noise is not None and noise.active:
+                    edge_amp = (np.abs(_edge_term(frac[:, idx].astype(np.float64), dens, noise.edge_sd_frac()))
+                                if spec.position_sd_m > 0 else 0.0)
+                    ndvi_amp = np.abs(slope) * np.nan_to_num(ndvi_se[idx]) if spec.ndvi else 0.0
+                    alpha = noise.sd_field * plot_est
+                    sigma = np.sqrt((noise.sd_nugget * plot_est) ** 2 + ndvi_amp**2 + edge_amp**2)
+                est[missing] = np.nan
+                draws[:, missing] = np.nan
+                return est, draws, alpha, sigma
             if noise is not None and noise.active:
                 gidx = idx.astype(np.int64) + int(row0) * width
                 fld = noise.field(gidx)
@@ -380,6 +396,312 @@ def density_map(fn: PixelFn, active: np.ndarray, shape: tuple[int, int], interva
             lo[ok], hi[ok] = np.quantile(draws[:, ok], [qlo, qhi], axis=0)
         out[1, idx], out[2, idx] = lo, hi
     return out.reshape(3, *shape)
+
+
+# ----------------------------------------------------------------------------- tabulated per-pixel interval
+
+INTERVAL_METHODS = ("tabulated", "exact")
+"""How carbon.tif's bands 2–3 are computed (``uncertainty.pixel_interval``): ``tabulated`` (closed-form noise,
+the curve draws' percentiles looked up in a per-type table) or ``exact`` (every draw at every pixel, sorted)."""
+TABLE_AXES: dict[str, tuple[float, float, float]] = {
+    "ndvi": (-1.0, 1.0, 0.005), "fvc": (0.0, 1.0, 0.005), "canopy": (0.0, 1.0, 0.005), "height": (0.0, 100.0, 0.25)}
+"""Predictor values (first, last, step) at which a one-predictor curve's interval is tabulated; a pixel whose
+value lies outside is evaluated draw by draw (:func:`mixture_quantiles`)."""
+TABLE_T_NODES = 25  # nodes of t = σ/(σ + κ) in 0..1 (σ the pixel's independent noise sd, κ the draws' own spread)
+TABLE_X_STRIDE = 8  # R (the noise's shape) is tabulated at every 8th predictor node: it varies slowly with x
+SOLVER_MAX_ITER = 60
+SOLVER_RTOL = 1e-8
+
+
+def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
+                      probs: Sequence[float], start: np.ndarray | None = None) -> np.ndarray:
+    """(len(probs), n) quantiles of V + α·F + σ·Z per row: V uniform over the row's B ``values`` (n, B) (the
+    curve and table draws of a pixel), F and Z the pixel's noise numbers
+    (:func:`greensink.uncertainty.pixel_noise_cdf`), i.e. of the noisy draws' distribution, not of one set of
+    B noise numbers. Rows with α = σ = 0 give ``np.quantile`` of their values (linear interpolation, as
+    :func:`density_map`). Otherwise the root of mean_b G(q − v_b) = p by Newton steps kept inside a bracket
+    (bisection where a step leaves it), each row iterated until its step is below 1e-8 of its scale, so a
+    row's result does not depend on the other rows. ``start`` (len(probs), n): first guesses (else a
+    normal approximation)."""
+    from scipy.special import ndtri
+
+    from greensink.uncertainty import pixel_noise_cdf
+
+    v = np.asarray(values, dtype=np.float64)
+    n = v.shape[0]
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (n,))
+    sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (n,))
+    out = np.empty((len(probs), n))
+    quiet = (alpha == 0) & (sigma == 0)
+    if quiet.any():
+        out[:, quiet] = np.quantile(v[quiet], list(probs), axis=1)
+    rows = np.flatnonzero(~quiet)
+    if rows.size == 0:
+        return out
+    vr, a, s = v[rows], alpha[rows], sigma[rows]
+    tau = np.sqrt(a * a + s * s)
+    mean, sd = vr.mean(axis=1), vr.std(axis=1)
+    scale = np.abs(mean) + sd + tau
+    lo0, hi0 = vr.min(axis=1) - 8.0 * tau, vr.max(axis=1) + 8.0 * tau  # mean_b G(q - v_b) is 0 / 1 beyond
+    for j, p in enumerate(probs):
+        guess = mean + float(ndtri(p)) * np.sqrt(sd * sd + tau * tau) if start is None else start[j, rows]
+        q = np.clip(guess, lo0, hi0)
+        lo, hi = lo0.copy(), hi0.copy()
+        act = np.arange(rows.size)
+        for _ in range(SOLVER_MAX_ITER):
+            qa = q[act]
+            cdf, pdf = pixel_noise_cdf(qa[:, None] - vr[act], a[act, None], s[act, None])
+            resid = cdf.mean(axis=1) - p
+            dens = pdf.mean(axis=1)
+            lo[act] = np.where(resid < 0, qa, lo[act])
+            hi[act] = np.where(resid >= 0, qa, hi[act])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = qa - resid / dens
+            inside = (dens > 0) & (step > lo[act]) & (step < hi[act])
+            new = np.where(inside, step, 0.5 * (lo[act] + hi[act]))
+            q[act] = new
+            done = (np.abs(new - qa) <= SOLVER_RTOL * scale[act]) | (hi[act] - lo[act] <= SOLVER_RTOL * scale[act])
+            act = act[~done]
+            if act.size == 0:
+                break
+        out[j, rows] = q
+    return out
+
+
+class IntervalTable:
+    """The per-pixel interval of pixels of one green-space type, by table (``uncertainty.pixel_interval:
+    tabulated``, docs/method.md).
+
+    A pixel of one type with fraction f, gate g (0/1), one-predictor curve draws v_b(x) (floored at 0) and
+    noise has draws max(0, f·(v_b(x) + α(x)·F + σ·Z)) with α(x) = sd_field·v(x) (the correlated residual
+    field, types fitted to plots) and σ² = (sd_nugget·v(x))² + (v′(x)·se)² + (sd_edge·v(x)/f)² (nugget,
+    NDVI error, edge shift; each only where on). Its percentiles are f·Q(x, σ), floored at 0, times g.
+    Per (type, model variant) the table holds the draws' mean m and κ = √(variance + α²) at nodes u_i of
+    :data:`TABLE_AXES` (u = x, or ln x for the logarithmic and power forms), and R = (Q − m)/(σ + κ) at
+    every ``TABLE_X_STRIDE``-th node (every node without noise) and t_j = σ/(σ + κ) of ``TABLE_T_NODES``
+    nodes in 0..1, so a pixel is m(u) + (σ + κ(u))·R(u, t), each interpolated linearly; R is the
+    triangular's quantile at t = 1. Nodes are computed when a pixel first needs them
+    (:func:`mixture_quantiles`), each from its own u alone, so the result does not depend on strips."""
+
+    def __init__(self, models: Mapping, types: Sequence[str], noise: Noise | None, interval_pct: float) -> None:
+        if noise is not None and noise.spec.paired:
+            raise ValueError("IntervalTable serves one year's carbon map; paired years draw their noise")
+        from greensink.uncertainty import triangular_quantile
+
+        self.type_models = _records(models, types)
+        self.specs = [_variants(m) for m in self.type_models]
+        self.probs = interval_quantiles(interval_pct)
+        self.noise = noise if noise is not None and noise.active else None
+        self.t = np.linspace(0.0, 1.0, TABLE_T_NODES) if self.noise is not None else np.zeros(1)
+        self.stride = TABLE_X_STRIDE if self.noise is not None else 1
+        self.z_tri = np.array([triangular_quantile(p) for p in self.probs])
+        self._tables: dict[tuple[int, int], dict] = {}
+
+    def on(self, k: int) -> bool:
+        """Whether type k's draws vary (its curve or table source is on)."""
+        spec = self.noise.spec if self.noise is not None else None
+        plots = self.type_models[k].source == "plots"
+        return spec is None or (spec.curve if plots else spec.table)
+
+    def tabulable(self, k: int, i: int) -> bool:
+        preds, form = self.specs[k][i][0], self.specs[k][i][1]
+        return form == "constant" or (len(preds) == 1 and preds[0] in TABLE_AXES)
+
+    def _table(self, k: int, i: int) -> dict:
+        key = (k, i)
+        if key not in self._tables:
+            preds, form = self.specs[k][i][0], self.specs[k][i][1]
+            logx = form in ("logarithmic", "power")
+            if form == "constant":
+                u0, u1, step = 0.0, 1.0, 1.0
+            else:
+                x0, x1, step = TABLE_AXES[preds[0]]
+                u0, u1 = (math.log(X_MIN_LOG), math.log(x1)) if logx else (x0, x1)
+            n = int(math.floor((u1 - u0) / step + 1e-9)) + 1
+            nr = (n - 1) // self.stride + 1
+            self._tables[key] = {"u0": u0, "step": step, "n": n, "logx": logx, "done": np.zeros(n, dtype=bool),
+                                 "m": np.zeros(n), "kappa": np.zeros(n), "rdone": np.zeros(nr, dtype=bool),
+                                 "nr": nr, "r": np.zeros((nr, self.t.size, len(self.probs))),
+                                 "zeros": np.zeros(nr, dtype=np.int64), "rf": {}}
+        return self._tables[key]
+
+    def _draws(self, k: int, i: int, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(draws (nodes, B), α, m, κ) at fine nodes."""
+        tab = self._table(k, i)
+        preds, form, params, boot = self.specs[k][i]
+        u = tab["u0"] + nodes * tab["step"]
+        x = np.exp(u) if tab["logx"] else u
+        est = np.maximum(predict(form, params, x, preds), 0.0)
+        vals = (np.maximum(predict(form, boot, x, preds), 0.0).T if self.on(k)
+                else np.repeat(est[:, None], boot.shape[0], axis=1))
+        alpha = np.zeros(nodes.size)
+        if self.noise is not None and self.type_models[k].source == "plots":
+            alpha = self.noise.sd_field * est
+        m = vals.mean(axis=1)
+        kappa = np.sqrt(vals.var(axis=1) + alpha * alpha)
+        tiny = 1e-12 * (1.0 + np.abs(m))
+        return vals, alpha, m, np.where(kappa > tiny, kappa, tiny)
+
+    def _fill(self, k: int, i: int, nodes: np.ndarray, rnodes: np.ndarray) -> None:
+        """Compute the table's missing fine ``nodes`` (m, κ) and R nodes ``rnodes``."""
+        tab = self._table(k, i)
+        nodes = np.unique(nodes)
+        nodes = nodes[~tab["done"][nodes]]
+        if nodes.size:
+            _, _, tab["m"][nodes], tab["kappa"][nodes] = self._draws(k, i, nodes)
+            tab["done"][nodes] = True
+        rnodes = np.unique(rnodes)
+        rnodes = rnodes[~tab["rdone"][rnodes]]
+        if rnodes.size == 0:
+            return
+        vals, alpha, m, kappa = self._draws(k, i, rnodes * self.stride)
+        tab["r"][rnodes], tab["rdone"][rnodes] = self._r(vals, alpha, m, kappa), True
+        tab["zeros"][rnodes] = (vals == 0).sum(axis=1)
+
+    def _fine_r(self, k: int, i: int, nodes: np.ndarray) -> np.ndarray:
+        """R at fine nodes (cells where draws reach the floor at 0 between two R nodes: R changes fast there)."""
+        tab = self._table(k, i)
+        new = np.array([c for c in np.unique(nodes).tolist() if c not in tab["rf"]], dtype=np.int64)
+        if new.size:
+            for c, rc in zip(new.tolist(), self._r(*self._draws(k, i, new)), strict=True):
+                tab["rf"][c] = rc
+        return np.stack([tab["rf"][c] for c in nodes.tolist()]) if nodes.size else np.zeros((0, *tab["r"].shape[1:]))
+
+    def _r(self, vals: np.ndarray, alpha: np.ndarray, m: np.ndarray, kappa: np.ndarray) -> np.ndarray:
+        """R (nodes, t, P) from the nodes' draws."""
+        r = np.empty((m.size, self.t.size, len(self.probs)))
+        for j, t in enumerate(self.t):
+            if t >= 1.0:
+                r[:, j, :] = self.z_tri
+                continue
+            sigma = kappa * (t / (1.0 - t))
+            start = None if j == 0 else (m + (sigma + kappa) * r[:, j - 1, :].T)  # the previous node's R
+            q = mixture_quantiles(vals, alpha, sigma, self.probs, start)  # (P, nodes)
+            r[:, j, :] = ((q - m) / (sigma + kappa)).T
+        return r
+
+    def lookup(self, k: int, i: int, x: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(quantiles (P, n) of v_b(x) + α(x)F + σZ, mask of the pixels inside the table); NaN outside."""
+        tab = self._table(k, i)
+        x = np.asarray(x, dtype=np.float64)
+        if self.specs[k][i][1] == "constant":
+            x = np.zeros_like(x)
+        elif tab["logx"]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x = np.log(np.maximum(x, X_MIN_LOG))
+        pos = (x - tab["u0"]) / tab["step"]
+        n, nr, st = tab["n"], tab["nr"], self.stride
+        top = (nr - 1) * st  # the last fine node with an R node
+        inside = np.isfinite(pos) & (pos >= 0) & (pos <= top)
+        out = np.full((len(self.probs), x.size), np.nan)
+        if not inside.any():
+            return out, inside
+        pos = pos[inside]
+        ix = np.minimum(np.floor(pos).astype(np.int64), max(n - 2, 0))
+        ix1 = np.minimum(ix + 1, n - 1)
+        wx = pos - ix
+        rpos = pos / st
+        jr = np.minimum(np.floor(rpos).astype(np.int64), max(nr - 2, 0))
+        jr1 = np.minimum(jr + 1, nr - 1)
+        wr = (rpos - jr)[:, None]
+        self._fill(k, i, np.concatenate([ix, ix1]), np.concatenate([jr, jr1]))
+        m = tab["m"][ix] * (1 - wx) + tab["m"][ix1] * wx
+        kappa = tab["kappa"][ix] * (1 - wx) + tab["kappa"][ix1] * wx
+        s = np.asarray(sigma, dtype=np.float64)[inside] if np.ndim(sigma) else np.full(pos.size, float(sigma))
+        nt = self.t.size
+        r = tab["r"]
+        if nt == 1:
+            rv = r[jr, 0] * (1 - wr) + r[jr1, 0] * wr
+        else:
+            tt = s / (s + kappa) * (nt - 1)
+            jt = np.minimum(np.floor(tt).astype(np.int64), nt - 2)
+            wt = (tt - jt)[:, None]
+            ra, rb = r[jr], r[jr1]  # (n, t, P) at the cell's two R nodes
+            kink = tab["zeros"][jr] != tab["zeros"][jr1]
+            if st > 1 and kink.any():  # some draws reach 0 inside the cell: the fine nodes instead
+                ra, rb = ra.copy(), rb.copy()
+                ra[kink], rb[kink] = self._fine_r(k, i, ix[kink]), self._fine_r(k, i, ix1[kink])
+                wr = np.where(kink[:, None], wx[:, None], wr)
+            rows = np.arange(pos.size)
+            rv = ((ra[rows, jt] * (1 - wr) + rb[rows, jt] * wr) * (1 - wt)
+                  + (ra[rows, jt + 1] * (1 - wr) + rb[rows, jt + 1] * wr) * wt)
+        out[:, inside] = (m[:, None] + (s + kappa)[:, None] * rv).T
+        return out, inside
+
+
+def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
+                  table: IntervalTable, noise: Noise | None = None, row0: int = 0,
+                  chunk_pixels: int = CHUNK_PIXELS) -> np.ndarray:
+    """(3, rows, cols) float32 like :func:`density_map` of :func:`pixel_function`, its bands 2–3 the
+    percentiles of the draws' distribution in closed form (``uncertainty.pixel_interval: tabulated``):
+    pixels of one type through ``table`` (:class:`IntervalTable`); pixels of several types, of a model with
+    several predictors or with a predictor outside the table, from their curve and table draws and the
+    noise's closed form (:func:`pixel_function` ``closed_form``, :func:`mixture_quantiles`). The estimate
+    band is :func:`density_map`'s, bit for bit."""
+    n_types = len(types)
+    shape = fractions.shape[1:]
+    frac = fractions.reshape(n_types, -1)
+    layers = _layers(predictors)
+    ndvi, ndvi_se = layers.get("ndvi"), layers.get("ndvi_se")
+    spec = noise.spec if noise is not None and noise.active else None
+    if spec is not None and spec.ndvi and ndvi_se is None:
+        raise ModelError("the NDVI error source needs the 'ndvi_se' raster (results/{year}/ndvi_se.tif). "
+                         "Got none. Pass it, or set uncertainty.ndvi.enabled: false.")
+    out = np.zeros((3, frac.shape[1]))
+    active = typed_pixels(fractions)
+    n_of = (frac[:, active] > 0).sum(axis=0)
+    slow = [active[n_of > 1]]
+    single = active[n_of == 1]
+    owner = np.argmax(frac[:, single] > 0, axis=0)
+    sd_edge = noise.edge_sd_frac() if spec is not None and spec.position_sd_m > 0 else 0.0
+    for k in range(n_types):
+        tm = table.type_models[k]
+        plots = tm.source == "plots"
+        for idx in iter_chunks(single[owner == k], chunk_pixels):
+            f = frac[k, idx].astype(np.float64)
+            est = np.zeros(idx.size)
+            band = np.full((2, idx.size), np.nan)
+            todo = np.ones(idx.size, dtype=bool)
+            gate = _gate(tm, ndvi, idx)
+            for i, (preds, form, params, _boot), use, xu in _served(table.specs[k], layers, idx, todo, _observed(layers, idx),
+                                                                  tm.ndvi_min is not None):
+                if not use.any():
+                    continue
+                g = gate if np.isscalar(gate) else gate[use]
+                v = g * np.maximum(predict(form, params, xu, preds), 0.0)
+                est[use] += f[use] * v
+                if not table.tabulable(k, i):
+                    slow.append(idx[use])
+                    continue
+                sig2 = np.zeros(v.size)
+                if spec is not None:
+                    if plots:
+                        sig2 += (noise.sd_nugget * v) ** 2
+                    if spec.ndvi and "ndvi" in preds and form != "constant":
+                        sig2 += (_ndvi_slope(form, params, xu, preds, g) * np.nan_to_num(ndvi_se[idx[use]])) ** 2
+                    if sd_edge > 0:
+                        fu = f[use]
+                        cut = (fu > 1e-6) & (fu < 1 - 1e-6)
+                        sig2 += np.where(cut, (sd_edge * v / np.where(cut, fu, 1.0)) ** 2, 0.0)
+                q, inside = table.lookup(k, i, xu, np.sqrt(sig2))
+                band[:, use] = g * np.maximum(f[use] * q, 0.0)
+                if not inside.all():
+                    slow.append(idx[use][~inside])
+            est[todo] = np.nan
+            out[0, idx] = est
+            out[1:, idx] = band
+    slow_idx = np.sort(np.concatenate(slow))
+    if slow_idx.size:
+        fn = pixel_function(models, types, fractions, predictors, noise=noise, row0=row0, closed_form=True)
+        for idx in iter_chunks(slow_idx, chunk_pixels):
+            est, draws, alpha, sigma = fn(idx)
+            out[0, idx] = est
+            ok = np.isfinite(est)
+            band = np.full((2, idx.size), np.nan)
+            if ok.any():
+                band[:, ok] = np.maximum(mixture_quantiles(draws[:, ok].T, alpha[ok], sigma[ok], table.probs), 0.0)
+            out[1:, idx] = band
+    return out.astype(np.float32).reshape(3, *shape)
 
 
 def model_use_stats(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors) -> dict:
@@ -528,6 +850,7 @@ def carbon_map_streamed(
     progress: Callable[[int, int], None] | None = None,
     noise: NoiseSpec | None = None,
     ndvi_se_path: str | Path | None = None,
+    interval_method: str = "exact",
 ) -> dict:
     """The carbon stage, streamed by row strips: writes the (estimate, lower, upper) map of
     :func:`density_map` to ``out_path`` and returns the content of carbon.json
@@ -544,7 +867,14 @@ def carbon_map_streamed(
 
     ``noise`` adds the other error sources to the draws of bands 2–3 (:mod:`greensink.uncertainty`;
     its grid size is taken from the grid here), ``ndvi_se_path`` is the NDVI standard error raster
-    its NDVI source needs. Their random numbers depend on the pixel, never on the strip."""
+    its NDVI source needs. Their random numbers depend on the pixel, never on the strip.
+
+    ``interval_method`` (:data:`INTERVAL_METHODS`): ``exact`` evaluates and sorts every draw at every typed
+    pixel (:func:`density_map`); ``tabulated`` takes the percentiles of the same draws' distribution in
+    closed form (:func:`tabulated_map`, one :class:`IntervalTable` for the whole grid), the noise's random
+    numbers never drawn; the estimate band is the same either way."""
+    if interval_method not in INTERVAL_METHODS:
+        raise ValueError(f"interval_method must be one of {INTERVAL_METHODS}. Got {interval_method!r}.")
     types = list(types)
     grid = gio.read_grid(predictor_paths["ndvi"])
     names = used_predictors(models, types)
@@ -580,6 +910,7 @@ def carbon_map_streamed(
             names = [*names, "ndvi_se"]
             readers.append(_strips(ndvi_se_path, 1, grid.height, grid.width, rows))
     n_strips = math.ceil(grid.height / rows)
+    table = IntervalTable(models, types, noisy, interval_pct) if interval_method == "tabulated" else None
     total = 0.0
     typed = 0
     counts: dict = {}
@@ -589,8 +920,12 @@ def carbon_map_streamed(
             layers = {q: block for q, (_, block) in zip(names, preds, strict=True)}
             shape = (sl.stop - sl.start, grid.width)
             active = typed_pixels(frac)
-            fn = pixel_function(models, types, frac, layers, noise=noisy, row0=sl.start)
-            block = density_map(fn, active, shape, interval_pct, chunk_pixels=chunk_pixels)
+            if table is not None:
+                block = tabulated_map(models, types, frac, layers, table, noise=noisy, row0=sl.start,
+                                      chunk_pixels=chunk_pixels)
+            else:
+                fn = pixel_function(models, types, frac, layers, noise=noisy, row0=sl.start)
+                block = density_map(fn, active, shape, interval_pct, chunk_pixels=chunk_pixels)
             out.write(block, sl.start)
             est = block[0]
             total += float(est[np.isfinite(est)].sum(dtype=np.float64))
@@ -609,13 +944,15 @@ def run_carbon(models_json: str | Path, predictors: Mapping[str, str | Path], fr
     ``models_json``, the ``predictors`` rasters (name → path) and the type fractions ``fractions`` (one band
     per type of ``types``), written to ``carbon_out``; its bands 2–3 hold every error source of the
     ``uncertainty`` config (:func:`greensink.uncertainty.noise_spec` of ``seed`` and ``year``; the NDVI source
-    reads ``ndvi_se``). carbon.json (the statistics, returned) is written to ``stats_out``."""
+    reads ``ndvi_se``). carbon.json (the statistics, returned) is written to ``stats_out``. The bands'
+    method is ``uncertainty.pixel_interval`` (:data:`INTERVAL_METHODS`, default tabulated)."""
     models = gio.read_json(models_json)
     grid = gio.read_grid(fractions)
     noise = noise_spec(uncertainty, models, seed=seed, year=int(year), resolution_m=grid.resolution_m)
+    method = str(settings(uncertainty)["pixel_interval"])
     stats = carbon_map_streamed(models, types, fractions, predictors, carbon_out, interval_pct=interval_pct,
                                 compress=compress, strip_rows=strip_rows, progress=logs.progress(log, "carbon"),
-                                noise=noise, ndvi_se_path=ndvi_se)
+                                noise=noise, ndvi_se_path=ndvi_se, interval_method=method)
     gio.write_json(stats_out, stats)
     log.info("carbon: %.0f t C over %d typed pixels", stats["total_t"], stats["typed_pixels"])
     return stats
