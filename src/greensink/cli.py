@@ -153,7 +153,8 @@ def _validate(config: str | None) -> int:
         cfg = load_project(config)
         warnings = check_inputs(cfg)
     except (GreensinkError, OSError) as exc:
-        print(f"error: {name}: {exc}", file=sys.stderr)
+        text = str(exc)
+        print(f"error: {text if text.startswith(name) else f'{name}: {text}'}", file=sys.stderr)
         return 2
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -173,6 +174,14 @@ def _run(config: str, snakemake_args: Sequence[str]) -> int:
     if not Path(config).is_file():
         print(f"error: {config}: no such config file. Give the path of a YAML config (see config/examples/).",
               file=sys.stderr)
+        return 2
+    from greensink.config import read_yaml
+    from greensink.errors import GreensinkError
+
+    try:  # Snakemake reads --configfile before the Snakefile and says only "not valid JSON or YAML": say where
+        read_yaml(config, "Fix the config, starting from config/config.yaml")
+    except GreensinkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     args = list(snakemake_args)
     if not any(a in ("--cores", "-c", "-j", "--jobs") or a.startswith(("--cores=", "--jobs=")) for a in args):

@@ -410,7 +410,24 @@ def run_composite(scenes_json: str | Path, grid_json: str | Path, out: str | Pat
                  tile.row_off + tile.height - 1, tile.col_off, tile.col_off + tile.width - 1, grid.height, grid.width)
     log.info("composite %s of %d scenes: %.2f %% of pixels never clear, %.2f clear observations per pixel",
              stats["method"], stats["n_scenes"], stats["never_clear_pct"], stats["mean_clear_obs"])
+    if not tile and (text := never_clear_warning(stats, out)):
+        log.warning(text)
     return stats
+
+
+NEVER_CLEAR_WARN_PCT = 5.0  # a composite with more of its pixels never seen clear is warned about, with the share
+
+
+def never_clear_warning(stats: dict, out: str | Path) -> str | None:
+    """A warning when more than NEVER_CLEAR_WARN_PCT % of a composite's pixels were never seen clear (clouds,
+    shadow, no scene): green space there has no imagery-based value, and stock and change compare less land."""
+    pct = float(stats.get("never_clear_pct") or 0.0)
+    if pct <= NEVER_CLEAR_WARN_PCT:
+        return None
+    return (f"{out}: {pct:.1f} % of the analysis grid's pixels were never seen clear in the {stats.get('n_scenes')} "
+            "scene(s) of the season (clouds, shadow or no scene); their green space has no imagery-based carbon "
+            "(zones report observed_pct and carbon_observed_pct; below carbon.min_observed_pct a zone's carbon is NaN). "
+            "Add clear scenes of this year (widen season, raise the cloud limit of the search) or accept the gap.")
 
 
 def run_mosaic(tiles: Sequence[str | Path], scenes_json: str | Path, grid_json: str | Path, out: str | Path, *,
@@ -425,4 +442,6 @@ def run_mosaic(tiles: Sequence[str | Path], scenes_json: str | Path, grid_json: 
     log.info("mosaic of %d tiles of %d px: composite %s of %d scenes: %.2f %% of pixels never clear, "
              "%.2f clear observations per pixel", len(tiles), size_px, stats["method"], stats["n_scenes"],
              stats["never_clear_pct"], stats["mean_clear_obs"])
+    if text := never_clear_warning(stats, out):
+        log.warning(text)
     return stats

@@ -47,7 +47,12 @@ def read_yaml(path: str | Path, fix: str = "Fix the file's YAML syntax") -> dict
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc}). Save it as UTF-8.") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc}). {fix}.") from exc
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        context = getattr(exc, "context", None)
+        raise ConfigError(f"{path}: not valid YAML{at} ({what}{', ' + context if context else ''}). {fix} (e.g. a missing "
+                          "closing bracket or quote, a tab instead of spaces, or a value with ': ' not quoted).") from exc
     if doc is None:
         return {}
     if not isinstance(doc, dict):

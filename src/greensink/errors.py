@@ -23,3 +23,7 @@ class InputDataError(GreensinkError):
 
 class ModelError(GreensinkError):
     """A carbon model cannot be fitted or applied."""
+
+
+class OutputWriteError(GreensinkError):
+    """An output cannot be written: the disk, the quota or the file size limit is full."""

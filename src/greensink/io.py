@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import rasterio
+import rasterio._err  # CPLE_BaseError: GDAL's own errors (e.g. IReadBlock failed)
 import rasterio.shutil
 from rasterio.enums import MaskFlags
 from rasterio.windows import Window
@@ -83,9 +84,65 @@ def check_readable(path: str | Path, what: str = "input") -> None:
                              "Give the path of a regular file.")
 
 
+# What the libraries raise when a file cannot be read or parsed; :func:`reading` turns each into an InputDataError.
+READ_ERRORS: tuple[type[BaseException], ...] = (
+    rasterio.errors.RasterioError, rasterio._err.CPLE_BaseError, pyogrio.errors.DataSourceError,
+    pyogrio.errors.DataLayerError, pyogrio.errors.FieldError, pyogrio.errors.GeometryError, pd.errors.ParserError,
+    pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
+)
+CORRUPT_FIX = "The file may be truncated or corrupt: download or export it again."
+
+
+def error_text(exc: BaseException) -> str:
+    """The library's reason for ``exc`` in one line, with GDAL's own text where rasterio only says "see previous
+    exception" (e.g. ``IReadBlock failed at X offset 0, Y offset 3``)."""
+    text = " ".join(str(exc).split())
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and (not text or "previous exception" in text):
+        text = f"{text.split('.')[0]}: {' '.join(str(cause).split())}" if text else " ".join(str(cause).split())
+    return text or type(exc).__name__
+
+
+@contextlib.contextmanager
+def reading(path: str | Path, what: str = "input file", fix: str = CORRUPT_FIX) -> Iterator[None]:
+    """The one guard of every read of a user's file: refuse a device or pipe up front, then turn any failure
+    to read or parse ``path`` inside the block (rasterio/GDAL incl. block reads, pyogrio, pandas, OS errors)
+    into an InputDataError naming the file, what it is, the library's reason and ``fix``.
+    A GreensinkError raised inside (already a clear message) passes through."""
+    from greensink.errors import GreensinkError
+
+    check_readable(path, what)
+    try:
+        yield
+    except GreensinkError:
+        raise
+    except READ_ERRORS as exc:
+        raise InputDataError(f"{path}: the {what} cannot be read ({error_text(exc)}). {fix}") from exc
+
+
+# errno values and GDAL texts of a write the file system refused: disk full, quota, file size limit
+_FULL_ERRNOS = {28, 27, 122}  # ENOSPC, EFBIG, EDQUOT
+_FULL_TEXTS = ("no space left", "file too large", "quota", "seek", "write failed", "failed to write", "short write")
+
+
+def _refused_write(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it chains) says the file system refused a write."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+            return True
+        if isinstance(exc, (OSError, *READ_ERRORS)) and any(t in str(exc).lower() for t in _FULL_TEXTS):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    A write the file system refuses (disk full, quota, file size limit) raises an OutputWriteError naming
+    ``path``, the reason and the free space, instead of GDAL's seek error; the temporary file is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
@@ -95,6 +152,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except Exception as exc:
+        if not _refused_write(exc):
+            raise
+        import shutil
+
+        from greensink.errors import OutputWriteError
+
+        tmp_path.unlink(missing_ok=True)
+        free = shutil.disk_usage(path.parent).free / 2**20
+        raise OutputWriteError(
+            f"{path}: cannot be written ({error_text(exc)}); {free:.1f} MiB free on its disk. The disk (or your quota, "
+            "or the file size limit, ulimit -f) is full: free space and run the same command again; it resumes "
+            "where it stopped, and no half-written file was left.") from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -254,7 +324,7 @@ def read_strips(path: str | Path, bands: int | Sequence[int] | None = None,
                 block_rows: int = 512) -> Iterator[tuple[slice, np.ndarray]]:
     """Yield (row slice, block) for successive row strips of ``block_rows`` rows of a raster,
     each block read as :func:`read_raster` reads (float32, nodata as NaN)."""
-    with open_raster(path) as src:
+    with reading(path, "raster"), open_raster(path) as src:
         if bands is None:
             idx = 1 if src.count == 1 else list(range(1, src.count + 1))
         else:
@@ -268,7 +338,7 @@ def read_strips(path: str | Path, bands: int | Sequence[int] | None = None,
 def read_raster(path: str | Path, bands: int | Sequence[int] | None = None, window: Window | None = None) -> np.ndarray:
     """Read a raster as float32 with nodata turned into NaN: (bands, rows, cols), or (rows, cols)
     when ``bands`` is one int or the file has a single band and ``bands`` is None."""
-    with open_raster(path) as src:
+    with reading(path, "raster"), open_raster(path) as src:
         if bands is None:
             idx = 1 if src.count == 1 else list(range(1, src.count + 1))
         else:
@@ -288,12 +358,12 @@ def read_raster(path: str | Path, bands: int | Sequence[int] | None = None, wind
 
 def read_grid(path: str | Path) -> Grid:
     """The :class:`Grid` of a raster file."""
-    with open_raster(path) as src:
+    with reading(path, "raster"), open_raster(path) as src:
         return Grid(crs=src.crs.to_string(), transform=src.transform, width=src.width, height=src.height)
 
 
 def band_names(path: str | Path) -> list[str]:
-    with open_raster(path) as src:
+    with reading(path, "raster"), open_raster(path) as src:
         return [d or f"band_{i}" for i, d in enumerate(src.descriptions, start=1)]
 
 
@@ -302,8 +372,9 @@ def open_raster(path: str | Path) -> rasterio.DatasetReader:
     check_readable(path, "raster")
     try:
         return rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputDataError(f"{path}: cannot be opened as a raster ({exc}). Check the path and that the file is a GeoTIFF/COG/JPEG2000.") from exc
+    except (rasterio.errors.RasterioError, rasterio._err.CPLE_BaseError) as exc:
+        raise InputDataError(f"{path}: cannot be opened as a raster ({error_text(exc)}). Check the path and that the file is a "
+                             "complete GeoTIFF/COG/JPEG2000 (download or export it again if it was cut short).") from exc
 
 
 # ----------------------------------------------------------------------------- tables
@@ -315,10 +386,33 @@ def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     if not path.exists():
         raise InputDataError(f"{path}: file not found. Check the path in the config.")
     check_readable(path, "vector file")
+    if path.suffix == ".parquet":  # GeoParquet (pyogrio's GDAL has no Parquet driver)
+        try:
+            return gpd.read_parquet(path)
+        except Exception as exc:
+            raise InputDataError(f"{path}: cannot be read as GeoParquet ({exc}).") from exc
     try:
-        return gpd.read_file(path, layer=layer, engine="pyogrio")
+        table = gpd.read_file(path, layer=layer, engine="pyogrio")
     except Exception as exc:  # pyogrio raises several DataSourceError subclasses
-        raise InputDataError(f"{path}: cannot be read as a vector layer ({exc}).") from exc
+        raise InputDataError(f"{path}: cannot be read as a vector layer ({error_text(exc)}). Give a vector file GDAL reads "
+                             "(GeoPackage, Shapefile, GeoJSON, ...); if it was cut short, export it again.") from exc
+    if not isinstance(table, gpd.GeoDataFrame) or table.geometry.name not in table.columns:
+        cols = [str(c) for c in table.columns]
+        xy = [c for c in cols if c.lower() in ("x", "y", "lon", "lat", "longitude", "latitude", "easting", "northing")]
+        hint = (f" It has coordinate columns {xy}, but a CSV carries no CRS: make a point layer of it with its CRS, e.g. "
+                f"ogr2ogr -a_srs EPSG:XXXX -oo X_POSSIBLE_NAMES={xy[0]} -oo Y_POSSIBLE_NAMES={xy[-1]} {path.stem}.gpkg {path.name} "
+                "(or QGIS: Layer > Add Delimited Text Layer, then Export > Save Features As GeoPackage).") if xy else ""
+        raise InputDataError(f"{path}: has no geometry (columns: {cols[:12]}), so its rows cannot be placed on the map.{hint} "
+                             "Give a vector layer (GeoPackage, Shapefile, GeoJSON).")
+    return table
+
+
+def write_geoparquet(path: str | Path, table: gpd.GeoDataFrame) -> Path:
+    """Write ``table`` as GeoParquet only (an intermediate table the workflow reads back with :func:`read_vector`)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        table.to_parquet(tmp, index=False, compression="zstd", write_covering_bbox=False)
+    return path
 
 
 def write_table(path: str | Path, table: gpd.GeoDataFrame | pd.DataFrame, *, layer: str | None = None, csv: bool = True,
@@ -363,7 +457,13 @@ def write_json(path: str | Path, obj: object) -> Path:
 
 
 def read_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A JSON file; one that cannot be read or parsed raises InputDataError naming it (and where)."""
+    with reading(path, "JSON file"):
+        try:
+            return json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputDataError(f"{path} line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}). {CORRUPT_FIX} "
+                                 "If the workflow wrote it, delete it and run again to remake it.") from exc
 
 
 def _json_default(obj: object) -> object:
@@ -401,7 +501,11 @@ def write_sparse(path: str | Path, matrix) -> Path:
 def read_sparse(path: str | Path):
     import scipy.sparse as sp
 
-    return sp.load_npz(path).tocsr()
+    with reading(path, "sparse matrix (.npz)", CORRUPT_FIX + " If the workflow wrote it, delete it and run again."):
+        try:
+            return sp.load_npz(path).tocsr()
+        except (ValueError, KeyError, EOFError) as exc:  # numpy's and zipfile's ways of saying "not an .npz"
+            raise InputDataError(f"{path}: not a sparse matrix file ({error_text(exc)}). Delete it and run again.") from exc
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -416,12 +520,28 @@ def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:
     that cannot be parsed (an unquoted comma, not UTF-8, a device) raises InputDataError naming it."""
     check_readable(path, "CSV table")
     try:
-        return pd.read_csv(path, **kwargs)
+        table = pd.read_csv(path, **kwargs)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputDataError(f"{path}: cannot be read as a CSV table ({str(exc).strip()}). Save it as UTF-8 CSV with a header row, "
+        raise InputDataError(f"{path}: cannot be read as a CSV table ({error_text(exc)}). Save it as UTF-8 CSV with a header row, "
                              "one value per column, and quote values that contain a comma.") from exc
+    except OSError as exc:
+        raise InputDataError(f"{path}: the CSV table cannot be read ({error_text(exc)}). Check the path and its permissions.") from exc
+    check_separator(path, table)
+    return table
+
+
+def check_separator(path: str | Path, table: pd.DataFrame) -> None:
+    """Raise InputDataError when a CSV read with commas has one column whose header holds ';' or a tab: the
+    file is separated by another character (a European-locale spreadsheet export), so every row is one value."""
+    if table.shape[1] == 1:
+        header = str(table.columns[0])
+        for sep, name in ((";", "semicolons (;)"), ("\t", "tabs")):
+            if sep in header:
+                raise InputDataError(
+                    f"{path}: the header {header!r} is read as one column: the values are separated by {name}, not commas. "
+                    "Save it as comma-separated CSV (e.g. Excel: CSV UTF-8 (Comma delimited)), with '.' as decimal mark.")
 
 
 def read_window_over(path: str | Path, bounds: tuple[float, float, float, float], crs: str, band: int = 1,
@@ -431,7 +551,7 @@ def read_window_over(path: str | Path, bounds: tuple[float, float, float, float]
     from rasterio.warp import transform_bounds
     from rasterio.windows import from_bounds
 
-    with open_raster(path) as src:
+    with reading(path, "raster"), open_raster(path) as src:
         if src.crs is None:
             raise InputDataError(f"{path}: the raster has no CRS. Assign one (e.g. gdal_edit.py -a_srs EPSG:XXXX) and try again.")
         b = transform_bounds(crs, src.crs, *bounds, densify_pts=21)
@@ -446,7 +566,7 @@ def read_window_over(path: str | Path, bounds: tuple[float, float, float, float]
 
 def read_georef(path: str | Path) -> tuple[str, object, int, int]:
     """(CRS, transform, width, height) of a raster, or an InputDataError naming the file if it has no CRS."""
-    with open_raster(path) as src:
+    with reading(path, "raster"), open_raster(path) as src:
         if src.crs is None:
             raise InputDataError(f"{path}: the raster has no CRS. Assign one (e.g. gdal_edit.py -a_srs EPSG:XXXX) and try again.")
         return src.crs.to_string(), src.transform, src.width, src.height
@@ -457,7 +577,11 @@ def read_csv_as_text(path: str | Path) -> pd.DataFrame:
     "", never NaN; a UTF-8 byte-order mark is dropped), for readers that parse and check values
     themselves and name the row of a bad one (e.g. the tree inventory of ``greensink allometry``).
     A file that is not a readable CSV (not parseable, empty, not UTF-8) raises InputDataError naming it."""
+    check_readable(path, "CSV table")
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputDataError(f"{path}: cannot be read as a CSV table ({exc}). Save it as UTF-8 CSV with a header row.") from exc
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise InputDataError(f"{path}: cannot be read as a CSV table ({error_text(exc)}). Save it as UTF-8 CSV with a header row, "
+                             "one value per column, and quote values that contain a comma.") from exc
+    check_separator(path, table)
+    return table

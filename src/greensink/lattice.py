@@ -59,7 +59,9 @@ def imagery_lattice(cfg: Mapping, bounds: tuple[float, float, float, float]) -> 
         scene = _first_scene(cfg)
         found = None
         if scene is not None:
-            with rasterio.open(scene.red) as src:
+            from greensink.io import reading
+
+            with reading(scene.red, f"red band of scene {scene.scene_id}"), rasterio.open(scene.red) as src:
                 found = (src.crs, src.transform, f"scene {scene.scene_id} ({scene.red})")
     if found is None:
         why = "no scene found to take it from"

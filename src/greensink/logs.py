@@ -40,7 +40,7 @@ def _excepthook(log_path: str | Path | None) -> Callable:
         log = logging.getLogger("greensink.workflow")
         if isinstance(value, GreensinkError):
             where = f" (log: {log_path})" if log_path else ""
-            log.error("%s%s", value, where)
+            log.error("%s%s%s", _rule_prefix(), value, where)
             raise SystemExit(1)
         if log_path:
             import traceback
@@ -50,6 +50,14 @@ def _excepthook(log_path: str | Path | None) -> Callable:
         default(kind, value, tb)
 
     return hook
+
+
+def _rule_prefix() -> str:
+    """"rule NAME: " when running as a Snakemake rule script (whose module defines ``snakemake``), else ""."""
+    import __main__
+
+    rule = getattr(getattr(__main__, "snakemake", None), "rule", None)
+    return f"rule {rule}: " if rule else ""
 
 
 def progress(logger: logging.Logger, what: str, every_s: float = 10.0) -> Callable[[int, int], None]:

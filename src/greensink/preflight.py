@@ -61,7 +61,7 @@ def _missing_files(cfg: Mapping, found: Findings) -> set[str]:
     for key, value in input_paths(cfg):
         if key.startswith("imagery.files") or key == "imagery.stac.catalog" or demo_output(cfg, value):
             continue  # globs: reported with the scene listing; catalogs may be URLs
-        if (key == "vegetation.chm.path" or key.startswith("greenspace.")) and "{year}" in str(value):
+        if (key in ("vegetation.chm.path", "plots.path") or key.startswith("greenspace.")) and "{year}" in str(value):
             paths = [str(value).replace("{year}", str(y)) for y in sorted(cfg["years"])]
         else:
             paths = [str(value)]
@@ -185,12 +185,15 @@ def _season_note(cfg: Mapping, area: Bounds | None, found: Findings) -> None:
 def _raster_header(path: str, key: str, found: Findings) -> dict | None:
     import rasterio
 
+    from greensink.io import reading
+
     try:
-        with rasterio.open(path) as src:
+        with reading(path, "raster", "Give a GeoTIFF or another raster GDAL reads; if it was cut short, download or "
+                     "export it again."), rasterio.open(path) as src:
             return {"crs": src.crs, "bounds": tuple(src.bounds), "count": src.count, "nodata": src.nodata,
                     "dtype": src.dtypes[0], "shape": (src.height, src.width)}
-    except rasterio.errors.RasterioIOError as exc:
-        found.problems.append(f"{key}: {path} cannot be read as a raster ({exc}). Give a GeoTIFF or another raster GDAL reads.")
+    except GreensinkError as exc:
+        found.problems.append(f"{key}: {exc}")
         return None
 
 
@@ -303,8 +306,10 @@ def _class_table(gs: Mapping, types: list[str], head: dict, found: Findings) -> 
     except GreensinkError as exc:
         found.problems.append(str(exc))
         return
+    from greensink.io import reading
+
     present: set[int] = set()
-    with rasterio.open(gs["raster"]) as src:
+    with reading(gs["raster"], "land-cover raster"), rasterio.open(gs["raster"]) as src:
         for _, window in src.block_windows(1):
             block = src.read(1, window=window)
             if head["nodata"] is not None:
@@ -317,12 +322,12 @@ def _class_table(gs: Mapping, types: list[str], head: dict, found: Findings) -> 
 
 
 def _read_table(path: str, key: str, found: Findings):
-    import geopandas as gpd
+    from greensink.io import read_vector
 
     try:
-        return gpd.read_file(path)
-    except Exception as exc:  # noqa: BLE001 - GDAL's reason is in the text
-        found.problems.append(f"{key}: {path} cannot be read ({exc}). Give a vector file GDAL reads.")
+        return read_vector(path)  # names the file: unreadable, or without geometry (a CSV of x/y columns)
+    except GreensinkError as exc:
+        found.problems.append(f"{key}: {exc}")
         return None
 
 
@@ -332,7 +337,11 @@ def _plots(cfg: Mapping, missing: set[str], area: Bounds | None, imagery: Bounds
     plots = cfg.get("plots")
     if not plots or "plots.path" in missing or demo_output(cfg, plots["path"]):
         return
-    gdf = _read_table(plots["path"], "plots.path", found)
+    if "{year}" in str(plots["path"]):  # one plots file per year (greensink.refresh.plots_path): checked together
+        parts = [_read_table(str(plots["path"]).replace("{year}", str(y)), "plots.path", found) for y in sorted(cfg["years"])]
+        gdf = None if any(p is None for p in parts) else pd.concat(parts, ignore_index=True)
+    else:
+        gdf = _read_table(plots["path"], "plots.path", found)
     if gdf is None:
         return
     where = f"plots ({plots['path']})"
@@ -373,12 +382,19 @@ def _plots(cfg: Mapping, missing: set[str], area: Bounds | None, imagery: Bounds
         n = int((~years.isin(cfg["years"]) & years.notna()).sum())
         found.warnings.append(f"{where}: {n} plot(s) dated {other} (column {cols['year_column']!r}) are outside years "
                               f"{sorted(cfg['years'])} and will not be used. Add those years, or ignore this if intended.")
+    geom = gdf.geometry
+    placed = (~(geom.isna() | geom.is_empty)).to_numpy()
     pts = gdf.to_crs(cfg["crs"]).geometry.representative_point()
     x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    placed &= np.isfinite(x) & np.isfinite(y)
+    if not placed.all():
+        ids = [str(v) for v in gdf[cols["id_column"]].to_numpy()[~placed][:5]]
+        found.problems.append(f"{where}: {int((~placed).sum())} plot(s) have no coordinates (empty geometry or NaN x/y), "
+                              f"e.g. {ids}. Give each plot its location, or remove those rows.")
     for name, box in (("the imagery", imagery), ("the zones", area)):
         if box is None:
             continue
-        out = np.flatnonzero(~((x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])))
+        out = np.flatnonzero(placed & ~((x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])))
         if len(out):
             ids = [str(v) for v in gdf[cols["id_column"]].iloc[out[:5]]]
             found.problems.append(f"{where}: {len(out)} plot(s) lie outside {name} {_fmt(box)} ({cfg['crs']}), e.g. {ids}. "

@@ -20,6 +20,7 @@ from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.ingest.reader import file_alignment, nodata_in_use
 from greensink.ingest.scene import Scene
+from greensink.io import reading
 from greensink.units import format_m
 
 # Calibration check: reflectance lies between 0 and about 1 (bright cloud or snow ~1); a median of the valid
@@ -27,6 +28,11 @@ from greensink.units import format_m
 # reflectance (uncalibrated DN or radiance, a missing scale or offset). Read from at most ~1024² pixels.
 REFLECTANCE_MEDIAN_MAX = 1.5
 REFLECTANCE_MEDIAN_MIN = -0.5
+# Already reflectance: a profile whose scale is below DN_SCALE_MAX reads digital numbers; when the 99th percentile of
+# a band's valid raw values is at most RAW_REFLECTANCE_MAX the file holds reflectance already (0-1), and scaling it
+# again gives values near the offset (NDVI ~ 0, no vegetation).
+DN_SCALE_MAX = 0.01
+RAW_REFLECTANCE_MAX = 1.5
 
 # Suspect nodata: a value (0 or the band minimum) that is not the nodata in use but fills at least
 # SUSPECT_NODATA_PCT % of the pixels, and either SUSPECT_EDGE_PCT % of the image border or
@@ -55,7 +61,7 @@ def check_scene(scene: Scene, grid: Grid) -> list[str]:
         except rasterio.errors.RasterioIOError as exc:
             raise InputDataError(f"scene {scene.scene_id}: {role} band {p} cannot be read ({exc}). "
                                  "Check that the file exists and is a complete GeoTIFF/COG/JPEG2000.") from exc
-        with src:
+        with reading(p, f"{role} band of scene {scene.scene_id}"), src:
             if src.crs is None:
                 raise InputDataError(f"scene {scene.scene_id}: {role} band {p} has no CRS. Use a georeferenced file (GeoTIFF/COG/JP2).")
             if band > src.count:
@@ -84,7 +90,7 @@ def suspect_nodata(path: str, band: int, profile_nodata: float | None, override:
     """A warning if a value that is not the nodata in use (0 or the band minimum) looks like fill:
     it covers ≥ SUSPECT_NODATA_PCT % of the pixels and ≥ SUSPECT_EDGE_PCT % of the image border,
     or ≥ SUSPECT_NODATA_ALONE_PCT % of the pixels. None if nothing looks wrong."""
-    with rasterio.open(path) as src:
+    with reading(path, f"file of band {band}"), rasterio.open(path) as src:
         nodata = nodata_in_use(src.nodata, profile_nodata, override)
         step = max(1, math.ceil(max(src.height, src.width) / 1024))
         arr = src.read(band, out_shape=(math.ceil(src.height / step), math.ceil(src.width / step)), resampling=Resampling.nearest)
@@ -116,7 +122,7 @@ def scene_alignment(scene: Scene, grid: Grid) -> tuple[dict, list[str]]:
     bands = []
     corner = None
     for role, path, _ in scene.band_files():
-        with rasterio.open(path) as src:
+        with reading(path, f"{role} band of scene {scene.scene_id}"), rasterio.open(path) as src:
             how = file_alignment(src.crs, src.transform, grid)
             corner = corner or (src.transform.c, src.transform.f)
         if how is not None:
@@ -144,10 +150,11 @@ def calibration_check(scene: Scene, max_px: int = 1024) -> tuple[dict, list[str]
     warning when either median is outside [REFLECTANCE_MEDIAN_MIN, REFLECTANCE_MEDIAN_MAX]:
     those numbers are not reflectance (uncalibrated DN or radiance, or a missing scale/offset)."""
     medians: dict[str, float | None] = {}
+    raw_p99: dict[str, float] = {}
     for role, path, band in scene.band_files():
         if role == "quality":
             continue
-        with rasterio.open(path) as src:
+        with reading(path, f"{role} band of scene {scene.scene_id}"), rasterio.open(path) as src:
             nodata = nodata_in_use(src.nodata, scene.nodata, scene.nodata_override)
             step = max(1, math.ceil(max(src.height, src.width) / max_px))
             dn = src.read(band, out_shape=(math.ceil(src.height / step), math.ceil(src.width / step)),
@@ -155,6 +162,9 @@ def calibration_check(scene: Scene, max_px: int = 1024) -> tuple[dict, list[str]
         valid = np.isfinite(dn) if nodata is None else np.isfinite(dn) & (dn != nodata)
         scale, offset = scene.calibration(role)
         medians[role] = float(np.median(dn[valid] * scale + offset)) if valid.any() else None
+        if valid.any() and scale < DN_SCALE_MAX:
+            raw_p99[role] = float(np.percentile(dn[valid], 99))
+    scaled = {r: v for r, v in raw_p99.items() if v <= RAW_REFLECTANCE_MAX}
     odd = {r: m for r, m in medians.items() if m is not None and not REFLECTANCE_MEDIAN_MIN <= m <= REFLECTANCE_MEDIAN_MAX}
     warnings = []
     if odd:
@@ -165,4 +175,12 @@ def calibration_check(scene: Scene, max_px: int = 1024) -> tuple[dict, list[str]
             "reflectance. NDVI thresholds (vegetation.ndvi_vegetation, ndvi_tree) and the FVC endmembers assume reflectance, and "
             f"with an offset or per-band gain missing NDVI itself is wrong. Set imagery.profiles.{scene.sensor}.scale and offset "
             "so that reflectance = DN × scale + offset, one number for both bands or per band, e.g. scale: {red: 0.0123, nir: 0.0098}.")
-    return {"reflectance_median": medians, "calibration_suspect": bool(odd)}, warnings
+    if scaled and not odd:
+        values = ", ".join(f"{r} {v:.3g} (read as DN × {scene.calibration(r)[0]:g} {scene.calibration(r)[1]:+g} = "
+                           f"{v * scene.calibration(r)[0] + scene.calibration(r)[1]:.4g})" for r, v in scaled.items())
+        warnings.append(
+            f"scene {scene.scene_id} (profile {scene.sensor}): the file's values are already reflectance (99 % of the valid "
+            f"{'/'.join(scaled)} values are at most {values}), but profile {scene.sensor} reads digital numbers, so every "
+            "pixel becomes nearly the offset: NDVI near 0, no vegetation, no carbon. If the files hold reflectance 0-1, "
+            f"set imagery.profiles.{scene.sensor}.scale: 1 and offset: 0 (or use a profile for reflectance files).")
+    return {"reflectance_median": medians, "calibration_suspect": bool(odd or scaled)}, warnings

@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import pandas as pd
 import rasterio
 
 from greensink.errors import InputDataError
@@ -36,7 +35,9 @@ def read_scenes_table(path: str | Path, profiles: Mapping[str, Mapping] | None =
     path = Path(path)
     if not path.exists():
         raise InputDataError(f"{path}: scenes table not found. Check imagery.scenes in the config.")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    from greensink.io import read_csv_as_text
+
+    table = read_csv_as_text(path)  # names the file on a parse error, a ';'-separated file or a device
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise InputDataError(f"{path}: missing column(s) {missing}. A scenes table needs {list(REQUIRED_COLUMNS)}.")
@@ -126,7 +127,9 @@ def _file_key(path: str, pattern: re.Pattern, date_tag: str | None) -> tuple[dt.
     if it does not match there, in the whole path (e.g. a .SAFE folder name); or the date from a metadata tag."""
     m = pattern.search(Path(path).name) or pattern.search(path)
     if date_tag:
-        with rasterio.open(path) as src:
+        from greensink.io import reading
+
+        with reading(path, "imagery file"), rasterio.open(path) as src:
             value = src.tags().get(date_tag)
         if not value:
             raise ValueError(f"has no metadata tag {date_tag!r} (tags: {sorted(src.tags())[:10]})")
