@@ -1,0 +1,209 @@
+"""The tabulated per-pixel interval (uncertainty.pixel_interval: tabulated) against the exact path.
+
+Tolerance (docs/method.md §6, "Per-pixel interval, tabulated"):
+* noise sources off: the exact band is deterministic (percentiles of the B curve and table draws); the
+  tabulated band equals it within max(0.5 % of the exact band width, 0.01 t C/ha) at every pixel;
+* noise sources on: the exact band is a B-draw Monte Carlo sample of the pixel's distribution, the tabulated
+  one that distribution's percentile: 5 % of the exact draws lie below the tabulated lower bound and 5 %
+  above the upper one (pooled over pixels, single-type, mixed and edge pixels alike), and each pixel's count
+  is a Binomial(B, 0.05) count; the table itself equals the closed form it tabulates within 0.5 % of the band.
+The checks use the noise numbers the exact path draws (greensink.uncertainty.Noise), not the closed form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+from scipy import stats
+
+from greensink import io
+from greensink.carbon import (
+    IntervalTable,
+    carbon_map_streamed,
+    mixture_quantiles,
+    pixel_function,
+    tabulated_map,
+    typed_pixels,
+)
+from greensink.grid import Grid
+from greensink.uncertainty import Noise, NoiseSpec, ResidualField, _unit_triangular, pixel_noise_cdf
+
+B = 200
+TYPES = ["LIN", "POW", "EXP", "LOG", "TAB"]
+
+
+def _models() -> dict:
+    """Four curves fitted to plots (each form, one crossing 0 inside the NDVI range) and a table type."""
+    rng = np.random.default_rng(5)
+    forms = {"LIN": ("linear", 4.0, 40.0), "POW": ("power", 30.0, 1.2), "EXP": ("exponential", 0.9, 3.5),
+             "LOG": ("logarithmic", 35.0, 8.0)}
+    types = {}
+    for t, (form, a, b) in forms.items():
+        draws = np.column_stack([a + rng.normal(0, 0.1 * abs(a) + 0.2, B), b + rng.normal(0, 0.08 * abs(b), B)])
+        types[t] = {"form": form, "predictors": ["ndvi"], "params": {"a": a, "b": b}, "bootstrap": draws.tolist(),
+                    "x_range": [0.1, 0.9], "source": "plots"}
+    types["TAB"] = {"form": "constant", "predictors": ["ndvi"], "params": {"c": 12.0},
+                    "bootstrap": (12.0 * (1 + 0.2 * rng.standard_normal((B, 1)))).tolist(), "source": "table"}
+    return {"types": types}
+
+
+def _rasters(rows: int = 40, cols: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fractions (whole, edge and mixed pixels), NDVI (with NaN) and its standard error."""
+    rng = np.random.default_rng(11)
+    frac = np.zeros((len(TYPES), rows, cols), np.float32)
+    main = rng.integers(0, len(TYPES), (rows, cols))
+    typed = rng.random((rows, cols)) < 0.8
+    share = np.where(rng.random((rows, cols)) < 0.5, 1.0, rng.uniform(0.05, 1.0, (rows, cols)))
+    mixed = typed & (rng.random((rows, cols)) < 0.15)
+    for k in range(len(TYPES)):
+        frac[k] = np.where(typed & (main == k), share, 0.0)
+        frac[k] += np.where(mixed & ((main + 1) % len(TYPES) == k), (1 - share) * 0.9 + 0.05, 0.0)
+    ndvi = rng.uniform(-0.05, 0.95, (rows, cols)).astype(np.float32)
+    ndvi[rng.random((rows, cols)) < 0.03] = np.nan
+    se = np.where(np.isfinite(ndvi), rng.uniform(0.01, 0.05, (rows, cols)), np.nan).astype(np.float32)
+    return frac, ndvi, se
+
+
+def _spec(rows: int, cols: int, on: bool) -> NoiseSpec:
+    fld = ResidualField(nugget=0.02, psill=0.015, range_m=150.0, n_plots=80, method="test")
+    return NoiseSpec(seed=3, year=2024, residual=fld if on else None, ndvi=on, position_sd_m=1.5 if on else 0.0,
+                     resolution_m=10.0, width=cols, height=rows)
+
+
+def _files(tmp_path: Path, frac, ndvi, se) -> tuple[Path, dict, Path]:
+    rows, cols = ndvi.shape
+    grid = Grid(crs="EPSG:32651", transform=Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 3_500_000.0),
+                width=cols, height=rows)
+    f = io.write_raster(tmp_path / "fractions.tif", frac, grid, band_names=TYPES)
+    n = io.write_raster(tmp_path / "ndvi.tif", ndvi[None], grid, band_names=["ndvi"])
+    s = io.write_raster(tmp_path / "ndvi_se.tif", se[None], grid, band_names=["ndvi_se"])
+    return f, {"ndvi": n}, s
+
+
+def test_pixel_noise_cdf_is_the_distribution_of_the_drawn_noise() -> None:
+    # independent: the triangular numbers the exact path draws, plus normal numbers for the field
+    rng = np.random.default_rng(0)
+    z = _unit_triangular(rng, (400_000,)).astype(np.float64)
+    f = rng.standard_normal(400_000)
+    w = np.linspace(-4.0, 4.0, 17)
+    for alpha, sigma in ((0.0, 1.0), (1.0, 0.0), (0.4, 1.0), (1.0, 0.4), (0.8, 0.8)):
+        empirical = ((alpha * f + sigma * z)[:, None] <= w).mean(axis=0)
+        cdf, pdf = pixel_noise_cdf(w, alpha, sigma)
+        assert np.abs(cdf - empirical).max() < 0.003  # 400k draws: sd of a share <= 0.0008
+        h = 1e-5
+        slope = (pixel_noise_cdf(w + h, alpha, sigma)[0] - pixel_noise_cdf(w - h, alpha, sigma)[0]) / (2 * h)
+        np.testing.assert_allclose(pdf, slope, atol=1e-6)
+    # by hand: the unit triangular on ±√6 has CDF (1 + w/√6)²/2 below 0
+    c = math.sqrt(6.0)
+    assert pixel_noise_cdf(np.array([-c, -c / 2, 0.0, c]), 0.0, 1.0)[0] == pytest.approx([0.0, 0.125, 0.5, 1.0])
+    assert pixel_noise_cdf(np.array([1.0]), 2.0, 0.0)[0][0] == pytest.approx(stats.norm.cdf(0.5))
+
+
+def test_mixture_quantiles_without_noise_are_numpy_percentiles_and_with_noise_the_mixture_s() -> None:
+    rng = np.random.default_rng(1)
+    values = rng.gamma(3.0, 2.0, (6, B))
+    np.testing.assert_array_equal(mixture_quantiles(values, 0.0, 0.0, (0.05, 0.95)),
+                                  np.quantile(values, [0.05, 0.95], axis=1))
+    alpha, sigma = np.array([0.0, 1.0, 0.5, 2.0, 0.1, 3.0]), np.array([1.0, 0.0, 0.5, 1.0, 0.1, 3.0])
+    q = mixture_quantiles(values, alpha, sigma, (0.05, 0.95))
+    # Monte Carlo of the same mixture: a uniform draw b, then the two noise numbers
+    n = 400_000
+    for r in range(values.shape[0]):
+        sample = (values[r, rng.integers(0, B, n)] + alpha[r] * rng.standard_normal(n)
+                  + sigma[r] * _unit_triangular(rng, (n,)).astype(np.float64))
+        share = [(sample <= q[0, r]).mean(), (sample <= q[1, r]).mean()]
+        assert share == pytest.approx([0.05, 0.95], abs=0.002)
+
+
+def test_noise_off_the_tabulated_band_equals_the_exact_band(tmp_path: Path) -> None:
+    frac, ndvi, se = _rasters()
+    fpath, preds, _ = _files(tmp_path, frac, ndvi, se)
+    spec = _spec(*ndvi.shape, on=False)
+    out = {}
+    for method in ("exact", "tabulated"):
+        carbon_map_streamed(_models(), TYPES, fpath, preds, tmp_path / f"{method}.tif", noise=spec, strip_rows=16,
+                            interval_method=method)
+        out[method] = io.read_raster(tmp_path / f"{method}.tif").astype(np.float64)
+    exact, tab = out["exact"], out["tabulated"]
+    np.testing.assert_array_equal(tab[0], exact[0])  # the estimate band is the same, bit for bit
+    assert np.array_equal(np.isnan(tab), np.isnan(exact))
+    ok = np.isfinite(exact[1])
+    width = (exact[2] - exact[1])[ok]
+    tol = np.maximum(0.005 * width, 0.01)
+    for band in (1, 2):
+        assert (np.abs(tab[band][ok] - exact[band][ok]) <= tol).all()
+    assert (np.abs(tab[1:, ok] - exact[1:, ok]) > 1e-6).any()  # a table, not the exact path under another name
+
+
+def test_noise_on_the_tabulated_band_holds_the_exact_draws_distribution(tmp_path: Path) -> None:
+    models = _models()
+    frac, ndvi, se = _rasters()
+    rows, cols = ndvi.shape
+    spec = _spec(rows, cols, on=True)
+    layers = {"ndvi": ndvi, "ndvi_se": se}
+    table = IntervalTable(models, TYPES, Noise(spec, B), 90.0)
+    band = tabulated_map(models, TYPES, frac, layers, table, noise=Noise(spec, B), chunk_pixels=500)
+    active = typed_pixels(frac)
+    est, draws = pixel_function(models, TYPES, frac, layers, noise=Noise(spec, B))(active)
+    np.testing.assert_array_equal(band[0].reshape(-1)[active].astype(np.float32), est.astype(np.float32))
+    ok = np.isfinite(est)
+    lo, hi = band[1].reshape(-1)[active][ok], band[2].reshape(-1)[active][ok]
+    d = draws[:, ok]
+    below, above = (d < lo).sum(axis=0), (d > hi).sum(axis=0)
+    n_types = (frac.reshape(len(TYPES), -1)[:, active][:, ok] > 0).sum(axis=0)
+    edge = frac.reshape(len(TYPES), -1)[:, active][:, ok].sum(axis=0) < 0.999
+    positive = lo > 0  # where the floor at 0 holds the lower bound, more than 5 % of draws sit at 0
+    for name, sel in (("all", positive), ("mixed", positive & (n_types > 1)), ("edge", positive & edge)):
+        assert sel.sum() > 100, name
+        # pooled over pixels: the draws are independent between pixels but for the shared curve draws and the
+        # correlated field; 0.05 ± 0.006 is > 4 standard errors at these counts
+        assert below[sel].mean() / B == pytest.approx(0.05, abs=0.006), name
+        assert above[sel].mean() / B == pytest.approx(0.05, abs=0.006), name
+    # per pixel: counts of a Binomial(200, 0.05); outside its 99.9 % range at about 0.1 % of pixels
+    lo_k, hi_k = stats.binom.ppf([0.0005, 0.9995], B, 0.05)
+    assert ((below[positive] < lo_k) | (below[positive] > hi_k)).mean() < 0.01
+    assert ((above < lo_k) | (above > hi_k)).mean() < 0.01
+
+
+def test_the_table_equals_the_closed_form_it_tabulates() -> None:
+    models = _models()
+    spec = _spec(10, 10, on=True)
+    noise = Noise(spec, B)
+    table = IntervalTable(models, TYPES, noise, 90.0)
+    rng = np.random.default_rng(7)
+    for k in range(4):
+        preds, form, params, boot = table.specs[k][0]
+        x = rng.uniform(0.0, 0.95, 400)
+        from greensink.model import predict
+
+        v = np.maximum(predict(form, params, x, preds), 0.0)
+        vals = np.maximum(predict(form, boot, x, preds), 0.0).T
+        sigma = v * rng.uniform(0.0, 1.2, x.size) ** 2
+        direct = mixture_quantiles(vals, noise.sd_field * v, sigma, table.probs)
+        looked, inside = table.lookup(k, 0, x, sigma)
+        assert inside.all()
+        width = direct[1] - direct[0]
+        assert (np.abs(looked - direct) <= 0.005 * width + 1e-9).all(), form
+
+
+def test_tabulated_is_the_default_of_the_config_and_needs_no_seed(tmp_path: Path) -> None:
+    from greensink.carbon import run_carbon
+
+    frac, ndvi, se = _rasters(12, 20)
+    fpath, preds, sepath = _files(tmp_path, frac, ndvi, se)
+    models = io.write_json(tmp_path / "models.json", {**_models(), "residual_field": dataclasses.asdict(
+        ResidualField(nugget=0.02, psill=0.015, range_m=150.0, n_plots=80, method="test"))})
+    bands = {}
+    for name, seed, unc in (("a", 1, {}), ("b", 2, {}), ("x", 1, {"pixel_interval": "exact"}),
+                            ("y", 2, {"pixel_interval": "exact"})):
+        run_carbon(models, preds, fpath, sepath, tmp_path / f"{name}.tif", tmp_path / f"{name}.json", types=TYPES,
+                   year=2024, seed=seed, uncertainty=unc)
+        bands[name] = io.read_raster(tmp_path / f"{name}.tif")
+    np.testing.assert_array_equal(bands["a"], bands["b"])  # closed form: no random numbers
+    assert not np.array_equal(bands["x"][1:], bands["y"][1:], equal_nan=True)  # exact: the seed's draws
+    np.testing.assert_array_equal(bands["a"][0], bands["x"][0])
