@@ -407,10 +407,11 @@ TABLE_AXES: dict[str, tuple[float, float, float]] = {
     "ndvi": (-1.0, 1.0, 0.005), "fvc": (0.0, 1.0, 0.005), "canopy": (0.0, 1.0, 0.005), "height": (0.0, 100.0, 0.25)}
 """Predictor values (first, last, step) at which a one-predictor curve's interval is tabulated; a pixel whose
 value lies outside is evaluated draw by draw (:func:`mixture_quantiles`)."""
-TABLE_T_NODES = 25  # nodes of t = σ/(σ + κ) in 0..1 (σ the pixel's independent noise sd, κ the draws' own spread)
+TABLE_T_NODES = 17  # nodes of t = σ/(σ + κ) in 0..1 (σ the pixel's independent noise sd, κ the draws' own spread)
+TABLE_LOG_STEP = 0.01  # step of ln x for the logarithmic and power forms
 TABLE_X_STRIDE = 8  # R (the noise's shape) is tabulated at every 8th predictor node: it varies slowly with x
 SOLVER_MAX_ITER = 60
-SOLVER_RTOL = 1e-8
+SOLVER_RTOL = 1e-7
 
 
 def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
@@ -420,7 +421,7 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
     (:func:`greensink.uncertainty.pixel_noise_cdf`), i.e. of the noisy draws' distribution, not of one set of
     B noise numbers. Rows with α = σ = 0 give ``np.quantile`` of their values (linear interpolation, as
     :func:`density_map`). Otherwise the root of mean_b G(q − v_b) = p by Newton steps kept inside a bracket
-    (bisection where a step leaves it), each row iterated until its step is below 1e-8 of its scale, so a
+    (bisection where a step leaves it), each row iterated until its step is below 1e-7 of its scale, so a
     row's result does not depend on the other rows. ``start`` (len(probs), n): first guesses (else a
     normal approximation)."""
     from scipy.special import ndtri
@@ -517,6 +518,7 @@ class IntervalTable:
             else:
                 x0, x1, step = TABLE_AXES[preds[0]]
                 u0, u1 = (math.log(X_MIN_LOG), math.log(x1)) if logx else (x0, x1)
+                step = TABLE_LOG_STEP if logx else step
             n = int(math.floor((u1 - u0) / step + 1e-9)) + 1
             nr = (n - 1) // self.stride + 1
             self._tables[key] = {"u0": u0, "step": step, "n": n, "logx": logx, "done": np.zeros(n, dtype=bool),
