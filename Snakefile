@@ -10,7 +10,7 @@ sys.path.insert(0, _src)  # the package of this checkout, for parse time ...
 # ... and for the rule scripts (also under --use-conda). Set here, not required from the user.
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_src, os.getenv("PYTHONPATH")) if p))
 
-from greensink.workflow import DEMO_CONFIG, project_setup  # noqa: E402
+from greensink.workflow import DEMO_CONFIG, launch_context, project_setup  # noqa: E402
 from greensink.errors import GreensinkError  # noqa: E402
 from snakemake.logging import logger  # noqa: E402
 
@@ -20,12 +20,14 @@ if not workflow.overwrite_configfiles:
     configfile: str(DEMO_CONFIG)
 
 
+# the launch folder and --directory: a cluster job (not the main process) takes the main process's
+_base, _directory_given = launch_context(os.getcwd(), workflow.overwrite_workdir is not None, workflow.is_main_process)
 try:  # validate, resolve input paths, check the inputs (main process only) and claim the project folder
     _project, _warnings = project_setup(
         config,
         workflow.overwrite_configfiles,
-        os.getcwd(),
-        directory_given=workflow.overwrite_workdir is not None,
+        _base,
+        directory_given=_directory_given,
         main=workflow.is_main_process,
     )
 except GreensinkError as _err:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,28 @@ def project_setup(config: Mapping, configfiles: Sequence[str | Path], base: str 
         warnings = check_inputs(cfg)
         check_project(cfg["workdir"], config_file)
     return cfg, warnings
+
+
+LAUNCH_ENV = "GREENSINK_LAUNCH"  # where the main process started: {"base": folder, "directory_given": bool}
+
+
+def launch_context(cwd: str | Path, directory_given: bool, main: bool) -> tuple[str, bool]:
+    """The folder a run started in and whether --directory was given, for :func:`project_setup`.
+
+    The main process takes ``cwd`` and ``directory_given`` and records them in the environment
+    (:data:`LAUNCH_ENV`). A job that a cluster executor (e.g. Slurm) runs in a new Snakemake process is not the
+    main process: it starts in the project folder, without --directory, so on its own it would resolve the
+    config's relative paths against the project folder and choose ``projects/<config>`` inside it. It reads
+    the main process's record instead (sbatch passes the environment on), and without a record takes its own
+    folder as the project folder."""
+    if main:
+        os.environ[LAUNCH_ENV] = json.dumps({"base": str(Path(cwd).resolve()), "directory_given": bool(directory_given)})
+        return str(cwd), bool(directory_given)
+    recorded = os.environ.get(LAUNCH_ENV)
+    if not recorded:
+        return str(cwd), True
+    launch = json.loads(recorded)
+    return str(launch["base"]), bool(launch["directory_given"])
 
 
 def _merged(a: Mapping, b: Mapping) -> dict:

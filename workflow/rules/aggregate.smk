@@ -27,6 +27,9 @@ rule aggregate:
         "logs/aggregate/{year}.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         levels=LEVELS,
         types=TYPES,

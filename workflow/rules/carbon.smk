@@ -14,6 +14,9 @@ rule carbon:
         "logs/carbon/{year}.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         types=TYPES,
         predictors=PREDICTORS,

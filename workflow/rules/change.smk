@@ -31,6 +31,9 @@ rule change:
         "logs/change/{y0}_{y1}.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         levels=LEVELS,
         types=TYPES,

@@ -10,6 +10,7 @@ from greensink.workflow import (
 )
 from greensink.config import zoning_paths
 from greensink.grid import Grid
+from greensink import resources as job_resources
 from greensink.package_data import ALLOMETRY, REPORT_TEMPLATE, file_path
 from greensink.tiers import VEG, VEG_NAME
 from greensink.scenario import scenarios, wildcard_pattern
@@ -179,6 +180,18 @@ def tile_ids():
     so this waits for checkpoint prepare_zones (Snakemake re-evaluates the DAG once it has run)."""
     grid = Grid.read(checkpoints.prepare_zones.get().output.grid)
     return [tile.id for tile in grid.tiles(TILE_PX)]
+
+
+def job_mem_mb(wildcards, threads, attempt, rulename):
+    """Every rule's resources mem_mb: from its tile or grid size (greensink.resources), evaluated again when
+    the job is ready, once the grid exists; more on a retry."""
+    mpx = job_resources.job_mpx(config, dict(wildcards.items()))
+    return job_resources.mem_mb(rulename, mpx, threads, attempt)
+
+
+def job_runtime(wildcards, attempt, rulename):
+    """Every rule's resources runtime (minutes), as job_mem_mb."""
+    return job_resources.runtime_min(rulename, job_resources.job_mpx(config, dict(wildcards.items())), attempt)
 
 
 def composite_tiles(wildcards):

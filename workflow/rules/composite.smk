@@ -18,6 +18,9 @@ if not TILED:
         conda:
             ENV
         threads: composite_threads(config, workflow.cores)
+        resources:
+            mem_mb=job_mem_mb,
+            runtime=job_runtime,
         params:
             method=config["imagery"]["composite"],
             block_rows=config["imagery"]["block_rows"],
@@ -39,6 +42,9 @@ else:
         conda:
             ENV
         threads: 1
+        resources:
+            mem_mb=job_mem_mb,
+            runtime=job_runtime,
         params:
             method=config["imagery"]["composite"],
             block_rows=config["imagery"]["block_rows"],
@@ -60,6 +66,9 @@ else:
         conda:
             ENV
         threads: 1
+        resources:
+            mem_mb=job_mem_mb,
+            runtime=job_runtime,
         params:
             method=config["imagery"]["composite"],
             block_rows=config["imagery"]["block_rows"],

@@ -16,6 +16,9 @@ if DEMO:
             "logs/build_demo.log",
         conda:
             ENV
+        resources:
+            mem_mb=job_mem_mb,
+            runtime=job_runtime,
         params:
             demo=config["demo"],
             years=YEARS,

@@ -15,6 +15,9 @@ rule ingest:
         "logs/ingest/{year}.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         source=config["imagery"]["source"],
         files=config["imagery"].get("files", []),

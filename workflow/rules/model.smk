@@ -17,6 +17,9 @@ rule model:
         "logs/model/{year}.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         plots=PLOTS,
         model=config["model"],

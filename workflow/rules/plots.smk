@@ -16,6 +16,9 @@ rule plot_carbon:
         "logs/plot_carbon.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         plots=PLOTS,
         n_draws=config["model"]["n_bootstrap"],

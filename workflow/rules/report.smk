@@ -19,6 +19,9 @@ rule provenance:
         "logs/provenance.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         config=config,
     script:
@@ -49,6 +52,9 @@ rule report:
         "logs/report.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         years=YEARS,
         pairs=PAIRS,
@@ -75,6 +81,9 @@ rule qgis_styles:
         "logs/qgis_styles.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     script:
         "../scripts/qgis_styles.py"
 
@@ -93,6 +102,9 @@ rule qgis_project:
         "logs/qgis_project.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         years=YEARS,
         pairs=PAIRS,

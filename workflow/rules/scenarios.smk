@@ -38,6 +38,9 @@ if SCENARIOS:
             "logs/scenarios/{scenario}_inputs.log",
         conda:
             ENV
+        resources:
+            mem_mb=job_mem_mb,
+            runtime=job_runtime,
         params:
             scenario=scenario_params,
             years=YEARS,
@@ -62,6 +65,9 @@ if SCENARIOS:
             "logs/scenarios/{scenario}_carbon.log",
         conda:
             ENV
+        resources:
+            mem_mb=job_mem_mb,
+            runtime=job_runtime,
         params:
             types=scenario_types,
             year=scenario_year,
@@ -111,6 +117,9 @@ if SCENARIOS:
             "logs/scenarios/{scenario}_zones.log",
         conda:
             ENV
+        resources:
+            mem_mb=job_mem_mb,
+            runtime=job_runtime,
         params:
             scenario=scenario_params,
             years=YEARS,
@@ -138,6 +147,9 @@ if SCENARIOS:
             "logs/scenarios/summary.log",
         conda:
             ENV
+        resources:
+            mem_mb=job_mem_mb,
+            runtime=job_runtime,
         params:
             scenarios=list(SCENARIOS),
             baseline_years=SCENARIO_YEARS,
@@ -160,6 +172,9 @@ if DEMO:
             "logs/scenarios/demo_layers.log",
         conda:
             ENV
+        resources:
+            mem_mb=job_mem_mb,
+            runtime=job_runtime,
         params:
             names=DEMO_SCENARIO_LAYERS,
         script:

@@ -22,6 +22,9 @@ rule transitions:
         "logs/transitions.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         years=YEARS,
         levels=LEVELS,

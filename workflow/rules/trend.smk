@@ -21,6 +21,9 @@ rule trend:
         "logs/change/trend.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         years=YEARS,
         levels=LEVELS,

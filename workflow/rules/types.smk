@@ -14,6 +14,9 @@ rule types:
         TYPES_LOG,
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         greenspace=greenspace_params,
         compress=config["output"]["compress"],

@@ -18,6 +18,9 @@ rule vegetation:
         "logs/vegetation/{year}.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         vegetation=config["vegetation"],
         block_rows=config["imagery"]["block_rows"],
@@ -36,6 +39,9 @@ rule ndvi_se:
         "logs/ndvi_se/{year}.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         obs_sd=config.get("uncertainty", {}).get("ndvi", {}).get("obs_sd", 0.03),
         method=config["imagery"]["composite"],

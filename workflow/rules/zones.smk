@@ -18,6 +18,9 @@ checkpoint prepare_zones:
         "logs/prepare_zones.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         zones=config["zones"],
         crs=config["crs"],
@@ -37,5 +40,8 @@ rule zone_coverage:
         "logs/zone_coverage/{level}.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     script:
         "../scripts/zone_coverage.py"

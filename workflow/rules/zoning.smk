@@ -20,6 +20,9 @@ rule zoning_canopy_gap:
         "logs/zoning_canopy_gap/{year}.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         levels=LEVELS,
         zoning=ZONING,
@@ -51,6 +54,9 @@ rule zoning_importance:
         "logs/zoning_importance/{year}.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         levels=LEVELS,
         types=TYPES,
@@ -80,6 +86,9 @@ rule zoning_potential:
         "logs/zoning_potential/{year}.log",
     conda:
         ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
     params:
         levels=LEVELS,
         zoning=ZONING,

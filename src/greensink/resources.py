@@ -1,0 +1,118 @@
+"""Job resources for a cluster scheduler: memory (MiB) and wall time (minutes) of each rule's job from its size.
+
+A job's size is the number of pixels it works on: a ``{tile}`` job's tile (``tiles.size_px`` squared, at most
+the grid), every other job's analysis grid (``results/zones/grid.json``, written by checkpoint prepare_zones),
+and before the grid exists (rule build_demo, the dry run) the demo's extent or :data:`UNKNOWN_MPX`.
+Snakemake evaluates a rule's resources again when the job is ready to run, so the grid is read by then.
+
+Each rule has a fixed part and a part per million pixels (Mpx), both from measured peaks and times
+(``benchmarks/README.md``, docs/method.md section "Job resources"):
+
+* streamed per-pixel stages (composite, mosaic, vegetation, NDVI SE, carbon) read and write row strips,
+  so their memory hardly grows with the area: 930-982 MiB for a 10980 × 10980 grid (120 Mpx) with the
+  composite, 888 MiB with vegetation, 717 MiB for carbon on 36 Mpx;
+* whole-grid stages hold rasters and their draws: aggregate 2.1 GiB on 9 Mpx, change 2.0 GiB, the demo
+  generator 2.3 GiB (issue 14's 30 km demo), so about 230 MiB per Mpx;
+* small jobs (zones, model, tables, report) peak at 300-600 MiB on the demo.
+
+Memory is the rule's figure × :data:`MEMORY_MARGIN`, times the attempt (a retried job asks for more);
+the wall time is the measured seconds per Mpx × :data:`TIME_MARGIN` (shared, slower nodes) plus
+:data:`MIN_RUNTIME_MIN`, times the attempt. A rule not in the table is taken as a whole-grid stage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from greensink.grid import Grid
+
+GRID_FILE = "results/zones/grid.json"
+UNKNOWN_MPX = 1.0  # the size assumed before the grid exists and without a demo extent (replaced once it does)
+MEMORY_MARGIN = 1.5  # measured peaks × this: other engineers' machines, other data, Python's allocator
+TIME_MARGIN = 3.0  # measured times × this: the benchmarks ran on 2 cores, cluster cores may be slower or shared
+MIN_RUNTIME_MIN = 10  # minutes every job gets beyond its share: start-up, reading the Snakefile, slow file systems
+
+
+@dataclass(frozen=True)
+class RuleCost:
+    """A rule's measured peak memory and time: ``base_mib + mib_per_mpx × Mpx`` and ``s_per_mpx × Mpx``."""
+
+    base_mib: float
+    mib_per_mpx: float
+    s_per_mpx: float
+    source: str  # where the figures come from
+
+
+STREAMED = RuleCost(600, 4, 1.5, "composite 982 MiB, 0.73 Mpx/s on 120 Mpx; vegetation 886 MiB, 1.58 Mpx/s")
+WHOLE_GRID = RuleCost(400, 240, 20, "aggregate 2.1 GiB, 174 s on 9 Mpx; change 2.0 GiB, 90 s")
+SMALL = RuleCost(400, 20, 2, "zones, tables and the report: 300-600 MiB on the demo")
+
+COSTS: dict[str, RuleCost] = {
+    "build_demo": RuleCost(400, 250, 13, "demo generator 2.3 GiB, 115 s on 9 Mpx (2 m truth cells)"),
+    "prepare_zones": SMALL,
+    "zone_coverage": RuleCost(400, 16, 1, "coverage_matrix 1481 MiB peak, 3.7 s on 100 Mpx (CSR 1200 MiB)"),
+    "ingest": SMALL,
+    "composite": STREAMED,
+    "composite_tile": STREAMED,
+    "mosaic": STREAMED,
+    "vegetation": STREAMED,
+    "ndvi_se": STREAMED,
+    "carbon": RuleCost(600, 6, 9.1, "carbon streamed 717 MiB, 0.11 Mpx/s on 36 Mpx with 200 draws"),
+    "types": RuleCost(400, 40, 2, "per-type fraction rasters of the whole grid"),
+    "plot_carbon": SMALL,
+    "model": RuleCost(400, 40, 2, "predictor rasters read whole at the plots"),
+    "aggregate": WHOLE_GRID,
+    "targets": SMALL,
+    "change": WHOLE_GRID,
+    "trend": WHOLE_GRID,
+    "transitions": WHOLE_GRID,
+    "comparability": SMALL,
+    "report": RuleCost(600, 40, 5, "maps drawn from the rasters"),
+    "provenance": SMALL,
+    "qgis_styles": SMALL,
+    "qgis_project": SMALL,
+}
+
+
+def cost(rule: str) -> RuleCost:
+    """The rule's cost figures; a rule not in :data:`COSTS` counts as a whole-grid stage."""
+    return COSTS.get(rule, WHOLE_GRID)
+
+
+def grid_pixels(workdir: str | Path = ".") -> int | None:
+    """Pixels of the analysis grid once checkpoint prepare_zones has written it, else None."""
+    path = Path(workdir) / GRID_FILE
+    if not path.is_file():
+        return None
+    grid = Grid.read(path)
+    return grid.width * grid.height
+
+
+def job_mpx(cfg: Mapping, wildcards: Mapping, workdir: str | Path = ".") -> float:
+    """Million pixels a job works on: a tile for a job with a ``tile`` wildcard, else the grid (see module doc)."""
+    grid_px = grid_pixels(workdir)
+    if grid_px is None and cfg.get("imagery", {}).get("source") == "demo" and cfg.get("demo", {}).get("extent_m"):
+        grid_px = math.ceil(cfg["demo"]["extent_m"] / cfg["resolution"]) ** 2
+    size_px = (cfg.get("tiles") or {}).get("size_px")
+    if "tile" in wildcards and size_px:
+        tile_px = int(size_px) ** 2
+        return (tile_px if grid_px is None else min(tile_px, grid_px)) / 1e6
+    return UNKNOWN_MPX if grid_px is None else grid_px / 1e6
+
+
+def mem_mb(rule: str, mpx: float, threads: int = 1, attempt: int = 1) -> int:
+    """Memory to ask for, MB: (base + per-Mpx × Mpx) × :data:`MEMORY_MARGIN` × attempt. Threads beyond the
+    first each add the per-pixel part again (their chunks are in flight at once), at least 100 MiB each."""
+    c = cost(rule)
+    per_thread = max(c.mib_per_mpx * mpx, 100.0) * max(int(threads) - 1, 0)
+    return int(math.ceil((c.base_mib + c.mib_per_mpx * mpx + per_thread) * MEMORY_MARGIN * max(int(attempt), 1)))
+
+
+def runtime_min(rule: str, mpx: float, attempt: int = 1) -> int:
+    """Wall time to ask for, minutes: measured s/Mpx × Mpx × :data:`TIME_MARGIN` + :data:`MIN_RUNTIME_MIN`,
+    times the attempt."""
+    minutes = cost(rule).s_per_mpx * mpx * TIME_MARGIN / 60.0 + MIN_RUNTIME_MIN
+    return int(math.ceil(minutes * max(int(attempt), 1)))
