@@ -17,6 +17,7 @@ from affine import Affine
 from greensink.config import demo_paths
 from greensink.grid import Grid, lattice_offset
 from greensink.ingest import Scene, file_alignment, in_season, load_scenes
+from greensink.portable import run_relative
 from greensink.stac import first_item_lattice
 from greensink.units import format_m
 
@@ -62,7 +63,8 @@ def imagery_lattice(cfg: Mapping, bounds: tuple[float, float, float, float]) -> 
             from greensink.io import reading
 
             with reading(scene.red, f"red band of scene {scene.scene_id}"), rasterio.open(scene.red) as src:
-                found = (src.crs, src.transform, f"scene {scene.scene_id} ({scene.red})")
+                # the file relative to the run folder where it lies inside it: grid.json stays portable
+                found = (src.crs, src.transform, f"scene {scene.scene_id} ({run_relative(scene.red)})")
     if found is None:
         why = "no scene found to take it from"
     else:

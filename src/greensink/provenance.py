@@ -4,6 +4,13 @@ Records the configuration (and its SHA-256 over a canonical JSON dump), the chec
 input file and scene band, the scene ids used per year, the package versions and the Python
 version; for STAC imagery each scene's item id and collection. No wall-clock time is stored, so the
 record of a rerun is identical.
+
+The record is portable (:mod:`greensink.portable`): every path inside the run's folder, in the input list
+and in the recorded configuration alike, is relative to that folder (the configuration's ``workdir`` is
+``"."``), so a moved or archived run folder names its own files and no folder of the machine that made it;
+the configuration's SHA-256 is taken over that portable configuration, so the same project run in two
+places has the same hash. Files outside the run folder keep their absolute path; every file is named with
+its SHA-256.
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import platform
 from collections.abc import Iterable, Mapping
 from importlib import metadata
@@ -19,6 +25,7 @@ from pathlib import Path
 
 import greensink
 from greensink import io as gio
+from greensink.portable import portable, run_relative
 from greensink.tiers import carbon_tiers
 
 log = logging.getLogger(__name__)
@@ -79,7 +86,9 @@ def run_provenance(inputs: Mapping[str, str | Path | Iterable], out: str | Path,
     checksummed; ``models`` the years' models.json, whose tiers become ``carbon_tiers``
     (:func:`greensink.tiers.carbon_tiers`); every other entry is an input file, checksummed. Remote
     files (http, s3 ...: STAC assets, identified by their item id and href) are not checksummed. Paths
-    are recorded relative to ``root`` (default: the working directory, the run folder)."""
+    inside ``root`` (default: the working directory, the run folder) are recorded relative to it, in the
+    input list, the scenes and the configuration alike (:func:`greensink.portable.portable`); paths outside
+    it stay absolute (:func:`greensink.portable.run_relative`)."""
     files = [p for name, value in inputs.items() if name not in ("scenes", "models") for p in _paths(value)]
     scenes, imagery = {}, {}
     for path in _paths(inputs.get("scenes", [])):
@@ -90,8 +99,8 @@ def run_provenance(inputs: Mapping[str, str | Path | Iterable], out: str | Path,
         for s in listed["scenes"]:
             files += [str(f) for f in (s["red"], s["nir"], s["quality"]) if f]
     local = sorted({f for f in files if "://" not in f})
-    checksums = {os.path.relpath(f, root): gio.sha256(f) for f in local}
-    prov = record(dict(config), checksums, scenes, imagery)
+    checksums = {run_relative(f, root): gio.sha256(f) for f in local}
+    prov = record(portable(dict(config), root), checksums, portable(scenes, root), portable(imagery, root))
     prov["carbon_tiers"] = carbon_tiers(gio.read_json(path) for path in _paths(inputs.get("models", [])))
     gio.write_json(out, prov)
     log.info("provenance: %d input files checksummed", len(checksums))
