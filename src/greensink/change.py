@@ -462,6 +462,7 @@ def run_change(
     evaluating the models again and without draws."""
     from greensink import io as gio
     from greensink.aggregate import zone_draw_sums
+    from greensink.comparability import add_columns as add_comparability
     from greensink.carbon import density_map, fill_values, pixel_function, type_fill, typed_pixels
     from greensink.model import used_predictors
     from greensink.uncertainty import Noise, noise_spec, paired_residual_field, residual_year_correlation
@@ -523,6 +524,8 @@ def run_change(
                                                      att.space, out["zones"], strict=True):
         table = change_table(z, gio.read_vector(t0), gio.read_vector(t1), y0, y1, s, interval_pct,
                              no_net_loss_tolerance_ha=tolerance_ha, attribution=part, sink_space=space)
+        if "comparability" in inp.keys():  # rule comparability's record: comparable, comparability_note
+            table = add_comparability(table, gio.read_json(inp["comparability"]))
         gio.write_table(gpkg, table, layer=level, parquet=True)
         known = table["stock_change_t"].notna()
         log.info("%s %d-%d: stock change %.1f t C = gain %.1f + loss %.1f + growth %.1f + conversion %.1f + other %.1f "

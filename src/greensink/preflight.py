@@ -386,7 +386,7 @@ def _plots(cfg: Mapping, missing: set[str], area: Bounds | None, imagery: Bounds
     placed = (~(geom.isna() | geom.is_empty)).to_numpy()
     pts = gdf.to_crs(cfg["crs"]).geometry.representative_point()
     x, y = pts.x.to_numpy(), pts.y.to_numpy()
-    placed &= np.isfinite(x) & np.isfinite(y)
+    placed = placed & np.isfinite(x) & np.isfinite(y)  # to_numpy() of a Series may be read-only (pandas copy-on-write)
     if not placed.all():
         ids = [str(v) for v in gdf[cols["id_column"]].to_numpy()[~placed][:5]]
         found.problems.append(f"{where}: {int((~placed).sum())} plot(s) have no coordinates (empty geometry or NaN x/y), "

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from greensink import io as gio
 from greensink.config import read_yaml
 from greensink.errors import ConfigError
 
@@ -89,3 +90,19 @@ def annotate(table: pd.DataFrame, level: str, targets: Sequence[dict]) -> pd.Dat
         out[f"target_{indicator}_met"] = met.to_numpy()
         out[f"target_{indicator}_gap"] = part["gap"].to_numpy()
     return out
+
+
+def run_targets(indicators: Sequence[str | Path], out: Sequence[str | Path], targets_path: str | Path,
+                levels: Sequence[str]) -> dict[str, int]:
+    """Rule targets: each level's zone table (``indicators``: results/{year}/zones/{level}.indicators.parquet,
+    rule aggregate's tables without targets) with the target columns of :func:`annotate`, written as the
+    final zone table ``out`` (GeoPackage, CSV and GeoParquet twins). A separate rule so that editing a target
+    reruns this and the report only, never the aggregation or the change products.
+    Returns the number of targets evaluated per level."""
+    goals = read_targets(targets_path)
+    counts = {}
+    for level, src, dst in zip(levels, indicators, out, strict=True):
+        table = annotate(gio.read_vector(src), level, goals)
+        gio.write_table(dst, table, layer=level, parquet=True)
+        counts[level] = sum(1 for t in goals if t["level"] == level)
+    return counts

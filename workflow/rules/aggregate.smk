@@ -1,4 +1,5 @@
-# Aggregate: zone tables at every level, from exact coverage and the same bootstrap draws.
+# Aggregate: zone tables at every level, from exact coverage and the same bootstrap draws. It writes the
+# intermediate indicator tables; rule targets adds the targets' columns to make the final zone tables.
 
 
 rule aggregate:
@@ -18,11 +19,8 @@ rule aggregate:
         ndvi_se="results/{year}/ndvi_se.tif",
         population=optional_population,
         residential=optional_residential,
-        targets=config["targets"],
     output:
-        expand("results/{{year}}/zones/{level}.gpkg", level=LEVELS),
-        expand("results/{{year}}/zones/{level}.csv", level=LEVELS),
-        expand("results/{{year}}/zones/{level}.parquet", level=LEVELS),
+        expand("results/{{year}}/zones/{level}.indicators.parquet", level=LEVELS),
     log:
         "logs/aggregate/{year}.log",
     conda:

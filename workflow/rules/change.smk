@@ -16,8 +16,10 @@ rule change:
         ndvi_se1="results/{y1}/ndvi_se.tif",
         models0="results/{y0}/model/models.json",
         models1="results/{y1}/model/models.json",
-        tables0=expand("results/{{y0}}/zones/{level}.gpkg", level=LEVELS),
-        tables1=expand("results/{{y1}}/zones/{level}.gpkg", level=LEVELS),
+        # the indicator tables (rule aggregate), not the final ones: a target edit does not rerun change
+        tables0=expand("results/{{y0}}/zones/{level}.indicators.parquet", level=LEVELS),
+        tables1=expand("results/{{y1}}/zones/{level}.indicators.parquet", level=LEVELS),
+        comparability="results/change/{y0}_{y1}/comparability.json",  # rule comparability (change.incompatible)
     output:
         sink="results/change/{y0}_{y1}/sink.tif",
         zones=expand("results/change/{{y0}}_{{y1}}/zones/{level}.gpkg", level=LEVELS),

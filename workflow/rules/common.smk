@@ -11,6 +11,7 @@ from greensink.workflow import (
 from greensink.config import zoning_paths
 from greensink.grid import Grid
 from greensink import resources as job_resources
+from greensink.refresh import plot_rows_digest, plots_by_year, plots_path
 from greensink.package_data import ALLOMETRY, REPORT_TEMPLATE, file_path
 from greensink.tiers import VEG, VEG_NAME
 from greensink.scenario import scenarios, wildcard_pattern
@@ -63,7 +64,10 @@ def greenspace_params(wildcards):
 
 
 def optional_plots(wildcards):
-    return [PLOTS["path"]] if PLOTS else []
+    """The plots file, or every year's (plots.path holding {year}, greensink.refresh.plots_path)."""
+    if not PLOTS:
+        return []
+    return [plots_path(PLOTS, year) for year in YEARS] if plots_by_year(PLOTS) else [PLOTS["path"]]
 
 
 # with a tree inventory (plots.trees) the model reads the plots with carbon from rule plot_carbon, and its draws
@@ -71,9 +75,17 @@ TREES = (PLOTS or {}).get("trees") or None
 
 
 def model_plots(wildcards):
+    """The plots of the year's model: its plots file as ancient, so that appending another year's plots reruns
+    no model; model_plots_digest reruns the year's model when its own rows change (greensink.refresh)."""
     if not PLOTS:
         return []
-    return ["results/plots/plots.gpkg"] if TREES else [PLOTS["path"]]
+    return ["results/plots/plots.gpkg"] if TREES else [ancient(plots_path(PLOTS, wildcards.year))]
+
+
+def model_plots_digest(wildcards):
+    """Digest of the year's plot rows (rule model's rerun trigger); None with a tree inventory, whose plots
+    come from rule plot_carbon."""
+    return None if TREES else plot_rows_digest(PLOTS, wildcards.year)
 
 
 def plot_draws(wildcards):
@@ -170,8 +182,8 @@ def year_zone_tables(year):
 
 
 def year_indicator_tables(year):
-    """The zone tables before the targets (rule aggregate): what reads no target column depends on these,
-    so a target edit reruns only rule targets and the report."""
+    """The zone tables before the targets, made by the aggregate rule. What reads no target column depends on
+    these, so a target edit reruns only the targets rule and the report."""
     return [f"results/{year}/zones/{level}.indicators.parquet" for level in LEVELS]
 
 

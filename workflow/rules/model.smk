@@ -22,6 +22,7 @@ rule model:
         runtime=job_runtime,
     params:
         plots=PLOTS,
+        plots_digest=model_plots_digest,  # the year's plot rows: the plots file itself is ancient (greensink.refresh)
         model=config["model"],
         types=TYPES,
         typed=bool(GREENSPACE),

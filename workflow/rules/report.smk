@@ -12,6 +12,7 @@ rule provenance:
         coefficients=config["coefficients"],
         population=optional_population,
         demo=demo_manifest,
+        targets=config["targets"],  # checksummed: a target edit reruns provenance (and so the report)
         models=expand("results/{year}/model/models.json", year=YEARS),
     output:
         "results/provenance.json",
@@ -69,7 +70,9 @@ rule qgis_styles:
     input:
         carbon=expand("results/{year}/carbon.tif", year=YEARS),
         sinks=[f"results/change/{y0}_{y1}/sink.tif" for y0, y1 in PAIRS],
-        tables=[year_zone_tables(year) for year in YEARS],
+        # the project names the final zone tables by path and reads none of them: ancient, so that a target
+        # edit (rule targets rewrites them) does not rewrite the project
+        tables=ancient([table for year in YEARS for table in year_zone_tables(year)]),
         change=[f"results/change/{y0}_{y1}/zones/{level}.gpkg" for y0, y1 in PAIRS for level in LEVELS],
     output:
         carbon=expand("results/{year}/carbon.qml", year=YEARS),
@@ -92,7 +95,8 @@ rule qgis_project:
     input:
         rasters=expand("results/{year}/{name}.tif", year=YEARS, name=["carbon", "canopy", "fvc", "ndvi"]),
         sinks=[f"results/change/{y0}_{y1}/sink.tif" for y0, y1 in PAIRS],
-        tables=[year_zone_tables(year) for year in YEARS],
+        # the scale of the zone layers' carbon_t_ha, from the tables before targets (a target edit restyles nothing)
+        tables=[year_indicator_tables(year) for year in YEARS],
         change=[f"results/change/{y0}_{y1}/zones/{level}.gpkg" for y0, y1 in PAIRS for level in LEVELS],
         styles=rules.qgis_styles.output,
         grid="results/zones/grid.json",

@@ -10,7 +10,8 @@ rule trend:
         predictors=expand("results/{year}/{predictor}.tif", year=YEARS, predictor=PREDICTORS),
         ndvi_se=expand("results/{year}/ndvi_se.tif", year=YEARS),
         models=expand("results/{year}/model/models.json", year=YEARS),
-        tables=expand("results/{year}/zones/{level}.gpkg", year=YEARS, level=LEVELS),
+        # the indicator tables (rule aggregate), not the final ones: a target edit does not rerun the trend
+        tables=expand("results/{year}/zones/{level}.indicators.parquet", year=YEARS, level=LEVELS),
     output:
         trend="results/change/trend/trend.tif",
         zones=expand("results/change/trend/zones/{level}.gpkg", level=LEVELS),

@@ -2,8 +2,9 @@
 
 Inputs: results/zones/{level}.gpkg and _coverage.npz, the year's ndvi/fvc/vegetation/canopy/vegetation_class
         rasters and the model's predictor rasters (results/{year}/{predictor}.tif), results/types/fractions.tif and greenspace.gpkg, the year's models, optional population and
-        residential polygons, the targets file.
-Outputs: results/{year}/zones/{level}.gpkg, .csv and .parquet (one row per zone, columns in docs/outputs.md).
+        residential polygons.
+Outputs: results/{year}/zones/{level}.indicators.parquet (one row per zone, the columns of docs/outputs.md but the
+         targets'; an intermediate: rule targets adds the targets and writes results/{year}/zones/{level}.gpkg).
 Zone intervals hold every error source of the uncertainty config (greensink.uncertainty), with each
 source's share of the variance (var_share_<source>_pct), U % and the conservative lower bound.
 Unobserved typed land is filled with its type's mean density over the year's observed pixels
@@ -12,7 +13,7 @@ Unobserved typed land is filled with its type's mean density over the year's obs
 
 import numpy as np
 
-from greensink import io, targets
+from greensink import io
 from greensink.aggregate import unknown_carbon_warning, unobserved_zones_warning, zone_draw_sums, zone_table
 from greensink.carbon import fill_values, pixel_function, type_density, type_fill, typed_pixels
 from greensink.grid import Grid
@@ -59,16 +60,14 @@ type_info = {"fill_t_ha": {t: f["fill_t_ha"] for t, f in fill.items()},
 population = io.read_vector(inp.population[0]).to_crs(grid.crs) if p.population else None
 pop_col = p.population["column"] if p.population else None
 residential = io.read_vector(inp.residential[0]).to_crs(grid.crs) if inp.residential else None
-goals = targets.read_targets(inp.targets)
 n = len(p.levels)
-for level, z, m, s, gpkg in zip(p.levels, zones, matrices, sums, snakemake.output[:n], strict=True):  # noqa: F821
+for level, z, m, s, path in zip(p.levels, zones, matrices, sums, snakemake.output[:n], strict=True):  # noqa: F821
     table = zone_table(z, m, grid, rasters, density, p.types, s, greenspace, gs["type_column"], gs["park_types"],
                        population, pop_col, p.interval_pct, fractions=fractions, min_observed_pct=p.min_observed_pct,
                        typed_land=typed_land, **type_info)
     for name, values in park_service_columns(z, parks, p.park_service, population, pop_col, residential).items():
         table[name] = values if typed_land else np.nan  # no parks known without green-space types
-    table = targets.annotate(table, level, goals)
-    io.write_table(gpkg, table, layer=level, parquet=True)
+    io.write_geoparquet(path, table)
     if warning := unobserved_zones_warning(table, level):
         log.warning(warning)
     if warning := unknown_carbon_warning(table, level, p.min_observed_pct):
