@@ -411,6 +411,7 @@ TABLE_T_NODES = 17  # nodes of t = σ/(σ + κ) in 0..1 (σ the pixel's independ
 TABLE_LOG_STEP = 0.01  # step of ln x for the logarithmic and power forms
 TABLE_X_STRIDE = 8  # R (the noise's shape) is tabulated at every 8th predictor node: it varies slowly with x
 SOLVER_MAX_ITER = 60
+SOLVER_ROWS = 2048  # rows per solver pass (memory: a few (rows, B) float64 arrays)
 SOLVER_RTOL = 1e-7
 
 
@@ -426,10 +427,16 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
     normal approximation)."""
     from scipy.special import ndtri
 
-    from greensink.uncertainty import pixel_noise_cdf
+    from greensink.uncertainty import TRIANGULAR_HALF_WIDTH, mixed_noise_cdf, pixel_noise_cdf
 
     v = np.asarray(values, dtype=np.float64)
     n = v.shape[0]
+    if n > SOLVER_ROWS:  # bounded memory: (rows, B) temporaries
+        parts = [mixture_quantiles(v[r : r + SOLVER_ROWS], np.broadcast_to(alpha, (n,))[r : r + SOLVER_ROWS],
+                                   np.broadcast_to(sigma, (n,))[r : r + SOLVER_ROWS], probs,
+                                   None if start is None else start[:, r : r + SOLVER_ROWS])
+                 for r in range(0, n, SOLVER_ROWS)]
+        return np.concatenate(parts, axis=1)
     alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (n,))
     sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (n,))
     out = np.empty((len(probs), n))
@@ -444,6 +451,9 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
     mean, sd = vr.mean(axis=1), vr.std(axis=1)
     scale = np.abs(mean) + sd + tau
     lo0, hi0 = vr.min(axis=1) - 8.0 * tau, vr.max(axis=1) + 8.0 * tau  # mean_b G(q - v_b) is 0 / 1 beyond
+    c = TRIANGULAR_HALF_WIDTH
+    closed = bool(((a > 1e-6 * s * c) & (s * c > 1e-4 * a)).all())  # every row in the closed form's regime
+    cdf_of = mixed_noise_cdf if closed else pixel_noise_cdf
     for j, p in enumerate(probs):
         guess = mean + float(ndtri(p)) * np.sqrt(sd * sd + tau * tau) if start is None else start[j, rows]
         q = np.clip(guess, lo0, hi0)
@@ -451,7 +461,7 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
         act = np.arange(rows.size)
         for _ in range(SOLVER_MAX_ITER):
             qa = q[act]
-            cdf, pdf = pixel_noise_cdf(qa[:, None] - vr[act], a[act, None], s[act, None])
+            cdf, pdf = cdf_of(qa[:, None] - vr[act], a[act, None], s[act, None])
             resid = cdf.mean(axis=1) - p
             dens = pdf.mean(axis=1)
             lo[act] = np.where(resid < 0, qa, lo[act])

@@ -693,7 +693,7 @@ def pixel_noise_cdf(w: np.ndarray, alpha: np.ndarray, sigma: np.ndarray) -> tupl
     nrm = ~tri & (s * c <= 1e-4 * a)  # the triangular part is negligible: (σ/α)² below 1e-8
     mix = ~tri & ~nrm
     if mix.all():  # the usual case: no masked copies
-        return _mixed_noise_cdf(w, a, s)
+        return mixed_noise_cdf(w, a, s)
     if tri.any():
         sc = s[tri] * c
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -705,12 +705,12 @@ def pixel_noise_cdf(w: np.ndarray, alpha: np.ndarray, sigma: np.ndarray) -> tupl
         cdf[nrm] = ndtr(x)
         pdf[nrm] = np.exp(-0.5 * x * x) / (math.sqrt(2 * math.pi) * a[nrm])
     if mix.any():
-        cdf[mix], pdf[mix] = _mixed_noise_cdf(w[mix], a[mix], s[mix])
+        cdf[mix], pdf[mix] = mixed_noise_cdf(w[mix], a[mix], s[mix])
     return cdf, pdf
 
 
-def _mixed_noise_cdf(w: np.ndarray, a: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`pixel_noise_cdf` where α > 0 and σ > 0 (the closed form)."""
+def mixed_noise_cdf(w: np.ndarray, a: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pixel_noise_cdf` where α > 0 and σ > 0 (the closed form), without its checks: the solver's inner loop."""
     from scipy.special import ndtr
 
     c = TRIANGULAR_HALF_WIDTH
