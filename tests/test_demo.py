@@ -14,6 +14,7 @@ import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 
+from greensink.config import validate
 from greensink.demo import (
     CURVES,
     FRACTION_BANDS,
@@ -31,6 +32,8 @@ from greensink.demo import (
     phenology_factors,
     reflectance,
 )
+from greensink.demo.layout import make_lattice
+from greensink.demo.params import MIN_PARCEL_M, ORIGIN, parcel_size_problem
 from greensink.errors import ConfigError
 from greensink.grid import Grid
 
@@ -469,3 +472,60 @@ def test_bad_parameters_are_reported(tmp_path):
         generate_demo(tmp_path, years=(2024, 2023))
     with pytest.raises(ConfigError, match="truth_cell_m must divide the resolution"):
         generate_demo(tmp_path, truth_cell_m=3.0)
+
+
+# --- parcels of any size the config accepts (issue 14) ------------------------------------------------------------
+
+
+@pytest.mark.slow  # about 4 s of CPU, 20 s wall on the shared machine
+def test_small_parcels_make_a_whole_demo(tmp_path):
+    # 12.5 m parcels (80 × 80): too small to hold attached green space (XG, inset 10 m from the edge); the
+    # generator used to stop with an OverflowError here. XG now goes into 60 m cells spanning several parcels.
+    manifest = generate_demo(tmp_path, years=(2023,), extent_m=1000.0, blocks=(2, 2), parcels_per_block=(40, 40),
+                             scenes_per_year=2)
+    parcels = gpd.read_file(tmp_path / "zones" / "parcel.gpkg")
+    city = gpd.read_file(tmp_path / "zones" / "city.gpkg").geometry.iloc[0]
+    assert len(parcels) == 6400 and parcels.is_valid.all()
+    assert parcels.area.sum() == pytest.approx(city.area, rel=1e-9)  # they still tile the city
+    green = gpd.read_file(tmp_path / "greenspace.gpkg")
+    xg = green[green["type"] == "XG"]
+    assert len(xg) > 10 and xg["name"].str.contains("cell").all()
+    assert xg.area.max() > parcels.area.max()  # bigger than any parcel: it spans parcels
+    assert shapely.union_all(green.geometry.values).area == pytest.approx(green.area.sum(), rel=1e-9)  # types disjoint
+    assert shapely.within(green.geometry.values, city).all()
+    assert manifest["counts"]["parcel"] == 6400 and manifest["disturbance"]["type"] == "XG"
+    assert all(manifest["plots"]["count"][t]["2023"] > 0 for t in TYPES)
+
+
+@pytest.mark.parametrize("spacing", [1.0, 2.5, 7.0, 19.0])
+def test_lattice_parcels_stay_valid_down_to_the_smallest_size(spacing):
+    # before: edge nodes moved up to 4 m across the edge at any spacing, so parcels under about 5 m folded over
+    n = 60
+    nodes = make_lattice(n * spacing, (2, 2), (n // 2, n // 2), np.random.default_rng(3))
+    quads = np.stack([nodes[:-1, :-1], nodes[:-1, 1:], nodes[1:, 1:], nodes[1:, :-1], nodes[:-1, :-1]], axis=2)
+    polys = shapely.polygons(quads.reshape(-1, 5, 2))
+    assert shapely.is_valid(polys).all()
+    ring = np.concatenate([nodes[0, :], nodes[1:, -1], nodes[-1, -2::-1], nodes[-2:0:-1, 0]])
+    assert shapely.area(polys).sum() == pytest.approx(shapely.Polygon(ring).area, rel=1e-9)  # no overlap, no gap
+    x0 = make_lattice(n * spacing, (2, 2), (n // 2, n // 2), np.random.default_rng(3))[:, 0, 0]
+    assert np.abs(x0 - ORIGIN[0]).max() <= 0.2 * spacing + 1e-9  # the west edge moves at most 20 % of the spacing
+
+
+def test_parcels_under_the_smallest_size_are_refused_naming_the_keys(tmp_path):
+    small = {"extent_m": 500.0, "blocks": (20, 20), "parcels_per_block": (30, 30)}  # 500 / 600 = 0.83 m
+    with pytest.raises(ConfigError) as err:
+        generate_demo(tmp_path, **small)
+    msg = str(err.value)
+    for text in ("0.833 m", "demo.extent_m", "demo.blocks", "demo.parcels_per_block", f"at least {MIN_PARCEL_M:g} m",
+                 "at most 500 parcels"):
+        assert text in msg, msg
+    assert not any(tmp_path.iterdir())  # refused before writing anything
+    cfg = {"years": [2023], "crs": "EPSG:32651", "resolution": 10, "imagery": {"source": "demo"},
+           "zones": [{"level": "city", "path": "zones/city.gpkg", "id": "zone_id"}],
+           "demo": {**small, "blocks": [20, 20], "parcels_per_block": [30, 30]}}
+    with pytest.raises(ConfigError, match=r"demo: parcels would be 0\.833 m .*demo\.parcels_per_block"):
+        validate(cfg)
+    cfg["demo"]["parcels_per_block"] = [12, 12]  # 500 / 240 = 2.1 m: accepted
+    assert validate(cfg)["demo"]["parcels_per_block"] == [12, 12]
+    assert parcel_size_problem(500.0, (2, 2), (250, 250)) is None  # exactly 1 m: made
+    assert parcel_size_problem(500.0, (2, 2), (250, 251)) is not None  # 0.996 m down: refused

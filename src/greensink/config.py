@@ -201,12 +201,23 @@ def _semantic_problems(cfg: dict) -> list[str]:
     """Checks a schema cannot express; each runs only where the schema found the keys well-formed."""
     problems: list[str] = []
     for check in (_check_crs, _check_season, _check_zones, _check_imagery, _check_greenspace, _check_park_types,
-                  _check_predictors, _check_zoning, _check_scenarios):
+                  _check_predictors, _check_zoning, _check_scenarios, _check_demo):
         try:
             problems += check(cfg)
         except (KeyError, TypeError, AttributeError, ValueError):
             pass  # the schema error for the same key is already listed
     return problems
+
+
+def _check_demo(cfg: dict) -> list[str]:
+    """The demo city's parcel size (only where the demo runs: imagery.source demo)."""
+    if (cfg.get("imagery") or {}).get("source") != "demo":
+        return []
+    from greensink.demo.params import parcel_size_problem  # imported here: the demo's raster stack only for demo runs
+
+    d = cfg["demo"]
+    problem = parcel_size_problem(float(d["extent_m"]), d["blocks"], d["parcels_per_block"])
+    return [f"demo: {problem}"] if problem else []
 
 
 def _check_scenarios(cfg: dict) -> list[str]:

@@ -21,6 +21,7 @@ from greensink.demo.params import (
     MIN_PART_M2,
     ORIGIN,
     TYPES,
+    XG_HOST_M,
     step_rng,
 )
 from greensink.units import ha_to_m2, m2_to_ha
@@ -64,7 +65,8 @@ def make_lattice(
 
     Interior nodes move by up to 20 % of the spacing in x and y; edge nodes move by up to 20 %
     along the edge and up to 4 m across it (corners up to 4 m both ways), so the outer
-    boundary is not straight either."""
+    boundary is not straight either. Where the spacing is under 20 m, the move across the edge
+    shrinks to 20 % of the spacing too, so parcels of any size stay valid quadrilaterals."""
     ncol = blocks[0] * parcels_per_block[0] + 1
     nrow = blocks[1] * parcels_per_block[1] + 1
     dx = extent_m / (ncol - 1)
@@ -76,6 +78,7 @@ def make_lattice(
     jx = rng.uniform(-0.2, 0.2, x.shape) * dx
     jy = rng.uniform(-0.2, 0.2, y.shape) * dy
     edge_jitter = rng.uniform(-4.0, 4.0, (2, *x.shape))
+    edge_jitter *= np.array([min(1.0, 0.05 * dx), min(1.0, 0.05 * dy)])[:, None, None]  # at most 20 % of the spacing
     on_x_edge = (cols == 0) | (cols == ncol - 1)  # west/east edge: x moves only a few metres
     on_y_edge = (rows == 0) | (rows == nrow - 1)
     jx = np.where(on_x_edge, edge_jitter[0], jx)
@@ -206,7 +209,10 @@ def _place(
     avoid: shapely.Geometry,
     tries: int = 400,
 ) -> Polygon | None:
-    """First shape make(cx, cy) at a random centre that lies within ``inside`` and misses ``avoid``."""
+    """First shape make(cx, cy) at a random centre that lies within ``inside`` and misses ``avoid``;
+    None when none does, also when ``inside`` is empty (a parcel too small for its inset core)."""
+    if inside.is_empty:
+        return None
     xmin, ymin, xmax, ymax = inside.bounds
     shapely.prepare(inside)
     for _ in range(tries):
@@ -226,6 +232,48 @@ def _plaza(rng: np.random.Generator, cx: float, cy: float) -> Polygon:
     return affinity.rotate(rect, rng.uniform(0.0, 90.0), origin=(cx, cy))
 
 
+def _host_cells(city: shapely.Geometry, side_m: float) -> gpd.GeoDataFrame:
+    """Square cells of ``side_m`` over the city (clipped to it): hosts of XG where parcels are too small."""
+    xmin, ymin, xmax, ymax = city.bounds
+    xs, ys = np.meshgrid(np.arange(xmin, xmax, side_m), np.arange(ymin, ymax, side_m))
+    cells = shapely.intersection(shapely.box(xs.ravel(), ys.ravel(), xs.ravel() + side_m, ys.ravel() + side_m), city)
+    cells = cells[shapely.area(cells) > 0]
+    return gpd.GeoDataFrame({"zone_id": [f"cell {i + 1:05d}" for i in range(len(cells))]}, geometry=cells)
+
+
+def _attached_green(
+    rng: np.random.Generator, hosts: gpd.GeoDataFrame, taken: shapely.Geometry, inner: shapely.Geometry
+) -> list[tuple[str, str, Polygon]]:
+    """XG rows (type, name, polygon) inside ~55 % of ``hosts`` (zones) not already mostly green: an
+    inset host (60 %) or 1-3 small blobs (40 %). Empty where no host has room (under about 20 m across)."""
+    xg_rows = []
+    draws = rng.random((len(hosts), 3))
+    for (pid, parcel), (pick, mode, k) in zip(
+        zip(hosts["zone_id"], hosts.geometry, strict=True), draws, strict=True
+    ):
+        if pick >= 0.55 or parcel.intersection(taken).area > 0.25 * parcel.area:
+            continue
+        if mode < 0.6:
+            geom = parcel.buffer(-rng.uniform(10.0, 25.0), join_style="mitre")
+        else:
+            core = parcel.buffer(-10.0, join_style="mitre")
+            blobs = []
+            for _ in range(1 + int(k * 3)):
+                pt = _place(
+                    rng, lambda cx, cy: shapely.Point(cx, cy).buffer(1.0), core, shapely.Point(), tries=50
+                )
+                if pt is not None:
+                    c = pt.centroid
+                    blobs.append(_blob(rng, c.x, c.y, math.pi * rng.uniform(15.0, 35.0) ** 2, n=48))
+            geom = shapely.union_all(blobs).intersection(parcel.buffer(-6.0, join_style="mitre"))
+        geom = geom.intersection(inner)
+        if geom.intersects(taken):
+            geom = geom.difference(taken)
+        for j, part in enumerate(_parts(geom)):
+            xg_rows.append(("XG", f"附属绿地 {pid}" + (f"-{j + 1}" if j else ""), part))
+    return xg_rows
+
+
 def make_greenspace(
     zones: dict[str, gpd.GeoDataFrame], *, resolution_m: float = 10.0, seed: int = 20231
 ) -> Landscape:
@@ -234,7 +282,8 @@ def make_greenspace(
     Counts and sizes scale with the city's area (a = area / 25 km²): parks max(3, 14a) of
     2-30 ha (the first, 15-30 ha, holds a lake); plazas max(5, 10a) of 0.5-2 ha; an EG forest
     of (60-90 ha) * a at the west edge; G2 strips 30-60 m wide on both banks of the river and
-    both sides of the ring road; XG inside ~55 % of the parcels not already mostly green."""
+    both sides of the ring road; XG inside ~55 % of the parcels not already mostly green (of square
+    cells of XG_HOST_M over the city, where parcels are too small to hold any)."""
     rng = step_rng(seed, "greenspace")
     crs = zones["city"].crs
     city = zones["city"].geometry.iloc[0]
@@ -319,33 +368,12 @@ def make_greenspace(
     taken = shapely.union_all([taken, g2_river, g2_ring])
     shapely.prepare(taken)
 
-    # XG inside parcels: an inset parcel (60 %) or 1-3 small blobs (40 %)
-    xg_rows = []
-    parcels = zones["parcel"]
-    draws = rng.random((len(parcels), 3))
-    for (pid, parcel), (pick, mode, k) in zip(
-        zip(parcels["zone_id"], parcels.geometry, strict=True), draws, strict=True
-    ):
-        if pick >= 0.55 or parcel.intersection(taken).area > 0.25 * parcel.area:
-            continue
-        if mode < 0.6:
-            geom = parcel.buffer(-rng.uniform(10.0, 25.0), join_style="mitre")
-        else:
-            core = parcel.buffer(-10.0, join_style="mitre")
-            blobs = []
-            for _ in range(1 + int(k * 3)):
-                pt = _place(
-                    rng, lambda cx, cy: shapely.Point(cx, cy).buffer(1.0), core, shapely.Point(), tries=50
-                )
-                if pt is not None:
-                    c = pt.centroid
-                    blobs.append(_blob(rng, c.x, c.y, math.pi * rng.uniform(15.0, 35.0) ** 2, n=48))
-            geom = shapely.union_all(blobs).intersection(parcel.buffer(-6.0, join_style="mitre"))
-        geom = geom.intersection(inner)
-        if geom.intersects(taken):
-            geom = geom.difference(taken)
-        for j, part in enumerate(_parts(geom)):
-            xg_rows.append(("XG", f"附属绿地 {pid}" + (f"-{j + 1}" if j else ""), part))
+    # XG inside parcels; where no parcel has room for any (parcels under about 20 m across), inside
+    # square cells of XG_HOST_M instead, each spanning several small parcels
+    xg_rows = _attached_green(rng, zones["parcel"], taken, inner)
+    if not xg_rows:
+        log.info("demo: parcels too small to hold attached green space (XG); placed in %g m cells instead", XG_HOST_M)
+        xg_rows = _attached_green(rng, _host_cells(city, XG_HOST_M), taken, inner)
 
     rows = []
     for park, name in parks:

@@ -4,6 +4,7 @@ generator per step."""
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Sequence
 from datetime import date
@@ -50,6 +51,8 @@ ORIGIN = (350_003.3, 3_455_003.3)  # south-west corner of the lattice, metres (U
 SUPERSAMPLE = 10  # sub-pixels per pixel side for the truth fractions
 EDGE_MARGIN_PX = 1.5  # green space keeps this far (pixels) inside the city edge
 MIN_PART_M2 = 50.0  # polygon parts smaller than this (slivers of subtraction) are dropped
+XG_HOST_M = 60.0  # where parcels are too small to hold attached green space (XG), cells this wide host it
+MIN_PARCEL_M = 1.0  # smallest parcel side the demo makes (extent_m / (blocks × parcels_per_block)), metres
 
 # Sentinel-2 L2A conventions
 S2_QUANTIFICATION = 10_000.0  # L2A BOA_QUANTIFICATION_VALUE: DN per unit of reflectance
@@ -144,6 +147,8 @@ def check_params(
         )
     if len(parcels_per_block) != 2 or min(parcels_per_block) < 1:
         problems.append(f"parcels_per_block must be two counts >= 1. Got {parcels_per_block!r}.")
+    elif len(blocks) == 2 and min(blocks) >= 2 and (problem := parcel_size_problem(extent_m, blocks, parcels_per_block)):
+        problems.append(problem)
     if scenes_per_year < 2:
         problems.append(
             f"scenes_per_year must be >= 2 (every pixel needs 2 clear dates). Got {scenes_per_year!r}."
@@ -152,6 +157,21 @@ def check_params(
         problems.append(f"compress must be one of {sorted(gio.COMPRESS_OPTIONS)}. Got {compress!r}.")
     if problems:
         raise ConfigError("demo: " + " ".join(problems))
+
+
+def parcel_size_problem(extent_m: float, blocks: Sequence[int], parcels_per_block: Sequence[int]) -> str | None:
+    """Why the demo cannot make parcels of this size (the lattice spacing extent_m / (blocks ×
+    parcels_per_block) under MIN_PARCEL_M in either direction), or None. Parcels down to MIN_PARCEL_M
+    are made (those under about 20 m hold no attached green space: it goes into XG_HOST_M cells)."""
+    across, down = (int(b) * int(p) for b, p in zip(blocks, parcels_per_block, strict=True))
+    width, height = extent_m / across, extent_m / down
+    if min(width, height) >= MIN_PARCEL_M:
+        return None
+    most = math.floor(extent_m / MIN_PARCEL_M)
+    return (f"parcels would be {width:.3g} m × {height:.3g} m (demo.extent_m {extent_m:g} / (demo.blocks × "
+            f"demo.parcels_per_block) = {extent_m:g} / {across} across, {extent_m:g} / {down} down); the demo makes "
+            f"parcels of at least {MIN_PARCEL_M:g} m across. Raise demo.extent_m, or lower demo.blocks or "
+            f"demo.parcels_per_block (at most {most} parcels across or down in all).")
 
 
 def season_date(year: int, mmdd: str) -> date:
