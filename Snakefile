@@ -41,6 +41,9 @@ config.update(_project)
 workdir: config["workdir"]
 
 
+report: "workflow/report/workflow.rst"  # snakemake --report report.zip: its description; captions beside it
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/zones.smk"

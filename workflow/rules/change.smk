@@ -23,7 +23,12 @@ rule change:
     output:
         sink="results/change/{y0}_{y1}/sink.tif",
         zones=expand("results/change/{{y0}}_{{y1}}/zones/{level}.gpkg", level=LEVELS),
-        csv=expand("results/change/{{y0}}_{{y1}}/zones/{level}.csv", level=LEVELS),
+        csv=report(
+            expand("results/change/{{y0}}_{{y1}}/zones/{level}.csv", level=LEVELS),
+            caption="../report/change_table.rst",
+            category="碳汇变化 Change",
+            subcategory="{y0}–{y1}",
+        ),
         parquet=expand("results/change/{{y0}}_{{y1}}/zones/{level}.parquet", level=LEVELS),
         attribution="results/change/{y0}_{y1}/attribution.tif",
         lost_patches="results/change/{y0}_{y1}/lost_patches.gpkg",

@@ -23,6 +23,7 @@ ALLOMETRY_TABLE = str(file_path(ALLOMETRY))
 TEMPLATE = str(file_path(REPORT_TEMPLATE))
 LEVELS = [z["level"] for z in config["zones"]]
 ZONES = {z["level"]: z for z in config["zones"]}
+OUTLINE_LEVEL = LEVELS[1] if len(LEVELS) > 1 else LEVELS[0]  # the zones outlined on pixel maps (rule report_maps)
 YEARS = sorted(config["years"])
 PAIRS = change_pairs(config)
 # optional inputs: without green-space types one pseudo-type VEG (tier-1 default density, greensink.tiers);
@@ -334,6 +335,8 @@ def final_outputs():
         out += [f"results/change/{y0}_{y1}/sink.tif"]
         out += [f"results/change/{y0}_{y1}/zones/{level}.gpkg" for level in LEVELS]
     out += ["results/report.html", "results/provenance.json"]
+    out += [f"results/{year}/carbon.png" for year in YEARS]  # quick-look maps for snakemake --report (rule report_maps)
+    out += [f"results/change/{y0}_{y1}/sink.png" for y0, y1 in PAIRS]
     out += [f"results/{year}/carbon.qml" for year in YEARS]  # QGIS styles (rule qgis_styles)
     out += ["results/greensink.qgs"]  # QGIS project of every layer above (rule qgis_project)
     if len(YEARS) >= 2:  # the trend over every year (rule trend); with two years it is the pair's sink

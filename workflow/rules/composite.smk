@@ -17,7 +17,8 @@ if not TILED:
             "logs/composite/{year}.log",
         conda:
             ENV
-        threads: composite_threads(config, workflow.cores)
+        # resource_settings.cores: None (not an error, as workflow.cores is) without --cores, e.g. snakemake --report
+        threads: composite_threads(config, workflow.resource_settings.cores)
         resources:
             mem_mb=job_mem_mb,
             runtime=job_runtime,

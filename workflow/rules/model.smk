@@ -10,9 +10,19 @@ rule model:
         fractions=year_fractions,
         anchor=anchor_models,
     output:
-        models="results/{year}/model/models.json",
+        models=report(
+            "results/{year}/model/models.json",
+            caption="../report/models.rst",
+            category="模型诊断 Model diagnostics",
+            subcategory="{year}",
+        ),
         samples="results/{year}/model/plots.csv",
-        figures=expand("results/{{year}}/model/{type}.png", type=TYPES),
+        figures=report(
+            expand("results/{{year}}/model/{type}.png", type=TYPES),
+            caption="../report/model_figure.rst",
+            category="模型诊断 Model diagnostics",
+            subcategory="{year}",
+        ),
     log:
         "logs/model/{year}.log",
     conda:

@@ -15,7 +15,7 @@ rule provenance:
         targets=config["targets"],  # checksummed: a target edit reruns provenance (and so the report)
         models=expand("results/{year}/model/models.json", year=YEARS),
     output:
-        "results/provenance.json",
+        report("results/provenance.json", caption="../report/provenance.rst", category="数据来源 Provenance"),
     log:
         "logs/provenance.log",
     conda:
@@ -48,7 +48,7 @@ rule report:
         targets=config["targets"],
         template=TEMPLATE,
     output:
-        "results/report.html",
+        report("results/report.html", caption="../report/planner_report.rst", category="规划报告 Planner report"),
     log:
         "logs/report.log",
     conda:
@@ -64,6 +64,46 @@ rule report:
         interval_pct=config["carbon"]["interval_pct"],
     script:
         "../scripts/report.py"
+
+
+# Quick-look PNG maps beside the GeoTIFFs, for Snakemake's report (snakemake --report report.zip).
+rule report_maps:
+    input:
+        carbon=expand("results/{year}/carbon.tif", year=YEARS),
+        sinks=[f"results/change/{y0}_{y1}/sink.tif" for y0, y1 in PAIRS],
+        grid="results/zones/grid.json",
+        boundaries=f"results/zones/{OUTLINE_LEVEL}.gpkg",
+    output:
+        carbon=[
+            report(
+                f"results/{year}/carbon.png",
+                caption="../report/carbon_map.rst",
+                category="地图 Maps",
+                subcategory=str(year),
+            )
+            for year in YEARS
+        ],
+        sinks=[
+            report(
+                f"results/change/{y0}_{y1}/sink.png",
+                caption="../report/sink_map.rst",
+                category="地图 Maps",
+                subcategory=f"{y0}–{y1}",
+            )
+            for y0, y1 in PAIRS
+        ],
+    log:
+        "logs/report_maps.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
+    params:
+        years=YEARS,
+        pairs=PAIRS,
+    script:
+        "../scripts/report_maps.py"
 
 
 rule qgis_styles:

@@ -110,7 +110,12 @@ if SCENARIOS:
             targets=config["targets"],
         output:
             zones=expand("results/scenarios/{{scenario}}/zones/{level}.gpkg", level=LEVELS),
-            csv=expand("results/scenarios/{{scenario}}/zones/{level}.csv", level=LEVELS),
+            csv=report(
+                expand("results/scenarios/{{scenario}}/zones/{level}.csv", level=LEVELS),
+                caption="../report/scenario_table.rst",
+                category="情景 Scenarios",
+                subcategory="{scenario}",
+            ),
             parquet=expand("results/scenarios/{{scenario}}/zones/{level}.parquet", level=LEVELS),
             totals="results/scenarios/{scenario}/totals.csv",
         log:
@@ -142,7 +147,12 @@ if SCENARIOS:
             baseline_tables=expand("results/{year}/zones/{level}.gpkg", year=SCENARIO_YEARS, level=LEVELS),
             targets=config["targets"],
         output:
-            summary="results/scenarios/summary.csv",
+            summary=report(
+                "results/scenarios/summary.csv",
+                caption="../report/scenario_summary.rst",
+                category="情景 Scenarios",
+                subcategory="比较 comparison",
+            ),
         log:
             "logs/scenarios/summary.log",
         conda:

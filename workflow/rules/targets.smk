@@ -8,7 +8,12 @@ rule targets:
         targets=config["targets"],
     output:
         gpkg=expand("results/{{year}}/zones/{level}.gpkg", level=LEVELS),
-        csv=expand("results/{{year}}/zones/{level}.csv", level=LEVELS),
+        csv=report(
+            expand("results/{{year}}/zones/{level}.csv", level=LEVELS),
+            caption="../report/zone_table.rst",
+            category="分区统计表 Zone tables",
+            subcategory="{year}",
+        ),
         parquet=expand("results/{{year}}/zones/{level}.parquet", level=LEVELS),
     log:
         "logs/targets/{year}.log",
