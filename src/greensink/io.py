@@ -114,7 +114,7 @@ def reading(path: str | Path, what: str = "input file", fix: str = CORRUPT_FIX) 
     check_readable(path, what)
     try:
         yield
-    except GreensinkError:
+    except (GreensinkError, rasterio.errors.WindowError):  # a window outside the raster is the caller's to handle
         raise
     except READ_ERRORS as exc:
         raise InputDataError(f"{path}: the {what} cannot be read ({error_text(exc)}). {fix}") from exc
@@ -122,11 +122,25 @@ def reading(path: str | Path, what: str = "input file", fix: str = CORRUPT_FIX) 
 
 # errno values and GDAL texts of a write the file system refused: disk full, quota, file size limit
 _FULL_ERRNOS = {28, 27, 122}  # ENOSPC, EFBIG, EDQUOT
+FULL_DISK_MIB = 16  # a failed write with less free space than this is reported as a full disk
 _FULL_TEXTS = ("no space left", "file too large", "quota", "seek", "write failed", "failed to write", "short write")
 
 
-def _refused_write(exc: BaseException) -> bool:
-    """True when ``exc`` (or an exception it chains) says the file system refused a write."""
+def _refused_write(exc: BaseException, tmp: Path | None = None) -> bool:
+    """True when ``exc`` (or an exception it chains) says the file system refused a write, or when a library's
+    write error (GDAL often reports only "Unknown GDAL Error" or a seek error) meets a disk with under
+    FULL_DISK_MIB free or a process with a file size limit (ulimit -f)."""
+    import resource
+    import shutil
+
+    if isinstance(exc, (OSError, SystemError, *READ_ERRORS)) and tmp is not None:
+        try:
+            if shutil.disk_usage(tmp.parent).free < FULL_DISK_MIB * 2**20:
+                return True
+            if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
+                return True  # GDAL's temporaries (COG staging, overviews) hit the limit before ours does
+        except OSError:
+            pass
     seen = 0
     while exc is not None and seen < 5:
         if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
@@ -153,7 +167,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         os.replace(tmp_path, path)
     except Exception as exc:
-        if not _refused_write(exc):
+        if not _refused_write(exc, tmp_path):
             raise
         import shutil
 
@@ -359,6 +373,9 @@ def read_raster(path: str | Path, bands: int | Sequence[int] | None = None, wind
 def read_grid(path: str | Path) -> Grid:
     """The :class:`Grid` of a raster file."""
     with reading(path, "raster"), open_raster(path) as src:
+        if src.crs is None:
+            raise InputDataError(f"{path}: the raster has no CRS (a file without georeferencing, or cut short). "
+                                 f"{CORRUPT_FIX} If the workflow wrote it, delete it and run again.")
         return Grid(crs=src.crs.to_string(), transform=src.transform, width=src.width, height=src.height)
 
 
@@ -529,6 +546,8 @@ def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:
     except OSError as exc:
         raise InputDataError(f"{path}: the CSV table cannot be read ({error_text(exc)}). Check the path and its permissions.") from exc
     check_separator(path, table)
+    if "index_col" not in kwargs:
+        check_row_lengths(path, table)
     return table
 
 
@@ -542,6 +561,22 @@ def check_separator(path: str | Path, table: pd.DataFrame) -> None:
                 raise InputDataError(
                     f"{path}: the header {header!r} is read as one column: the values are separated by {name}, not commas. "
                     "Save it as comma-separated CSV (e.g. Excel: CSV UTF-8 (Comma delimited)), with '.' as decimal mark.")
+
+
+def check_row_lengths(path: str | Path, table: pd.DataFrame) -> None:
+    """Raise InputDataError when pandas took the first column as an index because a row has more values than the
+    header has columns (an unquoted comma in the first data row shifts every value of that row silently)."""
+    if isinstance(table.index, pd.RangeIndex):
+        return
+    import csv
+
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        rows = csv.reader(fh)
+        header = next(rows, [])
+        line, n = next(((i, len(r)) for i, r in enumerate(rows, start=2) if len(r) > len(header)), (2, len(header) + 1))
+    raise InputDataError(f"{path}: line {line} has {n} values but the header has {len(header)} columns, so the values "
+                         "would shift into the wrong columns. Save it as UTF-8 CSV with a header row, one value per column, "
+                         "and quote values that contain a comma.")
 
 
 def read_window_over(path: str | Path, bounds: tuple[float, float, float, float], crs: str, band: int = 1,
@@ -581,7 +616,8 @@ def read_csv_as_text(path: str | Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        raise InputDataError(f"{path}: cannot be read as a CSV table ({error_text(exc)}). Save it as UTF-8 CSV with a header row, "
-                             "one value per column, and quote values that contain a comma.") from exc
+        raise InputDataError(f"{path}: cannot be read as a CSV table ({error_text(exc)}). Save it as UTF-8 CSV with a header row. "
+                             "One value per column: quote values that contain a comma.") from exc
     check_separator(path, table)
+    check_row_lengths(path, table)
     return table

@@ -422,8 +422,16 @@ def _population(cfg: Mapping, missing: set[str], area: Bounds | None, found: Fin
 
 
 def _tables(cfg: Mapping, missing: set[str], found: Findings) -> None:
+    from greensink.io import read_csv
+    from greensink.model.table import validate_coefficients
     from greensink.targets import read_targets
 
+    if cfg.get("coefficients") and "coefficients" not in missing and Path(cfg["coefficients"]).is_file():
+        try:  # the table rule model reads: parsed and checked here, not after the imagery jobs
+            validate_coefficients(read_csv(cfg["coefficients"]))
+        except GreensinkError as exc:
+            text = str(exc)
+            found.problems.append(text if str(cfg["coefficients"]) in text else f"coefficients ({cfg['coefficients']}): {text}")
     if cfg.get("targets") and "targets" not in missing:
         try:
             read_targets(cfg["targets"])

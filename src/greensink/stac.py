@@ -196,7 +196,13 @@ def _with_retries(fn: Callable[[], Any], what: str, retries: int, delay: float =
 def _static_items(catalog: str, bbox, start: dt.date, end: dt.date, collections, query: Mapping) -> list:
     import pystac
 
-    root = pystac.read_file(catalog if urlparse(catalog).scheme in ("http", "https") else local_path(catalog))
+    href = catalog if urlparse(catalog).scheme in ("http", "https") else local_path(catalog)
+    try:
+        root = pystac.read_file(href)
+    except (ValueError, KeyError, TypeError, OSError, pystac.STACError) as exc:  # JSON syntax (ValueError), missing fields
+        raise InputDataError(f"imagery.stac.catalog {catalog}: cannot be read as a STAC catalog ({type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:300]}). Give a valid STAC catalog.json, collection.json or item "
+                             "(pystac or stac-validator can check it); if it was cut short, write it again.") from exc
     if isinstance(root, pystac.Item):
         items = [root]
     elif isinstance(root, pystac.Catalog):

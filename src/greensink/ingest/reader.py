@@ -116,7 +116,9 @@ def _warped_read(path: str, band: int, grid: Grid, window: Window, resampling: R
                 arr = vrt.read(band, window=window)
         return arr, nodata, None
     except rasterio.errors.RasterioError as exc:
-        raise InputDataError(f"{path}: band {band} cannot be read ({exc}). The file may be truncated or corrupt: "
+        from greensink.io import error_text
+
+        raise InputDataError(f"{path}: band {band} cannot be read ({error_text(exc)}). The file may be truncated or corrupt: "
                              "download or export it again.") from exc
 
 
