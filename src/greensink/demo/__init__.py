@@ -14,7 +14,8 @@ The city (default: 5 km x 5 km in EPSG:32651, about 500 x 500 pixels of 10 m)
 * **Water** a sinuous river (40-80 m wide) and a lake inside one park.
 * **Green space** typed after CJJ/T 85-2017: G1 parks (irregular 2-30 ha, one with a lake
   hole), G2 protective strips (30-60 m) along the river and a ring road, G3 plazas
-  (0.5-2 ha), XG attached green inside about half of the parcels, EG one forest at the west
+  (0.5-2 ha), XG attached green inside about half of the parcels (where parcels are under about
+  20 m across and none has room, inside 60 m cells over the city), EG one forest at the west
   side. Built in priority order water > road > EG > G1 > G3 > G2 > XG, each minus the ones
   before, so types never overlap and never cover water. Green space keeps 1.5 pixels away from
   the city edge, so every pixel that holds green space lies wholly inside the city.
