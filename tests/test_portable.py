@@ -8,6 +8,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from greensink import io
 from greensink.portable import portable, run_relative
 from greensink.provenance import run_provenance
@@ -87,3 +89,24 @@ def test_provenance_names_no_folder_of_the_run_and_hashes_the_same_anywhere(tmp_
     expected = hashlib.sha256(json.dumps(a["config"], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     assert a["config_sha256"] == expected == b["config_sha256"]
     assert a["inputs"] == b["inputs"] and a["scenes"] == b["scenes"]
+
+
+def test_a_moved_project_folder_keeps_its_own_config(tmp_path: Path) -> None:
+    from greensink.errors import ConfigError
+    from greensink.workflow import PROJECT_MARKER, check_project
+
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.yaml").write_text("{}\n", encoding="utf-8")
+    check_project(old, old / "config.yaml")
+    assert json.loads((old / PROJECT_MARKER).read_text())["config"] == "config.yaml"  # inside: relative
+    new = tmp_path / "new"
+    old.rename(new)
+    check_project(new, new / "config.yaml")  # the moved folder with its config: still its owner
+    other = tmp_path / "other.yaml"
+    other.write_text("{}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=str(new / "config.yaml")):
+        check_project(new, other)  # another config is still refused, naming the owner by its full path
+    outside = tmp_path / "p2"
+    check_project(outside, other)
+    assert json.loads((outside / PROJECT_MARKER).read_text())["config"] == str(other)  # outside: absolute

@@ -41,6 +41,7 @@ from greensink.config import (
 from greensink.errors import ConfigError
 from greensink.ingest import Scene, in_season, resolve_profiles, scenes_from_files
 from greensink.lattice import grid_align
+from greensink.portable import run_relative
 from greensink.stac import is_static, local_path
 
 __all__ = [
@@ -87,7 +88,9 @@ def project_dir(cfg: Mapping, config_file: str | Path | None, base: str | Path) 
 
 def check_project(folder: str | Path, config_file: str | Path | None) -> None:
     """Refuse to write a project folder another config file already writes to (its results would mix);
-    record this config file as the folder's owner otherwise. ``config_file`` None is the demo config."""
+    record this config file as the folder's owner otherwise. ``config_file`` None is the demo config.
+    A config inside the folder is recorded relative to it (:func:`greensink.portable.run_relative`), so a
+    project folder moved or unpacked elsewhere with its config still belongs to that config."""
     folder = Path(folder)
     owner = str(Path(config_file or DEMO_CONFIG).resolve())
     marker = folder / PROJECT_MARKER
@@ -96,17 +99,19 @@ def check_project(folder: str | Path, config_file: str | Path | None) -> None:
             recorded = json.loads(marker.read_text(encoding="utf-8")).get("config")
         except (ValueError, AttributeError):
             recorded = None
-        if recorded and Path(recorded).resolve() != Path(owner):  # resolved: a config recorded through a link
+        if recorded:  # a relative record is relative to the folder; resolved: a config recorded through a link
+            recorded = str((folder / recorded).resolve())
+        if recorded and Path(recorded) != Path(owner):
             raise ConfigError(
                 f"{folder}: this project folder holds the results of the config {recorded}, and this run's config is "
                 f"{owner}. Outputs of two configs must not mix. Give this config its own folder (set workdir: in it, e.g. "
                 f"workdir: projects/{Path(owner).stem}, or run snakemake with --directory DIR), or delete "
                 f"{folder / 'results'} and {marker} if the other project's outputs are no longer needed."
             )
-        if recorded and Path(recorded).resolve() == Path(owner):
+        if recorded and Path(recorded) == Path(owner):
             return
     folder.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"config": owner}, indent=1) + "\n", encoding="utf-8")
+    marker.write_text(json.dumps({"config": run_relative(owner, folder.resolve())}, indent=1) + "\n", encoding="utf-8")
 
 
 def load_project(config_file: str | Path | None, overrides: Mapping | None = None,
