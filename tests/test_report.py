@@ -402,9 +402,10 @@ def test_nan_is_a_dash_never_zero_or_nan(html: str, parsed: _Tables):
 
 
 def test_zone_names_are_escaped(html: str):
-    assert "<script" not in html  # neither the zone name nor any script of our own
+    # the only scripts are the interactive map's own (its data block and its code; test_report_webmap.py)
+    assert re.findall(r"<script[^>]*>", html) == ['<script type="application/json" id="wm-data">', "<script>"]
     assert EVIL_ESCAPED in html
-    assert "alert(1)</script>" not in html
+    assert "alert(1)</script>" not in html and "<script>alert" not in html
 
 
 def test_self_contained_no_external_resources(html: str, parsed: _Tables):
@@ -417,8 +418,9 @@ def test_self_contained_no_external_resources(html: str, parsed: _Tables):
 
 def test_images_are_valid_nontrivial_pngs(parsed: _Tables):
     # per year: the pixel map + district, block and parcel choropleths (the one-zone city is skipped);
-    # plus one sink map; plus the time series' stock charts of the city and the districts
-    assert len(parsed.images) == 2 * 4 + 1 + 2
+    # plus one sink map; plus the time series' stock charts of the city and the districts; plus the target
+    # maps of the district, block and parcel levels (the interactive map's PNG is an SVG <image>, not an <img>)
+    assert len(parsed.images) == 2 * 4 + 1 + 2 + 3
     shapes = []
     for src in parsed.images:
         data = base64.b64decode(src.split(",", 1)[1], validate=True)
@@ -428,7 +430,7 @@ def test_images_are_valid_nontrivial_pngs(parsed: _Tables):
         shapes.append(img.shape[:2])
         assert img[..., :3].std() > 0.05
     # maps 7 × 6 in, charts 7 × 4.2 in, at 100 dpi
-    assert sorted(shapes) == sorted([(600, 700)] * 9 + [(420, 700)] * 2)
+    assert sorted(shapes) == sorted([(600, 700)] * 12 + [(420, 700)] * 2)
 
 
 def test_per_type_table_names_types_and_sums_to_city(parsed: _Tables):

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from greensink.report.maps import DPI, _png
+from greensink.report.maps import DPI, _png, figure_fonts
 
 CHART_SIZE_IN = (7.0, 4.2)
 MAX_SERIES = 12  # zones drawn in one stock chart; the table lists every zone
@@ -22,6 +22,7 @@ PART_COLOURS = {"gain": "#1b7837", "growth": "#7fbf7b", "conversion": "#9970ab",
 """The colour of each attribution part (greensink.change.ATTRIBUTION_PARTS) in every attribution chart."""
 
 
+@figure_fonts
 def stock_chart(years: Sequence[int], series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], *,
                 title: str, label: str = "carbon stock (t C)") -> str:
     """One line per zone (``series[zone_id]`` = estimate, lower, upper per year of ``years``, NaN unknown)
@@ -49,6 +50,7 @@ def stock_chart(years: Sequence[int], series: Mapping[str, tuple[np.ndarray, np.
     return _png(fig)
 
 
+@figure_fonts
 def attribution_chart(zones: Sequence[str], parts: Mapping[str, np.ndarray], net: np.ndarray, *, title: str) -> str:
     """A stacked bar per zone: the positive parts stacked up from 0, the negative down, and the net stock
     change as a black diamond (the sum of the parts). ``parts[part]`` one value per zone (t C); NaN parts

@@ -20,7 +20,16 @@ import pandas as pd
 
 from greensink.package_data import read_text
 from greensink.report.calibration import calibration_label
-from greensink.report.maps import choropleth, downsample, raster_map, upper_limit
+from greensink.report.maps import (
+    bilingual,
+    choropleth,
+    cjk_font,
+    downsample,
+    raster_map,
+    target_status_map,
+    upper_limit,
+    zone_labels,
+)
 from greensink.report.series import SeriesProducts, series_section
 from greensink.report.sinks import (
     MAX_LOSSES,
@@ -41,6 +50,7 @@ from greensink.report.tables import (
     target_tables,
     type_table,
     zone_row,
+    zone_target_status,
 )
 from greensink.report.text import (
     DASH,
@@ -58,6 +68,7 @@ from greensink.report.text import (
     zone_headers,
 )
 from greensink.report.uncertainty import uncertainty_section
+from greensink.report.webmap import webmap_section
 from greensink.report.zoning import ZoningProducts, zoning_section
 from greensink.units import CO2_PER_C
 
@@ -206,8 +217,9 @@ def render_report(
         if year in shown:
             maps.append({
                 "src": raster_map(*shown[year], extent, level_tables.get(outline_level),
-                                  title=f"Carbon density {year}", label="t C/ha", cmap="YlGn", vmin=0.0,
-                                  vmax=density_max, extend="max"),
+                                  title=bilingual(f"{year} 年碳密度", f"Carbon density {year}"), label="t C/ha",
+                                  cmap="YlGn", vmin=0.0, vmax=density_max, extend="max",
+                                  labels=zone_labels(level_tables.get(outline_level))),
                 "caption": f"{year} 年碳密度（像元）Carbon density per pixel, {year}, t C/ha ({crs}); grey lines: "
                            f"{level_label(outline_level)} boundaries; grey fill: no clear observation 无有效观测.",
             })
@@ -217,8 +229,10 @@ def render_report(
                 continue
             vmax = upper_limit((column(tables[y][level], "carbon_t_ha") for y in years if level in tables.get(y, {})), 100)
             maps.append({
-                "src": choropleth(df, "carbon_t_ha", extent, title=f"Carbon density by {level}, {year}",
-                                  label="t C/ha", vmax=vmax),
+                "src": choropleth(df, "carbon_t_ha", extent,
+                                  title=bilingual(f"{year} 年{LEVEL_NAMES_ZH.get(level, level)}碳密度",
+                                                  f"Carbon density by {level}, {year}"),
+                                  label="t C/ha", vmax=vmax, labels=zone_labels(df)),
                 "caption": f"{year} 年{LEVEL_NAMES_ZH.get(level, level)}碳密度 Mean carbon density per {level} "
                            f"(t C per ha of zone area); hatched: no data 无数据.",
             })
@@ -250,8 +264,10 @@ def render_report(
         if (y0, y1) in shown_sink:
             maps.append({
                 "src": raster_map(*shown_sink[(y0, y1)], extent,
-                                  tables.get(y1, {}).get(outline_level), title=f"Yearly sink {y0}-{y1}",
-                                  label="t C/ha/yr", cmap="BrBG", vmin=-sink_max, vmax=sink_max, extend="both"),
+                                  tables.get(y1, {}).get(outline_level),
+                                  title=bilingual(f"{y0}–{y1} 年均碳汇", f"Yearly sink {y0}-{y1}"),
+                                  label="t C/ha/yr", cmap="BrBG", vmin=-sink_max, vmax=sink_max, extend="both",
+                                  labels=zone_labels(tables.get(y1, {}).get(outline_level))),
                 "caption": f"{y0}–{y1} 年均碳汇 Yearly net sink per pixel, t C/ha/yr: green = carbon taken up 吸收, "
                            f"brown = carbon lost 损失, white ≈ no change; grey fill: no data.",
             })
@@ -275,7 +291,33 @@ def render_report(
                                     boundaries=tables.get(zoning.year, tables.get(years[-1], {})).get(outline_level)
                                     if zoning is not None else None)
 
+    last = years[-1] if years else None
+    target_year = last
+    if targets is not None and len(targets) and "year" in targets.columns:
+        target_year = int(max(targets["year"]))
+    target_maps = []
+    for level in levels:
+        df = tables.get(target_year, {}).get(level)
+        if df is None or len(df) < 2 or targets is None or not len(targets) or "level" not in targets.columns \
+                or not (targets["level"].astype(str) == level).any():
+            continue
+        status = zone_target_status(targets, level, df["zone_id"].tolist())
+        target_maps.append({
+            "src": target_status_map(df, status, extent, labels=zone_labels(df),
+                                     title=bilingual(f"{target_year} 年{LEVEL_NAMES_ZH.get(level, level)}目标达成",
+                                                     f"Targets by {level}, {target_year}")),
+            "caption": f"{target_year} 年{LEVEL_NAMES_ZH.get(level, level)}目标达成：绿 = 全部达标，红 = 至少一项未达标，"
+                       f"灰 = 无数据（不是未达标），白 = 无目标。Targets per {level}, {target_year}: green = every target "
+                       f"met, red = at least one missed, grey = no data (neither met nor missed), white = no target.",
+        })
+    webmap = webmap_section(tables.get(last, {}), np.asarray(carbon_maps[last])[0] if last in carbon_maps else None,
+                            extent, levels, year=last, targets=targets, density_max=density_max,
+                            interval=interval) if last is not None else None
+
     context = {
+        "webmap": webmap,
+        "target_maps": target_maps,
+        "figure_text_zh": cjk_font() is not None,
         "years": years,
         "years_text": ", ".join(str(y) for y in years),
         "crs": str(crs),

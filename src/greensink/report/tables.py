@@ -53,18 +53,35 @@ SHOW_EACH_END = 20  # zones shown at each end of a truncated level
 MAX_FLAGS = 100  # plausibility flags listed per year and level
 
 
-def _ranked(df: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame | None, int]:
-    """(rows to show first, rows after a gap or None, number of rows hidden)."""
+def without_green_space(df: pd.DataFrame) -> np.ndarray:
+    """True for the zones with no green space: no typed green-space land (``green_space_area_ha`` 0) in a zone
+    table; no carbon in either year (``carbon_t_from`` and ``carbon_t_to`` 0) in a change table. Their carbon
+    (or sink) is 0 by construction, so they tell nothing at the low end of a ranking. All False when the
+    table has neither (nothing is known to be empty); an unknown value (NaN) is not "no green space"."""
+    if "green_space_area_ha" in df.columns:
+        return column(df, "green_space_area_ha") == 0
+    if {"carbon_t_from", "carbon_t_to"} <= set(df.columns):
+        return (column(df, "carbon_t_from") == 0) & (column(df, "carbon_t_to") == 0)
+    return np.zeros(len(df), dtype=bool)
+
+
+def _ranked(df: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame | None, int, int]:
+    """(rows to show first, rows after a gap or None, number of rows hidden, zones without green space left
+    out of the lowest). The lowest are chosen among zones with green space (:func:`without_green_space`):
+    twenty zones of 0 t C with no green land would hide the zones that have green space and little carbon."""
     if len(df) <= MAX_ROWS:
-        return df, None, 0
+        return df, None, 0, 0
     values = column(df, key)
     order = np.argsort(-np.where(np.isfinite(values), values, -np.inf), kind="stable")
     finite = order[np.isfinite(values[order])]
     top = finite[:SHOW_EACH_END]
-    bottom = np.setdiff1d(finite[::-1][:SHOW_EACH_END], top)  # the lowest, ascending index order
+    empty = without_green_space(df)
+    candidates = finite[~empty[finite]]
+    bottom = np.setdiff1d(candidates[::-1][:SHOW_EACH_END], top)  # the lowest, ascending index order
     bottom = bottom[np.argsort(-values[bottom], kind="stable")]  # listed from higher to lowest
     shown = len(top) + len(bottom)
-    return df.iloc[top], df.iloc[bottom], len(df) - shown
+    skipped = int(np.count_nonzero(np.delete(empty, top)))
+    return df.iloc[top], df.iloc[bottom], len(df) - shown, skipped
 
 
 def zone_row(r: pd.Series) -> dict[str, Any]:
@@ -196,14 +213,14 @@ def losses_section(table_id: str, df: pd.DataFrame, interval: str) -> dict[str, 
 def level_table(table_id: str, headers: Sequence[str], df: pd.DataFrame, row_fn: Any, key: str,
                 note_files: Sequence[str], what: tuple[str, str]) -> dict[str, Any]:
     """A level table; with more than MAX_ROWS zones only the top and bottom by ``key``, and a note."""
-    first, second, hidden = _ranked(df, key)
+    first, second, hidden, skipped = _ranked(df, key)
     rows = [row_fn(r) for _, r in first.iterrows()]
     note = None
     if second is not None:
         rows.append({"gap": f"… {hidden:,} 个单元未列出 zones not shown …"})
         rows.extend(row_fn(r) for _, r in second.iterrows())
         note = {"n": f"{len(df):,}", "each": SHOW_EACH_END, "what_zh": what[0], "what_en": what[1],
-                "files": list(note_files)}
+                "files": list(note_files), "skipped": f"{skipped:,}" if skipped else None}
     return {"id": table_id, "headers": list(headers), "rows": rows, "note": note, "n": len(df)}
 
 
@@ -287,6 +304,31 @@ def target_tables(targets: pd.DataFrame | None, levels: Sequence[str], years: Se
     elif years:
         year = str(max(years))
     return {"tables": tables, "counts": counts, "year": year}
+
+
+TARGET_STATUSES = ("met", "missed", "no data", "no target")
+
+
+def zone_target_status(targets: pd.DataFrame | None, level: str, zone_ids: Sequence[Any]) -> list[str]:
+    """Each zone's target status at ``level`` (the rows of :func:`greensink.targets.evaluate`): "missed" when a
+    target is missed, "met" when every target is met, "no data" when none is missed and some value is unknown,
+    "no target" when the level has no target for the zone."""
+    if targets is None or len(targets) == 0 or not {"status", "level", "zone_id"} <= set(targets.columns):
+        return ["no target"] * len(zone_ids)
+    sub = targets[targets["level"].astype(str) == level]
+    by_zone = sub.groupby(sub["zone_id"].astype(str))["status"].agg(lambda s: set(s.astype(str)))
+    out = []
+    for z in zone_ids:
+        found = by_zone.get(str(z))
+        if not found:
+            out.append("no target")
+        elif "missed" in found:
+            out.append("missed")
+        elif found == {"met"}:
+            out.append("met")
+        else:
+            out.append("no data")
+    return out
 
 
 def model_section(year: int, model: Mapping[str, Any], type_names: Mapping[str, str]) -> dict[str, Any]:
