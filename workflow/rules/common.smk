@@ -80,13 +80,16 @@ def model_plots(wildcards):
     no model; model_plots_digest reruns the year's model when its own rows change (greensink.refresh)."""
     if not PLOTS:
         return []
-    return ["results/plots/plots.gpkg"] if TREES else [ancient(plots_path(PLOTS, wildcards.year))]
+    if TREES:
+        return ["results/plots/plots.gpkg"]
+    # the demo's plots are written with its imagery (rule build_demo): by time, as every demo product
+    return [plots_path(PLOTS, wildcards.year)] if DEMO else [ancient(plots_path(PLOTS, wildcards.year))]
 
 
 def model_plots_digest(wildcards):
     """Digest of the year's plot rows (rule model's rerun trigger); None with a tree inventory, whose plots
-    come from rule plot_carbon."""
-    return None if TREES else plot_rows_digest(PLOTS, wildcards.year)
+    come from rule plot_carbon, and for the demo, whose plots file does not exist before build_demo runs."""
+    return None if TREES or DEMO else plot_rows_digest(PLOTS, wildcards.year)
 
 
 def plot_draws(wildcards):
@@ -315,6 +318,15 @@ def scenario_params(wildcards):
 
 def scenario_types(wildcards):
     return SCENARIOS[wildcards.scenario].types(TYPES)
+
+
+def report_scenarios(wildcards):
+    """The scenario products the report compares: the summary and each scenario's zone tables of the first
+    two levels (rules scenario_summary, scenario_zones); none without config scenarios."""
+    if not SCENARIOS:
+        return []
+    tables = [f"results/scenarios/{name}/zones/{level}.csv" for name in SCENARIOS for level in LEVELS[:2]]
+    return ["results/scenarios/summary.csv"] + tables
 
 
 def scenario_outputs():

@@ -42,6 +42,7 @@ rule report:
         lost_patches=[f"results/change/{y0}_{y1}/lost_patches.csv" for y0, y1 in PAIRS],
         attribution=[f"results/change/{y0}_{y1}/attribution.tif" for y0, y1 in PAIRS],
         zoning=report_zoning,
+        scenarios=report_scenarios,  # only with config scenarios: summary and the first two levels' zone tables
         provenance="results/provenance.json",
         grid="results/zones/grid.json",
         nesting="results/zones/nesting.csv",

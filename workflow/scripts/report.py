@@ -2,6 +2,7 @@
 
 Inputs: every zone table (years and changes), models, carbon and sink rasters, targets, provenance, nesting table;
 the trend, transition, lost-patch and attribution products, and the last year's zoning products (when made);
+the scenario summary and zone tables (when scenarios are configured);
 the calibration benchmark's measured coverage shipped with greensink (greensink/data/calibration.json), if any.
 Outputs: results/report.html (opens offline; images inline).
 Description: greensink.report.run_report.
@@ -17,4 +18,4 @@ run_report(sm.output[0], tables=inp.tables, change=inp.change, models=inp.models
            provenance=inp.provenance, grid=inp.grid, nesting=inp.nesting, targets=inp.targets, template=inp.template,
            years=p.years, pairs=p.pairs, levels=p.levels, type_names=p.types, interval_pct=p.interval_pct,
            trend=inp.trend, transitions=inp.transitions, lost_patches=inp.lost_patches, attribution=inp.attribution,
-           zoning=inp.zoning)
+           zoning=inp.zoning, scenarios=inp.scenarios)

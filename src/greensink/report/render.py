@@ -30,6 +30,7 @@ from greensink.report.maps import (
     upper_limit,
     zone_labels,
 )
+from greensink.report.scenarios import ScenarioProducts, scenario_section
 from greensink.report.series import SeriesProducts, series_section
 from greensink.report.sinks import (
     MAX_LOSSES,
@@ -179,6 +180,7 @@ def render_report(
     calibration: Mapping[str, Any] | None = None,
     series: SeriesProducts | None = None,
     zoning: ZoningProducts | None = None,
+    scenarios: ScenarioProducts | None = None,
 ) -> str:
     """The whole self-contained HTML report as a string (no external resources: images are inline base64 PNG,
     CSS inline, no JS from the network).
@@ -198,7 +200,9 @@ def render_report(
     ``series`` the trend, transition, lost-patch and attribution products (:func:`greensink.report.series.read_series`):
     with two or more years the report has a time-series section (stock over time from ``tables`` in any case, each
     other part where its products are given). ``zoning`` the last year's zoning products
-    (:func:`greensink.report.zoning.read_zoning`), None when zoning is off: no zoning section."""
+    (:func:`greensink.report.zoning.read_zoning`), None when zoning is off: no zoning section. ``scenarios`` the
+    scenario products (:func:`greensink.report.scenarios.read_scenarios`), None without scenarios: no scenario
+    comparison section."""
     interval = interval_label(interval_pct)
     years = sorted(int(y) for y in years)
     extent = tuple(float(v) for v in extent)  # type: ignore[assignment]
@@ -339,6 +343,7 @@ def render_report(
         "max_rows": MAX_ROWS,
         "series": series_context,
         "zoning": zoning_context,
+        "scenarios": scenario_section(scenarios, levels=levels, interval=interval),
     }
     return template_environment(template_dir).get_template(TEMPLATE_NAME).render(**context)
 

@@ -10,6 +10,7 @@ from greensink import io as gio
 from greensink.grid import Grid
 from greensink.report.calibration import load_calibration
 from greensink.report.render import render_report
+from greensink.report.scenarios import read_scenarios
 from greensink.report.series import read_series
 from greensink.report.zoning import read_zoning
 from greensink.targets import evaluate, read_targets
@@ -33,7 +34,8 @@ def run_report(out: str | Path, *, tables: Sequence[str | Path], change: Sequenc
                template: str | Path, years: Sequence[int], pairs: Sequence[tuple[int, int]], levels: Sequence[str],
                type_names: Mapping[str, str], interval_pct: float = 90.0, trend: Sequence[str | Path] = (),
                transitions: Sequence[str | Path] = (), lost_patches: Sequence[str | Path] = (),
-               attribution: Sequence[str | Path] = (), zoning: Sequence[str | Path] = ()) -> str:
+               attribution: Sequence[str | Path] = (), zoning: Sequence[str | Path] = (),
+               scenarios: Sequence[str | Path] = ()) -> str:
     """Write the report of a run to ``out`` (results/report.html) and return its HTML (:func:`render_report`).
 
     ``tables`` the zone tables of every year of ``years`` at every level of ``levels`` (year-major, as
@@ -44,7 +46,8 @@ def run_report(out: str | Path, *, tables: Sequence[str | Path], change: Sequenc
     template. The calibration benchmark's measured coverage shipped with greensink labels the intervals.
     ``trend``, ``transitions``, ``lost_patches``, ``attribution``: the time-series products the report shows
     (:func:`greensink.report.series.read_series`, each file known by its name); ``zoning`` the last year's
-    zoning products (:func:`greensink.report.zoning.read_zoning`); empty: that part is left out."""
+    zoning products (:func:`greensink.report.zoning.read_zoning`); ``scenarios`` results/scenarios/summary.csv and
+    the scenarios' zone tables (:func:`greensink.report.scenarios.read_scenarios`); empty: that part is left out."""
     years, pairs, levels = list(years), [tuple(p) for p in pairs], list(levels)
     run_grid = Grid.read(grid)
     zone_tables = _by(years, levels, tables, "tables")
@@ -63,6 +66,7 @@ def run_report(out: str | Path, *, tables: Sequence[str | Path], change: Sequenc
         series=read_series(trend=trend, transitions=transitions, lost_patches=lost_patches, attribution=attribution,
                            first_level=levels[0] if levels else None),
         zoning=read_zoning(zoning),
+        scenarios=read_scenarios(scenarios),
     )
     gio.write_text(out, html)
     log.info("report: %.0f kB, %d targets evaluated for %d; calibration benchmark %s", len(html) / 1024,
