@@ -141,8 +141,16 @@ def alone(folder: Path):
         yield
 
 
+def up_to_date(folder: Path) -> None:
+    """The job lists below are relative to a finished run: say so plainly if it is not (e.g. the checkout's
+    code changed after the shared run was built)."""
+    stale = dry_run_jobs(folder)
+    assert not stale, f"the finished run is not up to date before the change: {sorted(stale.items())}"
+
+
 def test_adding_a_year_runs_that_year_and_its_change_products_only(finished):
     with alone(finished):
+        up_to_date(finished)
         before = (finished / "mydata/plots.gpkg").read_bytes(), os.stat(finished / "mydata/plots.gpkg")
         new_files = []
         try:
@@ -180,6 +188,7 @@ def test_adding_a_year_runs_that_year_and_its_change_products_only(finished):
 
 def test_editing_a_target_runs_targets_provenance_and_report_only(finished):
     with alone(finished):
+        up_to_date(finished)
         targets = finished / "mydata/targets.yaml"
         change = finished / f"results/change/{YEARS[0]}_{YEARS[1]}/zones/district.gpkg"
         change_mtime = change.stat().st_mtime_ns
