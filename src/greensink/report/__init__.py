@@ -2,8 +2,9 @@
 
 :func:`render_report` turns the products of a run (zone tables per year and level, change
 tables per pair of years, the target evaluation, the fitted carbon models and the provenance)
-into one HTML string. CSS is inline, every figure is an inline base64 PNG, there is no script
-and no network resource, so ``results/report.html`` opens offline and prints on A4.
+into one HTML string. CSS is inline, every figure is an inline base64 PNG, the only script is the
+interactive map's own (inline SVG, no library) and there is no network resource, so
+``results/report.html`` opens offline, reads on a phone and prints on A4 (a print stylesheet).
 
 The modules, each importing only those listed before it:
 
@@ -13,6 +14,8 @@ The modules, each importing only those listed before it:
 * :mod:`~greensink.report.tables`: the rows of every table (zones, sinks, losses, types, targets, models);
 * :mod:`~greensink.report.calibration`: the calibration benchmark's coverage and its labels;
 * :mod:`~greensink.report.uncertainty`: the uncertainty section;
+* :mod:`~greensink.report.webmap`: the interactive map (zones of every level as SVG paths over the carbon map,
+  each zone's values as the tables show them);
 * :mod:`~greensink.report.charts`: stock over the years and the attribution of a change as inline PNG charts;
 * :mod:`~greensink.report.series`: the time-series section (stock over time, trend, attribution, no net loss
   of carbon-sink space, land transitions) and its products (:func:`read_series`);

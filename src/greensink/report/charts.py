@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from greensink.report.maps import DPI, _png, figure_fonts
+from greensink.report.maps import DPI, figure_fonts, png_uri
 
 CHART_SIZE_IN = (7.0, 4.2)
 MAX_SERIES = 12  # zones drawn in one stock chart; the table lists every zone
@@ -47,7 +47,7 @@ def stock_chart(years: Sequence[int], series: Mapping[str, tuple[np.ndarray, np.
         ax.legend(fontsize=8, ncols=2 if n > 6 else 1, title="zone id" + (f" (first {MAX_SERIES})" if n > MAX_SERIES
                                                                          else ""), title_fontsize=8)
     ax.set_title(title)
-    return _png(fig)
+    return png_uri(fig)
 
 
 @figure_fonts
@@ -76,4 +76,4 @@ def attribution_chart(zones: Sequence[str], parts: Mapping[str, np.ndarray], net
     ax.margins(y=0.08)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.set_title(title, fontsize=11)
-    return _png(fig)
+    return png_uri(fig)

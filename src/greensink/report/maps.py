@@ -101,7 +101,7 @@ def figure_fonts(func: Callable[..., str]) -> Callable[..., str]:
     return wrapper
 
 
-def _png(fig: Figure) -> str:
+def png_uri(fig: Figure) -> str:
     """The figure as a data: URI of a PNG (no Software/date metadata, so reruns are identical)."""
     canvas = FigureCanvasAgg(fig)
     buf = BytesIO()
@@ -220,7 +220,7 @@ def raster_map(band: np.ndarray, band_extent: tuple[float, float, float, float],
     _frame(ax, extent)
     fig.colorbar(image, ax=ax, label=label, shrink=0.85, extend=extend)
     ax.set_title(title)
-    return _png(fig)
+    return png_uri(fig)
 
 
 @figure_fonts
@@ -235,7 +235,7 @@ def choropleth(table: gpd.GeoDataFrame, column: str, extent: tuple[float, float,
     _frame(ax, extent)
     fig.colorbar(ScalarMappable(norm=norm, cmap="YlGn"), ax=ax, label=label, shrink=0.85)
     ax.set_title(title)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def upper_limit(values: Iterable[np.ndarray], q: float) -> float:
@@ -288,7 +288,7 @@ def class_map(band: np.ndarray, band_extent: tuple[float, float, float, float],
     handles.append(Patch(facecolor="#d9d9d9", edgecolor="#666666", label="no data"))
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.85)
     ax.set_title(title)
-    return _png(fig)
+    return png_uri(fig)
 
 
 @figure_fonts
@@ -307,7 +307,7 @@ def diverging_choropleth(table: gpd.GeoDataFrame, column: str, extent: tuple[flo
     _frame(ax, extent)
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=label, shrink=0.85, extend="both")
     ax.set_title(title)
-    return _png(fig)
+    return png_uri(fig)
 
 
 TARGET_STATUS_COLOURS = {"met": "#4daf4a", "missed": "#e41a1c", "no data": "#bdbdbd", "no target": "#ffffff"}
@@ -335,4 +335,4 @@ def target_status_map(table: gpd.GeoDataFrame, status: Sequence[str], extent: tu
                for s, c in TARGET_STATUS_COLOURS.items() if s in status]
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.85)
     ax.set_title(title)
-    return _png(fig)
+    return png_uri(fig)
