@@ -159,6 +159,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     ``path``, the reason and the free space, instead of GDAL's seek error; the temporary file is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # temporaries of an earlier attempt killed hard (SIGKILL, power loss) before its cleanup: one job writes a path at a time
+    for pattern in (f".{path.stem}.*.tmp{path.suffix}", f".{path.stem}.*.tmp{path.suffix}.aux.xml",
+                    f".{path.stem}.*.tmp.stage.tif", f".{path.stem}.*.tmp.stage.tif.aux.xml"):
+        for stale in path.parent.glob(pattern):
+            stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     os.unlink(tmp)  # drivers want to create the file themselves
@@ -169,16 +174,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except Exception as exc:
         if not _refused_write(exc, tmp_path):
             raise
+        import resource
         import shutil
 
         from greensink.errors import OutputWriteError
 
         tmp_path.unlink(missing_ok=True)
         free = shutil.disk_usage(path.parent).free / 2**20
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        full = ("the disk is full" if free < FULL_DISK_MIB else
+                f"the file size limit of this process (ulimit -f, {limit} bytes) was reached" if limit != resource.RLIM_INFINITY
+                else "the disk or your quota is full")
         raise OutputWriteError(
-            f"{path}: cannot be written ({error_text(exc)}); {free:.1f} MiB free on its disk. The disk (or your quota, "
-            "or the file size limit, ulimit -f) is full: free space and run the same command again; it resumes "
-            "where it stopped, and no half-written file was left.") from exc
+            f"{path}: cannot be written ({error_text(exc)}); {free:.1f} MiB free on its disk: {full}. Free space (or raise "
+            "the limit) and run the same command again; it resumes where it stopped, and no half-written file was left.") from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
