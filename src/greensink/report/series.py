@@ -26,6 +26,7 @@ from greensink import io as gio
 from greensink.change import ATTRIBUTION_CODES, ATTRIBUTION_PARTS
 from greensink.report.charts import attribution_chart, stock_chart
 from greensink.report.maps import (
+    bilingual,
     class_map,
     diverging_choropleth,
     downsample,
@@ -198,7 +199,8 @@ def stock_sections(years: Sequence[int], tables: Mapping[int, Mapping[str, pd.Da
         series = stock_series(years, tables, level)
         out.append({
             "level": level_label(level),
-            "figure": {"src": stock_chart(years, series, title=f"Carbon stock by {level}, {years[0]}-{years[-1]}"),
+            "figure": {"src": stock_chart(years, series, title=bilingual(f"{LEVEL_NAMES_ZH.get(level, level)}碳储量",
+                                                                     f"Carbon stock by {level}, {years[0]}-{years[-1]}")),
                        "caption": f"{LEVEL_NAMES_ZH.get(level, level)}各年碳储量及 {interval} 区间（误差线）Carbon stock "
                                   f"per {level} and year with its {interval} interval (error bars), t C; lines "
                                   f"labelled by zone id (names in the table); a year without a known stock is left "
@@ -250,7 +252,7 @@ def trend_section(products: SeriesProducts, years: Sequence[int], levels: Sequen
     tables, maps = [], []
     if products.trend_map is not None:
         band, band_extent = downsample(np.asarray(products.trend_map), extent)
-        maps.append({"src": raster_map(band, band_extent, extent, boundaries, title=f"Trend {years[0]}-{years[-1]}",
+        maps.append({"src": raster_map(band, band_extent, extent, boundaries, title=bilingual("碳密度趋势", f"Trend {years[0]}-{years[-1]}"),
                                        label="t C/ha/yr", cmap="BrBG", vmin=-sink_max, vmax=sink_max, extend="both"),
                      "caption": f"{years[0]}–{years[-1]} 碳密度趋势（Theil–Sen 斜率，像元）Trend of carbon density per pixel "
                                 f"(Theil–Sen slope over every year), t C/ha/yr ({crs}); same colour scale as the "
@@ -264,7 +266,8 @@ def trend_section(products: SeriesProducts, years: Sequence[int], levels: Sequen
         sig = df["trend_significant"] if "trend_significant" in df.columns else pd.Series([None] * len(df))
         significant = np.array([(not is_missing(v)) and bool(v) for v in sig], dtype=bool)
         maps.append({"src": diverging_choropleth(df, "trend_t_ha_yr", extent, vmax=zone_max, outlined=significant,
-                                                 title=f"Trend by {level}, {years[0]}-{years[-1]}",
+                                                 title=bilingual(f"{LEVEL_NAMES_ZH.get(level, level)}趋势",
+                                                                 f"Trend by {level}, {years[0]}-{years[-1]}"),
                                                  label="t C/ha/yr"),
                      "caption": f"{LEVEL_NAMES_ZH.get(level, level)}碳储量趋势（每公顷）Trend of the stock per "
                                 f"{level}, t C/ha/yr of zone area (one colour scale for the zone maps); bold outline: "
@@ -344,8 +347,8 @@ def attribution_sections(change: Mapping[tuple[int, int], Mapping[str, pd.DataFr
             figures.append({"src": attribution_chart(list(sub_df["zone_id"].astype(str)),
                                                      {p: column(sub_df, f"change_{p}_t") for p in parts},
                                                      column(sub_df, "stock_change_t"),
-                                                     title=f"Attribution of the stock change by {sub}, "
-                                                           f"{pair[0]}-{pair[1]}"),
+                                                     title=bilingual("碳储量变化归因", f"Attribution of the stock change by {sub}, "
+                                                                   f"{pair[0]}-{pair[1]}")),
                             "caption": f"{_pair_text(pair)} 各{LEVEL_NAMES_ZH.get(sub, sub)}碳储量变化的归因（t C）"
                                        f"Attribution of each {sub}'s stock change, t C: bars are the parts (gain, "
                                        f"loss, growth, conversion, other) stacked above and below 0, the diamond the "
@@ -353,7 +356,7 @@ def attribution_sections(change: Mapping[tuple[int, int], Mapping[str, pd.DataFr
         if pair in products.attribution_maps:
             band, band_extent = downsample_classes(products.attribution_maps[pair], extent)
             figures.append({"src": class_map(band, band_extent, extent, boundaries.get(pair), ATTRIBUTION_MAP_CLASSES,
-                                             title=f"Attribution {pair[0]}-{pair[1]}"),
+                                             title=bilingual("变化归因", f"Attribution {pair[0]}-{pair[1]}")),
                             "caption": f"{_pair_text(pair)} 像元变化归因 What each pixel's stock change is attributed to "
                                        f"(results/change/{pair[0]}_{pair[1]}/attribution.tif): 新增 gain, 清除 loss, "
                                        f"生长 growth, 类型转换 conversion; grey: no data."})

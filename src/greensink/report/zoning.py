@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from greensink import io as gio
-from greensink.report.maps import class_map, downsample_classes
+from greensink.report.maps import bilingual, class_map, downsample_classes
 from greensink.report.text import LEVEL_NAMES_ZH, cell, level_label, num_cell, text_or_dash
 from greensink.zoning.importance import CLASS_NODATA, IMPORTANCE_CLASSES
 from greensink.zoning.settings import MASK_LAYERS
@@ -152,7 +152,7 @@ def zoning_section(products: ZoningProducts | None, *, levels: Sequence[str], ex
         band, band_extent = downsample_classes(products.importance, extent)
         classes = [(float(c), IMPORTANCE_COLOURS.get(c, "#999999"), en) for c, (_, _, en) in IMPORTANCE_CLASSES.items()]
         maps.append({"src": class_map(band, band_extent, extent, boundaries, classes,
-                                      title=f"Carbon-sink importance {year}"),
+                                      title=bilingual(f"{year} 年碳汇重要性", f"Carbon-sink importance {year}")),
                      "caption": f"{year} 年碳汇重要性分区：极重要（深绿）、重要、一般（浅绿）Carbon-sink importance classes "
                                 f"(weighted overlay): extremely important (dark green), important, general (pale); grey: "
                                 f"no class (unobserved, or a factor without a value, code {CLASS_NODATA}) ({crs}); lines: "
@@ -161,7 +161,7 @@ def zoning_section(products: ZoningProducts | None, *, levels: Sequence[str], ex
         band, band_extent = downsample_classes(products.potential, extent)
         missing = (products.summaries.get("potential") or {}).get("not_subtracted") or []
         maps.append({"src": class_map(band, band_extent, extent, boundaries, POTENTIAL_CLASSES,
-                                      title=f"Carbon-sink potential space {year}"),
+                                      title=bilingual(f"{year} 年碳汇潜力空间", f"Carbon-sink potential space {year}")),
                      "caption": f"{year} 年碳汇潜力空间（全部用地扣除建设用地、耕地和生态保护红线）Carbon-sink potential space: "
                                 f"all land minus construction land, cropland and the ecological red line (orange: at "
                                 f"least half the pixel); grey: unknown."
