@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from greensink.errors import InputDataError
+from greensink.io import read_vector
 
 # single-band products of every year, named by their unit (docs/outputs.md)
 SINGLE_BAND = {"ndvi": "ndvi", "fvc": "fvc_frac", "canopy": "canopy_frac"}
@@ -47,7 +48,7 @@ class Results:
             path = self.folder / str(y) / "zones" / f"{level}.gpkg"
             if not path.exists():
                 raise InputDataError(f"{path}: no zone table of {level} for {y}. Run the workflow for that year.")
-            table = gpd.read_file(path)
+            table = read_vector(path)
             table.insert(0, "year", y)
             tables.append(table)
         return gpd.GeoDataFrame(pd.concat(tables, ignore_index=True), crs=tables[0].crs)
@@ -59,7 +60,7 @@ class Results:
         for folder in sorted((self.folder / "change").glob("[0-9][0-9][0-9][0-9]_[0-9][0-9][0-9][0-9]")):
             path = folder / "zones" / f"{level}.gpkg"
             if path.exists():
-                table = gpd.read_file(path)
+                table = read_vector(path)
                 y0, y1 = map(int, folder.name.split("_"))
                 table.insert(0, "y1", y1)
                 table.insert(0, "y0", y0)
