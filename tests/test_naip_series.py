@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 import geopandas as gpd
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -54,6 +55,7 @@ from rasterio.features import rasterize
 from scipy.stats import theilslopes
 
 from checkout import copy_checkout, sh
+from greensink import config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -98,6 +100,18 @@ def test_readme_and_example_print_the_same_commands():
     for command in (ZONES_COMMAND, RUN_COMMAND):
         assert command in readme, f"README.md does not print {command!r}"
         assert command in example, f"{EXAMPLE} does not print {command!r}"
+
+
+def test_example_config_is_valid():
+    # schema with defaults and the imagery checks, without the data (fast lane); the run below reads the files
+    raw = yaml.safe_load((ROOT / EXAMPLE).read_text(encoding="utf-8"))
+    cfg = config.with_defaults(raw, config.load_schema())
+    assert [e.message for e in jsonschema.Draft202012Validator(config.load_schema()).iter_errors(cfg)] == []
+    assert config.imagery_problems(cfg) == []
+    assert [z["level"] for z in cfg["zones"]] == LEVELS and cfg["resolution"] == 10
+    assert cfg["grid"]["align"] == "resolution" and "plots" not in raw and "greenspace" not in raw
+    coefficients = pd.read_csv(ROOT / cfg["coefficients"])
+    assert coefficients["type"].tolist() == ["VEG"]  # the one type of a run without green-space polygons
 
 
 @pytest.fixture(scope="module")
