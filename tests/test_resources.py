@@ -20,11 +20,11 @@ DEMO = {"imagery": {"source": "demo"}, "demo": {"extent_m": 2000}, "resolution":
 
 
 def test_memory_and_time_by_hand():
-    # aggregate on 9 Mpx: (400 + 240 * 9) MiB * 1.5 = 3840; 20 s/Mpx * 9 * 3 / 60 + 10 = 19 min
-    assert resources.mem_mb("aggregate", 9.0) == 3840
+    # aggregate on 9 Mpx: (800 + 200 * 9) MiB * 1.5 = 3900; 20 s/Mpx * 9 * 3 / 60 + 10 = 19 min
+    assert resources.mem_mb("aggregate", 9.0) == 3900
     assert resources.runtime_min("aggregate", 9.0) == 19
     # a retry asks for twice as much
-    assert resources.mem_mb("aggregate", 9.0, attempt=2) == 7680 and resources.runtime_min("aggregate", 9.0, 2) == 38
+    assert resources.mem_mb("aggregate", 9.0, attempt=2) == 7800 and resources.runtime_min("aggregate", 9.0, 2) == 38
     # a streamed stage on a 2048 px tile: (600 + 4 * 4.194304) * 1.5 = 925.17 -> 926
     assert resources.mem_mb("composite_tile", 2048**2 / 1e6) == 926
     # two dask threads add the per-pixel part again, at least 100 MiB: (600 + 4 + 100) * 1.5 = 1056
@@ -33,13 +33,23 @@ def test_memory_and_time_by_hand():
     assert resources.mem_mb("some_new_rule", 1.0) == resources.mem_mb("aggregate", 1.0)
 
 
+# measured peaks: issue 14 and benchmarks/README.md (10980² Sentinel-2 tile, 30 km demo), and the demo's jobs (/proc
+# VmHWM of each rule script, 2026-12-04: the 5 km demo, 502² px, and a 10 km demo, 1002² px, 200 draws)
 @pytest.mark.parametrize(("rule", "mpx", "peak_mib"), [
     ("composite", 10980**2 / 1e6, 982),   # issue 14: 3 dates, 10980²
     ("vegetation", 10980**2 / 1e6, 886),
     ("carbon", 36.0, 747),                # 6000², 5 types, 200 draws
     ("aggregate", 9.0, 2150),             # the 30 km demo: 2.1 GiB
     ("change", 9.0, 2048),                # 2.0 GiB
-    ("build_demo", 9.0, 2355),            # 2.3 GiB
+    ("aggregate", 502**2 / 1e6, 857),
+    ("aggregate", 1002**2 / 1e6, 1016),
+    ("change", 502**2 / 1e6, 1164),
+    ("change", 1002**2 / 1e6, 1370),
+    ("trend", 502**2 / 1e6, 683),
+    ("build_demo", 502**2 / 1e6, 857),
+    ("build_demo", 1002**2 / 1e6, 2354),
+    ("model", 1002**2 / 1e6, 368),
+    ("report", 502**2 / 1e6, 399),
     ("aggregate", 120.56, 27 * 1024),     # a whole Sentinel-2 tile in one job: about 27 GiB
     ("zone_coverage", 100.0, 1481),       # coverage_matrix on 10⁸ px, 50,000 parcels (CSR 1200 MiB)
 ])
@@ -49,14 +59,17 @@ def test_requests_cover_the_measured_peaks(rule, mpx, peak_mib):
 
 
 @pytest.mark.parametrize(("rule", "mpx", "seconds"), [
-    ("composite", 10980**2 / 1e6, 165),   # 0.73 Mpx/s
-    ("carbon", 36.0, 315),                # 0.11 Mpx/s, streamed
-    ("aggregate", 9.0, 174),
-    ("change", 9.0, 90),
-    ("build_demo", 9.0, 115),
+    ("composite", 10980**2 / 1e6, 2 * 165),   # 0.73 Mpx/s; twice the times measured on an idle machine
+    ("carbon", 36.0, 2 * 315),                # 0.11 Mpx/s, streamed
+    ("aggregate", 9.0, 2 * 174),
+    ("change", 9.0, 2 * 90),
+    ("aggregate", 1002**2 / 1e6, 248),        # the 10 km demo's jobs on 2 cores at load 12-20
+    ("change", 1002**2 / 1e6, 530),
+    ("build_demo", 1002**2 / 1e6, 311),
+    ("model", 1002**2 / 1e6, 48),
 ])
 def test_runtimes_cover_the_measured_times(rule, mpx, seconds):
-    assert resources.runtime_min(rule, mpx) * 60 >= 2 * seconds
+    assert resources.runtime_min(rule, mpx) * 60 >= seconds
 
 
 def test_job_size_from_tile_grid_or_demo(tmp_path):

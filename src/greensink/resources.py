@@ -11,9 +11,10 @@ Each rule has a fixed part and a part per million pixels (Mpx), both from measur
 * streamed per-pixel stages (composite, mosaic, vegetation, NDVI SE, carbon) read and write row strips,
   so their memory hardly grows with the area: 930-982 MiB for a 10980 × 10980 grid (120 Mpx) with the
   composite, 888 MiB with vegetation, 717 MiB for carbon on 36 Mpx;
-* whole-grid stages hold rasters and their draws: aggregate 2.1 GiB on 9 Mpx, change 2.0 GiB, the demo
-  generator 2.3 GiB (issue 14's 30 km demo), so about 230 MiB per Mpx;
-* small jobs (zones, model, tables, report) peak at 300-600 MiB on the demo.
+* whole-grid stages hold rasters and their draws: aggregate 857 MiB on the 5 km demo (0.25 Mpx, 200 draws),
+  1016 MiB on a 10 km demo (1 Mpx), 2.1 GiB on issue 14's 30 km demo (9 Mpx); change 1164 MiB, 1370 MiB and
+  2.0 GiB; the demo generator 2354 MiB on 1 Mpx (its truth has 25 cells of 2 m per pixel);
+* small jobs (zones, ingest, model, tables, report, QGIS) peak at 170-400 MiB on the demos.
 
 Memory is the rule's figure × :data:`MEMORY_MARGIN`, times the attempt (a retried job asks for more);
 the wall time is the measured seconds per Mpx × :data:`TIME_MARGIN` (shared, slower nodes) plus
@@ -47,11 +48,11 @@ class RuleCost:
 
 
 STREAMED = RuleCost(600, 4, 1.5, "composite 982 MiB, 0.73 Mpx/s on 120 Mpx; vegetation 886 MiB, 1.58 Mpx/s")
-WHOLE_GRID = RuleCost(400, 240, 20, "aggregate 2.1 GiB, 174 s on 9 Mpx; change 2.0 GiB, 90 s")
-SMALL = RuleCost(400, 20, 2, "zones, tables and the report: 300-600 MiB on the demo")
+WHOLE_GRID = RuleCost(800, 200, 20, "aggregate 857 MiB on 0.25 Mpx, 1016 MiB on 1 Mpx, 2.1 GiB and 174 s on 9 Mpx")
+SMALL = RuleCost(400, 20, 2, "zones, ingest, tables, provenance, QGIS: 170-400 MiB on the demos")
 
 COSTS: dict[str, RuleCost] = {
-    "build_demo": RuleCost(400, 250, 13, "demo generator 2.3 GiB, 115 s on 9 Mpx (2 m truth cells)"),
+    "build_demo": RuleCost(300, 2100, 300, "demo generator 857 MiB on 0.25 Mpx, 2354 MiB and 311 s on 1 Mpx (2 m truth cells)"),
     "prepare_zones": SMALL,
     "zone_coverage": RuleCost(400, 16, 1, "coverage_matrix 1481 MiB peak, 3.7 s on 100 Mpx (CSR 1200 MiB)"),
     "ingest": SMALL,
@@ -66,7 +67,7 @@ COSTS: dict[str, RuleCost] = {
     "model": RuleCost(400, 40, 2, "predictor rasters read whole at the plots"),
     "aggregate": WHOLE_GRID,
     "targets": SMALL,
-    "change": WHOLE_GRID,
+    "change": RuleCost(1000, 250, 60, "change 1164 MiB on 0.25 Mpx, 1370 MiB on 1 Mpx, 2.0 GiB and 90 s on 9 Mpx"),
     "trend": WHOLE_GRID,
     "transitions": WHOLE_GRID,
     "comparability": SMALL,
