@@ -231,13 +231,13 @@ document.getElementById("f").addEventListener("load", function () {
     var s = d.getElementById("summary");
     out.summaryScroll = s.scrollWidth; out.summaryClient = s.clientWidth;
     out.summaryRight = s.getBoundingClientRect().right;
-    var radio = d.querySelector('input[name=wm-level][value="parcel"]');
+    var radio = d.querySelector('input[name=wm-level][value="%(level)s"]');
     radio.click();
     var data = JSON.parse(d.getElementById("wm-data").textContent);
-    var k = data.levels.parcel.zones.findIndex(function (z) { return z[1] === "%(zone)s"; });
+    var k = data.levels["%(level)s"].zones.findIndex(function (z) { return z[1] === "%(zone)s"; });
     var svg = d.getElementById("wm-svg");
     svg.scrollIntoView({block: "center"});
-    var path = svg.querySelector('g[data-level="parcel"] path[data-k="' + k + '"]');
+    var path = svg.querySelector('g[data-level="%(level)s"] path[data-k="' + k + '"]');
     var b = path.getBBox(), m = path.getScreenCTM();
     var x = m.a * (b.x + b.width / 2) + m.c * (b.y + b.height / 2) + m.e;
     var y = m.b * (b.x + b.width / 2) + m.d * (b.y + b.height / 2) + m.f;
@@ -258,11 +258,12 @@ document.getElementById("f").addEventListener("load", function () {
 </script></body></html>"""
 
 
-def run_harness(tmp_path: Path, html: str, zone: str, width: int = PHONE_PX) -> dict:
-    """Open ``html`` in an iframe ``width`` px wide, click parcel ``zone`` on the map, return what the page showed."""
+def run_harness(tmp_path: Path, html: str, zone: str, width: int = PHONE_PX, level: str = "parcel") -> dict:
+    """Open ``html`` in an iframe ``width`` px wide, click zone ``zone`` of ``level`` on the map, return what the
+    page showed."""
     (tmp_path / "report.html").write_text(html, encoding="utf-8")
     page = tmp_path / "harness.html"
-    page.write_text(HARNESS % {"width": width, "zone": zone}, encoding="utf-8")
+    page.write_text(HARNESS % {"width": width, "zone": zone, "level": level}, encoding="utf-8")
     try:
         dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
                               "--allow-file-access-from-files", "--virtual-time-budget=20000", "--dump-dom",
@@ -388,3 +389,25 @@ def test_print_to_pdf_holds_the_summary(html: str, tmp_path: Path):
     for phrase in ("123,457tC", "110,000–130,000", "+1,543tC/yr", "碳储量", "达标met46"):
         assert phrase in text, phrase
     assert "@media print" in html
+
+
+@needs_chromium
+def test_demo_run_map_click_shows_the_parcel_tables_carbon(baseline_run, tmp_path: Path):
+    """The baseline demo run's own report: a click on the parcel of median carbon shows that parcel's carbon and
+    interval from results/{last year}/zones/parcel.csv, rounded as the report rounds."""
+    from greensink.report.text import auto_decimals, format_interval, format_number
+
+    results = baseline_run / "results"
+    year = max(int(p.name) for p in results.iterdir() if p.name.isdigit())
+    html = (results / "report.html").read_text(encoding="utf-8")
+    parcels = pd.read_csv(results / f"{year}/zones/parcel.csv", dtype={"zone_id": str})
+    parcels = parcels[parcels["carbon_t"] > 0].sort_values("carbon_t")
+    r = parcels.iloc[len(parcels) // 2]
+    out = run_harness(tmp_path, html, r["zone_id"])
+    assert out["panel"]["zone_id"] == r["zone_id"]
+    assert out["panel"]["carbon"] == format_number(r["carbon_t"])
+    assert out["panel"]["interval"] == format_interval(r["carbon_t_lo"], r["carbon_t_hi"], auto_decimals(r["carbon_t"]))
+    assert float(out["panel"]["carbon"].replace(",", "")) == pytest.approx(r["carbon_t"], rel=0.01, abs=0.006)
+    assert out["scrollWidth"] <= PHONE_PX
+    section = html[html.index('<section id="webmap"'):html.index("</section>", html.index('<section id="webmap"'))]
+    assert len(section.encode()) < 1_000_000  # simplified zones and a 500 px image: small
