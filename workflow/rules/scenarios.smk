@@ -2,7 +2,6 @@
 # Each scenario is its own {scenario} jobs; the summary gathers them. Input functions in common.smk.
 from greensink.scenario.demo import DEMO_LAYERS as DEMO_SCENARIO_LAYERS
 
-
 if SCENARIOS:
 
     wildcard_constraints:
