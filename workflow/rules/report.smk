@@ -111,9 +111,8 @@ rule qgis_styles:
     input:
         carbon=expand("results/{year}/carbon.tif", year=YEARS),
         sinks=[f"results/change/{y0}_{y1}/sink.tif" for y0, y1 in PAIRS],
-        # the project names the final zone tables by path and reads none of them: ancient, so that a target
-        # edit (rule targets rewrites them) does not rewrite the project
-        tables=ancient([table for year in YEARS for table in year_zone_tables(year)]),
+        # the scale of the zone layers' carbon_t_ha, from the tables before targets (a target edit restyles nothing)
+        tables=[year_indicator_tables(year) for year in YEARS],
         change=[f"results/change/{y0}_{y1}/zones/{level}.gpkg" for y0, y1 in PAIRS for level in LEVELS],
     output:
         carbon=expand("results/{year}/carbon.qml", year=YEARS),
@@ -136,8 +135,9 @@ rule qgis_project:
     input:
         rasters=expand("results/{year}/{name}.tif", year=YEARS, name=["carbon", "canopy", "fvc", "ndvi"]),
         sinks=[f"results/change/{y0}_{y1}/sink.tif" for y0, y1 in PAIRS],
-        # the scale of the zone layers' carbon_t_ha, from the tables before targets (a target edit restyles nothing)
-        tables=[year_indicator_tables(year) for year in YEARS],
+        # the project names the final zone tables by path and reads none of them: ancient, so that a target
+        # edit (rule targets rewrites them) does not rewrite the project
+        tables=ancient([table for year in YEARS for table in year_zone_tables(year)]),
         change=[f"results/change/{y0}_{y1}/zones/{level}.gpkg" for y0, y1 in PAIRS for level in LEVELS],
         styles=rules.qgis_styles.output,
         grid="results/zones/grid.json",
