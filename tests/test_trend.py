@@ -218,7 +218,12 @@ def test_zone_trend_table_by_hand():
     assert a["trend_t_yr"] == pytest.approx(20.0) and a["n_years"] == 3 and a["trend_t_ha_yr"] == pytest.approx(20.0)
     # draw b: 100, 110 + 0.5 z, 140 + z: pair slopes 10 + 0.5 z, 30 + 0.5 z, 20 + 0.5 z -> median 20 + 0.5 z
     lo, hi = np.quantile(20.0 + 0.5 * z, [0.05, 0.95])
-    assert a["trend_t_yr_lo"] == pytest.approx(lo) and a["trend_t_yr_hi"] == pytest.approx(hi)
+    assert a["trend_t_yr_draws_lo"] == pytest.approx(lo) and a["trend_t_yr_draws_hi"] == pytest.approx(hi)
+    # the scatter: with 3 years Sen's 90 % interval is the smallest to the largest pair slope, [10, 30]
+    assert a["trend_t_yr_scatter_lo"] == pytest.approx(10.0) and a["trend_t_yr_scatter_hi"] == pytest.approx(30.0)
+    # the two half-widths in quadrature on each side
+    assert a["trend_t_yr_lo"] == pytest.approx(20.0 - np.hypot(20.0 - lo, 10.0))
+    assert a["trend_t_yr_hi"] == pytest.approx(20.0 + np.hypot(hi - 20.0, 10.0))
     assert bool(a["trend_significant"]) and a["trend_class"] == "gain"
     # b: 2024 unknown in the table -> left out: (40 - 50)/2 = -5 per year over 2 ha
     assert b["trend_t_yr"] == pytest.approx(-5.0) and b["n_years"] == 2 and b["trend_t_ha_yr"] == pytest.approx(-2.5)
@@ -233,6 +238,97 @@ def test_zone_trend_table_by_hand():
     assert np.isnan(table.loc[2, ["trend_t_yr", "trend_t_yr_lo", "trend_t_yr_hi", "trend_t_ha_yr"]].astype(float)).all()
     assert pd.isna(table.loc[2, "trend_significant"]) and table.loc[2, "trend_class"] == "unknown"
     assert table.loc[2, "n_years"] == 1
+
+
+# ----------------------------------------------------------------------------- the years' scatter (Sen 1968)
+
+NAIP_YEARS = [2009, 2010, 2012, 2014, 2015, 2016, 2017, 2018, 2019, 2020]
+D4_B08 = [109.0, 308.0, 5.0, 156.0, 3.0, 215.0, 174.0, 201.0, 214.0, 25.0]  # NAIP block D4-B08, t C
+
+
+@pytest.mark.parametrize("pct", [80.0, 90.0, 95.0])
+def test_scatter_interval_is_scipys_sen_interval(pct):
+    # scipy.stats.theilslopes(y, x, alpha) returns Sen's (1968) interval, eq. 2.6, ties in y included
+    rng = np.random.default_rng(int(pct))
+    for n in (2, 3, 4, 6, 10):
+        years = NAIP_YEARS[:n]
+        values = rng.normal(0, 3, (40, n)) + 0.5 * np.arange(n)
+        values[::4] = np.round(values[::4])  # ties
+        lo, hi = trend.scatter_interval(values, years, pct)
+        for v, a, b in zip(values, lo, hi, strict=True):
+            _, _, want_lo, want_hi = theilslopes(v, years, alpha=pct / 100)
+            assert (a, b) == pytest.approx((want_lo, want_hi), abs=1e-12), (n, v)
+    lo, hi = trend.scatter_interval(np.array(D4_B08), NAIP_YEARS, pct)
+    assert (lo, hi) == pytest.approx(theilslopes(D4_B08, NAIP_YEARS, alpha=pct / 100)[2:], abs=1e-12)
+
+
+def test_scatter_interval_by_hand_and_nan_years():
+    # 4 years 0..3, values 0 2 3 7: slopes sorted 1 2 2.333 2.5 3.5 4 (N = 6); Var S = 4*3*13/18 = 26/3,
+    # C = 1.6449 * 2.944 = 4.843 at 90 %: ranks round(0.58) = 1 and round(5.42) + 1 = 6 -> [1, 4]
+    lo, hi = trend.scatter_interval(np.array([0.0, 2.0, 3.0, 7.0]), [0, 1, 2, 3], 90)
+    assert (lo, hi) == (1.0, 4.0)
+    # a year without observation leaves its pairs out; fewer than two observed years: NaN, never 0
+    v = np.array([[0.0, np.nan, 3.0, 7.0], [np.nan, np.nan, 1.0, np.nan]])
+    lo, hi = trend.scatter_interval(v, [0, 1, 2, 3], 90)
+    assert (lo[0], hi[0]) == pytest.approx(theilslopes([0.0, 3.0, 7.0], [0, 2, 3], alpha=0.9)[2:])
+    assert np.isnan(lo[1]) and np.isnan(hi[1])
+    # two years: one slope, no scatter to measure
+    assert trend.scatter_interval(np.array([1.0, 4.0]), [2020, 2023], 90) == (1.0, 1.0)
+
+
+def noisy_and_clean_zones():
+    """Two zones over the ten NAIP years, draws with a tight slope error (sd 2 t C/yr about the estimate's slope):
+    'noisy' is block D4-B08's stocks, whose first-to-last change (-84 t C) is against its trend (+4.4 t C/yr);
+    'clean' is 100 + 12 (t - 2009) plus a little wobble."""
+    years = NAIP_YEARS
+    t = np.array(years, float) - years[0]
+    clean = 100.0 + 12.0 * t + np.array([0.5, -0.3, 0.2, -0.4, 0.1, 0.3, -0.2, 0.4, -0.1, 0.0])
+    stocks = np.stack([np.array(D4_B08), clean])  # (Z, Y)
+    zones = gpd.GeoDataFrame({"zone_id": ["noisy", "clean"], "parent_id": "x", "level": "block",
+                              "name": ["noisy", "clean"]},
+                             geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100)], crs="EPSG:32614")
+    tables = [pd.DataFrame({"zone_id": ["noisy", "clean"], "carbon_t": stocks[:, k], "area_ha": 1.0})
+              for k in range(len(years))]
+    z = np.random.default_rng(5).standard_normal((2, 400))
+    sums = [(stocks[:, k], stocks[:, k, None] + 2.0 * t[k] * z) for k in range(len(years))]  # draw slope + 2 z
+    return zones, tables, sums, years, stocks
+
+
+def test_noisy_series_is_not_significant_but_the_draws_alone_would_say_so():
+    zones, tables, sums, years, stocks = noisy_and_clean_zones()
+    table = trend.zone_trend_table(zones, tables, sums, years, 90).set_index("zone_id")
+    noisy, clean = table.loc["noisy"], table.loc["clean"]
+    est = theilslopes(D4_B08, years)[0]
+    assert noisy["trend_t_yr"] == pytest.approx(est) and est > 0 > D4_B08[-1] - D4_B08[0]
+    # the draws alone: a tight interval about the estimate, excluding 0 (what the table said before)
+    assert 0 < noisy["trend_t_yr_draws_lo"] < est < noisy["trend_t_yr_draws_hi"] < est + 5
+    # the scatter: scipy's Sen interval, holding 0
+    s_lo, s_hi = theilslopes(D4_B08, years, alpha=0.9)[2:]
+    assert (noisy["trend_t_yr_scatter_lo"], noisy["trend_t_yr_scatter_hi"]) == pytest.approx((s_lo, s_hi))
+    assert s_lo < 0 < s_hi
+    # combined, by hand: each side's half-widths in quadrature
+    d_lo, d_hi = noisy["trend_t_yr_draws_lo"], noisy["trend_t_yr_draws_hi"]
+    assert noisy["trend_t_yr_lo"] == pytest.approx(est - np.hypot(est - d_lo, est - s_lo))
+    assert noisy["trend_t_yr_hi"] == pytest.approx(est + np.hypot(d_hi - est, s_hi - est))
+    assert not noisy["trend_significant"] and noisy["trend_class"] != "gain"
+    # a clean linear series stays significant, its interval close to the draws' (the scatter is small)
+    assert clean["trend_t_yr"] == pytest.approx(12.0, abs=0.2) and clean["trend_significant"]
+    assert clean["trend_class"] == "gain" and clean["trend_t_yr_lo"] > 5
+    assert clean["trend_t_yr_scatter_hi"] - clean["trend_t_yr_scatter_lo"] < 0.5
+
+
+def test_pixel_trend_uses_the_same_combined_interval():
+    zones, tables, sums, years, stocks = noisy_and_clean_zones()
+    est = stocks.T  # (Y, 2): the two series as two pixels
+    draws = np.stack([d for _, d in sums]).transpose(0, 2, 1)  # (Y, B, 2)
+    bands, counts = trend.pixel_trend(lambda idx: (est[:, idx], draws[:, :, idx]), np.arange(2), (1, 2), years, 90)
+    table = trend.zone_trend_table(zones, tables, sums, years, 90)
+    flat = bands.reshape(4, -1)
+    np.testing.assert_allclose(flat[0], table["trend_t_yr"], rtol=1e-6)
+    np.testing.assert_allclose(flat[1], table["trend_t_yr_lo"], rtol=1e-6)
+    np.testing.assert_allclose(flat[2], table["trend_t_yr_hi"], rtol=1e-6)
+    assert list(flat[3]) == [0.0, 1.0]  # noisy not significant, clean significant
+    assert counts["not_significant"] == 1 and counts["significant_gain"] == 1
 
 
 # ----------------------------------------------------------------------------- pairing N years

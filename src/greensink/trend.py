@@ -8,7 +8,10 @@ series with fewer than two observed years has no slope (NaN, never 0).
 Its interval comes from the paired draws of the years (:mod:`greensink.series`): draw b of every year
 gives a series, that series its own Theil–Sen slope, and the slopes of the B draws their percentiles
 (``carbon.interval_pct``); the interval is widened to hold the estimate where the draws' percentiles miss it
-(as the change tables do). The trend is significant where the interval excludes 0.
+(as the change tables do). The draws hold the model and measurement error of each year's stock, not how the
+years scatter about the trend line; Sen's (1968) interval of the slope (:func:`scatter_interval`) holds that,
+and the trend's interval adds the two half-widths in quadrature on each side (:func:`combined_interval`).
+The trend is significant where the combined interval excludes 0.
 
 Per pixel: t C/ha/yr (results/change/trend/trend.tif). Per zone: t C/yr of the zone's stock, from the
 draws summed over the zone (:func:`greensink.aggregate.zone_draw_sums`, the yearly zone tables' fill rule),
@@ -24,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from statistics import NormalDist
 
 import geopandas as gpd
 import numpy as np
@@ -98,6 +102,51 @@ def slope_interval(estimate: np.ndarray, draw_slopes: np.ndarray, interval_pct: 
     return lo, hi
 
 
+def scatter_interval(values: np.ndarray, years: Sequence[float], interval_pct: float = 90.0
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Sen's (1968) nonparametric interval of the Theil–Sen slope along the last axis of ``values`` (..., Y):
+    the sampling error of the slope given how the observed years scatter about it (Gilbert 1987, §16.5).
+
+    With N pairwise slopes of n observed years sorted, C = z·sqrt(Var S) from the normal approximation of
+    Kendall's S, Var S = [n(n − 1)(2n + 5) − Σ_ties k(k − 1)(2k + 5)]/18 (k the size of each group of equal
+    values; the years are distinct), z the normal quantile of the central ``interval_pct`` %; the interval is
+    the slopes of 1-based ranks round((N − C)/2) and round((N + C)/2) + 1, clipped to 1..N (scipy.stats.theilslopes
+    computes the same). NaN with fewer than two observed years. With 2 years it is the one slope (no scatter to
+    measure); with 3 years it is the smallest to the largest slope at 90 %: wide by design."""
+    v = np.asarray(values, dtype=float)
+    i, j, gap = year_pairs(years)
+    if v.shape[-1] != len(years):
+        raise ValueError(f"values must have one entry per year on the last axis ({len(years)}). Got {v.shape}.")
+    slopes = np.sort((v[..., j] - v[..., i]) / gap, axis=-1)  # NaN last
+    big_n = (~np.isnan(slopes)).sum(axis=-1)
+    obs = ~np.isnan(v)
+    n = obs.sum(axis=-1).astype(float)
+    with np.errstate(invalid="ignore"):
+        k = ((v[..., :, None] == v[..., None, :]) & obs[..., None, :]).sum(axis=-1).astype(float)  # tie group sizes
+    ties = np.where(obs, (k - 1) * (2 * k + 5), 0.0).sum(axis=-1)  # Σ over groups of k(k − 1)(2k + 5)
+    var_s = (n * (n - 1) * (2 * n + 5) - ties) / 18.0
+    qlo, qhi = interval_quantiles(interval_pct)
+    c = NormalDist().inv_cdf(qhi) * np.sqrt(np.maximum(var_s, 0.0))
+    last = np.maximum(big_n - 1, 0)
+    r_lo = np.clip(np.round((big_n - c) / 2.0).astype(int) - 1, 0, last)  # 0-based, as scipy
+    r_hi = np.clip(np.round((big_n + c) / 2.0).astype(int), 0, last)
+    lo = np.take_along_axis(slopes, r_lo[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(slopes, r_hi[..., None], axis=-1)[..., 0]
+    ok = big_n > 0
+    return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan)
+
+
+def combined_interval(estimate: np.ndarray, draws: tuple[np.ndarray, np.ndarray],
+                      scatter: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The trend interval: on each side of ``estimate`` the draws' half-width (model and measurement error) and
+    the scatter's (Sen's interval, the sampling error of the slope) added in quadrature; NaN where either is."""
+    est = np.asarray(estimate, dtype=float)
+    (dlo, dhi), (slo, shi) = draws, scatter
+    lo = est - np.hypot(np.maximum(est - dlo, 0.0), np.maximum(est - slo, 0.0))
+    hi = est + np.hypot(np.maximum(dhi - est, 0.0), np.maximum(shi - est, 0.0))
+    return lo, hi
+
+
 def significant(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """1.0 where the interval excludes 0 (lo > 0 or hi < 0), 0.0 where it holds 0, NaN where unknown."""
     lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
@@ -125,7 +174,8 @@ def pixel_trend(series_fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
             raise ValueError(f"the series function gave {est.shape[0]} years for {ny} years {list(years)}.")
         slope = theil_sen(est.T, years)
         draw_slopes = theil_sen(np.moveaxis(draws, 0, -1), years)  # (B, n)
-        lo, hi = slope_interval(slope, draw_slopes, interval_pct)
+        lo, hi = combined_interval(slope, slope_interval(slope, draw_slopes, interval_pct),
+                                   scatter_interval(est.T, years, interval_pct))
         out[0, idx], out[1, idx], out[2, idx], out[3, idx] = slope, lo, hi, significant(lo, hi)
         step = int(min(chunk_pixels, max(256, CHUNK_BYTES // (8 * draws.shape[1] * max(n_pairs, ny)))))
     flag, slope = out[3, active], out[0, active]
@@ -161,7 +211,9 @@ def zone_trend_table(zones: gpd.GeoDataFrame, tables: Sequence[pd.DataFrame], su
     d_series = np.stack(draws, axis=-1)  # (Z, B, Y)
     slope = theil_sen(e_series, years)
     draw_slopes = theil_sen(d_series, years)  # (Z, B)
-    lo, hi = slope_interval(slope, draw_slopes, interval_pct, axis=1)
+    draws_lo, draws_hi = slope_interval(slope, draw_slopes, interval_pct, axis=1)
+    scatter_lo, scatter_hi = scatter_interval(e_series, years, interval_pct)
+    lo, hi = combined_interval(slope, (draws_lo, draws_hi), (scatter_lo, scatter_hi))
     flag = significant(lo, hi)
     area = tables[-1].set_index("zone_id").loc[ids, "area_ha"].to_numpy(dtype=float)
     out = pd.DataFrame({
@@ -175,6 +227,10 @@ def zone_trend_table(zones: gpd.GeoDataFrame, tables: Sequence[pd.DataFrame], su
         "trend_t_yr": slope,
         "trend_t_yr_lo": lo,
         "trend_t_yr_hi": hi,
+        "trend_t_yr_draws_lo": draws_lo,
+        "trend_t_yr_draws_hi": draws_hi,
+        "trend_t_yr_scatter_lo": scatter_lo,
+        "trend_t_yr_scatter_hi": scatter_hi,
     })
     with np.errstate(divide="ignore", invalid="ignore"):
         out["trend_t_ha_yr"] = np.where(area > 0, slope / np.where(area > 0, area, 1.0), np.nan)
@@ -194,7 +250,9 @@ def trend_record(years: Sequence[int], n_draws: int, interval_pct: float, pixel_
     return {
         "method": "Theil-Sen slope (median of the pairwise slopes over the years) of carbon stock; interval: "
                   "percentiles of the Theil-Sen slopes of the paired Monte Carlo draws (one series per draw), widened "
-                  "to hold the estimate; significant where the interval excludes 0",
+                  "to hold the estimate, and Sen's (1968) interval of the slope from the years' scatter (normal "
+                  "approximation of Kendall's S), their half-widths added in quadrature on each side; significant "
+                  "where the interval excludes 0",
         "years": [int(y) for y in years],
         "n_years": len(years),
         "draws": int(n_draws),
