@@ -27,7 +27,7 @@ def grid_align(cfg: Mapping) -> str | list[float]:
     return (cfg.get("grid") or {}).get("align", "imagery")
 
 
-def _first_scene(cfg: Mapping) -> Scene | None:
+def first_scene(cfg: Mapping) -> Scene | None:
     """The first scene (by date, id) of the local or demo imagery in a reporting year's season, else the first listed."""
     im = cfg["imagery"]
     table = demo_paths(cfg)["scenes"] if im["source"] == "demo" else im.get("scenes")
@@ -57,7 +57,7 @@ def imagery_lattice(cfg: Mapping, bounds: tuple[float, float, float, float]) -> 
     if cfg["imagery"]["source"] == "stac":
         found = first_item_lattice(cfg, bounds)
     else:
-        scene = _first_scene(cfg)
+        scene = first_scene(cfg)
         found = None
         if scene is not None:
             from greensink.io import reading

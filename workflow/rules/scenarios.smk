@@ -2,6 +2,13 @@
 # Each scenario is its own {scenario} jobs; the summary gathers them. Input functions in common.smk.
 from greensink.scenario.demo import DEMO_LAYERS as DEMO_SCENARIO_LAYERS
 
+
+def scenario_years(wildcards):
+    """The scenario's baseline year as the years its scripts resolve it against (greensink.scenario.scenarios
+    takes the last year when baseline_year is not given, which then is this one)."""
+    return [scenario_year(wildcards)]
+
+
 if SCENARIOS:
 
     wildcard_constraints:
@@ -42,7 +49,7 @@ if SCENARIOS:
             runtime=job_runtime,
         params:
             scenario=scenario_params,
-            years=YEARS,
+            years=scenario_years,  # the baseline year only: adding a year reruns no scenario of an earlier one
             types=TYPES,
             type_column=(GREENSPACE or {}).get("type_column", "type"),
             typed_land=bool(GREENSPACE),
@@ -126,7 +133,7 @@ if SCENARIOS:
             runtime=job_runtime,
         params:
             scenario=scenario_params,
-            years=YEARS,
+            years=scenario_years,  # the baseline year only: adding a year reruns no scenario of an earlier one
             levels=LEVELS,
             types=TYPES,
             greenspace=GREENSPACE,

@@ -1,7 +1,18 @@
 # Planning zones: validated, nested, on one grid; exact pixel coverage once per level.
 
 
-from greensink.workflow import lattice_input_function
+from greensink.refresh import lattice_scene_digest, lattice_scene_red, scenes_table
+from greensink.workflow import lattice_inputs
+
+
+def grid_lattice_inputs(wildcards):
+    """lattice_inputs; a user's scenes table as ancient, with the red file of the scene that fixes the lattice
+    (lattice_digest reruns the grid when that scene's row changes, not when other years' rows are appended)."""
+    table = scenes_table(config)
+    found = lattice_inputs(config)
+    if table and lattice_scene_digest(config) is not None:
+        return [ancient(f) if f == table else f for f in found] + lattice_scene_red(config)
+    return found
 
 
 # A checkpoint: the grid it writes decides the composite tiles (common.smk, tile_ids).
@@ -9,7 +20,7 @@ checkpoint prepare_zones:
     input:
         zone_source,
         # grid.align imagery: the file(s) the grid's lattice is read from (scenes table or first scene, STAC catalog)
-        lattice=lattice_input_function(config),
+        lattice=grid_lattice_inputs,
     output:
         zones=expand("results/zones/{level}.gpkg", level=LEVELS),
         nesting="results/zones/nesting.csv",
@@ -26,6 +37,7 @@ checkpoint prepare_zones:
         crs=config["crs"],
         resolution=config["resolution"],
         align=config["grid"]["align"],
+        lattice_digest=lambda wildcards: lattice_scene_digest(config),  # the lattice scene's row (greensink.refresh)
     script:
         "../scripts/prepare_zones.py"
 
