@@ -20,8 +20,9 @@ the example's own project folder. Checked:
   add up to the period's;
 - trend (engineer "trend", issue 12): each zone's trend_t_yr is scipy's Theil-Sen slope of its ten yearly
   stocks, its interval holds it and "significant" means the interval excludes 0; where the trend is
-  significant its sign is that of the first-to-last change: true for the city and the districts, NOT for
-  4 blocks and 43 parcels (strict xfail, reason below: the significance leaves out the series' own scatter);
+  significant its sign is that of the first-to-last change, at every level. The interval holds the series'
+  own scatter about the slope (Sen's 1968 interval, docs/method.md §8) besides the draws; from the draws alone
+  4 of 47 significant blocks and 43 of 390 significant parcels had the other sign (measured 2026-12-04);
 - attribution (engineer "attribution"): each pair's parts (gain, loss, growth, conversion, other) add up to
   the net stock change, which is stock y1 - stock y0.
   Trend and attribution checks are SKIPPED, naming the missing output, while the workflow does not make it.
@@ -283,17 +284,8 @@ def test_trend_is_the_theil_sen_slope_of_the_yearly_stocks(series):
         assert src.count == 4
 
 
-SIGN_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "measured 2026-12-04 (100 and 200 draws): 4 of 47 significant blocks and 43 of 390-391 significant parcels have a "
-    "2009-2020 change of the other sign (39-40 of those parcels with a significant period sink too). The cropland swings between years "
-    "(e.g. block D4-B08: 109, 308, 5, 156, 3, 215, 174, 201, 214, 25 t C) while trend_significant comes from the "
-    "Monte Carlo draws (table, NDVI error), which leave out the series' own scatter about the Theil-Sen line; "
-    "a significance that included it (e.g. Sen's interval from Kendall's S) would not flag these zones"))
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("level", [
-    "city", "district", pytest.param("block", marks=SIGN_XFAIL), pytest.param("parcel", marks=SIGN_XFAIL)])
+@pytest.mark.parametrize("level", LEVELS)
 def test_significant_trend_has_the_sign_of_the_first_to_last_change(series, level):
     years = file_years()
     need_output(series, f"change/trend/zones/{level}.parquet", 'trend (engineer "trend")')
