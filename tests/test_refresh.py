@@ -7,6 +7,9 @@ changes what a GIS team changes and asserts the exact job list of `snakemake -n`
 * adding a year (its band files, its plots appended to the same plots file, the year in the config) runs
   that year's chain, the change pairs with it (consecutive and the period pair), the products over all
   years, provenance, report and the QGIS files, and nothing of the earlier years;
+* appending a year's rows to a scenes table (imagery.scenes; a one-year run of its own) and its band files, then
+  the year in the config, runs the same: that year's chain, its pair and the products over all years; nothing of
+  the earlier year and not the grid; editing a row of the earlier year reruns its ingest, not the grid;
 * editing one target value runs rule targets for each year, provenance (it checksums the targets file)
   and the report, and nothing else; the real run then changes the target columns and no change product.
 """
@@ -206,3 +209,78 @@ def test_editing_a_target_runs_targets_provenance_and_report_only(finished):
         np.testing.assert_allclose(table["target_green_coverage_pct_gap"], table["green_coverage_pct"] - 45)
         assert (table["target_green_coverage_pct_met"] == (table["green_coverage_pct"] >= 45)).all()
     assert change.stat().st_mtime_ns == change_mtime  # the change products were not rewritten
+
+
+# ----------------------------------------------------------------------------- a scenes table
+
+TABLE_YEAR = 2023
+TABLE_CONFIG = {**{k: v for k, v in CONFIG.items() if k not in ("plots", "model")}, "years": [TABLE_YEAR],
+                "imagery": {"source": "local", "scenes": "mydata/imagery/scenes.csv"}}
+
+
+def scene_rows(year: int, dates: list[str]) -> pd.DataFrame:
+    """The scenes table's rows of the band files own_city / write_scenes wrote for ``year`` (paths relative to
+    the table's folder, the quality file in the Landsat profile's column qa_pixel)."""
+    rows = []
+    for date in dates:
+        stem = f"LC08_L2SP_118038_{date}_{year + 1}0101_02_T1"
+        rows.append({"scene_id": stem, "datetime": f"{date[:4]}-{date[4:6]}-{date[6:]}T02:30:00Z", "sensor": "landsat-c2-l2",
+                     "red": f"{stem}_SR_B4.TIF", "nir": f"{stem}_SR_B5.TIF", "qa_pixel": f"{stem}_QA_PIXEL.TIF"})
+    return pd.DataFrame(rows)
+
+
+def build_table_run(folder: Path) -> None:
+    """A one-year own city whose imagery is a scenes table (one year keeps the added run time small)."""
+    data = folder / "mydata"
+    own_city.write_city(data)
+    scene_rows(TABLE_YEAR, own_city.DATES[TABLE_YEAR]).to_csv(data / "imagery/scenes.csv", index=False)
+    (data / "targets.yaml").write_text(TARGETS, encoding="utf-8")
+    (folder / "my.yaml").write_text(yaml.safe_dump(TABLE_CONFIG), encoding="utf-8")
+    snakemake(folder)
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory) -> Path:
+    return shared_dir(tmp_path_factory, "refresh_table_run", build_table_run)
+
+
+def test_appending_a_year_to_the_scenes_table_runs_that_year_only(table_run):
+    """Rule ingest and the grid take the scenes table as ancient with the digest of the rows they use
+    (greensink.refresh): appending the new year's rows reruns no ingest of an earlier year and not the grid
+    (through which everything would rerun)."""
+    folder, table = table_run, table_run / "mydata/imagery/scenes.csv"
+    with alone(folder):
+        up_to_date(folder)
+        before = table.read_bytes(), os.stat(table)
+        new_files = []
+        try:
+            write_scenes(folder / "mydata", NEW, NEW_DATES)
+            new_files = sorted((folder / "mydata/imagery").glob(f"*_{NEW}0[6-8]*"))
+            pd.concat([pd.read_csv(table, dtype=str), scene_rows(NEW, NEW_DATES)]).to_csv(table, index=False)  # appended
+            # before the year is in the config: nothing of the earlier year (provenance checksums the table)
+            before_config = dry_run_jobs(folder)
+            (folder / "my.yaml").write_text(yaml.safe_dump({**TABLE_CONFIG, "years": [TABLE_YEAR, NEW]}), encoding="utf-8")
+            jobs = dry_run_jobs(folder)
+            (folder / "my.yaml").write_text(yaml.safe_dump(TABLE_CONFIG), encoding="utf-8")
+            # editing a row of the earlier year reruns that year's ingest (and what follows), not the grid
+            text = table.read_text(encoding="utf-8")
+            table.write_text(text.replace(f"{TABLE_YEAR}-08-16T02:30:00Z", f"{TABLE_YEAR}-08-16T03:00:00Z"), encoding="utf-8")
+            edited = dry_run_jobs(folder)
+        finally:
+            (folder / "my.yaml").write_text(yaml.safe_dump(TABLE_CONFIG), encoding="utf-8")
+            table.write_bytes(before[0])
+            os.utime(table, ns=(before[1].st_atime_ns, before[1].st_mtime_ns))
+            for f in new_files:
+                f.unlink()
+    assert before_config == Counter(), sorted(before_config.items())  # nothing reads the table's new rows yet
+    year = f"year={NEW}"
+    expected = Counter({(rule, year): 1 for rule in ("ingest", "composite", "vegetation", "ndvi_se", "model", "carbon",
+                                                     "aggregate", "targets", "zoning_canopy_gap", "zoning_importance",
+                                                     "zoning_potential")})
+    expected.update({(rule, f"y0={TABLE_YEAR}, y1={NEW}"): 1 for rule in ("comparability", "change")})  # two years: one pair
+    rules = set(snakemake(folder, "--list-rules").split())
+    expected.update({(rule, ""): 1 for rule in ("trend", "transitions", "provenance", "report", "qgis_styles",
+                                                "qgis_project", "report_maps", "all") if rule in rules})
+    assert jobs == expected, sorted((jobs - expected).items()) + [("missing", sorted((expected - jobs).items()))]
+    assert ("ingest", f"year={TABLE_YEAR}") in edited and ("prepare_zones", "") not in edited, sorted(edited.items())
+    assert "Nothing to be done" in snakemake(folder, "-n")

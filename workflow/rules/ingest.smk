@@ -18,6 +18,10 @@ def ingest_scenes_digest(wildcards):
     return scene_rows_digest(config, wildcards.year)
 
 
+# a param only with a scenes table: runs without one keep their params (a new param would rerun them once)
+INGEST_REFRESH_PARAMS = {"scenes_digest": ingest_scenes_digest} if scenes_table(config) else {}
+
+
 rule ingest:
     input:
         # table: the scenes table (if any); images: the band files of the year's season (imagery.files);
@@ -35,12 +39,12 @@ rule ingest:
         mem_mb=job_mem_mb,
         runtime=job_runtime,
     params:
+        **INGEST_REFRESH_PARAMS,  # the scenes table's rows of the year (greensink.refresh)
         source=config["imagery"]["source"],
         files=config["imagery"].get("files", []),
         profiles=config["imagery"].get("profiles", {}),
         stac=config["imagery"].get("stac", {}),
         season=config["season"],
         block_rows=config["imagery"]["block_rows"],
-        scenes_digest=ingest_scenes_digest,  # the scenes table's rows of the year (greensink.refresh)
     script:
         "../scripts/ingest.py"

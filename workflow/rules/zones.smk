@@ -15,6 +15,12 @@ def grid_lattice_inputs(wildcards):
     return found
 
 
+# a param only with a scenes table: runs without one keep their params (a new param would rerun them once)
+LATTICE_REFRESH_PARAMS = (
+    {"lattice_digest": lambda wildcards: lattice_scene_digest(config)} if scenes_table(config) else {}
+)
+
+
 # A checkpoint: the grid it writes decides the composite tiles (common.smk, tile_ids).
 checkpoint prepare_zones:
     input:
@@ -33,11 +39,11 @@ checkpoint prepare_zones:
         mem_mb=job_mem_mb,
         runtime=job_runtime,
     params:
+        **LATTICE_REFRESH_PARAMS,  # the lattice scene's row (greensink.refresh)
         zones=config["zones"],
         crs=config["crs"],
         resolution=config["resolution"],
         align=config["grid"]["align"],
-        lattice_digest=lambda wildcards: lattice_scene_digest(config),  # the lattice scene's row (greensink.refresh)
     script:
         "../scripts/prepare_zones.py"
 
