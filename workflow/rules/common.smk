@@ -6,12 +6,23 @@ from greensink.workflow import (
     greenspace_by_year,
     greenspace_inputs,
     greenspace_of_year,
+    imagery_inputs,
+    lattice_inputs,
     model_notes,
 )
 from greensink.config import zoning_paths
 from greensink.grid import Grid
 from greensink import resources as job_resources
-from greensink.refresh import plot_rows_digest, plots_by_year, plots_path
+from greensink.refresh import (
+    lattice_scene_digest,
+    lattice_scene_red,
+    plot_rows_digest,
+    plots_by_year,
+    plots_path,
+    scene_band_files,
+    scene_rows_digest,
+    scenes_table,
+)
 from greensink.package_data import ALLOMETRY, REPORT_TEMPLATE, file_path
 from greensink.tiers import VEG, VEG_NAME
 from greensink.scenario import scenarios, wildcard_pattern
@@ -90,6 +101,31 @@ def model_plots_digest(wildcards):
     """Digest of the year's plot rows (rule model's rerun trigger); None with a tree inventory, whose plots
     come from rule plot_carbon, and for the demo, whose plots file does not exist before build_demo runs."""
     return None if TREES or DEMO else plot_rows_digest(PLOTS, wildcards.year)
+
+
+def ingest_inputs(wildcards):
+    """imagery_inputs of the year; a user's scenes table as ancient, with the band files of the year's rows
+    as ordinary inputs (ingest_scenes_digest reruns the year when its own rows change: greensink.refresh)."""
+    found = imagery_inputs(config, int(wildcards.year))
+    if scenes_table(config):
+        found["table"] = [ancient(t) for t in found["table"]]
+        found["images"] = sorted({*found["images"], *scene_band_files(config, wildcards.year)})
+    return found
+
+
+def ingest_scenes_digest(wildcards):
+    """Digest of the scenes table's rows of the year (rule ingest's rerun trigger, greensink.refresh)."""
+    return scene_rows_digest(config, wildcards.year)
+
+
+def grid_lattice_inputs(wildcards):
+    """lattice_inputs; a user's scenes table as ancient, with the red file of the scene that fixes the lattice
+    (the lattice_digest param reruns the grid when that scene's row changes, not when rows are appended)."""
+    table = scenes_table(config)
+    found = lattice_inputs(config)
+    if table and lattice_scene_digest(config) is not None:
+        return [ancient(f) if f == table else f for f in found] + lattice_scene_red(config)
+    return found
 
 
 def plot_draws(wildcards):
@@ -314,6 +350,13 @@ def scenario_baseline_tables(wildcards):
 
 def scenario_params(wildcards):
     return SCENARIO_CONFIG[wildcards.scenario]
+
+
+def scenario_years(wildcards):
+    """The scenario's baseline year as the years its scripts resolve it against (greensink.scenario.scenarios
+    takes the last year when baseline_year is not given, which then is this one): adding a year reruns no
+    scenario of an earlier baseline year."""
+    return [scenario_year(wildcards)]
 
 
 def scenario_types(wildcards):

@@ -2,13 +2,6 @@
 # Each scenario is its own {scenario} jobs; the summary gathers them. Input functions in common.smk.
 from greensink.scenario.demo import DEMO_LAYERS as DEMO_SCENARIO_LAYERS
 
-
-def scenario_years(wildcards):
-    """The scenario's baseline year as the years its scripts resolve it against (greensink.scenario.scenarios
-    takes the last year when baseline_year is not given, which then is this one)."""
-    return [scenario_year(wildcards)]
-
-
 if SCENARIOS:
 
     wildcard_constraints:

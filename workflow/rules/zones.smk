@@ -1,19 +1,7 @@
 # Planning zones: validated, nested, on one grid; exact pixel coverage once per level.
 
 
-from greensink.refresh import lattice_scene_digest, lattice_scene_red, scenes_table
-from greensink.workflow import lattice_inputs
-
-
-def grid_lattice_inputs(wildcards):
-    """lattice_inputs; a user's scenes table as ancient, with the red file of the scene that fixes the lattice
-    (lattice_digest reruns the grid when that scene's row changes, not when other years' rows are appended)."""
-    table = scenes_table(config)
-    found = lattice_inputs(config)
-    if table and lattice_scene_digest(config) is not None:
-        return [ancient(f) if f == table else f for f in found] + lattice_scene_red(config)
-    return found
-
+from greensink.refresh import lattice_scene_digest, scenes_table
 
 # a param only with a scenes table: runs without one keep their params (a new param would rerun them once)
 LATTICE_REFRESH_PARAMS = (
