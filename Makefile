@@ -1,6 +1,7 @@
 # Two commands do everything (see README.md):
 #   make demo   install into .venv and run the whole workflow on the built-in demo city
 #   make test   install into .venv and run the test suite
+#   make test-large  the large cases (real datasets end to end, Slurm), by .ci/run when they fit
 #   make test-fast   the same without the tests marked slow
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast install lint report clean
+.PHONY: demo test test-large test-fast install lint report clean
 
 install: $(VENV)/.installed
 
@@ -22,7 +23,11 @@ demo: install
 	$(BIN)/snakemake --cores $(CORES)
 
 test: install
-	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not large" --durations=15 $(PYTEST_ARGS)
+
+# the large cases: whole real datasets (the ten-year NAIP series, Canberra as printed) and the Slurm cluster run
+test-large: install
+	$(BIN)/python -m pytest -n 2 -m large --durations=15 $(PYTEST_ARGS)
 
 # the fast lane: every test not marked slow (no end-to-end workflow run, no wheel build)
 test-fast: install

@@ -48,6 +48,7 @@ def canberra_project(tmp_path_factory) -> Path:
     return root / "projects" / "canberra"
 
 
+@pytest.mark.large  # 3-6 min: the ACT grid is 8 M pixels
 def test_canberra_writes_carbon_zone_tables_and_report(canberra_project):
     results = canberra_project / "results"
     with rasterio.open(results / "1992" / "carbon.tif") as src:

@@ -72,7 +72,7 @@ LEVELS = list(ZONE_COUNTS)
 PROVENANCE_MEDIAN_NDVI = {2009: 0.168, 2010: 0.047, 2012: 0.236, 2014: 0.008, 2015: 0.003, 2016: 0.203, 2017: 0.297,
                           2018: 0.320, 2019: 0.421, 2020: 0.292}
 
-pytestmark = [pytest.mark.realdata, pytest.mark.workflow]
+pytestmark = [pytest.mark.realdata, pytest.mark.workflow, pytest.mark.large]
 
 
 def file_years() -> list[int]:

@@ -37,7 +37,7 @@ from greensink.grid import Grid
 from test_tiles import tiled_config
 from test_workflow import LEVELS, ROOT, YEARS
 
-pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.large]
 
 SIZE_PX = 128
 PAIR = (YEARS[0], YEARS[1])

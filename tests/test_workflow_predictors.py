@@ -88,6 +88,9 @@ def build_chm(truth_ndvi: Path, out: Path) -> dict:
 def run(tmp_path_factory) -> dict:
     workdir = tmp_path_factory.mktemp("predictors_run")
     cfg_path = small_config(workdir)
+    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    cfg["years"] = YEARS  # two years (the demo config lists three): one CHM each
+    cfg_path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     snakemake(workdir, "resources/demo/demo.json")  # the demo inputs and truth only
     chm = {y: build_chm(workdir / f"resources/demo/truth/ndvi_{y}.tif", workdir / f"chm_{y}.tif") for y in YEARS}
     cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))

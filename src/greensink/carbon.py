@@ -713,6 +713,11 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
             if ok.any():
                 band[:, ok] = np.maximum(mixture_quantiles(draws[:, ok].T, alpha[ok], sigma[ok], table.probs), 0.0)
             out[1:, idx] = band
+    # the table's interpolation (within its stated tolerance) can put a bound a hair past an estimate that sits on
+    # it (e.g. a floored curve at 0): the band holds the estimate, as the exact path's percentiles of draws do
+    known = np.isfinite(out[1])
+    out[1, known] = np.minimum(out[1, known], out[0, known])
+    out[2, known] = np.maximum(out[2, known], out[0, known])
     return out.astype(np.float32).reshape(3, *shape)
 
 

@@ -93,7 +93,7 @@ def model_plots(wildcards):
         return []
     if TREES:
         return ["results/plots/plots.gpkg"]
-    # the demo's plots are written with its imagery (rule build_demo): by time, as every demo product
+    # the demo's plots are written with its imagery (by the demo rule, build_demo) — by time, as every demo product
     return [plots_path(PLOTS, wildcards.year)] if DEMO else [ancient(plots_path(PLOTS, wildcards.year))]
 
 
@@ -172,7 +172,7 @@ def year_types(year):
     }
 
 
-TYPES_OUT = year_types("{year}")  # rule types' outputs: a {year} pattern only with types given per year
+TYPES_OUT = year_types("{year}")  # the outputs of the types rule; a {year} pattern only with types given per year
 TYPES_LOG = "logs/types/{year}.log" if TYPES_BY_YEAR else "logs/types.log"
 
 
@@ -181,7 +181,7 @@ def yearly_type_fractions(wildcards):
     return [year_types(year)["fractions"] for year in YEARS] if TYPES_BY_YEAR else []
 
 
-# rule transitions: each consecutive pair and, with 3 or more years, the period (first, last)
+# transitions are made for each consecutive pair and, with 3 or more years, the period (first, last)
 TRANSITION_PAIRS = transition_pairs(YEARS)
 # green-space type transitions only where the types are given per year
 TRANSITION_TYPES_RASTER = ["results/change/trend/transitions/greenspace_types.tif"] if TYPES_BY_YEAR else []
