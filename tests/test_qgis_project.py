@@ -12,7 +12,18 @@ import pytest
 from pyproj import CRS
 
 from greensink.qgis_project import Group, Layer, layers, project_xml, run_tree
-from greensink.styles import BROWN_GREEN, FIXED_RASTERS, GREENS, raster_qml, vector_qml
+from greensink.styles import (
+    ATTRIBUTION_STYLE,
+    BROWN_GREEN,
+    FIXED_RASTERS,
+    GREENS,
+    VEGETATION_STYLE,
+    ZONING_COLUMNS,
+    classed_raster_qml,
+    raster_qml,
+    run_qgis_styles,
+    vector_qml,
+)
 
 YEARS = [2024, 2022, 2023]  # unsorted on purpose: the tree lists them newest first
 PAIRS = [(2022, 2023), (2023, 2024)]
@@ -27,6 +38,9 @@ def styles_for(tree: Group) -> dict[str, str]:
         stem = PurePosixPath(layer.source).stem
         if layer.kind == "raster" and stem in FIXED_RASTERS:
             out[layer.qml] = raster_qml(*FIXED_RASTERS[stem])
+        elif layer.kind == "raster" and stem in ("attribution", "classes", "importance", "potential"):
+            style = ATTRIBUTION_STYLE if stem == "attribution" else VEGETATION_STYLE
+            out[layer.qml] = classed_raster_qml([(c, label, colour) for c, (label, colour) in style.items()])
         elif layer.kind == "raster":
             out[layer.qml] = raster_qml(0.0, 10.0 + i, GREENS if stem == "carbon" else BROWN_GREEN)
         else:
@@ -35,8 +49,8 @@ def styles_for(tree: Group) -> dict[str, str]:
     return out
 
 
-def parse(crs: str = "EPSG:32651") -> tuple[ET.Element, Group]:
-    tree = run_tree(YEARS, PAIRS, LEVELS)
+def parse(crs: str = "EPSG:32651", zoning: bool = False) -> tuple[ET.Element, Group]:
+    tree = run_tree(YEARS, PAIRS, LEVELS, zoning)
     text = project_xml(tree, styles_for(tree), crs, EXTENT)
     assert text.startswith("<!DOCTYPE qgis")
     return ET.fromstring(text.split("\n", 1)[1]), tree
@@ -47,9 +61,17 @@ def test_groups_per_change_pair_and_year_newest_first_levels_coarsest_on_top():
     top = root.find("layer-tree-group")
     groups = top.findall("layer-tree-group")
     assert [g.get("name") for g in groups] == [
-        "碳汇变化 change 2023–2024", "碳汇变化 change 2022–2023", "2024 年 year 2024", "2023 年 year 2023", "2022 年 year 2022"]
-    # each year: its zone tables (a subgroup, city on top) then the four rasters
-    y2023 = groups[3]
+        "趋势 trend 2022–2024", "碳汇变化 change 2023–2024", "碳汇变化 change 2022–2023", "2024 年 year 2024",
+        "2023 年 year 2023", "2022 年 year 2022"]
+    # the trend: its zone tables, the trend raster, the transitions' vegetation classes
+    trend = groups[0]
+    assert [n.get("source") for n in trend.find("layer-tree-group").findall("layer-tree-layer")] == [
+        f"./change/trend/zones/{level}.gpkg" for level in LEVELS]
+    assert [n.get("source") for n in trend.findall("layer-tree-layer")] == [
+        "./change/trend/trend.tif", "./change/trend/transitions/classes.tif"]
+    # each year: its zone tables (a subgroup, city on top) then the four rasters; no zoning without zoning
+    y2023 = groups[4]
+    assert len(y2023.findall("layer-tree-group")) == 1
     zones = y2023.find("layer-tree-group")
     assert zones.get("name") == "分区 zones 2023"
     assert [n.get("source") for n in zones.findall("layer-tree-layer")] == [
@@ -57,12 +79,34 @@ def test_groups_per_change_pair_and_year_newest_first_levels_coarsest_on_top():
     assert [n.get("source") for n in y2023.findall("layer-tree-layer")] == [
         "./2023/carbon.tif", "./2023/canopy.tif", "./2023/fvc.tif", "./2023/ndvi.tif"]
     # a change pair: sink zone tables per level, then the sink raster
-    pair = groups[1]
+    pair = groups[2]
     assert [n.get("source") for n in pair.find("layer-tree-group").findall("layer-tree-layer")] == [
         f"./change/2022_2023/zones/{level}.gpkg" for level in LEVELS]
-    assert [n.get("source") for n in pair.findall("layer-tree-layer")] == ["./change/2022_2023/sink.tif"]
-    # 3 years x (4 rasters + 4 levels) + 2 pairs x (1 sink + 4 levels)
-    assert len(root.findall("projectlayers/maplayer")) == 3 * 8 + 2 * 5 == 34
+    assert [n.get("source") for n in pair.findall("layer-tree-layer")] == [
+        "./change/2022_2023/sink.tif", "./change/2022_2023/lost_patches.gpkg", "./change/2022_2023/attribution.tif"]
+    # 3 years x (4 rasters + 4 levels) + 2 pairs x (sink, lost patches, attribution + 4 levels) + trend (2 + 4)
+    assert len(root.findall("projectlayers/maplayer")) == 3 * 8 + 2 * 7 + 6 == 44
+
+
+def test_zoning_is_a_subgroup_of_each_year_with_its_rasters_and_three_tables_per_level():
+    root, _ = parse(zoning=True)
+    years = root.find("layer-tree-group").findall("layer-tree-group")[3:]
+    for group, year in zip(years, (2024, 2023, 2022), strict=True):
+        zones, zoning = group.findall("layer-tree-group")
+        assert zones.get("name") == f"分区 zones {year}" and zoning.get("name") == f"分区规划 zoning {year}"
+        assert zoning.get("checked") == "Qt::Unchecked"
+        assert [n.get("source") for n in zoning.findall("layer-tree-layer")] == [
+            f"./{year}/zoning/importance.tif", f"./{year}/zoning/potential.tif"]
+        assert [n.get("source") for n in zoning.find("layer-tree-group").findall("layer-tree-layer")] == [
+            f"./{year}/zoning/{product}_{level}.gpkg"
+            for product in ("importance", "potential", "canopy_gap") for level in LEVELS]
+    # 44 without zoning + 3 years x (2 rasters + 3 products x 4 levels)
+    assert len(root.findall("projectlayers/maplayer")) == 44 + 3 * 14 == 86
+    # greensink.io names each zoning table's layer after its file
+    sources = [ml.findtext("datasource") for ml in root.iter("maplayer")]
+    assert "./2023/zoning/canopy_gap_block.gpkg|layername=canopy_gap_block" in sources
+    assert "./change/2022_2023/lost_patches.gpkg|layername=lost_patches" in sources
+    assert shown(root.find("layer-tree-group")) == ["greensink_carbon_2024"]  # nothing new switched on
 
 
 def shown(node: ET.Element, parents: tuple[ET.Element, ...] = ()) -> list[str]:
@@ -97,7 +141,10 @@ def test_every_path_is_relative_to_the_project_file_and_follows_the_output_contr
         [f"{y}/{n}.tif" for y in (2022, 2023, 2024) for n in ("carbon", "canopy", "fvc", "ndvi")]
         + [f"{y}/zones/{lv}.gpkg" for y in (2022, 2023, 2024) for lv in LEVELS]
         + [f"change/{a}_{b}/sink.tif" for a, b in PAIRS]
-        + [f"change/{a}_{b}/zones/{lv}.gpkg" for a, b in PAIRS for lv in LEVELS])
+        + [f"change/{a}_{b}/zones/{lv}.gpkg" for a, b in PAIRS for lv in LEVELS]
+        + [f"change/{a}_{b}/{n}" for a, b in PAIRS for n in ("attribution.tif", "lost_patches.gpkg")]
+        + ["change/trend/trend.tif", "change/trend/transitions/classes.tif"]
+        + [f"change/trend/zones/{lv}.gpkg" for lv in LEVELS])
     assert files == expected
     # greensink.io names a GeoPackage's layer after its file
     assert "./2023/zones/block.gpkg|layername=block" in sources
@@ -143,13 +190,17 @@ def test_project_and_layers_carry_the_runs_crs(crs):
 
 
 def test_styles_are_embedded_from_each_layers_qml():
-    root, tree = parse()
+    root, tree = parse(zoning=True)
     styles = styles_for(tree)
     by_id = {ml.findtext("id"): ml for ml in root.iter("maplayer")}
     for layer in layers(tree):
         ml = by_id[layer.id]
         qml = ET.fromstring(styles[layer.qml].split("\n", 1)[1])
-        if layer.kind == "raster":
+        if layer.kind == "raster" and qml.find("pipe/rasterrenderer").get("type") == "paletted":
+            entries = [(e.get("value"), e.get("color")) for e in ml.findall("pipe/rasterrenderer/colorPalette/paletteEntry")]
+            assert entries == [(e.get("value"), e.get("color")) for e in qml.findall("pipe/rasterrenderer/colorPalette/paletteEntry")]
+            assert entries, layer.id
+        elif layer.kind == "raster":
             want = qml.find("pipe/rasterrenderer/rastershader/colorrampshader")
             got = ml.find("pipe/rasterrenderer/rastershader/colorrampshader")
             assert got.get("maximumValue") == want.get("maximumValue"), layer.id
@@ -167,10 +218,12 @@ def test_styles_are_embedded_from_each_layers_qml():
     assert by_id["greensink_zones_2022_block"].find("renderer-v2").get("attr") == "carbon_t_ha"
 
 
-def test_one_year_has_no_change_group():
+def test_one_year_has_no_change_or_trend_group():
     tree = run_tree([2024], [], ["city", "parcel"])
     assert [g.name for g in tree.children] == ["2024 年 year 2024"]
     assert len(list(layers(tree))) == 4 + 2
+    with_zoning = run_tree([2024], [], ["city", "parcel"], zoning=True)
+    assert len(list(layers(with_zoning))) == 4 + 2 + 2 + 3 * 2
 
 
 def test_a_missing_style_or_a_short_id_is_refused():
@@ -182,3 +235,57 @@ def test_a_missing_style_or_a_short_id_is_refused():
     short = Group("", (Layer("ndvi_2024", "NDVI", "2024/ndvi.tif", "raster"),))
     with pytest.raises(ValueError, match="longer than 10"):
         project_xml(short, {"2024/ndvi.qml": raster_qml(0, 1)}, "EPSG:32651", EXTENT)
+
+
+def test_styles_of_the_trend_lost_patches_attribution_classes_and_zoning_tables(tmp_path):
+    """rule qgis_styles on small hand-built files: the trend ramp ± the 99th percentile of |trend| (numpy, by hand
+    here), the lost patches 0 to the table's max, classed styles on the right band, zoning tables on 0-100 %."""
+    import geopandas as gpd
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+    from shapely.geometry import box
+
+    carbon = tmp_path / "carbon.tif"
+    trend = tmp_path / "trend.tif"
+    values = np.array([[-3.0, 1.0], [2.0, np.nan]], dtype=np.float32)
+    for path, data in ((carbon, np.full((2, 2), 10.0, np.float32)), (trend, values)):
+        with rasterio.open(path, "w", driver="GTiff", width=2, height=2, count=1, dtype="float32", crs="EPSG:32651",
+                           transform=from_origin(0, 20, 10, 10), nodata=np.nan) as dst:
+            dst.write(data, 1)
+    zones = gpd.GeoDataFrame({"carbon_t_ha": [5.0, 20.0], "trend_t_ha_yr": [-0.5, 0.25],
+                              "carbon_lost_t": [4.0, np.nan]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+                             crs="EPSG:32651")
+    table = tmp_path / "zones.gpkg"
+    zones.to_file(table, layer="zones")
+    out = {name: [str(tmp_path / f"{name}.qml")] for name in
+           ("carbon", "tables", "trend", "trend_tables", "lost_patches", "attribution", "classes")}
+    out |= {"sinks": [], "change": [], "zoning_tables": [str(tmp_path / "potential_block.qml")]}
+    limits = run_qgis_styles([carbon], [], [table], [], out, trend=[trend], trend_tables=[table],
+                             lost_patches=[table], n_years=3)
+    # |trend| = 3, 1, 2 (NaN left out): 99th percentile by linear interpolation 2 + 0.98 x (3 - 2)
+    assert limits["trend_max"] == pytest.approx(2.98)
+    assert limits["trend_zone_max"] == pytest.approx(0.5)  # 100th percentile of |-0.5|, |0.25|
+    assert limits["lost_max"] == pytest.approx(4.0)  # the NaN patch is not a number
+    qml = {name: ET.fromstring((tmp_path / f"{name}.qml").read_text(encoding="utf-8").split("\n", 1)[1])
+           for name in (*out, "potential_block") if out.get(name) != [] and name != "zoning_tables"}
+    shader = qml["trend"].find("pipe/rasterrenderer/rastershader/colorrampshader")
+    assert (shader.get("minimumValue"), shader.get("maximumValue")) == ("-2.98", "2.98")
+    assert [i.get("color") for i in shader.findall("item")] == list(BROWN_GREEN)
+    assert qml["trend_tables"].find("renderer-v2").get("attr") == "trend_t_ha_yr"
+    assert qml["lost_patches"].find("renderer-v2").get("attr") == "carbon_lost_t"
+    assert qml["potential_block"].find("renderer-v2").get("attr") == ZONING_COLUMNS["potential"] == "potential_pct"
+    uppers = [float(r.get("upper")) for r in qml["potential_block"].findall("renderer-v2/ranges/range")]
+    assert uppers[:-1] == [20.0, 40.0, 60.0, 80.0]  # five equal classes of 0-100 %
+    attribution = qml["attribution"].find("pipe/rasterrenderer")
+    assert (attribution.get("type"), attribution.get("band")) == ("paletted", "1")
+    # the codes of greensink.change.ATTRIBUTION_CODES, each with its colour
+    from greensink.change import ATTRIBUTION_CODES
+
+    assert sorted(int(e.get("value")) for e in attribution.findall("colorPalette/paletteEntry")) == sorted(
+        ATTRIBUTION_CODES.values())
+    classes = qml["classes"].find("pipe/rasterrenderer")
+    assert classes.get("band") == "3"  # the newest of 3 years' bands
+    assert {int(e.get("value")) for e in classes.findall("colorPalette/paletteEntry")} == {0, 1, 2, 3}
+    with pytest.raises(ValueError, match="zoning zone table"):
+        run_qgis_styles([carbon], [], [table], [], {**out, "zoning_tables": [str(tmp_path / "block.qml")]})
