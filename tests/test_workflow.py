@@ -300,6 +300,9 @@ for lid, layer in project.mapLayers().items():
         values = [f.attributes()[idx] for f in layer.getFeatures()]
         d["features"] = len(values)
         d["sum"] = sum(float(v) for v in values if v is not None and v == v)
+    elif d["renderer"] == "paletted":
+        d["band"] = r.band()
+        d["classes"] = len(r.classes())
     else:
         d["max"] = r.classificationMax()
         d["stops"] = len(r.shader().rasterShaderFunction().colorRampItemList())
@@ -309,6 +312,14 @@ out = {"ok": ok, "error": project.error(), "crs": project.crs().authid(), "warni
 print(json.dumps(out, ensure_ascii=False), flush=True)
 os._exit(0)  # QGIS 3.22 may crash while tearing down; the answer is already out
 """
+
+
+def _qgis_layer_count() -> int:
+    """Layers of the demo run's project: per year 4 rasters, a zone table per level and the zoning (2 rasters, 3
+    tables per level); per change pair its sink, lost patches, attribution and a sink table per level; the trend
+    raster, the transitions' classes and a trend table per level."""
+    return (len(YEARS) * (4 + len(LEVELS) + 2 + 3 * len(LEVELS)) + len(PAIRS) * (3 + len(LEVELS))
+            + 2 + len(LEVELS))
 
 
 def _qgs_layers(qgs: Path) -> list:
@@ -326,13 +337,15 @@ def test_qgis_project_refers_to_the_runs_files_relative_to_itself(run):
     root = ET.fromstring(qgs.read_text(encoding="utf-8").split("\n", 1)[1])
     assert root.findtext("projectCrs/spatialrefsys/authid") == "EPSG:32651"
     maplayers = _qgs_layers(qgs)
-    # per year 4 rasters and a zone table per level; per change pair its sink and a sink table per level
-    assert len(maplayers) == len(YEARS) * (4 + len(LEVELS)) + len(PAIRS) * (1 + len(LEVELS))
+    assert len(maplayers) == _qgis_layer_count()
     for ml in maplayers:
         source = ml.findtext("datasource").split("|")[0]
         assert source.startswith("./") and (qgs.parent / source).is_file(), source
         qml = ET.parse(qgs.parent / (source[2:].rsplit(".", 1)[0] + ".qml")).getroot()
-        if ml.get("type") == "raster":
+        if ml.get("type") == "raster" and qml.find("pipe/rasterrenderer").get("type") == "paletted":
+            assert ([e.get("value") for e in ml.findall("pipe/rasterrenderer/colorPalette/paletteEntry")]
+                    == [e.get("value") for e in qml.findall("pipe/rasterrenderer/colorPalette/paletteEntry")]), source
+        elif ml.get("type") == "raster":
             tag = "pipe/rasterrenderer/rastershader/colorrampshader"
             assert ml.find(tag).get("maximumValue") == qml.find(tag).get("maximumValue"), source
         else:
@@ -359,17 +372,22 @@ def test_qgis_project_opens_in_qgis_after_the_folder_is_moved(run, tmp_path):
     assert out["ok"] and out["error"] == "" and out["crs"] == "EPSG:32651"
     assert out["warnings"] == [] and out["messages"] == []  # e.g. "1 unavailable layers found", "older QGIS"
     layers = out["layers"]
-    n_layers = len(YEARS) * (4 + len(LEVELS)) + len(PAIRS) * (1 + len(LEVELS))
+    n_layers = _qgis_layer_count()
     assert len(layers) == n_layers
     for lid, layer in layers.items():
         assert layer["valid"] and layer["error_free"] and layer["crs"] == "EPSG:32651", (lid, layer)
         assert layer["source"].startswith(str(moved) + "/"), (lid, layer["source"])  # the copy, not the run
-    # tree: change pair first, then years newest first; zone levels coarsest on top; only the newest carbon shown
+    # tree: trend, change pairs, then years newest first; zone levels coarsest on top; only the newest carbon shown
     groups = out["tree"]["children"]
     assert [g["group"] for g in groups] == (
-        [f"碳汇变化 change {y0}–{y1}" for y0, y1 in sorted(PAIRS, reverse=True)]
+        [f"趋势 trend {YEARS[0]}–{YEARS[-1]}"]
+        + [f"碳汇变化 change {y0}–{y1}" for y0, y1 in sorted(PAIRS, reverse=True)]
         + [f"{y} 年 year {y}" for y in reversed(YEARS)])
-    leaves = [n for g in groups for n in g["children"] for n in (n.get("children") or [n])]
+
+    def flat(node):
+        return [leaf for c in node.get("children", []) for leaf in flat(c)] if "group" in node else [node]
+
+    leaves = flat(out["tree"])
     assert len(leaves) == n_layers and all(n["resolved"] for n in leaves)
     assert [n["layer"] for n in leaves if n["shown"]] == [f"greensink_carbon_{YEARS[-1]}"]
     assert [n["layer"] for n in groups[-1]["children"][0]["children"]] == [
@@ -401,6 +419,32 @@ def test_qgis_project_opens_in_qgis_after_the_folder_is_moved(run, tmp_path):
         table = pd.read_csv(run / f"results/change/{y0}_{y1}/zones/{level}.csv")
         assert (layer["attr"], layer["features"]) == ("sink_t_ha_yr", len(table))
         assert layer["sum"] == pytest.approx(table["sink_t_ha_yr"].sum(), rel=1e-9)
+    # the trend, attribution, lost patches, transitions and zoning layers: styled, each its own file's rows
+    assert layers["greensink_trend_raster"]["renderer"] == "singlebandpseudocolor"
+    assert layers["greensink_trend_raster"]["max"] == pytest.approx(qml_max["greensink_trend_raster"], rel=1e-5)
+    assert (layers["greensink_transition_classes"]["renderer"], layers["greensink_transition_classes"]["band"],
+            layers["greensink_transition_classes"]["classes"]) == ("paletted", len(YEARS), 4)
+    for level in LEVELS:
+        trend = layers[f"greensink_trend_{level}"]
+        table = pd.read_csv(run / f"results/change/trend/zones/{level}.csv")
+        assert (trend["attr"], trend["features"]) == ("trend_t_ha_yr", len(table))
+        assert trend["sum"] == pytest.approx(table["trend_t_ha_yr"].sum(), rel=1e-9)
+    for y0, y1 in PAIRS:
+        assert (layers[f"greensink_attribution_{y0}_{y1}"]["renderer"],
+                layers[f"greensink_attribution_{y0}_{y1}"]["classes"]) == ("paletted", 5)
+        lost = layers[f"greensink_lost_{y0}_{y1}"]
+        table = pd.read_csv(run / f"results/change/{y0}_{y1}/lost_patches.csv")
+        assert (lost["attr"], lost["features"]) == ("carbon_lost_t", len(table))
+        assert lost["sum"] == pytest.approx(table["carbon_lost_t"].sum(), rel=1e-9)
+    for year in YEARS:
+        assert layers[f"greensink_importance_{year}"]["renderer"] == "paletted"
+        assert layers[f"greensink_potential_{year}"]["renderer"] == "paletted"
+        for product, column in (("importance", "share_pct_extremely_important"), ("potential", "potential_pct"),
+                                ("canopy_gap", "canopy_cover_pct")):
+            layer = layers[f"greensink_zoning_{year}_{product}_{LEVELS[1]}"]
+            table = pd.read_csv(run / f"results/{year}/zoning/{product}_{LEVELS[1]}.csv")
+            assert (layer["attr"], layer["features"]) == (column, len(table))
+            assert layer["sum"] == pytest.approx(table[column].sum(), rel=1e-9)
 
 
 # Issue 4's criterion, on the fine-cell truth (issue 11): each type's fitted curve recovers the relation
