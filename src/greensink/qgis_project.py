@@ -35,7 +35,7 @@ from pyproj.enums import WktVersion
 from greensink import io as gio
 from greensink.grid import Grid
 
-__all__ = ["LEVEL_NAMES", "QGIS_VERSION", "RASTERS", "Group", "Layer", "layers", "project_xml", "run_qgis_project", "run_tree"]
+__all__ = ["LEVEL_NAMES", "QGIS_VERSION", "RASTERS", "ZONING_TABLES", "Group", "Layer", "layers", "project_xml", "run_qgis_project", "run_tree"]
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +100,55 @@ def _raster_name(stem: str, when: str) -> str:
     return f"{zh} {en} {when}" + (f" ({unit})" if unit else "")
 
 
-def run_tree(years: Sequence[int], pairs: Sequence[tuple[int, int]], levels: Sequence[str]) -> Group:
+# zoning zone tables: product -> (Chinese, English, unit of the styled column, greensink.styles.ZONING_COLUMNS)
+ZONING_TABLES: dict[str, tuple[str, str, str]] = {
+    "importance": ("碳汇重要性", "sink importance, extremely important share", "%"),
+    "potential": ("碳汇潜力空间", "sink potential space share", "%"),
+    "canopy_gap": ("树冠覆盖", "canopy cover", "%"),
+}
+
+
+def _trend_group(years: Sequence[int], levels: Sequence[str]) -> Group:
+    when = f"{years[0]}–{years[-1]}"
+    zones = tuple(
+        Layer(f"{ID_PREFIX}trend_{level}", f"{_level_name(level)} {when} 碳储量趋势 stock trend (t C/ha/yr)",
+              f"change/trend/zones/{level}.gpkg", "vector")
+        for level in levels)
+    trend = Layer(f"{ID_PREFIX}trend_raster", f"碳储量趋势 stock trend {when} (t C/ha/yr)", "change/trend/trend.tif",
+                  "raster")
+    classes = Layer(f"{ID_PREFIX}transition_classes", f"植被类型 vegetation classes {years[-1]} (transitions)",
+                    "change/trend/transitions/classes.tif", "raster")
+    return Group(f"趋势 trend {when}", (Group(f"分区 zones {when}", zones, visible=False), trend, classes),
+                 visible=False)
+
+
+def _zoning_group(year: int, levels: Sequence[str]) -> Group:
+    tables = tuple(
+        Layer(f"{ID_PREFIX}zoning_{year}_{product}_{level}", f"{_level_name(level)} {year} {zh} {en} ({unit})",
+              f"{year}/zoning/{product}_{level}.gpkg", "vector")
+        for product, (zh, en, unit) in ZONING_TABLES.items() for level in levels)
+    rasters = (
+        Layer(f"{ID_PREFIX}importance_{year}", f"碳汇重要性 sink importance classes {year}", f"{year}/zoning/importance.tif",
+              "raster"),
+        Layer(f"{ID_PREFIX}potential_{year}", f"碳汇潜力空间 sink potential space {year}", f"{year}/zoning/potential.tif",
+              "raster"),
+    )
+    return Group(f"分区规划 zoning {year}", (Group(f"分区 zones {year}", tables, visible=False), *rasters),
+                 visible=False)
+
+
+def run_tree(years: Sequence[int], pairs: Sequence[tuple[int, int]], levels: Sequence[str],
+             zoning: bool = False) -> Group:
     """The layer tree of a run's products, paths relative to ``results/``.
 
     ``levels`` come coarsest first (the config's zone order) and stay in that order, so the city is
-    on top; change pairs and years are listed newest first.
+    on top; change pairs and years are listed newest first. With 2 or more years a trend group (trend
+    raster and zone tables, the transitions' vegetation classes) comes first; each pair's group holds
+    its attribution raster and lost patches; with ``zoning`` each year holds a zoning subgroup.
     """
     years = sorted(int(y) for y in years)
     pairs = sorted((int(a), int(b)) for a, b in pairs)
-    groups: list[Group] = []
+    groups: list[Group] = [_trend_group(years, levels)] if len(years) >= 2 else []
     for y0, y1 in reversed(pairs):
         when = f"{y0}–{y1}"
         folder = f"change/{y0}_{y1}"
@@ -117,7 +157,12 @@ def run_tree(years: Sequence[int], pairs: Sequence[tuple[int, int]], levels: Seq
                   f"{folder}/zones/{level}.gpkg", "vector")
             for level in levels)
         sink = Layer(f"{ID_PREFIX}sink_{y0}_{y1}", f"年碳汇 yearly sink {when} (t C/ha/yr)", f"{folder}/sink.tif", "raster")
-        groups.append(Group(f"碳汇变化 change {when}", (Group(f"分区 zones {when}", zones, visible=False), sink),
+        lost = Layer(f"{ID_PREFIX}lost_{y0}_{y1}", f"碳汇空间损失 lost sink patches {when} (t C)",
+                     f"{folder}/lost_patches.gpkg", "vector")
+        attribution = Layer(f"{ID_PREFIX}attribution_{y0}_{y1}", f"变化归因 change attribution {when}",
+                            f"{folder}/attribution.tif", "raster")
+        groups.append(Group(f"碳汇变化 change {when}",
+                            (Group(f"分区 zones {when}", zones, visible=False), sink, lost, attribution),
                             visible=False))
     newest = years[-1] if years else None
     for year in reversed(years):
@@ -129,7 +174,9 @@ def run_tree(years: Sequence[int], pairs: Sequence[tuple[int, int]], levels: Seq
             Layer(f"{ID_PREFIX}{stem}_{year}", _raster_name(stem, str(year)), f"{year}/{stem}.tif", "raster",
                   visible=stem == "carbon")
             for stem in RASTERS)
-        groups.append(Group(f"{year} 年 year {year}", (Group(f"分区 zones {year}", zones, visible=False), *rasters),
+        zoning_group = (_zoning_group(year, levels),) if zoning else ()
+        groups.append(Group(f"{year} 年 year {year}",
+                            (Group(f"分区 zones {year}", zones, visible=False), *zoning_group, *rasters),
                             visible=year == newest, expanded=year == newest))
     return Group("", tuple(groups))
 
@@ -271,12 +318,12 @@ def project_xml(tree: Group, styles: Mapping[str, str], crs: str,
 
 
 def run_qgis_project(grid_json: str | Path, out: str | Path, *, years: Sequence[int], pairs: Sequence[tuple[int, int]],
-                     levels: Sequence[str]) -> Group:
+                     levels: Sequence[str], zoning: bool = False) -> Group:
     """Rule qgis_project: the project ``out`` (results/greensink.qgs) of the :func:`run_tree` of ``years``,
     change ``pairs`` and zone ``levels``, each layer styled by the .qml beside it (paths relative to ``out``'s
     folder, written by rule qgis_styles), on the CRS and extent of the grid ``grid_json``. Returns the tree."""
     home = Path(out).parent
-    tree = run_tree(years, pairs, levels)
+    tree = run_tree(years, pairs, levels, zoning)
     styles = {layer.qml: (home / layer.qml).read_text(encoding="utf-8") for layer in layers(tree)}
     grid = Grid.read(grid_json)
     gio.write_text(out, project_xml(tree, styles, grid.crs, grid.bounds))

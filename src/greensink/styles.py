@@ -123,15 +123,15 @@ def vector_qml(column: str, vmin: float, vmax: float, colours: Sequence[str] = G
 """
 
 
-def classed_raster_qml(classes: Sequence[tuple[int, str, str]]) -> str:
-    """Paletted (unique values) style of band 1 for a class raster: one (value, label, colour) per class;
+def classed_raster_qml(classes: Sequence[tuple[int, str, str]], band: int = 1) -> str:
+    """Paletted (unique values) style of ``band`` for a class raster: one (value, label, colour) per class;
     values not listed (the nodata value) are not drawn. Used for the zoning classes (importance.tif,
-    potential.tif)."""
+    potential.tif), the change attribution and the vegetation classes."""
     entries = "\n".join(f'        <paletteEntry value="{int(v)}" alpha="255" label={quoteattr(label)} color="{colour}"/>'
                         for v, label, colour in classes)
     return HEADER + f"""<qgis version="3.22.0" styleCategories="AllStyleCategories">
   <pipe>
-    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">
+    <rasterrenderer type="paletted" band="{int(band)}" opacity="1" alphaBand="-1" nodataColor="">
       <rasterTransparency/>
       <colorPalette>
 {entries}
@@ -146,16 +146,51 @@ def classed_raster_qml(classes: Sequence[tuple[int, str, str]]) -> str:
 """
 
 
+# attribution.tif band 1 (greensink.change.ATTRIBUTION_CODES): code -> (label, colour)
+ATTRIBUTION_STYLE = {
+    1: ("新增绿地 gain", "#1a9641"), 2: ("绿地损失 loss", "#d7191c"), 3: ("生长 growth", "#a6d96a"),
+    4: ("类型转换 conversion", "#fdae61"), 0: ("其他 other", "#f0f0f0"),
+}
+# transitions/classes.tif (greensink.vegetation classes): code -> (label, colour)
+VEGETATION_STYLE = {
+    0: ("无植被 none", "#f0f0f0"), 1: ("草地 grass", "#d9f0a3"), 2: ("灌木 shrub", "#78c679"), 3: ("乔木 tree", "#005a32"),
+}
+# zoning zone tables (results/{year}/zoning/{product}_{level}.gpkg): product -> column drawn, 0-100 %
+ZONING_COLUMNS = {"importance": "share_pct_extremely_important", "potential": "potential_pct",
+                  "canopy_gap": "canopy_cover_pct"}
+LOSS = ("#fff7bc", "#fec44f", "#fe9929", "#d95f0e", "#993404")
+
+
+def _zoning_product(path: str | Path) -> str:
+    stem = Path(path).stem
+    product = next((p for p in ZONING_COLUMNS if stem.startswith(p + "_")), None)
+    if product is None:
+        raise ValueError(f"{path}: not a zoning zone table style (expected <product>_<level>.qml, product one of "
+                         f"{', '.join(ZONING_COLUMNS)}).")
+    return product
+
+
+def _classes(style: Mapping[int, tuple[str, str]]) -> list[tuple[int, str, str]]:
+    return [(code, label, colour) for code, (label, colour) in style.items()]
+
+
 def run_qgis_styles(carbon: Sequence[str | Path], sinks: Sequence[str | Path], tables: Sequence[str | Path],
-                    change: Sequence[str | Path], out: Mapping[str, Sequence[str | Path]]) -> dict[str, float]:
+                    change: Sequence[str | Path], out: Mapping[str, Sequence[str | Path]], *,
+                    trend: Sequence[str | Path] = (), trend_tables: Sequence[str | Path] = (),
+                    lost_patches: Sequence[str | Path] = (), n_years: int = 1) -> dict[str, float]:
     """Rule qgis_styles: a .qml beside every layer, with one colour scale per quantity for all years.
 
     ``carbon`` the years' carbon rasters, ``sinks`` the change pairs' sink rasters, ``tables`` the zone
     tables and ``change`` the change zone tables; ``out`` maps each of those four names to the .qml paths to
     write (any number; each gets the scale of its quantity: 0 to the :func:`robust_max` of band 1 over all
     files, ± that of the sinks, and of ``carbon_t_ha`` / ``sink_t_ha_yr`` in the tables), and ``fixed`` to
-    .qml paths whose stem names a raster of :data:`FIXED_RASTERS`. Returns the scale limits: ``carbon_max``,
-    ``sink_max``, ``zone_max`` and ``change_max`` (1.0 where there is nothing to scale)."""
+    .qml paths whose stem names a raster of :data:`FIXED_RASTERS`. Optional: ``trend`` (the trend raster,
+    diverging ± the robust max of |band 1|) and ``trend_tables`` (``trend_t_ha_yr``, ± likewise),
+    ``lost_patches`` (``carbon_lost_t``, 0 to its max), each styled at out[name]; out["attribution"] and
+    out["classes"] get classed styles (:data:`ATTRIBUTION_STYLE`; :data:`VEGETATION_STYLE` of the last of
+    ``n_years`` bands, the newest year) and out["zoning_tables"] the 0-100 % column of :data:`ZONING_COLUMNS`.
+    Returns the scale limits: ``carbon_max``, ``sink_max``, ``zone_max``, ``change_max``, ``trend_max``,
+    ``trend_zone_max`` and ``lost_max`` (1.0 where there is nothing to scale)."""
     carbon_max = max(robust_max(gio.read_raster(path, bands=1)) for path in carbon)
     for path in out["carbon"]:
         gio.write_text(path, raster_qml(0.0, carbon_max, GREENS, "t C/ha"))
@@ -171,6 +206,24 @@ def run_qgis_styles(carbon: Sequence[str | Path], sinks: Sequence[str | Path], t
         gio.write_text(path, vector_qml("sink_t_ha_yr", -change_max, change_max, BROWN_GREEN, "t C/ha/yr"))
     for path in out.get("fixed", []):
         gio.write_text(path, raster_qml(*FIXED_RASTERS[Path(path).stem]))
+    trend_max = max((robust_max(abs(gio.read_raster(path, bands=1))) for path in trend), default=1.0)
+    for path in out.get("trend", []):
+        gio.write_text(path, raster_qml(-trend_max, trend_max, BROWN_GREEN, "t C/ha/yr"))
+    trend_zone_max = max((robust_max(abs(gio.read_vector(path)["trend_t_ha_yr"].to_numpy()), 100)
+                          for path in trend_tables), default=1.0)
+    for path in out.get("trend_tables", []):
+        gio.write_text(path, vector_qml("trend_t_ha_yr", -trend_zone_max, trend_zone_max, BROWN_GREEN, "t C/ha/yr"))
+    lost_max = max((robust_max(gio.read_vector(path)["carbon_lost_t"].to_numpy(), 100) for path in lost_patches),
+                   default=1.0)
+    for path in out.get("lost_patches", []):
+        gio.write_text(path, vector_qml("carbon_lost_t", 0.0, lost_max, LOSS, "t C"))
+    for path in out.get("attribution", []):
+        gio.write_text(path, classed_raster_qml(_classes(ATTRIBUTION_STYLE)))
+    for path in out.get("classes", []):
+        gio.write_text(path, classed_raster_qml(_classes(VEGETATION_STYLE), band=max(int(n_years), 1)))
+    for path in out.get("zoning_tables", []):
+        gio.write_text(path, vector_qml(ZONING_COLUMNS[_zoning_product(path)], 0.0, 100.0, GREENS, "%"))
     log.info("QGIS styles: carbon 0-%.1f t C/ha, sink ±%.2f t C/ha/yr, zones 0-%.1f t C/ha", carbon_max, sink_max,
              zone_max)
-    return {"carbon_max": carbon_max, "sink_max": sink_max, "zone_max": zone_max, "change_max": change_max}
+    return {"carbon_max": carbon_max, "sink_max": sink_max, "zone_max": zone_max, "change_max": change_max,
+            "trend_max": trend_max, "trend_zone_max": trend_zone_max, "lost_max": lost_max}

@@ -312,6 +312,35 @@ def report_zoning(wildcards):
     return [f"results/{year}/zoning/{name}" for name in names] + tables
 
 
+# the QGIS project's layers beyond the years' and pairs' maps (rules qgis_styles, qgis_project): the trend and the
+# transitions' vegetation classes (2 or more years), each pair's attribution and lost patches, each year's zoning
+QGIS_TREND = ["results/change/trend/trend.tif"] if len(YEARS) >= 2 else []
+QGIS_TREND_TABLES = [f"results/change/trend/zones/{level}.gpkg" for level in LEVELS] if QGIS_TREND else []
+QGIS_CLASSES = ["results/change/trend/transitions/classes.tif"] if TRANSITION_PAIRS else []
+QGIS_ATTRIBUTION = [f"results/change/{y0}_{y1}/attribution.tif" for y0, y1 in PAIRS]
+QGIS_LOST = [f"results/change/{y0}_{y1}/lost_patches.gpkg" for y0, y1 in PAIRS]
+QGIS_ZONING_TABLES = [
+    f"results/{year}/zoning/{product}_{level}.gpkg"
+    for year in YEARS
+    for product in ("importance", "potential", "canopy_gap")
+    for level in LEVELS
+    if ZONING
+]
+# the zoning rasters come with their own .qml (rules zoning_importance, zoning_potential)
+QGIS_ZONING_RASTERS = [
+    f"results/{year}/zoning/{name}.{ext}"
+    for year in YEARS
+    for name in ("importance", "potential")
+    for ext in ("tif", "qml")
+    if ZONING
+]
+
+
+def qml(paths):
+    """The .qml style beside each of ``paths`` (QGIS's default style of a layer)."""
+    return [path.rsplit(".", 1)[0] + ".qml" for path in paths]
+
+
 # scenarios (config scenarios): one {scenario} per plan, on the products of its baseline year
 SCENARIOS = {s.name: s for s in scenarios(config)}
 SCENARIO_CONFIG = {s["name"]: s for s in config.get("scenarios") or []}

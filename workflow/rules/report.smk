@@ -114,12 +114,21 @@ rule qgis_styles:
         # the scale of the zone layers' carbon_t_ha, from the tables before targets (a target edit restyles nothing)
         tables=[year_indicator_tables(year) for year in YEARS],
         change=[f"results/change/{y0}_{y1}/zones/{level}.gpkg" for y0, y1 in PAIRS for level in LEVELS],
+        trend=QGIS_TREND,
+        trend_tables=QGIS_TREND_TABLES,
+        lost_patches=QGIS_LOST,
     output:
         carbon=expand("results/{year}/carbon.qml", year=YEARS),
         sinks=[f"results/change/{y0}_{y1}/sink.qml" for y0, y1 in PAIRS],
         tables=[f"results/{year}/zones/{level}.qml" for year in YEARS for level in LEVELS],
         change=[f"results/change/{y0}_{y1}/zones/{level}.qml" for y0, y1 in PAIRS for level in LEVELS],
         fixed=expand("results/{year}/{name}.qml", year=YEARS, name=["ndvi", "fvc", "canopy"]),
+        trend=qml(QGIS_TREND),
+        trend_tables=qml(QGIS_TREND_TABLES),
+        lost_patches=qml(QGIS_LOST),
+        attribution=qml(QGIS_ATTRIBUTION),
+        classes=qml(QGIS_CLASSES),
+        zoning_tables=qml(QGIS_ZONING_TABLES),
     log:
         "logs/qgis_styles.log",
     conda:
@@ -127,6 +136,8 @@ rule qgis_styles:
     resources:
         mem_mb=job_mem_mb,
         runtime=job_runtime,
+    params:
+        n_years=len(YEARS),
     script:
         "../scripts/qgis_styles.py"
 
@@ -139,6 +150,9 @@ rule qgis_project:
         # edit (rule targets rewrites them) does not rewrite the project
         tables=ancient([table for year in YEARS for table in year_zone_tables(year)]),
         change=[f"results/change/{y0}_{y1}/zones/{level}.gpkg" for y0, y1 in PAIRS for level in LEVELS],
+        trend=QGIS_TREND + QGIS_TREND_TABLES + QGIS_CLASSES,
+        attribution=QGIS_ATTRIBUTION + QGIS_LOST,
+        zoning=QGIS_ZONING_RASTERS + QGIS_ZONING_TABLES,
         styles=rules.qgis_styles.output,
         grid="results/zones/grid.json",
     output:
@@ -154,5 +168,6 @@ rule qgis_project:
         years=YEARS,
         pairs=PAIRS,
         levels=LEVELS,
+        zoning=bool(ZONING),
     script:
         "../scripts/qgis_project.py"

@@ -13,4 +13,4 @@ from greensink.qgis_project import run_qgis_project
 sm = snakemake  # noqa: F821 (the object Snakemake's script directive defines)
 setup(sm.log[0])
 p = sm.params
-run_qgis_project(sm.input.grid, sm.output[0], years=p.years, pairs=p.pairs, levels=p.levels)
+run_qgis_project(sm.input.grid, sm.output[0], years=p.years, pairs=p.pairs, levels=p.levels, zoning=p.zoning)

@@ -12,4 +12,5 @@ from greensink.styles import run_qgis_styles
 sm = snakemake  # noqa: F821 (the object Snakemake's script directive defines)
 setup(sm.log[0])
 inp = sm.input
-run_qgis_styles(inp.carbon, inp.sinks, inp.tables, inp.change, dict(sm.output.items()))
+run_qgis_styles(inp.carbon, inp.sinks, inp.tables, inp.change, dict(sm.output.items()), trend=inp.trend,
+                trend_tables=inp.trend_tables, lost_patches=inp.lost_patches, n_years=sm.params.n_years)
