@@ -3,9 +3,10 @@
 The project is QGIS's own XML, written with the standard library (the workflow has no QGIS):
 
 - project CRS = the run's CRS (WKT2 from PROJ, so QGIS needs no lookup of its own CRS ids);
-- a layer tree with one group per change pair (yearly sink raster and sink zone tables) and one
-  group per year (zone tables, coarsest level on top, then the carbon, canopy, FVC and NDVI rasters),
-  newest first;
+- a layer tree with a trend group (2+ years: trend zone tables, trend raster, the transitions'
+  vegetation classes), one group per change pair (sink zone tables, yearly sink raster, lost patches,
+  attribution) and one group per year (zone tables, coarsest level on top, the zoning subgroup when
+  zoning is on, then the carbon, canopy, FVC and NDVI rasters), newest first;
 - every layer referenced by a path relative to the project file (``./2024/carbon.tif``), and the
   project set to save relative paths, so the ``results`` folder can be moved or archived as a whole;
 - each layer's style embedded from the ``.qml`` written beside it (rule ``qgis_styles``), so the

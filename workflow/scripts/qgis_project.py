@@ -1,7 +1,7 @@
 """Rule qgis_project: the QGIS project of a run, results/greensink.qgs.
 
 Inputs: every year's carbon, canopy, FVC and NDVI raster and zone tables, every change pair's sink raster and
-zone tables, their .qml styles (rule qgis_styles) and the run's grid (CRS and extent).
+zone tables, the trend, attribution, lost patches, transitions and zoning layers the config makes, their .qml styles (rule qgis_styles) and the run's grid (CRS and extent).
 Outputs: results/greensink.qgs, the layers grouped by change pair and year, zone levels coarsest on top, styled,
 paths relative to the project file (greensink.qgis_project).
 Description: greensink.qgis_project.run_qgis_project.

@@ -1,6 +1,6 @@
 """Rule qgis_styles: QGIS default styles (.qml) beside the carbon, sink and zone layers.
 
-Inputs: results/{year}/carbon.tif, results/change/*/sink.tif, every zone and change table.
+Inputs: results/{year}/carbon.tif, results/change/*/sink.tif, every zone and change table, the trend raster and tables, the lost patches.
 Outputs: a .qml beside each (QGIS applies it when the layer is opened); one colour scale per quantity for all years;
 and a .qml beside each year's NDVI, FVC and canopy raster on a fixed 0-1 scale (greensink.styles.FIXED_RASTERS).
 Description: greensink.styles.run_qgis_styles.
