@@ -462,8 +462,8 @@ def run_change(
     evaluating the models again and without draws."""
     from greensink import io as gio
     from greensink.aggregate import zone_draw_sums
-    from greensink.comparability import add_columns as add_comparability
     from greensink.carbon import density_map, fill_values, pixel_function, type_fill, typed_pixels
+    from greensink.comparability import add_columns as add_comparability
     from greensink.model import used_predictors
     from greensink.uncertainty import Noise, noise_spec, paired_residual_field, residual_year_correlation
 
