@@ -91,3 +91,39 @@ def test_a_bug_in_a_rule_script_keeps_its_traceback_in_the_log(tmp_path):
     assert "Traceback" in proc.stderr and "KeyError: 'missing'" in proc.stderr
     log = (tmp_path / "rule.log").read_text(encoding="utf-8")
     assert "Traceback" in log and "KeyError: 'missing'" in log
+
+
+def test_run_record_leaves_the_scenarios_out_and_names_where_they_are(tmp_path, monkeypatch):
+    from greensink.provenance import recorded_config, run_provenance
+
+    monkeypatch.chdir(tmp_path)  # the run folder
+    base = {"years": [2024], "seed": 42}
+    plans = {**base, "scenarios": [{"name": "park", "changes": [{"kind": "construction", "path": "p.gpkg"}]}]}
+    assert recorded_config(plans) == base and "scenarios" in plans  # the config itself is left as it is
+    run_provenance({}, tmp_path / "a.json", config=base, root=tmp_path)
+    b = run_provenance({}, tmp_path / "b.json", config=plans, root=tmp_path)
+    # a plan added changes nothing of the run's record (so rule provenance, with these params, does not rerun)
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    assert b["config"] == base and b["config_sha256"] == config_sha256(base)
+    assert b["scenario_records"] == "results/scenarios/{scenario}/inputs.json"
+
+
+def test_scenario_record_holds_its_entry_and_layer_checksums_relative_to_the_run(tmp_path):
+    from greensink.provenance import scenario_record
+
+    layer = tmp_path / "plans" / "park.gpkg"
+    layer.parent.mkdir()
+    layer.write_bytes(b"abc")  # sha256("abc") = ba7816bf..., the FIPS 180-2 test vector
+    outside = tmp_path.parent / f"{tmp_path.name}_outside.gpkg"
+    outside.write_bytes(b"")  # sha256 of nothing: e3b0c442...
+    entry = {"name": "park", "changes": [{"kind": "greenspace", "path": str(layer), "type": "G1"},
+                                         {"kind": "construction", "path": str(outside)}]}
+    rec = scenario_record(entry, [str(layer), str(outside), str(layer)], root=tmp_path, types=["G1", "G1_plan1"])
+    assert rec["config"]["changes"][0]["path"] == "plans/park.gpkg"  # inside the run folder: relative
+    assert rec["config"]["changes"][1]["path"] == str(outside)  # outside: absolute
+    assert rec["inputs"] == [
+        {"path": str(outside), "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"path": "plans/park.gpkg", "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+    ]  # each file once, sorted by recorded path ("/..." before "plans/...")
+    assert rec["config_sha256"] == config_sha256(rec["config"]) and rec["types"] == ["G1", "G1_plan1"]
+    assert scenario_record(entry, str(layer), root=tmp_path)["inputs"][0]["path"] == "plans/park.gpkg"  # one path

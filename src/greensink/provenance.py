@@ -11,6 +11,12 @@ and in the recorded configuration alike, is relative to that folder (the configu
 the configuration's SHA-256 is taken over that portable configuration, so the same project run in two
 places has the same hash. Files outside the run folder keep their absolute path; every file is named with
 its SHA-256.
+
+Scenarios are not part of this record: the configuration is recorded without its ``scenarios`` section
+(:func:`recorded_config`) and no change layer is checksummed here, so adding or editing a plan reruns only
+that plan's jobs, the scenario summary and the report. Each plan's own record is
+results/scenarios/{scenario}/inputs.json (:func:`scenario_record`): its config entry, the SHA-256 of its
+change layers and the state each change burned in. ``scenario_records`` in this record names that path.
 """
 
 from __future__ import annotations
@@ -32,6 +38,27 @@ log = logging.getLogger(__name__)
 
 PACKAGES = ("greensink", "numpy", "scipy", "pandas", "rasterio", "geopandas", "pyogrio", "shapely", "pyproj",
             "scikit-learn", "snakemake", "exactextract", "matplotlib", "jsonschema", "pystac", "pystac-client")
+
+
+SCENARIO_RECORDS = "results/scenarios/{scenario}/inputs.json"  # each plan's record (rule scenario_inputs)
+
+
+def recorded_config(config: Mapping) -> dict:
+    """The configuration provenance records: ``config`` without its ``scenarios`` section (each plan is recorded
+    in its own :data:`SCENARIO_RECORDS`, so a new or edited plan leaves the run's record, and its job, alone)."""
+    return {k: v for k, v in config.items() if k != "scenarios"}
+
+
+def scenario_record(entry: Mapping, layers: str | Path | Iterable, *, root: str | Path | None = None,
+                    **extra) -> dict:
+    """A plan's provenance (results/scenarios/{scenario}/inputs.json): its ``entry`` of the config's
+    ``scenarios`` as given (paths made portable, :func:`greensink.portable.portable`), the SHA-256 of each of
+    its change ``layers`` (named relative to the run folder ``root`` when inside it) and ``extra`` items (the
+    parsed plan, its types, the state each change burned in). Each layer file is listed once, sorted."""
+    files = sorted({run_relative(f, root): f for f in _paths(layers) if "://" not in f}.items())
+    return {"config": portable(dict(entry), root), "config_sha256": config_sha256(portable(dict(entry), root)),
+            "inputs": [{"path": rel, "sha256": gio.sha256(path)} for rel, path in files],
+            **portable(extra, root)}
 
 
 def config_sha256(config: Mapping) -> str:
@@ -88,7 +115,8 @@ def run_provenance(inputs: Mapping[str, str | Path | Iterable], out: str | Path,
     files (http, s3 ...: STAC assets, identified by their item id and href) are not checksummed. Paths
     inside ``root`` (default: the working directory, the run folder) are recorded relative to it, in the
     input list, the scenes and the configuration alike (:func:`greensink.portable.portable`); paths outside
-    it stay absolute (:func:`greensink.portable.run_relative`)."""
+    it stay absolute (:func:`greensink.portable.run_relative`). The configuration is recorded without its
+    ``scenarios`` (:func:`recorded_config`; each plan's record is :data:`SCENARIO_RECORDS`)."""
     files = [p for name, value in inputs.items() if name not in ("scenes", "models") for p in _paths(value)]
     scenes, imagery = {}, {}
     for path in _paths(inputs.get("scenes", [])):
@@ -100,7 +128,8 @@ def run_provenance(inputs: Mapping[str, str | Path | Iterable], out: str | Path,
             files += [str(f) for f in (s["red"], s["nir"], s["quality"]) if f]
     local = sorted({f for f in files if "://" not in f})
     checksums = {run_relative(f, root): gio.sha256(f) for f in local}
-    prov = record(portable(dict(config), root), checksums, portable(scenes, root), portable(imagery, root))
+    prov = record(portable(recorded_config(config), root), checksums, portable(scenes, root), portable(imagery, root))
+    prov["scenario_records"] = SCENARIO_RECORDS
     prov["carbon_tiers"] = carbon_tiers(gio.read_json(path) for path in _paths(inputs.get("models", [])))
     gio.write_json(out, prov)
     log.info("provenance: %d input files checksummed", len(checksums))

@@ -1,4 +1,5 @@
 # Report: provenance record and the self-contained planner report.
+from greensink.provenance import recorded_config
 
 
 rule provenance:
@@ -24,7 +25,9 @@ rule provenance:
         mem_mb=job_mem_mb,
         runtime=job_runtime,
     params:
-        config=config,
+        # the config without its scenarios: a plan added or edited reruns its own jobs, not this record
+        # (each plan's record is results/scenarios/{scenario}/inputs.json, rule scenario_inputs)
+        config=recorded_config(config),
     script:
         "../scripts/provenance.py"
 
@@ -153,10 +156,16 @@ rule qgis_project:
         trend=QGIS_TREND + QGIS_TREND_TABLES + QGIS_CLASSES,
         attribution=QGIS_ATTRIBUTION + QGIS_LOST,
         zoning=QGIS_ZONING_RASTERS + QGIS_ZONING_TABLES,
+        # with config scenarios: each plan's carbon map and zone tables (their difference_t scales the styles)
+        scenario_carbon=[f"results/scenarios/{name}/carbon.tif" for name in SCENARIOS],
+        scenario_tables=[f"results/scenarios/{name}/zones/{level}.gpkg" for name in SCENARIOS for level in LEVELS],
         styles=rules.qgis_styles.output,
         grid="results/zones/grid.json",
     output:
         "results/greensink.qgs",
+        # the scenario layers' styles, written by this rule (greensink.qgis_project.write_scenario_styles)
+        scenario_styles=[f"results/scenarios/{name}/carbon.qml" for name in SCENARIOS]
+        + [f"results/scenarios/{name}/zones/{level}.qml" for name in SCENARIOS for level in LEVELS],
     log:
         "logs/qgis_project.log",
     conda:
@@ -169,5 +178,6 @@ rule qgis_project:
         pairs=PAIRS,
         levels=LEVELS,
         zoning=bool(ZONING),
+        scenarios=[[name, s.label, s.baseline_year] for name, s in SCENARIOS.items()],
     script:
         "../scripts/qgis_project.py"

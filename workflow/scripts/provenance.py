@@ -2,7 +2,9 @@
 
 Inputs: every input file of the run, the ingest scene lists
         and every year's models.json (for the tier that produced each type's carbon).
-Outputs: results/provenance.json (with carbon_tiers: per year the tiers used and each type's tier).
+Outputs: results/provenance.json (with carbon_tiers: per year the tiers used and each type's tier). The config
+         comes without its scenarios (params, greensink.provenance.recorded_config): each plan's record is
+         results/scenarios/{scenario}/inputs.json.
 Description: greensink.provenance.run_provenance.
 """
 

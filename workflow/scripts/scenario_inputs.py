@@ -5,13 +5,15 @@ Inputs: the scenario's change layers, results/zones/grid.json, the baseline year
         polygons, and models.json.
 Outputs: results/scenarios/{scenario}/{ndvi,fvc,canopy,height,vegetation,tree_shrub}.tif, fractions.tif (one band
          per type, then the scenario's planned-density pseudo-types), changes.tif, greenspace.gpkg, models.json
-         (the baseline's models and the pseudo-types), inputs.json (the state each change burned in).
+         (the baseline's models and the pseudo-types), inputs.json (the plan's provenance: its config entry, its
+         change layers' SHA-256, the state each change burned in; greensink.provenance.scenario_record).
 Method: greensink.scenario.burn (docs/method.md, Scenarios).
 """
 
 from greensink import io
 from greensink.grid import Grid
 from greensink.logs import setup
+from greensink.provenance import scenario_record
 from greensink.scenario import read_change_layer, scenarios
 from greensink.scenario.burn import burn, scenario_models
 from greensink.scenario.files import BASELINE_KEYS, SCENARIO_KEYS, read_landscape, thresholds, write_burned
@@ -26,7 +28,8 @@ layers = [read_change_layer(c, grid.crs, f"scenario {scenario.name} change {k + 
 burned = burn(base, scenario, layers, grid, thresholds(p.vegetation, io.read_json(inp.vegetation_stats)), p.typed_land)
 write_burned({k: out[k] for k in SCENARIO_KEYS}, burned, grid, p.compress)
 io.write_json(out.models, scenario_models(io.read_json(inp.models), scenario))
-io.write_json(out.record, {"scenario": scenario.to_json(), "types": burned.types, "changes": burned.states})
+io.write_json(out.record, scenario_record(p.scenario, inp.changes, scenario=scenario.to_json(), types=burned.types,
+                                         changes=burned.states))
 for k, s in enumerate(burned.states):
     log.info("scenario %s change %d (%s, %s): %.2f ha of polygons, state %s", scenario.name, k + 1, s["kind"], s["path"],
              s["area_ha"], {key: round(v, 4) for key, v in s["state"].items()})
