@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SINK_CLASSES = ("gain", "loss", "no significant change", "unknown")
 AREA_EPS_HA = 1e-9  # 0.01 m²: areas below this are float noise of coverage sums, not land
+PCT_EPS = 1e-6  # a share within this of 100 % is whole (float noise of coverage sums)
 
 
 def sink_classes(est: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[str]:
@@ -88,6 +89,8 @@ def change_table(
     zones: gpd.GeoDataFrame, table0: pd.DataFrame, table1: pd.DataFrame, y0: int, y1: int,
     sink_sums: tuple[np.ndarray, np.ndarray], interval_pct: float = 90.0, no_net_loss_tolerance_ha: float = 0.0,
     attribution: Mapping[str, np.ndarray] | None = None, sink_space: Mapping[str, np.ndarray] | None = None,
+    observed: Mapping[str, object] | None = None, min_observed_pct: float = 0.0,
+    green_compared: Mapping[str, np.ndarray] | None = None,
 ) -> gpd.GeoDataFrame:
     """One row per zone: both stocks, the yearly sink with its interval, and green-area change.
 
@@ -105,7 +108,21 @@ def change_table(
     level's item of :func:`zone_sink_space`) adds ``sink_space_ha_<y0>``, ``sink_space_ha_<y1>``,
     ``sink_space_change_ha``, ``sink_space_lost_ha``, ``sink_space_gained_ha``,
     ``sink_space_compared_pct`` and ``no_net_loss_sink_space`` (change ≥ −tolerance; empty where no
-    land of the zone is known in both years)."""
+    land of the zone is known in both years).
+
+    ``observed`` (this level's item of :func:`observation_shares`, with ``"sums"`` the zone sums of the
+    sink over the typed land observed in both years, as ``sink_sums``) adds ``observed_both_pct`` (the
+    share of the zone's typed land observed in both years), ``sink_observed_t_yr`` with its interval
+    (``_lo``, ``_hi``: the sink over that land alone, not scaled to the zone), ``sink_observed_t_ha_yr``
+    (per ha of that land) and ``sink_partly_observed`` (true where some typed land was unobserved in
+    either year: ``sink_t_yr`` then holds filled land). A zone with typed land whose
+    ``observed_both_pct`` is below ``min_observed_pct`` (or nothing of it observed in both years) has
+    an unknown sink (every sink and attribution column empty), never a difference of fills.
+
+    ``green_compared`` (this level's item of :func:`zone_sink_space` on vegetated land alone) makes
+    ``no_net_loss`` compare the vegetated area over the land whose vegetation is known in both years
+    (``green_area_change_compared_ha``, ``green_area_compared_pct``), so a cloud is never a loss; empty
+    where nothing was compared. Without it ``no_net_loss`` compares the tables' green areas."""
     t0 = table0.set_index("zone_id").loc[zones["zone_id"]]
     t1 = table1.set_index("zone_id").loc[zones["zone_id"]]
     est, draws, *parts = sink_sums
@@ -129,6 +146,15 @@ def change_table(
     # a zone whose stock is unknown (NaN: typed land never observed, or below carbon.min_observed_pct)
     # in either year has an unknown sink, never 0 or a difference of fills
     unknown = ~(np.isfinite(out["carbon_t_from"].to_numpy(dtype=float)) & np.isfinite(out["carbon_t_to"].to_numpy(dtype=float)))
+    if observed is not None:
+        # a zone whose typed land was observed in both years on too little of it: its sink would be mostly fill
+        typed_ha = np.asarray(observed["typed_ha"], dtype=np.float64)
+        both_ha = np.asarray(observed["observed_both_ha"], dtype=np.float64)
+        has_land = typed_ha > AREA_EPS_HA
+        with np.errstate(divide="ignore", invalid="ignore"):
+            both_pct = np.where(has_land, np.minimum(100.0 * both_ha / np.where(has_land, typed_ha, 1.0), 100.0), np.nan)
+        too_little = has_land & ~((both_ha > AREA_EPS_HA) & (np.nan_to_num(both_pct) >= float(min_observed_pct)))
+        unknown = unknown | too_little
     for col in ("sink_t_yr", "sink_t_yr_lo", "sink_t_yr_hi"):
         out[col] = np.where(unknown, np.nan, out[col].to_numpy(dtype=float))
     est = out["sink_t_yr"].to_numpy()
@@ -141,6 +167,17 @@ def change_table(
     with np.errstate(divide="ignore", invalid="ignore"):
         out["sink_t_ha_yr"] = np.where(area > 0, est / np.where(area > 0, area, 1), np.nan)
     out["sink_co2e_t_yr"] = est * CO2_PER_C
+    if observed is not None:
+        est_b, draws_b, *_ = observed["sums"]
+        lo_b, hi_b = np.quantile(draws_b, [qlo, qhi], axis=1) if draws_b.shape[1] > 1 else (est_b, est_b)
+        out["observed_both_pct"] = both_pct
+        out["sink_observed_t_yr"] = np.where(unknown, np.nan, est_b)
+        out["sink_observed_t_yr_lo"] = np.where(unknown, np.nan, np.minimum(lo_b, est_b))
+        out["sink_observed_t_yr_hi"] = np.where(unknown, np.nan, np.maximum(hi_b, est_b))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["sink_observed_t_ha_yr"] = np.where(~unknown & (both_ha > AREA_EPS_HA),
+                                                    est_b / np.where(both_ha > AREA_EPS_HA, both_ha, 1.0), np.nan)
+        out["sink_partly_observed"] = pd.array(has_land & ~(both_pct >= 100.0 - PCT_EPS), dtype="boolean")
     out["green_area_ha_from"] = t0["green_area_ha"].to_numpy()
     out["green_area_ha_to"] = t1["green_area_ha"].to_numpy()
     out["green_area_change_ha"] = out["green_area_ha_to"] - out["green_area_ha_from"]
@@ -149,6 +186,15 @@ def change_table(
     tolerance = float(no_net_loss_tolerance_ha)
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise ValueError(f"no_net_loss_tolerance_ha must be a number ≥ 0. Got {no_net_loss_tolerance_ha!r} instead.")
+    if green_compared is not None:  # vegetated area over the land whose vegetation is known in both years
+        compared_ha = np.asarray(green_compared["compared_ha"], dtype=np.float64)
+        grid_ha = np.asarray(green_compared["grid_ha"], dtype=np.float64)
+        none = ~(compared_ha > AREA_EPS_HA)
+        out["green_area_change_compared_ha"] = np.where(
+            none, np.nan, np.asarray(green_compared["to_ha"]) - np.asarray(green_compared["from_ha"]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["green_area_compared_pct"] = np.where(grid_ha > AREA_EPS_HA, 100.0 * compared_ha / grid_ha, np.nan)
+        change = out["green_area_change_compared_ha"]
     out["no_net_loss"] = pd.array(np.where(change.notna(), change >= -tolerance, None), dtype="boolean")
     out["no_net_loss_tolerance_ha"] = tolerance
     # no net loss of carbon: missed only where the sink's interval lies wholly below zero
@@ -327,6 +373,63 @@ def zone_sink_space(matrices: Sequence[sp.csr_matrix], space0: np.ndarray, space
     return out
 
 
+def observation_shares(matrices: Sequence[sp.csr_matrix], active: np.ndarray, map0_t_ha: np.ndarray,
+                       map1_t_ha: np.ndarray, fractions0: np.ndarray, fractions1: np.ndarray,
+                       pixel_area_ha: float) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
+    """Which typed land was observed in both years, per pixel and per zone.
+
+    ``map*_t_ha`` are the carbon maps' estimates at the ``active`` pixels (flat indices, typed in either
+    year): NaN where the pixel's typed land had no usable model (no clear observation), finite where it
+    was observed, is of a constant-density type, or is untyped that year (stock 0). A pixel is observed
+    in both years where both are finite. A pixel's typed land is the larger of its two years' typed
+    shares (Σ type fractions, at most 1). Returns the mask (active.size,) of pixels observed in both
+    years and, per coverage matrix (level), {"typed_ha", "observed_both_ha"}: the zone sums (ha) of
+    typed land and of typed land observed in both years."""
+    active = np.asarray(active)
+    both = np.isfinite(np.asarray(map0_t_ha, dtype=np.float64)) & np.isfinite(np.asarray(map1_t_ha, dtype=np.float64))
+    typed = [np.minimum(np.asarray(f, dtype=np.float64).reshape(np.shape(f)[0], -1)[:, active].sum(axis=0), 1.0)
+             for f in (fractions0, fractions1)]
+    w = np.maximum(typed[0], typed[1])
+    out = []
+    for matrix in matrices:
+        sub = matrix.tocsc()[:, active]
+        out.append({"typed_ha": np.asarray(sub @ w).ravel() * pixel_area_ha,
+                    "observed_both_ha": np.asarray(sub @ np.where(both, w, 0.0)).ravel() * pixel_area_ha})
+    return both, out
+
+
+def masked_matrices(matrices: Sequence[sp.csr_matrix], active: np.ndarray, keep: np.ndarray) -> list[sp.csr_matrix]:
+    """The coverage matrices with the columns of the ``active`` pixels not in ``keep`` (bool, active.size)
+    set to 0: zone sums through them count only the kept pixels."""
+    if not len(matrices):
+        return []
+    mask = np.zeros(matrices[0].shape[1])
+    mask[np.asarray(active)[np.asarray(keep, dtype=bool)]] = 1.0
+    return [sp.csr_matrix(m @ sp.diags(mask)) for m in matrices]
+
+
+def partly_observed_warning(table: pd.DataFrame, level: str, min_observed_pct: float, limit: int = 5) -> str | None:
+    """A warning naming the zones of a change table whose typed land was not wholly observed in both years
+    (``sink_partly_observed``), with their ``observed_both_pct``, and how many of them have an unknown sink
+    (below ``min_observed_pct``); None where every zone was fully observed."""
+    if "sink_partly_observed" not in table:
+        return None
+    part = table.loc[table["sink_partly_observed"].fillna(False).astype(bool)]
+    if part.empty:
+        return None
+    y0, y1 = int(table["year_from"].iloc[0]), int(table["year_to"].iloc[0])
+    part = part.sort_values("observed_both_pct", kind="stable")
+    head = part.iloc[:limit]
+    shown = ", ".join(f"{z} {p:.1f} %" for z, p in zip(head["zone_id"].astype(str), head["observed_both_pct"], strict=True))
+    if len(part) > limit:
+        shown += f" and {len(part) - limit} more"
+    n_unknown = int(part["sink_t_yr"].isna().sum())
+    return (f"{level} {y0}-{y1}: {len(part)} of {len(table)} zone(s) partly observed: typed land observed clear in both "
+            f"years {shown}. Their sink_t_yr includes land filled in a year that did not see it; sink_observed_t_yr "
+            f"compares only the land both years observed. {n_unknown} of them below carbon.min_observed_pct "
+            f"({min_observed_pct:g} %) have no sink (empty). Add clear scenes for the cloudy year to close the gap.")
+
+
 def lost_patches(space0: np.ndarray, space1: np.ndarray, stock0_t_ha: np.ndarray, stock1_t_ha: np.ndarray,
                  matrices: Sequence[sp.csr_matrix], zones: Sequence[gpd.GeoDataFrame], levels: Sequence[str],
                  grid: Grid, y0: int, y1: int) -> gpd.GeoDataFrame:
@@ -407,13 +510,15 @@ def attribution_raster(codes: np.ndarray, change_t_ha: np.ndarray, active: np.nd
 @dataclasses.dataclass
 class Attribution:
     """What :func:`attribute_change` hands the change rule: ``raster`` (2, rows, cols) for attribution.tif,
-    per level ``parts`` (:func:`zone_attribution`) and ``space`` (:func:`zone_sink_space`) for
-    :func:`change_table`, and the ``patches`` of lost sink space (:func:`lost_patches`)."""
+    per level ``parts`` (:func:`zone_attribution`), ``space`` (:func:`zone_sink_space`) and ``green`` (the
+    same on vegetated land alone) for :func:`change_table`, and the ``patches`` of lost sink space
+    (:func:`lost_patches`)."""
 
     raster: np.ndarray
     parts: list[dict[str, np.ndarray]]
     space: list[dict[str, np.ndarray]]
     patches: gpd.GeoDataFrame
+    green: list[dict[str, np.ndarray]] | None = None
 
 
 def attribute_change(
@@ -440,7 +545,9 @@ def attribute_change(
     full0, full1 = np.zeros(grid.height * grid.width), np.zeros(grid.height * grid.width)
     full0[active], full1[active] = stock0, stock1
     patches = lost_patches(space0, space1, full0, full1, matrices, zones, levels, grid, y0, y1)
-    return Attribution(raster, parts, space, patches)
+    green = zone_sink_space(matrices, sink_space(classes0, fractions0, False), sink_space(classes1, fractions1, False),
+                            grid.pixel_area_ha)  # vegetated land over the land whose vegetation both years saw
+    return Attribution(raster, parts, space, patches, green)
 
 
 # ----------------------------------------------------------------------------- the change rule
@@ -450,6 +557,7 @@ def run_change(
     inp: Mapping[str, object], out: Mapping[str, object], *, y0: int, y1: int, levels: Sequence[str],
     types: Sequence[str], predictors: Sequence[str], typed_land: bool, interval_pct: float = 90.0,
     uncertainty: Mapping | None = None, seed: int = 0, compress: str = "zstd", no_net_loss_tolerance_pixels: float = 0.5,
+    min_observed_pct: float = 50.0,
 ) -> None:
     """Rule change (workflow/rules/change.smk): the sink between ``y0`` and ``y1`` per pixel and zone with its
     interval, the attribution of each zone's stock change, no net loss of carbon-sink space and the lost
@@ -459,7 +567,12 @@ def run_change(
     Each year is evaluated with its own type fractions (``fractions0`` / ``fractions1``) over the pixels typed
     in either year. The sink map and the zone sums each make one pass over those pixels; both keep their
     per-pixel estimates (:class:`EstimateRecorder`), from which :func:`attribute_change` works without
-    evaluating the models again and without draws."""
+    evaluating the models again and without draws.
+
+    Partial observation: the zone sums also run through coverage matrices restricted to the typed land
+    observed in both years (:func:`observation_shares`, :func:`masked_matrices`; the same pass, the same
+    draws), giving ``sink_observed_t_yr`` and ``observed_both_pct``; zones below ``min_observed_pct`` of it
+    have an unknown sink, and the partly observed zones are named in a warning (:func:`partly_observed_warning`)."""
     from greensink import io as gio
     from greensink.aggregate import zone_draw_sums
     from greensink.carbon import density_map, fill_values, pixel_function, type_fill, typed_pixels
@@ -507,8 +620,15 @@ def run_change(
     gio.write_raster(out["sink"], sink, grid, band_names=["sink_t_ha_yr", "sink_t_ha_yr_lo", "sink_t_ha_yr_hi"],
                      compress=compress, tags={"units": "t C/ha/yr", "years": f"{y0}-{y1}"})
     matrices = [gio.read_sparse(path) for path in inp["coverage"]]
-    sums = zone_draw_sums(matrices, difference_function(sum0, sum1, y1 - y0), active, grid.pixel_area_ha,
-                          chunk_pixels=8_192)
+    # typed land observed in both years (the maps' estimates of the pass above), summed in the same pass below
+    both, shares = observation_shares(matrices, active, map0.estimates(), map1.estimates(), fractions0, fractions1,
+                                      grid.pixel_area_ha)
+    log.info("typed land observed clear in both %d and %d: %d of %d pixels", y0, y1, int(both.sum()), both.size)
+    sums = zone_draw_sums([*matrices, *masked_matrices(matrices, active, both)],
+                          difference_function(sum0, sum1, y1 - y0), active, grid.pixel_area_ha, chunk_pixels=8_192)
+    sums, sums_both = sums[:len(matrices)], sums[len(matrices):]
+    for share, s_both in zip(shares, sums_both, strict=True):
+        share["sums"] = s_both
 
     # attribution from the estimates recorded in the two passes above (the zone tables' filled stocks; the map's
     # for the raster)
@@ -520,10 +640,14 @@ def run_change(
                      compress=compress, tags={"years": f"{y0}-{y1}", "stock_change_t_ha": "t C/ha, stock y1 - stock y0",
                                               "attribution_class": "0 other/none, 1 gain, 2 loss, 3 growth, 4 conversion"})
     tolerance_ha = no_net_loss_tolerance_pixels * grid.pixel_area_ha
-    for level, z, t0, t1, s, part, space, gpkg in zip(levels, zones, inp["tables0"], inp["tables1"], sums, att.parts,
-                                                     att.space, out["zones"], strict=True):
+    for level, z, t0, t1, s, part, space, green, share, gpkg in zip(
+            levels, zones, inp["tables0"], inp["tables1"], sums, att.parts, att.space, att.green, shares, out["zones"],
+            strict=True):
         table = change_table(z, gio.read_vector(t0), gio.read_vector(t1), y0, y1, s, interval_pct,
-                             no_net_loss_tolerance_ha=tolerance_ha, attribution=part, sink_space=space)
+                             no_net_loss_tolerance_ha=tolerance_ha, attribution=part, sink_space=space,
+                             observed=share, min_observed_pct=min_observed_pct, green_compared=green)
+        if warning := partly_observed_warning(table, level, min_observed_pct):
+            log.warning(warning)
         if "comparability" in inp.keys():  # rule comparability's record: comparable, comparability_note
             table = add_comparability(table, gio.read_json(inp["comparability"]))
         gio.write_table(gpkg, table, layer=level, parquet=True)

@@ -51,5 +51,6 @@ rule change:
         seed=config["seed"],
         compress=config["output"]["compress"],
         no_net_loss_tolerance_pixels=config["indicators"]["no_net_loss_tolerance_pixels"],
+        min_observed_pct=config["carbon"]["min_observed_pct"],
     script:
         "../scripts/change.py"
