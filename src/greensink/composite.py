@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-import dask
 import dask.array as da
 import numpy as np
 from dask.base import tokenize
@@ -41,7 +40,7 @@ from greensink import logs
 from greensink.errors import InputDataError
 from greensink.grid import Grid, Tile
 from greensink.ingest import Scene, read_scene_window
-from greensink.lazy import scene_stack
+from greensink.lazy import DaskScheduler, dask_options, dask_scheduler, scene_stack
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +186,7 @@ def composite_to_file(
     tile: Tile | None = None,
     engine: str = "windows",
     threads: int = 1,
+    dask_config: Mapping | None = None,
 ) -> dict:
     """Composite ``scenes`` on ``grid`` into the COG ``path`` strip by strip (bands red, nir,
     valid_obs_count; the same values as :func:`composite_year`), and return the statistics.
@@ -200,14 +200,14 @@ def composite_to_file(
     clear is written (the check is made on the whole mosaic, by :func:`mosaic_to_file`).
 
     ``engine`` ``dask`` (untiled only) reads the scenes as a lazy dask array in ``block_rows`` ×
-    ``block_rows`` chunks and reduces it chunk by chunk on ``threads`` threads
-    (:func:`composite_dask_to_file`): the same file. ``windows`` (the default)
+    ``block_rows`` chunks and reduces it chunk by chunk on ``threads`` threads, or on the dask.distributed
+    cluster ``dask_config`` (``imagery.dask``) names (:func:`composite_dask_to_file`): the same file. ``windows`` (the default)
     reads row strips in this process; a tile is always composited so."""
     if engine not in ENGINES:
         raise ValueError(f"Unknown composite engine {engine!r}. Use one of {list(ENGINES)}.")
     if engine == "dask" and tile is None:
         return composite_dask_to_file(scenes, grid, path, method, block_rows, progress, threads=threads,
-                                      compress=compress, tags=tags)
+                                      dask_config=dask_config, compress=compress, tags=tags)
     acc = CompositeStats(len(scenes), method)
     strips = composite_strips(scenes, grid, method, block_rows, progress, tile=tile)
     if tile is None:
@@ -254,27 +254,24 @@ def composite_dask(scenes: Sequence[Scene], grid: Grid, method: str = "median", 
                          name="composite-" + tokenize(stack.name, method))
 
 
-def _scheduler(threads: int) -> dict:
-    """compute() options: in-process synchronous for one thread, else the threaded scheduler."""
-    threads = max(int(threads or 1), 1)
-    return {"scheduler": "synchronous"} if threads == 1 else {"scheduler": "threads", "num_workers": threads}
-
-
 def composite_dask_strips(
     composite: da.Array,
-    threads: int = 1,
+    scheduler: DaskScheduler | int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """Compute ``composite`` (from :func:`composite_dask`) one row of chunks at a time: yields (row
     slice, (3, rows, cols) float32 block) as :func:`composite_strips` does.
-    Only the chunks of that row are computed, on ``threads`` threads."""
-    opts = _scheduler(threads)
+    Only the chunks of that row are computed, on ``scheduler`` (from :func:`greensink.lazy.dask_scheduler`),
+    or on that many threads of this process when given a number."""
+    if not isinstance(scheduler, DaskScheduler):
+        with dask_scheduler(scheduler) as threaded:
+            yield from composite_dask_strips(composite, threaded, progress)
+        return
     row_chunks = composite.chunks[1]
     r0 = 0
     for i, h in enumerate(row_chunks):
         rows = slice(r0, r0 + h)
-        with dask.config.set(opts):
-            block = np.asarray(composite[:, rows, :].compute())
+        block = np.asarray(composite[:, rows, :].compute(**scheduler.options))
         yield rows, block
         if progress:
             progress(i + 1, len(row_chunks))
@@ -290,6 +287,7 @@ def composite_dask_to_file(
     progress: Callable[[int, int], None] | None = None,
     *,
     threads: int = 1,
+    dask_config: Mapping | None = None,
     compress: str = "zstd",
     tags: dict[str, object] | None = None,
 ) -> dict:
@@ -298,10 +296,18 @@ def composite_dask_to_file(
     ``chunk_px`` × ``chunk_px`` chunks at a time, and return the statistics. The same pixels,
     band names and ``composite_*`` tags as the windowed composite. Memory: one row of chunks of the
     composite plus the chunks in flight (about ``threads`` × scenes × 3 × chunk_px² × 4 bytes).
-    If no pixel is ever clear, InputDataError is raised and nothing is written."""
+    If no pixel is ever clear, InputDataError is raised and nothing is written.
+
+    ``dask_config`` is the config's ``imagery.dask`` section (:func:`greensink.lazy.dask_options`): by default
+    the chunks are reduced on ``threads`` threads of this process; ``scheduler: local`` starts a
+    dask.distributed LocalCluster of ``threads`` threads for this composite (closed at the end, also on
+    error); an address computes on that running scheduler, whose workers must read the scenes' files."""
     comp = composite_dask(scenes, grid, method, chunk_px)
     acc = CompositeStats(len(scenes), method)
-    return _write_composite(path, grid, composite_dask_strips(comp, threads, progress), acc, compress=compress, tags=tags)
+    with dask_scheduler(threads, **dask_options(dask_config)) as scheduler:
+        log.info("composite chunks computed on %s", scheduler.description)
+        return _write_composite(path, grid, composite_dask_strips(comp, scheduler, progress), acc, compress=compress,
+                                tags=tags)
 
 
 # ----------------------------------------------------------------------------- the mosaic of tiles
@@ -389,10 +395,11 @@ def _ingest_tags(listed: dict) -> dict[str, object]:
 
 def run_composite(scenes_json: str | Path, grid_json: str | Path, out: str | Path, *, method: str, block_rows: int,
                   compress: str, engine: str = "windows", threads: int = 1, tile_id: str | None = None,
-                  size_px: int | None = None) -> dict:
+                  size_px: int | None = None, dask_config: Mapping | None = None) -> dict:
     """Rule composite (``tile_id`` None) and composite_tile: the year's composite of the scenes listed in
     ``scenes_json`` (rule ingest's record) on the grid of ``grid_json``, or of the tile ``tile_id`` of
-    ``grid.tiles(size_px)``, written to ``out`` (:func:`composite_to_file`); returns its statistics."""
+    ``grid.tiles(size_px)``, written to ``out`` (:func:`composite_to_file`); returns its statistics.
+    ``dask_config``: the ``imagery.dask`` section (where the dask engine computes; untiled only)."""
     grid = Grid.read(grid_json)
     tile = grid.tile(tile_id, size_px) if tile_id else None
     listed = gio.read_json(scenes_json)
@@ -401,10 +408,12 @@ def run_composite(scenes_json: str | Path, grid_json: str | Path, out: str | Pat
         log.info("imagery.engine dask: tile %s is composited in row strips (the dask engine serves the untiled composite)",
                  tile.id)
     elif engine == "dask":
-        log.info("imagery.engine dask: %d x %d chunks on %d thread(s)", block_rows, block_rows, threads)
+        log.info("imagery.engine dask: %d x %d chunks, job threads %d, imagery.dask.scheduler %s", block_rows,
+                 block_rows, threads, (dask_config or {}).get("scheduler", "threads"))
     stats = composite_to_file(scenes, grid, out, method, block_rows,
                               progress=logs.progress(log, f"composite {tile_id}" if tile else "composite"), compress=compress,
-                              tags=_ingest_tags(listed), tile=tile, engine=engine, threads=threads)
+                              tags=_ingest_tags(listed), tile=tile, engine=engine, threads=threads,
+                              dask_config=dask_config)
     if tile:
         log.info("tile %s: rows %d-%d, columns %d-%d of the %d x %d grid", tile.id, tile.row_off,
                  tile.row_off + tile.height - 1, tile.col_off, tile.col_off + tile.width - 1, grid.height, grid.width)
