@@ -109,8 +109,15 @@ def _threaded(threads: int) -> DaskScheduler:
 def _local_cluster(threads: int, processes: bool, workers: int | None, memory_limit: str | int | None):
     """A LocalCluster of ``threads`` threads in all: ``workers`` workers (None: one worker of all the threads
     in the job's process, or one single-threaded worker process per thread) of threads // workers threads each."""
+    from dask.utils import parse_bytes
     from distributed import LocalCluster
 
+    if isinstance(memory_limit, str):
+        try:
+            parse_bytes(memory_limit)
+        except ValueError as exc:
+            raise ConfigError(f"imagery.dask.memory_limit must be a number of bytes or a size like 2GiB or 500MB. "
+                              f"Got {memory_limit!r}. Write it so, or null for dask's auto.") from exc
     n = workers or (threads if processes else 1)
     n = max(1, min(int(n), threads))
     per = max(1, threads // n)

@@ -2,7 +2,8 @@
 # Untiled (tiles.size_px null): one job per year. Tiled: one job per {year}×{tile}, then a mosaic.
 # Threads: the untiled composite with imagery.engine dask reduces its chunks on the job's threads
 # (greensink.workflow.composite_threads: the cores given to Snakemake, at most 8); every other
-# composite job is one thread (tiles spread over cores as separate jobs).
+# composite job is one thread (tiles spread over cores as separate jobs). imagery.dask says where the dask
+# engine computes: those threads, a dask.distributed LocalCluster of them, or a running scheduler by address.
 from greensink.workflow import composite_threads
 
 if not TILED:
@@ -27,6 +28,7 @@ if not TILED:
             block_rows=config["imagery"]["block_rows"],
             compress=config["output"]["compress"],
             engine=config["imagery"]["engine"],
+            dask=config["imagery"]["dask"],
         script:
             "../scripts/composite.py"
 
