@@ -427,7 +427,7 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
     normal approximation)."""
     from scipy.special import ndtri
 
-    from greensink.uncertainty import TRIANGULAR_HALF_WIDTH, mixed_noise_cdf, pixel_noise_cdf
+    from greensink.uncertainty import TRIANGULAR_HALF_WIDTH, pixel_noise_cdf
 
     v = np.asarray(values, dtype=np.float64)
     n = v.shape[0]
@@ -452,8 +452,8 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
     scale = np.abs(mean) + sd + tau
     lo0, hi0 = vr.min(axis=1) - 8.0 * tau, vr.max(axis=1) + 8.0 * tau  # mean_b G(q - v_b) is 0 / 1 beyond
     c = TRIANGULAR_HALF_WIDTH
-    closed = bool(((a > 1e-6 * s * c) & (s * c > 1e-4 * a)).all())  # every row in the closed form's regime
-    cdf_of = mixed_noise_cdf if closed else pixel_noise_cdf
+    closed = (a > 1e-6 * s * c) & (s * c > 1e-4 * a)  # rows in the closed form's regime (both noise terms)
+    normal = (a > 1e-6 * s * c) & (s * c <= 1e-4 * a)  # the independent term negligible: the field alone
     for j, p in enumerate(probs):
         guess = mean + float(ndtri(p)) * np.sqrt(sd * sd + tau * tau) if start is None else start[j, rows]
         q = np.clip(guess, lo0, hi0)
@@ -461,9 +461,19 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
         act = np.arange(rows.size)
         for _ in range(SOLVER_MAX_ITER):
             qa = q[act]
-            cdf, pdf = cdf_of(qa[:, None] - vr[act], a[act, None], s[act, None])
-            resid = cdf.mean(axis=1) - p
-            dens = pdf.mean(axis=1)
+            cdf_mean, dens = np.empty(act.size), np.empty(act.size)
+            fused = closed[act]
+            if fused.any():
+                cdf_mean[fused], dens[fused] = _mixed_cdf_means(qa[fused], vr, act[fused], a, s)
+            nrm = normal[act]
+            if nrm.any():
+                cdf_mean[nrm], dens[nrm] = _mixed_cdf_means(qa[nrm], vr, act[nrm], a, s, normal=True)
+            rest = ~fused & ~nrm
+            if rest.any():
+                other = act[rest]
+                cdf, pdf = pixel_noise_cdf(qa[rest, None] - vr[other], a[other, None], s[other, None])
+                cdf_mean[rest], dens[rest] = cdf.mean(axis=1), pdf.mean(axis=1)
+            resid = cdf_mean - p
             lo[act] = np.where(resid < 0, qa, lo[act])
             hi[act] = np.where(resid >= 0, qa, hi[act])
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -477,6 +487,74 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
                 break
         out[j, rows] = q
     return out
+
+
+SOLVER_BLOCK = 16_384  # elements per block of the fused noise CDF (a few such float64 buffers stay in cache)
+
+
+def _mixed_cdf_means(q: np.ndarray, values: np.ndarray, rows: np.ndarray, alpha: np.ndarray,
+                     sigma: np.ndarray, normal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Row means over b of :func:`greensink.uncertainty.mixed_noise_cdf` (CDF clipped to 0..1 and density
+    floored at 0 per element, as there) at w = q_i − values[rows_i, b], α = alpha[rows_i], σ = sigma[rows_i]:
+    the solver's inner loop, the same formula fused into blocks of :data:`SOLVER_BLOCK` elements with
+    reused buffers, so the temporaries stay in cache and no (rows, B) array is gathered (about twice as
+    fast as the unfused form; equal to it up to rounding). ``normal``: the rows' σ is negligible
+    (:func:`greensink.uncertainty.pixel_noise_cdf`'s normal regime): Φ(w/α) and φ(w/α)/α."""
+    from scipy.special import ndtr
+
+    from greensink.uncertainty import TRIANGULAR_HALF_WIDTH
+
+    n, n_b = rows.size, values.shape[1]
+    step = max(1, SOLVER_BLOCK // n_b)
+    cdf, pdf = np.empty(n), np.empty(n)
+    buf = np.empty((7, min(step, n), n_b))
+    k_phi = 1.0 / math.sqrt(2.0 * math.pi)
+    for r0 in range(0, n, step):
+        r1 = min(r0 + step, n)
+        x0, x, big, t, tmp, g1, g2 = (b[: r1 - r0] for b in buf)
+        sel = rows[r0:r1]
+        inv_a = 1.0 / alpha[sel, None]
+        d = (sigma[sel, None] * TRIANGULAR_HALF_WIDTH) * inv_a
+        np.subtract(q[r0:r1, None], values[sel], out=x0)
+        x0 *= inv_a
+        if normal:
+            ndtr(x0, out=g2)
+            np.multiply(x0, x0, out=t)
+            t *= -0.5
+            np.exp(t, out=g1)
+            g1 *= k_phi * inv_a
+            cdf[r0:r1] = g2.mean(axis=1)
+            pdf[r0:r1] = g1.mean(axis=1)
+            continue
+        g1.fill(0.0)
+        g2.fill(0.0)
+        for weight, shift in ((1.0, d), (-2.0, None), (1.0, -d)):
+            if shift is None:
+                x[...] = x0
+            else:
+                np.add(x0, shift, out=x)
+            ndtr(x, out=big)  # Φ(x)
+            np.multiply(x, x, out=t)
+            t *= -0.5
+            np.exp(t, out=t)
+            t *= k_phi  # φ(x)
+            np.multiply(x, big, out=tmp)
+            t += tmp  # Ψ₁(x) = xΦ(x) + φ(x)
+            np.multiply(x, t, out=x)
+            x += big  # 2Ψ₂(x) = x Ψ₁(x) + Φ(x)
+            if weight != 1.0:
+                t *= weight
+                x *= weight
+            g1 += t
+            g2 += x
+        k2 = 1.0 / (d * d)
+        g2 *= 0.5 * k2
+        np.clip(g2, 0.0, 1.0, out=g2)
+        g1 *= k2 * inv_a
+        np.maximum(g1, 0.0, out=g1)
+        cdf[r0:r1] = g2.mean(axis=1)
+        pdf[r0:r1] = g1.mean(axis=1)
+    return cdf, pdf
 
 
 class IntervalTable:
@@ -534,7 +612,7 @@ class IntervalTable:
             self._tables[key] = {"u0": u0, "step": step, "n": n, "logx": logx, "done": np.zeros(n, dtype=bool),
                                  "m": np.zeros(n), "kappa": np.zeros(n), "rdone": np.zeros(nr, dtype=bool),
                                  "nr": nr, "r": np.zeros((nr, self.t.size, len(self.probs))),
-                                 "zeros": np.zeros(nr, dtype=np.int64), "rf": {}}
+                                 "zeros": np.zeros(nr, dtype=np.int64), "rf": None, "rfdone": np.zeros(n, dtype=bool)}
         return self._tables[key]
 
     def _draws(self, k: int, i: int, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -573,11 +651,13 @@ class IntervalTable:
     def _fine_r(self, k: int, i: int, nodes: np.ndarray) -> np.ndarray:
         """R at fine nodes (cells where draws reach the floor at 0 between two R nodes: R changes fast there)."""
         tab = self._table(k, i)
-        new = np.array([c for c in np.unique(nodes).tolist() if c not in tab["rf"]], dtype=np.int64)
+        if tab["rf"] is None:
+            tab["rf"] = np.zeros((tab["n"], *tab["r"].shape[1:]))
+        new = np.unique(nodes)
+        new = new[~tab["rfdone"][new]]
         if new.size:
-            for c, rc in zip(new.tolist(), self._r(*self._draws(k, i, new)), strict=True):
-                tab["rf"][c] = rc
-        return np.stack([tab["rf"][c] for c in nodes.tolist()]) if nodes.size else np.zeros((0, *tab["r"].shape[1:]))
+            tab["rf"][new], tab["rfdone"][new] = self._r(*self._draws(k, i, new)), True
+        return tab["rf"][nodes]
 
     def _r(self, vals: np.ndarray, alpha: np.ndarray, m: np.ndarray, kappa: np.ndarray) -> np.ndarray:
         """R (nodes, t, P) from the nodes' draws."""
@@ -628,15 +708,16 @@ class IntervalTable:
             tt = s / (s + kappa) * (nt - 1)
             jt = np.minimum(np.floor(tt).astype(np.int64), nt - 2)
             wt = (tt - jt)[:, None]
-            ra, rb = r[jr], r[jr1]  # (n, t, P) at the cell's two R nodes
+            # R (n, P) at the cell's two R nodes (a, b) and the pixel's two t nodes (0, 1), gathered directly
+            a0, a1, b0, b1 = r[jr, jt], r[jr, jt + 1], r[jr1, jt], r[jr1, jt + 1]
             kink = tab["zeros"][jr] != tab["zeros"][jr1]
             if st > 1 and kink.any():  # some draws reach 0 inside the cell: the fine nodes instead
-                ra, rb = ra.copy(), rb.copy()
-                ra[kink], rb[kink] = self._fine_r(k, i, ix[kink]), self._fine_r(k, i, ix1[kink])
+                kk = np.flatnonzero(kink)
+                rk = np.arange(kk.size)
+                fa, fb = self._fine_r(k, i, ix[kk]), self._fine_r(k, i, ix1[kk])
+                a0[kk], a1[kk], b0[kk], b1[kk] = fa[rk, jt[kk]], fa[rk, jt[kk] + 1], fb[rk, jt[kk]], fb[rk, jt[kk] + 1]
                 wr = np.where(kink[:, None], wx[:, None], wr)
-            rows = np.arange(pos.size)
-            rv = ((ra[rows, jt] * (1 - wr) + rb[rows, jt] * wr) * (1 - wt)
-                  + (ra[rows, jt + 1] * (1 - wr) + rb[rows, jt + 1] * wr) * wt)
+            rv = (a0 * (1 - wr) + b0 * wr) * (1 - wt) + (a1 * (1 - wr) + b1 * wr) * wt
         out[:, inside] = (m[:, None] + (s + kappa)[:, None] * rv).T
         return out, inside
 
