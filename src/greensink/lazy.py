@@ -123,7 +123,7 @@ def _local_cluster(threads: int, processes: bool, workers: int | None, memory_li
     per = max(1, threads // n)
     cluster = LocalCluster(n_workers=n, threads_per_worker=per, processes=processes,
                            memory_limit="auto" if memory_limit is None else memory_limit,
-                           dashboard_address=None, scheduler_port=0)
+                           dashboard_address=":0", scheduler_port=0)  # any free port: many jobs on one node
     return cluster, n, per
 
 
