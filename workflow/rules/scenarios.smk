@@ -167,7 +167,7 @@ if SCENARIOS:
             "../scripts/scenario_summary.py"
 
 
-# The demo city's scenario layers (config/examples/demo-scenarios.yaml plans with them).
+# The demo city's scenario layers (the demo config's scenarios and config/examples/demo-scenarios.yaml use them).
 if DEMO:
 
     rule demo_scenario_layers:

@@ -4,7 +4,8 @@
 * ``construction`` – the parcel with the most green space (another parcel) is lost to construction;
 * ``street_trees`` – every parcel of the first district gets street trees (planting).
 
-config/examples/demo-scenarios.yaml plans with them (rule demo_scenario_layers writes them).
+The demo config (greensink/data/demo_config.yaml) and config/examples/demo-scenarios.yaml plan with them
+(rule demo_scenario_layers writes them).
 """
 
 from __future__ import annotations
