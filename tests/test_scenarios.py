@@ -1,13 +1,18 @@
 """Scenarios (greensink.scenario): changes burned into rasters on hand-built grids with exact expected
 values, stock differences computed by hand, the paired difference of a plan without changes, the config
-checks, and the workflow: a dry run adds only the new scenario's jobs; an end-to-end run on the demo."""
+checks, and the workflow: the demo's three scenarios in the session's baseline run against hand computations,
+their records, and dry runs that add or edit a plan in a copy of that run (only the plan's jobs, the summary and the
+report)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import geopandas as gpd
@@ -258,6 +263,24 @@ def test_scenario_defaults():
     assert sc.changes[0].type == "XG" and sc.changes[0].share == pytest.approx(0.1)
 
 
+def test_the_demo_ships_three_scenarios_and_the_example_the_same_three():
+    """The demo config (make demo) plans a new park, street trees in a district and a loss to construction on its
+    last year, with the layers rule demo_scenario_layers makes; config/examples/demo-scenarios.yaml has the same
+    three plans (and an unchanged copy) on two years."""
+    demo = validate(base_config())
+    plans = {s.name: s for s in scenarios(demo)}
+    assert list(plans) == ["new_park", "street_trees", "construction"]
+    assert [plans[n].changes[0].kind for n in plans] == ["greenspace", "planting", "construction"]
+    assert all(s.baseline_year == max(demo["years"]) == 2025 for s in plans.values())
+    layers = {Path(s.changes[0].path).stem for s in plans.values()}
+    from greensink.scenario.demo import DEMO_LAYERS
+
+    assert layers == set(DEMO_LAYERS)
+    example = yaml.safe_load((ROOT / "config/examples/demo-scenarios.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load((ROOT / "config/config.yaml").read_text(encoding="utf-8"))["scenarios"]
+    assert {s["name"]: s for s in example["scenarios"] if s["name"] in plans} == {s["name"]: s for s in raw}
+
+
 def test_change_layer_checks(tmp_path):
     (sc,) = scenarios({"years": [2024], "scenarios": [{"name": "p", "changes": [
         {"kind": "construction", "path": str(tmp_path / "far.gpkg")}]}]})
@@ -274,15 +297,26 @@ def test_change_layer_checks(tmp_path):
 
 
 # ----------------------------------------------------------------------------- workflow
+# The demo config ships three scenarios (new_park, street_trees, construction on the last year; layers made by rule
+# demo_scenario_layers), so the session's baseline run (tests/conftest.py, the small demo city) has run them: the
+# end-to-end checks read its outputs, and the dry-run checks add or edit a plan in a copy of it.
+
+DEMO_PLANS = {"new_park": {"kind": "greenspace", "density": 35.0}, "construction": {"kind": "construction"},
+              "street_trees": {"kind": "planting", "share": 0.10, "new_type": "XG"}}
+JOB = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
 
 
-def _copy_run(baseline_run: Path, dest: Path, scenario_list: list[dict]) -> Path:
+def _copy_run(baseline_run: Path, dest: Path) -> Path:
     shutil.copytree(baseline_run, dest, symlinks=True)
     (dest / ".greensink-project.json").unlink(missing_ok=True)
-    cfg = yaml.safe_load((baseline_run / "config.yaml").read_text(encoding="utf-8"))
-    cfg["scenarios"] = scenario_list
-    (dest / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     return dest
+
+
+def _set_scenarios(run: Path, scenario_list: list[dict]) -> dict:
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    cfg["scenarios"] = scenario_list
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return cfg
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -293,41 +327,56 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
-def _jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    """Rule -> job count of a dry run's job table."""
-    out, table = {}, False
-    for line in (proc.stdout + proc.stderr).splitlines():
-        parts = line.split()
-        if parts[:2] == ["Job", "stats:"] or parts[:2] == ["job", "count"]:
-            table = True
-            continue
-        if table and len(parts) == 2 and parts[1].isdigit():
-            if parts[0] == "total":
-                break
-            out[parts[0]] = int(parts[1])
-    return out
+def _dry_run(workdir: Path) -> Counter:
+    """The jobs `snakemake -n` schedules, as a Counter of (rule, wildcards) ("" for a job without wildcards)."""
+    proc = _snakemake(workdir, "-n")
+    jobs: Counter = Counter()
+    rule = wildcards = None
+    for line in [*(proc.stdout + proc.stderr).splitlines(), ""]:
+        if rule and not line.startswith("    "):  # a job is its rule line and the indented lines below it
+            jobs[rule, wildcards] += 1
+            rule = None
+        if m := JOB.match(line):
+            rule, wildcards = m.group(1), ""
+        elif rule and line.strip().startswith("wildcards:"):
+            wildcards = line.strip().removeprefix("wildcards:").strip()
+    return jobs
 
 
-PARK = {"name": "park", "label": "新公园", "changes": [{"kind": "greenspace", "path": "scenario_park.gpkg", "type": "G1",
-                                                      "state": {"density_t_ha": 35.0}}]}
-LOSS = {"name": "loss", "changes": [{"kind": "construction", "path": "scenario_loss.gpkg"}]}
-SAME = {"name": "same", "changes": []}
-TREES = {"name": "trees", "changes": [{"kind": "planting", "path": "scenario_trees.gpkg", "canopy_share_pct": 10,
-                                       "type": "XG"}]}
+def _plan_jobs(name: str, qgis: bool) -> Counter:
+    """What adding or editing plan ``name`` may schedule: its three jobs, the summary of all plans, the report and
+    the target ``all`` (no provenance: it records the config without its scenarios; each plan's record is its
+    inputs.json). The QGIS project lists each plan's carbon map and zone tables when it has scenario layers
+    (``qgis``: its rule takes scenario inputs), and then it is rebuilt too."""
+    jobs = Counter({(rule, f"scenario={name}"): 1 for rule in ("scenario_inputs", "scenario_carbon", "scenario_zones")})
+    jobs.update({("scenario_summary", ""): 1, ("report", ""): 1, ("all", ""): 1})
+    if qgis:
+        jobs[("qgis_project", "")] = 1
+    return jobs
 
 
-def _layers(run: Path) -> dict[str, shapely.Geometry]:
-    """A park on the least green parcel and a construction on the greenest (greensink.scenario.demo)."""
-    from greensink.scenario.demo import demo_scenario_layers
+def _qgis_lists_scenarios() -> bool:
+    return "scenario" in (ROOT / "workflow/rules/report.smk").read_text(encoding="utf-8").split("rule qgis_project:")[1]
 
-    d = run / "resources/demo"
-    layers = demo_scenario_layers(gpd.read_file(d / "zones/parcel.gpkg"), gpd.read_file(d / "zones/district.gpkg"),
-                                  gpd.read_file(d / "greenspace.gpkg"))
-    layers["new_park"].to_file(run / "scenario_park.gpkg")
-    layers["construction"].to_file(run / "scenario_loss.gpkg")
-    layers["street_trees"].to_file(run / "scenario_trees.gpkg")
-    return {"park": layers["new_park"].geometry.iloc[0], "loss": layers["construction"].geometry.iloc[0],
-            "trees": shapely.union_all(layers["street_trees"].geometry.values)}
+
+def test_adding_or_editing_a_scenario_schedules_only_its_jobs_and_the_report(baseline_run, tmp_path):
+    """Issue 13: adding a scenario to a finished run schedules exactly that scenario's jobs, the scenario summary
+    and the report (and ``all``); editing an existing scenario exactly its jobs, the summary and the report.
+    Nothing of the baseline years, no other scenario and not provenance (it records the config without its
+    scenarios: greensink.provenance.recorded_config)."""
+    run = _copy_run(baseline_run, tmp_path / "run")
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    demo = cfg["scenarios"]
+    assert [s["name"] for s in demo] == list(DEMO_PLANS)  # the demo's three, finished in the baseline run
+    qgis = _qgis_lists_scenarios()
+    # a fourth plan, without changes (no layer needed)
+    _set_scenarios(run, [*demo, {"name": "same", "label": "no change", "changes": []}])
+    assert _dry_run(run) == _plan_jobs("same", qgis)
+    # an edited plan: the park's planned density 35 -> 40 t C/ha (the fourth plan dropped again)
+    edited = [{**s, "changes": [{**s["changes"][0], "state": {**s["changes"][0]["state"], "density_t_ha": 40}}]}
+              if s["name"] == "new_park" else s for s in demo]
+    _set_scenarios(run, edited)
+    assert _dry_run(run) == _plan_jobs("new_park", qgis)
 
 
 def _curve(record: dict, x: np.ndarray) -> np.ndarray:
@@ -386,89 +435,48 @@ def _hand_difference(run: Path, year: int, name: str, geom, kind: str, density: 
     return float(diff.sum()), float((diff * w).sum()), int((w < 1 - 1e-9).sum())
 
 
-# the scenario jobs, and provenance (it records the config hash and checksums every input file, the plan's layer too)
-# with the report that shows it: nothing of the baseline years reruns
-SCENARIO_JOBS = {"scenario_inputs", "scenario_carbon", "scenario_zones", "scenario_summary", "provenance", "report", "all"}
-
-
-def test_adding_a_scenario_schedules_only_its_jobs(baseline_run, tmp_path):
-    """Issue 13: adding a scenario schedules only its jobs and the report. Provenance is scheduled too, and that is
-    correct, not a leak: results/provenance.json records the run's whole config (rule provenance takes it as
-    params.config, so any config edit, a new scenario included, changes its params), and a record not rerun would
-    describe a config that no longer exists; the report reads that record and gains the scenario's comparison,
-    so it reruns anyway. Nothing of the baseline years (ingest, composite,
-    model, carbon, aggregate, change) is scheduled, and the scenario already there is listed only because it has
-    not run in this dry-run copy."""
-    run = _copy_run(baseline_run, tmp_path / "run", [SAME])
-    first = _jobs(_snakemake(run, "-n"))
-    assert first, "no job table in the dry run"
-    assert set(first) <= SCENARIO_JOBS, first
-    assert first["scenario_inputs"] == 1 and first["scenario_zones"] == 1
-    _layers(run)
+def test_demo_scenarios_match_a_hand_computation(baseline_run):
+    """The demo's three scenarios in the baseline run (a park at a planned density, a loss to construction, street
+    trees over a district): the city difference of each plan matches a hand computation from the changed polygons'
+    areas over the typed land and the baseline models' curves (:func:`_hand_difference`), and its interval contains
+    the hand value."""
+    run = baseline_run
     cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
-    cfg["scenarios"] = [SAME, PARK]
-    (run / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    second = _jobs(_snakemake(run, "-n"))
-    assert second["scenario_inputs"] == 2 and second["scenario_zones"] == 2  # neither run yet: both listed
-    assert set(second) <= SCENARIO_JOBS, second
-    assert "aggregate" not in second and "carbon" not in second and "model" not in second
-
-
-@pytest.mark.slow
-def test_scenarios_end_to_end_on_the_demo(baseline_run, tmp_path):
-    """Four scenarios on the finished baseline run (no change, a park at a planned density, a loss to construction,
-    street trees over a district): only scenario jobs run; the city difference of each plan matches a hand
-    computation from the changed polygons' areas over the typed land and the baseline models' curves
-    (:func:`_hand_difference`), and its interval contains the hand value."""
-    run = _copy_run(baseline_run, tmp_path / "run", [SAME])
-    geoms = _layers(run)
-    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
-    cfg["scenarios"] = [SAME, PARK, LOSS, TREES]
-    (run / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    proc = _snakemake(run)
-    ran = {line.split()[1].rstrip(":") for line in (proc.stdout + proc.stderr).splitlines()
-           if line.startswith(("rule ", "localrule "))}
-    assert "scenario_zones" in ran and ran <= SCENARIO_JOBS, ran
-    _check_end_to_end(run, cfg, geoms)
-
-
-def _check_end_to_end(run: Path, cfg: dict, geoms: dict) -> None:
-    """The checks of the finished scenario run (test_scenarios_end_to_end_on_the_demo)."""
+    assert [s["name"] for s in cfg["scenarios"]] == list(DEMO_PLANS)
+    assert cfg["scenarios"][0]["changes"][0]["state"]["density_t_ha"] == DEMO_PLANS["new_park"]["density"]
     year = max(cfg["years"])
     base_city = pd.read_csv(run / f"results/{year}/zones/city.csv")
 
     def city(name):
         return pd.read_csv(run / f"results/scenarios/{name}/zones/city.csv").iloc[0]
 
-    same = city("same")
-    assert same["difference_t"] == 0 and same["difference_t_lo"] == 0 and same["difference_t_hi"] == 0
-    assert same["carbon_t"] == pytest.approx(base_city["carbon_t"].iloc[0], rel=1e-9)
+    # the layers rule demo_scenario_layers wrote, as the scenarios read them
+    geoms = {name: shapely.union_all(gpd.read_file(run / f"resources/demo/scenarios/{name}.gpkg").geometry.values)
+             for name in DEMO_PLANS}
     # Each plan's city difference against a hand computation from polygon areas (typed land per pixel from the
     # demo's green-space polygons, the change's share of each pixel, both by shapely) and the baseline models'
     # curves (models.json) at the NDVI of the baseline year and of the scenario's ndvi.tif: independent of the
     # coverage rasters, type fractions and pixel functions of the package.
-    hand = {name: _hand_difference(run, year, name, geoms[name], **kw) for name, kw in (
-        ("park", {"kind": "greenspace", "density": 35.0}), ("loss", {"kind": "construction"}),
-        ("trees", {"kind": "planting", "share": 0.10, "new_type": "XG"}))}
-    park, loss, trees = city("park"), city("loss"), city("trees")
+    hand = {name: _hand_difference(run, year, name, geoms[name], **kw) for name, kw in DEMO_PLANS.items()}
+    park, loss, trees = city("new_park"), city("construction"), city("street_trees")
     # park and loss: every changed pixel lies wholly inside the city, so the engine's sum is the hand value to
     # float precision (the table rounds to 1e-7 t): the new land at 35 t C/ha, the typed land it takes out, and
     # the NDVI mix of the parcel's edge pixels acting on the typed land left in them are all in the hand value
-    for name, row in (("park", park), ("loss", loss)):
+    for name, row in (("new_park", park), ("construction", loss)):
         value, weighted, boundary = hand[name]
         assert boundary == 0 and weighted == pytest.approx(value, rel=1e-9)
         assert row["difference_t"] == pytest.approx(value, rel=1e-6, abs=1e-6), name
         assert row["difference_t_lo"] <= value <= row["difference_t_hi"], name
     assert park["difference_t"] > 0
-    assert hand["loss"][0] < -1 and loss["difference_t_hi"] < 0
+    assert hand["construction"][0] < -1 and loss["difference_t_hi"] < 0
     # street trees: 10 % of the first district's parcels planted; the scenario raises NDVI of existing pixels
     # and adds XG land where a pixel has open land. The district reaches the city boundary: the zone engine
-    # counts each pixel by its share inside the city (exact coverage), and the 195 boundary pixels the planting
+    # counts each pixel by its share inside the city (exact coverage), and the boundary pixels the planting
     # touches straddle it, so the city's difference is the hand value with each pixel weighted by its share
     # inside the city polygon (equal to float precision). The unweighted hand value (all of the planting lies
     # inside the city) is larger by the boundary pixels' outside part: measured 0.30 % (27.61 vs 27.53 t) on
-    # this demo, so 0.5 % is the allowed gap; the interval (about 23-35 t) holds both.
-    value, weighted, boundary = hand["trees"]
+    # this demo, so 0.5 % is the allowed gap; the interval holds both.
+    value, weighted, boundary = hand["street_trees"]
     assert boundary > 0
     assert trees["difference_t"] == pytest.approx(weighted, rel=1e-6, abs=1e-6)
     assert trees["difference_t"] == pytest.approx(value, rel=0.005)
@@ -476,12 +484,28 @@ def _check_end_to_end(run: Path, cfg: dict, geoms: dict) -> None:
     assert trees["difference_t"] > 0
     assert loss["green_coverage_pct"] < base_city["green_coverage_pct"].iloc[0]
     summary = pd.read_csv(run / "results/scenarios/summary.csv")
-    assert set(summary["scenario"]) == {"same", "park", "loss", "trees"}
+    assert set(summary["scenario"]) == set(DEMO_PLANS)
     assert set(summary["level"]) == {z["level"] for z in cfg["zones"]}
-    rows = summary[summary["scenario"] == "same"]
-    assert (rows["met_change"].fillna(0) == 0).all()
-    record = json.loads((run / "results/scenarios/park/inputs.json").read_text(encoding="utf-8"))
-    assert record["types"][-1] == "G1_plan1"
+
+
+def test_each_plan_has_its_own_record_and_the_run_record_has_none(baseline_run):
+    """results/scenarios/{name}/inputs.json holds the plan's config entry and its change layers' SHA-256 (checked
+    with hashlib), named relative to the run folder; results/provenance.json records the config without scenarios,
+    no scenario layer, and names where the plans' records are."""
+    run = baseline_run
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    for entry in cfg["scenarios"]:
+        rec = json.loads((run / f"results/scenarios/{entry['name']}/inputs.json").read_text(encoding="utf-8"))
+        assert rec["config"]["name"] == entry["name"] and rec["config"]["changes"] == entry["changes"]
+        path = entry["changes"][0]["path"]
+        assert path == f"resources/demo/scenarios/{entry['name']}.gpkg" and not Path(path).is_absolute()
+        assert rec["inputs"] == [{"path": path, "sha256": hashlib.sha256((run / path).read_bytes()).hexdigest()}]
+    assert json.loads((run / "results/scenarios/new_park/inputs.json").read_text(encoding="utf-8"))["types"][-1] \
+        == "G1_plan1"
+    prov = json.loads((run / "results/provenance.json").read_text(encoding="utf-8"))
+    assert "scenarios" not in prov["config"] and prov["config"]["years"] == cfg["years"]
+    assert not [i for i in prov["inputs"] if "scenarios/" in i["path"]]
+    assert prov["scenario_records"] == "results/scenarios/{scenario}/inputs.json"
 
 
 def test_preflight_names_a_bad_change_layer(tmp_path):
