@@ -31,7 +31,7 @@ import pytest
 import rasterio
 import yaml
 from affine import Affine
-from shapely.geometry import Point
+from shapely.geometry import Point, box
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import own_city  # noqa: E402
@@ -368,6 +368,67 @@ def _(w: World):
     stats = composite_to_file(scenes, w.grid(), out, "median", 512)
     out.unlink()  # a warning case: the composite is written; the catalogue checks the out folder is left clean
     return [never_clear_warning(stats, out)]
+
+
+@case("change-clouded-year", "imagery", ("block 2022-2023", "zone(s) partly observed: typed land observed clear in both years",
+                                         "sink_observed_t_yr compares only the land both years observed",
+                                         "below carbon.min_observed_pct (50 %) have no sink", "Add clear scenes"),
+      "40 % of a year clouded: the change between a clear and a clouded year would count filled land as a sink",
+      "add clear scenes for the cloudy year; meanwhile read sink_observed_t_yr and observed_both_pct", kind="warning")
+def _(w: World):
+    from greensink import io as gio
+    from greensink.aggregate import zone_draw_sums
+    from greensink.change import (
+        change_table,
+        difference_function,
+        masked_matrices,
+        observation_shares,
+        partly_observed_warning,
+    )
+    from greensink.composite import composite_to_file
+    from greensink.coverage import coverage_matrix
+
+    for p in (w.root / "mydata" / "imagery").glob("*2023*_QA_PIXEL.TIF"):
+        qa = rasterio.open(p).read(1)
+        qa[:40, :] = own_city.CLOUD  # the top 40 rows of 100 under cloud in every 2023 scene
+        p.unlink()
+        write_raster(p, qa, nodata=1)
+    grid, density = w.grid(), {}
+    for year in (2022, 2023):  # each year's composite; carbon 40 t C/ha × NDVI, NaN where never seen clear
+        out = w.root / f"composite_{year}.tif"
+        composite_to_file([s for s in w.scenes() if s.datetime.startswith(str(year))], grid, out, "median", 512)
+        red, nir, _ = gio.read_raster(out)
+        density[year] = (40.0 * (nir - red) / (nir + red)).astype(np.float64).reshape(-1)
+    blocks = gpd.read_file(w.path("mydata/zones.gpkg"), layer="block").to_crs(own_city.CRS)
+    matrix = coverage_matrix(list(blocks.geometry), grid.transform, grid.shape)
+    fractions = np.ones((1, grid.height, grid.width), dtype=np.float32)  # every pixel typed land
+    active = np.arange(grid.height * grid.width)
+    both, shares = observation_shares([matrix], active, density[2022], density[2023], fractions, fractions,
+                                      grid.pixel_area_ha)
+    assert both.reshape(grid.shape)[:40].sum() == 0 and both.reshape(grid.shape)[40:].all()
+
+    def year_fn(year):
+        fill = np.nanmean(density[year])  # the stock tables' fill: the observed mean density
+
+        def fn(idx):
+            est = np.where(np.isfinite(density[year][idx]), density[year][idx], fill)
+            return est, est[None, :]
+        return fn
+
+    sums = zone_draw_sums([matrix, *masked_matrices([matrix], active, both)],
+                          difference_function(year_fn(2022), year_fn(2023), 1), active, grid.pixel_area_ha)
+    shares[0]["sums"] = sums[1]
+    zones = blocks.assign(zone_id=blocks["code"].astype(str), parent_id=None, level="block", name=blocks["code"])
+    stock = pd.DataFrame({"zone_id": zones["zone_id"], "area_ha": blocks.area / 1e4, "carbon_t": 1.0, "green_area_ha": 1.0})
+    table = change_table(zones, stock, stock, 2022, 2023, sums[0], observed=shares[0], min_observed_pct=50.0)
+    # each block's share observed in both years, by hand: the part of it below the cloud's edge (y < Y1 − 40 × 30 m)
+    edge = box(own_city.X0, own_city.Y1 - 100 * own_city.RES, own_city.X0 + 100 * own_city.RES,
+                                own_city.Y1 - 40 * own_city.RES)
+    by_hand = 100.0 * blocks.intersection(edge).area / blocks.area
+    np.testing.assert_allclose(table["observed_both_pct"], by_hand, atol=1e-6)
+    assert table["sink_partly_observed"].tolist() == (by_hand < 100 - 1e-6).tolist() and table["sink_partly_observed"].any()
+    assert table["sink_t_yr"].isna().tolist() == (by_hand < 50).tolist()
+    return [partly_observed_warning(table, "block", 50.0)]
 
 
 @case("imagery-dask-engine-truncated-band", "dask engine", ("_SR_B5.TIF", "IReadBlock failed", "download or export it again"),
