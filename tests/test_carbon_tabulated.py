@@ -207,3 +207,21 @@ def test_tabulated_is_the_default_of_the_config_and_needs_no_seed(tmp_path: Path
     np.testing.assert_array_equal(bands["a"], bands["b"])  # closed form: no random numbers
     assert not np.array_equal(bands["x"][1:], bands["y"][1:], equal_nan=True)  # exact: the seed's draws
     np.testing.assert_array_equal(bands["a"][0], bands["x"][0])
+
+
+def test_the_solvers_fused_noise_cdf_equals_the_unfused_one_in_every_regime() -> None:
+    # the solver's inner loop (carbon._mixed_cdf_means) against uncertainty.pixel_noise_cdf, averaged over the draws
+    from greensink.carbon import _mixed_cdf_means
+
+    rng = np.random.default_rng(3)
+    values = rng.gamma(2.0, 3.0, (300, B))
+    rows = rng.permutation(300)[:250]  # a subset, out of order, as the solver's active rows
+    q = rng.uniform(-5.0, 25.0, rows.size)
+    for regime, alpha, sigma in (("mixed", rng.uniform(0.1, 3.0, 300), rng.uniform(0.1, 3.0, 300)),
+                                 ("normal", rng.uniform(0.1, 3.0, 300), np.zeros(300)),
+                                 ("triangular", np.zeros(300), rng.uniform(0.1, 3.0, 300))):
+        cdf, pdf = pixel_noise_cdf(q[:, None] - values[rows], alpha[rows, None], sigma[rows, None])
+        got_cdf, got_pdf = _mixed_cdf_means(q, values, rows, alpha, sigma, regime=regime)
+        np.testing.assert_allclose(got_cdf, cdf.mean(axis=1), rtol=0, atol=1e-14, err_msg=regime)
+        np.testing.assert_allclose(got_pdf, pdf.mean(axis=1), rtol=1e-12, atol=1e-15, err_msg=regime)
+        assert 0.05 < got_cdf.mean() < 0.95  # the points span the distributions, not only their tails

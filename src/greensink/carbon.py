@@ -454,6 +454,7 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
     c = TRIANGULAR_HALF_WIDTH
     closed = (a > 1e-6 * s * c) & (s * c > 1e-4 * a)  # rows in the closed form's regime (both noise terms)
     normal = (a > 1e-6 * s * c) & (s * c <= 1e-4 * a)  # the independent term negligible: the field alone
+    tent = (a <= 1e-6 * s * c) & (s > 0)  # the field negligible: the independent (triangular) term alone
     for j, p in enumerate(probs):
         guess = mean + float(ndtri(p)) * np.sqrt(sd * sd + tau * tau) if start is None else start[j, rows]
         q = np.clip(guess, lo0, hi0)
@@ -465,10 +466,12 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
             fused = closed[act]
             if fused.any():
                 cdf_mean[fused], dens[fused] = _mixed_cdf_means(qa[fused], vr, act[fused], a, s)
-            nrm = normal[act]
+            nrm, tri = normal[act], tent[act]
             if nrm.any():
-                cdf_mean[nrm], dens[nrm] = _mixed_cdf_means(qa[nrm], vr, act[nrm], a, s, normal=True)
-            rest = ~fused & ~nrm
+                cdf_mean[nrm], dens[nrm] = _mixed_cdf_means(qa[nrm], vr, act[nrm], a, s, regime="normal")
+            if tri.any():
+                cdf_mean[tri], dens[tri] = _mixed_cdf_means(qa[tri], vr, act[tri], a, s, regime="triangular")
+            rest = ~fused & ~nrm & ~tri
             if rest.any():
                 other = act[rest]
                 cdf, pdf = pixel_noise_cdf(qa[rest, None] - vr[other], a[other, None], s[other, None])
@@ -493,13 +496,14 @@ SOLVER_BLOCK = 16_384  # elements per block of the fused noise CDF (a few such f
 
 
 def _mixed_cdf_means(q: np.ndarray, values: np.ndarray, rows: np.ndarray, alpha: np.ndarray,
-                     sigma: np.ndarray, normal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                     sigma: np.ndarray, regime: str = "mixed") -> tuple[np.ndarray, np.ndarray]:
     """Row means over b of :func:`greensink.uncertainty.mixed_noise_cdf` (CDF clipped to 0..1 and density
     floored at 0 per element, as there) at w = q_i − values[rows_i, b], α = alpha[rows_i], σ = sigma[rows_i]:
     the solver's inner loop, the same formula fused into blocks of :data:`SOLVER_BLOCK` elements with
     reused buffers, so the temporaries stay in cache and no (rows, B) array is gathered (about twice as
-    fast as the unfused form; equal to it up to rounding). ``normal``: the rows' σ is negligible
-    (:func:`greensink.uncertainty.pixel_noise_cdf`'s normal regime): Φ(w/α) and φ(w/α)/α."""
+    fast as the unfused form; equal to it up to rounding). ``regime``: ``mixed`` (α > 0 and σ > 0, the closed
+    form), ``normal`` (σ negligible: Φ(w/α) and φ(w/α)/α) or ``triangular`` (α negligible, σ > 0: the tent's
+    CDF and density), the regimes of :func:`greensink.uncertainty.pixel_noise_cdf`."""
     from scipy.special import ndtr
 
     from greensink.uncertainty import TRIANGULAR_HALF_WIDTH
@@ -513,11 +517,26 @@ def _mixed_cdf_means(q: np.ndarray, values: np.ndarray, rows: np.ndarray, alpha:
         r1 = min(r0 + step, n)
         x0, x, big, t, tmp, g1, g2 = (b[: r1 - r0] for b in buf)
         sel = rows[r0:r1]
+        if regime == "triangular":  # u = w/(σc) in -1..1: (1 + u)²/2 below 0, 1 − (1 − u)²/2 above, density (1 − |u|)/(σc)
+            sc = sigma[sel, None] * TRIANGULAR_HALF_WIDTH
+            np.subtract(q[r0:r1, None], values[sel], out=x0)
+            x0 /= sc
+            np.clip(x0, -1.0, 1.0, out=x0)
+            np.abs(x0, out=t)
+            np.subtract(1.0, t, out=x)  # 1 − |u|
+            np.multiply(x, x, out=g2)
+            g2 *= 0.5
+            pos = x0 > 0
+            np.subtract(1.0, g2, out=g2, where=pos)  # 1 − (1 − u)²/2 above 0; (1 + u)²/2 = (1 − |u|)²/2 below
+            np.divide(x, sc, out=g1)
+            cdf[r0:r1] = g2.mean(axis=1)
+            pdf[r0:r1] = g1.mean(axis=1)
+            continue
         inv_a = 1.0 / alpha[sel, None]
         d = (sigma[sel, None] * TRIANGULAR_HALF_WIDTH) * inv_a
         np.subtract(q[r0:r1, None], values[sel], out=x0)
         x0 *= inv_a
-        if normal:
+        if regime == "normal":
             ndtr(x0, out=g2)
             np.multiply(x0, x0, out=t)
             t *= -0.5
