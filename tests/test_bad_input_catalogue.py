@@ -199,6 +199,23 @@ def _(w: World):
     return load_project(w.config_file, base=w.root)
 
 
+@case("config-yaml-syntax-plain-snakemake", "config", ("Config file is not valid JSON or YAML",),
+      "a YAML syntax error in a config given to plain `snakemake --configfile`: Snakemake reads the file in its own "
+      "command line, before the Snakefile runs, and names neither file nor line (`--verbose` shows them in a traceback)",
+      "run `greensink validate CONFIG` (or `greensink run CONFIG`), which names the file, line and column")
+def _(w: World):
+    w.write_config("years: [2022\nseason: {start: 05-01}\n")
+    cmd = [str(Path(sys.executable).with_name("snakemake")), "-n", "--cores", "1", "-s", str(ROOT / "Snakefile"),
+           "--directory", str(w.root), "--configfile", str(w.config_file)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    shown = proc.stdout + proc.stderr
+    # what the user sees: a failure, Snakemake's generic message, no file name, no line (measured with Snakemake 9.27)
+    assert proc.returncode != 0 and "my.yaml" not in shown, shown
+    verbose = subprocess.run([*cmd, "--verbose"], capture_output=True, text=True, timeout=300)
+    assert f'in "{w.config_file}", line 1, column 8' in verbose.stdout + verbose.stderr  # only in --verbose's traceback
+    return "error: " + shown.strip()
+
+
 @case("config-season-wraps-north", "config", ("season: start 08-01 is after end 07-01", "2021-08-01 to 2022-07-01",
                                               "swap them", "start: '07-01', end: '08-01'"),
       "season.end before season.start north of the tropics: a winter composite", "swap start and end", kind="warning")
@@ -884,9 +901,10 @@ def errors_md() -> str:
         "node) Snakemake may first say `Directory cannot be locked`: run the same command with `--unlock`, then",
         "again without it.",
         "",
-        "Snakemake itself reads `--configfile` before greensink can: for a YAML syntax error it says only",
-        "`Config file is not valid JSON or YAML`. Run `greensink validate CONFIG` (or `greensink run CONFIG`),",
-        "which names the file, line and column.",
+        "Snakemake itself reads `--configfile` in its command line, before the Snakefile (and so greensink) runs:",
+        "for a YAML syntax error it says only `Config file is not valid JSON or YAML`, without the file or the",
+        "line, and the workflow cannot add them (`snakemake --verbose` shows them inside a traceback). Run",
+        "`greensink validate CONFIG` (or `greensink run CONFIG`), which names the file, line and column.",
         "",
         "This file is generated: `.venv/bin/python tests/test_bad_input_catalogue.py > docs/errors.md`.",
         "",
