@@ -18,10 +18,15 @@ from affine import Affine
 from shapely.geometry import box
 
 from greensink import io
+from greensink.aggregate import run_aggregate
 from greensink.carbon import run_carbon
+from greensink.config import load_schema, with_defaults
+from greensink.demo import run_build_demo
 from greensink.grid import Grid
+from greensink.model.run import run_model
 from greensink.provenance import run_provenance
 from greensink.styles import run_qgis_styles
+from greensink.types import run_types
 from greensink.uncertainty import run_ndvi_se
 from greensink.vegetation import run_vegetation
 from greensink.zones import run_prepare_zones, run_zone_coverage
@@ -213,3 +218,224 @@ def test_run_qgis_styles_scales_every_year_alike(tmp_path: Path) -> None:
     assert limits["zone_max"] == 25.0  # one zone: its value
     assert (tmp_path / "a.qml").read_text() == (tmp_path / "b.qml").read_text()  # one scale for both years
     assert "98.01" in (tmp_path / "a.qml").read_text() and (tmp_path / "ndvi.qml").is_file()
+
+
+# ----------------------------------------------------------------------------- types
+
+def typed_polygons(path: Path, rows: list[tuple[str, tuple[float, float, float, float]]]) -> Path:
+    gdf = gpd.GeoDataFrame({"type": [t for t, _ in rows]},
+                           geometry=[box(X0 + a, Y0 + b, X0 + c, Y0 + d) for _, (a, b, c, d) in rows], crs=CRS)
+    gdf.to_file(path, driver="GPKG")
+    return path
+
+
+def test_run_types_gives_overlaps_to_the_first_type_and_writes_exact_fractions(tmp_path: Path) -> None:
+    io.write_json(tmp_path / "grid.json", grid(2, 3).to_dict())
+    # top row (y 10-20 m): G1 over x 0-15 m, XG over x 10-30 m; they overlap on x 10-15 m (50 m²)
+    gs = typed_polygons(tmp_path / "gs.gpkg", [("G1", (0, 10, 15, 20)), ("XG", (10, 10, 30, 20))])
+    config = {"path": str(gs), "type_column": "type", "types": {"G1": "park", "XG": "attached"}}
+    out = {k: tmp_path / "types" / f"{k}.{ext}" for k, ext in (("fractions", "tif"), ("greenspace", "gpkg"),
+                                                              ("summary", "json"))}
+    record = run_types(tmp_path / "grid.json", out["fractions"], out["greenspace"], out["summary"], greenspace=config)
+    fractions = io.read_raster(out["fractions"])
+    # G1 listed first keeps the overlap: G1 pixel (0,0) whole, (0,1) half; XG the other half of (0,1) and (0,2)
+    np.testing.assert_allclose(fractions[0], [[1, 0.5, 0], [0, 0, 0]], atol=1e-6)
+    np.testing.assert_allclose(fractions[1], [[0, 0.5, 1], [0, 0, 0]], atol=1e-6)
+    t = record["types"]
+    # 150 m² of G1 = 0.015 ha; XG 200 m² less the 50 m² overlap = 0.015 ha; on the grid 1.5 pixels of 0.01 ha each
+    assert t["G1"]["area_ha"] == pytest.approx(0.015) and t["XG"]["area_ha"] == pytest.approx(0.015)
+    assert t["G1"]["grid_area_ha"] == pytest.approx(0.015) and t["XG"]["grid_area_ha"] == pytest.approx(0.015)
+    assert t["XG"]["overlap_given_to_earlier_types_ha"] == pytest.approx(0.005)
+    assert t["G1"]["overlap_given_to_earlier_types_ha"] == 0.0
+    assert json.loads(out["summary"].read_text())["source"] == str(gs)
+    typed = io.read_vector(out["greenspace"])
+    assert typed.area[typed["type"] == "XG"].sum() == pytest.approx(150.0)
+
+
+def test_run_types_without_green_space_types_is_one_pseudo_type_over_every_pixel(tmp_path: Path) -> None:
+    io.write_json(tmp_path / "grid.json", grid(2, 3).to_dict())
+    record = run_types(tmp_path / "grid.json", tmp_path / "f.tif", tmp_path / "gs.gpkg", tmp_path / "s.json",
+                       greenspace=None)
+    np.testing.assert_array_equal(io.read_raster(tmp_path / "f.tif"), np.ones((2, 3)))
+    assert record["source"] is None and list(record["types"]) == ["VEG"]
+    # 6 pixels of 0.01 ha on the grid; no polygons
+    assert record["types"]["VEG"]["grid_area_ha"] == pytest.approx(0.06) and record["types"]["VEG"]["area_ha"] == 0.0
+    assert len(io.read_vector(tmp_path / "gs.gpkg")) == 0
+
+
+# ----------------------------------------------------------------------------- model
+
+COEFFICIENTS = ("type,name,c_above,c_below,c_soil,c_dead,uncertainty_pct,model_form,model_a,model_b,source\n"
+                "G1,park,22.0,5.0,60.0,2.0,40,,,,test\nXG,attached,10.0,2.5,50.0,1.0,40,,,,test\n")
+
+
+def test_run_model_fits_the_plots_curve_and_falls_back_to_the_table(tmp_path: Path) -> None:
+    g = grid(6, 6)
+    ndvi = (0.2 + 0.02 * np.arange(36, dtype=np.float32)).reshape(6, 6)  # 0.20 .. 0.90
+    rasters = {"ndvi": io.write_raster(tmp_path / "ndvi.tif", ndvi, g, band_names=["ndvi"])}
+    fractions = io.write_raster(tmp_path / "fractions.tif", np.stack([np.ones((6, 6)), np.zeros((6, 6))]).astype(np.float32),
+                                g, band_names=["G1", "XG"])
+    # 12 G1 plots at pixel centres of 2024, carbon exactly 10 + 100 NDVI; one G1 plot of 2023; one XG plot
+    cells = [(r, c) for r in range(6) for c in range(0, 6, 3)]
+    xs = [X0 + 10 * c + 5 for _, c in cells]
+    ys = [Y0 + 60 - 10 * r - 5 for r, _ in cells]
+    carbon = [10.0 + 100.0 * float(ndvi[r, c]) for r, c in cells]
+    plots = gpd.GeoDataFrame({"plot_id": [f"p{i}" for i in range(len(cells))] + ["old", "x1"],
+                              "type": ["G1"] * len(cells) + ["G1", "XG"], "year": [2024] * len(cells) + [2023, 2024],
+                              "carbon_t_ha": carbon + [50.0, 30.0]},
+                             geometry=gpd.points_from_xy(xs + [xs[0], xs[1]], ys + [ys[0], ys[1]]), crs=CRS)
+    plots.to_file(tmp_path / "plots.gpkg", driver="GPKG")
+    (tmp_path / "coefficients.csv").write_text(COEFFICIENTS, encoding="utf-8")
+    cfg = with_defaults({"years": [2023, 2024], "plots": {"path": "plots.gpkg"},
+                         "model": {"forms": ["linear"], "min_plots": 5, "n_bootstrap": 20, "cv_folds": 3,
+                                   "cv_block_m": 20, "min_plot_type_share": 0.0}}, load_schema())
+    out = tmp_path / "2024" / "model"
+    figures = [out / "G1.png", out / "XG.png"]
+    models = run_model(tmp_path / "plots.gpkg", tmp_path / "coefficients.csv", rasters, fractions, out / "models.json",
+                       out / "plots.csv", figures, year=2024, years=[2023, 2024], types=["G1", "XG"], model=cfg["model"],
+                       plots_config=cfg["plots"], typed=True, seed=3, ndvi_vegetation=0.2, notes=["a note"],
+                       uncertainty_config={"residual": {"enabled": False}})
+    g1, xg = models["types"]["G1"], models["types"]["XG"]
+    assert g1["source"] == "plots" and g1["form"] == "linear" and g1["n"] == 12  # the 2023 plot is another year's
+    assert g1["params"]["a"] == pytest.approx(10.0, abs=1e-6) and g1["params"]["b"] == pytest.approx(100.0, rel=1e-6)
+    # one XG plot (of min_plots 5): the table's constant density, 10 + 2.5 t C/ha above and below ground
+    assert xg["source"] == "coefficients" and xg["form"] == "constant" and xg["params"]["c"] == pytest.approx(12.5)
+    assert xg["n"] == 1 and "min_plots 5" in xg["reason"]
+    assert models["year"] == 2024 and models["notes"] == ["a note"] and models["pseudo_type"] is False
+    assert json.loads((out / "models.json").read_text())["types"]["G1"]["n"] == 12
+    samples = io.read_csv(out / "plots.csv")
+    assert len(samples) == 13  # the 12 G1 plots and the XG plot of 2024, with the NDVI of their pixel
+    np.testing.assert_allclose(samples.set_index("plot_id").loc["p3", "ndvi"], ndvi[1, 3], rtol=1e-6)
+    assert all(f.is_file() and f.stat().st_size > 0 for f in figures)
+
+
+def test_run_model_without_plots_takes_every_type_from_the_table(tmp_path: Path) -> None:
+    g = grid(2, 2)
+    rasters = {"ndvi": io.write_raster(tmp_path / "ndvi.tif", np.full((2, 2), 0.5, np.float32), g)}
+    fractions = io.write_raster(tmp_path / "fractions.tif", np.ones((1, 2, 2), np.float32), g, band_names=["XG"])
+    (tmp_path / "coefficients.csv").write_text(COEFFICIENTS, encoding="utf-8")
+    cfg = with_defaults({"years": [2024]}, load_schema())
+    models = run_model(None, tmp_path / "coefficients.csv", rasters, fractions, tmp_path / "models.json",
+                       tmp_path / "plots.csv", [tmp_path / "XG.png"], year=2024, years=[2024], types=["XG"],
+                       model=cfg["model"], plots_config=None, typed=True, seed=1, ndvi_vegetation=0.2)
+    xg = models["types"]["XG"]
+    assert xg["source"] == "coefficients" and xg["params"]["c"] == pytest.approx(12.5)  # 10 + 2.5 t C/ha
+    assert models["plot_carbon"] == {"source": None} and models["tiers"]
+    assert len(io.read_csv(tmp_path / "plots.csv")) == 0
+
+
+
+# ----------------------------------------------------------------------------- build_demo
+
+def test_run_build_demo_writes_the_city_of_the_config(tmp_path: Path) -> None:
+    demo = {"out_dir": str(tmp_path / "demo"), "seed": 5, "extent_m": 1000.0, "blocks": [2, 2],
+            "parcels_per_block": [2, 2], "scenes_per_year": 2, "truth_cell_m": 5.0, "plot_radius_m": 0.0}
+    manifest = run_build_demo(demo=demo, years=[2024], crs=CRS, resolution_m=10.0,
+                              season={"start": "05-01", "end": "09-30"}, compress="deflate")
+    out = tmp_path / "demo"
+    assert json.loads((out / "demo.json").read_text()) == manifest
+    # a city of about 1 km × 1 km (its outline is jittered): its area as written, 2 × 2 blocks of 2 × 2 parcels each
+    city = io.read_vector(out / "zones" / "city.gpkg")
+    assert manifest["area_ha"]["city"] == pytest.approx(city.area.sum() / 10_000, abs=1e-6)
+    assert manifest["area_ha"]["city"] == pytest.approx(100.0, rel=0.05)
+    # the grid: 10 m pixels over the 1 km extent and a pixel of margin each side (102 × 102)
+    assert (manifest["grid"]["resolution_m"], manifest["grid"]["width"], manifest["grid"]["height"]) == (10.0, 102, 102)
+    assert len(io.read_vector(out / "zones" / "block.gpkg")) == 4
+    assert len(io.read_vector(out / "zones" / "parcel.gpkg")) == 16
+    params = manifest["parameters"]
+    assert (params["seed"], params["scenes_per_year"], params["season"], params["years"]) == (5, 2, ["05-01", "09-30"], [2024])
+    # the season of the config: its 2 scenes fall in May-September (the generator adds one off-season scene)
+    scenes = [s for s in manifest["scenes"] if s["in_season"]]
+    assert len(scenes) == 2 and all("2024-05-01" <= s["datetime"][:10] <= "2024-09-30" for s in scenes)
+    assert all(not "2024-05-01" <= s["datetime"][:10] <= "2024-09-30" for s in manifest["scenes"] if not s["in_season"])
+    assert len(io.read_csv(out / "imagery" / "scenes.csv")) == len(manifest["scenes"])
+    assert (out / "truth" / "carbon_2024.tif").is_file()
+
+
+# ----------------------------------------------------------------------------- aggregate
+
+def aggregate_inputs(tmp_path: Path) -> dict:
+    """carbon_inputs' 2 × 3 grid (one type G1, carbon 10 + 100 NDVI t C/ha of the type's land) with the other
+    rasters of a year, zones A (x 0-10 m, holding the never-observed pixel (1, 0)), B (x 10-30 m) and the
+    city C (both), a G1 park polygon over A and 60 people spread evenly over the city."""
+    g = grid(2, 3)
+    models, predictors, fractions = carbon_inputs(tmp_path)
+    record = io.read_json(models)
+    record["types"]["G1"]["source"] = "plots"  # a curve fitted to plots: tier 3
+    io.write_json(models, {**record, "seed": 0})
+    io.write_json(tmp_path / "grid.json", g.to_dict())
+    rasters = {name: io.write_raster(tmp_path / f"{name}.tif", np.array(values, np.float32), g) for name, values in {
+        "ndvi": NDVI, "fvc": [[0.5, 0.1, 1.0], [NAN, 0.3, 0.6]], "vegetation": [[1, 0, 1], [NAN, 1, 1]],
+        "canopy": [[1, 0, 0], [NAN, 0, 1]], "classes": [[3, 0, 2], [NAN, 1, 3]]}.items()}
+    levels = {"city": [("C", "", (0, 0, 30, 20))], "block": [("A", "C", (0, 0, 10, 20)), ("B", "C", (10, 0, 30, 20))]}
+    zones, coverage = [], []
+    for level, rows in levels.items():
+        path = tmp_path / f"{level}.gpkg"
+        gpd.GeoDataFrame({"zone_id": [r[0] for r in rows], "parent_id": [r[1] for r in rows], "level": level,
+                          "name": [f"zone {r[0]}" for r in rows]},
+                         geometry=[box(X0 + a, Y0 + b, X0 + c, Y0 + d) for *_, (a, b, c, d) in rows],
+                         crs=CRS).to_file(path, driver="GPKG")
+        zones.append(path)
+        coverage.append(tmp_path / f"{level}_coverage.npz")
+        run_zone_coverage(path, tmp_path / "grid.json", coverage[-1])
+    greenspace = typed_polygons(tmp_path / "greenspace.gpkg", [("G1", (0, 0, 10, 20))])
+    population = tmp_path / "population.gpkg"
+    gpd.GeoDataFrame({"people": [60.0]}, geometry=[box(X0, Y0, X0 + 30, Y0 + 20)], crs=CRS).to_file(population)
+    return {"zones": zones, "coverage": coverage, "grid": tmp_path / "grid.json", "rasters": rasters,
+            "fractions": fractions, "greenspace": greenspace, "models_json": models, "predictors": predictors,
+            "population": population}
+
+
+def test_run_aggregate_sums_observed_and_filled_carbon_per_zone(tmp_path: Path) -> None:
+    inp = aggregate_inputs(tmp_path)
+    paths = [tmp_path / "out" / "city.parquet", tmp_path / "out" / "block.parquet"]
+    gs = {"type_column": "type", "park_types": ["G1"], "types": {"G1": "park"}}
+    tables = run_aggregate(inp["zones"], inp["coverage"], inp["grid"], inp["rasters"], inp["fractions"],
+                           inp["greenspace"], inp["models_json"], inp["predictors"], None, paths, year=2024,
+                           levels=["city", "block"], types=["G1"], greenspace_config=gs, seed=1,
+                           min_observed_pct=40.0, uncertainty=NO_NOISE, population=inp["population"],
+                           population_config={"column": "people"})
+    city, block = (gpd.read_parquet(p) for p in paths)
+    assert list(block["zone_id"]) == ["A", "B"] and list(city["zone_id"]) == ["C"]
+    a, b, c = block.iloc[0], block.iloc[1], city.iloc[0]
+    # fill density of G1: mean over its observed land (fractions 1, 0.5, 1, 0.25 of pixels at 60, 30, 40, 70 t C/ha)
+    fill = (60 + 0.5 * 30 + 40 + 0.25 * 70) / 2.75  # 48.18 t C/ha
+    # B: every pixel observed, (15 + 0 + 40 + 17.5) t C/ha × 0.01 ha
+    assert b["carbon_t"] == pytest.approx(0.725, rel=1e-6) and b["carbon_t_filled"] == 0.0
+    assert b["carbon_t_lo"] == pytest.approx(0.725, rel=1e-6) == b["carbon_t_hi"]  # identical draws, no noise
+    # A: 60 t C/ha × 0.01 ha observed, its never-clear G1 pixel filled at the fill density
+    assert a["carbon_t_observed"] == pytest.approx(0.6, rel=1e-6)
+    assert a["carbon_t_filled"] == pytest.approx(0.01 * fill, rel=1e-6)
+    assert a["carbon_observed_pct"] == pytest.approx(50.0, rel=1e-6)
+    assert c["carbon_t"] == pytest.approx(0.6 + 0.725 + 0.01 * fill, rel=1e-6)  # the blocks nest into the city
+    # densities, CO2e and areas: B is 20 m × 20 m = 0.04 ha; CO2e = C × 44/12
+    assert b["area_ha"] == pytest.approx(0.04) and b["carbon_t_ha"] == pytest.approx(0.725 / 0.04, rel=1e-6)
+    assert b["co2e_t"] == pytest.approx(0.725 * 44 / 12, rel=1e-6)
+    # cover of B's pixels: vegetation 0 1 1 1 → 75 %; canopy 0 0 0 1 → 25 %; tree + shrub 2 of 3 vegetated
+    assert b["green_coverage_pct"] == pytest.approx(75.0) and b["canopy_cover_pct"] == pytest.approx(25.0)
+    assert b["tree_shrub_share_pct"] == pytest.approx(200 / 3)
+    # the park polygon is all of A: 0.02 ha, 100 % green-space ratio; the city 0.02 of 0.06 ha
+    assert a["green_space_ratio_pct"] == pytest.approx(100.0) and b["green_space_ratio_pct"] == 0.0
+    assert c["green_space_ratio_pct"] == pytest.approx(100 / 3)
+    # 60 people over 600 m²: A holds 20, so 200 m² of park / 20 people = 10 m² per person; the city 200 / 60
+    assert a["population"] == pytest.approx(20.0) and a["park_area_per_capita_m2"] == pytest.approx(10.0)
+    assert c["park_area_per_capita_m2"] == pytest.approx(200 / 60)
+    assert np.isnan(c["park_service_residential_pct"])  # no residential land given: no value, not 0
+    assert a["carbon_tier"] == "T3"  # fitted to plots
+    assert list(tables) == ["city", "block"] and tables["block"]["carbon_t"].tolist() == block["carbon_t"].tolist()
+
+
+def test_run_aggregate_leaves_carbon_unknown_below_the_observed_share(tmp_path: Path) -> None:
+    inp = aggregate_inputs(tmp_path)
+    path = [tmp_path / "block.parquet"]
+    tables = run_aggregate(inp["zones"][1:], inp["coverage"][1:], inp["grid"], inp["rasters"], inp["fractions"],
+                           inp["greenspace"], inp["models_json"], inp["predictors"], None, path, year=2024,
+                           levels=["block"], types=["G1"], greenspace_config=None, seed=1, min_observed_pct=60.0,
+                           uncertainty=NO_NOISE)
+    a, b = tables["block"].iloc[0], tables["block"].iloc[1]
+    # A's G1 land is observed on 50 % < 60 %: carbon NaN, its observed 0.6 t stays a number
+    assert np.isnan(a["carbon_t"]) and np.isnan(a["carbon_t_lo"]) and a["carbon_t_observed"] == pytest.approx(0.6)
+    assert b["carbon_t"] == pytest.approx(0.725, rel=1e-6)
+    # no green-space types: green-space and park columns are not given (NaN), not 0
+    assert np.isnan(b["green_space_ratio_pct"]) and np.isnan(b["park_area_ha"])
+    assert np.isnan(b["park_service_population_pct"]) and np.isnan(b["population"])

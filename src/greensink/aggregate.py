@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -43,10 +44,28 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
-from greensink.carbon import CO2_PER_C, PixelFn, interval_quantiles, iter_chunks
+from greensink import io as gio
+from greensink import logs
+from greensink.carbon import (
+    PixelFn,
+    fill_values,
+    interval_quantiles,
+    iter_chunks,
+    pixel_function,
+    type_density,
+    type_fill,
+    typed_pixels,
+)
 from greensink.coverage import zonal_mean, zonal_sum
 from greensink.grid import Grid
-from greensink.uncertainty import u_pct, variance_shares
+from greensink.indicators import DEFAULT_SERVICE_RULES, park_service_columns
+from greensink.model import used_predictors
+from greensink.overlay import MAX_PIECE_VERTICES as MAX_PIECE_VERTICES  # re-exported: the overlays' old home
+from greensink.overlay import overlay_areas_m2, population_in_zones
+from greensink.overlay import subdivide as subdivide
+from greensink.uncertainty import Noise, noise_spec, u_pct, variance_shares
+from greensink.units import CO2_PER_C, ha_to_m2, m2_to_ha
+from greensink.vegetation import CLASS_SHRUB, CLASS_TREE, class_mask
 
 log = logging.getLogger(__name__)
 
@@ -98,66 +117,6 @@ def zone_draw_sums(
     return [(est_sum[a:b], draw_sum[a:b]) for a, b in bounds]
 
 
-MAX_PIECE_VERTICES = 256  # subdivide: a piece of a big polygon holds at most this many coordinates
-_POLYGON = 3  # shapely type id of a Polygon
-
-
-def subdivide(geoms: Sequence, max_vertices: int = MAX_PIECE_VERTICES, max_depth: int = 48) -> tuple[np.ndarray, np.ndarray]:
-    """Polygon pieces of each geometry of ``geoms`` with at most ``max_vertices`` coordinates each,
-    and the index of the geometry each piece comes from: (pieces, source).
-
-    The pieces of one geometry are its polygon parts, cut in halves across their longer bounding-box
-    side until small enough (like PostGIS ST_Subdivide); their interiors are disjoint and together
-    they cover the geometry, so areas of overlaps with them add up to the overlap with the geometry
-    (up to the rounding of the cut points, about 1e-12 of the area). Lines, points and empty
-    geometries give no piece. With a bounded size per piece, intersecting zones with pieces found
-    through a spatial index costs time linear in the number of zones and pieces, where intersecting
-    every zone with one polygon as large as the city costs zones × city."""
-    geoms = np.asarray(geoms, dtype=object)
-    parts, source = shapely.get_parts(geoms, return_index=True)
-    keep = (shapely.get_type_id(parts) == _POLYGON) & ~shapely.is_empty(parts)
-    parts, source = parts[keep], source[keep]
-    done, done_src = [], []
-    for _ in range(max_depth):
-        small = shapely.get_num_coordinates(parts) <= max_vertices
-        done.append(parts[small])
-        done_src.append(source[small])
-        parts, source = parts[~small], source[~small]
-        if len(parts) == 0:
-            break
-        xmin, ymin, xmax, ymax = shapely.bounds(parts).T
-        wide = (xmax - xmin) >= (ymax - ymin)
-        xmid, ymid = (xmin + xmax) / 2, (ymin + ymax) / 2
-        low = shapely.box(xmin, ymin, np.where(wide, xmid, xmax), np.where(wide, ymax, ymid))
-        high = shapely.box(np.where(wide, xmid, xmin), np.where(wide, ymin, ymid), xmax, ymax)
-        halves = shapely.intersection(np.concatenate([parts, parts]), np.concatenate([low, high]))
-        parts, index = shapely.get_parts(halves, return_index=True)
-        source = np.concatenate([source, source])[index]
-        keep = (shapely.get_type_id(parts) == _POLYGON) & (shapely.area(parts) > 0)
-        parts, source = parts[keep], source[keep]
-    done.append(parts)  # beyond max_depth (degenerate input): kept as they are
-    done_src.append(source)
-    return np.concatenate(done), np.concatenate(done_src).astype(np.intp)
-
-
-def overlay_areas_m2(zone_geoms: np.ndarray, geoms: np.ndarray) -> sp.csr_matrix:
-    """(zones × geoms) sparse matrix of exact intersection areas, m².
-
-    Both sides are cut into pieces of bounded size (:func:`subdivide`) and only pieces whose
-    boxes meet are intersected (STRtree), so a zone layer with a city-sized polygon on either side
-    (a dissolved layer, the city zone) costs time linear in the pieces, not zones × city."""
-    zone_geoms = np.asarray(zone_geoms, dtype=object)
-    geoms = np.asarray(geoms, dtype=object)
-    shape = (len(zone_geoms), len(geoms))
-    if len(geoms) == 0 or len(zone_geoms) == 0:
-        return sp.csr_matrix(shape)
-    zp, zsrc = subdivide(zone_geoms)
-    gp, gsrc = subdivide(geoms)
-    zi, gi = shapely.STRtree(gp).query(zp, predicate="intersects")
-    area = shapely.area(shapely.intersection(zp[zi], gp[gi])) if len(zi) else np.zeros(0)
-    return sp.csr_matrix((area, (zsrc[zi], gsrc[gi])), shape=shape)  # pieces of one pair add up
-
-
 def zone_table(
     zones: gpd.GeoDataFrame,
     matrix: sp.csr_matrix,
@@ -196,7 +155,7 @@ def zone_table(
     columns are then NaN (not given), not 0."""
     pa = grid.pixel_area_ha
     geoms = zones.geometry.values
-    area_ha = shapely.area(geoms) / 1e4
+    area_ha = m2_to_ha(shapely.area(geoms))
     grid_area_ha = np.asarray(matrix.sum(axis=1)).ravel() * pa
     ndvi = rasters["ndvi"]
     observed_ha = zonal_sum(matrix, np.isfinite(ndvi).astype(np.float32)) * pa
@@ -213,7 +172,7 @@ def zone_table(
     # green-space land from the polygons, exactly
     gs_codes = greenspace[type_column].astype(str).to_numpy()
     overlay = overlay_areas_m2(geoms, greenspace.geometry.values)
-    gs_area = {t: np.asarray(overlay[:, gs_codes == t].sum(axis=1)).ravel() / 1e4 for t in types}
+    gs_area = {t: m2_to_ha(np.asarray(overlay[:, gs_codes == t].sum(axis=1)).ravel()) for t in types}
     total_gs = np.sum([gs_area[t] for t in types], axis=0)
     out["green_space_area_ha"] = total_gs
     out["green_space_ratio_pct"] = _pct(total_gs, area_ha)
@@ -267,7 +226,7 @@ def zone_table(
     if population is not None and population_column:
         people = population_in_zones(geoms, population, population_column)
         out["population"] = people
-        out["park_area_per_capita_m2"] = _ratio(park_ha * 1e4, people)
+        out["park_area_per_capita_m2"] = _ratio(ha_to_m2(park_ha), people)
     else:
         out["population"] = np.nan
         out["park_area_per_capita_m2"] = np.nan
@@ -348,16 +307,6 @@ def _pool(pools: Mapping[str, Mapping[str, float | None]] | None, t: str, pool: 
     return np.nan if value is None else float(value)
 
 
-def population_in_zones(zone_geoms: np.ndarray, population: gpd.GeoDataFrame, column: str) -> np.ndarray:
-    """People per zone, sharing each population polygon's people among zones by area."""
-    polys = population.geometry.values
-    people = population[column].to_numpy(dtype=float)
-    share = overlay_areas_m2(zone_geoms, polys)
-    poly_area = shapely.area(polys)
-    weights = share @ sp.diags(np.where(poly_area > 0, 1.0 / np.where(poly_area > 0, poly_area, 1), 0.0))
-    return np.asarray(weights @ people).ravel()
-
-
 def unobserved_zones_warning(table: pd.DataFrame, level: str, limit: int = 20) -> str | None:
     """A warning naming the zones with no clear observation at all (no imagery over them, or always
     cloudy), or None. Their carbon and cover values are missing (NaN or 0 t), not measured as none."""
@@ -416,3 +365,83 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def _pct(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return 100.0 * _ratio(num, den)
+
+
+def run_aggregate(zones: Sequence[str | Path], coverage: Sequence[str | Path], grid: str | Path,
+                  rasters: Mapping[str, str | Path], fractions: str | Path, greenspace: str | Path,
+                  models_json: str | Path, predictors: Mapping[str, str | Path], ndvi_se: str | Path | None,
+                  tables_out: Sequence[str | Path], *, year: int, levels: Sequence[str], types: Sequence[str],
+                  greenspace_config: Mapping | None, seed: int, interval_pct: float = 90.0,
+                  min_observed_pct: float = DEFAULT_MIN_OBSERVED_PCT, uncertainty: Mapping | None = None,
+                  park_service: Sequence[Mapping] | None = None, population: str | Path | None = None,
+                  population_config: Mapping | None = None, residential: str | Path | None = None,
+                  chunk_pixels: int = 16_384) -> dict[str, gpd.GeoDataFrame]:
+    """Rule aggregate: the zone tables of ``year`` at every level of ``levels``, written as GeoParquet to
+    ``tables_out`` (one per level, in order; rule targets adds the targets) and returned by level.
+
+    Inputs are paths: the zone layers ``zones`` and their coverage matrices ``coverage`` (one per level),
+    the grid's ``grid.json``, the year's ``rasters`` (``ndvi``, ``fvc``, ``vegetation``, ``canopy`` and the
+    structure ``classes``), the type ``fractions`` (one band per type of ``types``), the typed
+    ``greenspace`` polygons, the year's ``models_json``, the model's ``predictors`` (name → raster; the
+    rasters above are reused for their names), ``ndvi_se`` (the NDVI error source), and the optional
+    ``population`` and ``residential`` polygons. ``greenspace_config`` is the config's greenspace section
+    (None or empty: no green-space types, one pseudo-type over all land, whose green-space and park
+    columns are NaN); ``population_config`` the population section (its ``column``); ``park_service`` the
+    service-radius rules. Zone intervals hold every error source of ``uncertainty``
+    (:func:`greensink.uncertainty.noise_spec` of ``seed`` and ``year``) summed from the same draws
+    (:func:`zone_draw_sums`); unobserved typed land is filled with its type's mean density
+    (:func:`greensink.carbon.type_fill`)."""
+    g = Grid.read(grid)
+    layers = {name: gio.read_raster(rasters[name]) for name in ("ndvi", "fvc", "vegetation", "canopy")}
+    layers["tree_shrub"] = class_mask(gio.read_raster(rasters["classes"]), (CLASS_SHRUB, CLASS_TREE))
+    frac = gio.read_raster(fractions, bands=list(range(1, len(types) + 1)))  # (types, rows, cols), also for one type
+    models = gio.read_json(models_json)
+    zone_layers = [gio.read_vector(path) for path in zones]
+    matrices = [gio.read_sparse(path) for path in coverage]
+    used = {name: layers[name] if name in layers else gio.read_raster(predictors[name])
+            for name in used_predictors(models, types)}
+    fill = type_fill(models, types, frac, used, seed=int(models.get("seed", 0)))
+    for t, f in fill.items():
+        log.info("fill of unobserved %s land: %s t C/ha (between-pixel sd %s) from %.1f ha observed", t,
+                 "none (no observed pixel: its unobserved land stays unknown)" if f["fill_t_ha"] is None
+                 else f"{f['fill_t_ha']:.3f}",
+                 "-" if f["spread_t_ha"] is None else f"{f['spread_t_ha']:.3f}", f["observed_ha_px"] * g.pixel_area_ha)
+    spec = noise_spec(uncertainty, models, seed=seed, year=int(year), resolution_m=g.resolution_m)
+    spec.width, spec.height = g.width, g.height
+    noise = Noise(spec, np.asarray(models["types"][types[0]]["bootstrap"]).shape[0])
+    inputs = {**used, "ndvi_se": gio.read_raster(ndvi_se)} if spec.ndvi else used
+    fn = pixel_function(models, types, frac, inputs, fill=fill_values(fill), noise=noise, sources=True)
+    sums = zone_draw_sums(matrices, fn, typed_pixels(frac), g.pixel_area_ha, chunk_pixels=chunk_pixels,
+                          progress=logs.progress(log, "zone draws"))
+    density = type_density(models, types, frac, used)
+    typed = gio.read_vector(greenspace)
+    typed_land = bool(greenspace_config)  # False: no green-space types, one pseudo-type over all land
+    gs = greenspace_config or {"type_column": "type", "park_types": []}
+    if gs["type_column"] not in typed.columns:
+        typed[gs["type_column"]] = np.array([], dtype=object)
+    parks = typed.geometry.values[typed[gs["type_column"]].astype(str).isin(gs["park_types"]).to_numpy()]
+    type_info = {"fill_t_ha": {t: f["fill_t_ha"] for t, f in fill.items()},
+                 "tiers": {t: models["types"][t].get("tier", 3 if models["types"][t].get("source") == "plots" else 2)
+                           for t in types},
+                 "pools": {t: models["types"][t].get("pools") or {} for t in types}}
+    people = gio.read_vector(population).to_crs(g.crs) if population_config and population else None
+    pop_col = population_config["column"] if population_config else None
+    homes = gio.read_vector(residential).to_crs(g.crs) if residential else None
+    rules = park_service if park_service is not None else DEFAULT_SERVICE_RULES
+    out = {}
+    for level, z, m, s, path in zip(levels, zone_layers, matrices, sums, tables_out, strict=True):
+        table = zone_table(z, m, g, layers, density, types, s, typed, gs["type_column"], gs["park_types"],
+                           people, pop_col, interval_pct, fractions=frac, min_observed_pct=min_observed_pct,
+                           typed_land=typed_land, **type_info)
+        for name, values in park_service_columns(z, parks, rules, people, pop_col, homes).items():
+            table[name] = values if typed_land else np.nan  # no parks known without green-space types
+        gio.write_geoparquet(path, table)
+        if warning := unobserved_zones_warning(table, level):
+            log.warning(warning)
+        if warning := unknown_carbon_warning(table, level, min_observed_pct):
+            log.warning(warning)
+        log.info("%s: %d zones on %.1f ha, %.0f t C observed + %.0f t C filled (zone intervals in the table; %d zones NaN)",
+                 level, len(table), table["area_ha"].sum(), table["carbon_t_observed"].sum(),
+                 table["carbon_t_filled"].sum(), int(table["carbon_t"].isna().sum()))
+        out[level] = table
+    return out

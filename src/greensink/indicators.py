@@ -9,7 +9,7 @@ its people, inside the union of the service areas; a zone with no residential la
 people has no value (NaN), not 0.
 
 The service area is one polygon that grows with the city. It is never intersected with every zone:
-it is cut into pieces of bounded size (:func:`greensink.aggregate.subdivide`), overlaid once with
+it is cut into pieces of bounded size (:func:`greensink.overlay.subdivide`), overlaid once with
 the residential land and the population polygons, and the zones meet those pieces through a
 spatial index, so the overlays take time linear in the number of zones (benchmarks/zone_overlays.py).
 The areas are the same as intersecting each zone with the whole service area, up to rounding
@@ -24,7 +24,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from greensink.aggregate import overlay_areas_m2, population_in_zones, subdivide
+from greensink.overlay import overlay_areas_m2, population_in_zones, subdivide
 
 DEFAULT_SERVICE_RULES = ({"min_area_m2": 5000.0, "radius_m": 500.0}, {"min_area_m2": 2000.0, "radius_m": 300.0})
 
@@ -59,7 +59,7 @@ def service_area(park_geoms: Sequence, rules: Sequence[Mapping] = DEFAULT_SERVIC
 
 def pieces_within(geoms: Sequence, served) -> tuple[np.ndarray, np.ndarray]:
     """The parts of each of ``geoms`` inside ``served`` as pieces of bounded size, and the index of
-    the geometry each piece comes from. Both sides are cut by :func:`greensink.aggregate.subdivide`
+    the geometry each piece comes from. Both sides are cut by :func:`greensink.overlay.subdivide`
     and only pieces whose boxes meet are intersected (STRtree); the pieces' interiors are disjoint,
     so their areas add up to area(geom ∩ served)."""
     gp, gsrc = subdivide(geoms)

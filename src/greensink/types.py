@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -21,9 +22,12 @@ import pandas as pd
 import shapely
 import shapely.geometry
 
+from greensink import io as gio
 from greensink.coverage import coverage_raster
 from greensink.errors import InputDataError
+from greensink.geometry import area_tolerance_m2, prepare_polygons
 from greensink.grid import Grid
+from greensink.tiers import VEG, VEG_NAME
 from greensink.units import m2_to_ha
 
 log = logging.getLogger(__name__)
@@ -145,3 +149,56 @@ def landcover_polygons(classes: np.ndarray, transform, crs, mapping: Mapping[int
         rows.append(codes[int(value) - 1])
         geoms.append(shapely.geometry.shape(geom))
     return gpd.GeoDataFrame({type_column: rows}, geometry=geoms, crs=crs)
+
+
+def run_types(grid: str | Path, fractions_out: str | Path, greenspace_out: str | Path, summary_out: str | Path, *,
+              greenspace: Mapping | None, compress: str = "zstd") -> dict:
+    """Rule types: the exact per-type fractions of the grid (``grid.json`` at ``grid``), one band per type,
+    written to ``fractions_out``; the typed polygons (types not overlapping) to ``greenspace_out``; and
+    summary.json (source, per type polygon and grid area in ha and the overlap given to earlier types,
+    warnings; returned) to ``summary_out``.
+
+    ``greenspace`` is the config's greenspace section of the job's year: polygons (``path``,
+    ``type_column``, ``types``) or a land-cover raster with its class table (``raster``, ``class_table``).
+    None or empty: no green-space types, one pseudo-type VEG covering every pixel (fraction 1; its carbon
+    counts only where NDVI marks vegetation, :mod:`greensink.tiers`) and no polygons."""
+    gs = greenspace or {"types": {VEG: VEG_NAME}, "type_column": "type"}
+    types, col = list(gs["types"]), gs["type_column"]
+    g = Grid.read(grid)
+    if not greenspace:
+        raw = gpd.GeoDataFrame({col: []}, geometry=[], crs=g.crs)
+        source = None
+        log.info("no green-space types configured: one pseudo-type %s over all land (carbon where NDVI marks vegetation)",
+                 VEG)
+    elif "raster" in gs:
+        mapping = read_class_table(gio.read_csv(gs["class_table"], dtype=str, keep_default_na=False), types,
+                                   gs["class_table"])
+        classes, transform, crs, nodata = gio.read_window_over(gs["raster"], g.bounds, g.crs)
+        counts = check_classes_mapped(classes, nodata, mapping, gs["raster"])
+        raw = landcover_polygons(classes, transform, crs, mapping, nodata, col)
+        source = gs["raster"]
+        log.info("land cover %s: classes present %s, mapped to %d typed polygons", source, counts, len(raw))
+    else:
+        raw = gio.read_vector(gs["path"])
+        source = gs["path"]
+        check_type_codes(raw, col, types, source)
+    if source is None:
+        typed, overlaps, warnings = raw, {}, []
+        fractions = np.ones((1, *g.shape), dtype=np.float32)
+    else:
+        polys, warnings = prepare_polygons(raw, g.crs, source, col)
+        typed, overlaps = resolve_overlaps(polys, col, types, area_tolerance_m2(g.resolution_m))
+        fractions = type_fractions(typed, col, types, g)
+    gio.write_raster(fractions_out, fractions, g, band_names=types, compress=compress)
+    gio.write_table(greenspace_out, typed.explode(index_parts=False).reset_index(drop=True), csv=False)
+    summary = {
+        t: {"area_ha": float(m2_to_ha(typed.area[typed[col] == t].sum())),
+            "grid_area_ha": float(fractions[k].sum() * g.pixel_area_ha),
+            "overlap_given_to_earlier_types_ha": overlaps.get(t, 0.0)}
+        for k, t in enumerate(types)
+    }
+    record = {"source": source, "types": summary, "warnings": warnings}
+    gio.write_json(summary_out, record)
+    for t, s in summary.items():
+        log.info("type %s: %.2f ha of polygons, %.2f ha on the grid", t, s["area_ha"], s["grid_area_ha"])
+    return record

@@ -78,6 +78,7 @@ The modules, in import order (everything public is re-exported here: import from
 
 from greensink.demo.generate import (
     generate_demo,
+    run_build_demo,
 )
 from greensink.demo.layout import (
     Landscape,
@@ -217,6 +218,7 @@ __all__ = [
     "fine_zone_totals",
     "footprint_carbon",
     "generate_demo",
+    "run_build_demo",
     "make_fine_truth",
     "make_fractions",
     "make_greenspace",

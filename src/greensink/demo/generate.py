@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -205,3 +205,19 @@ def _areas_ha(city: gpd.GeoDataFrame, land: Landscape) -> dict[str, float]:
     area["water"] = m2_to_ha(float(land.water.geometry.area.sum()))
     area["city"] = m2_to_ha(float(city.geometry.area.sum()))
     return area
+
+
+def run_build_demo(*, demo: Mapping, years: Sequence[int], crs: str, resolution_m: float, season: Mapping[str, str],
+                   compress: str = "zstd") -> dict:
+    """Rule build_demo: the demo city under ``demo["out_dir"]`` (:func:`generate_demo`) from the config's demo
+    section ``demo`` (seed, extent_m, blocks, parcels_per_block, scenes_per_year, truth_cell_m, plot_radius_m)
+    and the run's ``years``, ``crs``, ``resolution_m``, ``season`` ({"start": "MM-DD", "end": "MM-DD"}) and
+    output ``compress``; returns the manifest (also written as demo.json)."""
+    manifest = generate_demo(
+        demo["out_dir"], years=years, crs=crs, resolution_m=resolution_m, season=(season["start"], season["end"]),
+        seed=demo["seed"], extent_m=demo["extent_m"], blocks=tuple(demo["blocks"]),
+        parcels_per_block=tuple(demo["parcels_per_block"]), scenes_per_year=demo["scenes_per_year"], compress=compress,
+        truth_cell_m=demo["truth_cell_m"], plot_radius_m=demo["plot_radius_m"], progress=log.info,
+    )
+    log.info("demo city written to %s: %s", demo["out_dir"], manifest.get("counts"))
+    return manifest
