@@ -234,6 +234,7 @@ def _run_allometry(args: argparse.Namespace) -> str:
     from greensink import allometry, package_data
     from greensink.config import read_yaml
     from greensink.io import read_csv_as_text, write_csv
+    from greensink.units import kg_to_t
 
     params_path = args.params or str(package_data.file_path(package_data.ALLOMETRY))
     cfg = read_yaml(params_path, "Start from config/allometry.yaml")
@@ -259,7 +260,7 @@ def _run_allometry(args: argparse.Namespace) -> str:
     write_csv(args.out, trees)
     stats = allometry.summary_stats(trees)
     flags = trees["flags"][trees["flags"] != ""].str.split(";").explode().value_counts()
-    msg = (f"{len(trees)} trees -> {args.out}: {np.nansum(trees['carbon_kg']) / 1000:.3f} t C in total, "
+    msg = (f"{len(trees)} trees -> {args.out}: {kg_to_t(np.nansum(trees['carbon_kg'])):.3f} t C in total, "
            f"median {stats['carbon_kg_median']:.1f} kg C per tree (quartiles {stats['carbon_kg_q25']:.1f}-{stats['carbon_kg_q75']:.1f})")
     if "carbon_kg_per_crown_m2_median" in stats:
         msg += f", median {stats['carbon_kg_per_crown_m2_median']:.2f} kg C per m² of crown"

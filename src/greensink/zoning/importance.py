@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from greensink.coverage import zonal_sum
+from greensink.units import m2_to_ha
 from greensink.zoning.settings import NO_TYPE, Factor
 
 CLASS_NODATA = 255
@@ -106,7 +107,7 @@ def class_table(zones: gpd.GeoDataFrame, matrix: sp.csr_matrix, classes: np.ndar
     cls = np.asarray(classes)
     carbon = np.asarray(carbon_t_ha, dtype=np.float32)
     out = pd.DataFrame({k: zones[k].to_numpy() for k in ("zone_id", "parent_id", "level", "name") if k in zones})
-    out["area_ha"] = np.asarray(zones.geometry.area, dtype=float) / 1e4
+    out["area_ha"] = m2_to_ha(np.asarray(zones.geometry.area, dtype=float))
     obs = np.asarray(observed, dtype=bool)
     out["observed_ha"] = zonal_sum(matrix, obs.astype(np.float32)) * pixel_area_ha
     classified = (cls != CLASS_NODATA).astype(np.float32)
