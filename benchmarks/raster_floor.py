@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -148,6 +149,177 @@ def floor(inputs: list[Path], outputs: list[Path], dest: Path, compress: str, st
     return {"wall_s": time.perf_counter() - t0 - untimed, "output_read_s": untimed}
 
 
+def scene_floor(scene_files: list[dict], grid, outputs: list[Path], dest: Path, compress: str,
+                strip_rows: int = 512) -> dict:
+    """The floor of ingest masking and compositing: every band file of the scenes (red and NIR at the grid's
+    10 m, the quality band at its own 20 m) read at its own resolution, strip by strip over the same rows, as
+    stored (no calibration, masking nor resampling), and ``outputs`` written again as :func:`floor` does
+    (a .json output is read and written again)."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from greensink import io as gio
+
+    dest.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    untimed = 0.0
+    srcs = [rasterio.open(f) for sc in scene_files for f in sc.values()]
+    writers = []
+    for q in outputs:
+        if q.suffix == ".json":
+            continue
+        with gio.open_raster(q) as src:
+            dtype, count, nodata = src.dtypes[0], src.count, src.nodata
+        writers.append((q, gio.raster_writer(dest / q.name, grid, count, dtype=dtype, band_names=gio.band_names(q),
+                                             compress=compress, nodata=nodata)))
+    opened = [(q, w.__enter__()) for q, w in writers]
+    try:
+        for r in range(0, grid.height, strip_rows):
+            h = min(strip_rows, grid.height - r)
+            for src in srcs:
+                f = src.height / grid.height  # 0.5 for the 20 m quality band
+                r0, r1 = int(r * f), min(src.height, int(np.ceil((r + h) * f)))
+                src.read(1, window=Window(0, r0, src.width, r1 - r0))
+            for q, out in opened:
+                u0 = time.perf_counter()
+                block = gio.read_raster(q, window=Window(0, r, grid.width, h))
+                untimed += time.perf_counter() - u0
+                out.write(block if block.ndim == 3 else block[None], r)
+    finally:
+        for _, w in writers:
+            w.__exit__(None, None, None)
+        for src in srcs:
+            src.close()
+    for q in outputs:
+        if q.suffix == ".json":
+            u0 = time.perf_counter()
+            record = gio.read_json(q)
+            untimed += time.perf_counter() - u0
+            gio.write_json(dest / q.name, record)
+    return {"wall_s": time.perf_counter() - t0 - untimed, "output_read_s": untimed}
+
+
+def make_scenes(work: Path, size: int, n_dates: int) -> tuple[list[dict], Path, Path, object]:
+    """Sentinel-2 L2A-like scenes of ``benchmarks/composite_benchmark.py`` (B04, B08 uint16 at 10 m with the
+    baseline-04.00 offset, SCL at 20 m with clouds, shadow and a swath edge), a scenes table (CSV) naming
+    them and the grid (grid.json) they cover."""
+    import composite_benchmark as cb
+    from affine import Affine
+
+    from greensink import io as gio
+    from greensink.grid import Grid
+
+    folder = work / "scenes"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [cb.generate_date(folder, size, d) for d in range(n_dates)]
+    rows = ["scene_id,datetime,sensor,red,nir,scl,processing_baseline"]
+    for d, f in enumerate(files):
+        rows.append(f"S2_{d},{cb.DATES[d]}T02:30:00Z,sentinel2-l2a,{f['B04']},{f['B08']},{f['SCL']},04.00")
+    table = folder / "scenes.csv"
+    table.write_text("\n".join(rows) + "\n")
+    grid = Grid(cb.CRS, Affine(cb.PIXEL_M, 0.0, cb.X_LEFT, 0.0, -cb.PIXEL_M, cb.Y_TOP), width=size, height=size)
+    grid_json = gio.write_json(work / "scene_grid.json", grid.to_dict())
+    return files, table, Path(grid_json), grid
+
+
+CHANGE_RASTERS = ("fractions0", "fractions1", "classes0", "classes1", "ndvi_se0", "ndvi_se1")
+
+
+def change_inputs(run: Path, y0: int, y1: int) -> tuple[dict, dict, dict]:
+    """The inputs of rule change (workflow/rules/change.smk) in a finished run's folder ``run``, the keyword
+    arguments of :func:`greensink.change.run_change` its config gives (read from the files: zone levels from
+    results/zones, types from the fractions' band names, predictors from the rasters present, uncertainty
+    defaults), and the outputs in ``run``/bench_change."""
+    from greensink import io as gio
+
+    res = run / "results"
+    levels = [lv for lv in ("city", "district", "block", "parcel", "zone") if (res / "zones" / f"{lv}.gpkg").exists()]
+    levels += sorted(q.stem for q in (res / "zones").glob("*.gpkg") if q.stem not in levels)
+    fractions = res / "types" / "fractions.tif"
+    types = gio.band_names(fractions)
+    predictors = [q for q in ("ndvi", "fvc", "canopy", "height") if (res / str(y0) / f"{q}.tif").exists()
+                  and (res / str(y1) / f"{q}.tif").exists()]
+    inp = {"zones": [str(res / "zones" / f"{lv}.gpkg") for lv in levels],
+           "coverage": [str(res / "zones" / f"{lv}_coverage.npz") for lv in levels],
+           "grid": str(res / "zones" / "grid.json"), "fractions0": str(fractions), "fractions1": str(fractions),
+           "predictors0": [str(res / str(y0) / f"{q}.tif") for q in predictors],
+           "predictors1": [str(res / str(y1) / f"{q}.tif") for q in predictors],
+           "classes0": str(res / str(y0) / "vegetation_class.tif"), "classes1": str(res / str(y1) / "vegetation_class.tif"),
+           "ndvi_se0": str(res / str(y0) / "ndvi_se.tif"), "ndvi_se1": str(res / str(y1) / "ndvi_se.tif"),
+           "models0": str(res / str(y0) / "model" / "models.json"), "models1": str(res / str(y1) / "model" / "models.json"),
+           "tables0": [str(res / str(y0) / "zones" / f"{lv}.indicators.parquet") for lv in levels],
+           "tables1": [str(res / str(y1) / "zones" / f"{lv}.indicators.parquet") for lv in levels]}
+    comp = res / "change" / f"{y0}_{y1}" / "comparability.json"
+    if comp.exists():
+        inp["comparability"] = str(comp)
+    dest = run / "bench_change"
+    out = {"sink": str(dest / "sink.tif"), "zones": [str(dest / "zones" / f"{lv}.gpkg") for lv in levels],
+           "attribution": str(dest / "attribution.tif"), "lost_patches": str(dest / "lost_patches.gpkg"),
+           "uncertainty": str(dest / "uncertainty.json")}
+    kwargs = {"y0": y0, "y1": y1, "levels": levels, "types": types, "predictors": predictors,
+              "typed_land": (res / "types" / "greenspace.gpkg").exists(), "seed": 42,
+              "uncertainty": {"plot_error_pct": 10, "plot_error_year_correlation": 0.81}}  # config/config.yaml's
+    return inp, out, kwargs
+
+
+def change_floor(inp: dict, out: dict, dest: Path, compress: str, strip_rows: int = 512) -> dict:
+    """The floor of rule change: every input read (rasters strip by strip with greensink.io.read_raster, the
+    coverage matrices, zone layers, zone tables and models whole) and every output written again with the same
+    writers and codec (rasters strip by strip, tables by greensink.io.write_table with their CSV and Parquet
+    twins); the output values are read back untimed."""
+    from rasterio.windows import Window
+
+    from greensink import io as gio
+
+    dest.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    untimed = 0.0
+    rasters = [inp[k] for k in CHANGE_RASTERS] + list(inp["predictors0"]) + list(inp["predictors1"])
+    grid = gio.read_grid(inp["fractions0"])
+    for path in (*inp["coverage"],):
+        gio.read_sparse(path)
+    for path in inp["zones"]:
+        gio.read_vector(path)
+    for path in (*inp["tables0"], *inp["tables1"]):
+        gio.read_vector(path)
+    for path in (inp["models0"], inp["models1"], *([inp["comparability"]] if "comparability" in inp else [])):
+        gio.read_json(path)
+    outs = [Path(out["sink"]), Path(out["attribution"])]
+    writers = []
+    for q in outs:
+        with gio.open_raster(q) as src:
+            dtype, count, nodata = src.dtypes[0], src.count, src.nodata
+        writers.append((q, gio.raster_writer(dest / q.name, grid, count, dtype=dtype, band_names=gio.band_names(q),
+                                             compress=compress, nodata=nodata)))
+    opened = [(q, w.__enter__()) for q, w in writers]
+    try:
+        for r in range(0, grid.height, strip_rows):
+            win = Window(0, r, grid.width, min(strip_rows, grid.height - r))
+            for path in rasters:
+                gio.read_raster(path, window=win)
+            for q, w in opened:
+                u0 = time.perf_counter()
+                block = gio.read_raster(q, window=win)
+                untimed += time.perf_counter() - u0
+                w.write(block if block.ndim == 3 else block[None], r)
+    finally:
+        for _, w in writers:
+            w.__exit__(None, None, None)
+    (dest / "zones").mkdir(exist_ok=True)
+    for path in out["zones"]:
+        u0 = time.perf_counter()
+        table = gio.read_vector(path)
+        untimed += time.perf_counter() - u0
+        gio.write_table(dest / "zones" / Path(path).name, table, layer=Path(path).stem, parquet=True)
+    u0 = time.perf_counter()
+    patches = gio.read_vector(out["lost_patches"])
+    record = gio.read_json(out["uncertainty"])
+    untimed += time.perf_counter() - u0
+    gio.write_table(dest / "lost_patches.gpkg", patches, layer="lost_patches", geometry_type="Polygon")
+    gio.write_json(dest / "uncertainty.json", record)
+    return {"wall_s": time.perf_counter() - t0 - untimed, "output_read_s": untimed}
+
+
 def timed(fn, *args, **kwargs) -> tuple[float, float, object]:
     before = peak_mib()
     t0 = time.perf_counter()
@@ -162,8 +334,15 @@ def main() -> None:
     ap.add_argument("--compress", default="zstd")
     ap.add_argument("--no-exact", action="store_true", help="skip the exact carbon path")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--dates", type=int, default=3, help="scenes of the ingest and composite stages (at most 6)")
+    ap.add_argument("--change-run", type=Path, default=None,
+                    help="a finished workflow run's folder (with results/change/Y0_Y1): its change rule is timed on a "
+                         "copy of its inputs (default: this checkout's results/ if it holds a change pair)")
+    ap.add_argument("--no-change", action="store_true", help="skip the change stage")
     a = ap.parse_args()
     from greensink.carbon import run_carbon
+    from greensink.composite import run_composite
+    from greensink.ingest.run import run_ingest
     from greensink.vegetation import PRODUCTS, run_vegetation
 
     work = a.workdir or Path(tempfile.mkdtemp(prefix="raster_floor_"))
@@ -173,6 +352,25 @@ def main() -> None:
     generate(work, a.size, a.mixed)
     print(f"generated {a.size} × {a.size} px in {time.perf_counter() - t0:.1f} s ({work})", flush=True)
     lines = []
+
+    def report(stage: str, wall: float, mem: float, fl: float, note: str = "") -> None:
+        lines.append((stage, wall, mem, fl))
+        print(f"{stage}: {wall:.2f} s{note}, floor {fl:.2f} s, stage/floor ratio: {wall / fl:.2f}", flush=True)
+
+    t0 = time.perf_counter()
+    scene_files, table, grid_json, scene_grid = make_scenes(work, a.size, a.dates)
+    print(f"generated {a.dates} Sentinel-2-like scenes in {time.perf_counter() - t0:.1f} s", flush=True)
+    season = {"start": "04-01", "end": "10-31"}
+    ingest_out = work / "ingest" / "scenes.json"
+    wall, mem, record = timed(run_ingest, grid_json, ingest_out, year=2023, source="files", season=season,
+                              block_rows=512, table=table)
+    fl = scene_floor(scene_files, scene_grid, [ingest_out], work / "ingest_floor", a.compress)
+    report("ingest masking", wall, mem, fl["wall_s"], f" ({record['summary']['masked_pct']:.1f} % of observations masked)")
+    comp_out = work / "composite_s2.tif"
+    wall, mem, _ = timed(run_composite, ingest_out, grid_json, comp_out, method="median", block_rows=512,
+                         compress=a.compress)
+    fl = scene_floor(scene_files, scene_grid, [comp_out], work / "composite_floor", a.compress)
+    report("composite", wall, mem, fl["wall_s"])
 
     veg_out = {k: work / "veg" / f"{k}.tif" for k in PRODUCTS} | {"stats": work / "veg" / "vegetation.json"}
     wall, mem, _ = timed(run_vegetation, work / "composite.tif", veg_out, settings=VEG_SETTINGS, compress=a.compress)
@@ -206,6 +404,25 @@ def main() -> None:
         print(f"carbon tabulated vs exact: estimate band identical: {np.array_equal(ex[0], tb[0], equal_nan=True)}; "
               f"mean band difference {np.mean(tb[1][ok] - ex[1][ok]):+.4f} / {np.mean(tb[2][ok] - ex[2][ok]):+.4f} t C/ha "
               f"(lower / upper; mean width {width.mean():.3f}; the exact band is a 200-draw Monte Carlo sample)")
+    run = a.change_run or (ROOT if any((ROOT / "results" / "change").glob("*_*/sink.tif")) else None)
+    if a.no_change or run is None:
+        print("change: skipped (no finished run with results/change/Y0_Y1: pass --change-run)", flush=True)
+    else:
+        from greensink.change import run_change
+
+        pair = sorted(run.joinpath("results", "change").glob("*_*/sink.tif"))[0].parent.name
+        y0, y1 = (int(v) for v in pair.split("_"))
+        copy = work / "change_run"
+        for sub in ("zones", "types", str(y0), str(y1), f"change/{pair}"):  # a copy: the run may be rewritten meanwhile
+            src = run / "results" / sub
+            if src.exists():
+                shutil.copytree(src, copy / "results" / sub, dirs_exist_ok=True)
+        inp, out, kwargs = change_inputs(copy, y0, y1)
+        wall, mem, _ = timed(run_change, inp, out, compress=a.compress, **kwargs)
+        fl = change_floor(inp, out, work / "change_floor", a.compress)
+        grid = json.loads(Path(inp["grid"]).read_text())
+        report("change", wall, mem, fl["wall_s"], f" ({pair}, {grid['width']} × {grid['height']} px, "
+               f"{len(kwargs['levels'])} zone levels, from {run})")
     print(f"peak memory (VmHWM) of the run: {peak_mib():.0f} MiB")
     print(json.dumps({"size": a.size, "stages": [{"stage": s, "wall_s": w, "peak_growth_mib": m, "floor_s": f,
                                                    "ratio": w / f} for s, w, m, f in lines]}))
