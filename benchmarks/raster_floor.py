@@ -124,8 +124,8 @@ def floor(inputs: list[Path], outputs: list[Path], dest: Path, compress: str, st
 
     dest.mkdir(parents=True, exist_ok=True)
     grid = gio.read_grid(inputs[0])
-    t0 = time.perf_counter()
-    untimed = 0.0
+    t0, c0 = time.perf_counter(), time.process_time()
+    untimed = untimed_cpu = 0.0
     writers = []
     for p in outputs:
         with gio.open_raster(p) as src:
@@ -139,14 +139,16 @@ def floor(inputs: list[Path], outputs: list[Path], dest: Path, compress: str, st
             for p in inputs:
                 gio.read_raster(p, window=win)
             for p, out in opened:
-                u0 = time.perf_counter()
+                u0, v0 = time.perf_counter(), time.process_time()
                 block = gio.read_raster(p, window=win)
                 untimed += time.perf_counter() - u0
+                untimed_cpu += time.process_time() - v0
                 out.write(block if block.ndim == 3 else block[None], r)
     finally:
         for _, w in writers:
             w.__exit__(None, None, None)
-    return {"wall_s": time.perf_counter() - t0 - untimed, "output_read_s": untimed}
+    return {"wall_s": time.perf_counter() - t0 - untimed, "cpu_s": time.process_time() - c0 - untimed_cpu,
+            "output_read_s": untimed}
 
 
 def scene_floor(scene_files: list[dict], grid, outputs: list[Path], dest: Path, compress: str,
@@ -161,8 +163,8 @@ def scene_floor(scene_files: list[dict], grid, outputs: list[Path], dest: Path, 
     from greensink import io as gio
 
     dest.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    untimed = 0.0
+    t0, c0 = time.perf_counter(), time.process_time()
+    untimed = untimed_cpu = 0.0
     srcs = [rasterio.open(f) for sc in scene_files for f in sc.values()]
     writers = []
     for q in outputs:
@@ -181,9 +183,10 @@ def scene_floor(scene_files: list[dict], grid, outputs: list[Path], dest: Path, 
                 r0, r1 = int(r * f), min(src.height, int(np.ceil((r + h) * f)))
                 src.read(1, window=Window(0, r0, src.width, r1 - r0))
             for q, out in opened:
-                u0 = time.perf_counter()
+                u0, v0 = time.perf_counter(), time.process_time()
                 block = gio.read_raster(q, window=Window(0, r, grid.width, h))
                 untimed += time.perf_counter() - u0
+                untimed_cpu += time.process_time() - v0
                 out.write(block if block.ndim == 3 else block[None], r)
     finally:
         for _, w in writers:
@@ -192,11 +195,13 @@ def scene_floor(scene_files: list[dict], grid, outputs: list[Path], dest: Path, 
             src.close()
     for q in outputs:
         if q.suffix == ".json":
-            u0 = time.perf_counter()
+            u0, v0 = time.perf_counter(), time.process_time()
             record = gio.read_json(q)
             untimed += time.perf_counter() - u0
+            untimed_cpu += time.process_time() - v0
             gio.write_json(dest / q.name, record)
-    return {"wall_s": time.perf_counter() - t0 - untimed, "output_read_s": untimed}
+    return {"wall_s": time.perf_counter() - t0 - untimed, "cpu_s": time.process_time() - c0 - untimed_cpu,
+            "output_read_s": untimed}
 
 
 def make_scenes(work: Path, size: int, n_dates: int) -> tuple[list[dict], Path, Path, object]:
@@ -272,8 +277,8 @@ def change_floor(inp: dict, out: dict, dest: Path, compress: str, strip_rows: in
     from greensink import io as gio
 
     dest.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    untimed = 0.0
+    t0, c0 = time.perf_counter(), time.process_time()
+    untimed = untimed_cpu = 0.0
     rasters = [inp[k] for k in CHANGE_RASTERS] + list(inp["predictors0"]) + list(inp["predictors1"])
     grid = gio.read_grid(inp["fractions0"])
     for path in (*inp["coverage"],):
@@ -298,33 +303,39 @@ def change_floor(inp: dict, out: dict, dest: Path, compress: str, strip_rows: in
             for path in rasters:
                 gio.read_raster(path, window=win)
             for q, w in opened:
-                u0 = time.perf_counter()
+                u0, v0 = time.perf_counter(), time.process_time()
                 block = gio.read_raster(q, window=win)
                 untimed += time.perf_counter() - u0
+                untimed_cpu += time.process_time() - v0
                 w.write(block if block.ndim == 3 else block[None], r)
     finally:
         for _, w in writers:
             w.__exit__(None, None, None)
     (dest / "zones").mkdir(exist_ok=True)
     for path in out["zones"]:
-        u0 = time.perf_counter()
+        u0, v0 = time.perf_counter(), time.process_time()
         table = gio.read_vector(path)
         untimed += time.perf_counter() - u0
+        untimed_cpu += time.process_time() - v0
         gio.write_table(dest / "zones" / Path(path).name, table, layer=Path(path).stem, parquet=True)
-    u0 = time.perf_counter()
+    u0, v0 = time.perf_counter(), time.process_time()
     patches = gio.read_vector(out["lost_patches"])
     record = gio.read_json(out["uncertainty"])
     untimed += time.perf_counter() - u0
+    untimed_cpu += time.process_time() - v0
     gio.write_table(dest / "lost_patches.gpkg", patches, layer="lost_patches", geometry_type="Polygon")
     gio.write_json(dest / "uncertainty.json", record)
-    return {"wall_s": time.perf_counter() - t0 - untimed, "output_read_s": untimed}
+    return {"wall_s": time.perf_counter() - t0 - untimed, "cpu_s": time.process_time() - c0 - untimed_cpu,
+            "output_read_s": untimed}
 
 
-def timed(fn, *args, **kwargs) -> tuple[float, float, object]:
+def timed(fn, *args, **kwargs) -> tuple[dict, object]:
+    """({wall_s, cpu_s, peak_growth_mib}, result) of ``fn(*args, **kwargs)``; CPU time is the process's (all threads)."""
     before = peak_mib()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = fn(*args, **kwargs)
-    return time.perf_counter() - t0, peak_mib() - before, result
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+            "peak_growth_mib": max(0.0, peak_mib() - before)}, result
 
 
 def main() -> None:
@@ -353,52 +364,51 @@ def main() -> None:
     print(f"generated {a.size} × {a.size} px in {time.perf_counter() - t0:.1f} s ({work})", flush=True)
     lines = []
 
-    def report(stage: str, wall: float, mem: float, fl: float, note: str = "") -> None:
-        lines.append((stage, wall, mem, fl))
-        print(f"{stage}: {wall:.2f} s{note}, floor {fl:.2f} s, stage/floor ratio: {wall / fl:.2f}", flush=True)
+    def report(stage: str, m: dict, fl: dict, note: str = "") -> None:
+        lines.append({"stage": stage, **m, "floor_s": fl["wall_s"], "floor_cpu_s": fl["cpu_s"],
+                      "ratio": m["wall_s"] / fl["wall_s"], "cpu_ratio": m["cpu_s"] / fl["cpu_s"]})
+        print(f"{stage}: {m['wall_s']:.2f} s (CPU {m['cpu_s']:.2f} s){note}, floor {fl['wall_s']:.2f} s (CPU "
+              f"{fl['cpu_s']:.2f} s), CPU ratio {m['cpu_s'] / fl['cpu_s']:.2f}, "
+              f"stage/floor ratio: {m['wall_s'] / fl['wall_s']:.2f}", flush=True)
 
     t0 = time.perf_counter()
     scene_files, table, grid_json, scene_grid = make_scenes(work, a.size, a.dates)
     print(f"generated {a.dates} Sentinel-2-like scenes in {time.perf_counter() - t0:.1f} s", flush=True)
     season = {"start": "04-01", "end": "10-31"}
     ingest_out = work / "ingest" / "scenes.json"
-    wall, mem, record = timed(run_ingest, grid_json, ingest_out, year=2023, source="files", season=season,
+    m, record = timed(run_ingest, grid_json, ingest_out, year=2023, source="files", season=season,
                               block_rows=512, table=table)
     fl = scene_floor(scene_files, scene_grid, [ingest_out], work / "ingest_floor", a.compress)
-    report("ingest masking", wall, mem, fl["wall_s"], f" ({record['summary']['masked_pct']:.1f} % of observations masked)")
+    report("ingest masking", m, fl, f" ({record['summary']['masked_pct']:.1f} % of observations masked)")
     comp_out = work / "composite_s2.tif"
-    wall, mem, _ = timed(run_composite, ingest_out, grid_json, comp_out, method="median", block_rows=512,
+    m, _ = timed(run_composite, ingest_out, grid_json, comp_out, method="median", block_rows=512,
                          compress=a.compress)
     fl = scene_floor(scene_files, scene_grid, [comp_out], work / "composite_floor", a.compress)
-    report("composite", wall, mem, fl["wall_s"])
+    report("composite", m, fl)
 
     veg_out = {k: work / "veg" / f"{k}.tif" for k in PRODUCTS} | {"stats": work / "veg" / "vegetation.json"}
-    wall, mem, _ = timed(run_vegetation, work / "composite.tif", veg_out, settings=VEG_SETTINGS, compress=a.compress)
+    m, _ = timed(run_vegetation, work / "composite.tif", veg_out, settings=VEG_SETTINGS, compress=a.compress)
     fl = floor([work / "composite.tif"], [veg_out[k] for k in PRODUCTS], work / "veg_floor", a.compress)
-    lines.append(("vegetation", wall, mem, fl["wall_s"]))
-    print(f"vegetation: {wall:.2f} s, floor {fl['wall_s']:.2f} s, stage/floor ratio: {wall / fl['wall_s']:.2f}",
-          flush=True)
+    report("vegetation", m, fl)
 
     models = work / "models.json"
     inputs = [work / "fractions.tif", work / "ndvi.tif", work / "ndvi_se.tif"]
     carbon = {}
     for method in ("tabulated", *(() if a.no_exact else ("exact",))):
         out = work / f"carbon_{method}.tif"
-        wall, mem, stats = timed(run_carbon, models, {"ndvi": work / "ndvi.tif"}, work / "fractions.tif",
-                                 work / "ndvi_se.tif", out, work / f"carbon_{method}.json", types=TYPES, year=2024,
-                                 seed=1, uncertainty={"pixel_interval": method}, compress=a.compress)
-        carbon[method] = (wall, mem, out, stats)
-    fl = floor(inputs, [carbon["tabulated"][2]], work / "carbon_floor", a.compress)
-    typed = carbon["tabulated"][3]["typed_pixels"]
-    for method, (wall, mem, _, _) in carbon.items():
-        lines.append((f"carbon ({method})", wall, mem, fl["wall_s"]))
-        print(f"carbon ({method}): {wall:.2f} s for {typed / 1e6:.2f} M typed px, floor {fl['wall_s']:.2f} s, "
-              f"stage/floor ratio: {wall / fl['wall_s']:.2f}", flush=True)
+        m, stats = timed(run_carbon, models, {"ndvi": work / "ndvi.tif"}, work / "fractions.tif",
+                         work / "ndvi_se.tif", out, work / f"carbon_{method}.json", types=TYPES, year=2024,
+                         seed=1, uncertainty={"pixel_interval": method}, compress=a.compress)
+        carbon[method] = (m, out, stats)
+    fl = floor(inputs, [carbon["tabulated"][1]], work / "carbon_floor", a.compress)
+    typed = carbon["tabulated"][2]["typed_pixels"]
+    for method, (m, _, _) in carbon.items():
+        report(f"carbon ({method})", m, fl, f" for {typed / 1e6:.2f} M typed px")
     if "exact" in carbon:
         from greensink import io as gio
 
-        ex = gio.read_raster(carbon["exact"][2]).astype(np.float64)
-        tb = gio.read_raster(carbon["tabulated"][2]).astype(np.float64)
+        ex = gio.read_raster(carbon["exact"][1]).astype(np.float64)
+        tb = gio.read_raster(carbon["tabulated"][1]).astype(np.float64)
         ok = np.isfinite(ex[1])
         width = (ex[2] - ex[1])[ok]
         print(f"carbon tabulated vs exact: estimate band identical: {np.array_equal(ex[0], tb[0], equal_nan=True)}; "
@@ -418,14 +428,13 @@ def main() -> None:
             if src.exists():
                 shutil.copytree(src, copy / "results" / sub, dirs_exist_ok=True)
         inp, out, kwargs = change_inputs(copy, y0, y1)
-        wall, mem, _ = timed(run_change, inp, out, compress=a.compress, **kwargs)
+        m, _ = timed(run_change, inp, out, compress=a.compress, **kwargs)
         fl = change_floor(inp, out, work / "change_floor", a.compress)
         grid = json.loads(Path(inp["grid"]).read_text())
-        report("change", wall, mem, fl["wall_s"], f" ({pair}, {grid['width']} × {grid['height']} px, "
+        report("change", m, fl, f" ({pair}, {grid['width']} × {grid['height']} px, "
                f"{len(kwargs['levels'])} zone levels, from {run})")
     print(f"peak memory (VmHWM) of the run: {peak_mib():.0f} MiB")
-    print(json.dumps({"size": a.size, "stages": [{"stage": s, "wall_s": w, "peak_growth_mib": m, "floor_s": f,
-                                                   "ratio": w / f} for s, w, m, f in lines]}))
+    print(json.dumps({"size": a.size, "load_average_end": os.getloadavg()[0], "stages": lines}))
 
 
 if __name__ == "__main__":
