@@ -21,6 +21,7 @@ import rasterio
 
 import own_city
 from checkout import copy_checkout, digest, sh
+from conftest import shared_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
@@ -53,27 +54,33 @@ model:
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory) -> Path:
+    """The checkout copy with the demo run and then the own-data project run, built once per session under a file lock
+    (conftest.shared_dir): a module fixture alone is built once per pytest-xdist worker that gets one of these tests."""
     if not (ROOT / ".venv" / "bin" / "snakemake").exists():
         pytest.skip("needs the project's .venv (make install)")
-    root = copy_checkout(tmp_path_factory.mktemp("checkout"))
+    return shared_dir(tmp_path_factory, "own_data_checkout", _build_checkout)
+
+
+def _build_checkout(root: Path) -> None:
+    copy_checkout(root)
     # `make demo` (smaller): the demo's products are now in results/ at the root
     sh(root, ".venv/bin/snakemake", "--cores", "2", "--config",
        "demo={extent_m: 1000, blocks: [2, 2], parcels_per_block: [2, 2], scenes_per_year: 2}", "model={n_bootstrap: 20}")
     assert (root / "results" / "2023" / "zones" / "parcel.gpkg").exists()
     own_city.write_city(root / "mydata")
     (root / "my.yaml").write_text(MY_CONFIG, encoding="utf-8")
-    return root
+    # the user's run, as the README prints it: validate, run, and a second run that has nothing to do
+    demo_before = {p: digest(p) for p in sorted((root / "results").rglob("*.gpkg"))}
+    proc = sh(root, ".venv/bin/greensink", "validate", "my.yaml")
+    assert "my.yaml: valid" in proc.stdout, proc.stdout + proc.stderr
+    sh(root, ".venv/bin/greensink", "run", "my.yaml", "--cores", "2")
+    again = sh(root, ".venv/bin/snakemake", "--cores", "2", "--configfile", "my.yaml")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert {p: digest(p) for p in sorted((root / "results").rglob("*.gpkg"))} == demo_before  # demo untouched
 
 
 @pytest.fixture(scope="module")
 def project(checkout) -> Path:
-    demo_before = {p: digest(p) for p in sorted((checkout / "results").rglob("*.gpkg"))}
-    proc = sh(checkout, ".venv/bin/greensink", "validate", "my.yaml")
-    assert "my.yaml: valid" in proc.stdout, proc.stdout + proc.stderr
-    sh(checkout, ".venv/bin/greensink", "run", "my.yaml", "--cores", "2")
-    again = sh(checkout, ".venv/bin/snakemake", "--cores", "2", "--configfile", "my.yaml")
-    assert "Nothing to be done" in again.stdout + again.stderr
-    assert {p: digest(p) for p in sorted((checkout / "results").rglob("*.gpkg"))} == demo_before  # demo untouched
     return checkout / "projects" / "my"
 
 

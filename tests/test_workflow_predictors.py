@@ -37,6 +37,7 @@ import rasterio
 import yaml
 from rasterio.transform import Affine
 
+from conftest import shared_dir
 from greensink.demo import carbon_curve  # the hidden truth curves, the reference of one test
 from test_workflow import small_config, snakemake
 
@@ -86,20 +87,28 @@ def build_chm(truth_ndvi: Path, out: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> dict:
-    workdir = tmp_path_factory.mktemp("predictors_run")
+    """The predictors run, built once per session under a file lock (conftest.shared_dir): a module fixture alone is
+    built once per pytest-xdist worker that gets one of this module's tests, twice on two workers."""
+    workdir = shared_dir(tmp_path_factory, "predictors_run", _build_run)
+    scratch = tmp_path_factory.mktemp("chm")  # the CHM is rebuilt (same seed, same bytes) for its expected values
+    return {"dir": workdir, "chm": {y: build_chm(workdir / f"resources/demo/truth/ndvi_{y}.tif", scratch / f"chm_{y}.tif")
+                                    for y in YEARS}}
+
+
+def _build_run(workdir: Path) -> None:
     cfg_path = small_config(workdir)
     cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
     cfg["years"] = YEARS  # two years (the demo config lists three): one CHM each
     cfg_path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     snakemake(workdir, "resources/demo/demo.json")  # the demo inputs and truth only
-    chm = {y: build_chm(workdir / f"resources/demo/truth/ndvi_{y}.tif", workdir / f"chm_{y}.tif") for y in YEARS}
+    for y in YEARS:
+        build_chm(workdir / f"resources/demo/truth/ndvi_{y}.tif", workdir / f"chm_{y}.tif")
     cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
     cfg["model"]["predictors"] = PREDICTORS
     cfg["vegetation"]["chm"] = {"path": str(workdir / "chm_{year}.tif"), "tree_height_m": TREE_HEIGHT_M,
                                 "shrub_height_m": 0.5}
     cfg_path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     snakemake(workdir)
-    return {"dir": workdir, "chm": chm}
 
 
 def read(path: Path, band: int | None = None) -> np.ndarray:
