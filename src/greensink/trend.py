@@ -35,7 +35,7 @@ import pandas as pd
 
 from greensink import io as gio
 from greensink.aggregate import zone_draw_sums
-from greensink.carbon import CO2_PER_C, interval_quantiles, typed_pixels
+from greensink.carbon import interval_quantiles, typed_pixels
 from greensink.change import sink_classes
 from greensink.grid import Grid
 from greensink.model import used_predictors
@@ -47,6 +47,7 @@ from greensink.series import (
     year_pixel_function,
 )
 from greensink.uncertainty import u_pct
+from greensink.units import CO2_PER_C
 
 log = logging.getLogger(__name__)
 
