@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import shapely.affinity
 import yaml
 from affine import Affine
 from shapely.geometry import Point, box
@@ -227,12 +228,43 @@ def _(w: World):
 
 # ----------------------------------------------------------------------------- zones
 
-@case("zones-levels-finest-first", "zones", ("level 'district' (2 zones) is listed after 'block' (6 zones)",
-                                              "List the levels coarsest first"),
-      "zone levels listed finest first (parent ids would be inverted)", "list the levels coarsest first")
+@case("zones-levels-finest-first", "zones", ("the levels are listed in the wrong order",
+                                              "'district' (zones[1], 2 zones) is listed after 'block' (zones[0], 6 zones)",
+                                              "6 of 6 'block' zones lie within a 'district' zone",
+                                              "List the levels coarsest first: district, block."),
+      "zone levels listed finest first (parent ids would be inverted)", "list the levels in the order the message gives")
 def _(w: World):
     w.cfg["zones"] = [{"level": "block", "path": "mydata/zones.gpkg", "layer": "block", "id": "code"},
                       {"level": "district", "path": "mydata/zones.gpkg", "layer": "district", "id": "code"}]
+    return w.validate()
+
+
+@case("zones-levels-finest-first-same-count", "zones", ("the levels are listed in the wrong order",
+                                                        "2 of 2 'district' zones lie within a 'half' zone",
+                                                        "List the levels coarsest first: half, district."),
+      "a coarser level listed after a finer one with as many zones, which zone counts cannot tell",
+      "list the levels in the order the message gives")
+def _(w: World):
+    # two halves (west, east) 200 m wider than the districts on every side: each district lies in one half,
+    # and neither half in a district, with 2 zones each
+    d = gpd.read_file(w.path("mydata/zones.gpkg"), layer="district").to_crs(own_city.CRS)
+    gpd.GeoDataFrame({"code": ["west", "east"]}, geometry=d.buffer(200, join_style="mitre").values, crs=own_city.CRS
+                     ).to_file(w.path("mydata/halves.gpkg"), layer="half")
+    w.cfg["zones"] = [{"level": "district", "path": "mydata/zones.gpkg", "layer": "district", "id": "code"},
+                      {"level": "half", "path": "mydata/halves.gpkg", "layer": "half", "id": "code"}]
+    return w.validate()
+
+
+@case("zones-children-straddle", "zones", ("1 of 6 'block' zones (zones[1]", "do not lie within one 'district' zone",
+                                           "W1 (25.0 % outside)", "Snap the 'block' boundaries to the 'district' ones"),
+      "a block drawn across two districts (a child straddling parents)",
+      "snap the child boundaries to the parent level, or check the levels belong together", kind="warning")
+def _(w: World):
+    blocks = gpd.read_file(w.path("mydata/zones.gpkg"), layer="block").to_crs(own_city.CRS)
+    k = blocks.index[blocks["code"] == "W1"][0]
+    blocks.loc[k, "geometry"] = shapely.affinity.translate(blocks.geometry[k], xoff=300)  # 300 of its 1200 m east
+    blocks.to_file(w.path("mydata/blocks.gpkg"), layer="block")
+    w.cfg["zones"][1].update(path="mydata/blocks.gpkg")
     return w.validate()
 
 

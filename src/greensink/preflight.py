@@ -126,6 +126,7 @@ def _zones(cfg: Mapping, missing: set[str], found: Findings) -> Bounds | None:
     """Check each zone layer's CRS and columns; return the zones' extent in the analysis CRS."""
     area: Bounds | None = None
     counts: list[tuple[str, int]] = []
+    readable: list[tuple[int, Mapping]] = []  # levels whose geometries the containment check can read
     for i, z in enumerate(cfg["zones"]):
         key = f"zones[{i}]"
         if f"{key}.path" in missing or demo_output(cfg, z["path"]):
@@ -151,6 +152,11 @@ def _zones(cfg: Mapping, missing: set[str], found: Findings) -> Bounds | None:
             area = _union(area, _bounds_in(info.get("total_bounds"), info["crs"], cfg["crs"]))
         except Exception as exc:  # noqa: BLE001 - a CRS pyproj cannot transform
             found.problems.append(f"{where}: its CRS {info['crs']} cannot be transformed to {cfg['crs']} ({exc}).")
+            continue
+        if info.get("features") and z["id"] in fields:
+            readable.append((i, z))
+    if _containment(cfg, readable, found):
+        counts = []  # the order was judged by containment; the zone counts would say it again
     for (coarse, n_coarse), (fine, n_fine) in zip(counts, counts[1:], strict=False):
         if n_fine < n_coarse:
             found.problems.append(
@@ -159,6 +165,82 @@ def _zones(cfg: Mapping, missing: set[str], found: Findings) -> Bounds | None:
                 "parcel).")
     _season_note(cfg, area, found)
     return area
+
+
+def _level_geometries(cfg: Mapping, z: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    """A zone layer's ids and polygons in the analysis CRS (invalid ones repaired), empty ones left out."""
+    import pyogrio
+    import shapely
+
+    gdf = pyogrio.read_dataframe(z["path"], layer=z.get("layer"), columns=[z["id"]]).to_crs(cfg["crs"])
+    geoms = gdf.geometry.to_numpy()
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    geoms, ids = geoms[keep], gdf[z["id"]].astype(str).to_numpy()[keep]
+    bad = ~shapely.is_valid(geoms)
+    if bad.any():
+        geoms[bad] = shapely.make_valid(geoms[bad])
+    return ids, geoms
+
+
+def _containment(cfg: Mapping, readable: Sequence[tuple[int, Mapping]], found: Findings, limit: int = 5) -> bool:
+    """A coarser level must contain its children: for each pair of adjacent levels (as listed, both readable),
+    every zone of the finer should lie (≥ 99 % of its area) within one zone of the coarser. Levels listed in
+    the wrong order (most finer zones not within a coarser one, but most coarser zones within a finer one)
+    are a problem naming the order that works; children that straddle parents are a warning naming the first
+    few with the share outside. Returns True when the order was judged here (the caller's count check is then
+    not needed)."""
+    from greensink.zones import STRADDLE_SHARE, containment
+
+    if len(readable) < 2 or [i for i, _ in readable] != list(range(len(cfg["zones"]))):
+        return False
+    try:
+        layers = [(i, z, *_level_geometries(cfg, z)) for i, z in readable]
+    except Exception as exc:  # noqa: BLE001 - the zones rule reads them again and names the problem
+        found.warnings.append(f"zones: the levels' containment could not be checked ({exc}).")
+        return False
+    wrong = False
+    for (i, za, _, ga), (j, zb, ids_b, gb) in zip(layers, layers[1:], strict=False):
+        a, b = za["level"], zb["level"]
+        _, share = containment(gb, ga)
+        inside = share >= STRADDLE_SHARE
+        if len(gb) and inside.mean() < 0.5:
+            _, back = containment(ga, gb)
+            n_back = int((back >= STRADDLE_SHARE).sum())
+            if len(ga) and n_back / len(ga) >= 0.5:
+                wrong = True
+                sizes = {z["level"]: len(g) for _, z, _, g in layers}
+                order = _order_that_works(layers)
+                found.problems.append(
+                    f"zones: the levels are listed in the wrong order: {b!r} (zones[{j}], {sizes[b]} zones) is listed "
+                    f"after {a!r} (zones[{i}], {sizes[a]} zones), but {n_back} of {len(ga)} {a!r} zones lie within a "
+                    f"{b!r} zone and only {int(inside.sum())} of {len(gb)} {b!r} zones within a {a!r} zone. A coarser "
+                    f"level must contain its children (parent ids would be inverted). List the levels coarsest first: "
+                    f"{', '.join(order)}.")
+                continue
+        out = np.flatnonzero(~inside)
+        if out.size:
+            worst = out[np.argsort(share[out], kind="stable")][:limit]
+            named = ", ".join(f"{ids_b[k]} ({100.0 * (1.0 - share[k]):.1f} % outside)" for k in worst)
+            more = f" and {out.size - limit} more" if out.size > limit else ""
+            found.warnings.append(
+                f"zones: {out.size} of {len(gb)} {b!r} zones (zones[{j}], {zb['path']}) do not lie within one {a!r} "
+                f"zone (less than {100 * STRADDLE_SHARE:g} % of their area inside the {a!r} zone holding most of them): "
+                f"{named}{more}. Each is counted in the {a!r} zone holding most of it, so that zone's sums include land "
+                f"outside it. Snap the {b!r} boundaries to the {a!r} ones, or check that the levels belong together.")
+    return wrong
+
+
+def _order_that_works(layers: Sequence[tuple]) -> list[str]:
+    """The levels coarsest first, judged by containment: a level that holds (most zones of) more of the other
+    levels within its zones is coarser; ties by fewer zones, then as listed. Run only when the order is wrong."""
+    from greensink.zones import STRADDLE_SHARE, containment
+
+    def holds(outer, inner) -> bool:
+        return len(inner[3]) > 0 and (containment(inner[3], outer[3])[1] >= STRADDLE_SHARE).mean() >= 0.5
+
+    score = [sum(holds(x, y) for y in layers if y is not x) for x in layers]
+    ranked = sorted(range(len(layers)), key=lambda k: (-score[k], len(layers[k][3]), layers[k][0]))
+    return [layers[k][1]["level"] for k in ranked]
 
 
 def _season_note(cfg: Mapping, area: Bounds | None, found: Findings) -> None:
