@@ -759,7 +759,7 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
     if spec is not None and spec.ndvi and ndvi_se is None:
         raise ModelError("the NDVI error source needs the 'ndvi_se' raster (results/{year}/ndvi_se.tif). "
                          "Got none. Pass it, or set uncertainty.ndvi.enabled: false.")
-    out = np.zeros((3, frac.shape[1]))
+    out = np.zeros((3, frac.shape[1]), dtype=np.float32)  # float32 as written (rounding is monotone: the clamp below is the same)
     active = typed_pixels(fractions)
     n_of = (frac[:, active] > 0).sum(axis=0)
     slow = [active[n_of > 1]]
@@ -818,7 +818,7 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
     known = np.isfinite(out[1])
     out[1, known] = np.minimum(out[1, known], out[0, known])
     out[2, known] = np.maximum(out[2, known], out[0, known])
-    return out.astype(np.float32).reshape(3, *shape)
+    return out.reshape(3, *shape)
 
 
 def model_use_stats(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors) -> dict:
