@@ -11,7 +11,10 @@ than a tolerance (``indicators.no_net_loss_tolerance_pixels``, default half a pi
 change is a partly covered edge pixel flipping, below what the imagery can resolve.
 
 Zone sums use the stock tables' fill rule for unobserved typed land in each year (see
-:mod:`greensink.aggregate`); a zone whose stock is NaN in either year has a NaN sink. Each year
+:mod:`greensink.aggregate`); a zone whose stock is NaN in either year has a NaN sink. Partial observation
+(docs/method.md, "Partial observation in the change products"): the share of a zone's typed land observed
+in both years (:func:`observation_shares`) and the sink over that land alone are reported beside the filled
+sink, the zone is flagged where it is partly observed, and below ``carbon.min_observed_pct`` its sink is NaN. Each year
 is evaluated with that year's green-space types (fractions0 for y0, fractions1 for y1); the
 pixels evaluated are those typed in either year (elsewhere the stock is 0 in both years).
 

@@ -5,6 +5,7 @@ call :func:`check_inputs` on the config as the workflow sees it (:func:`greensin
 It reads headers and attribute tables, not pixels (except a land-cover raster's classes), and checks:
 files exist and globs match; scene dates parse and every year has scenes in its season; every file
 has a CRS; scenes, population and plots overlap the zones; zone id, name and parent columns exist;
+each zone level lies within the one listed before it (:func:`_containment`: wrong order and straddlers);
 plots have the configured columns, numeric carbon and known types; green-space types are configured;
 the class table covers the land-cover raster. Each problem names the file, the field, what was found
 and the fix. Inputs the demo rule writes (source demo) do not exist yet and are not checked.
