@@ -42,3 +42,20 @@ def machine_summary() -> str:
         mem_gib = float("nan")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{cores} cores ({cpu}), {mem_gib:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def vmhwm_mib() -> float:
+    """Peak resident set size of this process so far (``VmHWM`` of /proc/self/status), MiB.
+
+    Unlike ``ru_maxrss``, which Linux carries across ``execve`` (a child of a big parent reports
+    the parent's peak), ``VmHWM`` belongs to this process image alone. Falls back to ``ru_maxrss``
+    where /proc is not available."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
