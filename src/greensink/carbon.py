@@ -1043,7 +1043,8 @@ def carbon_map_streamed(
     with gio.raster_writer(out_path, grid, 3, band_names=carbon_band_names(interval_pct), compress=compress,
                            tags={"units": "t C/ha", "interval_pct": interval_pct}) as out:
         for i, ((sl, frac), *preds) in enumerate(zip(*readers, strict=True)):
-            layers = {q: block for q, (_, block) in zip(names, preds, strict=True)}
+            # float64 once per strip (the pixel functions work in float64 and would each convert the rasters again)
+            layers = {q: block.reshape(-1).astype(np.float64) for q, (_, block) in zip(names, preds, strict=True)}
             shape = (sl.stop - sl.start, grid.width)
             active = typed_pixels(frac)
             if table is not None:
