@@ -412,7 +412,8 @@ TABLE_LOG_STEP = 0.01  # step of ln x for the logarithmic and power forms
 TABLE_X_STRIDE = 8  # R (the noise's shape) is tabulated at every 8th predictor node: it varies slowly with x
 SOLVER_MAX_ITER = 60
 SOLVER_ROWS = 2048  # rows per solver pass (memory: a few (rows, B) float64 arrays)
-SOLVER_RTOL = 1e-7
+SOLVER_RTOL = 1e-5  # a row stops when its Newton step is below this share of its scale; the step is still taken,
+# so its error is of the order of the step squared (bands moved by < 1e-5 of their width against 1e-7 here)
 
 
 def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
@@ -422,7 +423,7 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
     (:func:`greensink.uncertainty.pixel_noise_cdf`), i.e. of the noisy draws' distribution, not of one set of
     B noise numbers. Rows with α = σ = 0 give ``np.quantile`` of their values (linear interpolation, as
     :func:`density_map`). Otherwise the root of mean_b G(q − v_b) = p by Newton steps kept inside a bracket
-    (bisection where a step leaves it), each row iterated until its step is below 1e-7 of its scale, so a
+    (bisection where a step leaves it), each row iterated until its step is below :data:`SOLVER_RTOL` of its scale, so a
     row's result does not depend on the other rows. ``start`` (len(probs), n): first guesses (else a
     normal approximation)."""
     from scipy.special import ndtri
