@@ -60,7 +60,9 @@ def test_minimal_config_gets_every_default():
     assert cfg["model"]["forms"] == ["linear", "logarithmic", "power", "exponential", "ensemble"]
     assert cfg["season"] == {"start": "04-01", "end": "10-31"}
     assert cfg["seed"] == 42
-    assert cfg["imagery"] == {"source": "demo", "composite": "median", "block_rows": 512, "engine": "windows"}
+    assert cfg["imagery"] == {"source": "demo", "composite": "median", "block_rows": 512, "engine": "windows",
+                              "dask": {"scheduler": "threads", "processes": False, "workers": None,
+                                       "memory_limit": None, "timeout_s": 10}}
     assert cfg["demo"]["out_dir"] == "resources/demo"
     assert cfg["vegetation"]["ndvi_vegetation"] == 0.2
     assert cfg["vegetation"]["ndvi_soil"] is None
@@ -112,7 +114,7 @@ def test_misspelt_key_is_named_with_the_allowed_keys():
 def test_misspelt_nested_key_is_named_at_its_place():
     msg = problems_of(minimal(imagery={"source": "demo", "compsite": "median"}))
     assert "imagery: unknown key(s) 'compsite'" in msg
-    assert "Allowed keys here: block_rows, composite, engine, files, profiles, scenes, source" in msg
+    assert "Allowed keys here: block_rows, composite, dask, engine, files, profiles, scenes, source" in msg
 
 
 @pytest.mark.parametrize(
