@@ -1,29 +1,47 @@
 #!/usr/bin/env python
 """Benchmark: per-pixel stages against their read/write floor, on the same generated data in the same run.
 
-    python benchmarks/raster_floor.py                    # 2000 × 2000 px (~1–2 min on 2 cores)
-    python benchmarks/raster_floor.py --size 4000        # the figures in benchmarks/README.md
+    python benchmarks/raster_floor.py                    # 2000 × 2000 px, every stage (~3-5 min on 2 cores)
     python benchmarks/raster_floor.py --size 1000 --no-exact   # skip the (slow) exact carbon path
+    python benchmarks/raster_floor.py --change-run /path/to/run   # time rule change on another finished run
 
-For each stage the script runs the package's rule runner on generated inputs, then its **floor**: the
-same input rasters read strip by strip (every band, ``greensink.io.read_raster``) and the stage's own
-output rasters written again through ``greensink.io.raster_writer`` with the same band count, dtype,
-band names and codec (``--compress``), no computation. The floor writes the stage's real output values
-(read back strip by strip from the stage's files; that read is timed separately and not counted), so
-the encoder sees the same data. Each stage prints one line ending in ``stage/floor ratio: X``.
+For each stage the script runs the package's rule runner, then its **floor** in the same process: the stage's
+inputs read and its outputs written again with the same writers, band count, dtype, band names and codec
+(``--compress``), and no computation. The floor writes the stage's real output values (read back from the
+stage's files; that read is timed separately and not counted), so the encoder sees the same data. Each stage
+prints wall and CPU time of stage and floor and one line ending in ``stage/floor ratio: X`` (wall time; the
+CPU ratio is printed beside it, steadier on a shared machine).
 
-Stages: ``vegetation`` (``greensink.vegetation.run_vegetation`` of a 3-band composite: red, nir,
-valid_obs_count) and ``carbon`` (``greensink.carbon.run_carbon`` with every error source on: residual
-field and nugget, NDVI error, edges), once with ``uncertainty.pixel_interval: tabulated`` and once with
-``exact`` (``--no-exact`` skips it). Peak resident memory (VmHWM) of the whole process is printed at the
-end and per stage as the growth of VmHWM, which only shows a stage that raised the peak.
+Stages and floors:
 
-Generated data (fixed seed, 10 m pixels, EPSG:32651, tiled 512 × 512, ZSTD level 1, predictor 2):
+* ``ingest masking``: ``greensink.ingest.run.run_ingest`` of ``--dates`` Sentinel-2 L2A-like scenes
+  (``benchmarks/composite_benchmark.py``'s generator: B04, B08 uint16 at 10 m with the baseline-04.00 offset,
+  SCL at 20 m with clouds, shadow, cirrus and a swath edge) listed in a scenes table, on a ``--size`` grid:
+  every scene's checks, masking and clear-pixel counts; floor: every band file read as stored, at its own
+  resolution, over the same row strips (no calibration, masking nor resampling), scenes.json written again;
+* ``composite``: ``greensink.composite.run_composite`` (median) of the same scenes; floor: the same reads,
+  composite.tif written again;
+* ``vegetation``: ``greensink.vegetation.run_vegetation`` of a 3-band composite (red, nir,
+  valid_obs_count); floor: the composite read strip by strip, its five products written again;
+* ``carbon``: ``greensink.carbon.run_carbon`` with every error source on (residual field and nugget, NDVI
+  error, edges), ``uncertainty.pixel_interval: tabulated`` and (unless ``--no-exact``) ``exact``; floor: the
+  fractions, NDVI and its standard error read strip by strip, carbon.tif written again;
+* ``change``: ``greensink.change.run_change`` on a copy of a finished run's inputs (``--change-run``, default
+  this checkout's results/ when it holds a change pair; the first pair is used; seed 42 and the demo
+  config's uncertainty settings), its outputs in the copy; floor: every input read (rasters strip by strip,
+  coverage matrices, zone layers, zone tables, models), sink.tif, attribution.tif, the zone tables (GeoPackage,
+  CSV, Parquet), lost patches and uncertainty.json written again. Its grid is that run's (the demo: 502²),
+  not ``--size``.
+
+Peak resident memory (VmHWM) of the whole process is printed at the end and per stage as the growth of VmHWM,
+which only shows a stage that raised the peak; a JSON summary is the last line.
+
+Generated carbon data (fixed seed, 10 m pixels, EPSG:32651, tiled 512 × 512, ZSTD level 1, predictor 2):
 fractions of 5 types in 40 × 40 px patches (about 35 % of pixels typed, a quarter of those cut by an
 edge, ``--mixed`` of them shared by two types; the demo city has 0.5 %), NDVI and its standard error
 (with cloud holes), models.json with a linear, power, exponential, logarithmic and linear curve of 200
 bootstrap draws each (benchmarks/carbon_benchmark.py) and a residual field (nugget 0.02, partial sill
-0.015, range 300 m). Ingest masking, composite and change are not measured here yet (see README).
+0.015, range 300 m). Figures and what they mean: benchmarks/README.md.
 """
 
 from __future__ import annotations
