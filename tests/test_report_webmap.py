@@ -411,3 +411,243 @@ def test_demo_run_map_click_shows_the_parcel_tables_carbon(baseline_run, tmp_pat
     assert out["scrollWidth"] <= PHONE_PX
     section = html[html.index('<section id="webmap"'):html.index("</section>", html.index('<section id="webmap"'))]
     assert len(section.encode()) < 1_000_000  # simplified zones and a 500 px image: small
+
+
+# ---------------------------------------------------------------------------------------------
+# Touch: real touch input through the DevTools protocol (CDP over --remote-debugging-pipe, standard library only)
+
+
+class DevTools:
+    """Headless Chromium driven over ``--remote-debugging-pipe``: JSON messages ending in NUL on the browser's
+    fd 3 (commands) and fd 4 (answers and events). One page target, attached with a flat session."""
+
+    def __init__(self, profile: Path):
+        import fcntl
+        import os
+
+        def high(fd: int) -> int:  # every end at fd >= 10, close on exec: dup2 to 3 and 4 below clobbers none
+            out = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+            os.close(fd)
+            return out
+
+        self._to_r, self._to_w = map(high, os.pipe())  # we write, chromium reads on its fd 3
+        self._from_r, self._from_w = map(high, os.pipe())  # chromium writes on its fd 4, we read
+        to_r, from_w = self._to_r, self._from_w
+
+        def fds() -> None:  # in the child: its two ends as fd 3 and 4 (dup2 makes them inheritable)
+            os.dup2(to_r, 3)
+            os.dup2(from_w, 4)
+
+        cmd = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--allow-file-access-from-files",
+               "--remote-debugging-pipe", "about:blank"]
+        self.proc = subprocess.Popen(cmd, preexec_fn=fds, close_fds=False,  # noqa: PLW1509
+                                     stdout=subprocess.DEVNULL, stderr=open(profile.parent / "chromium.log", "wb"))
+        os.close(self._to_r)
+        os.close(self._from_w)
+        self._buf, self._id, self.session, self._log = b"", 0, None, profile.parent / "chromium.log"
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+
+    def _read(self, timeout: float = 60.0) -> dict:
+        import os
+        import select
+
+        while b"\0" not in self._buf:
+            ready, _, _ = select.select([self._from_r], [], [], timeout)
+            if not ready:
+                pytest.fail(f"chromium sent nothing for {timeout} s")
+            chunk = os.read(self._from_r, 1 << 20)
+            if not chunk:
+                log = (self._log.read_text(errors="replace") if self._log.exists() else "")[-3000:]
+                pytest.fail(f"chromium closed the DevTools pipe:\n{log}")
+            self._buf += chunk
+        msg, self._buf = self._buf.split(b"\0", 1)
+        return json.loads(msg)
+
+    def send(self, method: str, **params) -> dict:
+        import os
+
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params}
+        if self.session and not method.startswith("Target."):
+            msg["sessionId"] = self.session
+        os.write(self._to_w, json.dumps(msg).encode() + b"\0")
+        while True:
+            answer = self._read()
+            if answer.get("id") == self._id:
+                assert "error" not in answer, (method, answer["error"])
+                return answer.get("result", {})
+
+    def js(self, expression: str):
+        """The value of ``expression`` in the page (JSON-serialisable), awaited when it is a promise."""
+        out = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        assert "exceptionDetails" not in out, out["exceptionDetails"]
+        return out["result"].get("value")
+
+    def touch(self, kind: str, points: list[tuple[float, float]]) -> None:
+        """One touch event: ``kind`` touchStart | touchMove | touchEnd with a finger at each of ``points`` (CSS px)."""
+        self.send("Input.dispatchTouchEvent", type=kind,
+                  touchPoints=[{"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)])
+
+    def wait_for(self, expression: str, timeout: float = 20.0):
+        """Poll ``expression`` until it is truthy (input is handled asynchronously: a tap becomes a click once the
+        browser's gesture detector has seen the touch end); its value, or a failure after ``timeout`` s."""
+        import time
+
+        end = time.monotonic() + timeout
+        while not (value := self.js(expression)):
+            if time.monotonic() > end:
+                pytest.fail(f"still false after {timeout} s: {expression}")
+            time.sleep(0.05)
+        return value
+
+    def settle(self) -> None:
+        """Wait until the page has handled the input sent so far (two animation frames)."""
+        self.js("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))")
+
+    def close(self) -> None:
+        import os
+
+        try:
+            self.send("Browser.close")
+        except Exception:  # noqa: BLE001 - the browser may be gone already
+            pass
+        self.proc.wait(timeout=30)
+        os.close(self._to_w)
+        os.close(self._from_r)
+
+
+@pytest.fixture
+def phone(tmp_path: Path):
+    """A 390 x 844 px touch screen (mobile viewport, touch events enabled) in headless Chromium."""
+    browser = DevTools(tmp_path / "profile")
+    browser.send("Emulation.setDeviceMetricsOverride", width=PHONE_PX, height=844, deviceScaleFactor=1, mobile=True)
+    browser.send("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
+    yield browser
+    browser.close()
+
+
+def _open(browser: DevTools, tmp_path: Path, html: str) -> None:
+    (tmp_path / "report.html").write_text(html, encoding="utf-8")
+    browser.send("Page.navigate", url=(tmp_path / "report.html").as_uri())
+    for _ in range(600):
+        if browser.js("document.readyState") == "complete":
+            return
+        import time
+
+        time.sleep(0.05)
+    pytest.fail("the report did not load within 30 s")
+
+
+VIEW = "Array.from(document.getElementById('wm-svg').getAttribute('viewBox').split(' '), Number)"
+# the map's content box on the screen (CSS px): its border box less the borders
+RECT = """((s) => { const r = s.getBoundingClientRect(), c = getComputedStyle(s), px = k => parseFloat(c[k]);
+  return [r.left + px("borderLeftWidth"), r.top + px("borderTopWidth"),
+          r.width - px("borderLeftWidth") - px("borderRightWidth"), r.height - px("borderTopWidth") - px("borderBottomWidth")];
+})(document.getElementById("wm-svg"))"""
+
+
+def _meet(view: list[float], rect: list[float]) -> tuple[float, float, float]:
+    """SVG's default preserveAspectRatio (xMidYMid meet) by hand: (px per unit, x and y offset of the viewBox's
+    origin on the screen)."""
+    s = min(rect[2] / view[2], rect[3] / view[3])
+    return s, rect[0] + (rect[2] - view[2] * s) / 2 - view[0] * s, rect[1] + (rect[3] - view[3] * s) / 2 - view[1] * s
+
+
+def _zone_centre(browser: DevTools, level: str, zone: str) -> tuple[float, float]:
+    """Screen point (CSS px) of the centre of ``zone``'s bounding box, from the path's own CTM."""
+    return tuple(browser.js(f"""(() => {{
+      const data = JSON.parse(document.getElementById("wm-data").textContent);
+      const k = data.levels["{level}"].zones.findIndex(z => z[1] === "{zone}");
+      const p = document.querySelector('#wm-svg g[data-level="{level}"] path[data-k="' + k + '"]');
+      const b = p.getBBox(), m = p.getScreenCTM(), x = b.x + b.width / 2, y = b.y + b.height / 2;
+      return [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f];
+    }})()"""))
+
+
+def _drag(browser: DevTools, start: tuple[float, float], delta: tuple[float, float], steps: int = 8) -> None:
+    (x0, y0), (dx, dy) = start, delta
+    browser.touch("touchStart", [(x0, y0)])
+    for i in range(1, steps + 1):
+        browser.touch("touchMove", [(x0 + dx * i / steps, y0 + dy * i / steps)])
+    browser.touch("touchEnd", [])
+    browser.settle()
+
+
+@needs_chromium
+def test_touch_drag_pans_by_the_dragged_distance_and_a_tap_shows_the_parcels_carbon(html: str, tmp_path: Path,
+                                                                                     phone: DevTools):
+    """On a 390 px touch screen a planner drags parcel P69 to the middle of the map: the map moves by exactly the
+    dragged distance (the viewBox shifts by -drag / (px per unit), the scale worked out here from the map's box
+    and SVG's meet rule, not read from the page) and P69 ends under the finger; the page itself does not scroll.
+    A tap on P69 then shows its carbon equal to the report's own zone table (780 t C, 702 - 858, as in the
+    click test)."""
+    _open(phone, tmp_path, html)
+    phone.js("document.querySelector('input[name=wm-level][value=parcel]').click()")
+    phone.js("document.getElementById('wm-svg').scrollIntoView({block: 'center'}); true")
+    phone.settle()
+    assert phone.js("navigator.maxTouchPoints") == 5 and phone.js("matchMedia('(pointer: coarse)').matches")
+    assert phone.js("getComputedStyle(document.getElementById('wm-svg')).touchAction") == "none"
+    before, rect = phone.js(VIEW), phone.js(RECT)
+    scroll = phone.js("window.scrollY")
+    units_per_px = 1 / _meet(before, rect)[0]
+    # drag parcel P69 (near the map's top right corner) to the middle of the map
+    start, centre = _zone_centre(phone, "parcel", "P69"), (rect[0] + rect[2] / 2, rect[1] + rect[3] / 2)
+    dx, dy = centre[0] - start[0], centre[1] - start[1]
+    assert abs(dx) > 100 and abs(dy) > 100
+    _drag(phone, start, (dx, dy))
+    after = phone.js(VIEW)
+    assert after[2:] == pytest.approx(before[2:])  # a pan, not a zoom
+    assert after[0] - before[0] == pytest.approx(-dx * units_per_px, abs=0.5)
+    assert after[1] - before[1] == pytest.approx(-dy * units_per_px, abs=0.5)
+    assert _zone_centre(phone, "parcel", "P69") == pytest.approx(centre, abs=0.5)  # it went where the finger went
+    assert phone.js("window.scrollY") == scroll  # touch-action none: the drag moved the map, not the page
+    assert phone.js("document.querySelectorAll('#wm-svg path.wm-sel').length") == 0  # a drag is not a tap
+
+    # a tap on P69, now in the middle, selects it and shows the zone table's numbers
+    x, y = centre
+    phone.touch("touchStart", [(x, y)])
+    phone.touch("touchEnd", [])
+    phone.wait_for("document.querySelector('#wm-info [data-field=zone_id]') !== null")
+    panel = phone.js("Object.fromEntries(Array.from(document.querySelectorAll('#wm-info [data-field]'), "
+                     "e => [e.getAttribute('data-field'), e.textContent]))")
+    p = _Tables()
+    p.feed(html)
+    row = next(cells for _, cells in body_rows(p.tables["zones-2024-parcel"]) if cells[1] == "P69")
+    assert panel["zone_id"] == "P69"
+    assert panel["carbon"] == row[6] == "780" and panel["interval"] == row[7] == "702 – 858"
+    assert panel["density"] == row[10]
+    assert phone.js(VIEW) == pytest.approx(after)  # the tap did not move the map
+
+
+@needs_chromium
+def test_two_finger_pinch_zooms_about_the_fingers_and_the_page_scrolls_off_the_map(html: str, tmp_path: Path,
+                                                                                  phone: DevTools):
+    """Two fingers moving apart symmetrically from 60 to 180 px zoom in 3x about their midpoint (the map point
+    under the midpoint stays under it); a one-finger drag up on the page off the map scrolls the page
+    (touch-action none is on the map only)."""
+    _open(phone, tmp_path, html)
+    phone.js("document.getElementById('wm-svg').scrollIntoView({block: 'center'}); true")
+    phone.settle()
+    before, rect = phone.js(VIEW), phone.js(RECT)
+    cx, cy = rect[0] + rect[2] * 0.4, rect[1] + rect[3] * 0.5
+    # the map point under (cx, cy) before, from the viewBox and the box alone
+    scale, ox, oy = _meet(before, rect)
+    px, py = (cx - ox) / scale, (cy - oy) / scale
+    phone.touch("touchStart", [(cx - 30, cy), (cx + 30, cy)])
+    for half in range(35, 95, 5):
+        phone.touch("touchMove", [(cx - half, cy), (cx + half, cy)])
+    phone.touch("touchEnd", [])
+    phone.settle()
+    after = phone.js(VIEW)
+    assert after[2] == pytest.approx(before[2] / 3, rel=1e-3) and after[3] == pytest.approx(before[3] / 3, rel=1e-3)
+    scale, ox, oy = _meet(after, rect)
+    assert (cx - ox) / scale == pytest.approx(px, abs=0.5) and (cy - oy) / scale == pytest.approx(py, abs=0.5)
+
+    # off the map the page scrolls as usual: a drag up on the summary moves the page, not the map
+    phone.js("window.scrollTo(0, 0); true")
+    for y in (400, 700):  # the drag starts and ends on the page, off the map
+        assert phone.js(f"(e => e !== null && e.closest('#wm-svg') === null)(document.elementFromPoint(195, {y}))")
+    _drag(phone, (195, 700), (0, -300), steps=15)
+    assert phone.wait_for("window.scrollY > 100")  # the scroll runs on the compositor, a few frames after the touches
+    assert phone.js(VIEW) == pytest.approx(after)
