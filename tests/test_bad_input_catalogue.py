@@ -407,7 +407,7 @@ def _(w: World):
 def _(w: World):
     from greensink.composite import composite_to_file, never_clear_warning
 
-    for p in (w.root / "mydata" / "imagery").glob("*2023*_QA_PIXEL.TIF"):
+    for p in (w.root / "mydata" / "imagery").glob("LC08_L2SP_118038_2023*_QA_PIXEL.TIF"):  # acquired in 2023
         qa = rasterio.open(p).read(1)
         qa[:40, :] = own_city.CLOUD  # the top 40 rows of 100: 40 % of the grid
         p.unlink()
@@ -433,13 +433,15 @@ def _(w: World):
         masked_matrices,
         observation_shares,
         partly_observed_warning,
+        sink_space,
+        zone_sink_space,
     )
     from greensink.composite import composite_to_file
     from greensink.coverage import coverage_matrix
 
-    for p in (w.root / "mydata" / "imagery").glob("*2023*_QA_PIXEL.TIF"):
+    for p in (w.root / "mydata" / "imagery").glob("LC08_L2SP_118038_2023*_QA_PIXEL.TIF"):  # acquired in 2023
         qa = rasterio.open(p).read(1)
-        qa[:40, :] = own_city.CLOUD  # the top 40 rows of 100 under cloud in every 2023 scene
+        qa[:40, :] = own_city.CLOUD  # the top 40 rows of 100 (a park and the grass) under cloud in every 2023 scene
         p.unlink()
         write_raster(p, qa, nodata=1)
     grid, density = w.grid(), {}
@@ -468,11 +470,24 @@ def _(w: World):
                           difference_function(year_fn(2022), year_fn(2023), 1), active, grid.pixel_area_ha)
     shares[0]["sums"] = sums[1]
     zones = blocks.assign(zone_id=blocks["code"].astype(str), parent_id=None, level="block", name=blocks["code"])
-    stock = pd.DataFrame({"zone_id": zones["zone_id"], "area_ha": blocks.area / 1e4, "carbon_t": 1.0, "green_area_ha": 1.0})
-    table = change_table(zones, stock, stock, 2022, 2023, sums[0], observed=shares[0], min_observed_pct=50.0)
+    # vegetated where NDVI >= 0.2 (density 8 t C/ha), NaN unseen; the stock tables' green area counts each year's own
+    # observed land, so the cloud looks like a loss there; the change compares the land both years saw
+    classes = {y: np.where(np.isfinite(d), (d >= 8.0).astype(np.float32), np.nan).reshape(grid.shape)
+               for y, d in density.items()}
+    green = {y: np.asarray(matrix @ np.nan_to_num(c.reshape(-1))).ravel() * grid.pixel_area_ha for y, c in classes.items()}
+    compared = zone_sink_space([matrix], sink_space(classes[2022], fractions, False), sink_space(classes[2023], fractions,
+                                                                                                False), grid.pixel_area_ha)
+    stock = {y: pd.DataFrame({"zone_id": zones["zone_id"], "area_ha": blocks.area / 1e4, "carbon_t": 1.0,
+                              "green_area_ha": green[y]}) for y in (2022, 2023)}
+    table = change_table(zones, stock[2022], stock[2023], 2022, 2023, sums[0], no_net_loss_tolerance_ha=0.045,
+                         observed=shares[0], min_observed_pct=50.0, green_compared=compared[0])
+    lost_to_cloud = table["green_area_change_ha"] < -0.045  # the clouded blocks with vegetation: a "loss" of cloud
+    sub = table.loc[lost_to_cloud]  # over the land both years saw nothing changed; where they saw none, unknown
+    assert len(sub) and ((sub["green_area_change_compared_ha"] == 0) | sub["green_area_change_compared_ha"].isna()).all()
+    assert sub["no_net_loss"].tolist() == [True if pct > 0 else pd.NA for pct in sub["green_area_compared_pct"]]
     # each block's share observed in both years, by hand: the part of it below the cloud's edge (y < Y1 − 40 × 30 m)
-    edge = box(own_city.X0, own_city.Y1 - 100 * own_city.RES, own_city.X0 + 100 * own_city.RES,
-                                own_city.Y1 - 40 * own_city.RES)
+    edge = box(own_city.X0, own_city.Y1 - 100 * own_city.RES, own_city.X0 + 100 * own_city.RES, own_city.Y1 - 40 * own_city.RES)
+
     by_hand = 100.0 * blocks.intersection(edge).area / blocks.area
     np.testing.assert_allclose(table["observed_both_pct"], by_hand, atol=1e-6)
     assert table["sink_partly_observed"].tolist() == (by_hand < 100 - 1e-6).tolist() and table["sink_partly_observed"].any()
