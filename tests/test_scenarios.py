@@ -301,8 +301,9 @@ def test_change_layer_checks(tmp_path):
 # demo_scenario_layers), so the session's baseline run (tests/conftest.py, the small demo city) has run them: the
 # end-to-end checks read its outputs, and the dry-run checks add or edit a plan in a copy of it.
 
-DEMO_PLANS = {"new_park": {"kind": "greenspace", "density": 35.0}, "construction": {"kind": "construction"},
-              "street_trees": {"kind": "planting", "share": 0.10, "new_type": "XG"}}
+DEMO_PLANS = {"new_park": {"kind": "greenspace", "density": 35.0},
+              "street_trees": {"kind": "planting", "share": 0.10, "new_type": "XG"},
+              "construction": {"kind": "construction"}}  # in the demo config's order
 JOB = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
 
 
@@ -506,6 +507,10 @@ def test_each_plan_has_its_own_record_and_the_run_record_has_none(baseline_run):
     assert "scenarios" not in prov["config"] and prov["config"]["years"] == cfg["years"]
     assert not [i for i in prov["inputs"] if "scenarios/" in i["path"]]
     assert prov["scenario_records"] == "results/scenarios/{scenario}/inputs.json"
+    # the planner report's provenance section shows every key of the record: where the plans' records are
+    html = (run / "results/report.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="provenance">'):]
+    assert "<dt>scenario_records</dt><dd><code>results/scenarios/{scenario}/inputs.json</code></dd>" in section
 
 
 def test_preflight_names_a_bad_change_layer(tmp_path):

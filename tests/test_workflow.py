@@ -25,6 +25,8 @@ LEVELS = ["city", "district", "block", "parcel"]
 # the demo config's years (any number; the demo ships three) and the pairs rule change makes of them
 YEARS = sorted(yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))["years"])
 PAIRS = list(zip(YEARS[:-1], YEARS[1:], strict=True)) + ([(YEARS[0], YEARS[-1])] if len(YEARS) >= 3 else [])
+# the demo config's planning scenarios (the demo ships three: results/scenarios/{name}/)
+SCENARIOS = [s["name"] for s in yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))["scenarios"]]
 TYPES = ["G1", "G2", "G3", "XG", "EG"]
 REQUIRED_ZONE_COLUMNS = [
     "zone_id", "parent_id", "level", "area_ha", "green_area_ha", "green_coverage_pct", "green_space_ratio_pct",
@@ -82,6 +84,15 @@ def test_every_contract_output_exists(run):
             assert (run / f"results/change/{y0}_{y1}/zones/{level}.gpkg").is_file()
     assert (run / "results/report.html").stat().st_size > 10_000
     assert (run / "results/provenance.json").is_file()
+    # the demo's three planning scenarios (issue 13): each plan's carbon map and zone tables, the summary, and the
+    # report's scenario comparison
+    assert len(SCENARIOS) >= 3
+    for name in SCENARIOS:
+        assert (run / f"results/scenarios/{name}/carbon.tif").is_file()
+        for level in LEVELS:
+            assert (run / f"results/scenarios/{name}/zones/{level}.gpkg").is_file()
+    assert (run / "results/scenarios/summary.csv").is_file()
+    assert 'id="scenarios"' in (run / "results/report.html").read_text(encoding="utf-8")
 
 
 def test_rasters_follow_the_contract(run):

@@ -43,10 +43,12 @@ PACKAGES = ("greensink", "numpy", "scipy", "pandas", "rasterio", "geopandas", "p
 SCENARIO_RECORDS = "results/scenarios/{scenario}/inputs.json"  # each plan's record (rule scenario_inputs)
 
 
-def recorded_config(config: Mapping) -> dict:
+def recorded_config(config: Mapping, root: str | Path | None = None) -> dict:
     """The configuration provenance records: ``config`` without its ``scenarios`` section (each plan is recorded
-    in its own :data:`SCENARIO_RECORDS`, so a new or edited plan leaves the run's record, and its job, alone)."""
-    return {k: v for k, v in config.items() if k != "scenarios"}
+    in its own :data:`SCENARIO_RECORDS`, so a new or edited plan leaves the run's record, and its job, alone),
+    portable (:func:`greensink.portable.portable`: paths inside the run folder ``root``, default the working
+    directory, relative to it, ``workdir`` ``"."``), so that a copied or moved run folder does not change it either."""
+    return portable({k: v for k, v in config.items() if k != "scenarios"}, root)
 
 
 def scenario_record(entry: Mapping, layers: str | Path | Iterable, *, root: str | Path | None = None,
@@ -128,7 +130,7 @@ def run_provenance(inputs: Mapping[str, str | Path | Iterable], out: str | Path,
             files += [str(f) for f in (s["red"], s["nir"], s["quality"]) if f]
     local = sorted({f for f in files if "://" not in f})
     checksums = {run_relative(f, root): gio.sha256(f) for f in local}
-    prov = record(portable(recorded_config(config), root), checksums, portable(scenes, root), portable(imagery, root))
+    prov = record(recorded_config(config, root), checksums, portable(scenes, root), portable(imagery, root))
     prov["scenario_records"] = SCENARIO_RECORDS
     prov["carbon_tiers"] = carbon_tiers(gio.read_json(path) for path in _paths(inputs.get("models", [])))
     gio.write_json(out, prov)

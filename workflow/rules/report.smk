@@ -25,9 +25,9 @@ rule provenance:
         mem_mb=job_mem_mb,
         runtime=job_runtime,
     params:
-        # the config without its scenarios: a plan added or edited reruns its own jobs, not this record
-        # (each plan's record is results/scenarios/{scenario}/inputs.json, rule scenario_inputs)
-        config=recorded_config(config),
+        # the portable config without its scenarios: a plan added or edited reruns its own jobs, not this record
+        # (each plan's record is results/scenarios/{scenario}/inputs.json, rule scenario_inputs); a moved run neither
+        config=recorded_config(config, config["workdir"]),
     script:
         "../scripts/provenance.py"
 
