@@ -6,6 +6,7 @@ Grids: 10 m pixels (0.01 ha) in EPSG:32651, from (X0, Y0) up and to the east.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -439,3 +440,67 @@ def test_run_aggregate_leaves_carbon_unknown_below_the_observed_share(tmp_path: 
     # no green-space types: green-space and park columns are not given (NaN), not 0
     assert np.isnan(b["green_space_ratio_pct"]) and np.isnan(b["park_area_ha"])
     assert np.isnan(b["park_service_population_pct"]) and np.isnan(b["population"])
+
+
+# ----------------------------------------------------------------------------- every script a thin adapter
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+# scripts still doing more than calling their runner (other engineers' stages: to move into a run_<rule>)
+NOT_YET_THIN = {
+    "demo_scenario_layers": "loops over the layers, writes and logs them (scenario/)",
+    "scenario_carbon": "reads the models, builds the noise and writes the statistics (scenario/)",
+    "scenario_inputs": "reads, burns and writes the scenario layers (scenario/)",
+    "scenario_summary": "slices the year-major table lists and reads every table (scenario/)",
+    "scenario_zones": "reads the zones and tables, loops over levels (scenario/)",
+    "zoning_canopy_gap": "reads every layer and writes the tables level by level (zoning/)",
+    "zoning_importance": "reads the factor rasters, writes raster, style and tables (zoning/)",
+    "zoning_potential": "reads the mask layers, writes raster, style and tables (zoning/)",
+    "trend": "slices the year-major input lists into one item per year (index arithmetic)",
+}
+
+
+def adapter_problems(path: Path) -> list[str]:
+    """What makes a rule script more than an adapter: no or several ``run_`` functions imported, or one not
+    named after the rule, called other than once; a loop, branch or arithmetic at module level (the
+    ``if __name__ == "__main__":`` guard of a script whose runner spawns processes excepted)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    body = list(tree.body)
+    problems = []
+    for node in list(body):
+        if (isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and isinstance(node.test.left, ast.Name)
+                and node.test.left.id == "__name__"):
+            body.remove(node)
+            body += node.body
+    runners = [a.name for n in body if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("greensink")
+               for a in n.names if a.name.startswith("run_")]
+    if runners != [f"run_{path.stem}"]:
+        problems.append(f"imports runner(s) {runners}, not one run_{path.stem}")
+    calls = [c for n in body for c in ast.walk(n) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+             and c.func.id.startswith("run_")]
+    if len(calls) != 1:
+        problems.append(f"calls a runner {len(calls)} times")
+    for n in body:
+        if isinstance(n, ast.For | ast.While | ast.If | ast.With | ast.Try | ast.FunctionDef | ast.ClassDef):
+            problems.append(f"line {n.lineno}: {type(n).__name__.lower()} at module level")
+        problems += [f"line {b.lineno}: arithmetic" for b in ast.walk(n) if isinstance(b, ast.BinOp)][:1]
+    return problems
+
+
+def test_the_adapter_check_by_hand(tmp_path: Path) -> None:
+    thin = tmp_path / "carbon.py"
+    thin.write_text('"""Rule carbon."""\nfrom greensink.carbon import run_carbon\nrun_carbon(snakemake.input[0])\n')
+    assert adapter_problems(thin) == []
+    thick = tmp_path / "aggregate.py"
+    thick.write_text('"""Rule aggregate."""\nfrom greensink import io\nfor p in snakemake.input:\n    io.read(p) / 1e4\n')
+    assert adapter_problems(thick) == ["imports runner(s) [], not one run_aggregate", "calls a runner 0 times",
+                                       "line 3: for at module level", "line 4: arithmetic"]
+
+
+@pytest.mark.parametrize("script", [
+    pytest.param(p.stem, marks=pytest.mark.xfail(strict=True, reason=f"not yet a thin adapter: {NOT_YET_THIN[p.stem]} "
+                                                 "(once it is, take it out of NOT_YET_THIN)"))
+    if p.stem in NOT_YET_THIN else p.stem for p in sorted(SCRIPTS.glob("*.py"))])
+def test_every_rule_script_is_a_thin_adapter(script: str) -> None:
+    problems = adapter_problems(SCRIPTS / f"{script}.py")
+    assert not problems, (f"workflow/scripts/{script}.py is more than an adapter (move the logic into run_{script} in "
+                          f"the package, docs/architecture.md): {problems}")
