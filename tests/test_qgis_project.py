@@ -289,3 +289,117 @@ def test_styles_of_the_trend_lost_patches_attribution_classes_and_zoning_tables(
     assert {int(e.get("value")) for e in classes.findall("colorPalette/paletteEntry")} == {0, 1, 2, 3}
     with pytest.raises(ValueError, match="zoning zone table"):
         run_qgis_styles([carbon], [], [table], [], {**out, "zoning_tables": [str(tmp_path / "block.qml")]})
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios (config scenarios): a group on top, one subgroup per plan, zone tables styled on the difference
+
+
+def test_scenarios_are_a_group_on_top_one_subgroup_per_plan_in_config_order():
+    from greensink.qgis_project import ScenarioLayers
+
+    plans = [ScenarioLayers("new_park", "新建公园 new park", 2024), ScenarioLayers("construction", "", 2023)]
+    tree = run_tree(YEARS, PAIRS, LEVELS, False, plans)
+    text = project_xml(tree, {**styles_for(tree), **{layer.qml: vector_qml("difference_t", -1.0, 1.0, BROWN_GREEN)
+                                                      for layer in layers(tree) if "/zones/" in layer.source
+                                                      and layer.source.startswith("scenarios/")}}, "EPSG:32651",
+                       EXTENT)
+    root = ET.fromstring(text.split("\n", 1)[1]).find("layer-tree-group")
+    groups = root.findall("layer-tree-group")
+    assert [g.get("name") for g in groups][:2] == ["情景 scenarios", "趋势 trend 2022–2024"]
+    scen = groups[0]
+    assert scen.get("checked") == "Qt::Unchecked"
+    # config order, not sorted; a plan without a label shows its name
+    assert [g.get("name") for g in scen.findall("layer-tree-group")] == ["新建公园 new park (2024)",
+                                                                         "construction (2023)"]
+    park = scen.find("layer-tree-group")
+    assert [n.get("source") for n in park.find("layer-tree-group").findall("layer-tree-layer")] == [
+        f"./scenarios/new_park/zones/{level}.gpkg" for level in LEVELS]
+    assert [n.get("source") for n in park.findall("layer-tree-layer")] == ["./scenarios/new_park/carbon.tif"]
+    names = {ml.findtext("id"): ml.findtext("layername")
+             for ml in ET.fromstring(text.split("\n", 1)[1]).findall("projectlayers/maplayer")}
+    assert names["greensink_scenario_zones_new_park_district"] == (
+        "城区 district 新建公园 new park 与2024年之差 difference from 2024 (t C)")
+    assert names["greensink_scenario_carbon_construction"] == "碳密度 carbon density construction (t C/ha)"
+    # the plans are shown only when ticked (group, subgroups and layers): the project still opens on the newest
+    # year's carbon map
+    assert {n.get("checked") for n in scen.iter() if n.get("checked")} == {"Qt::Unchecked"}
+    # without scenarios nothing changes
+    assert run_tree(YEARS, PAIRS, LEVELS) == run_tree(YEARS, PAIRS, LEVELS, False, [])
+
+
+def test_scenario_styles_share_one_diverging_scale_per_level_over_every_plan():
+    from greensink.qgis_project import scenario_styles
+
+    nan = float("nan")
+    styles = scenario_styles({"district": [[-30.0, 5.0, nan], [0.0, 12.0]], "parcel": [[nan, nan], [0.0, 0.0]]})
+    district = ET.fromstring(styles["district"].split("\n", 1)[1]).find("renderer-v2")
+    assert district.get("attr") == "difference_t"
+    # ± the largest |difference| of the level over both plans, 30 t C (NaN is no difference): five classes of 12 t C
+    uppers = [float(r.get("upper")) for r in district.findall("ranges/range")]
+    assert uppers[:-1] == [-18.0, -6.0, 6.0, 18.0]
+    assert [r.get("label") for r in district.findall("ranges/range")][0] == "< -18 t C"
+    colours = [s.find("layer/Option/Option[@name='color']").get("value") for s in district.findall("symbols/symbol")]
+    assert colours == ["140,81,10,255", "216,179,101,255", "245,245,245,255", "90,180,172,255", "1,102,94,255"]
+    # a level with no change anywhere (all 0 or NaN): ± 1 t C, so the zero class is the neutral middle one
+    parcel = ET.fromstring(styles["parcel"].split("\n", 1)[1]).find("renderer-v2")
+    assert [float(r.get("upper")) for r in parcel.findall("ranges/range")][:-1] == [-0.6, -0.2, 0.2, 0.6]
+
+
+def test_run_qgis_project_writes_the_scenario_styles_and_refers_to_the_plans_files(tmp_path):
+    """run_qgis_project on a hand-built results/ folder with one year and one plan: the plan's zone tables get the
+    difference style beside them, its carbon map a copy of the baseline year's carbon.qml, and every layer of
+    the project names a file that exists, relative to the project."""
+    import json
+
+    import geopandas as gpd
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+    from shapely.geometry import box
+
+    from greensink.qgis_project import run_qgis_project
+
+    home = tmp_path / "results"
+    levels = ["city", "district"]
+    tables = {"city": [-7.5], "district": [2.5, -10.0]}
+    for folder in ("2024", "scenarios/park"):
+        for level in levels:
+            n = len(tables[level])
+            gdf = gpd.GeoDataFrame({"zone_id": [f"{level}{i}" for i in range(n)], "carbon_t_ha": np.arange(n) + 1.0,
+                                    "difference_t": tables[level]},
+                                   geometry=[box(i, 0, i + 1, 1) for i in range(n)], crs="EPSG:32651")
+            (home / folder / "zones").mkdir(parents=True, exist_ok=True)
+            gdf.to_file(home / folder / "zones" / f"{level}.gpkg", layer=level)
+            (home / folder / "zones" / f"{level}.qml").write_text(vector_qml("carbon_t_ha", 0, 9), encoding="utf-8")
+    for stem in ("carbon", "canopy", "fvc", "ndvi"):
+        for folder in ("2024", "scenarios/park") if stem == "carbon" else ("2024",):
+            with rasterio.open(home / folder / f"{stem}.tif", "w", driver="GTiff", width=2, height=2, count=1,
+                               dtype="float32", crs="EPSG:32651", transform=from_origin(0, 20, 10, 10)) as dst:
+                dst.write(np.ones((2, 2), np.float32), 1)
+        (home / "2024" / f"{stem}.qml").write_text(raster_qml(0.0, 42.0 if stem == "carbon" else 1.0),
+                                                   encoding="utf-8")
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"crs": "EPSG:32651", "transform": [10, 0, 0, 0, -10, 20], "width": 2, "height": 2}),
+                    encoding="utf-8")
+    tree = run_qgis_project(grid, home / "greensink.qgs", years=[2024], pairs=[], levels=levels,
+                            scenarios=[["park", "新建公园 new park", 2024]])
+    assert (home / "scenarios/park/carbon.qml").read_text(encoding="utf-8") == (
+        home / "2024/carbon.qml").read_text(encoding="utf-8")
+    district = ET.fromstring((home / "scenarios/park/zones/district.qml").read_text(encoding="utf-8")
+                             .split("\n", 1)[1]).find("renderer-v2")
+    assert district.get("attr") == "difference_t"
+    assert [float(r.get("upper")) for r in district.findall("ranges/range")][:-1] == [-6.0, -2.0, 2.0, 6.0]  # ± 10
+    city = ET.fromstring((home / "scenarios/park/zones/city.qml").read_text(encoding="utf-8").split("\n", 1)[1])
+    assert [float(r.get("upper")) for r in city.findall("renderer-v2/ranges/range")][:-1] == [-4.5, -1.5, 1.5, 4.5]
+    root = ET.fromstring((home / "greensink.qgs").read_text(encoding="utf-8").split("\n", 1)[1])
+    assert [g.get("name") for g in root.find("layer-tree-group").findall("layer-tree-group")] == [
+        "情景 scenarios", "2024 年 year 2024"]
+    maplayers = root.findall("projectlayers/maplayer")
+    assert len(maplayers) == len(list(layers(tree))) == 2 * (len(levels) + 1) + 3
+    for ml in maplayers:
+        source = ml.findtext("datasource").split("|")[0]
+        assert source.startswith("./") and (home / source).is_file(), source
+    park = next(ml for ml in maplayers if ml.findtext("id") == "greensink_scenario_zones_park_district")
+    assert park.find("renderer-v2").get("attr") == "difference_t"  # the style embedded is the one written
+    assert park.findtext("datasource") == "./scenarios/park/zones/district.gpkg|layername=district"

@@ -6,11 +6,14 @@ The project is QGIS's own XML, written with the standard library (the workflow h
 - a layer tree with a trend group (2+ years: trend zone tables, trend raster, the transitions'
   vegetation classes), one group per change pair (sink zone tables, yearly sink raster, lost patches,
   attribution) and one group per year (zone tables, coarsest level on top, the zoning subgroup when
-  zoning is on, then the carbon, canopy, FVC and NDVI rasters), newest first;
+  zoning is on, then the carbon, canopy, FVC and NDVI rasters), newest first; with config scenarios a
+  scenarios group on top, one subgroup per scenario (its zone tables styled on ``difference_t``, the plan
+  minus the baseline, then its carbon raster);
 - every layer referenced by a path relative to the project file (``./2024/carbon.tif``), and the
   project set to save relative paths, so the ``results`` folder can be moved or archived as a whole;
-- each layer's style embedded from the ``.qml`` written beside it (rule ``qgis_styles``), so the
-  project shows the same colours as a layer opened on its own;
+- each layer's style embedded from the ``.qml`` written beside it (rule ``qgis_styles``; the scenario
+  layers' by :func:`write_scenario_styles` in rule ``qgis_project``), so the project shows the same
+  colours as a layer opened on its own;
 - layer names a planner can read, in Chinese and English like the report, with the unit.
 
 Only the newest year's carbon raster is shown when the project opens: the zone layers are solid
@@ -27,7 +30,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from xml.etree import ElementTree as ET
 
 from pyproj import CRS
@@ -35,8 +38,10 @@ from pyproj.enums import WktVersion
 
 from greensink import io as gio
 from greensink.grid import Grid
+from greensink.styles import BROWN_GREEN, robust_max, vector_qml
 
-__all__ = ["LEVEL_NAMES", "QGIS_VERSION", "RASTERS", "ZONING_TABLES", "Group", "Layer", "layers", "project_xml", "run_qgis_project", "run_tree"]
+__all__ = ["LEVEL_NAMES", "QGIS_VERSION", "RASTERS", "ZONING_TABLES", "Group", "Layer", "ScenarioLayers", "layers",
+           "project_xml", "run_qgis_project", "run_tree", "scenario_styles", "write_scenario_styles"]
 
 log = logging.getLogger(__name__)
 
@@ -138,18 +143,51 @@ def _zoning_group(year: int, levels: Sequence[str]) -> Group:
                  visible=False)
 
 
+@dataclass(frozen=True)
+class ScenarioLayers:
+    """A configured scenario as the project shows it: ``name`` (its folder under ``scenarios/``), ``label``
+    (the config's display name) and the ``baseline_year`` it changes."""
+
+    name: str
+    label: str
+    baseline_year: int
+
+
+# the scenario zone tables' styled column: plan - baseline carbon stock (greensink.scenario.tables), t C
+SCENARIO_COLUMN = "difference_t"
+
+
+def _scenario_group(scenarios: Sequence[ScenarioLayers], levels: Sequence[str]) -> Group:
+    groups = []
+    for s in scenarios:
+        label = s.label or s.name
+        zones = tuple(
+            Layer(f"{ID_PREFIX}scenario_zones_{s.name}_{level}",
+                  f"{_level_name(level)} {label} 与{s.baseline_year}年之差 difference from {s.baseline_year} (t C)",
+                  f"scenarios/{s.name}/zones/{level}.gpkg", "vector")
+            for level in levels)
+        carbon = Layer(f"{ID_PREFIX}scenario_carbon_{s.name}", f"碳密度 carbon density {label} (t C/ha)",
+                       f"scenarios/{s.name}/carbon.tif", "raster")
+        groups.append(Group(f"{label} ({s.baseline_year})", (Group(f"分区 zones {label}", zones, visible=False), carbon),
+                            visible=False))
+    return Group("情景 scenarios", tuple(groups), visible=False)
+
+
 def run_tree(years: Sequence[int], pairs: Sequence[tuple[int, int]], levels: Sequence[str],
-             zoning: bool = False) -> Group:
+             zoning: bool = False, scenarios: Sequence[ScenarioLayers] = ()) -> Group:
     """The layer tree of a run's products, paths relative to ``results/``.
 
     ``levels`` come coarsest first (the config's zone order) and stay in that order, so the city is
     on top; change pairs and years are listed newest first. With 2 or more years a trend group (trend
     raster and zone tables, the transitions' vegetation classes) comes first; each pair's group holds
-    its attribution raster and lost patches; with ``zoning`` each year holds a zoning subgroup.
+    its attribution raster and lost patches; with ``zoning`` each year holds a zoning subgroup. With
+    ``scenarios`` a group 情景 scenarios comes first (config order), one subgroup per scenario holding its zone
+    tables (a subgroup, coarsest on top) and its carbon raster.
     """
     years = sorted(int(y) for y in years)
     pairs = sorted((int(a), int(b)) for a, b in pairs)
-    groups: list[Group] = [_trend_group(years, levels)] if len(years) >= 2 else []
+    groups: list[Group] = [_scenario_group(scenarios, levels)] if scenarios else []
+    groups += [_trend_group(years, levels)] if len(years) >= 2 else []
     for y0, y1 in reversed(pairs):
         when = f"{y0}–{y1}"
         folder = f"change/{y0}_{y1}"
@@ -318,13 +356,49 @@ def project_xml(tree: Group, styles: Mapping[str, str], crs: str,
     return HEADER + ET.tostring(root, encoding="unicode") + "\n"
 
 
+def scenario_styles(tables: Mapping[str, Sequence[Sequence[float]]]) -> dict[str, str]:
+    """The scenario zone tables' styles: ``tables`` maps each level to the ``difference_t`` columns (t C) of
+    that level's tables, one per scenario. Every table of a level gets the same diverging brown-green style,
+    five equal classes symmetric about 0 over ± the largest |difference| of the level in any scenario (NaN
+    skipped; ± 1 t C where there is none), so the scenarios of a level compare on one scale. Returns
+    level -> QML text."""
+    out = {}
+    for level, columns in tables.items():
+        values = [abs(float(v)) for col in columns for v in col]
+        top = robust_max(values, 100) if values else 1.0
+        out[level] = vector_qml(SCENARIO_COLUMN, -top, top, BROWN_GREEN, "t C")
+    return out
+
+
+def write_scenario_styles(home: str | Path, scenarios: Sequence[ScenarioLayers], levels: Sequence[str]) -> None:
+    """The .qml beside each scenario layer under ``home`` (``results/``): the zone tables' by
+    :func:`scenario_styles`, the carbon raster's a copy of its baseline year's ``carbon.qml`` (rule qgis_styles),
+    so a plan's map and its baseline year's share one colour scale."""
+    home = Path(home)
+    columns = {level: [gio.read_vector(home / f"scenarios/{s.name}/zones/{level}.gpkg")[SCENARIO_COLUMN].to_numpy()
+                       for s in scenarios] for level in levels}
+    styles = scenario_styles(columns)
+    for s in scenarios:
+        for level in levels:
+            gio.write_text(home / f"scenarios/{s.name}/zones/{level}.qml", styles[level])
+        baseline = (home / f"{s.baseline_year}/carbon.qml").read_text(encoding="utf-8")
+        gio.write_text(home / f"scenarios/{s.name}/carbon.qml", baseline)
+
+
 def run_qgis_project(grid_json: str | Path, out: str | Path, *, years: Sequence[int], pairs: Sequence[tuple[int, int]],
-                     levels: Sequence[str], zoning: bool = False) -> Group:
+                     levels: Sequence[str], zoning: bool = False,
+                     scenarios: Sequence[ScenarioLayers | Sequence[Any]] = ()) -> Group:
     """Rule qgis_project: the project ``out`` (results/greensink.qgs) of the :func:`run_tree` of ``years``,
-    change ``pairs`` and zone ``levels``, each layer styled by the .qml beside it (paths relative to ``out``'s
-    folder, written by rule qgis_styles), on the CRS and extent of the grid ``grid_json``. Returns the tree."""
+    change ``pairs``, zone ``levels`` and ``scenarios`` ((name, label, baseline year) each), each layer styled by
+    the .qml beside it (paths relative to ``out``'s folder, written by rule qgis_styles; the scenario layers'
+    written here first, :func:`write_scenario_styles`), on the CRS and extent of the grid ``grid_json``.
+    Returns the tree."""
     home = Path(out).parent
-    tree = run_tree(years, pairs, levels, zoning)
+    scenarios = [s if isinstance(s, ScenarioLayers) else ScenarioLayers(str(s[0]), str(s[1]), int(s[2]))
+                 for s in scenarios]
+    if scenarios:
+        write_scenario_styles(home, scenarios, levels)
+    tree = run_tree(years, pairs, levels, zoning, scenarios)
     styles = {layer.qml: (home / layer.qml).read_text(encoding="utf-8") for layer in layers(tree)}
     grid = Grid.read(grid_json)
     gio.write_text(out, project_xml(tree, styles, grid.crs, grid.bounds))
