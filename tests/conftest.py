@@ -52,15 +52,16 @@ def shared_dir(tmp_path_factory, name: str, build) -> Path:
 
 @pytest.fixture(scope="session")
 def baseline_run(tmp_path_factory) -> Path:
-    """The whole workflow on the small demo city (tests/test_workflow.py's ``small_config``), run once per
-    session and shared by every test that reads the baseline products (test_workflow, test_stac, test_tiles).
+    """The whole workflow on the small demo city (tests/test_workflow.py's ``small_config``) with the demo's
+    three planning scenarios, run once per session and shared by every test that reads the baseline products
+    (test_workflow, test_stac, test_tiles, test_scenarios).
 
     Read it, never write into it: tests that need another config make their own run.
     """
     from test_workflow import small_config, snakemake
 
     def build(workdir: Path) -> None:
-        small_config(workdir)
+        small_config(workdir, scenarios=True)
         snakemake(workdir)
 
     return shared_dir(tmp_path_factory, "baseline_run", build)

@@ -433,6 +433,7 @@ def run_on_catalog(demo: Path, cfg: dict, run: Path, stac_cfg: dict) -> None:
     from test_workflow import snakemake
 
     cfg = copy.deepcopy(cfg)
+    cfg.pop("scenarios", None)  # the demo's plans: their layers are made by the demo's rules, not run here
     cfg["imagery"] = {"source": "stac", "stac": stac_cfg, "composite": cfg["imagery"].get("composite", "median")}
     for z in cfg["zones"]:
         z["path"] = str(demo / z["path"])

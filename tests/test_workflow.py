@@ -38,8 +38,12 @@ REQUIRED_ZONE_COLUMNS = [
 pytestmark = pytest.mark.workflow
 
 
-def small_config(workdir: Path) -> Path:
+def small_config(workdir: Path, scenarios: bool = False) -> Path:
+    """The demo config on a small city in ``workdir``; the demo's planning scenarios only with ``scenarios`` (the
+    session's baseline run, tests/conftest.py, carries them: other runs made from this config skip their jobs)."""
     cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+    if not scenarios:
+        cfg.pop("scenarios", None)
     cfg["demo"].update({"extent_m": 2000, "blocks": [4, 2], "parcels_per_block": [3, 3], "scenes_per_year": 4})
     cfg["model"]["n_bootstrap"] = 60
     cfg["coefficients"] = str(ROOT / "config" / "coefficients.csv")
