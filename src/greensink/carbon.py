@@ -424,8 +424,8 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
     B noise numbers. Rows with α = σ = 0 give ``np.quantile`` of their values (linear interpolation, as
     :func:`density_map`). Otherwise the root of mean_b G(q − v_b) = p by Newton steps kept inside a bracket
     (bisection where a step leaves it), each row iterated until its step is below :data:`SOLVER_RTOL` of its scale, so a
-    row's result does not depend on the other rows. ``start`` (len(probs), n): first guesses (else a
-    normal approximation)."""
+    row's result does not depend on the other rows. ``start`` (len(probs), n): first guesses (else the
+    Cornish-Fisher approximation from the values' mean, variance and skewness and the noise's variance)."""
     from scipy.special import ndtri
 
     from greensink.uncertainty import TRIANGULAR_HALF_WIDTH, pixel_noise_cdf
@@ -450,6 +450,13 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
     vr, a, s = v[rows], alpha[rows], sigma[rows]
     tau = np.sqrt(a * a + s * s)
     mean, sd = vr.mean(axis=1), vr.std(axis=1)
+    total_sd = np.sqrt(sd * sd + tau * tau)
+    if start is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dev = vr - mean[:, None]
+            dev *= dev * dev  # cubed, in place
+            skew = np.nan_to_num(dev.mean(axis=1) / total_sd**3)
+            del dev
     scale = np.abs(mean) + sd + tau
     lo0, hi0 = vr.min(axis=1) - 8.0 * tau, vr.max(axis=1) + 8.0 * tau  # mean_b G(q - v_b) is 0 / 1 beyond
     c = TRIANGULAR_HALF_WIDTH
@@ -457,7 +464,11 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
     normal = (a > 1e-6 * s * c) & (s * c <= 1e-4 * a)  # the independent term negligible: the field alone
     tent = (a <= 1e-6 * s * c) & (s > 0)  # the field negligible: the independent (triangular) term alone
     for j, p in enumerate(probs):
-        guess = mean + float(ndtri(p)) * np.sqrt(sd * sd + tau * tau) if start is None else start[j, rows]
+        if start is None:  # Cornish-Fisher: the normal quantile corrected by the skewness (the noise is symmetric)
+            z = float(ndtri(p))
+            guess = mean + total_sd * (z + (z * z - 1.0) * skew / 6.0)
+        else:
+            guess = start[j, rows]
         q = np.clip(guess, lo0, hi0)
         lo, hi = lo0.copy(), hi0.copy()
         act = np.arange(rows.size)
