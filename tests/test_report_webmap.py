@@ -651,3 +651,43 @@ def test_two_finger_pinch_zooms_about_the_fingers_and_the_page_scrolls_off_the_m
     _drag(phone, (195, 700), (0, -300), steps=15)
     assert phone.wait_for("window.scrollY > 100")  # the scroll runs on the compositor, a few frames after the touches
     assert phone.js(VIEW) == pytest.approx(after)
+
+
+@needs_chromium
+def test_mouse_drag_still_pans_and_is_not_a_click(html: str, tmp_path: Path):
+    """The same Pointer Events code with a mouse (DevTools Input.dispatchMouseEvent, 1000 px desktop): a left-button
+    drag pans by the dragged distance and selects nothing; a right-button drag does not pan; a click selects."""
+    browser = DevTools(tmp_path / "profile")
+    try:
+        browser.send("Emulation.setDeviceMetricsOverride", width=1000, height=900, deviceScaleFactor=1, mobile=False)
+        _open(browser, tmp_path, html)
+        browser.js("document.querySelector('input[name=wm-level][value=parcel]').click()")
+        browser.js("document.getElementById('wm-svg').scrollIntoView({block: 'center'}); true")
+        browser.settle()
+        before, rect = browser.js(VIEW), browser.js(RECT)
+        units_per_px = 1 / _meet(before, rect)[0]
+
+        def mouse(kind: str, x: float, y: float, button: str = "left") -> None:
+            browser.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button=button,
+                         buttons={"left": 1, "right": 2}[button] if kind != "mouseReleased" else 0, clickCount=1)
+
+        x0, y0 = rect[0] + rect[2] / 2, rect[1] + rect[3] / 2
+        for button in ("right", "left"):
+            mouse("mousePressed", x0, y0, button)
+            for i in range(1, 9):
+                mouse("mouseMoved", x0 - 15 * i, y0 + 5 * i, button)
+            mouse("mouseReleased", x0 - 120, y0 + 40, button)
+            browser.settle()
+            if button == "right":
+                assert browser.js(VIEW) == pytest.approx(before)
+        after = browser.js(VIEW)
+        assert after[0] - before[0] == pytest.approx(120 * units_per_px, abs=0.5)
+        assert after[1] - before[1] == pytest.approx(-40 * units_per_px, abs=0.5)
+        assert browser.js("document.querySelector('#wm-info [data-field=zone_id]') === null")  # a drag, not a click
+        x, y = _zone_centre(browser, "parcel", "P69")
+        mouse("mousePressed", x, y)
+        mouse("mouseReleased", x, y)
+        assert browser.wait_for("(e => e && e.textContent)(document.querySelector('#wm-info [data-field=zone_id]'))"
+                                ) == "P69"
+    finally:
+        browser.close()
