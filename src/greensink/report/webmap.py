@@ -3,7 +3,9 @@
 No map library and no network: the carbon raster is an inline PNG ``<image>`` in an ``<svg>``, each level
 a group of ``<path>`` elements (one per zone, simplified to about one screen pixel and written in whole
 units of a 2000-unit frame with relative coordinates), and a small script of the template (``report.html.j2``,
-``#webmap``) switches levels, zooms and pans, and shows a clicked zone's indicators in a panel. The
+``#webmap``) switches levels, zooms and pans (Pointer Events: mouse drag and Ctrl + wheel; on a touch screen one
+finger pans, two pinch-zoom, ``touch-action: none`` on the map alone), and shows a clicked or tapped zone's
+indicators in a panel. The
 indicators are the zone tables' values formatted as the tables format them (:mod:`greensink.report.text`),
 carried in a JSON block (``<script type="application/json">``, every ``<``, ``>`` and ``&`` escaped by
 Jinja2's ``tojson``), which the script reads and writes with ``textContent`` only: zone names are never
