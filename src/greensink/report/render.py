@@ -34,9 +34,13 @@ from greensink.report.scenarios import ScenarioProducts, scenario_section
 from greensink.report.series import SeriesProducts, series_section
 from greensink.report.sinks import (
     MAX_LOSSES,
+    PARTLY_MARK,
     SINK_VERDICTS,
     class_counts_text,
     no_net_carbon_loss_of,
+    partly_observed_count,
+    partly_observed_of,
+    seen_both_text,
     sink_class_list,
     sink_class_of,
 )
@@ -48,6 +52,7 @@ from greensink.report.tables import (
     losses_section,
     model_section,
     nesting_rows,
+    seen_both_headers,
     target_tables,
     type_table,
     zone_row,
@@ -121,6 +126,7 @@ def summary_section(years: Sequence[int], tables: Mapping[int, Mapping[str, pd.D
                 "conservative": format_number(r.get("sink_t_yr_conservative", lo), dec, sign=True),
                 "u_pct": format_number(r.get("sink_u_pct"), 1),
                 "verdict": verdict,
+                **seen_both_summary(r),
             })
     checks = []  # per pair and level: sink classes and the no-net-carbon-loss check from the significance
     for (y0, y1) in sorted(change):
@@ -135,6 +141,26 @@ def summary_section(years: Sequence[int], tables: Mapping[int, Mapping[str, pd.D
                                                          pd.Series(sink_class_list(df)).value_counts().items()}),
                            "met": f"{sum(known):,}", "known": f"{len(known):,}", "missed": f"{len(known) - sum(known):,}"})
     return {"stocks": stocks, "sinks": sinks, "checks": checks}
+
+
+def seen_both_summary(r: pd.Series) -> dict[str, Any]:
+    """The summary's words on a sink that includes filled land: ``partly`` (False where the zone was seen
+    whole in both years or nothing is known), the share seen in both years and the sink of that land alone."""
+    if not partly_observed_of(r):
+        return {"partly": False}
+    obs = to_float(r.get("sink_observed_t_yr"))
+    dec = auto_decimals(obs) if math.isfinite(obs) else None
+    return {"partly": True, "mark": PARTLY_MARK, "seen": seen_both_text(r.get("observed_both_pct")),
+            "observed": format_number(obs, dec, sign=True),
+            "observed_iv": format_interval(r.get("sink_observed_t_yr_lo"), r.get("sink_observed_t_yr_hi"), dec)}
+
+
+def partly_note(df: pd.DataFrame) -> dict[str, Any] | None:
+    """The change section's count of a level's zones whose sink includes filled land, None where the table
+    does not say (written before ``sink_partly_observed`` and ``observed_both_pct`` existed)."""
+    if not {"sink_partly_observed", "observed_both_pct"} & set(df.columns):
+        return None
+    return {"n": f"{partly_observed_count(df):,}", "zones": f"{len(df):,}", "mark": PARTLY_MARK}
 
 
 def provenance_section(provenance: Mapping[str, Any]) -> dict[str, Any]:
@@ -259,9 +285,10 @@ def render_report(
     sink_max = upper_limit((np.abs(band) for band, _ in shown_sink.values()), 98)
     change_headers = ["名称 Name", "编号 Zone ID", "面积 Area (ha)", "期初碳储量 Carbon start (t C)",
                       "期末碳储量 Carbon end (t C)", "年碳汇 Sink (t C/yr)", f"{interval} 区间 interval (t C/yr)",
-                      "类别 Class", "不确定度 U (%)", "保守下限 Conservative (t C/yr)",
+                      "类别 Class", *seen_both_headers(interval), "不确定度 U (%)", "保守下限 Conservative (t C/yr)",
                       "单位面积 Sink (t C/ha/yr)", "CO₂e (t/yr)", "无碳净损失 No net carbon loss",
-                      "绿量变化 Green-area change (ha)", "绿量无净损失 No net loss of green area"]
+                      "绿量变化（两年均看清的土地）Green-area change over land seen both years (ha)",
+                      "绿量无净损失 No net loss of green area"]
     change_sections = []
     for y0, y1 in pairs:
         maps = []
@@ -285,6 +312,7 @@ def render_report(
                 f"change-{y0}-{y1}-{level}", change_headers, df, change_row, "sink_t_ha_yr", files,
                 ("单位面积年碳汇", "sink per hectare (t C/ha/yr)")),
                 "losses": losses_section(f"losses-{y0}-{y1}-{level}", df, interval),
+                "partly": partly_note(df),
                 "calibration": calibration_label(calibration, level, "sink")})
         change_sections.append({"pair": f"{y0}–{y1}", "y0": y0, "y1": y1, "maps": maps, "tables": level_tables})
 

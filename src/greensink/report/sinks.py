@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from greensink.change import SINK_CLASSES, sink_classes
-from greensink.report.text import column, is_missing, to_float
+from greensink.change import PCT_EPS, SINK_CLASSES, sink_classes
+from greensink.report.text import DASH, column, format_number, is_missing, to_float
 
 SINK_CLASS_LABELS = {
     "gain": "净吸收 gain",
@@ -70,3 +70,40 @@ SINK_VERDICTS = {
     "gain": "净吸收 net uptake: the green space took up carbon (the interval lies above zero)",
     "loss": "净损失 net loss: the green space lost carbon (the interval lies below zero)",
 }
+
+
+PARTLY_MARK = "◐"
+"""The mark of a zone whose sink includes filled land (``sink_partly_observed``): beside its sink and its share."""
+PARTLY_TITLE = ("部分绿地只在一年看清，年碳汇含按同类绿地平均碳密度填补的部分 part of the green space was seen clearly in one "
+                "year only: the sink includes land filled in with the average density of its green-space type")
+
+
+def partly_observed_of(r: Mapping[str, Any]) -> bool | None:
+    """Whether a change-table row's sink includes filled land: its ``sink_partly_observed`` (True, 1, "True"),
+    else from ``observed_both_pct`` below 100 %; None where neither is known (no typed land, or a table
+    written before the columns existed)."""
+    v = r.get("sink_partly_observed")
+    if not is_missing(v):
+        if isinstance(v, str):
+            return v.strip().lower() in ("true", "1", "yes")
+        return bool(v)
+    pct = to_float(r.get("observed_both_pct"))
+    return None if not np.isfinite(pct) else bool(pct < 100.0 - PCT_EPS)
+
+
+def seen_both_text(pct: Any) -> str:
+    """A zone's ``observed_both_pct`` as shown: "62.5 %", "100.0 %"; "> 99.9 %" and "< 0.1 %" where one decimal
+    would round a partly observed share to whole or a seen one to nothing; "—" where unknown."""
+    v = to_float(pct)
+    if not np.isfinite(v):
+        return DASH
+    if 100.0 - PCT_EPS > v > 99.95:
+        return "> 99.9 %"
+    if 0.0 < v < 0.05:
+        return "< 0.1 %"
+    return f"{format_number(v, 1)} %"
+
+
+def partly_observed_count(df: pd.DataFrame) -> int:
+    """Zones of a change table whose sink includes filled land (:func:`partly_observed_of` True)."""
+    return sum(bool(partly_observed_of(r)) for r in df.to_dict("records"))

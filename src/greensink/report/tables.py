@@ -17,10 +17,14 @@ import pandas as pd
 
 from greensink.change import SINK_CLASSES
 from greensink.report.sinks import (
+    PARTLY_MARK,
+    PARTLY_TITLE,
     SINK_CLASS_LABELS,
     class_counts_text,
     largest_losses,
     no_net_carbon_loss_of,
+    partly_observed_of,
+    seen_both_text,
     sink_class_list,
     sink_class_of,
 )
@@ -146,11 +150,46 @@ def nesting_rows(nesting: pd.DataFrame | None) -> list[dict[str, Any]]:
     return rows
 
 
+def sink_cells(r: Mapping[str, Any], *, interval: bool = True) -> list[dict[str, str]]:
+    """A change-table row's sink as shown: the sink (t C/yr) marked ◐ where it includes filled land
+    (:func:`greensink.report.sinks.partly_observed_of`) and, with ``interval``, its interval."""
+    sink = to_float(r.get("sink_t_yr"))
+    dec = auto_decimals(sink) if math.isfinite(sink) else None
+    shown = num_cell(sink, sign=True)
+    if partly_observed_of(r) and math.isfinite(sink):
+        shown = cell(f"{shown['text']} {PARTLY_MARK}", "num partly", PARTLY_TITLE)
+    if not interval:
+        return [shown]
+    return [shown, cell(format_interval(r.get("sink_t_yr_lo"), r.get("sink_t_yr_hi"), dec), "num interval")]
+
+
+def seen_both_cells(r: Mapping[str, Any], *, observed_sink: bool = True) -> list[dict[str, str]]:
+    """The share of a zone's green-space land seen clearly in both years ("◐ 62.5 %" where the sink includes
+    filled land, "100.0 %", "—" where the zone has no typed land) and, with ``observed_sink``, the sink of that
+    land alone with its interval (``sink_observed_t_yr``; "—" where nothing was seen in both years)."""
+    partly = partly_observed_of(r)
+    seen = seen_both_text(r.get("observed_both_pct"))
+    if partly:
+        cells = [cell(f"{PARTLY_MARK} {seen}", "num partly", PARTLY_TITLE)]
+    else:
+        cells = [cell(seen, "num nodata" if seen == DASH else "num")]
+    if observed_sink:
+        obs = to_float(r.get("sink_observed_t_yr"))
+        dec = auto_decimals(obs) if math.isfinite(obs) else None
+        cells += [num_cell(obs, dec, sign=True),
+                  cell(format_interval(r.get("sink_observed_t_yr_lo"), r.get("sink_observed_t_yr_hi"), dec),
+                       "num interval")]
+    return cells
+
+
 def change_row(r: pd.Series) -> dict[str, Any]:
     """A zone of a change table. The row is red only for a significant loss (sink_class "loss"); a zone whose
     interval includes 0 reads "no significant change". Two "no net loss" checks: of carbon, from the sink's
-    significance (no_net_carbon_loss), and of vegetated area (no_net_loss)."""
-    change = to_float(r.get("green_area_change_ha"))
+    significance (no_net_carbon_loss), and of vegetated area (no_net_loss), the latter over the land both
+    years saw (``green_area_change_compared_ha``; ``green_area_change_ha`` in tables written before it). A
+    zone whose sink includes filled land is marked ◐ with its share seen in both years and the sink of that
+    land beside (:func:`seen_both_cells`)."""
+    change = to_float(r.get("green_area_change_compared_ha", r.get("green_area_change_ha")))
     if not math.isfinite(change) or is_missing(r.get("no_net_loss")):
         nnl = cell(DASH, "center nodata")
     elif bool(r.get("no_net_loss")):
@@ -173,9 +212,9 @@ def change_row(r: pd.Series) -> dict[str, Any]:
         num_cell(r.get("area_ha")),
         num_cell(r.get("carbon_t_from")),
         num_cell(r.get("carbon_t_to")),
-        num_cell(sink, sign=True),
-        cell(format_interval(r.get("sink_t_yr_lo"), r.get("sink_t_yr_hi"), dec), "num interval"),
+        *sink_cells(r),
         cell(SINK_CLASS_LABELS[sink_class], f"sinkclass {sink_class.replace(' ', '-')}"),
+        *seen_both_cells(r),
         num_cell(r.get("sink_u_pct"), 1),
         num_cell(r.get("sink_t_yr_conservative", r.get("sink_t_yr_lo")), dec, sign=True),
         num_cell(r.get("sink_t_ha_yr"), 2, sign=True),
@@ -184,17 +223,22 @@ def change_row(r: pd.Series) -> dict[str, Any]:
         num_cell(change, 2, sign=True),
         nnl,
     ]
-    return {"cells": cells, "cls": "loss" if sink_class == "loss" else ""}
+    cls = " ".join(c for c in ("loss" if sink_class == "loss" else "", "partly" if partly_observed_of(r) else "") if c)
+    return {"cells": cells, "cls": cls}
 
 
 def _loss_row(r: pd.Series) -> dict[str, Any]:
-    sink = to_float(r.get("sink_t_yr"))
-    dec = auto_decimals(sink) if math.isfinite(sink) else None
-    return {"cls": "loss", "cells": [
-        cell(text_or_dash(r.get("name")), "name"), cell(text_or_dash(r.get("zone_id")), "id"), num_cell(sink, sign=True),
-        cell(format_interval(r.get("sink_t_yr_lo"), r.get("sink_t_yr_hi"), dec), "num interval"),
+    return {"cls": "loss partly" if partly_observed_of(r) else "loss", "cells": [
+        cell(text_or_dash(r.get("name")), "name"), cell(text_or_dash(r.get("zone_id")), "id"), *sink_cells(r),
         num_cell(r.get("sink_u_pct"), 1), num_cell(r.get("sink_t_ha_yr"), 2, sign=True),
+        *seen_both_cells(r),
     ]}
+
+
+def seen_both_headers(interval: str) -> list[str]:
+    """Headers of :func:`seen_both_cells`: the share seen in both years, the sink of that land and its interval."""
+    return ["两年均看清 Seen both years (% of green space)", "两年均看清部分的年碳汇 Sink of the land seen both years (t C/yr)",
+            f"该部分 {interval} 区间 its interval (t C/yr)"]
 
 
 def losses_section(table_id: str, df: pd.DataFrame, interval: str) -> dict[str, Any]:
@@ -203,7 +247,7 @@ def losses_section(table_id: str, df: pd.DataFrame, interval: str) -> dict[str, 
     counts = {c: int((classes == c).sum()) for c in SINK_CLASSES}
     shown = largest_losses(df)
     headers = ["名称 Name", "编号 Zone ID", "年碳汇 Sink (t C/yr)", f"{interval} 区间 interval (t C/yr)", "U (%)",
-               "单位面积 Sink (t C/ha/yr)"]
+               "单位面积 Sink (t C/ha/yr)", *seen_both_headers(interval)]
     table = {"id": table_id, "headers": headers, "rows": [_loss_row(r) for _, r in shown.iterrows()], "note": None,
              "n": len(shown)}
     return {"table": table if len(shown) else None, "counts": counts, "shown": len(shown),
