@@ -837,8 +837,8 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
     # the table's interpolation (within its stated tolerance) can put a bound a hair past an estimate that sits on
     # it (e.g. a floored curve at 0): the band holds the estimate, as the exact path's percentiles of draws do
     known = np.isfinite(out[1])
-    out[1, known] = np.minimum(out[1, known], out[0, known])
-    out[2, known] = np.maximum(out[2, known], out[0, known])
+    np.minimum(out[1], out[0], out=out[1], where=known)  # in place where known (no masked copies)
+    np.maximum(out[2], out[0], out=out[2], where=known)
     return out.reshape(3, *shape)
 
 
