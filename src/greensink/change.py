@@ -45,9 +45,10 @@ import shapely.geometry
 from rasterio import features
 from scipy import ndimage
 
-from greensink.carbon import CO2_PER_C, PixelFn, interval_quantiles
+from greensink.carbon import PixelFn, interval_quantiles
 from greensink.grid import Grid
 from greensink.uncertainty import u_pct, variance_shares
+from greensink.units import c_to_co2e, ha_to_m2
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def change_table(
         out[f"var_share_{source}_pct"] = np.where(unknown, np.nan, share)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["sink_t_ha_yr"] = np.where(area > 0, est / np.where(area > 0, area, 1), np.nan)
-    out["sink_co2e_t_yr"] = est * CO2_PER_C
+    out["sink_co2e_t_yr"] = c_to_co2e(est)
     if observed is not None:
         est_b, draws_b, *_ = observed["sums"]
         lo_b, hi_b = np.quantile(draws_b, [qlo, qhi], axis=1) if draws_b.shape[1] > 1 else (est_b, est_b)
@@ -494,7 +495,7 @@ def lost_patches(space0: np.ndarray, space1: np.ndarray, stock0_t_ha: np.ndarray
     out["carbon_t_from"] = c0
     out["carbon_t_to"] = c1
     out["carbon_lost_t"] = c0 - c1
-    out["co2e_lost_t"] = out["carbon_lost_t"] * CO2_PER_C
+    out["co2e_lost_t"] = c_to_co2e(out["carbon_lost_t"])
     polys = [shapely.union_all(geoms[int(i)]) if len(geoms.get(int(i), [])) != 1 else geoms[int(i)][0] for i in ids]
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(polys, crs=grid.crs), crs=grid.crs)
 
@@ -665,7 +666,7 @@ def run_change(
                  table["sink_space_gained_ha"].sum())
         log.info("%s %d-%d: sink %.1f t C/yr [%.1f, %.1f]; no net loss of vegetated area in %d of %d zones (losses up "
                  "to %g m² tolerated)", level, y0, y1, table["sink_t_yr"].sum(), table["sink_t_yr_lo"].sum(),
-                 table["sink_t_yr_hi"].sum(), int(table["no_net_loss"].sum()), len(table), tolerance_ha * 1e4)
+                 table["sink_t_yr_hi"].sum(), int(table["no_net_loss"].sum()), len(table), ha_to_m2(tolerance_ha))
         log.info("%s %d-%d: %s", level, y0, y1,
                  ", ".join(f"{n} {c}" for c, n in table["sink_class"].value_counts().items()))
     gio.write_table(out["lost_patches"], att.patches, layer="lost_patches", geometry_type="Polygon")
