@@ -23,6 +23,7 @@ import pytest
 
 from greensink.config import load_schema, read_yaml, with_defaults
 from greensink.report import render_report, run_report
+from greensink.report.series import attribution_table
 from greensink.tiers import VEG, VEG_NAME
 from test_report import _Tables, body_rows, make_inputs
 
@@ -147,6 +148,15 @@ def test_city_summary_says_the_sink_includes_filled_land(synthetic):
     assert "The land seen in both years alone took up −0.50 t C/yr (−3.00 – 2.00)" in summary
 
 
+def test_attribution_table_marks_a_net_change_that_includes_filled_land():
+    df = pd.DataFrame({"zone_id": ["D1", "D2", "D3"], "name": ["东区", "西区", "南区"],
+                       "stock_change_t": [120.0, -8.5, np.nan], "change_growth_t": [120.0, -8.5, np.nan],
+                       "observed_both_pct": [100.0, 62.5, 0.0], "sink_partly_observed": [False, True, True]})
+    rows = attribution_table(df, ["growth"], "attribution-test")["rows"]
+    assert [r["cls"] for r in rows] == ["", "partly", ""]  # D3: nothing known, no number to mark
+    assert [r["cells"][2]["text"] for r in rows] == ["+120", f"−8.50 {MARK}", "—"]
+
+
 def test_tables_without_the_columns_show_no_mark_and_no_count():
     inputs = make_inputs()  # change tables written before observed_both_pct existed
     html = render_report(**inputs)
@@ -245,8 +255,8 @@ def test_baseline_report_has_no_partly_observed_zone(baseline_run, tmp_path):
 def test_edited_block_alone_is_marked_with_its_share_and_observed_sink(baseline_run, edited, tmp_path):
     html = _render_run(baseline_run, tmp_path / "report.html", change_root=edited["root"])
     tables = _change_tables(html)
-    marked = [(t, zone) for t, (_, rows) in tables.items() for zone, (cls, cells) in rows.items()
-              if MARK in "".join(cells)]
+    marked = [(t, cells[1]) for t, rows in _parse(html).tables.items() for _, cells in rows
+              if MARK in "".join(cells)]  # every table of the report: the sink, losses, attribution tables
     y0, y1 = edited["pair"].split("_")
     table_id = f"change-{y0}-{y1}-block"
     assert marked == [(table_id, edited["zone"])]

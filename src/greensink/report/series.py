@@ -34,7 +34,7 @@ from greensink.report.maps import (
     raster_map,
     upper_limit,
 )
-from greensink.report.sinks import SINK_CLASS_LABELS
+from greensink.report.sinks import PARTLY_MARK, PARTLY_TITLE, SINK_CLASS_LABELS, partly_observed_of
 from greensink.report.tables import known_sum
 from greensink.report.text import (
     DASH,
@@ -317,10 +317,14 @@ def attribution_sentence(r: Mapping[str, Any], parts: Sequence[str], pair: tuple
 def attribution_table(df: pd.DataFrame, parts: Sequence[str], table_id: str) -> dict[str, Any]:
     rows = []
     for _, r in df.iterrows():
-        rows.append({"cls": "", "cells": [cell(text_or_dash(r.get("name")), "name"),
-                                          cell(text_or_dash(r.get("zone_id")), "id"),
-                                          num_cell(r.get("stock_change_t"), sign=True),
-                                          *[num_cell(r.get(f"change_{p}_t"), sign=True) for p in parts]]})
+        net = num_cell(r.get("stock_change_t"), sign=True)
+        partly = bool(partly_observed_of(r)) and net["text"] != DASH
+        if partly:  # the net change includes filled land, like the sink (report.tables.sink_cells)
+            net = cell(f"{net['text']} {PARTLY_MARK}", "num partly", PARTLY_TITLE)
+        rows.append({"cls": "partly" if partly else "", "cells": [cell(text_or_dash(r.get("name")), "name"),
+                                                                  cell(text_or_dash(r.get("zone_id")), "id"), net,
+                                                                  *[num_cell(r.get(f"change_{p}_t"), sign=True)
+                                                                    for p in parts]]})
     headers = ["名称 Name", "编号 Zone ID", "净变化 Net stock change (t C)",
                *[f"{PART_LABELS[p][0]} {PART_LABELS[p][1].capitalize()} (t C)" for p in parts]]
     return {"id": table_id, "headers": headers, "rows": rows, "note": None, "n": len(rows)}
