@@ -332,9 +332,10 @@ os._exit(0)  # QGIS 3.22 may crash while tearing down; the answer is already out
 def _qgis_layer_count() -> int:
     """Layers of the demo run's project: per year 4 rasters, a zone table per level and the zoning (2 rasters, 3
     tables per level); per change pair its sink, lost patches, attribution and a sink table per level; the trend
-    raster, the transitions' classes and a trend table per level."""
+    raster, the transitions' classes and a trend table per level; per scenario its carbon map and a zone table
+    per level."""
     return (len(YEARS) * (4 + len(LEVELS) + 2 + 3 * len(LEVELS)) + len(PAIRS) * (3 + len(LEVELS))
-            + 2 + len(LEVELS))
+            + 2 + len(LEVELS) + len(SCENARIOS) * (1 + len(LEVELS)))
 
 
 def _qgs_layers(qgs: Path) -> list:
@@ -392,10 +393,11 @@ def test_qgis_project_opens_in_qgis_after_the_folder_is_moved(run, tmp_path):
     for lid, layer in layers.items():
         assert layer["valid"] and layer["error_free"] and layer["crs"] == "EPSG:32651", (lid, layer)
         assert layer["source"].startswith(str(moved) + "/"), (lid, layer["source"])  # the copy, not the run
-    # tree: trend, change pairs, then years newest first; zone levels coarsest on top; only the newest carbon shown
+    # tree: scenarios, trend, change pairs, then years newest first; zone levels coarsest on top; only the newest
+    # carbon shown
     groups = out["tree"]["children"]
     assert [g["group"] for g in groups] == (
-        [f"趋势 trend {YEARS[0]}–{YEARS[-1]}"]
+        (["情景 scenarios"] if SCENARIOS else []) + [f"趋势 trend {YEARS[0]}–{YEARS[-1]}"]
         + [f"碳汇变化 change {y0}–{y1}" for y0, y1 in sorted(PAIRS, reverse=True)]
         + [f"{y} 年 year {y}" for y in reversed(YEARS)])
 
@@ -460,6 +462,32 @@ def test_qgis_project_opens_in_qgis_after_the_folder_is_moved(run, tmp_path):
             table = pd.read_csv(run / f"results/{year}/zoning/{product}_{LEVELS[1]}.csv")
             assert (layer["attr"], layer["features"]) == (column, len(table))
             assert layer["sum"] == pytest.approx(table[column].sum(), rel=1e-9)
+    # the scenarios: one subgroup per plan in config order; each zone layer is its plan's own table, styled on the
+    # difference from the baseline (diverging, symmetric about 0), its carbon map on the baseline year's ramp
+    import xml.etree.ElementTree as ET
+
+    if SCENARIOS:
+        assert [len(g["children"]) for g in groups[0]["children"]] == [2] * len(SCENARIOS)
+        assert [g["children"][1]["layer"] for g in groups[0]["children"]] == [
+            f"greensink_scenario_carbon_{name}" for name in SCENARIOS]
+    for name in SCENARIOS:
+        carbon = layers[f"greensink_scenario_carbon_{name}"]
+        assert carbon["renderer"] == "singlebandpseudocolor" and carbon["stops"] == 5
+        assert carbon["max"] == pytest.approx(layers[f"greensink_carbon_{YEARS[-1]}"]["max"], rel=1e-6)
+        for level in LEVELS:
+            layer = layers[f"greensink_scenario_zones_{name}_{level}"]
+            table = pd.read_csv(run / f"results/scenarios/{name}/zones/{level}.csv")
+            assert (layer["renderer"], layer["attr"], layer["classes"]) == ("graduatedSymbol", "difference_t", 5)
+            assert layer["features"] == len(table)
+            assert layer["sum"] == pytest.approx(table["difference_t"].sum(), rel=1e-9, abs=1e-9)
+            assert layer["sum"] != 0 or name not in ("new_park", "construction")  # the plans change their zones
+            qml = ET.parse(run / f"results/scenarios/{name}/zones/{level}.qml").getroot()
+            uppers = [float(r.get("upper")) for r in qml.findall("renderer-v2/ranges/range")][:-1]
+            assert uppers[0] == pytest.approx(-uppers[-1]) and uppers[1] == pytest.approx(-uppers[2])  # about 0
+            # the scale: the largest |difference| of the level over every plan (3/5 of it is the top inner edge)
+            top = max(pd.read_csv(run / f"results/scenarios/{s}/zones/{level}.csv")["difference_t"].abs().max()
+                      for s in SCENARIOS)
+            assert uppers[-1] == pytest.approx(0.6 * (top if top > 0 else 1.0), rel=1e-5)
 
 
 # Issue 4's criterion, on the fine-cell truth (issue 11): each type's fitted curve recovers the relation
