@@ -21,11 +21,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from greensink.change import change_table
 from greensink.config import load_schema, read_yaml, with_defaults
 from greensink.report import render_report, run_report
 from greensink.report.series import attribution_table
 from greensink.tiers import VEG, VEG_NAME
-from test_report import _Tables, body_rows, make_inputs
+from greensink.uncertainty import SOURCES
+from test_report import YEARS, _Tables, body_rows, make_inputs
 
 MARK = "◐"
 SEEN = "两年均看清 Seen both years (% of green space)"
@@ -155,6 +157,34 @@ def test_attribution_table_marks_a_net_change_that_includes_filled_land():
     rows = attribution_table(df, ["growth"], "attribution-test")["rows"]
     assert [r["cls"] for r in rows] == ["", "partly", ""]  # D3: nothing known, no number to mark
     assert [r["cells"][2]["text"] for r in rows] == ["+120", f"−8.50 {MARK}", "—"]
+
+
+def test_report_of_a_change_table_from_the_change_module():
+    # three blocks through greensink.change.change_table with 40 ha of typed land each, observed in both years
+    # on 40, 25 and 10 ha (100, 62.5, 25 %; min_observed_pct 50 leaves B3's sink unknown)
+    inputs = make_inputs()
+    t0, t1 = inputs["tables"][2023]["block"].iloc[:3], inputs["tables"][2024]["block"].iloc[:3]
+    draws = np.stack([np.linspace(5.0, 15.0, 101), np.linspace(8.0, 12.0, 101), np.linspace(-1.0, 1.0, 101)])
+    parts = {src: np.zeros_like(draws) for src in SOURCES}
+    parts["ndvi"] = draws - draws.mean(axis=1, keepdims=True)
+    draws_b = np.stack([draws[0], np.linspace(3.0, 5.0, 101), np.linspace(0.0, 0.4, 101)])
+    observed = {"typed_ha": np.array([40.0, 40.0, 40.0]), "observed_both_ha": np.array([40.0, 25.0, 10.0]),
+                "sums": (np.array([10.0, 4.0, 0.2]), draws_b)}
+    table = change_table(t1[["zone_id", "parent_id", "level", "name", "geometry"]], t0, t1, 2023, 2024,
+                         (np.array([10.0, 10.0, 0.0]), draws, parts), observed=observed, min_observed_pct=50.0)
+    html = render_report(**{**inputs, "levels": ["block"],
+                            "tables": {y: {"block": inputs["tables"][y]["block"].iloc[:3]} for y in YEARS},
+                            "change": {(2023, 2024): {"block": table}}})
+    headers, rows = _rows(_parse(html), "change-2023-2024-block")
+    seen, obs, obs_iv, sink = (headers.index(h) for h in (SEEN, OBS, OBS_IV, SINK))
+    b1, b2, b3 = (rows[z][1] for z in ("B1", "B2", "B3"))
+    assert (b1[seen], b1[sink], b1[obs]) == ("100.0 %", "+10.0", "+10.0")
+    # B2: 25 / 40 ha; the observed sink 4.0 with the 5th and 95th percentiles of 3 … 5: 3.1 and 4.9
+    assert (b2[seen], b2[sink], b2[obs], b2[obs_iv]) == (f"{MARK} 62.5 %", f"+10.0 {MARK}", "+4.00", "3.10 – 4.90")
+    assert rows["B2"][0] == "partly"
+    # B3: 25 % < 50 %: no sink at all, "—", never 0
+    assert (b3[seen], b3[sink], b3[obs], b3[obs_iv]) == (f"{MARK} 25.0 %", "—", "—", "—")
+    assert "2 of 3 zones were partly seen" in _section(html, "change")
 
 
 def test_tables_without_the_columns_show_no_mark_and_no_count():
