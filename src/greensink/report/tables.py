@@ -150,36 +150,30 @@ def nesting_rows(nesting: pd.DataFrame | None) -> list[dict[str, Any]]:
     return rows
 
 
-def sink_cells(r: Mapping[str, Any], *, interval: bool = True) -> list[dict[str, str]]:
+def sink_cells(r: Mapping[str, Any]) -> list[dict[str, str]]:
     """A change-table row's sink as shown: the sink (t C/yr) marked ◐ where it includes filled land
-    (:func:`greensink.report.sinks.partly_observed_of`) and, with ``interval``, its interval."""
+    (:func:`greensink.report.sinks.partly_observed_of`), and its interval."""
     sink = to_float(r.get("sink_t_yr"))
     dec = auto_decimals(sink) if math.isfinite(sink) else None
     shown = num_cell(sink, sign=True)
     if partly_observed_of(r) and math.isfinite(sink):
         shown = cell(f"{shown['text']} {PARTLY_MARK}", "num partly", PARTLY_TITLE)
-    if not interval:
-        return [shown]
     return [shown, cell(format_interval(r.get("sink_t_yr_lo"), r.get("sink_t_yr_hi"), dec), "num interval")]
 
 
-def seen_both_cells(r: Mapping[str, Any], *, observed_sink: bool = True) -> list[dict[str, str]]:
+def seen_both_cells(r: Mapping[str, Any]) -> list[dict[str, str]]:
     """The share of a zone's green-space land seen clearly in both years ("◐ 62.5 %" where the sink includes
-    filled land, "100.0 %", "—" where the zone has no typed land) and, with ``observed_sink``, the sink of that
-    land alone with its interval (``sink_observed_t_yr``; "—" where nothing was seen in both years)."""
-    partly = partly_observed_of(r)
+    filled land, "100.0 %", "—" where the zone has no typed land) and the sink of that land alone with its
+    interval (``sink_observed_t_yr``; "—" where nothing was seen in both years)."""
     seen = seen_both_text(r.get("observed_both_pct"))
-    if partly:
+    if partly_observed_of(r):
         cells = [cell(f"{PARTLY_MARK} {seen}", "num partly", PARTLY_TITLE)]
     else:
         cells = [cell(seen, "num nodata" if seen == DASH else "num")]
-    if observed_sink:
-        obs = to_float(r.get("sink_observed_t_yr"))
-        dec = auto_decimals(obs) if math.isfinite(obs) else None
-        cells += [num_cell(obs, dec, sign=True),
-                  cell(format_interval(r.get("sink_observed_t_yr_lo"), r.get("sink_observed_t_yr_hi"), dec),
-                       "num interval")]
-    return cells
+    obs = to_float(r.get("sink_observed_t_yr"))
+    dec = auto_decimals(obs) if math.isfinite(obs) else None
+    return [*cells, num_cell(obs, dec, sign=True),
+            cell(format_interval(r.get("sink_observed_t_yr_lo"), r.get("sink_observed_t_yr_hi"), dec), "num interval")]
 
 
 def change_row(r: pd.Series) -> dict[str, Any]:
