@@ -221,7 +221,13 @@ def test_the_solvers_fused_noise_cdf_equals_the_unfused_one_in_every_regime() ->
                                  ("normal", rng.uniform(0.1, 3.0, 300), np.zeros(300)),
                                  ("triangular", np.zeros(300), rng.uniform(0.1, 3.0, 300))):
         cdf, pdf = pixel_noise_cdf(q[:, None] - values[rows], alpha[rows, None], sigma[rows, None])
-        got_cdf, got_pdf = _mixed_cdf_means(q, values, rows, alpha, sigma, regime=regime)
+        got_cdf, got_pdf, got_slope = _mixed_cdf_means(q, values, rows, alpha, sigma, regime=regime)
         np.testing.assert_allclose(got_cdf, cdf.mean(axis=1), rtol=0, atol=1e-14, err_msg=regime)
         np.testing.assert_allclose(got_pdf, pdf.mean(axis=1), rtol=1e-12, atol=1e-15, err_msg=regime)
         assert 0.05 < got_cdf.mean() < 0.95  # the points span the distributions, not only their tails
+        # the density's slope (the solver's Halley steps) against a central difference of the unfused density
+        h = 1e-5
+        up = pixel_noise_cdf(q[:, None] + h - values[rows], alpha[rows, None], sigma[rows, None])[1].mean(axis=1)
+        down = pixel_noise_cdf(q[:, None] - h - values[rows], alpha[rows, None], sigma[rows, None])[1].mean(axis=1)
+        np.testing.assert_allclose(got_slope, (up - down) / (2 * h), rtol=0, atol=2e-4 * np.abs(got_slope).max(),
+                                   err_msg=regime)
