@@ -15,6 +15,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+import rasterio
 from affine import Affine
 from shapely.geometry import box
 
@@ -27,10 +28,12 @@ from greensink.grid import Grid
 from greensink.model.run import run_model
 from greensink.provenance import run_provenance
 from greensink.styles import run_qgis_styles
+from greensink.trend import run_trend
 from greensink.types import run_types
 from greensink.uncertainty import run_ndvi_se
 from greensink.vegetation import run_vegetation
 from greensink.zones import run_prepare_zones, run_zone_coverage
+from greensink.zoning.run import run_zoning_canopy_gap, run_zoning_importance, run_zoning_potential
 
 CRS = "EPSG:32651"
 X0, Y0 = 500_000.0, 3_500_000.0
@@ -442,6 +445,199 @@ def test_run_aggregate_leaves_carbon_unknown_below_the_observed_share(tmp_path: 
     assert np.isnan(b["park_service_population_pct"]) and np.isnan(b["population"])
 
 
+# ----------------------------------------------------------------------------- zoning
+
+def two_levels(tmp_path: Path, g: Grid, split_m: float) -> tuple[list[Path], list[Path]]:
+    """The city C over the whole grid and its blocks W (x 0 .. split_m) and E (the rest), with parent ids,
+    levels and names as rule prepare_zones writes them, and their coverage matrices (run_zone_coverage)."""
+    io.write_json(tmp_path / "grid.json", g.to_dict())
+    w, h = 10.0 * g.width, 10.0 * g.height
+    levels = {"city": [("C", "", (0, 0, w, h))], "block": [("W", "C", (0, 0, split_m, h)), ("E", "C", (split_m, 0, w, h))]}
+    zones, coverage = [], []
+    for level, rows in levels.items():
+        zones.append(tmp_path / f"{level}.gpkg")
+        gpd.GeoDataFrame({"zone_id": [r[0] for r in rows], "parent_id": [r[1] for r in rows], "level": level,
+                          "name": [f"zone {r[0]}" for r in rows]},
+                         geometry=[box(X0 + a, Y0 + b, X0 + c, Y0 + d) for *_, (a, b, c, d) in rows],
+                         crs=CRS).to_file(zones[-1], driver="GPKG")
+        coverage.append(tmp_path / f"{level}_coverage.npz")
+        run_zone_coverage(zones[-1], tmp_path / "grid.json", coverage[-1])
+    return zones, coverage
+
+
+def rasters_3x3(tmp_path: Path, values: dict[str, list]) -> dict[str, Path]:
+    g = grid(3, 3)
+    return {name: io.write_raster(tmp_path / f"{name}.tif", np.array(v, np.float32), g, band_names=[name])
+            for name, v in values.items()}
+
+
+def zoning_outputs(tmp_path: Path, product: str) -> tuple[list[Path], Path]:
+    out = tmp_path / "2024" / "zoning"
+    return [out / f"{product}_{level}.gpkg" for level in ("city", "block")], out / f"{product}.json"
+
+
+def test_run_zoning_importance_classes_each_pixel_by_the_weighted_scores(tmp_path: Path) -> None:
+    zones, coverage = two_levels(tmp_path, grid(3, 3), 10.0)  # W: column 0; E: columns 1-2
+    r = rasters_3x3(tmp_path, {
+        "vegetation_class": [[3, 3, 1], [3, 1, 0], [3, NAN, 1]],  # (2, 1) never observed
+        "carbon": [[40, 30, 5], [20, 10, 0], [50, NAN, 12]],
+        "canopy": [[0] * 3] * 3, "height": [[NAN] * 3] * 3, "ndvi": [[0.5] * 3] * 3, "fvc": [[0.5] * 3] * 3,
+        "user": [[1, 3, 3], [1, 2, 3], [1, 1, NAN]],  # a user raster factor; no value at (2, 2)
+        "fractions": [[0] * 3] * 3})
+    zoning = {"importance": {"class_breaks": [1.8, 2.4], "factors": [
+        {"name": "veg", "weight": 1, "layer": "vegetation_class", "classes": {"0": 1, "1": 1, "2": 2, "3": 3}},
+        {"name": "carbon", "weight": 2, "layer": "carbon", "breaks": [10, 25], "scores": [1, 2, 3]},
+        {"name": "u", "weight": 1, "path": str(r["user"]), "breaks": [1.5, 2.5], "scores": [1, 2, 3]},
+        {"name": "tall", "weight": 10, "layer": "height", "breaks": [5], "scores": [1, 3]}]}}
+    gpkg, summary_out = zoning_outputs(tmp_path, "importance")
+    raster_out, style_out = gpkg[0].parent / "importance.tif", gpkg[0].parent / "importance.qml"
+    layers = {k: r[k] for k in ("vegetation_class", "canopy", "height", "ndvi", "fvc", "carbon")}
+    summary = run_zoning_importance(zones, coverage, tmp_path / "grid.json", layers, r["fractions"], raster_out,
+                                    style_out, gpkg, summary_out, levels=["city", "block"], types=["G1"],
+                                    zoning=zoning, typed_land=False, chm=False, compress="deflate")
+    # no canopy height model: "tall" is dropped, weights 1:2:1 → 0.25, 0.5, 0.25. Scores (veg, carbon, u):
+    # (0,0) 3,3,1 → 2.5 → 3; (0,1) 3,3,3 → 3 → 3; (0,2) 1,1,3 → 1.5 → 1
+    # (1,0) 3,2,1 → 2.0 → 2; (1,1) 1,2,2 → 1.75 → 1; (1,2) 1,1,3 → 1.5 → 1
+    # (2,0) 3,3,1 → 2.5 → 3; (2,1) unobserved → 255; (2,2) u has no value → 255
+    with rasterio.open(raster_out) as src:  # the stored codes, 255 the declared nodata (io.read_raster reads NaN)
+        assert (src.dtypes[0], src.nodata) == ("uint8", 255)
+        np.testing.assert_array_equal(src.read(1), [[3, 3, 1], [2, 1, 1], [3, 255, 255]])
+    assert summary["dropped_factors"].keys() == {"tall"}
+    assert {f["name"]: f["weight_normalised"] for f in summary["factors"]} == {"veg": 0.25, "carbon": 0.5, "u": 0.25}
+    assert summary["pixels"] == {"3": 3, "2": 1, "1": 3, "255": 2}
+    assert json.loads(summary_out.read_text()) == json.loads(json.dumps(summary))
+    assert "极重要" in style_out.read_text(encoding="utf-8")
+    w, e = (io.read_vector(gpkg[1]).set_index("zone_id").loc[z] for z in ("W", "E"))
+    # W (column 0): classes 3, 2, 3 at 40, 20, 50 t C/ha → 0.02 ha and 0.9 t extremely important, 0.01 ha, 0.2 t important
+    assert w["area_ha_extremely_important"] == pytest.approx(0.02) and w["carbon_t_extremely_important"] == pytest.approx(0.9)
+    assert w["area_ha_important"] == pytest.approx(0.01) and w["carbon_t_important"] == pytest.approx(0.2)
+    # E: 5 observed pixels, 4 classed; general 5 + 10 + 0 t C/ha → 0.15 t; (2, 2) observed without a class
+    assert e["observed_ha"] == pytest.approx(0.05) and e["classified_ha"] == pytest.approx(0.04)
+    assert e["unclassified_ha"] == pytest.approx(0.01) and e["area_ha_general"] == pytest.approx(0.03)
+    assert e["carbon_t_general"] == pytest.approx(0.15) and e["carbon_t_extremely_important"] == pytest.approx(0.3)
+    assert (gpkg[1].with_suffix(".csv")).is_file()
+
+
+def polygons(path: Path, boxes: list[tuple[float, float, float, float]]) -> Path:
+    gpd.GeoDataFrame(geometry=[box(X0 + a, Y0 + b, X0 + c, Y0 + d) for a, b, c, d in boxes], crs=CRS).to_file(path)
+    return path
+
+
+def test_run_zoning_potential_is_the_land_the_given_layers_leave(tmp_path: Path) -> None:
+    zones, coverage = two_levels(tmp_path, grid(3, 3), 10.0)
+    r = rasters_3x3(tmp_path, {"carbon": [[0, 0, 0], [0, 20, 60], [0, 30, 10]]})
+    # construction: x 0-15 m (column 0 and half of column 1); red line: the top row's x 10-30 m (overlapping
+    # the construction on half of pixel (0, 1)); no cropland layer
+    zoning = {"potential_density_t_ha": 50.0,
+              "construction": {"path": str(polygons(tmp_path / "construction.gpkg", [(0, 0, 15, 30)]))},
+              "red_line": {"path": str(polygons(tmp_path / "red_line.gpkg", [(10, 20, 30, 30)]))}}
+    (tmp_path / "coefficients.csv").write_text("type,name,c_above,c_below\nVEG,vegetation,30,8\n", encoding="utf-8")
+    gpkg, summary_out = zoning_outputs(tmp_path, "potential")
+    raster_out, style_out = gpkg[0].parent / "potential.tif", gpkg[0].parent / "potential.qml"
+    summary = run_zoning_potential(zones, coverage, tmp_path / "grid.json", r["carbon"], tmp_path / "coefficients.csv",
+                                   raster_out, style_out, gpkg, summary_out, levels=["city", "block"], zoning=zoning,
+                                   greenspace=None, compress="deflate")
+    # potential share 1 − union: [[0, 0, 0], [0, 0.5, 1], [0, 0.5, 1]]; the raster marks ≥ 0.5
+    with rasterio.open(raster_out) as src:
+        np.testing.assert_array_equal(src.read(1), [[0, 0, 0], [0, 1, 1], [0, 1, 1]])
+    city = io.read_vector(gpkg[0]).iloc[0]
+    # by hand: construction 0.03 + 0.015 ha, red line 0.02 ha, 0.005 ha of them the same land:
+    # excluded 0.06 ha = total 0.09 − potential (0.5 + 1 + 0.5 + 1) × 0.01 ha
+    assert city["construction_ha"] == pytest.approx(0.045) and city["red_line_ha"] == pytest.approx(0.02)
+    assert np.isnan(city["cropland_ha"])  # not given: unknown, not 0 ha
+    assert city["potential_ha"] == pytest.approx(0.03) and city["excluded_ha"] == pytest.approx(0.06)
+    # brought to 50 t C/ha: 0.5 × 30 + 1 × 0 (60 is above) + 0.5 × 20 + 1 × 40 = 65 t C/ha × 0.01 ha
+    assert city["potential_added_t"] == pytest.approx(0.65, rel=1e-6)
+    assert city["current_carbon_t"] == pytest.approx(0.95, rel=1e-6)  # (10 + 60 + 15 + 10) × 0.01
+    assert city["potential_stock_t"] == pytest.approx(1.5)  # 0.03 ha × 50 t C/ha
+    w = io.read_vector(gpkg[1]).set_index("zone_id").loc["W"]
+    assert w["potential_ha"] == 0.0 and w["construction_ha"] == pytest.approx(0.03)
+    assert summary["not_subtracted"] == ["cropland"] and summary["subtracted"] == ["construction", "red_line"]
+    assert summary["levels"]["block"]["totals"]["potential_ha"] == pytest.approx(0.03)
+    assert json.loads(summary_out.read_text())["density_source"] == "configured (zoning)"
+    assert "potential space" in style_out.read_text(encoding="utf-8")
+
+
+def test_run_zoning_canopy_gap_takes_the_density_from_the_coefficient_table(tmp_path: Path) -> None:
+    zones, coverage = two_levels(tmp_path, grid(3, 3), 10.0)
+    r = rasters_3x3(tmp_path, {"classes": [[3, 3, 0], [1, 2, 0], [NAN, 3, 0]],
+                               "canopy": [[1, 0.5, 0], [0, 0, 0], [NAN, 1, 0]], "carbon": [[80, 40, 0], [5, 10, 0], [NAN, 90, 0]]})
+    # open land: x 20-30 m, y 0-15 m → pixel (2, 2) whole, (1, 2) half
+    zoning = {"canopy_target_pct": 60, "open_land": {"path": str(polygons(tmp_path / "open.gpkg", [(20, 0, 30, 15)]))}}
+    table = tmp_path / "coefficients.csv"
+    table.write_text("type,name,c_above,c_below\nVEG,vegetation,30,8\n", encoding="utf-8")
+    gpkg, summary_out = zoning_outputs(tmp_path, "canopy_gap")
+    summary = run_zoning_canopy_gap(zones, coverage, tmp_path / "grid.json", r["classes"], r["canopy"], r["carbon"],
+                                    table, gpkg, summary_out, levels=["city", "block"], zoning=zoning, greenspace=None)
+    # no green-space types: the VEG row of the run's table, 30 + 8 t C/ha
+    assert summary["tree_density_t_ha"] == 38.0 and str(table) in summary["density_source"]
+    w, e = (io.read_vector(gpkg[1]).set_index("zone_id").loc[z] for z in ("W", "E"))
+    # W: canopy 1 and 0 on its 2 observed pixels → 50 %; gap 10 % of 0.03 ha = 0.003 ha, 0.003 × 38 t C
+    assert w["canopy_cover_pct"] == pytest.approx(50.0) and w["planting_needed_ha"] == pytest.approx(0.003)
+    assert w["plantable_vegetated_ha"] == pytest.approx(0.01) and w["carbon_added_t"] == pytest.approx(0.114)
+    # E: canopy (0.5 + 0 + 0 + 0 + 1 + 0) / 6 = 25 %; gap 35 % of 0.06 ha = 0.021 ha; plantable vegetated
+    # (0.5 + 1) × 0.01 ha, open (0.5 + 1) × 0.01 ha
+    assert e["canopy_cover_pct"] == pytest.approx(25.0) and e["planting_ha"] == pytest.approx(0.021)
+    assert e["plantable_vegetated_ha"] == pytest.approx(0.015) and e["plantable_open_ha"] == pytest.approx(0.015)
+    assert e["gap_status"] == "closable"
+    city = summary["levels"]["city"]
+    # the city: 2.5 / 8 = 31.25 % canopy; gap 28.75 % of 0.09 ha
+    assert city["totals"]["planting_needed_ha"] == pytest.approx(0.025875)
+    assert summary["levels"]["block"]["totals"]["planting_ha"] == pytest.approx(0.024)
+    assert summary["not_computed"] == [] and json.loads(summary_out.read_text())["open_land"] == zoning["open_land"]["path"]
+
+
+# ----------------------------------------------------------------------------- trend
+
+def test_run_trend_cuts_the_year_major_lists_and_gives_the_stock_slope(tmp_path: Path) -> None:
+    from scipy.stats import theilslopes
+
+    g = grid(1, 2)
+    zones, coverage = two_levels(tmp_path, g, 10.0)  # W: pixel (0, 0); E: pixel (0, 1)
+    fractions = io.write_raster(tmp_path / "fractions.tif", np.array([[[1.0, 0.5]]], np.float32), g, band_names=["G1"])
+    years, ndvi = [2021, 2022, 2024], [0.3, 0.4, 0.6]  # carbon 10 + 100 NDVI: 40, 50, 70 t C/ha of G1 land
+    models = {"types": {"G1": {"form": "linear", "predictors": ["ndvi"], "params": {"a": 10.0, "b": 100.0},
+                               "bootstrap": [[10.0, 100.0]] * 20, "x_range": [0.0, 1.0]}}, "seed": 0}
+    predictors, ndvi_se, models_json, tables = [], [], [], []
+    stocks = {"C": [0.6, 0.75, 1.05], "W": [0.4, 0.5, 0.7], "E": [0.2, 0.25, 0.35]}  # t: density × fraction × 0.01 ha
+    for k, (year, v) in enumerate(zip(years, ndvi, strict=True)):
+        # year-major, as Snakemake's expand(year=..., predictor=["ndvi", "fvc"]): the fvc rasters would give
+        # another slope if the list were cut the wrong way
+        predictors += [io.write_raster(tmp_path / f"ndvi_{year}.tif", np.full((1, 2), v, np.float32), g),
+                       io.write_raster(tmp_path / f"fvc_{year}.tif", np.full((1, 2), 0.9 - v, np.float32), g)]
+        ndvi_se.append(io.write_raster(tmp_path / f"se_{year}.tif", np.zeros((1, 2), np.float32), g))
+        models_json.append(io.write_json(tmp_path / f"models_{year}.json", {**models, "year": year}))
+        for level, ids in (("city", ["C"]), ("block", ["W", "E"])):
+            tables.append(tmp_path / f"{level}_{year}.parquet")
+            io.read_vector(zones[0 if level == "city" else 1]).assign(
+                carbon_t=[stocks[i][k] for i in ids], area_ha=[0.02] if level == "city" else [0.01, 0.01]
+            ).to_parquet(tables[-1])
+    out = tmp_path / "trend"
+    record = run_trend(years, zones, coverage, tmp_path / "grid.json", [fractions] * 3, predictors, ndvi_se, models_json,
+                       tables, out / "trend.tif", [out / "city.gpkg", out / "block.gpkg"], out / "trend.json",
+                       predictor_names=["ndvi", "fvc"], levels=["city", "block"], types=["G1"], seed=1,
+                       uncertainty={**NO_NOISE, "residual": {"enabled": False, "year_correlation": 0.5}})
+    bands = io.read_raster(out / "trend.tif")
+    # (70 − 40) / 3 yr = 10 t C/ha/yr on the whole G1 pixel, 5 on the half; every pair of years the same slope
+    np.testing.assert_allclose(bands[0], [[10.0, 5.0]], rtol=1e-5)
+    np.testing.assert_allclose(bands[1:3], [[[10.0, 5.0]], [[10.0, 5.0]]], rtol=1e-5)  # identical draws, no scatter
+    assert record["years"] == years and record["draws"] == 20
+    block = io.read_vector(out / "block.gpkg").set_index("zone_id")
+    for zone, t in (("W", block.loc["W"]), ("E", block.loc["E"])):
+        assert t["trend_t_yr"] == pytest.approx(theilslopes(stocks[zone], years).slope, rel=1e-5)
+        assert [t[f"carbon_t_{y}"] for y in years] == pytest.approx(stocks[zone])  # each year's own table
+    city = io.read_vector(out / "city.gpkg").iloc[0]
+    assert city["trend_t_yr"] == pytest.approx(0.15, rel=1e-5) and city["carbon_t_2024"] == pytest.approx(1.05)
+
+
+def test_run_trend_refuses_a_list_that_does_not_split_into_the_years() -> None:
+    from greensink.trend import per_year
+
+    assert per_year(["a21", "b21", "a22", "b22"], 2, "x") == [["a21", "b21"], ["a22", "b22"]]
+    with pytest.raises(ValueError, match="5 paths do not split into 2 years"):
+        per_year(list("abcde"), 2, "trend predictors")
+
+
 # ----------------------------------------------------------------------------- every script a thin adapter
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
@@ -452,10 +648,6 @@ NOT_YET_THIN = {
     "scenario_inputs": "reads, burns and writes the scenario layers (scenario/)",
     "scenario_summary": "slices the year-major table lists and reads every table (scenario/)",
     "scenario_zones": "reads the zones and tables, loops over levels (scenario/)",
-    "zoning_canopy_gap": "reads every layer and writes the tables level by level (zoning/)",
-    "zoning_importance": "reads the factor rasters, writes raster, style and tables (zoning/)",
-    "zoning_potential": "reads the mask layers, writes raster, style and tables (zoning/)",
-    "trend": "slices the year-major input lists into one item per year (index arithmetic)",
 }
 
 

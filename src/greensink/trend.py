@@ -266,20 +266,37 @@ def trend_record(years: Sequence[int], n_draws: int, interval_pct: float, pixel_
     }
 
 
+def per_year(items: Sequence, n_years: int, what: str) -> list[list]:
+    """A year-major flat list (Snakemake's ``expand`` over year, then predictor or level) cut into one list per
+    year, in year order; its length must be a multiple of ``n_years``."""
+    items = list(items)
+    if n_years < 1 or len(items) % n_years:
+        raise ValueError(f"{what}: {len(items)} paths do not split into {n_years} years (a year-major list, one "
+                         f"block per year, is expected).")
+    k = len(items) // n_years
+    return [items[y * k : (y + 1) * k] for y in range(n_years)]
+
+
 def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Sequence[str | Path], grid_json: str | Path,
-              fractions: Sequence[str | Path], predictors: Sequence[Mapping[str, str | Path]],
-              ndvi_se: Sequence[str | Path], models_json: Sequence[str | Path], tables: Sequence[Sequence[str | Path]],
-              trend_out: str | Path, zones_out: Sequence[str | Path], record_out: str | Path, *, levels: Sequence[str],
-              types: Sequence[str], seed: int, interval_pct: float = 90.0, uncertainty: Mapping | None = None,
-              compress: str = "zstd") -> dict:
+              fractions: Sequence[str | Path], predictors: Sequence[str | Path], ndvi_se: Sequence[str | Path],
+              models_json: Sequence[str | Path], tables: Sequence[str | Path], trend_out: str | Path,
+              zones_out: Sequence[str | Path], record_out: str | Path, *, predictor_names: Sequence[str],
+              levels: Sequence[str], types: Sequence[str], seed: int, interval_pct: float = 90.0,
+              uncertainty: Mapping | None = None, compress: str = "zstd") -> dict:
     """Rule trend: the trend over ``years`` per pixel (``trend_out``, bands :data:`TREND_BANDS`) and per zone of each
     of ``levels`` (``zones_out``, GeoPackage with CSV and Parquet twins), and trend.json (``record_out``, returned).
 
-    Per year, in year order: the type ``fractions`` (one band per type of ``types``), the ``predictors`` rasters
-    (name → path), the ``ndvi_se`` raster, the ``models_json`` and the zone ``tables`` (one path per level). The
-    years' draws are paired by :mod:`greensink.series` (one residual field of every year's plots, ρ pooled over
-    every pair of years, ``uncertainty`` the config section, ``seed`` the run's seed); the zone sums use the
-    zone layers ``zones`` with their ``coverage`` matrices on the grid ``grid_json``."""
+    Per year, in year order: the type ``fractions`` (one band per type of ``types``), the ``ndvi_se`` raster and
+    the ``models_json``. ``predictors`` and ``tables`` are the flat year-major lists Snakemake's ``expand`` gives:
+    for each year in turn, one raster per name of ``predictor_names`` and one zone table per level of ``levels``
+    (:func:`per_year` cuts them). The years' draws are paired by :mod:`greensink.series` (one residual field of
+    every year's plots, ρ pooled over every pair of years, ``uncertainty`` the config section, ``seed`` the run's
+    seed); the zone sums use the zone layers ``zones`` with their ``coverage`` matrices on the grid ``grid_json``."""
+    year_predictors = [dict(zip(predictor_names, paths, strict=True))
+                       for paths in per_year(predictors, len(years), "trend predictors")]
+    tables_by_year = per_year(tables, len(years), "trend zone tables")
+    if any(len(t) != len(levels) for t in tables_by_year):
+        raise ValueError(f"trend zone tables: {len(tables_by_year[0])} per year for {len(levels)} levels {list(levels)}.")
     years = [int(y) for y in years]
     grid = Grid.read(grid_json)
     models = [gio.read_json(path) for path in models_json]
@@ -292,7 +309,7 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
         if str(fractions[k]) not in typed:  # one layer for every year unless the types are given per year
             typed[str(fractions[k])] = gio.read_raster(fractions[k], bands=list(range(1, len(types) + 1)))
         frac = typed[str(fractions[k])]
-        rasters = {name: gio.read_raster(predictors[k][name]) for name in used_predictors(models[k], types)}
+        rasters = {name: gio.read_raster(year_predictors[k][name]) for name in used_predictors(models[k], types)}
         rasters["ndvi_se"] = gio.read_raster(ndvi_se[k])
         args = dict(year=year, config=uncertainty, seed=seed, rho=rho["rho"], field=field)
         maps.append(year_pixel_function(models[k], types, frac, rasters, grid, **args))
@@ -308,7 +325,7 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
     matrices = [gio.read_sparse(path) for path in coverage]
     year_sums = [zone_draw_sums(matrices, fn, active, grid.pixel_area_ha, chunk_pixels=8_192) for fn in sums]
     for j, (level, zpath, gpkg) in enumerate(zip(levels, zones, zones_out, strict=True)):
-        year_tables = [gio.read_vector(tables[k][j]) for k in range(len(years))]
+        year_tables = [gio.read_vector(tables_by_year[k][j]) for k in range(len(years))]
         table = zone_trend_table(gio.read_vector(zpath), year_tables, [s[j] for s in year_sums], years, interval_pct)
         gio.write_table(gpkg, table, layer=level, parquet=True)
         first = table.iloc[0]
