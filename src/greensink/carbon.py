@@ -712,9 +712,8 @@ class IntervalTable:
         return tab["rf"][nodes]
 
     def _r(self, vals: np.ndarray, alpha: np.ndarray, m: np.ndarray, kappa: np.ndarray) -> np.ndarray:
-        """R (nodes, t, P) from the nodes' draws: t = 0 (σ = 0) first, then every t strictly between 0 and 1 in one
-        solver call (rows t-major), each started from the line between its node's R at t = 0 and the triangular
-        quantile (R at t = 1), which it joins."""
+        """R (nodes, t, P) from the nodes' draws: t = 0 (σ = 0), then every t strictly between 0 and 1 in one
+        solver call (rows t-major; each row started from its Cornish-Fisher quantile)."""
         n, nt, n_p = m.size, self.t.size, len(self.probs)
         r = np.empty((n, nt, n_p))
         r0 = ((mixture_quantiles(vals, alpha, np.zeros(n), self.probs) - m) / kappa).T  # (nodes, P) at t = 0
@@ -727,9 +726,7 @@ class IntervalTable:
         sigma = (kappa[None, :] * (t / (1.0 - t))[:, None]).reshape(-1)  # (t, nodes) flattened
         scale = sigma + np.tile(kappa, mid.size)
         mm = np.tile(m, mid.size)
-        guess = (1.0 - t)[:, None, None] * r0[None] + t[:, None, None] * self.z_tri[None, None, :]  # (t, nodes, P)
-        start = mm[None, :] + scale[None, :] * guess.reshape(-1, n_p).T
-        q = mixture_quantiles(np.tile(vals, (mid.size, 1)), np.tile(alpha, mid.size), sigma, self.probs, start)
+        q = mixture_quantiles(np.tile(vals, (mid.size, 1)), np.tile(alpha, mid.size), sigma, self.probs)
         r[:, mid, :] = ((q - mm) / scale).T.reshape(mid.size, n, n_p).transpose(1, 0, 2)
         return r
 
