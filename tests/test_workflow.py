@@ -367,6 +367,16 @@ def test_qgis_project_refers_to_the_runs_files_relative_to_itself(run):
         else:
             assert ([r.get("upper") for r in ml.findall("renderer-v2/ranges/range")]
                     == [r.get("upper") for r in qml.findall("renderer-v2/ranges/range")]), source
+    # each plan of the config by its label, its zone layers named for the difference from its baseline year
+    names = {ml.findtext("id"): (ml.findtext("layername"), ml.findtext("datasource")) for ml in maplayers}
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    for plan in cfg.get("scenarios") or []:
+        base = plan.get("baseline_year", YEARS[-1])
+        name, source = names[f"greensink_scenario_zones_{plan['name']}_{LEVELS[1]}"]
+        assert name == f"城区 district {plan['label']} 与{base}年之差 difference from {base} (t C)"
+        assert source == f"./scenarios/{plan['name']}/zones/{LEVELS[1]}.gpkg|layername={LEVELS[1]}"
+        assert names[f"greensink_scenario_carbon_{plan['name']}"] == (
+            f"碳密度 carbon density {plan['label']} (t C/ha)", f"./scenarios/{plan['name']}/carbon.tif")
 
 
 def test_qgis_project_opens_in_qgis_after_the_folder_is_moved(run, tmp_path):
