@@ -32,10 +32,10 @@ def test_quick_benchmark_runs_and_agrees(tmp_path: Path) -> None:
 
 def test_quick_benchmark_memory_budget_fails_the_run_when_exceeded(tmp_path: Path) -> None:
     """--budget-mib: the greensink child's peak (VmHWM, a few hundred MiB at least for the imports)
-    over a 50 MiB budget makes the run exit 1 even though the sums agree."""
+    over a 50 MiB budget makes the run exit 1 even though the sums agree (400 × 400 px, 100 parcels)."""
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--repeats", "1", "--no-warmup", "--budget-mib", "50",
-         "--workdir", str(tmp_path)],
+        [sys.executable, str(SCRIPT), "--size", "400", "--parcels", "100", "--repeats", "1", "--no-warmup",
+         "--budget-mib", "50", "--workdir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,
