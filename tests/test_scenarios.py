@@ -344,40 +344,33 @@ def _dry_run(workdir: Path) -> Counter:
     return jobs
 
 
-def _plan_jobs(name: str, qgis: bool) -> Counter:
-    """What adding or editing plan ``name`` may schedule: its three jobs, the summary of all plans, the report and
-    the target ``all`` (no provenance: it records the config without its scenarios; each plan's record is its
-    inputs.json). The QGIS project lists each plan's carbon map and zone tables when it has scenario layers
-    (``qgis``: its rule takes scenario inputs), and then it is rebuilt too."""
+def _plan_jobs(name: str) -> Counter:
+    """What adding or editing plan ``name`` may schedule: its three jobs, the summary of all plans, the report, the
+    QGIS project (it lists each plan's carbon map and zone tables, styled on the plans' largest difference) and the
+    target ``all``. No provenance: it records the config without its scenarios (each plan's record is its
+    inputs.json)."""
     jobs = Counter({(rule, f"scenario={name}"): 1 for rule in ("scenario_inputs", "scenario_carbon", "scenario_zones")})
-    jobs.update({("scenario_summary", ""): 1, ("report", ""): 1, ("all", ""): 1})
-    if qgis:
-        jobs[("qgis_project", "")] = 1
+    jobs.update({("scenario_summary", ""): 1, ("report", ""): 1, ("qgis_project", ""): 1, ("all", ""): 1})
     return jobs
-
-
-def _qgis_lists_scenarios() -> bool:
-    return "scenario" in (ROOT / "workflow/rules/report.smk").read_text(encoding="utf-8").split("rule qgis_project:")[1]
 
 
 def test_adding_or_editing_a_scenario_schedules_only_its_jobs_and_the_report(baseline_run, tmp_path):
     """Issue 13: adding a scenario to a finished run schedules exactly that scenario's jobs, the scenario summary
-    and the report (and ``all``); editing an existing scenario exactly its jobs, the summary and the report.
-    Nothing of the baseline years, no other scenario and not provenance (it records the config without its
-    scenarios: greensink.provenance.recorded_config)."""
+    and the report (and the QGIS project, which shows every plan, and ``all``); editing an existing scenario exactly
+    the same for that scenario. Nothing of the baseline years, no other scenario and not provenance (it records the
+    portable config without its scenarios: greensink.provenance.recorded_config)."""
     run = _copy_run(baseline_run, tmp_path / "run")
     cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
     demo = cfg["scenarios"]
     assert [s["name"] for s in demo] == list(DEMO_PLANS)  # the demo's three, finished in the baseline run
-    qgis = _qgis_lists_scenarios()
     # a fourth plan, without changes (no layer needed)
     _set_scenarios(run, [*demo, {"name": "same", "label": "no change", "changes": []}])
-    assert _dry_run(run) == _plan_jobs("same", qgis)
+    assert _dry_run(run) == _plan_jobs("same")
     # an edited plan: the park's planned density 35 -> 40 t C/ha (the fourth plan dropped again)
     edited = [{**s, "changes": [{**s["changes"][0], "state": {**s["changes"][0]["state"], "density_t_ha": 40}}]}
               if s["name"] == "new_park" else s for s in demo]
     _set_scenarios(run, edited)
-    assert _dry_run(run) == _plan_jobs("new_park", qgis)
+    assert _dry_run(run) == _plan_jobs("new_park")
 
 
 def _curve(record: dict, x: np.ndarray) -> np.ndarray:
