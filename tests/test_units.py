@@ -50,8 +50,6 @@ ALLOWED = {
     ("src/greensink/report/webmap.py", 1000): (1, "SVG frame units per map width, not a unit conversion"),
     ("src/greensink/report/maps.py", 1000): (1, "m -> km on a scale bar label (report/ is another engineer's: to move to units)"),
     ("src/greensink/scenario/burn.py", 10_000): (1, "m² -> ha (scenario/ is another engineer's: to move to units)"),
-    ("workflow/scripts/demo_scenario_layers.py", 10_000): (1, "m² -> ha in a log line (a scenario script: to move "
-                                                             "into its runner with greensink.units)"),
 }
 
 

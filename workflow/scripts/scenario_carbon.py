@@ -4,20 +4,15 @@ Inputs: results/scenarios/{scenario}/models.json, its predictor rasters and frac
         ndvi_se.tif (the NDVI error source, paired with the baseline).
 Outputs: results/scenarios/{scenario}/carbon.tif (t C/ha: estimate, lower, upper), carbon.json.
 The same streamed stage as rule carbon (greensink.carbon.carbon_map_streamed), with the baseline year's noise.
+Description: greensink.scenario.run.run_scenario_carbon.
 """
 
-from greensink import io
-from greensink.carbon import carbon_map_streamed
-from greensink.logs import progress, setup
-from greensink.uncertainty import noise_spec
+from greensink.logs import setup
+from greensink.scenario.run import run_scenario_carbon
 
-log = setup(snakemake.log[0])  # noqa: F821
-inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-models = io.read_json(inp.models)
-grid = io.read_grid(inp.fractions)
-noise = noise_spec(p.uncertainty, models, seed=p.seed, year=p.year, resolution_m=grid.resolution_m)
-stats = carbon_map_streamed(models, p.types, inp.fractions, dict(zip(p.predictors, inp.predictors, strict=True)),
-                            out.carbon, interval_pct=p.interval_pct, compress=p.compress,
-                            progress=progress(log, "carbon"), noise=noise, ndvi_se_path=inp.ndvi_se)
-io.write_json(out.stats, stats)
-log.info("scenario carbon: %.0f t C over %d typed pixels", stats["total_t"], stats["typed_pixels"])
+sm = snakemake  # noqa: F821 (the object Snakemake's script directive defines)
+setup(sm.log[0])
+inp, out, p = sm.input, sm.output, sm.params
+run_scenario_carbon(inp.models, dict(zip(p.predictors, inp.predictors, strict=True)), inp.fractions, inp.ndvi_se,
+                    out.carbon, out.stats, types=p.types, year=p.year, seed=p.seed, interval_pct=p.interval_pct,
+                    uncertainty=p.uncertainty, compress=p.compress)

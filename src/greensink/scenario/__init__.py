@@ -6,7 +6,8 @@ zonal engine, compared with the baseline with paired intervals and re-evaluated 
 * :mod:`greensink.scenario.burn` – the changes burned into copies of the baseline's rasters and exact
   type fractions;
 * :mod:`greensink.scenario.tables` – zone tables, differences from paired draws, the summary of targets;
-* :mod:`greensink.scenario.files` – the layers of a landscape read from and written to the run's files.
+* :mod:`greensink.scenario.files` – the layers of a landscape read from and written to the run's files;
+* :mod:`greensink.scenario.run` – one runner per scenario rule (what the rule scripts call).
 
 The package re-exports only :mod:`~greensink.scenario.plan` (what the config checks need, without the
 raster stack); import the others from their modules.
