@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import greensink
-from test_workflow import LEVELS, PAIRS, ROOT, YEARS
+from test_workflow import LEVELS, PAIRS, ROOT, SCENARIOS, YEARS
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +81,9 @@ def test_snakemake_report_holds_the_planner_report_maps_and_captions(moved: Path
         assert len(planner) == 1
         assert z.read(planner[0]) == (moved / "results/report.html").read_bytes()  # the planner report itself
     assert files.count("carbon.png") == len(YEARS) and files.count("sink.png") == len(PAIRS)
-    assert files.count("district.csv") == len(YEARS) + len(PAIRS)  # zone tables and sink tables
+    # zone tables, sink tables and each planning scenario's zone table (the demo ships three), and their comparison
+    assert files.count("district.csv") == len(YEARS) + len(PAIRS) + len(SCENARIOS)
+    assert files.count("summary.csv") == (1 if SCENARIOS else 0)
     assert files.count("models.json") == len(YEARS) and "provenance.json" in files
     # captions and categories in Snakemake's HTML (its JSON escapes non-ASCII text)
     def has(text: str) -> bool:
