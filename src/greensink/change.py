@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -554,6 +554,152 @@ def attribute_change(
     return Attribution(raster, parts, space, patches, green)
 
 
+# ----------------------------------------------------------------------------- one pass: map and zone sums
+
+
+def unserved_function(models: Mapping, types: Sequence[str], fractions: np.ndarray,
+                      predictors) -> Callable[[np.ndarray], np.ndarray]:
+    """A function of flat pixel indices -> bool (n,): True where a type present at the pixel has no usable
+    model (no clear observation, or no predictor value), i.e. where :func:`greensink.carbon.pixel_function`
+    without ``fill`` (the carbon map) gives NaN. It makes the same per-type model choice as
+    :func:`~greensink.carbon.pixel_function` (the model, then its NDVI-only companion; an ungated constant
+    needs no observation) without evaluating any curve or draw."""
+    from greensink.carbon import _layers, _observed, _records, _served, _variants
+
+    frac = fractions.reshape(len(types), -1)
+    layers = _layers(predictors)
+    type_models = _records(models, types)
+    specs = [_variants(m) for m in type_models]
+
+    def unserved(idx: np.ndarray) -> np.ndarray:
+        out = np.zeros(idx.size, dtype=bool)
+        observed = _observed(layers, idx)
+        for k, (variants, tm) in enumerate(zip(specs, type_models, strict=True)):
+            todo = frac[k, idx].astype(np.float64) > 0
+            for _ in _served(variants, layers, idx, todo, observed, tm.ndvi_min is not None):
+                pass  # clears the served pixels from todo
+            out |= todo
+        return out
+
+    return unserved
+
+
+@dataclasses.dataclass
+class SinkPass:
+    """What :func:`sink_pass` gives the change rule: ``sink`` (3, rows, cols) float32 for sink.tif (as
+    :func:`greensink.carbon.density_map` of the maps' difference), per coverage matrix ``sums`` (estimate
+    (Z,), draws (Z, B), {source: (Z, B)}) of the filled sink (as :func:`greensink.aggregate.zone_draw_sums`)
+    and ``sums_both`` (estimate, draws) over the typed land observed in both years (as the sums through
+    :func:`masked_matrices` of :func:`observation_shares`' mask), and at the active pixels the filled stocks
+    ``stock0`` / ``stock1`` (the zone tables' estimates) and the maps' ``map0`` / ``map1`` (NaN where
+    unobserved), t C/ha of pixel."""
+
+    sink: np.ndarray
+    sums: list[tuple]
+    sums_both: list[tuple[np.ndarray, np.ndarray]]
+    stock0: np.ndarray
+    stock1: np.ndarray
+    map0: np.ndarray
+    map1: np.ndarray
+
+
+def sink_pass(fn0: PixelFn, fn1: PixelFn, unserved0: Callable[[np.ndarray], np.ndarray],
+              unserved1: Callable[[np.ndarray], np.ndarray], years: float, active: np.ndarray,
+              shape: tuple[int, int], matrices: Sequence[sp.csr_matrix], pixel_area_ha: float,
+              interval_pct: float = 90.0, chunk_pixels: int = 8_192) -> SinkPass:
+    """The sink map and the zone sums of the sink in one pass over the ``active`` pixels (flat, ascending),
+    each year's draws evaluated once per chunk of ``chunk_pixels``.
+
+    ``fn0`` / ``fn1`` are the years' pixel functions as the zone tables sum them (with ``fill`` and
+    ``sources``, :func:`greensink.carbon.pixel_function`), ``unserved0`` / ``unserved1`` the years'
+    :func:`unserved_function`. The map's function (no fill) differs from the filled one only at the
+    pixels where a type has no usable model: there it is NaN, elsewhere it gives the same numbers (the
+    fill touches only those pixels, and the noise of a pixel depends on the pixel alone). So the map is
+    the filled difference made NaN where either year is unserved, and the result equals, bit for bit,
+    :func:`greensink.carbon.density_map` of ``difference_function(map0, map1)`` and
+    :func:`greensink.aggregate.zone_draw_sums` of ``difference_function(fn0, fn1)`` over ``matrices`` and
+    their :func:`masked_matrices` (same chunks, same order of summation), which evaluated every draw twice.
+    Memory: the three map bands, the per-pixel estimates and the sums, plus one chunk × draws."""
+    from greensink.carbon import interval_quantiles as quantiles
+    from greensink.carbon import iter_chunks
+
+    if years <= 0:
+        raise ValueError(f"years between stocks must be > 0. Got {years}.")
+    active = np.asarray(active)
+    qlo, qhi = quantiles(interval_pct)
+    band = np.zeros((3, shape[0] * shape[1]), dtype=np.float32)
+    stocks = [np.full(active.size, np.nan) for _ in range(2)]
+    maps = [np.full(active.size, np.nan) for _ in range(2)]
+    matrices = list(matrices)
+    stacked = (sp.vstack(matrices).tocsc() if len(matrices) > 1 else matrices[0].tocsc()) if matrices else None
+    n_rows = stacked.shape[0] if stacked is not None else 0
+    est_sum, est_both = np.zeros(n_rows), np.zeros(n_rows)
+    draw_sum = draw_both = None
+    part_sums: dict[str, np.ndarray] | None = None
+    start = 0
+    recorded = {}
+
+    def record(j: int, fn: PixelFn) -> PixelFn:
+        def evaluate(idx: np.ndarray):
+            res = fn(idx)
+            recorded[j] = res[0]
+            return res
+        return evaluate
+
+    diff = difference_function(record(0, fn0), record(1, fn1), years)
+    for idx in iter_chunks(active, chunk_pixels):
+        sl = slice(start, start + idx.size)
+        start += idx.size
+        est, draws, *rest = diff(idx)
+        for j, unserved in enumerate((unserved0, unserved1)):
+            stocks[j][sl] = recorded[j]
+            maps[j][sl] = np.where(unserved(idx), np.nan, recorded[j])
+        # the map (density_map of the maps' difference): NaN where either year's map is NaN
+        est_map = np.where(np.isnan(maps[0][sl]) | np.isnan(maps[1][sl]), np.nan, est)
+        band[0, idx] = est_map
+        ok = np.isfinite(est_map)
+        lo, hi = np.full(idx.size, np.nan), np.full(idx.size, np.nan)
+        if ok.any():
+            lo[ok], hi[ok] = np.quantile(draws[:, ok], [qlo, qhi], axis=0)
+        band[1, idx], band[2, idx] = lo, hi
+        if stacked is None:
+            continue
+        # the zone sums (zone_draw_sums), and those over the typed land the maps observed in both years
+        sub = stacked[:, idx]
+        est_sum += sub @ np.nan_to_num(est)
+        d = np.nan_to_num(draws)
+        part = sub @ d.T
+        draw_sum = part if draw_sum is None else draw_sum + part
+        if rest:
+            if part_sums is None:
+                part_sums = {k: np.zeros((n_rows, v.shape[0])) for k, v in rest[0].items()}
+            for k, v in rest[0].items():
+                part_sums[k] += sub @ np.nan_to_num(v).T
+        both = np.isfinite(maps[0][sl]) & np.isfinite(maps[1][sl])
+        est_both += sub @ np.where(both, np.nan_to_num(est), 0.0)
+        part = sub @ np.where(both, d, 0.0).T
+        draw_both = part if draw_both is None else draw_both + part
+    if start != active.size:  # iter_chunks covers every active pixel once
+        raise RuntimeError(f"sink_pass evaluated {start} of {active.size} active pixels.")
+    sums: list[tuple] = []
+    sums_both: list[tuple[np.ndarray, np.ndarray]] = []
+    if stacked is not None:
+        if draw_sum is None:
+            draw_sum, draw_both = np.zeros((n_rows, 1)), np.zeros((n_rows, 1))
+        est_sum *= pixel_area_ha
+        draw_sum *= pixel_area_ha
+        est_both *= pixel_area_ha
+        draw_both *= pixel_area_ha
+        sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            if part_sums is not None:
+                sums.append((est_sum[a:b], draw_sum[a:b], {k: v[a:b] * pixel_area_ha for k, v in part_sums.items()}))
+            else:
+                sums.append((est_sum[a:b], draw_sum[a:b]))
+            sums_both.append((est_both[a:b], draw_both[a:b]))
+    return SinkPass(band.reshape(3, *shape), sums, sums_both, stocks[0], stocks[1], maps[0], maps[1])
+
+
 # ----------------------------------------------------------------------------- the change rule
 
 
@@ -569,17 +715,15 @@ def run_change(
     order, predictor lists in ``predictors`` order).
 
     Each year is evaluated with its own type fractions (``fractions0`` / ``fractions1``) over the pixels typed
-    in either year. The sink map and the zone sums each make one pass over those pixels; both keep their
-    per-pixel estimates (:class:`EstimateRecorder`), from which :func:`attribute_change` works without
-    evaluating the models again and without draws.
+    in either year. The sink map and the zone sums come from one pass over those pixels (:func:`sink_pass`:
+    each year's draws evaluated once per chunk), which keeps the per-pixel estimates from which
+    :func:`attribute_change` works without evaluating the models again and without draws.
 
-    Partial observation: the zone sums also run through coverage matrices restricted to the typed land
-    observed in both years (:func:`observation_shares`, :func:`masked_matrices`; the same pass, the same
-    draws), giving ``sink_observed_t_yr`` and ``observed_both_pct``; zones below ``min_observed_pct`` of it
+    Partial observation: the zone sums are also taken over the typed land observed in both years
+    (:func:`observation_shares`; the same pass, the same draws), giving ``sink_observed_t_yr`` and ``observed_both_pct``; zones below ``min_observed_pct`` of it
     have an unknown sink, and the partly observed zones are named in a warning (:func:`partly_observed_warning`)."""
     from greensink import io as gio
-    from greensink.aggregate import zone_draw_sums
-    from greensink.carbon import density_map, fill_values, pixel_function, type_fill, typed_pixels
+    from greensink.carbon import fill_values, pixel_function, type_fill, typed_pixels
     from greensink.comparability import add_columns as add_comparability
     from greensink.model import used_predictors
     from greensink.uncertainty import Noise, noise_spec, paired_residual_field, residual_year_correlation
@@ -614,31 +758,29 @@ def run_change(
             spec.residual = field
         noise = Noise(spec, np.asarray(models["types"][types[0]]["bootstrap"]).shape[0])
         layers = {**rasters, "ndvi_se": gio.read_raster(se_path)} if spec.ndvi else rasters
-        return (EstimateRecorder(pixel_function(models, types, fractions, layers, noise=noise), active),
-                EstimateRecorder(pixel_function(models, types, fractions, layers, fill=fill, noise=noise, sources=True),
-                                 active))
+        return (pixel_function(models, types, fractions, layers, fill=fill, noise=noise, sources=True),
+                unserved_function(models, types, fractions, layers))
 
-    map0, sum0 = year_functions(models0, y0, fractions0, inp["predictors0"], inp["ndvi_se0"])
-    map1, sum1 = year_functions(models1, y1, fractions1, inp["predictors1"], inp["ndvi_se1"])
-    sink = density_map(difference_function(map0, map1, y1 - y0), active, grid.shape, interval_pct)
-    gio.write_raster(out["sink"], sink, grid, band_names=["sink_t_ha_yr", "sink_t_ha_yr_lo", "sink_t_ha_yr_hi"],
-                     compress=compress, tags={"units": "t C/ha/yr", "years": f"{y0}-{y1}"})
+    sum0, unserved0 = year_functions(models0, y0, fractions0, inp["predictors0"], inp["ndvi_se0"])
+    sum1, unserved1 = year_functions(models1, y1, fractions1, inp["predictors1"], inp["ndvi_se1"])
     matrices = [gio.read_sparse(path) for path in inp["coverage"]]
-    # typed land observed in both years (the maps' estimates of the pass above), summed in the same pass below
-    both, shares = observation_shares(matrices, active, map0.estimates(), map1.estimates(), fractions0, fractions1,
+    # one pass: each year's draws once per chunk, for the map (NaN where unobserved), the zone sums (filled) and
+    # the zone sums over the typed land the maps observed in both years
+    res = sink_pass(sum0, sum1, unserved0, unserved1, y1 - y0, active, grid.shape, matrices, grid.pixel_area_ha,
+                    interval_pct)
+    gio.write_raster(out["sink"], res.sink, grid, band_names=["sink_t_ha_yr", "sink_t_ha_yr_lo", "sink_t_ha_yr_hi"],
+                     compress=compress, tags={"units": "t C/ha/yr", "years": f"{y0}-{y1}"})
+    both, shares = observation_shares(matrices, active, res.map0, res.map1, fractions0, fractions1,
                                       grid.pixel_area_ha)
     log.info("typed land observed clear in both %d and %d: %d of %d pixels", y0, y1, int(both.sum()), both.size)
-    sums = zone_draw_sums([*matrices, *masked_matrices(matrices, active, both)],
-                          difference_function(sum0, sum1, y1 - y0), active, grid.pixel_area_ha, chunk_pixels=8_192)
-    sums, sums_both = sums[:len(matrices)], sums[len(matrices):]
-    for share, s_both in zip(shares, sums_both, strict=True):
+    sums = res.sums
+    for share, s_both in zip(shares, res.sums_both, strict=True):
         share["sums"] = s_both
 
-    # attribution from the estimates recorded in the two passes above (the zone tables' filled stocks; the map's
-    # for the raster)
+    # attribution from the estimates of the pass above (the zone tables' filled stocks; the map's for the raster)
     zones = [gio.read_vector(path) for path in inp["zones"]]
     att = attribute_change(gio.read_raster(inp["classes0"]), gio.read_raster(inp["classes1"]), fractions0, fractions1,
-                           active, sum0.estimates(), sum1.estimates(), map0.estimates(), map1.estimates(), matrices,
+                           active, res.stock0, res.stock1, res.map0, res.map1, matrices,
                            zones, levels, grid, y0, y1, typed_land=typed_land)
     gio.write_raster(out["attribution"], att.raster, grid, band_names=["attribution_class", "stock_change_t_ha"],
                      compress=compress, tags={"years": f"{y0}-{y1}", "stock_change_t_ha": "t C/ha, stock y1 - stock y0",
