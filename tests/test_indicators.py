@@ -16,6 +16,7 @@ from greensink.indicators import (
     residential_coverage_pct,
     service_area,
     service_radius_m,
+    union_by_component,
 )
 from greensink.targets import annotate
 from greensink.vegetation import class_mask, structure_classes
@@ -205,3 +206,25 @@ def test_overlay_areas_equal_every_pair_intersected():
     brute = shapely.area(shapely.intersection(zones[:, None], geoms[None, :]))
     np.testing.assert_allclose(m, brute, rtol=1e-9, atol=1e-9 * shapely.area(zones).max())
     assert (brute[:, -2:] > 0).sum() > 10  # the big polygons overlap many zones
+
+
+def test_union_by_component_groups_polygons_that_meet():
+    # two overlapping squares, a third touching the second along an edge, a lone square, a point-touching pair
+    a, b, c = shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3), shapely.box(3, 1, 4, 2)
+    lone = shapely.box(10, 10, 11, 11)
+    p, q = shapely.box(20, 0, 21, 1), shapely.box(21, 1, 22, 2)
+    out = union_by_component([lone, a, shapely.Polygon(), b, p, c, q])
+    areas = sorted(shapely.area(out).round(12))
+    assert areas == [1.0, 2.0, 8.0]  # 4 + 4 - 1 + 1; the lone square; the corner-touching pair as one group
+    assert union_by_component([]).size == 0
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_union_by_component_equals_the_whole_union(seed):
+    rng = np.random.default_rng(seed)
+    disks = [shapely.Point(rng.uniform(0, 2000, 2)).buffer(rng.uniform(5, 120)) for _ in range(300)]
+    groups = union_by_component(disks)
+    whole = shapely.union_all(np.array(disks, dtype=object))
+    assert 1 < len(groups) < len(disks)
+    assert shapely.area(groups).sum() == pytest.approx(shapely.area(whole), rel=1e-12)  # interiors disjoint
+    assert shapely.area(shapely.symmetric_difference(shapely.union_all(groups), whole)) < 1e-6

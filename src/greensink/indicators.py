@@ -22,18 +22,41 @@ from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
+import scipy.sparse as sp
 import shapely
+from scipy.sparse.csgraph import connected_components
 
 from greensink.overlay import overlay_areas_m2, population_in_zones, subdivide
 
 DEFAULT_SERVICE_RULES = ({"min_area_m2": 5000.0, "radius_m": 500.0}, {"min_area_m2": 2000.0, "radius_m": 300.0})
 
 
+def union_by_component(geoms: Sequence) -> np.ndarray:
+    """The union of ``geoms`` as one geometry per group of polygons that meet (connected components of the
+    "intersects" graph, found with an STRtree): the groups' unions have disjoint interiors and together are
+    ``shapely.union_all(geoms)``, but each union only sees its own group, so the time grows with the number of
+    polygons, not with the size of the whole union (benchmarks/zone_overlays.py: residential land of 10⁶ zones)."""
+    geoms = np.asarray(geoms, dtype=object)
+    geoms = geoms[~shapely.is_empty(geoms) & ~shapely.is_missing(geoms)]
+    if len(geoms) == 0:
+        return np.array([], dtype=object)
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    graph = sp.coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(len(geoms), len(geoms)))
+    n, label = connected_components(graph, directed=False)
+    order = np.argsort(label, kind="stable")
+    starts = np.searchsorted(label[order], np.arange(n + 1))
+    out = np.empty(n, dtype=object)
+    for k in range(n):
+        members = geoms[order[starts[k]:starts[k + 1]]]
+        out[k] = members[0] if len(members) == 1 else shapely.union_all(members)
+    return out
+
+
 def parks(park_geoms: Sequence) -> np.ndarray:
     """Connected park pieces: the union of the park-type polygons split into its parts."""
     if len(park_geoms) == 0:
         return np.array([], dtype=object)
-    return shapely.get_parts(shapely.union_all(np.asarray(park_geoms, dtype=object)))
+    return shapely.get_parts(union_by_component(park_geoms))
 
 
 def service_radius_m(area_m2: np.ndarray, rules: Sequence[Mapping] = DEFAULT_SERVICE_RULES) -> np.ndarray:
@@ -75,9 +98,9 @@ def residential_coverage_pct(zone_geoms: np.ndarray, residential_geoms: Sequence
     """Per zone: residential area within the service area / residential area × 100 (NaN without residential land)."""
     if len(residential_geoms) == 0:
         return np.full(len(zone_geoms), np.nan)
-    residential = shapely.union_all(np.asarray(residential_geoms, dtype=object))
-    total = _row_sums(overlay_areas_m2(zone_geoms, np.array([residential], dtype=object)))
-    covered = _row_sums(overlay_areas_m2(zone_geoms, pieces_within([residential], served)[0]))
+    residential = union_by_component(residential_geoms)  # overlaps counted once; disjoint groups
+    total = _row_sums(overlay_areas_m2(zone_geoms, residential))
+    covered = _row_sums(overlay_areas_m2(zone_geoms, pieces_within(residential, served)[0]))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(total > 0, 100.0 * covered / np.where(total > 0, total, 1.0), np.nan)
 
