@@ -315,6 +315,31 @@ def _edge_term(frac: np.ndarray, dens: np.ndarray, sd_frac: float) -> np.ndarray
     return out
 
 
+def unserved_function(models: Mapping, types: Sequence[str], fractions: np.ndarray,
+                      predictors) -> Callable[[np.ndarray], np.ndarray]:
+    """A function of flat pixel indices -> bool (n,): True where a type present at the pixel has no usable
+    model (no clear observation, or no predictor value), i.e. where :func:`greensink.carbon.pixel_function`
+    without ``fill`` (the carbon map) gives NaN. It makes the same per-type model choice as
+    :func:`~greensink.carbon.pixel_function` (the model, then its NDVI-only companion; an ungated constant
+    needs no observation) without evaluating any curve or draw."""
+    frac = fractions.reshape(len(types), -1)
+    layers = _layers(predictors)
+    type_models = _records(models, types)
+    specs = [_variants(m) for m in type_models]
+
+    def unserved(idx: np.ndarray) -> np.ndarray:
+        out = np.zeros(idx.size, dtype=bool)
+        observed = _observed(layers, idx)
+        for k, (variants, tm) in enumerate(zip(specs, type_models, strict=True)):
+            todo = frac[k, idx].astype(np.float64) > 0
+            for _ in _served(variants, layers, idx, todo, observed, tm.ndvi_min is not None):
+                pass  # clears the served pixels from todo
+            out |= todo
+        return out
+
+    return unserved
+
+
 def type_fill(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
               seed: int = 0) -> dict[str, dict]:
     """The fill rule of unobserved typed land, per type needing imagery (:func:`needs_imagery`).

@@ -45,7 +45,7 @@ import shapely.geometry
 from rasterio import features
 from scipy import ndimage
 
-from greensink.carbon import PixelFn, interval_quantiles
+from greensink.carbon import PixelFn, interval_quantiles, unserved_function
 from greensink.grid import Grid
 from greensink.uncertainty import u_pct, variance_shares
 from greensink.units import c_to_co2e, ha_to_m2
@@ -555,33 +555,6 @@ def attribute_change(
 
 
 # ----------------------------------------------------------------------------- one pass: map and zone sums
-
-
-def unserved_function(models: Mapping, types: Sequence[str], fractions: np.ndarray,
-                      predictors) -> Callable[[np.ndarray], np.ndarray]:
-    """A function of flat pixel indices -> bool (n,): True where a type present at the pixel has no usable
-    model (no clear observation, or no predictor value), i.e. where :func:`greensink.carbon.pixel_function`
-    without ``fill`` (the carbon map) gives NaN. It makes the same per-type model choice as
-    :func:`~greensink.carbon.pixel_function` (the model, then its NDVI-only companion; an ungated constant
-    needs no observation) without evaluating any curve or draw."""
-    from greensink.carbon import _layers, _observed, _records, _served, _variants
-
-    frac = fractions.reshape(len(types), -1)
-    layers = _layers(predictors)
-    type_models = _records(models, types)
-    specs = [_variants(m) for m in type_models]
-
-    def unserved(idx: np.ndarray) -> np.ndarray:
-        out = np.zeros(idx.size, dtype=bool)
-        observed = _observed(layers, idx)
-        for k, (variants, tm) in enumerate(zip(specs, type_models, strict=True)):
-            todo = frac[k, idx].astype(np.float64) > 0
-            for _ in _served(variants, layers, idx, todo, observed, tm.ndvi_min is not None):
-                pass  # clears the served pixels from todo
-            out |= todo
-        return out
-
-    return unserved
 
 
 @dataclasses.dataclass
