@@ -133,6 +133,28 @@ def series_function(fns: Sequence[PixelFn]) -> SeriesFn:
     return evaluate
 
 
+def observed_every_year(unserved: Sequence[Callable[[np.ndarray], np.ndarray]], active: np.ndarray,
+                        chunk_pixels: int = 65_536) -> np.ndarray:
+    """Bool (active.size,): True at the ``active`` pixels (flat indices) that every year observed, i.e. where
+    no year's :func:`greensink.carbon.unserved_function` (one per year, in ``unserved``) is True: the pixels
+    whose carbon map is known in every year of the series (a constant-density type or an untyped year counts
+    as known, as in the carbon map). Evaluates no curve and no draw."""
+    active = np.asarray(active)
+    seen = np.ones(active.size, dtype=bool)
+    for start in range(0, active.size, chunk_pixels):
+        idx = active[start : start + chunk_pixels]
+        for fn in unserved:
+            seen[start : start + idx.size] &= ~np.asarray(fn(idx), dtype=bool)
+    return seen
+
+
+def typed_share(fractions: Sequence[np.ndarray]) -> np.ndarray:
+    """(1, rows, cols): each pixel's typed share (Σ type fractions, at most 1), the largest over the years'
+    type ``fractions`` (each (types, rows, cols)): the typed land a pixel holds in the series."""
+    shares = [np.minimum(np.asarray(f, dtype=np.float64).sum(axis=0), 1.0) for f in fractions]
+    return np.max(np.stack(shares), axis=0)[None]
+
+
 def residual_summary(field: ResidualField | None) -> dict | None:
     """What trend.json records of the series' residual field (its parameters, no plot records)."""
     if field is None:

@@ -17,6 +17,13 @@ Per pixel: t C/ha/yr (results/change/trend/trend.tif). Per zone: t C/yr of the z
 draws summed over the zone (:func:`greensink.aggregate.zone_draw_sums`, the yearly zone tables' fill rule),
 the years where the zone's published stock is unknown (NaN in results/{year}/zones/{level}.gpkg) left out.
 
+Partial observation (docs/method.md, "Partial observation in the trend"), the change products' rule over
+every year: the share of a zone's typed land observed in every year of the series (``observed_all_pct``)
+and the trend over that land alone (``trend_observed_t_yr``, from the same draws, the coverage restricted to
+it with :func:`greensink.change.masked_matrices`) are reported beside the filled trend; the zone is flagged
+(``trend_partly_observed``) where some of its typed land was filled in some year, and below
+``carbon.min_observed_pct`` its observed trend is NaN.
+
 With three equally spaced years the Theil–Sen slope is the first-to-last slope exactly (the middle slope
 of the three pairs is always the long one, the mean of the two short ones); with two years it is the pair's
 sink. The estimator differs from the period pair from four years on, or with unequal spacing.
@@ -35,15 +42,17 @@ import pandas as pd
 
 from greensink import io as gio
 from greensink.aggregate import zone_draw_sums
-from greensink.carbon import interval_quantiles, typed_pixels
-from greensink.change import sink_classes
+from greensink.carbon import interval_quantiles, typed_pixels, unserved_function
+from greensink.change import AREA_EPS_HA, PCT_EPS, masked_matrices, observation_shares, sink_classes
 from greensink.grid import Grid
 from greensink.model import used_predictors
 from greensink.series import (
+    observed_every_year,
     residual_summary,
     series_function,
     series_residual_field,
     series_year_correlation,
+    typed_share,
     year_pixel_function,
 )
 from greensink.uncertainty import u_pct
@@ -188,23 +197,34 @@ def pixel_trend(series_fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def zone_trend_table(zones: gpd.GeoDataFrame, tables: Sequence[pd.DataFrame], sums: Sequence[tuple[np.ndarray, np.ndarray]],
-                     years: Sequence[int], interval_pct: float = 90.0) -> gpd.GeoDataFrame:
+                     years: Sequence[int], interval_pct: float = 90.0, observed: Mapping[str, object] | None = None,
+                     min_observed_pct: float = 0.0) -> gpd.GeoDataFrame:
     """One row per zone: the Theil–Sen trend of the zone's stock (t C/yr) with its interval and flag.
 
     ``tables`` are the years' zone tables of the level (results/{year}/zones/{level}.gpkg), ``sums`` the
     years' (estimate (Z,), draws (Z, B)) zone sums in t C from the paired draws, both in year order. A
     year where the table's ``carbon_t`` is NaN (unknown stock) is left out of the zone's series;
     ``n_years`` counts the years used. ``carbon_t_<year>`` are the tables' stocks; ``trend_t_ha_yr`` is per
-    ha of zone area; ``trend_significant`` is empty where the trend is unknown."""
+    ha of zone area; ``trend_significant`` is empty where the trend is unknown.
+
+    ``observed`` ({"typed_ha", "observed_all_ha"}: the zone sums (ha) of typed land and of typed land observed in
+    every year, and "sums": the years' (estimate, draws) zone sums over that land alone, as ``sums``) adds
+    ``observed_all_pct`` (the share of the zone's typed land observed in every year), ``trend_observed_t_yr`` with
+    its interval (``_lo``, ``_hi``: the Theil–Sen trend of the stock of that land alone, not scaled to the zone,
+    the interval made as the trend's), ``trend_observed_t_ha_yr`` (per ha of that land) and
+    ``trend_partly_observed`` (true where some typed land was unobserved in some year: ``trend_t_yr`` then holds
+    filled land). Where ``observed_all_pct`` is below ``min_observed_pct`` (or nothing was observed in every year)
+    the observed trend is NaN, never 0 or a trend of fills. Years left out of the trend are left out of it too."""
     years = [int(y) for y in years]
     if not (len(tables) == len(sums) == len(years)):
         raise ValueError(f"one zone table and one zone sum per year are needed: {len(years)} years, "
                          f"{len(tables)} tables, {len(sums)} sums.")
     ids = zones["zone_id"].to_numpy()
-    stocks, est, draws = [], [], []
+    stocks, est, draws, knowns = [], [], [], []
     for table, (e, d) in zip(tables, sums, strict=True):
         t = table.set_index("zone_id").loc[ids]
         known = np.isfinite(t["carbon_t"].to_numpy(dtype=float))
+        knowns.append(known)
         stocks.append(t["carbon_t"].to_numpy(dtype=float))
         est.append(np.where(known, e, np.nan))
         draws.append(np.where(known[:, None], d, np.nan))
@@ -239,9 +259,56 @@ def zone_trend_table(zones: gpd.GeoDataFrame, tables: Sequence[pd.DataFrame], su
     out["trend_class"] = sink_classes(slope, lo, hi)
     out["trend_u_pct"] = np.where(np.isfinite(slope), u_pct(np.nan_to_num(draw_slopes), slope), np.nan)
     out["trend_co2e_t_yr"] = slope * CO2_PER_C
+    if observed is not None:
+        typed_ha = np.asarray(observed["typed_ha"], dtype=np.float64)
+        all_ha = np.asarray(observed["observed_all_ha"], dtype=np.float64)
+        has_land = typed_ha > AREA_EPS_HA
+        with np.errstate(divide="ignore", invalid="ignore"):
+            all_pct = np.where(has_land, np.minimum(100.0 * all_ha / np.where(has_land, typed_ha, 1.0), 100.0), np.nan)
+        # too little land seen in every year: its trend would be a trend of a sliver, never 0 or of fills
+        too_little = has_land & ~((all_ha > AREA_EPS_HA) & (np.nan_to_num(all_pct) >= float(min_observed_pct)))
+        if len(observed["sums"]) != len(years):
+            raise ValueError(f"one observed zone sum per year is needed: {len(years)} years, {len(observed['sums'])} sums.")
+        o_est = np.stack([np.where(k & ~too_little, e, np.nan) for k, (e, _) in zip(knowns, observed["sums"], strict=True)],
+                         axis=-1)
+        o_draws = np.stack([np.where((k & ~too_little)[:, None], d, np.nan)
+                            for k, (_, d) in zip(knowns, observed["sums"], strict=True)], axis=-1)
+        o_slope = theil_sen(o_est, years)
+        o_lo, o_hi = combined_interval(o_slope, slope_interval(o_slope, theil_sen(o_draws, years), interval_pct, axis=1),
+                                       scatter_interval(o_est, years, interval_pct))
+        out["observed_all_pct"] = all_pct
+        out["trend_observed_t_yr"] = o_slope
+        out["trend_observed_t_yr_lo"] = o_lo
+        out["trend_observed_t_yr_hi"] = o_hi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["trend_observed_t_ha_yr"] = np.where(all_ha > AREA_EPS_HA, o_slope / np.where(all_ha > AREA_EPS_HA,
+                                                                                               all_ha, 1.0), np.nan)
+        out["trend_partly_observed"] = pd.array(has_land & ~(all_pct >= 100.0 - PCT_EPS), dtype="boolean")
     for year, s in zip(years, stocks, strict=True):
         out[f"carbon_t_{year}"] = s
     return gpd.GeoDataFrame(out, geometry=zones.geometry.values, crs=zones.crs)
+
+
+def partly_observed_warning(table: pd.DataFrame, level: str, min_observed_pct: float, limit: int = 5) -> str | None:
+    """A warning naming the zones of a trend table whose typed land was not observed in every year
+    (``trend_partly_observed``), the first ``limit`` with their ``observed_all_pct`` (least observed first), and
+    how many of them have no observed trend (below ``min_observed_pct``); None where every zone was fully observed."""
+    if "trend_partly_observed" not in table:
+        return None
+    part = table.loc[table["trend_partly_observed"].fillna(False).astype(bool)]
+    if part.empty:
+        return None
+    part = part.sort_values("observed_all_pct", kind="stable")
+    head = part.iloc[:limit]
+    shown = ", ".join(f"{z} {p:.1f} %" for z, p in zip(head["zone_id"].astype(str), head["observed_all_pct"], strict=True))
+    if len(part) > limit:
+        shown += f" and {len(part) - limit} more"
+    n_unknown = int(part["trend_observed_t_yr"].isna().sum())
+    return (f"{level} trend {table['years'].iloc[0]}: {len(part)} of {len(table)} zone(s) partly observed: typed land "
+            f"observed clear in every year {shown}. Their trend_t_yr includes land filled in a year that did not see it; "
+            f"trend_observed_t_yr follows only the land every year observed. {n_unknown} of them below "
+            f"carbon.min_observed_pct ({min_observed_pct:g} %) have no observed trend (empty). Add clear scenes for "
+            f"the cloudy years to close the gap.")
 
 
 def trend_record(years: Sequence[int], n_draws: int, interval_pct: float, pixel_counts: Mapping,
@@ -282,7 +349,7 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
               models_json: Sequence[str | Path], tables: Sequence[str | Path], trend_out: str | Path,
               zones_out: Sequence[str | Path], record_out: str | Path, *, predictor_names: Sequence[str],
               levels: Sequence[str], types: Sequence[str], seed: int, interval_pct: float = 90.0,
-              uncertainty: Mapping | None = None, compress: str = "zstd") -> dict:
+              uncertainty: Mapping | None = None, compress: str = "zstd", min_observed_pct: float = 50.0) -> dict:
     """Rule trend: the trend over ``years`` per pixel (``trend_out``, bands :data:`TREND_BANDS`) and per zone of each
     of ``levels`` (``zones_out``, GeoPackage with CSV and Parquet twins), and trend.json (``record_out``, returned).
 
@@ -291,7 +358,12 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
     for each year in turn, one raster per name of ``predictor_names`` and one zone table per level of ``levels``
     (:func:`per_year` cuts them). The years' draws are paired by :mod:`greensink.series` (one residual field of
     every year's plots, ρ pooled over every pair of years, ``uncertainty`` the config section, ``seed`` the run's
-    seed); the zone sums use the zone layers ``zones`` with their ``coverage`` matrices on the grid ``grid_json``."""
+    seed); the zone sums use the zone layers ``zones`` with their ``coverage`` matrices on the grid ``grid_json``.
+
+    Partial observation: the zone sums are also taken over the typed land observed in every year (the same pass,
+    the same draws, through :func:`greensink.change.masked_matrices`), giving ``trend_observed_t_yr`` and
+    ``observed_all_pct`` (:func:`zone_trend_table`); zones below ``min_observed_pct`` (``carbon.min_observed_pct``)
+    have no observed trend, and the partly observed zones are named in a warning (:func:`partly_observed_warning`)."""
     year_predictors = [dict(zip(predictor_names, paths, strict=True))
                        for paths in per_year(predictors, len(years), "trend predictors")]
     tables_by_year = per_year(tables, len(years), "trend zone tables")
@@ -304,7 +376,7 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
     field = series_residual_field(models, uncertainty)
     log.info("%d years %s: residual correlation between years %.3f (%s, %d plot pairs; per pair of years %s)",
              len(years), years, rho["rho"], rho["method"], rho["n"], rho.get("pairs"))
-    maps, sums, typed = [], [], {}
+    maps, sums, unserved, typed = [], [], [], {}
     for k, year in enumerate(years):
         if str(fractions[k]) not in typed:  # one layer for every year unless the types are given per year
             typed[str(fractions[k])] = gio.read_raster(fractions[k], bands=list(range(1, len(types) + 1)))
@@ -314,6 +386,8 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
         args = dict(year=year, config=uncertainty, seed=seed, rho=rho["rho"], field=field)
         maps.append(year_pixel_function(models[k], types, frac, rasters, grid, **args))
         sums.append(year_pixel_function(models[k], types, frac, rasters, grid, filled=True, **args))
+        unserved.append(unserved_function(models[k], types, frac,
+                                          {name: rasters[name] for name in used_predictors(models[k], types)}))
     active = typed_pixels(np.concatenate(list(typed.values())))  # typed in any year
     n_draws = np.asarray(models[0]["types"][types[0]]["bootstrap"]).shape[0]
 
@@ -323,10 +397,27 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
     log.info("pixels %d-%d: %s", years[0], years[-1], ", ".join(f"{n} {k}" for k, n in counts.items()))
 
     matrices = [gio.read_sparse(path) for path in coverage]
-    year_sums = [zone_draw_sums(matrices, fn, active, grid.pixel_area_ha, chunk_pixels=8_192) for fn in sums]
+    # the typed land observed in every year (the carbon maps known in each), per pixel and per zone
+    seen = observed_every_year(unserved, active)
+    share = typed_share(list(typed.values()))
+    seen_map = np.where(seen, 0.0, np.nan)
+    _, shares = observation_shares(matrices, active, seen_map, seen_map, share, share, grid.pixel_area_ha)
+    log.info("typed land observed clear in every year %d-%d: %d of %d pixels", years[0], years[-1], int(seen.sum()),
+             seen.size)
+    # one pass per year: the zone sums (filled) and those over the land observed in every year, from the same draws
+    n_levels = len(matrices)
+    both = matrices + masked_matrices(matrices, active, seen)
+    passes = [zone_draw_sums(both, fn, active, grid.pixel_area_ha, chunk_pixels=8_192) for fn in sums]
+    year_sums = [p[:n_levels] for p in passes]
+    observed_sums = [p[n_levels:] for p in passes]
     for j, (level, zpath, gpkg) in enumerate(zip(levels, zones, zones_out, strict=True)):
         year_tables = [gio.read_vector(tables_by_year[k][j]) for k in range(len(years))]
-        table = zone_trend_table(gio.read_vector(zpath), year_tables, [s[j] for s in year_sums], years, interval_pct)
+        observed = {"typed_ha": shares[j]["typed_ha"], "observed_all_ha": shares[j]["observed_both_ha"],
+                    "sums": [s[j] for s in observed_sums]}
+        table = zone_trend_table(gio.read_vector(zpath), year_tables, [s[j] for s in year_sums], years, interval_pct,
+                                 observed=observed, min_observed_pct=min_observed_pct)
+        if warning := partly_observed_warning(table, level, min_observed_pct):
+            log.warning(warning)
         gio.write_table(gpkg, table, layer=level, parquet=True)
         first = table.iloc[0]
         log.info("%s %d-%d: %d zones (%s); %s: trend %.1f t C/yr [%.1f, %.1f]", level, years[0], years[-1], len(table),

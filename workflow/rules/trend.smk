@@ -31,6 +31,7 @@ rule trend:
         types=TYPES,
         predictors=PREDICTORS,
         interval_pct=config["carbon"]["interval_pct"],
+        min_observed_pct=config["carbon"]["min_observed_pct"],
         uncertainty=config.get("uncertainty", {}),
         seed=config["seed"],
         compress=config["output"]["compress"],
