@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -294,6 +295,57 @@ def _unit_triangular(gen: np.random.Generator, shape: tuple[int, ...]) -> np.nda
     return (k[0] + k[1] + np.float32(1.0 - 65536.0)) * np.float32(math.sqrt(6.0) / 65536.0)
 
 
+class _Rows:
+    """Consecutive grid rows ``first`` … ``first + k − 1`` of one random stream, kept as one block
+    (B, k, width) float32, so a chunk's values are gathered from it without stacking rows. A field
+    stream also keeps where its row recursion stands (``next``, the next row to compute; ``prev``, the
+    last row computed)."""
+
+    def __init__(self) -> None:
+        self.first = 0
+        self.block: np.ndarray | None = None
+        self.next = 0
+        self.prev: np.ndarray | None = None
+
+    @property
+    def stop(self) -> int:
+        return self.first + (0 if self.block is None else self.block.shape[1])
+
+    def keep_from(self, r0: int) -> None:
+        """Forget the rows above ``r0`` (a copy of the rest, so the forgotten rows' memory is freed)."""
+        if self.block is not None and r0 > self.first:
+            self.block = np.ascontiguousarray(self.block[:, r0 - self.first:]) if r0 < self.stop else None
+            self.first = r0 if self.block is not None else self.first
+
+    def append(self, rows: np.ndarray, first: int) -> None:
+        """Add the block ``rows`` (B, k, width) of rows ``first`` …, which follow the kept rows (or replace them)."""
+        if self.block is None or first != self.stop:
+            self.first, self.block = first, rows
+        else:
+            self.block = np.concatenate([self.block, rows], axis=1)
+
+    def gather(self, gidx: np.ndarray, width: int) -> np.ndarray:
+        """(B, n) values at global pixel indices ``gidx`` (all within the kept rows)."""
+        return self.block.reshape(self.block.shape[0], -1)[:, gidx - self.first * width]
+
+
+FIELD_BATCH_BYTES = 32 << 20  # float32 rows of the residual field computed at a time (its row filter's Python loop
+# runs over the columns once per batch, so wide grids want several rows per batch)
+
+# The streams' kept rows, shared by the Noise objects alive with the same stream (key, draws, width and,
+# for a field, φ): the change rule's two years draw the same common streams (residual field and pixel
+# numbers) chunk by chunk, and compute them once. The numbers depend on the stream and the row alone.
+_SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _shared_rows(key: tuple) -> _Rows:
+    rows = _SHARED.get(key)
+    if rows is None:
+        rows = _Rows()
+        _SHARED[key] = rows
+    return rows
+
+
 class Noise:
     """Per-chunk draws of the residual, NDVI and edge errors of :class:`NoiseSpec` (module docstring).
 
@@ -302,65 +354,98 @@ class Noise:
     separable exponential field at pixel resolution: white noise filtered by a first-order
     autoregression along each row and then down the rows (φ = exp(−res/L), L = range_m·√(π/2), the
     scale whose correlation integral equals the fitted isotropic model's, so large zone sums get its
-    variance), carried from row to row, so memory is a few rows × draws."""
+    variance), carried from row to row, so memory is a few rows × draws.
+
+    A stream's rows are kept as one block from the first row the last chunk asked for (:class:`_Rows`),
+    shared with the other live Noise objects of the same stream: the common streams of a pair of years
+    are computed once (tests/test_uncertainty_rows.py compares the numbers, bit for bit, with a plain
+    whole-grid reference of these definitions)."""
 
     def __init__(self, spec: NoiseSpec, n_draws: int) -> None:
         self.spec = spec
         self.n_draws = int(n_draws)
-        self._rows: dict[int, tuple[int, np.ndarray]] = {}
-        self._field: dict[int, dict] = {}
         r = spec.residual
         self.sd_nugget = math.sqrt(r.nugget) if r is not None else 0.0
         self.sd_field = math.sqrt(r.psill) if r is not None and r.range_m > 0 else 0.0
         if self.sd_field > 0:
             self.phi = math.exp(-spec.resolution_m / (r.range_m * math.sqrt(math.pi / 2)))
         self.rho = min(max(float(spec.rho), 0.0), 1.0) if spec.paired else 1.0
+        self._streams: dict[tuple, _Rows] = {}  # strong references: the shared rows live as long as this object
 
     @property
     def active(self) -> bool:
         return self.sd_nugget > 0 or self.sd_field > 0 or self.spec.ndvi or self.spec.position_sd_m > 0
 
-    def _row(self, name: str, year: int | None, r: int) -> np.ndarray:
+    def _stream(self, kind: str, name: str, year: int | None) -> tuple[int, _Rows]:
         key = stream_key(self.spec.seed, name, year)
-        cached = self._rows.get(key)
-        if cached is None or cached[0] != r:
-            gen = np.random.default_rng([key & 0xFFFFFFFF, key >> 32, r])
-            cached = self._rows[key] = (r, _unit_triangular(gen, (self.n_draws, self.spec.width)))
-        return cached[1]
+        ident = (kind, key, self.n_draws, int(self.spec.width),
+                 float(self.phi) if kind == "field" else None)
+        rows = self._streams.get(ident)
+        if rows is None:
+            rows = self._streams[ident] = _shared_rows(ident)
+        return key, rows
+
+    def _white_rows(self, key: int, r0: int, r1: int) -> np.ndarray:
+        """(B, r1 − r0, width) white rows r0 … r1 − 1 of the stream ``key`` (one generator per row)."""
+        out = np.empty((self.n_draws, r1 - r0, self.spec.width), dtype=np.float32)
+        for k, r in enumerate(range(r0, r1)):
+            out[:, k] = _unit_triangular(np.random.default_rng([key & 0xFFFFFFFF, key >> 32, r]),
+                                         (self.n_draws, self.spec.width))
+        return out
 
     def white(self, name: str, year: int | None, gidx: np.ndarray) -> np.ndarray:
         """(B, n) float32 unit-variance numbers of a stream at global pixel indices ``gidx``."""
         w = self.spec.width
         r0, r1 = int(gidx.min() // w), int(gidx.max() // w)
-        block = np.stack([self._row(name, year, r) for r in range(r0, r1 + 1)], axis=1)  # (B, rows, w)
-        return block.reshape(self.n_draws, -1)[:, gidx - r0 * w]
+        key, st = self._stream("white", name, year)
+        if st.block is None or r0 < st.first or r0 >= st.stop:
+            st.first, st.block = r0, self._white_rows(key, r0, r1 + 1)
+        else:
+            st.keep_from(r0)
+            if r1 >= st.stop:
+                st.append(self._white_rows(key, st.stop, r1 + 1), st.stop)
+        return st.gather(gidx, w)
 
-    def _field_rows(self, year: int | None, r0: int, r1: int) -> dict[int, np.ndarray]:
-        """The unit-variance correlated field's rows r0..r1 (each (B, width)) of a stream, computed in
-        row order from the top of the grid (restarting there if an earlier row is asked again)."""
-        st = self._field.setdefault(-1 if year is None else int(year), {"next": 0, "prev": None, "rows": {}})
-        if r0 < min(st["rows"], default=st["next"]):
-            st.update(next=0, prev=None, rows={})
-        c = math.sqrt(1.0 - self.phi**2)
-        key = stream_key(self.spec.seed, "field", year)
-        new = range(st["next"], r1 + 1)
-        if len(new):
+    def _field_rows(self, year: int | None, r0: int, r1: int) -> _Rows:
+        """The unit-variance correlated field's rows r0..r1 of a stream (kept from r0 on), computed in row
+        order from the top of the grid (restarting there if an earlier row is asked again), in batches of
+        up to :data:`FIELD_BATCH_BYTES` of rows, ahead of r1 up to the grid's height (``spec.height``)."""
+        key, st = self._stream("field", "field", year)
+        if r0 < (st.first if st.block is not None else st.next):
+            st.first, st.block, st.next, st.prev = 0, None, 0, None
+        st.keep_from(r0)
+        w = self.spec.width
+        limit = max(int(self.spec.height), r1 + 1)
+        batch = max(1, FIELD_BATCH_BYTES // (4 * self.n_draws * w))
+        phi, cc = np.float32(self.phi), np.float32(math.sqrt(1.0 - self.phi**2))
+        while st.next <= r1:
+            first = st.next
+            n_new = min(batch, limit - first)
             # white noise of the new rows, (width, B, rows): the autoregression along each row runs over columns
-            x = np.stack([_unit_triangular(np.random.default_rng([key & 0xFFFFFFFF, key >> 32, r]),
-                                           (self.n_draws, self.spec.width)) for r in new], axis=-1)
-            x = np.ascontiguousarray(np.moveaxis(x, 1, 0))
-            phi, cc = np.float32(self.phi), np.float32(c)
-            for j in range(1, x.shape[0]):  # x_0 is already stationary (unit variance)
-                x[j] = phi * x[j - 1] + cc * x[j]
-            for k, r in enumerate(new):
+            x = np.ascontiguousarray(np.moveaxis(self._white_rows(key, first, first + n_new), 2, 0))
+            tmp = np.empty(x.shape[1:], dtype=np.float32)
+            for j in range(1, w):  # x_0 is already stationary (unit variance): x_j = φ x_(j−1) + √(1 − φ²) x_j
+                np.multiply(x[j - 1], phi, out=tmp)
+                np.multiply(x[j], cc, out=x[j])
+                np.add(tmp, x[j], out=x[j])
+            # down the rows: y_r = φ y_(r−1) + √(1 − φ²) x_r, the first row of the grid as it is
+            y = np.empty((self.n_draws, n_new, w), dtype=np.float32)
+            row = np.empty((self.n_draws, w), dtype=np.float32)
+            prev = st.prev
+            for k in range(n_new):
                 xr = x[:, :, k].T  # (B, width)
-                y = np.ascontiguousarray(xr) if st["prev"] is None else (phi * st["prev"] + cc * xr)
-                st["prev"] = y
-                st["rows"][r] = y
-            st["next"] = r1 + 1
-        for r in [k for k in st["rows"] if k < r0]:
-            del st["rows"][r]
-        return st["rows"]
+                if prev is None:
+                    y[:, k] = xr
+                else:
+                    np.multiply(prev, phi, out=y[:, k])
+                    np.multiply(xr, cc, out=row)
+                    np.add(y[:, k], row, out=y[:, k])
+                prev = y[:, k]
+            st.prev = np.array(prev)
+            st.next = first + n_new
+            st.append(y, first)
+            st.keep_from(r0)
+        return st
 
     def field(self, gidx: np.ndarray) -> np.ndarray | None:
         """(B, n) correlated part of the relative residual: sd_field × (√ρ F_common + √(1−ρ) F_year)."""
@@ -375,10 +460,12 @@ class Noise:
         for year, weight in streams:
             if weight <= 0:
                 continue
-            fld = self._field_rows(year, r0, r1)
-            block = np.stack([fld[r] for r in range(r0, r1 + 1)], axis=1).reshape(self.n_draws, -1)
-            part = (self.sd_field * weight) * block[:, gidx - r0 * w].astype(np.float64)
-            out = part if out is None else out + part
+            part = self._field_rows(year, r0, r1).gather(gidx, w).astype(np.float64)
+            part *= self.sd_field * weight
+            if out is None:
+                out = part
+            else:
+                out += part
         return out
 
     def edge_sd_frac(self) -> float:
