@@ -46,12 +46,12 @@ class NoOverlapError(InputDataError):
     """A scene does not overlap the analysis area."""
 
 
-def check_scene(scene: Scene, grid: Grid) -> list[str]:
+def check_scene(scene: Scene, grid: Grid, samples: dict | None = None) -> list[str]:
     """Check every band file of a scene against the grid; return warnings, raise on errors.
 
     Errors (InputDataError): a file that cannot be read, has no CRS or lacks the band the profile
     reads; NoOverlapError if no band overlaps the grid. Warnings: a CRS other than the grid's
-    (the band is reprojected), a likely wrong nodata value."""
+    (the band is reprojected), a likely wrong nodata value. ``samples``: see :func:`band_sample`."""
     warnings: list[str] = []
     gxmin, gymin, gxmax, gymax = grid.bounds
     grid_crs = CRS.from_user_input(grid.crs)
@@ -79,22 +79,39 @@ def check_scene(scene: Scene, grid: Grid) -> list[str]:
                 "Remove the scene or check the zones."
             )
         if role != "quality":
-            suspect = suspect_nodata(p, band, scene.nodata, scene.nodata_override, scene.sensor)
+            suspect = suspect_nodata(p, band, scene.nodata, scene.nodata_override, scene.sensor, samples)
             if suspect:
                 warnings.append(f"scene {scene.scene_id}: {suspect}")
     return warnings
 
 
 
-def suspect_nodata(path: str, band: int, profile_nodata: float | None, override: bool = False, profile: str = "") -> str | None:
+def band_sample(path: str, band: int, max_px: int = 1024, samples: dict | None = None,
+                what: str = "") -> tuple[np.ndarray, float | None]:
+    """(values, the file's declared nodata) of ``band`` of ``path`` read at most ~``max_px``² pixels (every
+    ``step``-th pixel, nearest neighbour), as stored. ``samples``, a dict the caller keeps for one ingest, holds
+    the samples already read, so the checks of one scene (:func:`suspect_nodata`, :func:`calibration_check`)
+    decode each band file once."""
+    key = (str(path), int(band), int(max_px))
+    if samples is not None and key in samples:
+        return samples[key]
+    with reading(path, what or f"file of band {band}"), rasterio.open(path) as src:
+        step = max(1, math.ceil(max(src.height, src.width) / max_px))
+        arr = src.read(band, out_shape=(math.ceil(src.height / step), math.ceil(src.width / step)), resampling=Resampling.nearest)
+        out = (arr, src.nodata)
+    if samples is not None:
+        samples[key] = out
+    return out
+
+
+def suspect_nodata(path: str, band: int, profile_nodata: float | None, override: bool = False, profile: str = "",
+                   samples: dict | None = None) -> str | None:
     """A warning if a value that is not the nodata in use (0 or the band minimum) looks like fill:
     it covers ≥ SUSPECT_NODATA_PCT % of the pixels and ≥ SUSPECT_EDGE_PCT % of the image border,
-    or ≥ SUSPECT_NODATA_ALONE_PCT % of the pixels. None if nothing looks wrong."""
-    with reading(path, f"file of band {band}"), rasterio.open(path) as src:
-        nodata = nodata_in_use(src.nodata, profile_nodata, override)
-        step = max(1, math.ceil(max(src.height, src.width) / 1024))
-        arr = src.read(band, out_shape=(math.ceil(src.height / step), math.ceil(src.width / step)), resampling=Resampling.nearest)
-        declared = "declared by the file" if nodata is not None and src.nodata == nodata and not override else "of the profile"
+    or ≥ SUSPECT_NODATA_ALONE_PCT % of the pixels. None if nothing looks wrong. ``samples``: see :func:`band_sample`."""
+    arr, file_nodata = band_sample(path, band, 1024, samples)
+    nodata = nodata_in_use(file_nodata, profile_nodata, override)
+    declared = "declared by the file" if nodata is not None and file_nodata == nodata and not override else "of the profile"
     if arr.size == 0 or arr.min() == arr.max():
         return None  # a constant band gives nothing to compare
     border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
@@ -144,26 +161,57 @@ def scene_alignment(scene: Scene, grid: Grid) -> tuple[dict, list[str]]:
     return fields_, warnings
 
 
-def calibration_check(scene: Scene, max_px: int = 1024) -> tuple[dict, list[str]]:
+def _holds(dtype: np.dtype, value: float) -> bool:
+    """True when ``value`` is a number the integer ``dtype`` holds exactly (so some DN can equal it)."""
+    info = np.iinfo(dtype)
+    return not math.isnan(value) and float(value).is_integer() and info.min <= value <= info.max
+
+
+def _median_p99(dn: np.ndarray, scale: float, offset: float, need_p99: bool) -> tuple[float, float | None]:
+    """The median of ``dn × scale + offset`` (float64) and the 99th percentile of ``dn`` (None unless
+    ``need_p99``), both as numpy's median and percentile give them on the float64 values. Integer DNs are
+    selected in their own type: the two middle values are found by one partition and only they are
+    calibrated (calibration is non-decreasing, ``scale`` > 0, so it keeps their rank; an even count takes the
+    float64 mean of the two calibrated values, as np.median does), and the percentile of integers is the one
+    of their float64 values (numpy interpolates the same two order statistics in float64)."""
+    if dn.dtype.kind not in "ui" or scale <= 0:
+        values = dn.astype(np.float64)
+        return float(np.median(values * scale + offset)), float(np.percentile(values, 99)) if need_p99 else None
+    n = dn.size
+    mid = [(n - 1) // 2, n // 2]
+    part = np.partition(dn, mid)
+    middle = part[mid].astype(np.float64) * scale + offset
+    median = float(middle[0]) if n % 2 else float(np.mean(middle))
+    return median, float(np.percentile(part, 99)) if need_p99 else None
+
+
+def calibration_check(scene: Scene, max_px: int = 1024, samples: dict | None = None) -> tuple[dict, list[str]]:
     """The median of each reflectance band's valid values after calibration (read from at most
     ~``max_px``² pixels of the file), as the record field ``reflectance_median`` {red, nir}, and a
     warning when either median is outside [REFLECTANCE_MEDIAN_MIN, REFLECTANCE_MEDIAN_MAX]:
-    those numbers are not reflectance (uncalibrated DN or radiance, or a missing scale/offset)."""
+    those numbers are not reflectance (uncalibrated DN or radiance, or a missing scale/offset).
+    ``samples``: see :func:`band_sample` (the sample :func:`suspect_nodata` read is not read again)."""
     medians: dict[str, float | None] = {}
     raw_p99: dict[str, float] = {}
     for role, path, band in scene.band_files():
         if role == "quality":
             continue
-        with reading(path, f"{role} band of scene {scene.scene_id}"), rasterio.open(path) as src:
-            nodata = nodata_in_use(src.nodata, scene.nodata, scene.nodata_override)
-            step = max(1, math.ceil(max(src.height, src.width) / max_px))
-            dn = src.read(band, out_shape=(math.ceil(src.height / step), math.ceil(src.width / step)),
-                          resampling=Resampling.nearest).astype(np.float64)
-        valid = np.isfinite(dn) if nodata is None else np.isfinite(dn) & (dn != nodata)
+        dn, file_nodata = band_sample(path, band, max_px, samples, f"{role} band of scene {scene.scene_id}")
+        nodata = nodata_in_use(file_nodata, scene.nodata, scene.nodata_override)
+        if dn.dtype.kind not in "ui":  # compared in float64, as read
+            dn = dn.astype(np.float64)
+            values = dn[np.isfinite(dn) if nodata is None else np.isfinite(dn) & (dn != nodata)]
+        elif nodata is None or not _holds(dn.dtype, nodata):  # integers are finite, and none equals such a nodata
+            values = dn.ravel()
+        else:
+            values = dn[dn != dn.dtype.type(nodata)]
         scale, offset = scene.calibration(role)
-        medians[role] = float(np.median(dn[valid] * scale + offset)) if valid.any() else None
-        if valid.any() and scale < DN_SCALE_MAX:
-            raw_p99[role] = float(np.percentile(dn[valid], 99))
+        if values.size:
+            medians[role], p99 = _median_p99(values, scale, offset, scale < DN_SCALE_MAX)
+            if p99 is not None:
+                raw_p99[role] = p99
+        else:
+            medians[role] = None
     scaled = {r: v for r, v in raw_p99.items() if v <= RAW_REFLECTANCE_MAX}
     odd = {r: m for r, m in medians.items() if m is not None and not REFLECTANCE_MEDIAN_MIN <= m <= REFLECTANCE_MEDIAN_MAX}
     warnings = []

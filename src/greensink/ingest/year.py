@@ -87,9 +87,10 @@ def ingest_year(scenes: Sequence[Scene], grid: Grid, year: int, season: Mapping[
     problems: list[str] = []
     no_overlap: list[str] = []
     usable: list[Scene] = []
+    samples: dict = {}  # each band file's check sample, decoded once for both checks
     for s in chosen:
         try:
-            warnings += check_scene(s, grid)
+            warnings += check_scene(s, grid, samples)
         except NoOverlapError as exc:
             no_overlap.append(s.scene_id)
             warnings.append(f"{exc} It is left out of {year}.")
@@ -110,9 +111,10 @@ def ingest_year(scenes: Sequence[Scene], grid: Grid, year: int, season: Mapping[
     checks: dict[str, dict] = {}
     for s in usable:
         aligned, w_align = scene_alignment(s, grid)
-        calibrated, w_calib = calibration_check(s)
+        calibrated, w_calib = calibration_check(s, samples=samples)
         checks[s.scene_id] = {**aligned, **calibrated}
         warnings += w_align + w_calib
+    samples.clear()
     stats = scene_statistics(usable, grid, block_rows)
     records = []
     for s, st in zip(usable, stats["scenes"], strict=True):
