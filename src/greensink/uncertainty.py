@@ -302,31 +302,36 @@ class _Rows:
     last row computed)."""
 
     def __init__(self) -> None:
-        self.first = 0
-        self.block: np.ndarray | None = None
+        self.first = 0  # the first row kept
+        self.base = 0  # the grid row of the block's first row (≤ first: rows above first are forgotten)
+        self.block: np.ndarray | None = None  # (B, rows, width), C-contiguous
         self.next = 0
         self.prev: np.ndarray | None = None
 
     @property
     def stop(self) -> int:
-        return self.first + (0 if self.block is None else self.block.shape[1])
+        return self.base + (0 if self.block is None else self.block.shape[1])
 
     def keep_from(self, r0: int) -> None:
-        """Forget the rows above ``r0`` (a copy of the rest, so the forgotten rows' memory is freed)."""
+        """Forget the rows above ``r0`` (the next :meth:`append` copies only the rows kept)."""
         if self.block is not None and r0 > self.first:
-            self.block = np.ascontiguousarray(self.block[:, r0 - self.first:]) if r0 < self.stop else None
-            self.first = r0 if self.block is not None else self.first
+            if r0 < self.stop:
+                self.first = r0
+            else:
+                self.block = None
 
     def append(self, rows: np.ndarray, first: int) -> None:
         """Add the block ``rows`` (B, k, width) of rows ``first`` …, which follow the kept rows (or replace them)."""
         if self.block is None or first != self.stop:
-            self.first, self.block = first, rows
+            self.first = self.base = first
+            self.block = rows
         else:
-            self.block = np.concatenate([self.block, rows], axis=1)
+            self.block = np.concatenate([self.block[:, self.first - self.base:], rows], axis=1)
+            self.base = self.first
 
     def gather(self, gidx: np.ndarray, width: int) -> np.ndarray:
         """(B, n) values at global pixel indices ``gidx`` (all within the kept rows)."""
-        return self.block.reshape(self.block.shape[0], -1)[:, gidx - self.first * width]
+        return self.block.reshape(self.block.shape[0], -1)[:, gidx - self.base * width]
 
 
 FIELD_BATCH_BYTES = 32 << 20  # float32 rows of the residual field computed at a time (its row filter's Python loop
@@ -399,7 +404,8 @@ class Noise:
         r0, r1 = int(gidx.min() // w), int(gidx.max() // w)
         key, st = self._stream("white", name, year)
         if st.block is None or r0 < st.first or r0 >= st.stop:
-            st.first, st.block = r0, self._white_rows(key, r0, r1 + 1)
+            st.block = None
+            st.append(self._white_rows(key, r0, r1 + 1), r0)
         else:
             st.keep_from(r0)
             if r1 >= st.stop:
@@ -412,7 +418,7 @@ class Noise:
         up to :data:`FIELD_BATCH_BYTES` of rows, ahead of r1 up to the grid's height (``spec.height``)."""
         key, st = self._stream("field", "field", year)
         if r0 < (st.first if st.block is not None else st.next):
-            st.first, st.block, st.next, st.prev = 0, None, 0, None
+            st.first, st.base, st.block, st.next, st.prev = 0, 0, None, 0, None
         st.keep_from(r0)
         w = self.spec.width
         limit = max(int(self.spec.height), r1 + 1)
@@ -421,27 +427,31 @@ class Noise:
         while st.next <= r1:
             first = st.next
             n_new = min(batch, limit - first)
-            # white noise of the new rows, (width, B, rows): the autoregression along each row runs over columns
-            x = np.ascontiguousarray(np.moveaxis(self._white_rows(key, first, first + n_new), 2, 0))
+            # white noise of the new rows laid out (width, rows, B): the autoregression along each row runs over
+            # the columns, x_j = φ x_(j−1) + √(1 − φ²) x_j (x_0 is already stationary: unit variance)
+            x = np.empty((w, n_new, self.n_draws), dtype=np.float32)
+            for k, r in enumerate(range(first, first + n_new)):
+                x[:, k] = _unit_triangular(np.random.default_rng([key & 0xFFFFFFFF, key >> 32, r]),
+                                           (self.n_draws, w)).T
             tmp = np.empty(x.shape[1:], dtype=np.float32)
-            for j in range(1, w):  # x_0 is already stationary (unit variance): x_j = φ x_(j−1) + √(1 − φ²) x_j
+            for j in range(1, w):
                 np.multiply(x[j - 1], phi, out=tmp)
                 np.multiply(x[j], cc, out=x[j])
                 np.add(tmp, x[j], out=x[j])
-            # down the rows: y_r = φ y_(r−1) + √(1 − φ²) x_r, the first row of the grid as it is
+            # down the rows, (width, B) at a time: y_r = φ y_(r−1) + √(1 − φ²) x_r, the grid's first row as it is
             y = np.empty((self.n_draws, n_new, w), dtype=np.float32)
-            row = np.empty((self.n_draws, w), dtype=np.float32)
+            cur, row = np.empty((w, self.n_draws), dtype=np.float32), np.empty((w, self.n_draws), dtype=np.float32)
             prev = st.prev
             for k in range(n_new):
-                xr = x[:, :, k].T  # (B, width)
                 if prev is None:
-                    y[:, k] = xr
+                    cur[...] = x[:, k]
                 else:
-                    np.multiply(prev, phi, out=y[:, k])
-                    np.multiply(xr, cc, out=row)
-                    np.add(y[:, k], row, out=y[:, k])
-                prev = y[:, k]
-            st.prev = np.array(prev)
+                    np.multiply(prev, phi, out=cur)
+                    np.multiply(x[:, k], cc, out=row)
+                    np.add(cur, row, out=cur)
+                y[:, k] = cur.T
+                prev, cur = cur, (prev if prev is not None else np.empty_like(cur))
+            st.prev = prev
             st.next = first + n_new
             st.append(y, first)
             st.keep_from(r0)
