@@ -134,3 +134,43 @@ def test_scene_on_the_grid_reads_the_same_through_either_path(tmp_path, monkeypa
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
     assert 0 < want[2].sum() < want[2].size and np.isnan(want[0]).sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.uint16, np.int16])
+@pytest.mark.parametrize("rule", [
+    {"rule": "classes", "masked": [0, 1, 3, 8, 9, 10, 11]},  # Sentinel-2 SCL
+    {"rule": "classes", "clear": [4, 5, 6, 7]},
+    {"rule": "bits", "masked": [0, 1, 2, 3, 4]},  # Landsat QA_PIXEL
+    {"rule": "bits", "clear": [2, 3, 10, 11, 12, 13]},  # GA PQ25 (bits above 7 never set in 8-bit types)
+])
+def test_quality_table_equals_the_rule_on_every_value(dtype, rule):
+    # the table lookup of 8/16-bit quality bands against the rule applied to the int64 values one by one
+    from greensink.ingest.profiles import _quality_clear, quality_clear
+
+    info = np.iinfo(dtype)
+    q = np.arange(info.min, info.max + 1, dtype=np.int64).astype(dtype).reshape(-1, 256)
+    got = quality_clear(q, rule)
+    want = _quality_clear(q.astype(np.int64), rule)  # the rule on the int64 values, as before the table
+    np.testing.assert_array_equal(got, want)
+    assert got.shape == q.shape and got.dtype == bool
+    if rule == {"rule": "classes", "masked": [0, 1, 3, 8, 9, 10, 11]}:  # by hand: SCL 4 vegetation clear, 9 cloud not
+        assert bool(quality_clear(np.array([4, 9], dtype=dtype), rule).tolist() == [True, False])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16])
+def test_calibration_median_and_p99_equal_numpy_on_float64(dtype):
+    # the check's median (one partition of the integers, only the middle values calibrated) and raw 99th
+    # percentile against numpy's median/percentile of the float64 values, on random samples of every size parity
+    from greensink.ingest.checks import _median_p99
+
+    rng = np.random.default_rng(11)
+    info = np.iinfo(dtype)
+    for n in list(range(1, 40)) + [1000, 1001]:
+        dn = rng.integers(max(info.min, -2000), min(info.max, 20000) + 1, n).astype(dtype)
+        for scale, offset in ((1e-4, -0.1), (2.75e-5, -0.2), (1 / 255, 0.0)):
+            f = dn.astype(np.float64)
+            median, p99 = _median_p99(dn.copy(), scale, offset, True)
+            assert median == float(np.median(f * scale + offset))
+            assert p99 == float(np.percentile(f, 99))
+    # by hand: DNs 1000, 3000 (even count): reflectance (0.0 + 0.2) / 2 = 0.1 at scale 1e-4, offset -0.1
+    assert _median_p99(np.array([3000, 1000], dtype=np.uint16), 1e-4, -0.1, False) == (pytest.approx(0.1), None)

@@ -51,23 +51,69 @@ ENGINES = ("windows", "dask")  # imagery.engine: row strips read in-process, or 
 def median_composite(red: np.ndarray, nir: np.ndarray, clear: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-band median over clear observations. Inputs (n_scenes, rows, cols); returns red, nir, count."""
     ok = clear & np.isfinite(red) & np.isfinite(nir)
-    return masked_median(red, ok), masked_median(nir, ok), ok.sum(axis=0).astype(np.float32)
+    n = ok.sum(axis=0)
+    return _median_of_finite(red, ok, n), _median_of_finite(nir, ok, n), n.astype(np.float32)
 
 
 def masked_median(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """Median along axis 0 of ``values`` where ``ok`` (float32; NaN where no value is ok).
 
-    The middle value, or the mean of the two middle values, as ``np.nanmedian`` gives; but by one
-    sort, without nanmedian's per-pixel warning for pixels never seen (which cost seconds per
-    million pixels on a grid mostly outside the scenes)."""
-    v = np.where(ok, values, np.nan).astype(np.float64)
-    v.sort(axis=0)  # NaN sort last
-    n = ok.sum(axis=0)
+    The middle value, or the mean of the two middle values, as ``np.nanmedian`` gives (a NaN value
+    counts as not ok); without nanmedian's per-pixel warning for pixels never seen (which cost
+    seconds per million pixels on a grid mostly outside the scenes)."""
+    ok = ok & ~np.isnan(values)
+    return _median_of_finite(values, ok, ok.sum(axis=0))
+
+
+MEDIAN_NETWORK_MAX = 16  # up to this many scenes the median sorts by a comparator network, beyond by np.sort
+
+
+def _median_of_finite(values: np.ndarray, ok: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """:func:`masked_median` where no ok value is NaN and ``n`` is the count of ok values per pixel.
+
+    The values that are not ok become +inf and the scene axis is sorted, so each pixel's ok values come first
+    in order; the median is the middle one, or the float64 mean of the two middle ones, rounded once to
+    float32. Float32 values are sorted as float32 (the order and the values picked are those of a float64
+    sort). Up to MEDIAN_NETWORK_MAX scenes the sort is Batcher's odd-even merge network of element-wise
+    minimum/maximum over whole planes, not a sort call per pixel."""
+    dtype = np.float32 if values.dtype == np.float32 else np.float64
+    v = np.where(ok, values, np.inf).astype(dtype, copy=False)
+    if len(v) <= MEDIAN_NETWORK_MAX:
+        tmp = np.empty_like(v[0]) if len(v) else None
+        for i, j in _batcher_pairs(len(v)):
+            np.minimum(v[i], v[j], out=tmp)
+            np.maximum(v[i], v[j], out=v[j])
+            v[i] = tmp
+    else:
+        v.sort(axis=0)
+    if len(v) == 0:
+        return np.full(values.shape[1:], np.nan, dtype=np.float32)
     lo = np.take_along_axis(v, np.maximum((n - 1) // 2, 0)[np.newaxis], 0)[0]
-    hi = np.take_along_axis(v, (n // 2)[np.newaxis], 0)[0]
-    out = (lo + hi) / 2.0
+    hi = np.take_along_axis(v, np.minimum(n // 2, len(v) - 1)[np.newaxis], 0)[0]
+    out = (lo.astype(np.float64) + hi) / 2.0
     out[n == 0] = np.nan
     return out.astype(np.float32)
+
+
+def _batcher_pairs(n: int) -> list[tuple[int, int]]:
+    """The comparators (i, j), i < j, of Batcher's odd-even merge sort of ``n`` elements (a network for the next
+    power of two with the comparators that touch the missing elements dropped: those are +inf and stay last)."""
+    pairs = []
+    size = 1
+    while size < n:
+        size *= 2
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    a, b = i + j, i + j + k
+                    if a // (2 * p) == b // (2 * p) and b < n:
+                        pairs.append((a, b))
+            k //= 2
+        p *= 2
+    return pairs
 
 
 def max_ndvi_composite(red: np.ndarray, nir: np.ndarray, clear: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,14 +153,16 @@ def composite_strips(
     reduce = METHODS[method]
     t = tile if tile is not None else grid.tiles()[0]
     starts = range(0, t.height, block_rows)
+    red = nir = clear = None
     for i, r in enumerate(starts):
         h = min(block_rows, t.height - r)
         window = Window(t.col_off, t.row_off + r, t.width, h)
-        stack = [read_scene_window(s, grid, window) for s in scenes]
-        red = np.stack([s[0] for s in stack])
-        nir = np.stack([s[1] for s in stack])
-        clear = np.stack([s[2] for s in stack])
-        del stack
+        if red is None or h != red.shape[1]:  # one stack per strip height, every scene read into its own planes
+            red = np.empty((len(scenes), h, t.width), dtype=np.float32)
+            nir = np.empty_like(red)
+            clear = np.empty(red.shape, dtype=bool)
+        for k, s in enumerate(scenes):
+            read_scene_window(s, grid, window, out=(red[k], nir[k], clear[k]))
         block = np.empty((3, h, t.width), dtype=np.float32)
         block[0], block[1], block[2] = reduce(red, nir, clear)
         yield slice(r, r + h), block

@@ -220,7 +220,30 @@ def _quality_rule_problems(rule, where: str) -> list[str]:
 
 
 def quality_clear(q: np.ndarray, rule: Mapping) -> np.ndarray:
-    """True where a quality band says clear sky under ``rule`` ({rule: bits|classes, masked|clear: [...]})."""
+    """True where a quality band says clear sky under ``rule`` ({rule: bits|classes, masked|clear: [...]}).
+
+    A band of 8- or 16-bit integers is looked up in a table of the rule's answer for every value of its type
+    (the same answer, one gather instead of a set test per pixel)."""
+    if q.dtype.kind in "ui" and q.dtype.itemsize <= 2:
+        table = _clear_table(q.dtype.str, repr(sorted((k, repr(v)) for k, v in rule.items())), rule)
+        return table[q.view(f"u{q.dtype.itemsize}")]
+    return _quality_clear(q, rule)
+
+
+_CLEAR_TABLES: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _clear_table(dtype: str, key: str, rule: Mapping) -> np.ndarray:
+    """:func:`_quality_clear` of every value of the integer type ``dtype``, indexed by the value's bits read unsigned."""
+    table = _CLEAR_TABLES.get((dtype, key))
+    if table is None:
+        dt = np.dtype(dtype)
+        values = np.arange(1 << (8 * dt.itemsize), dtype=f"u{dt.itemsize}").view(dt)
+        table = _CLEAR_TABLES.setdefault((dtype, key), _quality_clear(values, rule))
+    return table
+
+
+def _quality_clear(q: np.ndarray, rule: Mapping) -> np.ndarray:
     q = q.astype(np.int64)
     if rule["rule"] == "classes":
         if "clear" in rule:

@@ -218,14 +218,23 @@ def scene_window(scene: Scene, grid: Grid, window: Window) -> Window | None:
     return Window(col0, row0, col1 - col0, row1 - row0)
 
 
-def read_scene_window(scene: Scene, grid: Grid, window: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_scene_window(scene: Scene, grid: Grid, window: Window,
+                      out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Red and NIR reflectance (float32, NaN where no data) and the clear-sky mask for a window.
 
-    Only the part of the window the scene's files reach is read; the rest is NaN and not clear."""
+    Only the part of the window the scene's files reach is read; the rest is NaN and not clear. ``out``: three
+    arrays of the window's shape (float32, float32, bool; e.g. one scene's slices of a composite's stack) to
+    fill and return instead of new ones."""
     shape = (int(window.height), int(window.width))
-    red = np.full(shape, np.nan, dtype=np.float32)
-    nir = np.full(shape, np.nan, dtype=np.float32)
-    clear = np.zeros(shape, dtype=bool)
+    if out is None:
+        red = np.full(shape, np.nan, dtype=np.float32)
+        nir = np.full(shape, np.nan, dtype=np.float32)
+        clear = np.zeros(shape, dtype=bool)
+    else:
+        red, nir, clear = out
+        red.fill(np.nan)
+        nir.fill(np.nan)
+        clear.fill(False)
     sub = scene_window(scene, grid, window)
     if sub is None:
         return red, nir, clear
