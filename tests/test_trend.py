@@ -448,3 +448,25 @@ def test_workflow_trend_agrees_with_the_period_change_and_the_yearly_stocks(base
                 assert t["trend_t_yr"].sum() == pytest.approx(city["trend_t_yr"][0], rel=1e-6, abs=1e-6)
     # the period pair is made by rule change, beside the consecutive pairs
     assert (res / f"change/{first}_{last}/sink.tif").is_file()
+
+
+@pytest.mark.slow
+def test_workflow_trend_of_the_demo_is_observed_in_every_year(baseline_run):
+    """The demo city is seen clear in every year (no NaN in any year's carbon map): every zone with typed land has
+    observed_all_pct 100 %, none is flagged, and the observed trend is the trend, interval included, to the bit."""
+    import rasterio
+
+    years = run_years(baseline_run)
+    res = baseline_run / "results"
+    for year in years:  # the premise, checked independently of the trend: every carbon map known everywhere
+        with rasterio.open(res / f"{year}/carbon.tif") as src:
+            assert not np.isnan(src.read(1)).any(), year
+    for level in ("city", "district", "block", "parcel"):
+        t = pd.read_parquet(res / f"change/trend/zones/{level}.parquet")
+        typed = t["observed_all_pct"].notna()
+        assert typed.any(), level
+        np.testing.assert_allclose(t.loc[typed, "observed_all_pct"], 100.0, atol=1e-6)
+        assert not t["trend_partly_observed"].fillna(False).any(), level
+        for col in ("t_yr", "t_yr_lo", "t_yr_hi"):
+            np.testing.assert_array_equal(t[f"trend_observed_{col}"], t[f"trend_{col}"], err_msg=f"{level} {col}")
+    assert "partly observed" not in (baseline_run / "logs/change/trend.log").read_text(encoding="utf-8")
