@@ -313,21 +313,25 @@ class _Rows:
         return self.base + (0 if self.block is None else self.block.shape[1])
 
     def keep_from(self, r0: int) -> None:
-        """Forget the rows above ``r0`` (the next :meth:`append` copies only the rows kept)."""
+        """Forget the rows above ``r0`` (the next :meth:`extend` copies only the rows kept)."""
         if self.block is not None and r0 > self.first:
             if r0 < self.stop:
                 self.first = r0
             else:
                 self.block = None
 
-    def append(self, rows: np.ndarray, first: int) -> None:
-        """Add the block ``rows`` (B, k, width) of rows ``first`` …, which follow the kept rows (or replace them)."""
+    def extend(self, first: int, n: int, n_draws: int, width: int) -> np.ndarray:
+        """A new block of the kept rows and ``n`` rows ``first`` … after them (or of those alone where they do
+        not follow the kept rows); returns its view (B, n, width) of the new rows, for the caller to fill."""
         if self.block is None or first != self.stop:
             self.first = self.base = first
-            self.block = rows
-        else:
-            self.block = np.concatenate([self.block[:, self.first - self.base:], rows], axis=1)
-            self.base = self.first
+            self.block = np.empty((n_draws, n, width), dtype=np.float32)
+            return self.block
+        keep = self.stop - self.first
+        block = np.empty((n_draws, keep + n, width), dtype=np.float32)
+        block[:, :keep] = self.block[:, self.first - self.base:]
+        self.block, self.base = block, self.first
+        return block[:, keep:]
 
     def gather(self, gidx: np.ndarray, width: int) -> np.ndarray:
         """(B, n) values at global pixel indices ``gidx`` (all within the kept rows)."""
@@ -390,13 +394,11 @@ class Noise:
             rows = self._streams[ident] = _shared_rows(ident)
         return key, rows
 
-    def _white_rows(self, key: int, r0: int, r1: int) -> np.ndarray:
-        """(B, r1 − r0, width) white rows r0 … r1 − 1 of the stream ``key`` (one generator per row)."""
-        out = np.empty((self.n_draws, r1 - r0, self.spec.width), dtype=np.float32)
-        for k, r in enumerate(range(r0, r1)):
-            out[:, k] = _unit_triangular(np.random.default_rng([key & 0xFFFFFFFF, key >> 32, r]),
+    def _white_rows(self, key: int, r0: int, out: np.ndarray) -> None:
+        """Fill ``out`` (B, rows, width) with the white rows r0 … of the stream ``key`` (one generator per row)."""
+        for k in range(out.shape[1]):
+            out[:, k] = _unit_triangular(np.random.default_rng([key & 0xFFFFFFFF, key >> 32, r0 + k]),
                                          (self.n_draws, self.spec.width))
-        return out
 
     def white(self, name: str, year: int | None, gidx: np.ndarray) -> np.ndarray:
         """(B, n) float32 unit-variance numbers of a stream at global pixel indices ``gidx``."""
@@ -405,11 +407,12 @@ class Noise:
         key, st = self._stream("white", name, year)
         if st.block is None or r0 < st.first or r0 >= st.stop:
             st.block = None
-            st.append(self._white_rows(key, r0, r1 + 1), r0)
+            self._white_rows(key, r0, st.extend(r0, r1 + 1 - r0, self.n_draws, w))
         else:
             st.keep_from(r0)
             if r1 >= st.stop:
-                st.append(self._white_rows(key, st.stop, r1 + 1), st.stop)
+                start = st.stop
+                self._white_rows(key, start, st.extend(start, r1 + 1 - start, self.n_draws, w))
         return st.gather(gidx, w)
 
     def _field_rows(self, year: int | None, r0: int, r1: int) -> _Rows:
@@ -439,7 +442,7 @@ class Noise:
                 np.multiply(x[j], cc, out=x[j])
                 np.add(tmp, x[j], out=x[j])
             # down the rows, (width, B) at a time: y_r = φ y_(r−1) + √(1 − φ²) x_r, the grid's first row as it is
-            y = np.empty((self.n_draws, n_new, w), dtype=np.float32)
+            y = st.extend(first, n_new, self.n_draws, w)  # the new rows' place in the kept block
             cur, row = np.empty((w, self.n_draws), dtype=np.float32), np.empty((w, self.n_draws), dtype=np.float32)
             prev = st.prev
             for k in range(n_new):
@@ -453,7 +456,6 @@ class Noise:
                 prev, cur = cur, (prev if prev is not None else np.empty_like(cur))
             st.prev = prev
             st.next = first + n_new
-            st.append(y, first)
             st.keep_from(r0)
         return st
 
@@ -502,12 +504,13 @@ class Noise:
             return amp * z, {"residual": np.sqrt(n2) * z, "ndvi": ndvi_amp * z, "edges": edge_amp * z}
         zc = self.white("pixel", None, gidx)
         zy = self.white("pixel", self.spec.year, gidx)
-        common = np.sqrt(self.rho * n2 + edge_amp**2) * zc
-        own = np.sqrt((1.0 - self.rho) * n2 + ndvi_amp**2) * zy
+        total = np.sqrt(self.rho * n2 + edge_amp**2) * zc  # the common part, then the year's added in place
+        total += np.sqrt((1.0 - self.rho) * n2 + ndvi_amp**2) * zy
         if not parts:
-            return common + own, {}
-        nug = np.sqrt(n2) * (math.sqrt(self.rho) * zc + math.sqrt(1.0 - self.rho) * zy)
-        return common + own, {"residual": nug, "ndvi": ndvi_amp * zy, "edges": edge_amp * zc}
+            return total, {}
+        mix = math.sqrt(self.rho) * zc  # float32, as the unit numbers
+        mix += math.sqrt(1.0 - self.rho) * zy
+        return total, {"residual": np.sqrt(n2) * mix, "ndvi": ndvi_amp * zy, "edges": edge_amp * zc}
 
 
 # ----------------------------------------------------------------------------- inventory conventions
