@@ -165,3 +165,62 @@ def test_zone_trend_table_observed_by_hand_and_the_warning_limit() -> None:
     assert "c 30.0 %, f 70.0 %, e 80.0 % and 1 more" in msg  # least observed first
     assert "1 of them below carbon.min_observed_pct (50 %)" in msg
     assert partly_observed_warning(table.loc[["a", "d"]].reset_index(), "block", 50.0) is None
+
+
+def cloud_columns(path: Path, share: float) -> None:
+    """Make the first ``share`` of the raster's columns NaN (a cloud over the west of the city), rewritten as a
+    plain GeoTIFF with the same grid, band names and tags."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        profile, data, names, tags = src.profile, src.read(), src.descriptions, src.tags()
+    data[:, :, : int(share * data.shape[2])] = np.nan
+    profile.update(driver="GTiff", tiled=False)
+    for key in ("blockxsize", "blockysize"):
+        profile.pop(key, None)
+    path.unlink()
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        dst.update_tags(**tags)
+        for i, name in enumerate(names, start=1):
+            if name:
+                dst.set_band_description(i, name)
+
+
+@pytest.mark.slow
+def test_workflow_a_clouded_year_flags_the_trend_as_the_pairs_change(baseline_run, tmp_path: Path) -> None:
+    """A copy of the demo run with 40 % of the middle year's NDVI clouded (issue 15's case), the model, stock tables,
+    trend and the first pair rerun: the trend's observed_all_pct and flags equal the pair's observed_both_pct and
+    sink_partly_observed (engineer C's change products; the other years are seen everywhere, so land seen in every
+    year is land seen in both years of the pair), the same zones lose their observed numbers, and the trend log
+    warns per level."""
+    import shutil
+
+    import yaml
+
+    from test_workflow import snakemake
+
+    run = tmp_path / "run"
+    shutil.copytree(baseline_run, run, symlinks=True)
+    years = sorted(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))["years"])
+    if len(years) < 3:
+        pytest.skip(f"the baseline demo run has {len(years)} years {years}; this test needs 3")
+    y0, y1 = years[0], years[1]
+    cloud_columns(run / f"results/{y1}/ndvi.tif", 0.4)
+    snakemake(run, "results/change/trend/trend.json", f"results/change/{y0}_{y1}/zones/city.parquet",
+              "--rerun-triggers", "mtime")
+    res = run / "results/change"
+    log_text = (run / "logs/change/trend.log").read_text(encoding="utf-8")
+    for level in ("city", "district", "block", "parcel"):
+        pair = pd.read_parquet(res / f"{y0}_{y1}/zones/{level}.parquet").set_index("zone_id")
+        t = pd.read_parquet(res / f"trend/zones/{level}.parquet").set_index("zone_id").loc[pair.index]
+        np.testing.assert_allclose(t["observed_all_pct"], pair["observed_both_pct"], rtol=1e-9, atol=1e-9)
+        assert (t["trend_partly_observed"] == pair["sink_partly_observed"]).all(), level
+        assert (t["trend_observed_t_yr"].isna() == pair["sink_observed_t_yr"].isna()).all(), level
+        n_part = int(t["trend_partly_observed"].sum())
+        assert n_part > 0, level
+        assert f"{level} trend {years[0]}-{years[-1]}: {n_part} of {len(t)} zone(s) partly observed" in log_text
+        whole = ~t["trend_partly_observed"].astype(bool) & t["observed_all_pct"].notna()
+        np.testing.assert_array_equal(t.loc[whole, "trend_observed_t_yr"], t.loc[whole, "trend_t_yr"])
+    city = pd.read_parquet(res / "trend/zones/city.parquet").iloc[0]
+    assert 40.0 < city["observed_all_pct"] < 90.0 and city["trend_observed_t_yr"] != city["trend_t_yr"]
