@@ -291,8 +291,11 @@ class NoiseSpec:
 def _unit_triangular(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Zero-mean, unit-variance float32 numbers: (u1 + u2 − 1)·√6 of two uniforms (triangular; its 5 %
     and 95 % points are ∓1.675, against ∓1.645 of a normal), three times cheaper than normals."""
-    k = gen.integers(0, 1 << 16, (2, *shape), dtype=np.uint16).astype(np.float32)
-    return (k[0] + k[1] + np.float32(1.0 - 65536.0)) * np.float32(math.sqrt(6.0) / 65536.0)
+    k = gen.integers(0, 1 << 16, (2, *shape), dtype=np.uint16)
+    out = np.add(k[0], k[1], dtype=np.float32)  # exact: integers below 2^24
+    out += np.float32(1.0 - 65536.0)
+    out *= np.float32(math.sqrt(6.0) / 65536.0)
+    return out
 
 
 class _Rows:
@@ -437,21 +440,22 @@ class Noise:
                 x[:, k] = _unit_triangular(np.random.default_rng([key & 0xFFFFFFFF, key >> 32, r]),
                                            (self.n_draws, w)).T
             tmp = np.empty(x.shape[1:], dtype=np.float32)
+            np.multiply(x[1:], cc, out=x[1:])  # the c x_j of every column at once (x_j is not changed before)
             for j in range(1, w):
                 np.multiply(x[j - 1], phi, out=tmp)
-                np.multiply(x[j], cc, out=x[j])
                 np.add(tmp, x[j], out=x[j])
             # down the rows, (width, B) at a time: y_r = φ y_(r−1) + √(1 − φ²) x_r, the grid's first row as it is
             y = st.extend(first, n_new, self.n_draws, w)  # the new rows' place in the kept block
-            cur, row = np.empty((w, self.n_draws), dtype=np.float32), np.empty((w, self.n_draws), dtype=np.float32)
+            cur = np.empty((w, self.n_draws), dtype=np.float32)
             prev = st.prev
+            scaled = 0 if prev is not None else 1  # the grid's first row enters unscaled
+            np.multiply(x[:, scaled:], cc, out=x[:, scaled:])  # c x_r of every row at once
             for k in range(n_new):
                 if prev is None:
                     cur[...] = x[:, k]
                 else:
                     np.multiply(prev, phi, out=cur)
-                    np.multiply(x[:, k], cc, out=row)
-                    np.add(cur, row, out=cur)
+                    np.add(cur, x[:, k], out=cur)
                 y[:, k] = cur.T
                 prev, cur = cur, (prev if prev is not None else np.empty_like(cur))
             st.prev = prev
