@@ -40,6 +40,7 @@ from greensink import logs
 from greensink.errors import InputDataError
 from greensink.grid import Grid, Tile
 from greensink.ingest import Scene, read_scene_window
+from greensink.ingest.reader import held_open
 from greensink.lazy import DaskScheduler, dask_options, dask_scheduler, scene_stack
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,13 @@ def composite_strips(
         raise InputDataError("No scene falls in the season of this year. Add scenes or widen season.start/season.end.")
     reduce = METHODS[method]
     t = tile if tile is not None else grid.tiles()[0]
+    with held_open() as datasets:  # each scene's band files open over all strips: a file tile decoded once
+        yield from _strips(scenes, grid, reduce, block_rows, progress, t, datasets)
+
+
+def _strips(scenes: Sequence[Scene], grid: Grid, reduce: Callable, block_rows: int,
+            progress: Callable[[int, int], None] | None, t: Tile, datasets: dict) -> Iterator[tuple[slice, np.ndarray]]:
+    """:func:`composite_strips` of the tile ``t`` with the band files held open in ``datasets``."""
     starts = range(0, t.height, block_rows)
     red = nir = clear = None
     for i, r in enumerate(starts):
@@ -162,7 +170,7 @@ def composite_strips(
             nir = np.empty_like(red)
             clear = np.empty(red.shape, dtype=bool)
         for k, s in enumerate(scenes):
-            read_scene_window(s, grid, window, out=(red[k], nir[k], clear[k]))
+            read_scene_window(s, grid, window, out=(red[k], nir[k], clear[k]), datasets=datasets)
         block = np.empty((3, h, t.width), dtype=np.float32)
         block[0], block[1], block[2] = reduce(red, nir, clear)
         yield slice(r, r + h), block

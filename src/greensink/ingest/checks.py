@@ -18,7 +18,7 @@ from rasterio.warp import transform_bounds
 
 from greensink.errors import InputDataError
 from greensink.grid import Grid
-from greensink.ingest.reader import file_alignment, nodata_in_use
+from greensink.ingest.reader import dataset, file_alignment, nodata_in_use
 from greensink.ingest.scene import Scene
 from greensink.io import reading
 from greensink.units import format_m
@@ -46,12 +46,12 @@ class NoOverlapError(InputDataError):
     """A scene does not overlap the analysis area."""
 
 
-def check_scene(scene: Scene, grid: Grid, samples: dict | None = None) -> list[str]:
+def check_scene(scene: Scene, grid: Grid, samples: dict | None = None, datasets: dict | None = None) -> list[str]:
     """Check every band file of a scene against the grid; return warnings, raise on errors.
 
     Errors (InputDataError): a file that cannot be read, has no CRS or lacks the band the profile
     reads; NoOverlapError if no band overlaps the grid. Warnings: a CRS other than the grid's
-    (the band is reprojected), a likely wrong nodata value. ``samples``: see :func:`band_sample`."""
+    (the band is reprojected), a likely wrong nodata value. ``samples``, ``datasets``: see :func:`band_sample`."""
     warnings: list[str] = []
     gxmin, gymin, gxmax, gymax = grid.bounds
     grid_crs = CRS.from_user_input(grid.crs)
@@ -79,7 +79,7 @@ def check_scene(scene: Scene, grid: Grid, samples: dict | None = None) -> list[s
                 "Remove the scene or check the zones."
             )
         if role != "quality":
-            suspect = suspect_nodata(p, band, scene.nodata, scene.nodata_override, scene.sensor, samples)
+            suspect = suspect_nodata(p, band, scene.nodata, scene.nodata_override, scene.sensor, samples, datasets)
             if suspect:
                 warnings.append(f"scene {scene.scene_id}: {suspect}")
     return warnings
@@ -87,7 +87,7 @@ def check_scene(scene: Scene, grid: Grid, samples: dict | None = None) -> list[s
 
 
 def band_sample(path: str, band: int, max_px: int = 1024, samples: dict | None = None,
-                what: str = "") -> tuple[np.ndarray, float | None]:
+                what: str = "", datasets: dict | None = None) -> tuple[np.ndarray, float | None]:
     """(values, the file's declared nodata) of ``band`` of ``path`` read at most ~``max_px``² pixels (every
     ``step``-th pixel, nearest neighbour), as stored. ``samples``, a dict the caller keeps for one ingest, holds
     the samples already read, so the checks of one scene (:func:`suspect_nodata`, :func:`calibration_check`)
@@ -95,7 +95,7 @@ def band_sample(path: str, band: int, max_px: int = 1024, samples: dict | None =
     key = (str(path), int(band), int(max_px))
     if samples is not None and key in samples:
         return samples[key]
-    with reading(path, what or f"file of band {band}"), rasterio.open(path) as src:
+    with reading(path, what or f"file of band {band}"), dataset(path, datasets) as src:
         step = max(1, math.ceil(max(src.height, src.width) / max_px))
         arr = src.read(band, out_shape=(math.ceil(src.height / step), math.ceil(src.width / step)), resampling=Resampling.nearest)
         out = (arr, src.nodata)
@@ -105,11 +105,11 @@ def band_sample(path: str, band: int, max_px: int = 1024, samples: dict | None =
 
 
 def suspect_nodata(path: str, band: int, profile_nodata: float | None, override: bool = False, profile: str = "",
-                   samples: dict | None = None) -> str | None:
+                   samples: dict | None = None, datasets: dict | None = None) -> str | None:
     """A warning if a value that is not the nodata in use (0 or the band minimum) looks like fill:
     it covers ≥ SUSPECT_NODATA_PCT % of the pixels and ≥ SUSPECT_EDGE_PCT % of the image border,
     or ≥ SUSPECT_NODATA_ALONE_PCT % of the pixels. None if nothing looks wrong. ``samples``: see :func:`band_sample`."""
-    arr, file_nodata = band_sample(path, band, 1024, samples)
+    arr, file_nodata = band_sample(path, band, 1024, samples, datasets=datasets)
     nodata = nodata_in_use(file_nodata, profile_nodata, override)
     declared = "declared by the file" if nodata is not None and file_nodata == nodata and not override else "of the profile"
     if arr.size == 0 or arr.min() == arr.max():
@@ -185,7 +185,8 @@ def _median_p99(dn: np.ndarray, scale: float, offset: float, need_p99: bool) -> 
     return median, float(np.percentile(part, 99)) if need_p99 else None
 
 
-def calibration_check(scene: Scene, max_px: int = 1024, samples: dict | None = None) -> tuple[dict, list[str]]:
+def calibration_check(scene: Scene, max_px: int = 1024, samples: dict | None = None,
+                      datasets: dict | None = None) -> tuple[dict, list[str]]:
     """The median of each reflectance band's valid values after calibration (read from at most
     ~``max_px``² pixels of the file), as the record field ``reflectance_median`` {red, nir}, and a
     warning when either median is outside [REFLECTANCE_MEDIAN_MIN, REFLECTANCE_MEDIAN_MAX]:
@@ -196,7 +197,7 @@ def calibration_check(scene: Scene, max_px: int = 1024, samples: dict | None = N
     for role, path, band in scene.band_files():
         if role == "quality":
             continue
-        dn, file_nodata = band_sample(path, band, max_px, samples, f"{role} band of scene {scene.scene_id}")
+        dn, file_nodata = band_sample(path, band, max_px, samples, f"{role} band of scene {scene.scene_id}", datasets)
         nodata = nodata_in_use(file_nodata, scene.nodata, scene.nodata_override)
         if dn.dtype.kind not in "ui":  # compared in float64, as read
             dn = dn.astype(np.float64)

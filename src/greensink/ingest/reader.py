@@ -10,9 +10,11 @@ statistics, the windowed composite and the lazy stack (:mod:`greensink.lazy`) al
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -155,15 +157,45 @@ def _direct_read(src: rasterio.DatasetReader, band: int, grid: Grid, window: Win
     return arr, nodata, outside
 
 
+@contextlib.contextmanager
+def held_open() -> Iterator[dict]:
+    """A dict that keeps the band files the reader opens open until the block ends (one handle per file, used by
+    one thread): pass it as ``datasets`` to :func:`read_scene_window` (and the checks' samples) so that a file tile
+    which several windows cross, or which a check has read already, is decoded once (GDAL's block cache lives
+    with the handle) instead of once per window."""
+    held: dict = {}
+    try:
+        yield held
+    finally:
+        for src in held.values():
+            src.close()
+        held.clear()
+
+
+@contextlib.contextmanager
+def dataset(path: str, datasets: dict | None = None) -> Iterator[rasterio.DatasetReader]:
+    """``path`` open for reading: the handle kept in ``datasets`` (from :func:`held_open`; opened and kept there
+    on first use), or, without it, a handle closed at the end of the block."""
+    if datasets is None:
+        with rasterio.open(path) as src:
+            yield src
+        return
+    src = datasets.get(path)
+    if src is None:
+        src = datasets[path] = rasterio.open(path)
+    yield src
+
+
 def _warped_read(path: str, band: int, grid: Grid, window: Window, resampling: Resampling,
-                 profile_nodata: float | None = None, override: bool = False) -> tuple[np.ndarray, float | None, np.ndarray | None]:
+                 profile_nodata: float | None = None, override: bool = False,
+                 datasets: dict | None = None) -> tuple[np.ndarray, float | None, np.ndarray | None]:
     """One band of a file on ``grid`` in ``window``: (DN array, nodata value in use, outside mask or None).
 
     A file that declares no nodata still has the sensor's fill value (e.g. DN 0): telling the
     warper keeps fill out of the bilinear kernel, so scene edges and holes do not blend into
     data. With no nodata at all, an alpha band marks the pixels outside the file."""
     try:
-        with rasterio.open(path) as src:
+        with dataset(path, datasets) as src:
             nodata = nodata_in_use(src.nodata, profile_nodata, override)
             direct = _direct_read(src, band, grid, window, nodata, nearest=resampling == Resampling.nearest)
             if direct is not None:
@@ -219,12 +251,13 @@ def scene_window(scene: Scene, grid: Grid, window: Window) -> Window | None:
 
 
 def read_scene_window(scene: Scene, grid: Grid, window: Window,
-                      out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                      datasets: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Red and NIR reflectance (float32, NaN where no data) and the clear-sky mask for a window.
 
     Only the part of the window the scene's files reach is read; the rest is NaN and not clear. ``out``: three
     arrays of the window's shape (float32, float32, bool; e.g. one scene's slices of a composite's stack) to
-    fill and return instead of new ones."""
+    fill and return instead of new ones. ``datasets``: band files kept open across windows (:func:`held_open`)."""
     shape = (int(window.height), int(window.width))
     if out is None:
         red = np.full(shape, np.nan, dtype=np.float32)
@@ -241,7 +274,8 @@ def read_scene_window(scene: Scene, grid: Grid, window: Window,
     at = (slice(sub.row_off - window.row_off, sub.row_off - window.row_off + sub.height),
           slice(sub.col_off - window.col_off, sub.col_off - window.col_off + sub.width))
     for out, path, band, role in ((red, scene.red, scene.red_band, "red"), (nir, scene.nir, scene.nir_band, "nir")):
-        dn, nodata, outside = _warped_read(path, band, grid, sub, Resampling.bilinear, scene.nodata, scene.nodata_override)
+        dn, nodata, outside = _warped_read(path, band, grid, sub, Resampling.bilinear, scene.nodata, scene.nodata_override,
+                                           datasets)
         scale, offset = scene.calibration(role)
         # float64 then one rounding to float32: the same reflectance from either S2 baseline is bit-identical
         refl = (dn.astype(np.float64) * scale + offset).astype(np.float32)
@@ -252,7 +286,8 @@ def read_scene_window(scene: Scene, grid: Grid, window: Window,
         out[at] = refl
     ok = np.isfinite(red[at]) & np.isfinite(nir[at])
     if scene.quality is not None and scene.quality_rule:
-        q, qnodata, outside = _warped_read(scene.quality, scene.quality_band, grid, sub, Resampling.nearest)
+        q, qnodata, outside = _warped_read(scene.quality, scene.quality_band, grid, sub, Resampling.nearest,
+                                           datasets=datasets)
         ok &= quality_clear(q, scene.quality_rule)
         if qnodata is not None:
             ok &= q != qnodata

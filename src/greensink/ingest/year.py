@@ -18,7 +18,7 @@ from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.ingest.checks import NoOverlapError, calibration_check, check_scene, scene_alignment
 from greensink.ingest.profiles import BANDS, PROFILES
-from greensink.ingest.reader import read_scene_window
+from greensink.ingest.reader import held_open, read_scene_window
 from greensink.ingest.scene import Scene, in_season, season_window
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,14 @@ log = logging.getLogger(__name__)
 COVERAGE_WARN_PCT = 50.0  # warn when a year's scenes see less of the analysis area than this
 
 
-def scene_statistics(scenes: Sequence[Scene], grid: Grid, block_rows: int = 512) -> dict:
+def scene_statistics(scenes: Sequence[Scene], grid: Grid, block_rows: int = 512, datasets: dict | None = None) -> dict:
     """Per scene: % of grid pixels with data (``valid_pct``), seen clear (``clear_pct``) and the %
     of its observed pixels masked by its quality band (``masked_pct``); for the set: the % of all
-    observations masked and the % of the area seen (clear) at least once."""
+    observations masked and the % of the area seen (clear) at least once. The band files stay open over
+    the windows (``datasets``, from :func:`greensink.ingest.reader.held_open`; a dict of its own without it)."""
+    if datasets is None:
+        with held_open() as held:
+            return scene_statistics(scenes, grid, block_rows, held)
     n = len(scenes)
     valid = np.zeros(n, dtype=np.int64)
     clear = np.zeros(n, dtype=np.int64)
@@ -39,7 +43,7 @@ def scene_statistics(scenes: Sequence[Scene], grid: Grid, block_rows: int = 512)
         any_valid = np.zeros((window.height, grid.width), dtype=bool)
         any_clear = np.zeros_like(any_valid)
         for i, s in enumerate(scenes):
-            red, nir, c = read_scene_window(s, grid, window)
+            red, nir, c = read_scene_window(s, grid, window, datasets=datasets)
             v = np.isfinite(red) & np.isfinite(nir)
             valid[i] += int(v.sum())
             clear[i] += int(c.sum())
@@ -83,14 +87,23 @@ def ingest_year(scenes: Sequence[Scene], grid: Grid, year: int, season: Mapping[
         dates = f"dated {scenes[0].date} to {scenes[-1].date}" if scenes else "none listed"
         raise InputDataError(f"{year}: no scene in the season {start} to {end} ({len(scenes)} scenes, {dates}). "
                              "Add scenes of that season, or widen season.start/season.end (a start after the end wraps the new year).")
+    samples: dict = {}  # each band file's check sample, decoded once for both checks
+    with held_open() as datasets:  # the band files open from the checks to the statistics: each tile decoded once
+        return _ingest_chosen(chosen, out_of_season, grid, year, season, block_rows, samples, datasets)
+
+
+def _ingest_chosen(chosen: Sequence[Scene], out_of_season: list[str], grid: Grid, year: int, season: Mapping[str, str],
+                   block_rows: int, samples: dict, datasets: dict) -> dict:
+    """:func:`ingest_year` after the season's scenes are chosen (``samples``, ``datasets``: the checks' samples
+    and the band files held open, :func:`greensink.ingest.checks.band_sample`)."""
+    start, end = season_window(year, season)
     warnings: list[str] = []
     problems: list[str] = []
     no_overlap: list[str] = []
     usable: list[Scene] = []
-    samples: dict = {}  # each band file's check sample, decoded once for both checks
     for s in chosen:
         try:
-            warnings += check_scene(s, grid, samples)
+            warnings += check_scene(s, grid, samples, datasets)
         except NoOverlapError as exc:
             no_overlap.append(s.scene_id)
             warnings.append(f"{exc} It is left out of {year}.")
@@ -111,11 +124,11 @@ def ingest_year(scenes: Sequence[Scene], grid: Grid, year: int, season: Mapping[
     checks: dict[str, dict] = {}
     for s in usable:
         aligned, w_align = scene_alignment(s, grid)
-        calibrated, w_calib = calibration_check(s, samples=samples)
+        calibrated, w_calib = calibration_check(s, samples=samples, datasets=datasets)
         checks[s.scene_id] = {**aligned, **calibrated}
         warnings += w_align + w_calib
     samples.clear()
-    stats = scene_statistics(usable, grid, block_rows)
+    stats = scene_statistics(usable, grid, block_rows, datasets)
     records = []
     for s, st in zip(usable, stats["scenes"], strict=True):
         records.append({**s.to_dict(), **st, **checks[s.scene_id]})
