@@ -174,3 +174,49 @@ def test_calibration_median_and_p99_equal_numpy_on_float64(dtype):
             assert p99 == float(np.percentile(f, 99))
     # by hand: DNs 1000, 3000 (even count): reflectance (0.0 + 0.2) / 2 = 0.1 at scale 1e-4, offset -0.1
     assert _median_p99(np.array([3000, 1000], dtype=np.uint16), 1e-4, -0.1, False) == (pytest.approx(0.1), None)
+
+
+@pytest.mark.parametrize("case", ["s2-nodata", "no-nodata", "other-crs", "landsat-offset", "partial"])
+def test_valid_read_equals_the_finite_reflectance(tmp_path, case):
+    # read_scene_valid (the ingest statistics' read, no reflectance made) against read_scene_window's
+    # isfinite(red) & isfinite(nir) and clear, on scenes through either read path
+    rng = np.random.default_rng(5)
+    t10 = Affine(10, 0, GRID.transform.c - 20, 0, -10, GRID.transform.f + 10)
+    crs, nodata, sensor, scale, offset = CRS, 0, "sentinel2-l2a", 1e-4, -0.1
+    shape = (12, 14)
+    if case == "other-crs":
+        crs = "EPSG:32650"
+        from rasterio.warp import transform as wt
+        xs, ys = wt(CRS, crs, [GRID.transform.c - 30], [GRID.transform.f + 30])
+        t10 = Affine(10, 0, xs[0], 0, -10, ys[0])
+        shape = (20, 22)
+    if case == "partial":
+        t10 = Affine(10, 0, GRID.transform.c + 50, 0, -10, GRID.transform.f - 40)
+    if case == "landsat-offset":
+        sensor, scale, offset = "landsat-c2-l2", 2.75e-5, -0.2
+    if case == "no-nodata":
+        nodata = None
+    red = rng.integers(1, 4000, shape).astype(np.uint16)
+    nir = rng.integers(1, 6000, shape).astype(np.uint16)
+    red[:4, :5] = 0
+    nir[6:, 8:] = 0
+    q = rng.integers(0, 12, (shape[0] // 2, shape[1] // 2)).astype(np.uint8)
+    paths = [write(tmp_path / f"{k}.tif", a, tr, nodata, crs=crs) for k, a, tr in
+             (("red", red, t10), ("nir", nir, t10), ("q", q, Affine(20, 0, t10.c, 0, -20, t10.f)))]
+    rule = PROFILES["sentinel2-l2a"]["quality"]
+    scene = Scene("s", "2023-06-15", sensor, *paths, scale, offset, red_band=1, nir_band=1, quality_band=1,
+                  nodata=nodata, quality_rule=rule)
+    for window in WINDOWS:
+        r, n, c = reader.read_scene_window(scene, GRID, window)
+        with reader.held_open() as held:
+            v, c2 = reader.read_scene_valid(scene, GRID, window, held)
+        np.testing.assert_array_equal(v, np.isfinite(r) & np.isfinite(n))
+        np.testing.assert_array_equal(c2, c)
+    full = reader.read_scene_window(scene, GRID, WINDOWS[0])
+    assert 0 < np.isfinite(full[0]).sum() < full[0].size  # the cases have data and holes in the window
+
+
+def test_finite_everywhere_by_hand():
+    assert reader._finite_everywhere(np.dtype(np.uint16), 1e-4, -0.1)  # 65535 -> 6.4535
+    assert not reader._finite_everywhere(np.dtype(np.uint16), 1e34, 0.0)  # 65535e34 overflows float32
+    assert not reader._finite_everywhere(np.dtype(np.float32), 1.0, 0.0)  # floats are calibrated, not assumed

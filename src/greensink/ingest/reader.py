@@ -268,23 +268,67 @@ def read_scene_window(scene: Scene, grid: Grid, window: Window,
         red.fill(np.nan)
         nir.fill(np.nan)
         clear.fill(False)
+    _read(scene, grid, window, (red, nir), clear, datasets)
+    return red, nir, clear
+
+
+def read_scene_valid(scene: Scene, grid: Grid, window: Window, datasets: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(where red and NIR both have data, the clear-sky mask) of a window: ``isfinite(red) & isfinite(nir)`` and
+    ``clear`` of :func:`read_scene_window`, the same arrays, without making the reflectance where no value is
+    needed (integer bands whose every value calibrates to a finite float32; others are calibrated)."""
+    shape = (int(window.height), int(window.width))
+    valid = np.zeros(shape, dtype=bool)
+    clear = np.zeros(shape, dtype=bool)
+    _read(scene, grid, window, None, clear, datasets, valid)
+    return valid, clear
+
+
+def _finite_everywhere(dtype: np.dtype, scale: float, offset: float) -> bool:
+    """True when every value of the integer ``dtype`` calibrates (float64, rounded to float32) to a finite
+    number: calibration is non-decreasing for ``scale`` > 0, so the two ends of the type's range decide."""
+    if dtype.kind not in "ui" or not scale > 0:
+        return False
+    info = np.iinfo(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ends = (np.array([info.min, info.max], dtype=np.float64) * scale + offset).astype(np.float32)
+    return bool(np.isfinite(ends).all())
+
+
+def _read(scene: Scene, grid: Grid, window: Window, bands: tuple[np.ndarray, np.ndarray] | None, clear: np.ndarray,
+          datasets: dict | None, valid: np.ndarray | None = None) -> None:
+    """Fill ``bands`` (red, nir reflectance; NaN-filled) or ``valid`` (False-filled: both bands have data), and
+    ``clear`` (False-filled), in the part of ``window`` the scene reaches."""
     sub = scene_window(scene, grid, window)
     if sub is None:
-        return red, nir, clear
+        return
     at = (slice(sub.row_off - window.row_off, sub.row_off - window.row_off + sub.height),
           slice(sub.col_off - window.col_off, sub.col_off - window.col_off + sub.width))
-    for out, path, band, role in ((red, scene.red, scene.red_band, "red"), (nir, scene.nir, scene.nir_band, "nir")):
+    ok = None
+    for k, (path, band, role) in enumerate(((scene.red, scene.red_band, "red"), (scene.nir, scene.nir_band, "nir"))):
         dn, nodata, outside = _warped_read(path, band, grid, sub, Resampling.bilinear, scene.nodata, scene.nodata_override,
                                            datasets)
         scale, offset = scene.calibration(role)
-        # float64 then one rounding to float32: the same reflectance from either S2 baseline is bit-identical
-        refl = (dn.astype(np.float64) * scale + offset).astype(np.float32)
-        if nodata is not None:
-            refl[dn == nodata] = np.nan
+        if bands is None and _finite_everywhere(dn.dtype, scale, offset):
+            # finite reflectance exactly where the calibrated band below is not NaN
+            has = np.ones(dn.shape, dtype=bool) if nodata is None else dn != nodata
+        else:
+            # float64 then one rounding to float32: the same reflectance from either S2 baseline is bit-identical
+            refl = (dn.astype(np.float64) * scale + offset).astype(np.float32)
+            if nodata is not None:
+                refl[dn == nodata] = np.nan
+            if outside is not None:
+                refl[outside] = np.nan
+            if bands is not None:
+                bands[k][at] = refl
+                continue
+            has = np.isfinite(refl)
         if outside is not None:
-            refl[outside] = np.nan
-        out[at] = refl
-    ok = np.isfinite(red[at]) & np.isfinite(nir[at])
+            has &= ~outside
+        ok = has if ok is None else ok & has
+    if bands is not None:
+        ok = np.isfinite(bands[0][at]) & np.isfinite(bands[1][at])
+    else:
+        valid[at] = ok
     if scene.quality is not None and scene.quality_rule:
         q, qnodata, outside = _warped_read(scene.quality, scene.quality_band, grid, sub, Resampling.nearest,
                                            datasets=datasets)
@@ -294,4 +338,3 @@ def read_scene_window(scene: Scene, grid: Grid, window: Window,
         if outside is not None:
             ok &= ~outside
     clear[at] = ok
-    return red, nir, clear

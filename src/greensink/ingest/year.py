@@ -18,7 +18,7 @@ from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.ingest.checks import NoOverlapError, calibration_check, check_scene, scene_alignment
 from greensink.ingest.profiles import BANDS, PROFILES
-from greensink.ingest.reader import held_open, read_scene_window
+from greensink.ingest.reader import held_open, read_scene_valid
 from greensink.ingest.scene import Scene, in_season, season_window
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,7 @@ def scene_statistics(scenes: Sequence[Scene], grid: Grid, block_rows: int = 512,
         any_valid = np.zeros((window.height, grid.width), dtype=bool)
         any_clear = np.zeros_like(any_valid)
         for i, s in enumerate(scenes):
-            red, nir, c = read_scene_window(s, grid, window, datasets=datasets)
-            v = np.isfinite(red) & np.isfinite(nir)
+            v, c = read_scene_valid(s, grid, window, datasets)
             valid[i] += int(v.sum())
             clear[i] += int(c.sum())
             any_valid |= v
