@@ -476,8 +476,8 @@ class Noise:
         for year, weight in streams:
             if weight <= 0:
                 continue
-            part = self._field_rows(year, r0, r1).gather(gidx, w).astype(np.float64)
-            part *= self.sd_field * weight
+            # float64 product of the float32 field (exactly widened) and the weight, without a widened copy
+            part = np.multiply(self._field_rows(year, r0, r1).gather(gidx, w), self.sd_field * weight, dtype=np.float64)
             if out is None:
                 out = part
             else:
