@@ -58,8 +58,11 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-@pytest.mark.parametrize("batch_bytes", [1, 4 * B * W * 3, 32 << 20])  # one row, three rows, the whole grid per batch
-def test_field_and_pixel_terms_equal_reference(monkeypatch, batch_bytes):
+@pytest.mark.parametrize(("ahead_rows", "batch_bytes"),
+                         [(1, 1), (1, 4 * B * W * 3), (4, 1), (16, 32 << 20), (100, 1)])  # rows per batch: 1 or the
+# chunk's to 3; 4; 16 to the whole grid; the whole grid
+def test_field_and_pixel_terms_equal_reference(monkeypatch, ahead_rows, batch_bytes):
+    monkeypatch.setattr(uncertainty, "FIELD_AHEAD_ROWS", ahead_rows)
     monkeypatch.setattr(uncertainty, "FIELD_BATCH_BYTES", batch_bytes)
     rng = np.random.default_rng(3)
     active = np.flatnonzero(rng.random(W * H) < 0.6)

@@ -323,6 +323,12 @@ class _Rows:
             else:
                 self.block = None
 
+    def trim(self, r: int) -> None:
+        """Keep the rows from ``r`` on in a block of their own (the memory of the rows above is freed now)."""
+        if self.block is not None and self.base < r < self.stop:
+            self.block = self.block[:, r - self.base:].copy()
+            self.first = self.base = r
+
     def extend(self, first: int, n: int, n_draws: int, width: int) -> np.ndarray:
         """A new block of the kept rows and ``n`` rows ``first`` … after them (or of those alone where they do
         not follow the kept rows); returns its view (B, n, width) of the new rows, for the caller to fill."""
@@ -341,8 +347,11 @@ class _Rows:
         return self.block.reshape(self.block.shape[0], -1)[:, gidx - self.base * width]
 
 
-FIELD_BATCH_BYTES = 32 << 20  # float32 rows of the residual field computed at a time (its row filter's Python loop
-# runs over the columns once per batch, so wide grids want several rows per batch)
+# Rows of the residual field computed at a time: those the chunk needs, at least FIELD_AHEAD_ROWS (the row
+# filter's Python loop runs over the columns once per batch, so a wide grid, whose chunks span less than a row,
+# wants several rows per batch), at most FIELD_BATCH_BYTES of float32 rows (or FIELD_AHEAD_ROWS) per batch.
+FIELD_AHEAD_ROWS = 8
+FIELD_BATCH_BYTES = 32 << 20
 
 # The streams' kept rows, shared by the Noise objects alive with the same stream (key, draws, width and,
 # for a field, φ): the change rule's two years draw the same common streams (residual field and pixel
@@ -416,23 +425,28 @@ class Noise:
             if r1 >= st.stop:
                 start = st.stop
                 self._white_rows(key, start, st.extend(start, r1 + 1 - start, self.n_draws, w))
-        return st.gather(gidx, w)
+        out = st.gather(gidx, w)
+        if not (self.spec.paired and year is None):  # no other year asks for these rows: keep the last one only
+            st.trim(r1)
+        return out
 
     def _field_rows(self, year: int | None, r0: int, r1: int) -> _Rows:
         """The unit-variance correlated field's rows r0..r1 of a stream (kept from r0 on), computed in row
         order from the top of the grid (restarting there if an earlier row is asked again), in batches of
-        up to :data:`FIELD_BATCH_BYTES` of rows, ahead of r1 up to the grid's height (``spec.height``)."""
+        :data:`FIELD_AHEAD_ROWS` to :data:`FIELD_BATCH_BYTES` of rows, ahead of r1 up to the grid's height
+        (``spec.height``)."""
         key, st = self._stream("field", "field", year)
         if r0 < (st.first if st.block is not None else st.next):
             st.first, st.base, st.block, st.next, st.prev = 0, 0, None, 0, None
         st.keep_from(r0)
         w = self.spec.width
         limit = max(int(self.spec.height), r1 + 1)
-        batch = max(1, FIELD_BATCH_BYTES // (4 * self.n_draws * w))
+        ahead = max(1, int(FIELD_AHEAD_ROWS))
+        batch = max(ahead, FIELD_BATCH_BYTES // (4 * self.n_draws * w))
         phi, cc = np.float32(self.phi), np.float32(math.sqrt(1.0 - self.phi**2))
         while st.next <= r1:
             first = st.next
-            n_new = min(batch, limit - first)
+            n_new = min(max(r1 + 1 - first, ahead), batch, limit - first)
             # white noise of the new rows laid out (width, rows, B): the autoregression along each row runs over
             # the columns, x_j = φ x_(j−1) + √(1 − φ²) x_j (x_0 is already stationary: unit variance)
             x = np.empty((w, n_new, self.n_draws), dtype=np.float32)
