@@ -165,13 +165,19 @@ def test_calibration_median_and_p99_equal_numpy_on_float64(dtype):
 
     rng = np.random.default_rng(11)
     info = np.iinfo(dtype)
-    for n in list(range(1, 40)) + [1000, 1001]:
+    for n in list(range(1, 120)) + [1000, 1001, 4097]:
         dn = rng.integers(max(info.min, -2000), min(info.max, 20000) + 1, n).astype(dtype)
         for scale, offset in ((1e-4, -0.1), (2.75e-5, -0.2), (1 / 255, 0.0)):
             f = dn.astype(np.float64)
             median, p99 = _median_p99(dn.copy(), scale, offset, True)
             assert median == float(np.median(f * scale + offset))
             assert p99 == float(np.percentile(f, 99))
+    # int16 extremes: the two order statistics 60,000 DN apart (an int16 difference would wrap)
+    dn = np.array([-30000] * 50 + [30000] * 51, dtype=np.int16)
+    assert _median_p99(dn.copy(), 1e-4, 0.0, True)[1] == float(np.percentile(dn.astype(np.float64), 99))
+    dn = np.array([-30000] * 50 + [30000], dtype=np.int16)  # 51 values: the 99th percentile halfway (50 × 0.99 = 49.5)
+    p99 = _median_p99(dn.copy(), 1e-4, 0.0, True)[1]  # between the 50th and 51st: -30000 + 60000 / 2 = 0
+    assert p99 == float(np.percentile(dn.astype(np.float64), 99)) and p99 == pytest.approx(0.0, abs=0.01)
     # by hand: DNs 1000, 3000 (even count): reflectance (0.0 + 0.2) / 2 = 0.1 at scale 1e-4, offset -0.1
     assert _median_p99(np.array([3000, 1000], dtype=np.uint16), 1e-4, -0.1, False) == (pytest.approx(0.1), None)
 

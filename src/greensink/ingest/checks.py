@@ -173,16 +173,27 @@ def _median_p99(dn: np.ndarray, scale: float, offset: float, need_p99: bool) -> 
     selected in their own type: the two middle values are found by one partition and only they are
     calibrated (calibration is non-decreasing, ``scale`` > 0, so it keeps their rank; an even count takes the
     float64 mean of the two calibrated values, as np.median does), and the percentile of integers is the one
-    of their float64 values (numpy interpolates the same two order statistics in float64)."""
+    of their float64 values: the two order statistics numpy interpolates, found by the same partition and
+    interpolated in float64 as numpy's ``_lerp`` does."""
     if dn.dtype.kind not in "ui" or scale <= 0:
         values = dn.astype(np.float64)
         return float(np.median(values * scale + offset)), float(np.percentile(values, 99)) if need_p99 else None
     n = dn.size
     mid = [(n - 1) // 2, n // 2]
-    part = np.partition(dn, mid)
+    at = (n - 1) * 0.99  # numpy's 'linear' percentile: between order statistics floor(at) and the next
+    below = min(math.floor(at), n - 1)
+    stats = sorted({*mid, below, min(below + 1, n - 1)})
+    part = np.partition(dn, stats)
     middle = part[mid].astype(np.float64) * scale + offset
     median = float(middle[0]) if n % 2 else float(np.mean(middle))
-    return median, float(np.percentile(part, 99)) if need_p99 else None
+    if not need_p99:
+        return median, None
+    if at >= n - 1:
+        return median, float(part[n - 1])
+    a, b = float(part[below]), float(part[below + 1])  # float64, as numpy interpolates the float64 values
+    t = at - below
+    diff = b - a
+    return median, (b - diff * (1 - t)) if t >= 0.5 else (a + diff * t)
 
 
 def calibration_check(scene: Scene, max_px: int = 1024, samples: dict | None = None,
