@@ -7,6 +7,7 @@ reflectance (:func:`calibration_check`). Errors raise InputDataError; doubts are
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -56,12 +57,16 @@ def check_scene(scene: Scene, grid: Grid, samples: dict | None = None, datasets:
     gxmin, gymin, gxmax, gymax = grid.bounds
     grid_crs = CRS.from_user_input(grid.crs)
     for role, p, band in scene.band_files():
-        try:
-            src = rasterio.open(p)
-        except rasterio.errors.RasterioIOError as exc:
-            raise InputDataError(f"scene {scene.scene_id}: {role} band {p} cannot be read ({exc}). "
-                                 "Check that the file exists and is a complete GeoTIFF/COG/JPEG2000.") from exc
-        with reading(p, f"{role} band of scene {scene.scene_id}"), src:
+        src = None if datasets is None else datasets.get(p)
+        if src is None:
+            try:
+                src = rasterio.open(p)
+            except rasterio.errors.RasterioIOError as exc:
+                raise InputDataError(f"scene {scene.scene_id}: {role} band {p} cannot be read ({exc}). "
+                                     "Check that the file exists and is a complete GeoTIFF/COG/JPEG2000.") from exc
+            if datasets is not None:
+                datasets[p] = src  # kept open for the later checks and reads; held_open closes it
+        with reading(p, f"{role} band of scene {scene.scene_id}"), (src if datasets is None else contextlib.nullcontext(src)):
             if src.crs is None:
                 raise InputDataError(f"scene {scene.scene_id}: {role} band {p} has no CRS. Use a georeferenced file (GeoTIFF/COG/JP2).")
             if band > src.count:
@@ -130,16 +135,16 @@ def suspect_nodata(path: str, band: int, profile_nodata: float | None, override:
 
 
 
-def scene_alignment(scene: Scene, grid: Grid) -> tuple[dict, list[str]]:
+def scene_alignment(scene: Scene, grid: Grid, datasets: dict | None = None) -> tuple[dict, list[str]]:
     """How a scene's band files sit on the grid: the record fields ``resampled`` (True if its red or NIR
     band is resampled, i.e. its NDVI is interpolated) and ``resampling`` (per resampled band, quality
     included: role, file, why, shift_m), and one warning naming the scene, the reason and the shift
     in metres when its red or NIR band is resampled in the grid's CRS (a band in another CRS is
-    warned about by :func:`check_scene`)."""
+    warned about by :func:`check_scene`). ``datasets``: files kept open, see :func:`band_sample`."""
     bands = []
     corner = None
     for role, path, _ in scene.band_files():
-        with reading(path, f"{role} band of scene {scene.scene_id}"), rasterio.open(path) as src:
+        with reading(path, f"{role} band of scene {scene.scene_id}"), dataset(path, datasets) as src:
             how = file_alignment(src.crs, src.transform, grid)
             corner = corner or (src.transform.c, src.transform.f)
         if how is not None:

@@ -122,7 +122,7 @@ def _ingest_chosen(chosen: Sequence[Scene], out_of_season: list[str], grid: Grid
             f"({grid.crs}): {', '.join(no_overlap)}. Check that the zones and the imagery cover the same place, or add scenes.")
     checks: dict[str, dict] = {}
     for s in usable:
-        aligned, w_align = scene_alignment(s, grid)
+        aligned, w_align = scene_alignment(s, grid, datasets)
         calibrated, w_calib = calibration_check(s, samples=samples, datasets=datasets)
         checks[s.scene_id] = {**aligned, **calibrated}
         warnings += w_align + w_calib
