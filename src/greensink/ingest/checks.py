@@ -175,7 +175,7 @@ def _holds(dtype: np.dtype, value: float) -> bool:
 def _median_p99(dn: np.ndarray, scale: float, offset: float, need_p99: bool) -> tuple[float, float | None]:
     """The median of ``dn × scale + offset`` (float64) and the 99th percentile of ``dn`` (None unless
     ``need_p99``), both as numpy's median and percentile give them on the float64 values. Integer DNs are
-    selected in their own type: the two middle values are found by one partition and only they are
+    selected in their own type: the two middle values are found by counting every value (8/16-bit unsigned) or one partition and only they are
     calibrated (calibration is non-decreasing, ``scale`` > 0, so it keeps their rank; an even count takes the
     float64 mean of the two calibrated values, as np.median does), and the percentile of integers is the one
     of their float64 values: the two order statistics numpy interpolates, found by the same partition and
@@ -188,7 +188,12 @@ def _median_p99(dn: np.ndarray, scale: float, offset: float, need_p99: bool) -> 
     at = (n - 1) * 0.99  # numpy's 'linear' percentile: between order statistics floor(at) and the next
     below = min(math.floor(at), n - 1)
     stats = sorted({*mid, below, min(below + 1, n - 1)})
-    part = np.partition(dn, stats)
+    if dn.dtype.kind == "u" and dn.dtype.itemsize <= 2:  # order statistics from the counts of every value
+        cum = np.cumsum(np.bincount(dn.ravel()))
+        part = np.zeros(n, dtype=dn.dtype)
+        part[stats] = np.searchsorted(cum, stats, side="right")  # the k-th value: the first with more than k at or below it
+    else:
+        part = np.partition(dn, stats)
     middle = part[mid].astype(np.float64) * scale + offset
     median = float(middle[0]) if n % 2 else float(np.mean(middle))
     if not need_p99:
