@@ -200,14 +200,16 @@ def test_two_clean_runs_give_identical_zone_tables(run, tmp_path):
     other = tmp_path / "again"
     other.mkdir()
     shutil.copy(run / "config.yaml", other / "config.yaml")
-    snakemake(other)
+    last = YEARS[-1]
+    # only what is compared (and what it needs): the scenarios, report, trend and zoning jobs are not rerun
+    snakemake(other, *[f"results/{year}/zones/{level}.{ext}" for year in YEARS for level in LEVELS for ext in ("csv", "gpkg")],
+              f"results/{last}/carbon.tif")
     for year in YEARS:
         for level in LEVELS:
             for ext in ("csv", "gpkg"):
                 a = run / f"results/{year}/zones/{level}.{ext}"
                 b = other / f"results/{year}/zones/{level}.{ext}"
                 assert filecmp.cmp(a, b, shallow=False), f"{a.name} of {year} differs between two clean runs"
-    last = YEARS[-1]
     with rasterio.open(run / f"results/{last}/carbon.tif") as a, rasterio.open(other / f"results/{last}/carbon.tif") as b:
         np.testing.assert_array_equal(a.read(), b.read())
 
