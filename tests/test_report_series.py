@@ -403,3 +403,55 @@ def test_new_sections_render_in_headless_chromium(report, tmp_path: Path):
         assert img.std() > 0.05, f"#{sid} rendered as a flat page"
         colourful = (img.max(axis=2) - img.min(axis=2)) > 0.2  # the maps and charts' colours
         assert colourful.mean() > 0.01, f"#{sid} shows no figure"
+
+
+# ---------------------------------------------------------------------------------------------
+# Partial observation of the trend (trend_partly_observed): ◐ beside the trend, the share and the observed trend
+
+
+TREND_SEEN = "每年均看清 Seen every year (% of green space)"
+TREND_OBS = "每年均看清部分的趋势 Trend of the land seen every year (t C/yr)"
+TREND_OBS_IV = "该部分 90 % 区间 its interval (t C/yr)"
+
+
+def _trend_products(years: list[int]) -> SeriesProducts:
+    """A hand-made district trend table: D1 seen whole, D2 at 62.5 % with an observed trend of its own
+    (not the trend scaled), D3 seen whole with a significant loss, D4 without typed land (share and trends unknown)."""
+    n = 4
+    df = pd.DataFrame({
+        "zone_id": ["D1", "D2", "D3", "D4"], "name": ["甲", "乙", "丙", "丁"], "n_years": [3] * n,
+        "trend_t_yr": [2.0, 4.0, -1.5, np.nan], "trend_t_yr_lo": [1.0, 3.0, -2.5, np.nan],
+        "trend_t_yr_hi": [3.0, 5.0, -0.5, np.nan], "trend_t_ha_yr": [0.2, 0.4, -0.15, np.nan],
+        "trend_significant": [True, True, True, None], "trend_class": ["gain", "gain", "loss", "unknown"],
+        "trend_co2e_t_yr": [7.33, 14.67, -5.5, np.nan],
+        "observed_all_pct": [100.0, 62.5, 100.0, np.nan],
+        "trend_observed_t_yr": [2.0, 1.23, -1.5, np.nan], "trend_observed_t_yr_lo": [1.0, 0.45, -2.5, np.nan],
+        "trend_observed_t_yr_hi": [3.0, 2.01, -0.5, np.nan],
+        "trend_partly_observed": pd.array([False, True, False, pd.NA], dtype="boolean"),
+        **{f"carbon_t_{y}": [10.0 + k] * n for k, y in enumerate(years)},
+    })
+    return SeriesProducts(trend={"district": df})
+
+
+def test_trend_table_marks_the_partly_observed_zone_with_its_observed_trend():
+    run = _small_run()
+    years = [2023, 2024]
+    html = render_report(years=years, tables=run["tables"], change=run["change"], models={}, targets=None,
+                         provenance={}, carbon_maps={}, sink_maps={}, extent=run["extent"], crs="EPSG:32651",
+                         levels=["city", "district"], type_names={}, series=_trend_products(years))
+    table = parse(html).tables["trend-district"]
+    headers = table[0][1]
+    seen, obs, obs_iv = (headers.index(h) for h in (TREND_SEEN, TREND_OBS, TREND_OBS_IV))
+    assert (obs, obs_iv) == (seen + 1, seen + 2) and headers[3] == "趋势 Trend (t C/yr)"
+    rows = {cells[1]: (cls, cells) for cls, cells in body_rows(table)}
+    text = {z: cells for z, (_, cells) in rows.items()}
+    assert text["D1"][3] == "+2.00" and text["D1"][seen:seen + 3] == ["100.0 %", "+2.00", "1.00 – 3.00"]
+    assert text["D2"][3] == "+4.00 ◐" and text["D2"][seen:seen + 3] == ["◐ 62.5 %", "+1.23", "0.45 – 2.01"]
+    assert text["D3"][3] == "−1.50" and text["D3"][seen:seen + 3] == ["100.0 %", "−1.50", "−2.50 – −0.50"]
+    assert text["D4"][3] == "—" and text["D4"][seen:seen + 3] == ["—", "—", "—"]  # no typed land: unknown
+    assert [rows[z][0] for z in ("D1", "D2", "D3", "D4")] == ["", "partly", "loss", ""]
+    assert [z for z, cells in text.items() if "◐" in "".join(cells)] == ["D2"]  # that zone alone
+    assert text["D2"][headers.index("CO₂e (t/yr)")] == "+14.7"  # the columns after the new ones in place
+    assert [t[-2:] for t in text.values()] == [["10.0", "11.0"]] * 4
+    assert 'id="trend-partly-definition"' in html
+    assert "1 of 4 zones were partly seen: their trend includes filled-in land." in html

@@ -34,7 +34,15 @@ from greensink.report.maps import (
     raster_map,
     upper_limit,
 )
-from greensink.report.sinks import PARTLY_MARK, PARTLY_TITLE, SINK_CLASS_LABELS, partly_observed_of
+from greensink.report.sinks import (
+    PARTLY_MARK,
+    PARTLY_TITLE,
+    SINK_CLASS_LABELS,
+    TREND_PARTLY_TITLE,
+    partly_observed_count,
+    partly_observed_of,
+    seen_both_text,
+)
 from greensink.report.tables import known_sum
 from greensink.report.text import (
     DASH,
@@ -220,21 +228,62 @@ def _significance_cell(v: Any) -> dict[str, str]:
     return cell("✓ 显著 yes", "center met") if bool(v) else cell("✗ 不显著 no", "center")
 
 
+TREND_PARTLY = {"flag": "trend_partly_observed", "pct_column": "observed_all_pct"}
+"""How :func:`greensink.report.sinks.partly_observed_of` reads a trend-table row (greensink.trend)."""
+
+
+def trend_observed_headers(interval: str) -> list[str]:
+    """Headers of :func:`trend_observed_cells`: the share seen every year, the trend of that land, its interval."""
+    return ["每年均看清 Seen every year (% of green space)",
+            "每年均看清部分的趋势 Trend of the land seen every year (t C/yr)", f"该部分 {interval} 区间 its interval (t C/yr)"]
+
+
+def trend_observed_cells(r: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The share of a zone's green space seen clearly in every year ("◐ 62.5 %" where the trend includes filled
+    land, "100.0 %", "—" where unknown) and the trend of that land alone with its interval
+    (``trend_observed_t_yr``; "—" where too little was seen every year)."""
+    seen = seen_both_text(r.get("observed_all_pct"))
+    if partly_observed_of(r, **TREND_PARTLY):
+        cells = [cell(f"{PARTLY_MARK} {seen}", "num partly", TREND_PARTLY_TITLE)]
+    else:
+        cells = [cell(seen, "num nodata" if seen == DASH else "num")]
+    obs = to_float(r.get("trend_observed_t_yr"))
+    dec = auto_decimals(obs) if math.isfinite(obs) else None
+    return [*cells, num_cell(obs, dec, sign=True),
+            cell(format_interval(r.get("trend_observed_t_yr_lo"), r.get("trend_observed_t_yr_hi"), dec), "num interval")]
+
+
+def partly_count_text(df: pd.DataFrame) -> dict[str, str] | None:
+    """How many zones of a trend table have a trend that includes filled land, of how many; None for a table
+    written before ``trend_partly_observed`` and ``observed_all_pct`` existed (it does not say)."""
+    if not set(TREND_PARTLY.values()) & set(df.columns):
+        return None
+    return {"n": f"{partly_observed_count(df, **TREND_PARTLY):,}", "zones": f"{len(df):,}", "mark": PARTLY_MARK}
+
+
 def trend_row(r: pd.Series, years: Sequence[int]) -> dict[str, Any]:
+    """A zone of a trend table; a zone whose trend includes filled land (``trend_partly_observed``) is marked ◐
+    beside its trend, with its share seen every year and the trend of that land (:func:`trend_observed_cells`)."""
     t = to_float(r.get("trend_t_yr"))
     dec = auto_decimals(t) if math.isfinite(t) else None
     cls = r.get("trend_class")
     cls = cls if isinstance(cls, str) and cls in SINK_CLASS_LABELS else "unknown"
+    partly = bool(partly_observed_of(r, **TREND_PARTLY))
+    trend = num_cell(t, dec, sign=True)
+    if partly and math.isfinite(t):
+        trend = cell(f"{trend['text']} {PARTLY_MARK}", "num partly", TREND_PARTLY_TITLE)
     cells = [
         cell(text_or_dash(r.get("name")), "name"), cell(text_or_dash(r.get("zone_id")), "id"),
-        num_cell(r.get("n_years"), 0), num_cell(t, dec, sign=True),
+        num_cell(r.get("n_years"), 0), trend,
         cell(format_interval(r.get("trend_t_yr_lo"), r.get("trend_t_yr_hi"), dec), "num interval"),
         num_cell(r.get("trend_t_ha_yr"), 2, sign=True), _significance_cell(r.get("trend_significant")),
         cell(SINK_CLASS_LABELS[cls], f"sinkclass {cls.replace(' ', '-')}"),
-        num_cell(r.get("trend_co2e_t_yr"), sign=True),
     ]
+    if TREND_PARTLY["flag"] in r or TREND_PARTLY["pct_column"] in r:  # tables written before the columns: left out
+        cells += trend_observed_cells(r)
+    cells.append(num_cell(r.get("trend_co2e_t_yr"), sign=True))
     cells += [num_cell(r.get(f"carbon_t_{y}")) for y in years]
-    return {"cells": cells, "cls": "loss" if cls == "loss" else ""}
+    return {"cells": cells, "cls": " ".join(c for c in ("loss" if cls == "loss" else "", "partly" if partly else "") if c)}
 
 
 def trend_section(products: SeriesProducts, years: Sequence[int], levels: Sequence[str], interval: str,
@@ -247,8 +296,8 @@ def trend_section(products: SeriesProducts, years: Sequence[int], levels: Sequen
     if not products.trend:
         return None
     headers = ["名称 Name", "编号 Zone ID", "年数 Years used", "趋势 Trend (t C/yr)",
-               f"{interval} 区间 interval (t C/yr)", "单位面积 Trend (t C/ha/yr)", "显著 Significant", "类别 Class",
-               "CO₂e (t/yr)", *[f"{y} 碳储量 Carbon (t C)" for y in years]]
+               f"{interval} 区间 interval (t C/yr)", "单位面积 Trend (t C/ha/yr)", "显著 Significant", "类别 Class"]
+    tail = ["CO₂e (t/yr)", *[f"{y} 碳储量 Carbon (t C)" for y in years]]
     tables, maps = [], []
     if products.trend_map is not None:
         band, band_extent = downsample(np.asarray(products.trend_map), extent)
@@ -277,9 +326,11 @@ def trend_section(products: SeriesProducts, years: Sequence[int], levels: Sequen
         if df is None:
             continue
         files = [f"results/change/trend/zones/{level}.gpkg", f"results/change/trend/zones/{level}.csv"]
+        observed = trend_observed_headers(interval) if set(TREND_PARTLY.values()) & set(df.columns) else []
         tables.append({"level": level_label(level), "table": level_table(
-            f"trend-{level}", headers, df, lambda r: trend_row(r, years), "trend_t_ha_yr", files,
-            ("单位面积趋势", "trend per hectare (t C/ha/yr)"))})
+            f"trend-{level}", [*headers, *observed, *tail], df, lambda r: trend_row(r, years), "trend_t_ha_yr", files,
+            ("单位面积趋势", "trend per hectare (t C/ha/yr)")),
+            "partly": partly_count_text(df)})
     city = products.trend.get(levels[0]) if levels else None
     summary = None
     if city is not None and len(city) == 1:

@@ -78,16 +78,24 @@ PARTLY_TITLE = ("部分绿地只在一年看清，年碳汇含按同类绿地平
                 "year only: the sink includes land filled in with the average density of its green-space type")
 
 
-def partly_observed_of(r: Mapping[str, Any]) -> bool | None:
+TREND_PARTLY_TITLE = ("部分绿地并非每年都看清，趋势含按同类绿地平均碳密度填补的部分 part of the green space was not seen "
+                      "clearly in every year: the trend includes land filled in with the average density of its "
+                      "green-space type")
+"""The ◐ mark's title in the trend tables (``trend_partly_observed``)."""
+
+
+def partly_observed_of(r: Mapping[str, Any], flag: str = "sink_partly_observed",
+                       pct_column: str = "observed_both_pct") -> bool | None:
     """Whether a change-table row's sink includes filled land: its ``sink_partly_observed`` (True, 1, "True"),
     else from ``observed_both_pct`` below 100 %; None where neither is known (no typed land, or a table
-    written before the columns existed)."""
-    v = r.get("sink_partly_observed")
+    written before the columns existed). A trend-table row: ``flag="trend_partly_observed"``,
+    ``pct_column="observed_all_pct"``."""
+    v = r.get(flag)
     if not is_missing(v):
         if isinstance(v, str):
             return v.strip().lower() in ("true", "1", "yes")
         return bool(v)
-    pct = to_float(r.get("observed_both_pct"))
+    pct = to_float(r.get(pct_column))
     return None if not np.isfinite(pct) else bool(pct < 100.0 - PCT_EPS)
 
 
@@ -104,6 +112,7 @@ def seen_both_text(pct: Any) -> str:
     return f"{format_number(v, 1)} %"
 
 
-def partly_observed_count(df: pd.DataFrame) -> int:
-    """Zones of a change table whose sink includes filled land (:func:`partly_observed_of` True)."""
-    return sum(bool(partly_observed_of(r)) for r in df.to_dict("records"))
+def partly_observed_count(df: pd.DataFrame, **columns: str) -> int:
+    """Zones of a change table whose sink includes filled land (:func:`partly_observed_of` True); of a trend
+    table with ``columns`` as for :func:`partly_observed_of`."""
+    return sum(bool(partly_observed_of(r, **columns)) for r in df.to_dict("records"))
