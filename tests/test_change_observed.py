@@ -21,6 +21,7 @@ from greensink.change import (
     masked_matrices,
     observation_shares,
     partly_observed_warning,
+    partly_observed_zones,
 )
 from greensink.coverage import coverage_matrix
 from greensink.grid import Grid
@@ -139,6 +140,17 @@ def test_the_warning_names_the_partly_observed_zones_with_their_shares():
     many = pd.concat([table.iloc[[1]]] * 8, ignore_index=True)
     many["zone_id"] = [f"R{i}" for i in range(8)]
     assert "R0 50.0 %, R1 50.0 %, R2 50.0 %, R3 50.0 %, R4 50.0 % and 3 more" in partly_observed_warning(many, "block", 50.0)
+
+
+def test_partly_observed_zones_is_shared_by_the_change_and_trend_warnings():
+    """One helper lists the flagged zones for both warnings: least observed first, NA flags not flagged."""
+    t = pd.DataFrame({"zone_id": ["a", "b", "c", "d", "e"], "observed_all_pct": [100.0, 80.0, 12.25, NAN, 62.5],
+                      "trend_partly_observed": pd.array([False, True, True, pd.NA, True], dtype="boolean")})
+    part, shown = partly_observed_zones(t, "trend_partly_observed", "observed_all_pct", limit=2)
+    assert list(part["zone_id"]) == ["c", "e", "b"]
+    assert shown == "c 12.2 %, e 62.5 % and 1 more"  # 12.25 rounds half to even, as the warnings always did
+    assert partly_observed_zones(t, "sink_partly_observed", "observed_both_pct") is None  # no such column
+    assert partly_observed_zones(t.iloc[[0, 3]], "trend_partly_observed", "observed_all_pct") is None
 
 
 def test_baseline_change_is_fully_observed(baseline_run):

@@ -412,21 +412,34 @@ def masked_matrices(matrices: Sequence[sp.csr_matrix], active: np.ndarray, keep:
     return [sp.csr_matrix(m @ sp.diags(mask)) for m in matrices]
 
 
+def partly_observed_zones(table: pd.DataFrame, flag: str, pct_column: str,
+                          limit: int = 5) -> tuple[pd.DataFrame, str] | None:
+    """The zones of a change or trend table flagged ``flag`` (``sink_partly_observed``, ``trend_partly_observed``),
+    least observed first by ``pct_column``, and the first ``limit`` as a warning names them: "B2 62.5 %, B7 80.0 %
+    and 3 more"; None without the column or a flagged zone (:func:`partly_observed_warning`,
+    :func:`greensink.trend.partly_observed_warning`)."""
+    if flag not in table:
+        return None
+    part = table.loc[table[flag].fillna(False).astype(bool)]
+    if part.empty:
+        return None
+    part = part.sort_values(pct_column, kind="stable")
+    head = part.iloc[:limit]
+    shown = ", ".join(f"{z} {p:.1f} %" for z, p in zip(head["zone_id"].astype(str), head[pct_column], strict=True))
+    if len(part) > limit:
+        shown += f" and {len(part) - limit} more"
+    return part, shown
+
+
 def partly_observed_warning(table: pd.DataFrame, level: str, min_observed_pct: float, limit: int = 5) -> str | None:
     """A warning naming the zones of a change table whose typed land was not wholly observed in both years
     (``sink_partly_observed``), with their ``observed_both_pct``, and how many of them have an unknown sink
     (below ``min_observed_pct``); None where every zone was fully observed."""
-    if "sink_partly_observed" not in table:
+    found = partly_observed_zones(table, "sink_partly_observed", "observed_both_pct", limit)
+    if found is None:
         return None
-    part = table.loc[table["sink_partly_observed"].fillna(False).astype(bool)]
-    if part.empty:
-        return None
+    part, shown = found
     y0, y1 = int(table["year_from"].iloc[0]), int(table["year_to"].iloc[0])
-    part = part.sort_values("observed_both_pct", kind="stable")
-    head = part.iloc[:limit]
-    shown = ", ".join(f"{z} {p:.1f} %" for z, p in zip(head["zone_id"].astype(str), head["observed_both_pct"], strict=True))
-    if len(part) > limit:
-        shown += f" and {len(part) - limit} more"
     n_unknown = int(part["sink_t_yr"].isna().sum())
     return (f"{level} {y0}-{y1}: {len(part)} of {len(table)} zone(s) partly observed: typed land observed clear in both "
             f"years {shown}. Their sink_t_yr includes land filled in a year that did not see it; sink_observed_t_yr "

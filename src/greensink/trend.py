@@ -43,7 +43,14 @@ import pandas as pd
 from greensink import io as gio
 from greensink.aggregate import zone_draw_sums
 from greensink.carbon import interval_quantiles, typed_pixels, unserved_function
-from greensink.change import AREA_EPS_HA, PCT_EPS, masked_matrices, observation_shares, sink_classes
+from greensink.change import (
+    AREA_EPS_HA,
+    PCT_EPS,
+    masked_matrices,
+    observation_shares,
+    partly_observed_zones,
+    sink_classes,
+)
 from greensink.grid import Grid
 from greensink.model import used_predictors
 from greensink.series import (
@@ -293,16 +300,10 @@ def partly_observed_warning(table: pd.DataFrame, level: str, min_observed_pct: f
     """A warning naming the zones of a trend table whose typed land was not observed in every year
     (``trend_partly_observed``), the first ``limit`` with their ``observed_all_pct`` (least observed first), and
     how many of them have no observed trend (below ``min_observed_pct``); None where every zone was fully observed."""
-    if "trend_partly_observed" not in table:
+    found = partly_observed_zones(table, "trend_partly_observed", "observed_all_pct", limit)
+    if found is None:
         return None
-    part = table.loc[table["trend_partly_observed"].fillna(False).astype(bool)]
-    if part.empty:
-        return None
-    part = part.sort_values("observed_all_pct", kind="stable")
-    head = part.iloc[:limit]
-    shown = ", ".join(f"{z} {p:.1f} %" for z, p in zip(head["zone_id"].astype(str), head["observed_all_pct"], strict=True))
-    if len(part) > limit:
-        shown += f" and {len(part) - limit} more"
+    part, shown = found
     n_unknown = int(part["trend_observed_t_yr"].isna().sum())
     return (f"{level} trend {table['years'].iloc[0]}: {len(part)} of {len(table)} zone(s) partly observed: typed land "
             f"observed clear in every year {shown}. Their trend_t_yr includes land filled in a year that did not see it; "
