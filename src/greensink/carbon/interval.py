@@ -1,0 +1,496 @@
+"""The per-pixel interval of carbon.tif's bands 2–3 in closed form (``uncertainty.pixel_interval:
+tabulated``): the quantiles of a mixture of curve draws and normal noise (:func:`mixture_quantiles`, its
+Newton solver on the fused noise CDF), the per-type :class:`IntervalTable` and :func:`tabulated_map`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from greensink.carbon.pixels import (
+    CHUNK_PIXELS,
+    Predictors,
+    iter_chunks,
+    model_variants,
+    ndvi_gate,
+    ndvi_slope,
+    observed_pixels,
+    pixel_function,
+    predictor_layers,
+    served_variants,
+    type_records,
+    typed_pixels,
+)
+from greensink.errors import ModelError
+from greensink.model import X_MIN_LOG, predict
+from greensink.uncertainty import Noise
+
+
+def interval_quantiles(interval_pct: float) -> tuple[float, float]:
+    """Lower and upper quantiles (0–1) of a central interval: 90 -> (0.05, 0.95)."""
+    tail = (100.0 - interval_pct) / 200.0
+    return tail, 1.0 - tail
+
+
+# ----------------------------------------------------------------------------- tabulated per-pixel interval
+
+INTERVAL_METHODS = ("tabulated", "exact")
+"""How carbon.tif's bands 2–3 are computed (``uncertainty.pixel_interval``): ``tabulated`` (closed-form noise,
+the curve draws' percentiles looked up in a per-type table) or ``exact`` (every draw at every pixel, sorted)."""
+TABLE_AXES: dict[str, tuple[float, float, float]] = {
+    "ndvi": (-1.0, 1.0, 0.005), "fvc": (0.0, 1.0, 0.005), "canopy": (0.0, 1.0, 0.005), "height": (0.0, 100.0, 0.25)}
+"""Predictor values (first, last, step) at which a one-predictor curve's interval is tabulated; a pixel whose
+value lies outside is evaluated draw by draw (:func:`mixture_quantiles`)."""
+TABLE_T_NODES = 17  # nodes of t = σ/(σ + κ) in 0..1 (σ the pixel's independent noise sd, κ the draws' own spread)
+TABLE_LOG_STEP = 0.01  # step of ln x for the logarithmic and power forms
+TABLE_X_STRIDE = 8  # R (the noise's shape) is tabulated at every 8th predictor node: it varies slowly with x
+SOLVER_MAX_ITER = 60
+SOLVER_ROWS = 2048  # rows per solver pass (memory: a few (rows, B) float64 arrays)
+SOLVER_RTOL = 1e-5  # a row stops when its Newton step is below this share of its scale; the step is still taken,
+# so its error is of the order of the step squared (bands moved by < 1e-5 of their width against 1e-7 here)
+
+
+def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
+                      probs: Sequence[float], start: np.ndarray | None = None) -> np.ndarray:
+    """(len(probs), n) quantiles of V + α·F + σ·Z per row: V uniform over the row's B ``values`` (n, B) (the
+    curve and table draws of a pixel), F and Z the pixel's noise numbers
+    (:func:`greensink.uncertainty.pixel_noise_cdf`), i.e. of the noisy draws' distribution, not of one set of
+    B noise numbers. Rows with α = σ = 0 give ``np.quantile`` of their values (linear interpolation, as
+    :func:`density_map`). Otherwise the root of mean_b G(q − v_b) = p by Newton steps kept inside a bracket
+    (bisection where a step leaves it), each row iterated until its step is below :data:`SOLVER_RTOL` of its scale, so a
+    row's result does not depend on the other rows. ``start`` (len(probs), n): first guesses (else the
+    Cornish-Fisher approximation from the values' mean, variance and skewness and the noise's variance)."""
+    from scipy.special import ndtri
+
+    from greensink.uncertainty import TRIANGULAR_HALF_WIDTH, pixel_noise_cdf
+
+    v = np.asarray(values, dtype=np.float64)
+    n = v.shape[0]
+    if n > SOLVER_ROWS:  # bounded memory: (rows, B) temporaries
+        parts = [mixture_quantiles(v[r : r + SOLVER_ROWS], np.broadcast_to(alpha, (n,))[r : r + SOLVER_ROWS],
+                                   np.broadcast_to(sigma, (n,))[r : r + SOLVER_ROWS], probs,
+                                   None if start is None else start[:, r : r + SOLVER_ROWS])
+                 for r in range(0, n, SOLVER_ROWS)]
+        return np.concatenate(parts, axis=1)
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (n,))
+    sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (n,))
+    out = np.empty((len(probs), n))
+    quiet = (alpha == 0) & (sigma == 0)
+    if quiet.any():
+        out[:, quiet] = np.quantile(v[quiet], list(probs), axis=1)
+    rows = np.flatnonzero(~quiet)
+    if rows.size == 0:
+        return out
+    vr, a, s = v[rows], alpha[rows], sigma[rows]
+    tau = np.sqrt(a * a + s * s)
+    mean, sd = vr.mean(axis=1), vr.std(axis=1)
+    total_sd = np.sqrt(sd * sd + tau * tau)
+    if start is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dev = vr - mean[:, None]
+            dev *= dev * dev  # cubed, in place
+            skew = np.nan_to_num(dev.mean(axis=1) / total_sd**3)
+            del dev
+    scale = np.abs(mean) + sd + tau
+    lo0, hi0 = vr.min(axis=1) - 8.0 * tau, vr.max(axis=1) + 8.0 * tau  # mean_b G(q - v_b) is 0 / 1 beyond
+    c = TRIANGULAR_HALF_WIDTH
+    closed = (a > 1e-6 * s * c) & (s * c > 1e-4 * a)  # rows in the closed form's regime (both noise terms)
+    normal = (a > 1e-6 * s * c) & (s * c <= 1e-4 * a)  # the independent term negligible: the field alone
+    tent = (a <= 1e-6 * s * c) & (s > 0)  # the field negligible: the independent (triangular) term alone
+    for j, p in enumerate(probs):
+        if start is None:  # Cornish-Fisher: the normal quantile corrected by the skewness (the noise is symmetric)
+            z = float(ndtri(p))
+            guess = mean + total_sd * (z + (z * z - 1.0) * skew / 6.0)
+        else:
+            guess = start[j, rows]
+        q = np.clip(guess, lo0, hi0)
+        lo, hi = lo0.copy(), hi0.copy()
+        act = np.arange(rows.size)
+        for _ in range(SOLVER_MAX_ITER):
+            qa = q[act]
+            cdf_mean, dens, slope = np.empty(act.size), np.empty(act.size), np.zeros(act.size)
+            fused = closed[act]
+            if fused.any():
+                cdf_mean[fused], dens[fused], slope[fused] = mixed_cdf_means(qa[fused], vr, act[fused], a, s)
+            nrm, tri = normal[act], tent[act]
+            if nrm.any():
+                cdf_mean[nrm], dens[nrm], slope[nrm] = mixed_cdf_means(qa[nrm], vr, act[nrm], a, s, regime="normal")
+            if tri.any():
+                cdf_mean[tri], dens[tri], slope[tri] = mixed_cdf_means(qa[tri], vr, act[tri], a, s,
+                                                                        regime="triangular")
+            rest = ~fused & ~nrm & ~tri
+            if rest.any():  # no slope here: Newton steps
+                other = act[rest]
+                cdf, pdf = pixel_noise_cdf(qa[rest, None] - vr[other], a[other, None], s[other, None])
+                cdf_mean[rest], dens[rest] = cdf.mean(axis=1), pdf.mean(axis=1)
+            resid = cdf_mean - p
+            lo[act] = np.where(resid < 0, qa, lo[act])
+            hi[act] = np.where(resid >= 0, qa, hi[act])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                newton = resid / dens
+                # Halley: the Newton step divided by 1 − f·f''/(2f'²), where that factor is within 0.5..2
+                factor = 1.0 - newton * slope / (2.0 * dens)
+                step = qa - np.where((factor >= 0.5) & (factor <= 2.0), newton / factor, newton)
+            inside = (dens > 0) & (step > lo[act]) & (step < hi[act])
+            new = np.where(inside, step, 0.5 * (lo[act] + hi[act]))
+            q[act] = new
+            done = (np.abs(new - qa) <= SOLVER_RTOL * scale[act]) | (hi[act] - lo[act] <= SOLVER_RTOL * scale[act])
+            act = act[~done]
+            if act.size == 0:
+                break
+        out[j, rows] = q
+    return out
+
+
+SOLVER_BLOCK = 16_384  # elements per block of the fused noise CDF (a few such float64 buffers stay in cache)
+
+
+def mixed_cdf_means(q: np.ndarray, values: np.ndarray, rows: np.ndarray, alpha: np.ndarray,
+                     sigma: np.ndarray, regime: str = "mixed") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row means over b of :func:`greensink.uncertainty.mixed_noise_cdf` (CDF clipped to 0..1 and density
+    floored at 0 per element, as there), and of the density's derivative (for Halley steps; it comes almost
+    free: the closed form's second derivative is the tent's second difference of Φ, already evaluated),
+    at w = q_i − values[rows_i, b], α = alpha[rows_i], σ = sigma[rows_i]:
+    the solver's inner loop, the same formula fused into blocks of :data:`SOLVER_BLOCK` elements with
+    reused buffers, so the temporaries stay in cache and no (rows, B) array is gathered (about twice as
+    fast as the unfused form; equal to it up to rounding). ``regime``: ``mixed`` (α > 0 and σ > 0, the closed
+    form), ``normal`` (σ negligible: Φ(w/α) and φ(w/α)/α) or ``triangular`` (α negligible, σ > 0: the tent's
+    CDF and density), the regimes of :func:`greensink.uncertainty.pixel_noise_cdf`."""
+    from scipy.special import ndtr
+
+    from greensink.uncertainty import TRIANGULAR_HALF_WIDTH
+
+    n, n_b = rows.size, values.shape[1]
+    step = max(1, SOLVER_BLOCK // n_b)
+    cdf, pdf, dpdf = np.empty(n), np.empty(n), np.empty(n)
+    buf = np.empty((8, min(step, n), n_b))
+    k_phi = 1.0 / math.sqrt(2.0 * math.pi)
+    for r0 in range(0, n, step):
+        r1 = min(r0 + step, n)
+        x0, x, big, t, tmp, g0, g1, g2 = (b[: r1 - r0] for b in buf)
+        sel = rows[r0:r1]
+        if regime == "triangular":  # u = w/(σc) in -1..1: (1 + u)²/2 below 0, 1 − (1 − u)²/2 above, density (1 − |u|)/(σc)
+            sc = sigma[sel, None] * TRIANGULAR_HALF_WIDTH
+            np.subtract(q[r0:r1, None], values[sel], out=x0)
+            x0 /= sc
+            np.clip(x0, -1.0, 1.0, out=x0)
+            np.abs(x0, out=t)
+            np.subtract(1.0, t, out=x)  # 1 − |u|
+            np.multiply(x, x, out=g2)
+            g2 *= 0.5
+            pos = x0 > 0
+            np.subtract(1.0, g2, out=g2, where=pos)  # 1 − (1 − u)²/2 above 0; (1 + u)²/2 = (1 − |u|)²/2 below
+            np.divide(x, sc, out=g1)
+            np.sign(x0, out=g0)  # the density's slope: −sign(u)/(σc)² inside the tent, 0 outside
+            g0[t >= 1.0] = 0.0
+            g0 /= -(sc * sc)
+            cdf[r0:r1] = g2.mean(axis=1)
+            pdf[r0:r1] = g1.mean(axis=1)
+            dpdf[r0:r1] = g0.mean(axis=1)
+            continue
+        inv_a = 1.0 / alpha[sel, None]
+        d = (sigma[sel, None] * TRIANGULAR_HALF_WIDTH) * inv_a
+        np.subtract(q[r0:r1, None], values[sel], out=x0)
+        x0 *= inv_a
+        if regime == "normal":
+            ndtr(x0, out=g2)
+            np.multiply(x0, x0, out=t)
+            t *= -0.5
+            np.exp(t, out=g1)
+            g1 *= k_phi * inv_a
+            np.multiply(x0, g1, out=g0)  # the density's slope: −x φ(x)/α²
+            g0 *= -inv_a
+            cdf[r0:r1] = g2.mean(axis=1)
+            pdf[r0:r1] = g1.mean(axis=1)
+            dpdf[r0:r1] = g0.mean(axis=1)
+            continue
+        g0.fill(0.0)
+        g1.fill(0.0)
+        g2.fill(0.0)
+        for weight, shift in ((1.0, d), (-2.0, None), (1.0, -d)):
+            if shift is None:
+                x[...] = x0
+            else:
+                np.add(x0, shift, out=x)
+            ndtr(x, out=big)  # Φ(x)
+            if weight != 1.0:
+                np.multiply(big, weight, out=tmp)
+                g0 += tmp
+            else:
+                g0 += big
+            np.multiply(x, x, out=t)
+            t *= -0.5
+            np.exp(t, out=t)
+            t *= k_phi  # φ(x)
+            np.multiply(x, big, out=tmp)
+            t += tmp  # Ψ₁(x) = xΦ(x) + φ(x)
+            np.multiply(x, t, out=x)
+            x += big  # 2Ψ₂(x) = x Ψ₁(x) + Φ(x)
+            if weight != 1.0:
+                t *= weight
+                x *= weight
+            g1 += t
+            g2 += x
+        k2 = 1.0 / (d * d)
+        g2 *= 0.5 * k2
+        np.clip(g2, 0.0, 1.0, out=g2)
+        g1 *= k2 * inv_a
+        np.maximum(g1, 0.0, out=g1)
+        g0 *= k2 * inv_a * inv_a
+        cdf[r0:r1] = g2.mean(axis=1)
+        pdf[r0:r1] = g1.mean(axis=1)
+        dpdf[r0:r1] = g0.mean(axis=1)
+    return cdf, pdf, dpdf
+
+
+class IntervalTable:
+    """The per-pixel interval of pixels of one green-space type, by table (``uncertainty.pixel_interval:
+    tabulated``, docs/method.md).
+
+    A pixel of one type with fraction f, gate g (0/1), one-predictor curve draws v_b(x) (floored at 0) and
+    noise has draws max(0, f·(v_b(x) + α(x)·F + σ·Z)) with α(x) = sd_field·v(x) (the correlated residual
+    field, types fitted to plots) and σ² = (sd_nugget·v(x))² + (v′(x)·se)² + (sd_edge·v(x)/f)² (nugget,
+    NDVI error, edge shift; each only where on). Its percentiles are f·Q(x, σ), floored at 0, times g.
+    Per (type, model variant) the table holds the draws' mean m and κ = √(variance + α²) at nodes u_i of
+    :data:`TABLE_AXES` (u = x, or ln x for the logarithmic and power forms), and R = (Q − m)/(σ + κ) at
+    every ``TABLE_X_STRIDE``-th node (every node without noise) and t_j = σ/(σ + κ) of ``TABLE_T_NODES``
+    nodes in 0..1, so a pixel is m(u) + (σ + κ(u))·R(u, t), each interpolated linearly; R is the
+    triangular's quantile at t = 1. Nodes are computed when a pixel first needs them
+    (:func:`mixture_quantiles`), each from its own u alone, so the result does not depend on strips."""
+
+    def __init__(self, models: Mapping, types: Sequence[str], noise: Noise | None, interval_pct: float) -> None:
+        if noise is not None and noise.spec.paired:
+            raise ValueError("IntervalTable serves one year's carbon map; paired years draw their noise")
+        from greensink.uncertainty import triangular_quantile
+
+        self.type_models = type_records(models, types)
+        self.specs = [model_variants(m) for m in self.type_models]
+        self.probs = interval_quantiles(interval_pct)
+        self.noise = noise if noise is not None and noise.active else None
+        self.t = np.linspace(0.0, 1.0, TABLE_T_NODES) if self.noise is not None else np.zeros(1)
+        self.stride = TABLE_X_STRIDE if self.noise is not None else 1
+        self.z_tri = np.array([triangular_quantile(p) for p in self.probs])
+        self._tables: dict[tuple[int, int], dict] = {}
+
+    def on(self, k: int) -> bool:
+        """Whether type k's draws vary (its curve or table source is on)."""
+        spec = self.noise.spec if self.noise is not None else None
+        plots = self.type_models[k].source == "plots"
+        return spec is None or (spec.curve if plots else spec.table)
+
+    def tabulable(self, k: int, i: int) -> bool:
+        preds, form = self.specs[k][i][0], self.specs[k][i][1]
+        return form == "constant" or (len(preds) == 1 and preds[0] in TABLE_AXES)
+
+    def _table(self, k: int, i: int) -> dict:
+        key = (k, i)
+        if key not in self._tables:
+            preds, form = self.specs[k][i][0], self.specs[k][i][1]
+            logx = form in ("logarithmic", "power")
+            if form == "constant":
+                u0, u1, step = 0.0, 1.0, 1.0
+            else:
+                x0, x1, step = TABLE_AXES[preds[0]]
+                u0, u1 = (math.log(X_MIN_LOG), math.log(x1)) if logx else (x0, x1)
+                step = TABLE_LOG_STEP if logx else step
+            n = int(math.floor((u1 - u0) / step + 1e-9)) + 1
+            nr = (n - 1) // self.stride + 1
+            self._tables[key] = {"u0": u0, "step": step, "n": n, "logx": logx, "done": np.zeros(n, dtype=bool),
+                                 "m": np.zeros(n), "kappa": np.zeros(n), "rdone": np.zeros(nr, dtype=bool),
+                                 "nr": nr, "r": np.zeros((nr, self.t.size, len(self.probs))),
+                                 "zeros": np.zeros(nr, dtype=np.int64), "rf": None, "rfdone": np.zeros(n, dtype=bool)}
+        return self._tables[key]
+
+    def _draws(self, k: int, i: int, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(draws (nodes, B), α, m, κ) at fine nodes."""
+        tab = self._table(k, i)
+        preds, form, params, boot = self.specs[k][i]
+        u = tab["u0"] + nodes * tab["step"]
+        x = np.exp(u) if tab["logx"] else u
+        est = np.maximum(predict(form, params, x, preds), 0.0)
+        vals = (np.maximum(predict(form, boot, x, preds), 0.0).T if self.on(k)
+                else np.repeat(est[:, None], boot.shape[0], axis=1))
+        alpha = np.zeros(nodes.size)
+        if self.noise is not None and self.type_models[k].source == "plots":
+            alpha = self.noise.sd_field * est
+        m = vals.mean(axis=1)
+        kappa = np.sqrt(vals.var(axis=1) + alpha * alpha)
+        tiny = 1e-12 * (1.0 + np.abs(m))
+        return vals, alpha, m, np.where(kappa > tiny, kappa, tiny)
+
+    def _fill(self, k: int, i: int, nodes: np.ndarray, rnodes: np.ndarray) -> None:
+        """Compute the table's missing fine ``nodes`` (m, κ) and R nodes ``rnodes``."""
+        tab = self._table(k, i)
+        nodes = np.unique(nodes)
+        nodes = nodes[~tab["done"][nodes]]
+        if nodes.size:
+            _, _, tab["m"][nodes], tab["kappa"][nodes] = self._draws(k, i, nodes)
+            tab["done"][nodes] = True
+        rnodes = np.unique(rnodes)
+        rnodes = rnodes[~tab["rdone"][rnodes]]
+        if rnodes.size == 0:
+            return
+        vals, alpha, m, kappa = self._draws(k, i, rnodes * self.stride)
+        tab["r"][rnodes], tab["rdone"][rnodes] = self._r(vals, alpha, m, kappa), True
+        tab["zeros"][rnodes] = (vals == 0).sum(axis=1)
+
+    def _fine_r(self, k: int, i: int, nodes: np.ndarray) -> np.ndarray:
+        """R at fine nodes (cells where draws reach the floor at 0 between two R nodes: R changes fast there)."""
+        tab = self._table(k, i)
+        if tab["rf"] is None:
+            tab["rf"] = np.zeros((tab["n"], *tab["r"].shape[1:]))
+        new = np.unique(nodes)
+        new = new[~tab["rfdone"][new]]
+        if new.size:
+            tab["rf"][new], tab["rfdone"][new] = self._r(*self._draws(k, i, new)), True
+        return tab["rf"][nodes]
+
+    def _r(self, vals: np.ndarray, alpha: np.ndarray, m: np.ndarray, kappa: np.ndarray) -> np.ndarray:
+        """R (nodes, t, P) from the nodes' draws: t = 0 (σ = 0), then every t strictly between 0 and 1 in one
+        solver call (rows t-major; each row started from its Cornish-Fisher quantile)."""
+        n, nt, n_p = m.size, self.t.size, len(self.probs)
+        r = np.empty((n, nt, n_p))
+        r0 = ((mixture_quantiles(vals, alpha, np.zeros(n), self.probs) - m) / kappa).T  # (nodes, P) at t = 0
+        r[:, 0, :] = r0
+        r[:, self.t >= 1.0, :] = self.z_tri
+        mid = np.flatnonzero((self.t > 0.0) & (self.t < 1.0))
+        if n == 0 or mid.size == 0:
+            return r
+        t = self.t[mid]
+        sigma = (kappa[None, :] * (t / (1.0 - t))[:, None]).reshape(-1)  # (t, nodes) flattened
+        scale = sigma + np.tile(kappa, mid.size)
+        mm = np.tile(m, mid.size)
+        q = mixture_quantiles(np.tile(vals, (mid.size, 1)), np.tile(alpha, mid.size), sigma, self.probs)
+        r[:, mid, :] = ((q - mm) / scale).T.reshape(mid.size, n, n_p).transpose(1, 0, 2)
+        return r
+
+    def lookup(self, k: int, i: int, x: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(quantiles (P, n) of v_b(x) + α(x)F + σZ, mask of the pixels inside the table); NaN outside."""
+        tab = self._table(k, i)
+        x = np.asarray(x, dtype=np.float64)
+        if self.specs[k][i][1] == "constant":
+            x = np.zeros_like(x)
+        elif tab["logx"]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x = np.log(np.maximum(x, X_MIN_LOG))
+        pos = (x - tab["u0"]) / tab["step"]
+        n, nr, st = tab["n"], tab["nr"], self.stride
+        top = (nr - 1) * st  # the last fine node with an R node
+        inside = np.isfinite(pos) & (pos >= 0) & (pos <= top)
+        out = np.full((len(self.probs), x.size), np.nan)
+        if not inside.any():
+            return out, inside
+        pos = pos[inside]
+        ix = np.minimum(np.floor(pos).astype(np.int64), max(n - 2, 0))
+        ix1 = np.minimum(ix + 1, n - 1)
+        wx = pos - ix
+        rpos = pos / st
+        jr = np.minimum(np.floor(rpos).astype(np.int64), max(nr - 2, 0))
+        jr1 = np.minimum(jr + 1, nr - 1)
+        wr = (rpos - jr)[:, None]
+        self._fill(k, i, np.concatenate([ix, ix1]), np.concatenate([jr, jr1]))
+        m = tab["m"][ix] * (1 - wx) + tab["m"][ix1] * wx
+        kappa = tab["kappa"][ix] * (1 - wx) + tab["kappa"][ix1] * wx
+        s = np.asarray(sigma, dtype=np.float64)[inside] if np.ndim(sigma) else np.full(pos.size, float(sigma))
+        nt = self.t.size
+        r = tab["r"]
+        if nt == 1:
+            rv = r[jr, 0] * (1 - wr) + r[jr1, 0] * wr
+        else:
+            tt = s / (s + kappa) * (nt - 1)
+            jt = np.minimum(np.floor(tt).astype(np.int64), nt - 2)
+            wt = (tt - jt)[:, None]
+            # R (n, P) at the cell's two R nodes (a, b) and the pixel's two t nodes (0, 1), gathered directly
+            a0, a1, b0, b1 = r[jr, jt], r[jr, jt + 1], r[jr1, jt], r[jr1, jt + 1]
+            kink = tab["zeros"][jr] != tab["zeros"][jr1]
+            if st > 1 and kink.any():  # some draws reach 0 inside the cell: the fine nodes instead
+                kk = np.flatnonzero(kink)
+                rk = np.arange(kk.size)
+                fa, fb = self._fine_r(k, i, ix[kk]), self._fine_r(k, i, ix1[kk])
+                a0[kk], a1[kk], b0[kk], b1[kk] = fa[rk, jt[kk]], fa[rk, jt[kk] + 1], fb[rk, jt[kk]], fb[rk, jt[kk] + 1]
+                wr = np.where(kink[:, None], wx[:, None], wr)
+            rv = (a0 * (1 - wr) + b0 * wr) * (1 - wt) + (a1 * (1 - wr) + b1 * wr) * wt
+        out[:, inside] = (m[:, None] + (s + kappa)[:, None] * rv).T
+        return out, inside
+
+
+def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
+                  table: IntervalTable, noise: Noise | None = None, row0: int = 0,
+                  chunk_pixels: int = CHUNK_PIXELS) -> np.ndarray:
+    """(3, rows, cols) float32 like :func:`density_map` of :func:`pixel_function`, its bands 2–3 the
+    percentiles of the draws' distribution in closed form (``uncertainty.pixel_interval: tabulated``):
+    pixels of one type through ``table`` (:class:`IntervalTable`); pixels of several types, of a model with
+    several predictors or with a predictor outside the table, from their curve and table draws and the
+    noise's closed form (:func:`pixel_function` ``closed_form``, :func:`mixture_quantiles`). The estimate
+    band is :func:`density_map`'s, bit for bit."""
+    n_types = len(types)
+    shape = fractions.shape[1:]
+    frac = fractions.reshape(n_types, -1)
+    layers = predictor_layers(predictors)
+    ndvi, ndvi_se = layers.get("ndvi"), layers.get("ndvi_se")
+    spec = noise.spec if noise is not None and noise.active else None
+    if spec is not None and spec.ndvi and ndvi_se is None:
+        raise ModelError("the NDVI error source needs the 'ndvi_se' raster (results/{year}/ndvi_se.tif). "
+                         "Got none. Pass it, or set uncertainty.ndvi.enabled: false.")
+    out = np.zeros((3, frac.shape[1]), dtype=np.float32)  # float32 as written (rounding is monotone: the clamp below is the same)
+    active = typed_pixels(fractions)
+    n_of = (frac[:, active] > 0).sum(axis=0)
+    slow = [active[n_of > 1]]
+    single = active[n_of == 1]
+    owner = np.argmax(frac[:, single] > 0, axis=0)
+    sd_edge = noise.edge_sd_frac() if spec is not None and spec.position_sd_m > 0 else 0.0
+    for k in range(n_types):
+        tm = table.type_models[k]
+        plots = tm.source == "plots"
+        for idx in iter_chunks(single[owner == k], chunk_pixels):
+            f = frac[k, idx].astype(np.float64)
+            est = np.zeros(idx.size)
+            band = np.full((2, idx.size), np.nan)
+            todo = np.ones(idx.size, dtype=bool)
+            gate = ndvi_gate(tm, ndvi, idx)
+            for i, (preds, form, params, _boot), use, xu in served_variants(table.specs[k], layers, idx, todo, observed_pixels(layers, idx),
+                                                                  tm.ndvi_min is not None):
+                if not use.any():
+                    continue
+                g = gate if np.isscalar(gate) else gate[use]
+                v = g * np.maximum(predict(form, params, xu, preds), 0.0)
+                est[use] += f[use] * v
+                if not table.tabulable(k, i):
+                    slow.append(idx[use])
+                    continue
+                sig2 = np.zeros(v.size)
+                if spec is not None:
+                    if plots:
+                        sig2 += (noise.sd_nugget * v) ** 2
+                    if spec.ndvi and "ndvi" in preds and form != "constant":
+                        sig2 += (ndvi_slope(form, params, xu, preds, g) * np.nan_to_num(ndvi_se[idx[use]])) ** 2
+                    if sd_edge > 0:
+                        fu = f[use]
+                        cut = (fu > 1e-6) & (fu < 1 - 1e-6)
+                        sig2 += np.where(cut, (sd_edge * v / np.where(cut, fu, 1.0)) ** 2, 0.0)
+                q, inside = table.lookup(k, i, xu, np.sqrt(sig2))
+                band[:, use] = g * np.maximum(f[use] * q, 0.0)
+                if not inside.all():
+                    slow.append(idx[use][~inside])
+            est[todo] = np.nan
+            out[0, idx] = est
+            out[1:, idx] = band
+    slow_idx = np.sort(np.concatenate(slow))
+    if slow_idx.size:
+        fn = pixel_function(models, types, fractions, predictors, noise=noise, row0=row0, closed_form=True)
+        for idx in iter_chunks(slow_idx, chunk_pixels):
+            est, draws, alpha, sigma = fn(idx)
+            out[0, idx] = est
+            ok = np.isfinite(est)
+            band = np.full((2, idx.size), np.nan)
+            if ok.any():
+                band[:, ok] = np.maximum(mixture_quantiles(draws[:, ok].T, alpha[ok], sigma[ok], table.probs), 0.0)
+            out[1:, idx] = band
+    # the table's interpolation (within its stated tolerance) can put a bound a hair past an estimate that sits on
+    # it (e.g. a floored curve at 0): the band holds the estimate, as the exact path's percentiles of draws do
+    known = np.isfinite(out[1])
+    np.minimum(out[1], out[0], out=out[1], where=known)  # in place where known (no masked copies)
+    np.maximum(out[2], out[0], out=out[2], where=known)
+    return out.reshape(3, *shape)

@@ -1,0 +1,169 @@
+"""Carbon maps: the (estimate, lower, upper) bands of a pixel function over a grid (:func:`density_map`)
+and the carbon stage streamed by row strips into carbon.tif (:func:`carbon_map_streamed`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from rasterio.windows import Window
+
+from greensink import io as gio
+from greensink.carbon.interval import INTERVAL_METHODS, IntervalTable, interval_quantiles, tabulated_map
+from greensink.carbon.pixels import CHUNK_PIXELS, PixelFn, iter_chunks, pixel_function, typed_pixels
+from greensink.carbon.stats import add_use_counts, model_use_counts, use_stats_from_counts
+from greensink.errors import InputDataError, ModelError
+from greensink.model import type_record, used_predictors
+from greensink.uncertainty import Noise, NoiseSpec
+
+STRIP_PIXELS = 1 << 22  # about 4 Mpx per streamed row strip (see strip_rows_for)
+
+
+def density_map(fn: PixelFn, active: np.ndarray, shape: tuple[int, int], interval_pct: float = 90.0,
+                fill: float = 0.0, chunk_pixels: int = CHUNK_PIXELS) -> np.ndarray:
+    """(3, rows, cols) float32: estimate, lower, upper; ``fill`` outside the active pixels."""
+    out = np.full((3, shape[0] * shape[1]), fill, dtype=np.float32)
+    qlo, qhi = interval_quantiles(interval_pct)
+    for idx in iter_chunks(active, chunk_pixels):
+        est, draws = fn(idx)
+        out[0, idx] = est
+        ok = np.isfinite(est)
+        lo = np.full(idx.size, np.nan)
+        hi = np.full(idx.size, np.nan)
+        if ok.any():
+            lo[ok], hi[ok] = np.quantile(draws[:, ok], [qlo, qhi], axis=0)
+        out[1, idx], out[2, idx] = lo, hi
+    return out.reshape(3, *shape)
+
+
+# ----------------------------------------------------------------------------- streamed stage
+
+
+def carbon_band_names(interval_pct: float) -> list[str]:
+    """Band names of carbon.tif: the estimate and the interval's lower and upper percentiles
+    (90 -> carbon_t_ha, carbon_t_ha_p5, carbon_t_ha_p95)."""
+    lo, hi = int(round((100 - interval_pct) / 2)), int(round(100 - (100 - interval_pct) / 2))
+    return ["carbon_t_ha", f"carbon_t_ha_p{lo}", f"carbon_t_ha_p{hi}"]
+
+
+def strip_rows_for(width: int, strip_pixels: int = STRIP_PIXELS) -> int:
+    """Rows per streamed strip of a grid ``width`` columns wide: about ``strip_pixels`` pixels,
+    rounded to the nearest multiple of 512 rows (whole tile rows of the written COG, so no tile
+    is encoded twice) when that many rows are at least 256, else as many rows as fit (at least 1).
+    A strip is thus between half and twice ``strip_pixels``: 512 rows of a 10980-pixel
+    Sentinel-2 tile (5.6 Mpx)."""
+    rows = max(1, strip_pixels // max(width, 1))
+    return max(512, 512 * round(rows / 512)) if rows >= 256 else rows
+
+
+def _strips(path: str | Path, bands: int | list[int], height: int, width: int,
+            strip_rows: int) -> Iterator[tuple[slice, np.ndarray]]:
+    """(row slice, block) of successive row strips, each read by :func:`greensink.io.read_raster`
+    (the reader of the whole-raster path, so a strip has exactly the values of those rows)."""
+    for r in range(0, height, strip_rows):
+        h = min(strip_rows, height - r)
+        yield slice(r, r + h), gio.read_raster(path, bands=bands, window=Window(0, r, width, h))
+
+
+def carbon_map_streamed(
+    models: dict,
+    types: Sequence[str],
+    fractions_path: str | Path,
+    predictor_paths: Mapping[str, str | Path],
+    out_path: str | Path,
+    *,
+    interval_pct: float = 90.0,
+    compress: str = "zstd",
+    strip_rows: int | None = None,
+    chunk_pixels: int = CHUNK_PIXELS,
+    progress: Callable[[int, int], None] | None = None,
+    noise: NoiseSpec | None = None,
+    ndvi_se_path: str | Path | None = None,
+    interval_method: str = "exact",
+) -> dict:
+    """The carbon stage, streamed by row strips: writes the (estimate, lower, upper) map of
+    :func:`density_map` to ``out_path`` and returns the content of carbon.json
+    (``total_t``, ``typed_pixels``, ``types``: the :func:`model_use_stats`).
+
+    ``fractions_path`` has one band per type of ``types`` (in that order); ``predictor_paths``
+    maps predictor names to rasters on the same grid (``ndvi`` always, the others the models
+    use: :func:`greensink.model.used_predictors`; extra entries are not read). The grid is
+    ``predictor_paths["ndvi"]``'s. Each strip of ``strip_rows`` rows (default
+    :func:`strip_rows_for` the grid width) is evaluated with :func:`pixel_function` and
+    :func:`density_map` and written through :func:`greensink.io.raster_writer`, so an error
+    leaves no file behind. ``total_t`` is the sum of the written estimate band (float32 values,
+    summed in float64) × pixel area; the statistics are exact counts summed over the strips.
+
+    ``noise`` adds the other error sources to the draws of bands 2–3 (:mod:`greensink.uncertainty`;
+    its grid size is taken from the grid here), ``ndvi_se_path`` is the NDVI standard error raster
+    its NDVI source needs. Their random numbers depend on the pixel, never on the strip.
+
+    ``interval_method`` (:data:`INTERVAL_METHODS`): ``exact`` evaluates and sorts every draw at every typed
+    pixel (:func:`density_map`); ``tabulated`` takes the percentiles of the same draws' distribution in
+    closed form (:func:`tabulated_map`, one :class:`IntervalTable` for the whole grid), the noise's random
+    numbers never drawn; the estimate band is the same either way."""
+    if interval_method not in INTERVAL_METHODS:
+        raise ValueError(f"interval_method must be one of {INTERVAL_METHODS}. Got {interval_method!r}.")
+    types = list(types)
+    grid = gio.read_grid(predictor_paths["ndvi"])
+    names = used_predictors(models, types)
+    missing = [q for q in names if q not in predictor_paths]
+    if missing:
+        raise ModelError(
+            f"predictor raster(s) {missing} are needed by a fitted model. Got only {sorted(predictor_paths)} instead. "
+            "Pass every raster of model.predictors (results/{year}/<name>.tif)."
+        )
+    paths = {"fractions": fractions_path, **{q: predictor_paths[q] for q in names}}
+    for label, path in paths.items():
+        other = gio.read_grid(path)
+        if other.shape != grid.shape:
+            raise InputDataError(f"{path}: {other.height} × {other.width} pixels, but the grid of "
+                                 f"{predictor_paths['ndvi']} is {grid.height} × {grid.width}. "
+                                 f"The {label} raster must be on the run's grid; rerun the stage that wrote it.")
+    with gio.open_raster(fractions_path) as src:
+        if src.count != len(types):
+            raise InputDataError(f"{fractions_path}: {src.count} band(s), but there are {len(types)} types {types}. "
+                                 "Rerun the types rule (results/types/fractions.tif) for this configuration.")
+    rows = strip_rows or strip_rows_for(grid.width)
+    if rows < 1:
+        raise ValueError(f"strip_rows must be >= 1. Got {strip_rows}.")
+    readers = [_strips(fractions_path, list(range(1, len(types) + 1)), grid.height, grid.width, rows)]
+    readers += [_strips(predictor_paths[q], 1, grid.height, grid.width, rows) for q in names]
+    noisy = None
+    if noise is not None:
+        noise = dataclasses.replace(noise, width=grid.width, height=grid.height)
+        noisy = Noise(noise, type_record(models, types[0]).bootstrap.shape[0])
+        if noise.ndvi:
+            if ndvi_se_path is None:
+                raise ModelError("the NDVI error source (uncertainty.ndvi) needs results/{year}/ndvi_se.tif. Got none.")
+            names = [*names, "ndvi_se"]
+            readers.append(_strips(ndvi_se_path, 1, grid.height, grid.width, rows))
+    n_strips = math.ceil(grid.height / rows)
+    table = IntervalTable(models, types, noisy, interval_pct) if interval_method == "tabulated" else None
+    total = 0.0
+    typed = 0
+    counts: dict = {}
+    with gio.raster_writer(out_path, grid, 3, band_names=carbon_band_names(interval_pct), compress=compress,
+                           tags={"units": "t C/ha", "interval_pct": interval_pct}) as out:
+        for i, ((sl, frac), *preds) in enumerate(zip(*readers, strict=True)):
+            # float64 once per strip (the pixel functions work in float64 and would each convert the rasters again)
+            layers = {q: block.reshape(-1).astype(np.float64) for q, (_, block) in zip(names, preds, strict=True)}
+            shape = (sl.stop - sl.start, grid.width)
+            active = typed_pixels(frac)
+            if table is not None:
+                block = tabulated_map(models, types, frac, layers, table, noise=noisy, row0=sl.start,
+                                      chunk_pixels=chunk_pixels)
+            else:
+                fn = pixel_function(models, types, frac, layers, noise=noisy, row0=sl.start)
+                block = density_map(fn, active, shape, interval_pct, chunk_pixels=chunk_pixels)
+            out.write(block, sl.start)
+            est = block[0]
+            total += float(est[np.isfinite(est)].sum(dtype=np.float64))
+            typed += int(active.size)
+            add_use_counts(counts, model_use_counts(models, types, frac, {q: layers[q] for q in layers if q != "ndvi_se"}))
+            if progress:
+                progress(i + 1, n_strips)
+    return {"total_t": total * grid.pixel_area_ha, "typed_pixels": typed, "types": use_stats_from_counts(counts)}
