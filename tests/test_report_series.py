@@ -455,3 +455,43 @@ def test_trend_table_marks_the_partly_observed_zone_with_its_observed_trend():
     assert [t[-2:] for t in text.values()] == [["10.0", "11.0"]] * 4
     assert 'id="trend-partly-definition"' in html
     assert "1 of 4 zones were partly seen: their trend includes filled-in land." in html
+
+
+def test_baseline_report_shows_no_partly_observed_trend(baseline_run, tmp_path):
+    """The baseline's trend tables (every zone seen every year there) rendered through run_report, as rule report
+    calls it, with the trend products: no ◐ in any trend table, every share "100.0 %" or "—" (no typed land) and
+    the trend of the land seen every year equal to the trend."""
+    from greensink.config import load_schema, read_yaml, with_defaults
+    from greensink.report import run_report
+    from greensink.tiers import VEG, VEG_NAME
+
+    cfg = with_defaults(read_yaml(baseline_run / "config.yaml"), load_schema())
+    years = sorted(int(y) for y in cfg["years"])
+    levels = [z["level"] for z in cfg["zones"]]
+    r = baseline_run / "results"
+    pairs = sorted(tuple(int(v) for v in d.name.split("_")) for d in (r / "change").iterdir()
+                   if d.name[:4].isdigit() and "_" in d.name)
+    trend = [*sorted((r / "change/trend/zones").glob("*.gpkg")), r / "change/trend/trend.json"]
+    html = run_report(
+        tmp_path / "report.html", tables=[r / f"{y}/zones/{lv}.gpkg" for y in years for lv in levels],
+        change=[r / f"change/{y0}_{y1}/zones/{lv}.gpkg" for y0, y1 in pairs for lv in levels],
+        models=[r / f"{y}/model/models.json" for y in years], carbon=[r / f"{y}/carbon.tif" for y in years],
+        sinks=[r / f"change/{y0}_{y1}/sink.tif" for y0, y1 in pairs], provenance=r / "provenance.json",
+        grid=r / "zones/grid.json", nesting=r / "zones/nesting.csv", targets=cfg["targets"],
+        template=Path(__file__).resolve().parents[1] / "reports/report.html.j2", years=years, pairs=pairs,
+        levels=levels, type_names=dict(cfg["greenspace"]["types"]) if cfg.get("greenspace") else {VEG: VEG_NAME},
+        interval_pct=cfg["carbon"]["interval_pct"], trend=trend)
+    tables = {t: v for t, v in parse(html).tables.items() if t.startswith("trend-")}
+    assert len(tables) == min(len(levels), 3)
+    for table_id, table in tables.items():
+        src = _csv(r / f"change/trend/zones/{table_id[len('trend-'):]}.csv").set_index("zone_id")
+        assert not src["trend_partly_observed"].fillna(False).astype(bool).any()  # the products say so too
+        headers = table[0][1]
+        seen, obs = headers.index(TREND_SEEN), headers.index(TREND_OBS)
+        for cls, cells in body_rows(table):
+            assert "◐" not in "".join(cells) and "partly" not in cls, (table_id, cells[1])
+            pct = src.loc[cells[1], "observed_all_pct"]
+            assert cells[seen] == (DASH if math.isnan(pct) else "100.0 %"), (table_id, cells[1])
+            assert cells[obs] == cells[3], (table_id, cells[1])  # whole: the land seen every year is the zone's
+    assert html.count("Every zone's green space was seen clearly in every year") == len(tables)
+    assert 'id="trend-partly-definition"' in html  # the "Seen every year" column explained, as in the change section
