@@ -89,6 +89,19 @@ def difference_function(fn0: PixelFn, fn1: PixelFn, years: float) -> PixelFn:
     return evaluate
 
 
+def observed_share(typed_ha, seen_ha, min_observed_pct: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per zone, the share (%) of its typed land ``typed_ha`` that was seen (``seen_ha``: in both years of a pair, or
+    in every year of a series; NaN for a zone without typed land), and whether that is too little to compare: a zone
+    with typed land of which nothing, or under ``min_observed_pct`` %, was seen."""
+    typed_ha = np.asarray(typed_ha, dtype=np.float64)
+    seen_ha = np.asarray(seen_ha, dtype=np.float64)
+    has_land = typed_ha > AREA_EPS_HA
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(has_land, np.minimum(100.0 * seen_ha / np.where(has_land, typed_ha, 1.0), 100.0), np.nan)
+    too_little = has_land & ~((seen_ha > AREA_EPS_HA) & (np.nan_to_num(pct) >= float(min_observed_pct)))
+    return pct, too_little
+
+
 def change_table(
     zones: gpd.GeoDataFrame, table0: pd.DataFrame, table1: pd.DataFrame, y0: int, y1: int,
     sink_sums: tuple[np.ndarray, np.ndarray], interval_pct: float = 90.0, no_net_loss_tolerance_ha: float = 0.0,
@@ -152,12 +165,8 @@ def change_table(
     unknown = ~(np.isfinite(out["carbon_t_from"].to_numpy(dtype=float)) & np.isfinite(out["carbon_t_to"].to_numpy(dtype=float)))
     if observed is not None:
         # a zone whose typed land was observed in both years on too little of it: its sink would be mostly fill
-        typed_ha = np.asarray(observed["typed_ha"], dtype=np.float64)
         both_ha = np.asarray(observed["observed_both_ha"], dtype=np.float64)
-        has_land = typed_ha > AREA_EPS_HA
-        with np.errstate(divide="ignore", invalid="ignore"):
-            both_pct = np.where(has_land, np.minimum(100.0 * both_ha / np.where(has_land, typed_ha, 1.0), 100.0), np.nan)
-        too_little = has_land & ~((both_ha > AREA_EPS_HA) & (np.nan_to_num(both_pct) >= float(min_observed_pct)))
+        both_pct, too_little = observed_share(observed["typed_ha"], both_ha, min_observed_pct)
         unknown = unknown | too_little
     for col in ("sink_t_yr", "sink_t_yr_lo", "sink_t_yr_hi"):
         out[col] = np.where(unknown, np.nan, out[col].to_numpy(dtype=float))
@@ -181,7 +190,7 @@ def change_table(
         with np.errstate(divide="ignore", invalid="ignore"):
             out["sink_observed_t_ha_yr"] = np.where(~unknown & (both_ha > AREA_EPS_HA),
                                                     est_b / np.where(both_ha > AREA_EPS_HA, both_ha, 1.0), np.nan)
-        out["sink_partly_observed"] = pd.array(has_land & ~(both_pct >= 100.0 - PCT_EPS), dtype="boolean")
+        out["sink_partly_observed"] = pd.array(np.isfinite(both_pct) & ~(both_pct >= 100.0 - PCT_EPS), dtype="boolean")  # NaN: no typed land
     out["green_area_ha_from"] = t0["green_area_ha"].to_numpy()
     out["green_area_ha_to"] = t1["green_area_ha"].to_numpy()
     out["green_area_change_ha"] = out["green_area_ha_to"] - out["green_area_ha_from"]

@@ -48,6 +48,7 @@ from greensink.change import (
     PCT_EPS,
     masked_matrices,
     observation_shares,
+    observed_share,
     partly_observed_zones,
     sink_classes,
 )
@@ -267,13 +268,9 @@ def zone_trend_table(zones: gpd.GeoDataFrame, tables: Sequence[pd.DataFrame], su
     out["trend_u_pct"] = np.where(np.isfinite(slope), u_pct(np.nan_to_num(draw_slopes), slope), np.nan)
     out["trend_co2e_t_yr"] = slope * CO2_PER_C
     if observed is not None:
-        typed_ha = np.asarray(observed["typed_ha"], dtype=np.float64)
         all_ha = np.asarray(observed["observed_all_ha"], dtype=np.float64)
-        has_land = typed_ha > AREA_EPS_HA
-        with np.errstate(divide="ignore", invalid="ignore"):
-            all_pct = np.where(has_land, np.minimum(100.0 * all_ha / np.where(has_land, typed_ha, 1.0), 100.0), np.nan)
         # too little land seen in every year: its trend would be a trend of a sliver, never 0 or of fills
-        too_little = has_land & ~((all_ha > AREA_EPS_HA) & (np.nan_to_num(all_pct) >= float(min_observed_pct)))
+        all_pct, too_little = observed_share(observed["typed_ha"], all_ha, min_observed_pct)
         if len(observed["sums"]) != len(years):
             raise ValueError(f"one observed zone sum per year is needed: {len(years)} years, {len(observed['sums'])} sums.")
         o_est = np.stack([np.where(k & ~too_little, e, np.nan) for k, (e, _) in zip(knowns, observed["sums"], strict=True)],
@@ -290,7 +287,7 @@ def zone_trend_table(zones: gpd.GeoDataFrame, tables: Sequence[pd.DataFrame], su
         with np.errstate(divide="ignore", invalid="ignore"):
             out["trend_observed_t_ha_yr"] = np.where(all_ha > AREA_EPS_HA, o_slope / np.where(all_ha > AREA_EPS_HA,
                                                                                                all_ha, 1.0), np.nan)
-        out["trend_partly_observed"] = pd.array(has_land & ~(all_pct >= 100.0 - PCT_EPS), dtype="boolean")
+        out["trend_partly_observed"] = pd.array(np.isfinite(all_pct) & ~(all_pct >= 100.0 - PCT_EPS), dtype="boolean")  # NaN: no typed land
     for year, s in zip(years, stocks, strict=True):
         out[f"carbon_t_{year}"] = s
     return gpd.GeoDataFrame(out, geometry=zones.geometry.values, crs=zones.crs)

@@ -41,9 +41,8 @@ from greensink.report.sinks import (
     TREND_PARTLY_TITLE,
     partly_observed_count,
     partly_observed_of,
-    seen_both_text,
 )
-from greensink.report.tables import known_sum
+from greensink.report.tables import known_sum, observed_cells
 from greensink.report.text import (
     DASH,
     LEVEL_NAMES_ZH,
@@ -241,16 +240,8 @@ def trend_observed_headers(interval: str) -> list[str]:
 def trend_observed_cells(r: Mapping[str, Any]) -> list[dict[str, str]]:
     """The share of a zone's green space seen clearly in every year ("◐ 62.5 %" where the trend includes filled
     land, "100.0 %", "—" where unknown) and the trend of that land alone with its interval
-    (``trend_observed_t_yr``; "—" where too little was seen every year)."""
-    seen = seen_both_text(r.get("observed_all_pct"))
-    if partly_observed_of(r, **TREND_PARTLY):
-        cells = [cell(f"{PARTLY_MARK} {seen}", "num partly", TREND_PARTLY_TITLE)]
-    else:
-        cells = [cell(seen, "num nodata" if seen == DASH else "num")]
-    obs = to_float(r.get("trend_observed_t_yr"))
-    dec = auto_decimals(obs) if math.isfinite(obs) else None
-    return [*cells, num_cell(obs, dec, sign=True),
-            cell(format_interval(r.get("trend_observed_t_yr_lo"), r.get("trend_observed_t_yr_hi"), dec), "num interval")]
+    (``trend_observed_t_yr``; "—" where too little was seen every year): :func:`greensink.report.tables.observed_cells`."""
+    return observed_cells(r, "trend_observed_t_yr", TREND_PARTLY_TITLE, **TREND_PARTLY)
 
 
 def partly_count_text(df: pd.DataFrame) -> dict[str, str] | None:

@@ -161,19 +161,25 @@ def sink_cells(r: Mapping[str, Any]) -> list[dict[str, str]]:
     return [shown, cell(format_interval(r.get("sink_t_yr_lo"), r.get("sink_t_yr_hi"), dec), "num interval")]
 
 
-def seen_both_cells(r: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The share of a zone's green-space land seen clearly in both years ("◐ 62.5 %" where the sink includes
-    filled land, "100.0 %", "—" where the zone has no typed land) and the sink of that land alone with its
-    interval (``sink_observed_t_yr``; "—" where nothing was seen in both years)."""
-    seen = seen_both_text(r.get("observed_both_pct"))
-    if partly_observed_of(r):
-        cells = [cell(f"{PARTLY_MARK} {seen}", "num partly", PARTLY_TITLE)]
+def observed_cells(r: Mapping[str, Any], estimate: str = "sink_observed_t_yr", title: str = PARTLY_TITLE,
+                   flag: str = "sink_partly_observed", pct_column: str = "observed_both_pct") -> list[dict[str, str]]:
+    """The share of a zone's green-space land seen clearly (``pct_column``: "◐ 62.5 %" where ``flag`` says the value
+    includes filled land, "100.0 %", "—" where the zone has no typed land) and the value of that land alone
+    (``estimate``) with its interval (``estimate``_lo/_hi; "—" where too little was seen)."""
+    seen = seen_both_text(r.get(pct_column))
+    if partly_observed_of(r, flag=flag, pct_column=pct_column):
+        cells = [cell(f"{PARTLY_MARK} {seen}", "num partly", title)]
     else:
         cells = [cell(seen, "num nodata" if seen == DASH else "num")]
-    obs = to_float(r.get("sink_observed_t_yr"))
+    obs = to_float(r.get(estimate))
     dec = auto_decimals(obs) if math.isfinite(obs) else None
     return [*cells, num_cell(obs, dec, sign=True),
-            cell(format_interval(r.get("sink_observed_t_yr_lo"), r.get("sink_observed_t_yr_hi"), dec), "num interval")]
+            cell(format_interval(r.get(f"{estimate}_lo"), r.get(f"{estimate}_hi"), dec), "num interval")]
+
+
+def seen_both_cells(r: Mapping[str, Any]) -> list[dict[str, str]]:
+    """A change-table row's share seen in both years and its sink over that land (:func:`observed_cells`)."""
+    return observed_cells(r)
 
 
 def change_row(r: pd.Series) -> dict[str, Any]:
