@@ -59,3 +59,14 @@ def vmhwm_mib() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def reset_vmhwm() -> bool:
+    """Reset this process's peak resident set size (``VmHWM``) to its current size, so that
+    :func:`vmhwm_mib` then reports the peak since this call (writes 5 to ``/proc/self/clear_refs``,
+    Linux ≥ 4.0). Returns False where that is not possible (the peak then stays the process's)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True

@@ -21,9 +21,12 @@ city) is computed once, untimed, and both methods start from it:
   :func:`~greensink.indicators.population_coverage_pct` (pieces of bounded size met through an
   STRtree), as the aggregate rule calls them.
 
-It also times :func:`greensink.aggregate.overlay_areas_m2` of the zones against a *dissolved*
-layer (all parks as one MultiPolygon feature, as a user's green-space file may come) against the
-old STRtree-only overlay. Each line prints both wall times, their ratio, the CPU times of the process
+It also times the other overlays the aggregate rule makes for a zone layer, against the old
+STRtree-only overlay: :func:`greensink.aggregate.overlay_areas_m2` of the zones against the
+green-space layer (here the parks, one feature each) and against a *dissolved* layer (all parks as
+one MultiPolygon feature, as a user's green-space file may come), and the people per zone
+(:func:`greensink.overlay.population_in_zones`). The service area, which the rule computes for each
+zone level, is timed on its own (new method only) and added to the rule's total. Each line prints both wall times, their ratio, the CPU times of the process
 (steadier than wall time on a shared machine) and the largest difference of
 the results (percentage points, or m² relative to the zone's area); the script exits with status 1
 if a difference exceeds 1e-9. The last line is ``zone overlays old/new time ratio at N zones: X``
@@ -33,8 +36,10 @@ With ``--sample N`` the old method, whose time grows as zones × city (737 s of 
 zones), runs only on N zones drawn at random (fixed seed) from each size larger than N: the new
 results of those zones (taken from the run over all zones) are compared with it, and the old
 time over all zones is extrapolated as its time on the sample × zones / N (the city, hence the
-old per-zone cost, is the same for the sample as for all zones). Each size prints the process's
-peak memory (VmHWM: the generated city, the service area and the overlays, whole process so far).
+old per-zone cost, is the same for the sample as for all zones). Each size prints its peak memory
+(VmHWM of the process, reset when the size starts where Linux allows it (``/proc/self/clear_refs``):
+the generated city, the service area and the overlays). The summary gives the new method's CPU time
+per zone at each size and its ratio to the smallest size's (1.0 when the time is linear in the zones).
 """
 
 from __future__ import annotations
@@ -52,10 +57,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # measure 
 import geopandas as gpd  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import shapely  # noqa: E402
-from _bench import machine_summary, vmhwm_mib  # noqa: E402  (benchmarks/_bench.py)
+from _bench import machine_summary, reset_vmhwm, vmhwm_mib  # noqa: E402  (benchmarks/_bench.py)
 
 from greensink.aggregate import overlay_areas_m2  # noqa: E402
 from greensink.indicators import population_coverage_pct, residential_coverage_pct, service_area  # noqa: E402
+from greensink.overlay import population_in_zones  # noqa: E402
 
 PARCEL_M = 150.0
 TOLERANCE = 1e-9
@@ -156,16 +162,17 @@ def sample_rows(args: tuple, picked: np.ndarray) -> tuple:
     return (args[0][picked], *args[1:])
 
 
-def run(n_zones: int, seed: int, sample: int | None = None) -> tuple[float, float, float, int, float, float]:
+def run(n_zones: int, seed: int, sample: int | None = None) -> tuple[float, float, float, int, float, float, float, bool]:
+    reset = reset_vmhwm()
     t_gen = time.perf_counter()
     zones, parks, residential, population = make_city(n_zones, seed)
-    t_sa, _, served = timed(service_area, parks)
+    t_sa, c_sa, served = timed(service_area, parks)
     t_gen = time.perf_counter() - t_gen
     extent_km = math.sqrt(len(zones)) * PARCEL_M / 1e3
     print(f"\n{len(zones)} zones, city {extent_km:.1f} km across, {len(parks)} parks, {len(residential)} residential "
           f"polygons, {len(population)} population polygons; service area {shapely.get_num_coordinates(served)} "
-          f"vertices ({t_sa:.2f} s, untimed below); generated in {t_gen:.1f} s, peak memory so far "
-          f"{vmhwm_mib():.0f} MiB", flush=True)
+          f"vertices ({t_sa:.2f} s, CPU {c_sa:.2f} s; both methods start from it); generated in {t_gen:.1f} s, peak "
+          f"memory {'since this size started' if reset else 'so far'} {vmhwm_mib():.0f} MiB", flush=True)
     picked = None
     if sample is not None and sample < len(zones):
         picked = np.sort(np.random.default_rng([seed, 99]).choice(len(zones), sample, replace=False))
@@ -179,6 +186,9 @@ def run(n_zones: int, seed: int, sample: int | None = None) -> tuple[float, floa
          (zones, population, "people", served), "pct"),
         ("overlay with a dissolved layer", old_overlay_areas_m2, overlay_areas_m2,
          (zones, np.array([shapely.union_all(parks)], dtype=object)), "area"),
+        ("green-space layer (features)", old_overlay_areas_m2, overlay_areas_m2,
+         (zones, np.asarray(parks, dtype=object)), "area"),
+        ("people per zone", old_population_in_zones, population_in_zones, (zones, population, "people"), "people"),
     ]
     for label, old, new, args, kind in rows:
         t_new, c_new, v_new = timed(new, *args)
@@ -191,6 +201,9 @@ def run(n_zones: int, seed: int, sample: int | None = None) -> tuple[float, floa
         if kind == "pct":
             diff = max_pct_diff(v_new, v_old)
             unit = "percentage points"
+        elif kind == "people":
+            diff = float(np.max(np.abs(v_new - v_old) / np.maximum(np.abs(v_old), 1.0), initial=0.0))
+            unit = "of the zone's people"
         else:
             zone_area = shapely.area(zones if picked is None else zones[picked])
             d = np.asarray(np.abs(v_new - v_old).max(axis=1).todense()).ravel() / zone_area
@@ -200,10 +213,13 @@ def run(n_zones: int, seed: int, sample: int | None = None) -> tuple[float, floa
         total_old, total_new, cpu_old, cpu_new = total_old + t_old, total_new + t_new, cpu_old + c_old, cpu_new + c_new
         print(f"  {label:32s} old {t_old:8.2f} s   new {t_new:7.2f} s   old/new {t_old / t_new:7.1f}   "
               f"(CPU {c_old:.2f} / {c_new:.2f} s = {c_old / c_new:.1f})   max difference {diff:.1e} {unit}", flush=True)
-    print(f"  {'all three':32s} old {total_old:8.2f} s   new {total_new:7.2f} s   old/new {total_old / total_new:7.1f}   "
+    print(f"  {'all overlays':32s} old {total_old:8.2f} s   new {total_new:7.2f} s   old/new {total_old / total_new:7.1f}   "
           f"(CPU {cpu_old:.2f} / {cpu_new:.2f} s = {cpu_old / cpu_new:.1f})   new: {1e6 * cpu_new / len(zones):.0f} µs CPU "
-          f"per zone; peak memory (VmHWM, process so far) {vmhwm_mib():.0f} MiB", flush=True)
-    return total_old, total_new, worst, len(zones), cpu_old, cpu_new
+          f"per zone", flush=True)
+    print(f"  {'with the service area (rule)':32s} new {total_new + t_sa:7.2f} s (CPU {cpu_new + c_sa:.2f} s): "
+          f"{1e6 * (cpu_new + c_sa) / len(zones):.0f} µs CPU per zone; peak memory "
+          f"(VmHWM, {'this size' if reset else 'process so far'}) {vmhwm_mib():.0f} MiB", flush=True)
+    return total_old, total_new, worst, len(zones), cpu_old, cpu_new, c_sa, reset
 
 
 def main(argv=None) -> int:
@@ -225,12 +241,17 @@ def main(argv=None) -> int:
     worst = max(r[2] for r in results.values())
     print(f"load average at end {os.getloadavg()[0]:.1f}")
     print(f"\nagreement: {'PASS' if worst <= TOLERANCE else 'FAIL'} (max difference {worst:.1e}, tolerance {TOLERANCE:g})")
-    for t_old, t_new, _, count, c_old, c_new in results.values():
+    first = results[sizes[0]]
+    per_zone0, rule_zone0 = first[5] / first[3], (first[5] + first[6]) / first[3]
+    for t_old, t_new, _, count, c_old, c_new, c_sa, _ in results.values():
         print(f"{count} zones: old {t_old:.2f} s, new {t_new:.2f} s, old/new {t_old / t_new:.1f} "
-              f"(CPU old {c_old:.2f} s, new {c_new:.2f} s, old/new {c_old / c_new:.1f})")
-    t_old, t_new, _, count, _, _ = results[sizes[-1]]
+              f"(CPU old {c_old:.2f} s, new {c_new:.2f} s, old/new {c_old / c_new:.1f}); new CPU per zone "
+              f"{1e6 * c_new / count:.0f} µs ({c_new / count / per_zone0:.2f}× the {first[3]}-zone figure), with the "
+              f"service area {1e6 * (c_new + c_sa) / count:.0f} µs ({(c_new + c_sa) / count / rule_zone0:.2f}×)")
+    t_old, t_new, _, count, *_ = results[sizes[-1]]
     note = f" (old extrapolated from {args.sample} zones)" if args.sample is not None and args.sample < count else ""
-    print(f"peak memory (VmHWM, whole process): {vmhwm_mib():.0f} MiB")
+    print(f"peak memory (VmHWM, {'since the last size started' if results[sizes[-1]][7] else 'whole process'}): "
+          f"{vmhwm_mib():.0f} MiB")
     print(f"zone overlays old/new time ratio at {count} zones: {t_old / t_new:.2f}{note}")
     return 0 if worst <= TOLERANCE else 1
 

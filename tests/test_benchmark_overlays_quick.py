@@ -18,6 +18,7 @@ def test_quick_overlay_benchmark_runs_and_agrees() -> None:
     assert proc.returncode == 0, out + proc.stderr
     assert "agreement: PASS" in out
     diffs = [float(x) for x in re.findall(r"max difference (\S+) (?:percentage points|of the zone)", out)]
-    assert len(diffs) == 3 and max(diffs) <= 1e-9  # residential, population, dissolved layer
+    # residential, population, dissolved layer, green-space layer, people per zone
+    assert len(diffs) == 5 and max(diffs) <= 1e-9
     last = out.strip().splitlines()[-1]
     assert re.fullmatch(r"zone overlays old/new time ratio at 400 zones: \d+\.\d\d", last), last
