@@ -41,6 +41,7 @@ from greensink import io as gio
 from greensink import logs
 from greensink.errors import InputDataError
 from greensink.grid import Grid, Tile
+from greensink.tiling import mosaic_files, tile_strips
 
 log = logging.getLogger(__name__)
 
@@ -336,9 +337,41 @@ def _check_chm(chm: Mapping) -> tuple[float, float]:
 PRODUCTS = ("ndvi", "fvc", "vegetation", "canopy", "classes", "height")
 
 
-def _ndvi_strips(composite: str | Path, block_rows: int) -> Iterator[tuple[slice, np.ndarray]]:
-    for rows, (red, nir) in gio.read_strips(composite, bands=[1, 2], block_rows=block_rows):
+def _ndvi_strips(composite: str | Path, block_rows: int, tile: Tile | None = None) -> Iterator[tuple[slice, np.ndarray]]:
+    """NDVI strips of the composite (of its window ``tile``; rows relative to the tile)."""
+    for rows, (red, nir) in tile_strips(composite, tile, bands=[1, 2], block_rows=block_rows):
         yield rows, ndvi(red, nir)
+
+
+def _add_counts(counts: dict, nd: np.ndarray, veg: np.ndarray, canopy: np.ndarray, height: np.ndarray | None = None,
+                no_chm: np.ndarray | None = None) -> None:
+    """Add a strip's pixels to the counts behind vegetation.json (``no_chm``: where the CHM has no valid
+    height, given with a CHM; ``height`` then NaN where NDVI is NaN)."""
+    if no_chm is not None:
+        counts["fallback"] += int((np.isfinite(nd) & no_chm).sum())
+        counts["height_px"] += int(np.isfinite(height).sum())
+        counts["height_sum"] += float(np.nansum(height, dtype=np.float64))
+    counts["veg"] += int((veg == 1).sum())
+    counts["canopy"] += float(np.nansum(canopy, dtype=np.float64))  # canopy area in pixels
+    counts["valid"] += int(np.isfinite(nd).sum())
+
+
+def _new_counts() -> dict:
+    return {"veg": 0, "canopy": 0.0, "valid": 0, "fallback": 0, "height_px": 0, "height_sum": 0.0}
+
+
+def _stats(counts: dict, soil: float, full: float, v: Mapping, chm: Mapping | None, tree_h: float | None = None,
+           shrub_h: float | None = None) -> dict:
+    """vegetation.json from the counts of the whole grid."""
+    pct = (lambda k: 100.0 * counts[k] / counts["valid"]) if counts["valid"] else (lambda k: float("nan"))
+    stats = {"ndvi_soil": soil, "ndvi_full": full, "ndvi_vegetation": v["ndvi_vegetation"], "ndvi_shrub": v["ndvi_shrub"],
+             "ndvi_tree": v["ndvi_tree"], "vegetation_pct": pct("veg"), "canopy_pct": pct("canopy")}
+    if chm:
+        stats["chm"] = {"path": str(chm["path"]), "tree_height_m": tree_h, "shrub_height_m": shrub_h,
+                        "fallback_pixels": counts["fallback"], "fallback_pct": pct("fallback"),
+                        "height_pixels": counts["height_px"],
+                        "height_mean_m": counts["height_sum"] / counts["height_px"] if counts["height_px"] else None}
+    return stats
 
 
 def vegetation_to_files(
@@ -349,10 +382,16 @@ def vegetation_to_files(
     compress: str = "zstd",
     block_rows: int = 512,
     progress: Callable[[int, int], None] | None = None,
+    tile: Tile | None = None,
+    endmembers: tuple[float, float] | None = None,
 ) -> dict:
     """NDVI, FVC, vegetation and canopy masks, structure classes and mean canopy height of a
     composite file (bands red, nir), streamed strip by strip; returns the statistics of
     ``vegetation.json``.
+
+    ``tile`` (a tiled run's vegetation_tile job): the products of the composite's window ``tile`` only,
+    on its sub-grid; ``endmembers`` (NDVIsoil, NDVIveg) of the whole scene (:func:`fvc_endmembers_file`)
+    replace the histogram pass, so a tile's FVC is the whole grid's (the statistics are then the tile's).
 
     ``out`` maps each of :data:`PRODUCTS` to a path; ``settings`` holds the ``vegetation`` config
     (fvc_percentiles, ndvi_soil, ndvi_full, ndvi_vegetation, ndvi_shrub, ndvi_tree). When an FVC
@@ -379,8 +418,10 @@ def vegetation_to_files(
     chm = v.get("chm") or None
     if chm:
         tree_h, shrub_h = _check_chm(chm)
-    two_pass = v.get("ndvi_soil") is None or v.get("ndvi_full") is None
+    two_pass = endmembers is None and (v.get("ndvi_soil") is None or v.get("ndvi_full") is None)
     grid = gio.read_grid(composite)
+    if tile is not None:
+        grid = grid.subgrid(tile)
     chm_ratio = _chm_px_per_px(chm["path"], grid) if chm else 1.0
     n_strips = math.ceil(grid.height / block_rows)
     total = n_strips * (2 if two_pass else 1)
@@ -395,16 +436,19 @@ def vegetation_to_files(
     hist = NDVIHistogram()
     if two_pass:
         with gio.raster_writer(out["ndvi"], grid, band_names=["ndvi"], compress=compress) as w:
-            for rows, nd in _ndvi_strips(composite, block_rows):
+            for rows, nd in _ndvi_strips(composite, block_rows, tile):
                 w.write(nd, rows.start)
                 hist.add(nd)
                 step()
         strips = gio.read_strips(out["ndvi"], bands=1, block_rows=block_rows)
     else:
-        strips = _ndvi_strips(composite, block_rows)
-    soil, full = fvc_endmembers_from_histogram(hist, tuple(v["fvc_percentiles"]), v.get("ndvi_soil"), v.get("ndvi_full"))
+        strips = _ndvi_strips(composite, block_rows, tile)
+    if endmembers is not None:
+        soil, full = float(endmembers[0]), float(endmembers[1])
+    else:
+        soil, full = fvc_endmembers_from_histogram(hist, tuple(v["fvc_percentiles"]), v.get("ndvi_soil"), v.get("ndvi_full"))
 
-    counts = {"veg": 0, "canopy": 0.0, "valid": 0, "fallback": 0, "height_px": 0, "height_sum": 0.0}
+    counts = _new_counts()
     with contextlib.ExitStack() as stack:
         open_ = lambda key, name, tags=None: stack.enter_context(  # noqa: E731
             gio.raster_writer(out[key], grid, band_names=[name], compress=compress, tags=tags))
@@ -429,31 +473,20 @@ def vegetation_to_files(
                 tree, woody, height = chm_strip(chm["path"], strip, tree_h, shrub_h, chm_ratio)
                 canopy = chm_canopy(nd, tree, v["ndvi_tree"])
                 classes = chm_structure_classes(nd, tree, woody, v["ndvi_vegetation"], v["ndvi_shrub"], v["ndvi_tree"])
-                counts["fallback"] += int((np.isfinite(nd) & ~np.isfinite(tree)).sum())
                 height[~np.isfinite(nd)] = np.nan
-                counts["height_px"] += int(np.isfinite(height).sum())
-                counts["height_sum"] += float(np.nansum(height, dtype=np.float64))
+                no_chm = ~np.isfinite(tree)
             else:
                 canopy = threshold_mask(nd, v["ndvi_tree"])
                 classes = structure_classes(nd, v["ndvi_vegetation"], v["ndvi_shrub"], v["ndvi_tree"])
                 height = np.full(nd.shape, np.nan, dtype=np.float32)
+                no_chm = None
             w_veg.write(veg, rows.start)
             w_canopy.write(canopy, rows.start)
             w_classes.write(classes, rows.start)
             w_height.write(height, rows.start)
-            counts["veg"] += int((veg == 1).sum())
-            counts["canopy"] += float(np.nansum(canopy, dtype=np.float64))  # canopy area in pixels
-            counts["valid"] += int(np.isfinite(nd).sum())
+            _add_counts(counts, nd, veg, canopy, height, no_chm)
             step()
-    pct = (lambda k: 100.0 * counts[k] / counts["valid"]) if counts["valid"] else (lambda k: float("nan"))
-    stats = {"ndvi_soil": soil, "ndvi_full": full, "ndvi_vegetation": v["ndvi_vegetation"], "ndvi_shrub": v["ndvi_shrub"],
-             "ndvi_tree": v["ndvi_tree"], "vegetation_pct": pct("veg"), "canopy_pct": pct("canopy")}
-    if chm:
-        stats["chm"] = {"path": str(chm["path"]), "tree_height_m": tree_h, "shrub_height_m": shrub_h,
-                        "fallback_pixels": counts["fallback"], "fallback_pct": pct("fallback"),
-                        "height_pixels": counts["height_px"],
-                        "height_mean_m": counts["height_sum"] / counts["height_px"] if counts["height_px"] else None}
-    return stats
+    return _stats(counts, soil, full, v, chm, *((tree_h, shrub_h) if chm else ()))
 
 
 def run_vegetation(composite: str | Path, out: Mapping[str, str | Path], *, settings: Mapping, block_rows: int = 512,
@@ -463,10 +496,7 @@ def run_vegetation(composite: str | Path, out: Mapping[str, str | Path], *, sett
 
     ``settings`` is the vegetation config; ``chm`` the canopy height model file of the year (its path, or
     the rule's input list: empty without vegetation.chm), which replaces ``settings["chm"]["path"]``."""
-    settings = dict(settings)
-    chm_files = [chm] if isinstance(chm, str | Path) else list(chm)
-    if chm_files:
-        settings["chm"] = {**settings["chm"], "path": chm_files[0]}
+    settings = _with_chm(settings, chm)
     stats = vegetation_to_files(composite, {k: out[k] for k in PRODUCTS}, settings, compress=compress,
                                 block_rows=block_rows, progress=logs.progress(log, "vegetation"))
     gio.write_json(out["stats"], stats)
@@ -481,4 +511,93 @@ def run_vegetation(composite: str | Path, out: Mapping[str, str | Path], *, sett
         if c["fallback_pct"] > 50:
             log.warning("the canopy height model covers less than half of the observed pixels (%.1f %% fell back to "
                         "NDVI); check that it overlaps the study area", c["fallback_pct"])
+    return stats
+
+
+# ----------------------------------------------------------------------------- tiled runs (tiles.size_px)
+
+
+def fvc_endmembers_file(composite: str | Path, settings: Mapping, *, size_px: int | None = None,
+                        block_rows: int = 512) -> dict:
+    """The FVC endmembers of the whole composite, for a tiled run's vegetation_tile jobs: {ndvi_soil,
+    ndvi_full, ndvi_pixels}. Given endmembers (``vegetation.ndvi_soil`` / ``ndvi_full``) are taken as
+    they are; the others are the ``fvc_percentiles`` of an :class:`NDVIHistogram` of every NDVI value of
+    the grid, filled tile by tile (memory: a strip of ``block_rows`` rows of one tile of ``size_px``), as
+    the untiled :func:`vegetation_to_files` fills it strip by strip: the same counts, so the same values."""
+    v = settings
+    hist = NDVIHistogram()
+    if v.get("ndvi_soil") is None or v.get("ndvi_full") is None:
+        for tile in gio.read_grid(composite).tiles(size_px):
+            for _, nd in _ndvi_strips(composite, block_rows, tile):
+                hist.add(nd)
+    soil, full = fvc_endmembers_from_histogram(hist, tuple(v["fvc_percentiles"]), v.get("ndvi_soil"), v.get("ndvi_full"))
+    return {"ndvi_soil": soil, "ndvi_full": full, "ndvi_pixels": hist.n}
+
+
+def run_vegetation_endmembers(composite: str | Path, out: str | Path, *, settings: Mapping, size_px: int | None,
+                              block_rows: int = 512) -> dict:
+    """Rule vegetation_endmembers: :func:`fvc_endmembers_file` of the year's composite, written to ``out``
+    (results/{year}/tiles/fvc_endmembers.json); returns it."""
+    found = fvc_endmembers_file(composite, settings, size_px=size_px, block_rows=block_rows)
+    gio.write_json(out, found)
+    log.info("FVC endmembers of the whole grid (%d NDVI values): soil %.4f / vegetation %.4f", found["ndvi_pixels"],
+             found["ndvi_soil"], found["ndvi_full"])
+    return found
+
+
+def _with_chm(settings: Mapping, chm: str | Path | Sequence[str | Path]) -> dict:
+    settings = dict(settings)
+    chm_files = [chm] if isinstance(chm, str | Path) else list(chm)
+    if chm_files:
+        settings["chm"] = {**settings["chm"], "path": chm_files[0]}
+    return settings
+
+
+def run_vegetation_tile(composite: str | Path, endmembers_json: str | Path, out: Mapping[str, str | Path], *,
+                        tile_id: str, size_px: int, settings: Mapping, block_rows: int = 512, compress: str = "zstd",
+                        chm: str | Path | Sequence[str | Path] = ()) -> dict:
+    """Rule vegetation_tile: every product of :data:`PRODUCTS` of the tile ``tile_id`` of ``grid.tiles(size_px)``
+    (:func:`vegetation_to_files` of the composite's window, with the whole grid's FVC endmembers from
+    ``endmembers_json``) at the tile paths ``out``; returns the tile's statistics (not written: the mosaic
+    counts the whole grid's)."""
+    settings = _with_chm(settings, chm)
+    tile = gio.read_grid(composite).tile(tile_id, size_px)
+    ends = gio.read_json(endmembers_json)
+    stats = vegetation_to_files(composite, {k: out[k] for k in PRODUCTS}, settings, compress=compress,
+                                block_rows=block_rows, progress=logs.progress(log, f"vegetation {tile_id}"), tile=tile,
+                                endmembers=(ends["ndvi_soil"], ends["ndvi_full"]))
+    log.info("vegetation tile %s (rows %d-%d, columns %d-%d): vegetation %.1f %%, tree canopy %.1f %% of its observed "
+             "pixels", tile.id, tile.row_off, tile.row_off + tile.height - 1, tile.col_off,
+             tile.col_off + tile.width - 1, stats["vegetation_pct"], stats["canopy_pct"])
+    return stats
+
+
+def run_vegetation_mosaic(tiles: Mapping[str, Sequence[str | Path]], endmembers_json: str | Path, grid_json: str | Path,
+                          out: Mapping[str, str | Path], *, size_px: int, settings: Mapping, block_rows: int = 512,
+                          compress: str = "zstd", chm: str | Path | Sequence[str | Path] = ()) -> dict:
+    """Rule vegetation_mosaic: the whole-grid products of rule vegetation (``out``: each of :data:`PRODUCTS`
+    and ``stats``) from the tile files ``tiles`` (product → the files of ``grid.tiles(size_px)`` in order) of the
+    grid of ``grid_json``,
+    through :func:`greensink.tiling.mosaic_files`; vegetation.json is counted from the mosaicked strips of
+    ``block_rows`` rows in the untiled rule's order, so it is the untiled run's. Returns the statistics."""
+    settings = _with_chm(settings, chm)
+    v = settings
+    chm_cfg = v.get("chm") or None
+    tree_h, shrub_h = _check_chm(chm_cfg) if chm_cfg else (None, None)
+    ends = gio.read_json(endmembers_json)
+    grid = Grid.read(grid_json)
+    counts = _new_counts()
+
+    def count(rows: slice, blocks: dict[str, np.ndarray]) -> None:
+        nd, height = blocks["ndvi"][0], blocks["height"][0]
+        _add_counts(counts, nd, blocks["vegetation"][0], blocks["canopy"][0], height,
+                    ~np.isfinite(height) if chm_cfg else None)
+
+    mosaic_files({k: list(tiles[k]) for k in PRODUCTS}, {k: out[k] for k in PRODUCTS}, grid, size_px,
+                 block_rows=block_rows, compress=compress, on_strip=count, progress=logs.progress(log, "vegetation mosaic"))
+    stats = _stats(counts, ends["ndvi_soil"], ends["ndvi_full"], v, chm_cfg, tree_h, shrub_h)
+    gio.write_json(out["stats"], stats)
+    log.info("mosaic of %d vegetation tiles of %d px: NDVI endmembers soil %.3f / vegetation %.3f; vegetation %.1f %%, "
+             "tree canopy %.1f %% of observed pixels", len(tiles["ndvi"]), size_px, stats["ndvi_soil"],
+             stats["ndvi_full"], stats["vegetation_pct"], stats["canopy_pct"])
     return stats

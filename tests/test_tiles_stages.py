@@ -1,0 +1,188 @@
+"""Tiled per-pixel stages (tiles.size_px): each tile job's products equal the window of the whole-grid products,
+and the mosaic of the tiles is the untiled rule's file (same pixels, band names, tags, codec: the same bytes).
+
+Small hand-built grids on real GeoTIFFs, cut into uneven tiles (the last row and column of tiles narrower).
+The untiled runner (run_vegetation, run_carbon) is the reference; the tiled path is the endmembers step, one
+job per tile and the mosaic, called as the rules call them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from greensink import io
+from greensink.errors import InputDataError
+from greensink.grid import Grid
+from greensink.vegetation import (
+    PRODUCTS,
+    fvc_endmembers_file,
+    ndvi,
+    run_vegetation,
+    run_vegetation_endmembers,
+    run_vegetation_mosaic,
+    run_vegetation_tile,
+)
+
+NAN = np.nan
+X0, Y1 = 500_000.0, 3_600_000.0
+SHAPE = (37, 29)
+SIZE_PX = 16  # tiles of 16 × 16, 16 × 13, 5 × 16, 5 × 13: 3 rows × 2 columns
+FILES = {"ndvi": "ndvi.tif", "fvc": "fvc.tif", "vegetation": "vegetation.tif", "canopy": "canopy.tif",
+         "classes": "vegetation_class.tif", "height": "height.tif"}
+SETTINGS = {"fvc_percentiles": [5, 95], "ndvi_soil": None, "ndvi_full": None, "ndvi_vegetation": 0.2,
+            "ndvi_shrub": 0.35, "ndvi_tree": 0.5, "chm": None}
+
+
+def whole_grid(shape=SHAPE) -> Grid:
+    return Grid("EPSG:32651", Affine(10.0, 0.0, X0, 0.0, -10.0, Y1), width=shape[1], height=shape[0])
+
+
+def make_composite(tmp_path: Path, shape=SHAPE) -> tuple[Path, np.ndarray, np.ndarray]:
+    """A composite whose NDVI rises from the top-left (bare) to the bottom-right (green), so each tile's own
+    NDVI percentiles differ from the scene's; a never-clear hole across a tile corner (rows 14–18, cols 12–17)."""
+    rng = np.random.default_rng(11)
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    green = (rows + cols) / (shape[0] + shape[1])
+    red = (0.25 - 0.2 * green + rng.uniform(-0.02, 0.02, shape)).astype(np.float32)
+    nir = (0.2 + 0.35 * green + rng.uniform(-0.02, 0.02, shape)).astype(np.float32)
+    red[14:19, 12:18] = NAN
+    nir[14:19, 12:18] = NAN
+    count = np.where(np.isnan(red), 0, 3).astype(np.float32)
+    path = io.write_raster(tmp_path / "composite.tif", np.stack([red, nir, count]), whole_grid(shape),
+                           band_names=["red", "nir", "valid_obs_count"])
+    return path, red, nir
+
+
+def run_tiled_vegetation(composite: Path, tmp_path: Path, settings: dict, chm=()) -> tuple[dict, dict]:
+    """The tiled rules: vegetation_endmembers, vegetation_tile per tile, vegetation_mosaic; returns (the
+    mosaic's output paths, {tile id: the tile's output paths})."""
+    grid = io.read_grid(composite)
+    grid_json = tmp_path / "grid.json"
+    grid_json.write_text(json.dumps(grid.to_dict()), encoding="utf-8")
+    ends = tmp_path / "tiled" / "tiles" / "fvc_endmembers.json"
+    run_vegetation_endmembers(composite, ends, settings=settings, size_px=SIZE_PX, block_rows=7)
+    tiles = grid.tiles(SIZE_PX)
+    tile_out = {t.id: {k: tmp_path / "tiled" / "tiles" / f"{Path(n).stem}_{t.id}.tif" for k, n in FILES.items()}
+                for t in tiles}
+    for t in tiles:
+        run_vegetation_tile(composite, ends, tile_out[t.id], tile_id=t.id, size_px=SIZE_PX, settings=settings,
+                            block_rows=7, chm=chm)
+    out = {k: tmp_path / "tiled" / n for k, n in FILES.items()} | {"stats": tmp_path / "tiled" / "vegetation.json"}
+    run_vegetation_mosaic({k: [tile_out[t.id][k] for t in tiles] for k in PRODUCTS}, ends, grid_json, out,
+                          size_px=SIZE_PX, settings=settings, block_rows=7, chm=chm)
+    return out, tile_out
+
+
+def run_untiled_vegetation(composite: Path, tmp_path: Path, settings: dict, chm=()) -> dict:
+    out = {k: tmp_path / "whole" / n for k, n in FILES.items()} | {"stats": tmp_path / "whole" / "vegetation.json"}
+    run_vegetation(composite, out, settings=settings, block_rows=7, chm=chm)
+    return out
+
+
+def assert_tiles_are_windows(whole: dict, tile_out: dict, grid: Grid) -> None:
+    for t in grid.tiles(SIZE_PX):
+        for k in PRODUCTS:
+            with rasterio.open(tile_out[t.id][k]) as src, rasterio.open(whole[k]) as ref:
+                assert (src.height, src.width) == t.shape and src.transform == grid.subgrid(t).transform
+                assert src.descriptions == ref.descriptions and src.tags() == ref.tags()
+                window = rasterio.windows.Window(t.col_off, t.row_off, t.width, t.height)
+                # bit for bit (NaN where NaN): tobytes compares the float32 patterns
+                assert src.read().tobytes() == ref.read(window=window).tobytes(), (t.id, k)
+
+
+def test_vegetation_tiles_and_their_mosaic_equal_the_whole_grid(tmp_path):
+    composite, red, nir = make_composite(tmp_path)
+    grid = whole_grid()
+    whole = run_untiled_vegetation(composite, tmp_path, SETTINGS)
+    mosaic, tile_out = run_tiled_vegetation(composite, tmp_path, SETTINGS)
+    assert [t.shape for t in grid.tiles(SIZE_PX)] == [(16, 16), (16, 13), (16, 16), (16, 13), (5, 16), (5, 13)]
+    assert_tiles_are_windows(whole, tile_out, grid)
+    for k in PRODUCTS:  # the mosaic is the untiled rule's file, byte for byte
+        assert mosaic[k].read_bytes() == whole[k].read_bytes(), k
+    assert json.loads(mosaic["stats"].read_text()) == json.loads(whole["stats"].read_text())
+
+    # independent check: the endmembers are the scene's 5th / 95th NDVI percentiles (numpy, to the histogram's
+    # 1e-4), not a tile's own; FVC of a tile pixel by hand from its red and nir with them
+    nd = ndvi(red, nir)
+    finite = nd[np.isfinite(nd)].astype(np.float64)
+    soil, full = np.percentile(finite, 5), np.percentile(finite, 95)
+    stats = json.loads(mosaic["stats"].read_text())
+    assert stats["ndvi_soil"] == pytest.approx(soil, abs=1e-4) and stats["ndvi_full"] == pytest.approx(full, abs=1e-4)
+    corner = nd[:16, :16][np.isfinite(nd[:16, :16])]  # the bare top-left tile alone has other percentiles
+    assert abs(np.percentile(corner, 95) - full) > 0.05
+    t = grid.tile("r002c001", SIZE_PX)  # the 5 × 13 corner tile
+    fvc_tile = io.read_raster(tile_out[t.id]["fvc"])
+    want = np.clip((nd[t.rows, t.cols].astype(np.float64) - stats["ndvi_soil"])
+                   / (stats["ndvi_full"] - stats["ndvi_soil"]), 0, 1)
+    np.testing.assert_allclose(fvc_tile, want, rtol=0, atol=1e-6)
+    # never-clear pixels stay NaN, not 0, in every product of the tile across the hole
+    hole = io.read_raster(tile_out["r000c000"]["fvc"])[14:16, 12:16]
+    assert np.isnan(hole).all()
+    # pixels: 37 × 29 minus the 5 × 6 hole; the endmembers step saw every one of them
+    assert json.loads((tmp_path / "tiled/tiles/fvc_endmembers.json").read_text())["ndvi_pixels"] == 37 * 29 - 30
+
+
+def test_given_endmembers_are_used_without_reading_the_scene(tmp_path):
+    composite, _, _ = make_composite(tmp_path)
+    given = {**SETTINGS, "ndvi_soil": 0.05, "ndvi_full": 0.8}
+    found = fvc_endmembers_file(composite, given, size_px=SIZE_PX)
+    assert found == {"ndvi_soil": 0.05, "ndvi_full": 0.8, "ndvi_pixels": 0}
+    whole = run_untiled_vegetation(composite, tmp_path, given)
+    mosaic, _ = run_tiled_vegetation(composite, tmp_path, given)
+    for k in PRODUCTS:
+        assert mosaic[k].read_bytes() == whole[k].read_bytes(), k
+    assert json.loads(mosaic["stats"].read_text()) == json.loads(whole["stats"].read_text())
+
+
+def write_chm(tmp_path: Path, shape=SHAPE) -> tuple[Path, np.ndarray]:
+    """A 2 m CHM (nodata −1) over grid rows 0–19 only, with a nodata patch straddling the tile boundary at
+    row 16 and column 16 (grid rows 14–17, cols 14–18), so tiles hold both CHM and NDVI-fallback pixels."""
+    rng = np.random.default_rng(5)
+    h = rng.uniform(0.0, 6.0, (100, shape[1] * 5)).astype(np.float32)
+    h[70:90, 70:95] = -1.0
+    path = tmp_path / "chm.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=h.shape[1], height=h.shape[0], count=1, dtype="float32",
+                       crs="EPSG:32651", transform=Affine(2.0, 0.0, X0, 0.0, -2.0, Y1), nodata=-1.0) as dst:
+        dst.write(h, 1)
+    return path, h
+
+
+def test_vegetation_tiles_with_a_canopy_height_model_equal_the_whole_grid(tmp_path):
+    composite, _, _ = make_composite(tmp_path)
+    chm, h = write_chm(tmp_path)
+    settings = {**SETTINGS, "chm": {"path": "unused: the rule's input replaces it", "tree_height_m": 2.0,
+                                    "shrub_height_m": 0.5}}
+    whole = run_untiled_vegetation(composite, tmp_path, settings, chm=[chm])
+    mosaic, tile_out = run_tiled_vegetation(composite, tmp_path, settings, chm=[chm])
+    assert_tiles_are_windows(whole, tile_out, whole_grid())
+    for k in PRODUCTS:
+        assert mosaic[k].read_bytes() == whole[k].read_bytes(), k
+    got, ref = json.loads(mosaic["stats"].read_text()), json.loads(whole["stats"].read_text())
+    assert got == ref
+    # the fallback count by hand: observed pixels with no valid CHM under them (rows 20–36 and the patch)
+    valid = (h != -1.0).reshape(20, 5, SHAPE[1], 5).any(axis=(1, 3))
+    nd = io.read_raster(whole["ndvi"])
+    no_chm = np.vstack([~valid, np.ones((SHAPE[0] - 20, SHAPE[1]), bool)])
+    assert got["chm"]["fallback_pixels"] == int((np.isfinite(nd) & no_chm).sum())
+    assert 0 < got["chm"]["fallback_pixels"] < np.isfinite(nd).sum()
+
+
+def test_mosaic_refuses_a_tile_of_another_grid(tmp_path):
+    composite, _, _ = make_composite(tmp_path)
+    _, tile_out = run_tiled_vegetation(composite, tmp_path, SETTINGS)
+    grid = whole_grid()
+    tiles = grid.tiles(SIZE_PX)
+    paths = {k: [tile_out[t.id][k] for t in tiles] for k in PRODUCTS}
+    paths["fvc"][1] = paths["fvc"][0]  # the first tile's file in the second tile's place
+    grid_json = tmp_path / "grid.json"
+    with pytest.raises(InputDataError, match=r"fvc_r000c000\.tif: is not tile r000c001"):
+        run_vegetation_mosaic(paths, tmp_path / "tiled/tiles/fvc_endmembers.json", grid_json,
+                              {k: tmp_path / "bad" / n for k, n in FILES.items()} | {"stats": tmp_path / "bad/v.json"},
+                              size_px=SIZE_PX, settings=SETTINGS)
+    assert not (tmp_path / "bad" / "fvc.tif").exists()
