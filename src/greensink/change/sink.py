@@ -1,0 +1,173 @@
+"""The sink's one pass: each year's draws evaluated once per chunk for the sink map (sink.tif) and the zone
+sums of the sink, filled and over the typed land observed in both years (:func:`sink_pass`), from the
+years' pixel functions differenced (:func:`difference_function`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from greensink.carbon import PixelFn
+
+
+def difference_function(fn0: PixelFn, fn1: PixelFn, years: float) -> PixelFn:
+    """A pixel function giving (stock1 − stock0) / years for the estimate and each draw (and each
+    source's contribution, where both functions give them)."""
+    if years <= 0:
+        raise ValueError(f"years between stocks must be > 0. Got {years}.")
+
+    def evaluate(idx: np.ndarray):
+        e0, d0, *p0 = fn0(idx)
+        e1, d1, *p1 = fn1(idx)
+        if p0 and p1:  # per-source contributions (pixel_function sources=True): differenced alike
+            return (e1 - e0) / years, (d1 - d0) / years, {k: (p1[0][k] - p0[0][k]) / years for k in p0[0]}
+        return (e1 - e0) / years, (d1 - d0) / years
+
+    return evaluate
+
+
+class EstimateRecorder:
+    """A pixel function (:data:`greensink.carbon.PixelFn`) that keeps the estimate of every pixel it
+    evaluates, so that the attribution reads the estimates of the pass that already ran (the sink's
+    draws) instead of evaluating the models again. ``active`` are the flat pixel indices (ascending)
+    the pass covers; :meth:`estimates` is (active.size,) in the function's units."""
+
+    def __init__(self, fn: PixelFn, active: np.ndarray) -> None:
+        self.fn = fn
+        self.active = np.asarray(active)
+        self.values = np.full(self.active.size, np.nan)
+        self.seen = np.zeros(self.active.size, dtype=bool)
+
+    def __call__(self, idx: np.ndarray):
+        out = self.fn(idx)
+        pos = np.searchsorted(self.active, idx)
+        if pos.size and (pos.max() >= self.active.size or not np.array_equal(self.active[pos], idx)):
+            raise ValueError("EstimateRecorder: a pixel index outside the active pixels was evaluated.")
+        self.values[pos] = out[0]
+        self.seen[pos] = True
+        return out
+
+    def estimates(self) -> np.ndarray:
+        """The estimate of every active pixel; an error if the pass skipped any."""
+        if not self.seen.all():
+            raise RuntimeError(f"EstimateRecorder: {int((~self.seen).sum())} active pixel(s) were never evaluated.")
+        return self.values
+
+
+@dataclasses.dataclass
+class SinkPass:
+    """What :func:`sink_pass` gives the change rule: ``sink`` (3, rows, cols) float32 for sink.tif (as
+    :func:`greensink.carbon.density_map` of the maps' difference), per coverage matrix ``sums`` (estimate
+    (Z,), draws (Z, B), {source: (Z, B)}) of the filled sink (as :func:`greensink.aggregate.zone_draw_sums`)
+    and ``sums_both`` (estimate, draws) over the typed land observed in both years (as the sums through
+    :func:`masked_matrices` of :func:`observation_shares`' mask), and at the active pixels the filled stocks
+    ``stock0`` / ``stock1`` (the zone tables' estimates) and the maps' ``map0`` / ``map1`` (NaN where
+    unobserved), t C/ha of pixel."""
+
+    sink: np.ndarray
+    sums: list[tuple]
+    sums_both: list[tuple[np.ndarray, np.ndarray]]
+    stock0: np.ndarray
+    stock1: np.ndarray
+    map0: np.ndarray
+    map1: np.ndarray
+
+
+def sink_pass(fn0: PixelFn, fn1: PixelFn, unserved0: Callable[[np.ndarray], np.ndarray],
+              unserved1: Callable[[np.ndarray], np.ndarray], years: float, active: np.ndarray,
+              shape: tuple[int, int], matrices: Sequence[sp.csr_matrix], pixel_area_ha: float,
+              interval_pct: float = 90.0, chunk_pixels: int = 8_192) -> SinkPass:
+    """The sink map and the zone sums of the sink in one pass over the ``active`` pixels (flat, ascending),
+    each year's draws evaluated once per chunk of ``chunk_pixels``.
+
+    ``fn0`` / ``fn1`` are the years' pixel functions as the zone tables sum them (with ``fill`` and
+    ``sources``, :func:`greensink.carbon.pixel_function`), ``unserved0`` / ``unserved1`` the years'
+    :func:`unserved_function`. The map's function (no fill) differs from the filled one only at the
+    pixels where a type has no usable model: there it is NaN, elsewhere it gives the same numbers (the
+    fill touches only those pixels, and the noise of a pixel depends on the pixel alone). So the map is
+    the filled difference made NaN where either year is unserved, and the result equals, bit for bit,
+    :func:`greensink.carbon.density_map` of ``difference_function(map0, map1)`` and
+    :func:`greensink.aggregate.zone_draw_sums` of ``difference_function(fn0, fn1)`` over ``matrices`` and
+    their :func:`masked_matrices` (same chunks, same order of summation), which evaluated every draw twice.
+    Memory: the three map bands, the per-pixel estimates and the sums, plus one chunk × draws."""
+    from greensink.carbon import interval_quantiles as quantiles
+    from greensink.carbon import iter_chunks
+
+    if years <= 0:
+        raise ValueError(f"years between stocks must be > 0. Got {years}.")
+    active = np.asarray(active)
+    qlo, qhi = quantiles(interval_pct)
+    band = np.zeros((3, shape[0] * shape[1]), dtype=np.float32)
+    stocks = [np.full(active.size, np.nan) for _ in range(2)]
+    maps = [np.full(active.size, np.nan) for _ in range(2)]
+    matrices = list(matrices)
+    stacked = (sp.vstack(matrices).tocsc() if len(matrices) > 1 else matrices[0].tocsc()) if matrices else None
+    n_rows = stacked.shape[0] if stacked is not None else 0
+    est_sum, est_both = np.zeros(n_rows), np.zeros(n_rows)
+    draw_sum = draw_both = None
+    part_sums: dict[str, np.ndarray] | None = None
+    start = 0
+    recorded = {}
+
+    def record(j: int, fn: PixelFn) -> PixelFn:
+        def evaluate(idx: np.ndarray):
+            res = fn(idx)
+            recorded[j] = res[0]
+            return res
+        return evaluate
+
+    diff = difference_function(record(0, fn0), record(1, fn1), years)
+    for idx in iter_chunks(active, chunk_pixels):
+        sl = slice(start, start + idx.size)
+        start += idx.size
+        est, draws, *rest = diff(idx)
+        for j, unserved in enumerate((unserved0, unserved1)):
+            stocks[j][sl] = recorded[j]
+            maps[j][sl] = np.where(unserved(idx), np.nan, recorded[j])
+        # the map (density_map of the maps' difference): NaN where either year's map is NaN
+        est_map = np.where(np.isnan(maps[0][sl]) | np.isnan(maps[1][sl]), np.nan, est)
+        band[0, idx] = est_map
+        ok = np.isfinite(est_map)
+        lo, hi = np.full(idx.size, np.nan), np.full(idx.size, np.nan)
+        if ok.any():
+            lo[ok], hi[ok] = np.quantile(draws[:, ok], [qlo, qhi], axis=0)
+        band[1, idx], band[2, idx] = lo, hi
+        if stacked is None:
+            continue
+        # the zone sums (zone_draw_sums), and those over the typed land the maps observed in both years
+        sub = stacked[:, idx]
+        est_sum += sub @ np.nan_to_num(est)
+        d = np.nan_to_num(draws)
+        part = sub @ d.T
+        draw_sum = part if draw_sum is None else draw_sum + part
+        if rest:
+            if part_sums is None:
+                part_sums = {k: np.zeros((n_rows, v.shape[0])) for k, v in rest[0].items()}
+            for k, v in rest[0].items():
+                part_sums[k] += sub @ np.nan_to_num(v).T
+        both = np.isfinite(maps[0][sl]) & np.isfinite(maps[1][sl])
+        est_both += sub @ np.where(both, np.nan_to_num(est), 0.0)
+        part = sub @ np.where(both, d, 0.0).T
+        draw_both = part if draw_both is None else draw_both + part
+    if start != active.size:  # iter_chunks covers every active pixel once
+        raise RuntimeError(f"sink_pass evaluated {start} of {active.size} active pixels.")
+    sums: list[tuple] = []
+    sums_both: list[tuple[np.ndarray, np.ndarray]] = []
+    if stacked is not None:
+        if draw_sum is None:
+            draw_sum, draw_both = np.zeros((n_rows, 1)), np.zeros((n_rows, 1))
+        est_sum *= pixel_area_ha
+        draw_sum *= pixel_area_ha
+        est_both *= pixel_area_ha
+        draw_both *= pixel_area_ha
+        sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            if part_sums is not None:
+                sums.append((est_sum[a:b], draw_sum[a:b], {k: v[a:b] * pixel_area_ha for k, v in part_sums.items()}))
+            else:
+                sums.append((est_sum[a:b], draw_sum[a:b]))
+            sums_both.append((est_both[a:b], draw_both[a:b]))
+    return SinkPass(band.reshape(3, *shape), sums, sums_both, stocks[0], stocks[1], maps[0], maps[1])
