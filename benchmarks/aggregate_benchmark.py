@@ -26,11 +26,18 @@ What it does (see benchmarks/README.md for the figures):
    than one pixel; exit status 1 otherwise), rolls parcel sums up to blocks and districts and
    compares with direct block/district coverage sums, and ends with the line
    ``aggregate/exactextract time ratio: X`` (greensink median / exactextract median).
+
+With ``--edges-memory`` it also builds the parcels' coverage matrix once more in each of two fresh
+processes, one with the coverage engine's boundary edges taken from all parcels at once (the
+``coverage._edges`` of before issue 14's batches, copied below as :func:`whole_array_edges`) and
+one with the current batched ``_edges``, and prints each one's peak memory (VmHWM), the memory
+still resident after the matrix is built, and whether the two matrices are identical.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -324,6 +331,78 @@ def run_greensink(workdir: Path, meta: dict, tag: str) -> dict:
     }
 
 
+def whole_array_edges(geoms, transform):
+    """``greensink.coverage._edges`` before it took the geometries in batches (commit 07419cb): every
+    parcel's parts and rings cloned at once (about 800 MiB resident at 10⁶ parcels). The reference of
+    ``--edges-memory``; tests/test_coverage_edges.py checks the batched function against the same code."""
+    import shapely
+
+    from greensink.coverage import _Edges
+
+    arr = np.empty(len(geoms), dtype=object)
+    arr[:] = list(geoms)
+    parts, part_geom = shapely.get_parts(arr, return_index=True)
+    is_polygon = shapely.get_type_id(parts) == 3
+    parts, part_geom = parts[is_polygon], part_geom[is_polygon]
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+    u = (coords[:, 0] - transform.c) / transform.a
+    v = (coords[:, 1] - transform.f) / transform.e
+    same_ring = coord_ring[:-1] == coord_ring[1:]
+    start = np.flatnonzero(same_ring)
+    edge_ring = coord_ring[start]
+    n_rings = len(rings)
+    ring_first = np.searchsorted(coord_ring, np.arange(n_rings))
+    ring_first = np.minimum(ring_first, max(len(coord_ring) - 1, 0))
+    du0 = u[start] - u[ring_first[edge_ring]]
+    dv0 = v[start] - v[ring_first[edge_ring]]
+    du1 = u[start + 1] - u[ring_first[edge_ring]]
+    dv1 = v[start + 1] - v[ring_first[edge_ring]]
+    twice_area = np.bincount(edge_ring, weights=du0 * dv1 - du1 * dv0, minlength=n_rings)
+    is_exterior = np.ones(n_rings, dtype=bool)
+    is_exterior[1:] = ring_part[1:] != ring_part[:-1]
+    ring_weight = -np.sign(twice_area) * np.where(is_exterior, 1.0, -1.0)
+    edge_geom = part_geom[ring_part[edge_ring]].astype(np.int64)
+    u0, v0, u1, v1 = u[start], v[start], u[start + 1], v[start + 1]
+    ring_geom = part_geom[ring_part]
+    n_geoms = len(geoms)
+    area = np.bincount(ring_geom, weights=np.where(is_exterior, 0.5 * np.abs(twice_area), 0.0), minlength=n_geoms)
+    crossed = np.bincount(edge_geom, weights=np.abs(u1 - u0) + np.abs(v1 - v0) + 3.0, minlength=n_geoms)
+    return _Edges(u0=u0, v0=v0, u1=u1, v1=v1, weight=ring_weight[edge_ring], geom=edge_geom,
+                  max_pixels=np.ceil(area + crossed))
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def run_edges(workdir: Path, meta: dict, tag: str) -> dict:
+    """The parcels' coverage matrix with the whole-array edges (tag "whole") or the batched ones
+    ("batched"): time, peak memory, memory resident afterwards and a digest of the matrix."""
+    import rasterio
+
+    from greensink import coverage
+
+    parcels = load_zones(workdir)["parcels"]
+    with rasterio.open(meta["rasters_paths"][0]) as src:
+        transform, shape = src.transform, src.shape
+    if tag == "whole":
+        coverage._edges = whole_array_edges  # this process only: the engine as it was before the batches
+    geoms = parcels.geometry.values
+    base = peak_mib()
+    c0, t0 = time.process_time(), time.perf_counter()
+    matrix = coverage.coverage_matrix(geoms, transform, shape)
+    t, cpu = time.perf_counter() - t0, time.process_time() - c0
+    digest = hashlib.sha256()
+    for a in (matrix.indptr, matrix.indices, matrix.data):
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return {"method": "edges", "edges": tag, "total_s": t, "cpu_s": cpu, "base_mib": base, "peak_mib": peak_mib(),
+            "rss_after_mib": _rss_mib(), "nnz": int(matrix.nnz), "digest": digest.hexdigest()}
+
+
 def _wkb_source(parcels):
     """An exactextract FeatureSource that hands each parcel over as WKB (no GeoJSON round trip)."""
     import shapely
@@ -481,6 +560,8 @@ def child_main(args: argparse.Namespace) -> None:
         result = run_greensink(workdir, meta, args.tag)
     elif args.run_one == "exactextract":
         result = run_exactextract(workdir, meta, args.tag, args.ee_config)
+    elif args.run_one == "edges":
+        result = run_edges(workdir, meta, args.tag)
     else:
         result = run_rollup(workdir, meta, args.tag)
     print(RESULT_TAG + json.dumps(result), flush=True)
@@ -578,7 +659,13 @@ def main(argv: list[str] | None = None) -> int:
         help=f"greensink peak memory (VmHWM of its process) allowed, MiB; exit status 1 above it "
         f"(default {MEMORY_BUDGET_MIB})",
     )
-    parser.add_argument("--run-one", choices=("greensink", "exactextract", "rollup"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--edges-memory",
+        action="store_true",
+        help="also build the coverage matrix with the whole-array boundary edges of before and with the batched "
+        "ones, in one fresh process each, and print both peaks",
+    )
+    parser.add_argument("--run-one", choices=("greensink", "exactextract", "rollup", "edges"), help=argparse.SUPPRESS)
     parser.add_argument("--tag", default="x", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run_one:
@@ -676,6 +763,18 @@ def _bench(args: argparse.Namespace, workdir: Path, size: int, n_parcels: int) -
         if not v_ok:
             print(f"exactextract variant {res['config']} disagrees with greensink: {v_text}")
     roll = spawn(workdir, "rollup", f"greensink_{last}")
+    edges_ok = True
+    if args.edges_memory:
+        edge_runs = {tag: spawn(workdir, "edges", tag) for tag in ("whole", "batched")}
+        for tag, res in edge_runs.items():
+            print(f"coverage with {tag:7s} edges: {res['total_s']:6.2f} s (CPU {res['cpu_s']:6.2f} s); peak "
+                  f"{res['peak_mib']:.0f} MiB (before work {res['base_mib']:.0f}), resident after the matrix "
+                  f"{res['rss_after_mib']:.0f} MiB; {res['nnz'] / 1e6:.1f} M entries", flush=True)
+        whole, batched = edge_runs["whole"], edge_runs["batched"]
+        edges_ok = whole["digest"] == batched["digest"]
+        print(f"coverage._edges peak memory before/after (whole-array / batched): {whole['peak_mib']:.0f} / "
+              f"{batched['peak_mib']:.0f} MiB ({whole['peak_mib'] - batched['peak_mib']:.0f} MiB less); matrices "
+              f"{'identical' if edges_ok else 'DIFFER'} (sha256 of indptr, indices, data)", flush=True)
 
     med = statistics.median
     gs_t, ee_t = med(r["total_s"] for r in gs_runs), med(r["total_s"] for r in ee_runs)
@@ -710,7 +809,7 @@ def _bench(args: argparse.Namespace, workdir: Path, size: int, n_parcels: int) -
     )
     print(f"aggregate/exactextract CPU time ratio: {gs_cpu / ee_cpu:.2f}")
     print(f"aggregate/exactextract time ratio: {gs_t / ee_t:.2f}")
-    return 0 if ok and roll_ok and budget_ok else 1
+    return 0 if ok and roll_ok and budget_ok and edges_ok else 1
 
 
 if __name__ == "__main__":
