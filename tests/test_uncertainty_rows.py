@@ -62,8 +62,8 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
                          [(1, 1), (1, 4 * B * W * 3), (4, 1), (16, 32 << 20), (100, 1)])  # rows per batch: 1 or the
 # chunk's to 3; 4; 16 to the whole grid; the whole grid
 def test_field_and_pixel_terms_equal_reference(monkeypatch, ahead_rows, batch_bytes):
-    monkeypatch.setattr(uncertainty, "FIELD_AHEAD_ROWS", ahead_rows)
-    monkeypatch.setattr(uncertainty, "FIELD_BATCH_BYTES", batch_bytes)
+    monkeypatch.setattr(uncertainty.noise, "FIELD_AHEAD_ROWS", ahead_rows)
+    monkeypatch.setattr(uncertainty.noise, "FIELD_BATCH_BYTES", batch_bytes)
     rng = np.random.default_rng(3)
     active = np.flatnonzero(rng.random(W * H) < 0.6)
     chunks = [active[i:i + 40] for i in range(0, active.size, 40)]
