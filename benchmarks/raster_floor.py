@@ -4,6 +4,7 @@
     python benchmarks/raster_floor.py                    # 2000 × 2000 px, every stage (~3-5 min on 2 cores)
     python benchmarks/raster_floor.py --size 1000 --no-exact   # skip the (slow) exact carbon path
     python benchmarks/raster_floor.py --change-run /path/to/run   # time rule change on another finished run
+    python benchmarks/raster_floor.py --stages carbon --no-exact  # one stage (or a comma-separated list) only
 
 For each stage the script runs the package's rule runner, then its **floor** in the same process: the stage's
 inputs read and its outputs written again with the same writers, band count, dtype, band names and codec
@@ -368,7 +369,14 @@ def main() -> None:
                     help="a finished workflow run's folder (with results/change/Y0_Y1): its change rule is timed on a "
                          "copy of its inputs (default: this checkout's results/ if it holds a change pair)")
     ap.add_argument("--no-change", action="store_true", help="skip the change stage")
+    ap.add_argument("--stages", default="ingest,composite,vegetation,carbon,change",
+                    help="comma-separated stages to run (default all): ingest, composite, vegetation, carbon, change; "
+                         "e.g. --stages carbon")
     a = ap.parse_args()
+    stages = {v.strip() for v in a.stages.split(",") if v.strip()}
+    unknown = stages - {"ingest", "composite", "vegetation", "carbon", "change"}
+    if unknown:
+        ap.error(f"unknown stage(s) {sorted(unknown)}: choose from ingest, composite, vegetation, carbon, change")
     from greensink.carbon import run_carbon
     from greensink.composite import run_composite
     from greensink.ingest.run import run_ingest
@@ -389,39 +397,44 @@ def main() -> None:
               f"{fl['cpu_s']:.2f} s), CPU ratio {m['cpu_s'] / fl['cpu_s']:.2f}, "
               f"stage/floor ratio: {m['wall_s'] / fl['wall_s']:.2f}", flush=True)
 
-    t0 = time.perf_counter()
-    scene_files, table, grid_json, scene_grid = make_scenes(work, a.size, a.dates)
-    print(f"generated {a.dates} Sentinel-2-like scenes in {time.perf_counter() - t0:.1f} s", flush=True)
-    season = {"start": "04-01", "end": "10-31"}
-    ingest_out = work / "ingest" / "scenes.json"
-    m, record = timed(run_ingest, grid_json, ingest_out, year=2023, source="files", season=season,
-                              block_rows=512, table=table)
-    fl = scene_floor(scene_files, scene_grid, [ingest_out], work / "ingest_floor", a.compress)
-    report("ingest masking", m, fl, f" ({record['summary']['masked_pct']:.1f} % of observations masked)")
-    comp_out = work / "composite_s2.tif"
-    m, _ = timed(run_composite, ingest_out, grid_json, comp_out, method="median", block_rows=512,
-                         compress=a.compress)
-    fl = scene_floor(scene_files, scene_grid, [comp_out], work / "composite_floor", a.compress)
-    report("composite", m, fl)
+    if stages & {"ingest", "composite"}:
+        t0 = time.perf_counter()
+        scene_files, table, grid_json, scene_grid = make_scenes(work, a.size, a.dates)
+        print(f"generated {a.dates} Sentinel-2-like scenes in {time.perf_counter() - t0:.1f} s", flush=True)
+        season = {"start": "04-01", "end": "10-31"}
+        ingest_out = work / "ingest" / "scenes.json"
+        m, record = timed(run_ingest, grid_json, ingest_out, year=2023, source="files", season=season,
+                          block_rows=512, table=table)
+        if "ingest" in stages:
+            fl = scene_floor(scene_files, scene_grid, [ingest_out], work / "ingest_floor", a.compress)
+            report("ingest masking", m, fl, f" ({record['summary']['masked_pct']:.1f} % of observations masked)")
+    if "composite" in stages:
+        comp_out = work / "composite_s2.tif"
+        m, _ = timed(run_composite, ingest_out, grid_json, comp_out, method="median", block_rows=512,
+                     compress=a.compress)
+        fl = scene_floor(scene_files, scene_grid, [comp_out], work / "composite_floor", a.compress)
+        report("composite", m, fl)
 
-    veg_out = {k: work / "veg" / f"{k}.tif" for k in PRODUCTS} | {"stats": work / "veg" / "vegetation.json"}
-    m, _ = timed(run_vegetation, work / "composite.tif", veg_out, settings=VEG_SETTINGS, compress=a.compress)
-    fl = floor([work / "composite.tif"], [veg_out[k] for k in PRODUCTS], work / "veg_floor", a.compress)
-    report("vegetation", m, fl)
+    if "vegetation" in stages:
+        veg_out = {k: work / "veg" / f"{k}.tif" for k in PRODUCTS} | {"stats": work / "veg" / "vegetation.json"}
+        m, _ = timed(run_vegetation, work / "composite.tif", veg_out, settings=VEG_SETTINGS, compress=a.compress)
+        fl = floor([work / "composite.tif"], [veg_out[k] for k in PRODUCTS], work / "veg_floor", a.compress)
+        report("vegetation", m, fl)
 
     models = work / "models.json"
     inputs = [work / "fractions.tif", work / "ndvi.tif", work / "ndvi_se.tif"]
     carbon = {}
-    for method in ("tabulated", *(() if a.no_exact else ("exact",))):
+    for method in ("tabulated", *(() if a.no_exact else ("exact",))) if "carbon" in stages else ():
         out = work / f"carbon_{method}.tif"
         m, stats = timed(run_carbon, models, {"ndvi": work / "ndvi.tif"}, work / "fractions.tif",
                          work / "ndvi_se.tif", out, work / f"carbon_{method}.json", types=TYPES, year=2024,
                          seed=1, uncertainty={"pixel_interval": method}, compress=a.compress)
         carbon[method] = (m, out, stats)
-    fl = floor(inputs, [carbon["tabulated"][1]], work / "carbon_floor", a.compress)
-    typed = carbon["tabulated"][2]["typed_pixels"]
-    for method, (m, _, _) in carbon.items():
-        report(f"carbon ({method})", m, fl, f" for {typed / 1e6:.2f} M typed px")
+    if carbon:
+        fl = floor(inputs, [carbon["tabulated"][1]], work / "carbon_floor", a.compress)
+        typed = carbon["tabulated"][2]["typed_pixels"]
+        for method, (m, _, _) in carbon.items():
+            report(f"carbon ({method})", m, fl, f" for {typed / 1e6:.2f} M typed px")
     if "exact" in carbon:
         from greensink import io as gio
 
@@ -433,7 +446,7 @@ def main() -> None:
               f"mean band difference {np.mean(tb[1][ok] - ex[1][ok]):+.4f} / {np.mean(tb[2][ok] - ex[2][ok]):+.4f} t C/ha "
               f"(lower / upper; mean width {width.mean():.3f}; the exact band is a 200-draw Monte Carlo sample)")
     run = a.change_run or (ROOT if any((ROOT / "results" / "change").glob("*_*/sink.tif")) else None)
-    if a.no_change or run is None:
+    if a.no_change or "change" not in stages or run is None:
         print("change: skipped (no finished run with results/change/Y0_Y1: pass --change-run)", flush=True)
     else:
         from greensink.change import run_change
