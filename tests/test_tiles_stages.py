@@ -186,3 +186,82 @@ def test_mosaic_refuses_a_tile_of_another_grid(tmp_path):
                               {k: tmp_path / "bad" / n for k, n in FILES.items()} | {"stats": tmp_path / "bad/v.json"},
                               size_px=SIZE_PX, settings=SETTINGS)
     assert not (tmp_path / "bad" / "fvc.tif").exists()
+
+
+# ----------------------------------------------------------------------------- carbon
+
+
+def carbon_case(tmp_path: Path, rows: int = 23, cols: int = 30):
+    """The tabulated-interval tests' five types (four curves fitted to plots, one table type; whole, edge and
+    mixed pixels, NaN NDVI) with a residual field, NDVI error and edge error all on."""
+    import dataclasses
+
+    from greensink.uncertainty import ResidualField
+    from test_carbon_tabulated import TYPES, _files, _models, _rasters
+
+    frac, nd, se = _rasters(rows, cols)
+    fpath, preds, sepath = _files(tmp_path, frac, nd, se)
+    field = ResidualField(nugget=0.02, psill=0.015, range_m=150.0, n_plots=80, method="test")
+    models = io.write_json(tmp_path / "models.json", {**_models(), "residual_field": dataclasses.asdict(field)})
+    return models, preds, fpath, sepath, TYPES
+
+
+@pytest.mark.parametrize("method", ["tabulated", "exact"])
+def test_carbon_tiles_and_their_mosaic_equal_the_whole_grid(tmp_path, method):
+    from greensink.carbon import run_carbon, run_carbon_mosaic
+
+    models, preds, fpath, sepath, types = carbon_case(tmp_path)
+    unc = {"pixel_interval": method, "residual": {"enabled": True}, "ndvi": {"enabled": True},
+           "edges": {"enabled": True, "position_sd_m": 1.5}}
+    kw = {"types": types, "year": 2024, "seed": 4, "uncertainty": unc}
+    whole, whole_json = tmp_path / "whole" / "carbon.tif", tmp_path / "whole" / "carbon.json"
+    ref = run_carbon(models, preds, fpath, sepath, whole, whole_json, **kw)
+    grid = io.read_grid(fpath)
+    size = 8  # 3 × 4 tiles, the last row 7 and the last column 6 pixels
+    tiles = grid.tiles(size)
+    assert {t.shape for t in tiles} == {(8, 8), (8, 6), (7, 8), (7, 6)}
+    paths = [tmp_path / "tiles" / f"carbon_{t.id}.tif" for t in tiles]
+    jsons = [tmp_path / "tiles" / f"carbon_{t.id}.json" for t in tiles]
+    for t, p, j in zip(tiles, paths, jsons, strict=True):
+        part = run_carbon(models, preds, fpath, sepath, p, j, tile_id=t.id, size_px=size, **kw)
+        with rasterio.open(p) as src, rasterio.open(whole) as full:
+            assert src.transform == grid.subgrid(t).transform and src.descriptions == full.descriptions
+            window = rasterio.windows.Window(t.col_off, t.row_off, t.width, t.height)
+            # the window of the whole map, bit for bit: the exact path's draws keyed by the whole grid's pixels
+            assert src.read().tobytes() == full.read(window=window).tobytes(), t.id
+        assert part["typed_pixels"] == int((io.read_raster(fpath)[:, t.rows, t.cols].sum(axis=0) > 0).sum())
+    grid_json = tmp_path / "grid.json"
+    grid_json.write_text(json.dumps(grid.to_dict()), encoding="utf-8")
+    out, out_json = tmp_path / "tiled" / "carbon.tif", tmp_path / "tiled" / "carbon.json"
+    got = run_carbon_mosaic(paths, jsons, grid_json, out, out_json, size_px=size)
+    assert out.read_bytes() == whole.read_bytes()
+    assert out_json.read_text() == whole_json.read_text()
+    assert got == json.loads(json.dumps(ref))
+    # independent of both paths: the total is the estimate band's sum × 0.01 ha, NaN (unobserved) left out
+    est = io.read_raster(out, bands=1).astype(np.float64)
+    assert np.isnan(est).any()
+    assert got["total_t"] == pytest.approx(np.nansum(est) * 0.01, rel=1e-12)
+
+
+def test_exact_draws_of_a_tile_differ_from_a_grid_of_the_tiles_size(tmp_path):
+    """The control: a tile's window run as if it were a grid of its own (its pixels keyed from 0) gets other
+    draws, so the equality above tests the global keys, not a band that ignores them."""
+    from greensink.carbon import run_carbon
+
+    models, preds, fpath, sepath, types = carbon_case(tmp_path)
+    unc = {"pixel_interval": "exact", "residual": {"enabled": True}, "ndvi": {"enabled": True}, "edges": {"enabled": False}}
+    kw = {"types": types, "year": 2024, "seed": 4, "uncertainty": unc}
+    run_carbon(models, preds, fpath, sepath, tmp_path / "a.tif", tmp_path / "a.json", tile_id="r001c001", size_px=8, **kw)
+    grid = io.read_grid(fpath)
+    t = grid.tile("r001c001", 8)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    window = {name: io.read_raster(path) for name, path in (("f", fpath), ("n", preds["ndvi"]), ("s", sepath))}
+    g = grid.subgrid(t)
+    f = io.write_raster(sub / "fractions.tif", window["f"][:, t.rows, t.cols], g, band_names=types)
+    n = io.write_raster(sub / "ndvi.tif", window["n"][t.rows, t.cols], g, band_names=["ndvi"])
+    s = io.write_raster(sub / "ndvi_se.tif", window["s"][t.rows, t.cols], g, band_names=["ndvi_se"])
+    run_carbon(models, {"ndvi": n}, f, s, sub / "b.tif", sub / "b.json", **kw)
+    a, b = io.read_raster(tmp_path / "a.tif"), io.read_raster(sub / "b.tif")
+    np.testing.assert_array_equal(a[0], b[0])  # the estimate is the pixel's alone
+    assert not np.array_equal(a[1:], b[1:], equal_nan=True)

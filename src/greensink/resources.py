@@ -60,8 +60,13 @@ COSTS: dict[str, RuleCost] = {
     "composite_tile": STREAMED,
     "mosaic": STREAMED,
     "vegetation": STREAMED,
+    "vegetation_endmembers": STREAMED,  # reads the whole composite, a strip of one tile at a time
+    "vegetation_tile": STREAMED,  # a {tile} job: its Mpx is the tile's (job_mpx)
+    "vegetation_mosaic": STREAMED,
     "ndvi_se": STREAMED,
     "carbon": RuleCost(600, 6, 9.1, "carbon streamed 717 MiB, 0.11 Mpx/s on 36 Mpx with 200 draws"),
+    "carbon_tile": RuleCost(600, 6, 9.1, "as carbon, on the tile's pixels"),
+    "carbon_mosaic": STREAMED,
     "types": RuleCost(400, 40, 2, "per-type fraction rasters of the whole grid"),
     "plot_carbon": SMALL,
     "model": RuleCost(400, 40, 2, "predictor rasters read whole at the plots"),

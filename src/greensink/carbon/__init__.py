@@ -34,7 +34,7 @@ The modules, in import order:
   :func:`tabulated_map`) and the mixture quantiles' noise CDF solver (:func:`mixture_quantiles`).
 - :mod:`~greensink.carbon.stats`: how the models served the pixels (carbon.json's per-type statistics).
 - :mod:`~greensink.carbon.maps`: :func:`density_map` and the streamed carbon stage (:func:`carbon_map_streamed`).
-- :mod:`~greensink.carbon.run`: :func:`run_carbon`, rule carbon's runner.
+- :mod:`~greensink.carbon.run`: :func:`run_carbon`, rule carbon's (and carbon_tile's) runner; :func:`run_carbon_mosaic`.
 
 Everything public is re-exported here: import from ``greensink.carbon``.
 """
@@ -81,7 +81,7 @@ from greensink.carbon.pixels import (
     typed_pixels,
     unserved_function,
 )
-from greensink.carbon.run import run_carbon
+from greensink.carbon.run import run_carbon, run_carbon_mosaic
 from greensink.carbon.stats import add_use_counts, model_use_counts, model_use_stats, use_stats_from_counts
 from greensink.units import CO2_PER_C  # re-exported: aggregate, change and trend still import it from here
 
@@ -125,6 +125,7 @@ __all__ = [
     "pixel_function",
     "predictor_layers",
     "run_carbon",
+    "run_carbon_mosaic",
     "served_variants",
     "strip_rows_for",
     "tabulated_map",

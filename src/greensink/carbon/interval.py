@@ -427,7 +427,7 @@ class IntervalTable:
 
 def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
                   table: IntervalTable, noise: Noise | None = None, row0: int = 0,
-                  chunk_pixels: int = CHUNK_PIXELS) -> np.ndarray:
+                  chunk_pixels: int = CHUNK_PIXELS, col0: int = 0, grid_width: int | None = None) -> np.ndarray:
     """(3, rows, cols) float32 like :func:`density_map` of :func:`pixel_function`, its bands 2–3 the
     percentiles of the draws' distribution in closed form (``uncertainty.pixel_interval: tabulated``):
     pixels of one type through ``table`` (:class:`IntervalTable`); pixels of several types, of a model with
@@ -488,7 +488,8 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
             out[1:, idx] = band
     slow_idx = np.sort(np.concatenate(slow))
     if slow_idx.size:
-        fn = pixel_function(models, types, fractions, predictors, noise=noise, row0=row0, closed_form=True)
+        fn = pixel_function(models, types, fractions, predictors, noise=noise, row0=row0, closed_form=True, col0=col0,
+                            grid_width=grid_width)
         for idx in iter_chunks(slow_idx, chunk_pixels):
             est, draws, alpha, sigma = fn(idx)
             out[0, idx] = est

@@ -16,6 +16,7 @@ from greensink.carbon.interval import INTERVAL_METHODS, IntervalTable, interval_
 from greensink.carbon.pixels import CHUNK_PIXELS, PixelFn, iter_chunks, pixel_function, typed_pixels
 from greensink.carbon.stats import add_use_counts, model_use_counts, use_stats_from_counts
 from greensink.errors import InputDataError, ModelError
+from greensink.grid import Tile
 from greensink.model import type_record, used_predictors
 from greensink.uncertainty import Noise, NoiseSpec
 
@@ -60,12 +61,14 @@ def strip_rows_for(width: int, strip_pixels: int = STRIP_PIXELS) -> int:
 
 
 def _strips(path: str | Path, bands: int | list[int], height: int, width: int,
-            strip_rows: int) -> Iterator[tuple[slice, np.ndarray]]:
+            strip_rows: int, tile: Tile | None = None) -> Iterator[tuple[slice, np.ndarray]]:
     """(row slice, block) of successive row strips, each read by :func:`greensink.io.read_raster`
-    (the reader of the whole-raster path, so a strip has exactly the values of those rows)."""
+    (the reader of the whole-raster path, so a strip has exactly the values of those rows); of the window
+    ``tile`` (``height`` × ``width`` its shape, rows relative to it) when given."""
+    r0, c0 = (tile.row_off, tile.col_off) if tile is not None else (0, 0)
     for r in range(0, height, strip_rows):
         h = min(strip_rows, height - r)
-        yield slice(r, r + h), gio.read_raster(path, bands=bands, window=Window(0, r, width, h))
+        yield slice(r, r + h), gio.read_raster(path, bands=bands, window=Window(c0, r0 + r, width, h))
 
 
 def carbon_map_streamed(
@@ -83,6 +86,7 @@ def carbon_map_streamed(
     noise: NoiseSpec | None = None,
     ndvi_se_path: str | Path | None = None,
     interval_method: str = "exact",
+    tile: Tile | None = None,
 ) -> dict:
     """The carbon stage, streamed by row strips: writes the (estimate, lower, upper) map of
     :func:`density_map` to ``out_path`` and returns the content of carbon.json
@@ -104,7 +108,12 @@ def carbon_map_streamed(
     ``interval_method`` (:data:`INTERVAL_METHODS`): ``exact`` evaluates and sorts every draw at every typed
     pixel (:func:`density_map`); ``tabulated`` takes the percentiles of the same draws' distribution in
     closed form (:func:`tabulated_map`, one :class:`IntervalTable` for the whole grid), the noise's random
-    numbers never drawn; the estimate band is the same either way."""
+    numbers never drawn; the estimate band is the same either way.
+
+    ``tile`` (a tiled run's carbon_tile job): the map of the inputs' window ``tile`` only, on its sub-grid;
+    the noise streams stay keyed by the whole grid's pixel index, so the tile is the window of the whole
+    map. The statistics are then the tile's, with ``use_counts`` (:func:`model_use_counts`, summed by the
+    mosaic)."""
     if interval_method not in INTERVAL_METHODS:
         raise ValueError(f"interval_method must be one of {INTERVAL_METHODS}. Got {interval_method!r}.")
     types = list(types)
@@ -127,20 +136,23 @@ def carbon_map_streamed(
         if src.count != len(types):
             raise InputDataError(f"{fractions_path}: {src.count} band(s), but there are {len(types)} types {types}. "
                                  "Rerun the types rule (results/types/fractions.tif) for this configuration.")
+    whole = grid
+    grid = whole.subgrid(tile) if tile is not None else whole  # the grid of the map written
+    row_off, col_off = (tile.row_off, tile.col_off) if tile is not None else (0, 0)
     rows = strip_rows or strip_rows_for(grid.width)
     if rows < 1:
         raise ValueError(f"strip_rows must be >= 1. Got {strip_rows}.")
-    readers = [_strips(fractions_path, list(range(1, len(types) + 1)), grid.height, grid.width, rows)]
-    readers += [_strips(predictor_paths[q], 1, grid.height, grid.width, rows) for q in names]
+    readers = [_strips(fractions_path, list(range(1, len(types) + 1)), grid.height, grid.width, rows, tile)]
+    readers += [_strips(predictor_paths[q], 1, grid.height, grid.width, rows, tile) for q in names]
     noisy = None
     if noise is not None:
-        noise = dataclasses.replace(noise, width=grid.width, height=grid.height)
+        noise = dataclasses.replace(noise, width=whole.width, height=whole.height)
         noisy = Noise(noise, type_record(models, types[0]).bootstrap.shape[0])
         if noise.ndvi:
             if ndvi_se_path is None:
                 raise ModelError("the NDVI error source (uncertainty.ndvi) needs results/{year}/ndvi_se.tif. Got none.")
             names = [*names, "ndvi_se"]
-            readers.append(_strips(ndvi_se_path, 1, grid.height, grid.width, rows))
+            readers.append(_strips(ndvi_se_path, 1, grid.height, grid.width, rows, tile))
     n_strips = math.ceil(grid.height / rows)
     table = IntervalTable(models, types, noisy, interval_pct) if interval_method == "tabulated" else None
     total = 0.0
@@ -154,10 +166,11 @@ def carbon_map_streamed(
             shape = (sl.stop - sl.start, grid.width)
             active = typed_pixels(frac)
             if table is not None:
-                block = tabulated_map(models, types, frac, layers, table, noise=noisy, row0=sl.start,
-                                      chunk_pixels=chunk_pixels)
+                block = tabulated_map(models, types, frac, layers, table, noise=noisy, row0=row_off + sl.start,
+                                      chunk_pixels=chunk_pixels, col0=col_off, grid_width=whole.width)
             else:
-                fn = pixel_function(models, types, frac, layers, noise=noisy, row0=sl.start)
+                fn = pixel_function(models, types, frac, layers, noise=noisy, row0=row_off + sl.start, col0=col_off,
+                                    grid_width=whole.width)
                 block = density_map(fn, active, shape, interval_pct, chunk_pixels=chunk_pixels)
             out.write(block, sl.start)
             est = block[0]
@@ -166,4 +179,7 @@ def carbon_map_streamed(
             add_use_counts(counts, model_use_counts(models, types, frac, {q: layers[q] for q in layers if q != "ndvi_se"}))
             if progress:
                 progress(i + 1, n_strips)
-    return {"total_t": total * grid.pixel_area_ha, "typed_pixels": typed, "types": use_stats_from_counts(counts)}
+    stats = {"total_t": total * grid.pixel_area_ha, "typed_pixels": typed, "types": use_stats_from_counts(counts)}
+    if tile is not None:
+        stats["use_counts"] = counts
+    return stats

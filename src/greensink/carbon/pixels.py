@@ -116,9 +116,21 @@ def ndvi_gate(type_model: TypeModel, ndvi: np.ndarray | None, idx: np.ndarray) -
 Fill = Mapping[str, tuple[float, np.ndarray]]
 
 
+def global_index(idx: np.ndarray, width: int, row0: int = 0, col0: int = 0, grid_width: int | None = None) -> np.ndarray:
+    """Global pixel indices (row × grid width + column, the keys of the noise streams) of the flat indices
+    ``idx`` of a block ``width`` columns wide whose top-left pixel is grid pixel (``row0``, ``col0``) of a grid
+    ``grid_width`` columns wide (None: the block spans whole grid rows)."""
+    idx = idx.astype(np.int64)
+    if grid_width is None or (col0 == 0 and grid_width == width):
+        return idx + int(row0) * width
+    rows, cols = np.divmod(idx, width)
+    return (rows + int(row0)) * int(grid_width) + int(col0) + cols
+
+
 def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
                    fill: Fill | None = None, noise: Noise | None = None, row0: int = 0,
-                   sources: bool = False, closed_form: bool = False) -> PixelFn:
+                   sources: bool = False, closed_form: bool = False, col0: int = 0,
+                   grid_width: int | None = None) -> PixelFn:
     """A function of flat pixel indices -> (estimate (n,), draws (B, n)) in t C/ha of pixel.
 
     ``predictors`` maps predictor names to rasters on the grid ("ndvi" always; the others the
@@ -134,7 +146,8 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
     keeps NaN there).
 
     ``noise`` (:class:`greensink.uncertainty.Noise`) adds the residual, NDVI and edge errors to the
-    draws (``row0``: the first grid row of ``fractions``, which spans whole grid rows), and switches
+    draws (``row0``: the first grid row of ``fractions``, which spans whole grid rows; for a tile's window,
+    ``col0`` its first grid column and ``grid_width`` the grid's columns), and switches
     the curve and table draws off where its spec says so; the draws are then floored at 0 per pixel.
     The estimate never changes. With ``sources`` the function returns a third item, {source: (B, n)}
     of the per-source contributions (:data:`greensink.uncertainty.SOURCES`) whose sum is the draws
@@ -221,7 +234,7 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
                 draws[:, missing] = np.nan
                 return est, draws, alpha, sigma
             if noise is not None and noise.active:
-                gidx = idx.astype(np.int64) + int(row0) * width
+                gidx = global_index(idx, width, row0, col0, grid_width)
                 fld = noise.field(gidx)
                 field_part = plot_est * fld if fld is not None else np.zeros_like(draws)
                 edge_amp = (np.abs(_edge_term(frac[:, idx].astype(np.float64), dens, noise.edge_sd_frac()))
