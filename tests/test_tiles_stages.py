@@ -265,3 +265,26 @@ def test_exact_draws_of_a_tile_differ_from_a_grid_of_the_tiles_size(tmp_path):
     a, b = io.read_raster(tmp_path / "a.tif"), io.read_raster(sub / "b.tif")
     np.testing.assert_array_equal(a[0], b[0])  # the estimate is the pixel's alone
     assert not np.array_equal(a[1:], b[1:], equal_nan=True)
+
+
+# ----------------------------------------------------------------------------- NDVI standard error
+
+
+def test_ndvi_se_tiles_and_their_mosaic_equal_the_whole_grid(tmp_path):
+    from greensink.uncertainty.ndvi_se import run_ndvi_se, run_ndvi_se_mosaic, run_ndvi_se_tile
+
+    composite, _, _ = make_composite(tmp_path)
+    grid = whole_grid()
+    run_ndvi_se(composite, tmp_path / "whole.tif", obs_sd=0.03, method="median")
+    tiles = grid.tiles(SIZE_PX)
+    paths = [tmp_path / "tiles" / f"ndvi_se_{t.id}.tif" for t in tiles]
+    for t, p in zip(tiles, paths, strict=True):
+        run_ndvi_se_tile(composite, p, tile_id=t.id, size_px=SIZE_PX, obs_sd=0.03, method="median")
+    grid_json = tmp_path / "grid.json"
+    grid_json.write_text(json.dumps(grid.to_dict()), encoding="utf-8")
+    run_ndvi_se_mosaic(paths, grid_json, tmp_path / "tiled.tif", size_px=SIZE_PX)
+    assert (tmp_path / "tiled.tif").read_bytes() == (tmp_path / "whole.tif").read_bytes()
+    # by hand: 3 clear observations → 0.03 × 1.2533 / √3; never clear (the hole) → NaN, not 0
+    se = io.read_raster(paths[0])
+    assert se[0, 0] == pytest.approx(0.03 * np.sqrt(np.pi / 2) / np.sqrt(3), rel=1e-6)
+    assert np.isnan(se[14:16, 12:16]).all()
