@@ -188,6 +188,19 @@ def test_composite_threads_follow_the_cores_for_the_dask_engine_only(engine, cor
     assert composite_threads({"imagery": {"engine": engine}}, cores) == expected
 
 
+@pytest.mark.parametrize("scheduler,cores,expected", [
+    *[(s, 4, 4) for s in lazy.SCHEDULERS], *[(s, 64, 8) for s in lazy.SCHEDULERS], (None, 3, 3),
+    ("tcp://node01:8786", 4, 1), ("tls://10.0.0.5:8786", 64, 1), ("inproc://192.168.1.2/123/1", None, 1),
+])
+def test_composite_threads_are_one_when_a_remote_scheduler_computes(scheduler, cores, expected):
+    # the schedulers run on the job's threads (lazy.SCHEDULERS: threaded, a LocalCluster of the job's threads) get
+    # the cores up to 8; an address (the schema's pattern) is a running cluster: the job only waits on it
+    assert scheduler is None or scheduler in lazy.SCHEDULERS or lazy.ADDRESS.match(scheduler)  # valid settings only
+    dask = {} if scheduler is None else {"scheduler": scheduler}
+    assert composite_threads({"imagery": {"engine": "dask", "dask": dask}}, cores) == expected
+    assert composite_threads({"imagery": {"engine": "windows", "dask": dask}}, cores) == 1
+
+
 @pytest.mark.workflow
 def test_rule_composite_asks_for_the_cores_with_the_dask_engine(tmp_path):
     # the dry run of the untiled composite: rule composite gets the cores given (--cores 2 here) with

@@ -224,10 +224,13 @@ def composite_threads(cfg: Mapping, cores: int | None) -> int:
     """Threads of the untiled composite job (rule composite): with ``imagery.engine`` dask, the
     ``cores`` given to Snakemake (``workflow.cores``) up to :data:`COMPOSITE_MAX_THREADS`, as many
     as its chunks can use; otherwise 1, since the windowed composite reads its row strips on one
-    thread. ``cores`` None or unbounded (a cluster executor) gives the cap. No config key: the
-    user sets ``--cores`` (or ``--set-threads composite=N``)."""
+    thread. ``cores`` None or unbounded (a cluster executor) gives the cap. With ``imagery.dask.scheduler``
+    the address of a running dask.distributed scheduler, 1: that cluster computes and the job only waits
+    on it. No config key: the user sets ``--cores`` (or ``--set-threads composite=N``)."""
     if cfg.get("imagery", {}).get("engine", "windows") != "dask":
         return 1
+    if ((cfg["imagery"].get("dask") or {}).get("scheduler") or "threads") not in ("threads", "local"):  # lazy.SCHEDULERS
+        return 1  # an address (greensink.lazy.dask_scheduler): the remote cluster's workers compute
     if not cores or cores <= 0:
         return COMPOSITE_MAX_THREADS
     return max(1, min(int(cores), COMPOSITE_MAX_THREADS))

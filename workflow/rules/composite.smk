@@ -1,7 +1,8 @@
 # Composite: one growing-season image per year with a valid-observation count.
 # Untiled (tiles.size_px null): one job per year. Tiled: one job per {year}×{tile}, then a mosaic.
 # Threads: the untiled composite with imagery.engine dask reduces its chunks on the job's threads
-# (greensink.workflow.composite_threads: the cores given to Snakemake, at most 8); every other
+# (greensink.workflow.composite_threads: the cores given to Snakemake, at most 8; 1 when imagery.dask.scheduler
+# is the address of a running cluster, whose workers compute); every other
 # composite job is one thread (tiles spread over cores as separate jobs). imagery.dask says where the dask
 # engine computes: those threads, a dask.distributed LocalCluster of them, or a running scheduler by address.
 from greensink.workflow import composite_threads
