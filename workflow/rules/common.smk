@@ -250,6 +250,16 @@ def composite_tiles(wildcards):
     return expand("results/{year}/tiles/composite_{tile}.tif", year=wildcards.year, tile=tile_ids())
 
 
+def year_tiles(product, ext="tif"):
+    """An input function: results/{year}/tiles/<product>_{tile}.<ext> of every tile, in mosaic order
+    (the tile files of a tiled per-pixel stage, rules vegetation_mosaic and carbon_mosaic)."""
+
+    def tiles(wildcards):
+        return expand(f"results/{wildcards.year}/tiles/{product}_{{tile}}.{ext}", tile=tile_ids())
+
+    return tiles
+
+
 def demo_manifest(wildcards):
     return [demo_paths(config)["manifest"]] if DEMO else []
 
