@@ -34,8 +34,11 @@ typed land was never observed) has NaN carbon, bounds, densities and per-type ca
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -57,6 +60,7 @@ from greensink.carbon import (
     typed_pixels,
 )
 from greensink.coverage import zonal_mean, zonal_sum
+from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.indicators import DEFAULT_SERVICE_RULES, park_service_columns
 from greensink.model import used_predictors
@@ -64,6 +68,7 @@ from greensink.overlay import MAX_PIECE_VERTICES as MAX_PIECE_VERTICES  # re-exp
 from greensink.overlay import overlay_areas_m2, population_in_zones
 from greensink.overlay import subdivide as subdivide
 from greensink.uncertainty import Noise, noise_spec, u_pct, variance_shares
+from greensink.uncertainty import settings as uncertainty_settings
 from greensink.units import CO2_PER_C, ha_to_m2, m2_to_ha
 from greensink.vegetation import CLASS_SHRUB, CLASS_TREE, class_mask
 
@@ -115,6 +120,99 @@ def zone_draw_sums(
         return [(est_sum[a:b], draw_sum[a:b], {k: v[a:b] * pixel_area_ha for k, v in part_sums.items()})
                 for a, b in bounds]
     return [(est_sum[a:b], draw_sum[a:b]) for a, b in bounds]
+
+
+ZONE_DRAWS_FORMAT = 1  # the layout of a .draws.npz (ZoneDraws); a reader refuses another
+
+
+def content_sha256(obj: object) -> str:
+    """SHA-256 of ``obj`` as canonical JSON (sorted keys): the same for a dict read back from its JSON file."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ZoneDraws:
+    """One year's zone sums of the carbon draws at one level, as rule aggregate drew them: the record the
+    scenario rules read for their baseline instead of drawing the baseline again (docs/method.md, "Draws
+    written once"). Written to results/{year}/zones/{level}.draws.npz (:meth:`write`, :meth:`read`).
+
+    ``estimate`` (Z,) and ``draws`` (Z, B) are t C per zone (float64), the sums over the year's typed pixels of
+    the filled pixel function (:func:`zone_draw_sums`, no per-source parts), in the order of ``zone_ids``. The
+    identity of the draws' streams: ``seed``, ``year``, ``n_draws`` (B), the SHA-256 of the uncertainty
+    settings with their defaults (``uncertainty_sha256``) and of the year's models.json
+    (``models_sha256``, which holds the bootstrap and the residual field); :meth:`check` refuses a record
+    whose identity differs from the reader's run."""
+
+    level: str
+    year: int
+    zone_ids: np.ndarray
+    estimate: np.ndarray
+    draws: np.ndarray
+    seed: int
+    n_draws: int
+    uncertainty_sha256: str
+    models_sha256: str
+    path: str = ""  # the file it was read from ("" when built in memory); not part of the identity
+
+    @staticmethod
+    def identity(*, seed: int, year: int, n_draws: int, uncertainty: Mapping | None, models_sha256: str) -> dict:
+        """The identity a run expects of its records: seed, year, number of draws, the digest of the uncertainty
+        settings (defaults filled in, so a left-out key and its default agree) and ``models_sha256``, the
+        :func:`content_sha256` of the year's models.json as read."""
+        return {"seed": int(seed), "year": int(year), "n_draws": int(n_draws),
+                "uncertainty_sha256": content_sha256(uncertainty_settings(uncertainty)), "models_sha256": models_sha256}
+
+    @classmethod
+    def from_sums(cls, level: str, zone_ids: Sequence, sums: tuple[np.ndarray, ...], identity: Mapping) -> ZoneDraws:
+        """The record of one level's :func:`zone_draw_sums` item (estimate, draws[, parts]; parts are not kept)."""
+        est, draws = np.asarray(sums[0], dtype=np.float64), np.asarray(sums[1], dtype=np.float64)
+        n = int(identity["n_draws"])
+        if draws.shape[1] != n:  # no typed pixel at all: zone_draw_sums gives one column of zeros
+            draws = np.broadcast_to(draws, (draws.shape[0], n)).copy()
+        return cls(level=level, zone_ids=np.asarray(zone_ids).astype(str), estimate=est, draws=draws, **identity)
+
+    def write(self, path: str | Path) -> Path:
+        meta = {"format": ZONE_DRAWS_FORMAT, "level": self.level, "year": self.year, "seed": self.seed,
+                "n_draws": self.n_draws, "uncertainty_sha256": self.uncertainty_sha256,
+                "models_sha256": self.models_sha256, "units": "t C"}
+        return gio.write_arrays(path, {"zone_ids": self.zone_ids.astype(str), "estimate_t": self.estimate,
+                                       "draws_t": self.draws}, meta)
+
+    @classmethod
+    def read(cls, path: str | Path) -> ZoneDraws:
+        """The record in ``path``; an InputDataError naming the file when it is not one of this format."""
+        arrays, meta = gio.read_arrays(path, "zone draws file (.draws.npz)")
+        fix = f"Delete {path} and run rule aggregate again (snakemake --forcerun aggregate)."
+        if meta.get("format") != ZONE_DRAWS_FORMAT:
+            raise InputDataError(f"{path}: zone draws format must be {ZONE_DRAWS_FORMAT}. Got {meta.get('format')!r}. {fix}")
+        missing = sorted({"zone_ids", "estimate_t", "draws_t"} - set(arrays))
+        if missing:
+            raise InputDataError(f"{path}: zone draws file lacks {', '.join(missing)}. {fix}")
+        ids, est, draws = arrays["zone_ids"], arrays["estimate_t"], arrays["draws_t"]
+        z = ids.shape[0]
+        if est.shape != (z,) or draws.shape != (z, int(meta["n_draws"])):
+            raise InputDataError(f"{path}: zone draws shapes must be estimate ({z},) and draws ({z}, {meta['n_draws']}) "
+                                 f"for {z} zones. Got {est.shape} and {draws.shape}. {fix}")
+        return cls(level=str(meta["level"]), year=int(meta["year"]), zone_ids=ids.astype(str),
+                   estimate=est.astype(np.float64, copy=False), draws=draws.astype(np.float64, copy=False),
+                   seed=int(meta["seed"]), n_draws=int(meta["n_draws"]), uncertainty_sha256=str(meta["uncertainty_sha256"]),
+                   models_sha256=str(meta["models_sha256"]), path=str(path))
+
+    def check(self, *, level: str, zone_ids: Sequence, identity: Mapping) -> None:
+        """Refuse (InputDataError naming the file, the field, what it holds and what the run expects) a record of
+        another level, zone list or draw identity (:meth:`identity`) than the reader's."""
+        where = self.path or f"zone draws of {self.level} {self.year}"
+        fix = (f"The record was drawn for other settings or inputs: delete it and run rule aggregate for {self.year} "
+               "again (snakemake --forcerun aggregate), so the baseline's draws match this run.")
+        expected = {"level": level, **identity}
+        for name, want in expected.items():
+            got = getattr(self, name)
+            if got != want:
+                raise InputDataError(f"{where}: {name} must be {want!r} for this run. Got {got!r}. {fix}")
+        ids = np.asarray(zone_ids).astype(str)
+        if ids.shape != self.zone_ids.shape or not np.array_equal(ids, self.zone_ids):
+            raise InputDataError(f"{where}: zone_ids must be the {ids.size} zones of results/zones/{level}.gpkg in their "
+                                 f"order. Got {self.zone_ids.size} zones, not the same. {fix}")
 
 
 def zone_table(
@@ -375,7 +473,7 @@ def run_aggregate(zones: Sequence[str | Path], coverage: Sequence[str | Path], g
                   min_observed_pct: float = DEFAULT_MIN_OBSERVED_PCT, uncertainty: Mapping | None = None,
                   park_service: Sequence[Mapping] | None = None, population: str | Path | None = None,
                   population_config: Mapping | None = None, residential: str | Path | None = None,
-                  chunk_pixels: int = 16_384) -> dict[str, gpd.GeoDataFrame]:
+                  chunk_pixels: int = 16_384, draws_out: Sequence[str | Path] | None = None) -> dict[str, gpd.GeoDataFrame]:
     """Rule aggregate: the zone tables of ``year`` at every level of ``levels``, written as GeoParquet to
     ``tables_out`` (one per level, in order; rule targets adds the targets) and returned by level.
 
@@ -390,12 +488,14 @@ def run_aggregate(zones: Sequence[str | Path], coverage: Sequence[str | Path], g
     service-radius rules. Zone intervals hold every error source of ``uncertainty``
     (:func:`greensink.uncertainty.noise_spec` of ``seed`` and ``year``) summed from the same draws
     (:func:`zone_draw_sums`); unobserved typed land is filled with its type's mean density
-    (:func:`greensink.carbon.type_fill`)."""
+    (:func:`greensink.carbon.type_fill`). With ``draws_out`` (one path per level, in order) each level's zone
+    draw sums are also written as a :class:`ZoneDraws` record, which the scenario rules read for the baseline."""
     g = Grid.read(grid)
     layers = {name: gio.read_raster(rasters[name]) for name in ("ndvi", "fvc", "vegetation", "canopy")}
     layers["tree_shrub"] = class_mask(gio.read_raster(rasters["classes"]), (CLASS_SHRUB, CLASS_TREE))
     frac = gio.read_raster(fractions, bands=list(range(1, len(types) + 1)))  # (types, rows, cols), also for one type
     models = gio.read_json(models_json)
+    models_digest = content_sha256(models)  # before anything reads (or annotates) the dict
     zone_layers = [gio.read_vector(path) for path in zones]
     matrices = [gio.read_sparse(path) for path in coverage]
     used = {name: layers[name] if name in layers else gio.read_raster(predictors[name])
@@ -408,11 +508,18 @@ def run_aggregate(zones: Sequence[str | Path], coverage: Sequence[str | Path], g
                  "-" if f["spread_t_ha"] is None else f"{f['spread_t_ha']:.3f}", f["observed_ha_px"] * g.pixel_area_ha)
     spec = noise_spec(uncertainty, models, seed=seed, year=int(year), resolution_m=g.resolution_m)
     spec.width, spec.height = g.width, g.height
-    noise = Noise(spec, np.asarray(models["types"][types[0]]["bootstrap"]).shape[0])
+    n_draws = np.asarray(models["types"][types[0]]["bootstrap"]).shape[0]
+    noise = Noise(spec, n_draws)
     inputs = {**used, "ndvi_se": gio.read_raster(ndvi_se)} if spec.ndvi else used
     fn = pixel_function(models, types, frac, inputs, fill=fill_values(fill), noise=noise, sources=True)
     sums = zone_draw_sums(matrices, fn, typed_pixels(frac), g.pixel_area_ha, chunk_pixels=chunk_pixels,
                           progress=logs.progress(log, "zone draws"))
+    if draws_out is not None:
+        identity = ZoneDraws.identity(seed=seed, year=year, n_draws=n_draws, uncertainty=uncertainty,
+                                      models_sha256=models_digest)
+        for level, z, s, path in zip(levels, zone_layers, sums, draws_out, strict=True):
+            ZoneDraws.from_sums(level, z["zone_id"].to_numpy(), s, identity).write(path)
+        log.info("zone draws written for %d level(s): %d draws per zone", len(levels), n_draws)
     density = type_density(models, types, frac, used)
     typed = gio.read_vector(greenspace)
     typed_land = bool(greenspace_config)  # False: no green-space types, one pseudo-type over all land

@@ -534,6 +534,39 @@ def read_sparse(path: str | Path):
             raise InputDataError(f"{path}: not a sparse matrix file ({error_text(exc)}). Delete it and run again.") from exc
 
 
+# ----------------------------------------------------------------------------- named arrays with a JSON header
+
+
+ARRAYS_META = "__meta__"  # the .npz member holding the JSON header of write_arrays
+
+
+def write_arrays(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
+    """Save named arrays and a JSON header (``meta``) as one uncompressed .npz, atomically. The arrays keep
+    their dtype (float64 stays float64); no pickled objects (strings as fixed-width unicode arrays)."""
+    if ARRAYS_META in arrays:
+        raise ValueError(f"write_arrays: '{ARRAYS_META}' is the header's name; rename that array.")
+    header = np.frombuffer(json.dumps(meta, sort_keys=True, default=_json_default).encode("utf-8"), dtype=np.uint8)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **{ARRAYS_META: header}, **{k: np.asarray(v) for k, v in arrays.items()})
+    return Path(path)
+
+
+def read_arrays(path: str | Path, what: str = "arrays file (.npz)") -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays and header written by :func:`write_arrays` (pickled objects refused)."""
+    fix = CORRUPT_FIX + " If the workflow wrote it, delete it and run again."
+    with reading(path, what, fix):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (ValueError, KeyError, EOFError, OSError) as exc:
+            raise InputDataError(f"{path}: not a {what} ({error_text(exc)}). Delete it and run again.") from exc
+    if ARRAYS_META not in arrays:
+        raise InputDataError(f"{path}: not a {what}: it has no '{ARRAYS_META}' header. Delete it and run again.")
+    meta = json.loads(arrays.pop(ARRAYS_META).tobytes().decode("utf-8"))
+    return arrays, meta
+
+
 def write_text(path: str | Path, text: str) -> Path:
     """Write UTF-8 text atomically."""
     with atomic_path(path) as tmp:

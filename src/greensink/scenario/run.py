@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from greensink import io, targets
+from greensink.aggregate import ZoneDraws
 from greensink.carbon import carbon_map_streamed
 from greensink.grid import Grid
 from greensink.logs import progress
@@ -99,7 +100,8 @@ def run_scenario_zones(zones: Sequence[PathLike], coverage: Sequence[PathLike], 
                        types: Sequence[str], greenspace: Mapping[str, Any] | None, park_service: Any,
                        interval_pct: float, min_observed_pct: float, uncertainty: Mapping | None, seed: int,
                        population: PathLike | None = None, population_config: Mapping[str, Any] | None = None,
-                       residential: PathLike | None = None) -> tuple[dict[str, gpd.GeoDataFrame], pd.DataFrame]:
+                       residential: PathLike | None = None, baseline_draws: Sequence[PathLike] | None = None,
+                       ) -> tuple[dict[str, gpd.GeoDataFrame], pd.DataFrame]:
     """Rule scenario_zones: the scenario's zone tables at every level of ``levels`` and its difference from the
     baseline, from paired draws (:func:`greensink.scenario.tables.scenario_tables`).
 
@@ -107,7 +109,10 @@ def run_scenario_zones(zones: Sequence[PathLike], coverage: Sequence[PathLike], 
     ``models`` and the zone tables ``baseline_tables``, one per level, beside them); ``scenario_layers`` maps
     :data:`~greensink.scenario.files.SCENARIO_KEYS` to the scenario's (``scenario_models_json`` its models);
     ``targets_path`` the run's targets. Optional ``population`` (column ``population_config["column"]``) and
-    ``residential`` polygons. Writes one GeoPackage (CSV and Parquet twins) per level to ``zones_out`` and the
+    ``residential`` polygons. ``baseline_draws``, one per level, are rule aggregate's records of the baseline year's
+    zone draws (results/{year}/zones/{level}.draws.npz, :class:`greensink.aggregate.ZoneDraws`): the difference
+    is then the scenario's sums minus these, and the baseline is drawn only where the changes touch it.
+    Writes one GeoPackage (CSV and Parquet twins) per level to ``zones_out`` and the
     level totals to ``totals_out``; returns both."""
     (plan,) = scenarios({"years": list(years), "scenarios": [scenario]})
     gs = greenspace or {"type_column": "type", "park_types": []}
@@ -124,9 +129,10 @@ def run_scenario_zones(zones: Sequence[PathLike], coverage: Sequence[PathLike], 
         interval_pct=interval_pct, min_observed_pct=min_observed_pct, typed_land=bool(greenspace),
         uncertainty=uncertainty, seed=seed)
     base_tables = {level: io.read_vector(path) for level, path in zip(levels, baseline_tables, strict=True)}
+    records = [ZoneDraws.read(path) for path in baseline_draws] if baseline_draws is not None else None
     tables, totals = scenario_tables(plan, base, io.read_json(models), scen, io.read_json(scenario_models_json),
                                      io.read_raster(ndvi_se), base_tables, targets.read_targets(targets_path), setting,
-                                     progress=progress(log, "zone draws"))
+                                     progress=progress(log, "zone draws"), baseline_draws=records)
     for level, gpkg in zip(levels, zones_out, strict=True):
         io.write_table(gpkg, tables[level], layer=level, parquet=True)
     io.write_csv(totals_out, totals)

@@ -7,6 +7,12 @@ of unobserved land (the baseline's :func:`greensink.carbon.type_fill`) and one
 :class:`greensink.uncertainty.Noise` (same seed, year and pixels), so every draw of the scenario is
 paired with the same draw of the baseline: the curve, residual, NDVI and table errors they share
 cancel in the difference, and a scenario without changes differs by exactly 0 in every draw.
+
+The baseline's draws are not drawn again here when rule aggregate's record of them is given
+(:class:`greensink.aggregate.ZoneDraws`, results/{year}/zones/{level}.draws.npz): zone sums are linear in
+the pixel draws, so the difference's zone sums are the scenario's minus the baseline's, corrected on the
+pixels the changes touch, the only ones where the two pixel functions differ (:func:`record_differences`;
+docs/method.md, "Draws written once").
 Zone sums come from :func:`greensink.aggregate.zone_draw_sums` and the indicator columns from
 :func:`greensink.aggregate.zone_table` and :func:`greensink.indicators.park_service_columns`, as
 rule aggregate makes them for a year.
@@ -24,11 +30,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from greensink import targets
-from greensink.aggregate import zone_draw_sums, zone_table
+from greensink.aggregate import ZoneDraws, content_sha256, zone_draw_sums, zone_table
 from greensink.carbon import (
     PixelFn,
     fill_values,
     interval_quantiles,
+    iter_chunks,
     pixel_function,
     type_density,
     type_fill,
@@ -109,6 +116,73 @@ def scaled(fn: PixelFn, factor: np.ndarray) -> PixelFn:
     return evaluate
 
 
+ZoneSums = tuple[np.ndarray, np.ndarray]  # (estimate (Z,), draws (Z, B)) of one level, t C
+
+
+def touched_pixels(scen: Burned, active: np.ndarray) -> np.ndarray:
+    """The pixels of ``active`` (flat, ascending) that some change of the scenario touches (changed share > 0
+    or a last change): everywhere else the scenario's layers and fractions are the baseline's bit for bit
+    (:mod:`greensink.scenario.burn`), so its pixel function equals the baseline's there, draw for draw."""
+    mask = (np.nan_to_num(scen.changed).ravel() > 0) | (np.asarray(scen.last).ravel() >= 0)
+    return active[mask[active]]
+
+
+def record_differences(matrices: Sequence[sp.csr_matrix], scen_sums: Sequence[tuple[np.ndarray, ...]],
+                       base_draws: Sequence[ZoneDraws], fn_b: PixelFn, fn_s: PixelFn, base_active: np.ndarray,
+                       scen_active: np.ndarray, touched: np.ndarray, stages: Mapping[str, np.ndarray],
+                       pixel_area_ha: float, chunk_pixels: int = 16_384,
+                       ) -> tuple[list[ZoneSums], dict[str, list[ZoneSums]]]:
+    """Per level the zone sums of the difference scenario − baseline, and of each growth stage's, from the
+    scenario's zone sums ``scen_sums`` (over ``scen_active``) and the baseline's record ``base_draws`` (over
+    ``base_active``) instead of drawing the baseline over every pixel again.
+
+    The difference sums D = Σ_A nan0(s − b) over A = ``base_active`` ∪ ``scen_active`` (what
+    :func:`greensink.change.difference_function` summed by :func:`~greensink.aggregate.zone_draw_sums` gives)
+    equal S − B + Σ_A [nan0(s − b) − 1_S nan0(s) + 1_B nan0(b)], S and B the two sums, 1_S and 1_B the pixel
+    sets; the bracket is 0 wherever s and b are the same numbers (or both NaN), i.e. outside ``touched``
+    (:func:`touched_pixels`), so it is evaluated there only. A stage's difference Σ_A g·nan0(s − b), g its
+    growth share (flat grid, 1 where no change touched the pixel: :func:`greensink.scenario.burn.growth_map`),
+    is D − Σ_touched (1 − g)·nan0(s − b). A zone whose coverage holds no touched pixel differs by exactly 0.
+    Summation order differs from the direct sums, so results agree with them to rounding (about 1e-12 of
+    the zone's stock)."""
+    stacked = sp.vstack(matrices).tocsc() if len(matrices) > 1 else matrices[0].tocsc()
+    sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
+    n_zones = stacked.shape[0]
+    n_draws = base_draws[0].draws.shape[1]
+    in_base = np.zeros(stacked.shape[1], dtype=bool)
+    in_base[base_active] = True
+    in_scen = np.zeros(stacked.shape[1], dtype=bool)
+    in_scen[scen_active] = True
+    corr_e, corr_d = np.zeros(n_zones), np.zeros((n_zones, n_draws))
+    stage_e = {name: np.zeros(n_zones) for name in stages}
+    stage_d = {name: np.zeros((n_zones, n_draws)) for name in stages}
+    for idx in iter_chunks(touched, chunk_pixels):
+        eb, db = fn_b(idx)[:2]
+        es, ds = fn_s(idx)[:2]
+        de, dd = np.nan_to_num(es - eb), np.nan_to_num(ds - db)
+        ins, inb = in_scen[idx], in_base[idx]
+        sub = stacked[:, idx]
+        corr_e += sub @ (de - ins * np.nan_to_num(es) + inb * np.nan_to_num(eb))
+        corr_d += sub @ (dd - ins * np.nan_to_num(ds) + inb * np.nan_to_num(db)).T
+        for name, growth in stages.items():
+            w = 1.0 - growth[idx]
+            stage_e[name] += sub @ (w * de)
+            stage_d[name] += sub @ (w * dd).T
+    reached = np.asarray((stacked[:, touched] != 0).sum(axis=1)).ravel() > 0  # zones holding a touched pixel
+    diffs: list[ZoneSums] = []
+    per_stage: dict[str, list[ZoneSums]] = {name: [] for name in stages}
+    for level, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        hit = reached[a:b]
+        rec, own = base_draws[level], scen_sums[level]
+        est = np.where(hit, own[0] - rec.estimate + corr_e[a:b] * pixel_area_ha, 0.0)
+        draws = np.where(hit[:, None], own[1] - rec.draws + corr_d[a:b] * pixel_area_ha, 0.0)
+        diffs.append((est, draws))
+        for name in stages:
+            per_stage[name].append((np.where(hit, est - stage_e[name][a:b] * pixel_area_ha, 0.0),
+                                    np.where(hit[:, None], draws - stage_d[name][a:b] * pixel_area_ha, 0.0)))
+    return diffs, per_stage
+
+
 def _interval(est: np.ndarray, draws: np.ndarray, interval_pct: float) -> tuple[np.ndarray, np.ndarray]:
     qlo, qhi = interval_quantiles(interval_pct)
     lo, hi = np.quantile(draws, [qlo, qhi], axis=-1) if draws.shape[-1] > 1 else (est, est)
@@ -118,6 +192,7 @@ def _interval(est: np.ndarray, draws: np.ndarray, interval_pct: float) -> tuple[
 def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, scen: Burned, scen_models: Mapping,
                     ndvi_se: np.ndarray | None, baseline_tables: Mapping[str, pd.DataFrame], goals: Sequence[dict],
                     setting: Setting, progress: Callable[[int, int], None] | None = None,
+                    baseline_draws: Sequence[ZoneDraws] | None = None,
                     ) -> tuple[dict[str, gpd.GeoDataFrame], pd.DataFrame]:
     """The scenario's zone table per level and its per-level totals.
 
@@ -128,17 +203,33 @@ def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, s
     draws), ``<indicator>_baseline`` and ``<indicator>_change`` for :data:`INDICATORS`, and per growth
     stage ``carbon_t_<stage>`` and ``difference_t_<stage>`` (lo, hi). Carbon or a difference of a zone
     whose carbon is unknown (NaN) in either state is NaN. The totals (one row per level) sum the zones'
-    estimates and draws, so their intervals are those of the sums."""
+    estimates and draws, so their intervals are those of the sums.
+
+    ``baseline_draws`` (one :class:`~greensink.aggregate.ZoneDraws` per level, rule aggregate's record of the
+    baseline year) spares drawing the baseline over every pixel: the differences come from
+    :func:`record_differences`, equal to the direct ones to rounding. Each record is checked against this
+    run (level, zones, seed, year, draws, uncertainty settings, models) first. Without it the baseline is
+    drawn here."""
     grid, pa = setting.grid, setting.grid.pixel_area_ha
+    if baseline_draws is not None:
+        n_draws = np.asarray(base_models["types"][base.types[0]]["bootstrap"]).shape[0]
+        identity = ZoneDraws.identity(seed=setting.seed, year=scenario.baseline_year, n_draws=n_draws,
+                                      uncertainty=setting.uncertainty, models_sha256=content_sha256(base_models))
+        for level, z, record in zip(setting.levels, setting.zones, baseline_draws, strict=True):
+            record.check(level=level, zone_ids=z["zone_id"].to_numpy(), identity=identity)
     fn_b, fn_s, fill = paired_functions(base, base_models, scen, scen_models, scenario.baseline_year, ndvi_se, setting)
-    active_s = typed_pixels(scen.fractions)
-    active = np.union1d(typed_pixels(base.fractions), active_s)
+    active_b, active_s = typed_pixels(base.fractions), typed_pixels(scen.fractions)
+    active = np.union1d(active_b, active_s)
     sums_s = zone_draw_sums(setting.matrices, fn_s, active_s, pa, chunk_pixels=16_384, progress=progress)
-    diff_fn = difference_function(fn_b, fn_s, 1.0)
-    sums_d = zone_draw_sums(setting.matrices, diff_fn, active, pa, chunk_pixels=16_384)
-    stage_sums = {name: zone_draw_sums(setting.matrices, scaled(diff_fn, growth_map(scenario, scen.last, years).ravel()),
-                                       active, pa, chunk_pixels=16_384)
-                  for name, years in scenario.stages().items()}
+    growth = {name: growth_map(scenario, scen.last, years).ravel() for name, years in scenario.stages().items()}
+    if baseline_draws is not None:
+        sums_d, stage_sums = record_differences(setting.matrices, sums_s, baseline_draws, fn_b, fn_s, active_b, active_s,
+                                                touched_pixels(scen, active), growth, pa)
+    else:
+        diff_fn = difference_function(fn_b, fn_s, 1.0)
+        sums_d = zone_draw_sums(setting.matrices, diff_fn, active, pa, chunk_pixels=16_384)
+        stage_sums = {name: zone_draw_sums(setting.matrices, scaled(diff_fn, g), active, pa, chunk_pixels=16_384)
+                      for name, g in growth.items()}
     preds_s = _predictors(scen_models, scen.types, scen)
     density = type_density(scen_models, scen.types, scen.fractions, preds_s)
     col = scen.type_column
