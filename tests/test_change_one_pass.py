@@ -110,18 +110,23 @@ def two_pass(case, chunk_pixels=50):
     return sink, sums[:len(matrices)], sums[len(matrices):], (sum0, sum1, map0, map1), both
 
 
-def one_pass(case, chunk_pixels=50):
+def one_pass(case, chunk_pixels=50, block_pixels=1_024):
     (m0, f0, l0), (m1, f1, l1), active, matrices = case
     _, fn0 = year_functions(m0, 2023, f0, l0)
     _, fn1 = year_functions(m1, 2025, f1, l1)
     return sink_pass(fn0, fn1, unserved_function(m0, TYPES, f0, l0), unserved_function(m1, TYPES, f1, l1), 2, active,
-                     GRID.shape, matrices, GRID.pixel_area_ha, 90.0, chunk_pixels=chunk_pixels)
+                     GRID.shape, matrices, GRID.pixel_area_ha, 90.0, chunk_pixels=chunk_pixels, block_pixels=block_pixels)
 
 
-def test_one_pass_equals_the_two_passes_bit_for_bit():
+@pytest.mark.parametrize("block_pixels", [1_024, 7, 1])
+def test_one_pass_equals_the_two_passes_bit_for_bit(block_pixels):
+    # blocks of 7 and 1 pixel inside chunks of 50: the blocks change no number (they only keep the work in cache)
     case = make_case()
     sink, sums, sums_both, (sum0, sum1, map0, map1), both = two_pass(case)
-    res = one_pass(case)
+    coverage = [m.copy() for m in case[3]]
+    res = one_pass(case, block_pixels=block_pixels)
+    for m, m_before in zip(case[3], coverage, strict=True):  # the pass zeroes coverage of a copy, never the caller's
+        assert (m != m_before).nnz == 0
     # the case has what the one pass must get right: land filled in a year (map NaN, stock known), pixels outside
     # every zone, partly observed zones
     filled = np.isnan(map1.estimates()) & np.isfinite(sum1.estimates())

@@ -76,12 +76,18 @@ class SinkPass:
     map1: np.ndarray
 
 
+#: Pixels of a block: within a chunk of the zone sums, the years' pixel functions are evaluated this many pixels at a
+#: time, so that their temporaries (draws × block, float64) stay in the processor's cache; the results do not depend
+#: on it (every value is per pixel, and a block's values are written into the chunk's arrays before they are summed).
+BLOCK_PIXELS = 1_024
+
+
 def sink_pass(fn0: PixelFn, fn1: PixelFn, unserved0: Callable[[np.ndarray], np.ndarray],
               unserved1: Callable[[np.ndarray], np.ndarray], years: float, active: np.ndarray,
               shape: tuple[int, int], matrices: Sequence[sp.csr_matrix], pixel_area_ha: float,
-              interval_pct: float = 90.0, chunk_pixels: int = 8_192) -> SinkPass:
+              interval_pct: float = 90.0, chunk_pixels: int = 8_192, block_pixels: int = BLOCK_PIXELS) -> SinkPass:
     """The sink map and the zone sums of the sink in one pass over the ``active`` pixels (flat, ascending),
-    each year's draws evaluated once per chunk of ``chunk_pixels``.
+    each year's draws evaluated once, in blocks of ``block_pixels`` within chunks of ``chunk_pixels``.
 
     ``fn0`` / ``fn1`` are the years' pixel functions as the zone tables sum them (with ``fill`` and
     ``sources``, :func:`greensink.carbon.pixel_function`), ``unserved0`` / ``unserved1`` the years'
@@ -92,7 +98,13 @@ def sink_pass(fn0: PixelFn, fn1: PixelFn, unserved0: Callable[[np.ndarray], np.n
     :func:`greensink.carbon.density_map` of ``difference_function(map0, map1)`` and
     :func:`greensink.aggregate.zone_draw_sums` of ``difference_function(fn0, fn1)`` over ``matrices`` and
     their :func:`masked_matrices` (same chunks, same order of summation), which evaluated every draw twice.
-    Memory: the three map bands, the per-pixel estimates and the sums, plus one chunk × draws."""
+
+    A block's differences are written straight into the chunk's (pixels, draws) arrays, the layout the sparse
+    product reads, with the pixels no year can value (NaN: as ``np.nan_to_num``) set to 0; the sums over the land
+    observed in both years multiply the same arrays by the coverage with the other pixels' entries set to 0 (as the
+    masked matrices did), so no masked copy of the draws is made. The per-pixel interval is taken over each block's
+    rows. ``block_pixels`` changes no number (tests/test_change_one_pass.py). Memory: the three map bands, the
+    per-pixel estimates and the sums, plus chunk × draws for the draws and each source."""
     from greensink.carbon import interval_quantiles as quantiles
     from greensink.carbon import iter_chunks
 
@@ -109,48 +121,68 @@ def sink_pass(fn0: PixelFn, fn1: PixelFn, unserved0: Callable[[np.ndarray], np.n
     est_sum, est_both = np.zeros(n_rows), np.zeros(n_rows)
     draw_sum = draw_both = None
     part_sums: dict[str, np.ndarray] | None = None
+    block = max(1, int(block_pixels))
     start = 0
-    recorded = {}
-
-    def record(j: int, fn: PixelFn) -> PixelFn:
-        def evaluate(idx: np.ndarray):
-            res = fn(idx)
-            recorded[j] = res[0]
-            return res
-        return evaluate
-
-    diff = difference_function(record(0, fn0), record(1, fn1), years)
     for idx in iter_chunks(active, chunk_pixels):
         sl = slice(start, start + idx.size)
+        est = np.empty(idx.size)
+        draws: np.ndarray | None = None  # (pixels, draws) of the chunk, NaN -> 0
+        parts: dict[str, np.ndarray] | None = None
+        for b0 in range(0, idx.size, block):
+            bidx = idx[b0:b0 + block]
+            bsl = slice(b0, b0 + bidx.size)
+            e0, d0, *p0 = fn0(bidx)
+            e1, d1, *p1 = fn1(bidx)
+            if draws is None:
+                draws = np.empty((idx.size, d0.shape[0]))
+                if p0 and p1 and stacked is not None:  # per-source contributions (sources=True): differenced alike
+                    parts = {k: np.empty((idx.size, d0.shape[0])) for k in p0[0]}
+            e = (e1 - e0) / years
+            est[bsl] = e
+            d = draws[bsl]  # (n, B) view: (d1 - d0) / years, as difference_function, in the product's layout
+            np.subtract(d1.T, d0.T, out=d)
+            np.divide(d, years, out=d)
+            m0 = np.where(unserved0(bidx), np.nan, e0)
+            m1 = np.where(unserved1(bidx), np.nan, e1)
+            stocks[0][start + b0:start + b0 + bidx.size] = e0
+            stocks[1][start + b0:start + b0 + bidx.size] = e1
+            maps[0][start + b0:start + b0 + bidx.size] = m0
+            maps[1][start + b0:start + b0 + bidx.size] = m1
+            # the map (density_map of the maps' difference): NaN where either year's map is NaN
+            est_map = np.where(np.isnan(m0) | np.isnan(m1), np.nan, e)
+            band[0, bidx] = est_map
+            ok = np.isfinite(est_map)
+            lo, hi = np.full(bidx.size, np.nan), np.full(bidx.size, np.nan)
+            if ok.any():
+                lo[ok], hi[ok] = np.quantile(d[ok], [qlo, qhi], axis=1, overwrite_input=True)  # d[ok]: a copy
+            band[1, bidx], band[2, bidx] = lo, hi
+            if stacked is None:
+                continue
+            _zero_nan(d, e)
+            if parts is not None:
+                for k, v in parts.items():
+                    v = v[bsl]
+                    np.subtract(p1[0][k].T, p0[0][k].T, out=v)
+                    np.divide(v, years, out=v)
+                    _zero_nan(v, e)
         start += idx.size
-        est, draws, *rest = diff(idx)
-        for j, unserved in enumerate((unserved0, unserved1)):
-            stocks[j][sl] = recorded[j]
-            maps[j][sl] = np.where(unserved(idx), np.nan, recorded[j])
-        # the map (density_map of the maps' difference): NaN where either year's map is NaN
-        est_map = np.where(np.isnan(maps[0][sl]) | np.isnan(maps[1][sl]), np.nan, est)
-        band[0, idx] = est_map
-        ok = np.isfinite(est_map)
-        lo, hi = np.full(idx.size, np.nan), np.full(idx.size, np.nan)
-        if ok.any():
-            lo[ok], hi[ok] = np.quantile(draws[:, ok], [qlo, qhi], axis=0)
-        band[1, idx], band[2, idx] = lo, hi
         if stacked is None:
             continue
         # the zone sums (zone_draw_sums), and those over the typed land the maps observed in both years
-        sub = stacked[:, idx]
+        sub = stacked[:, idx]  # a copy (fancy column index): its coverage is zeroed below
         est_sum += sub @ np.nan_to_num(est)
-        d = np.nan_to_num(draws)
-        part = sub @ d.T
+        part = sub @ draws
         draw_sum = part if draw_sum is None else draw_sum + part
-        if rest:
+        if parts is not None:
             if part_sums is None:
-                part_sums = {k: np.zeros((n_rows, v.shape[0])) for k, v in rest[0].items()}
-            for k, v in rest[0].items():
-                part_sums[k] += sub @ np.nan_to_num(v).T
+                part_sums = {k: np.zeros((n_rows, v.shape[1])) for k, v in parts.items()}
+            for k, v in parts.items():
+                part_sums[k] += sub @ v
         both = np.isfinite(maps[0][sl]) & np.isfinite(maps[1][sl])
         est_both += sub @ np.where(both, np.nan_to_num(est), 0.0)
-        part = sub @ np.where(both, d, 0.0).T
+        # the coverage of the pixels not observed in both years set to 0: their draws count 0 × value, as before
+        sub.data *= np.repeat(both, np.diff(sub.indptr))
+        part = sub @ draws
         draw_both = part if draw_both is None else draw_both + part
     if start != active.size:  # iter_chunks covers every active pixel once
         raise RuntimeError(f"sink_pass evaluated {start} of {active.size} active pixels.")
@@ -171,3 +203,11 @@ def sink_pass(fn0: PixelFn, fn1: PixelFn, unserved0: Callable[[np.ndarray], np.n
                 sums.append((est_sum[a:b], draw_sum[a:b]))
             sums_both.append((est_both[a:b], draw_both[a:b]))
     return SinkPass(band.reshape(3, *shape), sums, sums_both, stocks[0], stocks[1], maps[0], maps[1])
+
+
+def _zero_nan(values: np.ndarray, est: np.ndarray) -> None:
+    """``values`` (pixels, draws) as ``np.nan_to_num`` makes them, in place: the rows of pixels whose ``est`` is NaN
+    (no value in a year: NaN draws) set to 0, and any other non-finite value (none in practice) through nan_to_num."""
+    values[np.isnan(est)] = 0.0
+    if not np.isfinite(values).all():
+        np.nan_to_num(values, copy=False)
