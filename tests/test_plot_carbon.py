@@ -53,7 +53,7 @@ def test_allometric_draws_have_the_published_ln_sd_and_keep_the_mean():
     assert sd[0] == pytest.approx(CHAVE2014_RSE_LN, abs=4 * 0.357 / math.sqrt(2 * N))
     assert sd[1] == pytest.approx(CHAVE2014_RSE_LN, abs=4 * 0.357 / math.sqrt(2 * N))
     assert sd[2] == pytest.approx(JENKINS2003_RMSE_LN["pine"], abs=4 * 0.254 / math.sqrt(2 * N))  # 0.253781
-    # mean-preserving: E[exp(σε − σ²/2)] = 1, so the draws' mean is the point value of allometry.py;
+    # mean-preserving: E[exp(σε − σ²/2)] = 1, so the draws' mean is the point value of greensink.allometry;
     # its standard error is √(exp(σ²) − 1)/√N = 0.368/141 = 0.26 % for σ = 0.357
     rel_mean = d.mean(axis=1) / t["carbon_kg"].to_numpy()
     assert rel_mean[0] == pytest.approx(1.0, abs=4 * 0.0026)

@@ -1,38 +1,8 @@
-"""Allometry: a tree inventory (species or wood-density group, DBH, height) → per-tree biomass and
-carbon, and per-plot sums that can feed ``plots.carbon_t_ha``.
+"""The tree inventory: its columns read and checked (every bad row named together), each tree's
+biomass and carbon (:func:`tree_carbon`), the per-plot sums in t C/ha (:func:`plot_carbon`) and the
+quartiles of per-tree carbon (:func:`summary_stats`).
 
-Per tree, with D the stem diameter at breast height (cm), H the total height (m) and ρ the basic
-wood density (oven-dry mass / green volume, g/cm³):
-
-1. Above-ground biomass from a published equation, oven-dry kg (``agb_equation_kg``):
-
-   * ``chave2014`` (default), Chave et al. 2014, Global Change Biology 20:3177-3190, Eq. 4,
-     fitted on 4,004 destructively harvested trees with D ≥ 5 cm::
-
-         AGB = 0.0673 × (ρ D² H)^0.976
-
-   * ``jenkins2003``, Jenkins, Chojnacky, Heath & Birdsey 2003, Forest Science 49(1):12-35,
-     Table 4, national-scale equations for ten US species groups, trees with D ≥ 2.5 cm; DBH only::
-
-         AGB = exp(β0 + β1 ln D)
-
-2. Urban form: ``agb_kg = agb_equation_kg × urban_factor``. Open-grown urban trees carry less
-   biomass than forest equations predict for the same DBH; Nowak (1994) multiplies by 0.8 (the
-   practice of Nowak & Crane 2002 and i-Tree). 1.0 turns it off.
-3. Roots: ``bgb_kg = agb_kg × root_shoot`` (default 0.26, the global mean of Cairns et al. 1997).
-4. Carbon: ``carbon_kg = (agb_kg + bgb_kg) × carbon_fraction`` (default 0.47, IPCC 2006 Vol. 4
-   Ch. 4 Table 4.3); ``co2e_kg = carbon_kg × 44/12``.
-
-Both equations predict **dry** mass, and the carbon fraction applies to dry mass; no fresh
-(green) weight enters anywhere. The densities of ``config/allometry.yaml`` are basic densities
-(green volume), the quantity Chave's ρ is defined on; densities at 12 % moisture would overstate
-biomass.
-
-Wood density comes from, in order: an inventory column, the species, the genus (mean of its
-species in the table), the inventory's wood-density group, and last a hardwood / softwood
-fallback, which is flagged ``density_default``. Unknown species are not an error.
-
-The functions here are pure: DataFrames and arrays in, DataFrames and arrays out; the CLI
+The functions are pure: DataFrames and arrays in, DataFrames and arrays out; the CLI
 (``greensink allometry``) reads and writes the files. Problems with the inventory are collected
 and raised together as one :class:`~greensink.errors.InputDataError` naming file, row, value and fix.
 """
@@ -41,289 +11,35 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from greensink.errors import ConfigError, InputDataError
-from greensink.units import CO2_PER_C, kg_to_t, m2_to_ha
+from greensink.allometry.density import assign_jenkins_group, assign_wood_density
+from greensink.allometry.equations import (
+    CHAVE2014_MIN_DBH_CM,
+    EQUATIONS,
+    JENKINS2003_MIN_DBH_CM,
+    biomass_to_carbon,
+    chave2014_agb_kg,
+    jenkins2003_agb_kg,
+)
+from greensink.allometry.params import AllometryParams
+from greensink.errors import InputDataError
+from greensink.units import kg_to_t, m2_to_ha
 
 log = logging.getLogger(__name__)
 
-# ---------------------------------------------------------------------------- published constants
+# ---------------------------------------------------------------------------- tree_carbon options
 
-#: Chave et al. 2014, Eq. 4: AGB (kg) = A × (ρ [g/cm³] × D² [cm²] × H [m]) ** B.
-CHAVE2014_A = 0.0673
-CHAVE2014_B = 0.976
-#: Chave et al. 2014 fitted trees with D ≥ 5 cm; smaller trees are computed and flagged.
-CHAVE2014_MIN_DBH_CM = 5.0
-
-#: Jenkins et al. 2003, Table 4: AGB (kg dry) = exp(β0 + β1 ln DBH [cm]), per species group.
-JENKINS2003: dict[str, tuple[float, float]] = {
-    # hardwood groups
-    "aspen_alder_cottonwood_willow": (-2.2094, 2.3867),
-    "soft_maple_birch": (-1.9123, 2.3651),
-    "mixed_hardwood": (-2.4800, 2.4835),
-    "hard_maple_oak_hickory_beech": (-2.0127, 2.4342),
-    # softwood groups
-    "cedar_larch": (-2.0336, 2.2592),
-    "douglas_fir": (-2.2304, 2.4435),
-    "true_fir_hemlock": (-2.5384, 2.4814),
-    "pine": (-2.5356, 2.4349),
-    "spruce": (-2.0773, 2.3323),
-    # woodland group
-    "woodland": (-0.7152, 1.7029),  # juniper / oak / mesquite
-}
-#: Jenkins et al. 2003 equations are for trees with DBH ≥ 2.5 cm.
-JENKINS2003_MIN_DBH_CM = 2.5
-
-EQUATIONS = ("chave2014", "jenkins2003")
 MISSING_HEIGHT = ("error", "jenkins2003")
 
 CM_PER = {"cm": 1.0, "mm": 0.1, "in": 2.54}  # DBH unit -> cm
 M_PER = {"m": 1.0, "ft": 0.3048, "cm": 0.01}  # height / crown unit -> m
 
 MAX_LISTED_PROBLEMS = 25
-
-
-# ---------------------------------------------------------------------------- parameters
-
-
-@dataclass(frozen=True)
-class AllometryParams:
-    """The parameter table (``config/allometry.yaml``) in usable form; see :func:`params_from_mapping`."""
-
-    carbon_fraction: float
-    root_shoot: float
-    urban_factor: float
-    equation: str
-    species_density: dict[str, float]  # "genus epithet" (lower case) -> g/cm³
-    genus_density: dict[str, tuple[float, int]]  # genus -> (mean g/cm³, n species)
-    group_density: dict[str, float]  # wood-density group name (lower case) -> g/cm³
-    default_density: dict[str, float]  # "hardwood" / "softwood" -> g/cm³
-    density_source: str
-    softwood_genera: frozenset[str]
-    palm_genera: frozenset[str]
-    jenkins_genus: dict[str, str] = field(default_factory=dict)
-    jenkins_species: dict[str, str] = field(default_factory=dict)
-    jenkins_default: dict[str, str] = field(default_factory=dict)
-
-
-def params_from_mapping(cfg: Mapping, where: str = "config/allometry.yaml") -> AllometryParams:
-    """Check and convert the parsed YAML parameter table. Raises ConfigError listing every problem."""
-    problems: list[str] = []
-
-    def number(path: str, value, lo: float, hi: float, lo_open: bool = False) -> float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        if ok and (value > lo if lo_open else value >= lo) and value <= hi:
-            return float(value)
-        problems.append(f"{where}: {path} must be a number in {'(' if lo_open else '['}{lo}, {hi}]. Got {value!r}.")
-        return float("nan")
-
-    d = cfg.get("defaults", {}) or {}
-    carbon_fraction = number("defaults.carbon_fraction", d.get("carbon_fraction"), 0, 1, lo_open=True)
-    root_shoot = number("defaults.root_shoot", d.get("root_shoot"), 0, 5)
-    urban_factor = number("defaults.urban_factor", d.get("urban_factor"), 0, 2, lo_open=True)
-    equation = d.get("equation", "chave2014")
-    if equation not in EQUATIONS:
-        problems.append(f"{where}: defaults.equation must be one of {list(EQUATIONS)}. Got {equation!r}.")
-
-    softwood = frozenset(_genus(g) for g in cfg.get("softwood_genera", []) or [])
-    palms = frozenset(_genus(g) for g in cfg.get("palm_genera", []) or [])
-    species_density: dict[str, float] = {}
-    by_genus: dict[str, list[float]] = {}
-    for name, value in (cfg.get("wood_density_g_cm3", {}) or {}).items():
-        sp, genus = taxon_key(str(name))
-        rho = number(f"wood_density_g_cm3[{name!r}]", value, 0.1, 1.5)
-        if not sp:
-            problems.append(f"{where}: wood_density_g_cm3 key {name!r} must be 'Genus epithet'.")
-            continue
-        species_density[sp] = rho
-        by_genus.setdefault(genus, []).append(rho)
-    genus_density = {g: (round(float(np.mean(v)), 4), len(v)) for g, v in by_genus.items()}
-    defaults = cfg.get("default_wood_density", {}) or {}
-    default_density = {k: number(f"default_wood_density.{k}", defaults.get(k), 0.1, 1.5) for k in ("hardwood", "softwood")}
-    group_density = {
-        _norm_group(k): number(f"group_wood_density.{k}", v, 0.1, 1.5)
-        for k, v in (cfg.get("group_wood_density", {}) or {}).items()
-    }
-
-    jg = cfg.get("jenkins2003_groups", {}) or {}
-    jenkins_genus = {_genus(k): str(v) for k, v in (jg.get("genus", {}) or {}).items()}
-    jenkins_species = {taxon_key(str(k))[0]: str(v) for k, v in (jg.get("species", {}) or {}).items()}
-    jenkins_default = {str(k): str(v) for k, v in (jg.get("default", {}) or {"hardwood": "mixed_hardwood", "softwood": "pine"}).items()}
-    for label, table in (("genus", jenkins_genus), ("species", jenkins_species), ("default", jenkins_default)):
-        for k, v in table.items():
-            if v not in JENKINS2003:
-                problems.append(f"{where}: jenkins2003_groups.{label}.{k} must be one of {sorted(JENKINS2003)}. Got {v!r}.")
-    if set(jenkins_default) != {"hardwood", "softwood"}:
-        problems.append(f"{where}: jenkins2003_groups.default must name a group for both 'hardwood' and 'softwood'. Got {sorted(jenkins_default)}.")
-    if problems:
-        raise ConfigError(f"{len(problems)} problem(s) with the allometry parameters:\n" + "\n".join(f"  - {p}" for p in problems))
-    return AllometryParams(
-        carbon_fraction=carbon_fraction, root_shoot=root_shoot, urban_factor=urban_factor, equation=equation,
-        species_density=species_density, genus_density=genus_density, group_density=group_density,
-        default_density=default_density, density_source=str(cfg.get("wood_density_source", "config table")),
-        softwood_genera=softwood, palm_genera=palms,
-        jenkins_genus=jenkins_genus, jenkins_species=jenkins_species, jenkins_default=jenkins_default,
-    )
-
-
-# ---------------------------------------------------------------------------- equations
-
-
-def chave2014_agb_kg(wood_density_g_cm3, dbh_cm, height_m) -> np.ndarray:
-    """Above-ground oven-dry biomass, kg: Chave et al. 2014 Eq. 4, ``0.0673 × (ρ D² H)^0.976``.
-
-    ρ basic wood density (g/cm³), D diameter at 1.3 m (cm), H total height (m). NaN in, NaN out.
-    """
-    rho = np.asarray(wood_density_g_cm3, dtype=float)
-    d = np.asarray(dbh_cm, dtype=float)
-    h = np.asarray(height_m, dtype=float)
-    return CHAVE2014_A * (rho * d**2 * h) ** CHAVE2014_B
-
-
-def jenkins2003_agb_kg(dbh_cm, groups) -> np.ndarray:
-    """Above-ground oven-dry biomass, kg: Jenkins et al. 2003 Table 4, ``exp(β0 + β1 ln D)``, D in cm.
-
-    ``groups`` holds one species-group name of :data:`JENKINS2003` per tree (or one for all).
-    """
-    d = np.asarray(dbh_cm, dtype=float)
-    g = np.broadcast_to(np.asarray(groups, dtype=object), d.shape)
-    unknown = sorted({str(x) for x in np.unique(g.astype(str))} - set(JENKINS2003))
-    if unknown:
-        raise ValueError(f"Jenkins group(s) {unknown} unknown. Use one of {sorted(JENKINS2003)}.")
-    b0 = np.array([JENKINS2003[x][0] for x in g.ravel()]).reshape(d.shape)
-    b1 = np.array([JENKINS2003[x][1] for x in g.ravel()]).reshape(d.shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.exp(b0 + b1 * np.log(d))
-
-
-def biomass_to_carbon(agb_equation_kg, *, urban_factor: float, root_shoot: float, carbon_fraction: float) -> dict[str, np.ndarray]:
-    """Steps 2-4 of the module docstring: ``agb_kg``, ``bgb_kg``, ``carbon_kg``, ``co2e_kg`` (all dry-mass based)."""
-    agb = np.asarray(agb_equation_kg, dtype=float) * urban_factor
-    bgb = agb * root_shoot
-    carbon = (agb + bgb) * carbon_fraction
-    return {"agb_kg": agb, "bgb_kg": bgb, "carbon_kg": carbon, "co2e_kg": carbon * CO2_PER_C}
-
-
-# ---------------------------------------------------------------------------- taxa and wood density
-
-
-_CULTIVAR = re.compile(r"'[^']*'|\"[^\"]*\"")
-_RANK = {"var.", "subsp.", "ssp.", "f.", "cv.", "cvs.", "cv", "var", "subsp"}
-_HYBRID = {"x", "×"}
-
-
-def _genus(name: str) -> str:
-    return str(name).strip().lower()
-
-
-def _norm_group(name: str) -> str:
-    return re.sub(r"[\s/\-]+", "_", str(name).strip().lower())
-
-
-def taxon_key(name: object) -> tuple[str, str]:
-    """``(species key, genus key)`` in lower case from a scientific name, for table look-ups.
-
-    Cultivars in quotes, ranks below species (``var.``, ``subsp.``) and ``sp.`` / ``spp.`` are
-    dropped; a hybrid sign is kept (``Platanus x acerifolia`` → ``platanus x acerifolia``).
-    ``Malus sp.`` → ``("", "malus")``; a missing name → ``("", "")``.
-    """
-    if name is None or (isinstance(name, float) and math.isnan(name)):
-        return "", ""
-    tokens = _CULTIVAR.sub(" ", str(name)).lower().replace("×", " x ").split()
-    if not tokens:
-        return "", ""
-    genus, rest = tokens[0], tokens[1:]
-    epithet = ""
-    if rest and rest[0] in _HYBRID and len(rest) > 1:
-        epithet = f"x {rest[1]}"
-    elif rest and rest[0] not in _RANK and rest[0] not in {"sp.", "spp.", "sp", "spp"}:
-        epithet = rest[0]
-    return (f"{genus} {epithet}" if epithet else ""), genus
-
-
-def wood_class(genus: str, params: AllometryParams, group: str = "") -> str:
-    """``palm``, ``softwood`` or ``hardwood`` for a genus key (or, without one, a group name)."""
-    if genus in params.palm_genera:
-        return "palm"
-    if genus in params.softwood_genera:
-        return "softwood"
-    if not genus and _norm_group(group) in ("softwood", "conifer"):
-        return "softwood"
-    return "hardwood"
-
-
-def assign_wood_density(species: pd.Series, groups: pd.Series | None, params: AllometryParams,
-                        given: pd.Series | None = None) -> pd.DataFrame:
-    """Columns ``wood_density_g_cm3``, ``wood_density_source`` (input, species, genus, group,
-    default), ``wood_class`` (hardwood, softwood, palm) and ``flags`` for each tree.
-
-    ``given`` holds densities measured for the tree (NaN where none); they win over the table.
-    """
-    n = len(species)
-    keys = [taxon_key(s) for s in species] if n else []
-    grp = [(_norm_group(g) if isinstance(g, str) and g.strip() else "") for g in (groups if groups is not None else [""] * n)]
-    given_arr = np.full(n, np.nan) if given is None else np.asarray(given, dtype=float)
-    rho = np.full(n, np.nan)
-    source = np.empty(n, dtype=object)
-    klass = np.empty(n, dtype=object)
-    flags: list[list[str]] = [[] for _ in range(n)]
-    for i, ((sp, genus), g) in enumerate(zip(keys, grp, strict=True)):
-        klass[i] = wood_class(genus, params, g)
-        if klass[i] == "palm":
-            flags[i].append("palm")
-        if np.isfinite(given_arr[i]):
-            rho[i], source[i] = given_arr[i], "input"
-        elif sp in params.species_density:
-            rho[i], source[i] = params.species_density[sp], "species"
-        elif genus in params.genus_density:
-            rho[i] = params.genus_density[genus][0]
-            source[i] = f"genus mean (n={params.genus_density[genus][1]})"
-        elif g in params.group_density:
-            rho[i], source[i] = params.group_density[g], "group"
-        else:
-            fallback = "softwood" if klass[i] == "softwood" else "hardwood"
-            rho[i], source[i] = params.default_density[fallback], f"default {fallback}"
-            flags[i].append("density_default")
-    return pd.DataFrame({"wood_density_g_cm3": rho, "wood_density_source": source, "wood_class": klass,
-                         "flags": [";".join(f) for f in flags]}, index=species.index)
-
-
-def assign_jenkins_group(species: pd.Series, groups: pd.Series | None, wood_classes: Sequence[str],
-                         params: AllometryParams) -> tuple[np.ndarray, list[str]]:
-    """Jenkins et al. 2003 group per tree and a flag (``jenkins_group_default`` or ``""``).
-
-    Order: species override, genus table, the inventory's group column when it names a Jenkins
-    group, then the default of the parameter table: ``mixed_hardwood`` for hardwoods (Jenkins'
-    catch-all hardwood group, not flagged) and ``pine`` for softwoods outside Jenkins' groups
-    (e.g. *Cedrus*, *Podocarpus*; flagged ``jenkins_group_default``).
-    """
-    n = len(species)
-    out = np.empty(n, dtype=object)
-    flag = [""] * n
-    grp = list(groups) if groups is not None else [""] * n
-    for i, (name, g, k) in enumerate(zip(species, grp, wood_classes, strict=True)):
-        sp, genus = taxon_key(name)
-        gn = _norm_group(g) if isinstance(g, str) else ""
-        if sp in params.jenkins_species:
-            out[i] = params.jenkins_species[sp]
-        elif genus in params.jenkins_genus:
-            out[i] = params.jenkins_genus[genus]
-        elif gn in JENKINS2003:
-            out[i] = gn
-        elif k == "softwood":
-            out[i] = params.jenkins_default["softwood"]
-            flag[i] = "jenkins_group_default"
-        else:
-            # Jenkins' mixed-hardwood group is by definition the hardwoods outside the other three
-            # hardwood groups, so an unlisted hardwood genus belongs there: no flag.
-            out[i] = params.jenkins_default["hardwood"]
-    return out, flag
 
 
 # ---------------------------------------------------------------------------- inventory
