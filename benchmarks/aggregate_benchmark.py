@@ -396,11 +396,12 @@ def run_edges(workdir: Path, meta: dict, tag: str) -> dict:
     c0, t0 = time.process_time(), time.perf_counter()
     matrix = coverage.coverage_matrix(geoms, transform, shape)
     t, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak, rss = peak_mib(), _rss_mib()  # before the digest (which adds nothing: it reads the arrays in place)
     digest = hashlib.sha256()
     for a in (matrix.indptr, matrix.indices, matrix.data):
-        digest.update(np.ascontiguousarray(a).tobytes())
-    return {"method": "edges", "edges": tag, "total_s": t, "cpu_s": cpu, "base_mib": base, "peak_mib": peak_mib(),
-            "rss_after_mib": _rss_mib(), "nnz": int(matrix.nnz), "digest": digest.hexdigest()}
+        digest.update(memoryview(np.ascontiguousarray(a)))
+    return {"method": "edges", "edges": tag, "total_s": t, "cpu_s": cpu, "base_mib": base, "peak_mib": peak,
+            "rss_after_mib": rss, "nnz": int(matrix.nnz), "digest": digest.hexdigest()}
 
 
 def _wkb_source(parcels):
@@ -674,8 +675,9 @@ def main(argv: list[str] | None = None) -> int:
 
     size = args.size or (2000 if args.quick else 10_000)
     n_parcels = args.parcels or (2000 if args.quick else 50_000)
-    if args.repeats < 1 or args.rasters < 1 or size < 100 or n_parcels < 100:
-        parser.error("need --repeats >= 1, --rasters >= 1, --size >= 100 and --parcels >= 100")
+    if args.repeats < (0 if args.edges_memory else 1) or args.rasters < 1 or size < 100 or n_parcels < 100:
+        parser.error("need --repeats >= 1 (0 with --edges-memory: that comparison only), --rasters >= 1, "
+                     "--size >= 100 and --parcels >= 100")
 
     own_tmp = args.workdir is None
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="greensink-bench-"))
@@ -712,6 +714,22 @@ def _print_run(label: str, res: dict) -> None:
         )
 
 
+def _edges_memory(workdir: Path) -> bool:
+    """--edges-memory: the parcels' coverage matrix with the whole-array and the batched boundary
+    edges, one fresh process each; prints both peaks; True when the two matrices are identical."""
+    edge_runs = {tag: spawn(workdir, "edges", tag) for tag in ("whole", "batched")}
+    for tag, res in edge_runs.items():
+        print(f"coverage with {tag:7s} edges: {res['total_s']:6.2f} s (CPU {res['cpu_s']:6.2f} s); peak "
+              f"{res['peak_mib']:.0f} MiB (before work {res['base_mib']:.0f}), resident after the matrix "
+              f"{res['rss_after_mib']:.0f} MiB; {res['nnz'] / 1e6:.1f} M entries", flush=True)
+    whole, batched = edge_runs["whole"], edge_runs["batched"]
+    same = whole["digest"] == batched["digest"]
+    print(f"coverage._edges peak memory before/after (whole-array / batched): {whole['peak_mib']:.0f} / "
+          f"{batched['peak_mib']:.0f} MiB ({whole['peak_mib'] - batched['peak_mib']:.0f} MiB less); matrices "
+          f"{'identical' if same else 'DIFFER'} (sha256 of indptr, indices, data)", flush=True)
+    return same
+
+
 def _bench(args: argparse.Namespace, workdir: Path, size: int, n_parcels: int) -> int:
     print(f"greensink aggregation benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine_summary()}; {_load()}")
@@ -734,6 +752,8 @@ def _bench(args: argparse.Namespace, workdir: Path, size: int, n_parcels: int) -
         f"exactextract configuration compared: {args.ee_config}; each run in a fresh process, order alternating",
         flush=True,
     )
+    if args.repeats == 0:  # --edges-memory alone
+        return 0 if _edges_memory(workdir) else 1
     warm_page_cache(meta["rasters_paths"])
     if args.warmup:
         for method in ("greensink", "exactextract"):
@@ -763,18 +783,7 @@ def _bench(args: argparse.Namespace, workdir: Path, size: int, n_parcels: int) -
         if not v_ok:
             print(f"exactextract variant {res['config']} disagrees with greensink: {v_text}")
     roll = spawn(workdir, "rollup", f"greensink_{last}")
-    edges_ok = True
-    if args.edges_memory:
-        edge_runs = {tag: spawn(workdir, "edges", tag) for tag in ("whole", "batched")}
-        for tag, res in edge_runs.items():
-            print(f"coverage with {tag:7s} edges: {res['total_s']:6.2f} s (CPU {res['cpu_s']:6.2f} s); peak "
-                  f"{res['peak_mib']:.0f} MiB (before work {res['base_mib']:.0f}), resident after the matrix "
-                  f"{res['rss_after_mib']:.0f} MiB; {res['nnz'] / 1e6:.1f} M entries", flush=True)
-        whole, batched = edge_runs["whole"], edge_runs["batched"]
-        edges_ok = whole["digest"] == batched["digest"]
-        print(f"coverage._edges peak memory before/after (whole-array / batched): {whole['peak_mib']:.0f} / "
-              f"{batched['peak_mib']:.0f} MiB ({whole['peak_mib'] - batched['peak_mib']:.0f} MiB less); matrices "
-              f"{'identical' if edges_ok else 'DIFFER'} (sha256 of indptr, indices, data)", flush=True)
+    edges_ok = _edges_memory(workdir) if args.edges_memory else True
 
     med = statistics.median
     gs_t, ee_t = med(r["total_s"] for r in gs_runs), med(r["total_s"] for r in ee_runs)

@@ -49,6 +49,24 @@ def test_quick_benchmark_memory_budget_fails_the_run_when_exceeded(tmp_path: Pat
     assert 50 < before <= peak
 
 
+def test_edges_memory_alone_builds_the_same_matrix_both_ways(tmp_path: Path) -> None:
+    """--edges-memory --repeats 0: only the coverage matrix with the whole-array edges of before and with the
+    batched ones, in one process each; the matrices' digests are equal and both peaks are printed."""
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--size", "400", "--parcels", "100", "--repeats", "0", "--edges-memory",
+         "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    m = re.search(r"peak memory before/after \(whole-array / batched\): (\d+) / (\d+) MiB .*; matrices identical", out)
+    assert m and int(m.group(1)) > 50 and int(m.group(2)) > 50, out
+    assert "run 1" not in out  # no timed comparison with exactextract
+
+
 _BIG_PARENT = """
 import subprocess, sys
 big = bytearray(600 * 2**20)  # touched: 600 MiB resident in the parent
