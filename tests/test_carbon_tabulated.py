@@ -231,3 +231,79 @@ def test_the_solvers_fused_noise_cdf_equals_the_unfused_one_in_every_regime() ->
         down = pixel_noise_cdf(q[:, None] - h - values[rows], alpha[rows, None], sigma[rows, None])[1].mean(axis=1)
         np.testing.assert_allclose(got_slope, (up - down) / (2 * h), rtol=0, atol=2e-4 * np.abs(got_slope).max(),
                                    err_msg=regime)
+
+
+def _two_type_rasters(rows: int = 50, cols: int = 80) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearly every pixel shared by two types: every pair of the five (curve and curve on one axis, on the
+    linear and the log axis, curve and table constant), shares over 0.02..0.98, some pixels cut by an edge
+    (summed fraction < 1), NDVI over −0.05..0.95 (below the log axis' start at some), a few NaN."""
+    rng = np.random.default_rng(21)
+    n = len(TYPES)
+    frac = np.zeros((n, rows, cols), np.float32)
+    first = rng.integers(0, n, (rows, cols))
+    second = (first + rng.integers(1, n, (rows, cols))) % n
+    share = rng.uniform(0.02, 0.98, (rows, cols))
+    total = np.where(rng.random((rows, cols)) < 0.7, 1.0, rng.uniform(0.2, 1.0, (rows, cols)))
+    one = rng.random((rows, cols)) < 0.05  # a few pixels of one type among them
+    for k in range(n):
+        frac[k] += np.where(first == k, np.where(one, total, share * total), 0.0).astype(np.float32)
+        frac[k] += np.where((second == k) & ~one, (1 - share) * total, 0.0).astype(np.float32)
+    ndvi = rng.uniform(-0.05, 0.95, (rows, cols)).astype(np.float32)
+    ndvi[rng.random((rows, cols)) < 0.02] = np.nan
+    se = np.where(np.isfinite(ndvi), rng.uniform(0.01, 0.05, (rows, cols)), np.nan).astype(np.float32)
+    return frac, ndvi, se
+
+
+def test_two_type_pixels_through_pair_tables_equal_the_closed_form_of_their_own_draws() -> None:
+    # the pair tables (IntervalTable.pair_lookup) against mixture_quantiles of each pixel's own curve and table
+    # draws, α and σ (pixel_function closed_form): the table's stated tolerance, 0.5 % of the band width
+    models = _models()
+    frac, ndvi, se = _two_type_rasters()
+    rows, cols = ndvi.shape
+    spec = _spec(rows, cols, on=True)
+    layers = {"ndvi": ndvi, "ndvi_se": se}
+    table = IntervalTable(models, TYPES, Noise(spec, B), 90.0, pairs=True)
+    band = tabulated_map(models, TYPES, frac, layers, table, noise=Noise(spec, B), chunk_pixels=700)
+    flat = frac.reshape(len(TYPES), -1)
+    two = np.flatnonzero((flat > 0).sum(axis=0) == 2)
+    est, draws, alpha, sigma = pixel_function(models, TYPES, frac, layers, noise=Noise(spec, B), closed_form=True)(two)
+    np.testing.assert_array_equal(band[0].reshape(-1)[two], est.astype(np.float32))  # the estimate, bit for bit
+    ok = np.isfinite(est)
+    direct = np.maximum(mixture_quantiles(draws[:, ok].T, alpha[ok], sigma[ok], table.probs), 0.0)
+    got = band[1:].reshape(2, -1)[:, two[ok]].astype(np.float64)
+    assert np.isnan(band[1].reshape(-1)[two[~ok]]).all()
+    width = direct[1] - direct[0]
+    err = np.abs(got - direct)
+    # float32 output: half a unit in the last place besides the table's error
+    assert (err <= 0.005 * width + 4e-7 * np.abs(direct) + 1e-9).all(), (err / width).max()
+    assert ok.sum() > 3000
+    pairs = {key[:4] for key in table._tables if len(key) == 5}
+    assert len(pairs) == 10  # every pair of the five types went through its tables
+    assert (err > 1e-6 * width).mean() > 0.5  # tables, not the pixels' own solve under another name
+    # the pair tables' share axis: a pixel between two share nodes lies between the two nodes' quantiles
+    # (checked through the pixels themselves: the error is not larger between nodes than on them)
+
+
+def test_two_type_pixels_hold_the_exact_draws_distribution(tmp_path: Path) -> None:
+    # against exact: the noisy draws the exact path samples (Noise), many two-type pixels
+    models = _models()
+    frac, ndvi, se = _two_type_rasters()
+    rows, cols = ndvi.shape
+    spec = _spec(rows, cols, on=True)
+    layers = {"ndvi": ndvi, "ndvi_se": se}
+    table = IntervalTable(models, TYPES, Noise(spec, B), 90.0, pairs=True)
+    band = tabulated_map(models, TYPES, frac, layers, table, noise=Noise(spec, B))
+    flat = frac.reshape(len(TYPES), -1)
+    two = np.flatnonzero((flat > 0).sum(axis=0) == 2)
+    est, draws = pixel_function(models, TYPES, frac, layers, noise=Noise(spec, B))(two)
+    ok = np.isfinite(est)
+    lo, hi = band[1].reshape(-1)[two][ok], band[2].reshape(-1)[two][ok]
+    d = draws[:, ok]
+    below, above = (d < lo).sum(axis=0), (d > hi).sum(axis=0)
+    positive = lo > 0
+    assert positive.sum() > 2500
+    assert below[positive].mean() / B == pytest.approx(0.05, abs=0.004)
+    assert above[positive].mean() / B == pytest.approx(0.05, abs=0.004)
+    lo_k, hi_k = stats.binom.ppf([0.0005, 0.9995], B, 0.05)
+    assert ((below[positive] < lo_k) | (below[positive] > hi_k)).mean() < 0.01
+    assert ((above < lo_k) | (above > hi_k)).mean() < 0.01

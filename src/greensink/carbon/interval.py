@@ -46,6 +46,10 @@ value lies outside is evaluated draw by draw (:func:`mixture_quantiles`)."""
 TABLE_T_NODES = 17  # nodes of t = σ/(σ + κ) in 0..1 (σ the pixel's independent noise sd, κ the draws' own spread)
 TABLE_LOG_STEP = 0.01  # step of ln x for the logarithmic and power forms
 TABLE_X_STRIDE = 8  # R (the noise's shape) is tabulated at every 8th predictor node: it varies slowly with x
+TABLE_S_NODES = 21  # shares s of the first type at which a pair of types is tabulated (IntervalTable.pair_lookup)
+PAIR_TABLE_MIN_PIXELS = 16_000_000  # grids of at least this many pixels tabulate their two-type pixels by type pair:
+# a pair's tables cost up to ~0.25 s of solves (21 shares × ~30 R nodes × 16 t nodes) against ~25 µs per pixel
+# solved from its own draws, so they pay from ~10⁵ two-type pixels (a grid of ~15 Mpx at 2 % of typed pixels)
 SOLVER_MAX_ITER = 60
 SOLVER_ROWS = 2048  # rows per solver pass (memory: a few (rows, B) float64 arrays)
 SOLVER_RTOL = 1e-5  # a row stops when its Newton step is below this share of its scale; the step is still taken,
@@ -133,7 +137,7 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
             resid = cdf_mean - p
             lo[act] = np.where(resid < 0, qa, lo[act])
             hi[act] = np.where(resid >= 0, qa, hi[act])
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 newton = resid / dens
                 # Halley: the Newton step divided by 1 − f·f''/(2f'²), where that factor is within 0.5..2
                 factor = 1.0 - newton * slope / (2.0 * dens)
@@ -269,7 +273,8 @@ class IntervalTable:
     triangular's quantile at t = 1. Nodes are computed when a pixel first needs them
     (:func:`mixture_quantiles`), each from its own u alone, so the result does not depend on strips."""
 
-    def __init__(self, models: Mapping, types: Sequence[str], noise: Noise | None, interval_pct: float) -> None:
+    def __init__(self, models: Mapping, types: Sequence[str], noise: Noise | None, interval_pct: float,
+                 pairs: bool = False) -> None:
         if noise is not None and noise.spec.paired:
             raise ValueError("IntervalTable serves one year's carbon map; paired years draw their noise")
         from greensink.uncertainty import triangular_quantile
@@ -281,7 +286,8 @@ class IntervalTable:
         self.t = np.linspace(0.0, 1.0, TABLE_T_NODES) if self.noise is not None else np.zeros(1)
         self.stride = TABLE_X_STRIDE if self.noise is not None else 1
         self.z_tri = np.array([triangular_quantile(p) for p in self.probs])
-        self._tables: dict[tuple[int, int], dict] = {}
+        self._tables: dict[tuple, dict] = {}
+        self.pairs = pairs and self.noise is not None  # two-type pixels by pair tables (:meth:`pair_lookup`)
 
     def on(self, k: int) -> bool:
         """Whether type k's draws vary (its curve or table source is on)."""
@@ -293,67 +299,96 @@ class IntervalTable:
         preds, form = self.specs[k][i][0], self.specs[k][i][1]
         return form == "constant" or (len(preds) == 1 and preds[0] in TABLE_AXES)
 
-    def _table(self, k: int, i: int) -> dict:
-        key = (k, i)
+    def pair_tabulable(self, k1: int, i1: int, k2: int, i2: int) -> bool:
+        """Whether pixels of types k1 and k2 (variants i1, i2) can share a pair table: both tabulable, their
+        curves on the same predictor."""
+        if not (self.tabulable(k1, i1) and self.tabulable(k2, i2)):
+            return False
+        preds = {self.specs[k][i][0][0] for k, i in ((k1, i1), (k2, i2)) if self.specs[k][i][1] != "constant"}
+        return len(preds) <= 1
+
+    def _parts(self, key: tuple) -> list[tuple[int, int, float]]:
+        """(type, variant, weight) of a table key: (k, i) a type, weight 1; (k1, i1, k2, i2, j) a pair of
+        types at share s_j = j / (TABLE_S_NODES − 1) of the first (:meth:`pair_lookup`)."""
+        if len(key) == 2:
+            return [(key[0], key[1], 1.0)]
+        k1, i1, k2, i2, j = key
+        share = j / (TABLE_S_NODES - 1)
+        return [(k1, i1, share), (k2, i2, 1.0 - share)]
+
+    def _table(self, key: tuple) -> dict:
         if key not in self._tables:
-            preds, form = self.specs[k][i][0], self.specs[k][i][1]
-            logx = form in ("logarithmic", "power")
-            if form == "constant":
+            curves = [self.specs[k][i][:2] for k, i, _ in self._parts(key) if self.specs[k][i][1] != "constant"]
+            logs = [form in ("logarithmic", "power") for _, form in curves]
+            logx, xmin = any(logs), -math.inf
+            if not curves:
                 u0, u1, step = 0.0, 1.0, 1.0
             else:
-                x0, x1, step = TABLE_AXES[preds[0]]
+                x0, x1, step = TABLE_AXES[curves[0][0][0]]
                 u0, u1 = (math.log(X_MIN_LOG), math.log(x1)) if logx else (x0, x1)
                 step = TABLE_LOG_STEP if logx else step
+                if logx and not all(logs):  # a curve not clamped at X_MIN_LOG shares the log axis: not below it
+                    xmin = X_MIN_LOG
             n = int(math.floor((u1 - u0) / step + 1e-9)) + 1
             nr = (n - 1) // self.stride + 1
             self._tables[key] = {"u0": u0, "step": step, "n": n, "logx": logx, "done": np.zeros(n, dtype=bool),
                                  "m": np.zeros(n), "kappa": np.zeros(n), "rdone": np.zeros(nr, dtype=bool),
                                  "nr": nr, "r": np.zeros((nr, self.t.size, len(self.probs))),
-                                 "zeros": np.zeros(nr, dtype=np.int64), "rf": None, "rfdone": np.zeros(n, dtype=bool)}
+                                 "zeros": np.zeros(nr, dtype=np.int64), "rf": None, "rfdone": np.zeros(n, dtype=bool),
+                                 "flat": not curves, "xmin": xmin}
         return self._tables[key]
 
-    def _draws(self, k: int, i: int, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(draws (nodes, B), α, m, κ) at fine nodes."""
-        tab = self._table(k, i)
-        preds, form, params, boot = self.specs[k][i]
+    def _draws(self, key: tuple, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                             np.ndarray]:
+        """(draws (nodes, B), α, m, κ, kink signature) at fine nodes: the count of draws at the floor 0 (per type
+        of a pair); where it changes between two R nodes some draw reaches 0 inside the cell and R changes
+        fast there (:meth:`_fine_r` for a type; a pair's pixels there are solved from their own draws)."""
+        tab = self._table(key)
         u = tab["u0"] + nodes * tab["step"]
         x = np.exp(u) if tab["logx"] else u
-        est = np.maximum(predict(form, params, x, preds), 0.0)
-        vals = (np.maximum(predict(form, boot, x, preds), 0.0).T if self.on(k)
-                else np.repeat(est[:, None], boot.shape[0], axis=1))
+        vals, plot_est, zeros = None, np.zeros(nodes.size), np.zeros(nodes.size, dtype=np.int64)
+        for k, i, weight in self._parts(key):
+            preds, form, params, boot = self.specs[k][i]
+            est = np.maximum(predict(form, params, x, preds), 0.0)
+            v = (np.maximum(predict(form, boot, x, preds), 0.0).T if self.on(k)
+                 else np.repeat(est[:, None], boot.shape[0], axis=1))
+            zeros = zeros * (boot.shape[0] + 1) + (v == 0).sum(axis=1)
+            vals = weight * v if vals is None else vals + weight * v
+            if self.type_models[k].source == "plots":
+                plot_est += weight * est
         alpha = np.zeros(nodes.size)
-        if self.noise is not None and self.type_models[k].source == "plots":
-            alpha = self.noise.sd_field * est
+        if self.noise is not None:
+            alpha = self.noise.sd_field * plot_est
         m = vals.mean(axis=1)
         kappa = np.sqrt(vals.var(axis=1) + alpha * alpha)
         tiny = 1e-12 * (1.0 + np.abs(m))
-        return vals, alpha, m, np.where(kappa > tiny, kappa, tiny)
+        return vals, alpha, m, np.where(kappa > tiny, kappa, tiny), zeros
 
-    def _fill(self, k: int, i: int, nodes: np.ndarray, rnodes: np.ndarray) -> None:
+    def _fill(self, key: tuple, nodes: np.ndarray, rnodes: np.ndarray) -> None:
         """Compute the table's missing fine ``nodes`` (m, κ) and R nodes ``rnodes``."""
-        tab = self._table(k, i)
-        nodes = np.unique(nodes)
-        nodes = nodes[~tab["done"][nodes]]
-        if nodes.size:
-            _, _, tab["m"][nodes], tab["kappa"][nodes] = self._draws(k, i, nodes)
+        tab = self._table(key)
+        if not tab["done"][nodes.min() : nodes.max() + 1].all():
+            nodes = np.unique(nodes)
+            nodes = nodes[~tab["done"][nodes]]
+            _, _, tab["m"][nodes], tab["kappa"][nodes], _ = self._draws(key, nodes)
             tab["done"][nodes] = True
+        if rnodes is None or tab["rdone"][rnodes.min() : rnodes.max() + 1].all():
+            return
         rnodes = np.unique(rnodes)
         rnodes = rnodes[~tab["rdone"][rnodes]]
-        if rnodes.size == 0:
-            return
-        vals, alpha, m, kappa = self._draws(k, i, rnodes * self.stride)
+        vals, alpha, m, kappa, zeros = self._draws(key, rnodes * self.stride)
         tab["r"][rnodes], tab["rdone"][rnodes] = self._r(vals, alpha, m, kappa), True
-        tab["zeros"][rnodes] = (vals == 0).sum(axis=1)
+        tab["zeros"][rnodes] = zeros
 
-    def _fine_r(self, k: int, i: int, nodes: np.ndarray) -> np.ndarray:
+    def _fine_r(self, key: tuple, nodes: np.ndarray) -> np.ndarray:
         """R at fine nodes (cells where draws reach the floor at 0 between two R nodes: R changes fast there)."""
-        tab = self._table(k, i)
+        tab = self._table(key)
         if tab["rf"] is None:
             tab["rf"] = np.zeros((tab["n"], *tab["r"].shape[1:]))
         new = np.unique(nodes)
         new = new[~tab["rfdone"][new]]
         if new.size:
-            tab["rf"][new], tab["rfdone"][new] = self._r(*self._draws(k, i, new)), True
+            tab["rf"][new], tab["rfdone"][new] = self._r(*self._draws(key, new)[:4]), True
         return tab["rf"][nodes]
 
     def _r(self, vals: np.ndarray, alpha: np.ndarray, m: np.ndarray, kappa: np.ndarray) -> np.ndarray:
@@ -377,9 +412,73 @@ class IntervalTable:
 
     def lookup(self, k: int, i: int, x: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(quantiles (P, n) of v_b(x) + α(x)F + σZ, mask of the pixels inside the table); NaN outside."""
-        tab = self._table(k, i)
+        return self.lookup_key((k, i), x, sigma)
+
+    def pair_lookup(self, k1: int, i1: int, k2: int, i2: int, x: np.ndarray, share: np.ndarray,
+                    sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(quantiles (P, n), mask inside) of a pixel of two types per unit of their summed fraction F: the draws
+        s·v1_b(x) + (1 − s)·v2_b(x) (s = ``share``, type k1's part of F), the field α = sd_field × the same mix
+        of the plot types' curves, and independent noise of sd ``sigma`` (the pixel's σ / F); NaN outside.
+
+        Per share node s_j (``TABLE_S_NODES`` in 0..1) the pair has a table over x and t like a type's. At the
+        pixel's s the mean m is linear in s and κ² quadratic (a variance of a weighted sum), so both are exact
+        from the nodes (linear, and quadratic through three nodes); the shape R is interpolated linearly in s
+        between the two nearest nodes, each at the pixel's own t = σ/(σ + κ(s))."""
+        share = np.asarray(share, dtype=np.float64)
         x = np.asarray(x, dtype=np.float64)
-        if self.specs[k][i][1] == "constant":
+        sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), share.shape)
+        last = TABLE_S_NODES - 1
+        pos = np.clip(share, 0.0, 1.0) * last
+        js = np.minimum(np.floor(pos).astype(np.int64), last - 1)
+        out = np.full((len(self.probs), share.size), np.nan)
+        inside = np.zeros(share.size, dtype=bool)
+        for j in np.unique(js):
+            j = int(j)
+            sel = np.flatnonzero(js == j)
+            key = (k1, i1, k2, i2)
+            nodes = (j, j + 1, j + 2) if j + 2 <= last else (j - 1, j, j + 1)
+            located = {jj: self._locate((*key, jj), x[sel], shape=jj in (j, j + 1)) for jj in nodes}
+            ok = located[j][0] & located[j + 1][0] & located[nodes[0]][0] & located[nodes[2]][0]
+            for jj in (j, j + 1):  # a draw of either type reaching 0 inside the cell: left to the pixel's own draws
+                inside_jj, cell = located[jj]
+                if inside_jj.any():
+                    zeros = self._table((*key, jj))["zeros"]
+                    ok[np.flatnonzero(inside_jj)[zeros[cell["jr"]] != zeros[cell["jr1"]]]] = False
+            if not ok.any():
+                continue
+            sel, s = sel[ok], pos[sel][ok]
+            parts = {jj: self._subset(located[jj], ok) for jj in nodes}
+            w = s - j
+            m = parts[j]["m"] * (1.0 - w) + parts[j + 1]["m"] * w  # exact: the mean is linear in s
+            n0, n1, n2 = nodes  # Lagrange through three nodes: exact for κ², quadratic in s
+            l0 = (s - n1) * (s - n2) / ((n0 - n1) * (n0 - n2))
+            l1 = (s - n0) * (s - n2) / ((n1 - n0) * (n1 - n2))
+            l2 = (s - n0) * (s - n1) / ((n2 - n0) * (n2 - n1))
+            k2sq = l0 * parts[n0]["kappa"] ** 2 + l1 * parts[n1]["kappa"] ** 2 + l2 * parts[n2]["kappa"] ** 2
+            kappa = np.sqrt(np.maximum(k2sq, 0.0))
+            sg = sigma[sel]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = np.where(sg + kappa > 0, sg / (sg + kappa), 0.0)
+            rv = self._shape((*key, j), parts[j], t) * (1.0 - w)[:, None]
+            rv += self._shape((*key, j + 1), parts[j + 1], t) * w[:, None]
+            out[:, sel] = (m[:, None] + (sg + kappa)[:, None] * rv).T
+            inside[sel] = True
+        return out, inside
+
+    @staticmethod
+    def _subset(cell: tuple, ok: np.ndarray) -> dict:
+        """The pixels ``ok`` (of the inside ones' mask ``cell[0]``) of a :meth:`_locate` result."""
+        inside, found = cell
+        keep = ok[inside]
+        return {k: (v[keep] if np.ndim(v) else v) for k, v in found.items()}
+
+    def _locate(self, key: tuple, x: np.ndarray, shape: bool = True) -> tuple[np.ndarray, dict]:
+        """(mask of the pixels inside the table, their cells: fine nodes ix, ix1 and weight wx, R nodes jr, jr1
+        and weight wr, m and κ interpolated); fills the nodes they need (the R nodes only with ``shape``)."""
+        tab = self._table(key)
+        x = np.asarray(x, dtype=np.float64)
+        below = x < tab["xmin"]
+        if tab["flat"]:
             x = np.zeros_like(x)
         elif tab["logx"]:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -387,10 +486,9 @@ class IntervalTable:
         pos = (x - tab["u0"]) / tab["step"]
         n, nr, st = tab["n"], tab["nr"], self.stride
         top = (nr - 1) * st  # the last fine node with an R node
-        inside = np.isfinite(pos) & (pos >= 0) & (pos <= top)
-        out = np.full((len(self.probs), x.size), np.nan)
+        inside = np.isfinite(pos) & (pos >= 0) & (pos <= top) & ~below
         if not inside.any():
-            return out, inside
+            return inside, {}
         pos = pos[inside]
         ix = np.minimum(np.floor(pos).astype(np.int64), max(n - 2, 0))
         ix1 = np.minimum(ix + 1, n - 1)
@@ -399,30 +497,98 @@ class IntervalTable:
         jr = np.minimum(np.floor(rpos).astype(np.int64), max(nr - 2, 0))
         jr1 = np.minimum(jr + 1, nr - 1)
         wr = (rpos - jr)[:, None]
-        self._fill(k, i, np.concatenate([ix, ix1]), np.concatenate([jr, jr1]))
+        self._fill(key, np.concatenate([ix, ix1]), np.concatenate([jr, jr1]) if shape else None)
         m = tab["m"][ix] * (1 - wx) + tab["m"][ix1] * wx
         kappa = tab["kappa"][ix] * (1 - wx) + tab["kappa"][ix1] * wx
-        s = np.asarray(sigma, dtype=np.float64)[inside] if np.ndim(sigma) else np.full(pos.size, float(sigma))
-        nt = self.t.size
+        return inside, {"ix": ix, "ix1": ix1, "wx": wx, "jr": jr, "jr1": jr1, "wr": wr, "m": m, "kappa": kappa}
+
+    def _shape(self, key: tuple, cell: dict, t: np.ndarray) -> np.ndarray:
+        """R (n, P) of the table ``key`` at the located pixels ``cell`` (:meth:`_locate`) and their t."""
+        tab = self._table(key)
+        jr, jr1, wr, ix, ix1, wx = cell["jr"], cell["jr1"], cell["wr"], cell["ix"], cell["ix1"], cell["wx"]
+        nt, st = self.t.size, self.stride
         r = tab["r"]
         if nt == 1:
-            rv = r[jr, 0] * (1 - wr) + r[jr1, 0] * wr
-        else:
-            tt = s / (s + kappa) * (nt - 1)
-            jt = np.minimum(np.floor(tt).astype(np.int64), nt - 2)
-            wt = (tt - jt)[:, None]
-            # R (n, P) at the cell's two R nodes (a, b) and the pixel's two t nodes (0, 1), gathered directly
-            a0, a1, b0, b1 = r[jr, jt], r[jr, jt + 1], r[jr1, jt], r[jr1, jt + 1]
-            kink = tab["zeros"][jr] != tab["zeros"][jr1]
-            if st > 1 and kink.any():  # some draws reach 0 inside the cell: the fine nodes instead
-                kk = np.flatnonzero(kink)
-                rk = np.arange(kk.size)
-                fa, fb = self._fine_r(k, i, ix[kk]), self._fine_r(k, i, ix1[kk])
-                a0[kk], a1[kk], b0[kk], b1[kk] = fa[rk, jt[kk]], fa[rk, jt[kk] + 1], fb[rk, jt[kk]], fb[rk, jt[kk] + 1]
-                wr = np.where(kink[:, None], wx[:, None], wr)
-            rv = (a0 * (1 - wr) + b0 * wr) * (1 - wt) + (a1 * (1 - wr) + b1 * wr) * wt
-        out[:, inside] = (m[:, None] + (s + kappa)[:, None] * rv).T
+            return r[jr, 0] * (1 - wr) + r[jr1, 0] * wr
+        tt = t * (nt - 1)
+        jt = np.minimum(np.floor(tt).astype(np.int64), nt - 2)
+        wt = (tt - jt)[:, None]
+        # R (n, P) at the cell's two R nodes (a, b) and the pixel's two t nodes (0, 1), gathered directly
+        a0, a1, b0, b1 = r[jr, jt], r[jr, jt + 1], r[jr1, jt], r[jr1, jt + 1]
+        kink = tab["zeros"][jr] != tab["zeros"][jr1]
+        if st > 1 and kink.any():  # some draws reach 0 inside the cell: the fine nodes instead
+            kk = np.flatnonzero(kink)
+            rk = np.arange(kk.size)
+            fa, fb = self._fine_r(key, ix[kk]), self._fine_r(key, ix1[kk])
+            a0[kk], a1[kk], b0[kk], b1[kk] = fa[rk, jt[kk]], fa[rk, jt[kk] + 1], fb[rk, jt[kk]], fb[rk, jt[kk] + 1]
+            wr = np.where(kink[:, None], wx[:, None], wr)
+        return (a0 * (1 - wr) + b0 * wr) * (1 - wt) + (a1 * (1 - wr) + b1 * wr) * wt
+
+    def lookup_key(self, key: tuple, x: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`lookup` of a table key (:meth:`_parts`)."""
+        x = np.asarray(x, dtype=np.float64)
+        inside, cell = self._locate(key, x)
+        out = np.full((len(self.probs), x.size), np.nan)
+        if not inside.any():
+            return out, inside
+        kappa = cell["kappa"]
+        s = np.asarray(sigma, dtype=np.float64)[inside] if np.ndim(sigma) else np.full(kappa.size, float(sigma))
+        rv = self._shape(key, cell, s / (s + kappa))
+        out[:, inside] = (cell["m"][:, None] + (s + kappa)[:, None] * rv).T
         return out, inside
+
+
+def _pair_pixels(models: dict, types: Sequence[str], fractions: np.ndarray, layers: dict[str, np.ndarray],
+                 table: IntervalTable, noise: Noise, two: np.ndarray, out: np.ndarray,
+                 chunk_pixels: int = CHUNK_PIXELS) -> np.ndarray:
+    """Fill ``out`` (3, pixels) at the pixels ``two`` of exactly two types from their pair tables
+    (:meth:`IntervalTable.pair_lookup`) where both types are served by their model (not its NDVI-only
+    companion), pass their NDVI gates and are tabulable on one predictor; the estimate, α and σ are
+    :func:`pixel_function`'s closed form (the estimate bit for bit). Returns the pixels left to the draws
+    (sorted by type pair)."""
+    if two.size == 0:
+        return two
+    n_types = len(types)
+    frac = fractions.reshape(n_types, -1)
+    present = frac[:, two] > 0
+    code = np.argmax(present, axis=0) * n_types + (n_types - 1 - np.argmax(present[::-1], axis=0))
+    ndvi = layers.get("ndvi")
+    fn = pixel_function(models, types, fractions, layers, noise=noise, closed_form=True, moments_only=True)
+    rest = []
+    for c in np.unique(code):
+        a, b = divmod(int(c), n_types)
+        sel = two[code == c]
+        if not table.pair_tabulable(a, 0, b, 0):
+            rest.append(sel)
+            continue
+        for idx in iter_chunks(sel, chunk_pixels):
+            ok = np.ones(idx.size, dtype=bool)
+            seen = observed_pixels(layers, idx)
+            x = np.zeros(idx.size)
+            for k in (a, b):
+                preds, form = table.specs[k][0][:2]
+                tm = table.type_models[k]
+                gate = ndvi_gate(tm, ndvi, idx)
+                if not np.isscalar(gate):
+                    ok &= gate == 1.0
+                if form == "constant" and tm.ndvi_min is None:
+                    continue  # an ungated constant serves the pixel, seen or not (served_variants)
+                xk = layers[preds[0]][idx]
+                ok &= np.isfinite(xk) & seen
+                if form != "constant":
+                    x = xk
+            rest.append(idx[~ok])
+            idx, x = idx[ok], x[ok]
+            if idx.size == 0:
+                continue
+            est, _, _, sigma = fn(idx)
+            fa, fb = frac[a, idx].astype(np.float64), frac[b, idx].astype(np.float64)
+            total = fa + fb
+            q, inside = table.pair_lookup(a, 0, b, 0, x, fa / total, sigma / total)
+            out[0, idx] = est
+            out[1:, idx[inside]] = np.maximum(total[inside] * q[:, inside], 0.0)
+            rest.append(idx[~inside])
+    return np.concatenate(rest) if rest else two[:0]
 
 
 def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
@@ -430,10 +596,12 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
                   chunk_pixels: int = CHUNK_PIXELS, col0: int = 0, grid_width: int | None = None) -> np.ndarray:
     """(3, rows, cols) float32 like :func:`density_map` of :func:`pixel_function`, its bands 2–3 the
     percentiles of the draws' distribution in closed form (``uncertainty.pixel_interval: tabulated``):
-    pixels of one type through ``table`` (:class:`IntervalTable`); pixels of several types, of a model with
-    several predictors or with a predictor outside the table, from their curve and table draws and the
-    noise's closed form (:func:`pixel_function` ``closed_form``, :func:`mixture_quantiles`). The estimate
-    band is :func:`density_map`'s, bit for bit."""
+    pixels of one type through ``table`` (:class:`IntervalTable`); with ``table.pairs`` (grids of at least
+    :data:`PAIR_TABLE_MIN_PIXELS`, noise on) pixels of two types through their pair's tables
+    (:meth:`IntervalTable.pair_lookup`); other pixels of several types, of a model with several predictors or
+    with a predictor outside the table, from their curve and table draws and the noise's closed form
+    (:func:`pixel_function` ``closed_form``, :func:`mixture_quantiles`). The estimate band is
+    :func:`density_map`'s, bit for bit."""
     n_types = len(types)
     shape = fractions.shape[1:]
     frac = fractions.reshape(n_types, -1)
@@ -446,7 +614,11 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
     out = np.zeros((3, frac.shape[1]), dtype=np.float32)  # float32 as written (rounding is monotone: the clamp below is the same)
     active = typed_pixels(fractions)
     n_of = (frac[:, active] > 0).sum(axis=0)
-    slow = [active[n_of > 1]]
+    if table.pairs:  # pixels of two types through pair tables
+        slow = [active[n_of > 2], _pair_pixels(models, types, fractions, layers, table, noise, active[n_of == 2], out,
+                                               chunk_pixels)]
+    else:
+        slow = [active[n_of > 1]]
     single = active[n_of == 1]
     owner = np.argmax(frac[:, single] > 0, axis=0)
     sd_edge = noise.edge_sd_frac() if spec is not None and spec.position_sd_m > 0 else 0.0

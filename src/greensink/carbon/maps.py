@@ -12,7 +12,13 @@ import numpy as np
 from rasterio.windows import Window
 
 from greensink import io as gio
-from greensink.carbon.interval import INTERVAL_METHODS, IntervalTable, interval_quantiles, tabulated_map
+from greensink.carbon.interval import (
+    INTERVAL_METHODS,
+    PAIR_TABLE_MIN_PIXELS,
+    IntervalTable,
+    interval_quantiles,
+    tabulated_map,
+)
 from greensink.carbon.pixels import CHUNK_PIXELS, PixelFn, iter_chunks, pixel_function, typed_pixels
 from greensink.carbon.stats import add_use_counts, model_use_counts, use_stats_from_counts
 from greensink.errors import InputDataError, ModelError
@@ -154,7 +160,10 @@ def carbon_map_streamed(
             names = [*names, "ndvi_se"]
             readers.append(_strips(ndvi_se_path, 1, grid.height, grid.width, rows, tile))
     n_strips = math.ceil(grid.height / rows)
-    table = IntervalTable(models, types, noisy, interval_pct) if interval_method == "tabulated" else None
+    table = None
+    if interval_method == "tabulated":  # pair tables on large grids (the whole grid's size, so a tile is its window)
+        table = IntervalTable(models, types, noisy, interval_pct,
+                              pairs=whole.width * whole.height >= PAIR_TABLE_MIN_PIXELS)
     total = 0.0
     typed = 0
     counts: dict = {}

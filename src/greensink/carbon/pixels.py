@@ -130,7 +130,7 @@ def global_index(idx: np.ndarray, width: int, row0: int = 0, col0: int = 0, grid
 def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
                    fill: Fill | None = None, noise: Noise | None = None, row0: int = 0,
                    sources: bool = False, closed_form: bool = False, col0: int = 0,
-                   grid_width: int | None = None) -> PixelFn:
+                   grid_width: int | None = None, moments_only: bool = False) -> PixelFn:
     """A function of flat pixel indices -> (estimate (n,), draws (B, n)) in t C/ha of pixel.
 
     ``predictors`` maps predictor names to rasters on the grid ("ndvi" always; the others the
@@ -156,7 +156,9 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
     With ``closed_form`` the noise is not drawn: the function returns (estimate, curve and table draws (B, n),
     α (n,), σ (n,)), the standard deviations of the correlated residual field and of the per-pixel
     independent errors whose sum with the draws (floored at 0) the noisy draws are
-    (:func:`mixture_quantiles` takes their percentiles in closed form; α = σ = 0 without noise)."""
+    (:func:`mixture_quantiles` takes their percentiles in closed form; α = σ = 0 without noise). With
+    ``moments_only`` as well the curve and table draws are not evaluated (the draws returned are (0, n)): the
+    estimate, α and σ alone (the pair tables of :func:`greensink.carbon.interval.tabulated_map`)."""
     frac = fractions.reshape(len(types), -1)
     width = fractions.shape[-1]
     layers = predictor_layers(predictors)
@@ -174,6 +176,7 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
         raise ModelError("the NDVI error source needs the 'ndvi_se' raster (results/{year}/ndvi_se.tif). "
                          "Got none. Pass it, or set uncertainty.ndvi.enabled: false.")
     from_plots = [tm.source == "plots" for tm in type_models]
+    no_draws = closed_form and moments_only
 
     def evaluate(idx: np.ndarray):
         est = np.zeros(idx.size)
@@ -183,7 +186,7 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
             draws = np.zeros((n_draws, idx.size))
             parts = None
         else:
-            parts = {k: np.zeros((n_draws, idx.size)) for k in ("curve", "table")}
+            parts = {k: np.zeros((0 if no_draws else n_draws, idx.size)) for k in ("curve", "table")}
             dens = np.zeros((len(types), idx.size))
             plot_est = np.zeros(idx.size)  # density of the types fitted to plots (the residual's scale)
             slope = np.zeros(idx.size)  # d density / d NDVI
@@ -199,12 +202,17 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
                     g = gate if np.isscalar(gate) else gate[use]
                     v = g * np.maximum(predict(form, params, xu, preds), 0.0)
                     est[use] += f[use] * v
-                    vb = g * np.maximum(predict(form, boot, xu, preds), 0.0) if on else np.broadcast_to(v, (n_draws, v.size))
+                    if no_draws:
+                        vb = None
+                    else:
+                        vb = (g * np.maximum(predict(form, boot, xu, preds), 0.0) if on
+                              else np.broadcast_to(v, (n_draws, v.size)))
                     if parts is None:
                         draws[:, use] += f[use] * vb
                         continue
                     dens[k, use] = v
-                    parts[source][:, use] += f[use] * vb
+                    if vb is not None:
+                        parts[source][:, use] += f[use] * vb
                     if from_plots[k]:
                         plot_est[use] += f[use] * v
                     if spec is not None and spec.ndvi and "ndvi" in preds and form != "constant":
@@ -216,7 +224,8 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
                 if parts is None:
                     draws[:, todo] += fdraws
                 else:
-                    parts[source][:, todo] += fdraws if on else f[todo] * fe
+                    if not no_draws:
+                        parts[source][:, todo] += fdraws if on else f[todo] * fe
                     dens[k, todo] = fe
             else:
                 missing |= todo
