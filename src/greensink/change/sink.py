@@ -140,8 +140,7 @@ def sink_pass(fn0: PixelFn, fn1: PixelFn, unserved0: Callable[[np.ndarray], np.n
             e = (e1 - e0) / years
             est[bsl] = e
             d = draws[bsl]  # (n, B) view: (d1 - d0) / years, as difference_function, in the product's layout
-            np.subtract(d1.T, d0.T, out=d)
-            np.divide(d, years, out=d)
+            d[...] = _difference(d1, d0, years).T
             m0 = np.where(unserved0(bidx), np.nan, e0)
             m1 = np.where(unserved1(bidx), np.nan, e1)
             stocks[0][start + b0:start + b0 + bidx.size] = e0
@@ -162,8 +161,7 @@ def sink_pass(fn0: PixelFn, fn1: PixelFn, unserved0: Callable[[np.ndarray], np.n
             if parts is not None:
                 for k, v in parts.items():
                     v = v[bsl]
-                    np.subtract(p1[0][k].T, p0[0][k].T, out=v)
-                    np.divide(v, years, out=v)
+                    v[...] = _difference(p1[0][k], p0[0][k], years).T
                     _zero_nan(v, e)
         start += idx.size
         if stacked is None:
@@ -211,3 +209,12 @@ def _zero_nan(values: np.ndarray, est: np.ndarray) -> None:
     values[np.isnan(est)] = 0.0
     if not np.isfinite(values).all():
         np.nan_to_num(values, copy=False)
+
+
+def _difference(a1: np.ndarray, a0: np.ndarray, years: float) -> np.ndarray:
+    """(a1 − a0) / years, the same numbers as :func:`difference_function` gives (the division in place; none for one
+    year, where it changes no number)."""
+    out = np.subtract(a1, a0)
+    if years != 1:
+        out /= years
+    return out

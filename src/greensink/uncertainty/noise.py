@@ -6,6 +6,7 @@ of the same stream (:class:`_Rows`, ``SHARED_ROWS``)."""
 from __future__ import annotations
 
 import math
+import sys
 import weakref
 import zlib
 from dataclasses import dataclass
@@ -53,6 +54,26 @@ def unit_triangular(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     and 95 % points are ∓1.675, against ∓1.645 of a normal), three times cheaper than normals."""
     k = gen.integers(0, 1 << 16, (2, *shape), dtype=np.uint16)
     out = np.add(k[0], k[1], dtype=np.float32)  # exact: integers below 2^24
+    out += np.float32(1.0 - 65536.0)
+    out *= np.float32(math.sqrt(6.0) / 65536.0)
+    return out
+
+
+# numpy's bounded 16-bit integers over the whole range take each 32-bit output of the generator low half first, and
+# PCG64 gives its 64-bit outputs low 32 bits first: on a little-endian machine the numbers of unit_triangular are the
+# generator's raw 64-bit outputs read as 16-bit integers (tests/test_uncertainty_rows.py checks it against it).
+RAW_UINT16 = sys.byteorder == "little"
+
+
+def row_triangular(key: int, row: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The unit numbers of one grid row of a stream: ``unit_triangular(np.random.default_rng([key & 0xFFFFFFFF,
+    key >> 32, row]), shape)``, the same numbers, read from the generator's raw outputs (no bounded-integer pass)."""
+    gen = np.random.default_rng([key & 0xFFFFFFFF, key >> 32, row])
+    if not RAW_UINT16:
+        return unit_triangular(gen, shape)
+    n = math.prod(shape)
+    k = gen.bit_generator.random_raw((2 * n + 3) // 4).view(np.uint16)
+    out = np.add(k[:n], k[n:2 * n], dtype=np.float32).reshape(shape)  # exact: integers below 2^24
     out += np.float32(1.0 - 65536.0)
     out *= np.float32(math.sqrt(6.0) / 65536.0)
     return out
@@ -170,8 +191,7 @@ class Noise:
     def _white_rows(self, key: int, r0: int, out: np.ndarray) -> None:
         """Fill ``out`` (B, rows, width) with the white rows r0 … of the stream ``key`` (one generator per row)."""
         for k in range(out.shape[1]):
-            out[:, k] = unit_triangular(np.random.default_rng([key & 0xFFFFFFFF, key >> 32, r0 + k]),
-                                         (self.n_draws, self.spec.width))
+            out[:, k] = row_triangular(key, r0 + k, (self.n_draws, self.spec.width))
 
     def white(self, name: str, year: int | None, gidx: np.ndarray) -> np.ndarray:
         """(B, n) float32 unit-variance numbers of a stream at global pixel indices ``gidx``."""
@@ -212,8 +232,7 @@ class Noise:
             # the columns, x_j = φ x_(j−1) + √(1 − φ²) x_j (x_0 is already stationary: unit variance)
             x = np.empty((w, n_new, self.n_draws), dtype=np.float32)
             for k, r in enumerate(range(first, first + n_new)):
-                x[:, k] = unit_triangular(np.random.default_rng([key & 0xFFFFFFFF, key >> 32, r]),
-                                           (self.n_draws, w)).T
+                x[:, k] = row_triangular(key, r, (self.n_draws, w)).T
             tmp = np.empty(x.shape[1:], dtype=np.float32)
             np.multiply(x[1:], cc, out=x[1:])  # the c x_j of every column at once (x_j is not changed before)
             for j in range(1, w):
