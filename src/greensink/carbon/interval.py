@@ -593,7 +593,8 @@ def _pair_pixels(models: dict, types: Sequence[str], fractions: np.ndarray, laye
 
 def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
                   table: IntervalTable, noise: Noise | None = None, row0: int = 0,
-                  chunk_pixels: int = CHUNK_PIXELS, col0: int = 0, grid_width: int | None = None) -> np.ndarray:
+                  chunk_pixels: int = CHUNK_PIXELS, col0: int = 0, grid_width: int | None = None,
+                  active: np.ndarray | None = None) -> np.ndarray:
     """(3, rows, cols) float32 like :func:`density_map` of :func:`pixel_function`, its bands 2–3 the
     percentiles of the draws' distribution in closed form (``uncertainty.pixel_interval: tabulated``):
     pixels of one type through ``table`` (:class:`IntervalTable`); with ``table.pairs`` (grids of at least
@@ -612,7 +613,7 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
         raise ModelError("the NDVI error source needs the 'ndvi_se' raster (results/{year}/ndvi_se.tif). "
                          "Got none. Pass it, or set uncertainty.ndvi.enabled: false.")
     out = np.zeros((3, frac.shape[1]), dtype=np.float32)  # float32 as written (rounding is monotone: the clamp below is the same)
-    active = typed_pixels(fractions)
+    active = typed_pixels(fractions) if active is None else active
     n_of = (frac[:, active] > 0).sum(axis=0)
     if table.pairs:  # pixels of two types through pair tables
         slow = [active[n_of > 2], _pair_pixels(models, types, fractions, layers, table, noise, active[n_of == 2], out,
@@ -662,7 +663,7 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
     if slow_idx.size:
         fn = pixel_function(models, types, fractions, predictors, noise=noise, row0=row0, closed_form=True, col0=col0,
                             grid_width=grid_width)
-        for idx in iter_chunks(slow_idx, chunk_pixels):
+        for idx in iter_chunks(slow_idx, min(chunk_pixels, SOLVER_ROWS)):  # (B, chunk) arrays of a few MB
             est, draws, alpha, sigma = fn(idx)
             out[0, idx] = est
             ok = np.isfinite(est)

@@ -176,7 +176,7 @@ def carbon_map_streamed(
             active = typed_pixels(frac)
             if table is not None:
                 block = tabulated_map(models, types, frac, layers, table, noise=noisy, row0=row_off + sl.start,
-                                      chunk_pixels=chunk_pixels, col0=col_off, grid_width=whole.width)
+                                      chunk_pixels=chunk_pixels, col0=col_off, grid_width=whole.width, active=active)
             else:
                 fn = pixel_function(models, types, frac, layers, noise=noisy, row0=row_off + sl.start, col0=col_off,
                                     grid_width=whole.width)
