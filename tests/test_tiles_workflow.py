@@ -1,0 +1,77 @@
+"""End to end: with tiles.size_px every per-pixel stage runs per {year}×{tile}, and the mosaics are the untiled run's.
+
+The small demo city of tests/test_workflow.py (a 202 × 202 pixel grid) in tiles of 128 px (2 × 2 tiles, the
+last row and column 74 px: uneven at the edges), run up to the first year's carbon map. The untiled reference
+is the session's shared baseline run of the same config (tests/conftest.py; its scenarios do not touch these
+files). The dry run lists one composite, vegetation, NDVI SE and carbon job per tile and none of the untiled
+rules; the mosaicked composite, vegetation products, ndvi_se, carbon map and their JSON statistics equal the
+untiled files value for value (and byte for byte: same band names, tags, codec and layout).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+
+from greensink.grid import Grid
+from test_tiles import job_counts, tiled_config
+from test_workflow import YEARS, snakemake
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+SIZE_PX = 128
+YEAR = YEARS[0]
+RASTERS = ["composite", "ndvi", "fvc", "vegetation", "canopy", "vegetation_class", "height", "ndvi_se", "carbon"]
+TARGETS = [f"results/{YEAR}/carbon.tif"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, baseline_run):
+    tiled = tmp_path_factory.mktemp("tiled_stages")
+    tiled_config(tiled, SIZE_PX)
+    snakemake(tiled, "--", "results/zones/grid.json")  # the grid, so the dry run knows the tiles
+    dry = snakemake(tiled, "-n", "--", *TARGETS)
+    snakemake(tiled, "--", *TARGETS)
+    return baseline_run, tiled, dry.stdout + dry.stderr
+
+
+def test_every_per_pixel_stage_runs_per_tile(runs):
+    _, tiled, dry = runs
+    grid = Grid.read(tiled / "results/zones/grid.json")
+    tiles = grid.tiles(SIZE_PX)
+    assert [t.shape for t in tiles] == [(128, 128), (128, 74), (74, 128), (74, 74)]
+    counts = job_counts(dry)
+    for rule in ("composite_tile", "vegetation_tile", "ndvi_se_tile", "carbon_tile"):
+        assert counts[rule] == len(tiles), rule
+    for rule in ("mosaic", "vegetation_endmembers", "vegetation_mosaic", "ndvi_se_mosaic", "carbon_mosaic"):
+        assert counts[rule] == 1, rule
+    for rule in ("composite", "vegetation", "ndvi_se", "carbon"):  # the untiled rules do not exist here
+        assert rule not in counts, rule
+    for t in tiles:
+        for name in ("ndvi", "vegetation_class", "ndvi_se", "carbon"):
+            assert (tiled / f"results/{YEAR}/tiles/{name}_{t.id}.tif").is_file()
+        assert (tiled / f"logs/carbon/{YEAR}/{t.id}.log").is_file()
+
+
+def test_tiled_mosaics_equal_the_untiled_run(runs):
+    untiled, tiled, _ = runs
+    for name in RASTERS:
+        a, b = untiled / f"results/{YEAR}/{name}.tif", tiled / f"results/{YEAR}/{name}.tif"
+        with rasterio.open(a) as ref, rasterio.open(b) as got:
+            assert got.descriptions == ref.descriptions and got.tags() == ref.tags(), name
+            profile = lambda src: {k: v for k, v in src.profile.items() if k != "nodata"}  # noqa: E731 (NaN != NaN)
+            assert profile(got) == profile(ref) and np.isnan(got.nodata) and np.isnan(ref.nodata), name
+            assert got.tags(ns="IMAGE_STRUCTURE") == ref.tags(ns="IMAGE_STRUCTURE"), name  # COG layout, codec
+            x, y = ref.read(), got.read()
+        np.testing.assert_array_equal(y, x, err_msg=name)  # value for value, NaN where NaN
+        assert b.read_bytes() == a.read_bytes(), f"{name}.tif differs in its bytes"
+    for name in ("vegetation", "carbon"):
+        ref = json.loads((untiled / f"results/{YEAR}/{name}.json").read_text(encoding="utf-8"))
+        got = json.loads((tiled / f"results/{YEAR}/{name}.json").read_text(encoding="utf-8"))
+        assert got == ref, name
+    # the comparison is not empty: carbon where the city is green, never-seen pixels NaN in both
+    carbon = rasterio.open(untiled / f"results/{YEAR}/carbon.tif").read(1)
+    assert np.nanmax(carbon) > 0 and np.isfinite(carbon).sum() > 0.5 * carbon.size
