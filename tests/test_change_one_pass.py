@@ -18,7 +18,7 @@ from affine import Affine
 from shapely.geometry import box
 
 from greensink.aggregate import zone_draw_sums
-from greensink.carbon import density_map, fill_values, pixel_function, type_fill, typed_pixels
+from greensink.carbon import density_map, fill_values, interval_quantiles, pixel_function, type_fill, typed_pixels
 from greensink.change import (
     EstimateRecorder,
     difference_function,
@@ -27,6 +27,7 @@ from greensink.change import (
     sink_pass,
     unserved_function,
 )
+from greensink.change.sink import sorted_quantiles
 from greensink.coverage import coverage_matrix
 from greensink.grid import Grid
 from greensink.uncertainty import Noise, NoiseSpec, ResidualField
@@ -185,3 +186,23 @@ def test_sink_pass_refuses_non_positive_years():
     un = unserved_function(m0, TYPES, f0, l0)
     with pytest.raises(ValueError, match="years between stocks must be > 0"):
         sink_pass(fn, fn, un, un, 0, active, GRID.shape, matrices, GRID.pixel_area_ha)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # np.quantile's own inf - inf
+@pytest.mark.parametrize("n_draws", [1, 2, 7, 40, 199, 200])
+@pytest.mark.parametrize("interval_pct", [90.0, 95.0, 50.0, 99.9])
+def test_sorted_quantiles_equal_np_quantile(n_draws, interval_pct):
+    # the per-pixel interval of the sink map from sorted rows: numpy's linear quantile, bit for bit, with ties,
+    # signed zeros, infinities and rows holding NaN
+    rng = np.random.default_rng(n_draws)
+    rows = rng.normal(size=(300, n_draws)) * rng.choice([1e-3, 1.0, 1e4], size=(300, 1))
+    rows[:40] = np.round(rows[:40])  # ties
+    rows[40:50] = 0.0
+    rows[45:50, ::2] = -0.0
+    rows[50, 0], rows[51, -1], rows[52] = np.inf, -np.inf, np.inf
+    rows[53, n_draws // 2] = np.nan
+    qlo, qhi = interval_quantiles(interval_pct)
+    got = sorted_quantiles(rows, (qlo, qhi))
+    want = np.quantile(rows, [qlo, qhi], axis=1)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.tobytes() == w.tobytes()

@@ -61,7 +61,7 @@ def unit_triangular(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
 
 # numpy's bounded 16-bit integers over the whole range take each 32-bit output of the generator low half first, and
 # PCG64 gives its 64-bit outputs low 32 bits first: on a little-endian machine the numbers of unit_triangular are the
-# generator's raw 64-bit outputs read as 16-bit integers (tests/test_uncertainty_rows.py checks it against it).
+# generator's raw 64-bit outputs read as 16-bit integers (tests/test_uncertainty_raw_rows.py checks it).
 RAW_UINT16 = sys.byteorder == "little"
 
 
