@@ -1,5 +1,6 @@
 # Aggregate: zone tables at every level, from exact coverage and the same bootstrap draws. It writes the
 # intermediate indicator tables; rule targets adds the targets' columns to make the final zone tables.
+# It also writes each level's zone draw sums (.draws.npz), which the scenario rules read for their baseline.
 
 
 rule aggregate:
@@ -20,7 +21,8 @@ rule aggregate:
         population=optional_population,
         residential=optional_residential,
     output:
-        expand("results/{{year}}/zones/{level}.indicators.parquet", level=LEVELS),
+        tables=expand("results/{{year}}/zones/{level}.indicators.parquet", level=LEVELS),
+        draws=expand("results/{{year}}/zones/{level}.draws.npz", level=LEVELS),
     log:
         "logs/aggregate/{year}.log",
     conda:

@@ -387,6 +387,11 @@ def scenario_baseline_tables(wildcards):
     return year_zone_tables(scenario_year(wildcards))
 
 
+def scenario_baseline_draws(wildcards):
+    """The baseline year's zone draws, one per level, as the aggregate job wrote them; the scenario reads them."""
+    return [f"results/{scenario_year(wildcards)}/zones/{level}.draws.npz" for level in LEVELS]
+
+
 def scenario_params(wildcards):
     return SCENARIO_CONFIG[wildcards.scenario]
 

@@ -94,6 +94,7 @@ if SCENARIOS:
             fractions=scenario_fractions,
             greenspace=scenario_greenspace,
             baseline_tables=scenario_baseline_tables,
+            baseline_draws=scenario_baseline_draws,
             s_ndvi="results/scenarios/{scenario}/ndvi.tif",
             s_fvc="results/scenarios/{scenario}/fvc.tif",
             s_canopy="results/scenarios/{scenario}/canopy.tif",
