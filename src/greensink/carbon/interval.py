@@ -594,7 +594,7 @@ def _pair_pixels(models: dict, types: Sequence[str], fractions: np.ndarray, laye
 def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
                   table: IntervalTable, noise: Noise | None = None, row0: int = 0,
                   chunk_pixels: int = CHUNK_PIXELS, col0: int = 0, grid_width: int | None = None,
-                  active: np.ndarray | None = None) -> np.ndarray:
+                  active: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """(3, rows, cols) float32 like :func:`density_map` of :func:`pixel_function`, its bands 2–3 the
     percentiles of the draws' distribution in closed form (``uncertainty.pixel_interval: tabulated``):
     pixels of one type through ``table`` (:class:`IntervalTable`); with ``table.pairs`` (grids of at least
@@ -612,7 +612,11 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
     if spec is not None and spec.ndvi and ndvi_se is None:
         raise ModelError("the NDVI error source needs the 'ndvi_se' raster (results/{year}/ndvi_se.tif). "
                          "Got none. Pass it, or set uncertainty.ndvi.enabled: false.")
-    out = np.zeros((3, frac.shape[1]), dtype=np.float32)  # float32 as written (rounding is monotone: the clamp below is the same)
+    # float32 as written (rounding is monotone: the clamp below is the same); ``out``: a (3, pixels) float32 buffer to fill
+    if out is None:
+        out = np.zeros((3, frac.shape[1]), dtype=np.float32)
+    else:
+        out.fill(0.0)
     active = typed_pixels(fractions) if active is None else active
     n_of = (frac[:, active] > 0).sum(axis=0)
     if table.pairs:  # pixels of two types through pair tables

@@ -77,6 +77,19 @@ def _strips(path: str | Path, bands: int | list[int], height: int, width: int,
         yield slice(r, r + h), gio.read_raster(path, bands=bands, window=Window(c0, r0 + r, width, h))
 
 
+def _reused(buffers: dict[str, np.ndarray], name: str, values: np.ndarray | None, dtype,
+            shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``buffers[name]`` (made when missing or of another shape) holding ``values`` cast to ``dtype`` (as
+    ``astype``), or uninitialised for ``values`` None."""
+    shape = values.shape if values is not None else shape
+    buf = buffers.get(name)
+    if buf is None or buf.shape != shape:
+        buf = buffers[name] = np.empty(shape, dtype=dtype)
+    if values is not None:
+        np.copyto(buf, values, casting="unsafe")
+    return buf
+
+
 def carbon_map_streamed(
     models: dict,
     types: Sequence[str],
@@ -169,14 +182,17 @@ def carbon_map_streamed(
     counts: dict = {}
     with gio.raster_writer(out_path, grid, 3, band_names=carbon_band_names(interval_pct), compress=compress,
                            tags={"units": "t C/ha", "interval_pct": interval_pct}) as out:
+        buffers: dict[str, np.ndarray] = {}  # reused by every full strip (fresh pages are dear: fewer page faults)
         for i, ((sl, frac), *preds) in enumerate(zip(*readers, strict=True)):
             # float64 once per strip (the pixel functions work in float64 and would each convert the rasters again)
-            layers = {q: block.reshape(-1).astype(np.float64) for q, (_, block) in zip(names, preds, strict=True)}
+            layers = {q: _reused(buffers, q, block.reshape(-1), np.float64) for q, (_, block) in zip(names, preds,
+                                                                                                    strict=True)}
             shape = (sl.stop - sl.start, grid.width)
             active = typed_pixels(frac)
             if table is not None:
                 block = tabulated_map(models, types, frac, layers, table, noise=noisy, row0=row_off + sl.start,
-                                      chunk_pixels=chunk_pixels, col0=col_off, grid_width=whole.width, active=active)
+                                      chunk_pixels=chunk_pixels, col0=col_off, grid_width=whole.width, active=active,
+                                      out=_reused(buffers, "out", None, np.float32, (3, shape[0] * shape[1])))
             else:
                 fn = pixel_function(models, types, frac, layers, noise=noisy, row0=row_off + sl.start, col0=col_off,
                                     grid_width=whole.width)
