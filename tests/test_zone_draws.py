@@ -306,3 +306,20 @@ def test_rule_aggregate_writes_each_levels_record_with_the_tables_numbers(tmp_pa
     # B: (15 + 0 + 40 + 17.5) t C/ha x 0.01 ha = 0.725 t (test_runners)
     assert block.zone_ids.tolist() == ["A", "B"] and block.estimate[1] == pytest.approx(0.725, rel=1e-6)
     assert np.allclose(block.draws[1], 0.725, rtol=1e-6)  # no noise, identical table draws (test_runners)
+
+
+def test_write_arrays_is_byte_stable_and_numpy_reads_it(tmp_path):
+    arrays = {"zone_ids": np.array(["a", "b"]), "draws_t": np.arange(6, dtype=np.float64).reshape(2, 3) / 7}
+    one, two = tmp_path / "1.npz", tmp_path / "2.npz"
+    io.write_arrays(one, arrays, {"k": 1})
+    io.write_arrays(two, arrays, {"k": 1})
+    assert one.read_bytes() == two.read_bytes()
+    import zipfile  # the members' time is fixed, not the clock's (which would change the bytes of a rerun)
+
+    assert {i.date_time for i in zipfile.ZipFile(one).infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    with np.load(one, allow_pickle=False) as data:
+        assert np.array_equal(data["draws_t"], arrays["draws_t"]) and data["draws_t"].dtype == np.float64
+    back, meta = io.read_arrays(one)
+    assert meta == {"k": 1} and back["zone_ids"].tolist() == ["a", "b"]
+    with pytest.raises(ValueError, match="header's name"):
+        io.write_arrays(one, {"__meta__": np.zeros(1)}, {})

@@ -541,14 +541,20 @@ ARRAYS_META = "__meta__"  # the .npz member holding the JSON header of write_arr
 
 
 def write_arrays(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
-    """Save named arrays and a JSON header (``meta``) as one uncompressed .npz, atomically. The arrays keep
-    their dtype (float64 stays float64); no pickled objects (strings as fixed-width unicode arrays)."""
+    """Save named arrays and a JSON header (``meta``) as one uncompressed .npz (``numpy.load`` reads it),
+    atomically. The arrays keep their dtype (float64 stays float64); no pickled objects (strings as fixed-width
+    unicode arrays). The zip members carry a fixed timestamp, so the same arrays give the same bytes."""
+    import zipfile
+
     if ARRAYS_META in arrays:
         raise ValueError(f"write_arrays: '{ARRAYS_META}' is the header's name; rename that array.")
     header = np.frombuffer(json.dumps(meta, sort_keys=True, default=_json_default).encode("utf-8"), dtype=np.uint8)
+    members = {ARRAYS_META: header, **{k: np.asarray(v) for k, v in arrays.items()}}
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **{ARRAYS_META: header}, **{k: np.asarray(v) for k, v in arrays.items()})
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, value in members.items():
+                with zf.open(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, value, allow_pickle=False)
     return Path(path)
 
 
