@@ -68,11 +68,11 @@ RAW_UINT16 = sys.byteorder == "little"
 def row_triangular(key: int, row: int, shape: tuple[int, ...]) -> np.ndarray:
     """The unit numbers of one grid row of a stream: ``unit_triangular(np.random.default_rng([key & 0xFFFFFFFF,
     key >> 32, row]), shape)``, the same numbers, read from the generator's raw outputs (no bounded-integer pass)."""
-    gen = np.random.default_rng([key & 0xFFFFFFFF, key >> 32, row])
+    seed = [key & 0xFFFFFFFF, key >> 32, row]
     if not RAW_UINT16:
-        return unit_triangular(gen, shape)
+        return unit_triangular(np.random.default_rng(seed), shape)
     n = math.prod(shape)
-    k = gen.bit_generator.random_raw((2 * n + 3) // 4).view(np.uint16)
+    k = np.random.PCG64(seed).random_raw((2 * n + 3) // 4).view(np.uint16)  # default_rng's bit generator, no Generator
     out = np.add(k[:n], k[n:2 * n], dtype=np.float32).reshape(shape)  # exact: integers below 2^24
     out += np.float32(1.0 - 65536.0)
     out *= np.float32(math.sqrt(6.0) / 65536.0)
