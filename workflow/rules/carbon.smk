@@ -58,7 +58,7 @@ else:
             seed=config["seed"],
             size_px=TILE_PX,
         script:
-            "../scripts/carbon_tile.py"
+            "../scripts/carbon.py"
 
     rule carbon_mosaic:
         input:
