@@ -147,39 +147,44 @@ def record_differences(matrices: Sequence[sp.csr_matrix], scen_sums: Sequence[tu
     the zone's stock)."""
     stacked = sp.vstack(matrices).tocsc() if len(matrices) > 1 else matrices[0].tocsc()
     sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
-    n_zones = stacked.shape[0]
     n_draws = base_draws[0].draws.shape[1]
+    # only the zones holding a touched pixel can differ: the sums run over their rows alone (memory ∝ those zones)
+    rows = np.flatnonzero(np.asarray((stacked[:, touched] != 0).sum(axis=1)).ravel() > 0)
+    cover = stacked[rows].tocsc()
     in_base = np.zeros(stacked.shape[1], dtype=bool)
     in_base[base_active] = True
     in_scen = np.zeros(stacked.shape[1], dtype=bool)
     in_scen[scen_active] = True
-    corr_e, corr_d = np.zeros(n_zones), np.zeros((n_zones, n_draws))
-    stage_e = {name: np.zeros(n_zones) for name in stages}
-    stage_d = {name: np.zeros((n_zones, n_draws)) for name in stages}
+    corr_e, corr_d = np.zeros(rows.size), np.zeros((rows.size, n_draws))
+    stage_e = {name: np.zeros(rows.size) for name in stages}
+    stage_d = {name: np.zeros((rows.size, n_draws)) for name in stages}
     for idx in iter_chunks(touched, chunk_pixels):
         eb, db = fn_b(idx)[:2]
         es, ds = fn_s(idx)[:2]
         de, dd = np.nan_to_num(es - eb), np.nan_to_num(ds - db)
         ins, inb = in_scen[idx], in_base[idx]
-        sub = stacked[:, idx]
+        sub = cover[:, idx]
         corr_e += sub @ (de - ins * np.nan_to_num(es) + inb * np.nan_to_num(eb))
         corr_d += sub @ (dd - ins * np.nan_to_num(ds) + inb * np.nan_to_num(db)).T
         for name, growth in stages.items():
             w = 1.0 - growth[idx]
             stage_e[name] += sub @ (w * de)
             stage_d[name] += sub @ (w * dd).T
-    reached = np.asarray((stacked[:, touched] != 0).sum(axis=1)).ravel() > 0  # zones holding a touched pixel
     diffs: list[ZoneSums] = []
     per_stage: dict[str, list[ZoneSums]] = {name: [] for name in stages}
     for level, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        hit = reached[a:b]
+        sel = (rows >= a) & (rows < b)  # this level's reached zones: positions in rows, and zone numbers
+        hit = rows[sel] - a
         rec, own = base_draws[level], scen_sums[level]
-        est = np.where(hit, own[0] - rec.estimate + corr_e[a:b] * pixel_area_ha, 0.0)
-        draws = np.where(hit[:, None], own[1] - rec.draws + corr_d[a:b] * pixel_area_ha, 0.0)
+        est, draws = np.zeros(b - a), np.zeros((b - a, n_draws))
+        est[hit] = own[0][hit] - rec.estimate[hit] + corr_e[sel] * pixel_area_ha
+        draws[hit] = own[1][hit] - rec.draws[hit] + corr_d[sel] * pixel_area_ha
         diffs.append((est, draws))
         for name in stages:
-            per_stage[name].append((np.where(hit, est - stage_e[name][a:b] * pixel_area_ha, 0.0),
-                                    np.where(hit[:, None], draws - stage_d[name][a:b] * pixel_area_ha, 0.0)))
+            s_est, s_draws = np.zeros(b - a), np.zeros((b - a, n_draws))
+            s_est[hit] = est[hit] - stage_e[name][sel] * pixel_area_ha
+            s_draws[hit] = draws[hit] - stage_d[name][sel] * pixel_area_ha
+            per_stage[name].append((s_est, s_draws))
     return diffs, per_stage
 
 
