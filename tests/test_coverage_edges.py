@@ -134,3 +134,64 @@ def test_matrix_from_small_edge_batches_is_the_same_and_agrees_with_exactextract
     expected = exactextract.exact_extract(str(path), zones, ["sum"], output="pandas")["sum"].to_numpy()
     assert (expected == 0).any() and (expected > 0).sum() > 50  # some zones beyond the grid, most on it
     np.testing.assert_allclose(coverage.zonal_sum(small, values), expected, rtol=1e-6, atol=1e-9)
+
+
+def reference_edges_by_task(edges: coverage._Edges, tasks: coverage._Tasks) -> tuple[np.ndarray, np.ndarray]:
+    """coverage._edges_by_task before the batches (commit d622f20), verbatim but for its name."""
+    win = tasks.windows
+    g = edges.geom
+    v_lo = np.minimum(edges.v0, edges.v1)
+    v_hi = np.maximum(edges.v0, edges.v1)
+    row_first = np.maximum(np.floor(v_lo), win.row0[g]).astype(np.int64)
+    row_last = np.minimum(np.ceil(v_hi) - 1, win.row1[g] - 1).astype(np.int64)
+    useful = (v_hi > v_lo) & (row_first <= row_last) & (np.minimum(edges.u0, edges.u1) < win.col1[g])
+    idx = np.flatnonzero(useful)
+    g = g[idx]
+    band_first = (row_first[idx] - win.row0[g]) // tasks.band_rows[g]
+    band_last = (row_last[idx] - win.row0[g]) // tasks.band_rows[g]
+    reps = band_last - band_first + 1
+    within = np.arange(int(reps.sum()), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+    edge_task = np.repeat(tasks.first[g] + band_first, reps) + within
+    edge_of = np.repeat(idx, reps)
+    order = np.argsort(edge_task, kind="stable")
+    return edge_of[order], edge_task[order]
+
+
+@pytest.mark.parametrize("cells", [1_000_000, 30])  # 30 cells: the larger windows cut into bands of rows
+@pytest.mark.parametrize("batch", [1, 2, 3, 7, 50, 333, 100_000])
+def test_edges_by_task_in_batches_equal_the_whole_array_function(
+        monkeypatch: pytest.MonkeyPatch, batch: int, cells: int) -> None:
+    monkeypatch.setattr(coverage, "_BATCH_CELLS", cells)
+    geoms = mixed_geometries(5, 181)
+    edges = coverage._edges(geoms, TRANSFORM)
+    tasks = coverage._tasks(coverage._windows(edges, len(geoms), *SHAPE))
+    ref_of, ref_task = reference_edges_by_task(edges, tasks)
+    got_of, got_task = coverage._edges_by_task(edges, tasks, batch=batch)
+    assert len(ref_of) > 1000
+    if cells == 30:  # edges given to more than one band, and bands holding no edge of their geometry
+        assert len(ref_of) > len(np.unique(ref_of)) and (np.diff(np.append(tasks.first, tasks.n)) > 1).any()
+    for got, ref in ((got_of, ref_of), (got_task, ref_task)):
+        assert got.dtype == ref.dtype and got.shape == ref.shape
+        assert np.array_equal(got, ref)
+
+
+def test_matrix_from_small_task_batches_is_the_same_and_agrees_with_exactextract(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    geoms = [g for g in mixed_geometries(11, 150) if g is not None and not g.is_empty
+             and shapely.get_type_id(g) in (3, 6)]  # exactextract takes polygons only
+    monkeypatch.setattr(coverage, "_BATCH_CELLS", 200)  # bands of rows in the larger windows
+    whole = coverage.coverage_matrix(geoms, TRANSFORM, SHAPE)
+    monkeypatch.setattr(coverage, "_TASK_EDGE_BATCH", 5)
+    small = coverage.coverage_matrix(geoms, TRANSFORM, SHAPE)
+    assert np.array_equal(small.indptr, whole.indptr) and np.array_equal(small.indices, whole.indices)
+    assert np.array_equal(small.data, whole.data)
+
+    values = np.random.default_rng(4).uniform(1.0, 2.0, SHAPE)
+    path = tmp_path / "values.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=SHAPE[1], height=SHAPE[0], count=1, dtype="float64",
+                       crs="EPSG:32633", transform=TRANSFORM) as dst:
+        dst.write(values, 1)
+    zones = gpd.GeoDataFrame(geometry=geoms, crs="EPSG:32633")
+    expected = exactextract.exact_extract(str(path), zones, ["sum"], output="pandas")["sum"].to_numpy()
+    assert (expected > 0).sum() > 50
+    np.testing.assert_allclose(coverage.zonal_sum(small, values), expected, rtol=1e-6, atol=1e-9)

@@ -65,6 +65,9 @@ _BATCH_CELLS = 1_000_000
 _BATCH_EDGES = 200_000
 # Geometries whose parts and rings are cloned at once to read their coordinates (_edges).
 _EDGE_BATCH_GEOMS = 50_000
+# Edges given to their tasks at once (_edges_by_task): its temporaries, one value per edge, stay ~2 MiB
+# each instead of ~30 MiB at 10⁶ parcels (just under glibc's mmap threshold, so kept on the heap).
+_TASK_EDGE_BATCH = 1 << 18
 # Matrix entries per chunk of a zonal product.
 _VALUE_CHUNK = 1 << 20
 _INT32_MAX = np.iinfo(np.int32).max
@@ -535,17 +538,52 @@ def _tasks(windows: _Windows) -> _Tasks:
     )
 
 
-def _edges_by_task(edges: _Edges, tasks: _Tasks) -> tuple[np.ndarray, np.ndarray]:
+def _edges_by_task(edges: _Edges, tasks: _Tasks, batch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Give each edge to every task (band) whose rows it crosses. Returns (edge index, task)
-    sorted by task. Horizontal edges carry no height and edges right of their window add
-    nothing inside it, so both are left out."""
+    sorted by task (stably: by edge index within a task). Horizontal edges carry no height and
+    edges right of their window add nothing inside it, so both are left out.
+
+    The edges are taken about ``batch`` at a time (None: :data:`_TASK_EDGE_BATCH`), cut at geometry
+    boundaries, and written into two arrays sized once from the edge count: a batch's temporaries are
+    small, and the whole-array version's ~15 temporaries of one value per edge (30 MiB each at 10⁶
+    parcels, left on the heap by glibc) are not made. Edges are ordered by geometry (``_edges``) and a
+    geometry's tasks are consecutive, so sorting each batch by task and putting the batches one after
+    the other is the same order as one stable sort of all edges: the result does not depend on
+    ``batch`` (tests/test_coverage_edges.py)."""
+    n_edges = len(edges.geom)
+    step = max(int(_TASK_EDGE_BATCH if batch is None else batch), 1)
+    capacity = n_edges  # one task per useful edge unless a window is cut into bands; grown if needed
+    edge_of = np.empty(capacity, dtype=np.int64)
+    edge_task = np.empty(capacity, dtype=np.int64)
+    n = 0
+    a = 0
+    while a < n_edges:
+        b = min(a + step, n_edges)
+        if b < n_edges:  # end the batch where a geometry's edges start (or after the geometry of edge a)
+            cut = a + int(np.searchsorted(edges.geom[a:b], edges.geom[b], side="left"))
+            b = cut if cut > a else a + int(np.searchsorted(edges.geom[a:], edges.geom[a], side="right"))
+        of, task = _edges_by_task_of(edges, tasks, a, b)
+        k = len(of)
+        if n + k > capacity:
+            capacity = max(2 * capacity, n + k)
+            edge_of, edge_task = _resized(edge_of, capacity), _resized(edge_task, capacity)
+        edge_of[n : n + k] = of
+        edge_task[n : n + k] = task
+        n += k
+        a = b
+    return _resized(edge_of, n), _resized(edge_task, n)
+
+
+def _edges_by_task_of(edges: _Edges, tasks: _Tasks, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_edges_by_task` of the edges [a, b), whole geometries; edge indices are global."""
     win = tasks.windows
-    g = edges.geom
-    v_lo = np.minimum(edges.v0, edges.v1)
-    v_hi = np.maximum(edges.v0, edges.v1)
+    g = edges.geom[a:b]
+    e_u0, e_v0, e_u1, e_v1 = edges.u0[a:b], edges.v0[a:b], edges.u1[a:b], edges.v1[a:b]
+    v_lo = np.minimum(e_v0, e_v1)
+    v_hi = np.maximum(e_v0, e_v1)
     row_first = np.maximum(np.floor(v_lo), win.row0[g]).astype(np.int64)
     row_last = np.minimum(np.ceil(v_hi) - 1, win.row1[g] - 1).astype(np.int64)
-    useful = (v_hi > v_lo) & (row_first <= row_last) & (np.minimum(edges.u0, edges.u1) < win.col1[g])
+    useful = (v_hi > v_lo) & (row_first <= row_last) & (np.minimum(e_u0, e_u1) < win.col1[g])
     idx = np.flatnonzero(useful)
     g = g[idx]
     band_first = (row_first[idx] - win.row0[g]) // tasks.band_rows[g]
@@ -553,7 +591,7 @@ def _edges_by_task(edges: _Edges, tasks: _Tasks) -> tuple[np.ndarray, np.ndarray
     reps = band_last - band_first + 1
     within = np.arange(int(reps.sum()), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
     edge_task = np.repeat(tasks.first[g] + band_first, reps) + within
-    edge_of = np.repeat(idx, reps)
+    edge_of = np.repeat(idx + a, reps)
     order = np.argsort(edge_task, kind="stable")
     return edge_of[order], edge_task[order]
 
