@@ -372,6 +372,29 @@ def whole_array_edges(geoms, transform):
                   max_pixels=np.ceil(area + crossed))
 
 
+def whole_array_edges_by_task(edges, tasks):
+    """``greensink.coverage._edges_by_task`` before it took the edges in batches (commit d622f20): about 15
+    temporaries of one value per edge at once (30 MiB each at 10⁶ parcels, kept on glibc's heap). The
+    reference of ``--edges-memory``; tests/test_coverage_edges.py checks the batched function against it."""
+    win = tasks.windows
+    g = edges.geom
+    v_lo = np.minimum(edges.v0, edges.v1)
+    v_hi = np.maximum(edges.v0, edges.v1)
+    row_first = np.maximum(np.floor(v_lo), win.row0[g]).astype(np.int64)
+    row_last = np.minimum(np.ceil(v_hi) - 1, win.row1[g] - 1).astype(np.int64)
+    useful = (v_hi > v_lo) & (row_first <= row_last) & (np.minimum(edges.u0, edges.u1) < win.col1[g])
+    idx = np.flatnonzero(useful)
+    g = g[idx]
+    band_first = (row_first[idx] - win.row0[g]) // tasks.band_rows[g]
+    band_last = (row_last[idx] - win.row0[g]) // tasks.band_rows[g]
+    reps = band_last - band_first + 1
+    within = np.arange(int(reps.sum()), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+    edge_task = np.repeat(tasks.first[g] + band_first, reps) + within
+    edge_of = np.repeat(idx, reps)
+    order = np.argsort(edge_task, kind="stable")
+    return edge_of[order], edge_task[order]
+
+
 def _rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -380,8 +403,10 @@ def _rss_mib() -> float:
 
 
 def run_edges(workdir: Path, meta: dict, tag: str) -> dict:
-    """The parcels' coverage matrix with the whole-array edges (tag "whole") or the batched ones
-    ("batched"): time, peak memory, memory resident afterwards and a digest of the matrix."""
+    """The parcels' coverage matrix with the whole-array ``_edges`` and ``_edges_by_task`` (tag "whole"), the
+    batched ``_edges`` and whole-array ``_edges_by_task`` ("batched_edges", the engine at commit d622f20) or
+    both batched ("batched", the current engine): time, peak memory, memory resident afterwards and a digest
+    of the matrix."""
     import rasterio
 
     from greensink import coverage
@@ -391,6 +416,8 @@ def run_edges(workdir: Path, meta: dict, tag: str) -> dict:
         transform, shape = src.transform, src.shape
     if tag == "whole":
         coverage._edges = whole_array_edges  # this process only: the engine as it was before the batches
+    if tag in ("whole", "batched_edges"):
+        coverage._edges_by_task = whole_array_edges_by_task
     geoms = parcels.geometry.values
     base = peak_mib()
     c0, t0 = time.process_time(), time.perf_counter()
@@ -663,8 +690,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--edges-memory",
         action="store_true",
-        help="also build the coverage matrix with the whole-array boundary edges of before and with the batched "
-        "ones, in one fresh process each, and print both peaks",
+        help="also build the coverage matrix with the whole-array boundary edges of before, with the batched edges "
+        "but the whole-array edges by task, and with both batched, in one fresh process each, and print the peaks",
     )
     parser.add_argument("--run-one", choices=("greensink", "exactextract", "rollup", "edges"), help=argparse.SUPPRESS)
     parser.add_argument("--tag", default="x", help=argparse.SUPPRESS)
@@ -715,18 +742,21 @@ def _print_run(label: str, res: dict) -> None:
 
 
 def _edges_memory(workdir: Path) -> bool:
-    """--edges-memory: the parcels' coverage matrix with the whole-array and the batched boundary
-    edges, one fresh process each; prints both peaks; True when the two matrices are identical."""
-    edge_runs = {tag: spawn(workdir, "edges", tag) for tag in ("whole", "batched")}
+    """--edges-memory: the parcels' coverage matrix with the whole-array boundary edges, with the batched
+    edges but the whole-array edges by task, and with both batched, one fresh process each; prints the
+    peaks; True when the three matrices are identical."""
+    edge_runs = {tag: spawn(workdir, "edges", tag) for tag in ("whole", "batched_edges", "batched")}
     for tag, res in edge_runs.items():
-        print(f"coverage with {tag:7s} edges: {res['total_s']:6.2f} s (CPU {res['cpu_s']:6.2f} s); peak "
+        print(f"coverage with {tag:13s} edges: {res['total_s']:6.2f} s (CPU {res['cpu_s']:6.2f} s); peak "
               f"{res['peak_mib']:.0f} MiB (before work {res['base_mib']:.0f}), resident after the matrix "
               f"{res['rss_after_mib']:.0f} MiB; {res['nnz'] / 1e6:.1f} M entries", flush=True)
-    whole, batched = edge_runs["whole"], edge_runs["batched"]
-    same = whole["digest"] == batched["digest"]
+    whole, half, batched = edge_runs["whole"], edge_runs["batched_edges"], edge_runs["batched"]
+    same = whole["digest"] == half["digest"] == batched["digest"]
     print(f"coverage._edges peak memory before/after (whole-array / batched): {whole['peak_mib']:.0f} / "
-          f"{batched['peak_mib']:.0f} MiB ({whole['peak_mib'] - batched['peak_mib']:.0f} MiB less); matrices "
-          f"{'identical' if same else 'DIFFER'} (sha256 of indptr, indices, data)", flush=True)
+          f"{half['peak_mib']:.0f} MiB ({whole['peak_mib'] - half['peak_mib']:.0f} MiB less)", flush=True)
+    print(f"coverage._edges_by_task peak memory before/after (whole-array / batched): {half['peak_mib']:.0f} / "
+          f"{batched['peak_mib']:.0f} MiB ({half['peak_mib'] - batched['peak_mib']:.0f} MiB less); the three "
+          f"matrices {'identical' if same else 'DIFFER'} (sha256 of indptr, indices, data)", flush=True)
     return same
 
 
