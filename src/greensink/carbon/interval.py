@@ -359,6 +359,10 @@ class IntervalTable:
         alpha = np.zeros(nodes.size)
         if self.noise is not None:
             alpha = self.noise.sd_field * plot_est
+        # rows contiguous: a node's mean and variance are then summed in the same order whether it is computed alone
+        # or with others (a transposed (B, nodes) block is reduced in another order), so the table, and a tiled run's
+        # carbon.tif, do not depend on which pixels first asked for the node
+        vals = np.ascontiguousarray(vals)
         m = vals.mean(axis=1)
         kappa = np.sqrt(vals.var(axis=1) + alpha * alpha)
         tiny = 1e-12 * (1.0 + np.abs(m))
