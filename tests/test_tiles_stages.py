@@ -288,3 +288,25 @@ def test_ndvi_se_tiles_and_their_mosaic_equal_the_whole_grid(tmp_path):
     se = io.read_raster(paths[0])
     assert se[0, 0] == pytest.approx(0.03 * np.sqrt(np.pi / 2) / np.sqrt(3), rel=1e-6)
     assert np.isnan(se[14:16, 12:16]).all()
+
+
+def test_interval_table_nodes_do_not_depend_on_which_nodes_are_computed_together():
+    """A tile asks the tabulated interval's table for other nodes first than the whole grid does: every node's
+    draws' mean and spread must be the same bits whether it is computed alone or in a batch (numpy reduces a
+    transposed block in another order than a contiguous row)."""
+    import dataclasses
+
+    from greensink.carbon import IntervalTable
+    from greensink.uncertainty import Noise, ResidualField, noise_spec
+    from test_carbon_tabulated import TYPES, _models
+
+    models = {**_models(), "residual_field": dataclasses.asdict(
+        ResidualField(nugget=0.02, psill=0.015, range_m=150.0, n_plots=80, method="test"))}
+    spec = dataclasses.replace(noise_spec({}, models, seed=1, year=2024, resolution_m=10.0), width=50, height=50)
+    table = IntervalTable(models, TYPES, Noise(spec, 200), 90.0)
+    nodes = np.arange(0, 380, 7)
+    for k in range(len(TYPES)):
+        batch = table._draws((k, 0), nodes)
+        for j, node in enumerate(nodes):
+            alone = table._draws((k, 0), np.array([node]))
+            assert alone[2][0] == batch[2][j] and alone[3][0] == batch[3][j], (TYPES[k], node)
