@@ -307,3 +307,19 @@ def test_two_type_pixels_hold_the_exact_draws_distribution(tmp_path: Path) -> No
     lo_k, hi_k = stats.binom.ppf([0.0005, 0.9995], B, 0.05)
     assert ((below[positive] < lo_k) | (below[positive] > hi_k)).mean() < 0.01
     assert ((above < lo_k) | (above > hi_k)).mean() < 0.01
+
+
+def test_moments_only_gives_the_closed_forms_estimate_alpha_and_sigma_without_draws() -> None:
+    # pixel_function(closed_form, moments_only): what the pair tables take, equal to the full closed form's
+    models = _models()
+    frac, ndvi, se = _two_type_rasters(20, 30)
+    spec = _spec(20, 30, on=True)
+    layers = {"ndvi": ndvi, "ndvi_se": se}
+    idx = typed_pixels(frac)
+    full = pixel_function(models, TYPES, frac, layers, noise=Noise(spec, B), closed_form=True)(idx)
+    lean = pixel_function(models, TYPES, frac, layers, noise=Noise(spec, B), closed_form=True, moments_only=True)(idx)
+    for a, b in zip((full[0], full[2], full[3]), (lean[0], lean[2], lean[3]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert lean[1].shape == (0, idx.size)
+    seen = np.isfinite(full[0])
+    assert (~seen).any() and (full[3][seen] > 0).mean() > 0.9  # unserved pixels among them; σ not trivially 0
