@@ -62,7 +62,7 @@ from greensink.carbon import (
 from greensink.coverage import zonal_mean, zonal_sum
 from greensink.errors import InputDataError
 from greensink.grid import Grid
-from greensink.indicators import DEFAULT_SERVICE_RULES, park_service_columns
+from greensink.indicators import DEFAULT_SERVICE_RULES, park_service_columns, service_overlay
 from greensink.model import used_predictors
 from greensink.overlay import MAX_PIECE_VERTICES as MAX_PIECE_VERTICES  # re-exported: the overlays' old home
 from greensink.overlay import overlay_areas_m2, population_in_zones
@@ -236,6 +236,7 @@ def zone_table(
     pools: Mapping[str, Mapping[str, float | None]] | None = None,
     min_observed_pct: float = DEFAULT_MIN_OBSERVED_PCT,
     typed_land: bool = True,
+    people: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
     """The zone table of one level and year with every column of the output contract.
 
@@ -250,7 +251,8 @@ def zone_table(
     tier (1 default table, 2 coefficient table, 3 fitted to plots); ``pools`` per type the
     coefficient table's other pools {"c_soil": t C/ha or None, "c_dead": ...}. ``typed_land`` False
     is the run without green-space types (one pseudo-type over all land): the green-space and park
-    columns are then NaN (not given), not 0."""
+    columns are then NaN (not given), not 0. ``people``: the zones' people from ``population``
+    (:func:`greensink.overlay.population_in_zones`) if the caller has them already (None: computed here)."""
     pa = grid.pixel_area_ha
     geoms = zones.geometry.values
     area_ha = m2_to_ha(shapely.area(geoms))
@@ -322,7 +324,8 @@ def zone_table(
         park_ha = np.full(len(zones), np.nan)
     out["park_area_ha"] = park_ha
     if population is not None and population_column:
-        people = population_in_zones(geoms, population, population_column)
+        if people is None:
+            people = population_in_zones(geoms, population, population_column)
         out["population"] = people
         out["park_area_per_capita_m2"] = _ratio(ha_to_m2(park_ha), people)
     else:
@@ -535,13 +538,19 @@ def run_aggregate(zones: Sequence[str | Path], coverage: Sequence[str | Path], g
     pop_col = population_config["column"] if population_config else None
     homes = gio.read_vector(residential).to_crs(g.crs) if residential else None
     rules = park_service if park_service is not None else DEFAULT_SERVICE_RULES
+    # the service area overlaid with the homes and the population once for every level (not per level)
+    served = service_overlay(parks, rules, people, pop_col, homes) if typed_land else None
     out = {}
     for level, z, m, s, path in zip(levels, zone_layers, matrices, sums, tables_out, strict=True):
+        # people per zone once per level: the table's population and the park-service coverage share it
+        zone_people = population_in_zones(z.geometry.values, people, pop_col) if people is not None and pop_col else None
         table = zone_table(z, m, g, layers, density, types, s, typed, gs["type_column"], gs["park_types"],
                            people, pop_col, interval_pct, fractions=frac, min_observed_pct=min_observed_pct,
-                           typed_land=typed_land, **type_info)
-        for name, values in park_service_columns(z, parks, rules, people, pop_col, homes).items():
-            table[name] = values if typed_land else np.nan  # no parks known without green-space types
+                           typed_land=typed_land, people=zone_people, **type_info)
+        columns = (park_service_columns(z, parks, rules, people, pop_col, homes, overlay=served, people=zone_people)
+                   if typed_land else {"park_service_population_pct": np.nan, "park_service_residential_pct": np.nan})
+        for name, values in columns.items():
+            table[name] = values  # NaN without green-space types: no parks known
         gio.write_geoparquet(path, table)
         if warning := unobserved_zones_warning(table, level):
             log.warning(warning)

@@ -19,6 +19,7 @@ The areas are the same as intersecting each zone with the whole service area, up
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -94,26 +95,80 @@ def pieces_within(geoms: Sequence, served) -> tuple[np.ndarray, np.ndarray]:
     return pieces, gsrc[gi][index]
 
 
-def residential_coverage_pct(zone_geoms: np.ndarray, residential_geoms: Sequence, served) -> np.ndarray:
-    """Per zone: residential area within the service area / residential area × 100 (NaN without residential land)."""
-    if len(residential_geoms) == 0:
-        return np.full(len(zone_geoms), np.nan)
+@dataclass(frozen=True)
+class ServiceOverlay:
+    """What the park-service columns need that does not depend on the zones: the residential land as
+    groups of polygons that meet (:func:`union_by_component`) and their pieces inside the service area,
+    and the population polygons' pieces inside the service area with the people per m² of each piece's
+    polygon. Built once per run by :func:`service_overlay` and met by every zone level; None where the
+    input is not given."""
+
+    residential: np.ndarray | None = None
+    residential_served: np.ndarray | None = None
+    population_served: np.ndarray | None = None
+    served_people_per_m2: np.ndarray | None = None
+
+
+def service_overlay(park_geoms: Sequence, rules: Sequence[Mapping] = DEFAULT_SERVICE_RULES,
+                    population: gpd.GeoDataFrame | None = None, population_column: str | None = None,
+                    residential: gpd.GeoDataFrame | None = None) -> ServiceOverlay:
+    """The service area of ``park_geoms`` (:func:`service_area`) overlaid once with the residential land and
+    the population polygons (:class:`ServiceOverlay`): the part of the park-service columns that is the same
+    for every zone level, so a run with several levels computes it once."""
+    with_people = population is not None and bool(population_column)
+    if residential is None and not with_people:
+        return ServiceOverlay()  # nothing to overlay: the columns are NaN
+    served = service_area(park_geoms, rules)
+    out = {}
+    if residential is not None:
+        geoms = residential.geometry.values
+        nothing = np.array([], dtype=object)
+        out["residential"], out["residential_served"] = (_residential_pieces(geoms, served) if len(geoms)
+                                                         else (nothing, nothing))
+    if with_people:
+        out["population_served"], out["served_people_per_m2"] = _population_pieces(population, population_column, served)
+    return ServiceOverlay(**out)
+
+
+def _residential_pieces(residential_geoms: Sequence, served) -> tuple[np.ndarray, np.ndarray]:
     residential = union_by_component(residential_geoms)  # overlaps counted once; disjoint groups
-    total = _row_sums(overlay_areas_m2(zone_geoms, residential))
-    covered = _row_sums(overlay_areas_m2(zone_geoms, pieces_within(residential, served)[0]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(total > 0, 100.0 * covered / np.where(total > 0, total, 1.0), np.nan)
+    return residential, pieces_within(residential, served)[0]
 
 
-def population_coverage_pct(zone_geoms: np.ndarray, population: gpd.GeoDataFrame, column: str, served) -> np.ndarray:
-    """Per zone: people living within the service area / people × 100 (people spread evenly over
-    their population polygon; NaN for zones without people)."""
-    people = population_in_zones(zone_geoms, population, column)
+def _population_pieces(population: gpd.GeoDataFrame, column: str, served) -> tuple[np.ndarray, np.ndarray]:
     polys = population.geometry.values
     poly_area = shapely.area(polys)
     per_m2 = np.where(poly_area > 0, population[column].to_numpy(dtype=float) / np.where(poly_area > 0, poly_area, 1.0), 0.0)
     pieces, source = pieces_within(polys, served)  # each population polygon's part inside the service area
-    covered = np.asarray(overlay_areas_m2(zone_geoms, pieces) @ per_m2[source]).ravel()
+    return pieces, per_m2[source]
+
+
+def residential_coverage_pct(zone_geoms: np.ndarray, residential_geoms: Sequence, served) -> np.ndarray:
+    """Per zone: residential area within the service area / residential area × 100 (NaN without residential land)."""
+    if len(residential_geoms) == 0:
+        return np.full(len(zone_geoms), np.nan)
+    return _residential_pct(zone_geoms, *_residential_pieces(residential_geoms, served))
+
+
+def _residential_pct(zone_geoms: np.ndarray, residential: np.ndarray, residential_served: np.ndarray) -> np.ndarray:
+    total = _row_sums(overlay_areas_m2(zone_geoms, residential))
+    covered = _row_sums(overlay_areas_m2(zone_geoms, residential_served))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, 100.0 * covered / np.where(total > 0, total, 1.0), np.nan)
+
+
+def population_coverage_pct(zone_geoms: np.ndarray, population: gpd.GeoDataFrame, column: str, served,
+                            people: np.ndarray | None = None) -> np.ndarray:
+    """Per zone: people living within the service area / people × 100 (people spread evenly over
+    their population polygon; NaN for zones without people). ``people``: the zones' people
+    (:func:`greensink.overlay.population_in_zones`) if the caller has them already."""
+    if people is None:
+        people = population_in_zones(zone_geoms, population, column)
+    return _population_pct(zone_geoms, people, *_population_pieces(population, column, served))
+
+
+def _population_pct(zone_geoms: np.ndarray, people: np.ndarray, pieces: np.ndarray, per_m2: np.ndarray) -> np.ndarray:
+    covered = np.asarray(overlay_areas_m2(zone_geoms, pieces) @ per_m2).ravel()
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(people > 0, 100.0 * covered / np.where(people > 0, people, 1.0), np.nan)
 
@@ -124,15 +179,30 @@ def _row_sums(matrix) -> np.ndarray:
 
 def park_service_columns(zones: gpd.GeoDataFrame, park_geoms: Sequence, rules: Sequence[Mapping] = DEFAULT_SERVICE_RULES,
                          population: gpd.GeoDataFrame | None = None, population_column: str | None = None,
-                         residential: gpd.GeoDataFrame | None = None) -> dict[str, np.ndarray]:
+                         residential: gpd.GeoDataFrame | None = None, *, overlay: ServiceOverlay | None = None,
+                         people: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Columns park_service_population_pct and park_service_residential_pct for a zone layer
-    (NaN where the input is not configured or the zone has no people / residential land)."""
-    served = service_area(park_geoms, rules)
+    (NaN where the input is not configured or the zone has no people / residential land).
+
+    ``overlay``: :func:`service_overlay` of the same parks, rules, population and residential land, computed
+    once for all zone levels (None: computed here); ``people``: the zones' people
+    (:func:`greensink.overlay.population_in_zones`, which the zone table has computed already; None: computed
+    here). Either gives the same numbers as computing it here, bit for bit (tests/test_indicators.py)."""
     geoms = zones.geometry.values
     nan = np.full(len(zones), np.nan)
-    return {
-        "park_service_population_pct": (population_coverage_pct(geoms, population, population_column, served)
-                                        if population is not None and population_column else nan),
-        "park_service_residential_pct": (residential_coverage_pct(geoms, residential.geometry.values, served)
-                                         if residential is not None else nan),
-    }
+    with_people = population is not None and bool(population_column)
+    if overlay is None:
+        overlay = service_overlay(park_geoms, rules, population if with_people else None, population_column, residential)
+    if with_people:
+        if people is None:
+            people = population_in_zones(geoms, population, population_column)
+        population_pct = _population_pct(geoms, people, overlay.population_served, overlay.served_people_per_m2)
+    else:
+        population_pct = nan
+    if residential is None:
+        residential_pct = nan
+    elif len(overlay.residential) == 0:  # no residential land: no value
+        residential_pct = np.full(len(zones), np.nan)
+    else:
+        residential_pct = _residential_pct(geoms, overlay.residential, overlay.residential_served)
+    return {"park_service_population_pct": population_pct, "park_service_residential_pct": residential_pct}
