@@ -25,8 +25,11 @@ It also times the other overlays the aggregate rule makes for a zone layer, agai
 STRtree-only overlay: :func:`greensink.aggregate.overlay_areas_m2` of the zones against the
 green-space layer (here the parks, one feature each) and against a *dissolved* layer (all parks as
 one MultiPolygon feature, as a user's green-space file may come), and the people per zone
-(:func:`greensink.overlay.population_in_zones`). The service area, which the rule computes for each
-zone level, is timed on its own (new method only) and added to the rule's total. Each line prints both wall times, their ratio, the CPU times of the process
+(:func:`greensink.overlay.population_in_zones`). The service area is timed on its own (new method
+only) and added to the per-level total. A last line per size (``park service, rule:``) times the rule's
+park-service part as it is since issue 14 item 3: :func:`greensink.indicators.service_overlay` once per
+run, then per level the people per zone once and the columns from that overlay, against the per-level
+code (service area, both coverages, people per zone), and checks the columns bit for bit. Each line prints both wall times, their ratio, the CPU times of the process
 (steadier than wall time on a shared machine) and the largest difference of
 the results (percentage points, or m² relative to the zone's area); the script exits with status 1
 if a difference exceeds 1e-9. The last line is ``zone overlays old/new time ratio at N zones: X``
@@ -60,7 +63,14 @@ import shapely  # noqa: E402
 from _bench import machine_summary, reset_vmhwm, vmhwm_mib  # noqa: E402  (benchmarks/_bench.py)
 
 from greensink.aggregate import overlay_areas_m2  # noqa: E402
-from greensink.indicators import population_coverage_pct, residential_coverage_pct, service_area  # noqa: E402
+from greensink.indicators import (  # noqa: E402
+    DEFAULT_SERVICE_RULES,
+    park_service_columns,
+    population_coverage_pct,
+    residential_coverage_pct,
+    service_area,
+    service_overlay,
+)
 from greensink.overlay import population_in_zones  # noqa: E402
 
 PARCEL_M = 150.0
@@ -190,8 +200,10 @@ def run(n_zones: int, seed: int, sample: int | None = None) -> tuple[float, floa
          (zones, np.asarray(parks, dtype=object)), "area"),
         ("people per zone", old_population_in_zones, population_in_zones, (zones, population, "people"), "people"),
     ]
+    cpu_of, full = {}, {}
     for label, old, new, args, kind in rows:
         t_new, c_new, v_new = timed(new, *args)
+        cpu_of[label], full[label] = c_new, v_new
         if picked is None:
             t_old, c_old, v_old = timed(old, *args)
         else:
@@ -219,7 +231,35 @@ def run(n_zones: int, seed: int, sample: int | None = None) -> tuple[float, floa
     print(f"  {'with the service area (rule)':32s} new {total_new + t_sa:7.2f} s (CPU {cpu_new + c_sa:.2f} s): "
           f"{1e6 * (cpu_new + c_sa) / len(zones):.0f} µs CPU per zone; peak memory "
           f"(VmHWM, {'this size' if reset else 'process so far'}) {vmhwm_mib():.0f} MiB", flush=True)
+    rule_per_run(zones, parks, residential, population, c_sa, cpu_of, full)
     return total_old, total_new, worst, len(zones), cpu_old, cpu_new, c_sa, reset
+
+
+def rule_per_run(zones, parks, residential, population, c_sa: float, cpu_of: dict, full: dict) -> None:
+    """The park-service part of rule aggregate as it is now (issue 14 item 3): the service area overlaid with
+    the homes and the population once per run (``indicators.service_overlay``), then per zone level the people
+    per zone once and the columns from the shared overlay (``park_service_columns(overlay=, people=)``),
+    against the per-level code (service area, residential and population coverage, whose people overlay
+    repeats the table's, and the table's people per zone: the lines above). The columns must be the
+    per-level functions' numbers bit for bit."""
+    homes = gpd.GeoDataFrame(geometry=residential, crs=population.crs)
+    layer = gpd.GeoDataFrame(geometry=zones, crs=population.crs)
+    _, c_once, once = timed(service_overlay, parks, DEFAULT_SERVICE_RULES, population, "people", homes)
+    _, c_people, people = timed(population_in_zones, zones, population, "people")
+    t0 = time.process_time()
+    cols = park_service_columns(layer, parks, DEFAULT_SERVICE_RULES, population, "people", homes, overlay=once, people=people)
+    c_cols = time.process_time() - t0
+    same = (np.array_equal(cols["park_service_residential_pct"], full["residential coverage"], equal_nan=True)
+            and np.array_equal(cols["park_service_population_pct"], full["population coverage"], equal_nan=True)
+            and np.array_equal(people, full["people per zone"]))
+    before = c_sa + cpu_of["residential coverage"] + cpu_of["population coverage"] + cpu_of["people per zone"]
+    after = c_people + c_cols
+    print(f"  park service, rule: before {before:.2f} s CPU per level (service area, residential and population "
+          f"coverage, people per zone); now {c_once:.2f} s once per run (service_overlay) + {after:.2f} s per level "
+          f"(people {c_people:.2f} s, columns {c_cols:.2f} s); 4 levels of this size {4 * before:.1f} -> "
+          f"{c_once + 4 * after:.1f} s; columns and people {'bit-identical' if same else 'DIFFER'}", flush=True)
+    if not same:
+        raise SystemExit("park-service columns from the shared overlay differ from the per-level functions")
 
 
 def main(argv=None) -> int:

@@ -12,6 +12,9 @@ The service area is one polygon that grows with the city. It is never intersecte
 it is cut into pieces of bounded size (:func:`greensink.overlay.subdivide`), overlaid once with
 the residential land and the population polygons, and the zones meet those pieces through a
 spatial index, so the overlays take time linear in the number of zones (benchmarks/zone_overlays.py).
+The service area and its pieces with the residential land and the population do not depend on the zones:
+:func:`service_overlay` makes them once per run and every zone level meets the same pieces
+(:func:`park_service_columns` with ``overlay``), with the zones' people computed once per level.
 The areas are the same as intersecting each zone with the whole service area, up to rounding
 (tests/test_indicators.py: coverage within 1e-9 percentage points of a brute-force shapely computation).
 """
