@@ -310,3 +310,31 @@ def test_interval_table_nodes_do_not_depend_on_which_nodes_are_computed_together
         for j, node in enumerate(nodes):
             alone = table._draws((k, 0), np.array([node]))
             assert alone[2][0] == batch[2][j] and alone[3][0] == batch[3][j], (TYPES[k], node)
+
+
+# ----------------------------------------------------------------------------- resources of the tile jobs
+
+
+@pytest.mark.parametrize(("rule", "mpx", "peak_mib"), [
+    # benchmarks/README.md, tile_memory.py at 4096² in 1024-px tiles (VmHWM of each job's process)
+    ("vegetation_tile", 1024**2 / 1e6, 303), ("vegetation_endmembers", 4096**2 / 1e6, 297),
+    ("vegetation_mosaic", 4096**2 / 1e6, 435), ("ndvi_se_tile", 1024**2 / 1e6, 263),
+    ("ndvi_se_mosaic", 4096**2 / 1e6, 357), ("carbon_tile", 1024**2 / 1e6, 336), ("carbon_mosaic", 4096**2 / 1e6, 590),
+])
+def test_tile_jobs_request_their_measured_peak_and_are_not_whole_grid_stages(rule, mpx, peak_mib):
+    from greensink import resources
+
+    assert resources.mem_mb(rule, mpx) >= peak_mib
+    assert resources.mem_mb(rule, mpx) < resources.mem_mb("aggregate", mpx)  # listed, not the whole-grid default
+
+
+def test_a_tile_job_asks_for_its_tile_not_the_grid(tmp_path):
+    from greensink import resources
+
+    cfg = {"imagery": {"source": "demo"}, "demo": {"extent_m": 50_000}, "resolution": 10, "tiles": {"size_px": 2048}}
+    # 5000 × 5000 px grid from the demo extent; a tile job works on 2048² px
+    assert resources.job_mpx(cfg, {"year": "2024", "tile": "r000c000"}, tmp_path) == pytest.approx(2048**2 / 1e6)
+    assert resources.job_mpx(cfg, {"year": "2024"}, tmp_path) == pytest.approx(25.0)
+    # carbon_tile by hand: (600 + 6 × 4.194304) × 1.5 = 937.7 → 938 MiB; the whole-grid carbon (600 + 150) × 1.5 = 1125
+    assert resources.mem_mb("carbon_tile", 2048**2 / 1e6) == 938
+    assert resources.mem_mb("carbon", 25.0) == 1125

@@ -64,6 +64,8 @@ COSTS: dict[str, RuleCost] = {
     "vegetation_tile": STREAMED,  # a {tile} job: its Mpx is the tile's (job_mpx)
     "vegetation_mosaic": STREAMED,
     "ndvi_se": STREAMED,
+    "ndvi_se_tile": STREAMED,
+    "ndvi_se_mosaic": STREAMED,
     "carbon": RuleCost(600, 6, 9.1, "carbon streamed 717 MiB, 0.11 Mpx/s on 36 Mpx with 200 draws"),
     "carbon_tile": RuleCost(600, 6, 9.1, "as carbon, on the tile's pixels"),
     "carbon_mosaic": STREAMED,
