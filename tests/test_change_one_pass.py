@@ -26,6 +26,7 @@ from greensink.change import (
     observation_shares,
     sink_pass,
     unserved_function,
+    year_fill,
 )
 from greensink.change.sink import sorted_quantiles
 from greensink.coverage import coverage_matrix
@@ -206,3 +207,35 @@ def test_sorted_quantiles_equal_np_quantile(n_draws, interval_pct):
     want = np.quantile(rows, [qlo, qhi], axis=1)
     for g, w in zip(got, want, strict=True):
         assert g.dtype == w.dtype and g.tobytes() == w.tobytes()
+
+
+def test_year_fill_only_where_a_pixel_needs_it():
+    # a clear year (no cloud): every typed pixel is served, so no fill is computed, and the zone tables' pixel
+    # function gives the same numbers, bit for bit, as with the fill type_fill computes; a cloudy year gets that fill
+    models = make_models(1)
+    clear, clear_layers = make_year(5, (slice(0, 0), slice(0, 0)))
+    cloudy, cloudy_layers = make_year(3, (slice(2, 8), slice(0, 9)))
+    for frac, layers, cloud in ((clear, clear_layers, False), (cloudy, cloudy_layers, True)):
+        active = typed_pixels(frac)
+        unserved = unserved_function(models, TYPES, frac, layers)
+        assert unserved(active).any() == cloud
+        predictors = {k: v for k, v in layers.items() if k != "ndvi_se"}
+        fill = year_fill(models, TYPES, frac, predictors, unserved, active)
+        full = fill_values(type_fill(models, TYPES, frac, predictors, seed=models["seed"]))
+        assert full["G1"] is not None and full["G2"] is not None  # type_fill has something to give either way
+        if cloud:
+            assert fill.keys() == full.keys()
+            for t in full:
+                assert fill[t][0] == full[t][0]
+                np.testing.assert_array_equal(fill[t][1], full[t][1])
+            continue
+        assert fill is None
+        spec = NoiseSpec(seed=42, year=2024, residual=RESIDUAL, rho=0.6, paired=True, ndvi=True, position_sd_m=1.5,
+                         width=COLS, height=ROWS)
+        with_fill = pixel_function(models, TYPES, frac, layers, fill=full, noise=Noise(spec, B), sources=True)(active)
+        without = pixel_function(models, TYPES, frac, layers, fill=None, noise=Noise(spec, B), sources=True)(active)
+        np.testing.assert_array_equal(without[0], with_fill[0])
+        np.testing.assert_array_equal(without[1], with_fill[1])
+        assert without[2].keys() == with_fill[2].keys()
+        for k in with_fill[2]:
+            np.testing.assert_array_equal(without[2][k], with_fill[2][k])

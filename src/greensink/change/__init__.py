@@ -61,9 +61,7 @@ from greensink.change.attribution import (
     zone_attribution,
     zone_sink_space,
 )
-from greensink.change.run import (
-    run_change,
-)
+from greensink.change.run import run_change, year_fill
 from greensink.change.sink import (
     EstimateRecorder,
     SinkPass,
@@ -112,6 +110,7 @@ __all__ = [
     "sink_pass",
     "sink_space",
     "unserved_function",
+    "year_fill",
     "zone_attribution",
     "zone_sink_space",
 ]
