@@ -124,6 +124,13 @@ def sink_pass(fn0: PixelFn, fn1: PixelFn, unserved0: Callable[[np.ndarray], np.n
     part_sums: dict[str, np.ndarray] | None = None
     block = max(1, int(block_pixels))
     start = 0
+    buffers: dict[str, np.ndarray] = {}  # the chunks' (pixels, draws) arrays, allocated once and reused
+
+    def buffer(name: str, n: int, n_draws: int) -> np.ndarray:
+        if name not in buffers or buffers[name].shape[1] != n_draws:
+            buffers[name] = np.empty((max(n, min(int(chunk_pixels), active.size)), n_draws))
+        return buffers[name][:n]
+
     for idx in iter_chunks(active, chunk_pixels):
         sl = slice(start, start + idx.size)
         est = np.empty(idx.size)
@@ -135,9 +142,9 @@ def sink_pass(fn0: PixelFn, fn1: PixelFn, unserved0: Callable[[np.ndarray], np.n
             e0, d0, *p0 = fn0(bidx)
             e1, d1, *p1 = fn1(bidx)
             if draws is None:
-                draws = np.empty((idx.size, d0.shape[0]))
+                draws = buffer("", idx.size, d0.shape[0])
                 if p0 and p1 and stacked is not None:  # per-source contributions (sources=True): differenced alike
-                    parts = {k: np.empty((idx.size, d0.shape[0])) for k in p0[0]}
+                    parts = {k: buffer(k, idx.size, d0.shape[0]) for k in p0[0]}
             e = (e1 - e0) / years
             est[bsl] = e
             d = draws[bsl]  # (n, B) view: (d1 - d0) / years, as difference_function, in the product's layout
