@@ -254,16 +254,22 @@ def _two_type_rasters(rows: int = 50, cols: int = 80) -> tuple[np.ndarray, np.nd
     return frac, ndvi, se
 
 
-def test_two_type_pixels_through_pair_tables_equal_the_closed_form_of_their_own_draws() -> None:
-    # the pair tables (IntervalTable.pair_lookup) against mixture_quantiles of each pixel's own curve and table
-    # draws, α and σ (pixel_function closed_form): the table's stated tolerance, 0.5 % of the band width
+@pytest.fixture(scope="module")
+def two_type_case() -> tuple:
+    """The two-type rasters' tabulated map through pair tables (built once: the tables take seconds)."""
     models = _models()
     frac, ndvi, se = _two_type_rasters()
-    rows, cols = ndvi.shape
-    spec = _spec(rows, cols, on=True)
+    spec = _spec(*ndvi.shape, on=True)
     layers = {"ndvi": ndvi, "ndvi_se": se}
     table = IntervalTable(models, TYPES, Noise(spec, B), 90.0, pairs=True)
     band = tabulated_map(models, TYPES, frac, layers, table, noise=Noise(spec, B), chunk_pixels=700)
+    return models, frac, layers, spec, table, band
+
+
+def test_two_type_pixels_through_pair_tables_equal_the_closed_form_of_their_own_draws(two_type_case) -> None:
+    # the pair tables (IntervalTable.pair_lookup) against mixture_quantiles of each pixel's own curve and table
+    # draws, α and σ (pixel_function closed_form): the table's stated tolerance, 0.5 % of the band width
+    models, frac, layers, spec, table, band = two_type_case
     flat = frac.reshape(len(TYPES), -1)
     two = np.flatnonzero((flat > 0).sum(axis=0) == 2)
     est, draws, alpha, sigma = pixel_function(models, TYPES, frac, layers, noise=Noise(spec, B), closed_form=True)(two)
@@ -280,19 +286,11 @@ def test_two_type_pixels_through_pair_tables_equal_the_closed_form_of_their_own_
     pairs = {key[:4] for key in table._tables if len(key) == 5}
     assert len(pairs) == 10  # every pair of the five types went through its tables
     assert (err > 1e-6 * width).mean() > 0.5  # tables, not the pixels' own solve under another name
-    # the pair tables' share axis: a pixel between two share nodes lies between the two nodes' quantiles
-    # (checked through the pixels themselves: the error is not larger between nodes than on them)
 
 
-def test_two_type_pixels_hold_the_exact_draws_distribution(tmp_path: Path) -> None:
+def test_two_type_pixels_hold_the_exact_draws_distribution(two_type_case) -> None:
     # against exact: the noisy draws the exact path samples (Noise), many two-type pixels
-    models = _models()
-    frac, ndvi, se = _two_type_rasters()
-    rows, cols = ndvi.shape
-    spec = _spec(rows, cols, on=True)
-    layers = {"ndvi": ndvi, "ndvi_se": se}
-    table = IntervalTable(models, TYPES, Noise(spec, B), 90.0, pairs=True)
-    band = tabulated_map(models, TYPES, frac, layers, table, noise=Noise(spec, B))
+    models, frac, layers, spec, table, band = two_type_case
     flat = frac.reshape(len(TYPES), -1)
     two = np.flatnonzero((flat > 0).sum(axis=0) == 2)
     est, draws = pixel_function(models, TYPES, frac, layers, noise=Noise(spec, B))(two)
@@ -323,3 +321,20 @@ def test_moments_only_gives_the_closed_forms_estimate_alpha_and_sigma_without_dr
     assert lean[1].shape == (0, idx.size)
     seen = np.isfinite(full[0])
     assert (~seen).any() and (full[3][seen] > 0).mean() > 0.9  # unserved pixels among them; σ not trivially 0
+
+
+def test_pair_tables_do_not_depend_on_strips_nor_on_the_order_nodes_are_filled() -> None:
+    # a tile or strip is the window of the whole map: each node is computed from its own x, share and t alone
+    models = _models()
+    frac, ndvi, se = _two_type_rasters(12, 20)
+    spec = _spec(12, 20, on=True)
+
+    def run(r0: int, r1: int, table: IntervalTable) -> np.ndarray:
+        return tabulated_map(models, TYPES, frac[:, r0:r1], {"ndvi": ndvi[r0:r1], "ndvi_se": se[r0:r1]}, table,
+                             noise=Noise(spec, B), row0=r0, chunk_pixels=50)
+
+    whole = run(0, 12, IntervalTable(models, TYPES, Noise(spec, B), 90.0, pairs=True))
+    table = IntervalTable(models, TYPES, Noise(spec, B), 90.0, pairs=True)
+    bottom, top = run(7, 12, table), run(0, 7, table)  # the lower strip first: other nodes filled first
+    np.testing.assert_array_equal(np.concatenate([top, bottom], axis=1), whole)
+    assert any(len(key) == 5 for key in table._tables)
