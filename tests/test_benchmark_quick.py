@@ -50,8 +50,9 @@ def test_quick_benchmark_memory_budget_fails_the_run_when_exceeded(tmp_path: Pat
 
 
 def test_edges_memory_alone_builds_the_same_matrix_both_ways(tmp_path: Path) -> None:
-    """--edges-memory --repeats 0: only the coverage matrix with the whole-array edges of before and with the
-    batched ones, in one process each; the matrices' digests are equal and both peaks are printed."""
+    """--edges-memory --repeats 0: only the coverage matrix with the whole-array edges of before, with the
+    batched edges and the whole-array edges by task, and with both batched, in one process each; the
+    matrices' digests are equal and the peaks are printed."""
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--size", "400", "--parcels", "100", "--repeats", "0", "--edges-memory",
          "--workdir", str(tmp_path)],
@@ -62,7 +63,10 @@ def test_edges_memory_alone_builds_the_same_matrix_both_ways(tmp_path: Path) -> 
     )
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
-    m = re.search(r"peak memory before/after \(whole-array / batched\): (\d+) / (\d+) MiB .*; matrices identical", out)
+    m = re.search(r"_edges peak memory before/after \(whole-array / batched\): (\d+) / (\d+) MiB", out)
+    assert m and int(m.group(1)) > 50 and int(m.group(2)) > 50, out
+    m = re.search(r"_edges_by_task peak memory before/after \(whole-array / batched\): (\d+) / (\d+) MiB .*; "
+                  r"the three matrices identical", out)
     assert m and int(m.group(1)) > 50 and int(m.group(2)) > 50, out
     assert "run 1" not in out  # no timed comparison with exactextract
 
