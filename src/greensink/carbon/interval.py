@@ -544,7 +544,7 @@ class IntervalTable:
 
 def _pair_pixels(models: dict, types: Sequence[str], fractions: np.ndarray, layers: dict[str, np.ndarray],
                  table: IntervalTable, noise: Noise, two: np.ndarray, out: np.ndarray,
-                 chunk_pixels: int = CHUNK_PIXELS) -> np.ndarray:
+                 chunk_pixels: int = CHUNK_PIXELS, uses=None) -> np.ndarray:
     """Fill ``out`` (3, pixels) at the pixels ``two`` of exactly two types from their pair tables
     (:meth:`IntervalTable.pair_lookup`) where both types are served by their model (not its NDVI-only
     companion), pass their NDVI gates and are tabulable on one predictor; the estimate, α and σ are
@@ -557,7 +557,7 @@ def _pair_pixels(models: dict, types: Sequence[str], fractions: np.ndarray, laye
     present = frac[:, two] > 0
     code = np.argmax(present, axis=0) * n_types + (n_types - 1 - np.argmax(present[::-1], axis=0))
     ndvi = layers.get("ndvi")
-    fn = pixel_function(models, types, fractions, layers, noise=noise, closed_form=True, moments_only=True)
+    fn = pixel_function(models, types, fractions, layers, noise=noise, closed_form=True, moments_only=True, uses=uses)
     rest = []
     for c in np.unique(code):
         a, b = divmod(int(c), n_types)
@@ -598,7 +598,7 @@ def _pair_pixels(models: dict, types: Sequence[str], fractions: np.ndarray, laye
 def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
                   table: IntervalTable, noise: Noise | None = None, row0: int = 0,
                   chunk_pixels: int = CHUNK_PIXELS, col0: int = 0, grid_width: int | None = None,
-                  active: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+                  active: np.ndarray | None = None, out: np.ndarray | None = None, uses=None) -> np.ndarray:
     """(3, rows, cols) float32 like :func:`density_map` of :func:`pixel_function`, its bands 2–3 the
     percentiles of the draws' distribution in closed form (``uncertainty.pixel_interval: tabulated``):
     pixels of one type through ``table`` (:class:`IntervalTable`); with ``table.pairs`` (grids of at least
@@ -606,7 +606,8 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
     (:meth:`IntervalTable.pair_lookup`); other pixels of several types, of a model with several predictors or
     with a predictor outside the table, from their curve and table draws and the noise's closed form
     (:func:`pixel_function` ``closed_form``, :func:`mixture_quantiles`). The estimate band is
-    :func:`density_map`'s, bit for bit."""
+    :func:`density_map`'s, bit for bit. ``uses`` (:class:`greensink.carbon.stats.UseCodes`): every model value
+    evaluated is recorded there (carbon.json's use counts from this pass)."""
     n_types = len(types)
     shape = fractions.shape[1:]
     frac = fractions.reshape(n_types, -1)
@@ -625,7 +626,7 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
     n_of = (frac[:, active] > 0).sum(axis=0)
     if table.pairs:  # pixels of two types through pair tables
         slow = [active[n_of > 2], _pair_pixels(models, types, fractions, layers, table, noise, active[n_of == 2], out,
-                                               chunk_pixels)]
+                                               chunk_pixels, uses)]
     else:
         slow = [active[n_of > 1]]
     single = active[n_of == 1]
@@ -645,7 +646,10 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
                 if not use.any():
                     continue
                 g = gate if np.isscalar(gate) else gate[use]
-                v = g * np.maximum(predict(form, params, xu, preds), 0.0)
+                raw = predict(form, params, xu, preds)
+                if uses is not None:
+                    uses.record(k, i, idx[use], preds, xu, raw)
+                v = g * np.maximum(raw, 0.0)
                 est[use] += f[use] * v
                 if not table.tabulable(k, i):
                     slow.append(idx[use])
@@ -670,7 +674,7 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
     slow_idx = np.sort(np.concatenate(slow))
     if slow_idx.size:
         fn = pixel_function(models, types, fractions, predictors, noise=noise, row0=row0, closed_form=True, col0=col0,
-                            grid_width=grid_width)
+                            grid_width=grid_width, uses=uses)
         for idx in iter_chunks(slow_idx, min(chunk_pixels, SOLVER_ROWS)):  # (B, chunk) arrays of a few MB
             est, draws, alpha, sigma = fn(idx)
             out[0, idx] = est

@@ -20,7 +20,7 @@ from greensink.carbon.interval import (
     tabulated_map,
 )
 from greensink.carbon.pixels import CHUNK_PIXELS, PixelFn, iter_chunks, pixel_function, typed_pixels
-from greensink.carbon.stats import add_use_counts, model_use_counts, use_stats_from_counts
+from greensink.carbon.stats import UseCodes, add_use_counts, use_stats_from_counts
 from greensink.errors import InputDataError, ModelError
 from greensink.grid import Tile
 from greensink.model import type_record, used_predictors
@@ -118,7 +118,9 @@ def carbon_map_streamed(
     :func:`strip_rows_for` the grid width) is evaluated with :func:`pixel_function` and
     :func:`density_map` and written through :func:`greensink.io.raster_writer`, so an error
     leaves no file behind. ``total_t`` is the sum of the written estimate band (float32 values,
-    summed in float64) × pixel area; the statistics are exact counts summed over the strips.
+    summed in float64) × pixel area; the statistics are exact counts summed over the strips, recorded by the
+    map's own model evaluations (:class:`~greensink.carbon.stats.UseCodes`: each pixel's curve is evaluated once,
+    the counts equal to :func:`model_use_counts`'s).
 
     ``noise`` adds the other error sources to the draws of bands 2–3 (:mod:`greensink.uncertainty`;
     its grid size is taken from the grid here), ``ndvi_se_path`` is the NDVI standard error raster
@@ -189,19 +191,23 @@ def carbon_map_streamed(
                                                                                                     strict=True)}
             shape = (sl.stop - sl.start, grid.width)
             active = typed_pixels(frac)
+            # the use counts recorded by the map's own evaluations (the curve evaluated once per pixel)
+            uses = UseCodes(models, types, layers["ndvi"], buffers.get("uses"))
+            buffers["uses"] = uses.codes
             if table is not None:
                 block = tabulated_map(models, types, frac, layers, table, noise=noisy, row0=row_off + sl.start,
                                       chunk_pixels=chunk_pixels, col0=col_off, grid_width=whole.width, active=active,
-                                      out=_reused(buffers, "out", None, np.float32, (3, shape[0] * shape[1])))
+                                      out=_reused(buffers, "out", None, np.float32, (3, shape[0] * shape[1])),
+                                      uses=uses)
             else:
                 fn = pixel_function(models, types, frac, layers, noise=noisy, row0=row_off + sl.start, col0=col_off,
-                                    grid_width=whole.width)
+                                    grid_width=whole.width, uses=uses)
                 block = density_map(fn, active, shape, interval_pct, chunk_pixels=chunk_pixels)
             out.write(block, sl.start)
             est = block[0]
             total += float(est[np.isfinite(est)].sum(dtype=np.float64))
             typed += int(active.size)
-            add_use_counts(counts, model_use_counts(models, types, frac, {q: layers[q] for q in layers if q != "ndvi_se"}))
+            add_use_counts(counts, uses.counts(frac))
             if progress:
                 progress(i + 1, n_strips)
     stats = {"total_t": total * grid.pixel_area_ha, "typed_pixels": typed, "types": use_stats_from_counts(counts)}

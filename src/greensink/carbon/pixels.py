@@ -130,7 +130,7 @@ def global_index(idx: np.ndarray, width: int, row0: int = 0, col0: int = 0, grid
 def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
                    fill: Fill | None = None, noise: Noise | None = None, row0: int = 0,
                    sources: bool = False, closed_form: bool = False, col0: int = 0,
-                   grid_width: int | None = None, moments_only: bool = False) -> PixelFn:
+                   grid_width: int | None = None, moments_only: bool = False, uses=None) -> PixelFn:
     """A function of flat pixel indices -> (estimate (n,), draws (B, n)) in t C/ha of pixel.
 
     ``predictors`` maps predictor names to rasters on the grid ("ndvi" always; the others the
@@ -158,7 +158,10 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
     independent errors whose sum with the draws (floored at 0) the noisy draws are
     (:func:`mixture_quantiles` takes their percentiles in closed form; α = σ = 0 without noise). With
     ``moments_only`` as well the curve and table draws are not evaluated (the draws returned are (0, n)): the
-    estimate, α and σ alone (the pair tables of :func:`greensink.carbon.interval.tabulated_map`)."""
+    estimate, α and σ alone (the pair tables of :func:`greensink.carbon.interval.tabulated_map`).
+
+    ``uses`` (a :class:`greensink.carbon.stats.UseCodes` of ``fractions``' pixels): every model value evaluated
+    is recorded there too (carbon.json's use counts, from this pass)."""
     frac = fractions.reshape(len(types), -1)
     width = fractions.shape[-1]
     layers = predictor_layers(predictors)
@@ -197,10 +200,13 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
             gated = tm.ndvi_min is not None
             source = "curve" if from_plots[k] else "table"
             on = spec is None or (spec.curve if from_plots[k] else spec.table)
-            for _, (preds, form, params, boot), use, xu in served_variants(variants, layers, idx, todo, observed, gated):
+            for i, (preds, form, params, boot), use, xu in served_variants(variants, layers, idx, todo, observed, gated):
                 if use.any():
                     g = gate if np.isscalar(gate) else gate[use]
-                    v = g * np.maximum(predict(form, params, xu, preds), 0.0)
+                    raw = predict(form, params, xu, preds)
+                    if uses is not None:
+                        uses.record(k, i, idx[use], preds, xu, raw)
+                    v = g * np.maximum(raw, 0.0)
                     est[use] += f[use] * v
                     if no_draws:
                         vb = None

@@ -54,6 +54,69 @@ def model_use_counts(models: dict, types: Sequence[str], fractions: np.ndarray, 
     return counts
 
 
+class UseCodes:
+    """The :func:`model_use_counts` of a block (a strip of the carbon map) recorded by the map's own pass:
+    where a map function evaluates a type's model (or companion) at the pixels it serves, it hands the values
+    to :meth:`record`, which keeps one code per type and pixel (the variant that served it, whether a
+    predictor is outside the plots' range, whether the model value is < 0) at the observed pixels (finite
+    NDVI). A pixel evaluated twice (a tabulated pixel solved again from its draws) writes the same code
+    again, so nothing is counted twice; :meth:`counts` gives the counts of :func:`model_use_counts`, the
+    curve evaluated once per pixel for the map and the counts together."""
+
+    SERVED, OUTSIDE, FLOORED = 3, 4, 8  # bits of a code: variant + 1, outside the range, floored
+
+    def __init__(self, models: dict, types: Sequence[str], ndvi: np.ndarray, codes: np.ndarray | None = None):
+        ndvi = np.asarray(ndvi).reshape(-1)
+        self.types = list(types)
+        self.observed = np.isfinite(ndvi)
+        self.ranges, self.n_variants = [], []
+        for m in type_records(models, self.types):
+            self.ranges.append([m.predictor_ranges or ({"ndvi": m.x_range} if m.x_range else {}),
+                                (m.ndvi_only.predictor_ranges if m.ndvi_only is not None else None) or {}])
+            self.n_variants.append(len(model_variants(m)))
+        shape = (len(self.types), ndvi.size)
+        if codes is None or codes.shape != shape or codes.dtype != np.uint8:
+            codes = np.zeros(shape, dtype=np.uint8)
+        else:  # a reused buffer
+            codes.fill(0)
+        self.codes = codes
+
+    def record(self, k: int, i: int, pixels: np.ndarray, preds: Sequence[str], xu: np.ndarray,
+               raw: np.ndarray) -> None:
+        """Type ``k``'s variant ``i`` (0 the model, 1 its NDVI-only companion) served the flat ``pixels`` with
+        predictor values ``xu`` (as :func:`~greensink.carbon.pixels.served_variants` gives them) and model
+        values ``raw`` (before the floor at 0 and the NDVI gate)."""
+        code = np.full(pixels.size, i + 1, dtype=np.uint8)
+        rng = self.ranges[k][i]
+        outside = np.zeros(pixels.size, dtype=bool)
+        for j, q in enumerate(preds):
+            if q in rng:
+                v = xu if len(preds) == 1 else xu[j]
+                outside |= (v < rng[q][0]) | (v > rng[q][1])
+        code[outside] |= self.OUTSIDE
+        code[raw < 0] |= self.FLOORED
+        seen = self.observed[pixels]
+        if not seen.all():  # an ungated constant serves unobserved pixels too: they are not counted
+            pixels, code = pixels[seen], code[seen]
+        self.codes[k, pixels] = code
+
+    def counts(self, fractions: np.ndarray) -> dict:
+        """:func:`model_use_counts` of the block (``fractions`` its (types, ...) fractions)."""
+        frac = fractions.reshape(len(self.types), -1)
+        out = {}
+        for k, t in enumerate(self.types):
+            typed = frac[k] > 0
+            observed = int(np.count_nonzero(typed & self.observed))
+            hist = np.bincount(self.codes[k], minlength=16)
+            by_bits = np.arange(16)
+            served = [int(hist[(by_bits & self.SERVED) == i + 1].sum()) for i in range(self.n_variants[k])]
+            out[t] = {"pixels": int(np.count_nonzero(typed)), "observed": observed,
+                      "outside": int(hist[(by_bits & self.OUTSIDE) > 0].sum()),
+                      "floored": int(hist[(by_bits & self.FLOORED) > 0].sum()),
+                      "served": served, "unserved": observed - sum(served)}
+        return out
+
+
 def add_use_counts(total: dict, counts: dict) -> dict:
     """Add the :func:`model_use_counts` of another part of the grid into ``total`` (in place); returns it."""
     for t, row in counts.items():
