@@ -15,7 +15,8 @@ pixels the changes touch, the only ones where the two pixel functions differ (:f
 docs/method.md, "Draws written once").
 Zone sums come from :func:`greensink.aggregate.zone_draw_sums` and the indicator columns from
 :func:`greensink.aggregate.zone_table` and :func:`greensink.indicators.park_service_columns`, as
-rule aggregate makes them for a year.
+rule aggregate makes them for a year: the park-service overlay (:func:`greensink.indicators.service_overlay`
+of the plan's own parks) once per scenario for every level, the people per zone once per level.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ from greensink.carbon import (
 from greensink.change import difference_function
 from greensink.coverage import zonal_sum
 from greensink.grid import Grid
-from greensink.indicators import park_service_columns
+from greensink.indicators import park_service_columns, service_overlay
 from greensink.model import used_predictors
+from greensink.overlay import population_in_zones
 from greensink.scenario.burn import Burned, Landscape, growth_map
 from greensink.scenario.plan import Scenario
 from greensink.uncertainty import Noise, noise_spec
@@ -245,14 +247,25 @@ def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, s
             "pools": {t: scen_models["types"][t].get("pools") or {} for t in scen.types}}
     rasters = {name: scen.rasters[name] for name in ("ndvi", "fvc", "vegetation", "canopy", "tree_shrub")}
     pseudo = scenario.pseudo_types()
+    pop, pop_col, homes = setting.population, setting.population_column, setting.residential
+    with_people = pop is not None and bool(pop_col)
+    # the plan's own parks' service area overlaid with the homes and the people once for every level (a plan may
+    # add or build on parks, so this is the scenario's overlay, not the baseline year's); none without typed land
+    served = service_overlay(parks, setting.park_service, pop if with_people else None, pop_col, homes) \
+        if setting.typed_land else None
     tables, totals = {}, []
     for i, (level, z, m) in enumerate(zip(setting.levels, setting.zones, setting.matrices, strict=True)):
+        # people per zone once per level: the table's population and the park-service coverage share it
+        zone_people = population_in_zones(z.geometry.values, pop, pop_col) if with_people else None
         table = zone_table(z, m, grid, rasters, density, scen.types, sums_s[i], scen.greenspace, col, setting.park_types,
-                           setting.population, setting.population_column, setting.interval_pct, fractions=scen.fractions,
-                           min_observed_pct=setting.min_observed_pct, typed_land=setting.typed_land, **info)
-        for name, values in park_service_columns(z, parks, setting.park_service, setting.population,
-                                                 setting.population_column, setting.residential).items():
-            table[name] = values if setting.typed_land else np.nan
+                           pop, pop_col, setting.interval_pct, fractions=scen.fractions,
+                           min_observed_pct=setting.min_observed_pct, typed_land=setting.typed_land, people=zone_people,
+                           **info)
+        columns = (park_service_columns(z, parks, setting.park_service, pop, pop_col, homes, overlay=served,
+                                        people=zone_people)
+                   if setting.typed_land else {"park_service_population_pct": np.nan, "park_service_residential_pct": np.nan})
+        for name, values in columns.items():
+            table[name] = values  # NaN without green-space types: no parks known
         for code, (type_code, _density) in pseudo.items():  # a planned density's carbon is its type's
             table[f"carbon_t_{type_code}"] = table[f"carbon_t_{type_code}"] + table.pop(f"carbon_t_{code}")
             if f"green_space_area_ha_{code}" in table.columns:
