@@ -104,16 +104,20 @@ class UseCodes:
         """:func:`model_use_counts` of the block (``fractions`` its (types, ...) fractions)."""
         frac = fractions.reshape(len(self.types), -1)
         out = {}
+        bits = np.empty(self.codes.shape[1], dtype=np.uint8)  # one scratch row, reused
         for k, t in enumerate(self.types):
             typed = frac[k] > 0
-            observed = int(np.count_nonzero(typed & self.observed))
-            hist = np.bincount(self.codes[k], minlength=16)
-            by_bits = np.arange(16)
-            served = [int(hist[(by_bits & self.SERVED) == i + 1].sum()) for i in range(self.n_variants[k])]
-            out[t] = {"pixels": int(np.count_nonzero(typed)), "observed": observed,
-                      "outside": int(hist[(by_bits & self.OUTSIDE) > 0].sum()),
-                      "floored": int(hist[(by_bits & self.FLOORED) > 0].sum()),
-                      "served": served, "unserved": observed - sum(served)}
+            n_typed = int(np.count_nonzero(typed))
+            typed &= self.observed
+            observed = int(np.count_nonzero(typed))
+            codes = self.codes[k]
+            np.bitwise_and(codes, self.SERVED, out=bits)
+            served = [int(np.count_nonzero(bits == i + 1)) for i in range(self.n_variants[k])]
+            np.bitwise_and(codes, self.OUTSIDE, out=bits)
+            outside = int(np.count_nonzero(bits))
+            np.bitwise_and(codes, self.FLOORED, out=bits)
+            out[t] = {"pixels": n_typed, "observed": observed, "outside": outside,
+                      "floored": int(np.count_nonzero(bits)), "served": served, "unserved": observed - sum(served)}
         return out
 
 
