@@ -192,8 +192,10 @@ def read(path: Path) -> np.ndarray:
         return src.read()
 
 
-def test_tiled_demo_on_slurm_equals_the_local_run(cluster, baseline_run, tmp_path):
-    local, work = baseline_run, tmp_path / "slurm"
+def test_tiled_demo_on_slurm_equals_the_local_run(cluster, request, tmp_path):
+    # the session's baseline run is asked for only once the cluster is up: pytest sets up session fixtures before
+    # module ones, so as an argument it would build the demo (minutes) before the cluster fixture could skip
+    local, work = request.getfixturevalue("baseline_run"), tmp_path / "slurm"
     work.mkdir()
     tiled_config(work, SIZE_PX)
     cfg = yaml.safe_load((work / "config.yaml").read_text(encoding="utf-8"))
