@@ -30,8 +30,10 @@ The modules, in import order:
 - :mod:`~greensink.carbon.pixels`: the per-pixel carbon function (:func:`pixel_function`): the choice of
   each type's model or NDVI-only companion, the NDVI gate, the fills of unobserved typed land
   (:func:`type_fill`), :func:`unserved_function` and :func:`type_density`.
+- :mod:`~greensink.carbon.solver`: the mixture quantiles' solver on the fused noise CDF (:func:`mixture_quantiles`,
+  :func:`mixed_cdf_means`, the ``SOLVER_*`` constants).
 - :mod:`~greensink.carbon.interval`: the tabulated per-pixel interval (:class:`IntervalTable`,
-  :func:`tabulated_map`) and the mixture quantiles' noise CDF solver (:func:`mixture_quantiles`).
+  :func:`tabulated_map`), on the solver's quantiles.
 - :mod:`~greensink.carbon.stats`: how the models served the pixels (carbon.json's per-type statistics).
 - :mod:`~greensink.carbon.maps`: :func:`density_map` and the streamed carbon stage (:func:`carbon_map_streamed`).
 - :mod:`~greensink.carbon.run`: :func:`run_carbon`, rule carbon's (and carbon_tile's) runner; :func:`run_carbon_mosaic`.
@@ -43,18 +45,12 @@ from __future__ import annotations
 
 from greensink.carbon.interval import (
     INTERVAL_METHODS,
-    SOLVER_BLOCK,
-    SOLVER_MAX_ITER,
-    SOLVER_ROWS,
-    SOLVER_RTOL,
     TABLE_AXES,
     TABLE_LOG_STEP,
     TABLE_T_NODES,
     TABLE_X_STRIDE,
     IntervalTable,
     interval_quantiles,
-    mixed_cdf_means,
-    mixture_quantiles,
     tabulated_map,
 )
 from greensink.carbon.maps import STRIP_PIXELS, carbon_band_names, carbon_map_streamed, density_map, strip_rows_for
@@ -82,6 +78,14 @@ from greensink.carbon.pixels import (
     unserved_function,
 )
 from greensink.carbon.run import run_carbon, run_carbon_mosaic
+from greensink.carbon.solver import (
+    SOLVER_BLOCK,
+    SOLVER_MAX_ITER,
+    SOLVER_ROWS,
+    SOLVER_RTOL,
+    mixed_cdf_means,
+    mixture_quantiles,
+)
 from greensink.carbon.stats import add_use_counts, model_use_counts, model_use_stats, use_stats_from_counts
 from greensink.units import CO2_PER_C  # re-exported: aggregate, change and trend still import it from here
 
