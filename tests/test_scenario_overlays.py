@@ -111,6 +111,7 @@ def test_scenario_without_typed_land_has_no_park_service_values(monkeypatch: pyt
 
 
 @pytest.mark.slow
+@pytest.mark.large  # every plan run again on the baseline run: make test-large
 def test_baseline_run_scenario_columns_equal_the_per_level_code(baseline_run, tmp_path):
     """The baseline run's three plans through run_scenario_zones (with the records, as the workflow runs it, and
     residential land added here: every other parcel, since the demo has none): the park-service and population

@@ -20,7 +20,7 @@ from greensink.grid import Grid
 from test_tiles import job_counts, tiled_config
 from test_workflow import YEARS, snakemake
 
-pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.large]  # a whole tiled run: make test-large
 
 SIZE_PX = 128
 YEAR = YEARS[0]

@@ -228,6 +228,7 @@ def test_the_record_round_trips_and_is_refused_when_it_is_not_this_run(tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.large  # every plan drawn twice on the baseline run (minutes): make test-large
 def test_baseline_run_scenarios_from_the_record_equal_drawing_the_baseline_again(baseline_run, tmp_path):
     """The baseline run's three plans, recomputed by run_scenario_zones with and without the records rule
     aggregate wrote (results/2025/zones/{level}.draws.npz): every output equal, differences to REL of the stock;
