@@ -19,7 +19,7 @@ SCRIPT = ROOT / "benchmarks" / "calibration.py"
 LEVELS = ("city", "district", "block", "parcel")
 ZONES = {"city": 1, "district": 4, "block": 4, "parcel": 16}
 
-pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.large]  # two demo realisations run end to end (about 1 min): make test-large
 
 
 @pytest.fixture(scope="module")

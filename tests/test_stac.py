@@ -444,6 +444,7 @@ def run_on_catalog(demo: Path, cfg: dict, run: Path, stac_cfg: dict) -> None:
 
 
 @pytest.mark.workflow
+@pytest.mark.large  # a second whole workflow run (about 1 min each): make test-large
 def test_workflow_on_a_static_catalog_equals_the_demo_run(tmp_path, demo_run):
     demo, cfg = demo_run
     run = tmp_path / "stac"
@@ -471,6 +472,7 @@ def test_workflow_on_a_static_catalog_equals_the_demo_run(tmp_path, demo_run):
 
 
 @pytest.mark.workflow
+@pytest.mark.large  # a second whole workflow run (about 1 min each): make test-large
 def test_workflow_on_sentinel2_and_landsat_items_matches_the_demo_run(tmp_path, demo_run):
     """Issue 3: a static catalog mixing Sentinel-2 L2A items (BOA offset, SCL classes) and Landsat C2 L2
     items (scale 0.0000275, offset -0.2, QA_PIXEL bits), with the profile mapped per collection,
