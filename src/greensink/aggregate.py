@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import shapely
+from rasterio.windows import Window
 
 from greensink import io as gio
 from greensink import logs
@@ -59,7 +60,6 @@ from greensink.carbon import (
     type_fill,
     typed_pixels,
 )
-from greensink.coverage import zonal_mean, zonal_sum
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.indicators import DEFAULT_SERVICE_RULES, park_service_columns, service_overlay
@@ -71,6 +71,7 @@ from greensink.uncertainty import Noise, noise_spec, u_pct, variance_shares
 from greensink.uncertainty import settings as uncertainty_settings
 from greensink.units import CO2_PER_C, ha_to_m2, m2_to_ha
 from greensink.vegetation import CLASS_SHRUB, CLASS_TREE, class_mask
+from greensink.zone_sums import DRAW_PREFIX, ZoneSums, compact, pixel_sums, touching_rows, type_sums
 
 log = logging.getLogger(__name__)
 
@@ -252,20 +253,53 @@ def zone_table(
     coefficient table's other pools {"c_soil": t C/ha or None, "c_dead": ...}. ``typed_land`` False
     is the run without green-space types (one pseudo-type over all land): the green-space and park
     columns are then NaN (not given), not 0. ``people``: the zones' people from ``population``
-    (:func:`greensink.overlay.population_in_zones`) if the caller has them already (None: computed here)."""
+    (:func:`greensink.overlay.population_in_zones`) if the caller has them already (None: computed here).
+
+    The pixel sums (:func:`greensink.zone_sums.pixel_sums`) are taken over ``matrix`` and the table finished from
+    them by :func:`zone_table_from_sums`, as rule aggregate does from a tiled run's gathered sums."""
+    sums = pixel_sums(matrix, rasters, type_density, fractions)
+    return zone_table_from_sums(zones, sums, grid, types, draw_sums, greenspace, type_column, park_types, population,
+                                population_column, interval_pct, fill_t_ha=fill_t_ha, tiers=tiers, pools=pools,
+                                min_observed_pct=min_observed_pct, typed_land=typed_land, people=people)
+
+
+def zone_table_from_sums(
+    zones: gpd.GeoDataFrame,
+    sums: Mapping[str, np.ndarray],
+    grid: Grid,
+    types: Sequence[str],
+    draw_sums: tuple[np.ndarray, ...],
+    greenspace: gpd.GeoDataFrame,
+    type_column: str,
+    park_types: Sequence[str],
+    population: gpd.GeoDataFrame | None = None,
+    population_column: str | None = None,
+    interval_pct: float = 90.0,
+    *,
+    fill_t_ha: Mapping[str, float | None] | None = None,
+    tiers: Mapping[str, int] | None = None,
+    pools: Mapping[str, Mapping[str, float | None]] | None = None,
+    min_observed_pct: float = DEFAULT_MIN_OBSERVED_PCT,
+    typed_land: bool = True,
+    people: np.ndarray | None = None,
+) -> gpd.GeoDataFrame:
+    """The zone table of :func:`zone_table` finished from the zones' pixel sums ``sums`` (one entry per zone:
+    :func:`greensink.zone_sums.pixel_sums` over the whole grid, or the tiles' sums added up by
+    :func:`greensink.zone_sums.gather`) and ``draw_sums`` (estimate, draws[, parts], :func:`zone_draw_sums`'
+    item for this level). Means are sum / covered sum, NaN where nothing was covered
+    (:func:`greensink.coverage.zonal_mean`'s rule); the other arguments are :func:`zone_table`'s."""
     pa = grid.pixel_area_ha
     geoms = zones.geometry.values
     area_ha = m2_to_ha(shapely.area(geoms))
-    grid_area_ha = np.asarray(matrix.sum(axis=1)).ravel() * pa
-    ndvi = rasters["ndvi"]
-    observed_ha = zonal_sum(matrix, np.isfinite(ndvi).astype(np.float32)) * pa
+    grid_area_ha = sums["cover_px"] * pa
+    observed_ha = sums["observed_px"] * pa
 
     out = pd.DataFrame({"zone_id": zones["zone_id"].to_numpy(), "parent_id": zones["parent_id"].to_numpy(),
                         "level": zones["level"].to_numpy(), "name": zones["name"].to_numpy()})
     out["area_ha"] = area_ha
     out["grid_area_ha"] = grid_area_ha
     out["observed_pct"] = _pct(observed_ha, area_ha)
-    veg_mean = zonal_mean(matrix, rasters["vegetation"])
+    veg_mean = mean_of(sums, "vegetation")
     out["green_area_ha"] = veg_mean * observed_ha
     out["green_coverage_pct"] = 100.0 * veg_mean
 
@@ -276,16 +310,16 @@ def zone_table(
     total_gs = np.sum([gs_area[t] for t in types], axis=0)
     out["green_space_area_ha"] = total_gs
     out["green_space_ratio_pct"] = _pct(total_gs, area_ha)
-    if "tree_shrub" in rasters:
+    if "tree_shrub_sum" in sums:
         # 乔灌木占比: tree + shrub area over vegetated area (a planning guideline asks >= 70 %)
-        out["tree_shrub_share_pct"] = _pct(zonal_sum(matrix, rasters["tree_shrub"]), zonal_sum(matrix, rasters["vegetation"]))
-    canopy_mean = zonal_mean(matrix, rasters["canopy"])
+        out["tree_shrub_share_pct"] = _pct(sums["tree_shrub_sum"], sums["vegetation_sum"])
+    canopy_mean = mean_of(sums, "canopy")
     out["canopy_area_ha"] = canopy_mean * observed_ha
     out["canopy_cover_pct"] = 100.0 * canopy_mean
-    out["ndvi_mean"] = zonal_mean(matrix, ndvi)
-    out["fvc_mean"] = zonal_mean(matrix, rasters["fvc"])
+    out["ndvi_mean"] = mean_of(sums, "ndvi")
+    out["fvc_mean"] = mean_of(sums, "fvc")
 
-    c = zone_carbon(matrix, pa, type_density, fractions, types, fill_t_ha, min_observed_pct)
+    c = zone_carbon_from_sums(sums, pa, types, fill_t_ha, min_observed_pct)
     carbon, known = c["carbon_t"], c["known"]
     est_sum, draws, *parts = draw_sums
     qlo, qhi = interval_quantiles(interval_pct)
@@ -348,7 +382,16 @@ def zone_carbon(matrix: sp.csr_matrix, pixel_area_ha: float, type_density: np.nd
     ``carbon_t`` (observed + filled where known, else NaN). A zone is not known when it has typed
     land and (a) none of it is known without the fill, (b) the known share is below
     ``min_observed_pct``, or (c) some of it is unobserved and its type has no fill."""
-    n = matrix.shape[0]
+    return zone_carbon_from_sums(type_sums(matrix, type_density, fractions), pixel_area_ha, types, fill_t_ha,
+                                 min_observed_pct)
+
+
+def zone_carbon_from_sums(sums: Mapping[str, np.ndarray], pixel_area_ha: float, types: Sequence[str],
+                          fill_t_ha: Mapping[str, float | None] | None = None,
+                          min_observed_pct: float = DEFAULT_MIN_OBSERVED_PCT) -> dict[str, np.ndarray]:
+    """:func:`zone_carbon` from the zones' type sums (``type_px``, ``unseen_px``, ``density_px``, each
+    (Z, n_types) in pixel units: :func:`greensink.zone_sums.type_sums`, or the tiles' sums added up)."""
+    n = sums["type_px"].shape[0]
     fill = fill_t_ha or {}
     type_ha = np.zeros((len(types), n))
     per_type = np.zeros((len(types), n))
@@ -357,11 +400,9 @@ def zone_carbon(matrix: sp.csr_matrix, pixel_area_ha: float, type_density: np.nd
     unobserved_ha = np.zeros(n)
     unfillable_ha = np.zeros(n)
     for k, t in enumerate(types):
-        frac = fractions[k]
-        unseen = np.where(np.isnan(type_density[k]), frac, 0.0).astype(np.float32)
-        type_ha[k] = zonal_sum(matrix, frac) * pixel_area_ha
-        u_ha = zonal_sum(matrix, unseen) * pixel_area_ha
-        obs = zonal_sum(matrix, type_density[k]) * pixel_area_ha  # NaN pixels add nothing
+        type_ha[k] = sums["type_px"][:, k] * pixel_area_ha
+        u_ha = sums["unseen_px"][:, k] * pixel_area_ha
+        obs = sums["density_px"][:, k] * pixel_area_ha  # NaN pixels added nothing
         density = fill.get(t)
         f_t = u_ha * float(density) if density is not None else np.zeros(n)
         if density is None:
@@ -457,6 +498,16 @@ def plausibility_flags(table: pd.DataFrame) -> list[str]:
     return flags
 
 
+def mean_of(sums: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    """The coverage-weighted mean of raster ``name`` per zone from its sums: ``<name>_sum`` / ``<name>_covered``,
+    NaN where the zone covers no pixel with a value (never 0, never inf; :func:`greensink.coverage.zonal_mean`)."""
+    total, covered = sums[f"{name}_sum"], sums[f"{name}_covered"]
+    out = np.full(total.shape, np.nan, dtype=np.float64)
+    has_data = covered > 0
+    out[has_data] = total[has_data] / covered[has_data]
+    return out
+
+
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     num = np.asarray(num, dtype=float)
     den = np.asarray(den, dtype=float)
@@ -468,6 +519,106 @@ def _pct(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return 100.0 * _ratio(num, den)
 
 
+def zone_partial_sums(matrices: Sequence[sp.csr_matrix], rasters: Mapping[str, np.ndarray], fractions: np.ndarray,
+                      models: dict, types: Sequence[str], predictors: Mapping[str, np.ndarray],
+                      fill: Mapping[str, Mapping], pixel_area_ha: float, *, noise: Noise | None = None,
+                      ndvi_se: np.ndarray | None = None, row0: int = 0, col0: int = 0, grid_width: int | None = None,
+                      chunk_pixels: int = 16_384,
+                      progress: Callable[[int, int], None] | None = None) -> list[ZoneSums]:
+    """Each level's :class:`~greensink.zone_sums.ZoneSums` over a block of pixels: the whole grid (untiled), or a
+    tile (``matrices`` the tile's coverage matrices, every zone a row, local pixel index r × tile width + c; the
+    rasters its windows; ``row0``, ``col0`` its top-left grid pixel and ``grid_width`` the grid's columns, so the
+    noise streams are keyed by the whole grid's pixels and a tile's draws are the whole grid's at those pixels).
+
+    Only the zones touching the block (a stored coverage entry) are kept, so the memory of a tile's draw sums
+    grows with the zones it touches. ``rasters`` (ndvi, fvc, vegetation, canopy, tree_shrub), ``fractions``
+    (n_types, rows, cols), ``predictors`` (the models' predictor rasters by name) and ``ndvi_se`` (the NDVI
+    error source, where ``noise`` has it) are on the block; ``fill`` is the year's fill of unobserved typed land
+    (:func:`greensink.carbon.type_fill`'s format). The draws are those of rule aggregate: the filled pixel
+    function with every source (:func:`greensink.carbon.pixel_function`, ``sources``), summed by
+    :func:`zone_draw_sums`; a block without typed pixels has no draw sums."""
+    rows = [touching_rows(m) for m in matrices]
+    mats = [compact(m, r) for m, r in zip(matrices, rows, strict=True)]
+    density = type_density(models, types, fractions, predictors)
+    active = typed_pixels(fractions)
+    draws = None
+    if active.size:
+        inputs = {**predictors, "ndvi_se": ndvi_se} if noise is not None and noise.spec.ndvi else predictors
+        fn = pixel_function(models, types, fractions, inputs, fill=fill_values(fill), noise=noise, sources=True,
+                            row0=row0, col0=col0, grid_width=grid_width)
+        draws = zone_draw_sums(mats, fn, active, pixel_area_ha, chunk_pixels=chunk_pixels, progress=progress)
+    out = []
+    for i, (m, r) in enumerate(zip(mats, rows, strict=True)):
+        values = pixel_sums(m, rasters, density, fractions)
+        if draws is not None:
+            est, d, *parts = draws[i]
+            values["estimate_t"], values["draws_t"] = est, d
+            for source, v in (parts[0] if parts else {}).items():
+                values[f"{DRAW_PREFIX}{source}_t"] = v
+        out.append(ZoneSums(n_zones=matrices[i].shape[0], rows=r, values=values))
+    return out
+
+
+def draw_sums_of(sums: Mapping[str, np.ndarray], n_zones: int) -> tuple:
+    """(estimate (Z,), draws (Z, B)[, {source: (Z, B)}]) of one level's summed :class:`ZoneSums` values, as
+    :func:`zone_draw_sums` gives them; zeros (one draw column, no sources) where no typed pixel was drawn."""
+    est = sums.get("estimate_t", np.zeros(n_zones))
+    draws = sums.get("draws_t", np.zeros((n_zones, 1)))
+    parts = {k[len(DRAW_PREFIX):-2]: v for k, v in sums.items() if k.startswith(DRAW_PREFIX)}
+    return (est, draws, parts) if parts else (est, draws)
+
+
+@dataclass
+class YearInputs:
+    """What a year's aggregation reads besides the rasters: the models (and their digest, taken before anything
+    annotates the dict), the fill of unobserved typed land, the noise of the draws and the number of draws."""
+
+    models: dict
+    models_digest: str
+    fill: dict
+    noise: Noise
+    n_draws: int
+
+
+def year_inputs(models: dict, grid: Grid, types: Sequence[str], *, year: int, seed: int,
+                uncertainty: Mapping | None, fill: Mapping[str, Mapping] | None = None,
+                fractions: np.ndarray | None = None, predictors: Mapping[str, np.ndarray] | None = None) -> YearInputs:
+    """The year's models (the dict of models.json as read), fill and noise (:class:`YearInputs`). ``fill``: the
+    year's fill as given; None computes it from ``fractions`` and ``predictors`` (the whole grid's,
+    :func:`greensink.carbon.type_fill`)."""
+    digest = content_sha256(models)  # before anything reads (or annotates) the dict
+    if fill is None:
+        fill = type_fill(models, types, fractions, predictors, seed=int(models.get("seed", 0)))
+    spec = noise_spec(uncertainty, models, seed=seed, year=int(year), resolution_m=grid.resolution_m)
+    spec.width, spec.height = grid.width, grid.height  # the whole grid's streams, also in a tile
+    n_draws = np.asarray(models["types"][types[0]]["bootstrap"]).shape[0]
+    return YearInputs(models=models, models_digest=digest, fill=dict(fill), noise=Noise(spec, n_draws), n_draws=n_draws)
+
+
+def read_layers(rasters: Mapping[str, str | Path], fractions: str | Path, predictors: Mapping[str, str | Path],
+                ndvi_se: str | Path | None, models: Mapping, types: Sequence[str], ndvi_error: bool,
+                window: Window | None = None) -> tuple[dict, np.ndarray, dict, np.ndarray | None]:
+    """(rasters, fractions, used predictors, ndvi_se or None) of the year on the grid or its ``window`` (a tile),
+    read as :func:`greensink.io.read_raster` reads (a window holds the whole read's values at its pixels);
+    ``ndvi_se`` is read where the draws have the NDVI error source (``ndvi_error``)."""
+    layers = {name: gio.read_raster(rasters[name], window=window) for name in ("ndvi", "fvc", "vegetation", "canopy")}
+    layers["tree_shrub"] = class_mask(gio.read_raster(rasters["classes"], window=window), (CLASS_SHRUB, CLASS_TREE))
+    bands = list(range(1, len(types) + 1))
+    frac = gio.read_raster(fractions, bands=bands, window=window)  # (types, rows, cols), also for one type
+    used = {name: layers[name] if name in layers else gio.read_raster(predictors[name], window=window)
+            for name in used_predictors(models, types)}
+    se = gio.read_raster(ndvi_se, window=window) if ndvi_error and ndvi_se is not None else None
+    return layers, frac, used, se
+
+
+def log_fill(fill: Mapping[str, Mapping], pixel_area_ha: float) -> None:
+    for t, f in fill.items():
+        log.info("fill of unobserved %s land: %s t C/ha (between-pixel sd %s) from %.1f ha observed", t,
+                 "none (no observed pixel: its unobserved land stays unknown)" if f["fill_t_ha"] is None
+                 else f"{f['fill_t_ha']:.3f}",
+                 "-" if f["spread_t_ha"] is None else f"{f['spread_t_ha']:.3f}", f["observed_ha_px"] * pixel_area_ha)
+
+
 def run_aggregate(zones: Sequence[str | Path], coverage: Sequence[str | Path], grid: str | Path,
                   rasters: Mapping[str, str | Path], fractions: str | Path, greenspace: str | Path,
                   models_json: str | Path, predictors: Mapping[str, str | Path], ndvi_se: str | Path | None,
@@ -476,9 +627,10 @@ def run_aggregate(zones: Sequence[str | Path], coverage: Sequence[str | Path], g
                   min_observed_pct: float = DEFAULT_MIN_OBSERVED_PCT, uncertainty: Mapping | None = None,
                   park_service: Sequence[Mapping] | None = None, population: str | Path | None = None,
                   population_config: Mapping | None = None, residential: str | Path | None = None,
-                  chunk_pixels: int = 16_384, draws_out: Sequence[str | Path] | None = None) -> dict[str, gpd.GeoDataFrame]:
-    """Rule aggregate: the zone tables of ``year`` at every level of ``levels``, written as GeoParquet to
-    ``tables_out`` (one per level, in order; rule targets adds the targets) and returned by level.
+                  chunk_pixels: int = 16_384, draws_out: Sequence[str | Path] | None = None,
+                  fill: Mapping[str, Mapping] | None = None) -> dict[str, gpd.GeoDataFrame]:
+    """Rule aggregate (untiled): the zone tables of ``year`` at every level of ``levels``, written as GeoParquet
+    to ``tables_out`` (one per level, in order; rule targets adds the targets) and returned by level.
 
     Inputs are paths: the zone layers ``zones`` and their coverage matrices ``coverage`` (one per level),
     the grid's ``grid.json``, the year's ``rasters`` (``ndvi``, ``fvc``, ``vegetation``, ``canopy`` and the
@@ -490,40 +642,51 @@ def run_aggregate(zones: Sequence[str | Path], coverage: Sequence[str | Path], g
     columns are NaN); ``population_config`` the population section (its ``column``); ``park_service`` the
     service-radius rules. Zone intervals hold every error source of ``uncertainty``
     (:func:`greensink.uncertainty.noise_spec` of ``seed`` and ``year``) summed from the same draws
-    (:func:`zone_draw_sums`); unobserved typed land is filled with its type's mean density
-    (:func:`greensink.carbon.type_fill`). With ``draws_out`` (one path per level, in order) each level's zone
-    draw sums are also written as a :class:`ZoneDraws` record, which the scenario rules read for the baseline."""
+    (:func:`zone_draw_sums`); unobserved typed land is filled with its type's mean density (``fill``, the year's
+    fill in :func:`greensink.carbon.type_fill`'s format; None: computed here). The zone sums are
+    :func:`zone_partial_sums` over the whole grid, the tables :func:`finish_tables`. With ``draws_out`` (one path
+    per level, in order) each level's zone draw sums are also written as a :class:`ZoneDraws` record, which the
+    scenario rules read for the baseline."""
     g = Grid.read(grid)
-    layers = {name: gio.read_raster(rasters[name]) for name in ("ndvi", "fvc", "vegetation", "canopy")}
-    layers["tree_shrub"] = class_mask(gio.read_raster(rasters["classes"]), (CLASS_SHRUB, CLASS_TREE))
-    frac = gio.read_raster(fractions, bands=list(range(1, len(types) + 1)))  # (types, rows, cols), also for one type
     models = gio.read_json(models_json)
-    models_digest = content_sha256(models)  # before anything reads (or annotates) the dict
+    ndvi_error = bool(uncertainty_settings(uncertainty)["ndvi"]["enabled"])
+    layers, frac, used, se = read_layers(rasters, fractions, predictors, ndvi_se, models, types, ndvi_error)
+    yi = year_inputs(models, g, types, year=year, seed=seed, uncertainty=uncertainty, fill=fill,
+                     fractions=frac, predictors=used)
+    log_fill(yi.fill, g.pixel_area_ha)
     zone_layers = [gio.read_vector(path) for path in zones]
     matrices = [gio.read_sparse(path) for path in coverage]
-    used = {name: layers[name] if name in layers else gio.read_raster(predictors[name])
-            for name in used_predictors(models, types)}
-    fill = type_fill(models, types, frac, used, seed=int(models.get("seed", 0)))
-    for t, f in fill.items():
-        log.info("fill of unobserved %s land: %s t C/ha (between-pixel sd %s) from %.1f ha observed", t,
-                 "none (no observed pixel: its unobserved land stays unknown)" if f["fill_t_ha"] is None
-                 else f"{f['fill_t_ha']:.3f}",
-                 "-" if f["spread_t_ha"] is None else f"{f['spread_t_ha']:.3f}", f["observed_ha_px"] * g.pixel_area_ha)
-    spec = noise_spec(uncertainty, models, seed=seed, year=int(year), resolution_m=g.resolution_m)
-    spec.width, spec.height = g.width, g.height
-    n_draws = np.asarray(models["types"][types[0]]["bootstrap"]).shape[0]
-    noise = Noise(spec, n_draws)
-    inputs = {**used, "ndvi_se": gio.read_raster(ndvi_se)} if spec.ndvi else used
-    fn = pixel_function(models, types, frac, inputs, fill=fill_values(fill), noise=noise, sources=True)
-    sums = zone_draw_sums(matrices, fn, typed_pixels(frac), g.pixel_area_ha, chunk_pixels=chunk_pixels,
-                          progress=logs.progress(log, "zone draws"))
+    parts = zone_partial_sums(matrices, layers, frac, yi.models, types, used, yi.fill, g.pixel_area_ha, noise=yi.noise,
+                              ndvi_se=se, chunk_pixels=chunk_pixels, progress=logs.progress(log, "zone draws"))
+    del layers, frac, used, se
+    sums = [p.dense() for p in parts]
+    return finish_tables(zone_layers, sums, g, yi, greenspace, tables_out, year=year, levels=levels, types=types,
+                         greenspace_config=greenspace_config, seed=seed, interval_pct=interval_pct,
+                         min_observed_pct=min_observed_pct, uncertainty=uncertainty, park_service=park_service,
+                         population=population, population_config=population_config, residential=residential,
+                         draws_out=draws_out)
+
+
+def finish_tables(zone_layers: Sequence[gpd.GeoDataFrame], sums: Sequence[Mapping[str, np.ndarray]], g: Grid,
+                  yi: YearInputs, greenspace: str | Path, tables_out: Sequence[str | Path], *, year: int,
+                  levels: Sequence[str], types: Sequence[str], greenspace_config: Mapping | None, seed: int,
+                  interval_pct: float = 90.0, min_observed_pct: float = DEFAULT_MIN_OBSERVED_PCT,
+                  uncertainty: Mapping | None = None, park_service: Sequence[Mapping] | None = None,
+                  population: str | Path | None = None, population_config: Mapping | None = None,
+                  residential: str | Path | None = None,
+                  draws_out: Sequence[str | Path] | None = None) -> dict[str, gpd.GeoDataFrame]:
+    """The zone tables (and :class:`ZoneDraws` records) of every level from its zones' summed pixel and draw sums
+    ``sums`` (one dict per level, one entry per zone: the whole grid's, or a tiled run's gathered tile sums):
+    :func:`zone_table_from_sums` with the vector overlays (green-space land, parks, people, park service).
+    The arguments are :func:`run_aggregate`'s."""
+    models, fill = yi.models, yi.fill
+    draw_sums = [draw_sums_of(s, len(z)) for s, z in zip(sums, zone_layers, strict=True)]
     if draws_out is not None:
-        identity = ZoneDraws.identity(seed=seed, year=year, n_draws=n_draws, uncertainty=uncertainty,
-                                      models_sha256=models_digest)
-        for level, z, s, path in zip(levels, zone_layers, sums, draws_out, strict=True):
+        identity = ZoneDraws.identity(seed=seed, year=year, n_draws=yi.n_draws, uncertainty=uncertainty,
+                                      models_sha256=yi.models_digest)
+        for level, z, s, path in zip(levels, zone_layers, draw_sums, draws_out, strict=True):
             ZoneDraws.from_sums(level, z["zone_id"].to_numpy(), s, identity).write(path)
-        log.info("zone draws written for %d level(s): %d draws per zone", len(levels), n_draws)
-    density = type_density(models, types, frac, used)
+        log.info("zone draws written for %d level(s): %d draws per zone", len(levels), yi.n_draws)
     typed = gio.read_vector(greenspace)
     typed_land = bool(greenspace_config)  # False: no green-space types, one pseudo-type over all land
     gs = greenspace_config or {"type_column": "type", "park_types": []}
@@ -541,12 +704,12 @@ def run_aggregate(zones: Sequence[str | Path], coverage: Sequence[str | Path], g
     # the service area overlaid with the homes and the population once for every level (not per level)
     served = service_overlay(parks, rules, people, pop_col, homes) if typed_land else None
     out = {}
-    for level, z, m, s, path in zip(levels, zone_layers, matrices, sums, tables_out, strict=True):
+    for level, z, s, d, path in zip(levels, zone_layers, sums, draw_sums, tables_out, strict=True):
         # people per zone once per level: the table's population and the park-service coverage share it
         zone_people = population_in_zones(z.geometry.values, people, pop_col) if people is not None and pop_col else None
-        table = zone_table(z, m, g, layers, density, types, s, typed, gs["type_column"], gs["park_types"],
-                           people, pop_col, interval_pct, fractions=frac, min_observed_pct=min_observed_pct,
-                           typed_land=typed_land, people=zone_people, **type_info)
+        table = zone_table_from_sums(z, s, g, types, d, typed, gs["type_column"], gs["park_types"], people, pop_col,
+                                     interval_pct, min_observed_pct=min_observed_pct, typed_land=typed_land,
+                                     people=zone_people, **type_info)
         columns = (park_service_columns(z, parks, rules, people, pop_col, homes, overlay=served, people=zone_people)
                    if typed_land else {"park_service_population_pct": np.nan, "park_service_residential_pct": np.nan})
         for name, values in columns.items():
