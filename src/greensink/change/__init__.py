@@ -37,7 +37,10 @@ The modules, in import order:
   :func:`observation_shares`, :func:`masked_matrices`, the partly observed warning) and :func:`change_table`.
 - :mod:`~greensink.change.sink`: :func:`difference_function`, :class:`EstimateRecorder` and the one pass of the
   sink map and zone sums (:func:`sink_pass`).
-- :mod:`~greensink.change.run`: :func:`run_change`, rule change's runner.
+- :mod:`~greensink.change.run`: :func:`run_change`, rule change's runner; :func:`change_parts`, everything per pixel
+  and every zone sum over a window of the grid (the whole grid, or a tile).
+- :mod:`~greensink.change.tiles`: a tiled run's rules change_tile (:func:`run_change_tile`) and change
+  (:func:`run_change_gather`): tile rasters and zone partial sums, then mosaics, summed partials and the lost patches.
 
 Everything public is re-exported here: import from ``greensink.change``.
 """
@@ -57,11 +60,13 @@ from greensink.change.attribution import (
     attribution_raster,
     dominant_type,
     lost_patches,
+    lost_pixels,
+    patches_from_lost,
     sink_space,
     zone_attribution,
     zone_sink_space,
 )
-from greensink.change.run import run_change, year_fill
+from greensink.change.run import ChangeParts, change_parts, run_change, year_fill
 from greensink.change.sink import (
     EstimateRecorder,
     SinkPass,
@@ -80,12 +85,14 @@ from greensink.change.tables import (
     partly_observed_zones,
     sink_classes,
 )
+from greensink.change.tiles import run_change_gather, run_change_tile
 
 __all__ = [
     "AREA_EPS_HA",
     "ATTRIBUTION_CODES",
     "ATTRIBUTION_PARTS",
     "Attribution",
+    "ChangeParts",
     "EstimateRecorder",
     "LOST_EPS",
     "PCT_EPS",
@@ -96,16 +103,21 @@ __all__ = [
     "attribute_change",
     "attribution_classes",
     "attribution_raster",
+    "change_parts",
     "change_table",
     "difference_function",
     "dominant_type",
     "lost_patches",
+    "lost_pixels",
     "masked_matrices",
     "observation_shares",
     "observed_share",
     "partly_observed_warning",
     "partly_observed_zones",
+    "patches_from_lost",
     "run_change",
+    "run_change_gather",
+    "run_change_tile",
     "sink_classes",
     "sink_pass",
     "sink_space",

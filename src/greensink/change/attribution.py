@@ -149,6 +149,18 @@ def lost_patches(space0: np.ndarray, space1: np.ndarray, stock0_t_ha: np.ndarray
     each year, t C; ``stock*_t_ha`` are flat per-pixel stocks, 0 where untyped, NaN where unknown),
     ``carbon_lost_t`` (from − to; NaN where a pixel's stock is unknown) and ``co2e_lost_t``. No lost
     pixel: an empty layer with these columns."""
+    found = lost_pixels(space0, space1, stock0_t_ha, stock1_t_ha, matrices)
+    return patches_from_lost(found, zones, levels, grid, y0, y1)
+
+
+def lost_pixels(space0: np.ndarray, space1: np.ndarray, stock0_t_ha: np.ndarray, stock1_t_ha: np.ndarray,
+                matrices: Sequence[sp.csr_matrix]) -> dict[str, np.ndarray]:
+    """The pixels of :func:`lost_patches` that lost carbon-sink space, each on its own (no neighbour read), so a
+    tile's pixels are found from the tile alone (rule change_tile): ``index`` (flat, ascending, of the arrays
+    given), ``lost`` (the share of the pixel lost, float64), ``stock0`` / ``stock1`` (t C/ha) and ``keys``
+    (levels, n) int64 (per coverage matrix, the row of the zone covering most of the pixel, the first on a tie;
+    −1 where none covers it). Arguments as :func:`lost_patches`; a tile's coverage matrices (the whole grid's
+    columns of the tile, :func:`greensink.coverage.tile_coverage_matrix`) give the whole grid's keys."""
     s0, s1 = np.asarray(space0, dtype=np.float64), np.asarray(space1, dtype=np.float64)
     lost = np.where(np.isfinite(s0) & np.isfinite(s1), s0 - s1, 0.0)
     idx = np.flatnonzero(lost > LOST_EPS)
@@ -159,6 +171,21 @@ def lost_patches(space0: np.ndarray, space1: np.ndarray, stock0_t_ha: np.ndarray
             best = np.asarray(sub.argmax(axis=0)).ravel()
             covered = np.asarray(sub.max(axis=0).todense()).ravel() > 0
             keys[j] = np.where(covered, best, -1)
+    return {"index": idx.astype(np.int64), "lost": lost[idx],
+            "stock0": np.asarray(stock0_t_ha, dtype=np.float64).reshape(-1)[idx],
+            "stock1": np.asarray(stock1_t_ha, dtype=np.float64).reshape(-1)[idx], "keys": keys}
+
+
+def patches_from_lost(found: dict[str, np.ndarray], zones: Sequence[gpd.GeoDataFrame], levels: Sequence[str],
+                      grid: Grid, y0: int, y1: int) -> gpd.GeoDataFrame:
+    """The polygons of :func:`lost_patches` from its pixels (:func:`lost_pixels` of the whole grid, or the tiles'
+    concatenated with global flat indices, ascending). The patches are 4-connected over the whole ``grid``: two
+    whole-grid int32 arrays (the group label and the patch id, 8 bytes per pixel) are the memory it needs beyond
+    the lost pixels themselves."""
+    idx, keys = np.asarray(found["index"], dtype=np.int64), np.asarray(found["keys"], dtype=np.int64)
+    lost = np.asarray(found["lost"], dtype=np.float64)
+    if idx.size > 1 and not (np.diff(idx) > 0).all():
+        raise ValueError("patches_from_lost: the lost pixels' indices must be ascending and unique.")
     group = np.unique(keys, axis=1, return_inverse=True)[1].reshape(-1) if idx.size else np.zeros(0, dtype=np.int64)
     label = np.zeros(grid.height * grid.width, dtype=np.int32)
     label[idx] = group + 1
@@ -175,8 +202,7 @@ def lost_patches(space0: np.ndarray, space1: np.ndarray, stock0_t_ha: np.ndarray
     pid = patch.reshape(-1)[idx]
     ids, first = np.unique(pid, return_index=True)
     pa = grid.pixel_area_ha
-    flat0 = np.asarray(stock0_t_ha, dtype=np.float64).reshape(-1)[idx]
-    flat1 = np.asarray(stock1_t_ha, dtype=np.float64).reshape(-1)[idx]
+    flat0, flat1 = np.asarray(found["stock0"], dtype=np.float64), np.asarray(found["stock1"], dtype=np.float64)
     pos = np.searchsorted(ids, pid)
     c0 = np.bincount(pos, weights=flat0, minlength=ids.size) * pa
     c1 = np.bincount(pos, weights=flat1, minlength=ids.size) * pa
@@ -191,7 +217,7 @@ def lost_patches(space0: np.ndarray, space1: np.ndarray, stock0_t_ha: np.ndarray
         k = keys[j, first]
         out[f"{level}_id"] = np.array([zid[i] if i >= 0 else None for i in k], dtype=object)
     out["pixels"] = np.bincount(pos, minlength=ids.size).astype(np.int64)
-    out["area_ha"] = np.bincount(pos, weights=lost[idx], minlength=ids.size) * pa
+    out["area_ha"] = np.bincount(pos, weights=lost, minlength=ids.size) * pa
     out["carbon_t_from"] = c0
     out["carbon_t_to"] = c1
     out["carbon_lost_t"] = c0 - c1
@@ -221,15 +247,16 @@ class Attribution:
     raster: np.ndarray
     parts: list[dict[str, np.ndarray]]
     space: list[dict[str, np.ndarray]]
-    patches: gpd.GeoDataFrame
+    patches: gpd.GeoDataFrame | None
     green: list[dict[str, np.ndarray]] | None = None
+    lost: dict[str, np.ndarray] | None = None  # the lost pixels (:func:`lost_pixels`) the patches are made of
 
 
 def attribute_change(
     classes0: np.ndarray, classes1: np.ndarray, fractions0: np.ndarray, fractions1: np.ndarray, active: np.ndarray,
     stock0_t_ha: np.ndarray, stock1_t_ha: np.ndarray, map0_t_ha: np.ndarray, map1_t_ha: np.ndarray,
     matrices: Sequence[sp.csr_matrix], zones: Sequence[gpd.GeoDataFrame], levels: Sequence[str], grid: Grid,
-    y0: int, y1: int, typed_land: bool = True,
+    y0: int, y1: int, typed_land: bool = True, patches: bool = True,
 ) -> Attribution:
     """Attribution of the stock change between y0 and y1 and the loss of carbon-sink space, in one pass
     over estimates already computed (no draws).
@@ -237,7 +264,12 @@ def attribute_change(
     ``classes*`` are the years' vegetation class rasters (rows, cols), ``fractions*`` their green-space
     fractions (n_types, rows, cols), ``active`` the flat indices of the pixels typed in either year;
     at those pixels ``stock*_t_ha`` are the estimates the zone tables sum (filled where unobserved) and
-    ``map*_t_ha`` those of the carbon maps (NaN where unobserved), t C/ha of pixel."""
+    ``map*_t_ha`` those of the carbon maps (NaN where unobserved), t C/ha of pixel.
+
+    Everything but the patches is per pixel or a zone sum, so a tile of the grid (its windows, its coverage
+    matrices, ``grid`` its sub-grid) gives the tile's part of every sum (rule change_tile). ``patches`` False
+    leaves the polygons out (``patches`` None): a tile keeps its lost pixels (``lost``, :func:`lost_pixels`),
+    whose polygons are made over the whole grid (:func:`patches_from_lost`)."""
     active = np.asarray(active)
     codes = attribution_classes(np.asarray(classes0).reshape(-1)[active], np.asarray(classes1).reshape(-1)[active],
                                 dominant_type(fractions0)[active], dominant_type(fractions1)[active])
@@ -248,7 +280,9 @@ def attribute_change(
     space = zone_sink_space(matrices, space0, space1, grid.pixel_area_ha)
     full0, full1 = np.zeros(grid.height * grid.width), np.zeros(grid.height * grid.width)
     full0[active], full1[active] = stock0, stock1
-    patches = lost_patches(space0, space1, full0, full1, matrices, zones, levels, grid, y0, y1)
+    lost = lost_pixels(space0, space1, full0, full1, matrices)
+    del full0, full1
+    found = patches_from_lost(lost, zones, levels, grid, y0, y1) if patches else None
     green = zone_sink_space(matrices, sink_space(classes0, fractions0, False), sink_space(classes1, fractions1, False),
                             grid.pixel_area_ha)  # vegetated land over the land whose vegetation both years saw
-    return Attribution(raster, parts, space, patches, green)
+    return Attribution(raster, parts, space, found, green, lost)
