@@ -28,8 +28,10 @@ statistics are those of :func:`model_use_stats` over the whole grid.
 The modules, in import order:
 
 - :mod:`~greensink.carbon.pixels`: the per-pixel carbon function (:func:`pixel_function`): the choice of
-  each type's model or NDVI-only companion, the NDVI gate, the fills of unobserved typed land
-  (:func:`type_fill`), :func:`unserved_function` and :func:`type_density`.
+  each type's model or NDVI-only companion, the NDVI gate, :func:`unserved_function` and :func:`type_density`.
+- :mod:`~greensink.carbon.fill`: the fill of unobserved typed land (:func:`type_fill`) from partial sums that add
+  over tiles (:func:`type_fill_sums`, :func:`type_fill_from_sums`), fill.json (:func:`write_fill`,
+  :func:`read_fill`) and rule fill's runners (:func:`run_fill`, :func:`run_fill_tile`, :func:`run_fill_gather`).
 - :mod:`~greensink.carbon.solver`: the mixture quantiles' solver on the fused noise CDF (:func:`mixture_quantiles`,
   :func:`mixed_cdf_means`, the ``SOLVER_*`` constants).
 - :mod:`~greensink.carbon.interval`: the tabulated per-pixel interval (:class:`IntervalTable`,
@@ -43,6 +45,19 @@ Everything public is re-exported here: import from ``greensink.carbon``.
 
 from __future__ import annotations
 
+from greensink.carbon.fill import (
+    FILL_FORMAT,
+    fill_values,
+    models_digest,
+    read_fill,
+    run_fill,
+    run_fill_gather,
+    run_fill_tile,
+    type_fill,
+    type_fill_from_sums,
+    type_fill_sums,
+    write_fill,
+)
 from greensink.carbon.interval import (
     INTERVAL_METHODS,
     TABLE_AXES,
@@ -61,7 +76,6 @@ from greensink.carbon.pixels import (
     PixelFn,
     Predictors,
     Variant,
-    fill_values,
     iter_chunks,
     model_variants,
     ndvi_gate,
@@ -72,7 +86,6 @@ from greensink.carbon.pixels import (
     predictor_layers,
     served_variants,
     type_density,
-    type_fill,
     type_records,
     typed_pixels,
     unserved_function,
@@ -94,6 +107,7 @@ _mixed_cdf_means = mixed_cdf_means  # its name before the split (tests/test_carb
 __all__ = [
     "CHUNK_PIXELS",
     "CO2_PER_C",
+    "FILL_FORMAT",
     "Fill",
     "INTERVAL_METHODS",
     "IntervalTable",
@@ -122,21 +136,29 @@ __all__ = [
     "model_use_counts",
     "model_use_stats",
     "model_variants",
+    "models_digest",
     "ndvi_gate",
     "ndvi_slope",
     "needs_imagery",
     "observed_pixels",
     "pixel_function",
     "predictor_layers",
+    "read_fill",
     "run_carbon",
     "run_carbon_mosaic",
+    "run_fill",
+    "run_fill_gather",
+    "run_fill_tile",
     "served_variants",
     "strip_rows_for",
     "tabulated_map",
     "type_density",
     "type_fill",
+    "type_fill_from_sums",
+    "type_fill_sums",
     "type_records",
     "typed_pixels",
     "unserved_function",
     "use_stats_from_counts",
+    "write_fill",
 ]

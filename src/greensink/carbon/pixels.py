@@ -1,11 +1,11 @@
 """The carbon of a pixel: each type's fitted model (or its NDVI-only companion) chosen and evaluated
-at the pixel's predictors, with its draws (:func:`pixel_function`); the fills of unobserved typed land
-(:func:`type_fill`), the pixels no model serves (:func:`unserved_function`) and each type's share of a
-pixel's density (:func:`type_density`)."""
+at the pixel's predictors, with its draws (:func:`pixel_function`); the pixels no model serves
+(:func:`unserved_function`) and each type's share of a pixel's density (:func:`type_density`). The fills of
+unobserved typed land (``type_fill``, ``fill_values``) are in :mod:`greensink.carbon.fill`, which builds on this
+module (so it cannot re-export them without an import cycle): import them from ``greensink.carbon``."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -142,7 +142,7 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
 
     A type present at a pixel with no usable model (no clear observation) makes the pixel NaN, unless
     ``fill`` gives the type a fill density: {type: (estimate, draws (B,))} in t C per ha of the type's
-    land (:func:`type_fill`), then that land counts frac × fill (the zone tables' rule; the carbon map
+    land (:func:`greensink.carbon.fill.type_fill`), then that land counts frac × fill (the zone tables' rule; the carbon map
     keeps NaN there).
 
     ``noise`` (:class:`greensink.uncertainty.Noise`) adds the residual, NDVI and edge errors to the
@@ -335,61 +335,6 @@ def unserved_function(models: Mapping, types: Sequence[str], fractions: np.ndarr
         return out
 
     return unserved
-
-
-def type_fill(models: dict, types: Sequence[str], fractions: np.ndarray, predictors: Predictors,
-              seed: int = 0) -> dict[str, dict]:
-    """The fill rule of unobserved typed land, per type needing imagery (:func:`needs_imagery`).
-
-    Over the observed pixels of the type in this year (those its model serves), weighted by the
-    type's fraction: the mean density per ha of the type's land (``fill_t_ha``), the same mean under
-    every bootstrap draw of the model, and the between-pixel standard deviation ``spread_t_ha``.
-    The fill draws are mean_b + spread × z_b (z_b ~ N(0, 1) from ``default_rng([seed, crc32(type),
-    7])``, one z per draw for all the type's unobserved land, so the spread is fully correlated
-    within and between zones: conservative), floored at 0. A type with no observed pixel has
-    ``fill_t_ha`` None (its unobserved land stays unknown). Returns {type: {"fill_t_ha",
-    "spread_t_ha", "observed_ha_px" (pixel-fraction units), "draws"}} for the types needing imagery."""
-    import zlib
-
-    frac = fractions.reshape(len(types), -1)
-    layers = predictor_layers(predictors)
-    ndvi = layers.get("ndvi")
-    out: dict[str, dict] = {}
-    for k, (t, tm) in enumerate(zip(types, type_records(models, types), strict=True)):
-        if not needs_imagery(tm):
-            continue
-        variants = model_variants(tm)
-        n_draws = variants[0][3].shape[0]
-        w_sum, v_sum, v2_sum = 0.0, 0.0, 0.0
-        d_sum = np.zeros(n_draws)
-        for idx in iter_chunks(np.flatnonzero(frac[k] > 0)):
-            f = frac[k, idx].astype(np.float64)
-            todo = np.ones(idx.size, dtype=bool)
-            gate = ndvi_gate(tm, ndvi, idx)
-            for _, (preds, form, params, boot), use, xu in served_variants(variants, layers, idx, todo, observed_pixels(layers, idx),
-                                                                   tm.ndvi_min is not None):
-                if use.any():
-                    g = gate if np.isscalar(gate) else gate[use]
-                    v = g * np.maximum(predict(form, params, xu, preds), 0.0)
-                    w = f[use]
-                    w_sum += float(w.sum())
-                    v_sum += float((w * v).sum())
-                    v2_sum += float((w * v * v).sum())
-                    d_sum += (g * np.maximum(predict(form, boot, xu, preds), 0.0)) @ w
-        if w_sum <= 0:
-            out[t] = {"fill_t_ha": None, "spread_t_ha": None, "observed_ha_px": 0.0, "draws": None}
-            continue
-        mean = v_sum / w_sum
-        spread = math.sqrt(max(v2_sum / w_sum - mean * mean, 0.0))
-        z = np.random.default_rng([int(seed), zlib.crc32(t.encode("utf-8")), 7]).standard_normal(n_draws)
-        draws = np.maximum(d_sum / w_sum + spread * z, 0.0)
-        out[t] = {"fill_t_ha": mean, "spread_t_ha": spread, "observed_ha_px": w_sum, "draws": draws}
-    return out
-
-
-def fill_values(fill: Mapping[str, Mapping]) -> dict[str, tuple[float, np.ndarray]]:
-    """The :func:`pixel_function` ``fill`` argument from :func:`type_fill` (types with a fill only)."""
-    return {t: (v["fill_t_ha"], np.asarray(v["draws"])) for t, v in fill.items() if v["fill_t_ha"] is not None}
 
 
 def iter_chunks(idx: np.ndarray, chunk_pixels: int = CHUNK_PIXELS) -> Iterator[np.ndarray]:
