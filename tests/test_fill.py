@@ -142,7 +142,8 @@ def assert_same_bits(a: dict, b: dict) -> None:
 
 
 def max_rel_diff(a: dict, b: dict) -> float:
-    """Largest relative difference of any number of two fills (None must match None)."""
+    """Largest relative difference of any number of two fills (None must match None); a draw relative to the
+    larger of itself and the type's fill (a draw floored near 0 is a difference of nearly equal numbers)."""
     worst = 0.0
     assert a.keys() == b.keys()
     for t in a:
@@ -151,7 +152,8 @@ def max_rel_diff(a: dict, b: dict) -> float:
                 assert a[t][key] is None and b[t][key] is None, (t, key)
                 continue
             x, y = np.asarray(a[t][key], np.float64), np.asarray(b[t][key], np.float64)
-            worst = max(worst, float(np.max(np.abs(x - y) / np.maximum(np.abs(y), 1e-300))))
+            scale = np.maximum(np.abs(y), abs(b[t]["fill_t_ha"]) if key == "draws" else 1e-300)
+            worst = max(worst, float(np.max(np.abs(x - y) / scale)))
     return worst
 
 

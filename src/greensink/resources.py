@@ -69,6 +69,8 @@ COSTS: dict[str, RuleCost] = {
     "carbon": RuleCost(600, 6, 9.1, "carbon streamed 717 MiB, 0.11 Mpx/s on 36 Mpx with 200 draws"),
     "carbon_tile": RuleCost(600, 6, 9.1, "as carbon, on the tile's pixels"),
     "carbon_mosaic": STREAMED,
+    "fill": RuleCost(400, 60, 2, "type fractions and used predictors of the grid read whole (float32, float64 copies)"),
+    "fill_tile": RuleCost(400, 60, 2, "as fill, on the tile's window"),
     "types": RuleCost(400, 40, 2, "per-type fraction rasters of the whole grid"),
     "plot_carbon": SMALL,
     "model": RuleCost(400, 40, 2, "predictor rasters read whole at the plots"),
