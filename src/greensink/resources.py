@@ -77,6 +77,7 @@ COSTS: dict[str, RuleCost] = {
     "aggregate": WHOLE_GRID,
     "targets": SMALL,
     "change": RuleCost(1000, 250, 60, "change 1164 MiB on 0.25 Mpx, 1370 MiB on 1 Mpx, 2.0 GiB and 90 s on 9 Mpx"),
+    "change_tile": RuleCost(1000, 250, 60, "as change, on the tile's pixels (the tile's windows and coverage)"),
     "trend": WHOLE_GRID,
     "transitions": WHOLE_GRID,
     "comparability": SMALL,

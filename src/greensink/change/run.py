@@ -100,9 +100,14 @@ def change_parts(
     fractions1 = gio.read_raster(inp["fractions1"], bands=bands, window=window)
     active = np.union1d(typed_pixels(fractions0), typed_pixels(fractions1))  # typed land of either year
     models0, models1 = gio.read_json(inp["models0"]), gio.read_json(inp["models1"])
+    fills = [None, None]  # the whole years' fill (results/{year}/fill.json), checked against the year and its models
+    if "fill0" in inp.keys() and "fill1" in inp.keys():
+        from greensink.carbon import read_fill
+
+        fills = [read_fill(inp["fill0"], models=models0, year=y0), read_fill(inp["fill1"], models=models1, year=y1)]
     rho, field = pair if pair is not None else pair_uncertainty(models0, models1, uncertainty)
 
-    def year_functions(models, year, fractions, predictor_paths, se_path, fill_key):
+    def year_functions(models, year, fractions, predictor_paths, se_path, whole_fill):
         """The year's pixel function as mapped (NaN where unobserved) and as the zone tables sum it (filled),
         both with the year's error sources, the residual field correlated between the years by rho."""
         paths = dict(zip(predictors, predictor_paths, strict=True))
@@ -115,11 +120,6 @@ def change_parts(
         noise = Noise(spec, np.asarray(models["types"][types[0]]["bootstrap"]).shape[0])
         layers = {**rasters, "ndvi_se": gio.read_raster(se_path, window=window)} if spec.ndvi else rasters
         unserved = unserved_function(models, types, fractions, layers)
-        whole_fill = None
-        if fill_key in inp.keys():
-            from greensink.carbon import read_fill
-
-            whole_fill = read_fill(inp[fill_key])
         fill = year_fill(models, types, fractions, rasters, unserved, active, fill=whole_fill)
         if fill is None:
             log.info("%d: every pixel typed in %d or %d is served by a model%s: no fill of unobserved land needed",
@@ -128,8 +128,8 @@ def change_parts(
                             col0=col0, grid_width=grid.width if tile is not None else None)
         return fn, unserved
 
-    sum0, unserved0 = year_functions(models0, y0, fractions0, inp["predictors0"], inp["ndvi_se0"], "fill0")
-    sum1, unserved1 = year_functions(models1, y1, fractions1, inp["predictors1"], inp["ndvi_se1"], "fill1")
+    sum0, unserved0 = year_functions(models0, y0, fractions0, inp["predictors0"], inp["ndvi_se0"], fills[0])
+    sum1, unserved1 = year_functions(models1, y1, fractions1, inp["predictors1"], inp["ndvi_se1"], fills[1])
     # one pass: each year's draws once per chunk, for the map (NaN where unobserved), the zone sums (filled) and
     # the zone sums over the typed land the maps observed in both years
     res = sink_pass(sum0, sum1, unserved0, unserved1, y1 - y0, active, shape, matrices, grid.pixel_area_ha,
