@@ -24,6 +24,8 @@ if not TILED:
             tables0=expand("results/{{y0}}/zones/{level}.indicators.parquet", level=LEVELS),
             tables1=expand("results/{{y1}}/zones/{level}.indicators.parquet", level=LEVELS),
             comparability="results/change/{y0}_{y1}/comparability.json",  # rule comparability (change.incompatible)
+            fill0="results/{y0}/fill.json",  # rule fill: the years' fill of unobserved typed land
+            fill1="results/{y1}/fill.json",
         output:
             sink="results/change/{y0}_{y1}/sink.tif",
             zones=expand("results/change/{{y0}}_{{y1}}/zones/{level}.gpkg", level=LEVELS),

@@ -3,7 +3,7 @@ each zone's stock change; no net loss of carbon-sink space.
 
 Inputs: zones + coverage, grid, each year's green-space fractions (fractions0 for y0, fractions1 for y1), both
         years' predictor rasters (results/{year}/{predictor}.tif), NDVI standard errors, vegetation classes,
-        models and zone tables.
+        models, zone tables and fill of unobserved typed land (results/{year}/fill.json, rule fill).
 Outputs: results/change/{y0}_{y1}/sink.tif (t C/ha/yr: estimate, lower, upper) and zones/{level}.gpkg/.csv/.parquet
          (sink, stock change and its attribution, no net loss of carbon-sink space), attribution.tif (attribution
          class, stock change t C/ha), lost_patches.gpkg/.csv (lost carbon-sink space), uncertainty.json (the
