@@ -131,6 +131,40 @@ def coverage_matrix(
     )
 
 
+def tile_coverage_matrix(
+    geoms: Sequence,
+    grid,
+    tile,
+    progress: Callable[[int, int], None] | None = None,
+) -> scipy.sparse.csr_matrix:
+    """(n_geoms, tile.height*tile.width) float64 CSR matrix: the coverage of the pixels of ``tile`` (a
+    :class:`greensink.grid.Tile` of the :class:`greensink.grid.Grid` ``grid``) by each of ``geoms``, pixels
+    indexed locally (``r * tile.width + c`` for the tile's row r and column c). Every geometry has its row, in
+    the order given; one whose bounds miss the tile's is not computed (an empty row).
+
+    It is the whole grid's :func:`coverage_matrix` restricted to the tile's columns, computed on the tile's
+    sub-grid (:meth:`greensink.grid.Grid.subgrid`) alone, so its memory is bounded by the tile and the
+    geometries inside it: the same fractions to float rounding (the pixel coordinates are taken from the tile's
+    corner and each geometry's window is cut at the tile's edge, which rounds differently at ~1e-15; a fraction
+    within rounding of :data:`MIN_FRACTION` may be kept on one side and dropped on the other)."""
+    sub = grid.subgrid(tile)
+    arr = np.empty(len(geoms), dtype=object)
+    arr[:] = list(geoms)
+    xmin, ymin, xmax, ymax = sub.bounds
+    lo_x, lo_y, hi_x, hi_y = shapely.bounds(arr).T if len(arr) else (np.zeros(0),) * 4
+    # strict: a geometry that only touches the tile's edge covers no area of it (NaN bounds, empty: False)
+    with np.errstate(invalid="ignore"):
+        inside = np.flatnonzero((lo_x < xmax) & (hi_x > xmin) & (lo_y < ymax) & (hi_y > ymin))
+    part = coverage_matrix(arr[inside], sub.transform, sub.shape, progress=progress)
+    counts = np.zeros(len(arr), dtype=np.int64)
+    counts[inside] = np.diff(part.indptr)
+    indptr = np.zeros(len(arr) + 1, dtype=part.indptr.dtype)
+    np.cumsum(counts, out=indptr[1:])
+    return scipy.sparse.csr_matrix(
+        (part.data, part.indices, indptr), shape=(len(arr), tile.height * tile.width), dtype=np.float64, copy=False
+    )
+
+
 def coverage_raster(geoms: Sequence, transform: Affine, shape: tuple[int, int]) -> np.ndarray:
     """(height, width) float32: fraction of each pixel covered by the union of geoms. Geometries
     are assumed not to overlap each other (they are summed); the sum is clipped to 1.0 to absorb

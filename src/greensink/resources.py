@@ -55,6 +55,7 @@ COSTS: dict[str, RuleCost] = {
     "build_demo": RuleCost(300, 2100, 300, "demo generator 857 MiB on 0.25 Mpx, 2354 MiB and 311 s on 1 Mpx (2 m truth cells)"),
     "prepare_zones": SMALL,
     "zone_coverage": RuleCost(400, 16, 1, "coverage_matrix 1481 MiB peak, 3.7 s on 100 Mpx (CSR 1200 MiB)"),
+    "zone_coverage_tile": RuleCost(400, 16, 1, "as zone_coverage, on the tile's pixels and the zones touching it"),
     "ingest": SMALL,
     "composite": STREAMED,
     "composite_tile": STREAMED,

@@ -25,7 +25,7 @@ import shapely
 
 from greensink import io as gio
 from greensink import logs
-from greensink.coverage import coverage_matrix
+from greensink.coverage import coverage_matrix, tile_coverage_matrix
 from greensink.errors import InputDataError
 from greensink.geometry import AREA_TOLERANCE_PIXELS, area_tolerance_m2, prepare_polygons
 from greensink.grid import Grid
@@ -265,4 +265,22 @@ def run_zone_coverage(zones: str | Path, grid_json: str | Path, out: str | Path)
     m = coverage_matrix(level.geometry.values, grid.transform, grid.shape, progress=logs.progress(log, "coverage"))
     gio.write_sparse(out, m)
     log.info("coverage of %d zones: %d pixel entries, %.1f ha covered", m.shape[0], m.nnz, m.sum() * grid.pixel_area_ha)
+    return m
+
+
+def run_zone_coverage_tile(zones: str | Path, grid_json: str | Path, out: str | Path, *, tile_id: str,
+                           size_px: int) -> scipy.sparse.csr_matrix:
+    """Rule zone_coverage_tile (tiles.size_px set): the exact coverage of the pixels of tile ``tile_id`` of
+    ``grid.tiles(size_px)`` by each zone of the level file ``zones`` (:func:`greensink.coverage.tile_coverage_matrix`:
+    zones × the tile's pixels, local index row × tile width + column, every zone a row in the file's zone_id
+    order, empty for zones that miss the tile), written to ``out`` (.npz) and returned: the whole grid's matrix's
+    columns of the tile, computed with memory bounded by the tile."""
+    level = gio.read_vector(zones)
+    grid = Grid.read(grid_json)
+    tile = grid.tile(tile_id, size_px)
+    m = tile_coverage_matrix(level.geometry.values, grid, tile, progress=logs.progress(log, "coverage"))
+    gio.write_sparse(out, m)
+    touching = int(np.count_nonzero(np.diff(m.indptr)))
+    log.info("coverage of tile %s (%d × %d px): %d of %d zones touch it, %d pixel entries, %.1f ha covered", tile.id,
+             tile.height, tile.width, touching, m.shape[0], m.nnz, m.sum() * grid.pixel_area_ha)
     return m

@@ -47,7 +47,7 @@ else:
             predictors=PREDICTORS,
             size_px=TILE_PX,
         script:
-            "../scripts/fill.py"
+            "../scripts/fill_tile.py"
 
     rule fill:
         input:

@@ -51,3 +51,28 @@ rule zone_coverage:
         runtime=job_runtime,
     script:
         "../scripts/zone_coverage.py"
+
+
+if TILED:
+
+    # The coverage of each {level}×{tile}: the whole grid's matrix's columns of the tile, on the tile's sub-grid
+    # (memory bounded by the tile), read by the tiled aggregate and change jobs. The whole-grid matrix above
+    # stays: scenarios, trend, transitions and zoning read it.
+    rule zone_coverage_tile:
+        input:
+            zones="results/zones/{level}.gpkg",
+            grid="results/zones/grid.json",
+        output:
+            "results/zones/tiles/{level}_coverage_{tile}.npz",
+        log:
+            "logs/zone_coverage/{level}/{tile}.log",
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=job_mem_mb,
+            runtime=job_runtime,
+        params:
+            size_px=TILE_PX,
+        script:
+            "../scripts/zone_coverage_tile.py"
