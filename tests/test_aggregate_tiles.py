@@ -271,11 +271,12 @@ def test_tile_sums_file_round_trip_and_refusals(tmp_path, case, summed):
 
 
 def write_case(tmp_path, c: Case):
-    """The case as the rules' files: GeoTIFFs of the grid, the zone layers and their coverage (whole and per tile),
-    models.json and fill.json (rule fill's record of the same fill)."""
+    """The case as the rules' files: GeoTIFFs of the grid, the zone layers and their coverage (whole grid and per
+    tile), models.json and fill.json (rule fill's record of the same fill)."""
     from greensink import io
     from greensink.aggregate import content_sha256
     from greensink.carbon import write_fill
+    from greensink.coverage import tile_coverage_matrix
 
     d = tmp_path / "in"
     d.mkdir()
@@ -294,8 +295,10 @@ def write_case(tmp_path, c: Case):
         zones.append(d / f"{level}.gpkg")
         z.to_file(zones[-1], driver="GPKG")
         coverage.append(io.write_sparse(d / f"{level}_coverage.npz", m))
-    tile_cov = {t.id: [io.write_sparse(d / f"{level}_coverage_{t.id}.npz", tile_matrix(m, t))
-                       for level, m in zip(levels, c.matrices, strict=True)] for t in GRID.tiles(SIZE_PX)}
+    # the tiles' coverage as rule zone_coverage_tile computes it: exactextract on the tile's sub-grid
+    tile_cov = {t.id: [io.write_sparse(d / f"{level}_coverage_{t.id}.npz",
+                                       tile_coverage_matrix(list(z.geometry.values), GRID, t))
+                       for level, z in zip(levels, c.zones, strict=True)] for t in GRID.tiles(SIZE_PX)}
     gs = gpd.GeoDataFrame({"type": ["LIN", "TAB"]}, geometry=[px_box(0, 0, 10, 10), px_box(20, 10, 30, 23)], crs=CRS)
     gs.to_file(d / "greenspace.gpkg", driver="GPKG")
     return {"files": files, "fractions": fractions, "se": se, "models": models, "fill": fill, "grid": grid,
