@@ -29,7 +29,7 @@ from greensink.carbon import type_fill, typed_pixels
 from greensink.carbon.fill import models_digest, write_fill
 from greensink.change import change_parts, run_change, run_change_gather, run_change_tile
 from greensink.change.tiles import compact_sums, gather_lost, gather_sums
-from greensink.coverage import coverage_matrix
+from greensink.coverage import coverage_matrix, tile_coverage_matrix
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.uncertainty import paired_residual_field
@@ -115,7 +115,7 @@ def zones() -> dict[str, gpd.GeoDataFrame]:
 
 
 def tile_matrix(whole, tile):
-    """The tile's coverage: the whole grid's matrix's columns of the tile's pixels (local index r × width + c)."""
+    """The whole grid's matrix's columns of the tile's pixels (local index r × width + c)."""
     rows, cols = np.mgrid[tile.rows, tile.cols]
     return whole.tocsc()[:, (rows * GRID.width + cols).reshape(-1)].tocsr()
 
@@ -182,8 +182,9 @@ def case(tmp_path_factory):
     tile_files = {"sink_tiles": [], "attribution_tiles": [], "parts": []}
     for t in tiles:
         cov = []
-        for level, whole in zip(LEVELS, wholes, strict=True):
-            cov.append(str(gio.write_sparse(d / "tiles" / f"{level}_coverage_{t.id}.npz", tile_matrix(whole, t))))
+        for level in LEVELS:  # rule zone_coverage_tile's matrix of the tile (exact coverage on the tile's sub-grid)
+            m = tile_coverage_matrix(list(z[level].geometry), GRID, t)
+            cov.append(str(gio.write_sparse(d / "tiles" / f"{level}_coverage_{t.id}.npz", m)))
         out = {"sink": str(d / "tiles" / f"sink_{t.id}.tif"), "attribution": str(d / "tiles" / f"attribution_{t.id}.tif"),
                "parts": str(d / "tiles" / f"parts_{t.id}.npz")}
         run_change_tile({**inp, "coverage": cov}, out, tile_id=t.id, size_px=SIZE_PX, **kw)
