@@ -48,7 +48,7 @@ Fractions below :data:`MIN_FRACTION` are treated as float noise and dropped.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse
@@ -143,10 +143,11 @@ def tile_coverage_matrix(
     the order given; one whose bounds miss the tile's is not computed (an empty row).
 
     It is the whole grid's :func:`coverage_matrix` restricted to the tile's columns, computed on the tile's
-    sub-grid (:meth:`greensink.grid.Grid.subgrid`) alone, so its memory is bounded by the tile and the
-    geometries inside it: the same fractions to float rounding (the pixel coordinates are taken from the tile's
-    corner and each geometry's window is cut at the tile's edge, which rounds differently at ~1e-15; a fraction
-    within rounding of :data:`MIN_FRACTION` may be kept on one side and dropped on the other)."""
+    pixels (:meth:`greensink.grid.Grid.subgrid`) alone, so its memory is bounded by the tile and the geometries
+    inside it. The vertices are put in the whole grid's pixel coordinates (rounded as the whole grid's matrix
+    rounds them) and moved by the tile's whole-pixel offset (exact), so the fractions are the whole grid's to the
+    rounding of the sums along a row, which start at the tile's edge for a geometry crossing it (~1e-16; a
+    fraction within rounding of :data:`MIN_FRACTION` may be kept on one side and dropped on the other)."""
     sub = grid.subgrid(tile)
     arr = np.empty(len(geoms), dtype=object)
     arr[:] = list(geoms)
@@ -155,13 +156,15 @@ def tile_coverage_matrix(
     # strict: a geometry that only touches the tile's edge covers no area of it (NaN bounds, empty: False)
     with np.errstate(invalid="ignore"):
         inside = np.flatnonzero((lo_x < xmax) & (hi_x > xmin) & (lo_y < ymax) & (hi_y > ymin))
-    part = coverage_matrix(arr[inside], sub.transform, sub.shape, progress=progress)
+    cov = _coverage(arr[inside], grid.transform, sub.shape, progress, offset=(tile.row_off, tile.col_off))
     counts = np.zeros(len(arr), dtype=np.int64)
-    counts[inside] = np.diff(part.indptr)
-    indptr = np.zeros(len(arr) + 1, dtype=part.indptr.dtype)
+    counts[inside] = np.diff(cov.offsets)
+    indptr = np.zeros(len(arr) + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
+    index_dtype = cov.pixel.dtype if indptr[-1] <= _INT32_MAX else np.int64
     return scipy.sparse.csr_matrix(
-        (part.data, part.indices, indptr), shape=(len(arr), tile.height * tile.width), dtype=np.float64, copy=False
+        (cov.fraction, cov.pixel.astype(index_dtype, copy=False), indptr.astype(index_dtype)),
+        shape=(len(arr), tile.height * tile.width), dtype=np.float64, copy=False,
     )
 
 
@@ -405,15 +408,22 @@ def _coverage(
     transform: Affine,
     shape: tuple[int, int],
     progress: Callable[[int, int], None] | None = None,
+    offset: tuple[int, int] = (0, 0),
 ) -> _Coverage:
     """Coverage fractions of every geometry, in CSR layout (see :class:`_Coverage`).
 
-    Each batch of tasks is written straight into output arrays sized from an upper bound on
-    the entry count; untouched capacity is never paged in and is released at the end."""
+    ``offset`` (row, col) in whole pixels: the grid is the ``shape`` window of ``transform``'s grid whose first
+    pixel is (row, col) of it; the vertices' pixel coordinates are ``transform``'s, less the offset (a tile's
+    coverage rounded as its grid's). Each batch of tasks is written straight into output arrays sized from an
+    upper bound on the entry count; untouched capacity is never paged in and is released at the end."""
     height, width = _check_grid(transform, shape)
     n_geoms = len(geoms)
     pixel_dtype = np.int32 if height * width <= _INT32_MAX else np.int64
     edges = _edges(geoms, transform) if n_geoms else None
+    if edges is not None and offset != (0, 0):
+        row_off, col_off = float(offset[0]), float(offset[1])
+        edges = replace(edges, u0=edges.u0 - col_off, u1=edges.u1 - col_off, v0=edges.v0 - row_off,
+                        v1=edges.v1 - row_off)
     if edges is None or len(edges.geom) == 0 or height == 0 or width == 0:
         if progress is not None:
             progress(n_geoms, n_geoms)
