@@ -534,7 +534,7 @@ def zone_partial_sums(matrices: Sequence[sp.csr_matrix], rasters: Mapping[str, n
                       models: dict, types: Sequence[str], predictors: Mapping[str, np.ndarray],
                       fill: Mapping[str, Mapping], pixel_area_ha: float, *, noise: Noise | None = None,
                       ndvi_se: np.ndarray | None = None, row0: int = 0, col0: int = 0, grid_width: int | None = None,
-                      chunk_pixels: int = 16_384,
+                      chunk_pixels: int = 16_384, compact_rows: bool = True,
                       progress: Callable[[int, int], None] | None = None) -> list[ZoneSums]:
     """Each level's :class:`~greensink.zone_sums.ZoneSums` over a block of pixels: the whole grid (untiled), or a
     tile (``matrices`` the tile's coverage matrices, every zone a row, local pixel index r × tile width + c; the
@@ -542,13 +542,14 @@ def zone_partial_sums(matrices: Sequence[sp.csr_matrix], rasters: Mapping[str, n
     noise streams are keyed by the whole grid's pixels and a tile's draws are the whole grid's at those pixels).
 
     Only the zones touching the block (a stored coverage entry) are kept, so the memory of a tile's draw sums
-    grows with the zones it touches. ``rasters`` (ndvi, fvc, vegetation, canopy, tree_shrub), ``fractions``
+    grows with the zones it touches (``compact_rows`` False: every zone, and no copy of the matrices, for the whole
+    grid; the zones touching no pixel have sums 0 either way, to the bit). ``rasters`` (ndvi, fvc, vegetation, canopy, tree_shrub), ``fractions``
     (n_types, rows, cols), ``predictors`` (the models' predictor rasters by name) and ``ndvi_se`` (the NDVI
     error source, where ``noise`` has it) are on the block; ``fill`` is the year's fill of unobserved typed land
     (:func:`greensink.carbon.type_fill`'s format). The draws are those of rule aggregate: the filled pixel
     function with every source (:func:`greensink.carbon.pixel_function`, ``sources``), summed by
     :func:`zone_draw_sums`; a block without typed pixels has no draw sums."""
-    rows = [touching_rows(m) for m in matrices]
+    rows = [touching_rows(m) if compact_rows else np.arange(m.shape[0]) for m in matrices]
     mats = [compact(m, r) for m, r in zip(matrices, rows, strict=True)]
     density = type_density(models, types, fractions, predictors)
     active = typed_pixels(fractions)
@@ -670,7 +671,8 @@ def run_aggregate(zones: Sequence[str | Path], coverage: Sequence[str | Path], g
     zone_layers = [gio.read_vector(path) for path in zones]
     matrices = [gio.read_sparse(path) for path in coverage]
     parts = zone_partial_sums(matrices, layers, frac, yi.models, types, used, yi.fill, g.pixel_area_ha, noise=yi.noise,
-                              ndvi_se=se, chunk_pixels=chunk_pixels, progress=logs.progress(log, "zone draws"))
+                              ndvi_se=se, chunk_pixels=chunk_pixels, compact_rows=False,
+                              progress=logs.progress(log, "zone draws"))
     del layers, frac, used, se
     sums = [p.dense() for p in parts]
     return finish_tables(zone_layers, sums, g, yi, greenspace, tables_out, year=year, levels=levels, types=types,
