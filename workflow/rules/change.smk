@@ -63,17 +63,6 @@ if not TILED:
 
 else:
 
-    def pair_tiles(product, ext="tif"):
-        """An input function: results/change/{y0}_{y1}/tiles/<product>_{tile}.<ext> of every tile, in mosaic order."""
-
-        def tiles(wildcards):
-            return expand(
-                f"results/change/{wildcards.y0}_{wildcards.y1}/tiles/{product}_{{tile}}.{ext}",
-                tile=tile_ids(),
-            )
-
-        return tiles
-
     rule change_tile:
         input:
             coverage=expand("results/zones/tiles/{level}_coverage_{{tile}}.npz", level=LEVELS),

@@ -260,6 +260,19 @@ def year_tiles(product, ext="tif"):
     return tiles
 
 
+def pair_tiles(product, ext="tif"):
+    """An input function: results/change/{y0}_{y1}/tiles/<product>_{tile}.<ext> of every tile, in mosaic order
+    (the change_tile files rule change gathers in a tiled run)."""
+
+    def tiles(wildcards):
+        return expand(
+            f"results/change/{wildcards.y0}_{wildcards.y1}/tiles/{product}_{{tile}}.{ext}",
+            tile=tile_ids(),
+        )
+
+    return tiles
+
+
 def demo_manifest(wildcards):
     return [demo_paths(config)["manifest"]] if DEMO else []
 
