@@ -384,6 +384,19 @@ def _t_levels(nt: int) -> list[np.ndarray]:
         have = sorted(have + level)
 
 
+def _same_types(frac: np.ndarray, ndvi: np.ndarray | None, idx: np.ndarray) -> list[np.ndarray]:
+    """The pixels ``idx`` in groups of the same types present and the same NDVI observation (finite or not), each
+    ascending: a chunk of one group is served whole by each of its types' models, so the pixel function sums
+    its draws over whole (B, chunk) blocks instead of masked columns. A pixel's values do not depend on its chunk."""
+    present = frac[:, idx] > 0
+    if ndvi is not None:
+        present = np.vstack([present, np.isfinite(ndvi[idx])[None]])
+    order = np.lexsort(present[::-1])  # stable: ascending pixels within a group
+    pattern = present[:, order]
+    cut = np.flatnonzero((pattern[:, 1:] != pattern[:, :-1]).any(axis=0)) + 1
+    return np.split(idx[order], cut)
+
+
 def _pair_pixels(models: dict, types: Sequence[str], fractions: np.ndarray, layers: dict[str, np.ndarray],
                  table: IntervalTable, noise: Noise, two: np.ndarray, out: np.ndarray,
                  chunk_pixels: int = CHUNK_PIXELS, uses=None) -> np.ndarray:
@@ -517,14 +530,19 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
     if slow_idx.size:
         fn = pixel_function(models, types, fractions, predictors, noise=noise, row0=row0, closed_form=True, col0=col0,
                             grid_width=grid_width, uses=uses)
-        for idx in iter_chunks(slow_idx, min(chunk_pixels, SOLVER_ROWS)):  # (B, chunk) arrays of a few MB
-            est, draws, alpha, sigma = fn(idx)
-            out[0, idx] = est
-            ok = np.isfinite(est)
-            band = np.full((2, idx.size), np.nan)
-            if ok.any():
-                band[:, ok] = np.maximum(mixture_quantiles(draws[:, ok].T, alpha[ok], sigma[ok], table.probs), 0.0)
-            out[1:, idx] = band
+        for group in _same_types(frac, ndvi, slow_idx):
+            for idx in iter_chunks(group, min(chunk_pixels, SOLVER_ROWS)):  # (B, chunk) arrays of a few MB
+                est, draws, alpha, sigma = fn(idx)
+                out[0, idx] = est
+                ok = np.isfinite(est)
+                if ok.all():  # no masked copies of the (B, chunk) draws
+                    out[1:, idx] = np.maximum(mixture_quantiles(draws.T, alpha, sigma, table.probs), 0.0)
+                    continue
+                band = np.full((2, idx.size), np.nan)
+                if ok.any():
+                    band[:, ok] = np.maximum(mixture_quantiles(draws[:, ok].T, alpha[ok], sigma[ok], table.probs),
+                                             0.0)
+                out[1:, idx] = band
     # the table's interpolation (within its stated tolerance) can put a bound a hair past an estimate that sits on
     # it (e.g. a floored curve at 0): the band holds the estimate, as the exact path's percentiles of draws do
     known = np.isfinite(out[1])

@@ -213,12 +213,19 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
                     else:
                         vb = (g * np.maximum(predict(form, boot, xu, preds), 0.0) if on
                               else np.broadcast_to(v, (n_draws, v.size)))
+                    whole = use.all()  # every pixel of the chunk: no masked read-modify-write of a (B, n) block
                     if parts is None:
-                        draws[:, use] += f[use] * vb
+                        if whole:
+                            draws += f * vb
+                        else:
+                            draws[:, use] += f[use] * vb
                         continue
                     dens[k, use] = v
                     if vb is not None:
-                        parts[source][:, use] += f[use] * vb
+                        if whole:
+                            parts[source] += f * vb
+                        else:
+                            parts[source][:, use] += f[use] * vb
                     if from_plots[k]:
                         plot_est[use] += f[use] * v
                     if spec is not None and spec.ndvi and "ndvi" in preds and form != "constant":
@@ -245,8 +252,9 @@ def pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, pr
                     ndvi_amp = np.abs(slope) * np.nan_to_num(ndvi_se[idx]) if spec.ndvi else 0.0
                     alpha = noise.sd_field * plot_est
                     sigma = np.sqrt((noise.sd_nugget * plot_est) ** 2 + ndvi_amp**2 + edge_amp**2)
-                est[missing] = np.nan
-                draws[:, missing] = np.nan
+                if missing.any():
+                    est[missing] = np.nan
+                    draws[:, missing] = np.nan
                 return est, draws, alpha, sigma
             if noise is not None and noise.active:
                 gidx = global_index(idx, width, row0, col0, grid_width)
