@@ -92,6 +92,7 @@ ANCHOR_CANOPY_T_HA = 76.9  # US urban trees, 7.69 kg C per m² of canopy (Nowak 
 TREE_DOMINATED_SHARE = 0.5  # the canopy anchor applies where canopy is at least half the vegetated area
 DEFAULT_MIN_OBSERVED_PCT = 50.0  # carbon.min_observed_pct: below it a zone's carbon is NaN, not a mostly filled guess
 AREA_EPS_HA = 1e-9  # 0.01 m²: areas below this are float noise of coverage sums, not land
+MIN_TILE_CHUNK_PIXELS = 1024  # the smallest chunk of a tile's pixels drawn at once (rule aggregate_tile)
 
 
 def zone_draw_sums(
@@ -792,9 +793,12 @@ def run_aggregate_tile(coverage_tiles: Sequence[str | Path], grid: str | Path, r
                                  f"{m.shape[1]}. It was made for another grid or tile size: delete results/zones/tiles "
                                  "and run again.")
         matrices.append(m)
+    # the noise streams are made a whole grid row at a time: chunks of the tile's pixels spanning as many rows as
+    # the untiled rule's chunks keep those rows' memory (draws × rows × grid width) at the untiled rule's
+    chunk = max(MIN_TILE_CHUNK_PIXELS, chunk_pixels * tile.width // g.width)
     parts = zone_partial_sums(matrices, layers, frac, yi.models, types, used, yi.fill, g.pixel_area_ha, noise=yi.noise,
                               ndvi_se=se, row0=tile.row_off, col0=tile.col_off, grid_width=g.width,
-                              chunk_pixels=chunk_pixels, progress=logs.progress(log, f"zone sums of tile {tile_id}"))
+                              chunk_pixels=chunk, progress=logs.progress(log, f"zone sums of tile {tile_id}"))
     sums = dict(zip(levels, parts, strict=True))
     meta = {"tile": tile_id, "window": [tile.row_off, tile.col_off, tile.height, tile.width],
             **tile_sums_identity(yi, g, year=year, seed=seed, uncertainty=uncertainty)}
