@@ -325,3 +325,55 @@ def test_a_predictor_on_another_grid_is_refused(tmp_path):
                                        band_names=["canopy"])
     with pytest.raises(InputDataError, match=r"canopy_small\.tif: a 20 × 20 raster.*another grid"):
         run_fill(models, ppaths, fpath, tmp_path / "fill.json", types=TYPES, year=2024)
+
+
+@pytest.mark.slow
+@pytest.mark.workflow
+@pytest.mark.large
+def test_rules_fill_and_zone_coverage_tile_through_snakemake_on_the_baseline_run(baseline_run, tmp_path):
+    """The baseline run's fill.json (rule fill, untiled) is type_fill of its rasters bit for bit; on a copy of the run
+    with tiles.size_px 64, Snakemake's fill_tile jobs and the gathering rule fill give the same fill within 1e-12, and
+    zone_coverage_tile the whole grid's parcel coverage columns of its tile (only these rules are allowed to run:
+    every other file is the baseline's)."""
+    import shutil
+
+    import yaml
+
+    from greensink.model import used_predictors
+    from test_coverage_tiles import tile_columns
+    from test_workflow import snakemake
+
+    run = tmp_path / "run"
+    shutil.copytree(baseline_run, run, symlinks=True)
+    cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    year = sorted(cfg["years"])[-1]
+    models = io.read_json(run / f"results/{year}/model/models.json")
+    fractions = run / "results/types/fractions.tif"
+    if not fractions.exists():
+        fractions = run / f"results/types/{year}/fractions.tif"
+    types = io.band_names(fractions)
+    used = {q: io.read_raster(run / f"results/{year}/{q}.tif") for q in used_predictors(models, types)}
+    direct = type_fill(models, types, io.read_raster(fractions, bands=list(range(1, len(types) + 1))), used,
+                       seed=int(models.get("seed", 0)))
+    untiled = read_fill(run / f"results/{year}/fill.json", models=models, year=year)
+    assert_same_bits(untiled, direct)
+    assert any(f["fill_t_ha"] is not None for f in untiled.values())
+
+    cfg["tiles"] = {**(cfg.get("tiles") or {}), "size_px": 64}
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    (run / f"results/{year}/fill.json").unlink()
+    snakemake(run, f"results/{year}/fill.json", "results/zones/tiles/parcel_coverage_r001c001.npz",
+              "--allowed-rules", "fill_tile", "fill", "zone_coverage_tile", "--rerun-triggers", "mtime")
+    grid = Grid.read(run / "results/zones/grid.json")
+    tiles = grid.tiles(64)
+    assert len(tiles) > 4 and all((run / f"results/{year}/tiles/fill_{t.id}.json").is_file() for t in tiles)
+    diff = max_rel_diff(read_fill(run / f"results/{year}/fill.json", models=models, year=year), untiled)
+    assert diff < 1e-12, diff
+
+    t = grid.tile("r001c001", 64)
+    whole = io.read_sparse(run / "results/zones/parcel_coverage.npz")
+    tile_m = io.read_sparse(run / "results/zones/tiles/parcel_coverage_r001c001.npz")
+    ref = whole[:, tile_columns(t, grid.width)]
+    assert tile_m.shape == ref.shape and tile_m.nnz > 0
+    gap = abs(tile_m - ref)
+    assert (gap.max() if gap.nnz else 0.0) < 1e-14
