@@ -354,12 +354,19 @@ class IntervalTable:
         """:meth:`lookup` of a table key (:meth:`_parts`)."""
         x = np.asarray(x, dtype=np.float64)
         inside, cell = self._locate(key, x)
-        out = np.full((len(self.probs), x.size), np.nan)
         if not inside.any():
-            return out, inside
+            return np.full((len(self.probs), x.size), np.nan), inside
         kappa = cell["kappa"]
-        s = np.asarray(sigma, dtype=np.float64)[inside] if np.ndim(sigma) else np.full(kappa.size, float(sigma))
+        whole = inside.all()
+        if np.ndim(sigma):
+            s = np.asarray(sigma, dtype=np.float64)
+            s = s if whole else s[inside]
+        else:
+            s = np.full(kappa.size, float(sigma))
         rv = self._shape(key, cell, s / (s + kappa))
+        if whole:  # the (P, n) view of the (n, P) result: no masked copy
+            return (cell["m"][:, None] + (s + kappa)[:, None] * rv).T, inside
+        out = np.full((len(self.probs), x.size), np.nan)
         out[:, inside] = (cell["m"][:, None] + (s + kappa)[:, None] * rv).T
         return out, inside
 
@@ -478,14 +485,22 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
     else:
         out.fill(0.0)
     active = typed_pixels(fractions) if active is None else active
-    n_of = (frac[:, active] > 0).sum(axis=0)
+    # per pixel of the block: the number of types present and the sum of their numbers (a one-type pixel's type),
+    # by row-wise passes over the block (cheaper than gathering the typed pixels' fractions of every type)
+    count, code = np.zeros(frac.shape[1], dtype=np.int32), np.zeros(frac.shape[1], dtype=np.int32)
+    for k in range(n_types):
+        here = frac[k] > 0
+        count += here
+        if k:
+            np.add(code, k, out=code, where=here)
+    n_of = count[active]
     if table.pairs:  # pixels of two types through pair tables
         slow = [active[n_of > 2], _pair_pixels(models, types, fractions, layers, table, noise, active[n_of == 2], out,
                                                chunk_pixels, uses)]
     else:
         slow = [active[n_of > 1]]
     single = active[n_of == 1]
-    owner = np.argmax(frac[:, single] > 0, axis=0)
+    owner = code[single]
     sd_edge = noise.edge_sd_frac() if spec is not None and spec.position_sd_m > 0 else 0.0
     for k in range(n_types):
         tm = table.type_models[k]
@@ -520,7 +535,10 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
                         cut = (fu > 1e-6) & (fu < 1 - 1e-6)
                         sig2 += np.where(cut, (sd_edge * v / np.where(cut, fu, 1.0)) ** 2, 0.0)
                 q, inside = table.lookup(k, i, xu, np.sqrt(sig2))
-                band[:, use] = g * np.maximum(f[use] * q, 0.0)
+                if use.all():
+                    band = g * np.maximum(f * q, 0.0)
+                else:
+                    band[:, use] = g * np.maximum(f[use] * q, 0.0)
                 if not inside.all():
                     slow.append(idx[use][~inside])
             est[todo] = np.nan
