@@ -352,3 +352,32 @@ def test_untiled_with_fill_json_equals_its_own_fill(case, tmp_path):
         for k in a:
             assert a[k].tobytes() == b[k].tobytes(), k
     assert typed_pixels(gio.read_raster(inp["fractions0"], bands=[1, 2, 3])).size > 0
+
+
+@pytest.mark.slow
+@pytest.mark.large  # 10-50 s (two 2048² COGs of 5 bands, twice): make test-large
+def test_whole_grid_rasters_are_the_mosaics_bytes_on_a_large_grid(tmp_path):
+    # 2048² px (overviews at 2 and 4): written straight by the COG driver, sink.tif's coarser overview got other
+    # values than the mosaic's; rule change writes through the mosaic's writer, so the files are the same bytes
+    from greensink.change.run import write_change_rasters
+    from greensink.tiling import mosaic_files
+
+    n = 2048
+    grid = Grid(crs="EPSG:32651", transform=Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 3_520_480.0), width=n, height=n)
+    rng = np.random.default_rng(7)
+    sink = rng.normal(size=(3, n, n)).astype(np.float32)
+    sink[:, rng.uniform(size=(n, n)) < 0.3] = np.nan
+    att = np.stack([rng.integers(0, 5, (n, n)).astype(np.float32), sink[0]])
+    whole = {"sink": tmp_path / "sink.tif", "attribution": tmp_path / "attribution.tif"}
+    write_change_rasters(whole, sink, att, grid, Y0, Y1, "zstd")
+    tiles = grid.tiles(1024)
+    files = {"sink": [], "attribution": []}
+    for t in tiles:
+        out = {k: tmp_path / f"{k}_{t.id}.tif" for k in files}
+        write_change_rasters(out, sink[:, t.rows, t.cols], att[:, t.rows, t.cols], grid.subgrid(t), Y0, Y1, "zstd")
+        for k in files:
+            files[k].append(out[k])
+    mosaic = {k: tmp_path / f"mosaic_{k}.tif" for k in files}
+    mosaic_files(files, mosaic, grid, 1024)
+    for k in files:
+        assert mosaic[k].read_bytes() == whole[k].read_bytes(), k

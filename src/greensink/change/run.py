@@ -226,12 +226,16 @@ def attribution_tags(y0: int, y1: int) -> dict:
 def write_change_rasters(out: Mapping[str, object], sink: np.ndarray, attribution: np.ndarray, grid: Grid, y0: int,
                          y1: int, compress: str) -> None:
     """sink.tif and attribution.tif (``out["sink"]``, ``out["attribution"]``) on ``grid`` (a tile's sub-grid for its
-    tile files)."""
+    tile files), through :func:`greensink.io.raster_writer`, the writer of a tiled run's mosaics
+    (:func:`greensink.tiling.mosaic_files`): the COG copy of a staged file computes the overviews as the mosaic's
+    does, so the two files are the same bytes (written straight by the COG driver, a grid over 2048² px got other
+    values in its coarser overviews)."""
     from greensink import io as gio
 
-    gio.write_raster(out["sink"], sink, grid, band_names=SINK_BANDS, compress=compress, tags=sink_tags(y0, y1))
-    gio.write_raster(out["attribution"], attribution, grid, band_names=ATTRIBUTION_BANDS, compress=compress,
-                     tags=attribution_tags(y0, y1))
+    for key, data, names, tags in (("sink", sink, SINK_BANDS, sink_tags(y0, y1)),
+                                   ("attribution", attribution, ATTRIBUTION_BANDS, attribution_tags(y0, y1))):
+        with gio.raster_writer(out[key], grid, len(names), band_names=names, compress=compress, tags=tags) as dst:
+            dst.write(np.asarray(data, dtype=np.float32), 0)
 
 
 def write_change_outputs(
