@@ -332,7 +332,7 @@ def test_a_predictor_on_another_grid_is_refused(tmp_path):
 @pytest.mark.large
 def test_rules_fill_and_zone_coverage_tile_through_snakemake_on_the_baseline_run(baseline_run, tmp_path):
     """The baseline run's fill.json (rule fill, untiled) is type_fill of its rasters bit for bit; on a copy of the run
-    with tiles.size_px 64, Snakemake's fill_tile jobs and the gathering rule fill give the same fill within 1e-12, and
+    with tiles.size_px 64, Snakemake's fill_tile jobs and rule fill_gather give the same fill within 1e-12, and
     zone_coverage_tile the whole grid's parcel coverage columns of its tile (only these rules are allowed to run:
     every other file is the baseline's)."""
     import shutil
@@ -363,7 +363,7 @@ def test_rules_fill_and_zone_coverage_tile_through_snakemake_on_the_baseline_run
     (run / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     (run / f"results/{year}/fill.json").unlink()
     snakemake(run, f"results/{year}/fill.json", "results/zones/tiles/parcel_coverage_r001c001.npz",
-              "--allowed-rules", "fill_tile", "fill", "zone_coverage_tile", "--rerun-triggers", "mtime")
+              "--allowed-rules", "fill_tile", "fill_gather", "zone_coverage_tile", "--rerun-triggers", "mtime")
     grid = Grid.read(run / "results/zones/grid.json")
     tiles = grid.tiles(64)
     assert len(tiles) > 4 and all((run / f"results/{year}/tiles/fill_{t.id}.json").is_file() for t in tiles)

@@ -72,6 +72,7 @@ COSTS: dict[str, RuleCost] = {
     "carbon_mosaic": STREAMED,
     "fill": RuleCost(350, 56, 5.3, "fill 1112 MiB peak, 84 s on 16 Mpx (5 types, 2 predictors, 200 draws)"),
     "fill_tile": RuleCost(350, 56, 5.3, "fill_tile 393 MiB, 10 s on a 1024-px tile; 538 MiB, 25 s on 2048 px"),
+    "fill_gather": SMALL,  # reads the tiles' JSON sums: no raster
     "types": RuleCost(400, 40, 2, "per-type fraction rasters of the whole grid"),
     "plot_carbon": SMALL,
     "model": RuleCost(400, 40, 2, "predictor rasters read whole at the plots"),

@@ -1,7 +1,7 @@
 # Fill of unobserved typed land: each type's mean density over the year's observed pixels, computed once per
-# year (results/{year}/fill.json) for aggregate, change and scenarios. Untiled (tiles.size_px null): one job per
+# year (results/{year}/fill.json) for aggregate and change. Untiled (tiles.size_px null): one job per
 # year over the whole grid. Tiled: one job per {year}×{tile} writes its tile's partial sums (its windows of the
-# year's rasters), and rule fill adds them up (greensink.carbon.fill).
+# year's rasters), and rule fill_gather adds them up into the same file (greensink.carbon.fill).
 
 if not TILED:
 
@@ -49,7 +49,7 @@ else:
         script:
             "../scripts/fill_tile.py"
 
-    rule fill:
+    rule fill_gather:
         input:
             tiles=year_tiles("fill", "json"),
             models="results/{year}/model/models.json",

@@ -1,4 +1,4 @@
-"""Rule fill (tiles.size_px set): the year's fill of unobserved typed land from its tiles' partial sums.
+"""Rule fill_gather (tiles.size_px set): the year's fill of unobserved typed land from its tiles' partial sums.
 
 Inputs: results/{year}/tiles/fill_{tile}.json of every tile (row-major), results/{year}/model/models.json,
         results/zones/grid.json.

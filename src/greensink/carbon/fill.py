@@ -11,9 +11,10 @@ weights ``w_sum``, the weighted densities ``v_sum`` and their squares ``v2_sum``
 each bootstrap draw ``d_sum`` (B,). Sums add over any split of the pixels, so in a tiled run (``tiles.size_px``)
 each ``{year}×{tile}`` job (rule fill_tile, :func:`run_fill_tile`) writes its tile's sums to
 ``results/{year}/tiles/fill_{tile}.json`` reading only its tile's window (memory bounded by the tile), and rule
-fill gathers them (:func:`run_fill_gather`, :func:`type_fill_from_sums`): the same fill up to the order of the
-additions (relative differences of order 1e-16, tested to 1e-12). The untiled rule (:func:`run_fill`) is
-:func:`type_fill` of the whole grid, bit for bit the fill aggregate, change and scenarios computed themselves.
+fill_gather adds them up into the same fill.json (:func:`run_fill_gather`, :func:`type_fill_from_sums`): the same
+fill up to the order of the additions (relative differences of order 1e-15, tested to 1e-12). The untiled rule
+(:func:`run_fill`) is :func:`type_fill` of the whole grid, bit for bit the fill aggregate and change computed
+themselves before they read fill.json (the scenarios and greensink.series still call :func:`type_fill`).
 """
 
 from __future__ import annotations
@@ -263,7 +264,7 @@ def run_fill_tile(models_json: str | Path, predictors: Mapping[str, str | Path],
 
 def run_fill_gather(tile_sums: Sequence[str | Path], models_json: str | Path, grid_json: str | Path, out: str | Path,
                     *, types: Sequence[str], year: int, size_px: int) -> dict[str, dict]:
-    """Rule fill (tiled): the fill of the grid of ``grid_json`` from its tiles' partial sums ``tile_sums`` (one
+    """Rule fill_gather (tiled runs): the fill of the grid of ``grid_json`` from its tiles' partial sums ``tile_sums`` (one
     file of rule fill_tile per tile of ``grid.tiles(size_px)``, each once), added in the tiles' order
     (:func:`type_fill_from_sums`), with models.json's seed; written to ``out`` (fill.json) and returned. A
     tile file of other models, another year or another tiling, or a missing tile, raises InputDataError."""
