@@ -362,3 +362,15 @@ def test_tiled_rules_write_the_untiled_rules_tables_and_draws(tmp_path, case):
         run_aggregate_tile(f["tile_cov"]["r000c000"], f["grid"], f["files"], f["fractions"], other, f["fill"],
                            {"ndvi": f["files"]["ndvi"]}, f["se"], tmp_path / "x.npz", tile_id="r000c000",
                            size_px=SIZE_PX, **kw)
+
+
+def test_tiled_aggregate_jobs_ask_for_their_measured_peak_not_the_whole_grids():
+    from greensink import resources
+
+    tiled, untiled = {"tiles": {"size_px": 512}}, {"tiles": {"size_px": None}}
+    assert resources.cost_rule("aggregate", tiled) == "aggregate_gather"  # rule aggregate of a tiled run gathers
+    assert resources.cost_rule("aggregate", untiled) == "aggregate" and resources.cost_rule("carbon", tiled) == "carbon"
+    # benchmarks/README.md, tile_memory.py at 2048² in 512-px tiles (VmHWM of each job's process)
+    for rule, mpx, peak in (("aggregate_tile", 512**2 / 1e6, 497), ("aggregate_gather", 2048**2 / 1e6, 305)):
+        assert peak <= resources.mem_mb(rule, mpx) < resources.mem_mb("aggregate", mpx), rule
+    assert resources.mem_mb("aggregate", 2048**2 / 1e6) >= 1510  # the whole-grid rule's measured peak there

@@ -225,10 +225,11 @@ def test_tiled_demo_on_slurm_equals_the_local_run(cluster, request, tmp_path):
         rule = re.match(r"rule_(\w+?)(?:_wildcards_|$)", job["Comment"])[1]
         if rule in ("build_demo", "prepare_zones"):  # before the grid exists: the demo's extent, 200 x 200 px
             mpx = (cfg["demo"]["extent_m"] / cfg["resolution"]) ** 2 / 1e6
-        else:  # evaluated again once the grid exists: its 202 x 202 px, or a tile's 128 x 128
-            mpx = (SIZE_PX**2 if rule == "composite_tile" else grid.width * grid.height) / 1e6
-        assert job["MinMemoryNode"] == f"{resources.mem_mb(rule, mpx)}M", (rule, job["MinMemoryNode"])
-        assert job["TimeLimit"] == time.strftime("%H:%M:00", time.gmtime(60 * resources.runtime_min(rule, mpx)))
+        else:  # evaluated again once the grid exists: its 202 x 202 px, or a tile job's 128 x 128
+            mpx = (SIZE_PX**2 if rule.endswith("_tile") else grid.width * grid.height) / 1e6
+        costed = resources.cost_rule(rule, cfg)  # rule aggregate of a tiled run is costed as the gather it is
+        assert job["MinMemoryNode"] == f"{resources.mem_mb(costed, mpx)}M", (rule, job["MinMemoryNode"])
+        assert job["TimeLimit"] == time.strftime("%H:%M:00", time.gmtime(60 * resources.runtime_min(costed, mpx)))
         tiles += rule == "composite_tile"
     assert tiles == len(PAIR) * len(grid.tiles(SIZE_PX)) == 8
     assert cfg["tiles"]["size_px"] == SIZE_PX and not (local / f"results/{YEARS[0]}/tiles").exists()

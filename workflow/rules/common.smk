@@ -238,12 +238,13 @@ def job_mem_mb(wildcards, threads, attempt, rulename):
     """Every rule's resources mem_mb: from its tile or grid size (greensink.resources), evaluated again when
     the job is ready, once the grid exists; more on a retry."""
     mpx = job_resources.job_mpx(config, dict(wildcards.items()))
-    return job_resources.mem_mb(rulename, mpx, threads, attempt)
+    return job_resources.mem_mb(job_resources.cost_rule(rulename, config), mpx, threads, attempt)
 
 
 def job_runtime(wildcards, attempt, rulename):
     """Every rule's resources runtime (minutes), as job_mem_mb."""
-    return job_resources.runtime_min(rulename, job_resources.job_mpx(config, dict(wildcards.items())), attempt)
+    mpx = job_resources.job_mpx(config, dict(wildcards.items()))
+    return job_resources.runtime_min(job_resources.cost_rule(rulename, config), mpx, attempt)
 
 
 def composite_tiles(wildcards):
