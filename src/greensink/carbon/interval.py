@@ -515,32 +515,36 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
                                                                   tm.ndvi_min is not None):
                 if not use.any():
                     continue
+                whole = use.all()  # one variant serves the whole chunk: no masked copies
+                iu, fu = (idx, f) if whole else (idx[use], f[use])
                 g = gate if np.isscalar(gate) else gate[use]
                 raw = predict(form, params, xu, preds)
                 if uses is not None:
-                    uses.record(k, i, idx[use], preds, xu, raw)
+                    uses.record(k, i, iu, preds, xu, raw)
                 v = g * np.maximum(raw, 0.0)
-                est[use] += f[use] * v
+                if whole:
+                    est += fu * v
+                else:
+                    est[use] += fu * v
                 if not table.tabulable(k, i):
-                    slow.append(idx[use])
+                    slow.append(iu)
                     continue
                 sig2 = np.zeros(v.size)
                 if spec is not None:
                     if plots:
                         sig2 += (noise.sd_nugget * v) ** 2
                     if spec.ndvi and "ndvi" in preds and form != "constant":
-                        sig2 += (ndvi_slope(form, params, xu, preds, g) * np.nan_to_num(ndvi_se[idx[use]])) ** 2
+                        sig2 += (ndvi_slope(form, params, xu, preds, g) * np.nan_to_num(ndvi_se[iu])) ** 2
                     if sd_edge > 0:
-                        fu = f[use]
                         cut = (fu > 1e-6) & (fu < 1 - 1e-6)
                         sig2 += np.where(cut, (sd_edge * v / np.where(cut, fu, 1.0)) ** 2, 0.0)
                 q, inside = table.lookup(k, i, xu, np.sqrt(sig2))
-                if use.all():
-                    band = g * np.maximum(f * q, 0.0)
+                if whole:
+                    band = g * np.maximum(fu * q, 0.0)
                 else:
-                    band[:, use] = g * np.maximum(f[use] * q, 0.0)
+                    band[:, use] = g * np.maximum(fu * q, 0.0)
                 if not inside.all():
-                    slow.append(idx[use][~inside])
+                    slow.append(iu[~inside])
             est[todo] = np.nan
             out[0, idx] = est
             out[1:, idx] = band
