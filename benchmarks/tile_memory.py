@@ -23,6 +23,10 @@ What it does (figures in benchmarks/README.md):
    tile and the gather (rule aggregate of a tiled run, ``run_aggregate_gather``), with the default uncertainty
    settings (NDVI error on). The tiled tables and draws must equal the untiled ones within rtol 1e-9 (the largest
    relative difference is printed).
+3b. Change (benchmarks/tile_change.py): the aggregate year and a generated second year; rule change over the whole
+   grid (``run_change``), change_tile for every tile and the gather (rule change of a tiled run,
+   ``run_change_gather``): sink.tif and attribution.tif byte-identical, tables within rtol 1e-9, patches equal.
+   ``--only change`` runs vegetation and ndvi_se (its inputs) and the change stages.
 4. Checks that every mosaic is byte-identical to the untiled file (``outputs: PASS``, exit status 1 on FAIL) and
    prints per rule the peak memory (the largest over its tile jobs) and the wall / CPU time (median over tiles).
 """
@@ -41,6 +45,7 @@ from pathlib import Path
 import numpy as np
 from _bench import RESULT_TAG, machine_summary, run_child, vmhwm_mib  # benchmarks/_bench.py
 from carbon_benchmark import CRS, SEED, make_models, write_inputs  # benchmarks/carbon_benchmark.py
+from tile_change import CHANGE_STAGES, change_child, compare_change, prepare_change  # benchmarks/tile_change.py
 
 VEG_SETTINGS = {"fvc_percentiles": [5, 95], "ndvi_soil": None, "ndvi_full": None, "ndvi_vegetation": 0.2,
                 "ndvi_shrub": 0.35, "ndvi_tree": 0.5, "chm": None}
@@ -284,6 +289,8 @@ def child(stage: str, workdir: Path, tile: str | None, size_px: int) -> dict:
         run_carbon_mosaic([w / "tiled" / f"carbon_{t}.tif" for t in ids],
                           [w / "tiled" / f"carbon_{t}.json" for t in ids], grid_json, w / "tiled" / "carbon.tif",
                           w / "tiled" / "carbon.json", size_px=size_px)
+    elif stage in CHANGE_STAGES:
+        change_child(stage, w, tile, size_px, LEVELS, AGG_YEAR)
     else:
         raise SystemExit(f"unknown stage {stage!r}")
     return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "base_mib": base,
@@ -297,7 +304,7 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--parcel", type=int, default=32, help="parcel side of the aggregate stages' zones, pixels")
-    ap.add_argument("--only", choices=["aggregate"], default=None,
+    ap.add_argument("--only", choices=["aggregate", "change"], default=None,
                     help="aggregate: run vegetation and ndvi_se (its inputs) and the aggregate stages only")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--tile-id", default=None, help=argparse.SUPPRESS)
@@ -325,9 +332,16 @@ def main() -> int:
         plan += [("carbon_tile", t) for t in tiles] + [("carbon_mosaic", None)]
     agg_plan = [("aggregate", None)] + [("aggregate_tile", t) for t in tiles] + [("aggregate_gather", None)]
     me += ["--parcel", str(a.parcel)]
-    for stage, tile in [*plan, ("prepare_aggregate", None), *agg_plan]:
+    change_plan = [("prepare_change", None), ("change", None), *[("change_tile", t) for t in tiles],
+                   ("change_gather", None)]
+    agg_plan = [] if a.only == "change" else agg_plan
+    change_plan = change_plan if a.only in (None, "change") else []
+    for stage, tile in [*plan, ("prepare_aggregate", None), *agg_plan, *change_plan]:
         if stage == "prepare_aggregate":
             prepare_aggregate(workdir, a.tile, a.parcel)
+            continue
+        if stage == "prepare_change":
+            prepare_change(workdir, LEVELS, AGG_YEAR, a.tile)
             continue
         extra = ["--tile-id", tile] if tile else []
         results.setdefault(stage, []).append(run_child([*me, "--child", stage, *extra], f"{stage} {tile or ''}"))
@@ -338,10 +352,16 @@ def main() -> int:
         ok &= same
         if not same:
             print(f"DIFFERS: {name}")
-    same, worst = compare_aggregate(workdir)
-    ok &= same
-    print(f"aggregate: tiled tables and draws {'equal' if same else 'DIFFER from'} the untiled within rtol 1e-9 "
-          f"(largest relative difference {worst:.1e})")
+    if agg_plan:
+        same, worst = compare_aggregate(workdir)
+        ok &= same
+        print(f"aggregate: tiled tables and draws {'equal' if same else 'DIFFER from'} the untiled within rtol 1e-9 "
+              f"(largest relative difference {worst:.1e})")
+    if change_plan:
+        same, worst, n_patches = compare_change(workdir, LEVELS)
+        ok &= same
+        print(f"change: tiled sink.tif/attribution.tif, tables and {n_patches} lost patches {'equal' if same else 'DIFFER from'} "
+              f"the untiled (tables within rtol 1e-9, largest relative difference {worst:.1e})")
     print(f"{'rule':<22} {'jobs':>4} {'peak MiB':>9} {'wall s':>8} {'CPU s':>7}")
     for stage, runs in results.items():
         peak = max(r["peak_mib"] for r in runs)
