@@ -381,3 +381,15 @@ def test_whole_grid_rasters_are_the_mosaics_bytes_on_a_large_grid(tmp_path):
     mosaic_files(files, mosaic, grid, 1024)
     for k in files:
         assert mosaic[k].read_bytes() == whole[k].read_bytes(), k
+
+
+def test_resources_cover_the_measured_change_peaks():
+    # benchmarks/README.md, tile_memory.py (VmHWM of each job's process): a tiled run's rule change is the gather
+    from greensink import resources
+
+    assert resources.cost_rule("change", {"tiles": {"size_px": 512}}) == "change_gather"
+    assert resources.cost_rule("change", {"tiles": {"size_px": None}}) == "change"
+    for rule, mpx, peak in (("change_tile", 512**2 / 1e6, 512), ("change_gather", 1024**2 / 1e6, 385),
+                            ("change_gather", 2048**2 / 1e6, 650)):
+        assert peak <= resources.mem_mb(rule, mpx) < resources.mem_mb("change", mpx), rule
+    assert resources.mem_mb("change", 2048**2 / 1e6) >= 1454  # the whole-grid rule's measured peak there
