@@ -101,16 +101,22 @@ def series_residual_field(models: Sequence[Mapping], config: Mapping | None) -> 
 
 def year_pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, rasters: Mapping[str, np.ndarray],
                         grid: Grid, *, year: int, config: Mapping | None, seed: int, rho: float,
-                        field: ResidualField | None, filled: bool = False) -> PixelFn:
+                        field: ResidualField | None, filled: bool = False,
+                        fill: Mapping[str, Mapping] | None = None) -> PixelFn:
     """The carbon pixel function of ``year`` (t C/ha of pixel, :func:`greensink.carbon.pixel_function`) with
     its draws paired to the other years of the series: ``noise_spec(..., rho=rho, paired=True)``, the
     residual drawn from ``field`` (the series' one field) where the year has a residual model.
 
     ``rasters``: the year's predictor rasters by name (at least those its models use) and "ndvi_se" (the
     NDVI error source, when on). ``filled``: the zone tables' rule, unobserved typed land counted at its
-    type's fill density (:func:`greensink.carbon.type_fill`); otherwise such pixels are NaN, as mapped."""
+    type's fill density (:func:`greensink.carbon.type_fill`); otherwise such pixels are NaN, as mapped. ``fill``:
+    the year's fill as :func:`greensink.carbon.read_fill` reads it from rule fill's results/{year}/fill.json (the
+    same fractions and predictors, so the same fill exactly), used when ``filled``; None: computed here over the
+    whole grid."""
     predictors = {name: rasters[name] for name in used_predictors(models, types)}
-    fill = fill_values(type_fill(models, types, fractions, predictors, seed=int(models.get("seed", 0)))) if filled else None
+    if filled and fill is None:
+        fill = type_fill(models, types, fractions, predictors, seed=int(models.get("seed", 0)))
+    fill = fill_values(fill) if filled else None
     spec = noise_spec(config, models, seed=seed, year=int(year), resolution_m=grid.resolution_m, rho=rho, paired=True)
     spec.width, spec.height = grid.width, grid.height
     if spec.residual is not None and field is not None:

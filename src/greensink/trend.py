@@ -42,7 +42,7 @@ import pandas as pd
 
 from greensink import io as gio
 from greensink.aggregate import zone_draw_sums
-from greensink.carbon import interval_quantiles, typed_pixels, unserved_function
+from greensink.carbon import interval_quantiles, read_fill, typed_pixels, unserved_function
 from greensink.change import (
     AREA_EPS_HA,
     PCT_EPS,
@@ -347,7 +347,8 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
               models_json: Sequence[str | Path], tables: Sequence[str | Path], trend_out: str | Path,
               zones_out: Sequence[str | Path], record_out: str | Path, *, predictor_names: Sequence[str],
               levels: Sequence[str], types: Sequence[str], seed: int, interval_pct: float = 90.0,
-              uncertainty: Mapping | None = None, compress: str = "zstd", min_observed_pct: float = 50.0) -> dict:
+              uncertainty: Mapping | None = None, compress: str = "zstd", min_observed_pct: float = 50.0,
+              fills: Sequence[str | Path] | None = None) -> dict:
     """Rule trend: the trend over ``years`` per pixel (``trend_out``, bands :data:`TREND_BANDS`) and per zone of each
     of ``levels`` (``zones_out``, GeoPackage with CSV and Parquet twins), and trend.json (``record_out``, returned).
 
@@ -361,7 +362,11 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
     Partial observation: the zone sums are also taken over the typed land observed in every year (the same pass,
     the same draws, through :func:`greensink.change.masked_matrices`), giving ``trend_observed_t_yr`` and
     ``observed_all_pct`` (:func:`zone_trend_table`); zones below ``min_observed_pct`` (``carbon.min_observed_pct``)
-    have no observed trend, and the partly observed zones are named in a warning (:func:`partly_observed_warning`)."""
+    have no observed trend, and the partly observed zones are named in a warning (:func:`partly_observed_warning`).
+
+    ``fills``: per year, in year order, the year's fill of unobserved typed land (results/{year}/fill.json, rule
+    fill; :func:`greensink.carbon.read_fill` refuses one made from other models or for another year), which the
+    filled zone sums use; None: each year's fill computed here over the whole grid (the same numbers)."""
     year_predictors = [dict(zip(predictor_names, paths, strict=True))
                        for paths in per_year(predictors, len(years), "trend predictors")]
     tables_by_year = per_year(tables, len(years), "trend zone tables")
@@ -370,6 +375,10 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
     years = [int(y) for y in years]
     grid = Grid.read(grid_json)
     models = [gio.read_json(path) for path in models_json]
+    if fills is not None and len(fills) != len(years):
+        raise ValueError(f"trend fills: {len(fills)} fill.json files for {len(years)} years {years}: give one per year.")
+    year_fills = ([read_fill(path, models=m, year=y) for path, m, y in zip(fills, models, years, strict=True)]
+                  if fills is not None else [None] * len(years))
     rho = series_year_correlation(models, uncertainty)
     field = series_residual_field(models, uncertainty)
     log.info("%d years %s: residual correlation between years %.3f (%s, %d plot pairs; per pair of years %s)",
@@ -383,7 +392,7 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
         rasters["ndvi_se"] = gio.read_raster(ndvi_se[k])
         args = dict(year=year, config=uncertainty, seed=seed, rho=rho["rho"], field=field)
         maps.append(year_pixel_function(models[k], types, frac, rasters, grid, **args))
-        sums.append(year_pixel_function(models[k], types, frac, rasters, grid, filled=True, **args))
+        sums.append(year_pixel_function(models[k], types, frac, rasters, grid, filled=True, fill=year_fills[k], **args))
         unserved.append(unserved_function(models[k], types, frac,
                                           {name: rasters[name] for name in used_predictors(models[k], types)}))
     active = typed_pixels(np.concatenate(list(typed.values())))  # typed in any year

@@ -95,6 +95,7 @@ if SCENARIOS:
             greenspace=scenario_greenspace,
             baseline_tables=scenario_baseline_tables,
             baseline_draws=scenario_baseline_draws,
+            fill=scenario_baseline("fill.json"),  # rule fill: the baseline year's fill of unobserved typed land
             s_ndvi="results/scenarios/{scenario}/ndvi.tif",
             s_fvc="results/scenarios/{scenario}/fvc.tif",
             s_canopy="results/scenarios/{scenario}/canopy.tif",

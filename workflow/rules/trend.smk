@@ -10,6 +10,7 @@ rule trend:
         predictors=expand("results/{year}/{predictor}.tif", year=YEARS, predictor=PREDICTORS),
         ndvi_se=expand("results/{year}/ndvi_se.tif", year=YEARS),
         models=expand("results/{year}/model/models.json", year=YEARS),
+        fills=expand("results/{year}/fill.json", year=YEARS),  # rule fill: each year's fill of unobserved typed land
         # the indicator tables (rule aggregate), not the final ones: a target edit does not rerun the trend
         tables=expand("results/{year}/zones/{level}.indicators.parquet", year=YEARS, level=LEVELS),
     output:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from greensink import io, targets
 from greensink.aggregate import ZoneDraws
-from greensink.carbon import carbon_map_streamed
+from greensink.carbon import carbon_map_streamed, read_fill
 from greensink.grid import Grid
 from greensink.logs import progress
 from greensink.provenance import scenario_record
@@ -101,7 +101,7 @@ def run_scenario_zones(zones: Sequence[PathLike], coverage: Sequence[PathLike], 
                        interval_pct: float, min_observed_pct: float, uncertainty: Mapping | None, seed: int,
                        population: PathLike | None = None, population_config: Mapping[str, Any] | None = None,
                        residential: PathLike | None = None, baseline_draws: Sequence[PathLike] | None = None,
-                       ) -> tuple[dict[str, gpd.GeoDataFrame], pd.DataFrame]:
+                       fill: PathLike | None = None) -> tuple[dict[str, gpd.GeoDataFrame], pd.DataFrame]:
     """Rule scenario_zones: the scenario's zone tables at every level of ``levels`` and its difference from the
     baseline, from paired draws (:func:`greensink.scenario.tables.scenario_tables`).
 
@@ -112,7 +112,10 @@ def run_scenario_zones(zones: Sequence[PathLike], coverage: Sequence[PathLike], 
     ``residential`` polygons. ``baseline_draws``, one per level, are rule aggregate's records of the baseline year's
     zone draws (results/{year}/zones/{level}.draws.npz, :class:`greensink.aggregate.ZoneDraws`): the difference
     is then the scenario's sums minus these, and the baseline is drawn only where the changes touch it.
-    Writes one GeoPackage (CSV and Parquet twins) per level to ``zones_out`` and the
+    ``fill``: the baseline year's fill of unobserved typed land (results/{year}/fill.json, rule fill), read by
+    :func:`greensink.carbon.read_fill`, which refuses a file made from other models or for another year; None:
+    computed here over the whole grid (:func:`greensink.carbon.type_fill`, the same numbers). Writes one
+    GeoPackage (CSV and Parquet twins) per level to ``zones_out`` and the
     level totals to ``totals_out``; returns both."""
     (plan,) = scenarios({"years": list(years), "scenarios": [scenario]})
     gs = greenspace or {"type_column": "type", "park_types": []}
@@ -130,9 +133,11 @@ def run_scenario_zones(zones: Sequence[PathLike], coverage: Sequence[PathLike], 
         uncertainty=uncertainty, seed=seed)
     base_tables = {level: io.read_vector(path) for level, path in zip(levels, baseline_tables, strict=True)}
     records = [ZoneDraws.read(path) for path in baseline_draws] if baseline_draws is not None else None
-    tables, totals = scenario_tables(plan, base, io.read_json(models), scen, io.read_json(scenario_models_json),
+    base_models = io.read_json(models)
+    base_fill = read_fill(fill, models=base_models, year=plan.baseline_year) if fill is not None else None
+    tables, totals = scenario_tables(plan, base, base_models, scen, io.read_json(scenario_models_json),
                                      io.read_raster(ndvi_se), base_tables, targets.read_targets(targets_path), setting,
-                                     progress=progress(log, "zone draws"), baseline_draws=records)
+                                     progress=progress(log, "zone draws"), baseline_draws=records, fill=base_fill)
     for level, gpkg in zip(levels, zones_out, strict=True):
         io.write_table(gpkg, tables[level], layer=level, parquet=True)
     io.write_csv(totals_out, totals)

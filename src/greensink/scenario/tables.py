@@ -3,7 +3,8 @@ difference from the baseline with paired intervals, and the targets met per plan
 
 The baseline and the scenario are evaluated by :func:`greensink.carbon.pixel_function` with the
 same models (the baseline year's, plus the scenario's constant-density pseudo-types), the same fill
-of unobserved land (the baseline's :func:`greensink.carbon.type_fill`) and one
+of unobserved land (the baseline year's, read from rule fill's results/{year}/fill.json by the rule; computed
+by :func:`greensink.carbon.type_fill` when none is given) and one
 :class:`greensink.uncertainty.Noise` (same seed, year and pixels), so every draw of the scenario is
 paired with the same draw of the baseline: the curve, residual, NDVI and table errors they share
 cancel in the difference, and a scenario without changes differs by exactly 0 in every draw.
@@ -86,9 +87,13 @@ def _predictors(models: Mapping, types: Sequence[str], land: Landscape) -> dict[
 
 
 def paired_functions(base: Landscape, base_models: Mapping, scen: Landscape, scen_models: Mapping, year: int,
-                     ndvi_se: np.ndarray | None, setting: Setting) -> tuple[PixelFn, PixelFn, dict]:
+                     ndvi_se: np.ndarray | None, setting: Setting,
+                     fill: Mapping[str, Mapping] | None = None) -> tuple[PixelFn, PixelFn, dict]:
     """The pixel functions of the baseline and the scenario (filled, with per-source parts) sharing one
-    Noise and the baseline's fill, and the fill record ({type: type_fill entry})."""
+    Noise and the baseline's fill, and the fill record ({type: type_fill entry}). ``fill``: the baseline year's
+    fill as :func:`greensink.carbon.read_fill` reads it from results/{year}/fill.json (rule fill:
+    :func:`greensink.carbon.type_fill` of the same fractions and predictors, so the same fill exactly); None:
+    computed here over the whole grid."""
     grid = setting.grid
     spec = noise_spec(setting.uncertainty or {}, base_models, seed=setting.seed, year=year, resolution_m=grid.resolution_m)
     spec.width, spec.height = grid.width, grid.height
@@ -96,7 +101,8 @@ def paired_functions(base: Landscape, base_models: Mapping, scen: Landscape, sce
     noise = Noise(spec, np.asarray(first["bootstrap"]).shape[0])
     pb = _predictors(base_models, base.types, base)
     ps = _predictors(scen_models, scen.types, scen)
-    fill = type_fill(base_models, base.types, base.fractions, pb, seed=int(base_models.get("seed", 0)))
+    if fill is None:
+        fill = type_fill(base_models, base.types, base.fractions, pb, seed=int(base_models.get("seed", 0)))
     fv = fill_values(fill)
     if spec.ndvi:
         if ndvi_se is None:
@@ -199,7 +205,7 @@ def _interval(est: np.ndarray, draws: np.ndarray, interval_pct: float) -> tuple[
 def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, scen: Burned, scen_models: Mapping,
                     ndvi_se: np.ndarray | None, baseline_tables: Mapping[str, pd.DataFrame], goals: Sequence[dict],
                     setting: Setting, progress: Callable[[int, int], None] | None = None,
-                    baseline_draws: Sequence[ZoneDraws] | None = None,
+                    baseline_draws: Sequence[ZoneDraws] | None = None, fill: Mapping[str, Mapping] | None = None,
                     ) -> tuple[dict[str, gpd.GeoDataFrame], pd.DataFrame]:
     """The scenario's zone table per level and its per-level totals.
 
@@ -216,7 +222,11 @@ def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, s
     baseline year) spares drawing the baseline over every pixel: the differences come from
     :func:`record_differences`, equal to the direct ones to rounding. Each record is checked against this
     run (level, zones, seed, year, draws, uncertainty settings, models) first. Without it the baseline is
-    drawn here."""
+    drawn here.
+
+    ``fill``: the baseline year's fill of unobserved typed land (:func:`greensink.carbon.read_fill` of rule
+    fill's results/{year}/fill.json, checked there against the year and its models), used by both states; None:
+    :func:`greensink.carbon.type_fill` over the whole grid here (the same numbers, one more pass over the grid)."""
     grid, pa = setting.grid, setting.grid.pixel_area_ha
     if baseline_draws is not None:
         n_draws = np.asarray(base_models["types"][base.types[0]]["bootstrap"]).shape[0]
@@ -224,7 +234,8 @@ def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, s
                                       uncertainty=setting.uncertainty, models_sha256=content_sha256(base_models))
         for level, z, record in zip(setting.levels, setting.zones, baseline_draws, strict=True):
             record.check(level=level, zone_ids=z["zone_id"].to_numpy(), identity=identity)
-    fn_b, fn_s, fill = paired_functions(base, base_models, scen, scen_models, scenario.baseline_year, ndvi_se, setting)
+    fn_b, fn_s, fill = paired_functions(base, base_models, scen, scen_models, scenario.baseline_year, ndvi_se, setting,
+                                        fill=fill)
     active_b, active_s = typed_pixels(base.fractions), typed_pixels(scen.fractions)
     active = np.union1d(active_b, active_s)
     sums_s = zone_draw_sums(setting.matrices, fn_s, active_s, pa, chunk_pixels=16_384, progress=progress)
