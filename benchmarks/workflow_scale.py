@@ -209,12 +209,14 @@ class Other:
     cpu_s: dict = field(default_factory=dict)
 
 
-def monitor(cmd: list[str], cwd: Path, log_path: Path, interval: float) -> dict:
-    """Run ``cmd`` and sample its process tree until it ends. Returns the jobs, the Snakemake processes' figures,
-    the return code, wall time and load averages."""
+def monitor(cmd: list[str], cwd: Path, log_path: Path, interval: float, deadline: float | None = None) -> dict:
+    """Run ``cmd`` and sample its process tree until it ends, or until ``deadline`` (``time.time()``), when it is
+    stopped (SIGTERM: Snakemake stops its jobs) and only the jobs seen so far are reported (``stopped``: true).
+    Returns the jobs, the Snakemake processes' figures, the return code, wall time and load averages."""
     jobs: dict[tuple[int, int], Job] = {}
     other = Other()
     loads: list[float] = []
+    stopped = False
     t0 = time.monotonic()
     next_load = t0
     with open(log_path, "w") as log:
@@ -270,6 +272,9 @@ def monitor(cmd: list[str], cwd: Path, log_path: Path, interval: float) -> dict:
                 job.tree_peak_mib = max(job.tree_peak_mib, job._rss)  # type: ignore[attr-defined]
             if proc.poll() is not None:
                 break
+            if deadline is not None and time.time() > deadline and not stopped:
+                stopped = True
+                proc.terminate()
             time.sleep(interval)
         rc = proc.returncode
     wall = time.monotonic() - t0
@@ -277,7 +282,7 @@ def monitor(cmd: list[str], cwd: Path, log_path: Path, interval: float) -> dict:
         rule, wc = rule_from_script(Path(job.script_path))
         job.rule, job.wildcards = rule or job.script, wc
     return {"jobs": [asdict(j) for j in jobs.values()], "snakemake_peak_mib": other.peak_mib,
-            "snakemake_cpu_s": sum(other.cpu_s.values()), "returncode": rc, "wall_s": wall,
+            "snakemake_cpu_s": sum(other.cpu_s.values()), "returncode": rc, "stopped": stopped, "wall_s": wall,
             "load": [min(loads), sum(loads) / len(loads), max(loads)] if loads else [],
             "expected_jobs": expected_jobs(log_path.read_text(errors="replace"))}
 
@@ -333,11 +338,17 @@ def run_size(km: float, a: argparse.Namespace) -> dict:
           f"{info['parcels']:,} parcels, years {info['years']}, tiles {a.tile} px; commit {git_head()}", flush=True)
     out = {"size": tag, **info, "commit": git_head(), "machine": machine_summary(), "cores": a.cores,
            "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
-    out["demo"] = monitor([*base, "build_demo"], REPO, run_dir / "snakemake_demo.log", a.interval)
+    deadline = None
+    if a.deadline_utc:  # HH:MM today (UTC)
+        hh, mm = (int(x) for x in a.deadline_utc.split(":"))
+        now = time.gmtime()
+        deadline = time.time() + ((hh - now.tm_hour) * 60 + mm - now.tm_min) * 60 - now.tm_sec
+    out["demo"] = monitor([*base, "build_demo"], REPO, run_dir / "snakemake_demo.log", a.interval, deadline)
     if out["demo"]["returncode"] != 0:
         print(f"demo generation failed: see {run_dir / 'snakemake_demo.log'}", flush=True)
+        (work / f"{tag}.json").write_text(json.dumps(out, indent=1))
         return out
-    out["workflow"] = monitor(base, REPO, run_dir / "snakemake_workflow.log", a.interval)
+    out["workflow"] = monitor(base, REPO, run_dir / "snakemake_workflow.log", a.interval, deadline)
     out["ended_utc"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     if out["workflow"]["returncode"] != 0:
         print(f"workflow failed: see {run_dir / 'snakemake_workflow.log'}", flush=True)
@@ -374,8 +385,10 @@ def report_size(res: dict, budget: float) -> list[str]:
             continue
         rules = by_rule(run["jobs"])
         load = run["load"]
+        status = "STOPPED at the deadline: jobs seen so far only" if run.get("stopped") else \
+            f"exit status {run['returncode']}"
         print(f"\n{phase} ({'demo generation, not a user job' if phase == 'demo' else 'whole default target'}): "
-              f"wall {run['wall_s']:.0f} s, exit status {run['returncode']}, load average (1 min) during the run "
+              f"wall {run['wall_s']:.0f} s, {status}, load average (1 min) during the run "
               f"{fmt(load[0], 1) if load else '—'}–{fmt(load[2], 1) if load else '—'} (mean {fmt(load[1], 1) if load else '—'})")
         print(f"  {'rule':<24} {'jobs':>5} {'CPU s':>8} {'wall s':>8} {'max job wall s':>15} {'max peak MiB':>13}  largest job")
         for name, r in sorted(rules.items(), key=lambda kv: -kv[1]["peak_mib"]):
@@ -399,7 +412,8 @@ def report_size(res: dict, budget: float) -> list[str]:
 
 
 def report_growth(results: list[dict], extrapolate_px: float) -> None:
-    ok = [r for r in results if r.get("workflow") and r["workflow"]["returncode"] == 0]
+    # a run stopped at its deadline counts with the jobs it finished (a rule's peak then is a lower bound)
+    ok = [r for r in results if r.get("workflow") and (r["workflow"]["returncode"] == 0 or r["workflow"].get("stopped"))]
     if len(ok) < 2:
         print("\n(growth exponents need two finished sizes)")
         return
@@ -408,7 +422,7 @@ def report_growth(results: list[dict], extrapolate_px: float) -> None:
     tables = [by_rule(r["workflow"]["jobs"]) for r in ok]
     demo_tables = [by_rule(r["demo"]["jobs"]) for r in ok]
     names = sorted(set().union(*tables), key=lambda n: -tables[-1].get(n, {}).get("peak_mib", 0))
-    sizes = " / ".join(r["size"] for r in ok)
+    sizes = " / ".join(r["size"] + (" (stopped)" if r["workflow"].get("stopped") else "") for r in ok)
     print(f"\n== growth with the pixel count ({sizes}: {' / '.join(f'{p / 1e6:.2f}' for p in px)} Mpx); "
           f"exponent ≈ 1: grows with the area, ≈ 0: bounded by the tile")
     print(f"   EXTRAPOLATION to {extrapolate_px / 1e6:.1f} Mpx (a Sentinel-2 tile) along each rule's fitted exponent, "
@@ -444,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget-mib", type=float, default=2048, help="per-job peak memory bound (issue 14: 2 GiB)")
     p.add_argument("--extrapolate-px", type=float, default=S2_TILE_PX)
     p.add_argument("--workdir", default="/tmp/greensink-workflow-scale")
+    p.add_argument("--deadline-utc", help="HH:MM (UTC): stop the run then and report the jobs finished so far")
     p.add_argument("--reuse-demo", action="store_true", help="keep a size's generated demo city from a former run")
     p.add_argument("--from-json", nargs="+", help="print the tables of former runs' <size>.json files; run nothing")
     a = p.parse_args(argv)
