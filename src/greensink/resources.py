@@ -83,9 +83,9 @@ COSTS: dict[str, RuleCost] = {
                                  "× 200 draws; no raster, 48 bytes per zone and draw and level"),
     "targets": SMALL,
     "change": RuleCost(1000, 250, 60, "change 1164 MiB on 0.25 Mpx, 1370 MiB on 1 Mpx, 2.0 GiB and 90 s on 9 Mpx"),
-    "change_tile": RuleCost(400, 300, 50, "change_tile 438-512 MiB, 6.5-7.9 s CPU (12-13 s wall) on a 512-px tile of "
+    "change_tile": RuleCost(400, 300, 50, "change_tile 438-519 MiB, 6.5-8.1 s CPU (12-17 s wall) on a 512-px tile of "
                             "a 1024² / 2048² grid (200 draws, tile_memory.py); the tile's windows and coverage"),
-    "change_gather": RuleCost(300, 85, 6, "rule change of a tiled run: 385 MiB on 1 Mpx, 650 MiB and 9.5 s CPU on "
+    "change_gather": RuleCost(300, 85, 6, "rule change of a tiled run: 385 MiB on 1 Mpx, 664 MiB and 9.8 s CPU on "
                               "4.2 Mpx (165,000 lost patches); two grid-sized int32 arrays for the patches"),
     "trend": WHOLE_GRID,
     "transitions": WHOLE_GRID,
