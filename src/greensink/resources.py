@@ -77,8 +77,8 @@ COSTS: dict[str, RuleCost] = {
     "plot_carbon": SMALL,
     "model": RuleCost(400, 40, 2, "predictor rasters read whole at the plots"),
     "aggregate": WHOLE_GRID,
-    "aggregate_tile": RuleCost(500, 80, 20, "aggregate_tile 497 MiB, 3.4 s CPU on a 512-px tile (200 draws, "
-                               "tile_memory.py); the tile's rasters and one chunk's draws"),
+    "aggregate_tile": RuleCost(500, 80, 20, "aggregate_tile 497 MiB, 3.4 s CPU on a 512-px tile, 747 MiB, 15 s on "
+                               "1024 px (200 draws, tile_memory.py); the tile's rasters and one chunk's draws"),
     "aggregate_gather": RuleCost(300, 10, 1, "rule aggregate of a tiled run: 305 MiB, 0.6 s for 4.2 Mpx and 4357 zones "
                                  "× 200 draws; no raster, 48 bytes per zone and draw and level"),
     "targets": SMALL,
