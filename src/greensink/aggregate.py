@@ -30,6 +30,13 @@ carbon is known without the fill. A zone below ``min_observed_pct`` of it (and a
 typed land was never observed) has NaN carbon, bounds, densities and per-type carbon;
 ``carbon_t_observed`` and ``carbon_t_filled`` stay numbers, so they nest at every level even where
 ``carbon_t`` is NaN. A zone without typed land has 0 t C.
+
+Two steps: the zone sums that are linear in the pixels (:func:`zone_partial_sums`, :mod:`greensink.zone_sums`)
+over a block of pixels, then the tables finished from them (:func:`zone_table_from_sums`, :func:`finish_tables`).
+Untiled, rule aggregate takes the whole grid as one block (:func:`run_aggregate`); with ``tiles.size_px`` each
+``aggregate_tile`` job writes its tile's sums (:func:`run_aggregate_tile`) and rule aggregate adds them up and
+finishes the same tables (:func:`run_aggregate_gather`). Both read the year's fill of unobserved typed land from
+rule fill's ``results/{year}/fill.json``.
 """
 
 from __future__ import annotations
