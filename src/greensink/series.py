@@ -111,8 +111,8 @@ def year_pixel_function(models: dict, types: Sequence[str], fractions: np.ndarra
     NDVI error source, when on). ``filled``: the zone tables' rule, unobserved typed land counted at its
     type's fill density (:func:`greensink.carbon.type_fill`); otherwise such pixels are NaN, as mapped. ``fill``:
     the year's fill as :func:`greensink.carbon.read_fill` reads it from rule fill's results/{year}/fill.json (the
-    same fractions and predictors, so the same fill exactly), used when ``filled``; None: computed here over the
-    whole grid."""
+    same fractions and predictors, so the same fill bit for bit; tiled, rule fill_gather's: equal to rounding),
+    used when ``filled``; None: computed here over the whole grid."""
     predictors = {name: rasters[name] for name in used_predictors(models, types)}
     if filled and fill is None:
         fill = type_fill(models, types, fractions, predictors, seed=int(models.get("seed", 0)))

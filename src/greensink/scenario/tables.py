@@ -92,7 +92,8 @@ def paired_functions(base: Landscape, base_models: Mapping, scen: Landscape, sce
     """The pixel functions of the baseline and the scenario (filled, with per-source parts) sharing one
     Noise and the baseline's fill, and the fill record ({type: type_fill entry}). ``fill``: the baseline year's
     fill as :func:`greensink.carbon.read_fill` reads it from results/{year}/fill.json (rule fill:
-    :func:`greensink.carbon.type_fill` of the same fractions and predictors, so the same fill exactly); None:
+    :func:`greensink.carbon.type_fill` of the same fractions and predictors, so the same fill bit for bit; in a
+    tiled run rule fill_gather's sum of the tiles' sums, equal to rounding and the fill aggregate used); None:
     computed here over the whole grid."""
     grid = setting.grid
     spec = noise_spec(setting.uncertainty or {}, base_models, seed=setting.seed, year=year, resolution_m=grid.resolution_m)
