@@ -13,8 +13,8 @@ each ``{year}×{tile}`` job (rule fill_tile, :func:`run_fill_tile`) writes its t
 ``results/{year}/tiles/fill_{tile}.json`` reading only its tile's window (memory bounded by the tile), and rule
 fill_gather adds them up into the same fill.json (:func:`run_fill_gather`, :func:`type_fill_from_sums`): the same
 fill up to the order of the additions (relative differences of order 1e-15, tested to 1e-12). The untiled rule
-(:func:`run_fill`) is :func:`type_fill` of the whole grid, bit for bit the fill aggregate and change computed
-themselves before they read fill.json (the scenarios and greensink.series still call :func:`type_fill`).
+(:func:`run_fill`) is :func:`type_fill` of the whole grid, bit for bit the fill aggregate, change, the scenarios and
+the trend computed themselves before they read fill.json (they call :func:`type_fill` only when given no file).
 """
 
 from __future__ import annotations
