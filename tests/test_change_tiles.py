@@ -12,9 +12,8 @@ the split). Tiled: the sink and attribution mosaics are the untiled files byte f
 rtol 1e-9 (the same terms added in another order), the lost patches equal, and the patch across the tile corner is
 one patch whose area is computed here by hand.
 
-Large (make test-large): the small demo city tiled at 128 px run by Snakemake up to the first pair's change, against
-the session's untiled baseline run: one change_tile job per tile, the same sink.tif and attribution.tif bytes, tables
-within rtol 1e-9, the same lost patches.
+The small demo city tiled at 128 px run by Snakemake to the first pair's change, against the session's untiled
+baseline run, is tests/test_tiles_workflow.py (one tiled run for the tiled stages and the change).
 """
 
 from __future__ import annotations
@@ -397,62 +396,3 @@ def test_resources_cover_the_measured_change_peaks():
                             ("change_gather", 2048**2 / 1e6, 664)):
         assert peak <= resources.mem_mb(rule, mpx) < resources.mem_mb("change", mpx), rule
     assert resources.mem_mb("change", 2048**2 / 1e6) >= 1463  # the whole-grid rule's measured peak there
-
-
-# ----------------------------------------------------------------------------- the tiled demo against the baseline
-
-
-@pytest.fixture(scope="module")
-def tiled_demo(tmp_path_factory, baseline_run):
-    """The small demo city of tests/test_workflow.py in tiles of 128 px (2 × 2 tiles, the last row and column
-    74 px), run up to the first pair's change tables; the untiled reference is the session's baseline run."""
-    from test_tiles import job_counts, tiled_config
-    from test_workflow import PAIRS, snakemake
-
-    y0, y1 = PAIRS[0]
-    targets = [f"results/change/{y0}_{y1}/{name}" for name in ("sink.tif", "attribution.tif", "lost_patches.gpkg",
-                                                               "uncertainty.json", "zones/parcel.parquet")]
-    tiled = tmp_path_factory.mktemp("tiled_change")
-    tiled_config(tiled, 128)
-    snakemake(tiled, "--", "results/zones/grid.json")  # the grid, so the dry run knows the tiles
-    dry = snakemake(tiled, "-n", "--", *targets)
-    snakemake(tiled, "--", *targets)
-    return baseline_run, tiled, f"{y0}_{y1}", job_counts(dry.stdout + dry.stderr)
-
-
-@pytest.mark.workflow
-@pytest.mark.slow
-@pytest.mark.large  # a second whole tiled run: make test-large
-def test_tiled_demo_change_equals_the_untiled_run(tiled_demo):
-    from test_workflow import LEVELS
-
-    untiled, tiled, pair, counts = tiled_demo
-    assert counts["change_tile"] == 4 and counts["change"] == 1  # one job per tile, then the gather
-    for t in ("r000c000", "r000c001", "r001c000", "r001c001"):
-        assert (tiled / f"results/change/{pair}/tiles/parts_{t}.npz").is_file()
-        assert (tiled / f"logs/change/{pair}/{t}.log").is_file()
-    a, b = untiled / f"results/change/{pair}", tiled / f"results/change/{pair}"
-    for name in ("sink.tif", "attribution.tif"):
-        assert (b / name).read_bytes() == (a / name).read_bytes(), name
-    assert json.loads((b / "uncertainty.json").read_text()) == json.loads((a / "uncertainty.json").read_text())
-    worst = 0.0
-    for level in LEVELS:
-        x, y = pd.read_parquet(a / "zones" / f"{level}.parquet"), pd.read_parquet(b / "zones" / f"{level}.parquet")
-        assert list(y.columns) == list(x.columns) and y["zone_id"].tolist() == x["zone_id"].tolist(), level
-        for col in x.columns:
-            if pd.api.types.is_float_dtype(x[col]):
-                u, v = x[col].to_numpy(float), y[col].to_numpy(float)
-                np.testing.assert_array_equal(np.isnan(v), np.isnan(u), err_msg=f"{level} {col}")
-                # sums in another order; absolute 1e-9 for differences of equal areas (sink_space_change_ha ~ 1e-8)
-                np.testing.assert_allclose(v, u, rtol=1e-9, atol=1e-9, err_msg=f"{level} {col}")
-                ok = np.isfinite(u) & (np.abs(u) > 1e-6)
-                worst = max(worst, float(np.max(np.abs(v[ok] / u[ok] - 1), initial=0.0)))
-            elif col != "geometry":
-                pd.testing.assert_series_equal(y[col], x[col], obj=f"{level} {col}")
-    assert worst < 1e-9
-    pa, pb = gpd.read_file(a / "lost_patches.gpkg"), gpd.read_file(b / "lost_patches.gpkg")
-    assert len(pa) == len(pb) > 0 and pb.geometry.equals(pa.geometry)
-    pd.testing.assert_frame_equal(pd.DataFrame(pb.drop(columns="geometry")), pd.DataFrame(pa.drop(columns="geometry")),
-                                  check_exact=False, rtol=1e-9)
-    sink = gio.read_raster(a / "sink.tif")
-    assert np.isfinite(sink[0]).sum() > 0.3 * sink[0].size  # the comparison is not empty

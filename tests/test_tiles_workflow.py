@@ -9,39 +9,56 @@ untiled files value for value (and byte for byte: same band names, tags, codec a
 gathered from one aggregate_tile job per tile (zone partial sums) by rule aggregate: every level's indicators
 table and zone draws equal the untiled run's within rtol 1e-9 (sums in another order; NaN where NaN; measured:
 largest relative difference 5.3e-14).
+
+The same one run goes on to the first pair's change (change reads both years' indicator tables, so the second year
+runs per tile too): one fill_tile and aggregate_tile job per {year}×{tile}, one zone_coverage_tile per {level}×{tile},
+one change_tile per tile gathered by rule change; sink.tif and attribution.tif are the untiled bytes, uncertainty.json
+equal, the change tables within rtol 1e-9 and the lost patches equal the baseline run's.
 """
 
 from __future__ import annotations
 
 import json
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import rasterio
 
+from conftest import shared_dir
+from greensink import io as gio
 from greensink.aggregate import ZoneDraws
 from greensink.grid import Grid
 from test_tiles import job_counts, tiled_config
-from test_workflow import LEVELS, YEARS, snakemake
+from test_workflow import LEVELS, PAIRS, YEARS, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.large]  # a whole tiled run: make test-large
 
 SIZE_PX = 128
 YEAR = YEARS[0]
 RASTERS = ["composite", "ndvi", "fvc", "vegetation", "canopy", "vegetation_class", "height", "ndvi_se", "carbon"]
-TARGETS = [f"results/{YEAR}/carbon.tif"] + [f"results/{YEAR}/zones/{level}.{kind}" for level in LEVELS
-                                           for kind in ("indicators.parquet", "draws.npz")]
+PAIR = f"{PAIRS[0][0]}_{PAIRS[0][1]}"
+TARGETS = ([f"results/{YEAR}/carbon.tif"] + [f"results/{YEAR}/zones/{level}.{kind}" for level in LEVELS
+                                            for kind in ("indicators.parquet", "draws.npz")]
+           + [f"results/change/{PAIR}/{name}" for name in ("sink.tif", "attribution.tif", "lost_patches.gpkg",
+                                                           "uncertainty.json", "zones/parcel.parquet")])
+
+
+def _build_tiled(tiled):
+    tiled_config(tiled, SIZE_PX)
+    snakemake(tiled, "--", "results/zones/grid.json")  # the grid, so the dry run knows the tiles
+    dry = snakemake(tiled, "-n", "--", *TARGETS)
+    (tiled / "dry_run.txt").write_text(dry.stdout + dry.stderr, encoding="utf-8")
+    snakemake(tiled, "--", *TARGETS)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, baseline_run):
-    tiled = tmp_path_factory.mktemp("tiled_stages")
-    tiled_config(tiled, SIZE_PX)
-    snakemake(tiled, "--", "results/zones/grid.json")  # the grid, so the dry run knows the tiles
-    dry = snakemake(tiled, "-n", "--", *TARGETS)
-    snakemake(tiled, "--", *TARGETS)
-    return baseline_run, tiled, dry.stdout + dry.stderr
+    """The baseline run, the tiled run and its dry run's output. The tiled run is built once per session under a
+    file lock (conftest.shared_dir): a module fixture alone is built once per pytest-xdist worker."""
+    tiled = shared_dir(tmp_path_factory, "tiled_stages", _build_tiled)
+    return baseline_run, tiled, (tiled / "dry_run.txt").read_text(encoding="utf-8")
 
 
 def test_every_per_pixel_stage_runs_per_tile(runs):
@@ -50,12 +67,19 @@ def test_every_per_pixel_stage_runs_per_tile(runs):
     tiles = grid.tiles(SIZE_PX)
     assert [t.shape for t in tiles] == [(128, 128), (128, 74), (74, 128), (74, 74)]
     counts = job_counts(dry)
-    for rule in ("composite_tile", "vegetation_tile", "ndvi_se_tile", "carbon_tile", "aggregate_tile"):
+    # both years of the first pair run per tile (change reads both years' rasters and indicator tables); the carbon
+    # map only for the first year's target
+    for rule in ("composite_tile", "vegetation_tile", "ndvi_se_tile", "fill_tile", "aggregate_tile"):
+        assert counts[rule] == 2 * len(tiles), rule
+    for rule in ("carbon_tile", "change_tile"):
         assert counts[rule] == len(tiles), rule
-    for rule in ("mosaic", "vegetation_endmembers", "vegetation_mosaic", "ndvi_se_mosaic", "carbon_mosaic",
+    assert counts["zone_coverage_tile"] == len(LEVELS) * len(tiles)
+    for rule in ("mosaic", "vegetation_endmembers", "vegetation_mosaic", "ndvi_se_mosaic", "fill_gather",
                  "aggregate"):  # rule aggregate of a tiled run gathers the tiles' zone sums
+        assert counts[rule] == 2, rule
+    for rule in ("carbon_mosaic", "change"):  # rule change of a tiled run gathers the tiles' change parts
         assert counts[rule] == 1, rule
-    for rule in ("composite", "vegetation", "ndvi_se", "carbon"):  # the untiled rules do not exist here
+    for rule in ("composite", "vegetation", "ndvi_se", "carbon", "fill"):  # the untiled rules do not exist here
         assert rule not in counts, rule
     for t in tiles:
         for name in ("ndvi", "vegetation_class", "ndvi_se", "carbon"):
@@ -112,3 +136,38 @@ def test_tiled_zone_tables_equal_the_untiled_run(runs):
     # the comparison is not empty: carbon and a proper interval in every district
     district = pd.read_parquet(tiled / f"results/{YEAR}/zones/district.indicators.parquet")
     assert (district["carbon_t"] > 0).all() and (district["carbon_t_hi"] > district["carbon_t_lo"]).all()
+
+
+def test_tiled_change_equals_the_untiled_run(runs):
+    untiled, tiled, dry = runs
+    pair, counts = PAIR, job_counts(dry)
+    assert counts["change_tile"] == 4 and counts["change"] == 1  # one job per tile, then the gather
+    for t in ("r000c000", "r000c001", "r001c000", "r001c001"):
+        assert (tiled / f"results/change/{pair}/tiles/parts_{t}.npz").is_file()
+        assert (tiled / f"logs/change/{pair}/{t}.log").is_file()
+    a, b = untiled / f"results/change/{pair}", tiled / f"results/change/{pair}"
+    for name in ("sink.tif", "attribution.tif"):
+        assert (b / name).read_bytes() == (a / name).read_bytes(), name
+    assert json.loads((b / "uncertainty.json").read_text()) == json.loads((a / "uncertainty.json").read_text())
+    worst = 0.0
+    for level in LEVELS:
+        x, y = pd.read_parquet(a / "zones" / f"{level}.parquet"), pd.read_parquet(b / "zones" / f"{level}.parquet")
+        assert list(y.columns) == list(x.columns) and y["zone_id"].tolist() == x["zone_id"].tolist(), level
+        for col in x.columns:
+            if pd.api.types.is_float_dtype(x[col]):
+                u, v = x[col].to_numpy(float), y[col].to_numpy(float)
+                np.testing.assert_array_equal(np.isnan(v), np.isnan(u), err_msg=f"{level} {col}")
+                # sums in another order; absolute 1e-9 for differences of equal areas (sink_space_change_ha ~ 1e-8)
+                np.testing.assert_allclose(v, u, rtol=1e-9, atol=1e-9, err_msg=f"{level} {col}")
+                ok = np.isfinite(u) & (np.abs(u) > 1e-6)
+                worst = max(worst, float(np.max(np.abs(v[ok] / u[ok] - 1), initial=0.0)))
+            elif col != "geometry":
+                pd.testing.assert_series_equal(y[col], x[col], obj=f"{level} {col}")
+    assert worst < 1e-9
+    print(f"tiled vs untiled change tables: largest relative difference {worst:.1e}")
+    pa, pb = gpd.read_file(a / "lost_patches.gpkg"), gpd.read_file(b / "lost_patches.gpkg")
+    assert len(pa) == len(pb) > 0 and pb.geometry.equals(pa.geometry)
+    pd.testing.assert_frame_equal(pd.DataFrame(pb.drop(columns="geometry")), pd.DataFrame(pa.drop(columns="geometry")),
+                                  check_exact=False, rtol=1e-9)
+    sink = gio.read_raster(a / "sink.tif")
+    assert np.isfinite(sink[0]).sum() > 0.3 * sink[0].size  # the comparison is not empty
