@@ -162,7 +162,8 @@ def test_run_aggregate_overlays_once_per_run_and_people_once_per_level(tmp_path:
     served_calls = Counter(indicators.service_area)
     people_calls = Counter(aggregate.population_in_zones)
     monkeypatch.setattr(indicators, "service_area", served_calls)
-    monkeypatch.setattr(aggregate, "population_in_zones", people_calls)
+    for module in (aggregate.run, aggregate.table):  # the finish step and the zone table call it
+        monkeypatch.setattr(module, "population_in_zones", people_calls)
     monkeypatch.setattr(indicators, "population_in_zones", Counter(indicators.population_in_zones))
     paths = [tmp_path / "out" / "city.parquet", tmp_path / "out" / "block.parquet"]
     gs = {"type_column": "type", "park_types": ["G1"], "types": {"G1": "park"}}

@@ -1,0 +1,139 @@
+"""Aggregate in a tiled run: a tile's zone sums (:func:`run_aggregate_tile`, rule aggregate_tile) and the tables
+finished from their sum (:func:`run_aggregate_gather`, rule aggregate)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+from rasterio.windows import Window
+
+from greensink import io as gio
+from greensink import logs
+from greensink.aggregate.draws import ZoneDraws
+from greensink.aggregate.run import YearInputs, finish_tables, log_fill, read_layers, year_inputs
+from greensink.aggregate.sums import zone_partial_sums
+from greensink.aggregate.table import DEFAULT_MIN_OBSERVED_PCT
+from greensink.carbon import read_fill, typed_pixels
+from greensink.errors import InputDataError
+from greensink.grid import Grid
+from greensink.uncertainty import settings as uncertainty_settings
+from greensink.zone_sums import ZoneSums, add_sums, read_tile_sums, write_tile_sums
+
+log = logging.getLogger(__name__)
+
+MIN_TILE_CHUNK_PIXELS = 1024  # the smallest chunk of a tile's pixels drawn at once (rule aggregate_tile)
+
+
+
+def tile_sums_identity(yi: YearInputs, grid: Grid, *, year: int, seed: int, uncertainty: Mapping | None) -> dict:
+    """What a tile's sums must share with the gather's run (the header entries :func:`read_tile_sums` checks):
+    the grid's shape, the year and the identity of the draws (:meth:`ZoneDraws.identity`)."""
+    ident = ZoneDraws.identity(seed=seed, year=year, n_draws=yi.n_draws, uncertainty=uncertainty,
+                               models_sha256=yi.models_digest)
+    return {"grid_shape": [grid.height, grid.width], **ident}
+
+
+
+def check_grid_shape(grid: Grid, paths: Sequence[str | Path], tile_id: str) -> None:
+    """Each raster of ``paths`` on the run's grid (its shape), or InputDataError naming it: a tile job reads windows
+    of them, which must be the tile's pixels."""
+    for path in paths:
+        got = gio.read_grid(path)
+        if got.shape != grid.shape:
+            raise InputDataError(f"{path}: {got.height} × {got.width} pixels, but the run's grid (results/zones/grid.json) "
+                                 f"is {grid.height} × {grid.width}, so tile {tile_id} is not its window. Rerun the stage "
+                                 "that wrote it.")
+
+
+
+def run_aggregate_tile(coverage_tiles: Sequence[str | Path], grid: str | Path, rasters: Mapping[str, str | Path],
+                       fractions: str | Path, models_json: str | Path, fill_json: str | Path,
+                       predictors: Mapping[str, str | Path], ndvi_se: str | Path | None, out: str | Path, *,
+                       year: int, tile_id: str, size_px: int, levels: Sequence[str], types: Sequence[str], seed: int,
+                       uncertainty: Mapping | None = None, chunk_pixels: int = 16_384) -> dict[str, ZoneSums]:
+    """Rule aggregate_tile: one tile's zone sums of every level (:func:`zone_partial_sums`), written to ``out``
+    (results/{year}/tiles/aggregate_{tile}.npz, :func:`greensink.zone_sums.write_tile_sums`) and returned.
+
+    It reads only the tile's window of the year's whole-grid rasters (``rasters``, ``fractions``, ``predictors``,
+    ``ndvi_se``: :func:`run_aggregate`'s), the tile's coverage matrix of each level (``coverage_tiles``, one per
+    level of ``levels``: :func:`greensink.coverage.tile_coverage_matrix`, local pixel index r × tile width + c)
+    and the year's fill ``fill_json`` (results/{year}/fill.json, refused when made from other models than
+    ``models_json``). The draws are keyed by the whole grid's pixels, so they are the untiled rule's there.
+    Memory: the tile's rasters and the draw sums of the zones touching it."""
+    g = Grid.read(grid)
+    tile = g.tile(tile_id, size_px)
+    window = Window(tile.col_off, tile.row_off, tile.width, tile.height)
+    models = gio.read_json(models_json)
+    fill = read_fill(fill_json, models=models, year=year)  # refused when made from other models or another year
+    check_grid_shape(g, [rasters["ndvi"], fractions], tile_id)
+    ndvi_error = bool(uncertainty_settings(uncertainty)["ndvi"]["enabled"])
+    layers, frac, used, se = read_layers(rasters, fractions, predictors, ndvi_se, models, types, ndvi_error, window)
+    yi = year_inputs(models, g, types, year=year, seed=seed, uncertainty=uncertainty, fill=fill)
+    matrices = []
+    for level, path in zip(levels, coverage_tiles, strict=True):
+        m = gio.read_sparse(path)
+        if m.shape[1] != tile.height * tile.width:
+            raise InputDataError(f"{path}: the {level} coverage of tile {tile_id} must have one column per pixel of "
+                                 f"the {tile.height} × {tile.width} tile ({tile.height * tile.width}). Got "
+                                 f"{m.shape[1]}. It was made for another grid or tile size: delete results/zones/tiles "
+                                 "and run again.")
+        matrices.append(m)
+    # the noise streams are made a whole grid row at a time: chunks of the tile's pixels spanning as many rows as
+    # the untiled rule's chunks keep those rows' memory (draws × rows × grid width) at the untiled rule's
+    chunk = max(MIN_TILE_CHUNK_PIXELS, chunk_pixels * tile.width // g.width)
+    parts = zone_partial_sums(matrices, layers, frac, yi.models, types, used, yi.fill, g.pixel_area_ha, noise=yi.noise,
+                              ndvi_se=se, row0=tile.row_off, col0=tile.col_off, grid_width=g.width,
+                              chunk_pixels=chunk, progress=logs.progress(log, f"zone sums of tile {tile_id}"))
+    sums = dict(zip(levels, parts, strict=True))
+    meta = {"tile": tile_id, "window": [tile.row_off, tile.col_off, tile.height, tile.width],
+            **tile_sums_identity(yi, g, year=year, seed=seed, uncertainty=uncertainty)}
+    write_tile_sums(out, sums, meta)
+    log.info("aggregate tile %s (%d × %d px, %d typed): %s zones touched", tile_id, tile.height, tile.width,
+             int(typed_pixels(frac).size), ", ".join(f"{lv} {s.rows.size}" for lv, s in sums.items()))
+    return sums
+
+
+
+def run_aggregate_gather(zones: Sequence[str | Path], tile_sums: Sequence[str | Path], grid: str | Path,
+                         greenspace: str | Path, models_json: str | Path, fill_json: str | Path,
+                         tables_out: Sequence[str | Path], *, year: int, size_px: int, levels: Sequence[str],
+                         types: Sequence[str], greenspace_config: Mapping | None, seed: int,
+                         interval_pct: float = 90.0, min_observed_pct: float = DEFAULT_MIN_OBSERVED_PCT,
+                         uncertainty: Mapping | None = None, park_service: Sequence[Mapping] | None = None,
+                         population: str | Path | None = None, population_config: Mapping | None = None,
+                         residential: str | Path | None = None,
+                         draws_out: Sequence[str | Path] | None = None) -> dict[str, gpd.GeoDataFrame]:
+    """Rule aggregate of a tiled run: the outputs of :func:`run_aggregate` from the tiles' zone sums ``tile_sums``
+    (every tile of ``grid.tiles(size_px)``, row-major; :func:`run_aggregate_tile`) added up zone by zone
+    (:func:`greensink.zone_sums.gather`), one tile file at a time: no raster and no coverage matrix is read, and
+    memory grows with zones × draws, not with pixels. A tile file of another tile, year, grid, level list, zone
+    count or draw identity (seed, draws, uncertainty settings, models) is refused, naming the file and the field.
+    The other arguments are :func:`run_aggregate`'s."""
+    g = Grid.read(grid)
+    tiles = g.tiles(size_px)
+    if len(tile_sums) != len(tiles):
+        raise InputDataError(f"The {g.height} × {g.width} grid in tiles of {size_px} px has {len(tiles)} tiles; got "
+                             f"{len(tile_sums)} aggregate tile sums. Run every aggregate_tile job of the year.")
+    models = gio.read_json(models_json)
+    fill = read_fill(fill_json, models=models, year=year)  # refused when made from other models or another year
+    yi = year_inputs(models, g, types, year=year, seed=seed, uncertainty=uncertainty, fill=fill)
+    log_fill(yi.fill, g.pixel_area_ha)
+    zone_layers = [gio.read_vector(path) for path in zones]
+    n_zones = [len(z) for z in zone_layers]
+    ident = tile_sums_identity(yi, g, year=year, seed=seed, uncertainty=uncertainty)
+    totals: list[dict[str, np.ndarray]] = [{} for _ in levels]
+    progress = logs.progress(log, "aggregate gather")
+    for i, (t, path) in enumerate(zip(tiles, tile_sums, strict=True)):
+        parts = read_tile_sums(path, levels, n_zones, expect={"tile": t.id, **ident})
+        for total, level in zip(totals, levels, strict=True):
+            add_sums(total, parts[level])
+        progress(i + 1, len(tiles))
+    return finish_tables(zone_layers, totals, g, yi, greenspace, tables_out, year=year, levels=levels, types=types,
+                         greenspace_config=greenspace_config, seed=seed, interval_pct=interval_pct,
+                         min_observed_pct=min_observed_pct, uncertainty=uncertainty, park_service=park_service,
+                         population=population, population_config=population_config, residential=residential,
+                         draws_out=draws_out)
