@@ -120,6 +120,15 @@ def extrapolate(pixels: float, value: float, exponent: float, to_pixels: float) 
     return value * (to_pixels / pixels) ** exponent
 
 
+def extrapolate_affine(pixels: list[float], values: list[float], to_pixels: float) -> float:
+    """The line through the two largest sizes' values (a fixed part, e.g. the interpreter and libraries, plus a part
+    per pixel) carried to ``to_pixels``; never below the largest value measured (NaN if unknown)."""
+    (p1, v1), (p2, v2) = sorted(zip(pixels, values, strict=True))[-2:]
+    if not all(math.isfinite(x) for x in (v1, v2)) or p2 == p1:
+        return float("nan")
+    return max(v2, v2 + (v2 - v1) / (p2 - p1) * (to_pixels - p2))
+
+
 def expected_jobs(snakemake_log: str) -> dict[str, int]:
     """Jobs per rule that Snakemake reports starting (``rule X:`` / ``localrule X:`` lines of its log)."""
     counts: dict[str, int] = {}
@@ -425,10 +434,10 @@ def report_growth(results: list[dict], extrapolate_px: float) -> None:
     sizes = " / ".join(r["size"] + (" (stopped)" if r["workflow"].get("stopped") else "") for r in ok)
     print(f"\n== growth with the pixel count ({sizes}: {' / '.join(f'{p / 1e6:.2f}' for p in px)} Mpx); "
           f"exponent ≈ 1: grows with the area, ≈ 0: bounded by the tile")
-    print(f"   EXTRAPOLATION to {extrapolate_px / 1e6:.1f} Mpx (a Sentinel-2 tile) along each rule's fitted exponent, "
-          "not a measurement")
+    print(f"   EXTRAPOLATION to {extrapolate_px / 1e6:.1f} Mpx (a Sentinel-2 tile), not a measurement: 'pow' along each "
+          "rule's fitted exponent, 'lin' the line through the two largest sizes (fixed part + MiB per pixel)")
     print(f"  {'rule':<24} {'max peak MiB per size':>28} {'exp':>5} {'CPU s per size':>24} {'exp':>5} "
-          f"{'extrap. peak MiB':>17} {'extrap. CPU s':>14}")
+          f"{'peak MiB pow':>13} {'peak MiB lin':>13} {'CPU s pow':>10}")
     for label, tabs in (("", tables), ("(demo) ", demo_tables)):
         for n in (names if label == "" else sorted(set().union(*tabs))):
             peaks = [t.get(n, {}).get("peak_mib", float("nan")) for t in tabs]
@@ -436,9 +445,10 @@ def report_growth(results: list[dict], extrapolate_px: float) -> None:
             ep, ec = growth_exponent(px, peaks), growth_exponent(px, cpus)
             xp = extrapolate(px[-1], peaks[-1], ep, extrapolate_px)
             xc = extrapolate(px[-1], cpus[-1], ec, extrapolate_px)
-            flag = "  > 2 GiB at an S2 tile (extrapolated)" if math.isfinite(xp) and xp > 2048 else ""
+            xl = extrapolate_affine(px, peaks, extrapolate_px)
+            flag = "  > 2 GiB at an S2 tile (extrapolated)" if max(xp, xl) > 2048 else ""
             print(f"  {label + n:<24} {' / '.join(fmt(p) for p in peaks):>28} {fmt(ep, 2):>5} "
-                  f"{' / '.join(fmt(c, 1) for c in cpus):>24} {fmt(ec, 2):>5} {fmt(xp):>17} {fmt(xc):>14}{flag}")
+                  f"{' / '.join(fmt(c, 1) for c in cpus):>24} {fmt(ec, 2):>5} {fmt(xp):>13} {fmt(xl):>13} {fmt(xc):>10}{flag}")
     walls = [r["workflow"]["wall_s"] for r in ok]
     cpus = [sum(j["cpu_s"] for j in r["workflow"]["jobs"]) for r in ok]
     ew, ec = growth_exponent(px, walls), growth_exponent(px, cpus)

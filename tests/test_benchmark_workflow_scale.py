@@ -54,6 +54,10 @@ def test_growth_exponent_and_extrapolation():
     assert ws.extrapolate(4e6, 800.0, 1.0, 120e6) == pytest.approx(24000.0)
     assert ws.extrapolate(4e6, 800.0, 0.0, 120e6) == pytest.approx(800.0)
     assert math.isnan(ws.extrapolate(4e6, 800.0, float("nan"), 120e6))
+    # the line through the two largest sizes: 250 MiB fixed + 100 MiB per Mpx -> 250 + 100 * 120 at 120 Mpx
+    assert ws.extrapolate_affine([1e6, 4e6, 9e6], [400.0, 650.0, 1150.0], 120e6) == pytest.approx(12250.0)
+    assert ws.extrapolate_affine([1e6, 4e6], [420.0, 410.0], 120e6) == 410.0  # bounded: never below the largest
+    assert math.isnan(ws.extrapolate_affine([1e6, 4e6], [420.0, float("nan")], 120e6))
 
 
 def test_expected_jobs_from_a_snakemake_log():
