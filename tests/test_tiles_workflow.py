@@ -13,7 +13,8 @@ largest relative difference 5.3e-14).
 The same one run goes on to the first pair's change (change reads both years' indicator tables, so the second year
 runs per tile too): one fill_tile and aggregate_tile job per {year}×{tile}, one zone_coverage_tile per {level}×{tile},
 one change_tile per tile gathered by rule change; sink.tif and attribution.tif are the untiled bytes, uncertainty.json
-equal, the change tables within rtol 1e-9 and the lost patches equal the baseline run's.
+equal, the change tables within rtol 1e-9 (measured: largest relative difference 8.9e-13) and the lost patches equal
+the baseline run's.
 """
 
 from __future__ import annotations
