@@ -374,3 +374,46 @@ def test_tiled_aggregate_jobs_ask_for_their_measured_peak_not_the_whole_grids():
     for rule, mpx, peak in (("aggregate_tile", 512**2 / 1e6, 497), ("aggregate_gather", 2048**2 / 1e6, 305)):
         assert peak <= resources.mem_mb(rule, mpx) < resources.mem_mb("aggregate", mpx), rule
     assert resources.mem_mb("aggregate", 2048**2 / 1e6) >= 1510  # the whole-grid rule's measured peak there
+
+
+def test_gather_in_zone_blocks_gives_the_one_block_tables_and_reads_one_level(tmp_path, case):
+    from greensink.aggregate import run_aggregate_gather, run_aggregate_tile
+    from greensink.zone_sums import read_tile_level
+
+    f = write_case(tmp_path, case)
+    levels = f["levels"]
+    n = [len(z) for z in case.zones]
+    gs_cfg = {"type_column": "type", "park_types": ["LIN"], "types": {t: t for t in TYPES}}
+    kw = {"year": YEAR, "levels": levels, "types": TYPES, "seed": SEED, "uncertainty": UNC}
+    sums = []
+    for t in GRID.tiles(SIZE_PX):
+        sums.append(tmp_path / "tiles" / f"aggregate_{t.id}.npz")
+        run_aggregate_tile(f["tile_cov"][t.id], f["grid"], f["files"], f["fractions"], f["models"], f["fill"],
+                           {"ndvi": f["files"]["ndvi"]}, f["se"], sums[-1], tile_id=t.id, size_px=SIZE_PX, **kw)
+    got = {}
+    for block in (1, 3, 10**6):  # the parcels (4 zones) in 4, 2 and 1 blocks
+        paths = [tmp_path / f"b{block}" / f"{lv}.parquet" for lv in levels]
+        got[block] = run_aggregate_gather(f["zones"], sums, f["grid"], f["greenspace"], f["models"], f["fill"], paths,
+                                          size_px=SIZE_PX, greenspace_config=gs_cfg, min_observed_pct=50.0,
+                                          zone_block=block, **kw)
+    for lv in levels:
+        shares = [c for c in got[10**6][lv].columns if c.startswith("var_share_")]
+        assert len(shares) >= 3 and np.isfinite(got[10**6][lv][shares].to_numpy(dtype=float)).any(), lv
+        for block in (1, 3):
+            pd.testing.assert_frame_equal(got[block][lv], got[10**6][lv], check_exact=True)
+    # one level's members, parts apart, and a zone block's rows only: the file's arrays (read_tile_sums) sliced
+    path = sums[0]  # tile r000c000: the parcels "corner" (row 0) and "tile" (row 3)
+    whole = read_tile_sums(path, levels, n)["parcel"]
+    parts = read_tile_level(path, levels, n, "parcel", parts=True, zones=(0, 2))
+    rest = read_tile_level(path, levels, n, "parcel")
+    keep = (whole.rows >= 0) & (whole.rows < 2)
+    assert whole.rows.tolist() == [0, 3]
+    assert keep.any() and not keep.all() and parts.rows.tolist() == whole.rows[keep].tolist()
+    assert set(parts.values) == {k for k in whole.values if k.startswith("part_")} != set()
+    assert set(rest.values) == {k for k in whole.values if not k.startswith("part_")}
+    for k, v in parts.values.items():
+        np.testing.assert_array_equal(v, whole.values[k][keep])
+    for k, v in rest.values.items():
+        np.testing.assert_array_equal(v, whole.values[k])
+    with pytest.raises(InputDataError, match=r"aggregate_r000c000\.npz: tile must be 'r000c001'"):
+        read_tile_level(path, levels, n, "city", expect={"tile": "r000c001"})

@@ -28,6 +28,9 @@ The sums, per zone (pixel units: multiply by the pixel area in ha for hectares o
 
 from __future__ import annotations
 
+import json
+import struct
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,6 +148,90 @@ def write_tile_sums(path: str | Path, sums: Mapping[str, ZoneSums], meta: Mappin
     header = {**meta, "format": TILE_SUMS_FORMAT, "levels": list(sums),
               "n_zones": [int(s.n_zones) for s in sums.values()]}
     return gio.write_arrays(path, arrays, header)
+
+
+TILE_SUMS_FIX = ("It was written for other inputs or settings: delete the tile sums (results/{year}/tiles/aggregate_*.npz) "
+                 "and run again (snakemake --forcerun aggregate_tile).")
+
+
+def _check_tile_meta(path: str | Path, meta: Mapping, levels: Sequence[str], n_zones: Sequence[int],
+                     expect: Mapping | None) -> None:
+    checks = {"format": TILE_SUMS_FORMAT, "levels": list(levels), "n_zones": [int(n) for n in n_zones],
+              **(expect or {})}
+    for name, want in checks.items():
+        got = meta.get(name)
+        if got != want:
+            raise InputDataError(f"{path}: {name} must be {want!r} for this run. Got {got!r}. {TILE_SUMS_FIX}")
+
+
+def _member(path: str | Path, zf: zipfile.ZipFile, name: str) -> np.ndarray:
+    """The .npy member ``name`` of the .npz ``path`` (open as ``zf``) as a read-only memory map when it is stored
+    uncompressed (as :func:`greensink.io.write_arrays` writes it): slicing it reads only those rows from disk."""
+    info = zf.getinfo(f"{name}.npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        with zf.open(info) as f:
+            return np.lib.format.read_array(f, allow_pickle=False)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)  # the zip local file header: name and extra field lengths at bytes 26-29
+        n_name, n_extra = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + n_name + n_extra)
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        offset = f.tell()
+    if dtype.hasobject:
+        raise InputDataError(f"{path}: {name} holds Python objects, not numbers. {TILE_SUMS_FIX}")
+    if int(np.prod(shape)) == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+
+
+def read_tile_level(path: str | Path, levels: Sequence[str], n_zones: Sequence[int], level: str,
+                    expect: Mapping | None = None, *, parts: bool = False,
+                    zones: tuple[int, int] | None = None) -> ZoneSums:
+    """One level's sums of one tile file (:func:`write_tile_sums`), reading only that level's members: without the
+    per-source draw sums (``part_<source>_t``; ``parts`` False) or only those (``parts`` True). ``zones`` (z0, z1)
+    keeps only the zones z0 ≤ row < z1 (their rows of the file only are read: the members are memory-mapped).
+    The header is checked as :func:`read_tile_sums` does (InputDataError naming the file and the field). The
+    memory is one level's (or one zone block's) sums of one tile, not the file's."""
+    i = list(levels).index(level)
+    what = "aggregate tile sums (.npz)"
+    with gio.reading(path, what, gio.CORRUPT_FIX + " If the workflow wrote it, delete it and run again."):
+        try:
+            zf = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise InputDataError(f"{path}: not a {what} ({gio.error_text(exc)}). Delete it and run again.") from exc
+        with zf:
+            names = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+            if gio.ARRAYS_META not in names:
+                raise InputDataError(f"{path}: not a {what}: it has no '{gio.ARRAYS_META}' header. Delete it and run again.")
+            with zf.open(f"{gio.ARRAYS_META}.npy") as f:
+                meta = json.loads(np.lib.format.read_array(f, allow_pickle=False).tobytes().decode("utf-8"))
+            _check_tile_meta(path, meta, levels, n_zones, expect)
+            key = f"L{i}.rows"
+            if key not in names:
+                raise InputDataError(f"{path}: the tile sums lack {key} (level {level}). {TILE_SUMS_FIX}")
+            rows = np.asarray(_member(path, zf, key), dtype=np.int64)
+            n = int(n_zones[i])
+            if rows.size and (rows.min() < 0 or rows.max() >= n or np.any(np.diff(rows) <= 0)):
+                raise InputDataError(f"{path}: level {level}: zone rows must be ascending indices below {n}. "
+                                     f"{TILE_SUMS_FIX}")
+            lo, hi = (0, rows.size) if zones is None else np.searchsorted(rows, zones)
+            values = {}
+            for name in names:
+                if not name.startswith(f"L{i}.") or name == key:
+                    continue
+                short = name.split(".", 1)[1]
+                if short.startswith(DRAW_PREFIX) != parts:
+                    continue
+                v = _member(path, zf, name)
+                if v.shape[:1] != rows.shape:
+                    raise InputDataError(f"{path}: level {level}: sums {[short]} do not have one entry per zone row "
+                                         f"({rows.size}). {TILE_SUMS_FIX}")
+                values[short] = np.array(v[lo:hi])  # a copy in memory: the map is closed with the file
+                del v
+    return ZoneSums(n_zones=n, rows=rows[lo:hi].copy(), values=values)
 
 
 def read_tile_sums(path: str | Path, levels: Sequence[str], n_zones: Sequence[int],

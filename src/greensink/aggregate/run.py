@@ -4,7 +4,7 @@ tables finished and written (:func:`finish_tables`)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,19 +149,19 @@ def finish_tables(zone_layers: Sequence[gpd.GeoDataFrame], sums: Sequence[Mappin
                   uncertainty: Mapping | None = None, park_service: Sequence[Mapping] | None = None,
                   population: str | Path | None = None, population_config: Mapping | None = None,
                   residential: str | Path | None = None,
-                  draws_out: Sequence[str | Path] | None = None) -> dict[str, gpd.GeoDataFrame]:
+                  draws_out: Sequence[str | Path] | None = None,
+                  var_shares: Sequence[Callable[[], Mapping[str, np.ndarray]]] | None = None,
+                  ) -> dict[str, gpd.GeoDataFrame]:
     """The zone tables (and :class:`ZoneDraws` records) of every level from its zones' summed pixel and draw sums
-    ``sums`` (one dict per level, one entry per zone: the whole grid's, or a tiled run's gathered tile sums):
-    :func:`zone_table_from_sums` with the vector overlays (green-space land, parks, people, park service).
-    The arguments are :func:`run_aggregate`'s."""
+    ``sums`` (one dict per level, one entry per zone: the whole grid's, or a tiled run's gathered tile sums; or a
+    function of no argument returning it, called when the level's turn comes, so only one level's sums need be in
+    memory at a time): :func:`zone_table_from_sums` with the vector overlays (green-space land, parks, people,
+    park service). ``var_shares`` (one function per level, or None): the level's per-source variance shares
+    computed by the caller (:func:`zone_table_from_sums`' ``var_shares``). The other arguments are
+    :func:`run_aggregate`'s."""
     models, fill = yi.models, yi.fill
-    draw_sums = [draw_sums_of(s, len(z)) for s, z in zip(sums, zone_layers, strict=True)]
-    if draws_out is not None:
-        identity = ZoneDraws.identity(seed=seed, year=year, n_draws=yi.n_draws, uncertainty=uncertainty,
-                                      models_sha256=yi.models_digest)
-        for level, z, s, path in zip(levels, zone_layers, draw_sums, draws_out, strict=True):
-            ZoneDraws.from_sums(level, z["zone_id"].to_numpy(), s, identity).write(path)
-        log.info("zone draws written for %d level(s): %d draws per zone", len(levels), yi.n_draws)
+    identity = ZoneDraws.identity(seed=seed, year=year, n_draws=yi.n_draws, uncertainty=uncertainty,
+                                  models_sha256=yi.models_digest)
     typed = gio.read_vector(greenspace)
     typed_land = bool(greenspace_config)  # False: no green-space types, one pseudo-type over all land
     gs = greenspace_config or {"type_column": "type", "park_types": []}
@@ -179,12 +179,18 @@ def finish_tables(zone_layers: Sequence[gpd.GeoDataFrame], sums: Sequence[Mappin
     # the service area overlaid with the homes and the population once for every level (not per level)
     served = service_overlay(parks, rules, people, pop_col, homes) if typed_land else None
     out = {}
-    for level, z, s, d, path in zip(levels, zone_layers, sums, draw_sums, tables_out, strict=True):
+    for i, (level, z, path) in enumerate(zip(levels, zone_layers, tables_out, strict=True)):
+        s = sums[i]() if callable(sums[i]) else sums[i]
+        d = draw_sums_of(s, len(z))
+        if draws_out is not None:
+            ZoneDraws.from_sums(level, z["zone_id"].to_numpy(), d, identity).write(draws_out[i])
+            log.info("%s: zone draws written: %d draws per zone", level, yi.n_draws)
+        shares = var_shares[i]() if var_shares is not None else None
         # people per zone once per level: the table's population and the park-service coverage share it
         zone_people = population_in_zones(z.geometry.values, people, pop_col) if people is not None and pop_col else None
         table = zone_table_from_sums(z, s, g, types, d, typed, gs["type_column"], gs["park_types"], people, pop_col,
                                      interval_pct, min_observed_pct=min_observed_pct, typed_land=typed_land,
-                                     people=zone_people, **type_info)
+                                     people=zone_people, var_shares=shares, **type_info)
         columns = (park_service_columns(z, parks, rules, people, pop_col, homes, overlay=served, people=zone_people)
                    if typed_land else {"park_service_population_pct": np.nan, "park_service_residential_pct": np.nan})
         for name, values in columns.items():
@@ -198,4 +204,5 @@ def finish_tables(zone_layers: Sequence[gpd.GeoDataFrame], sums: Sequence[Mappin
                  level, len(table), table["area_ha"].sum(), table["carbon_t_observed"].sum(),
                  table["carbon_t_filled"].sum(), int(table["carbon_t"].isna().sum()))
         out[level] = table
+        del s, d, shares  # the next level's sums replace this one's
     return out

@@ -98,12 +98,16 @@ def zone_table_from_sums(
     min_observed_pct: float = DEFAULT_MIN_OBSERVED_PCT,
     typed_land: bool = True,
     people: np.ndarray | None = None,
+    var_shares: Mapping[str, np.ndarray] | None = None,
 ) -> gpd.GeoDataFrame:
     """The zone table of :func:`zone_table` finished from the zones' pixel sums ``sums`` (one entry per zone:
     :func:`greensink.zone_sums.pixel_sums` over the whole grid, or the tiles' sums added up by
     :func:`greensink.zone_sums.gather`) and ``draw_sums`` (estimate, draws[, parts], :func:`zone_draw_sums`'
     item for this level). Means are sum / covered sum, NaN where nothing was covered
-    (:func:`greensink.coverage.zonal_mean`'s rule); the other arguments are :func:`zone_table`'s."""
+    (:func:`greensink.coverage.zonal_mean`'s rule). ``var_shares`` (source → (Z,) %): the variance shares of the
+    per-source parts when the caller computed them already (a tiled gather does, in zone blocks, so the parts of
+    all zones are never in memory at once); None: :func:`greensink.uncertainty.variance_shares` of ``draw_sums``'
+    parts. The other arguments are :func:`zone_table`'s."""
     pa = grid.pixel_area_ha
     geoms = zones.geometry.values
     area_ha = m2_to_ha(shapely.area(geoms))
@@ -147,7 +151,8 @@ def zone_table_from_sums(
     out["carbon_t_hi"] = np.where(known, np.maximum(hi, carbon), np.nan)
     out["carbon_t_conservative"] = out["carbon_t_lo"]  # the lower bound: a conservative estimate (docs/outputs.md)
     out["carbon_u_pct"] = np.where(known, u_pct(draws, carbon), np.nan)
-    for source, share in variance_shares(parts[0] if parts else {}).items():
+    shares = var_shares if var_shares is not None else variance_shares(parts[0] if parts else {})
+    for source, share in shares.items():
         out[f"var_share_{source}_pct"] = np.where(known, share, np.nan)
     out["carbon_t_observed"] = c["observed_t"]
     out["carbon_t_filled"] = c["filled_t"]

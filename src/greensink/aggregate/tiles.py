@@ -4,7 +4,7 @@ finished from their sum (:func:`run_aggregate_gather`, rule aggregate)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,11 +21,13 @@ from greensink.carbon import read_fill, typed_pixels
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.uncertainty import settings as uncertainty_settings
-from greensink.zone_sums import ZoneSums, add_sums, read_tile_sums, write_tile_sums
+from greensink.uncertainty import variance_shares
+from greensink.zone_sums import DRAW_PREFIX, ZoneSums, add_sums, read_tile_level, write_tile_sums
 
 log = logging.getLogger(__name__)
 
 MIN_TILE_CHUNK_PIXELS = 1024  # the smallest chunk of a tile's pixels drawn at once (rule aggregate_tile)
+ZONE_BLOCK = 100_000  # zones whose per-source draw sums the gather holds at once (rule aggregate of a tiled run)
 
 
 
@@ -106,11 +108,15 @@ def run_aggregate_gather(zones: Sequence[str | Path], tile_sums: Sequence[str | 
                          uncertainty: Mapping | None = None, park_service: Sequence[Mapping] | None = None,
                          population: str | Path | None = None, population_config: Mapping | None = None,
                          residential: str | Path | None = None,
-                         draws_out: Sequence[str | Path] | None = None) -> dict[str, gpd.GeoDataFrame]:
+                         draws_out: Sequence[str | Path] | None = None,
+                         zone_block: int = ZONE_BLOCK) -> dict[str, gpd.GeoDataFrame]:
     """Rule aggregate of a tiled run: the outputs of :func:`run_aggregate` from the tiles' zone sums ``tile_sums``
     (every tile of ``grid.tiles(size_px)``, row-major; :func:`run_aggregate_tile`) added up zone by zone
     (:func:`greensink.zone_sums.gather`), one tile file at a time: no raster and no coverage matrix is read, and
-    memory grows with zones × draws, not with pixels. A tile file of another tile, year, grid, level list, zone
+    memory grows with zones × draws, not with pixels. The levels are gathered one after another, each reading
+    only its own members of the tile files, and the per-source draw sums (``part_<source>_t``, only needed for
+    the variance shares) ``zone_block`` zones at a time: the peak holds one (zones × draws) array, the level's
+    draws, beside (zone_block × draws) per source. A tile file of another tile, year, grid, level list, zone
     count or draw identity (seed, draws, uncertainty settings, models) is refused, naming the file and the field.
     The other arguments are :func:`run_aggregate`'s."""
     g = Grid.read(grid)
@@ -125,15 +131,47 @@ def run_aggregate_gather(zones: Sequence[str | Path], tile_sums: Sequence[str | 
     zone_layers = [gio.read_vector(path) for path in zones]
     n_zones = [len(z) for z in zone_layers]
     ident = tile_sums_identity(yi, g, year=year, seed=seed, uncertainty=uncertainty)
-    totals: list[dict[str, np.ndarray]] = [{} for _ in levels]
-    progress = logs.progress(log, "aggregate gather")
-    for i, (t, path) in enumerate(zip(tiles, tile_sums, strict=True)):
-        parts = read_tile_sums(path, levels, n_zones, expect={"tile": t.id, **ident})
-        for total, level in zip(totals, levels, strict=True):
-            add_sums(total, parts[level])
-        progress(i + 1, len(tiles))
-    return finish_tables(zone_layers, totals, g, yi, greenspace, tables_out, year=year, levels=levels, types=types,
+    for t, path in zip(tiles, tile_sums, strict=True):  # every file's header first: a wrong file fails fast
+        read_tile_level(path, levels, n_zones, levels[0], expect={"tile": t.id, **ident}, parts=True, zones=(0, 0))
+    loaders = [_level_loader(tiles, tile_sums, levels, n_zones, lv, ident) for lv in levels]
+    shares = [_shares_loader(tiles, tile_sums, levels, n_zones, lv, ident, zone_block) for lv in levels]
+    return finish_tables(zone_layers, loaders, g, yi, greenspace, tables_out, year=year, levels=levels, types=types,
                          greenspace_config=greenspace_config, seed=seed, interval_pct=interval_pct,
                          min_observed_pct=min_observed_pct, uncertainty=uncertainty, park_service=park_service,
                          population=population, population_config=population_config, residential=residential,
-                         draws_out=draws_out)
+                         draws_out=draws_out, var_shares=shares)
+
+
+def _level_loader(tiles, tile_sums, levels, n_zones, level, ident) -> Callable[[], dict[str, np.ndarray]]:
+    """A function returning one level's sums but the per-source parts, added up over the tile files (read one at
+    a time, only that level's members: :func:`greensink.zone_sums.read_tile_level`)."""
+    def load() -> dict[str, np.ndarray]:
+        total: dict[str, np.ndarray] = {}
+        progress = logs.progress(log, f"aggregate gather {level}")
+        for i, (t, path) in enumerate(zip(tiles, tile_sums, strict=True)):
+            add_sums(total, read_tile_level(path, levels, n_zones, level, expect={"tile": t.id, **ident}))
+            progress(i + 1, len(tiles))
+        return total
+    return load
+
+
+def _shares_loader(tiles, tile_sums, levels, n_zones, level, ident, zone_block) -> Callable[[], dict[str, np.ndarray]]:
+    """A function returning one level's per-source variance shares (:func:`greensink.uncertainty.variance_shares`)
+    computed ``zone_block`` zones at a time: each block's parts are added up over the tile files (only the block's
+    rows read) and dropped once its shares are taken. The variance is per zone, so the shares are those of the
+    whole level's parts, bit for bit."""
+    def load() -> dict[str, np.ndarray]:
+        n = n_zones[list(levels).index(level)]
+        out: dict[str, np.ndarray] = {}
+        for z0 in range(0, max(n, 1), zone_block):
+            z1 = min(z0 + zone_block, n)
+            total: dict[str, np.ndarray] = {}
+            for t, path in zip(tiles, tile_sums, strict=True):
+                part = read_tile_level(path, levels, n_zones, level, expect={"tile": t.id, **ident}, parts=True,
+                                       zones=(z0, z1))
+                add_sums(total, ZoneSums(n_zones=z1 - z0, rows=part.rows - z0, values=part.values))
+            for source, share in variance_shares({k[len(DRAW_PREFIX):-2]: v for k, v in total.items()}).items():
+                out.setdefault(source, np.full(n, np.nan))[z0:z1] = share
+            del total
+        return out
+    return load
