@@ -21,6 +21,7 @@ SCRIPT = ROOT / "benchmarks" / "form_identifiability.py"
 
 
 @pytest.mark.slow
+@pytest.mark.large  # a benchmark run (30 s): make test-large, run by .ci/run
 def test_quick_identifiability_run_prints_misfits_and_rates():
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=300,
                           check=False)

@@ -305,6 +305,7 @@ def demo_inventory(plots: gpd.GeoDataFrame, area_m2: float) -> pd.DataFrame:
 
 @pytest.mark.workflow
 @pytest.mark.slow
+@pytest.mark.large  # a workflow run of its own (37 s): make test-large, run by .ci/run
 def test_workflow_with_a_tree_inventory(tmp_path):
     from tests.test_workflow import small_config, snakemake
 

@@ -173,7 +173,7 @@ def test_adding_a_year_runs_that_year_and_its_change_products_only(finished):
                 f.unlink()
     year = f"year={NEW}"
     expected = Counter({(rule, year): 1 for rule in ("ingest", "composite", "vegetation", "ndvi_se", "model", "carbon",
-                                                     "aggregate", "targets")})
+                                                     "fill", "aggregate", "targets")})
     # the change pairs with the new year: the consecutive one and, with three years, the period pair
     # (each checked for comparable imagery first)
     expected.update({(rule, f"y0={y0}, y1={NEW}"): 1 for y0 in (YEARS[-1], YEARS[0]) for rule in ("comparability", "change")})
@@ -278,7 +278,7 @@ def test_appending_a_year_to_the_scenes_table_runs_that_year_only(table_run):
     assert before_config == Counter(), sorted(before_config.items())  # nothing reads the table's new rows yet
     year = f"year={NEW}"
     expected = Counter({(rule, year): 1 for rule in ("ingest", "composite", "vegetation", "ndvi_se", "model", "carbon",
-                                                     "aggregate", "targets", "zoning_canopy_gap", "zoning_importance",
+                                                     "fill", "aggregate", "targets", "zoning_canopy_gap", "zoning_importance",
                                                      "zoning_potential")})
     expected.update({(rule, f"y0={TABLE_YEAR}, y1={NEW}"): 1 for rule in ("comparability", "change")})  # two years: one pair
     rules = set(snakemake(folder, "--list-rules").split())

@@ -247,6 +247,7 @@ def test_preflight_names_the_year_whose_layer_is_missing_or_lacks_the_type_colum
 
 
 @pytest.mark.slow
+@pytest.mark.large  # a workflow run of its own (40 s): make test-large, run by .ci/run
 def test_types_per_year_run_converts_the_park_by_its_exact_area(tmp_path):
     import own_city
 

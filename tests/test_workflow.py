@@ -196,6 +196,8 @@ def test_lint_reports_no_errors(run):
     assert proc.returncode == 0, out[-3000:]
 
 
+@pytest.mark.slow
+@pytest.mark.large  # a second clean workflow run (44 s): make test-large, run by .ci/run
 def test_two_clean_runs_give_identical_zone_tables(run, tmp_path):
     other = tmp_path / "again"
     other.mkdir()
