@@ -22,7 +22,7 @@ from greensink.aggregate.table import (
     unobserved_zones_warning,
     zone_table_from_sums,
 )
-from greensink.carbon import read_fill, type_fill
+from greensink.carbon import log_fill, read_fill, type_fill
 from greensink.grid import Grid
 from greensink.indicators import DEFAULT_SERVICE_RULES, park_service_columns, service_overlay
 from greensink.model import used_predictors
@@ -79,14 +79,6 @@ def read_layers(rasters: Mapping[str, str | Path], fractions: str | Path, predic
     se = gio.read_raster(ndvi_se, window=window) if ndvi_error and ndvi_se is not None else None
     return layers, frac, used, se
 
-
-
-def log_fill(fill: Mapping[str, Mapping], pixel_area_ha: float) -> None:
-    for t, f in fill.items():
-        log.info("fill of unobserved %s land: %s t C/ha (between-pixel sd %s) from %.1f ha observed", t,
-                 "none (no observed pixel: its unobserved land stays unknown)" if f["fill_t_ha"] is None
-                 else f"{f['fill_t_ha']:.3f}",
-                 "-" if f["spread_t_ha"] is None else f"{f['spread_t_ha']:.3f}", f["observed_ha_px"] * pixel_area_ha)
 
 
 

@@ -48,6 +48,7 @@ from __future__ import annotations
 from greensink.carbon.fill import (
     FILL_FORMAT,
     fill_values,
+    log_fill,
     models_digest,
     read_fill,
     run_fill,
@@ -129,6 +130,7 @@ __all__ = [
     "carbon_map_streamed",
     "density_map",
     "fill_values",
+    "log_fill",
     "interval_quantiles",
     "iter_chunks",
     "mixed_cdf_means",

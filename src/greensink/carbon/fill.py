@@ -222,7 +222,8 @@ def _inputs(models: Mapping, predictors: Mapping[str, str | Path], fractions: st
     return frac, used, tile
 
 
-def _log_fill(fill: Mapping[str, Mapping], pixel_area_ha: float) -> None:
+def log_fill(fill: Mapping[str, Mapping], pixel_area_ha: float) -> None:
+    """Log each type's fill (rules fill, fill_gather and aggregate): density, between-pixel sd, observed area."""
     for t, f in fill.items():
         log.info("fill of unobserved %s land: %s t C/ha (between-pixel sd %s) from %.1f ha observed", t,
                  "none (no observed pixel: its unobserved land stays unknown)" if f["fill_t_ha"] is None
@@ -241,7 +242,7 @@ def run_fill(models_json: str | Path, predictors: Mapping[str, str | Path], frac
     seed = int(models.get("seed", 0))
     fill = type_fill(models, types, frac, used, seed=seed)
     write_fill(out, fill, year=year, seed=seed, models_sha256=digest)
-    _log_fill(fill, gio.read_grid(fractions).pixel_area_ha)
+    log_fill(fill, gio.read_grid(fractions).pixel_area_ha)
     return fill
 
 
@@ -290,5 +291,5 @@ def run_fill_gather(tile_sums: Sequence[str | Path], models_json: str | Path, gr
     seed = int(models.get("seed", 0))
     fill = type_fill_from_sums([parts[t] for t in order], models, types, seed)
     write_fill(out, fill, year=year, seed=seed, models_sha256=digest)
-    _log_fill(fill, grid.pixel_area_ha)
+    log_fill(fill, grid.pixel_area_ha)
     return fill
