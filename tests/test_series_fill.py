@@ -13,63 +13,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from affine import Affine
 from scipy.stats import theilslopes
-from shapely.geometry import box
 
 from greensink import io
 from greensink.carbon import type_fill, write_fill
 from greensink.carbon.fill import models_digest
 from greensink.errors import InputDataError
-from greensink.grid import Grid
 from greensink.trend import run_trend
-from greensink.zones import run_zone_coverage
-
-CRS = "EPSG:32651"
-X0, Y0 = 500_000.0, 3_500_000.0
-YEARS = [2021, 2022, 2024]
-NAN = float("nan")
-NDVI = np.array([[0.30, 0.40, 0.20, 0.60],
-                 [0.50, NAN, 0.30, 0.50],
-                 [0.45, 0.80, 0.25, 0.70]])
-FRACTION = np.array([1.0, 1.0, 1.0, 0.5])
-PIXEL_HA = 0.01
-NO_NOISE = {"curve": True, "table": False, "residual": {"enabled": False, "year_correlation": 0.5},
-            "ndvi": {"enabled": False}, "edges": {"enabled": False}}
-MODELS = {"types": {"G1": {"form": "linear", "predictors": ["ndvi"], "params": {"a": 10.0, "b": 100.0},
-                           "bootstrap": [[10.0, 100.0]] * 20, "x_range": [0.0, 1.0]}}, "seed": 0}
+from test_trend_observed import NO_NOISE, PIXEL_HA, YEARS, trend_inputs
 
 
 def inputs(tmp_path: Path) -> dict:
-    g = Grid(crs=CRS, transform=Affine(10.0, 0.0, X0, 0.0, -10.0, Y0 + 10.0), width=4, height=1)
-    io.write_json(tmp_path / "grid.json", g.to_dict())
-    rows = {"city": [("C", "", (0, 40))], "block": [("W", "C", (0, 20)), ("E", "C", (20, 40))]}
-    zones, coverage = [], []
-    for level, rs in rows.items():
-        zones.append(tmp_path / f"{level}.gpkg")
-        gpd.GeoDataFrame({"zone_id": [r[0] for r in rs], "parent_id": [r[1] for r in rs], "level": level,
-                          "name": [f"zone {r[0]}" for r in rs]},
-                         geometry=[box(X0 + a, Y0, X0 + b, Y0 + 10.0) for *_, (a, b) in rs], crs=CRS
-                         ).to_file(zones[-1], driver="GPKG")
-        coverage.append(tmp_path / f"{level}_coverage.npz")
-        run_zone_coverage(zones[-1], tmp_path / "grid.json", coverage[-1])
-    fractions = io.write_raster(tmp_path / "fractions.tif", FRACTION.reshape(1, 1, 4).astype(np.float32), g,
-                                band_names=["G1"])
-    predictors, ndvi_se, models_json, tables = [], [], [], []
-    for k, year in enumerate(YEARS):
-        predictors.append(io.write_raster(tmp_path / f"ndvi_{year}.tif", NDVI[k].reshape(1, 4).astype(np.float32), g))
-        ndvi_se.append(io.write_raster(tmp_path / f"se_{year}.tif", np.zeros((1, 4), np.float32), g))
-        models_json.append(io.write_json(tmp_path / f"models_{year}.json", {**MODELS, "year": year}))
-        for level, ids in (("city", ["C"]), ("block", ["W", "E"])):
-            tables.append(tmp_path / f"{level}_{year}.parquet")
-            io.read_vector(zones[0 if level == "city" else 1]).assign(
-                carbon_t=[1.0] * len(ids), area_ha=[0.04] if level == "city" else [0.02, 0.02]).to_parquet(tables[-1])
-    return {"zones": zones, "coverage": coverage, "grid": tmp_path / "grid.json", "fractions": fractions,
-            "predictors": predictors, "ndvi_se": ndvi_se, "models": models_json, "tables": tables}
+    """The 1 × 4 city of the module docstring (the trend observation test's, tests/test_trend_observed.py)."""
+    return trend_inputs(tmp_path)
 
 
 def fill_files(tmp_path: Path, inp: dict, value: float | None = None, years=YEARS) -> list[Path]:

@@ -44,7 +44,9 @@ def hand_stock(pixels: list[int], k: int) -> float:
     return float(sum((10.0 + 100.0 * NDVI[k, p]) * FRACTION[p] * PIXEL_HA for p in pixels))
 
 
-def series(tmp_path: Path, min_observed_pct: float, caplog=None) -> dict[str, pd.DataFrame]:
+def trend_inputs(tmp_path: Path) -> dict:
+    """The 1 × 4 city of the module docstring written to ``tmp_path``: grid, zones and their coverage, fractions,
+    each year's NDVI, NDVI SE (0), models.json and stock tables (also used by tests/test_series_fill.py)."""
     g = Grid(crs=CRS, transform=Affine(10.0, 0.0, X0, 0.0, -10.0, Y0 + 10.0), width=4, height=1)
     io.write_json(tmp_path / "grid.json", g.to_dict())
     rows = {"city": [("C", "", (0, 40))], "block": [("W", "C", (0, 20)), ("E", "C", (20, 40))]}
@@ -71,11 +73,17 @@ def series(tmp_path: Path, min_observed_pct: float, caplog=None) -> dict[str, pd
             # the stock tables only say which years are known here; a number in every year
             io.read_vector(zones[0 if level == "city" else 1]).assign(
                 carbon_t=[1.0] * len(ids), area_ha=[0.04] if level == "city" else [0.02, 0.02]).to_parquet(tables[-1])
+    return {"zones": zones, "coverage": coverage, "grid": tmp_path / "grid.json", "fractions": fractions,
+            "predictors": predictors, "ndvi_se": ndvi_se, "models": models_json, "tables": tables}
+
+
+def series(tmp_path: Path, min_observed_pct: float, caplog=None) -> dict[str, pd.DataFrame]:
+    inp = trend_inputs(tmp_path)
     out = tmp_path / "trend"
     if caplog is not None:
         caplog.set_level(logging.WARNING, logger="greensink.trend")
-    run_trend(YEARS, zones, coverage, tmp_path / "grid.json", [fractions] * 3, predictors, ndvi_se, models_json, tables,
-              out / "trend.tif", [out / "city.gpkg", out / "block.gpkg"], out / "trend.json", predictor_names=["ndvi"],
+    run_trend(YEARS, inp["zones"], inp["coverage"], inp["grid"], [inp["fractions"]] * 3, inp["predictors"], inp["ndvi_se"],
+              inp["models"], inp["tables"], out / "trend.tif", [out / "city.gpkg", out / "block.gpkg"], out / "trend.json", predictor_names=["ndvi"],
               levels=["city", "block"], types=["G1"], seed=1, uncertainty=NO_NOISE, min_observed_pct=min_observed_pct)
     return {level: pd.read_parquet(out / f"{level}.parquet").set_index("zone_id") for level in ("city", "block")}
 
