@@ -36,12 +36,12 @@ from greensink.coverage import coverage_matrix, tile_coverage_matrix
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.uncertainty import paired_residual_field
+from test_change_one_pass import make_models as one_pass_models
 
 TYPES = ["G1", "G2", "G3"]
 ROWS, COLS = 23, 29
 GRID = Grid(crs="EPSG:32651", transform=Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 3_500_230.0), width=COLS, height=ROWS)
 SIZE_PX = 10
-B = 40
 Y0, Y1 = 2023, 2025
 LEVELS = ["city", "parcel"]
 X0, YB = 500_000.0, 3_500_000.0  # the grid's west and south edges
@@ -51,10 +51,6 @@ LOST_TYPED = 0.3  # the lost block's typed share in the second year: 0.7 of each
 CLOUD0 = (slice(12, 20), slice(0, 8))  # rows, cols
 CLOUD1 = (slice(0, 6), slice(10, 27))
 UNSEEN = box(X0 + 10.0, YB + 40.0, X0 + 60.0, YB + 90.0)  # a parcel inside the first year's cloud (rows 14-18)
-
-
-def _draws(rng, centre, spread):
-    return (np.asarray(centre) + rng.normal(size=(B, len(centre))) * np.asarray(spread)).tolist()
 
 
 def _residual(seed: int) -> dict:
@@ -68,17 +64,8 @@ def _residual(seed: int) -> dict:
 
 
 def make_models(seed: int) -> dict:
-    rng = np.random.default_rng(seed)
-    return {"seed": seed, "residual_field": _residual(seed), "types": {
-        "G1": {"form": "linear", "source": "plots", "predictors": ["ndvi", "height"],
-               "params": {"a": -2.0, "b_ndvi": 30.0, "b_height": 1.5},
-               "bootstrap": _draws(rng, [-2.0, 30.0, 1.5], [1.0, 3.0, 0.2]),
-               "ndvi_only": {"form": "linear", "source": "plots", "predictors": ["ndvi"], "params": {"a": -4.0, "b": 40.0},
-                             "bootstrap": _draws(rng, [-4.0, 40.0], [1.0, 4.0])}},
-        "G2": {"form": "power", "source": "plots", "params": {"a": 25.0, "b": 1.3},
-               "bootstrap": _draws(rng, [25.0, 1.3], [3.0, 0.1])},
-        "G3": {"form": "constant", "source": "table", "params": {"c": 12.0}, "bootstrap": _draws(rng, [12.0], [1.5])},
-    }}
+    """The one-pass test's three types (tests/test_change_one_pass.py, the same draws) with a residual field."""
+    return {**one_pass_models(seed), "residual_field": _residual(seed)}
 
 
 def make_year(seed: int, cloud: tuple[slice, slice], lost: bool):
