@@ -102,7 +102,8 @@ def series_residual_field(models: Sequence[Mapping], config: Mapping | None) -> 
 def year_pixel_function(models: dict, types: Sequence[str], fractions: np.ndarray, rasters: Mapping[str, np.ndarray],
                         grid: Grid, *, year: int, config: Mapping | None, seed: int, rho: float,
                         field: ResidualField | None, filled: bool = False,
-                        fill: Mapping[str, Mapping] | None = None) -> PixelFn:
+                        fill: Mapping[str, Mapping] | None = None, row0: int = 0, col0: int = 0,
+                        grid_width: int | None = None) -> PixelFn:
     """The carbon pixel function of ``year`` (t C/ha of pixel, :func:`greensink.carbon.pixel_function`) with
     its draws paired to the other years of the series: ``noise_spec(..., rho=rho, paired=True)``, the
     residual drawn from ``field`` (the series' one field) where the year has a residual model.
@@ -112,7 +113,13 @@ def year_pixel_function(models: dict, types: Sequence[str], fractions: np.ndarra
     type's fill density (:func:`greensink.carbon.type_fill`); otherwise such pixels are NaN, as mapped. ``fill``:
     the year's fill as :func:`greensink.carbon.read_fill` reads it from rule fill's results/{year}/fill.json (the
     same fractions and predictors, so the same fill bit for bit; tiled, rule fill_gather's: equal to rounding),
-    used when ``filled``; None: computed here over the whole grid."""
+    used when ``filled``; None: computed here over the whole grid (a window's fill must be given: its own pixels
+    would give another fill).
+
+    ``row0``, ``col0``, ``grid_width``: ``fractions`` and ``rasters`` are the window of ``grid`` whose top-left
+    pixel is (``row0``, ``col0``) of a grid ``grid_width`` columns wide (a tile: rule trend_tile); the noise is keyed
+    by the whole grid's pixels (``grid``), so each pixel's draws are the whole grid's
+    (:func:`greensink.carbon.pixel_function`)."""
     predictors = {name: rasters[name] for name in used_predictors(models, types)}
     if filled and fill is None:
         fill = type_fill(models, types, fractions, predictors, seed=int(models.get("seed", 0)))
@@ -123,7 +130,8 @@ def year_pixel_function(models: dict, types: Sequence[str], fractions: np.ndarra
         spec.residual = field
     noise = Noise(spec, np.asarray(models["types"][types[0]]["bootstrap"]).shape[0])
     layers = {**predictors, "ndvi_se": rasters["ndvi_se"]} if spec.ndvi else predictors
-    return pixel_function(models, types, fractions, layers, fill=fill, noise=noise)
+    return pixel_function(models, types, fractions, layers, fill=fill, noise=noise, row0=row0, col0=col0,
+                          grid_width=grid_width)
 
 
 def series_function(fns: Sequence[PixelFn]) -> SeriesFn:

@@ -31,6 +31,7 @@ sink. The estimator differs from the period pair from four years on, or with une
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,6 +40,7 @@ from statistics import NormalDist
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from rasterio.windows import Window
 
 from greensink import io as gio
 from greensink.aggregate import zone_draw_sums
@@ -52,7 +54,7 @@ from greensink.change import (
     partly_observed_zones,
     sink_classes,
 )
-from greensink.grid import Grid
+from greensink.grid import Grid, Tile
 from greensink.model import used_predictors
 from greensink.series import (
     observed_every_year,
@@ -342,6 +344,127 @@ def per_year(items: Sequence, n_years: int, what: str) -> list[list]:
     return [items[y * k : (y + 1) * k] for y in range(n_years)]
 
 
+@dataclasses.dataclass
+class TrendParts:
+    """What :func:`trend_parts` gives for a window of the grid: ``bands`` (4, rows, cols) float32 (the window of
+    trend.tif, :data:`TREND_BANDS`), ``counts`` (the window's pixels by class, :func:`pixel_trend`) and per level
+    ``sums`` (every zone a row: the window's part of each zone's sum), named ``est_<k>`` (Z,) and ``draws_<k>``
+    (Z, B) for the filled stock of year k (t C, in year order), ``obs_est_<k>`` and ``obs_draws_<k>`` for the
+    stock of the typed land observed in every year, ``typed_ha`` and ``observed_all_ha`` (ha)."""
+
+    bands: np.ndarray
+    counts: dict
+    sums: list[dict[str, np.ndarray]]
+    n_draws: int
+
+
+def series_pairing(models: Sequence[Mapping], uncertainty: Mapping | None, years: Sequence[int]) -> tuple[dict, object]:
+    """ρ of the years' residuals (:func:`series_year_correlation`) and the series' residual field
+    (:func:`series_residual_field`), logged: what pairs the years' draws."""
+    rho = series_year_correlation(models, uncertainty)
+    field = series_residual_field(models, uncertainty)
+    log.info("%d years %s: residual correlation between years %.3f (%s, %d plot pairs; per pair of years %s)",
+             len(years), list(years), rho["rho"], rho["method"], rho["n"], rho.get("pairs"))
+    return rho, field
+
+
+def trend_parts(years: Sequence[int], grid: Grid, tile: Tile | None, matrices: Sequence, fractions: Sequence[str | Path],
+                year_predictors: Sequence[Mapping[str, str | Path]], ndvi_se: Sequence[str | Path],
+                models: Sequence[Mapping], fills: Sequence[Mapping | None], pairing: tuple[dict, object], *,
+                types: Sequence[str], seed: int, interval_pct: float = 90.0, uncertainty: Mapping | None = None,
+                chunk_pixels: int = CHUNK_PIXELS) -> TrendParts:
+    """Everything of rule trend that is per pixel or a zone sum, over the window ``tile`` of ``grid`` (None: the whole
+    grid): the pixel trend and, per coverage matrix of ``matrices`` (one per level; a column per pixel of the window),
+    the zone sums of :class:`TrendParts`. Per year, in year order: the type ``fractions``, the predictor rasters by name
+    ``year_predictors``, ``ndvi_se``, the ``models`` and the ``fills`` (:func:`greensink.carbon.read_fill`; None: the
+    year's fill computed from the rasters, the whole grid only). ``pairing``: :func:`series_pairing`.
+
+    A window's pixels are evaluated with the whole grid's pixel indices (noise streams keyed by the whole grid, as
+    the carbon and change tiles are) and the years' whole fill, so its bands are the window of the whole grid's,
+    value for value, and its zone sums the window's terms of the whole sums (a tile's chunks span as many grid rows
+    as the whole grid's chunks, so the noise rows in memory are the untiled rule's)."""
+    window = None if tile is None else Window(tile.col_off, tile.row_off, tile.width, tile.height)
+    if tile is not None and any(f is None for f in fills):
+        raise ValueError("trend_parts: a tile needs every year's whole fill (results/{year}/fill.json); its own pixels "
+                         "would give another fill.")
+    shape = grid.shape if tile is None else tile.shape
+    offsets = {} if tile is None else {"row0": tile.row_off, "col0": tile.col_off, "grid_width": grid.width}
+    chunk = chunk_pixels if tile is None else max(1024, chunk_pixels * tile.width // grid.width)
+    sum_chunk = 8_192 if tile is None else max(1024, 8_192 * tile.width // grid.width)
+    rho, field = pairing
+    maps, sums, unserved, typed = [], [], [], {}
+    for k, year in enumerate(years):
+        if str(fractions[k]) not in typed:  # one layer for every year unless the types are given per year
+            typed[str(fractions[k])] = gio.read_raster(fractions[k], bands=list(range(1, len(types) + 1)), window=window)
+        frac = typed[str(fractions[k])]
+        used = used_predictors(models[k], types)
+        rasters = {name: gio.read_raster(year_predictors[k][name], window=window) for name in used}
+        rasters["ndvi_se"] = gio.read_raster(ndvi_se[k], window=window)
+        args = dict(year=year, config=uncertainty, seed=seed, rho=rho["rho"], field=field, **offsets)
+        maps.append(year_pixel_function(models[k], types, frac, rasters, grid, **args))
+        sums.append(year_pixel_function(models[k], types, frac, rasters, grid, filled=True, fill=fills[k], **args))
+        unserved.append(unserved_function(models[k], types, frac, {name: rasters[name] for name in used}))
+    active = typed_pixels(np.concatenate(list(typed.values())))  # typed in any year
+    n_draws = np.asarray(models[0]["types"][types[0]]["bootstrap"]).shape[0]
+    bands, counts = pixel_trend(series_function(maps), active, shape, years, interval_pct, chunk_pixels=chunk)
+    # the typed land observed in every year (the carbon maps known in each), per pixel and per zone
+    seen = observed_every_year(unserved, active)
+    share = typed_share(list(typed.values()))
+    seen_map = np.where(seen, 0.0, np.nan)
+    _, shares = observation_shares(matrices, active, seen_map, seen_map, share, share, grid.pixel_area_ha)
+    log.info("typed land observed clear in every year %d-%d%s: %d of %d pixels", years[0], years[-1],
+             f" (tile {tile.id})" if tile is not None else "", int(seen.sum()), seen.size)
+    # one pass per year: the zone sums (filled) and those over the land observed in every year, from the same draws
+    n_levels = len(matrices)
+    both = list(matrices) + masked_matrices(matrices, active, seen)
+    passes = [zone_draw_sums(both, fn, active, grid.pixel_area_ha, chunk_pixels=sum_chunk) for fn in sums]
+    out = []
+    for j in range(n_levels):
+        level = {"typed_ha": shares[j]["typed_ha"], "observed_all_ha": shares[j]["observed_both_ha"]}
+        for k, p in enumerate(passes):
+            level |= {f"est_{k}": p[j][0], f"draws_{k}": p[j][1],
+                      f"obs_est_{k}": p[n_levels + j][0], f"obs_draws_{k}": p[n_levels + j][1]}
+        out.append(level)
+    return TrendParts(bands, counts, out, int(n_draws))
+
+
+def write_trend_raster(path: str | Path, bands: np.ndarray, grid: Grid, years: Sequence[int], compress: str) -> None:
+    """trend.tif (or a tile's file on the tile's sub-grid) through :func:`greensink.io.raster_writer`, the writer of
+    a tiled run's mosaic (:func:`greensink.tiling.mosaic_files`), so the untiled file and the mosaic are the same
+    bytes (the COG copy of a staged file computes the overviews as the mosaic's does)."""
+    tags = {"units": "t C/ha/yr", "years": f"{years[0]}-{years[-1]}", "method": "Theil-Sen"}
+    with gio.raster_writer(path, grid, len(TREND_BANDS), band_names=TREND_BANDS, compress=compress, tags=tags) as dst:
+        dst.write(np.asarray(bands, dtype=np.float32), 0)
+
+
+def log_pixel_counts(years: Sequence[int], counts: Mapping) -> None:
+    log.info("pixels %d-%d: %s", years[0], years[-1], ", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+def write_zone_trends(zones: Sequence[str | Path], tables_by_year: Sequence[Sequence[str | Path]],
+                      sums: Sequence[Mapping[str, np.ndarray]], zones_out: Sequence[str | Path], *,
+                      years: Sequence[int], levels: Sequence[str], interval_pct: float = 90.0,
+                      min_observed_pct: float = 50.0) -> None:
+    """The zone trend tables (``zones_out``: GeoPackage with CSV and Parquet twins) of each level from the whole
+    grid's zone sums (per level, :class:`TrendParts` ``sums``) and the years' zone tables (``tables_by_year``: per
+    year, one per level), with the partly observed zones named in a warning."""
+    for j, (level, zpath, gpkg) in enumerate(zip(levels, zones, zones_out, strict=True)):
+        s = sums[j]
+        year_tables = [gio.read_vector(tables_by_year[k][j]) for k in range(len(years))]
+        observed = {"typed_ha": s["typed_ha"], "observed_all_ha": s["observed_all_ha"],
+                    "sums": [(s[f"obs_est_{k}"], s[f"obs_draws_{k}"]) for k in range(len(years))]}
+        table = zone_trend_table(gio.read_vector(zpath), year_tables,
+                                 [(s[f"est_{k}"], s[f"draws_{k}"]) for k in range(len(years))], years, interval_pct,
+                                 observed=observed, min_observed_pct=min_observed_pct)
+        if warning := partly_observed_warning(table, level, min_observed_pct):
+            log.warning(warning)
+        gio.write_table(gpkg, table, layer=level, parquet=True)
+        first = table.iloc[0]
+        log.info("%s %d-%d: %d zones (%s); %s: trend %.1f t C/yr [%.1f, %.1f]", level, years[0], years[-1], len(table),
+                 ", ".join(f"{n} {c}" for c, n in table["trend_class"].value_counts().items()), first["zone_id"],
+                 first["trend_t_yr"], first["trend_t_yr_lo"], first["trend_t_yr_hi"])
+
+
 def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Sequence[str | Path], grid_json: str | Path,
               fractions: Sequence[str | Path], predictors: Sequence[str | Path], ndvi_se: Sequence[str | Path],
               models_json: Sequence[str | Path], tables: Sequence[str | Path], trend_out: str | Path,
@@ -366,70 +489,49 @@ def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Seque
 
     ``fills``: per year, in year order, the year's fill of unobserved typed land (results/{year}/fill.json, rule
     fill; :func:`greensink.carbon.read_fill` refuses one made from other models or for another year), which the
-    filled zone sums use; None: each year's fill computed here over the whole grid (the same numbers)."""
+    filled zone sums use; None: each year's fill computed here over the whole grid (the same numbers).
+
+    The work is split where a tiled run splits it (:mod:`greensink.trend_tiles`): :func:`trend_parts` over the
+    whole grid, then :func:`write_trend_raster`, :func:`write_zone_trends` and :func:`trend_record`."""
+    years = [int(y) for y in years]
+    year_predictors, tables_by_year = trend_lists(predictors, tables, years, predictor_names, levels)
+    grid = Grid.read(grid_json)
+    models = [gio.read_json(path) for path in models_json]
+    year_fills = read_fills(fills, models, years)
+    pairing = series_pairing(models, uncertainty, years)
+    matrices = [gio.read_sparse(path) for path in coverage]
+    parts = trend_parts(years, grid, None, matrices, fractions, year_predictors, ndvi_se, models, year_fills, pairing,
+                        types=types, seed=seed, interval_pct=interval_pct, uncertainty=uncertainty)
+    del matrices
+    write_trend_raster(trend_out, parts.bands, grid, years, compress)
+    log_pixel_counts(years, parts.counts)
+    write_zone_trends(zones, tables_by_year, parts.sums, zones_out, years=years, levels=levels,
+                      interval_pct=interval_pct, min_observed_pct=min_observed_pct)
+    record = trend_record(years, parts.n_draws, interval_pct, parts.counts, pairing[0], residual_summary(pairing[1]))
+    gio.write_json(record_out, record)
+    return record
+
+
+def trend_lists(predictors: Sequence[str | Path], tables: Sequence[str | Path] | None, years: Sequence[int],
+                predictor_names: Sequence[str], levels: Sequence[str]) -> tuple[list[dict], list[list] | None]:
+    """The flat year-major ``predictors`` (and ``tables``, when given) cut per year (:func:`per_year`): per year the
+    predictor rasters by name and the zone tables in level order."""
     year_predictors = [dict(zip(predictor_names, paths, strict=True))
                        for paths in per_year(predictors, len(years), "trend predictors")]
+    if tables is None:
+        return year_predictors, None
     tables_by_year = per_year(tables, len(years), "trend zone tables")
     if any(len(t) != len(levels) for t in tables_by_year):
         raise ValueError(f"trend zone tables: {len(tables_by_year[0])} per year for {len(levels)} levels {list(levels)}.")
-    years = [int(y) for y in years]
-    grid = Grid.read(grid_json)
-    models = [gio.read_json(path) for path in models_json]
-    if fills is not None and len(fills) != len(years):
-        raise ValueError(f"trend fills: {len(fills)} fill.json files for {len(years)} years {years}: give one per year.")
-    year_fills = ([read_fill(path, models=m, year=y) for path, m, y in zip(fills, models, years, strict=True)]
-                  if fills is not None else [None] * len(years))
-    rho = series_year_correlation(models, uncertainty)
-    field = series_residual_field(models, uncertainty)
-    log.info("%d years %s: residual correlation between years %.3f (%s, %d plot pairs; per pair of years %s)",
-             len(years), years, rho["rho"], rho["method"], rho["n"], rho.get("pairs"))
-    maps, sums, unserved, typed = [], [], [], {}
-    for k, year in enumerate(years):
-        if str(fractions[k]) not in typed:  # one layer for every year unless the types are given per year
-            typed[str(fractions[k])] = gio.read_raster(fractions[k], bands=list(range(1, len(types) + 1)))
-        frac = typed[str(fractions[k])]
-        rasters = {name: gio.read_raster(year_predictors[k][name]) for name in used_predictors(models[k], types)}
-        rasters["ndvi_se"] = gio.read_raster(ndvi_se[k])
-        args = dict(year=year, config=uncertainty, seed=seed, rho=rho["rho"], field=field)
-        maps.append(year_pixel_function(models[k], types, frac, rasters, grid, **args))
-        sums.append(year_pixel_function(models[k], types, frac, rasters, grid, filled=True, fill=year_fills[k], **args))
-        unserved.append(unserved_function(models[k], types, frac,
-                                          {name: rasters[name] for name in used_predictors(models[k], types)}))
-    active = typed_pixels(np.concatenate(list(typed.values())))  # typed in any year
-    n_draws = np.asarray(models[0]["types"][types[0]]["bootstrap"]).shape[0]
+    return year_predictors, tables_by_year
 
-    bands, counts = pixel_trend(series_function(maps), active, grid.shape, years, interval_pct)
-    gio.write_raster(trend_out, bands, grid, band_names=TREND_BANDS, compress=compress,
-                     tags={"units": "t C/ha/yr", "years": f"{years[0]}-{years[-1]}", "method": "Theil-Sen"})
-    log.info("pixels %d-%d: %s", years[0], years[-1], ", ".join(f"{n} {k}" for k, n in counts.items()))
 
-    matrices = [gio.read_sparse(path) for path in coverage]
-    # the typed land observed in every year (the carbon maps known in each), per pixel and per zone
-    seen = observed_every_year(unserved, active)
-    share = typed_share(list(typed.values()))
-    seen_map = np.where(seen, 0.0, np.nan)
-    _, shares = observation_shares(matrices, active, seen_map, seen_map, share, share, grid.pixel_area_ha)
-    log.info("typed land observed clear in every year %d-%d: %d of %d pixels", years[0], years[-1], int(seen.sum()),
-             seen.size)
-    # one pass per year: the zone sums (filled) and those over the land observed in every year, from the same draws
-    n_levels = len(matrices)
-    both = matrices + masked_matrices(matrices, active, seen)
-    passes = [zone_draw_sums(both, fn, active, grid.pixel_area_ha, chunk_pixels=8_192) for fn in sums]
-    year_sums = [p[:n_levels] for p in passes]
-    observed_sums = [p[n_levels:] for p in passes]
-    for j, (level, zpath, gpkg) in enumerate(zip(levels, zones, zones_out, strict=True)):
-        year_tables = [gio.read_vector(tables_by_year[k][j]) for k in range(len(years))]
-        observed = {"typed_ha": shares[j]["typed_ha"], "observed_all_ha": shares[j]["observed_both_ha"],
-                    "sums": [s[j] for s in observed_sums]}
-        table = zone_trend_table(gio.read_vector(zpath), year_tables, [s[j] for s in year_sums], years, interval_pct,
-                                 observed=observed, min_observed_pct=min_observed_pct)
-        if warning := partly_observed_warning(table, level, min_observed_pct):
-            log.warning(warning)
-        gio.write_table(gpkg, table, layer=level, parquet=True)
-        first = table.iloc[0]
-        log.info("%s %d-%d: %d zones (%s); %s: trend %.1f t C/yr [%.1f, %.1f]", level, years[0], years[-1], len(table),
-                 ", ".join(f"{n} {c}" for c, n in table["trend_class"].value_counts().items()), first["zone_id"],
-                 first["trend_t_yr"], first["trend_t_yr_lo"], first["trend_t_yr_hi"])
-    record = trend_record(years, n_draws, interval_pct, counts, rho, residual_summary(field))
-    gio.write_json(record_out, record)
-    return record
+def read_fills(fills: Sequence[str | Path] | None, models: Sequence[Mapping], years: Sequence[int]) -> list:
+    """Each year's fill.json (:func:`greensink.carbon.read_fill`, refused when made from other models or for another
+    year), or None per year without ``fills``."""
+    if fills is None:
+        return [None] * len(years)
+    if len(fills) != len(years):
+        raise ValueError(f"trend fills: {len(fills)} fill.json files for {len(years)} years {list(years)}: give one per "
+                         "year.")
+    return [read_fill(path, models=m, year=y) for path, m, y in zip(fills, models, years, strict=True)]
