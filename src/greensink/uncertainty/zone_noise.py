@@ -1,0 +1,127 @@
+"""The per-pixel noise of a sink summed over zones without drawing it per pixel (``change.draws: analytic``,
+docs/method.md §8 "Analytic zone noise").
+
+A zone's sum of per-pixel noise terms is a sum of many terms with a known covariance, so its variance is computed
+(:func:`independent_variances` for the terms independent between pixels, :func:`field_quadratic_forms` for the
+correlated residual field) and one number per zone and draw is drawn (:func:`zone_normals`). The pixel band of the
+sink comes from the curve and table draws and the pixel's noise variance (:func:`mixture_band`).
+
+The residual field (:class:`greensink.uncertainty.Noise`) is a separable first-order autoregression with the same
+φ along and across rows, started stationary, so its correlation is exactly φ^|Δrow| · φ^|Δcol| with unit variance;
+K·w over a zone's bounding box is two filters (forward and backward) along each axis."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.signal import lfilter
+from scipy.special import ndtri
+
+#: Zones of at most this many pixels take their quadratic form from the dense φ^(|Δr|+|Δc|) matrix of their pixels
+#: (n² numbers), larger ones through the filters over their bounding box (the same value within rounding).
+DENSE_MAX_PIXELS = 256
+
+#: Fourth cumulant of the unit triangular numbers of :func:`greensink.uncertainty.unit_triangular` (excess kurtosis
+#: −0.6 of a sum of two uniforms), used in the pixel band's Cornish–Fisher expansion.
+TRIANGULAR_K4 = -0.6
+
+
+def ar_apply(x: np.ndarray, phi: float, axis: int) -> np.ndarray:
+    """A·x along ``axis``, A[i, j] = φ^|i − j| (the correlation of a stationary first-order autoregression): a forward
+    and a backward recursion y_i = x_i + φ y_(i∓1), their sum less x."""
+    a = [1.0, -float(phi)]
+    fwd = lfilter([1.0], a, x, axis=axis)
+    rev = np.flip(x, axis=axis)
+    bwd = np.flip(lfilter([1.0], a, rev, axis=axis), axis=axis)
+    return fwd + bwd - x
+
+
+def field_quadratic_forms(matrix: sp.csr_matrix, weights: np.ndarray, width: int, phi: float,
+                          dense_max: int = DENSE_MAX_PIXELS) -> np.ndarray:
+    """(Z, k): per zone (row of the coverage ``matrix``, columns the flat pixels of a grid ``width`` columns wide) and
+    weight image (``weights`` (k, pixels)) the variance of Σ_p c_zp w_p F_p for the unit-variance separable field F
+    of correlation φ^|Δr|·φ^|Δc|: vᵀKv with v = c_z ⊙ w over the zone's pixels."""
+    matrix = sp.csr_matrix(matrix)
+    weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    k = weights.shape[0]
+    out = np.zeros((matrix.shape[0], k))
+    if not phi > 0:  # no correlation: the field is white, vᵀv
+        sq = matrix.multiply(matrix).tocsr()
+        return np.asarray(sq @ (weights**2).T)
+    lphi = math.log(phi)
+    for z in range(matrix.shape[0]):
+        a, b = matrix.indptr[z], matrix.indptr[z + 1]
+        if a == b:
+            continue
+        cols = matrix.indices[a:b]
+        v = weights[:, cols] * matrix.data[a:b]  # (k, n)
+        keep = np.any(v != 0, axis=0)
+        if not keep.any():
+            continue
+        cols, v = cols[keep], v[:, keep]
+        r, c = np.divmod(cols, width)
+        if cols.size <= dense_max:
+            kmat = np.exp(lphi * (np.abs(r[:, None] - r[None, :]) + np.abs(c[:, None] - c[None, :])))
+            out[z] = np.einsum("kn,nm,km->k", v, kmat, v)
+            continue
+        r0, c0 = r.min(), c.min()
+        img = np.zeros((k, r.max() - r0 + 1, c.max() - c0 + 1))
+        img[:, r - r0, c - c0] = v
+        kv = ar_apply(ar_apply(img, phi, axis=1), phi, axis=2)
+        out[z] = np.einsum("kij,kij->k", img, kv)
+    return out
+
+
+def independent_variances(matrix: sp.csr_matrix, variances: np.ndarray) -> np.ndarray:
+    """(Z, k): Σ_p c_zp² var_p per zone and variance image (``variances`` (k, pixels)): the variance of a zone's sum of
+    terms independent between pixels."""
+    sq = sp.csr_matrix(matrix).multiply(sp.csr_matrix(matrix)).tocsr()
+    return np.asarray(sq @ np.atleast_2d(np.asarray(variances, dtype=np.float64)).T)
+
+
+def zone_normals(seed: int, key: Sequence[int], n_zones: int, n_draws: int) -> np.ndarray:
+    """(Z, B) standard normal numbers, row z the zone at position z: a generator seeded by (``seed``, ``key``…), so a
+    run repeats them exactly (``key``: e.g. the pair's years, the level's and the source's positions)."""
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, *(int(x) & 0xFFFFFFFF for x in key)])
+    return rng.standard_normal((int(n_zones), int(n_draws)))
+
+
+def mixture_band(draws: np.ndarray, noise_var: np.ndarray, qs: Sequence[float],
+                 noise_k4: np.ndarray | None = None) -> list[np.ndarray]:
+    """Per pixel the quantiles ``qs`` of D = d_b + N: d_b uniform over the pixel's B draws (``draws`` (n, B)), N a
+    symmetric noise independent of b with variance ``noise_var`` (n,) and fourth cumulant ``noise_k4`` (n,; 0: normal).
+    Cornish–Fisher from the mixture's cumulants (κ2 = var_b d + var N, κ3 = third central moment of d, κ4 = that of d
+    + κ4 of N); pixels without noise (var N = 0) take the draws' own quantiles (:func:`sorted_quantiles`, as the
+    exact path)."""
+    from greensink.change.sink import sorted_quantiles
+
+    d = np.asarray(draws, dtype=np.float64)
+    s2 = np.asarray(noise_var, dtype=np.float64)
+    out = [np.full(d.shape[0], np.nan) for _ in qs]
+    quiet = ~(s2 > 0)
+    if quiet.any():
+        for res, v in zip(out, sorted_quantiles(d[quiet], qs), strict=True):
+            res[quiet] = v
+    noisy = ~quiet
+    if not noisy.any():
+        return out
+    dn = d[noisy]
+    m = dn.mean(axis=1)
+    dev = dn - m[:, None]
+    dev2 = dev * dev
+    m2 = dev2.mean(axis=1)
+    m3 = (dev2 * dev).mean(axis=1)
+    m4 = (dev2 * dev2).mean(axis=1)
+    k2 = m2 + s2[noisy]
+    k4 = m4 - 3.0 * m2 * m2 + (0.0 if noise_k4 is None else np.asarray(noise_k4, dtype=np.float64)[noisy])
+    sd = np.sqrt(k2)
+    g1 = m3 / (k2 * sd)
+    g2 = k4 / (k2 * k2)
+    for res, q in zip(out, qs, strict=True):
+        z = float(ndtri(q))
+        w = z + (z * z - 1) * g1 / 6 + (z**3 - 3 * z) * g2 / 24 - (2 * z**3 - 5 * z) * g1 * g1 / 36
+        res[noisy] = m + sd * w
+    return out
