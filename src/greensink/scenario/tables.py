@@ -22,6 +22,7 @@ of the plan's own parks) once per scenario for every level, the people per zone 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from greensink import targets
-from greensink.aggregate import ZoneDraws, content_sha256, zone_draw_sums, zone_table
+from greensink.aggregate import ZoneDraws, content_sha256, zone_draw_sums, zone_table_from_sums
 from greensink.carbon import (
     PixelFn,
     fill_values,
@@ -52,6 +53,7 @@ from greensink.overlay import population_in_zones
 from greensink.scenario.burn import Burned, Landscape, growth_map
 from greensink.scenario.plan import Scenario
 from greensink.uncertainty import Noise, noise_spec
+from greensink.zone_sums import pixel_sums
 
 log = logging.getLogger(__name__)
 
@@ -81,27 +83,40 @@ class Setting:
     seed: int = 0
 
 
-def _predictors(models: Mapping, types: Sequence[str], land: Landscape) -> dict[str, np.ndarray]:
+def state_predictors(models: Mapping, types: Sequence[str], land: Landscape) -> dict[str, np.ndarray]:
+    """The predictor rasters of a state (baseline or scenario) by name: NDVI and those ``models`` use."""
     names = {"ndvi", *used_predictors(models, types)}
     return {n: land.rasters[n] for n in sorted(names)}
 
 
+def scenario_noise(base_models: Mapping, base_types: Sequence[str], year: int, setting: Setting) -> Noise:
+    """The one :class:`greensink.uncertainty.Noise` both states are drawn with: the baseline ``year``'s streams over
+    the whole grid of ``setting`` (also in a tile), as many draws as the first baseline type's bootstrap."""
+    grid = setting.grid
+    spec = noise_spec(setting.uncertainty or {}, base_models, seed=setting.seed, year=year, resolution_m=grid.resolution_m)
+    spec.width, spec.height = grid.width, grid.height
+    return Noise(spec, np.asarray(base_models["types"][base_types[0]]["bootstrap"]).shape[0])
+
+
 def paired_functions(base: Landscape, base_models: Mapping, scen: Landscape, scen_models: Mapping, year: int,
                      ndvi_se: np.ndarray | None, setting: Setting,
-                     fill: Mapping[str, Mapping] | None = None) -> tuple[PixelFn, PixelFn, dict]:
+                     fill: Mapping[str, Mapping] | None = None, *, noise: Noise | None = None, row0: int = 0,
+                     col0: int = 0) -> tuple[PixelFn, PixelFn, dict]:
     """The pixel functions of the baseline and the scenario (filled, with per-source parts) sharing one
     Noise and the baseline's fill, and the fill record ({type: type_fill entry}). ``fill``: the baseline year's
     fill as :func:`greensink.carbon.read_fill` reads it from results/{year}/fill.json (rule fill:
     :func:`greensink.carbon.type_fill` of the same fractions and predictors, so the same fill bit for bit; in a
     tiled run rule fill_gather's sum of the tiles' sums, equal to rounding and the fill aggregate used); None:
-    computed here over the whole grid."""
-    grid = setting.grid
-    spec = noise_spec(setting.uncertainty or {}, base_models, seed=setting.seed, year=year, resolution_m=grid.resolution_m)
-    spec.width, spec.height = grid.width, grid.height
-    first = base_models["types"][base.types[0]]
-    noise = Noise(spec, np.asarray(first["bootstrap"]).shape[0])
-    pb = _predictors(base_models, base.types, base)
-    ps = _predictors(scen_models, scen.types, scen)
+    computed here over the whole grid.
+
+    In a tile (:mod:`greensink.scenario.tiles`) the landscapes are the tile's windows, ``row0``, ``col0`` its top-left
+    grid pixel and ``noise`` the run's (:func:`scenario_noise`, made here when None): the draws are keyed by the
+    whole grid's pixels, so they are the untiled run's there."""
+    noise = noise if noise is not None else scenario_noise(base_models, base.types, year, setting)
+    spec = noise.spec
+    tiled = {"row0": row0, "col0": col0, "grid_width": setting.grid.width}  # the untiled block: the whole grid's rows
+    pb = state_predictors(base_models, base.types, base)
+    ps = state_predictors(scen_models, scen.types, scen)
     if fill is None:
         fill = type_fill(base_models, base.types, base.fractions, pb, seed=int(base_models.get("seed", 0)))
     fv = fill_values(fill)
@@ -109,8 +124,8 @@ def paired_functions(base: Landscape, base_models: Mapping, scen: Landscape, sce
         if ndvi_se is None:
             raise ValueError("the NDVI error source (uncertainty.ndvi) needs the baseline year's ndvi_se raster. Got none.")
         pb, ps = {**pb, "ndvi_se": ndvi_se}, {**ps, "ndvi_se": ndvi_se}
-    fn_b = pixel_function(base_models, base.types, base.fractions, pb, fill=fv, noise=noise, sources=True)
-    fn_s = pixel_function(scen_models, scen.types, scen.fractions, ps, fill=fv, noise=noise, sources=True)
+    fn_b = pixel_function(base_models, base.types, base.fractions, pb, fill=fv, noise=noise, sources=True, **tiled)
+    fn_s = pixel_function(scen_models, scen.types, scen.fractions, ps, fill=fv, noise=noise, sources=True, **tiled)
     return fn_b, fn_s, fill
 
 
@@ -136,27 +151,18 @@ def touched_pixels(scen: Burned, active: np.ndarray) -> np.ndarray:
     return active[mask[active]]
 
 
-def record_differences(matrices: Sequence[sp.csr_matrix], scen_sums: Sequence[tuple[np.ndarray, ...]],
-                       base_draws: Sequence[ZoneDraws], fn_b: PixelFn, fn_s: PixelFn, base_active: np.ndarray,
-                       scen_active: np.ndarray, touched: np.ndarray, stages: Mapping[str, np.ndarray],
-                       pixel_area_ha: float, chunk_pixels: int = 16_384,
-                       ) -> tuple[list[ZoneSums], dict[str, list[ZoneSums]]]:
-    """Per level the zone sums of the difference scenario − baseline, and of each growth stage's, from the
-    scenario's zone sums ``scen_sums`` (over ``scen_active``) and the baseline's record ``base_draws`` (over
-    ``base_active``) instead of drawing the baseline over every pixel again.
-
-    The difference sums D = Σ_A nan0(s − b) over A = ``base_active`` ∪ ``scen_active`` (what
-    :func:`greensink.change.difference_function` summed by :func:`~greensink.aggregate.zone_draw_sums` gives)
-    equal S − B + Σ_A [nan0(s − b) − 1_S nan0(s) + 1_B nan0(b)], S and B the two sums, 1_S and 1_B the pixel
-    sets; the bracket is 0 wherever s and b are the same numbers (or both NaN), i.e. outside ``touched``
-    (:func:`touched_pixels`), so it is evaluated there only. A stage's difference Σ_A g·nan0(s − b), g its
-    growth share (flat grid, 1 where no change touched the pixel: :func:`greensink.scenario.burn.growth_map`),
-    is D − Σ_touched (1 − g)·nan0(s − b). A zone whose coverage holds no touched pixel differs by exactly 0.
-    Summation order differs from the direct sums, so results agree with them to rounding (about 1e-12 of
-    the zone's stock)."""
+def difference_corrections(matrices: Sequence[sp.csr_matrix], fn_b: PixelFn, fn_s: PixelFn, base_active: np.ndarray,
+                           scen_active: np.ndarray, touched: np.ndarray, stages: Mapping[str, np.ndarray], n_draws: int,
+                           chunk_pixels: int = 16_384) -> list[dict[str, np.ndarray]]:
+    """Per level, the sums over the ``touched`` pixels that turn the scenario's zone sums minus the baseline's into
+    the difference's (:func:`record_differences`), in pixel units (t C/ha × pixels): ``rows`` the zones holding a
+    touched pixel (a stored coverage entry), and for them ``corr_px`` (estimate) and ``corr_draws_px`` (draws) of
+    Σ [nan0(s − b) − 1_S nan0(s) + 1_B nan0(b)], and per growth stage ``stage_<name>_px`` and
+    ``stage_<name>_draws_px`` of Σ (1 − g) nan0(s − b). Linear in the pixels: a tiled run's tiles compute theirs over
+    their own pixels (``matrices`` a tile's coverage, the functions and pixel sets the tile's) and the sums add up.
+    ``n_draws`` is the number of draws (the columns of the draw sums even where no pixel is touched)."""
     stacked = sp.vstack(matrices).tocsc() if len(matrices) > 1 else matrices[0].tocsc()
     sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
-    n_draws = base_draws[0].draws.shape[1]
     # only the zones holding a touched pixel can differ: the sums run over their rows alone (memory ∝ those zones)
     rows = np.flatnonzero(np.asarray((stacked[:, touched] != 0).sum(axis=1)).ravel() > 0)
     cover = stacked[rows].tocsc()
@@ -179,21 +185,64 @@ def record_differences(matrices: Sequence[sp.csr_matrix], scen_sums: Sequence[tu
             w = 1.0 - growth[idx]
             stage_e[name] += sub @ (w * de)
             stage_d[name] += sub @ (w * dd).T
+    out = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        sel = (rows >= a) & (rows < b)  # this level's reached zones: positions in rows, and zone numbers
+        level = {"rows": rows[sel] - a, "corr_px": corr_e[sel], "corr_draws_px": corr_d[sel]}
+        for name in stages:
+            level[f"stage_{name}_px"], level[f"stage_{name}_draws_px"] = stage_e[name][sel], stage_d[name][sel]
+        out.append(level)
+    return out
+
+
+def differences_from_record(own: tuple[np.ndarray, ...], record: ZoneDraws, corrections: Mapping[str, np.ndarray],
+                            stages: Sequence[str], pixel_area_ha: float) -> tuple[ZoneSums, dict[str, ZoneSums]]:
+    """One level's zone sums of the difference scenario − baseline and of each growth stage's (``stages``' names), from
+    the scenario's own zone sums ``own`` (estimate, draws[, parts]), the baseline's ``record`` and the level's
+    ``corrections`` (:func:`difference_corrections`: the whole grid's, or a tiled run's added up over the tiles, with
+    ``rows`` the zones any tile's touched pixels reach). A zone outside ``rows`` differs by exactly 0."""
+    n, n_draws = record.estimate.shape[0], record.draws.shape[1]
+    hit = corrections["rows"]
+    est, draws = np.zeros(n), np.zeros((n, n_draws))
+    est[hit] = own[0][hit] - record.estimate[hit] + corrections["corr_px"] * pixel_area_ha
+    draws[hit] = own[1][hit] - record.draws[hit] + corrections["corr_draws_px"] * pixel_area_ha
+    per_stage = {}
+    for name in stages:
+        s_est, s_draws = np.zeros(n), np.zeros((n, n_draws))
+        s_est[hit] = est[hit] - corrections[f"stage_{name}_px"] * pixel_area_ha
+        s_draws[hit] = draws[hit] - corrections[f"stage_{name}_draws_px"] * pixel_area_ha
+        per_stage[name] = (s_est, s_draws)
+    return (est, draws), per_stage
+
+
+def record_differences(matrices: Sequence[sp.csr_matrix], scen_sums: Sequence[tuple[np.ndarray, ...]],
+                       base_draws: Sequence[ZoneDraws], fn_b: PixelFn, fn_s: PixelFn, base_active: np.ndarray,
+                       scen_active: np.ndarray, touched: np.ndarray, stages: Mapping[str, np.ndarray],
+                       pixel_area_ha: float, chunk_pixels: int = 16_384,
+                       ) -> tuple[list[ZoneSums], dict[str, list[ZoneSums]]]:
+    """Per level the zone sums of the difference scenario − baseline, and of each growth stage's, from the
+    scenario's zone sums ``scen_sums`` (over ``scen_active``) and the baseline's record ``base_draws`` (over
+    ``base_active``) instead of drawing the baseline over every pixel again.
+
+    The difference sums D = Σ_A nan0(s − b) over A = ``base_active`` ∪ ``scen_active`` (what
+    :func:`greensink.change.difference_function` summed by :func:`~greensink.aggregate.zone_draw_sums` gives)
+    equal S − B + Σ_A [nan0(s − b) − 1_S nan0(s) + 1_B nan0(b)], S and B the two sums, 1_S and 1_B the pixel
+    sets; the bracket is 0 wherever s and b are the same numbers (or both NaN), i.e. outside ``touched``
+    (:func:`touched_pixels`), so it is evaluated there only (:func:`difference_corrections`). A stage's difference
+    Σ_A g·nan0(s − b), g its growth share (flat grid, 1 where no change touched the pixel:
+    :func:`greensink.scenario.burn.growth_map`), is D − Σ_touched (1 − g)·nan0(s − b)
+    (:func:`differences_from_record`). A zone whose coverage holds no touched pixel differs by exactly 0.
+    Summation order differs from the direct sums, so results agree with them to rounding (about 1e-12 of
+    the zone's stock)."""
+    corrections = difference_corrections(matrices, fn_b, fn_s, base_active, scen_active, touched, stages,
+                                         base_draws[0].draws.shape[1], chunk_pixels)
     diffs: list[ZoneSums] = []
     per_stage: dict[str, list[ZoneSums]] = {name: [] for name in stages}
-    for level, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        sel = (rows >= a) & (rows < b)  # this level's reached zones: positions in rows, and zone numbers
-        hit = rows[sel] - a
-        rec, own = base_draws[level], scen_sums[level]
-        est, draws = np.zeros(b - a), np.zeros((b - a, n_draws))
-        est[hit] = own[0][hit] - rec.estimate[hit] + corr_e[sel] * pixel_area_ha
-        draws[hit] = own[1][hit] - rec.draws[hit] + corr_d[sel] * pixel_area_ha
-        diffs.append((est, draws))
+    for own, record, corr in zip(scen_sums, base_draws, corrections, strict=True):
+        diff, stage = differences_from_record(own, record, corr, list(stages), pixel_area_ha)
+        diffs.append(diff)
         for name in stages:
-            s_est, s_draws = np.zeros(b - a), np.zeros((b - a, n_draws))
-            s_est[hit] = est[hit] - stage_e[name][sel] * pixel_area_ha
-            s_draws[hit] = draws[hit] - stage_d[name][sel] * pixel_area_ha
-            per_stage[name].append((s_est, s_draws))
+            per_stage[name].append(stage[name])
     return diffs, per_stage
 
 
@@ -201,6 +250,32 @@ def _interval(est: np.ndarray, draws: np.ndarray, interval_pct: float) -> tuple[
     qlo, qhi = interval_quantiles(interval_pct)
     lo, hi = np.quantile(draws, [qlo, qhi], axis=-1) if draws.shape[-1] > 1 else (est, est)
     return np.minimum(lo, est), np.maximum(hi, est)
+
+
+@dataclass
+class LevelSums:
+    """One level's zone sums a scenario's zone table is finished from (:func:`finish_scenario_tables`): ``sums`` the
+    scenario's pixel sums (:func:`greensink.zone_sums.pixel_sums` of its layers) with ``changed_px`` (Σ coverage ×
+    changed share), ``own`` its zone draw sums (estimate, draws[, per-source parts]), ``difference`` and ``stages``
+    the zone sums of scenario − baseline and of each growth stage's, ``var_shares`` the per-source variance shares
+    when the caller computed them (None: from ``own``'s parts). One entry per zone of the level."""
+
+    sums: Mapping[str, np.ndarray]
+    own: tuple[np.ndarray, ...]
+    difference: ZoneSums
+    stages: Mapping[str, ZoneSums]
+    var_shares: Mapping[str, np.ndarray] | None = None
+
+
+def check_baseline_draws(records: Sequence[ZoneDraws], scenario: Scenario, base_models: Mapping,
+                         base_types: Sequence[str], setting: Setting) -> None:
+    """Each level's record of the baseline's zone draws (rule aggregate's) checked against this run: level, zones,
+    seed, year, draws, uncertainty settings and models (:meth:`greensink.aggregate.ZoneDraws.check`)."""
+    n_draws = np.asarray(base_models["types"][base_types[0]]["bootstrap"]).shape[0]
+    identity = ZoneDraws.identity(seed=setting.seed, year=scenario.baseline_year, n_draws=n_draws,
+                                  uncertainty=setting.uncertainty, models_sha256=content_sha256(base_models))
+    for level, z, record in zip(setting.levels, setting.zones, records, strict=True):
+        record.check(level=level, zone_ids=z["zone_id"].to_numpy(), identity=identity)
 
 
 def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, scen: Burned, scen_models: Mapping,
@@ -227,14 +302,13 @@ def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, s
 
     ``fill``: the baseline year's fill of unobserved typed land (:func:`greensink.carbon.read_fill` of rule
     fill's results/{year}/fill.json, checked there against the year and its models), used by both states; None:
-    :func:`greensink.carbon.type_fill` over the whole grid here (the same numbers, one more pass over the grid)."""
-    grid, pa = setting.grid, setting.grid.pixel_area_ha
+    :func:`greensink.carbon.type_fill` over the whole grid here (the same numbers, one more pass over the grid).
+
+    The zone sums over the whole grid are finished into the tables by :func:`finish_scenario_tables`, as a tiled
+    run's gather finishes the tiles' sums (:mod:`greensink.scenario.tiles`)."""
+    pa = setting.grid.pixel_area_ha
     if baseline_draws is not None:
-        n_draws = np.asarray(base_models["types"][base.types[0]]["bootstrap"]).shape[0]
-        identity = ZoneDraws.identity(seed=setting.seed, year=scenario.baseline_year, n_draws=n_draws,
-                                      uncertainty=setting.uncertainty, models_sha256=content_sha256(base_models))
-        for level, z, record in zip(setting.levels, setting.zones, baseline_draws, strict=True):
-            record.check(level=level, zone_ids=z["zone_id"].to_numpy(), identity=identity)
+        check_baseline_draws(baseline_draws, scenario, base_models, base.types, setting)
     fn_b, fn_s, fill = paired_functions(base, base_models, scen, scen_models, scenario.baseline_year, ndvi_se, setting,
                                         fill=fill)
     active_b, active_s = typed_pixels(base.fractions), typed_pixels(scen.fractions)
@@ -249,15 +323,38 @@ def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, s
         sums_d = zone_draw_sums(setting.matrices, diff_fn, active, pa, chunk_pixels=16_384)
         stage_sums = {name: zone_draw_sums(setting.matrices, scaled(diff_fn, g), active, pa, chunk_pixels=16_384)
                       for name, g in growth.items()}
-    preds_s = _predictors(scen_models, scen.types, scen)
-    density = type_density(scen_models, scen.types, scen.fractions, preds_s)
-    col = scen.type_column
-    codes = scen.greenspace[col].astype(str) if col in scen.greenspace.columns else pd.Series([], dtype=str)
-    parks = scen.greenspace.geometry.values[codes.isin(list(setting.park_types)).to_numpy()]
-    info = {"fill_t_ha": {t: f["fill_t_ha"] for t, f in fill.items()},
-            "tiers": {t: scen_models["types"][t].get("tier", 0) for t in scen.types},
-            "pools": {t: scen_models["types"][t].get("pools") or {} for t in scen.types}}
+    density = type_density(scen_models, scen.types, scen.fractions, state_predictors(scen_models, scen.types, scen))
     rasters = {name: scen.rasters[name] for name in ("ndvi", "fvc", "vegetation", "canopy", "tree_shrub")}
+
+    def level_sums(i: int) -> LevelSums:
+        m = setting.matrices[i]
+        sums = pixel_sums(m, rasters, density, scen.fractions)
+        sums["changed_px"] = zonal_sum(m, scen.changed)
+        return LevelSums(sums=sums, own=sums_s[i], difference=sums_d[i],
+                         stages={name: s[i] for name, s in stage_sums.items()})
+
+    return finish_scenario_tables(scenario, scen.types, scen_models, scen.greenspace, scen.type_column, fill,
+                                  baseline_tables, goals, setting,
+                                  [functools.partial(level_sums, i) for i in range(len(setting.levels))])
+
+
+def finish_scenario_tables(scenario: Scenario, types: Sequence[str], scen_models: Mapping, greenspace: gpd.GeoDataFrame,
+                           type_column: str, fill: Mapping[str, Mapping], baseline_tables: Mapping[str, pd.DataFrame],
+                           goals: Sequence[dict], setting: Setting,
+                           level_sums: Sequence[LevelSums | Callable[[], LevelSums]],
+                           ) -> tuple[dict[str, gpd.GeoDataFrame], pd.DataFrame]:
+    """The tables and totals of :func:`scenario_tables` from each level's zone sums ``level_sums`` (a
+    :class:`LevelSums`, or a function of no argument returning it, called when the level's turn comes, so one
+    level's sums are in memory at a time): the scenario's ``types`` (the run's and its pseudo-types), models,
+    typed polygons ``greenspace`` (``type_column``) and the baseline's ``fill``; the vector overlays (green-space
+    land, parks, people, park service) are made here. ``setting``'s matrices are not used."""
+    grid, pa = setting.grid, setting.grid.pixel_area_ha
+    col = type_column
+    codes = greenspace[col].astype(str) if col in greenspace.columns else pd.Series([], dtype=str)
+    parks = greenspace.geometry.values[codes.isin(list(setting.park_types)).to_numpy()]
+    info = {"fill_t_ha": {t: f["fill_t_ha"] for t, f in fill.items()},
+            "tiers": {t: scen_models["types"][t].get("tier", 0) for t in types},
+            "pools": {t: scen_models["types"][t].get("pools") or {} for t in types}}
     pseudo = scenario.pseudo_types()
     pop, pop_col, homes = setting.population, setting.population_column, setting.residential
     with_people = pop is not None and bool(pop_col)
@@ -266,13 +363,14 @@ def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, s
     served = service_overlay(parks, setting.park_service, pop if with_people else None, pop_col, homes) \
         if setting.typed_land else None
     tables, totals = {}, []
-    for i, (level, z, m) in enumerate(zip(setting.levels, setting.zones, setting.matrices, strict=True)):
+    for i, (level, z) in enumerate(zip(setting.levels, setting.zones, strict=True)):
+        ls = level_sums[i]() if callable(level_sums[i]) else level_sums[i]
         # people per zone once per level: the table's population and the park-service coverage share it
         zone_people = population_in_zones(z.geometry.values, pop, pop_col) if with_people else None
-        table = zone_table(z, m, grid, rasters, density, scen.types, sums_s[i], scen.greenspace, col, setting.park_types,
-                           pop, pop_col, setting.interval_pct, fractions=scen.fractions,
-                           min_observed_pct=setting.min_observed_pct, typed_land=setting.typed_land, people=zone_people,
-                           **info)
+        table = zone_table_from_sums(z, ls.sums, grid, types, ls.own, greenspace, col, setting.park_types, pop, pop_col,
+                                     setting.interval_pct, min_observed_pct=setting.min_observed_pct,
+                                     typed_land=setting.typed_land, people=zone_people, var_shares=ls.var_shares,
+                                     **info)
         columns = (park_service_columns(z, parks, setting.park_service, pop, pop_col, homes, overlay=served,
                                         people=zone_people)
                    if setting.typed_land else {"park_service_population_pct": np.nan, "park_service_residential_pct": np.nan})
@@ -285,10 +383,10 @@ def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, s
         table = targets.annotate(table, level, goals)
         base_table = baseline_tables[level].set_index(baseline_tables[level]["zone_id"].astype(str))
         base_rows = base_table.reindex(table["zone_id"].astype(str))
-        table["changed_area_ha"] = zonal_sum(m, scen.changed) * pa
+        table["changed_area_ha"] = ls.sums["changed_px"] * pa
         table["baseline_carbon_t"] = base_rows["carbon_t"].to_numpy(dtype=float)
         unknown = ~np.isfinite(table["carbon_t"].to_numpy(dtype=float)) | ~np.isfinite(table["baseline_carbon_t"].to_numpy())
-        est, draws = sums_d[i][0], sums_d[i][1]
+        est, draws = ls.difference[0], ls.difference[1]
         lo, hi = _interval(est, draws, setting.interval_pct)
         table["difference_t"] = np.where(unknown, np.nan, est)
         table["difference_t_lo"] = np.where(unknown, np.nan, lo)
@@ -300,7 +398,7 @@ def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, s
         row = {"scenario": scenario.name, "label": scenario.label, "baseline_year": scenario.baseline_year,
                "level": level, "zones": len(table), "changed_area_ha": float(table["changed_area_ha"].sum())}
         any_unknown = bool(unknown.any())
-        carbon_draws = sums_s[i][1].sum(axis=0)
+        carbon_draws = ls.own[1].sum(axis=0)
         c_est = float(table["carbon_t"].sum())
         c_lo, c_hi = _interval(np.array(c_est), carbon_draws, setting.interval_pct)
         d_lo, d_hi = _interval(np.array(est.sum()), draws.sum(axis=0), setting.interval_pct)
@@ -310,8 +408,8 @@ def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, s
                    baseline_carbon_t=nan if any_unknown else float(table["baseline_carbon_t"].sum()),
                    difference_t=nan if any_unknown else float(est.sum()),
                    difference_t_lo=nan if any_unknown else float(d_lo), difference_t_hi=nan if any_unknown else float(d_hi))
-        for name, sums in stage_sums.items():
-            s_est, s_draws = sums[i][0], sums[i][1]
+        for name, sums in ls.stages.items():
+            s_est, s_draws = sums[0], sums[1]
             s_lo, s_hi = _interval(s_est, s_draws, setting.interval_pct)
             table[f"difference_t_{name}"] = np.where(unknown, np.nan, s_est)
             table[f"difference_t_{name}_lo"] = np.where(unknown, np.nan, s_lo)
