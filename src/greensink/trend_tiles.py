@@ -1,0 +1,211 @@
+"""Rule trend in a tiled run (``tiles.size_px``): one ``trend_tile`` job per ``{tile}`` (:func:`run_trend_tile`) and
+the rule ``trend`` that gathers them (:func:`run_trend_gather`).
+
+A tile job reads only its windows of every year's rasters, its tile's coverage matrices
+(results/zones/tiles/{level}_coverage_{tile}.npz) and every year's fill of unobserved typed land
+(results/{year}/fill.json), and evaluates its pixels with the whole grid's pixel indices
+(:func:`greensink.trend.trend_parts`). It writes
+
+* ``results/change/trend/tiles/trend_{tile}.tif``: the window of trend.tif;
+* ``results/change/trend/tiles/parts_{tile}.npz`` (:func:`greensink.io.write_arrays`): per level ``L<i>`` the rows
+  of the zones the tile touches (``L<i>.rows``) and their sums (:class:`greensink.trend.TrendParts`): each year's
+  filled stock and its draws, the same over the typed land observed in every year, the typed and observed areas;
+  the header holds the tile's pixel counts by class and what the draws depend on (years, seed, draws, the years'
+  models, the uncertainty settings), which the gather checks.
+
+A zone's Theil–Sen slope is not linear in its pixels, but its yearly stock sums per draw are: rule trend adds the
+tiles' sums zone by zone (one level at a time, only that level's members of each file read), then fits the slopes
+of the years' sums as the untiled rule does (:func:`greensink.trend.write_zone_trends`), and mosaics trend.tif
+(:func:`greensink.tiling.mosaic_files`). Every per-pixel value depends on the pixel alone, so the mosaic is the
+untiled file byte for byte; the zone sums are the same terms added in another order (equal within rounding,
+tests/test_trend_tiles.py). Memory of a tile job: the tile's windows of every year, one chunk's draws and the
+draw sums of the zones it touches; of the gather: one level's zones × draws × years (no raster, no coverage).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from greensink import io as gio
+from greensink.aggregate import content_sha256
+from greensink.carbon.fill import models_digest
+from greensink.errors import InputDataError
+from greensink.grid import Grid
+from greensink.series import residual_summary
+from greensink.trend import (
+    log_pixel_counts,
+    read_fills,
+    series_pairing,
+    trend_lists,
+    trend_parts,
+    trend_record,
+    write_trend_raster,
+    write_zone_trends,
+)
+
+log = logging.getLogger(__name__)
+
+TREND_PARTS_FORMAT = 1  # the layout of results/change/trend/tiles/parts_{tile}.npz; the gather refuses another
+PARTS_FIX = "It was made for other inputs or settings: delete results/change/trend/tiles and run again."
+
+
+def parts_identity(years: Sequence[int], models: Sequence[Mapping], grid: Grid, *, levels: Sequence[str],
+                   n_zones: Sequence[int], seed: int, uncertainty: Mapping | None, size_px: int) -> dict:
+    """What a tile's parts must share with the gather's run (the header entries :func:`read_level` checks)."""
+    return {"format": TREND_PARTS_FORMAT, "years": [int(y) for y in years], "levels": list(levels),
+            "n_zones": [int(n) for n in n_zones], "grid_shape": [grid.height, grid.width], "size_px": int(size_px),
+            "seed": int(seed), "models_sha256": [models_digest(m) for m in models],
+            "uncertainty_sha256": content_sha256(dict(uncertainty or {}))}
+
+
+def run_trend_tile(years: Sequence[int], coverage: Sequence[str | Path], grid_json: str | Path,
+                   fractions: Sequence[str | Path], predictors: Sequence[str | Path], ndvi_se: Sequence[str | Path],
+                   models_json: Sequence[str | Path], fills: Sequence[str | Path], tile_out: str | Path,
+                   parts_out: str | Path, *, tile_id: str, size_px: int, n_zones: Sequence[int],
+                   predictor_names: Sequence[str], levels: Sequence[str], types: Sequence[str], seed: int,
+                   interval_pct: float = 90.0, uncertainty: Mapping | None = None, compress: str = "zstd") -> dict:
+    """Rule trend_tile: the tile ``tile_id`` of ``grid.tiles(size_px)`` of the trend over ``years``. The inputs are
+    rule trend's whole-grid rasters (:func:`greensink.trend.run_trend`; only the tile's window is read), every year's
+    ``fills`` (required) and ``coverage``, the tile's coverage matrix of each level (``n_zones`` zones each). Writes
+    the tile's raster ``tile_out`` (on the tile's sub-grid) and its parts ``parts_out`` (module doc); returns the
+    parts file's header."""
+    years = [int(y) for y in years]
+    grid = Grid.read(grid_json)
+    tile = grid.tile(tile_id, size_px)
+    year_predictors, _ = trend_lists(predictors, None, years, predictor_names, levels)
+    models = [gio.read_json(path) for path in models_json]
+    year_fills = read_fills(fills, models, years)
+    for path in (*fractions, *ndvi_se, *predictors):
+        got = gio.read_grid(path)
+        if got.shape != grid.shape:
+            raise InputDataError(f"{path}: {got.height} × {got.width} pixels, but the run's grid (results/zones/"
+                                 f"grid.json) is {grid.height} × {grid.width}, so tile {tile_id} is not its window. "
+                                 "Rerun the stage that wrote it.")
+    matrices = []
+    for level, path, n in zip(levels, coverage, n_zones, strict=True):
+        m = gio.read_sparse(path)
+        if m.shape != (int(n), tile.height * tile.width):
+            raise InputDataError(f"{path}: the {level} coverage of tile {tile_id} must be {n} zones × "
+                                 f"{tile.height * tile.width} pixels (the {tile.height} × {tile.width} tile). Got "
+                                 f"{m.shape[0]} × {m.shape[1]}. It was made for other zones or another tile size: "
+                                 "delete results/zones/tiles and run again.")
+        matrices.append(m.tocsr())
+    # only the zones the tile touches: their sums are the tile's whole part, the others' are 0
+    rows = [np.flatnonzero(np.diff(m.indptr) > 0).astype(np.int64) for m in matrices]
+    compact = [m[r] for m, r in zip(matrices, rows, strict=True)]
+    pairing = series_pairing(models, uncertainty, years)
+    parts = trend_parts(years, grid, tile, compact, fractions, year_predictors, ndvi_se, models, year_fills, pairing,
+                        types=types, seed=seed, interval_pct=interval_pct, uncertainty=uncertainty)
+    write_trend_raster(tile_out, parts.bands, grid.subgrid(tile), years, compress)
+    arrays: dict[str, np.ndarray] = {}
+    for i, (r, sums) in enumerate(zip(rows, parts.sums, strict=True)):
+        arrays[f"L{i}.rows"] = r
+        arrays |= {f"L{i}.{name}": np.asarray(v, dtype=np.float64) for name, v in sums.items()}
+    meta = {**parts_identity(years, models, grid, levels=levels, n_zones=n_zones, seed=seed, uncertainty=uncertainty,
+                             size_px=size_px),
+            "tile": tile_id, "n_draws": parts.n_draws, "pixels": parts.counts}
+    gio.write_arrays(parts_out, arrays, meta)
+    log.info("trend tile %s %d-%d: %d × %d px, %s zones touched; %s", tile_id, years[0], years[-1], tile.height,
+             tile.width, "/".join(str(r.size) for r in rows), ", ".join(f"{n} {k}" for k, n in parts.counts.items()))
+    return meta
+
+
+def read_level(path: str | Path, level_index: int, expect: Mapping) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
+    """One level's rows and sums of a tile's parts file (only that level's members are read) and its header, the header
+    checked against ``expect`` (InputDataError naming the file and the entry)."""
+    what = "trend tile parts (.npz)"
+    with gio.reading(path, what, gio.CORRUPT_FIX + " If the workflow wrote it, delete it and run again."):
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise InputDataError(f"{path}: not a {what} ({gio.error_text(exc)}). {PARTS_FIX}") from exc
+        with data:
+            if gio.ARRAYS_META not in data.files:
+                raise InputDataError(f"{path}: not a {what}: it has no '{gio.ARRAYS_META}' header. {PARTS_FIX}")
+            meta = json.loads(data[gio.ARRAYS_META].tobytes().decode("utf-8"))
+            for name, want in expect.items():
+                if meta.get(name) != want:
+                    raise InputDataError(f"{path}: {name} must be {want!r} for this run. Got {meta.get(name)!r}. "
+                                         f"{PARTS_FIX}")
+            prefix = f"L{level_index}."
+            if f"{prefix}rows" not in data.files:
+                raise InputDataError(f"{path}: the trend parts lack {prefix}rows. {PARTS_FIX}")
+            rows = data[f"{prefix}rows"].astype(np.int64)
+            sums = {k[len(prefix):]: data[k] for k in data.files if k.startswith(prefix) and k != f"{prefix}rows"}
+    n = expect["n_zones"][level_index]
+    if rows.size and (rows.min() < 0 or rows.max() >= n or np.any(np.diff(rows) <= 0)):
+        raise InputDataError(f"{path}: zone rows must be ascending indices below {n}. {PARTS_FIX}")
+    if any(v.shape[:1] != rows.shape for v in sums.values()):
+        raise InputDataError(f"{path}: sums without one entry per zone row ({rows.size}). {PARTS_FIX}")
+    return rows, sums, meta
+
+
+def gather_level(paths: Sequence[str | Path], tile_ids: Sequence[str], level_index: int, expect: Mapping
+                 ) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """One level's sums added over the tiles' parts files (one file at a time), one entry per zone (0 for a zone no
+    tile touches, as the whole grid's sums give it), and the files' headers."""
+    n = expect["n_zones"][level_index]
+    total: dict[str, np.ndarray] = {}
+    metas = []
+    for tile_id, path in zip(tile_ids, paths, strict=True):
+        rows, sums, meta = read_level(path, level_index, {**expect, "tile": tile_id})
+        metas.append(meta)
+        for name, v in sums.items():
+            if name not in total:
+                total[name] = np.zeros((n, *v.shape[1:]), dtype=np.float64)
+            if total[name].shape[1:] != v.shape[1:]:
+                raise InputDataError(f"{path}: {name} has {v.shape[1:]} values per zone, another tile "
+                                     f"{total[name].shape[1:]}. {PARTS_FIX}")
+            total[name][rows] += v
+    return total, metas
+
+
+def run_trend_gather(years: Sequence[int], zones: Sequence[str | Path], grid_json: str | Path,
+                     trend_tiles: Sequence[str | Path], parts: Sequence[str | Path], models_json: Sequence[str | Path],
+                     tables: Sequence[str | Path], trend_out: str | Path, zones_out: Sequence[str | Path],
+                     record_out: str | Path, *, size_px: int, levels: Sequence[str], seed: int,
+                     interval_pct: float = 90.0, uncertainty: Mapping | None = None, compress: str = "zstd",
+                     min_observed_pct: float = 50.0) -> dict:
+    """Rule trend in a tiled run: trend.tif mosaicked from the tiles' files (``trend_tiles``, every tile of
+    ``grid.tiles(size_px)`` in order), the zone sums of the tiles' ``parts`` added level by level, and the zone
+    tables (with the years' zone ``tables``, year-major as :func:`greensink.trend.run_trend` takes them) and
+    trend.json written as the untiled rule writes them; trend.json returned. No raster is read but the tiles'."""
+    from greensink import logs
+    from greensink.tiling import mosaic_files
+
+    years = [int(y) for y in years]
+    grid = Grid.read(grid_json)
+    tiles = grid.tiles(size_px)
+    if len(parts) != len(tiles) or len(trend_tiles) != len(tiles):
+        raise InputDataError(f"The trend of the {grid.height} × {grid.width} grid in tiles of {size_px} px needs "
+                             f"{len(tiles)} tile rasters and parts files; got {len(trend_tiles)} and {len(parts)}.")
+    _, tables_by_year = trend_lists([], tables, years, [], levels)
+    models = [gio.read_json(path) for path in models_json]
+    mosaic_files({"trend": list(trend_tiles)}, {"trend": trend_out}, grid, size_px, compress=compress,
+                 progress=logs.progress(log, "trend mosaic"))
+    n_zones = [len(gio.read_vector(path)) for path in zones]
+    expect = parts_identity(years, models, grid, levels=levels, n_zones=n_zones, seed=seed, uncertainty=uncertainty,
+                            size_px=size_px)
+    ids = [t.id for t in tiles]
+    sums, metas = [], []
+    for i in range(len(levels)):
+        level_sums, metas = gather_level(parts, ids, i, expect)
+        sums.append(level_sums)
+    counts: dict[str, int] = {}
+    for meta in metas:
+        for k, v in meta["pixels"].items():
+            counts[k] = counts.get(k, 0) + int(v)
+    log_pixel_counts(years, counts)
+    pairing = series_pairing(models, uncertainty, years)
+    write_zone_trends(zones, tables_by_year, sums, zones_out, years=years, levels=levels, interval_pct=interval_pct,
+                      min_observed_pct=min_observed_pct)
+    record = trend_record(years, metas[0]["n_draws"], interval_pct, counts, pairing[0], residual_summary(pairing[1]))
+    gio.write_json(record_out, record)
+    log.info("trend %d-%d gathered from %d tiles of %d px", years[0], years[-1], len(tiles), size_px)
+    return record
