@@ -57,8 +57,8 @@ def write_tiles(d: Path, zones: int, tiles: int, draws: int, seed: int = 0) -> l
 
 
 def child(mode: str, paths: list[str], zones: int, block: int, out: str) -> None:
+    from greensink.aggregate import level_loader, shares_loader
     from greensink.aggregate.sums import draw_sums_of
-    from greensink.aggregate.tiles import _level_loader, _shares_loader
     from greensink.uncertainty import variance_shares
     from greensink.zone_sums import add_sums, read_tile_sums
 
@@ -73,9 +73,9 @@ def child(mode: str, paths: list[str], zones: int, block: int, out: str) -> None
         del parts
     else:
         tiles = [SimpleNamespace(id=f"t{k:03d}") for k in range(len(paths))]  # the ids write_tiles gave
-        total = _level_loader(tiles, paths, levels, n, "parcel", {})()
+        total = level_loader(tiles, paths, levels, n, "parcel", {})()
         est, draws = draw_sums_of(total, zones)[:2]
-        shares = _shares_loader(tiles, paths, levels, n, "parcel", {}, block)()
+        shares = shares_loader(tiles, paths, levels, n, "parcel", {}, block)()
     lo, hi = np.quantile(draws, [0.05, 0.95], axis=1)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     np.savez(out, lo=lo, hi=hi, est=est, **{f"share_{k}": v for k, v in shares.items()})

@@ -155,16 +155,16 @@ TILE_SUMS_FIX = ("It was written for other inputs or settings: delete the tile s
 
 
 def _check_tile_meta(path: str | Path, meta: Mapping, levels: Sequence[str], n_zones: Sequence[int],
-                     expect: Mapping | None) -> None:
+                     expect: Mapping | None, fix: str = TILE_SUMS_FIX) -> None:
     checks = {"format": TILE_SUMS_FORMAT, "levels": list(levels), "n_zones": [int(n) for n in n_zones],
               **(expect or {})}
     for name, want in checks.items():
         got = meta.get(name)
         if got != want:
-            raise InputDataError(f"{path}: {name} must be {want!r} for this run. Got {got!r}. {TILE_SUMS_FIX}")
+            raise InputDataError(f"{path}: {name} must be {want!r} for this run. Got {got!r}. {fix}")
 
 
-def _member(path: str | Path, zf: zipfile.ZipFile, name: str) -> np.ndarray:
+def _member(path: str | Path, zf: zipfile.ZipFile, name: str, fix: str = TILE_SUMS_FIX) -> np.ndarray:
     """The .npy member ``name`` of the .npz ``path`` (open as ``zf``) as a read-only memory map when it is stored
     uncompressed (as :func:`greensink.io.write_arrays` writes it): slicing it reads only those rows from disk."""
     info = zf.getinfo(f"{name}.npy")
@@ -181,7 +181,7 @@ def _member(path: str | Path, zf: zipfile.ZipFile, name: str) -> np.ndarray:
         shape, fortran, dtype = read_header(f)
         offset = f.tell()
     if dtype.hasobject:
-        raise InputDataError(f"{path}: {name} holds Python objects, not numbers. {TILE_SUMS_FIX}")
+        raise InputDataError(f"{path}: {name} holds Python objects, not numbers. {fix}")
     if int(np.prod(shape)) == 0:
         return np.zeros(shape, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
@@ -189,14 +189,15 @@ def _member(path: str | Path, zf: zipfile.ZipFile, name: str) -> np.ndarray:
 
 def read_tile_level(path: str | Path, levels: Sequence[str], n_zones: Sequence[int], level: str,
                     expect: Mapping | None = None, *, parts: bool = False,
-                    zones: tuple[int, int] | None = None) -> ZoneSums:
+                    zones: tuple[int, int] | None = None, fix: str = TILE_SUMS_FIX,
+                    what: str = "aggregate tile sums (.npz)") -> ZoneSums:
     """One level's sums of one tile file (:func:`write_tile_sums`), reading only that level's members: without the
     per-source draw sums (``part_<source>_t``; ``parts`` False) or only those (``parts`` True). ``zones`` (z0, z1)
     keeps only the zones z0 ≤ row < z1 (their rows of the file only are read: the members are memory-mapped).
     The header is checked as :func:`read_tile_sums` does (InputDataError naming the file and the field). The
-    memory is one level's (or one zone block's) sums of one tile, not the file's."""
+    memory is one level's (or one zone block's) sums of one tile, not the file's. ``what`` names the kind of file and
+    ``fix`` says how to make it again in the messages (another rule's tile sums: rule scenario_zones_tile's)."""
     i = list(levels).index(level)
-    what = "aggregate tile sums (.npz)"
     with gio.reading(path, what, gio.CORRUPT_FIX + " If the workflow wrote it, delete it and run again."):
         try:
             zf = zipfile.ZipFile(path)
@@ -208,15 +209,15 @@ def read_tile_level(path: str | Path, levels: Sequence[str], n_zones: Sequence[i
                 raise InputDataError(f"{path}: not a {what}: it has no '{gio.ARRAYS_META}' header. Delete it and run again.")
             with zf.open(f"{gio.ARRAYS_META}.npy") as f:
                 meta = json.loads(np.lib.format.read_array(f, allow_pickle=False).tobytes().decode("utf-8"))
-            _check_tile_meta(path, meta, levels, n_zones, expect)
+            _check_tile_meta(path, meta, levels, n_zones, expect, fix)
             key = f"L{i}.rows"
             if key not in names:
-                raise InputDataError(f"{path}: the tile sums lack {key} (level {level}). {TILE_SUMS_FIX}")
-            rows = np.asarray(_member(path, zf, key), dtype=np.int64)
+                raise InputDataError(f"{path}: the tile sums lack {key} (level {level}). {fix}")
+            rows = np.asarray(_member(path, zf, key, fix), dtype=np.int64)
             n = int(n_zones[i])
             if rows.size and (rows.min() < 0 or rows.max() >= n or np.any(np.diff(rows) <= 0)):
                 raise InputDataError(f"{path}: level {level}: zone rows must be ascending indices below {n}. "
-                                     f"{TILE_SUMS_FIX}")
+                                     f"{fix}")
             lo, hi = (0, rows.size) if zones is None else np.searchsorted(rows, zones)
             values = {}
             for name in names:
@@ -225,10 +226,10 @@ def read_tile_level(path: str | Path, levels: Sequence[str], n_zones: Sequence[i
                 short = name.split(".", 1)[1]
                 if short.startswith(DRAW_PREFIX) != parts:
                     continue
-                v = _member(path, zf, name)
+                v = _member(path, zf, name, fix)
                 if v.shape[:1] != rows.shape:
                     raise InputDataError(f"{path}: level {level}: sums {[short]} do not have one entry per zone row "
-                                         f"({rows.size}). {TILE_SUMS_FIX}")
+                                         f"({rows.size}). {fix}")
                 values[short] = np.array(v[lo:hi])  # a copy in memory: the map is closed with the file
                 del v
     return ZoneSums(n_zones=n, rows=rows[lo:hi].copy(), values=values)

@@ -95,8 +95,10 @@ from greensink.aggregate.table import (
 from greensink.aggregate.tiles import (
     MIN_TILE_CHUNK_PIXELS,
     check_grid_shape,
+    level_loader,
     run_aggregate_gather,
     run_aggregate_tile,
+    shares_loader,
     tile_sums_identity,
 )
 from greensink.overlay import (  # re-exported: the overlays' old home
@@ -121,6 +123,7 @@ __all__ = [
     "content_sha256",
     "draw_sums_of",
     "finish_tables",
+    "level_loader",
     "log_fill",
     "mean_of",
     "overlay_areas_m2",
@@ -131,6 +134,7 @@ __all__ = [
     "run_aggregate",
     "run_aggregate_gather",
     "run_aggregate_tile",
+    "shares_loader",
     "subdivide",
     "tile_sums_identity",
     "unknown_carbon_warning",

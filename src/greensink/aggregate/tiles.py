@@ -133,8 +133,8 @@ def run_aggregate_gather(zones: Sequence[str | Path], tile_sums: Sequence[str | 
     ident = tile_sums_identity(yi, g, year=year, seed=seed, uncertainty=uncertainty)
     for t, path in zip(tiles, tile_sums, strict=True):  # every file's header first: a wrong file fails fast
         read_tile_level(path, levels, n_zones, levels[0], expect={"tile": t.id, **ident}, parts=True, zones=(0, 0))
-    loaders = [_level_loader(tiles, tile_sums, levels, n_zones, lv, ident) for lv in levels]
-    shares = [_shares_loader(tiles, tile_sums, levels, n_zones, lv, ident, zone_block) for lv in levels]
+    loaders = [level_loader(tiles, tile_sums, levels, n_zones, lv, ident) for lv in levels]
+    shares = [shares_loader(tiles, tile_sums, levels, n_zones, lv, ident, zone_block) for lv in levels]
     return finish_tables(zone_layers, loaders, g, yi, greenspace, tables_out, year=year, levels=levels, types=types,
                          greenspace_config=greenspace_config, seed=seed, interval_pct=interval_pct,
                          min_observed_pct=min_observed_pct, uncertainty=uncertainty, park_service=park_service,
@@ -142,20 +142,21 @@ def run_aggregate_gather(zones: Sequence[str | Path], tile_sums: Sequence[str | 
                          draws_out=draws_out, var_shares=shares)
 
 
-def _level_loader(tiles, tile_sums, levels, n_zones, level, ident) -> Callable[[], dict[str, np.ndarray]]:
+def level_loader(tiles, tile_sums, levels, n_zones, level, ident, **read) -> Callable[[], dict[str, np.ndarray]]:
     """A function returning one level's sums but the per-source parts, added up over the tile files (read one at
-    a time, only that level's members: :func:`greensink.zone_sums.read_tile_level`)."""
+    a time, only that level's members: :func:`greensink.zone_sums.read_tile_level`, with ``read``'s keywords)."""
     def load() -> dict[str, np.ndarray]:
         total: dict[str, np.ndarray] = {}
         progress = logs.progress(log, f"aggregate gather {level}")
         for i, (t, path) in enumerate(zip(tiles, tile_sums, strict=True)):
-            add_sums(total, read_tile_level(path, levels, n_zones, level, expect={"tile": t.id, **ident}))
+            add_sums(total, read_tile_level(path, levels, n_zones, level, expect={"tile": t.id, **ident}, **read))
             progress(i + 1, len(tiles))
         return total
     return load
 
 
-def _shares_loader(tiles, tile_sums, levels, n_zones, level, ident, zone_block) -> Callable[[], dict[str, np.ndarray]]:
+def shares_loader(tiles, tile_sums, levels, n_zones, level, ident, zone_block,
+                  **read) -> Callable[[], dict[str, np.ndarray]]:
     """A function returning one level's per-source variance shares (:func:`greensink.uncertainty.variance_shares`)
     computed ``zone_block`` zones at a time: each block's parts are added up over the tile files (only the block's
     rows read) and dropped once its shares are taken. The variance is per zone, so the shares are those of the
@@ -168,7 +169,7 @@ def _shares_loader(tiles, tile_sums, levels, n_zones, level, ident, zone_block) 
             total: dict[str, np.ndarray] = {}
             for t, path in zip(tiles, tile_sums, strict=True):
                 part = read_tile_level(path, levels, n_zones, level, expect={"tile": t.id, **ident}, parts=True,
-                                       zones=(z0, z1))
+                                       zones=(z0, z1), **read)
                 add_sums(total, ZoneSums(n_zones=z1 - z0, rows=part.rows - z0, values=part.values))
             for source, share in variance_shares({k[len(DRAW_PREFIX):-2]: v for k, v in total.items()}).items():
                 out.setdefault(source, np.full(n, np.nan))[z0:z1] = share
