@@ -70,6 +70,11 @@ COSTS: dict[str, RuleCost] = {
     "carbon": RuleCost(600, 6, 9.1, "carbon streamed 717 MiB, 0.11 Mpx/s on 36 Mpx with 200 draws"),
     "carbon_tile": RuleCost(600, 6, 9.1, "as carbon, on the tile's pixels"),
     "carbon_mosaic": STREAMED,
+    "scenario_inputs_tile": RuleCost(400, 100, 5, "the tile's baseline layers and burned copies (to measure)"),
+    "scenario_inputs_mosaic": STREAMED,
+    "scenario_carbon_tile": RuleCost(800, 80, 20, "scenario_carbon 890 MiB on 1 Mpx, 1119 MiB on 4 Mpx (exact "
+                                     "percentiles: one strip of the whole grid up to 4 Mpx); on the tile's pixels"),
+    "scenario_carbon_mosaic": STREAMED,
     "fill": RuleCost(350, 56, 5.3, "fill 1112 MiB peak, 84 s on 16 Mpx (5 types, 2 predictors, 200 draws)"),
     "fill_tile": RuleCost(350, 56, 5.3, "fill_tile 393 MiB, 10 s on a 1024-px tile; 538 MiB, 25 s on 2048 px"),
     "fill_gather": SMALL,  # reads the tiles' JSON sums: no raster

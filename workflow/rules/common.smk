@@ -421,6 +421,16 @@ def scenario_types(wildcards):
     return SCENARIOS[wildcards.scenario].types(TYPES)
 
 
+def scenario_tiles(product, ext="tif"):
+    """An input function: results/scenarios/{scenario}/tiles/<product>_{tile}.<ext> of every tile, in mosaic order
+    (the tile files of a tiled scenario stage, rules scenario_carbon_mosaic and scenario_inputs_mosaic)."""
+
+    def tiles(wildcards):
+        return expand(f"results/scenarios/{wildcards.scenario}/tiles/{product}_{{tile}}.{ext}", tile=tile_ids())
+
+    return tiles
+
+
 def report_scenarios(wildcards):
     """The scenario products the report compares: the summary and each scenario's zone tables of the first
     two levels (rules scenario_summary, scenario_zones); none without config scenarios."""

@@ -1,5 +1,7 @@
 # Scenarios: planned states of a baseline year through the same models and zonal engine (config scenarios).
 # Each scenario is its own {scenario} jobs; the summary gathers them. Input functions in common.smk.
+# Tiled (tiles.size_px set): the burn's whole-scene part once (scenario_plan: states, polygons, models, record),
+# the rasters and the carbon map per {scenario}×{tile}, then mosaics that write the untiled rules' files.
 from greensink.scenario.demo import DEMO_LAYERS as DEMO_SCENARIO_LAYERS
 
 if SCENARIOS:
@@ -7,76 +9,243 @@ if SCENARIOS:
     wildcard_constraints:
         scenario=SCENARIO_PATTERN,
 
-    rule scenario_inputs:
-        input:
-            changes=scenario_changes,
-            grid="results/zones/grid.json",
-            ndvi=scenario_baseline("ndvi.tif"),
-            fvc=scenario_baseline("fvc.tif"),
-            canopy=scenario_baseline("canopy.tif"),
-            height=scenario_baseline("height.tif"),
-            vegetation=scenario_baseline("vegetation.tif"),
-            classes=scenario_baseline("vegetation_class.tif"),
-            vegetation_stats=scenario_baseline("vegetation.json"),
-            models=scenario_baseline("model/models.json"),
-            fractions=scenario_fractions,
-            greenspace=scenario_greenspace,
-        output:
-            ndvi="results/scenarios/{scenario}/ndvi.tif",
-            fvc="results/scenarios/{scenario}/fvc.tif",
-            canopy="results/scenarios/{scenario}/canopy.tif",
-            height="results/scenarios/{scenario}/height.tif",
-            vegetation="results/scenarios/{scenario}/vegetation.tif",
-            tree_shrub="results/scenarios/{scenario}/tree_shrub.tif",
-            fractions="results/scenarios/{scenario}/fractions.tif",
-            changes="results/scenarios/{scenario}/changes.tif",
-            greenspace="results/scenarios/{scenario}/greenspace.gpkg",
-            models="results/scenarios/{scenario}/models.json",
-            record="results/scenarios/{scenario}/inputs.json",
-        log:
-            "logs/scenarios/{scenario}_inputs.log",
-        conda:
-            ENV
-        resources:
-            mem_mb=job_mem_mb,
-            runtime=job_runtime,
-        params:
-            scenario=scenario_params,
-            years=scenario_years,  # the baseline year only: adding a year reruns no scenario of an earlier one
-            types=TYPES,
-            type_column=(GREENSPACE or {}).get("type_column", "type"),
-            typed_land=bool(GREENSPACE),
-            vegetation=config["vegetation"],
-            compress=config["output"]["compress"],
-        script:
-            "../scripts/scenario_inputs.py"
+    if not TILED:
 
-    rule scenario_carbon:
-        input:
-            models="results/scenarios/{scenario}/models.json",
-            predictors=expand("results/scenarios/{{scenario}}/{predictor}.tif", predictor=PREDICTORS),
-            fractions="results/scenarios/{scenario}/fractions.tif",
-            ndvi_se=scenario_baseline("ndvi_se.tif"),
-        output:
-            carbon="results/scenarios/{scenario}/carbon.tif",
-            stats="results/scenarios/{scenario}/carbon.json",
-        log:
-            "logs/scenarios/{scenario}_carbon.log",
-        conda:
-            ENV
-        resources:
-            mem_mb=job_mem_mb,
-            runtime=job_runtime,
-        params:
-            types=scenario_types,
-            year=scenario_year,
-            predictors=PREDICTORS,
-            interval_pct=config["carbon"]["interval_pct"],
-            compress=config["output"]["compress"],
-            uncertainty=config.get("uncertainty", {}),
-            seed=config["seed"],
-        script:
-            "../scripts/scenario_carbon.py"
+        rule scenario_inputs:
+            input:
+                changes=scenario_changes,
+                grid="results/zones/grid.json",
+                ndvi=scenario_baseline("ndvi.tif"),
+                fvc=scenario_baseline("fvc.tif"),
+                canopy=scenario_baseline("canopy.tif"),
+                height=scenario_baseline("height.tif"),
+                vegetation=scenario_baseline("vegetation.tif"),
+                classes=scenario_baseline("vegetation_class.tif"),
+                vegetation_stats=scenario_baseline("vegetation.json"),
+                models=scenario_baseline("model/models.json"),
+                fractions=scenario_fractions,
+                greenspace=scenario_greenspace,
+            output:
+                ndvi="results/scenarios/{scenario}/ndvi.tif",
+                fvc="results/scenarios/{scenario}/fvc.tif",
+                canopy="results/scenarios/{scenario}/canopy.tif",
+                height="results/scenarios/{scenario}/height.tif",
+                vegetation="results/scenarios/{scenario}/vegetation.tif",
+                tree_shrub="results/scenarios/{scenario}/tree_shrub.tif",
+                fractions="results/scenarios/{scenario}/fractions.tif",
+                changes="results/scenarios/{scenario}/changes.tif",
+                greenspace="results/scenarios/{scenario}/greenspace.gpkg",
+                models="results/scenarios/{scenario}/models.json",
+                record="results/scenarios/{scenario}/inputs.json",
+            log:
+                "logs/scenarios/{scenario}_inputs.log",
+            conda:
+                ENV
+            resources:
+                mem_mb=job_mem_mb,
+                runtime=job_runtime,
+            params:
+                scenario=scenario_params,
+                years=scenario_years,  # the baseline year only: adding a year reruns no scenario of an earlier one
+                types=TYPES,
+                type_column=(GREENSPACE or {}).get("type_column", "type"),
+                typed_land=bool(GREENSPACE),
+                vegetation=config["vegetation"],
+                compress=config["output"]["compress"],
+            script:
+                "../scripts/scenario_inputs.py"
+
+    else:
+
+        rule scenario_plan:
+            input:
+                changes=scenario_changes,
+                grid="results/zones/grid.json",
+                ndvi=scenario_baseline("ndvi.tif"),
+                fvc=scenario_baseline("fvc.tif"),
+                canopy=scenario_baseline("canopy.tif"),
+                height=scenario_baseline("height.tif"),
+                vegetation=scenario_baseline("vegetation.tif"),
+                classes=scenario_baseline("vegetation_class.tif"),
+                vegetation_stats=scenario_baseline("vegetation.json"),
+                models=scenario_baseline("model/models.json"),
+                fractions=scenario_fractions,
+                greenspace=scenario_greenspace,
+            output:
+                greenspace="results/scenarios/{scenario}/greenspace.gpkg",
+                models="results/scenarios/{scenario}/models.json",
+                record="results/scenarios/{scenario}/inputs.json",
+                plan="results/scenarios/{scenario}/tiles/plan.json",
+            log:
+                "logs/scenarios/{scenario}_plan.log",
+            conda:
+                ENV
+            resources:
+                mem_mb=job_mem_mb,
+                runtime=job_runtime,
+            params:
+                scenario=scenario_params,
+                years=scenario_years,
+                types=TYPES,
+                type_column=(GREENSPACE or {}).get("type_column", "type"),
+                typed_land=bool(GREENSPACE),
+                vegetation=config["vegetation"],
+            script:
+                "../scripts/scenario_plan.py"
+
+        rule scenario_inputs_tile:
+            input:
+                grid="results/zones/grid.json",
+                plan="results/scenarios/{scenario}/tiles/plan.json",
+                ndvi=scenario_baseline("ndvi.tif"),
+                fvc=scenario_baseline("fvc.tif"),
+                canopy=scenario_baseline("canopy.tif"),
+                height=scenario_baseline("height.tif"),
+                vegetation=scenario_baseline("vegetation.tif"),
+                classes=scenario_baseline("vegetation_class.tif"),
+                fractions=scenario_fractions,
+            output:
+                ndvi="results/scenarios/{scenario}/tiles/ndvi_{tile}.tif",
+                fvc="results/scenarios/{scenario}/tiles/fvc_{tile}.tif",
+                canopy="results/scenarios/{scenario}/tiles/canopy_{tile}.tif",
+                height="results/scenarios/{scenario}/tiles/height_{tile}.tif",
+                vegetation="results/scenarios/{scenario}/tiles/vegetation_{tile}.tif",
+                tree_shrub="results/scenarios/{scenario}/tiles/tree_shrub_{tile}.tif",
+                fractions="results/scenarios/{scenario}/tiles/fractions_{tile}.tif",
+                changes="results/scenarios/{scenario}/tiles/changes_{tile}.tif",
+            log:
+                "logs/scenarios/{scenario}/inputs_{tile}.log",
+            conda:
+                ENV
+            threads: 1
+            resources:
+                mem_mb=job_mem_mb,
+                runtime=job_runtime,
+            params:
+                scenario=scenario_params,
+                years=scenario_years,
+                types=TYPES,
+                type_column=(GREENSPACE or {}).get("type_column", "type"),
+                compress=config["output"]["compress"],
+                size_px=TILE_PX,
+            script:
+                "../scripts/scenario_inputs_tile.py"
+
+        rule scenario_inputs_mosaic:
+            input:
+                ndvi=scenario_tiles("ndvi"),
+                fvc=scenario_tiles("fvc"),
+                canopy=scenario_tiles("canopy"),
+                height=scenario_tiles("height"),
+                vegetation=scenario_tiles("vegetation"),
+                tree_shrub=scenario_tiles("tree_shrub"),
+                fractions=scenario_tiles("fractions"),
+                changes=scenario_tiles("changes"),
+                grid="results/zones/grid.json",
+            output:
+                ndvi="results/scenarios/{scenario}/ndvi.tif",
+                fvc="results/scenarios/{scenario}/fvc.tif",
+                canopy="results/scenarios/{scenario}/canopy.tif",
+                height="results/scenarios/{scenario}/height.tif",
+                vegetation="results/scenarios/{scenario}/vegetation.tif",
+                tree_shrub="results/scenarios/{scenario}/tree_shrub.tif",
+                fractions="results/scenarios/{scenario}/fractions.tif",
+                changes="results/scenarios/{scenario}/changes.tif",
+            log:
+                "logs/scenarios/{scenario}_inputs_mosaic.log",
+            conda:
+                ENV
+            threads: 1
+            resources:
+                mem_mb=job_mem_mb,
+                runtime=job_runtime,
+            params:
+                compress=config["output"]["compress"],
+                size_px=TILE_PX,
+            script:
+                "../scripts/scenario_inputs_mosaic.py"
+
+    if not TILED:
+
+        rule scenario_carbon:
+            input:
+                models="results/scenarios/{scenario}/models.json",
+                predictors=expand("results/scenarios/{{scenario}}/{predictor}.tif", predictor=PREDICTORS),
+                fractions="results/scenarios/{scenario}/fractions.tif",
+                ndvi_se=scenario_baseline("ndvi_se.tif"),
+            output:
+                carbon="results/scenarios/{scenario}/carbon.tif",
+                stats="results/scenarios/{scenario}/carbon.json",
+            log:
+                "logs/scenarios/{scenario}_carbon.log",
+            conda:
+                ENV
+            resources:
+                mem_mb=job_mem_mb,
+                runtime=job_runtime,
+            params:
+                types=scenario_types,
+                year=scenario_year,
+                predictors=PREDICTORS,
+                interval_pct=config["carbon"]["interval_pct"],
+                compress=config["output"]["compress"],
+                uncertainty=config.get("uncertainty", {}),
+                seed=config["seed"],
+            script:
+                "../scripts/scenario_carbon.py"
+
+    else:
+
+        rule scenario_carbon_tile:
+            input:
+                models="results/scenarios/{scenario}/models.json",
+                predictors=expand("results/scenarios/{{scenario}}/{predictor}.tif", predictor=PREDICTORS),
+                fractions="results/scenarios/{scenario}/fractions.tif",
+                ndvi_se=scenario_baseline("ndvi_se.tif"),
+            output:
+                carbon="results/scenarios/{scenario}/tiles/carbon_{tile}.tif",
+                stats="results/scenarios/{scenario}/tiles/carbon_{tile}.json",
+            log:
+                "logs/scenarios/{scenario}/carbon_{tile}.log",
+            conda:
+                ENV
+            threads: 1
+            resources:
+                mem_mb=job_mem_mb,
+                runtime=job_runtime,
+            params:
+                types=scenario_types,
+                year=scenario_year,
+                predictors=PREDICTORS,
+                interval_pct=config["carbon"]["interval_pct"],
+                compress=config["output"]["compress"],
+                uncertainty=config.get("uncertainty", {}),
+                seed=config["seed"],
+                size_px=TILE_PX,
+            script:
+                "../scripts/scenario_carbon.py"
+
+        rule scenario_carbon_mosaic:
+            input:
+                tiles=scenario_tiles("carbon"),
+                stats=scenario_tiles("carbon", "json"),
+                grid="results/zones/grid.json",
+            output:
+                carbon="results/scenarios/{scenario}/carbon.tif",
+                stats="results/scenarios/{scenario}/carbon.json",
+            log:
+                "logs/scenarios/{scenario}_carbon_mosaic.log",
+            conda:
+                ENV
+            threads: 1
+            resources:
+                mem_mb=job_mem_mb,
+                runtime=job_runtime,
+            params:
+                compress=config["output"]["compress"],
+                size_px=TILE_PX,
+            script:
+                "../scripts/scenario_carbon_mosaic.py"
 
     rule scenario_zones:
         input:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -38,11 +38,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from greensink.coverage import coverage_raster
-from greensink.grid import Grid
+from greensink.coverage import coverage_raster, tile_coverage_matrix
+from greensink.grid import Grid, Tile
 from greensink.model import fallback_record
 from greensink.scenario.plan import Change, Scenario, pseudo_code
-from greensink.types import resolve_overlaps, type_fractions
+from greensink.types import resolve_overlaps
 from greensink.vegetation import fvc
 
 log = logging.getLogger(__name__)
@@ -174,35 +174,56 @@ def _cut(gdf: gpd.GeoDataFrame, cut) -> gpd.GeoDataFrame:
     return out[~shapely.is_empty(geoms)]
 
 
-def burn(base: Landscape, scenario: Scenario, layers: Sequence[np.ndarray], grid: Grid, thresholds: Thresholds,
-         typed_land: bool = True) -> Burned:
-    """The scenario's landscape: ``base`` with every change of ``scenario`` burned in, in order
-    (module docstring). ``layers`` holds each change's polygons in the grid's CRS
-    (:func:`greensink.scenario.plan.read_change_layer`)."""
+@dataclass
+class BurnPlan:
+    """The whole-scene part of a scenario's burn (:func:`plan_burn`), computed once before its pixels (the whole
+    grid, or each tile of a tiled run: :func:`burn_window`): per change its polygons' union (``unions``), the
+    state it burns in (``states``: kind, path, state, area_ha) and the type whose model gives its land's carbon
+    (``carbon_types``); the edited typed polygons (``greenspace``, with :data:`CARBON_TYPE`) and their
+    non-overlapping union per type (``typed``: :func:`greensink.types.resolve_overlaps`; None when no change
+    edits them), and the scenario's ``types``."""
+
+    scenario: Scenario
+    types: list[str]
+    unions: list
+    states: list[dict]
+    carbon_types: list[str]
+    greenspace: gpd.GeoDataFrame
+    typed: gpd.GeoDataFrame | None
+    typed_land: bool = True
+    type_column: str = "type"
+
+    def output_greenspace(self) -> gpd.GeoDataFrame:
+        """The edited polygons as results/scenarios/{scenario}/greenspace.gpkg holds them (:data:`CARBON_TYPE`
+        only where some land's carbon type differs from its type)."""
+        gs, col = self.greenspace, self.type_column
+        same = (gs[CARBON_TYPE] == gs[col].astype(str)).all()
+        return (gs.drop(columns=[CARBON_TYPE]) if same else gs).reset_index(drop=True)
+
+
+def plan_burn(base: Landscape, scenario: Scenario, layers: Sequence[np.ndarray], thresholds: Thresholds,
+              typed_land: bool = True) -> BurnPlan:
+    """The :class:`BurnPlan` of ``scenario`` on the baseline ``base``: the states from the whole baseline
+    (:func:`change_state`), the polygon edits (greenspace: cut and added; construction: cut; conversion: the
+    from-type's part inside retyped) in change order, and the edited polygons resolved per type."""
     col = base.type_column
     pseudo = scenario.pseudo_types()
     types = scenario.types(base.types)
-    rasters = {k: np.array(v, dtype=np.float32, copy=True) for k, v in base.rasters.items()}
-    fractions = np.concatenate([base.fractions.astype(np.float32, copy=True),
-                                np.zeros((len(pseudo), *grid.shape), dtype=np.float32)])
     gs = base.greenspace[[col, "geometry"]].copy()
     gs[CARBON_TYPE] = gs[col].astype(str)
-    changed = np.zeros(grid.shape, dtype=np.float32)
-    last = np.full(grid.shape, -1, dtype=np.int16)
-    touched = np.zeros(grid.shape, dtype=bool)
-    plantings, states = [], []
+    unions, states, carbon_types, edited = [], [], [], False
     for k, (change, geoms) in enumerate(zip(scenario.changes, layers, strict=True)):
         union = shapely.union_all(np.asarray(geoms, dtype=object))
-        cover = coverage_raster(list(shapely.get_parts(union)), grid.transform, grid.shape)
-        share = cover * np.float32(change.share)
         state = change_state(change, base, thresholds)
         states.append({"kind": change.kind, "path": change.path, "state": state,
                        "area_ha": float(shapely.area(union) / 1e4)})
         code = pseudo_code(change.type or "", k)
         carbon_type = code if code in pseudo else change.carbon_type
+        unions.append(union)
+        carbon_types.append(carbon_type)
         if change.kind == "planting":
-            plantings.append((share, carbon_type))
-        elif typed_land:
+            continue
+        if typed_land:
             if change.kind in ("greenspace", "construction"):
                 gs = _cut(gs, union)
             if change.kind == "greenspace":
@@ -210,27 +231,97 @@ def burn(base: Landscape, scenario: Scenario, layers: Sequence[np.ndarray], grid
                 gs = gpd.GeoDataFrame(pd.concat([gs, new], ignore_index=True), geometry="geometry", crs=gs.crs)
             if change.kind == "conversion":
                 gs = _convert(gs, col, union, change.from_type, change.to_type)
+            edited = True
+        elif change.kind == "greenspace":  # pragma: no cover - refused by config_problems
+            raise ValueError("greenspace changes need green-space types")
+    typed = resolve_overlaps(gs, CARBON_TYPE, types)[0] if edited else None
+    return BurnPlan(scenario=scenario, types=types, unions=unions, states=states, carbon_types=carbon_types,
+                    greenspace=gs, typed=typed, typed_land=typed_land, type_column=col)
+
+
+def burn_window(base: Landscape, plan: BurnPlan, coverage: Callable[[list], np.ndarray]) -> Burned:
+    """The burned layers of one window of the grid (the whole grid, or a tile): ``base`` holds the baseline's
+    layers on that window and ``coverage(polygons)`` gives their exact coverage of its pixels, equal to the
+    whole grid's coverage there (:func:`greensink.coverage.coverage_raster`, :func:`window_coverage`), so each
+    pixel's result is the whole grid's (module docstring: every value depends on its pixel, the plan and the
+    states alone). Returns the window's :class:`Burned` with the plan's edited polygons and states."""
+    scenario, types, shape = plan.scenario, plan.types, base.rasters["ndvi"].shape
+    rasters = {k: np.array(v, dtype=np.float32, copy=True) for k, v in base.rasters.items()}
+    fractions = np.concatenate([base.fractions.astype(np.float32, copy=True),
+                                np.zeros((len(scenario.pseudo_types()), *shape), dtype=np.float32)])
+    changed = np.zeros(shape, dtype=np.float32)
+    last = np.full(shape, -1, dtype=np.int16)
+    touched = np.zeros(shape, dtype=bool)
+    plantings = []
+    for k, change in enumerate(scenario.changes):
+        cover = coverage(list(shapely.get_parts(plan.unions[k])))
+        share = cover * np.float32(change.share)
+        if change.kind == "planting":
+            plantings.append((share, plan.carbon_types[k]))
+        elif plan.typed_land:
             touched |= cover > 0
-        else:  # one pseudo-type VEG everywhere: the fraction is 1, so scaling it is exact
-            if change.kind == "construction":
-                fractions *= (1.0 - cover)[None].astype(np.float32)
-            elif change.kind == "greenspace":  # pragma: no cover - refused by config_problems
-                raise ValueError("greenspace changes need green-space types")
-        for name, value in state.items():
+        elif change.kind == "construction":  # one pseudo-type VEG everywhere: the fraction is 1, so scaling it is exact
+            fractions *= (1.0 - cover)[None].astype(np.float32)
+        for name, value in plan.states[k]["state"].items():
             if name in rasters:
                 rasters[name] = mix(rasters[name], share, value)
         changed = np.maximum(changed, share)
         last[share > 0] = k
     if touched.any():
-        typed, _ = resolve_overlaps(gs, CARBON_TYPE, types)
-        fresh = type_fractions(typed, CARBON_TYPE, types, grid)
+        fresh = _type_coverage(plan.typed, types, shape, coverage)
         fractions[:, touched] = fresh[:, touched]
     for share, carbon_type in plantings:
         open_land = np.clip(1.0 - fractions.sum(axis=0), 0.0, 1.0)
         fractions[types.index(carbon_type)] += np.minimum(share, open_land).astype(np.float32)
-    greenspace = gs.drop(columns=[CARBON_TYPE]) if (gs[CARBON_TYPE] == gs[col].astype(str)).all() else gs
-    return Burned(rasters=rasters, fractions=fractions, types=types, greenspace=greenspace.reset_index(drop=True),
-                  type_column=col, changed=changed, last=last, states=states)
+    return Burned(rasters=rasters, fractions=fractions, types=types, greenspace=plan.output_greenspace(),
+                  type_column=base.type_column, changed=changed, last=last, states=plan.states)
+
+
+def _type_coverage(typed: gpd.GeoDataFrame, types: Sequence[str], shape: tuple[int, int],
+                   coverage: Callable[[list], np.ndarray]) -> np.ndarray:
+    """(n_types, rows, cols) float32: :func:`greensink.types.type_fractions` of the resolved polygons ``typed``
+    on the window of ``coverage``."""
+    out = np.zeros((len(types), *shape), dtype=np.float32)
+    codes = list(typed[CARBON_TYPE])
+    for k, code in enumerate(types):
+        if code in codes:
+            out[k] = coverage(list(shapely.get_parts(typed.geometry.values[codes.index(code)])))
+    return out
+
+
+def window_coverage(geoms: Sequence, grid: Grid, tile: Tile) -> np.ndarray:
+    """(tile.height, tile.width) float32: the coverage of the pixels of ``tile`` by the union of ``geoms``
+    (not overlapping each other), equal bit for bit to ``coverage_raster(geoms, grid.transform, grid.shape)``
+    on the tile's window. Only the geometries whose bounds meet the tile are computed, on the rows from the
+    grid's top to the tile's last and the grid's whole width: the same vertices, rows and sums along each row
+    as the whole grid's (a tile's own coordinates, or a row cut at its right edge, round differently in the
+    last bit, which float32 keeps for coverages near 0). Memory: the coverage entries of those geometries."""
+    arr = np.empty(len(geoms), dtype=object)
+    arr[:] = list(geoms)
+    xmin, ymin, xmax, ymax = grid.subgrid(tile).bounds
+    if len(arr):
+        lo_x, lo_y, hi_x, hi_y = shapely.bounds(arr).T
+        with np.errstate(invalid="ignore"):  # empty geometries have NaN bounds: not kept
+            arr = arr[(lo_x <= xmax) & (hi_x >= xmin) & (lo_y <= ymax) & (hi_y >= ymin)]
+    rect = Tile(tile.id, 0, 0, tile.row_off + tile.height, grid.width)
+    m = tile_coverage_matrix(arr, grid, rect)
+    r, c = np.divmod(m.indices.astype(np.int64), rect.width)
+    ok = (r >= tile.row_off) & (c >= tile.col_off) & (c < tile.col_off + tile.width)
+    local = (r[ok] - tile.row_off) * tile.width + (c[ok] - tile.col_off)
+    # as coverage_raster: float64 sums in the entries' order (geometry by geometry), clipped to 1 for rounding
+    total = np.bincount(local, weights=m.data[ok], minlength=tile.height * tile.width).astype(np.float64, copy=False)
+    np.minimum(total, 1.0, out=total)
+    return total.reshape(tile.shape).astype(np.float32)
+
+
+def burn(base: Landscape, scenario: Scenario, layers: Sequence[np.ndarray], grid: Grid, thresholds: Thresholds,
+         typed_land: bool = True) -> Burned:
+    """The scenario's landscape: ``base`` with every change of ``scenario`` burned in, in order
+    (module docstring). ``layers`` holds each change's polygons in the grid's CRS
+    (:func:`greensink.scenario.plan.read_change_layer`). The whole grid at once: :func:`plan_burn` then
+    :func:`burn_window` on the grid (a tiled run calls them per tile)."""
+    plan = plan_burn(base, scenario, layers, thresholds, typed_land)
+    return burn_window(base, plan, lambda geoms: coverage_raster(geoms, grid.transform, grid.shape))
 
 
 def _convert(gs: gpd.GeoDataFrame, col: str, area, from_type: str, to_type: str) -> gpd.GeoDataFrame:

@@ -14,6 +14,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from rasterio.windows import Window
 
 from greensink import io, targets
 from greensink.aggregate import ZoneDraws
@@ -21,11 +22,24 @@ from greensink.carbon import carbon_map_streamed, read_fill
 from greensink.grid import Grid
 from greensink.logs import progress
 from greensink.provenance import scenario_record
-from greensink.scenario.burn import burn, scenario_models
+from greensink.scenario.burn import Burned, burn, burn_window, plan_burn, scenario_models, window_coverage
 from greensink.scenario.demo import demo_scenario_layers
-from greensink.scenario.files import BASELINE_KEYS, SCENARIO_KEYS, read_burned, read_landscape, thresholds, write_burned
+from greensink.scenario.files import (
+    BASELINE_KEYS,
+    RASTER_KEYS,
+    SCENARIO_KEYS,
+    read_burned,
+    read_landscape,
+    read_landscape_window,
+    read_plan,
+    thresholds,
+    write_burned,
+    write_burned_rasters,
+    write_plan,
+)
 from greensink.scenario.plan import read_change_layer, scenarios
 from greensink.scenario.tables import Setting, scenario_tables, summary_table
+from greensink.tiling import mosaic_files
 from greensink.uncertainty import noise_spec
 from greensink.units import m2_to_ha
 
@@ -76,19 +90,99 @@ def run_scenario_inputs(changes: Sequence[PathLike], grid_json: PathLike, baseli
     return record
 
 
+def run_scenario_plan(changes: Sequence[PathLike], grid_json: PathLike, baseline: Mapping[str, PathLike],
+                      vegetation_stats: PathLike, models: PathLike, greenspace_out: PathLike, models_out: PathLike,
+                      record_out: PathLike, plan_out: PathLike, *, scenario: Mapping[str, Any], years: Sequence[int],
+                      types: Sequence[str], type_column: str, typed_land: bool, vegetation: Mapping[str, Any]) -> dict:
+    """Rule scenario_plan (tiles.size_px set): the whole-scene part of rule scenario_inputs, once before its tiles
+    (:func:`greensink.scenario.burn.plan_burn`): the states each change burns in (from the whole baseline), the
+    edited typed polygons (``greenspace_out``), the models (``models_out``), inputs.json (``record_out``, returned)
+    as rule scenario_inputs writes them, and the plan the tile jobs burn (``plan_out``,
+    :func:`greensink.scenario.files.write_plan`). Arguments as :func:`run_scenario_inputs`."""
+    (plan,) = scenarios({"years": list(years), "scenarios": [scenario]})
+    grid = Grid.read(grid_json)
+    base = read_landscape({k: baseline[k] for k in BASELINE_KEYS}, types, type_column)
+    layers = [read_change_layer(c, grid.crs, f"scenario {plan.name} change {k + 1} ({c.kind})", grid.bounds)
+              for k, c in enumerate(plan.changes)]
+    burn_plan = plan_burn(base, plan, layers, thresholds(vegetation, io.read_json(vegetation_stats)), typed_land)
+    io.write_table(greenspace_out, burn_plan.output_greenspace(), csv=False)
+    io.write_json(models_out, scenario_models(io.read_json(models), plan))
+    record = scenario_record(scenario, changes, scenario=plan.to_json(), types=burn_plan.types,
+                             changes=burn_plan.states)
+    io.write_json(record_out, record)
+    write_plan(plan_out, burn_plan)
+    for k, s in enumerate(burn_plan.states):
+        log.info("scenario %s change %d (%s, %s): %.2f ha of polygons, state %s", plan.name, k + 1, s["kind"], s["path"],
+                 s["area_ha"], {key: round(v, 4) for key, v in s["state"].items()})
+    return record
+
+
+def run_scenario_inputs_tile(grid_json: PathLike, baseline: Mapping[str, PathLike], plan_json: PathLike,
+                             out: Mapping[str, PathLike], *, scenario: Mapping[str, Any], years: Sequence[int],
+                             types: Sequence[str], type_column: str, tile_id: str, size_px: int,
+                             compress: str = "zstd") -> Burned:
+    """Rule scenario_inputs_tile: the scenario's layers on tile ``tile_id`` of ``grid.tiles(size_px)``, the window
+    of rule scenario_inputs' (:func:`greensink.scenario.burn.burn_window` of the plan ``plan_json`` written by rule
+    scenario_plan on the baseline's window, the polygons' coverage by
+    :func:`greensink.scenario.burn.window_coverage`), written to ``out`` (the keys of
+    :data:`~greensink.scenario.files.RASTER_KEYS`) on the tile's sub-grid. ``baseline`` maps the raster keys of
+    :data:`~greensink.scenario.files.BASELINE_KEYS` to the baseline year's files. Memory: the tile's layers and
+    the coverage of the polygons crossing it."""
+    (plan,) = scenarios({"years": list(years), "scenarios": [scenario]})
+    grid = Grid.read(grid_json)
+    tile = grid.tile(tile_id, size_px)
+    base = read_landscape_window(baseline, types, type_column, Window(tile.col_off, tile.row_off, tile.width,
+                                                                      tile.height))
+    burn_plan = read_plan(plan_json, plan, grid.crs)
+    burned = burn_window(base, burn_plan, lambda geoms: window_coverage(geoms, grid, tile))
+    write_burned_rasters(out, burned, grid.subgrid(tile), compress)
+    log.info("scenario %s tile %s: %.2f ha of pixels changed", plan.name, tile_id,
+             float(burned.changed.sum()) * grid.pixel_area_ha)
+    return burned
+
+
+def run_scenario_inputs_mosaic(tiles: Mapping[str, Sequence[PathLike]], grid_json: PathLike,
+                               out: Mapping[str, PathLike], *, size_px: int, compress: str = "zstd") -> float:
+    """Rule scenario_inputs_mosaic: the scenario's whole-grid rasters (the keys of
+    :data:`~greensink.scenario.files.RASTER_KEYS`, rule scenario_inputs' files) from their tile files ``tiles``
+    (per key, every tile of ``grid.tiles(size_px)`` row-major; :func:`greensink.tiling.mosaic_files`), strip by
+    strip. Returns the changed area (ha: the sum of the changed share)."""
+    grid = Grid.read(grid_json)
+    changed = 0.0
+
+    def add_changed(_rows: slice, blocks: dict[str, np.ndarray]) -> None:
+        nonlocal changed
+        changed += float(blocks["changes"][0].sum(dtype=np.float64))
+
+    mosaic_files({k: list(tiles[k]) for k in RASTER_KEYS}, {k: out[k] for k in RASTER_KEYS}, grid, size_px,
+                 compress=compress, on_strip=add_changed, progress=progress(log, "scenario mosaic"))
+    log.info("scenario mosaic of %d tiles of %d px: %.2f ha of pixels changed", len(tiles["ndvi"]), size_px,
+             changed * grid.pixel_area_ha)
+    return changed * grid.pixel_area_ha
+
+
 def run_scenario_carbon(models: PathLike, predictors: Mapping[str, PathLike], fractions: PathLike, ndvi_se: PathLike,
                         carbon_out: PathLike, stats_out: PathLike, *, types: Sequence[str], year: int, seed: int,
-                        interval_pct: float = 90.0, uncertainty: Mapping | None = None, compress: str = "zstd") -> dict:
+                        interval_pct: float = 90.0, uncertainty: Mapping | None = None, compress: str = "zstd",
+                        tile_id: str | None = None, size_px: int | None = None) -> dict:
     """Rule scenario_carbon: the scenario's carbon density map (t C/ha: estimate, lower, upper) by the streamed
     stage of rule carbon (:func:`greensink.carbon.carbon_map_streamed`), with the noise of the baseline ``year``
-    (``ndvi_se`` the baseline's NDVI error), to ``carbon_out``; its statistics to ``stats_out`` (returned)."""
+    (``ndvi_se`` the baseline's NDVI error), to ``carbon_out``; its statistics to ``stats_out`` (returned).
+
+    ``tile_id`` (rule scenario_carbon_tile, tiles.size_px set): the map of that tile of ``grid.tiles(size_px)``
+    only, the window of the whole grid's map (the draws keyed by the whole grid's pixels), and the tile's
+    statistics with the use counts rule scenario_carbon_mosaic sums (:func:`greensink.carbon.run_carbon_mosaic`,
+    as rule carbon_mosaic)."""
     record = io.read_json(models)
     grid = io.read_grid(fractions)
+    tile = grid.tile(tile_id, size_px) if tile_id else None
     noise = noise_spec(uncertainty, record, seed=seed, year=year, resolution_m=grid.resolution_m)
     stats = carbon_map_streamed(record, types, fractions, dict(predictors), carbon_out, interval_pct=interval_pct,
-                                compress=compress, progress=progress(log, "carbon"), noise=noise, ndvi_se_path=ndvi_se)
+                                compress=compress, progress=progress(log, "carbon"), noise=noise, ndvi_se_path=ndvi_se,
+                                tile=tile)
     io.write_json(stats_out, stats)
-    log.info("scenario carbon: %.0f t C over %d typed pixels", stats["total_t"], stats["typed_pixels"])
+    log.info("scenario carbon%s: %.0f t C over %d typed pixels", f" tile {tile_id}" if tile else "", stats["total_t"],
+             stats["typed_pixels"])
     return stats
 
 
