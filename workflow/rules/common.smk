@@ -274,6 +274,25 @@ def pair_tiles(product, ext="tif"):
     return tiles
 
 
+def trend_tiles(product, ext="tif"):
+    """An input function: results/change/trend/tiles/<product>_{tile}.<ext> of every tile, in mosaic order
+    (the trend_tile files rule trend gathers in a tiled run)."""
+
+    def tiles(wildcards):
+        return expand(f"results/change/trend/tiles/{product}_{{tile}}.{ext}", tile=tile_ids())
+
+    return tiles
+
+
+def level_coverage(wildcards):
+    """The zone coverage a zone-summing rule streams over (rules transitions, zoning_*): each level's whole-grid
+    matrix, or in a tiled run every tile's (results/zones/tiles/{level}_coverage_{tile}.npz, level-major, tiles
+    in mosaic order; greensink.tiling.coverage_pieces), so the job holds one tile's matrices at a time."""
+    if TILED:
+        return expand("results/zones/tiles/{level}_coverage_{tile}.npz", level=LEVELS, tile=tile_ids())
+    return expand("results/zones/{level}_coverage.npz", level=LEVELS)
+
+
 def demo_manifest(wildcards):
     return [demo_paths(config)["manifest"]] if DEMO else []
 
