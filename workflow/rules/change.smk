@@ -58,6 +58,7 @@ if not TILED:
             compress=config["output"]["compress"],
             no_net_loss_tolerance_pixels=config["indicators"]["no_net_loss_tolerance_pixels"],
             min_observed_pct=config["carbon"]["min_observed_pct"],
+            draws=config["change"]["draws"],
         script:
             "../scripts/change.py"
 
@@ -101,6 +102,7 @@ else:
             seed=config["seed"],
             compress=config["output"]["compress"],
             size_px=TILE_PX,
+            draws=config["change"]["draws"],
         script:
             "../scripts/change_tile.py"
 

@@ -21,4 +21,5 @@ p = sm.params
 run_change(sm.input, sm.output, y0=int(sm.wildcards.y0), y1=int(sm.wildcards.y1), levels=p.levels, types=p.types,
            predictors=p.predictors, typed_land=bool(p.greenspace), interval_pct=p.interval_pct,
            uncertainty=p.uncertainty, seed=p.seed, compress=p.compress,
-           no_net_loss_tolerance_pixels=p.no_net_loss_tolerance_pixels, min_observed_pct=p.min_observed_pct)
+           no_net_loss_tolerance_pixels=p.no_net_loss_tolerance_pixels, min_observed_pct=p.min_observed_pct,
+           draws=p.draws)

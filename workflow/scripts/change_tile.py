@@ -17,4 +17,4 @@ p = sm.params
 run_change_tile(sm.input, sm.output, tile_id=sm.wildcards.tile, size_px=p.size_px, y0=int(sm.wildcards.y0),
                 y1=int(sm.wildcards.y1), levels=p.levels, types=p.types, predictors=p.predictors,
                 typed_land=bool(p.greenspace), interval_pct=p.interval_pct, uncertainty=p.uncertainty, seed=p.seed,
-                compress=p.compress)
+                compress=p.compress, draws=p.draws)

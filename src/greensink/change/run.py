@@ -18,7 +18,7 @@ from rasterio.windows import Window
 from greensink.carbon import unserved_function
 from greensink.carbon.pixels import global_index
 from greensink.change.attribution import ATTRIBUTION_PARTS, attribute_change, patches_from_lost
-from greensink.change.sink import sink_pass
+from greensink.change.sink import analytic_sink_pass, analytic_year_function, sink_pass
 from greensink.change.tables import change_table, observation_shares, partly_observed_warning
 from greensink.grid import Grid, Tile
 from greensink.units import ha_to_m2
@@ -70,7 +70,7 @@ def pair_uncertainty(models0: Mapping, models1: Mapping, uncertainty: Mapping | 
 def change_parts(
     inp: Mapping[str, object], grid: Grid, tile: Tile | None, matrices: Sequence, *, y0: int, y1: int,
     types: Sequence[str], predictors: Sequence[str], typed_land: bool, interval_pct: float = 90.0,
-    uncertainty: Mapping | None = None, seed: int = 0, pair: tuple[dict, object] | None = None,
+    uncertainty: Mapping | None = None, seed: int = 0, pair: tuple[dict, object] | None = None, draws: str = "exact",
 ) -> ChangeParts:
     """Everything of rule change that is per pixel or a zone sum, over the window ``tile`` of ``grid`` (None: the
     whole grid): the sink map and its zone sums (:func:`sink_pass`), the shares observed in both years, the
@@ -81,13 +81,18 @@ def change_parts(
     The window's pixels are evaluated with the whole grid's pixel indices (noise streams keyed by the whole grid,
     as carbon tiles are), and the fill of unobserved land is the whole year's (``inp["fill0"]`` / ``["fill1"]``:
     results/{year}/fill.json; without them, the whole-grid run computes it from its own rasters): so a tile's map
-    is the window of the whole map, value for value, and its zone sums are the tile's terms of the whole sums."""
+    is the window of the whole map, value for value, and its zone sums are the tile's terms of the whole sums.
+
+    ``draws`` (``change.draws``): ``exact`` draws every noise source per pixel (:func:`sink_pass`); ``analytic`` sums
+    the per-pixel noise over zones analytically (:func:`~greensink.change.sink.analytic_sink_pass`; the whole grid
+    only: a tile is refused)."""
     from greensink import io as gio
     from greensink.carbon import pixel_function, typed_pixels
     from greensink.model import used_predictors
     from greensink.uncertainty import Noise, noise_spec
 
     uncertainty = uncertainty or {}
+    check_draws(draws, tiled=tile is not None)
     window = None if tile is None else Window(tile.col_off, tile.row_off, tile.width, tile.height)
     if tile is not None and not ("fill0" in inp.keys() and "fill1" in inp.keys()):
         raise ValueError("change_parts: a tile needs the whole years' fill (inputs fill0 and fill1: "
@@ -124,6 +129,10 @@ def change_parts(
         if fill is None:
             log.info("%d: every pixel typed in %d or %d is served by a model%s: no fill of unobserved land needed",
                      year, y0, y1, f" in tile {tile.id}" if tile is not None else "")
+        if draws == "analytic":
+            terms = analytic_year_function(models, types, fractions, layers, spec, noise.n_draws, fill=fill,
+                                           row0=row0, col0=col0, grid_width=grid.width if tile is not None else None)
+            return terms, unserved
         fn = pixel_function(models, types, fractions, layers, fill=fill, noise=noise, sources=True, row0=row0,
                             col0=col0, grid_width=grid.width if tile is not None else None)
         return fn, unserved
@@ -132,8 +141,12 @@ def change_parts(
     sum1, unserved1 = year_functions(models1, y1, fractions1, inp["predictors1"], inp["ndvi_se1"], fills[1])
     # one pass: each year's draws once per chunk, for the map (NaN where unobserved), the zone sums (filled) and
     # the zone sums over the typed land the maps observed in both years
-    res = sink_pass(sum0, sum1, unserved0, unserved1, y1 - y0, active, shape, matrices, grid.pixel_area_ha,
-                    interval_pct)
+    if draws == "analytic":
+        res = analytic_sink_pass(sum0, sum1, unserved0, unserved1, y1 - y0, active, shape, matrices,
+                                 grid.pixel_area_ha, interval_pct, seed=seed, key=(y0, y1))
+    else:
+        res = sink_pass(sum0, sum1, unserved0, unserved1, y1 - y0, active, shape, matrices, grid.pixel_area_ha,
+                        interval_pct)
     both, shares = observation_shares(matrices, active, res.map0, res.map1, fractions0, fractions1,
                                       grid.pixel_area_ha)
     log.info("typed land observed clear in both %d and %d%s: %d of %d pixels", y0, y1,
@@ -160,6 +173,24 @@ def change_parts(
     return ChangeParts(res.sink, att.raster, sums, lost, sources)
 
 
+#: The values of ``change.draws`` (config.schema.yaml).
+DRAWS = ("exact", "analytic")
+
+
+def check_draws(draws: str, tiled: bool = False) -> None:
+    """A :class:`~greensink.errors.ConfigError` for a ``change.draws`` value this version cannot run: not one of
+    :data:`DRAWS`, or ``analytic`` in a tiled run (a zone across tiles needs the residual field's covariance between
+    tiles, which the tile jobs do not exchange)."""
+    from greensink.errors import ConfigError
+
+    if draws not in DRAWS:
+        raise ConfigError(f"change.draws: {draws!r} is not one of {list(DRAWS)}. Set change.draws to exact or analytic.")
+    if draws == "analytic" and tiled:
+        raise ConfigError("change.draws: analytic cannot run with tiles.size_px set (a tiled run): a zone across "
+                          "tiles needs the residual field's covariance between tiles, which this version does not "
+                          "compute. Set change.draws: exact, or tiles.size_px: null.")
+
+
 def level_sums(sums: Mapping[str, np.ndarray], sources: Sequence[str]) -> dict:
     """A level's zone sums of :class:`ChangeParts` as :func:`change_table` takes them: ``sink_sums``
     (estimate, draws[, sources]), ``observed`` (with its ``"sums"``), ``attribution``, ``sink_space`` and
@@ -179,7 +210,7 @@ def run_change(
     inp: Mapping[str, object], out: Mapping[str, object], *, y0: int, y1: int, levels: Sequence[str],
     types: Sequence[str], predictors: Sequence[str], typed_land: bool, interval_pct: float = 90.0,
     uncertainty: Mapping | None = None, seed: int = 0, compress: str = "zstd", no_net_loss_tolerance_pixels: float = 0.5,
-    min_observed_pct: float = 50.0,
+    min_observed_pct: float = 50.0, draws: str = "exact",
 ) -> None:
     """Rule change (workflow/rules/change.smk): the sink between ``y0`` and ``y1`` per pixel and zone with its
     interval, the attribution of each zone's stock change, no net loss of carbon-sink space and the lost
@@ -201,7 +232,8 @@ def run_change(
     pair = pair_uncertainty(gio.read_json(inp["models0"]), gio.read_json(inp["models1"]), uncertainty)
     matrices = [gio.read_sparse(path) for path in inp["coverage"]]
     parts = change_parts(inp, grid, None, matrices, y0=y0, y1=y1, types=types, predictors=predictors,
-                         typed_land=typed_land, interval_pct=interval_pct, uncertainty=uncertainty, seed=seed, pair=pair)
+                         typed_land=typed_land, interval_pct=interval_pct, uncertainty=uncertainty, seed=seed, pair=pair,
+                         draws=draws)
     del matrices
     write_change_rasters(out, parts.sink, parts.attribution, grid, y0, y1, compress)
     write_change_outputs(inp, out, parts.sums, parts.sources, parts.lost, pair, grid, y0=y0, y1=y1, levels=levels,

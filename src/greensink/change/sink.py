@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from greensink.carbon import PixelFn
+from greensink.uncertainty.zone_noise import TRIANGULAR_K4
 
 
 def difference_function(fn0: PixelFn, fn1: PixelFn, years: float) -> PixelFn:
@@ -259,4 +260,210 @@ def sorted_quantiles(rows: np.ndarray, qs: Sequence[float]) -> list[np.ndarray]:
         exact = np.quantile(rows[redo], list(qs), axis=1)
         for res, ex in zip(out, exact, strict=True):
             res[redo] = ex
+    return out
+
+
+# ----------------------------------------------------------------------------- change.draws: analytic
+
+#: The per-pixel noise sources of the analytic pass, in the order of their zone normals' seed key.
+NOISE_SOURCES = ("residual", "ndvi", "edges")
+
+
+@dataclasses.dataclass
+class YearTerms:
+    """A year's pixel function for the analytic pass (:func:`analytic_year_function`): ``fn(idx)`` gives (estimate
+    (n,), curve and table draws (B, n) with every noise source off, {"curve", "table"}: (B, n), {"field", "nugget",
+    "ndvi", "edges"}: (n,) the noise amplitudes in t C/ha of pixel: sd_field × the plot types' density, sd_nugget × the
+    same, the NDVI slope × SE, the edge term), ``phi`` the residual field's lag-one correlation (0 without a field) and
+    ``rho`` the residual's year-to-year correlation as the exact path draws it."""
+
+    fn: Callable
+    phi: float
+    rho: float
+
+
+def analytic_year_function(models: dict, types: Sequence[str], fractions: np.ndarray, layers, spec, n_draws: int, *,
+                           fill=None, row0: int = 0, col0: int = 0, grid_width: int | None = None) -> YearTerms:
+    """The year's :class:`YearTerms` from its noise ``spec`` (:class:`greensink.uncertainty.NoiseSpec`, paired): the
+    curve and table draws from :func:`greensink.carbon.pixel_function` with a spec whose noise sources are off (the
+    curve and table switches kept), and each noise source's amplitude from the function's closed form without draws
+    (``closed_form``, ``moments_only``) with that source alone on; the same choice of model, fill and amplitudes as
+    the exact path's draws use."""
+    from greensink.carbon import pixel_function
+    from greensink.uncertainty import Noise
+
+    silent = dataclasses.replace(spec, residual=None, ndvi=False, position_sd_m=0.0)
+    kw = {"fill": fill, "row0": row0, "col0": col0, "grid_width": grid_width}
+    base = pixel_function(models, types, fractions, layers, noise=Noise(silent, n_draws), sources=True, **kw)
+    moments = {}
+    phi, rho = 0.0, 1.0
+    for name, sub in (("residual", dataclasses.replace(silent, residual=spec.residual)),
+                      ("ndvi", dataclasses.replace(silent, ndvi=spec.ndvi)),
+                      ("edges", dataclasses.replace(silent, position_sd_m=spec.position_sd_m))):
+        noise = Noise(sub, n_draws)
+        if name == "residual":
+            rho = noise.rho
+            phi = float(getattr(noise, "phi", 0.0)) if noise.sd_field > 0 else 0.0
+        if noise.active:
+            moments[name] = pixel_function(models, types, fractions, layers, noise=noise, closed_form=True,
+                                           moments_only=True, **kw)
+
+    def evaluate(idx: np.ndarray):
+        est, draws, parts = base(idx)
+        zero = np.zeros(idx.size)
+        terms = {"field": zero, "nugget": zero, "ndvi": zero, "edges": zero}
+        if "residual" in moments:
+            _, _, terms["field"], terms["nugget"] = moments["residual"](idx)
+        for name in ("ndvi", "edges"):
+            if name in moments:
+                terms[name] = moments[name](idx)[3]
+        return est, draws, {"curve": parts["curve"], "table": parts["table"]}, terms
+
+    return YearTerms(evaluate, phi, rho)
+
+
+def pixel_noise(t0: dict, t1: dict, years: float, rho: float) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """The sink's per-pixel noise from the years' amplitudes (:class:`YearTerms`), t C/ha/yr: the weights (3, n) of
+    the residual field's streams (common √ρ(α1 − α0)/Y, the years' √(1 − ρ)α1/Y and √(1 − ρ)α0/Y), the variances (n,)
+    of the terms independent between pixels per source (residual's nugget ρ(n1 − n0)² + (1 − ρ)(n1² + n0²), NDVI
+    ndvi1² + ndvi0², edges (e1 − e0)², all over Y²: the exact path's parts, each source drawn on its own) and the
+    noise's fourth cumulant (n,) (its triangular numbers; the field taken as normal)."""
+    y2 = float(years) ** 2
+    a0, a1 = t0["field"], t1["field"]
+    sr, sq = math.sqrt(rho), math.sqrt(max(0.0, 1.0 - rho))
+    weights = np.stack([sr * (a1 - a0), sq * a1, sq * a0]) / years
+    n0, n1 = t0["nugget"], t1["nugget"]
+    amps = [sr * (n1 - n0), sq * n1, sq * n0, t1["ndvi"], t0["ndvi"], t1["edges"] - t0["edges"]]
+    var = {"residual": (amps[0] ** 2 + amps[1] ** 2 + amps[2] ** 2) / y2,
+           "ndvi": (amps[3] ** 2 + amps[4] ** 2) / y2,
+           "edges": amps[5] ** 2 / y2}
+    k4 = TRIANGULAR_K4 * sum(a**4 for a in amps) / (y2 * y2)
+    return weights, var, k4
+
+
+def analytic_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.ndarray], np.ndarray],
+                       unserved1: Callable[[np.ndarray], np.ndarray], years: float, active: np.ndarray,
+                       shape: tuple[int, int], matrices: Sequence[sp.csr_matrix], pixel_area_ha: float,
+                       interval_pct: float = 90.0, *, seed: int = 0, key: Sequence[int] = (),
+                       chunk_pixels: int = 8_192) -> SinkPass:
+    """:func:`sink_pass` with the per-pixel noise summed over zones analytically (``change.draws: analytic``, docs/
+    method.md §8): the curve and table draws d_pb = (C1_pb − C0_pb)/Y (every noise source off) summed over zones by
+    the coverage as the exact path does, and per zone, draw and noise source one normal number ξ (seeded by ``seed``,
+    ``key`` (the pair's years), the level's and the source's positions: :func:`zone_normals`) times the standard
+    deviation of the source's zone sum: the residual field's quadratic form (:func:`field_quadratic_forms`) plus the
+    independent terms' Σ c² var (:func:`independent_variances`). Each source is drawn on its own, so the parts
+    (``sums`` third item: curve, table, residual, ndvi, edges) add up to the draws. The pixel band is
+    :func:`mixture_band` of the pixel's d_pb and its noise variance. The sums over the land observed in both years
+    take the same ξ with that land's coverage. Not for tiles (the field's covariance crosses them). The floor at 0
+    of a year's draw is not applied (a sum of pixels cannot carry it: docs/method.md §8)."""
+    from greensink.carbon import interval_quantiles as quantiles
+    from greensink.carbon import iter_chunks
+    from greensink.uncertainty.zone_noise import mixture_band, zone_normals
+
+    if years <= 0:
+        raise ValueError(f"years between stocks must be > 0. Got {years}.")
+    active = np.asarray(active)
+    rho = fn1.rho
+    qlo, qhi = quantiles(interval_pct)
+    npix = shape[0] * shape[1]
+    band = np.zeros((3, npix), dtype=np.float32)
+    stocks = [np.full(active.size, np.nan) for _ in range(2)]
+    maps = [np.full(active.size, np.nan) for _ in range(2)]
+    weights = np.zeros((3, active.size))
+    variances = np.zeros((len(NOISE_SOURCES), active.size))
+    matrices = list(matrices)
+    stacked = (sp.vstack(matrices).tocsc() if len(matrices) > 1 else matrices[0].tocsc()) if matrices else None
+    n_rows = stacked.shape[0] if stacked is not None else 0
+    est_sum, est_both = np.zeros(n_rows), np.zeros(n_rows)
+    sums_d = sums_both_d = None
+    part_sums: dict[str, np.ndarray] = {}
+    start = 0
+    for idx in iter_chunks(active, chunk_pixels):
+        sl = slice(start, start + idx.size)
+        e0, d0, p0, t0 = fn0.fn(idx)
+        e1, d1, p1, t1 = fn1.fn(idx)
+        e = (e1 - e0) / years
+        d = _difference(d1, d0, years).T  # (n, B)
+        stocks[0][sl], stocks[1][sl] = e0, e1
+        m0 = np.where(unserved0(idx), np.nan, e0)
+        m1 = np.where(unserved1(idx), np.nan, e1)
+        maps[0][sl], maps[1][sl] = m0, m1
+        w, var, k4 = pixel_noise(t0, t1, years, rho)
+        est_map = np.where(np.isnan(m0) | np.isnan(m1), np.nan, e)
+        band[0, idx] = est_map
+        ok = np.isfinite(est_map)
+        lo, hi = np.full(idx.size, np.nan), np.full(idx.size, np.nan)
+        if ok.any():
+            s2 = (w**2).sum(axis=0) + sum(var.values())
+            lo[ok], hi[ok] = mixture_band(d[ok], s2[ok], (qlo, qhi), k4[ok])
+        band[1, idx], band[2, idx] = lo, hi
+        valued = ~np.isnan(e)  # a pixel no year can value counts 0 in the sums, its noise too (as _zero_nan)
+        weights[:, sl] = np.where(valued, w, 0.0)
+        for i, s in enumerate(NOISE_SOURCES):
+            variances[i, sl] = np.where(valued, var[s], 0.0)
+        start += idx.size
+        if stacked is None:
+            continue
+        _zero_nan(d, e)
+        sub = stacked[:, idx]
+        est_sum += sub @ np.nan_to_num(e)
+        part = sub @ d
+        sums_d = part if sums_d is None else sums_d + part
+        for k in ("curve", "table"):
+            v = _difference(p1[k], p0[k], years).T
+            _zero_nan(v, e)
+            part_sums[k] = part_sums.get(k, 0.0) + sub @ v
+        both = np.isfinite(m0) & np.isfinite(m1)
+        est_both += sub @ np.where(both, np.nan_to_num(e), 0.0)
+        sub.data *= np.repeat(both, np.diff(sub.indptr))
+        part = sub @ d
+        sums_both_d = part if sums_both_d is None else sums_both_d + part
+    if start != active.size:
+        raise RuntimeError(f"analytic_sink_pass evaluated {start} of {active.size} active pixels.")
+    sums: list[tuple] = []
+    sums_both: list[tuple[np.ndarray, np.ndarray]] = []
+    if stacked is not None:
+        n_draws = sums_d.shape[1] if sums_d is not None else 1
+        if sums_d is None:
+            sums_d, sums_both_d = np.zeros((n_rows, 1)), np.zeros((n_rows, 1))
+            part_sums = {k: np.zeros((n_rows, 1)) for k in ("curve", "table")}
+        # per-pixel images on the grid (active pixels only): field weights, and the independent variances
+        g = np.zeros((3, npix))
+        g[:, active] = weights
+        v = np.zeros((len(NOISE_SOURCES), npix))
+        v[:, active] = variances
+        both_px = np.zeros(npix)
+        both_px[active] = np.isfinite(maps[0]) & np.isfinite(maps[1])
+        area = float(pixel_area_ha)
+        sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
+        for lev, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            m = sp.csr_matrix(matrices[lev])
+            m_both = m.multiply(both_px[None, :]).tocsr()
+            noise_all, noise_both = {}, {}
+            var_all = zone_noise_variances(m, g, v, shape[1], fn1.phi)
+            var_both = zone_noise_variances(m_both, g, v, shape[1], fn1.phi)
+            for i, s in enumerate(NOISE_SOURCES):
+                xi = zone_normals(seed, (*key, lev, i), b - a, n_draws)
+                noise_all[s] = np.sqrt(var_all[s])[:, None] * xi * area
+                noise_both[s] = np.sqrt(var_both[s])[:, None] * xi * area
+            draws_all = sums_d[a:b] * area + sum(noise_all.values())
+            draws_both = sums_both_d[a:b] * area + sum(noise_both.values())
+            parts = {k: part_sums[k][a:b] * area for k in ("curve", "table")} | noise_all
+            sums.append((est_sum[a:b] * area, draws_all, parts))
+            sums_both.append((est_both[a:b] * area, draws_both))
+    return SinkPass(band.reshape(3, *shape), sums, sums_both, stocks[0], stocks[1], maps[0], maps[1])
+
+
+def zone_noise_variances(matrix: sp.csr_matrix, weights: np.ndarray, variances: np.ndarray, width: int,
+                         phi: float) -> dict[str, np.ndarray]:
+    """Per zone (row of ``matrix``) and noise source (:data:`NOISE_SOURCES`) the variance of the zone's sum of the
+    per-pixel noise, in (t C/ha of pixel)² × pixels² (times the pixel area² for t²): the residual field's three
+    streams' quadratic forms (``weights`` (3, pixels of the grid)) plus the nugget, and the NDVI and edge terms'
+    Σ c² var (``variances`` (3, pixels))."""
+    from greensink.uncertainty.zone_noise import field_quadratic_forms, independent_variances
+
+    indep = independent_variances(matrix, variances)
+    field = field_quadratic_forms(matrix, weights, width, phi).sum(axis=1) if np.any(weights) else 0.0
+    out = {s: indep[:, i] for i, s in enumerate(NOISE_SOURCES)}
+    out["residual"] = out["residual"] + field
     return out

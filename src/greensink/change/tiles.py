@@ -27,6 +27,7 @@ import numpy as np
 
 from greensink.change.run import (
     change_parts,
+    check_draws,
     pair_uncertainty,
     write_change_outputs,
     write_change_rasters,
@@ -96,6 +97,7 @@ def run_change_tile(
     inp: Mapping[str, object], out: Mapping[str, object], *, tile_id: str, size_px: int, y0: int, y1: int,
     levels: Sequence[str], types: Sequence[str], predictors: Sequence[str], typed_land: bool,
     interval_pct: float = 90.0, uncertainty: Mapping | None = None, seed: int = 0, compress: str = "zstd",
+    draws: str = "exact",
 ) -> None:
     """Rule change_tile: the tile ``tile_id`` of ``grid.tiles(size_px)`` of the change between ``y0`` and ``y1``.
     ``inp`` holds rule change's whole-grid rasters and models, ``coverage`` the tile's coverage matrices (one per
@@ -103,6 +105,7 @@ def run_change_tile(
     ``attribution`` rasters (on the tile's sub-grid) and its ``parts`` file (see the module doc)."""
     from greensink import io as gio
 
+    check_draws(draws, tiled=True)  # change.draws: analytic is refused in a tiled run
     grid = Grid.read(inp["grid"])
     tile = grid.tile(tile_id, size_px)
     matrices = [gio.read_sparse(path) for path in inp["coverage"]]
