@@ -90,7 +90,7 @@ def case(tmp_path_factory):
         parts.append(str(d / "tiles" / f"parts_{t.id}.npz"))
         run_trend_tile(YEARS, cov, grid_json, inp["fractions"], inp["predictors"], inp["ndvi_se"], inp["models"],
                        inp["fills"], tile_rasters[-1], parts[-1], tile_id=t.id, size_px=SIZE_PX,
-                       n_zones=[len(z[level]) for level in LEVELS], predictor_names=PREDICTORS, types=TYPES, **kw)
+                       predictor_names=PREDICTORS, types=TYPES, **kw)
     tiled = outputs("tiled")
     run_trend_gather(YEARS, zone_paths, grid_json, tile_rasters, parts, inp["models"], inp["tables"], tiled["trend"],
                      tiled["zones"], tiled["record"], size_px=SIZE_PX, **kw)
@@ -175,7 +175,7 @@ def test_a_tile_needs_the_years_fill(case, tmp_path):
     with pytest.raises(ValueError, match="fill"):
         run_trend_tile(YEARS, [], case["grid"], inp["fractions"], inp["predictors"], inp["ndvi_se"], inp["models"],
                        inp["fills"][:2], tmp_path / "t.tif", tmp_path / "p.npz", tile_id="r000c000", size_px=SIZE_PX,
-                       n_zones=[], predictor_names=PREDICTORS, types=TYPES, levels=[], seed=42)
+                       predictor_names=PREDICTORS, types=TYPES, levels=[], seed=42)
 
 
 def test_the_gather_refuses_parts_of_another_tile_or_seed(case, tmp_path):

@@ -67,12 +67,12 @@ def parts_identity(years: Sequence[int], models: Sequence[Mapping], grid: Grid, 
 def run_trend_tile(years: Sequence[int], coverage: Sequence[str | Path], grid_json: str | Path,
                    fractions: Sequence[str | Path], predictors: Sequence[str | Path], ndvi_se: Sequence[str | Path],
                    models_json: Sequence[str | Path], fills: Sequence[str | Path], tile_out: str | Path,
-                   parts_out: str | Path, *, tile_id: str, size_px: int, n_zones: Sequence[int],
-                   predictor_names: Sequence[str], levels: Sequence[str], types: Sequence[str], seed: int,
+                   parts_out: str | Path, *, tile_id: str, size_px: int, predictor_names: Sequence[str], levels: Sequence[str], types: Sequence[str], seed: int,
                    interval_pct: float = 90.0, uncertainty: Mapping | None = None, compress: str = "zstd") -> dict:
     """Rule trend_tile: the tile ``tile_id`` of ``grid.tiles(size_px)`` of the trend over ``years``. The inputs are
     rule trend's whole-grid rasters (:func:`greensink.trend.run_trend`; only the tile's window is read), every year's
-    ``fills`` (required) and ``coverage``, the tile's coverage matrix of each level (``n_zones`` zones each). Writes
+    ``fills`` (required) and ``coverage``, the tile's coverage matrix of each level (every zone of the level a row: the
+    gather checks their number against the zone layers). Writes
     the tile's raster ``tile_out`` (on the tile's sub-grid) and its parts ``parts_out`` (module doc); returns the
     parts file's header."""
     years = [int(y) for y in years]
@@ -88,14 +88,14 @@ def run_trend_tile(years: Sequence[int], coverage: Sequence[str | Path], grid_js
                                  f"grid.json) is {grid.height} × {grid.width}, so tile {tile_id} is not its window. "
                                  "Rerun the stage that wrote it.")
     matrices = []
-    for level, path, n in zip(levels, coverage, n_zones, strict=True):
+    for level, path in zip(levels, coverage, strict=True):
         m = gio.read_sparse(path)
-        if m.shape != (int(n), tile.height * tile.width):
-            raise InputDataError(f"{path}: the {level} coverage of tile {tile_id} must be {n} zones × "
-                                 f"{tile.height * tile.width} pixels (the {tile.height} × {tile.width} tile). Got "
-                                 f"{m.shape[0]} × {m.shape[1]}. It was made for other zones or another tile size: "
-                                 "delete results/zones/tiles and run again.")
+        if m.shape[1] != tile.height * tile.width:
+            raise InputDataError(f"{path}: the {level} coverage of tile {tile_id} must have one column per pixel of the "
+                                 f"{tile.height} × {tile.width} tile ({tile.height * tile.width}). Got {m.shape[1]}. It "
+                                 "was made for another grid or tile size: delete results/zones/tiles and run again.")
         matrices.append(m.tocsr())
+    n_zones = [m.shape[0] for m in matrices]
     # only the zones the tile touches: their sums are the tile's whole part, the others' are 0
     rows = [np.flatnonzero(np.diff(m.indptr) > 0).astype(np.int64) for m in matrices]
     compact = [m[r] for m, r in zip(matrices, rows, strict=True)]
