@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from pyproj import CRS
@@ -132,3 +133,78 @@ def mosaic_files(
         for src in open_.values():
             src.close()
 
+
+class CoveragePiece(NamedTuple):
+    """A part of the grid with each level's coverage of its pixels (:func:`coverage_pieces`): a tile of a tiled
+    run, or (``tile`` None) the whole grid. ``matrices`` are in level order, one column per pixel of the piece
+    (local index r × width + c)."""
+
+    tile: Tile | None
+    matrices: list
+
+    @property
+    def window(self) -> Window | None:
+        """The piece's window of a whole-grid raster (None: the whole raster)."""
+        t = self.tile
+        return None if t is None else Window(t.col_off, t.row_off, t.width, t.height)
+
+    def read(self, path: str | Path, bands: int | Sequence[int] | None = None) -> np.ndarray:
+        """The piece's pixels of the whole-grid raster ``path``, read as :func:`greensink.io.read_raster` reads."""
+        return gio.read_raster(path, bands=bands, window=self.window)
+
+    def grid(self, grid: Grid) -> Grid:
+        """The piece's own grid: ``grid`` itself, or the tile's sub-grid."""
+        return grid if self.tile is None else grid.subgrid(self.tile)
+
+
+def coverage_pieces(grid: Grid, levels: Sequence[str], coverage: Sequence[str | Path],
+                    coverage_tiles: Sequence[str | Path] | None = None,
+                    size_px: int | None = None) -> Iterator[CoveragePiece]:
+    """The pieces a zone-summing rule streams over: without ``coverage_tiles``, one piece, the whole grid with
+    the whole-grid matrices ``coverage`` (one per level); with them (results/zones/tiles/{level}_coverage_{tile}.npz,
+    level-major: every tile of ``grid.tiles(size_px)`` of the first level, then of the second...), one piece per
+    tile, row-major, each with its tiles' matrices, read when the piece is reached. Memory: one piece's matrices.
+    A tile matrix of the wrong width raises InputDataError naming the file."""
+    if not coverage_tiles:
+        yield CoveragePiece(None, [gio.read_sparse(p) for p in coverage])
+        return
+    tiles = grid.tiles(size_px)
+    paths = list(coverage_tiles)
+    if len(paths) != len(levels) * len(tiles):
+        raise InputDataError(f"The {len(levels)} levels × {len(tiles)} tiles of {size_px} px of the {grid.height} × "
+                             f"{grid.width} grid need {len(levels) * len(tiles)} tile coverage files; got {len(paths)}.")
+    for k, tile in enumerate(tiles):
+        mats = []
+        for i, level in enumerate(levels):
+            path = paths[i * len(tiles) + k]
+            m = gio.read_sparse(path)
+            if m.shape[1] != tile.height * tile.width:
+                raise InputDataError(f"{path}: the {level} coverage of tile {tile.id} must have one column per pixel "
+                                     f"of the {tile.height} × {tile.width} tile ({tile.height * tile.width}). Got "
+                                     f"{m.shape[1]}. It was made for another grid or tile size: delete "
+                                     "results/zones/tiles and run again.")
+            mats.append(m)
+        yield CoveragePiece(tile, mats)
+
+
+class PieceWriter:
+    """Writes the pieces of :func:`coverage_pieces` (in their order) into a :func:`greensink.io.raster_writer`:
+    the whole grid at once, or the tiles of one tile row gathered into a strip (memory: one strip of the tile
+    height × the grid width), written when the row's last tile arrives."""
+
+    def __init__(self, writer: gio.StripWriter, grid: Grid, count: int, dtype: str | np.dtype, fill: float | int):
+        self._writer, self._grid, self._count, self._dtype, self._fill = writer, grid, count, np.dtype(dtype), fill
+        self._strip: np.ndarray | None = None
+
+    def put(self, tile: Tile | None, block: np.ndarray) -> None:
+        """``block`` ((bands,) rows, cols) of the piece ``tile`` (None: the whole grid)."""
+        b = np.asarray(block).reshape(self._count, *np.shape(block)[-2:])
+        if tile is None:
+            self._writer.write(b, 0)
+            return
+        if self._strip is None or tile.col_off == 0:
+            self._strip = np.full((self._count, tile.height, self._grid.width), self._fill, dtype=self._dtype)
+        self._strip[:, :, tile.cols] = b
+        if tile.col_off + tile.width == self._grid.width:
+            self._writer.write(self._strip, tile.row_off)
+            self._strip = None

@@ -1,11 +1,12 @@
 # Zoning (config zoning; off with zoning: null): canopy gap and plantable space, carbon-sink importance
-# classes (weighted overlay) and carbon-sink potential space, per year (greensink.zoning).
+# classes (weighted overlay) and carbon-sink potential space, per year (greensink.zoning). In a tiled run each
+# job reads the tiles' coverage (level_coverage) and works tile by tile: memory bounded by a tile.
 
 
 rule zoning_canopy_gap:
     input:
         zones=expand("results/zones/{level}.gpkg", level=LEVELS),
-        coverage=expand("results/zones/{level}_coverage.npz", level=LEVELS),
+        coverage=level_coverage,
         grid="results/zones/grid.json",
         classes="results/{year}/vegetation_class.tif",
         canopy="results/{year}/canopy.tif",
@@ -24,6 +25,7 @@ rule zoning_canopy_gap:
         mem_mb=job_mem_mb,
         runtime=job_runtime,
     params:
+        size_px=TILE_PX,
         levels=LEVELS,
         zoning=ZONING,
         greenspace=GREENSPACE,
@@ -34,7 +36,7 @@ rule zoning_canopy_gap:
 rule zoning_importance:
     input:
         zones=expand("results/zones/{level}.gpkg", level=LEVELS),
-        coverage=expand("results/zones/{level}_coverage.npz", level=LEVELS),
+        coverage=level_coverage,
         grid="results/zones/grid.json",
         vegetation_class="results/{year}/vegetation_class.tif",
         canopy="results/{year}/canopy.tif",
@@ -58,6 +60,7 @@ rule zoning_importance:
         mem_mb=job_mem_mb,
         runtime=job_runtime,
     params:
+        size_px=TILE_PX,
         levels=LEVELS,
         types=TYPES,
         zoning=ZONING,
@@ -71,7 +74,7 @@ rule zoning_importance:
 rule zoning_potential:
     input:
         zones=expand("results/zones/{level}.gpkg", level=LEVELS),
-        coverage=expand("results/zones/{level}_coverage.npz", level=LEVELS),
+        coverage=level_coverage,
         grid="results/zones/grid.json",
         carbon="results/{year}/carbon.tif",
         coefficients=config["coefficients"],
@@ -90,6 +93,7 @@ rule zoning_potential:
         mem_mb=job_mem_mb,
         runtime=job_runtime,
     params:
+        size_px=TILE_PX,
         levels=LEVELS,
         zoning=ZONING,
         greenspace=GREENSPACE,

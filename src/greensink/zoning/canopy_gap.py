@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from greensink.coverage import zonal_mean, zonal_sum
+from greensink.coverage import zonal_covered, zonal_sum
 from greensink.units import m2_to_ha
 from greensink.zoning.settings import Density
 
@@ -48,33 +48,76 @@ def plantable_shares(classes: np.ndarray, canopy: np.ndarray, open_share: np.nda
     return vegetated, open_.astype(np.float32)  # NaN where the open-land layer has no data
 
 
+def gap_sums(matrix: sp.csr_matrix, classes: np.ndarray, canopy: np.ndarray, carbon_t_ha: np.ndarray,
+             open_share: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The zone sums (pixel units, float64 per zone) a canopy-gap table is made of, over the pixels of
+    ``matrix``'s columns: additive over disjoint parts of the grid (:func:`add_sums`), so the sums of a tiled
+    run's tiles give the whole grid's. ``open_share`` None: no open-land layer (its sums left out)."""
+    cls = np.asarray(classes, dtype=np.float32)
+    seen = np.isfinite(cls)
+    canopy_seen = np.where(np.isfinite(classes), canopy, np.nan).astype(np.float32)
+    out = {"observed": zonal_sum(matrix, seen.astype(np.float32)),
+           "canopy": zonal_sum(matrix, canopy_seen), "canopy_covered": zonal_covered(matrix, canopy_seen)}
+    vegetated, open_ = plantable_shares(classes, canopy, open_share)
+    out["vegetated"] = zonal_sum(matrix, vegetated)
+    if open_ is not None:
+        out["open_lacking"] = zonal_sum(matrix, (seen & ~np.isfinite(open_)).astype(np.float32))
+        out["open"] = zonal_sum(matrix, open_)
+    plantable_px = np.nan_to_num(vegetated) + (np.zeros_like(vegetated) if open_ is None else np.nan_to_num(open_))
+    carbon = np.asarray(carbon_t_ha, dtype=np.float32)
+    out["carbon_unknown"] = zonal_sum(matrix, ((plantable_px > 0) & ~np.isfinite(carbon)).astype(np.float32))
+    out["carbon_now"] = zonal_sum(matrix, (plantable_px * carbon).astype(np.float32))
+    out["plantable"] = zonal_sum(matrix, plantable_px.astype(np.float32))
+    return out
+
+
+def add_sums(total: dict[str, np.ndarray] | None, part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``total`` + ``part`` key by key (``part`` itself when ``total`` is None): the zone sums of two disjoint
+    parts of the grid."""
+    if total is None:
+        return part
+    for k, v in part.items():
+        total[k] += v
+    return total
+
+
 def gap_table(zones: gpd.GeoDataFrame, matrix: sp.csr_matrix, pixel_area_ha: float, classes: np.ndarray,
               canopy: np.ndarray, carbon_t_ha: np.ndarray, open_share: np.ndarray | None, target_pct: float | None,
               density: Density) -> gpd.GeoDataFrame:
     """The canopy-gap table of one level (columns in docs/outputs.md)."""
+    return gap_table_from_sums(zones, gap_sums(matrix, classes, canopy, carbon_t_ha, open_share), pixel_area_ha,
+                               open_share is not None, target_pct, density)
+
+
+def gap_table_from_sums(zones: gpd.GeoDataFrame, sums: dict[str, np.ndarray], pixel_area_ha: float, open_given: bool,
+                        target_pct: float | None, density: Density) -> gpd.GeoDataFrame:
+    """The canopy-gap table of one level from its zone sums (:func:`gap_sums` of the whole grid, or of its
+    tiles added up); ``open_given``: an open-land layer was given."""
     pa = pixel_area_ha
     area_ha = m2_to_ha(np.asarray(zones.geometry.area, dtype=float))
     out = pd.DataFrame({k: zones[k].to_numpy() for k in ("zone_id", "parent_id", "level", "name") if k in zones})
     out["area_ha"] = area_ha
-    observed_ha = zonal_sum(matrix, np.isfinite(np.asarray(classes, dtype=np.float32)).astype(np.float32)) * pa
+    observed_ha = sums["observed"] * pa
     out["observed_ha"] = observed_ha
-    cover = 100.0 * zonal_mean(matrix, np.where(np.isfinite(classes), canopy, np.nan).astype(np.float32))
+    covered = sums["canopy_covered"]
+    mean = np.full(covered.shape, np.nan, dtype=np.float64)
+    has_data = covered > 0
+    mean[has_data] = sums["canopy"][has_data] / covered[has_data]  # greensink.coverage.zonal_mean
+    cover = 100.0 * mean
     out["canopy_cover_pct"] = cover
     out["canopy_area_ha"] = cover / 100.0 * observed_ha
-    vegetated, open_ = plantable_shares(classes, canopy, open_share)
-    out["plantable_vegetated_ha"] = zonal_sum(matrix, vegetated) * pa
-    if open_ is None:
+    out["plantable_vegetated_ha"] = sums["vegetated"] * pa
+    if not open_given:
         out["plantable_open_ha"] = np.nan
         open_unknown = np.ones(len(out), dtype=bool)
     else:
-        seen = np.isfinite(np.asarray(classes, dtype=np.float32))
-        lacking = zonal_sum(matrix, (seen & ~np.isfinite(open_)).astype(np.float32)) * pa
+        lacking = sums["open_lacking"] * pa
         open_unknown = lacking > AREA_EPS_HA
-        out["plantable_open_ha"] = np.where(open_unknown, np.nan, zonal_sum(matrix, open_) * pa)
+        out["plantable_open_ha"] = np.where(open_unknown, np.nan, sums["open"] * pa)
     known_ha = out["plantable_vegetated_ha"].to_numpy() + np.nan_to_num(out["plantable_open_ha"].to_numpy())
     out["plantable_ha"] = np.where(open_unknown, np.nan, known_ha)
     out["plantable_known_ha"] = known_ha
-    out["plantable_parts"] = ("vegetated land without trees only; open land not computed" if open_share is None
+    out["plantable_parts"] = ("vegetated land without trees only; open land not computed" if not open_given
                               else np.where(open_unknown, "vegetated land without trees; open land unknown (layer has no data here)",
                                             "vegetated land without trees + open land"))
     seen_any = observed_ha > AREA_EPS_HA
@@ -92,11 +135,9 @@ def gap_table(zones: gpd.GeoDataFrame, matrix: sp.csr_matrix, pixel_area_ha: flo
     status = np.where(needed <= AREA_EPS_HA, MET, status)
     status = np.where(np.isfinite(gap_pct), status, UNKNOWN)
     out["gap_status"] = status if target_pct is not None else NO_TARGET
-    plantable_px = np.nan_to_num(vegetated) + (np.zeros_like(vegetated) if open_ is None else np.nan_to_num(open_))
-    carbon = np.asarray(carbon_t_ha, dtype=np.float32)
-    unknown_c = zonal_sum(matrix, ((plantable_px > 0) & ~np.isfinite(carbon)).astype(np.float32)) * pa
-    now_t = zonal_sum(matrix, (plantable_px * carbon).astype(np.float32)) * pa
-    plant_px_ha = zonal_sum(matrix, plantable_px.astype(np.float32)) * pa
+    unknown_c = sums["carbon_unknown"] * pa
+    now_t = sums["carbon_now"] * pa
+    plant_px_ha = sums["plantable"] * pa
     with np.errstate(divide="ignore", invalid="ignore"):
         now_t_ha = np.where((plant_px_ha > AREA_EPS_HA) & (unknown_c <= AREA_EPS_HA), now_t / plant_px_ha, np.nan)
     out["plantable_carbon_t_ha"] = now_t_ha

@@ -98,26 +98,44 @@ def importance_classes(score: np.ndarray, class_breaks: Sequence[float]) -> np.n
     return out
 
 
+def class_sums(matrix: sp.csr_matrix, classes: np.ndarray, carbon_t_ha: np.ndarray,
+               observed: np.ndarray) -> dict[str, np.ndarray]:
+    """The zone sums (pixel units, float64 per zone) of :func:`class_table` over the pixels of ``matrix``'s
+    columns; additive over disjoint parts of the grid (:func:`greensink.zoning.canopy_gap.add_sums`)."""
+    cls = np.asarray(classes)
+    carbon = np.asarray(carbon_t_ha, dtype=np.float32)
+    obs = np.asarray(observed, dtype=bool)
+    out = {"observed": zonal_sum(matrix, obs.astype(np.float32)),
+           "classified": zonal_sum(matrix, (cls != CLASS_NODATA).astype(np.float32)),
+           "unclassified": zonal_sum(matrix, (obs & (cls == CLASS_NODATA)).astype(np.float32))}
+    for code, (key, _, _) in IMPORTANCE_CLASSES.items():
+        in_class = (cls == code).astype(np.float32)
+        out[f"area_{key}"] = zonal_sum(matrix, in_class)
+        out[f"unknown_{key}"] = zonal_sum(matrix, (in_class > 0) & ~np.isfinite(carbon))
+        out[f"carbon_{key}"] = zonal_sum(matrix, np.where(in_class > 0, carbon, 0.0).astype(np.float32))
+    return out
+
+
 def class_table(zones: gpd.GeoDataFrame, matrix: sp.csr_matrix, classes: np.ndarray, carbon_t_ha: np.ndarray,
                 observed: np.ndarray, pixel_area_ha: float) -> gpd.GeoDataFrame:
     """Per zone: ``observed_ha`` (pixels with imagery, ``observed`` True), ``classified_ha`` and
     ``unclassified_ha`` (observed land without a class: a factor had no value), and per class
     ``area_ha_<class>``, ``share_pct_<class>`` (of the classified land) and ``carbon_t_<class>``
     (Σ coverage × carbon density × pixel area, t C; NaN where the class holds a pixel of unknown carbon)."""
-    cls = np.asarray(classes)
-    carbon = np.asarray(carbon_t_ha, dtype=np.float32)
+    return class_table_from_sums(zones, class_sums(matrix, classes, carbon_t_ha, observed), pixel_area_ha)
+
+
+def class_table_from_sums(zones: gpd.GeoDataFrame, sums: dict[str, np.ndarray], pixel_area_ha: float) -> gpd.GeoDataFrame:
+    """:func:`class_table` from its zone sums (:func:`class_sums` of the whole grid, or of its tiles added up)."""
     out = pd.DataFrame({k: zones[k].to_numpy() for k in ("zone_id", "parent_id", "level", "name") if k in zones})
     out["area_ha"] = m2_to_ha(np.asarray(zones.geometry.area, dtype=float))
-    obs = np.asarray(observed, dtype=bool)
-    out["observed_ha"] = zonal_sum(matrix, obs.astype(np.float32)) * pixel_area_ha
-    classified = (cls != CLASS_NODATA).astype(np.float32)
-    out["classified_ha"] = zonal_sum(matrix, classified) * pixel_area_ha
-    out["unclassified_ha"] = zonal_sum(matrix, (obs & (cls == CLASS_NODATA)).astype(np.float32)) * pixel_area_ha
-    for code, (key, _, _) in IMPORTANCE_CLASSES.items():
-        in_class = (cls == code).astype(np.float32)
-        area = zonal_sum(matrix, in_class) * pixel_area_ha
-        unknown = zonal_sum(matrix, (in_class > 0) & ~np.isfinite(carbon)) * pixel_area_ha
-        carbon_t = zonal_sum(matrix, np.where(in_class > 0, carbon, 0.0).astype(np.float32)) * pixel_area_ha
+    out["observed_ha"] = sums["observed"] * pixel_area_ha
+    out["classified_ha"] = sums["classified"] * pixel_area_ha
+    out["unclassified_ha"] = sums["unclassified"] * pixel_area_ha
+    for key, _, _ in IMPORTANCE_CLASSES.values():
+        area = sums[f"area_{key}"] * pixel_area_ha
+        unknown = sums[f"unknown_{key}"] * pixel_area_ha
+        carbon_t = sums[f"carbon_{key}"] * pixel_area_ha
         out[f"area_ha_{key}"] = area
         with np.errstate(divide="ignore", invalid="ignore"):
             out[f"share_pct_{key}"] = np.where(out["classified_ha"] > AREA_EPS_HA, 100.0 * area / out["classified_ha"], np.nan)

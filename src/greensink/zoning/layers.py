@@ -8,7 +8,7 @@ grid pixel gets the share of its area the mask's pixels cover, NaN where the ras
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import shapely
@@ -18,14 +18,20 @@ from greensink.coverage import coverage_raster
 from greensink.grid import Grid
 
 
-def polygon_share(geoms: Sequence, grid: Grid) -> np.ndarray:
-    """(rows, cols) float32 0–1: the share of each pixel covered by the union of ``geoms`` (in the grid's
-    CRS). Overlapping polygons are dissolved first, so land is never counted twice."""
+def polygon_parts(geoms: Sequence) -> list:
+    """The parts of the union of ``geoms`` (overlapping polygons dissolved, so land is never counted twice)."""
     parts = [g for g in geoms if g is not None and not g.is_empty]
+    return list(shapely.get_parts(shapely.union_all(parts))) if parts else []
+
+
+def polygon_share(geoms: Sequence, grid: Grid, dissolved: bool = False) -> np.ndarray:
+    """(rows, cols) float32 0–1: the share of each pixel covered by the union of ``geoms`` (in the grid's
+    CRS). Overlapping polygons are dissolved first (:func:`polygon_parts`; ``dissolved``: they are already its
+    output), so land is never counted twice."""
+    parts = list(geoms) if dissolved else polygon_parts(geoms)
     if not parts:
         return np.zeros(grid.shape, dtype=np.float32)
-    merged = shapely.union_all(parts)
-    return coverage_raster(list(shapely.get_parts(merged)), grid.transform, grid.shape)
+    return coverage_raster(parts, grid.transform, grid.shape)
 
 
 def raster_share(values: np.ndarray, transform: Affine, crs: str, nodata: float | int | None,
@@ -63,17 +69,29 @@ def union_share(shares: Sequence[np.ndarray]) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def layer_share(spec: dict, grid: Grid, where: str) -> np.ndarray:
-    """The share of each pixel of ``grid`` in a user layer ``spec``: {path: polygons[, layer]} or
-    {raster: file, classes: [values]} (default classes [1]). Reads through :mod:`greensink.io`."""
+def layer_source(spec: dict, grid: Grid, where: str) -> Callable[[Grid], np.ndarray]:
+    """A function giving, for ``grid`` or a sub-grid of it (a tile), the share of each pixel in the user layer
+    ``spec``: {path: polygons[, layer]} (read, checked and dissolved once, here) or {raster: file, classes:
+    [values]} (default classes [1]; the window over the sub-grid read at each call). Reads through
+    :mod:`greensink.io`."""
     from greensink import io
     from greensink.geometry import prepare_polygons
 
     if spec.get("path"):
         gdf, _ = prepare_polygons(io.read_vector(spec["path"], layer=spec.get("layer")), grid.crs, f"{where} ({spec['path']})")
-        return polygon_share(list(gdf.geometry.values), grid)
-    values, transform, crs, nodata = io.read_window_over(spec["raster"], grid.bounds, grid.crs, band=int(spec.get("band", 1)))
-    return raster_share(values, transform, crs, nodata, spec.get("classes") or [1], grid)
+        parts = polygon_parts(list(gdf.geometry.values))
+        return lambda g: polygon_share(parts, g, dissolved=True)
+
+    def raster(g: Grid) -> np.ndarray:
+        values, transform, crs, nodata = io.read_window_over(spec["raster"], g.bounds, g.crs, band=int(spec.get("band", 1)))
+        return raster_share(values, transform, crs, nodata, spec.get("classes") or [1], g)
+
+    return raster
+
+
+def layer_share(spec: dict, grid: Grid, where: str) -> np.ndarray:
+    """The share of each pixel of ``grid`` in a user layer ``spec`` (:func:`layer_source`)."""
+    return layer_source(spec, grid, where)(grid)
 
 
 def raster_on_grid(path: str, band: int, grid: Grid, categorical: bool) -> np.ndarray:
