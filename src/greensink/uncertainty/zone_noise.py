@@ -94,16 +94,14 @@ def mixture_band(draws: np.ndarray, noise_var: np.ndarray, qs: Sequence[float],
     """Per pixel the quantiles ``qs`` of D = d_b + N: d_b uniform over the pixel's B draws (``draws`` (n, B)), N a
     symmetric noise independent of b with variance ``noise_var`` (n,) and fourth cumulant ``noise_k4`` (n,; 0: normal).
     Cornish–Fisher from the mixture's cumulants (κ2 = var_b d + var N, κ3 = third central moment of d, κ4 = that of d
-    + κ4 of N); pixels without noise (var N = 0) take the draws' own quantiles (:func:`sorted_quantiles`, as the
-    exact path)."""
-    from greensink.change.sink import sorted_quantiles
-
+    + κ4 of N); pixels without noise (var N = 0) take the draws' own quantiles (``np.quantile``, the numbers the exact
+    path's ``greensink.change.sink.sorted_quantiles`` gives)."""
     d = np.asarray(draws, dtype=np.float64)
     s2 = np.asarray(noise_var, dtype=np.float64)
     out = [np.full(d.shape[0], np.nan) for _ in qs]
     quiet = ~(s2 > 0)
     if quiet.any():
-        for res, v in zip(out, sorted_quantiles(d[quiet], qs), strict=True):
+        for res, v in zip(out, np.quantile(d[quiet], list(qs), axis=1), strict=True):
             res[quiet] = v
     noisy = ~quiet
     if not noisy.any():
