@@ -99,6 +99,7 @@ from greensink.aggregate.tiles import (
     run_aggregate_gather,
     run_aggregate_tile,
     shares_loader,
+    tile_matrices,
     tile_sums_identity,
 )
 from greensink.overlay import (  # re-exported: the overlays' old home
@@ -136,6 +137,7 @@ __all__ = [
     "run_aggregate_tile",
     "shares_loader",
     "subdivide",
+    "tile_matrices",
     "tile_sums_identity",
     "unknown_carbon_warning",
     "unobserved_zones_warning",

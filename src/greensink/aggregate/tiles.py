@@ -19,7 +19,7 @@ from greensink.aggregate.sums import zone_partial_sums
 from greensink.aggregate.table import DEFAULT_MIN_OBSERVED_PCT
 from greensink.carbon import read_fill, typed_pixels
 from greensink.errors import InputDataError
-from greensink.grid import Grid
+from greensink.grid import Grid, Tile
 from greensink.uncertainty import settings as uncertainty_settings
 from greensink.uncertainty import variance_shares
 from greensink.zone_sums import DRAW_PREFIX, ZoneSums, add_sums, read_tile_level, write_tile_sums
@@ -52,6 +52,23 @@ def check_grid_shape(grid: Grid, paths: Sequence[str | Path], tile_id: str) -> N
 
 
 
+def tile_matrices(coverage_tiles: Sequence[str | Path], levels: Sequence[str], tile: Tile) -> list:
+    """The tile's coverage matrix of each level (``coverage_tiles``, one per level of ``levels``: rule
+    zone_coverage_tile's results/zones/tiles/{level}_coverage_{tile}.npz, local pixel index r × tile width + c), or
+    InputDataError naming the file when one is not the tile's width."""
+    matrices = []
+    for level, path in zip(levels, coverage_tiles, strict=True):
+        m = gio.read_sparse(path)
+        if m.shape[1] != tile.height * tile.width:
+            raise InputDataError(f"{path}: the {level} coverage of tile {tile.id} must have one column per pixel of "
+                                 f"the {tile.height} × {tile.width} tile ({tile.height * tile.width}). Got "
+                                 f"{m.shape[1]}. It was made for another grid or tile size: delete results/zones/tiles "
+                                 "and run again.")
+        matrices.append(m)
+    return matrices
+
+
+
 def run_aggregate_tile(coverage_tiles: Sequence[str | Path], grid: str | Path, rasters: Mapping[str, str | Path],
                        fractions: str | Path, models_json: str | Path, fill_json: str | Path,
                        predictors: Mapping[str, str | Path], ndvi_se: str | Path | None, out: str | Path, *,
@@ -75,15 +92,7 @@ def run_aggregate_tile(coverage_tiles: Sequence[str | Path], grid: str | Path, r
     ndvi_error = bool(uncertainty_settings(uncertainty)["ndvi"]["enabled"])
     layers, frac, used, se = read_layers(rasters, fractions, predictors, ndvi_se, models, types, ndvi_error, window)
     yi = year_inputs(models, g, types, year=year, seed=seed, uncertainty=uncertainty, fill=fill)
-    matrices = []
-    for level, path in zip(levels, coverage_tiles, strict=True):
-        m = gio.read_sparse(path)
-        if m.shape[1] != tile.height * tile.width:
-            raise InputDataError(f"{path}: the {level} coverage of tile {tile_id} must have one column per pixel of "
-                                 f"the {tile.height} × {tile.width} tile ({tile.height * tile.width}). Got "
-                                 f"{m.shape[1]}. It was made for another grid or tile size: delete results/zones/tiles "
-                                 "and run again.")
-        matrices.append(m)
+    matrices = tile_matrices(coverage_tiles, levels, tile)
     # the noise streams are made a whole grid row at a time: chunks of the tile's pixels spanning as many rows as
     # the untiled rule's chunks keep those rows' memory (draws × rows × grid width) at the untiled rule's
     chunk = max(MIN_TILE_CHUNK_PIXELS, chunk_pixels * tile.width // g.width)
