@@ -37,8 +37,9 @@ transition's area has a known change.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,67 @@ class TransitionProducts:
     type_matrices: dict[tuple[int, int], pd.DataFrame]  # pair -> green-space type matrix (types per year only)
 
 
+@dataclass
+class PairPiece:
+    """One piece of the grid (the whole grid, or a tile) for a year pair: each level's coverage of its pixels
+    (``matrices``, level order) and its pixels, flat, float64: vegetation classes and carbon density of y0 and
+    y1 and, with types per year, the (types + 1, pixels) shares of :func:`with_none` (else None)."""
+
+    matrices: Sequence[sp.spmatrix]
+    classes0: np.ndarray
+    classes1: np.ndarray
+    carbon0: np.ndarray
+    carbon1: np.ndarray
+    shares0: np.ndarray | None = None
+    shares1: np.ndarray | None = None
+
+
+def add_transitions(total: ZoneTransitions | None, part: ZoneTransitions) -> ZoneTransitions:
+    """The sums of two disjoint pieces of the grid together (``part`` itself when ``total`` is None)."""
+    if total is None:
+        return part
+    total.area_ha += part.area_ha
+    total.carbon_t += part.carbon_t
+    total.known_ha += part.known_ha
+    return total
+
+
+def transition_tables(years: Sequence[int], levels: Sequence[str], zone_ids: Mapping[str, Sequence[str]],
+                      pixel_area_ha: float, pieces: Callable[[int, int, bool], Iterable[PairPiece]],
+                      types: Sequence[str] = (), typed: bool = False,
+                      ) -> tuple[dict[str, pd.DataFrame], dict[tuple[int, int], pd.DataFrame], dict[tuple[int, int], pd.DataFrame]]:
+    """The long tables per level and the city matrices (vegetation; green-space types with ``typed``) of every
+    pair of :func:`transition_pairs`, summed over the pieces ``pieces(y0, y1, with_shares)`` yields (the whole
+    grid, or the tiles of a tiled run: the sums of disjoint pieces add up). Each pair and kind streams over the
+    pieces once, holding one piece and the levels' zone sums."""
+    veg_names, n_veg = vegetation_names(), len(VEGETATION_CLASSES)
+    tnames = type_names(types)
+    rows: dict[str, list[pd.DataFrame]] = {level: [] for level in levels}
+    city: dict[tuple[int, int], pd.DataFrame] = {}
+    city_types: dict[tuple[int, int], pd.DataFrame] = {}
+    for y0, y1 in transition_pairs(years):
+        kinds = [(VEGETATION, veg_names, lambda p: lambda idx: class_weights(p.classes0[idx], p.classes1[idx], n_veg))]
+        if typed:
+            kinds.append((GREENSPACE_TYPE, tnames,
+                          lambda p: lambda idx: fraction_weights(p.shares0[:, idx], p.shares1[:, idx])))
+        for kind, names, weights_of in kinds:
+            sums: list[ZoneTransitions | None] = [None] * len(levels)
+            for piece in pieces(y0, y1, kind == GREENSPACE_TYPE):
+                delta = piece.carbon1 - piece.carbon0
+                for i, m in enumerate(piece.matrices):
+                    sums[i] = add_transitions(sums[i], zone_transitions(m, weights_of(piece), delta, pixel_area_ha, names))
+            for i, level in enumerate(levels):
+                rows[level].append(sums[i].long(zone_ids[level], level, y0, y1, kind))
+                if i == 0:
+                    (city if kind == VEGETATION else city_types)[(y0, y1)] = sums[i].matrix()
+            log.info("%s transitions %d-%d, largest changes in the city: %s", kind, y0, y1, ", ".join(
+                f"{a}->{b} {v:.2f} ha" for (a, b), v in _changed(city if kind == VEGETATION else city_types, y0, y1))
+                or "none")
+    tables = {level: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+              for level, parts in rows.items()}
+    return tables, city, city_types
+
+
 def transitions(years: Sequence[int], classes: Mapping[int, np.ndarray], carbon: Mapping[int, np.ndarray],
                 matrices: Mapping[str, sp.spmatrix], zone_ids: Mapping[str, Sequence[str]], pixel_area_ha: float,
                 fractions: Mapping[int, np.ndarray] | None = None, types: Sequence[str] = ()) -> TransitionProducts:
@@ -220,32 +282,17 @@ def transitions(years: Sequence[int], classes: Mapping[int, np.ndarray], carbon:
     cols) green-space type fractions when the types are given per year (None: vegetation classes only)."""
     years = sorted(int(y) for y in years)
     levels = list(matrices)
-    veg_names, n_veg = vegetation_names(), len(VEGETATION_CLASSES)
-    tnames = type_names(types)
     flat_cls = {y: np.asarray(classes[y], dtype=np.float64).ravel() for y in years}
+    flat_c = {y: np.asarray(carbon[y], dtype=np.float64).ravel() for y in years}
     flat_frac = ({y: with_none(np.asarray(fractions[y], dtype=np.float64).reshape(len(types), -1)) for y in years}
                  if fractions else None)
-    rows: dict[str, list[pd.DataFrame]] = {level: [] for level in levels}
-    city: dict[tuple[int, int], pd.DataFrame] = {}
-    city_types: dict[tuple[int, int], pd.DataFrame] = {}
-    for y0, y1 in transition_pairs(years):
-        delta = np.asarray(carbon[y1], dtype=np.float64).ravel() - np.asarray(carbon[y0], dtype=np.float64).ravel()
-        kinds = [(VEGETATION, veg_names,
-                  lambda idx, a=flat_cls[y0], b=flat_cls[y1]: class_weights(a[idx], b[idx], n_veg))]
-        if flat_frac is not None:
-            kinds.append((GREENSPACE_TYPE, tnames,
-                          lambda idx, a=flat_frac[y0], b=flat_frac[y1]: fraction_weights(a[:, idx], b[:, idx])))
-        for kind, names, weights_of in kinds:
-            for i, level in enumerate(levels):
-                zt = zone_transitions(matrices[level], weights_of, delta, pixel_area_ha, names)
-                rows[level].append(zt.long(zone_ids[level], level, y0, y1, kind))
-                if i == 0:
-                    (city if kind == VEGETATION else city_types)[(y0, y1)] = zt.matrix()
-            log.info("%s transitions %d-%d, largest changes in the city: %s", kind, y0, y1, ", ".join(
-                f"{a}->{b} {v:.2f} ha" for (a, b), v in _changed(city if kind == VEGETATION else city_types, y0, y1))
-                or "none")
-    tables = {level: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
-              for level, parts in rows.items()}
+
+    def whole(y0: int, y1: int, shares: bool) -> list[PairPiece]:
+        return [PairPiece([matrices[lv] for lv in levels], flat_cls[y0], flat_cls[y1], flat_c[y0], flat_c[y1],
+                          flat_frac[y0] if shares else None, flat_frac[y1] if shares else None)]
+
+    tables, city, city_types = transition_tables(years, levels, zone_ids, pixel_area_ha, whole, types,
+                                                 typed=flat_frac is not None)
     stack = np.stack([np.asarray(classes[y], dtype=np.float32) for y in years])
     type_stack = (np.stack([dominant_type(np.asarray(fractions[y], dtype=np.float32)) for y in years])
                   if fractions else None)
@@ -285,42 +332,83 @@ def transition_record(res: TransitionProducts, years: Sequence[int], levels: Seq
     }
 
 
+def write_class_rasters(out: Mapping[str, Any], grid, years: Sequence[int], classes: Sequence[str | Path],
+                        fractions: Sequence[str | Path], types: Sequence[str], typed: bool, compress: str = "zstd",
+                        block_rows: int = 512) -> None:
+    """``out["classes"]`` (each year's vegetation class, one band per year) and, with ``typed``, ``out["types"][0]``
+    (each year's :func:`dominant_type`), written strip by strip: memory one strip of ``block_rows`` rows."""
+    from rasterio.windows import Window
+
+    from greensink import io
+
+    names = [str(y) for y in years]
+    with contextlib.ExitStack() as stack:
+        cls_out = stack.enter_context(io.raster_writer(
+            out["classes"], grid, len(years), band_names=names, compress=compress,
+            tags={f"class_{k}": VEGETATION_CLASSES[k] for k in sorted(VEGETATION_CLASSES)}))
+        type_out = stack.enter_context(io.raster_writer(
+            out["types"][0], grid, len(years), band_names=names, compress=compress,
+            tags={f"class_{k}": name for k, name in enumerate([*types, NOT_GREEN_SPACE])})) if typed else None
+        for rows, _ in grid.windows(block_rows):
+            window = Window(0, rows.start, grid.width, rows.stop - rows.start)
+            cls_out.write(np.stack([io.read_raster(p, window=window) for p in classes]), rows.start)
+            if type_out is not None:
+                type_out.write(np.stack([dominant_type(io.read_raster(p, bands=list(range(1, len(types) + 1)), window=window))
+                                         for p in fractions]), rows.start)
+
+
 def run_transitions(zones: Sequence[str | Path], coverage: Sequence[str | Path], grid_json: str | Path,
                     classes: Sequence[str | Path], carbon: Sequence[str | Path], fractions: Sequence[str | Path],
                     out: Mapping[str, Any], *, years: Sequence[int], levels: Sequence[str], types: Sequence[str],
-                    types_by_year: bool, compress: str = "zstd") -> dict:
+                    types_by_year: bool, compress: str = "zstd", size_px: int | None = None) -> dict:
     """Rule transitions: read each level's zones and coverage matrix, each year's vegetation classes, carbon
-    (band 1) and, with ``types_by_year``, type fractions (one band per type of ``types``); compute
+    (band 1) and, with ``types_by_year``, type fractions (one band per type of ``types``); compute the tables of
     :func:`transitions`; write ``out["classes"]`` (and ``out["types"]``: a list, empty without types per
     year), the long tables ``out["csv"]`` (one per level, with Parquet twins), the city matrices
     ``out["matrices"]`` and ``out["type_matrices"]`` (one per pair of :func:`transition_pairs`) and the record
-    ``out["summary"]``, which is returned."""
+    ``out["summary"]``, which is returned.
+
+    The class rasters are written strip by strip (:func:`write_class_rasters`). The zone sums stream over the
+    pieces of :func:`greensink.tiling.coverage_pieces`: the whole grid with the whole-grid matrices ``coverage``,
+    or with ``size_px`` (a tiled run) each tile with its tiles' matrices (``coverage``:
+    results/zones/tiles/{level}_coverage_{tile}.npz, level-major) and its windows of the rasters, so memory is
+    one tile's pixels and matrices plus the zone sums; the tables equal the untiled ones to rounding."""
     from greensink import io
     from greensink.grid import Grid
+    from greensink.tiling import coverage_pieces
 
     grid = Grid.read(grid_json)
     years = [int(y) for y in years]
-    cls = {y: io.read_raster(path) for y, path in zip(years, classes, strict=True)}
-    stock = {y: io.read_raster(path, bands=1) for y, path in zip(years, carbon, strict=True)}
-    fracs = ({y: io.read_raster(path, bands=list(range(1, len(types) + 1))) for y, path in zip(years, fractions, strict=True)}
-             if types_by_year else None)
-    matrices = {level: io.read_sparse(path) for level, path in zip(levels, coverage, strict=True)}
+    cls_of, c_of = dict(zip(years, classes, strict=True)), dict(zip(years, carbon, strict=True))
+    frac_of = dict(zip(years, fractions, strict=True)) if types_by_year else {}
     zone_ids = {level: io.read_vector(path)["zone_id"].astype(str).tolist() for level, path in zip(levels, zones, strict=True)}
-    res = transitions(years, cls, stock, matrices, zone_ids, grid.pixel_area_ha, fracs, types)
-    names = [str(y) for y in years]
-    io.write_raster(out["classes"], res.classes, grid, band_names=names, compress=compress,
-                    tags={f"class_{k}": VEGETATION_CLASSES[k] for k in sorted(VEGETATION_CLASSES)})
-    if res.types is not None:
-        io.write_raster(out["types"][0], res.types, grid, band_names=names, compress=compress,
-                        tags={f"class_{k}": name for k, name in enumerate([*types, NOT_GREEN_SPACE])})
+    bands = list(range(1, len(types) + 1))
+
+    def flat(piece, path: str | Path, b: int | list[int] | None = None) -> np.ndarray:
+        return np.asarray(piece.read(path, bands=b), dtype=np.float64).ravel()
+
+    def pieces(y0: int, y1: int, shares: bool) -> Iterator[PairPiece]:
+        tiles = coverage if size_px is not None else None
+        for p in coverage_pieces(grid, levels, coverage, tiles, size_px):
+            s0 = s1 = None
+            if shares:
+                s0, s1 = (with_none(flat(p, frac_of[y], bands).reshape(len(types), -1)) for y in (y0, y1))
+            yield PairPiece(p.matrices, flat(p, cls_of[y0]), flat(p, cls_of[y1]), flat(p, c_of[y0], 1),
+                            flat(p, c_of[y1], 1), s0, s1)
+
+    typed = bool(types_by_year)
+    tables, city, city_types = transition_tables(years, levels, zone_ids, grid.pixel_area_ha, pieces, types, typed=typed)
+    write_class_rasters(out, grid, years, classes, fractions if typed else [], types, typed, compress)
+    # the class rasters are on disk already: the record and the tables need the sums alone
+    res = TransitionProducts(np.empty((len(years), 0, 0), np.float32), None, tables, city, city_types)
     for level, path in zip(levels, out["csv"], strict=True):
         io.write_table(path, res.tables[level], parquet=True)
     pairs = transition_pairs(years)
     for pair, path in zip(pairs, out["matrices"], strict=True):
         io.write_csv(path, res.matrices[pair].reset_index())
-    for pair, path in zip(pairs if res.types is not None else [], out["type_matrices"], strict=True):
+    for pair, path in zip(pairs if typed else [], out["type_matrices"], strict=True):
         io.write_csv(path, res.type_matrices[pair].reset_index())
-    record = transition_record(res, years, levels, types if res.types is not None else [])
+    record = transition_record(res, years, levels, types if typed else [])
     io.write_json(out["summary"], record)
     for level in levels:
         log.info("%s: %d transition rows over %d pairs", level, len(res.tables[level]), len(pairs))

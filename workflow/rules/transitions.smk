@@ -1,11 +1,12 @@
 # Land transitions (IPCC Approach 3): vegetation class (and green-space type, when given per year) of every
-# pixel in every year, and per zone and level the transition areas and their carbon change.
+# pixel in every year, and per zone and level the transition areas and their carbon change. In a tiled run the job
+# reads the tiles' coverage (level_coverage) and sums tile by tile: memory bounded by a tile.
 
 
 rule transitions:
     input:
         zones=expand("results/zones/{level}.gpkg", level=LEVELS),
-        coverage=expand("results/zones/{level}_coverage.npz", level=LEVELS),
+        coverage=level_coverage,
         grid="results/zones/grid.json",
         classes=expand("results/{year}/vegetation_class.tif", year=YEARS),
         carbon=expand("results/{year}/carbon.tif", year=YEARS),
@@ -26,6 +27,7 @@ rule transitions:
         mem_mb=job_mem_mb,
         runtime=job_runtime,
     params:
+        size_px=TILE_PX,
         years=YEARS,
         levels=LEVELS,
         types=TYPES,

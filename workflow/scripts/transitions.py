@@ -1,6 +1,6 @@
 """Rule transitions: land transitions between years (IPCC Approach 3), per pixel and per zone.
 
-Inputs: results/zones/{level}.gpkg and _coverage.npz, grid.json; results/{year}/vegetation_class.tif and
+Inputs: results/zones/{level}.gpkg and _coverage.npz (tiled: tiles/{level}_coverage_{tile}.npz), grid.json; results/{year}/vegetation_class.tif and
         carbon.tif of every year; with green-space types given per year, results/types/{year}/fractions.tif.
 Outputs: results/change/trend/transitions/classes.tif (vegetation class per year, band descriptions = years),
          greenspace_types.tif (dominant type per year; types per year only), {level}.csv and .parquet (long form:
@@ -17,4 +17,5 @@ sm = snakemake  # noqa: F821 (the object Snakemake's script directive defines)
 setup(sm.log[0])
 inp, out, p = sm.input, sm.output, sm.params
 run_transitions(inp.zones, inp.coverage, inp.grid, inp.classes, inp.carbon, inp.fractions, out, years=p.years,
-                levels=p.levels, types=p.types, types_by_year=p.types_by_year, compress=p.compress)
+                levels=p.levels, types=p.types, types_by_year=p.types_by_year, compress=p.compress,
+                size_px=p.size_px)
