@@ -75,6 +75,12 @@ COSTS: dict[str, RuleCost] = {
     "scenario_carbon_tile": RuleCost(800, 80, 20, "scenario_carbon 890 MiB on 1 Mpx, 1119 MiB on 4 Mpx (exact "
                                      "percentiles: one strip of the whole grid up to 4 Mpx); on the tile's pixels"),
     "scenario_carbon_mosaic": STREAMED,
+    "scenario_zones": RuleCost(810, 325, 20, "scenario_zones 1137 MiB, 20 s CPU on 1 Mpx, 2110 MiB, 81 s on 4 Mpx "
+                               "(workflow_scale.py: both states' layers and draws of the whole grid)"),
+    "scenario_zones_tile": RuleCost(500, 80, 20, "as aggregate_tile: the tile's layers of both states and one chunk's "
+                                    "draws (to measure)"),
+    "scenario_zones_gather": RuleCost(300, 10, 1, "rule scenario_zones of a tiled run: no raster, zones × draws "
+                                      "(to measure)"),
     "fill": RuleCost(350, 56, 5.3, "fill 1112 MiB peak, 84 s on 16 Mpx (5 types, 2 predictors, 200 draws)"),
     "fill_tile": RuleCost(350, 56, 5.3, "fill_tile 393 MiB, 10 s on a 1024-px tile; 538 MiB, 25 s on 2048 px"),
     "fill_gather": SMALL,  # reads the tiles' JSON sums: no raster
@@ -108,7 +114,7 @@ def cost(rule: str) -> RuleCost:
 
 
 # rules that in a tiled run (tiles.size_px) add up their tiles' sums instead of reading the whole grid: their costs
-TILED_GATHERS = {"aggregate": "aggregate_gather", "change": "change_gather"}
+TILED_GATHERS = {"aggregate": "aggregate_gather", "change": "change_gather", "scenario_zones": "scenario_zones_gather"}
 
 
 def cost_rule(rule: str, cfg: Mapping) -> str:

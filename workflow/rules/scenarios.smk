@@ -247,68 +247,166 @@ if SCENARIOS:
             script:
                 "../scripts/scenario_carbon_mosaic.py"
 
-    rule scenario_zones:
-        input:
-            zones=expand("results/zones/{level}.gpkg", level=LEVELS),
-            coverage=expand("results/zones/{level}_coverage.npz", level=LEVELS),
-            grid="results/zones/grid.json",
-            ndvi=scenario_baseline("ndvi.tif"),
-            fvc=scenario_baseline("fvc.tif"),
-            canopy=scenario_baseline("canopy.tif"),
-            height=scenario_baseline("height.tif"),
-            vegetation=scenario_baseline("vegetation.tif"),
-            classes=scenario_baseline("vegetation_class.tif"),
-            ndvi_se=scenario_baseline("ndvi_se.tif"),
-            models=scenario_baseline("model/models.json"),
-            fractions=scenario_fractions,
-            greenspace=scenario_greenspace,
-            baseline_tables=scenario_baseline_tables,
-            baseline_draws=scenario_baseline_draws,
-            fill=scenario_baseline("fill.json"),  # rule fill: the baseline year's fill of unobserved typed land
-            s_ndvi="results/scenarios/{scenario}/ndvi.tif",
-            s_fvc="results/scenarios/{scenario}/fvc.tif",
-            s_canopy="results/scenarios/{scenario}/canopy.tif",
-            s_height="results/scenarios/{scenario}/height.tif",
-            s_vegetation="results/scenarios/{scenario}/vegetation.tif",
-            s_tree_shrub="results/scenarios/{scenario}/tree_shrub.tif",
-            s_fractions="results/scenarios/{scenario}/fractions.tif",
-            s_changes="results/scenarios/{scenario}/changes.tif",
-            s_greenspace="results/scenarios/{scenario}/greenspace.gpkg",
-            s_models="results/scenarios/{scenario}/models.json",
-            population=optional_population,
-            residential=optional_residential,
-            targets=config["targets"],
-        output:
-            zones=expand("results/scenarios/{{scenario}}/zones/{level}.gpkg", level=LEVELS),
-            csv=report(
-                expand("results/scenarios/{{scenario}}/zones/{level}.csv", level=LEVELS),
-                caption="../report/scenario_table.rst",
-                category="情景 Scenarios",
-                subcategory="{scenario}",
-            ),
-            parquet=expand("results/scenarios/{{scenario}}/zones/{level}.parquet", level=LEVELS),
-            totals="results/scenarios/{scenario}/totals.csv",
-        log:
-            "logs/scenarios/{scenario}_zones.log",
-        conda:
-            ENV
-        resources:
-            mem_mb=job_mem_mb,
-            runtime=job_runtime,
-        params:
-            scenario=scenario_params,
-            years=scenario_years,  # the baseline year only: adding a year reruns no scenario of an earlier one
-            levels=LEVELS,
-            types=TYPES,
-            greenspace=GREENSPACE,
-            population=config.get("population"),
-            park_service=config["indicators"]["park_service"],
-            interval_pct=config["carbon"]["interval_pct"],
-            min_observed_pct=config["carbon"]["min_observed_pct"],
-            uncertainty=config.get("uncertainty", {}),
-            seed=config["seed"],
-        script:
-            "../scripts/scenario_zones.py"
+    if not TILED:
+
+        rule scenario_zones:
+            input:
+                zones=expand("results/zones/{level}.gpkg", level=LEVELS),
+                coverage=expand("results/zones/{level}_coverage.npz", level=LEVELS),
+                grid="results/zones/grid.json",
+                ndvi=scenario_baseline("ndvi.tif"),
+                fvc=scenario_baseline("fvc.tif"),
+                canopy=scenario_baseline("canopy.tif"),
+                height=scenario_baseline("height.tif"),
+                vegetation=scenario_baseline("vegetation.tif"),
+                classes=scenario_baseline("vegetation_class.tif"),
+                ndvi_se=scenario_baseline("ndvi_se.tif"),
+                models=scenario_baseline("model/models.json"),
+                fractions=scenario_fractions,
+                greenspace=scenario_greenspace,
+                baseline_tables=scenario_baseline_tables,
+                baseline_draws=scenario_baseline_draws,
+                fill=scenario_baseline("fill.json"),  # rule fill: the baseline year's fill of unobserved typed land
+                s_ndvi="results/scenarios/{scenario}/ndvi.tif",
+                s_fvc="results/scenarios/{scenario}/fvc.tif",
+                s_canopy="results/scenarios/{scenario}/canopy.tif",
+                s_height="results/scenarios/{scenario}/height.tif",
+                s_vegetation="results/scenarios/{scenario}/vegetation.tif",
+                s_tree_shrub="results/scenarios/{scenario}/tree_shrub.tif",
+                s_fractions="results/scenarios/{scenario}/fractions.tif",
+                s_changes="results/scenarios/{scenario}/changes.tif",
+                s_greenspace="results/scenarios/{scenario}/greenspace.gpkg",
+                s_models="results/scenarios/{scenario}/models.json",
+                population=optional_population,
+                residential=optional_residential,
+                targets=config["targets"],
+            output:
+                zones=expand("results/scenarios/{{scenario}}/zones/{level}.gpkg", level=LEVELS),
+                csv=report(
+                    expand("results/scenarios/{{scenario}}/zones/{level}.csv", level=LEVELS),
+                    caption="../report/scenario_table.rst",
+                    category="情景 Scenarios",
+                    subcategory="{scenario}",
+                ),
+                parquet=expand("results/scenarios/{{scenario}}/zones/{level}.parquet", level=LEVELS),
+                totals="results/scenarios/{scenario}/totals.csv",
+            log:
+                "logs/scenarios/{scenario}_zones.log",
+            conda:
+                ENV
+            resources:
+                mem_mb=job_mem_mb,
+                runtime=job_runtime,
+            params:
+                scenario=scenario_params,
+                years=scenario_years,  # the baseline year only: adding a year reruns no scenario of an earlier one
+                levels=LEVELS,
+                types=TYPES,
+                greenspace=GREENSPACE,
+                population=config.get("population"),
+                park_service=config["indicators"]["park_service"],
+                interval_pct=config["carbon"]["interval_pct"],
+                min_observed_pct=config["carbon"]["min_observed_pct"],
+                uncertainty=config.get("uncertainty", {}),
+                seed=config["seed"],
+            script:
+                "../scripts/scenario_zones.py"
+
+    else:
+
+        # one job per {scenario}×{tile}: the scenario's zone partial sums over the tile (greensink.scenario.tiles)
+        rule scenario_zones_tile:
+            input:
+                coverage=expand("results/zones/tiles/{level}_coverage_{{tile}}.npz", level=LEVELS),
+                grid="results/zones/grid.json",
+                ndvi=scenario_baseline("ndvi.tif"),
+                fvc=scenario_baseline("fvc.tif"),
+                canopy=scenario_baseline("canopy.tif"),
+                height=scenario_baseline("height.tif"),
+                vegetation=scenario_baseline("vegetation.tif"),
+                classes=scenario_baseline("vegetation_class.tif"),
+                fractions=scenario_fractions,
+                ndvi_se=scenario_baseline("ndvi_se.tif"),
+                models=scenario_baseline("model/models.json"),
+                fill=scenario_baseline("fill.json"),
+                s_ndvi="results/scenarios/{scenario}/ndvi.tif",
+                s_fvc="results/scenarios/{scenario}/fvc.tif",
+                s_canopy="results/scenarios/{scenario}/canopy.tif",
+                s_height="results/scenarios/{scenario}/height.tif",
+                s_vegetation="results/scenarios/{scenario}/vegetation.tif",
+                s_tree_shrub="results/scenarios/{scenario}/tree_shrub.tif",
+                s_fractions="results/scenarios/{scenario}/fractions.tif",
+                s_changes="results/scenarios/{scenario}/changes.tif",
+                s_models="results/scenarios/{scenario}/models.json",
+            output:
+                sums="results/scenarios/{scenario}/tiles/zones_{tile}.npz",
+            log:
+                "logs/scenarios/{scenario}/zones_{tile}.log",
+            conda:
+                ENV
+            threads: 1
+            resources:
+                mem_mb=job_mem_mb,
+                runtime=job_runtime,
+            params:
+                scenario=scenario_params,
+                years=scenario_years,
+                levels=LEVELS,
+                types=TYPES,
+                uncertainty=config.get("uncertainty", {}),
+                seed=config["seed"],
+                size_px=TILE_PX,
+            script:
+                "../scripts/scenario_zones_tile.py"
+
+        # the gather: the tiles' sums added up and the tables finished, with no raster or coverage matrix read
+        rule scenario_zones:
+            input:
+                zones=expand("results/zones/{level}.gpkg", level=LEVELS),
+                sums=scenario_tiles("zones", "npz"),
+                grid="results/zones/grid.json",
+                models=scenario_baseline("model/models.json"),
+                fill=scenario_baseline("fill.json"),
+                baseline_tables=scenario_baseline_tables,
+                baseline_draws=scenario_baseline_draws,
+                s_greenspace="results/scenarios/{scenario}/greenspace.gpkg",
+                s_models="results/scenarios/{scenario}/models.json",
+                population=optional_population,
+                residential=optional_residential,
+                targets=config["targets"],
+            output:
+                zones=expand("results/scenarios/{{scenario}}/zones/{level}.gpkg", level=LEVELS),
+                csv=report(
+                    expand("results/scenarios/{{scenario}}/zones/{level}.csv", level=LEVELS),
+                    caption="../report/scenario_table.rst",
+                    category="情景 Scenarios",
+                    subcategory="{scenario}",
+                ),
+                parquet=expand("results/scenarios/{{scenario}}/zones/{level}.parquet", level=LEVELS),
+                totals="results/scenarios/{scenario}/totals.csv",
+            log:
+                "logs/scenarios/{scenario}_zones.log",
+            conda:
+                ENV
+            threads: 1
+            resources:
+                mem_mb=job_mem_mb,
+                runtime=job_runtime,
+            params:
+                scenario=scenario_params,
+                years=scenario_years,
+                levels=LEVELS,
+                types=TYPES,
+                greenspace=GREENSPACE,
+                population=config.get("population"),
+                park_service=config["indicators"]["park_service"],
+                interval_pct=config["carbon"]["interval_pct"],
+                min_observed_pct=config["carbon"]["min_observed_pct"],
+                uncertainty=config.get("uncertainty", {}),
+                seed=config["seed"],
+                size_px=TILE_PX,
+            script:
+                "../scripts/scenario_zones_gather.py"
 
     rule scenario_summary:
         input:
