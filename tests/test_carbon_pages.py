@@ -106,3 +106,40 @@ def test_the_carbon_stage_runs_without_the_advice_and_gives_the_same_map(tmp_pat
         assert seen == [env is not None] * 3  # 23 rows in strips of 8: the advice as chosen in every strip
         assert _setting() is True  # restored after the stage
     assert outs["off"] == outs["numpy's"]
+
+
+@needs_advice
+def test_the_carbon_mosaic_runs_without_the_advice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rule carbon_mosaic (run_carbon_mosaic) too: the real mosaic_files, watched from a wrapper around it."""
+    import json
+
+    import greensink.carbon.run as carbon_run
+    from greensink import io
+    from greensink.carbon import run_carbon, run_carbon_mosaic
+    from test_tiles_stages import carbon_case
+
+    monkeypatch.delenv(HUGEPAGE_ENV, raising=False)
+    models, preds, fpath, sepath, types = carbon_case(tmp_path)
+    kw = {"types": types, "year": 2024, "seed": 4, "uncertainty": {"pixel_interval": "tabulated"}}
+    whole = tmp_path / "whole.tif"
+    run_carbon(models, preds, fpath, sepath, whole, tmp_path / "whole.json", **kw)
+    grid = io.read_grid(fpath)
+    tiles = grid.tiles(8)
+    paths = [tmp_path / f"carbon_{t.id}.tif" for t in tiles]
+    jsons = [tmp_path / f"carbon_{t.id}.json" for t in tiles]
+    for t, p, j in zip(tiles, paths, jsons, strict=True):
+        run_carbon(models, preds, fpath, sepath, p, j, tile_id=t.id, size_px=8, **kw)
+    grid_json = tmp_path / "grid.json"
+    grid_json.write_text(json.dumps(grid.to_dict()), encoding="utf-8")
+    real, seen = carbon_run.mosaic_files, []
+
+    def watched(*args, **kwargs):
+        seen.append(_advised(np.ones(BIG // 8)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(carbon_run, "mosaic_files", watched)
+    out = tmp_path / "mosaic.tif"
+    run_carbon_mosaic(paths, jsons, grid_json, out, tmp_path / "mosaic.json", size_px=8)
+    assert seen == [False]
+    assert _setting() is True
+    assert out.read_bytes() == whole.read_bytes()
