@@ -13,6 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 import shapely.geometry
+from affine import Affine
 from rasterio import features
 from scipy import ndimage
 
@@ -176,21 +177,10 @@ def lost_pixels(space0: np.ndarray, space1: np.ndarray, stock0_t_ha: np.ndarray,
             "stock1": np.asarray(stock1_t_ha, dtype=np.float64).reshape(-1)[idx], "keys": keys}
 
 
-def patches_from_lost(found: dict[str, np.ndarray], zones: Sequence[gpd.GeoDataFrame], levels: Sequence[str],
-                      grid: Grid, y0: int, y1: int) -> gpd.GeoDataFrame:
-    """The polygons of :func:`lost_patches` from its pixels (:func:`lost_pixels` of the whole grid, or the tiles'
-    concatenated with global flat indices, ascending). The patches are 4-connected over the whole ``grid``: two
-    whole-grid int32 arrays (the group label and the patch id, 8 bytes per pixel) are the memory it needs beyond
-    the lost pixels themselves."""
-    idx, keys = np.asarray(found["index"], dtype=np.int64), np.asarray(found["keys"], dtype=np.int64)
-    lost = np.asarray(found["lost"], dtype=np.float64)
-    if idx.size > 1 and not (np.diff(idx) > 0).all():
-        raise ValueError("patches_from_lost: the lost pixels' indices must be ascending and unique.")
-    group = np.unique(keys, axis=1, return_inverse=True)[1].reshape(-1) if idx.size else np.zeros(0, dtype=np.int64)
-    label = np.zeros(grid.height * grid.width, dtype=np.int32)
-    label[idx] = group + 1
-    label = label.reshape(grid.shape)
-    patch = np.zeros(grid.shape, dtype=np.int32)
+def _component_ids(label: np.ndarray) -> np.ndarray:
+    """int32 ids of the 4-connected components of each group of ``label`` (0: none), numbered group by group and
+    within a group by the component's first pixel in row-major order (ids from 1; 0 outside)."""
+    patch = np.zeros(label.shape, dtype=np.int32)
     n = 0
     for g, box_ in enumerate(ndimage.find_objects(label), start=1):
         if box_ is None:
@@ -199,17 +189,124 @@ def patches_from_lost(found: dict[str, np.ndarray], zones: Sequence[gpd.GeoDataF
         view = patch[box_]
         view[comp > 0] = comp[comp > 0] + n
         n += k
-    pid = patch.reshape(-1)[idx]
+    return patch
+
+
+def _shapes(patch: np.ndarray, transform) -> dict[int, list]:
+    """The polygons of each id of ``patch`` (> 0), 4-connected, on the grid ``transform``."""
+    geoms: dict[int, list] = {}
+    for geom, value in features.shapes(patch, mask=patch > 0, transform=transform, connectivity=4):
+        geoms.setdefault(int(value), []).append(shapely.geometry.shape(geom))
+    return geoms
+
+
+def label_lost_whole(idx: np.ndarray, group: np.ndarray, grid: Grid) -> tuple[np.ndarray, dict[int, list]]:
+    """Each lost pixel's patch id (4-connected pixels of one ``group``, numbered group by group and within a group
+    by first pixel) and each patch's polygons, over the whole ``grid``: two whole-grid int32 arrays."""
+    label = np.zeros(grid.height * grid.width, dtype=np.int32)
+    label[idx] = group + 1
+    patch = _component_ids(label.reshape(grid.shape))
+    return patch.reshape(-1)[idx], (_shapes(patch, grid.transform) if idx.size else {})
+
+
+def label_lost_tiled(idx: np.ndarray, group: np.ndarray, grid: Grid, size_px: int,
+                     ) -> tuple[np.ndarray, dict[int, list]]:
+    """:func:`label_lost_whole` without a whole-grid array: each tile of ``grid.tiles(size_px)`` labels its own
+    lost pixels (arrays of the tile's size) and polygonizes them; the tile patches that touch across a tile edge
+    (a lost pixel and its right or lower neighbour in the next tile, of the same group) are joined by the
+    connected components of those edges (a union-find), so a patch across a tile corner, joined through the edges,
+    stays one patch; a joined patch is polygonized again on its own bounding box. The patches and their numbering
+    are the whole grid's (group by group, then by first pixel). Memory: one tile, the lost pixels, and the
+    bounding box of the largest joined patch."""
+    from scipy.sparse.csgraph import connected_components
+
+    idx = np.asarray(idx, dtype=np.int64)
+    n = idx.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), {}
+    size = int(size_px)
+    rows, cols = idx // grid.width, idx % grid.width
+    n_tile_cols = -(-grid.width // size)
+    tile_of = (rows // size) * n_tile_cols + cols // size
+    order = np.argsort(tile_of, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(tile_of[order]) != 0])
+    prov = np.empty(n, dtype=np.int64)  # each pixel's tile patch, 0-based over all tiles
+    prov_geoms: list[list] = []
+    for a, b in zip(starts, [*starts[1:], n], strict=True):
+        sel = order[a:b]
+        tr, tc = divmod(int(tile_of[sel[0]]), n_tile_cols)
+        r0, c0 = tr * size, tc * size
+        h, w = min(size, grid.height - r0), min(size, grid.width - c0)
+        label = np.zeros((h, w), dtype=np.int32)
+        lr, lc = rows[sel] - r0, cols[sel] - c0
+        label[lr, lc] = group[sel] + 1
+        patch = _component_ids(label)
+        k = int(patch.max())
+        prov[sel] = patch[lr, lc].astype(np.int64) - 1 + len(prov_geoms)
+        geoms = _shapes(patch, grid.transform @ Affine.translation(c0, r0))
+        prov_geoms.extend(geoms.get(i, []) for i in range(1, k + 1))
+    # tile patches touching across a tile edge: a pixel in a tile's last column (row) and its right (lower) neighbour
+    edges = []
+    for at_edge, step in ((((cols + 1) % size == 0) & (cols + 1 < grid.width), 1),
+                          (((rows + 1) % size == 0) & (rows + 1 < grid.height), grid.width)):
+        i = np.flatnonzero(at_edge)
+        j = np.searchsorted(idx, idx[i] + step)
+        found = j < n
+        i, j = i[found], j[found]
+        same = (idx[j] == idx[i] + step) & (group[j] == group[i])
+        edges.append((prov[i[same]], prov[j[same]]))
+    e0 = np.concatenate([e[0] for e in edges])
+    e1 = np.concatenate([e[1] for e in edges])
+    m = len(prov_geoms)
+    graph = sp.coo_matrix((np.ones(e0.size, dtype=np.int8), (e0, e1)), shape=(m, m))
+    _, comp_of_prov = connected_components(graph, directed=False)
+    comp = comp_of_prov[prov]
+    # the whole grid's numbering: group by group, then by the patch's first pixel (idx is ascending)
+    comps, first = np.unique(comp, return_index=True)
+    rank = np.empty(comps.size, dtype=np.int64)
+    rank[np.lexsort((first, group[first]))] = np.arange(comps.size)
+    pid = rank[np.searchsorted(comps, comp)] + 1
+    provs_of = np.bincount(comp_of_prov, minlength=comps.size)
+    out: dict[int, list] = {}
+    joined = np.flatnonzero(provs_of > 1)
+    for c, p in zip(comp_of_prov, range(m), strict=True):
+        if provs_of[c] == 1:
+            out[int(rank[np.searchsorted(comps, c)]) + 1] = prov_geoms[p]
+    if joined.size:
+        by_comp = np.argsort(comp, kind="stable")
+        bounds = np.searchsorted(comp[by_comp], np.r_[joined, joined + 1])
+        for c, a, b in zip(joined, bounds[:joined.size], bounds[joined.size:], strict=True):
+            sel = by_comp[a:b]
+            r, q = rows[sel], cols[sel]
+            r0, c0 = int(r.min()), int(q.min())
+            mask = np.zeros((int(r.max()) - r0 + 1, int(q.max()) - c0 + 1), dtype=np.int32)
+            mask[r - r0, q - c0] = 1
+            out[int(rank[np.searchsorted(comps, c)]) + 1] = _shapes(mask, grid.transform @ Affine.translation(c0, r0))[1]
+    return pid, out
+
+
+def patches_from_lost(found: dict[str, np.ndarray], zones: Sequence[gpd.GeoDataFrame], levels: Sequence[str],
+                      grid: Grid, y0: int, y1: int, size_px: int | None = None) -> gpd.GeoDataFrame:
+    """The polygons of :func:`lost_patches` from its pixels (:func:`lost_pixels` of the whole grid, or the tiles'
+    concatenated with global flat indices, ascending). The patches are 4-connected over the whole ``grid``:
+    labelled on two whole-grid int32 arrays (:func:`label_lost_whole`, 8 bytes per pixel), or with ``size_px``
+    (a tiled run) tile by tile and joined across the tile edges (:func:`label_lost_tiled`: no whole-grid array),
+    with the same patches, numbers and polygons."""
+    idx, keys = np.asarray(found["index"], dtype=np.int64), np.asarray(found["keys"], dtype=np.int64)
+    lost = np.asarray(found["lost"], dtype=np.float64)
+    if idx.size > 1 and not (np.diff(idx) > 0).all():
+        raise ValueError("patches_from_lost: the lost pixels' indices must be ascending and unique.")
+    group = np.unique(keys, axis=1, return_inverse=True)[1].reshape(-1) if idx.size else np.zeros(0, dtype=np.int64)
+    if size_px is None:
+        pid, geoms = label_lost_whole(idx, group, grid)
+    else:
+        pid, geoms = label_lost_tiled(idx, group, grid, size_px)
     ids, first = np.unique(pid, return_index=True)
     pa = grid.pixel_area_ha
     flat0, flat1 = np.asarray(found["stock0"], dtype=np.float64), np.asarray(found["stock1"], dtype=np.float64)
     pos = np.searchsorted(ids, pid)
     c0 = np.bincount(pos, weights=flat0, minlength=ids.size) * pa
     c1 = np.bincount(pos, weights=flat1, minlength=ids.size) * pa
-    geoms: dict[int, list] = {}
-    if idx.size:
-        for geom, value in features.shapes(patch, mask=patch > 0, transform=grid.transform, connectivity=4):
-            geoms.setdefault(int(value), []).append(shapely.geometry.shape(geom))
     out = pd.DataFrame({"patch_id": ids.astype(np.int64), "year_from": np.full(ids.size, y0, dtype=np.int64),
                         "year_to": np.full(ids.size, y1, dtype=np.int64)})
     for j, (level, z) in enumerate(zip(levels, zones, strict=True)):

@@ -274,6 +274,7 @@ def write_change_outputs(
     inp: Mapping[str, object], out: Mapping[str, object], sums: Sequence[Mapping[str, np.ndarray]],
     sources: Sequence[str], lost: Mapping[str, np.ndarray], pair: tuple[dict, object], grid: Grid, *, y0: int, y1: int,
     levels: Sequence[str], interval_pct: float, no_net_loss_tolerance_pixels: float, min_observed_pct: float,
+    size_px: int | None = None,
 ) -> None:
     """The zone tables (``out["zones"]``, .csv and .parquet beside them), the lost patches and uncertainty.json from the
     whole grid's zone sums (per level, :class:`ChangeParts` ``sums``) and lost pixels (global flat indices,
@@ -310,7 +311,7 @@ def write_change_outputs(
                  table["sink_t_yr_hi"].sum(), int(table["no_net_loss"].sum()), len(table), ha_to_m2(tolerance_ha))
         log.info("%s %d-%d: %s", level, y0, y1,
                  ", ".join(f"{n} {c}" for c, n in table["sink_class"].value_counts().items()))
-    patches = patches_from_lost(lost, zones, levels, grid, y0, y1)
+    patches = patches_from_lost(lost, zones, levels, grid, y0, y1, size_px)  # size_px: labelled tile by tile
     gio.write_table(out["lost_patches"], patches, layer="lost_patches", geometry_type="Polygon")
     log.info("lost patches %d-%d: %d polygons, %.2f ha of sink space, %.1f t C lost", y0, y1, len(patches),
              patches["area_ha"].sum(), patches["carbon_lost_t"].sum())

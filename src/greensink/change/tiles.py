@@ -11,9 +11,10 @@ and evaluates its pixels with the whole grid's pixel indices (:func:`greensink.c
   and the tile's lost pixels (``lost.*``: global flat index, lost share, both stocks, zone keys).
 
 Rule change then mosaics the rasters (:func:`greensink.tiling.mosaic_files`: the untiled files, byte for byte), adds
-the zone sums (memory: zones × draws, never the grid's pixels), and makes the lost patches over the whole grid from
-the lost pixels (:func:`~greensink.change.attribution.patches_from_lost`: two whole-grid int32 arrays, 8 bytes per
-pixel, and the lost pixels), the zone tables and uncertainty.json as the untiled rule does. Every per-pixel value
+the zone sums (memory: zones × draws, never the grid's pixels), and makes the lost patches from the lost pixels
+tile by tile, joined across the tile edges (:func:`~greensink.change.attribution.label_lost_tiled`: one tile's
+arrays and the lost pixels, no whole-grid array; the untiled rule's patches, numbers and polygons), the zone tables
+and uncertainty.json as the untiled rule does. Every per-pixel value
 depends on the pixel alone, so the mosaics are the untiled rasters; the zone sums are the same terms added in
 another order (equal within rounding, tests/test_change_tiles.py).
 """
@@ -164,6 +165,6 @@ def run_change_gather(
     pair = pair_uncertainty(gio.read_json(inp["models0"]), gio.read_json(inp["models1"]), uncertainty)
     write_change_outputs(inp, out, sums, sources or [], lost, pair, grid, y0=y0, y1=y1, levels=levels,
                          interval_pct=interval_pct, no_net_loss_tolerance_pixels=no_net_loss_tolerance_pixels,
-                         min_observed_pct=min_observed_pct)
+                         min_observed_pct=min_observed_pct, size_px=size_px)
     log.info("change %d-%d gathered from %d tiles of %d px", y0, y1, len(tiles), size_px)
 
