@@ -272,10 +272,11 @@ NOISE_SOURCES = ("residual", "ndvi", "edges")
 @dataclasses.dataclass
 class YearTerms:
     """A year's pixel function for the analytic pass (:func:`analytic_year_function`): ``fn(idx)`` gives (estimate
-    (n,), curve and table draws (B, n) with every noise source off, {"curve", "table"}: (B, n), {"field", "nugget",
-    "ndvi", "edges"}: (n,) the noise amplitudes in t C/ha of pixel: sd_field × the plot types' density, sd_nugget × the
-    same, the NDVI slope × SE, the edge term), ``phi`` the residual field's lag-one correlation (0 without a field) and
-    ``rho`` the residual's year-to-year correlation as the exact path draws it."""
+    (n,), curve and table draws (B, n) with every noise source off, {"curve", "table"}: (B, n) or None (a source no
+    type of the year draws), {"field", "nugget", "ndvi", "edges"}: (n,) the noise amplitudes in t C/ha of pixel:
+    sd_field × the plot types' density, sd_nugget × the same, the NDVI slope × SE, the edge term), ``phi`` the
+    residual field's lag-one correlation (0 without a field) and ``rho`` the residual's year-to-year correlation as
+    the exact path draws it."""
 
     fn: Callable
     phi: float
@@ -284,40 +285,55 @@ class YearTerms:
 
 def analytic_year_function(models: dict, types: Sequence[str], fractions: np.ndarray, layers, spec, n_draws: int, *,
                            fill=None, row0: int = 0, col0: int = 0, grid_width: int | None = None) -> YearTerms:
-    """The year's :class:`YearTerms` from its noise ``spec`` (:class:`greensink.uncertainty.NoiseSpec`, paired): the
-    curve and table draws from :func:`greensink.carbon.pixel_function` with a spec whose noise sources are off (the
-    curve and table switches kept), and each noise source's amplitude from the function's closed form without draws
-    (``closed_form``, ``moments_only``) with that source alone on; the same choice of model, fill and amplitudes as
-    the exact path's draws use."""
+    """The year's :class:`YearTerms` from its noise ``spec`` (:class:`greensink.uncertainty.NoiseSpec`, paired),
+    through :func:`greensink.carbon.pixel_function`'s closed form (no noise drawn): with the residual source alone on
+    it gives the curve and table draws (the curve and table switches kept) and the field's and the nugget's
+    amplitudes; the NDVI and edge amplitudes come from its ``moments_only`` form with that source alone on. The same
+    choice of model, fill and amplitudes as the exact path's draws use.
+
+    The curve and table parts (``var_share_curve_pct``, ``var_share_table_pct``): where the year's types draw only one
+    of them, that part is the draws and the other None; where both are drawn, a second evaluation with the curve
+    draws off gives the table part (the table draws plus the curve types' estimates) and the curve part is the rest
+    (the curve draws less their estimates). Their variances over draws are the exact path's; only the variances are
+    read (:func:`greensink.uncertainty.variance_shares`)."""
     from greensink.carbon import pixel_function
+    from greensink.model import type_record
     from greensink.uncertainty import Noise
 
     silent = dataclasses.replace(spec, residual=None, ndvi=False, position_sd_m=0.0)
     kw = {"fill": fill, "row0": row0, "col0": col0, "grid_width": grid_width}
-    base = pixel_function(models, types, fractions, layers, noise=Noise(silent, n_draws), sources=True, **kw)
+    residual = Noise(dataclasses.replace(silent, residual=spec.residual), n_draws)
+    rho = residual.rho
+    phi = float(residual.phi) if residual.sd_field > 0 else 0.0
+    base = pixel_function(models, types, fractions, layers, noise=residual, closed_form=True, **kw)
+    sources = {type_record(models, t).source == "plots" for t in types}
+    curve_on = bool(spec.curve) and True in sources
+    table_on = bool(spec.table) and False in sources
+    no_curve = (pixel_function(models, types, fractions, layers, closed_form=True, **kw,
+                               noise=Noise(dataclasses.replace(silent, curve=False), n_draws))
+                if curve_on and table_on else None)
     moments = {}
-    phi, rho = 0.0, 1.0
-    for name, sub in (("residual", dataclasses.replace(silent, residual=spec.residual)),
-                      ("ndvi", dataclasses.replace(silent, ndvi=spec.ndvi)),
+    for name, sub in (("ndvi", dataclasses.replace(silent, ndvi=spec.ndvi)),
                       ("edges", dataclasses.replace(silent, position_sd_m=spec.position_sd_m))):
         noise = Noise(sub, n_draws)
-        if name == "residual":
-            rho = noise.rho
-            phi = float(getattr(noise, "phi", 0.0)) if noise.sd_field > 0 else 0.0
         if noise.active:
             moments[name] = pixel_function(models, types, fractions, layers, noise=noise, closed_form=True,
                                            moments_only=True, **kw)
 
     def evaluate(idx: np.ndarray):
-        est, draws, parts = base(idx)
+        est, draws, field, nugget = base(idx)
+        if no_curve is not None:
+            table = no_curve(idx)[1]
+            parts = {"curve": draws - table, "table": table}
+        elif table_on:
+            parts = {"curve": None, "table": draws}
+        else:
+            parts = {"curve": draws, "table": None}
         zero = np.zeros(idx.size)
-        terms = {"field": zero, "nugget": zero, "ndvi": zero, "edges": zero}
-        if "residual" in moments:
-            _, _, terms["field"], terms["nugget"] = moments["residual"](idx)
-        for name in ("ndvi", "edges"):
-            if name in moments:
-                terms[name] = moments[name](idx)[3]
-        return est, draws, {"curve": parts["curve"], "table": parts["table"]}, terms
+        terms = {"field": field, "nugget": nugget, "ndvi": zero, "edges": zero}
+        for name, fn in moments.items():
+            terms[name] = fn(idx)[3]
+        return est, draws, parts, terms
 
     return YearTerms(evaluate, phi, rho)
 
@@ -341,21 +357,31 @@ def pixel_noise(t0: dict, t1: dict, years: float, rho: float) -> tuple[np.ndarra
     return weights, var, k4
 
 
+def _part_difference(p1: np.ndarray | None, p0: np.ndarray | None, years: float) -> np.ndarray | None:
+    """(p1 − p0)/Y of a curve or table part, None where neither year draws it."""
+    if p1 is None and p0 is None:
+        return None
+    if p1 is None or p0 is None:
+        return (p1 if p1 is not None else -p0) / years
+    return _difference(p1, p0, years)
+
+
 def analytic_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.ndarray], np.ndarray],
                        unserved1: Callable[[np.ndarray], np.ndarray], years: float, active: np.ndarray,
                        shape: tuple[int, int], matrices: Sequence[sp.csr_matrix], pixel_area_ha: float,
                        interval_pct: float = 90.0, *, seed: int = 0, key: Sequence[int] = (),
-                       chunk_pixels: int = 8_192) -> SinkPass:
+                       chunk_pixels: int = 8_192, block_pixels: int = BLOCK_PIXELS) -> SinkPass:
     """:func:`sink_pass` with the per-pixel noise summed over zones analytically (``change.draws: analytic``, docs/
     method.md §8): the curve and table draws d_pb = (C1_pb − C0_pb)/Y (every noise source off) summed over zones by
     the coverage as the exact path does, and per zone, draw and noise source one normal number ξ (seeded by ``seed``,
     ``key`` (the pair's years), the level's and the source's positions: :func:`zone_normals`) times the standard
-    deviation of the source's zone sum: the residual field's quadratic form (:func:`field_quadratic_forms`) plus the
-    independent terms' Σ c² var (:func:`independent_variances`). Each source is drawn on its own, so the parts
-    (``sums`` third item: curve, table, residual, ndvi, edges) add up to the draws. The pixel band is
-    :func:`mixture_band` of the pixel's d_pb and its noise variance. The sums over the land observed in both years
-    take the same ξ with that land's coverage. Not for tiles (the field's covariance crosses them). The floor at 0
-    of a year's draw is not applied (a sum of pixels cannot carry it: docs/method.md §8)."""
+    deviation of the source's zone sum (:func:`zone_noise_variances`: the residual field's quadratic form plus the
+    independent terms' Σ c² var). Each source is drawn on its own, so the parts (``sums`` third item: curve, table,
+    residual, ndvi, edges) add up to the draws. The pixel band is :func:`mixture_band` of the pixel's d_pb and its
+    noise variance. The sums over the land observed in both years take the same ξ with that land's coverage. Not
+    for tiles (the field's covariance crosses them). The floor at 0 of a year's draw is not applied (a sum over
+    pixels cannot carry it: docs/method.md §8). The years' functions are evaluated ``block_pixels`` at a time within
+    chunks of ``chunk_pixels`` (cache-sized temporaries, as :func:`sink_pass`)."""
     from greensink.carbon import interval_quantiles as quantiles
     from greensink.carbon import iter_chunks
     from greensink.uncertainty.zone_noise import mixture_band, zone_normals
@@ -377,71 +403,99 @@ def analytic_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.n
     est_sum, est_both = np.zeros(n_rows), np.zeros(n_rows)
     sums_d = sums_both_d = None
     part_sums: dict[str, np.ndarray] = {}
+    block = max(1, int(block_pixels))
+    buffers: dict[str, np.ndarray] = {}
+
+    def buffer(name: str, n: int, n_draws: int) -> np.ndarray:
+        if name not in buffers or buffers[name].shape[1] != n_draws:
+            buffers[name] = np.empty((max(n, min(int(chunk_pixels), active.size)), n_draws))
+        return buffers[name][:n]
+
     start = 0
     for idx in iter_chunks(active, chunk_pixels):
         sl = slice(start, start + idx.size)
-        e0, d0, p0, t0 = fn0.fn(idx)
-        e1, d1, p1, t1 = fn1.fn(idx)
-        e = (e1 - e0) / years
-        d = _difference(d1, d0, years).T  # (n, B)
-        stocks[0][sl], stocks[1][sl] = e0, e1
-        m0 = np.where(unserved0(idx), np.nan, e0)
-        m1 = np.where(unserved1(idx), np.nan, e1)
-        maps[0][sl], maps[1][sl] = m0, m1
-        w, var, k4 = pixel_noise(t0, t1, years, rho)
-        est_map = np.where(np.isnan(m0) | np.isnan(m1), np.nan, e)
-        band[0, idx] = est_map
-        ok = np.isfinite(est_map)
-        lo, hi = np.full(idx.size, np.nan), np.full(idx.size, np.nan)
-        if ok.any():
-            s2 = (w**2).sum(axis=0) + sum(var.values())
-            lo[ok], hi[ok] = mixture_band(d[ok], s2[ok], (qlo, qhi), k4[ok])
-        band[1, idx], band[2, idx] = lo, hi
-        valued = ~np.isnan(e)  # a pixel no year can value counts 0 in the sums, its noise too (as _zero_nan)
-        weights[:, sl] = np.where(valued, w, 0.0)
-        for i, s in enumerate(NOISE_SOURCES):
-            variances[i, sl] = np.where(valued, var[s], 0.0)
+        est = np.empty(idx.size)
+        draws: np.ndarray | None = None
+        parts: dict[str, np.ndarray] = {}
+        for b0 in range(0, idx.size, block):
+            bidx = idx[b0:b0 + block]
+            bsl = slice(b0, b0 + bidx.size)
+            psl = slice(start + b0, start + b0 + bidx.size)
+            e0, d0, p0, t0 = fn0.fn(bidx)
+            e1, d1, p1, t1 = fn1.fn(bidx)
+            if draws is None:
+                draws = buffer("", idx.size, d0.shape[0])
+            e = (e1 - e0) / years
+            est[bsl] = e
+            d = draws[bsl]
+            d[...] = _difference(d1, d0, years).T
+            stocks[0][psl], stocks[1][psl] = e0, e1
+            m0 = np.where(unserved0(bidx), np.nan, e0)
+            m1 = np.where(unserved1(bidx), np.nan, e1)
+            maps[0][psl], maps[1][psl] = m0, m1
+            w, var, k4 = pixel_noise(t0, t1, years, rho)
+            est_map = np.where(np.isnan(m0) | np.isnan(m1), np.nan, e)
+            band[0, bidx] = est_map
+            ok = np.isfinite(est_map)
+            lo, hi = np.full(bidx.size, np.nan), np.full(bidx.size, np.nan)
+            if ok.any():
+                s2 = w[0] ** 2 + w[1] ** 2 + w[2] ** 2 + var["residual"] + var["ndvi"] + var["edges"]
+                lo[ok], hi[ok] = mixture_band(d[ok], s2[ok], (qlo, qhi), k4[ok])
+            band[1, bidx], band[2, bidx] = lo, hi
+            valued = ~np.isnan(e)  # a pixel no year can value counts 0 in the sums, its noise too (as _zero_nan)
+            weights[:, psl] = np.where(valued, w, 0.0)
+            for i, s in enumerate(NOISE_SOURCES):
+                variances[i, psl] = np.where(valued, var[s], 0.0)
+            if stacked is None:
+                continue
+            _zero_nan(d, e)
+            for k in ("curve", "table"):
+                diff = _part_difference(p1[k], p0[k], years)
+                if diff is None:
+                    continue
+                v = parts[k] = parts.get(k, buffer(k, idx.size, d0.shape[0]))
+                v = v[bsl]
+                v[...] = diff.T
+                _zero_nan(v, e)
         start += idx.size
         if stacked is None:
             continue
-        _zero_nan(d, e)
         sub = stacked[:, idx]
-        est_sum += sub @ np.nan_to_num(e)
-        part = sub @ d
+        est_sum += sub @ np.nan_to_num(est)
+        part = sub @ draws
         sums_d = part if sums_d is None else sums_d + part
-        for k in ("curve", "table"):
-            v = _difference(p1[k], p0[k], years).T
-            _zero_nan(v, e)
+        for k, v in parts.items():
             part_sums[k] = part_sums.get(k, 0.0) + sub @ v
-        both = np.isfinite(m0) & np.isfinite(m1)
-        est_both += sub @ np.where(both, np.nan_to_num(e), 0.0)
+        both = np.isfinite(maps[0][sl]) & np.isfinite(maps[1][sl])
+        est_both += sub @ np.where(both, np.nan_to_num(est), 0.0)
         sub.data *= np.repeat(both, np.diff(sub.indptr))
-        part = sub @ d
+        part = sub @ draws
         sums_both_d = part if sums_both_d is None else sums_both_d + part
     if start != active.size:
         raise RuntimeError(f"analytic_sink_pass evaluated {start} of {active.size} active pixels.")
     sums: list[tuple] = []
     sums_both: list[tuple[np.ndarray, np.ndarray]] = []
     if stacked is not None:
-        n_draws = sums_d.shape[1] if sums_d is not None else 1
         if sums_d is None:
             sums_d, sums_both_d = np.zeros((n_rows, 1)), np.zeros((n_rows, 1))
-            part_sums = {k: np.zeros((n_rows, 1)) for k in ("curve", "table")}
-        # per-pixel images on the grid (active pixels only): field weights, and the independent variances
-        g = np.zeros((3, npix))
-        g[:, active] = weights
-        v = np.zeros((len(NOISE_SOURCES), npix))
-        v[:, active] = variances
-        both_px = np.zeros(npix)
-        both_px[active] = np.isfinite(maps[0]) & np.isfinite(maps[1])
+        n_draws = sums_d.shape[1]
+        for k in ("curve", "table"):
+            if k not in part_sums:
+                part_sums[k] = np.zeros((n_rows, n_draws))
+        # per-pixel images on the grid (active pixels only), then those over the land observed in both years: the
+        # coverage restricted to that land times a weight is the coverage times the weight restricted to it
+        both_act = np.isfinite(maps[0]) & np.isfinite(maps[1])
+        g = np.zeros((6, npix))
+        g[:3, active] = weights
+        g[3:, active] = weights * both_act
+        v = np.zeros((2 * len(NOISE_SOURCES), npix))
+        v[:3, active] = variances
+        v[3:, active] = variances * both_act
         area = float(pixel_area_ha)
         sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
         for lev, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            m = sp.csr_matrix(matrices[lev])
-            m_both = m.multiply(both_px[None, :]).tocsr()
+            var_all, var_both = zone_noise_variances(matrices[lev], g, v, shape[1], fn1.phi)
             noise_all, noise_both = {}, {}
-            var_all = zone_noise_variances(m, g, v, shape[1], fn1.phi)
-            var_both = zone_noise_variances(m_both, g, v, shape[1], fn1.phi)
             for i, s in enumerate(NOISE_SOURCES):
                 xi = zone_normals(seed, (*key, lev, i), b - a, n_draws)
                 noise_all[s] = np.sqrt(var_all[s])[:, None] * xi * area
@@ -455,15 +509,19 @@ def analytic_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.n
 
 
 def zone_noise_variances(matrix: sp.csr_matrix, weights: np.ndarray, variances: np.ndarray, width: int,
-                         phi: float) -> dict[str, np.ndarray]:
+                         phi: float) -> list[dict[str, np.ndarray]]:
     """Per zone (row of ``matrix``) and noise source (:data:`NOISE_SOURCES`) the variance of the zone's sum of the
     per-pixel noise, in (t C/ha of pixel)² × pixels² (times the pixel area² for t²): the residual field's three
-    streams' quadratic forms (``weights`` (3, pixels of the grid)) plus the nugget, and the NDVI and edge terms'
-    Σ c² var (``variances`` (3, pixels))."""
+    streams' quadratic forms (``weights``, 3 images of the grid's pixels) plus the nugget, and the NDVI and edge
+    terms' Σ c² var (``variances``, 3 images). ``weights`` and ``variances`` may hold several such sets one after
+    the other (6 images each: the land observed in both years); one dict per set."""
     from greensink.uncertainty.zone_noise import field_quadratic_forms, independent_variances
 
     indep = independent_variances(matrix, variances)
-    field = field_quadratic_forms(matrix, weights, width, phi).sum(axis=1) if np.any(weights) else 0.0
-    out = {s: indep[:, i] for i, s in enumerate(NOISE_SOURCES)}
-    out["residual"] = out["residual"] + field
+    field = field_quadratic_forms(matrix, weights, width, phi) if np.any(weights) else np.zeros_like(indep)
+    out = []
+    for j in range(0, indep.shape[1], len(NOISE_SOURCES)):
+        d = {s: indep[:, j + i] for i, s in enumerate(NOISE_SOURCES)}
+        d["residual"] = d["residual"] + field[:, j:j + 3].sum(axis=1)
+        out.append(d)
     return out

@@ -107,12 +107,13 @@ def mixture_band(draws: np.ndarray, noise_var: np.ndarray, qs: Sequence[float],
     if not noisy.any():
         return out
     dn = d[noisy]
+    n_draws = dn.shape[1]
     m = dn.mean(axis=1)
     dev = dn - m[:, None]
     dev2 = dev * dev
     m2 = dev2.mean(axis=1)
-    m3 = (dev2 * dev).mean(axis=1)
-    m4 = (dev2 * dev2).mean(axis=1)
+    m3 = np.einsum("ij,ij->i", dev2, dev) / n_draws
+    m4 = np.einsum("ij,ij->i", dev2, dev2) / n_draws
     k2 = m2 + s2[noisy]
     k4 = m4 - 3.0 * m2 * m2 + (0.0 if noise_k4 is None else np.asarray(noise_k4, dtype=np.float64)[noisy])
     sd = np.sqrt(k2)
