@@ -276,14 +276,18 @@ def change_inputs(run: Path, y0: int, y1: int) -> tuple[dict, dict, dict]:
     comp = res / "change" / f"{y0}_{y1}" / "comparability.json"
     if comp.exists():
         inp["comparability"] = str(comp)
-    dest = run / "bench_change"
-    out = {"sink": str(dest / "sink.tif"), "zones": [str(dest / "zones" / f"{lv}.gpkg") for lv in levels],
-           "attribution": str(dest / "attribution.tif"), "lost_patches": str(dest / "lost_patches.gpkg"),
-           "uncertainty": str(dest / "uncertainty.json")}
+    out = change_outputs(run / "bench_change", levels)
     kwargs = {"y0": y0, "y1": y1, "levels": levels, "types": types, "predictors": predictors,
               "typed_land": (res / "types" / "greenspace.gpkg").exists(), "seed": 42,
               "uncertainty": {"plot_error_pct": 10, "plot_error_year_correlation": 0.81}}  # config/config.yaml's
     return inp, out, kwargs
+
+
+def change_outputs(dest: Path, levels) -> dict:
+    """Rule change's outputs in the folder ``dest``."""
+    return {"sink": str(dest / "sink.tif"), "zones": [str(dest / "zones" / f"{lv}.gpkg") for lv in levels],
+            "attribution": str(dest / "attribution.tif"), "lost_patches": str(dest / "lost_patches.gpkg"),
+            "uncertainty": str(dest / "uncertainty.json")}
 
 
 def change_floor(inp: dict, out: dict, dest: Path, compress: str, strip_rows: int = 512) -> dict:
@@ -369,6 +373,9 @@ def main() -> None:
                     help="a finished workflow run's folder (with results/change/Y0_Y1): its change rule is timed on a "
                          "copy of its inputs (default: this checkout's results/ if it holds a change pair)")
     ap.add_argument("--no-change", action="store_true", help="skip the change stage")
+    ap.add_argument("--change-draws", default="both", choices=["exact", "analytic", "both"],
+                    help="change.draws of the timed change rule (default both: exact, then analytic, in the same run "
+                         "against the same floor)")
     ap.add_argument("--stages", default="ingest,composite,vegetation,carbon,change",
                     help="comma-separated stages to run (default all): ingest, composite, vegetation, carbon, change; "
                          "e.g. --stages carbon")
@@ -459,11 +466,17 @@ def main() -> None:
             if src.exists():
                 shutil.copytree(src, copy / "results" / sub, dirs_exist_ok=True)
         inp, out, kwargs = change_inputs(copy, y0, y1)
-        m, _ = timed(run_change, inp, out, compress=a.compress, **kwargs)
+        draws = ["exact", "analytic"] if a.change_draws == "both" else [a.change_draws]
+        timings = {}
+        for mode in draws:  # analytic's outputs in a folder of their own (bench_change/analytic)
+            mode_out = out if mode == "exact" else change_outputs(Path(out["sink"]).parent / mode, kwargs["levels"])
+            timings[mode], _ = timed(run_change, inp, mode_out, compress=a.compress, draws=mode, **kwargs)
         fl = change_floor(inp, out, work / "change_floor", a.compress)
         grid = json.loads(Path(inp["grid"]).read_text())
-        report("change", m, fl, f" ({pair}, {grid['width']} × {grid['height']} px, "
-               f"{len(kwargs['levels'])} zone levels, from {run})")
+        for mode, m in timings.items():
+            report("change" if mode == "exact" else "change (draws: analytic)", m, fl,
+                   f" ({pair}, {grid['width']} × {grid['height']} px, {len(kwargs['levels'])} zone levels, "
+                   f"change.draws {mode}, from {run})")
     print(f"peak memory (VmHWM) of the run: {peak_mib():.0f} MiB")
     print(json.dumps({"size": a.size, "load_average_end": os.getloadavg()[0], "stages": lines}))
 
