@@ -39,6 +39,7 @@ from greensink.scenario.files import (
 )
 from greensink.scenario.plan import read_change_layer, scenarios
 from greensink.scenario.tables import Setting, scenario_tables, summary_table
+from greensink.scenario.tiles import write_scenario_tables
 from greensink.tiling import mosaic_files
 from greensink.uncertainty import noise_spec
 from greensink.units import m2_to_ha
@@ -232,16 +233,7 @@ def run_scenario_zones(zones: Sequence[PathLike], coverage: Sequence[PathLike], 
     tables, totals = scenario_tables(plan, base, base_models, scen, io.read_json(scenario_models_json),
                                      io.read_raster(ndvi_se), base_tables, targets.read_targets(targets_path), setting,
                                      progress=progress(log, "zone draws"), baseline_draws=records, fill=base_fill)
-    for level, gpkg in zip(levels, zones_out, strict=True):
-        io.write_table(gpkg, tables[level], layer=level, parquet=True)
-    io.write_csv(totals_out, totals)
-    for row in totals.to_dict("records"):
-        log.info("%s %s: %.1f t C, difference %.1f t C [%.1f, %.1f] from %.2f ha changed", plan.name, row["level"],
-                 row["carbon_t"], row["difference_t"], row["difference_t_lo"], row["difference_t_hi"],
-                 row["changed_area_ha"])
-        if np.isnan(row["difference_t"]):
-            log.warning("%s %s: some zone's carbon is unknown (NaN) in the baseline or the scenario: no level total",
-                        plan.name, row["level"])
+    write_scenario_tables(plan, tables, totals, zones_out, totals_out)
     return tables, totals
 
 
