@@ -26,7 +26,9 @@ Stages and floors:
   valid_obs_count); floor: the composite read strip by strip, its five products written again;
 * ``carbon``: ``greensink.carbon.run_carbon`` with every error source on (residual field and nugget, NDVI
   error, edges), ``uncertainty.pixel_interval: tabulated`` and (unless ``--no-exact``) ``exact``; floor: the
-  fractions, NDVI and its standard error read strip by strip, carbon.tif written again;
+  fractions, NDVI and its standard error read strip by strip, carbon.tif written again; the line also gives
+  user and system time and minor page faults of stage and floor (``getrusage``: a fresh process pays its
+  fresh pages as system time);
 * ``change``: ``greensink.change.run_change`` on a copy of a finished run's inputs (``--change-run``, default
   this checkout's results/ when it holds a change pair; the first pair is used; seed 42 and the demo
   config's uncertainty settings), its outputs in the copy; floor: every input read (rasters strip by strip,
@@ -352,6 +354,16 @@ def change_floor(inp: dict, out: dict, dest: Path, compress: str, strip_rows: in
             "output_read_s": untimed}
 
 
+def usage(before: dict | None = None) -> dict:
+    """The process's user and system CPU time (s) and minor page faults (``getrusage``), or their growth since
+    ``before``: a fresh process's stage pays its fresh pages as system time (benchmarks/README.md)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    now = {"user_s": r.ru_utime, "sys_s": r.ru_stime, "minflt": r.ru_minflt}
+    return now if before is None else {k: now[k] - before[k] for k in now}
+
+
 def timed(fn, *args, **kwargs) -> tuple[dict, object]:
     """({wall_s, cpu_s, peak_growth_mib}, result) of ``fn(*args, **kwargs)``; CPU time is the process's (all threads)."""
     before = peak_mib()
@@ -433,15 +445,20 @@ def main() -> None:
     carbon = {}
     for method in ("tabulated", *(() if a.no_exact else ("exact",))) if "carbon" in stages else ():
         out = work / f"carbon_{method}.tif"
+        u0 = usage()
         m, stats = timed(run_carbon, models, {"ndvi": work / "ndvi.tif"}, work / "fractions.tif",
                          work / "ndvi_se.tif", out, work / f"carbon_{method}.json", types=TYPES, year=2024,
                          seed=1, uncertainty={"pixel_interval": method}, compress=a.compress)
-        carbon[method] = (m, out, stats)
+        carbon[method] = (m | usage(u0), out, stats)
     if carbon:
+        u0 = usage()
         fl = floor(inputs, [carbon["tabulated"][1]], work / "carbon_floor", a.compress)
+        fu = usage(u0)
         typed = carbon["tabulated"][2]["typed_pixels"]
-        for method, (m, _, _) in carbon.items():
-            report(f"carbon ({method})", m, fl, f" for {typed / 1e6:.2f} M typed px")
+        for method, (m, _, _) in carbon.items():  # user/system time and page faults: where a fresh process's time goes
+            report(f"carbon ({method})", m, fl, f" for {typed / 1e6:.2f} M typed px (user {m['user_s']:.2f} s, system "
+                   f"{m['sys_s']:.2f} s, {m['minflt']} page faults; floor's {fu['user_s']:.2f} s, {fu['sys_s']:.2f} s, "
+                   f"{fu['minflt']})")
     if "exact" in carbon:
         from greensink import io as gio
 
