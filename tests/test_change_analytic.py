@@ -208,3 +208,31 @@ def test_tiles_refused():
         check_draws("fast")
     check_draws("analytic")
     check_draws("exact", tiled=True)
+
+
+def test_observed_land_as_masked_weights(case):
+    """The sums over the land observed in both years take the coverage restricted to that land; the pass gives it as
+    weights restricted to it (the same product): both ways agree, for the field and the independent terms."""
+    *_, matrices = case
+    rng = np.random.default_rng(11)
+    npix = GRID.width * GRID.height
+    g = rng.normal(size=(3, npix))
+    v = rng.uniform(0, 1, size=(3, npix))
+    mask = rng.uniform(size=npix) < 0.6
+    for m in matrices:
+        m = sp.csr_matrix(m)
+        masked = sp.csr_matrix(m.multiply(mask[None, :]))
+        whole, via_weights = zone_noise_variances(m, np.vstack([g, g * mask]), np.vstack([v, v * mask]), GRID.width,
+                                                  0.8)
+        direct = zone_noise_variances(masked, g, v, GRID.width, 0.8)[0]
+        for s in NOISE_SOURCES:
+            np.testing.assert_allclose(via_weights[s], direct[s], rtol=1e-10)
+            assert np.all(whole[s] >= 0)
+
+
+def test_tile_job_refuses_analytic_before_reading():
+    from greensink.change.tiles import run_change_tile
+
+    with pytest.raises(ConfigError, match="tiles.size_px"):
+        run_change_tile({}, {}, tile_id="0_0", size_px=128, y0=2023, y1=2024, levels=["city"], types=TYPES,
+                        predictors=["ndvi"], typed_land=True, draws="analytic")
