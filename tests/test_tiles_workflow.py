@@ -15,6 +15,9 @@ runs per tile too): one fill_tile and aggregate_tile job per {year}×{tile}, one
 one change_tile per tile gathered by rule change; sink.tif and attribution.tif are the untiled bytes, uncertainty.json
 equal, the change tables within rtol 1e-9 (measured: largest relative difference 8.9e-13) and the lost patches equal
 the baseline run's.
+
+It goes on to the trend over all years (every year then runs per tile): one trend_tile job per tile gathered by rule
+trend; trend.tif is the untiled bytes, trend.json equal and the trend tables within rtol 1e-9.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ PAIR = f"{PAIRS[0][0]}_{PAIRS[0][1]}"
 TARGETS = ([f"results/{YEAR}/carbon.tif"] + [f"results/{YEAR}/zones/{level}.{kind}" for level in LEVELS
                                             for kind in ("indicators.parquet", "draws.npz")]
            + [f"results/change/{PAIR}/{name}" for name in ("sink.tif", "attribution.tif", "lost_patches.gpkg",
-                                                           "uncertainty.json", "zones/parcel.parquet")])
+                                                           "uncertainty.json", "zones/parcel.parquet")]
+           + [f"results/change/trend/{name}" for name in ("trend.tif", "trend.json", "zones/parcel.parquet")])
 
 
 def _build_tiled(tiled):
@@ -68,17 +72,17 @@ def test_every_per_pixel_stage_runs_per_tile(runs):
     tiles = grid.tiles(SIZE_PX)
     assert [t.shape for t in tiles] == [(128, 128), (128, 74), (74, 128), (74, 74)]
     counts = job_counts(dry)
-    # both years of the first pair run per tile (change reads both years' rasters and indicator tables); the carbon
-    # map only for the first year's target
+    # every year runs per tile (the trend reads every year's rasters and indicator tables, change the first pair's);
+    # the carbon map only for the first year's target
     for rule in ("composite_tile", "vegetation_tile", "ndvi_se_tile", "fill_tile", "aggregate_tile"):
-        assert counts[rule] == 2 * len(tiles), rule
-    for rule in ("carbon_tile", "change_tile"):
+        assert counts[rule] == len(YEARS) * len(tiles), rule
+    for rule in ("carbon_tile", "change_tile", "trend_tile"):
         assert counts[rule] == len(tiles), rule
     assert counts["zone_coverage_tile"] == len(LEVELS) * len(tiles)
     for rule in ("mosaic", "vegetation_endmembers", "vegetation_mosaic", "ndvi_se_mosaic", "fill_gather",
                  "aggregate"):  # rule aggregate of a tiled run gathers the tiles' zone sums
-        assert counts[rule] == 2, rule
-    for rule in ("carbon_mosaic", "change"):  # rule change of a tiled run gathers the tiles' change parts
+        assert counts[rule] == len(YEARS), rule
+    for rule in ("carbon_mosaic", "change", "trend"):  # rules change and trend of a tiled run gather their tiles' parts
         assert counts[rule] == 1, rule
     for rule in ("composite", "vegetation", "ndvi_se", "carbon", "fill"):  # the untiled rules do not exist here
         assert rule not in counts, rule
@@ -172,3 +176,33 @@ def test_tiled_change_equals_the_untiled_run(runs):
                                   check_exact=False, rtol=1e-9)
     sink = gio.read_raster(a / "sink.tif")
     assert np.isfinite(sink[0]).sum() > 0.3 * sink[0].size  # the comparison is not empty
+
+
+def test_tiled_trend_equals_the_untiled_run(runs):
+    untiled, tiled, dry = runs
+    counts = job_counts(dry)
+    assert counts["trend_tile"] == 4 and counts["trend"] == 1  # one job per tile, then the gather
+    for t in ("r000c000", "r000c001", "r001c000", "r001c001"):
+        assert (tiled / f"results/change/trend/tiles/parts_{t}.npz").is_file()
+        assert (tiled / f"logs/change/trend/{t}.log").is_file()
+    a, b = untiled / "results/change/trend", tiled / "results/change/trend"
+    assert (b / "trend.tif").read_bytes() == (a / "trend.tif").read_bytes()
+    assert json.loads((b / "trend.json").read_text()) == json.loads((a / "trend.json").read_text())
+    worst = 0.0
+    for level in LEVELS:
+        x, y = pd.read_parquet(a / "zones" / f"{level}.parquet"), pd.read_parquet(b / "zones" / f"{level}.parquet")
+        assert list(y.columns) == list(x.columns) and y["zone_id"].tolist() == x["zone_id"].tolist(), level
+        for col in x.columns:
+            if pd.api.types.is_float_dtype(x[col]):
+                u, v = x[col].to_numpy(float), y[col].to_numpy(float)
+                np.testing.assert_array_equal(np.isnan(v), np.isnan(u), err_msg=f"{level} {col}")
+                np.testing.assert_allclose(v, u, rtol=1e-9, atol=1e-9, err_msg=f"{level} {col}")
+                ok = np.isfinite(u) & (np.abs(u) > 1e-6)
+                worst = max(worst, float(np.max(np.abs(v[ok] / u[ok] - 1), initial=0.0)))
+            elif col != "geometry":
+                pd.testing.assert_series_equal(y[col], x[col], obj=f"{level} {col}")
+    print(f"tiled vs untiled trend tables: largest relative difference {worst:.1e}")
+    trend = gio.read_raster(a / "trend.tif")
+    assert np.isfinite(trend[0]).sum() > 0.3 * trend[0].size  # the comparison is not empty
+    parcel = pd.read_parquet(b / "zones" / "parcel.parquet")
+    assert parcel["trend_t_yr"].notna().mean() > 0.5 and (parcel["n_years"] == len(YEARS)).any()
