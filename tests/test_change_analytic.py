@@ -236,3 +236,29 @@ def test_tile_job_refuses_analytic_before_reading():
     with pytest.raises(ConfigError, match="tiles.size_px"):
         run_change_tile({}, {}, tile_id="0_0", size_px=128, y0=2023, y1=2024, levels=["city"], types=TYPES,
                         predictors=["ndvi"], typed_land=True, draws="analytic")
+
+
+def test_amplitudes_equal_each_source_alone(case):
+    """The year's amplitudes (the edges derived from the draws' evaluation with the residual and the edges on, the
+    nugget from the field's amplitude) equal pixel_function's closed form with each source alone on."""
+    import dataclasses
+
+    (m0, f0, l0), _, active, _ = case
+    fill = fills(case)[0]
+    sp0 = spec(42, YEARS[0])
+    terms = analytic_year_function(m0, TYPES, f0, l0, sp0, B, fill=fill).fn(active)[3]
+    silent = dataclasses.replace(sp0, residual=None, ndvi=False, position_sd_m=0.0)
+
+    def alone(**kw):
+        fn = pixel_function(m0, TYPES, f0, l0, fill=fill, noise=Noise(dataclasses.replace(silent, **kw), B),
+                            closed_form=True, moments_only=True)
+        return fn(active)
+
+    edges = alone(position_sd_m=sp0.position_sd_m)[3]
+    ndvi = alone(ndvi=True)[3]
+    _, _, field, nugget = alone(residual=sp0.residual)
+    assert np.count_nonzero(edges) > 50 and np.count_nonzero(ndvi) > 50 and np.count_nonzero(nugget) > 50
+    np.testing.assert_allclose(terms["edges"], edges, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(terms["ndvi"], ndvi, rtol=1e-12)
+    np.testing.assert_allclose(terms["field"], field, rtol=1e-12)
+    np.testing.assert_allclose(terms["nugget"], nugget, rtol=1e-12)

@@ -288,8 +288,9 @@ def analytic_year_function(models: dict, types: Sequence[str], fractions: np.nda
     """The year's :class:`YearTerms` from its noise ``spec`` (:class:`greensink.uncertainty.NoiseSpec`, paired),
     through :func:`greensink.carbon.pixel_function`'s closed form (no noise drawn): with the residual source alone on
     it gives the curve and table draws (the curve and table switches kept) and the field's and the nugget's
-    amplitudes; the NDVI and edge amplitudes come from its ``moments_only`` form with that source alone on. The same
-    choice of model, fill and amplitudes as the exact path's draws use.
+    amplitudes (with a field, the edges on too: their σ² = nugget² + edge², the nugget sd_nugget/sd_field × the field's
+    amplitude); the NDVI amplitude (and the edges' without a field) come from its ``moments_only`` form with that
+    source alone on. The same choice of model, fill and amplitudes as the exact path's draws use.
 
     The curve and table parts (``var_share_curve_pct``, ``var_share_table_pct``): where the year's types draw only one
     of them, that part is the draws and the other None; where both are drawn, a second evaluation with the curve
@@ -305,7 +306,12 @@ def analytic_year_function(models: dict, types: Sequence[str], fractions: np.nda
     residual = Noise(dataclasses.replace(silent, residual=spec.residual), n_draws)
     rho = residual.rho
     phi = float(residual.phi) if residual.sd_field > 0 else 0.0
-    base = pixel_function(models, types, fractions, layers, noise=residual, closed_form=True, **kw)
+    # with a field, the edges ride on the draws' evaluation: σ² = nugget² + edge², the nugget sd_nugget/sd_field × α
+    edges_in_base = residual.sd_field > 0 and spec.position_sd_m > 0
+    nugget_per_alpha = residual.sd_nugget / residual.sd_field if residual.sd_field > 0 else 0.0
+    base_noise = (Noise(dataclasses.replace(silent, residual=spec.residual, position_sd_m=spec.position_sd_m), n_draws)
+                  if edges_in_base else residual)
+    base = pixel_function(models, types, fractions, layers, noise=base_noise, closed_form=True, **kw)
     sources = {type_record(models, t).source == "plots" for t in types}
     curve_on = bool(spec.curve) and True in sources
     table_on = bool(spec.table) and False in sources
@@ -314,14 +320,19 @@ def analytic_year_function(models: dict, types: Sequence[str], fractions: np.nda
                 if curve_on and table_on else None)
     moments = {}
     for name, sub in (("ndvi", dataclasses.replace(silent, ndvi=spec.ndvi)),
-                      ("edges", dataclasses.replace(silent, position_sd_m=spec.position_sd_m))):
+                      ("edges", dataclasses.replace(silent, position_sd_m=0.0 if edges_in_base else spec.position_sd_m))):
         noise = Noise(sub, n_draws)
         if noise.active:
             moments[name] = pixel_function(models, types, fractions, layers, noise=noise, closed_form=True,
                                            moments_only=True, **kw)
 
     def evaluate(idx: np.ndarray):
-        est, draws, field, nugget = base(idx)
+        est, draws, field, sigma = base(idx)
+        zero = np.zeros(idx.size)
+        terms = {"field": field, "nugget": sigma, "ndvi": zero, "edges": zero}
+        if edges_in_base:
+            terms["nugget"] = nugget_per_alpha * field
+            terms["edges"] = np.sqrt(np.maximum(sigma * sigma - terms["nugget"] ** 2, 0.0))
         if no_curve is not None:
             table = no_curve(idx)[1]
             parts = {"curve": draws - table, "table": table}
@@ -329,8 +340,6 @@ def analytic_year_function(models: dict, types: Sequence[str], fractions: np.nda
             parts = {"curve": None, "table": draws}
         else:
             parts = {"curve": draws, "table": None}
-        zero = np.zeros(idx.size)
-        terms = {"field": field, "nugget": nugget, "ndvi": zero, "edges": zero}
         for name, fn in moments.items():
             terms[name] = fn(idx)[3]
         return est, draws, parts, terms
