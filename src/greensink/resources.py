@@ -158,3 +158,54 @@ def runtime_min(rule: str, mpx: float, attempt: int = 1) -> int:
     times the attempt."""
     minutes = cost(rule).s_per_mpx * mpx * TIME_MARGIN / 60.0 + MIN_RUNTIME_MIN
     return int(math.ceil(minutes * max(int(attempt), 1)))
+
+
+# ----------------------------------------------------------------------------- gathers: zones × draws, not pixels
+
+ZONE_FILE = "results/zones/{level}.gpkg"
+GATHER_BASE_MIB = 300  # a gather's process before its sums: Python, the package, the zone layers' ids
+# bytes a gather holds per zone and bootstrap draw, above GATHER_BASE_MIB, and over which zones: the largest level's
+# (the aggregate gather finishes one level after another) or every level's together (change holds all levels' sums)
+GATHER_BYTES_PER_ZONE_DRAW: dict[str, tuple[float, str, str]] = {
+    "aggregate_gather": (17.2, "largest", "benchmarks/gather_memory.py: 3585 MiB at 10⁶ zones × 200 draws, one level "
+                         "(the level's draws, np.quantile's copy, one 100 000-zone block of per-source parts)"),
+    "change_gather": (130.0, "sum", "benchmarks/change_gather_memory.py: 110-120 bytes measured for reading every "
+                      "tile's parts and adding them (868 MiB at 27 041 zones, 2626 MiB at 102 041 zones over 4 levels, "
+                      "200 draws, 16 tiles: 7 (zones × draws) float64 arrays held twice); the tables' finish on top"),
+}
+
+
+def zone_counts(levels: list[str], workdir: str | Path = ".") -> list[int] | None:
+    """The number of zones of each level (results/zones/{level}.gpkg, read from the layer's header with
+    pyogrio.read_info, not its features), or None before checkpoint prepare_zones has written them all."""
+    import pyogrio
+
+    paths = [Path(workdir) / ZONE_FILE.format(level=level) for level in levels]
+    if not paths or not all(p.is_file() for p in paths):
+        return None
+    return [int(pyogrio.read_info(p)["features"]) for p in paths]
+
+
+def gather_mem_mb(rule: str, counts: list[int], draws: int, attempt: int = 1) -> int:
+    """Memory to ask for, MB, for a gather of :data:`GATHER_BYTES_PER_ZONE_DRAW` over zone layers of ``counts``
+    zones with ``draws`` bootstrap draws: (base + bytes per zone and draw × zones × draws) × :data:`MEMORY_MARGIN`
+    × attempt, the zones being the largest level's or every level's as the rule holds them."""
+    per, over, _ = GATHER_BYTES_PER_ZONE_DRAW[rule]
+    zones = (max(counts) if over == "largest" else sum(counts)) if counts else 0
+    mib = GATHER_BASE_MIB + per * zones * int(draws) / 2**20
+    return int(math.ceil(mib * MEMORY_MARGIN * max(int(attempt), 1)))
+
+
+def job_mem_mb(rule: str, cfg: Mapping, wildcards: Mapping, threads: int = 1, attempt: int = 1,
+               workdir: str | Path = ".") -> int:
+    """A job's mem_mb (what common.smk's job_mem_mb asks for): :func:`mem_mb` of its :func:`cost_rule` entry on its
+    :func:`job_mpx`, and for a gather of :data:`GATHER_BYTES_PER_ZONE_DRAW` at least :func:`gather_mem_mb` of the
+    run's zone layers (:func:`zone_counts`, known once they exist) and draws (model.n_bootstrap)."""
+    entry = cost_rule(rule, cfg)
+    mem = mem_mb(entry, job_mpx(cfg, wildcards, workdir), threads, attempt)
+    if entry in GATHER_BYTES_PER_ZONE_DRAW:
+        counts = zone_counts([z["level"] for z in cfg.get("zones") or []], workdir)
+        if counts:
+            draws = int((cfg.get("model") or {}).get("n_bootstrap", 200))
+            mem = max(mem, gather_mem_mb(entry, counts, draws, attempt))
+    return mem

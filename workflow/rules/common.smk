@@ -236,9 +236,9 @@ def tile_ids():
 
 def job_mem_mb(wildcards, threads, attempt, rulename):
     """Every rule's resources mem_mb: from its tile or grid size (greensink.resources), evaluated again when
-    the job is ready, once the grid exists; more on a retry."""
-    mpx = job_resources.job_mpx(config, dict(wildcards.items()))
-    return job_resources.mem_mb(job_resources.cost_rule(rulename, config), mpx, threads, attempt)
+    the job is ready, once the grid exists; more on a retry. A tiled run's gathers ask at least for their zones x
+    draws, once the zone layers exist (greensink.resources.job_mem_mb)."""
+    return job_resources.job_mem_mb(rulename, config, dict(wildcards.items()), threads, attempt)
 
 
 def job_runtime(wildcards, attempt, rulename):

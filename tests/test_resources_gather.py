@@ -1,0 +1,77 @@
+"""A tiled run's gathers (rules aggregate and change) ask for memory from their zones × draws (greensink.resources):
+by hand, against the peaks benchmarks/gather_memory.py and benchmarks/change_gather_memory.py measured, and from
+zone layers read at run time (their feature count from the GeoPackage header)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import geopandas as gpd
+import pytest
+from affine import Affine
+from shapely.geometry import box
+
+from greensink import resources
+from greensink.grid import Grid
+
+LEVELS = ["city", "block"]
+TILED = {"imagery": {"source": "files"}, "resolution": 10, "tiles": {"size_px": 128}, "model": {"n_bootstrap": 5000},
+         "zones": [{"level": level} for level in LEVELS]}
+
+
+def write_zones(root, counts: dict[str, int]) -> None:
+    (root / "results/zones").mkdir(parents=True, exist_ok=True)
+    for level, n in counts.items():
+        gpd.GeoDataFrame({"zone_id": [f"{level}{i}" for i in range(n)]},
+                         geometry=[box(i, 0, i + 1, 1) for i in range(n)], crs="EPSG:32651").to_file(
+            root / f"results/zones/{level}.gpkg", driver="GPKG")
+
+
+def test_gather_memory_by_hand():
+    # aggregate: the largest level, 10⁶ zones × 200 draws × 17.2 B = 3280.6 MiB, + 300 MiB, × 1.5 = 5370.9 -> 5371
+    assert resources.gather_mem_mb("aggregate_gather", [1, 50, 1_000_000], 200) == 5371
+    # change: every level together, (1 + 49 + 950) zones × 1000 draws × 130 B = 123.98 MiB; (300 + 123.98) × 1.5
+    assert resources.gather_mem_mb("change_gather", [1, 49, 950], 1000) == math.ceil((300 + 130e6 / 2**20) * 1.5)
+    # a retry asks for twice as much
+    assert resources.gather_mem_mb("change_gather", [1, 49, 950], 1000, attempt=2) == 2 * 636
+
+
+@pytest.mark.parametrize(("rule", "counts", "draws", "peak_mib"), [
+    ("aggregate_gather", [1_000_000], 200, 3585),  # gather_memory.py, 10⁶ zones, one level
+    ("aggregate_gather", [1, 16, 256, 4084], 200, 305),  # tile_memory.py: 4357 zones, 4.2 Mpx
+    ("change_gather", [1, 40, 2000, 25_000], 200, 868),  # change_gather_memory.py
+    ("change_gather", [1, 40, 2000, 100_000], 200, 2626),
+])
+def test_gather_requests_cover_the_measured_peaks(rule, counts, draws, peak_mib):
+    ask = resources.gather_mem_mb(rule, counts, draws)
+    assert peak_mib <= ask <= 2 * peak_mib + 1000
+
+
+def test_zone_counts_from_the_layers_once_they_exist(tmp_path):
+    assert resources.zone_counts(LEVELS, tmp_path) is None  # before prepare_zones
+    write_zones(tmp_path, {"city": 1})
+    assert resources.zone_counts(LEVELS, tmp_path) is None  # not all levels yet
+    write_zones(tmp_path, {"block": 2000})
+    assert resources.zone_counts(LEVELS, tmp_path) == [1, 2000]
+
+
+def test_job_mem_mb_of_a_tiled_gather_grows_with_its_zones(tmp_path):
+    grid = Grid(crs="EPSG:32651", transform=Affine(10, 0, 0, 0, -10, 0), width=300, height=250)  # 0.075 Mpx
+    (tmp_path / "results/zones").mkdir(parents=True)
+    (tmp_path / resources.GRID_FILE).write_text(json.dumps(grid.to_dict()), encoding="utf-8")
+    by_pixels = {r: resources.mem_mb(resources.cost_rule(r, TILED), 0.075) for r in ("aggregate", "change")}
+    # before the zone layers exist: the pixel-based figure of the gather's entry
+    assert resources.job_mem_mb("aggregate", TILED, {}, workdir=tmp_path) == by_pixels["aggregate"]
+    write_zones(tmp_path, {"city": 1, "block": 2000})
+    # aggregate: 2000 zones × 5000 draws × 17.2 B = 164.03 MiB; (300 + 164.03) × 1.5 = 696.05 -> 697
+    agg = resources.job_mem_mb("aggregate", TILED, {}, workdir=tmp_path)
+    assert agg == math.ceil((300 + 17.2 * 2000 * 5000 / 2**20) * 1.5) == 697 > by_pixels["aggregate"]
+    # change: 2001 zones × 5000 draws × 130 B = 1240.3 MiB; (300 + 1240.3) × 1.5 = 2311
+    assert resources.job_mem_mb("change", TILED, {}, workdir=tmp_path) == 2311
+    # an untiled run's rule aggregate reads the rasters: its pixel figure, no zone term
+    untiled = {**TILED, "tiles": {"size_px": None}}
+    assert resources.job_mem_mb("aggregate", untiled, {}, workdir=tmp_path) == resources.mem_mb("aggregate", 0.075)
+    # a tile job is not a gather
+    assert resources.job_mem_mb("aggregate_tile", TILED, {"tile": "r000c000"}, workdir=tmp_path) == resources.mem_mb(
+        "aggregate_tile", 128**2 / 1e6)
