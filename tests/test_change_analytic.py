@@ -262,3 +262,23 @@ def test_amplitudes_equal_each_source_alone(case):
     np.testing.assert_allclose(terms["ndvi"], ndvi, rtol=1e-12)
     np.testing.assert_allclose(terms["field"], field, rtol=1e-12)
     np.testing.assert_allclose(terms["nugget"], nugget, rtol=1e-12)
+
+
+def test_config_refuses_analytic_with_tiles():
+    """The config check stops a tiled run with change.draws: analytic before any job runs."""
+    from pathlib import Path
+
+    import yaml
+
+    from greensink.config import validate
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text(encoding="utf-8"))
+    cfg.setdefault("change", {})["draws"] = "analytic"
+    cfg["tiles"] = {"size_px": 128}
+    with pytest.raises(ConfigError, match=r"change\.draws: analytic cannot run with tiles\.size_px"):
+        validate(cfg)
+    cfg["tiles"] = {"size_px": None}
+    assert validate(cfg)["change"]["draws"] == "analytic"
+    cfg["change"]["draws"] = "exact"
+    cfg["tiles"] = {"size_px": 128}
+    assert validate(cfg)["change"]["draws"] == "exact"

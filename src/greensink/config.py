@@ -201,7 +201,7 @@ def _semantic_problems(cfg: dict) -> list[str]:
     """Checks a schema cannot express; each runs only where the schema found the keys well-formed."""
     problems: list[str] = []
     for check in (_check_crs, _check_season, _check_zones, _check_imagery, _check_greenspace, _check_park_types,
-                  _check_predictors, _check_zoning, _check_scenarios, _check_demo):
+                  _check_predictors, _check_zoning, _check_scenarios, _check_demo, _check_change):
         try:
             problems += check(cfg)
         except (KeyError, TypeError, AttributeError, ValueError):
@@ -218,6 +218,15 @@ def _check_demo(cfg: dict) -> list[str]:
     d = cfg["demo"]
     problem = parcel_size_problem(float(d["extent_m"]), d["blocks"], d["parcels_per_block"])
     return [f"demo: {problem}"] if problem else []
+
+
+def _check_change(cfg: dict) -> list[str]:
+    """change.draws: analytic runs untiled only (greensink.change.run.check_draws refuses it in a tile job too)."""
+    if (cfg.get("change") or {}).get("draws") == "analytic" and (cfg.get("tiles") or {}).get("size_px") is not None:
+        return ["change.draws: analytic cannot run with tiles.size_px set (a tiled run): a zone across tiles needs the "
+                "residual field's covariance between tiles, which this version does not compute. Set change.draws: "
+                "exact, or tiles.size_px: null."]
+    return []
 
 
 def _check_scenarios(cfg: dict) -> list[str]:
