@@ -233,6 +233,28 @@ def test_the_solvers_fused_noise_cdf_equals_the_unfused_one_in_every_regime() ->
                                    err_msg=regime)
 
 
+
+def test_the_fused_noise_cdfs_row_means_are_np_mean_bit_for_bit() -> None:
+    # the triangular regime's per-draw CDF written out element by element (same operations, same order): the
+    # solver's row means (row sums, divided by B once after the blocks) must be np.mean's, to the bit
+    from greensink.carbon import _mixed_cdf_means
+    from greensink.uncertainty import TRIANGULAR_HALF_WIDTH
+
+    rng = np.random.default_rng(5)
+    values = rng.gamma(2.0, 3.0, (400, B))
+    rows = rng.permutation(400)[:333]  # more rows than one block of the fused loop
+    q = rng.uniform(-2.0, 20.0, rows.size)
+    sigma = rng.uniform(0.1, 3.0, 400)
+    sc = sigma[rows, None] * TRIANGULAR_HALF_WIDTH
+    u = np.clip((q[:, None] - values[rows]) / sc, -1.0, 1.0)
+    x = 1.0 - np.abs(u)
+    half = x * x * 0.5
+    ref = np.where(u > 0, 1.0 - half, half).mean(axis=1)
+    got, dens, _ = _mixed_cdf_means(q, values, rows, np.zeros(400), sigma, regime="triangular")
+    assert got.tobytes() == ref.tobytes()
+    assert dens.tobytes() == (x / sc).mean(axis=1).tobytes()
+    assert 0.05 < got.mean() < 0.95
+
 def _two_type_rasters(rows: int = 50, cols: int = 80) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nearly every pixel shared by two types: every pair of the five (curve and curve on one axis, on the
     linear and the log axis, curve and table constant), shares over 0.02..0.98, some pixels cut by an edge
