@@ -57,7 +57,7 @@ if TILED:
 
     # The coverage of each {level}×{tile}: the whole grid's matrix's columns of the tile, on the tile's sub-grid
     # (memory bounded by the tile), read by the tiled aggregate and change jobs. The whole-grid matrix above
-    # stays: scenarios, trend, transitions and zoning read it.
+    # is what untiled rules read; in a tiled run every zone-summing rule reads the tiles'.
     rule zone_coverage_tile:
         input:
             zones="results/zones/{level}.gpkg",
