@@ -282,3 +282,31 @@ def test_scenario_carbon_tiles_and_their_mosaic_equal_the_whole_map(tmp_path):
     # the band is not the estimate: the draws' interval is there (exact percentiles of the noisy draws)
     lo, hi = io.read_raster(out, bands=2), io.read_raster(out, bands=3)
     assert np.nanmax(hi - lo) > 0
+
+
+# ----------------------------------------------------------------------------- resources of the tile jobs
+
+
+@pytest.mark.parametrize(("rule", "mpx", "peak_mib"), [
+    # benchmarks/README.md, tile_scenario.py at 512² in 256-px tiles and 2048² in 1024-px tiles (VmHWM of each job)
+    ("scenario_plan", 512**2 / 1e6, 293), ("scenario_plan", 2048**2 / 1e6, 538),
+    ("scenario_inputs_tile", 256**2 / 1e6, 296), ("scenario_inputs_tile", 1024**2 / 1e6, 440),
+    ("scenario_inputs_mosaic", 2048**2 / 1e6, 532),
+    ("scenario_carbon_tile", 256**2 / 1e6, 622), ("scenario_carbon_tile", 1024**2 / 1e6, 760),
+    ("scenario_carbon_mosaic", 2048**2 / 1e6, 423),
+])
+def test_scenario_tile_jobs_request_their_measured_peak(rule, mpx, peak_mib):
+    from greensink import resources
+
+    assert resources.mem_mb(rule, mpx) >= peak_mib
+    assert resources.mem_mb(rule, mpx) <= 2 * peak_mib + 1000  # listed, not the whole-grid default's far more
+    assert rule in resources.COSTS
+
+
+def test_a_scenario_tile_job_asks_for_its_tile():
+    from greensink import resources
+
+    # by hand: scenario_carbon_tile on a 2048-px tile (4.194304 Mpx): (620 + 140 × 4.194304) × 1.5 = 1810.7 → 1811 MiB,
+    # whatever the grid; the untiled scenario_carbon of a 120 Mpx grid is the whole-grid default (800 + 200 × 120) × 1.5
+    assert resources.mem_mb("scenario_carbon_tile", 2048**2 / 1e6) == 1811
+    assert resources.mem_mb("scenario_carbon", 120.0) == 37200

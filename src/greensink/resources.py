@@ -70,10 +70,13 @@ COSTS: dict[str, RuleCost] = {
     "carbon": RuleCost(600, 6, 9.1, "carbon streamed 717 MiB, 0.11 Mpx/s on 36 Mpx with 200 draws"),
     "carbon_tile": RuleCost(600, 6, 9.1, "as carbon, on the tile's pixels"),
     "carbon_mosaic": STREAMED,
-    "scenario_inputs_tile": RuleCost(400, 100, 5, "the tile's baseline layers and burned copies (to measure)"),
+    "scenario_plan": RuleCost(300, 65, 2, "scenario_plan 293 MiB on 0.26 Mpx, 538 MiB, 1.9 s CPU on 4.2 Mpx "
+                              "(tile_scenario.py): the baseline's layers over the whole grid for the states"),
+    "scenario_inputs_tile": RuleCost(300, 150, 5, "scenario_inputs_tile 296 MiB on a 256-px tile, 440 MiB, 1.5 s CPU "
+                                     "on 1024 px (tile_scenario.py, 110 change polygons)"),
     "scenario_inputs_mosaic": STREAMED,
-    "scenario_carbon_tile": RuleCost(800, 80, 20, "scenario_carbon 890 MiB on 1 Mpx, 1119 MiB on 4 Mpx (exact "
-                                     "percentiles: one strip of the whole grid up to 4 Mpx); on the tile's pixels"),
+    "scenario_carbon_tile": RuleCost(620, 140, 45, "scenario_carbon_tile 622 MiB on a 256-px tile, 760 MiB, 15 s CPU "
+                                     "(46 s wall, loaded) on 1024 px (tile_scenario.py: exact percentiles, 200 draws)"),
     "scenario_carbon_mosaic": STREAMED,
     "scenario_zones": RuleCost(810, 325, 20, "scenario_zones 1137 MiB, 20 s CPU on 1 Mpx, 2110 MiB, 81 s on 4 Mpx "
                                "(workflow_scale.py: both states' layers and draws of the whole grid)"),
