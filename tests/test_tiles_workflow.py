@@ -18,6 +18,11 @@ the baseline run's.
 
 It goes on to the trend over all years (every year then runs per tile): one trend_tile job per tile gathered by rule
 trend; trend.tif is the untiled bytes, trend.json equal and the trend tables within rtol 1e-9.
+
+And to one planning scenario's carbon map (new_park: a new park at a planned density, so typed polygons, exact
+fractions and a pseudo-type; the tiled config carries the baseline run's scenarios): one scenario_plan job, one
+scenario_inputs_tile and scenario_carbon_tile job per tile and their mosaics, none of the untiled scenario rules; its
+eight burned rasters and carbon.tif are the untiled bytes, carbon.json, inputs.json and models.json the untiled text.
 """
 
 from __future__ import annotations
@@ -29,13 +34,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import yaml
 
 from conftest import shared_dir
 from greensink import io as gio
 from greensink.aggregate import ZoneDraws
 from greensink.grid import Grid
 from test_tiles import job_counts, tiled_config
-from test_workflow import LEVELS, PAIRS, YEARS, snakemake
+from test_workflow import LEVELS, PAIRS, ROOT, YEARS, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.large]  # a whole tiled run: make test-large
 
@@ -43,15 +49,20 @@ SIZE_PX = 128
 YEAR = YEARS[0]
 RASTERS = ["composite", "ndvi", "fvc", "vegetation", "canopy", "vegetation_class", "height", "ndvi_se", "carbon"]
 PAIR = f"{PAIRS[0][0]}_{PAIRS[0][1]}"
+SCENARIO = "new_park"  # of the demo's three plans the one with new typed polygons and a planned-density pseudo-type
 TARGETS = ([f"results/{YEAR}/carbon.tif"] + [f"results/{YEAR}/zones/{level}.{kind}" for level in LEVELS
                                             for kind in ("indicators.parquet", "draws.npz")]
            + [f"results/change/{PAIR}/{name}" for name in ("sink.tif", "attribution.tif", "lost_patches.gpkg",
                                                            "uncertainty.json", "zones/parcel.parquet")]
-           + [f"results/change/trend/{name}" for name in ("trend.tif", "trend.json", "zones/parcel.parquet")])
+           + [f"results/change/trend/{name}" for name in ("trend.tif", "trend.json", "zones/parcel.parquet")]
+           + [f"results/scenarios/{SCENARIO}/carbon.tif"])
 
 
 def _build_tiled(tiled):
-    tiled_config(tiled, SIZE_PX)
+    path = tiled_config(tiled, SIZE_PX)
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8"))  # the baseline run's scenarios (small_config(scenarios=True))
+    cfg["scenarios"] = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))["scenarios"]
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     snakemake(tiled, "--", "results/zones/grid.json")  # the grid, so the dry run knows the tiles
     dry = snakemake(tiled, "-n", "--", *TARGETS)
     (tiled / "dry_run.txt").write_text(dry.stdout + dry.stderr, encoding="utf-8")
@@ -206,3 +217,25 @@ def test_tiled_trend_equals_the_untiled_run(runs):
     assert np.isfinite(trend[0]).sum() > 0.3 * trend[0].size  # the comparison is not empty
     parcel = pd.read_parquet(b / "zones" / "parcel.parquet")
     assert parcel["trend_t_yr"].notna().mean() > 0.5 and (parcel["n_years"] == len(YEARS)).any()
+
+
+def test_tiled_scenario_equals_the_untiled_run(runs):
+    untiled, tiled, dry = runs
+    counts = job_counts(dry)
+    for rule in ("scenario_inputs_tile", "scenario_carbon_tile"):
+        assert counts[rule] == 4, rule
+    for rule in ("scenario_plan", "scenario_inputs_mosaic", "scenario_carbon_mosaic"):
+        assert counts[rule] == 1, rule
+    assert "scenario_inputs" not in counts and "scenario_carbon" not in counts  # the untiled rules do not exist here
+    a, b = untiled / f"results/scenarios/{SCENARIO}", tiled / f"results/scenarios/{SCENARIO}"
+    for name in ("ndvi", "fvc", "canopy", "height", "vegetation", "tree_shrub", "fractions", "changes", "carbon"):
+        assert (b / f"{name}.tif").read_bytes() == (a / f"{name}.tif").read_bytes(), f"{name}.tif differs in its bytes"
+    for name in ("carbon.json", "inputs.json", "models.json"):
+        assert (b / name).read_text(encoding="utf-8") == (a / name).read_text(encoding="utf-8"), name
+    assert gio.read_vector(b / "greenspace.gpkg").equals(gio.read_vector(a / "greenspace.gpkg"))
+    for t in ("r000c000", "r000c001", "r001c000", "r001c001"):
+        assert (b / f"tiles/carbon_{t}.tif").is_file() and (b / f"tiles/fractions_{t}.tif").is_file()
+    # the comparison is not empty: the park changed pixels, and put land on its planned-density pseudo-type
+    assert float(gio.read_raster(b / "changes.tif", bands=1).sum()) > 100
+    with rasterio.open(b / "fractions.tif") as src:
+        assert src.descriptions[-1] == "G1_plan1" and float(np.nansum(src.read(src.count))) > 100
