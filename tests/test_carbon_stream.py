@@ -229,3 +229,44 @@ def test_quick_carbon_benchmark_runs_and_prints_the_figures(tmp_path: Path) -> N
     assert "outputs: PASS" in out
     last = out.strip().splitlines()[-1]
     assert re.fullmatch(r"streamed/whole-raster: time ratio \d+\.\d\d, peak memory ratio \d+\.\d\d", last), last
+
+
+def test_strips_read_into_reused_buffers_equal_read_raster(tmp_path: Path) -> None:
+    """carbon_map_streamed's strip reader with reused buffers (maps._strips, _read_reused) against io.read_raster of
+    each window: a float32 raster with NaN nodata, a uint16 one with nodata 0 (made NaN), a float raster with an
+    internal mask band (left to read_raster); of a tile's window too. Full strips share one buffer."""
+    from rasterio.windows import Window
+
+    from greensink.carbon.maps import _strips
+
+    rng = np.random.default_rng(3)
+    frac = make_rasters()[0]
+    f32 = io.write_raster(tmp_path / "f32.tif", frac, GRID, band_names=TYPES)
+    counts = rng.integers(0, 5, (ROWS, COLS)).astype(np.uint16)  # 0 = nodata
+    u16 = tmp_path / "u16.tif"
+    with rasterio.open(u16, "w", driver="GTiff", width=COLS, height=ROWS, count=1, dtype="uint16", nodata=0,
+                       crs=GRID.crs, transform=GRID.transform) as dst:
+        dst.write(counts, 1)
+    masked = tmp_path / "masked.tif"
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(
+            masked, "w", driver="GTiff", width=COLS, height=ROWS, count=1, dtype="float32", crs=GRID.crs,
+            transform=GRID.transform) as dst:
+        dst.write(frac[0], 1)
+        dst.write_mask(np.where(frac[0] > 0.3, 255, 0).astype(np.uint8))
+    tile = GRID.tiles(8)[4]
+    for path, bands in ((f32, [1, 2, 3, 4]), (u16, 1), (masked, 1)):
+        for t in (None, tile):
+            height, width = (ROWS, COLS) if t is None else t.shape
+            r0, c0 = (0, 0) if t is None else (t.row_off, t.col_off)
+            buffers: dict = {}
+            seen = []
+            for sl, block in _strips(path, bands, height, width, 3, t, buffers):
+                want = io.read_raster(path, bands=bands, window=Window(c0, r0 + sl.start, width, sl.stop - sl.start))
+                assert block.dtype == np.float32 and block.shape == want.shape
+                np.testing.assert_array_equal(block, want, err_msg=f"{path.name} {sl}")
+                seen.append(block)
+            full = [b for b in seen if b.shape == seen[0].shape]
+            if path != masked:
+                assert len(full) >= 2 and all(b is full[0] for b in full)  # one buffer for every full strip
+    assert np.isnan(io.read_raster(u16)).sum() == (counts == 0).sum() > 0
+    assert np.isnan(io.read_raster(masked)).sum() == (frac[0] <= 0.3).sum() > 0

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from rasterio.enums import MaskFlags
 from rasterio.windows import Window
 
 from greensink import io as gio
@@ -107,14 +108,41 @@ def strip_rows_for(width: int, strip_pixels: int = STRIP_PIXELS) -> int:
 
 
 def _strips(path: str | Path, bands: int | list[int], height: int, width: int,
-            strip_rows: int, tile: Tile | None = None) -> Iterator[tuple[slice, np.ndarray]]:
-    """(row slice, block) of successive row strips, each read by :func:`greensink.io.read_raster`
-    (the reader of the whole-raster path, so a strip has exactly the values of those rows); of the window
-    ``tile`` (``height`` × ``width`` its shape, rows relative to it) when given."""
+            strip_rows: int, tile: Tile | None = None,
+            buffers: dict[str, np.ndarray] | None = None) -> Iterator[tuple[slice, np.ndarray]]:
+    """(row slice, block) of successive row strips, each read as :func:`greensink.io.read_raster` reads
+    (float32, nodata as NaN: the reader of the whole-raster path, so a strip has exactly the values of those rows);
+    of the window ``tile`` (``height`` × ``width`` its shape, rows relative to it) when given. With ``buffers``
+    every strip of the same shape is read into one float32 array kept there (:func:`_read_reused`): a block is
+    overwritten by the next strip, so use it before asking for the next."""
     r0, c0 = (tile.row_off, tile.col_off) if tile is not None else (0, 0)
     for r in range(0, height, strip_rows):
         h = min(strip_rows, height - r)
-        yield slice(r, r + h), gio.read_raster(path, bands=bands, window=Window(c0, r0 + r, width, h))
+        window = Window(c0, r0 + r, width, h)
+        if buffers is None:
+            yield slice(r, r + h), gio.read_raster(path, bands=bands, window=window)
+        else:
+            yield slice(r, r + h), _read_reused(path, bands, window, buffers)
+
+
+def _read_reused(path: str | Path, bands: int | list[int], window: Window,
+                 buffers: dict[str, np.ndarray]) -> np.ndarray:
+    """:func:`greensink.io.read_raster` of ``window`` into a float32 buffer of ``buffers`` (keyed by the path and
+    bands, made when missing or of another shape; fewer fresh pages per strip: 112 MB per 4 Mpx strip of five
+    fractions, NDVI and its error), the same values: GDAL's conversion to float32 as there, nodata made NaN. A
+    raster with mask or alpha bands goes to :func:`~greensink.io.read_raster` itself."""
+    with gio.reading(path, "raster"), gio.open_raster(path) as src:
+        band_list = [bands] if isinstance(bands, int) else list(bands)
+        if not all(set(src.mask_flag_enums[b - 1]) <= {MaskFlags.nodata, MaskFlags.all_valid} for b in band_list):
+            return gio.read_raster(path, bands=bands, window=window)
+        shape = (window.height, window.width) if isinstance(bands, int) else (len(band_list), window.height,
+                                                                              window.width)
+        buf = _reused(buffers, f"read:{path}:{band_list}", None, np.float32, shape)
+        src.read(bands, window=window, out=buf)
+        nodata = src.nodata
+        if nodata is not None and not np.isnan(nodata):
+            buf[buf == np.float32(nodata)] = np.nan
+    return buf
 
 
 def _reused(buffers: dict[str, np.ndarray], name: str, values: np.ndarray | None, dtype,
@@ -204,8 +232,9 @@ def carbon_map_streamed(
     rows = strip_rows or strip_rows_for(grid.width)
     if rows < 1:
         raise ValueError(f"strip_rows must be >= 1. Got {strip_rows}.")
-    readers = [_strips(fractions_path, list(range(1, len(types) + 1)), grid.height, grid.width, rows, tile)]
-    readers += [_strips(predictor_paths[q], 1, grid.height, grid.width, rows, tile) for q in names]
+    buffers: dict[str, np.ndarray] = {}  # reused by every full strip (fresh pages are dear: fewer page faults)
+    readers = [_strips(fractions_path, list(range(1, len(types) + 1)), grid.height, grid.width, rows, tile, buffers)]
+    readers += [_strips(predictor_paths[q], 1, grid.height, grid.width, rows, tile, buffers) for q in names]
     noisy = None
     if noise is not None:
         noise = dataclasses.replace(noise, width=whole.width, height=whole.height)
@@ -214,7 +243,7 @@ def carbon_map_streamed(
             if ndvi_se_path is None:
                 raise ModelError("the NDVI error source (uncertainty.ndvi) needs results/{year}/ndvi_se.tif. Got none.")
             names = [*names, "ndvi_se"]
-            readers.append(_strips(ndvi_se_path, 1, grid.height, grid.width, rows, tile))
+            readers.append(_strips(ndvi_se_path, 1, grid.height, grid.width, rows, tile, buffers))
     n_strips = math.ceil(grid.height / rows)
     table = None
     if interval_method == "tabulated":  # pair tables on large grids (the whole grid's size, so a tile is its window)
@@ -225,7 +254,6 @@ def carbon_map_streamed(
     counts: dict = {}
     with gio.raster_writer(out_path, grid, 3, band_names=carbon_band_names(interval_pct), compress=compress,
                            tags={"units": "t C/ha", "interval_pct": interval_pct}) as out:
-        buffers: dict[str, np.ndarray] = {}  # reused by every full strip (fresh pages are dear: fewer page faults)
         for i, ((sl, frac), *preds) in enumerate(zip(*readers, strict=True)):
             # float64 once per strip (the pixel functions work in float64 and would each convert the rasters again)
             layers = {q: _reused(buffers, q, block.reshape(-1), np.float64) for q, (_, block) in zip(names, preds,
