@@ -487,9 +487,12 @@ def tabulated_map(models: dict, types: Sequence[str], fractions: np.ndarray, pre
     active = typed_pixels(fractions) if active is None else active
     # per pixel of the block: the number of types present and the sum of their numbers (a one-type pixel's type),
     # by row-wise passes over the block (cheaper than gathering the typed pixels' fractions of every type)
-    count, code = np.zeros(frac.shape[1], dtype=np.int32), np.zeros(frac.shape[1], dtype=np.int32)
+    # in one byte per pixel where the sum of every type's number fits (up to 23 types; a quarter of the memory)
+    small = np.uint8 if n_types * (n_types - 1) // 2 <= np.iinfo(np.uint8).max else np.int32
+    count, code = np.zeros(frac.shape[1], dtype=small), np.zeros(frac.shape[1], dtype=small)
+    here = np.empty(frac.shape[1], dtype=bool)
     for k in range(n_types):
-        here = frac[k] > 0
+        np.greater(frac[k], 0, out=here)
         count += here
         if k:
             np.add(code, k, out=code, where=here)
