@@ -75,3 +75,21 @@ def test_job_mem_mb_of_a_tiled_gather_grows_with_its_zones(tmp_path):
     # a tile job is not a gather
     assert resources.job_mem_mb("aggregate_tile", TILED, {"tile": "r000c000"}, workdir=tmp_path) == resources.mem_mb(
         "aggregate_tile", 128**2 / 1e6)
+
+
+def test_transitions_and_zoning_of_a_tiled_run_ask_for_a_tile(tmp_path):
+    grid = Grid(crs="EPSG:32651", transform=Affine(10, 0, 0, 0, -10, 0), width=10980, height=10980)  # 120.56 Mpx
+    (tmp_path / "results/zones").mkdir(parents=True)
+    (tmp_path / resources.GRID_FILE).write_text(json.dumps(grid.to_dict()), encoding="utf-8")
+    tiled = {**TILED, "tiles": {"size_px": 2048}}
+    # transitions: (450 + 220 × 4.194304) × 1.5 = 2059.1 -> 2060 MB for a 2048-px tile, whatever the grid
+    assert resources.job_mem_mb("transitions", tiled, {}, workdir=tmp_path) == 2060
+    # zoning: (500 + 90 × 4.194304) × 1.5 = 1316.2 -> 1317; measured 481 MiB on 512-px tiles (0.26 Mpx) is covered
+    assert resources.job_mem_mb("zoning_importance", tiled, {"year": "2024"}, workdir=tmp_path) == 1317
+    assert resources.mem_mb("zoning_tiled", 512**2 / 1e6) >= 481 and resources.mem_mb("transitions_tiled", 0.262) >= 440
+    # their time still grows with the grid: 34 s/Mpx × 120.56 × 3 / 60 + 10 = 214.95 -> 215 min
+    assert resources.runtime_min(resources.cost_rule("transitions", tiled), 120.56) == 215
+    # untiled: the whole-grid stage, 37 GB for this grid
+    untiled = {**TILED, "tiles": {"size_px": None}}
+    assert resources.job_mem_mb("transitions", untiled, {}, workdir=tmp_path) == resources.mem_mb("transitions", 10980**2 / 1e6)
+    assert resources.mem_mb("transitions", 120.56) > 36_000

@@ -103,6 +103,10 @@ COSTS: dict[str, RuleCost] = {
                               "4.2 Mpx (165,000 lost patches); two grid-sized int32 arrays for the patches"),
     "trend": WHOLE_GRID,
     "transitions": WHOLE_GRID,
+    "transitions_tiled": RuleCost(450, 220, 34, "rule transitions of a tiled run, Mpx the tile's: 440 MiB on 512-px tiles "
+                                  "of a 2048² grid (untiled 1159 MiB), 141 s wall, 25 s CPU (zoning_memory.py)"),
+    "zoning_tiled": RuleCost(500, 90, 5, "zoning rules of a tiled run, Mpx the tile's: 481 MiB on 512-px tiles of a "
+                             "2048² grid (untiled 591-702 MiB), 11-21 s wall, 3.4-4.2 s CPU (zoning_memory.py)"),
     "comparability": SMALL,
     "report": RuleCost(600, 40, 5, "maps drawn from the rasters"),
     "provenance": SMALL,
@@ -120,11 +124,18 @@ def cost(rule: str) -> RuleCost:
 TILED_GATHERS = {"aggregate": "aggregate_gather", "change": "change_gather", "scenario_zones": "scenario_zones_gather"}
 
 
+# rules that in a tiled run stream tile by tile within one job (the tiles' coverage, a tile's windows): their costs,
+# whose memory grows with the tile (job_mem_mb takes the tile's Mpx), their time with the grid
+TILE_STREAMED = {"transitions": "transitions_tiled", "zoning_canopy_gap": "zoning_tiled",
+                 "zoning_importance": "zoning_tiled", "zoning_potential": "zoning_tiled"}
+
+
 def cost_rule(rule: str, cfg: Mapping) -> str:
     """The :data:`COSTS` entry of ``rule``'s jobs in a run of config ``cfg``: ``rule`` itself, or in a tiled run
-    the gather's entry of a rule of :data:`TILED_GATHERS` (rule aggregate then reads no raster)."""
+    the gather's entry of a rule of :data:`TILED_GATHERS` (rule aggregate then reads no raster) or the tile-streamed
+    entry of a rule of :data:`TILE_STREAMED`."""
     tiled = (cfg.get("tiles") or {}).get("size_px") is not None
-    return TILED_GATHERS.get(rule, rule) if tiled else rule
+    return (TILED_GATHERS.get(rule) or TILE_STREAMED.get(rule) or rule) if tiled else rule
 
 
 def grid_pixels(workdir: str | Path = ".") -> int | None:
@@ -202,9 +213,11 @@ def gather_mem_mb(rule: str, counts: list[int], draws: int, attempt: int = 1) ->
 def job_mem_mb(rule: str, cfg: Mapping, wildcards: Mapping, threads: int = 1, attempt: int = 1,
                workdir: str | Path = ".") -> int:
     """A job's mem_mb (what common.smk's job_mem_mb asks for): :func:`mem_mb` of its :func:`cost_rule` entry on its
-    :func:`job_mpx`, and for a gather of :data:`GATHER_BYTES_PER_ZONE_DRAW` at least :func:`gather_mem_mb` of the
+    :func:`job_mpx` (a tile's for a rule of :data:`TILE_STREAMED` in a tiled run), and for a gather of :data:`GATHER_BYTES_PER_ZONE_DRAW` at least :func:`gather_mem_mb` of the
     run's zone layers (:func:`zone_counts`, known once they exist) and draws (model.n_bootstrap)."""
     entry = cost_rule(rule, cfg)
+    if entry in TILE_STREAMED.values():  # memory bounded by one tile
+        wildcards = {**wildcards, "tile": ""}
     mem = mem_mb(entry, job_mpx(cfg, wildcards, workdir), threads, attempt)
     if entry in GATHER_BYTES_PER_ZONE_DRAW:
         counts = zone_counts([z["level"] for z in cfg.get("zones") or []], workdir)
