@@ -89,10 +89,10 @@ def prepare_scenario(workdir: Path) -> None:
 
 def child(stage: str, workdir: Path, tile: str | None, size_px: int) -> dict:
     from greensink import io
-    from greensink.carbon import run_carbon_mosaic
     from greensink.grid import Grid
     from greensink.scenario.run import (
         run_scenario_carbon,
+        run_scenario_carbon_mosaic,
         run_scenario_inputs,
         run_scenario_inputs_mosaic,
         run_scenario_inputs_tile,
@@ -142,8 +142,9 @@ def child(stage: str, workdir: Path, tile: str | None, size_px: int) -> dict:
         run_scenario_carbon(d / "models.json", {"ndvi": d / "ndvi.tif"}, d / "fractions.tif",
                             w / "whole" / "ndvi_se.tif", *out, tile_id=tile, size_px=size_px if tile else None, **ckw)
     elif stage == "scenario_carbon_mosaic":
-        run_carbon_mosaic([t_dir / f"carbon_{t}.tif" for t in ids], [t_dir / f"carbon_{t}.json" for t in ids],
-                          grid_json, t_dir / "carbon.tif", t_dir / "carbon.json", size_px=size_px)
+        run_scenario_carbon_mosaic([t_dir / f"carbon_{t}.tif" for t in ids],
+                                   [t_dir / f"carbon_{t}.json" for t in ids], grid_json, t_dir / "carbon.tif",
+                                   t_dir / "carbon.json", size_px=size_px)
     else:
         raise SystemExit(f"unknown stage {stage!r}")
     return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "base_mib": base_mib,

@@ -252,8 +252,7 @@ def test_a_plan_of_other_changes_is_refused(tmp_path):
 
 
 def test_scenario_carbon_tiles_and_their_mosaic_equal_the_whole_map(tmp_path):
-    from greensink.carbon import run_carbon_mosaic
-    from greensink.scenario.run import run_scenario_carbon
+    from greensink.scenario.run import run_scenario_carbon, run_scenario_carbon_mosaic
     from test_tiles_stages import carbon_case
 
     models, preds, fpath, sepath, types = carbon_case(tmp_path)
@@ -274,7 +273,7 @@ def test_scenario_carbon_tiles_and_their_mosaic_equal_the_whole_map(tmp_path):
     grid_json = tmp_path / "grid.json"
     grid_json.write_text(json.dumps(grid.to_dict()), encoding="utf-8")
     out, out_json = tmp_path / "tiled" / "carbon.tif", tmp_path / "tiled" / "carbon.json"
-    got = run_carbon_mosaic(paths, jsons, grid_json, out, out_json, size_px=size)
+    got = run_scenario_carbon_mosaic(paths, jsons, grid_json, out, out_json, size_px=size)
     assert out.read_bytes() == whole.read_bytes()
     assert out_json.read_text() == whole_json.read_text() and got == json.loads(json.dumps(ref))
     est = io.read_raster(out, bands=1).astype(np.float64)

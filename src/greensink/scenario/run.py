@@ -18,7 +18,7 @@ from rasterio.windows import Window
 
 from greensink import io, targets
 from greensink.aggregate import ZoneDraws
-from greensink.carbon import carbon_map_streamed, read_fill
+from greensink.carbon import carbon_map_streamed, read_fill, run_carbon_mosaic
 from greensink.grid import Grid
 from greensink.logs import progress
 from greensink.provenance import scenario_record
@@ -184,6 +184,18 @@ def run_scenario_carbon(models: PathLike, predictors: Mapping[str, PathLike], fr
     io.write_json(stats_out, stats)
     log.info("scenario carbon%s: %.0f t C over %d typed pixels", f" tile {tile_id}" if tile else "", stats["total_t"],
              stats["typed_pixels"])
+    return stats
+
+
+def run_scenario_carbon_mosaic(tiles: Sequence[PathLike], tile_stats: Sequence[PathLike], grid_json: PathLike,
+                               carbon_out: PathLike, stats_out: PathLike, *, size_px: int,
+                               compress: str = "zstd") -> dict:
+    """Rule scenario_carbon_mosaic: the scenario's carbon.tif and carbon.json of the whole grid from the tiles of rule
+    scenario_carbon_tile, as rule carbon_mosaic makes a year's (:func:`greensink.carbon.run_carbon_mosaic`: the
+    untiled rule scenario_carbon's files). Returns the statistics."""
+    stats = run_carbon_mosaic(list(tiles), list(tile_stats), grid_json, carbon_out, stats_out, size_px=size_px,
+                              compress=compress)
+    log.info("scenario carbon mosaic: %.0f t C over %d typed pixels", stats["total_t"], stats["typed_pixels"])
     return stats
 
 
