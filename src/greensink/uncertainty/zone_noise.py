@@ -22,7 +22,7 @@ from scipy.special import ndtri
 
 #: Zones of at most this many pixels take their quadratic form from the dense φ^(|Δr|+|Δc|) matrix of their pixels
 #: (n² numbers), larger ones through the filters over their bounding box (the same value within rounding).
-DENSE_MAX_PIXELS = 256
+DENSE_MAX_PIXELS = 64
 
 #: Fourth cumulant of the unit triangular numbers of :func:`greensink.uncertainty.unit_triangular` (excess kurtosis
 #: −0.6 of a sum of two uniforms), used in the pixel band's Cornish–Fisher expansion.
@@ -64,8 +64,10 @@ def field_quadratic_forms(matrix: sp.csr_matrix, weights: np.ndarray, width: int
         cols, v = cols[keep], v[:, keep]
         r, c = np.divmod(cols, width)
         if cols.size <= dense_max:
-            kmat = np.exp(lphi * (np.abs(r[:, None] - r[None, :]) + np.abs(c[:, None] - c[None, :])))
-            out[z] = np.einsum("kn,nm,km->k", v, kmat, v)
+            dr = np.abs(r[:, None] - r[None, :])
+            dr += np.abs(c[:, None] - c[None, :])
+            kmat = np.exp(lphi * np.arange(dr.max() + 1))[dr]  # φ^(|Δr| + |Δc|) from a table of powers
+            out[z] = np.einsum("kn,kn->k", v @ kmat, v)
             continue
         r0, c0 = r.min(), c.min()
         img = np.zeros((k, r.max() - r0 + 1, c.max() - c0 + 1))
