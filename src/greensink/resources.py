@@ -100,7 +100,8 @@ COSTS: dict[str, RuleCost] = {
     "change_tile": RuleCost(400, 300, 50, "change_tile 438-519 MiB, 6.5-8.1 s CPU (12-17 s wall) on a 512-px tile of "
                             "a 1024² / 2048² grid (200 draws, tile_memory.py); the tile's windows and coverage"),
     "change_gather": RuleCost(300, 85, 6, "rule change of a tiled run: 385 MiB on 1 Mpx, 664 MiB and 9.8 s CPU on "
-                              "4.2 Mpx (165,000 lost patches); two grid-sized int32 arrays for the patches"),
+                              "4.2 Mpx (165,000 lost patches), measured with two grid-sized int32 arrays for the patches, "
+                              "since labelled tile by tile (per-Mpx part kept: the lost pixels grow with the area)"),
     "trend": WHOLE_GRID,
     "transitions": WHOLE_GRID,
     "transitions_tiled": RuleCost(450, 220, 34, "rule transitions of a tiled run, Mpx the tile's: 440 MiB on 512-px tiles "
