@@ -183,3 +183,20 @@ def test_each_tile_writes_only_its_zones_and_the_gather_refuses_wrong_files(runs
     other = {**runs["kw"], "scenario": {**runs["kw"]["scenario"], "name": "other"}}
     with pytest.raises(InputDataError, match=r"scenario must be 'other'"):
         run_scenario_zones_gather(*args, size_px=SIZE_PX, **other, **runs["finish"])
+
+
+def test_a_source_constant_up_to_rounding_does_not_vary():
+    # a planned density's zone sum is one number in every draw; summed over tiles in another order its draws may
+    # differ in the last bits, which must not make it 100 % of a variance that is 0
+    from greensink.uncertainty import variance_shares
+
+    rng = np.random.default_rng(0)
+    const = np.full((2, 200), 312.626671)
+    noisy = const + np.spacing(const) * rng.integers(-2, 3, const.shape)  # a few ulps: rounding
+    real = const * (1 + 1e-6 * rng.standard_normal(const.shape))  # a real spread, however small
+    assert np.var(noisy, axis=1).max() > 0  # numpy sees a variance...
+    shares = variance_shares({"table": noisy, "curve": np.zeros((2, 200))})
+    assert np.isnan(shares["table"]).all() and np.isnan(shares["curve"]).all()  # ...that is none: NaN, as exact
+    shares = variance_shares({"table": noisy, "curve": real})
+    np.testing.assert_array_equal(shares["curve"], [100.0, 100.0])
+    np.testing.assert_array_equal(shares["table"], [0.0, 0.0])

@@ -27,12 +27,21 @@ def u_pct(draws: np.ndarray, estimate: np.ndarray) -> np.ndarray:
         return np.where(np.isfinite(est) & (est != 0), 100.0 * (hi - lo) / 2.0 / np.abs(est), np.nan)
 
 
+ROUNDING_SD = 1e-12  # a standard deviation this small relative to the mean is rounding (variance_shares)
+
+
 def variance_shares(parts: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per zone the share (%) of each source in the sum of the sources' variances: Var_k / Σ Var_k × 100,
     Var_k the variance over draws of source k's contribution to the zone sum ((Z, B) each). The
     sources are drawn independently, so their variances add up to the total variance except for the
-    (small) interactions, e.g. of a residual with a curve draw. NaN where no source varies."""
-    var = {k: np.var(np.asarray(v, dtype=float), axis=1) for k, v in parts.items()}
+    (small) interactions, e.g. of a residual with a curve draw. NaN where no source varies. A source whose draws are
+    one number up to rounding (a standard deviation of at most :data:`ROUNDING_SD` of its mean: a constant density
+    summed over pixels in another order, as a tiled run's gather does) does not vary."""
+    var = {}
+    for k, v in parts.items():
+        v = np.asarray(v, dtype=float)
+        var_k = np.var(v, axis=1)
+        var[k] = np.where(var_k <= (ROUNDING_SD * np.mean(v, axis=1)) ** 2, 0.0, var_k)
     total = np.sum(list(var.values()), axis=0) if var else np.zeros(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return {k: np.where(total > 0, 100.0 * v / total, np.nan) for k, v in var.items()}
