@@ -282,3 +282,19 @@ def test_config_refuses_analytic_with_tiles():
     cfg["change"]["draws"] = "exact"
     cfg["tiles"] = {"size_px": 128}
     assert validate(cfg)["change"]["draws"] == "exact"
+
+
+def test_curve_types_only(case):
+    """Without a table type (G3's constant taken as fitted to plots) the curve part is the draws, summed once: equal
+    to the exact path's curve part; the table part is 0 in both."""
+    import copy
+
+    (m0, f0, l0), (m1, f1, l1), active, matrices = case
+    m0, m1 = copy.deepcopy(m0), copy.deepcopy(m1)
+    m0["types"]["G3"]["source"] = m1["types"]["G3"]["source"] = "plots"
+    sub_case = ((m0, f0, l0), (m1, f1, l1), active, matrices)
+    ex, an = passes(sub_case)
+    for (_, da, pa), (_, _, pe) in zip(an.sums, ex.sums, strict=True):
+        np.testing.assert_allclose(pa["curve"], pe["curve"], rtol=1e-10, atol=1e-10)
+        assert not np.any(pa["table"]) and not np.any(pe["table"])
+        np.testing.assert_allclose(sum(pa.values()), da, rtol=1e-10, atol=1e-10)

@@ -414,6 +414,7 @@ def analytic_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.n
     part_sums: dict[str, np.ndarray] = {}
     block = max(1, int(block_pixels))
     buffers: dict[str, np.ndarray] = {}
+    alias: set[str] = set()  # parts that are the draws themselves in this chunk (summed once, as the draws)
 
     def buffer(name: str, n: int, n_draws: int) -> np.ndarray:
         if name not in buffers or buffers[name].shape[1] != n_draws:
@@ -459,6 +460,9 @@ def analytic_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.n
                 continue
             _zero_nan(d, e)
             for k in ("curve", "table"):
+                if p1[k] is d1 and p0[k] is d0:  # the part is the draws (one source in both years): their sums
+                    alias.add(k)
+                    continue
                 diff = _part_difference(p1[k], p0[k], years)
                 if diff is None:
                     continue
@@ -475,6 +479,9 @@ def analytic_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.n
         sums_d = part if sums_d is None else sums_d + part
         for k, v in parts.items():
             part_sums[k] = part_sums.get(k, 0.0) + sub @ v
+        for k in alias - set(parts):
+            part_sums[k] = part_sums.get(k, 0.0) + part
+        alias.clear()
         both = np.isfinite(maps[0][sl]) & np.isfinite(maps[1][sl])
         est_both += sub @ np.where(both, np.nan_to_num(est), 0.0)
         sub.data *= np.repeat(both, np.diff(sub.indptr))
