@@ -3,10 +3,8 @@ and the carbon stage streamed by row strips into carbon.tif (:func:`carbon_map_s
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -26,50 +24,11 @@ from greensink.carbon.pixels import CHUNK_PIXELS, PixelFn, iter_chunks, pixel_fu
 from greensink.carbon.stats import UseCodes, add_use_counts, use_stats_from_counts
 from greensink.errors import InputDataError, ModelError
 from greensink.grid import Tile
+from greensink.memory import HUGEPAGE_ENV, _hugepage_setter, small_pages  # noqa: F401 (moved; names kept here)
 from greensink.model import type_record, used_predictors
 from greensink.uncertainty import Noise, NoiseSpec
 
 STRIP_PIXELS = 1 << 22  # about 4 Mpx per streamed row strip (see strip_rows_for)
-HUGEPAGE_ENV = "NUMPY_MADVISE_HUGEPAGE"  # numpy's own switch; when set, :func:`small_pages` leaves numpy's choice alone
-
-
-def _hugepage_setter() -> Callable[[bool], bool] | None:
-    """numpy's runtime switch of its huge-page advice (``_set_madvise_hugepage``: numpy >= 1.20, under
-    ``numpy._core.multiarray`` since numpy 2), or None where this numpy has none."""
-    for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
-        try:
-            module = __import__(name, fromlist=["_set_madvise_hugepage"])
-        except ImportError:
-            continue
-        setter = getattr(module, "_set_madvise_hugepage", None)
-        if setter is not None:
-            return setter
-    return None
-
-
-@contextlib.contextmanager
-def small_pages() -> Iterator[bool]:
-    """numpy arrays allocated inside the block get no huge-page advice (``madvise(MADV_HUGEPAGE)``, which numpy
-    gives every array of 4 MiB or more on Linux); numpy's setting is restored on leaving, also on an error. Yields
-    whether the advice was switched off (False where the environment sets ``NUMPY_MADVISE_HUGEPAGE``, the user's
-    choice, or numpy has no runtime switch).
-
-    Why (benchmarks/README.md, "Carbon: the first run's system time"): a carbon strip's arrays are touched once or
-    twice, so huge pages save little in TLB misses, while on a VM whose balloon reports free memory to the host
-    (Firecracker here) a fresh 2 MiB page costs the host's page-in of all of it: in a fresh process the carbon
-    stage's system time was 1.7-2.5 s with the advice against 0.3-0.4 s without at 2000² (user time unchanged).
-    The values computed are the same either way."""
-    setter = None if HUGEPAGE_ENV in os.environ else _hugepage_setter()
-    if setter is None:
-        yield False
-        return
-    before = setter(False)
-    try:
-        yield True
-    finally:
-        setter(before)
-
-
 def density_map(fn: PixelFn, active: np.ndarray, shape: tuple[int, int], interval_pct: float = 90.0,
                 fill: float = 0.0, chunk_pixels: int = CHUNK_PIXELS) -> np.ndarray:
     """(3, rows, cols) float32: estimate, lower, upper; ``fill`` outside the active pixels."""
