@@ -25,6 +25,7 @@ from greensink.aggregate.table import (
 from greensink.carbon import log_fill, read_fill, type_fill
 from greensink.grid import Grid
 from greensink.indicators import DEFAULT_SERVICE_RULES, park_service_columns, service_overlay
+from greensink.memory import small_pages
 from greensink.model import used_predictors
 from greensink.overlay import population_in_zones
 from greensink.uncertainty import Noise, noise_spec
@@ -82,6 +83,7 @@ def read_layers(rasters: Mapping[str, str | Path], fractions: str | Path, predic
 
 
 
+@small_pages()  # numpy's huge-page advice off (greensink.memory; benchmarks/README.md): same bytes, less system time
 def run_aggregate(zones: Sequence[str | Path], coverage: Sequence[str | Path], grid: str | Path,
                   rasters: Mapping[str, str | Path], fractions: str | Path, greenspace: str | Path,
                   models_json: str | Path, predictors: Mapping[str, str | Path], ndvi_se: str | Path | None,

@@ -43,6 +43,7 @@ from greensink.carbon.pixels import (
 )
 from greensink.errors import InputDataError, ModelError
 from greensink.grid import Grid, Tile
+from greensink.memory import small_pages
 from greensink.model import predict, used_predictors
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,7 @@ def log_fill(fill: Mapping[str, Mapping], pixel_area_ha: float) -> None:
                  "-" if f["spread_t_ha"] is None else f"{f['spread_t_ha']:.3f}", f["observed_ha_px"] * pixel_area_ha)
 
 
+@small_pages()  # numpy's huge-page advice off (greensink.memory; benchmarks/README.md): same bytes, less system time
 def run_fill(models_json: str | Path, predictors: Mapping[str, str | Path], fractions: str | Path, out: str | Path, *,
              types: Sequence[str], year: int) -> dict[str, dict]:
     """Rule fill (untiled): :func:`type_fill` of the whole grid from the year's ``models_json``, its
