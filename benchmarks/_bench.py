@@ -70,3 +70,26 @@ def reset_vmhwm() -> bool:
     except OSError:
         return False
     return True
+
+
+def run_plan(cmd: list[str], plan: list[tuple[str, str | None]]) -> dict[str, list[dict]]:
+    """Run ``cmd --child <stage> [--tile-id <tile>]`` for each (stage, tile) of ``plan`` in turn (:func:`run_child`);
+    the results by stage, in the plan's order."""
+    results: dict[str, list[dict]] = {}
+    for stage, tile in plan:
+        extra = ["--tile-id", tile] if tile else []
+        results.setdefault(stage, []).append(run_child([*cmd, "--child", stage, *extra], f"{stage} {tile or ''}"))
+    return results
+
+
+def print_rules(results: dict[str, list[dict]]) -> None:
+    """One line per rule of ``results`` (:func:`run_plan`): its jobs, the largest peak memory over them (MiB) and the
+    median wall and CPU seconds."""
+    import statistics
+
+    print(f"{'rule':<24} {'jobs':>4} {'peak MiB':>9} {'wall s':>8} {'CPU s':>7}")
+    for stage, runs in results.items():
+        peak = max(r["peak_mib"] for r in runs)
+        wall = statistics.median(r["wall_s"] for r in runs)
+        cpu = statistics.median(r["cpu_s"] for r in runs)
+        print(f"{stage:<24} {len(runs):>4} {peak:>9.0f} {wall:>8.2f} {cpu:>7.2f}")

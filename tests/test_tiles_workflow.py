@@ -23,6 +23,10 @@ And to one planning scenario's carbon map (new_park: a new park at a planned den
 fractions and a pseudo-type; the tiled config carries the baseline run's scenarios): one scenario_plan job, one
 scenario_inputs_tile and scenario_carbon_tile job per tile and their mosaics, none of the untiled scenario rules; its
 eight burned rasters and carbon.tif are the untiled bytes, carbon.json, inputs.json and models.json the untiled text.
+Its zone tables are gathered from one scenario_zones_tile job per tile (the plan's zone partial sums and the touched
+pixels' corrections of the baseline's record) by rule scenario_zones: every level's table and the totals equal the
+untiled run's within rtol 1e-9 (the differences from the baseline within 1e-9 of the level's largest zone stock, the
+indicators' changes within 1e-9 of the indicator's largest value).
 """
 
 from __future__ import annotations
@@ -55,7 +59,9 @@ TARGETS = ([f"results/{YEAR}/carbon.tif"] + [f"results/{YEAR}/zones/{level}.{kin
            + [f"results/change/{PAIR}/{name}" for name in ("sink.tif", "attribution.tif", "lost_patches.gpkg",
                                                            "uncertainty.json", "zones/parcel.parquet")]
            + [f"results/change/trend/{name}" for name in ("trend.tif", "trend.json", "zones/parcel.parquet")]
-           + [f"results/scenarios/{SCENARIO}/carbon.tif"])
+           + [f"results/scenarios/{SCENARIO}/carbon.tif"]
+           + [f"results/scenarios/{SCENARIO}/zones/{level}.parquet" for level in LEVELS]
+           + [f"results/scenarios/{SCENARIO}/totals.csv"])
 
 
 def _build_tiled(tiled):
@@ -239,3 +245,37 @@ def test_tiled_scenario_equals_the_untiled_run(runs):
     assert float(gio.read_raster(b / "changes.tif", bands=1).sum()) > 100
     with rasterio.open(b / "fractions.tif") as src:
         assert src.descriptions[-1] == "G1_plan1" and float(np.nansum(src.read(src.count))) > 100
+
+
+def test_tiled_scenario_zone_tables_equal_the_untiled_run(runs):
+    untiled, tiled, dry = runs
+    counts = job_counts(dry)
+    assert counts["scenario_zones_tile"] == 4 and counts["scenario_zones"] == 1  # one job per tile, then the gather
+    a, b = untiled / f"results/scenarios/{SCENARIO}", tiled / f"results/scenarios/{SCENARIO}"
+    for t in ("r000c000", "r000c001", "r001c000", "r001c001"):
+        assert (b / f"tiles/zones_{t}.npz").is_file() and (tiled / f"logs/scenarios/{SCENARIO}/zones_{t}.log").is_file()
+    worst = 0.0
+    tables = [(level, pd.read_parquet(a / "zones" / f"{level}.parquet"), pd.read_parquet(b / "zones" / f"{level}.parquet"))
+              for level in LEVELS] + [("totals", pd.read_csv(a / "totals.csv"), pd.read_csv(b / "totals.csv"))]
+    for level, x, y in tables:
+        assert list(y.columns) == list(x.columns) and len(y) == len(x), level
+        scale = float(np.nanmax(np.abs(x["carbon_t"].to_numpy(float))))  # the differences' rounding is the stock's
+        for col in x.columns:
+            if pd.api.types.is_float_dtype(x[col]):
+                u, v = x[col].to_numpy(float), y[col].to_numpy(float)
+                np.testing.assert_array_equal(np.isnan(v), np.isnan(u), err_msg=f"{level} {col}")
+                # a difference's or an indicator's change's rounding is that of its terms: the stock, the indicator
+                ref = scale if col.startswith("difference_t") else (
+                    float(np.nanmax(np.abs(x[col[:-7]].to_numpy(float)), initial=0.0)) if col.endswith("_change") else 0.0)
+                np.testing.assert_allclose(v, u, rtol=1e-9, atol=1e-9 * ref, err_msg=f"{level} {col}")
+                if not ref:
+                    ok = np.isfinite(u) & (u != 0)
+                    worst = max(worst, float(np.max(np.abs(v[ok] / u[ok] - 1), initial=0.0)))
+            elif col != "geometry":
+                pd.testing.assert_series_equal(y[col], x[col], obj=f"{level} {col}")
+    print(f"tiled vs untiled scenario zone tables: largest relative difference {worst:.1e}")
+    # the comparison is not empty: the park adds carbon with an interval in its district, and the others differ by 0
+    district = pd.read_parquet(b / "zones" / "district.parquet")
+    assert (district["difference_t"] > 0).sum() >= 1 and (district["difference_t"] == 0).sum() >= 1
+    grown = district[district["difference_t"] > 0]
+    assert (grown["difference_t_hi"] > grown["difference_t_lo"]).all()
