@@ -27,6 +27,9 @@ What it does (figures in benchmarks/README.md):
    grid (``run_change``), change_tile for every tile and the gather (rule change of a tiled run,
    ``run_change_gather``): sink.tif and attribution.tif byte-identical, tables within rtol 1e-9, patches equal.
    ``--only change`` runs vegetation and ndvi_se (its inputs) and the change stages.
+3c. Trend (benchmarks/tile_trend.py): the change's two years and a generated third; rule trend over the whole grid
+   (``run_trend``), trend_tile for every tile and the gather (``run_trend_gather``): trend.tif byte-identical,
+   trend.json equal, tables within rtol 1e-9. ``--only trend`` runs vegetation and ndvi_se and the trend stages.
 4. Checks that every mosaic is byte-identical to the untiled file (``outputs: PASS``, exit status 1 on FAIL) and
    prints per rule the peak memory (the largest over its tile jobs) and the wall / CPU time (median over tiles).
 """
@@ -46,6 +49,7 @@ import numpy as np
 from _bench import RESULT_TAG, machine_summary, run_child, vmhwm_mib  # benchmarks/_bench.py
 from carbon_benchmark import CRS, SEED, make_models, write_inputs  # benchmarks/carbon_benchmark.py
 from tile_change import CHANGE_STAGES, change_child, compare_change, prepare_change  # benchmarks/tile_change.py
+from tile_trend import TREND_STAGES, compare_trend, prepare_trend, trend_child  # benchmarks/tile_trend.py
 
 VEG_SETTINGS = {"fvc_percentiles": [5, 95], "ndvi_soil": None, "ndvi_full": None, "ndvi_vegetation": 0.2,
                 "ndvi_shrub": 0.35, "ndvi_tree": 0.5, "chm": None}
@@ -291,6 +295,8 @@ def child(stage: str, workdir: Path, tile: str | None, size_px: int) -> dict:
                           w / "tiled" / "carbon.json", size_px=size_px)
     elif stage in CHANGE_STAGES:
         change_child(stage, w, tile, size_px, LEVELS, AGG_YEAR)
+    elif stage in TREND_STAGES:
+        trend_child(stage, w, tile, size_px, LEVELS, AGG_YEAR)
     else:
         raise SystemExit(f"unknown stage {stage!r}")
     return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "base_mib": base,
@@ -304,7 +310,7 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--parcel", type=int, default=32, help="parcel side of the aggregate stages' zones, pixels")
-    ap.add_argument("--only", choices=["aggregate", "change"], default=None,
+    ap.add_argument("--only", choices=["aggregate", "change", "trend"], default=None,
                     help="aggregate: run vegetation and ndvi_se (its inputs) and the aggregate stages only")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--tile-id", default=None, help=argparse.SUPPRESS)
@@ -334,14 +340,21 @@ def main() -> int:
     me += ["--parcel", str(a.parcel)]
     change_plan = [("prepare_change", None), ("change", None), *[("change_tile", t) for t in tiles],
                    ("change_gather", None)]
-    agg_plan = [] if a.only == "change" else agg_plan
+    trend_plan = [("prepare_trend", None), ("trend", None), *[("trend_tile", t) for t in tiles], ("trend_gather", None)]
+    agg_plan = [] if a.only in ("change", "trend") else agg_plan
     change_plan = change_plan if a.only in (None, "change") else []
-    for stage, tile in [*plan, ("prepare_aggregate", None), *agg_plan, *change_plan]:
+    trend_plan = trend_plan if a.only in (None, "trend") else []
+    if trend_plan and not change_plan:  # the trend's second year is the change's
+        trend_plan.insert(0, ("prepare_change", None))
+    for stage, tile in [*plan, ("prepare_aggregate", None), *agg_plan, *change_plan, *trend_plan]:
         if stage == "prepare_aggregate":
             prepare_aggregate(workdir, a.tile, a.parcel)
             continue
         if stage == "prepare_change":
             prepare_change(workdir, LEVELS, AGG_YEAR, a.tile)
+            continue
+        if stage == "prepare_trend":
+            prepare_trend(workdir, LEVELS, AGG_YEAR)
             continue
         extra = ["--tile-id", tile] if tile else []
         results.setdefault(stage, []).append(run_child([*me, "--child", stage, *extra], f"{stage} {tile or ''}"))
@@ -362,6 +375,11 @@ def main() -> int:
         ok &= same
         print(f"change: tiled sink.tif/attribution.tif, tables and {n_patches} lost patches {'equal' if same else 'DIFFER from'} "
               f"the untiled (tables within rtol 1e-9, largest relative difference {worst:.1e})")
+    if trend_plan:
+        same, worst = compare_trend(workdir, LEVELS)
+        ok &= same
+        print(f"trend: tiled trend.tif/trend.json and tables {'equal' if same else 'DIFFER from'} the untiled (tables "
+              f"within rtol 1e-9, largest relative difference {worst:.1e})")
     print(f"{'rule':<22} {'jobs':>4} {'peak MiB':>9} {'wall s':>8} {'CPU s':>7}")
     for stage, runs in results.items():
         peak = max(r["peak_mib"] for r in runs)

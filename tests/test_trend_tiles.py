@@ -190,3 +190,18 @@ def test_the_gather_refuses_parts_of_another_tile_or_seed(case, tmp_path):
     with pytest.raises(InputDataError, match="seed must be 7"):
         run_trend_gather(*args, case["parts"], inp["models"], inp["tables"], out["trend"], out["zones"], out["record"],
                          size_px=SIZE_PX, levels=LEVELS, seed=7)
+
+
+def test_resources_cover_the_measured_trend_peaks():
+    # benchmarks/README.md, tile_memory.py --only trend (VmHWM of each job's process; 2048² grid, 512-px tiles, 3 years,
+    # 200 draws): a tiled run's rule trend is the gather, and a tile job asks for far less than the whole-grid rule
+    from greensink import resources
+
+    assert resources.cost_rule("trend", {"tiles": {"size_px": 512}}) == "trend_gather"
+    assert resources.cost_rule("trend", {"tiles": {"size_px": None}}) == "trend"
+    for rule, mpx, peak, cpu_s in (("trend_tile", 512**2 / 1e6, 466, 22), ("trend_gather", 2048**2 / 1e6, 521, 4),
+                                   ("trend", 2048**2 / 1e6, 2384, 367), ("trend", 502**2 / 1e6, 683, 0)):
+        assert peak <= resources.mem_mb(rule, mpx) <= 2 * peak + 1000, rule
+        assert resources.runtime_min(rule, mpx) * 60 >= cpu_s, rule
+    assert resources.mem_mb("trend_tile", 512**2 / 1e6) < resources.mem_mb("trend", 512**2 / 1e6)
+    assert resources.mem_mb("trend_gather", 2048**2 / 1e6) < resources.mem_mb("trend", 2048**2 / 1e6) / 4

@@ -102,7 +102,12 @@ COSTS: dict[str, RuleCost] = {
     "change_gather": RuleCost(300, 85, 6, "rule change of a tiled run: 385 MiB on 1 Mpx, 664 MiB and 9.8 s CPU on "
                               "4.2 Mpx (165,000 lost patches), measured with two grid-sized int32 arrays for the patches, "
                               "since labelled tile by tile (per-Mpx part kept: the lost pixels grow with the area)"),
-    "trend": WHOLE_GRID,
+    "trend": RuleCost(800, 400, 90, "trend 683 MiB on 0.25 Mpx; 2384 MiB and 367 s CPU on 4.2 Mpx (3 years, 200 draws, "
+                      "tile_memory.py --only trend): every year's rasters and the grid's four bands"),
+    "trend_tile": RuleCost(400, 300, 100, "trend_tile 466 MiB, 22 s CPU (median) on a 512-px tile of a 2048² grid (3 "
+                           "years, 200 draws, tile_memory.py); every year's windows and one chunk's draws"),
+    "trend_gather": RuleCost(400, 40, 2, "rule trend of a tiled run: 521 MiB, 3.7 s CPU on 4.2 Mpx (4357 zones × 200 "
+                             "draws × 3 years); the mosaic in strips and one level's zone sums, no other raster"),
     "transitions": WHOLE_GRID,
     "transitions_tiled": RuleCost(450, 220, 34, "rule transitions of a tiled run, Mpx the tile's: 440 MiB on 512-px tiles "
                                   "of a 2048² grid (untiled 1159 MiB), 141 s wall, 25 s CPU (zoning_memory.py)"),
@@ -122,7 +127,8 @@ def cost(rule: str) -> RuleCost:
 
 
 # rules that in a tiled run (tiles.size_px) add up their tiles' sums instead of reading the whole grid: their costs
-TILED_GATHERS = {"aggregate": "aggregate_gather", "change": "change_gather", "scenario_zones": "scenario_zones_gather"}
+TILED_GATHERS = {"aggregate": "aggregate_gather", "change": "change_gather", "scenario_zones": "scenario_zones_gather",
+                 "trend": "trend_gather"}
 
 
 # rules that in a tiled run stream tile by tile within one job (the tiles' coverage, a tile's windows): their costs,
