@@ -202,3 +202,19 @@ def test_a_source_constant_up_to_rounding_does_not_vary():
     shares = variance_shares({"table": noisy, "curve": real})
     np.testing.assert_array_equal(shares["curve"], [100.0, 100.0])
     np.testing.assert_array_equal(shares["table"], [0.0, 0.0])
+
+
+@pytest.mark.parametrize(("rule", "mpx", "peak_mib", "cpu_s"), [
+    ("scenario_zones", 1.0, 1137, 20),            # workflow_scale.py, 10 km demo (whole grid)
+    ("scenario_zones", 4.0, 2110, 81),            # 20 km demo
+    ("scenario_zones_tile", 512**2 / 1e6, 706, 9.5),  # tile_scenario_zones.py, 512-px tile of 1024², 1024 parcels
+    ("scenario_zones_gather", 1.0, 312, 1.3),     # the gather of those 4 tiles (1090 zones × 200 draws)
+])
+def test_scenario_zones_jobs_ask_for_their_measured_peak(rule, mpx, peak_mib, cpu_s):
+    from greensink import resources
+
+    tiled, untiled = {"tiles": {"size_px": 512}}, {"tiles": {"size_px": None}}
+    assert resources.cost_rule("scenario_zones", tiled) == "scenario_zones_gather"  # a tiled run's rule gathers
+    assert resources.cost_rule("scenario_zones", untiled) == "scenario_zones"
+    assert peak_mib <= resources.mem_mb(rule, mpx) <= 2 * peak_mib + 1000
+    assert resources.runtime_min(rule, mpx) * 60 >= 2 * cpu_s
