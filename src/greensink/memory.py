@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 HUGEPAGE_ENV = "NUMPY_MADVISE_HUGEPAGE"  # numpy's own switch; when set, :func:`small_pages` leaves numpy's choice alone
 
 
-def _hugepage_setter() -> Callable[[bool], bool] | None:
+def hugepage_setter() -> Callable[[bool], bool] | None:
     """numpy's runtime switch of its huge-page advice (``_set_madvise_hugepage``: numpy >= 1.20, under
     ``numpy._core.multiarray`` since numpy 2), or None where this numpy has none."""
     for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
@@ -44,7 +44,7 @@ def small_pages() -> Iterator[bool]:
     (Firecracker here) a fresh 2 MiB page costs the host's page-in of all of it: in a fresh process the carbon
     stage's system time was 1.7-2.5 s with the advice against 0.3-0.4 s without at 2000² (user time unchanged).
     The values computed are the same either way."""
-    setter = None if HUGEPAGE_ENV in os.environ else _hugepage_setter()
+    setter = None if HUGEPAGE_ENV in os.environ else hugepage_setter()
     if setter is None:
         yield False
         return

@@ -24,11 +24,12 @@ from greensink.carbon.pixels import CHUNK_PIXELS, PixelFn, iter_chunks, pixel_fu
 from greensink.carbon.stats import UseCodes, add_use_counts, use_stats_from_counts
 from greensink.errors import InputDataError, ModelError
 from greensink.grid import Tile
-from greensink.memory import HUGEPAGE_ENV, _hugepage_setter, small_pages  # noqa: F401 (moved; names kept here)
+from greensink.memory import HUGEPAGE_ENV, hugepage_setter, small_pages  # noqa: F401 (moved there; names kept here)
 from greensink.model import type_record, used_predictors
 from greensink.uncertainty import Noise, NoiseSpec
 
 STRIP_PIXELS = 1 << 22  # about 4 Mpx per streamed row strip (see strip_rows_for)
+_hugepage_setter = hugepage_setter  # the name before greensink.memory (tests/test_carbon_pages.py)
 def density_map(fn: PixelFn, active: np.ndarray, shape: tuple[int, int], interval_pct: float = 90.0,
                 fill: float = 0.0, chunk_pixels: int = CHUNK_PIXELS) -> np.ndarray:
     """(3, rows, cols) float32: estimate, lower, upper; ``fill`` outside the active pixels."""
