@@ -225,14 +225,32 @@ class PairPiece:
     shares1: np.ndarray | None = None
 
 
-def add_transitions(total: ZoneTransitions | None, part: ZoneTransitions) -> ZoneTransitions:
-    """The sums of two disjoint pieces of the grid together (``part`` itself when ``total`` is None)."""
-    if total is None:
-        return part
-    total.area_ha += part.area_ha
-    total.carbon_t += part.carbon_t
-    total.known_ha += part.known_ha
+def add_transitions(total: ZoneTransitions | None, part: ZoneTransitions, rows: np.ndarray | None = None,
+                    n_zones: int | None = None) -> ZoneTransitions:
+    """The sums of two disjoint pieces of the grid together: ``part`` holds the zones ``rows`` (all zones when None)
+    of the ``n_zones``; ``total`` None starts from zeros (or is ``part`` itself, all zones given)."""
+    if rows is None:
+        if total is None:
+            return part
+        rows = slice(None)
+    elif total is None:
+        k2 = part.area_ha.shape[1]
+        total = ZoneTransitions(np.zeros((n_zones, k2)), np.zeros((n_zones, k2)), np.zeros((n_zones, k2)), part.names)
+    total.area_ha[rows] += part.area_ha
+    total.carbon_t[rows] += part.carbon_t
+    total.known_ha[rows] += part.known_ha
     return total
+
+
+def piece_transitions(matrix: sp.spmatrix, weights_of, delta_t_ha: np.ndarray, pixel_area_ha: float,
+                      names: Sequence[str]) -> tuple[ZoneTransitions, np.ndarray | None]:
+    """:func:`zone_transitions` of the zones a piece's coverage ``matrix`` touches (with their rows; None: every
+    zone), so a tile's sums hold its own zones, not every zone of the level × K²."""
+    csr = sp.csr_matrix(matrix)
+    rows = np.flatnonzero(np.diff(csr.indptr) > 0)
+    if rows.size == csr.shape[0]:
+        return zone_transitions(csr, weights_of, delta_t_ha, pixel_area_ha, names), None
+    return zone_transitions(csr[rows], weights_of, delta_t_ha, pixel_area_ha, names), rows
 
 
 def transition_tables(years: Sequence[int], levels: Sequence[str], zone_ids: Mapping[str, Sequence[str]],
@@ -258,7 +276,8 @@ def transition_tables(years: Sequence[int], levels: Sequence[str], zone_ids: Map
             for piece in pieces(y0, y1, kind == GREENSPACE_TYPE):
                 delta = piece.carbon1 - piece.carbon0
                 for i, m in enumerate(piece.matrices):
-                    sums[i] = add_transitions(sums[i], zone_transitions(m, weights_of(piece), delta, pixel_area_ha, names))
+                    part, touched = piece_transitions(m, weights_of(piece), delta, pixel_area_ha, names)
+                    sums[i] = add_transitions(sums[i], part, touched, m.shape[0])
             for i, level in enumerate(levels):
                 rows[level].append(sums[i].long(zone_ids[level], level, y0, y1, kind))
                 if i == 0:
