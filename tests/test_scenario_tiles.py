@@ -283,6 +283,31 @@ def test_scenario_carbon_tiles_and_their_mosaic_equal_the_whole_map(tmp_path):
     assert np.nanmax(hi - lo) > 0
 
 
+@pytest.mark.parametrize("method", ["tabulated", "exact"])
+def test_scenario_carbon_takes_the_configured_pixel_interval(tmp_path, method):
+    """The scenario's map of unchanged inputs is the baseline's map (rule carbon, run_carbon) byte for byte under
+    either uncertainty.pixel_interval: before, the scenario always took exact percentiles of its draws while the
+    baseline took the configured (default tabulated) band, so an unchanged pixel's band moved in a scenario."""
+    from greensink.carbon import run_carbon
+    from greensink.scenario.run import run_scenario_carbon
+    from test_tiles_stages import carbon_case
+
+    models, preds, fpath, sepath, types = carbon_case(tmp_path)
+    unc = {"residual": {"enabled": True}, "ndvi": {"enabled": True}, "edges": {"enabled": True, "position_sd_m": 1.5},
+           "pixel_interval": method}
+    kw = {"types": types, "year": 2024, "seed": 4, "uncertainty": unc}
+    base, base_json = tmp_path / "base" / "carbon.tif", tmp_path / "base" / "carbon.json"
+    scen, scen_json = tmp_path / "scen" / "carbon.tif", tmp_path / "scen" / "carbon.json"
+    run_carbon(models, preds, fpath, sepath, base, base_json, **kw)
+    run_scenario_carbon(models, preds, fpath, sepath, scen, scen_json, **kw)
+    assert io.read_raster(scen).tobytes() == io.read_raster(base).tobytes()
+    # and the two methods give different bands here (so the test can tell which one ran)
+    other = "exact" if method == "tabulated" else "tabulated"
+    alt, alt_json = tmp_path / "alt" / "carbon.tif", tmp_path / "alt" / "carbon.json"
+    run_scenario_carbon(models, preds, fpath, sepath, alt, alt_json, **{**kw, "uncertainty": {**unc, "pixel_interval": other}})
+    assert io.read_raster(alt, bands=2).tobytes() != io.read_raster(scen, bands=2).tobytes()
+
+
 # ----------------------------------------------------------------------------- resources of the tile jobs
 
 

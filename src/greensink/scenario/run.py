@@ -41,7 +41,7 @@ from greensink.scenario.plan import read_change_layer, scenarios
 from greensink.scenario.tables import Setting, scenario_tables, summary_table
 from greensink.scenario.tiles import write_scenario_tables
 from greensink.tiling import mosaic_files
-from greensink.uncertainty import noise_spec
+from greensink.uncertainty import noise_spec, settings
 from greensink.units import m2_to_ha
 
 log = logging.getLogger(__name__)
@@ -178,9 +178,11 @@ def run_scenario_carbon(models: PathLike, predictors: Mapping[str, PathLike], fr
     grid = io.read_grid(fractions)
     tile = grid.tile(tile_id, size_px) if tile_id else None
     noise = noise_spec(uncertainty, record, seed=seed, year=year, resolution_m=grid.resolution_m)
+    # the pixel band by the configured method (uncertainty.pixel_interval), as the baseline's rule carbon
+    method = str(settings(uncertainty)["pixel_interval"])
     stats = carbon_map_streamed(record, types, fractions, dict(predictors), carbon_out, interval_pct=interval_pct,
                                 compress=compress, progress=progress(log, "carbon"), noise=noise, ndvi_se_path=ndvi_se,
-                                tile=tile)
+                                interval_method=method, tile=tile)
     io.write_json(stats_out, stats)
     log.info("scenario carbon%s: %.0f t C over %d typed pixels", f" tile {tile_id}" if tile else "", stats["total_t"],
              stats["typed_pixels"])
