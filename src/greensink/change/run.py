@@ -21,7 +21,6 @@ from greensink.change.attribution import ATTRIBUTION_PARTS, attribute_change, pa
 from greensink.change.sink import analytic_sink_pass, analytic_year_function, sink_pass
 from greensink.change.tables import change_table, observation_shares, partly_observed_warning
 from greensink.grid import Grid, Tile
-from greensink.memory import small_pages
 from greensink.units import ha_to_m2
 
 log = logging.getLogger(__name__)
@@ -207,7 +206,6 @@ def level_sums(sums: Mapping[str, np.ndarray], sources: Sequence[str]) -> dict:
             "green_compared": {k: sums[f"green_{k}"] for k in SPACE_SUMS}}
 
 
-@small_pages()  # numpy's huge-page advice off (greensink.memory; benchmarks/README.md): same bytes, less system time
 def run_change(
     inp: Mapping[str, object], out: Mapping[str, object], *, y0: int, y1: int, levels: Sequence[str],
     types: Sequence[str], predictors: Sequence[str], typed_land: bool, interval_pct: float = 90.0,
