@@ -101,7 +101,7 @@ def scenario_noise(base_models: Mapping, base_types: Sequence[str], year: int, s
 def paired_functions(base: Landscape, base_models: Mapping, scen: Landscape, scen_models: Mapping, year: int,
                      ndvi_se: np.ndarray | None, setting: Setting,
                      fill: Mapping[str, Mapping] | None = None, *, noise: Noise | None = None, row0: int = 0,
-                     col0: int = 0) -> tuple[PixelFn, PixelFn, dict]:
+                     col0: int = 0, sources: bool = True) -> tuple[PixelFn, PixelFn, dict]:
     """The pixel functions of the baseline and the scenario (filled, with per-source parts) sharing one
     Noise and the baseline's fill, and the fill record ({type: type_fill entry}). ``fill``: the baseline year's
     fill as :func:`greensink.carbon.read_fill` reads it from results/{year}/fill.json (rule fill:
@@ -111,7 +111,8 @@ def paired_functions(base: Landscape, base_models: Mapping, scen: Landscape, sce
 
     In a tile (:mod:`greensink.scenario.tiles`) the landscapes are the tile's windows, ``row0``, ``col0`` its top-left
     grid pixel and ``noise`` the run's (:func:`scenario_noise`, made here when None): the draws are keyed by the
-    whole grid's pixels, so they are the untiled run's there."""
+    whole grid's pixels, so they are the untiled run's there. ``sources`` False: the functions return the estimate and
+    draws only, not the per-source parts (the difference corrections need no parts)."""
     noise = noise if noise is not None else scenario_noise(base_models, base.types, year, setting)
     spec = noise.spec
     tiled = {"row0": row0, "col0": col0, "grid_width": setting.grid.width}  # the untiled block: the whole grid's rows
@@ -124,8 +125,8 @@ def paired_functions(base: Landscape, base_models: Mapping, scen: Landscape, sce
         if ndvi_se is None:
             raise ValueError("the NDVI error source (uncertainty.ndvi) needs the baseline year's ndvi_se raster. Got none.")
         pb, ps = {**pb, "ndvi_se": ndvi_se}, {**ps, "ndvi_se": ndvi_se}
-    fn_b = pixel_function(base_models, base.types, base.fractions, pb, fill=fv, noise=noise, sources=True, **tiled)
-    fn_s = pixel_function(scen_models, scen.types, scen.fractions, ps, fill=fv, noise=noise, sources=True, **tiled)
+    fn_b = pixel_function(base_models, base.types, base.fractions, pb, fill=fv, noise=noise, sources=sources, **tiled)
+    fn_s = pixel_function(scen_models, scen.types, scen.fractions, ps, fill=fv, noise=noise, sources=sources, **tiled)
     return fn_b, fn_s, fill
 
 

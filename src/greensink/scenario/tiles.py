@@ -136,8 +136,6 @@ def run_scenario_zones_tile(coverage_tiles: Sequence[PathLike], grid_json: PathL
     noise = scenario_noise(base_models, types, plan.baseline_year, setting)
     se = io.read_raster(ndvi_se, window=window) if noise.spec.ndvi else None
     offset = {"row0": tile.row_off, "col0": tile.col_off}
-    fn_b, fn_s, _ = paired_functions(base, base_models, scen, scen_models, plan.baseline_year, se, setting, fill=fill,
-                                     noise=noise, **offset)
     # the noise streams are made a whole grid row at a time: chunks spanning as many grid rows as the untiled rule's
     chunk = max(MIN_TILE_CHUNK_PIXELS, chunk_pixels * tile.width // g.width)
     rasters = {name: scen.rasters[name] for name in ("ndvi", "fvc", "vegetation", "canopy", "tree_shrub")}
@@ -145,6 +143,10 @@ def run_scenario_zones_tile(coverage_tiles: Sequence[PathLike], grid_json: PathL
                               state_predictors(scen_models, scen.types, scen), fill, g.pixel_area_ha, noise=noise,
                               ndvi_se=se, grid_width=g.width, chunk_pixels=chunk,
                               progress=logs.progress(log, f"scenario zone sums of tile {tile_id}"), **offset)
+    # the two states' pixel functions made after the plan's sums, whose own pixel function is gone by then (two
+    # functions alive at once, not three)
+    fn_b, fn_s, _ = paired_functions(base, base_models, scen, scen_models, plan.baseline_year, se, setting, fill=fill,
+                                     noise=noise, sources=False, **offset)
     active_b, active_s = typed_pixels(base.fractions), typed_pixels(scen.fractions)
     touched = touched_pixels(scen, np.union1d(active_b, active_s))
     growth = {name: growth_map(plan, scen.last, years_).ravel() for name, years_ in plan.stages().items()}
