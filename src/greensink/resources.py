@@ -80,9 +80,9 @@ COSTS: dict[str, RuleCost] = {
     "scenario_carbon_mosaic": STREAMED,
     "scenario_zones": RuleCost(810, 325, 20, "scenario_zones 1137 MiB, 20 s CPU on 1 Mpx, 2110 MiB, 81 s on 4 Mpx "
                                "(workflow_scale.py: both states' layers and draws of the whole grid)"),
-    "scenario_zones_tile": RuleCost(500, 400, 40, "scenario_zones_tile 671-706 MiB, 7-9.5 s CPU on a 512-px tile of a "
-                                    "1024² grid, 1024 parcels, 200 draws (tile_scenario_zones.py): the tile's layers of "
-                                    "both states and one chunk's draws"),
+    "scenario_zones_tile": RuleCost(400, 1200, 40, "scenario_zones_tile 671-706 MiB, 7-9.5 s CPU on a 512-px tile of "
+                                    "a 1024² grid, 1024 parcels; 1079-1635 MiB, 15-24 s CPU on a 1024-px tile of a "
+                                    "2048² grid, 4096 parcels; 200 draws (tile_scenario_zones.py)"),
     "scenario_zones_gather": RuleCost(300, 10, 1, "rule scenario_zones of a tiled run: 309-312 MiB, 0.8-1.3 s CPU for "
                                       "1090 zones × 200 draws (tile_scenario_zones.py); no raster, zones × draws"),
     "fill": RuleCost(350, 56, 5.3, "fill 1112 MiB peak, 84 s on 16 Mpx (5 types, 2 predictors, 200 draws)"),
