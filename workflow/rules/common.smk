@@ -285,7 +285,7 @@ def trend_tiles(product, ext="tif"):
 
 
 def level_coverage(wildcards):
-    """The zone coverage a zone-summing rule streams over (rules transitions, zoning_*): each level's whole-grid
+    """The zone coverage that rules transitions and zoning_* stream over: each level's whole-grid
     matrix, or in a tiled run every tile's (results/zones/tiles/{level}_coverage_{tile}.npz, level-major, tiles
     in mosaic order; greensink.tiling.coverage_pieces), so the job holds one tile's matrices at a time."""
     if TILED:
