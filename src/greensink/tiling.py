@@ -157,6 +157,33 @@ class CoveragePiece(NamedTuple):
         return grid if self.tile is None else grid.subgrid(self.tile)
 
 
+def check_grid_shape(grid: Grid, paths: Sequence[str | Path], tile_id: str) -> None:
+    """Each raster of ``paths`` on the run's grid (its shape), or InputDataError naming it: a tile job reads windows
+    of them, which must be the tile's pixels."""
+    for path in paths:
+        got = gio.read_grid(path)
+        if got.shape != grid.shape:
+            raise InputDataError(f"{path}: {got.height} × {got.width} pixels, but the run's grid (results/zones/grid.json) "
+                                 f"is {grid.height} × {grid.width}, so tile {tile_id} is not its window. Rerun the stage "
+                                 "that wrote it.")
+
+
+def tile_matrices(coverage_tiles: Sequence[str | Path], levels: Sequence[str], tile: Tile) -> list:
+    """The tile's coverage matrix of each level (``coverage_tiles``, one per level of ``levels``: rule
+    zone_coverage_tile's results/zones/tiles/{level}_coverage_{tile}.npz, local pixel index r × tile width + c), or
+    InputDataError naming the file when one is not the tile's width."""
+    matrices = []
+    for level, path in zip(levels, coverage_tiles, strict=True):
+        m = gio.read_sparse(path)
+        if m.shape[1] != tile.height * tile.width:
+            raise InputDataError(f"{path}: the {level} coverage of tile {tile.id} must have one column per pixel of "
+                                 f"the {tile.height} × {tile.width} tile ({tile.height * tile.width}). Got "
+                                 f"{m.shape[1]}. It was made for another grid or tile size: delete results/zones/tiles "
+                                 "and run again.")
+        matrices.append(m)
+    return matrices
+
+
 def coverage_pieces(grid: Grid, levels: Sequence[str], coverage: Sequence[str | Path],
                     coverage_tiles: Sequence[str | Path] | None = None,
                     size_px: int | None = None) -> Iterator[CoveragePiece]:
@@ -174,17 +201,7 @@ def coverage_pieces(grid: Grid, levels: Sequence[str], coverage: Sequence[str | 
         raise InputDataError(f"The {len(levels)} levels × {len(tiles)} tiles of {size_px} px of the {grid.height} × "
                              f"{grid.width} grid need {len(levels) * len(tiles)} tile coverage files; got {len(paths)}.")
     for k, tile in enumerate(tiles):
-        mats = []
-        for i, level in enumerate(levels):
-            path = paths[i * len(tiles) + k]
-            m = gio.read_sparse(path)
-            if m.shape[1] != tile.height * tile.width:
-                raise InputDataError(f"{path}: the {level} coverage of tile {tile.id} must have one column per pixel "
-                                     f"of the {tile.height} × {tile.width} tile ({tile.height * tile.width}). Got "
-                                     f"{m.shape[1]}. It was made for another grid or tile size: delete "
-                                     "results/zones/tiles and run again.")
-            mats.append(m)
-        yield CoveragePiece(tile, mats)
+        yield CoveragePiece(tile, tile_matrices([paths[i * len(tiles) + k] for i in range(len(levels))], levels, tile))
 
 
 class PieceWriter:

@@ -38,6 +38,7 @@ from greensink.carbon.fill import models_digest
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.series import residual_summary
+from greensink.tiling import check_grid_shape, tile_matrices
 from greensink.trend import (
     log_pixel_counts,
     read_fills,
@@ -81,20 +82,8 @@ def run_trend_tile(years: Sequence[int], coverage: Sequence[str | Path], grid_js
     year_predictors, _ = trend_lists(predictors, None, years, predictor_names, levels)
     models = [gio.read_json(path) for path in models_json]
     year_fills = read_fills(fills, models, years)
-    for path in (*fractions, *ndvi_se, *predictors):
-        got = gio.read_grid(path)
-        if got.shape != grid.shape:
-            raise InputDataError(f"{path}: {got.height} × {got.width} pixels, but the run's grid (results/zones/"
-                                 f"grid.json) is {grid.height} × {grid.width}, so tile {tile_id} is not its window. "
-                                 "Rerun the stage that wrote it.")
-    matrices = []
-    for level, path in zip(levels, coverage, strict=True):
-        m = gio.read_sparse(path)
-        if m.shape[1] != tile.height * tile.width:
-            raise InputDataError(f"{path}: the {level} coverage of tile {tile_id} must have one column per pixel of the "
-                                 f"{tile.height} × {tile.width} tile ({tile.height * tile.width}). Got {m.shape[1]}. It "
-                                 "was made for another grid or tile size: delete results/zones/tiles and run again.")
-        matrices.append(m.tocsr())
+    check_grid_shape(grid, (*fractions, *ndvi_se, *predictors), tile_id)
+    matrices = [m.tocsr() for m in tile_matrices(coverage, levels, tile)]
     n_zones = [m.shape[0] for m in matrices]
     # only the zones the tile touches: their sums are the tile's whole part, the others' are 0
     rows = [np.flatnonzero(np.diff(m.indptr) > 0).astype(np.int64) for m in matrices]

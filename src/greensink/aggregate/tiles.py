@@ -19,7 +19,8 @@ from greensink.aggregate.sums import zone_partial_sums
 from greensink.aggregate.table import DEFAULT_MIN_OBSERVED_PCT
 from greensink.carbon import read_fill, typed_pixels
 from greensink.errors import InputDataError
-from greensink.grid import Grid, Tile
+from greensink.grid import Grid
+from greensink.tiling import check_grid_shape, tile_matrices
 from greensink.uncertainty import settings as uncertainty_settings
 from greensink.uncertainty import variance_shares
 from greensink.zone_sums import DRAW_PREFIX, ZoneSums, add_sums, read_tile_level, write_tile_sums
@@ -37,35 +38,6 @@ def tile_sums_identity(yi: YearInputs, grid: Grid, *, year: int, seed: int, unce
     ident = ZoneDraws.identity(seed=seed, year=year, n_draws=yi.n_draws, uncertainty=uncertainty,
                                models_sha256=yi.models_digest)
     return {"grid_shape": [grid.height, grid.width], **ident}
-
-
-
-def check_grid_shape(grid: Grid, paths: Sequence[str | Path], tile_id: str) -> None:
-    """Each raster of ``paths`` on the run's grid (its shape), or InputDataError naming it: a tile job reads windows
-    of them, which must be the tile's pixels."""
-    for path in paths:
-        got = gio.read_grid(path)
-        if got.shape != grid.shape:
-            raise InputDataError(f"{path}: {got.height} × {got.width} pixels, but the run's grid (results/zones/grid.json) "
-                                 f"is {grid.height} × {grid.width}, so tile {tile_id} is not its window. Rerun the stage "
-                                 "that wrote it.")
-
-
-
-def tile_matrices(coverage_tiles: Sequence[str | Path], levels: Sequence[str], tile: Tile) -> list:
-    """The tile's coverage matrix of each level (``coverage_tiles``, one per level of ``levels``: rule
-    zone_coverage_tile's results/zones/tiles/{level}_coverage_{tile}.npz, local pixel index r × tile width + c), or
-    InputDataError naming the file when one is not the tile's width."""
-    matrices = []
-    for level, path in zip(levels, coverage_tiles, strict=True):
-        m = gio.read_sparse(path)
-        if m.shape[1] != tile.height * tile.width:
-            raise InputDataError(f"{path}: the {level} coverage of tile {tile.id} must have one column per pixel of "
-                                 f"the {tile.height} × {tile.width} tile ({tile.height * tile.width}). Got "
-                                 f"{m.shape[1]}. It was made for another grid or tile size: delete results/zones/tiles "
-                                 "and run again.")
-        matrices.append(m)
-    return matrices
 
 
 
