@@ -17,8 +17,15 @@ from greensink.carbon.maps import HUGEPAGE_ENV, _hugepage_setter, small_pages
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_carbon_stream import TYPES, make_models, write_inputs  # noqa: E402
 
-BIG = 40 << 20  # bytes: above numpy's 4 MiB threshold for the advice and glibc's largest mmap threshold (32 MiB),
-# so each such array is a fresh mapping of its own (a heap region advised once keeps the flag)
+BIG = 2 << 30  # bytes, never touched (np.empty): above numpy's 4 MiB threshold for the advice and far above glibc's
+# largest mmap threshold (32 MiB) and any free chunk a test worker's heap may hold, so each such array is a fresh
+# mapping of its own. A 40 MiB probe failed once in the full suite: a long-lived worker's heap had a freed chunk that
+# large in a region advised earlier (the flag stays with the region), and malloc served the probe from it.
+
+
+def _probe() -> np.ndarray:
+    """A fresh numpy array of BIG bytes (address space only: no page is touched)."""
+    return np.empty(BIG // 8)
 
 
 def _advised(arr: np.ndarray) -> bool:
@@ -42,7 +49,7 @@ def _numpy_advises() -> bool:
         return False
     before = setter(True)
     try:
-        return _advised(np.ones(BIG // 8))
+        return _advised(_probe())
     finally:
         setter(before)
 
@@ -62,13 +69,13 @@ def _setting() -> bool:
 def test_small_pages_switches_the_advice_off_and_restores_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(HUGEPAGE_ENV, raising=False)
     assert _setting() is True  # numpy's default
-    assert _advised(np.ones(BIG // 8))  # the control: outside, the kernel records the advice
+    assert _advised(_probe())  # the control: outside, the kernel records the advice
     with small_pages() as off:
         assert off is True
-        assert not _advised(np.ones(BIG // 8))
+        assert not _advised(_probe())
         assert _setting() is False
     assert _setting() is True
-    assert _advised(np.ones(BIG // 8))
+    assert _advised(_probe())
     with pytest.raises(RuntimeError, match="inside"), small_pages():
         raise RuntimeError("an error inside the stage")
     assert _setting() is True
@@ -79,7 +86,7 @@ def test_the_users_numpy_setting_is_left_alone(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv(HUGEPAGE_ENV, "1")
     with small_pages() as off:
         assert off is False
-        assert _advised(np.ones(BIG // 8))
+        assert _advised(_probe())
 
 
 @needs_advice
@@ -90,7 +97,7 @@ def test_the_carbon_stage_runs_without_the_advice_and_gives_the_same_map(tmp_pat
     seen = []
 
     def progress(_i: int, _n: int) -> None:  # called inside the stage, after each strip
-        seen.append(_advised(np.ones(BIG // 8)))
+        seen.append(_advised(_probe()))
 
     outs = {}
     for label, env in (("off", None), ("numpy's", "1")):
@@ -134,7 +141,7 @@ def test_the_carbon_mosaic_runs_without_the_advice(tmp_path: Path, monkeypatch: 
     real, seen = carbon_run.mosaic_files, []
 
     def watched(*args, **kwargs):
-        seen.append(_advised(np.ones(BIG // 8)))
+        seen.append(_advised(_probe()))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(carbon_run, "mosaic_files", watched)

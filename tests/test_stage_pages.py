@@ -22,7 +22,7 @@ from greensink.ingest import Scene
 from greensink.memory import HUGEPAGE_ENV
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_carbon_pages import BIG, _advised, _setting, needs_advice  # noqa: E402
+from test_carbon_pages import _advised, _probe, _setting, needs_advice  # noqa: E402
 
 GRID = Grid("EPSG:32651", Affine(10.0, 0.0, 350000.0, 0.0, -10.0, 3460100.0), width=23, height=19)
 CLEAR, MASKED = (4, 5, 6), (3, 8, 9, 10)
@@ -60,7 +60,7 @@ def test_the_composite_stage_runs_without_the_advice_and_gives_the_same_file(tmp
     real, seen = composite.composite_to_file, []
 
     def watched(*args, **kwargs):  # inside run_composite, where the stage makes its arrays
-        seen.append(_advised(np.ones(BIG // 8)))
+        seen.append(_advised(_probe()))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(composite, "composite_to_file", watched)
