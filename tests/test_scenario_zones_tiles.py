@@ -187,6 +187,20 @@ def test_each_tile_writes_only_its_zones_and_the_gather_refuses_wrong_files(runs
         run_scenario_zones_gather(*args, size_px=SIZE_PX, **other, **runs["finish"])
 
 
+def test_the_gather_logs_its_progress_as_the_scenario_gather(runs, tmp_path, caplog):
+    f, levels = runs["f"], runs["f"]["levels"]
+    caplog.set_level("INFO", logger="greensink")
+    run_scenario_zones_gather(f["zones"], runs["tile_sums"], f["grid"], f["models"], f["fill"], runs["tables"],
+                              runs["draws"], runs["layers"]["greenspace"], runs["s_models"], tmp_path / "no_targets.yaml",
+                              [tmp_path / f"{lv}.gpkg" for lv in levels], tmp_path / "totals.csv", size_px=SIZE_PX,
+                              **runs["kw"], **runs["finish"])
+    n = len(GRID.tiles(SIZE_PX))
+    lines = [r.getMessage() for r in caplog.records]
+    for lv in levels:
+        assert f"scenario zones gather {lv}: {n}/{n} (100 %)" in lines
+    assert not any(line.startswith("aggregate gather") for line in lines)
+
+
 def test_a_source_constant_up_to_rounding_does_not_vary():
     # a planned density's zone sum is one number in every draw; summed over tiles in another order its draws may
     # differ in the last bits, which must not make it 100 % of a variance that is 0

@@ -123,12 +123,14 @@ def run_aggregate_gather(zones: Sequence[str | Path], tile_sums: Sequence[str | 
                          draws_out=draws_out, var_shares=shares)
 
 
-def level_loader(tiles, tile_sums, levels, n_zones, level, ident, **read) -> Callable[[], dict[str, np.ndarray]]:
+def level_loader(tiles, tile_sums, levels, n_zones, level, ident, *, label: str = "aggregate gather",
+                 **read) -> Callable[[], dict[str, np.ndarray]]:
     """A function returning one level's sums but the per-source parts, added up over the tile files (read one at
-    a time, only that level's members: :func:`greensink.zone_sums.read_tile_level`, with ``read``'s keywords)."""
+    a time, only that level's members: :func:`greensink.zone_sums.read_tile_level`, with ``read``'s keywords);
+    its progress is logged as ``label`` and the level."""
     def load() -> dict[str, np.ndarray]:
         total: dict[str, np.ndarray] = {}
-        progress = logs.progress(log, f"aggregate gather {level}")
+        progress = logs.progress(log, f"{label} {level}")
         for i, (t, path) in enumerate(zip(tiles, tile_sums, strict=True)):
             add_sums(total, read_tile_level(path, levels, n_zones, level, expect={"tile": t.id, **ident}, **read))
             progress(i + 1, len(tiles))

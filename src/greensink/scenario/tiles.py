@@ -233,7 +233,8 @@ def run_scenario_zones_gather(zones: Sequence[PathLike], tile_sums: Sequence[Pat
     for t, path in zip(tiles, tile_sums, strict=True):  # every file's header first: a wrong file fails fast
         read_tile_level(path, levels, n_zones, levels[0], expect={"tile": t.id, **ident}, parts=True, zones=(0, 0),
                         **read)
-    loaders = [functools.partial(level_sums, level_loader(tiles, tile_sums, levels, n_zones, lv, ident, **read),
+    loaders = [functools.partial(level_sums, level_loader(tiles, tile_sums, levels, n_zones, lv, ident,
+                                                           label="scenario zones gather", **read),
                                  shares_loader(tiles, tile_sums, levels, n_zones, lv, ident, zone_block, **read),
                                  record, list(plan.stages()), g.pixel_area_ha)
                for lv, record in zip(levels, records, strict=True)]
