@@ -91,6 +91,12 @@ def zone_normals(seed: int, key: Sequence[int], n_zones: int, n_draws: int) -> n
     return rng.standard_normal((int(n_zones), int(n_draws)))
 
 
+#: :func:`mixture_band` takes the Cornish–Fisher expansion only for mixtures whose skewness is within ±CF_MAX_SKEW and
+#: excess kurtosis at most CF_MAX_KURTOSIS (where it is accurate to a few per cent of the spread); others are solved.
+CF_MAX_SKEW = 0.5
+CF_MAX_KURTOSIS = 2.0
+
+
 def mixture_band(draws: np.ndarray, noise_var: np.ndarray, qs: Sequence[float],
                  noise_k4: np.ndarray | None = None) -> list[np.ndarray]:
     """Per pixel the quantiles ``qs`` of D = d_b + N: d_b uniform over the pixel's B draws (``draws`` (n, B)), N a
@@ -121,8 +127,25 @@ def mixture_band(draws: np.ndarray, noise_var: np.ndarray, qs: Sequence[float],
     sd = np.sqrt(k2)
     g1 = m3 / (k2 * sd)
     g2 = k4 / (k2 * k2)
-    for res, q in zip(out, qs, strict=True):
+    cf = []
+    for q in qs:
         z = float(ndtri(q))
         w = z + (z * z - 1) * g1 / 6 + (z**3 - 3 * z) * g2 / 24 - (2 * z**3 - 5 * z) * g1 * g1 / 36
-        res[noisy] = m + sd * w
+        cf.append(m + sd * w)
+    # The expansion holds for mildly skewed mixtures only. Draws with a lump at 0 (a curve floored there) and little
+    # noise are far from that: the expansion can invert the band or miss the bulk. Those pixels (|skewness| above
+    # CF_MAX_SKEW, excess kurtosis above CF_MAX_KURTOSIS, or quantiles out of order) take the root of the mixture's
+    # CDF instead (greensink.carbon.solver.mixture_quantiles, N taken as normal).
+    bad = (np.abs(g1) > CF_MAX_SKEW) | (g2 > CF_MAX_KURTOSIS)
+    order = np.argsort(qs)
+    for a, b in zip(order[:-1], order[1:], strict=True):
+        bad |= cf[a] > cf[b]
+    if bad.any():
+        from greensink.carbon.solver import mixture_quantiles  # lazy: greensink.carbon imports this package
+
+        exact = mixture_quantiles(dn[bad], np.sqrt(s2[noisy][bad]), np.zeros(int(bad.sum())), list(qs))
+        for c, e in zip(cf, exact, strict=True):
+            c[bad] = e
+    for res, c in zip(out, cf, strict=True):
+        res[noisy] = c
     return out
