@@ -31,11 +31,13 @@ from greensink import io as gio
 from greensink.carbon import type_fill, typed_pixels
 from greensink.carbon.fill import models_digest, write_fill
 from greensink.change import change_parts, run_change, run_change_gather, run_change_tile
-from greensink.change.tiles import compact_sums, gather_lost, gather_sums
+from greensink.change.tables import DrawSummary
+from greensink.change.tiles import compact_sums, gather_level, gather_lost
 from greensink.coverage import coverage_matrix, tile_coverage_matrix
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.uncertainty import paired_residual_field
+from tables_compare import assert_tables_close
 from test_change_one_pass import make_models as one_pass_models
 
 TYPES = ["G1", "G2", "G3"]
@@ -184,8 +186,10 @@ def case(tmp_path_factory):
     tiled = outputs("tiled")
     gather = {k: v for k, v in inp.items() if k not in ("coverage",)} | tile_files
     run_change_gather(gather, tiled, size_px=SIZE_PX, y0=Y0, y1=Y1, levels=LEVELS, uncertainty={})
-    return {"dir": d, "inp": inp, "untiled": untiled, "tiled": tiled, "tiles": tiles, "wholes": wholes, "kw": kw,
-            "parts": tile_files["parts"]}
+    blocked = outputs("blocked")
+    run_change_gather(gather, blocked, size_px=SIZE_PX, y0=Y0, y1=Y1, levels=LEVELS, uncertainty={}, zone_block=2)
+    return {"dir": d, "inp": inp, "untiled": untiled, "tiled": tiled, "blocked": blocked, "tiles": tiles,
+            "wholes": wholes, "kw": kw, "parts": tile_files["parts"], "gather": gather}
 
 
 def test_tiles_are_uneven_and_need_fill(case):
@@ -211,20 +215,10 @@ def test_zone_tables_equal_within_rounding(case):
     worst = 0.0
     for k, level in enumerate(LEVELS):
         a = gpd.read_file(case["untiled"]["zones"][k])
-        b = gpd.read_file(case["tiled"]["zones"][k])
-        assert list(a.columns) == list(b.columns) and len(a) == len(b)
-        for col in a.columns:
-            if col == "geometry":
-                assert a.geometry.equals(b.geometry)
-            elif pd.api.types.is_float_dtype(a[col]):
-                x, y = a[col].to_numpy(float), b[col].to_numpy(float)
-                np.testing.assert_array_equal(np.isnan(x), np.isnan(y), err_msg=f"{level} {col}")
-                np.testing.assert_allclose(y, x, rtol=1e-9, atol=1e-12, err_msg=f"{level} {col}")
-                ok = np.isfinite(x) & (x != 0)
-                if ok.any():
-                    worst = max(worst, float(np.max(np.abs(y[ok] - x[ok]) / np.abs(x[ok]))))
-            else:
-                pd.testing.assert_series_equal(b[col], a[col], check_names=False, obj=f"{level} {col}")
+        worst = max(worst, assert_tables_close(a, gpd.read_file(case["tiled"]["zones"][k]), level))
+        # zone blocks of 2 parcels (P1-P2, P3-P4, P5: three blocks) give the one-block tables bit for bit
+        blocked = gpd.read_file(case["blocked"]["zones"][k])
+        assert assert_tables_close(gpd.read_file(case["tiled"]["zones"][k]), blocked, level, rtol=0, atol=0) == 0.0
     assert worst < 1e-12  # measured: the same terms in another order differ in the last bits only
     parcel = gpd.read_file(case["tiled"]["zones"][1]).set_index("zone_id")
     # the parcels the tiles cut have a sink: the sums are not empty
@@ -279,22 +273,94 @@ def test_uncertainty_json_equal(case):
     assert a["residual_field"]["nugget"] == pytest.approx(paired_residual_field(m0, m1, {}).nugget)
 
 
+def _gather(case, level, **kw):
+    n_zones = [1, 5]
+    ident = {"format": 1, "size_px": SIZE_PX, "years": [Y0, Y1], "levels": LEVELS, "n_zones": n_zones}
+    sources = gio.read_arrays(case["parts"][0])[1]["sources"]
+    return gather_level(case["parts"], case["tiles"], LEVELS, n_zones, level, ident, interval_pct=90.0,
+                        sources=sources, **kw)
+
+
 def test_tile_parts_keep_only_the_zones_they_touch(case):
     arrays, meta = gio.read_arrays(case["parts"][0])
-    assert meta["tile"] == "r000c000" and meta["levels"] == LEVELS
+    assert meta["tile"] == "r000c000" and meta["levels"] == LEVELS and meta["n_zones"] == [1, 5]
     # tile r000c000 (rows 0-9, columns 0-9: y 230-130 m, x 0-100 m) touches the city and parcel P3 (x 33-170, y
     # 120-205) only; P1, P2 lie below y = 120, P4 east of x = 170, P5 below y = 90
-    assert arrays["city.rows"].tolist() == [0]
-    assert arrays["parcel.rows"].tolist() == [2]
+    assert arrays["L0.rows"].tolist() == [0]
+    assert arrays["L1.rows"].tolist() == [2]
     # every tile's partial sums add up to the whole grid's terms (check the typed area by hand: Σ coverage × typed)
-    parts = [gio.read_arrays(p)[0] for p in case["parts"]]
-    sums = gather_sums(parts, LEVELS, [1, 5])
     f0 = gio.read_raster(case["inp"]["fractions0"], bands=[1, 2, 3]).reshape(3, -1)
     f1 = gio.read_raster(case["inp"]["fractions1"], bands=[1, 2, 3]).reshape(3, -1)
     typed = np.maximum(np.minimum(f0.astype(float).sum(axis=0), 1), np.minimum(f1.astype(float).sum(axis=0), 1))
-    for k in range(2):
+    for k, level in enumerate(LEVELS):
         want = np.asarray(case["wholes"][k] @ typed).ravel() * GRID.pixel_area_ha
-        np.testing.assert_allclose(sums[k]["typed_ha"], want, rtol=1e-12)
+        np.testing.assert_allclose(_gather(case, level)["typed_ha"], want, rtol=1e-12)
+
+
+def test_gather_in_zone_blocks_gives_the_level_bit_for_bit(case):
+    # the parcel level (5 zones) in blocks of 1, 2 and 3 zones against one block: the (Z,) sums and the draw
+    # summaries (interval, U %, variance shares) are the same bits; the summaries are the untiled draws' own
+    whole = _gather(case, "parcel", zone_block=100)
+    for block in (1, 2, 3):
+        got = _gather(case, "parcel", zone_block=block)
+        assert got.keys() == whole.keys()
+        for name, v in whole.items():
+            if isinstance(v, DrawSummary):
+                for field in ("lo", "hi", "u_pct"):
+                    a, b = getattr(v, field), getattr(got[name], field)
+                    assert (a is None and b is None) or a.tobytes() == b.tobytes(), (block, name, field)
+                assert v.shares.keys() == got[name].shares.keys() and len(v.shares) >= (3 if name == "sink_draws" else 0)
+                for src in v.shares:
+                    assert v.shares[src].tobytes() == got[name].shares[src].tobytes(), (block, name, src)
+            else:
+                assert v.tobytes() == got[name].tobytes(), (block, name)
+    # against the untiled pass's own draws of the same parcels (change_parts over the whole grid)
+    matrices = [gio.read_sparse(p) for p in case["inp"]["coverage"]]
+    parts = change_parts(case["inp"], GRID, None, matrices, **{k: v for k, v in case["kw"].items() if k != "levels"})
+    s = parts.sums[1]
+    lo, hi = np.quantile(s["sink_draws"], [0.05, 0.95], axis=1)
+    np.testing.assert_allclose(whole["sink_draws"].lo, lo, rtol=1e-12)
+    np.testing.assert_allclose(whole["sink_draws"].hi, hi, rtol=1e-12)
+    np.testing.assert_allclose(whole["sink"], s["sink"], rtol=1e-12)
+
+
+def test_draw_summary_of_a_hand_made_case():
+    from greensink.change.tables import join_summaries, summarize_draws
+
+    # two zones × 5 draws, two sources: quantiles by linear interpolation (numpy's default), U % = half the
+    # 2.5-97.5 % range over |estimate|, shares = Var_k / Σ Var × 100 (population variances)
+    draws = np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [10.0, 10.0, 10.0, 10.0, 10.0]])
+    parts = {"a": np.array([[0.0, 0.0, 1.0, 1.0, 0.0], [3.0, 3.0, 3.0, 3.0, 3.0]]),
+             "b": np.array([[0.0, 2.0, 0.0, 2.0, 2.0], [7.0, 7.0, 7.0, 7.0, 7.0]])}
+    whole = summarize_draws(np.array([3.0, 10.0]), draws, 90.0, parts)
+    # zone 1: q05 = 1 + 0.05 × 4 × 1 = 1.2, q95 = 4.8; q2.5 = 1.1, q97.5 = 4.9 -> U = (4.9 - 1.1)/2/3 × 100
+    np.testing.assert_allclose(whole.lo, [1.2, 10.0]) and np.testing.assert_allclose(whole.hi, [4.8, 10.0])
+    np.testing.assert_allclose(whole.u_pct, [1.9 / 3 * 100, 0.0])
+    # Var a = 0.24, Var b = 0.96: 20 % and 80 %; zone 2 varies in no source: NaN, not 0
+    np.testing.assert_allclose(whole.shares["a"], [20.0, np.nan]) and np.testing.assert_allclose(whole.shares["b"], [80.0, np.nan])
+    blocks = join_summaries([summarize_draws(np.array([e]), draws[i:i + 1], 90.0, {k: v[i:i + 1] for k, v in parts.items()})
+                             for i, e in enumerate((3.0, 10.0))])
+    for field in ("lo", "hi", "u_pct"):
+        assert getattr(blocks, field).tobytes() == getattr(whole, field).tobytes()
+    assert all(blocks.shares[k].tobytes() == whole.shares[k].tobytes() for k in parts)
+
+
+def test_the_gather_refuses_parts_of_another_layout_or_zone_count(case, tmp_path):
+    (tmp_path / "zones").mkdir()
+    out = {"sink": str(tmp_path / "sink.tif"), "attribution": str(tmp_path / "attribution.tif"),
+           "zones": [str(tmp_path / "zones" / f"{lv}.gpkg") for lv in LEVELS],
+           "lost_patches": str(tmp_path / "lost.gpkg"), "uncertainty": str(tmp_path / "u.json")}
+    arrays, meta = gio.read_arrays(case["parts"][4])
+    old = {k.replace("L0.", "city.").replace("L1.", "parcel."): v for k, v in arrays.items()}
+    old_meta = {k: v for k, v in meta.items() if k not in ("format", "n_zones")}
+    parts = list(case["parts"])
+    parts[4] = str(gio.write_arrays(tmp_path / f"parts_{case['tiles'][4].id}.npz", old, old_meta))
+    with pytest.raises(InputDataError, match=r"parts_r001c001.npz: format must be 1 for this run. Got None.*delete "
+                                             r"results/change/2023_2025/tiles"):
+        run_change_gather({**case["gather"], "parts": parts}, out, size_px=SIZE_PX, y0=Y0, y1=Y1, levels=LEVELS)
+    parts[4] = str(gio.write_arrays(tmp_path / f"parts_{case['tiles'][4].id}.npz", arrays, {**meta, "n_zones": [1, 6]}))
+    with pytest.raises(InputDataError, match=r"n_zones must be \[1, 5\] for this run. Got \[1, 6\]"):
+        run_change_gather({**case["gather"], "parts": parts}, out, size_px=SIZE_PX, y0=Y0, y1=Y1, levels=LEVELS)
 
 
 def test_gather_lost_orders_pixels_of_all_tiles():
@@ -310,15 +376,15 @@ def test_gather_lost_orders_pixels_of_all_tiles():
         gather_lost([a, a], 1)
 
 
-def test_compact_sums_refuse_rows_of_other_zones():
+def test_compact_sums_leave_out_untouched_zones_and_empty_draws():
     import scipy.sparse as sp
 
     m = sp.csr_matrix(np.array([[0.0, 0.0], [0.5, 1.0], [0.0, 0.0]]))
-    arrays = compact_sums([{"sink": np.array([0.0, 2.5, 0.0])}], [m], ["parcel"])
-    assert arrays["parcel.rows"].tolist() == [1] and arrays["parcel.sink"].tolist() == [2.5]
-    assert gather_sums([arrays], ["parcel"], [3])[0]["sink"].tolist() == [0.0, 2.5, 0.0]
-    with pytest.raises(InputDataError, match="other zones"):
-        gather_sums([arrays], ["parcel"], [1])
+    arrays = compact_sums([{"sink": np.array([0.0, 2.5, 0.0]), "sink_draws": np.zeros((3, 1)),
+                            "both_draws": np.array([[0.0, 0.0], [1.0, -1.0], [0.0, 0.0]])}], [m], ["parcel"])
+    assert arrays["L0.rows"].tolist() == [1] and arrays["L0.sink"].tolist() == [2.5]
+    # a tile without typed pixels draws nothing (one column of 0s): left out, so any draws can be added to it
+    assert "L0.sink_draws" not in arrays and arrays["L0.both_draws"].tolist() == [[1.0, -1.0]]
 
 
 def test_a_tile_needs_the_years_fill(case):

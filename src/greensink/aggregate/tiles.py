@@ -4,7 +4,7 @@ finished from their sum (:func:`run_aggregate_gather`, rule aggregate)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -138,22 +138,33 @@ def level_loader(tiles, tile_sums, levels, n_zones, level, ident, *, label: str 
     return load
 
 
+def zone_blocks(tiles, tile_sums, levels, n_zones, level, ident, zone_block,
+                **read) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+    """One level's sums ``zone_block`` zones at a time: yields (z0, z1, sums) for the zones z0 ≤ row < z1, each sum
+    added up over the tile files (one file at a time, only the block's rows of the level's members read:
+    :func:`greensink.zone_sums.read_tile_level` with ``read``'s keywords, e.g. ``parts``, ``what``, ``fix``) with one
+    entry per zone of the block (0 for a zone no tile touches). Memory: one block's sums, not the level's."""
+    n = n_zones[list(levels).index(level)]
+    for z0 in range(0, max(n, 1), zone_block):
+        z1 = min(z0 + zone_block, n)
+        total: dict[str, np.ndarray] = {}
+        for t, path in zip(tiles, tile_sums, strict=True):
+            part = read_tile_level(path, levels, n_zones, level, expect={"tile": t.id, **ident}, zones=(z0, z1), **read)
+            add_sums(total, ZoneSums(n_zones=z1 - z0, rows=part.rows - z0, values=part.values))
+        yield z0, z1, total
+
+
 def shares_loader(tiles, tile_sums, levels, n_zones, level, ident, zone_block,
                   **read) -> Callable[[], dict[str, np.ndarray]]:
     """A function returning one level's per-source variance shares (:func:`greensink.uncertainty.variance_shares`)
-    computed ``zone_block`` zones at a time: each block's parts are added up over the tile files (only the block's
-    rows read) and dropped once its shares are taken. The variance is per zone, so the shares are those of the
-    whole level's parts, bit for bit."""
+    computed ``zone_block`` zones at a time (:func:`zone_blocks` of the per-source parts): each block's parts are
+    dropped once its shares are taken. The variance is per zone, so the shares are those of the whole level's
+    parts, bit for bit."""
     def load() -> dict[str, np.ndarray]:
         n = n_zones[list(levels).index(level)]
         out: dict[str, np.ndarray] = {}
-        for z0 in range(0, max(n, 1), zone_block):
-            z1 = min(z0 + zone_block, n)
-            total: dict[str, np.ndarray] = {}
-            for t, path in zip(tiles, tile_sums, strict=True):
-                part = read_tile_level(path, levels, n_zones, level, expect={"tile": t.id, **ident}, parts=True,
-                                       zones=(z0, z1), **read)
-                add_sums(total, ZoneSums(n_zones=z1 - z0, rows=part.rows - z0, values=part.values))
+        for z0, z1, total in zone_blocks(tiles, tile_sums, levels, n_zones, level, ident, zone_block, parts=True,
+                                         **read):
             for source, share in variance_shares({k[len(DRAW_PREFIX):-2]: v for k, v in total.items()}).items():
                 out.setdefault(source, np.full(n, np.nan))[z0:z1] = share
             del total

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -51,6 +52,55 @@ def observed_share(typed_ha, seen_ha, min_observed_pct: float) -> tuple[np.ndarr
     return pct, too_little
 
 
+@dataclass(frozen=True)
+class DrawSummary:
+    """What a change table takes from a zone sum's draws (Z, B), per zone: the central ``interval_pct`` % interval
+    (``lo``, ``hi``: the draws' quantiles, the estimate itself with one draw), the IPCC U % against the estimate
+    (``u_pct``: :func:`greensink.uncertainty.u_pct`; None where not asked for) and the per-source variance shares
+    (``shares``: :func:`greensink.uncertainty.variance_shares` of the per-source parts; empty without them). Each is
+    computed zone by zone, so a summary made ``zone_block`` zones at a time (a tiled run's gather) is the whole
+    level's, bit for bit, and :func:`change_table` takes it in place of the draws."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    u_pct: np.ndarray | None
+    shares: dict[str, np.ndarray]
+    interval_pct: float
+
+
+def summarize_draws(estimate: np.ndarray, draws: np.ndarray, interval_pct: float,
+                    parts: Mapping[str, np.ndarray] | None = None, u: bool = True) -> DrawSummary:
+    """The :class:`DrawSummary` of the zone sums ``estimate`` (Z,) and ``draws`` (Z, B) with the per-source parts
+    ``parts`` ({source: (Z, B)}, or None)."""
+    est = np.asarray(estimate)
+    qlo, qhi = interval_quantiles(interval_pct)
+    lo, hi = np.quantile(draws, [qlo, qhi], axis=1) if draws.shape[1] > 1 else (est, est)
+    return DrawSummary(lo=lo, hi=hi, u_pct=u_pct(draws, est) if u else None,
+                       shares=variance_shares(parts) if parts else {}, interval_pct=float(interval_pct))
+
+
+def join_summaries(blocks: Sequence[DrawSummary]) -> DrawSummary:
+    """One :class:`DrawSummary` of consecutive zone blocks' summaries (in zone order)."""
+    first = blocks[0]
+    if any(b.interval_pct != first.interval_pct or b.shares.keys() != first.shares.keys()
+           or (b.u_pct is None) != (first.u_pct is None) for b in blocks):
+        raise ValueError("zone blocks' draw summaries of other intervals or sources cannot be joined.")
+    cat = np.concatenate
+    return DrawSummary(lo=cat([b.lo for b in blocks]), hi=cat([b.hi for b in blocks]),
+                       u_pct=None if first.u_pct is None else cat([b.u_pct for b in blocks]),
+                       shares={k: cat([b.shares[k] for b in blocks]) for k in first.shares},
+                       interval_pct=first.interval_pct)
+
+
+def _summary(estimate, draws, interval_pct: float, parts=None, u: bool = True) -> DrawSummary:
+    """``draws`` itself where it is a :class:`DrawSummary` (checked to be of ``interval_pct``), else its summary."""
+    if not isinstance(draws, DrawSummary):
+        return summarize_draws(estimate, draws, interval_pct, parts, u)
+    if draws.interval_pct != float(interval_pct):
+        raise ValueError(f"a draw summary of a {draws.interval_pct:g} % interval for a {interval_pct:g} % table.")
+    return draws
+
+
 def change_table(
     zones: gpd.GeoDataFrame, table0: pd.DataFrame, table1: pd.DataFrame, y0: int, y1: int,
     sink_sums: tuple[np.ndarray, np.ndarray], interval_pct: float = 90.0, no_net_loss_tolerance_ha: float = 0.0,
@@ -59,6 +109,10 @@ def change_table(
     green_compared: Mapping[str, np.ndarray] | None = None,
 ) -> gpd.GeoDataFrame:
     """One row per zone: both stocks, the yearly sink with its interval, and green-area change.
+
+    ``sink_sums`` is (estimate (Z,), draws (Z, B)[, {source: (Z, B)}]), or (estimate, :class:`DrawSummary`) where
+    the draws were summarized zone block by zone block (a tiled run's gather; the same numbers); so is
+    ``observed["sums"]``.
 
     ``sink_class`` says whether the interval excludes 0 (:func:`sink_classes`); ``sink_u_pct`` is the
     IPCC U % (half the 95 % interval over |sink|); ``sink_t_yr_conservative`` the interval's lower
@@ -92,8 +146,8 @@ def change_table(
     t0 = table0.set_index("zone_id").loc[zones["zone_id"]]
     t1 = table1.set_index("zone_id").loc[zones["zone_id"]]
     est, draws, *parts = sink_sums
-    qlo, qhi = interval_quantiles(interval_pct)
-    lo, hi = np.quantile(draws, [qlo, qhi], axis=1) if draws.shape[1] > 1 else (est, est)
+    sink = _summary(est, draws, interval_pct, parts[0] if parts else None)
+    lo, hi = sink.lo, sink.hi
     area = t1["area_ha"].to_numpy()
     out = pd.DataFrame({
         "zone_id": zones["zone_id"].to_numpy(),
@@ -121,17 +175,18 @@ def change_table(
         out[col] = np.where(unknown, np.nan, out[col].to_numpy(dtype=float))
     est = out["sink_t_yr"].to_numpy()
     out["sink_t_yr_conservative"] = out["sink_t_yr_lo"]  # the lower bound: removals not overstated
-    out["sink_u_pct"] = np.where(unknown, np.nan, u_pct(draws, est))
+    out["sink_u_pct"] = np.where(unknown, np.nan, sink.u_pct)  # per zone: the masked estimate's NaN rows are NaN anyway
     out["sink_class"] = sink_classes(est, out["sink_t_yr_lo"].to_numpy(), out["sink_t_yr_hi"].to_numpy())
     out["sink_significant"] = pd.array(np.where(unknown, None, out["sink_class"].isin(["gain", "loss"])), dtype="boolean")
-    for source, share in variance_shares(parts[0] if parts else {}).items():
+    for source, share in sink.shares.items():
         out[f"var_share_{source}_pct"] = np.where(unknown, np.nan, share)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["sink_t_ha_yr"] = np.where(area > 0, est / np.where(area > 0, area, 1), np.nan)
     out["sink_co2e_t_yr"] = c_to_co2e(est)
     if observed is not None:
         est_b, draws_b, *_ = observed["sums"]
-        lo_b, hi_b = np.quantile(draws_b, [qlo, qhi], axis=1) if draws_b.shape[1] > 1 else (est_b, est_b)
+        both = _summary(est_b, draws_b, interval_pct, u=False)
+        lo_b, hi_b = both.lo, both.hi
         out["observed_both_pct"] = both_pct
         out["sink_observed_t_yr"] = np.where(unknown, np.nan, est_b)
         out["sink_observed_t_yr_lo"] = np.where(unknown, np.nan, np.minimum(lo_b, est_b))
