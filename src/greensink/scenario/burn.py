@@ -42,6 +42,7 @@ from greensink.coverage import coverage_raster, tile_coverage_matrix
 from greensink.grid import Grid, Tile
 from greensink.model import fallback_record
 from greensink.scenario.plan import Change, Scenario, pseudo_code
+from greensink.scenario.states import BaselineMeans, weight_specs, weighted_means
 from greensink.types import resolve_overlaps
 from greensink.vegetation import fvc
 
@@ -89,36 +90,31 @@ class Thresholds:
     ndvi_full: float
 
 
-def _weighted_means(rasters: Mapping[str, np.ndarray], weight: np.ndarray) -> dict[str, float] | None:
-    """Per layer, the ``weight``-weighted mean over observed pixels (finite NDVI); None when the weight
-    there sums to 0. A layer all NaN (height without a CHM) gives NaN."""
-    ok = np.isfinite(rasters["ndvi"]) & (weight > 0)
-    w = weight[ok].astype(np.float64)
-    if w.sum() <= 0:
-        return None
-    out = {}
-    for name in LAYERS:
-        v = rasters[name][ok].astype(np.float64)
-        good = np.isfinite(v)
-        out[name] = float(np.sum(w[good] * v[good]) / np.sum(w[good])) if good.any() else float("nan")
-    return out
+def baseline_means(base: Landscape, scenario: Scenario) -> BaselineMeans:
+    """The baseline means every change of ``scenario`` may take its state from (:func:`change_state`), over the
+    whole arrays of ``base`` (:func:`greensink.scenario.states.weighted_means`; a tiled run's rule scenario_plan
+    computes the same numbers strip by strip from the files)."""
+    specs = [s for change in scenario.changes for s in weight_specs(change)]
+    return weighted_means(lambda: [(base.rasters, base.fractions)], base.types, specs)
 
 
-def typical_state(base: Landscape, weight: np.ndarray, what: str) -> dict[str, float]:
-    """The baseline's mean of every layer over the pixels ``weight`` marks (a type's fraction, the
-    canopy share), falling back to the vegetated pixels; raises when neither has an observed pixel."""
-    means = _weighted_means(base.rasters, weight)
-    if means is None:
-        means = _weighted_means(base.rasters, base.rasters["vegetation"])
-        if means is None:
+def typical_state(means: BaselineMeans, spec: str, what: str) -> dict[str, float]:
+    """The baseline's mean of every layer over the pixels the weight ``spec`` marks (a type's fraction, the
+    canopy share: ``means``, :func:`baseline_means`), falling back to the vegetated pixels; raises when neither
+    has an observed pixel."""
+    found = means[spec]
+    if found is None:
+        found = means["vegetation"]
+        if found is None:
             raise ValueError(f"the baseline has no observed pixel of {what} nor any vegetated pixel to take its "
                              "typical state from. Give the change's state (ndvi, canopy_pct) in the config.")
         log.info("no observed pixel of %s in the baseline: its typical state is the vegetated pixels' mean", what)
-    return means
+    return dict(found)
 
 
-def change_state(change: Change, base: Landscape, thresholds: Thresholds) -> dict[str, float]:
-    """The state a change burns into the layers (layer -> value; a layer absent is left as it is).
+def change_state(change: Change, means: BaselineMeans, thresholds: Thresholds) -> dict[str, float]:
+    """The state a change burns into the layers (layer -> value; a layer absent is left as it is), from the
+    baseline's means (:func:`baseline_means`).
 
     greenspace: the baseline's typical pixel of the type (:func:`typical_state`), planting: its typical
     tree-canopy pixel with canopy, vegetation and tree_shrub 1; then the given keys: ndvi (with fvc from
@@ -129,21 +125,18 @@ def change_state(change: Change, base: Landscape, thresholds: Thresholds) -> dic
     if change.kind == "conversion":
         return {}
     if change.kind == "construction":
-        untyped = base.fractions.sum(axis=0) <= 0
-        bare = (base.rasters["vegetation"] <= 0).astype(np.float32)
-        means = _weighted_means(base.rasters, bare * untyped) or _weighted_means(base.rasters, bare)
-        if means is None:
+        found = means["bare_untyped"] or means["bare"]
+        if found is None:
             raise ValueError("the baseline has no observed unvegetated pixel to take the NDVI of built land from.")
-        state = {"ndvi": means["ndvi"], "fvc": means["fvc"], "canopy": 0.0, "vegetation": 0.0, "tree_shrub": 0.0}
-        if np.isfinite(base.rasters["height"]).any():
+        state = {"ndvi": found["ndvi"], "fvc": found["fvc"], "canopy": 0.0, "vegetation": 0.0, "tree_shrub": 0.0}
+        if means.has_height:
             state["height"] = 0.0
         return state
     if change.kind == "planting":
-        state = typical_state(base, np.nan_to_num(base.rasters["canopy"]), "tree canopy")
+        state = typical_state(means, "canopy", "tree canopy")
         state.update(canopy=1.0, vegetation=1.0, tree_shrub=1.0)
     else:
-        k = base.types.index(change.type)
-        state = typical_state(base, base.fractions[k], f"type {change.type}")
+        state = typical_state(means, f"type:{change.type}", f"type {change.type}")
     given = change.state
     if "ndvi" in given:
         v = float(given["ndvi"])
@@ -202,10 +195,14 @@ class BurnPlan:
 
 
 def plan_burn(base: Landscape, scenario: Scenario, layers: Sequence[np.ndarray], thresholds: Thresholds,
-              typed_land: bool = True) -> BurnPlan:
+              typed_land: bool = True, means: BaselineMeans | None = None) -> BurnPlan:
     """The :class:`BurnPlan` of ``scenario`` on the baseline ``base``: the states from the whole baseline
     (:func:`change_state`), the polygon edits (greenspace: cut and added; construction: cut; conversion: the
-    from-type's part inside retyped) in change order, and the edited polygons resolved per type."""
+    from-type's part inside retyped) in change order, and the edited polygons resolved per type. ``means``: the
+    baseline's means the states take (:func:`baseline_means`, computed from ``base``'s rasters when None; a tiled
+    run's rule scenario_plan gives them read strip by strip, and ``base`` then needs only its types and polygons)."""
+    if means is None:
+        means = baseline_means(base, scenario)
     col = base.type_column
     pseudo = scenario.pseudo_types()
     types = scenario.types(base.types)
@@ -214,7 +211,7 @@ def plan_burn(base: Landscape, scenario: Scenario, layers: Sequence[np.ndarray],
     unions, states, carbon_types, edited = [], [], [], False
     for k, (change, geoms) in enumerate(zip(scenario.changes, layers, strict=True)):
         union = shapely.union_all(np.asarray(geoms, dtype=object))
-        state = change_state(change, base, thresholds)
+        state = change_state(change, means, thresholds)
         states.append({"kind": change.kind, "path": change.path, "state": state,
                        "area_ha": float(shapely.area(union) / 1e4)})
         code = pseudo_code(change.type or "", k)

@@ -8,7 +8,7 @@ rasters under results/scenarios/{scenario}/ with tree_shrub.tif in place of the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -78,6 +78,29 @@ def read_landscape_window(paths: Mapping[str, str | Path], types: Sequence[str],
     fractions = io.read_raster(paths["fractions"], bands=list(range(1, len(types) + 1)), window=window)
     empty = gpd.GeoDataFrame({type_column: np.array([], dtype=object)}, geometry=[], crs=None)
     return Landscape(rasters=rasters, fractions=fractions, types=list(types), greenspace=empty, type_column=type_column)
+
+
+def landscape_strips(paths: Mapping[str, str | Path], types: Sequence[str], grid: Grid,
+                     strip_pixels: int = 1 << 21) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+    """The baseline's layers (as :func:`read_landscape` reads them: ndvi, fvc, canopy, height, vegetation and
+    tree_shrub from ``classes``) and its type fractions, strip by strip of whole grid rows, top to bottom
+    (about ``strip_pixels`` pixels a strip): what :func:`greensink.scenario.states.weighted_means` reads in a tiled
+    run's rule scenario_plan. Memory: one strip."""
+    rows = max(1, strip_pixels // grid.width)
+    for row in range(0, grid.height, rows):
+        window = Window(0, row, grid.width, min(rows, grid.height - row))
+        land = read_landscape_window(paths, types, "type", window)
+        yield land.rasters, land.fractions
+
+
+def read_landscape_polygons(paths: Mapping[str, str | Path], types: Sequence[str], type_column: str) -> Landscape:
+    """The baseline's typed polygons (``paths["greenspace"]``) as a :class:`Landscape` without rasters: what
+    :func:`greensink.scenario.burn.plan_burn` needs beside the baseline's means."""
+    greenspace = io.read_vector(paths["greenspace"])
+    if type_column not in greenspace.columns:  # a run without green-space types writes no polygons
+        greenspace[type_column] = np.array([], dtype=object)
+    return Landscape(rasters={}, fractions=np.zeros((len(types), 0, 0), np.float32), types=list(types),
+                     greenspace=greenspace, type_column=type_column)
 
 
 def write_plan(path: str | Path, plan: BurnPlan) -> Path:

@@ -19,6 +19,7 @@ from rasterio.windows import Window
 from greensink import io, targets
 from greensink.aggregate import ZoneDraws
 from greensink.carbon import carbon_map_streamed, read_fill, run_carbon_mosaic
+from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.logs import progress
 from greensink.provenance import scenario_record
@@ -28,8 +29,10 @@ from greensink.scenario.files import (
     BASELINE_KEYS,
     RASTER_KEYS,
     SCENARIO_KEYS,
+    landscape_strips,
     read_burned,
     read_landscape,
+    read_landscape_polygons,
     read_landscape_window,
     read_plan,
     thresholds,
@@ -38,6 +41,7 @@ from greensink.scenario.files import (
     write_plan,
 )
 from greensink.scenario.plan import read_change_layer, scenarios
+from greensink.scenario.states import weight_specs, weighted_means
 from greensink.scenario.tables import Setting, scenario_tables, summary_table
 from greensink.scenario.tiles import write_scenario_tables
 from greensink.tiling import mosaic_files
@@ -45,6 +49,8 @@ from greensink.uncertainty import noise_spec, settings
 from greensink.units import m2_to_ha
 
 log = logging.getLogger(__name__)
+
+RASTER_BASELINE = tuple(k for k in BASELINE_KEYS if k != "greenspace")  # the baseline's rasters scenario_plan reads
 
 PathLike = str | Path
 
@@ -94,18 +100,31 @@ def run_scenario_inputs(changes: Sequence[PathLike], grid_json: PathLike, baseli
 def run_scenario_plan(changes: Sequence[PathLike], grid_json: PathLike, baseline: Mapping[str, PathLike],
                       vegetation_stats: PathLike, models: PathLike, greenspace_out: PathLike, models_out: PathLike,
                       record_out: PathLike, plan_out: PathLike, *, scenario: Mapping[str, Any], years: Sequence[int],
-                      types: Sequence[str], type_column: str, typed_land: bool, vegetation: Mapping[str, Any]) -> dict:
+                      types: Sequence[str], type_column: str, typed_land: bool, vegetation: Mapping[str, Any],
+                      strip_pixels: int = 1 << 21) -> dict:
     """Rule scenario_plan (tiles.size_px set): the whole-scene part of rule scenario_inputs, once before its tiles
-    (:func:`greensink.scenario.burn.plan_burn`): the states each change burns in (from the whole baseline), the
-    edited typed polygons (``greenspace_out``), the models (``models_out``), inputs.json (``record_out``, returned)
-    as rule scenario_inputs writes them, and the plan the tile jobs burn (``plan_out``,
-    :func:`greensink.scenario.files.write_plan`). Arguments as :func:`run_scenario_inputs`."""
+    (:func:`greensink.scenario.burn.plan_burn`): the states each change burns in (the whole baseline's means, read
+    twice in strips of whole rows of about ``strip_pixels`` pixels: :func:`greensink.scenario.states.weighted_means`,
+    the untiled rule's numbers bit for bit), the edited typed polygons (``greenspace_out``), the models
+    (``models_out``), inputs.json (``record_out``, returned) as rule scenario_inputs writes them, and the plan the
+    tile jobs burn (``plan_out``, :func:`greensink.scenario.files.write_plan`). Other arguments as
+    :func:`run_scenario_inputs`. Memory: one strip of the baseline's rasters and the polygons, not the grid."""
     (plan,) = scenarios({"years": list(years), "scenarios": [scenario]})
     grid = Grid.read(grid_json)
-    base = read_landscape({k: baseline[k] for k in BASELINE_KEYS}, types, type_column)
+    paths = {k: baseline[k] for k in BASELINE_KEYS}
+    for key in RASTER_BASELINE:  # read in strips of the grid's rows: each must be on the grid
+        got = io.read_grid(paths[key])
+        if got.shape != grid.shape:
+            raise InputDataError(f"{paths[key]}: {got.height} × {got.width} pixels, but the run's grid "
+                                 f"(results/zones/grid.json) is {grid.height} × {grid.width}. Rerun the stage that "
+                                 "wrote it.")
+    base = read_landscape_polygons(paths, types, type_column)
     layers = [read_change_layer(c, grid.crs, f"scenario {plan.name} change {k + 1} ({c.kind})", grid.bounds)
               for k, c in enumerate(plan.changes)]
-    burn_plan = plan_burn(base, plan, layers, thresholds(vegetation, io.read_json(vegetation_stats)), typed_land)
+    specs = [s for change in plan.changes for s in weight_specs(change)]
+    means = weighted_means(lambda: landscape_strips(paths, types, grid, strip_pixels), types, specs)
+    burn_plan = plan_burn(base, plan, layers, thresholds(vegetation, io.read_json(vegetation_stats)), typed_land,
+                          means=means)
     io.write_table(greenspace_out, burn_plan.output_greenspace(), csv=False)
     io.write_json(models_out, scenario_models(io.read_json(models), plan))
     record = scenario_record(scenario, changes, scenario=plan.to_json(), types=burn_plan.types,
