@@ -15,6 +15,7 @@ adds up to Σ coverage × typed share computed here with the whole grid's matrix
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import geopandas as gpd
 import numpy as np
@@ -27,7 +28,8 @@ from greensink.carbon.fill import models_digest, write_fill
 from greensink.coverage import coverage_matrix, tile_coverage_matrix
 from greensink.errors import InputDataError
 from greensink.trend import run_trend, theil_sen
-from greensink.trend_tiles import gather_level, parts_identity, run_trend_gather, run_trend_tile
+from greensink.trend_tiles import level_blocks, parts_identity, run_trend_gather, run_trend_tile
+from tables_compare import assert_tables_close
 from test_change_tiles import CLOUD0, CLOUD1, GRID, LEVELS, SIZE_PX, TYPES, make_models, make_year, zones
 
 YEARS = [2020, 2021, 2024]
@@ -94,7 +96,11 @@ def case(tmp_path_factory):
     tiled = outputs("tiled")
     run_trend_gather(YEARS, zone_paths, grid_json, tile_rasters, parts, inp["models"], inp["tables"], tiled["trend"],
                      tiled["zones"], tiled["record"], size_px=SIZE_PX, **kw)
-    return {"dir": d, "inp": inp, "untiled": untiled, "tiled": tiled, "tiles": tiles, "wholes": wholes, "z": z,
+    blocked = outputs("blocked")  # zone blocks of 2: the parcels in three blocks (P1-P2, P3-P4, P5)
+    run_trend_gather(YEARS, zone_paths, grid_json, tile_rasters, parts, inp["models"], inp["tables"], blocked["trend"],
+                     blocked["zones"], blocked["record"], size_px=SIZE_PX, zone_block=2, **kw)
+    return {"dir": d, "inp": inp, "untiled": untiled, "tiled": tiled, "blocked": blocked, "tiles": tiles,
+            "wholes": wholes, "z": z,
             "parts": parts, "tile_rasters": tile_rasters, "grid": grid_json, "zone_paths": zone_paths}
 
 
@@ -122,21 +128,13 @@ def test_trend_json_equal(case):
 def test_zone_tables_equal_within_rounding(case):
     worst = 0.0
     for k, level in enumerate(LEVELS):
-        a = gpd.read_file(case["untiled"]["zones"][k])
-        b = gpd.read_file(case["tiled"]["zones"][k])
-        assert list(a.columns) == list(b.columns) and len(a) == len(b)
-        for col in a.columns:
-            if col == "geometry":
-                assert a.geometry.equals(b.geometry)
-            elif pd.api.types.is_float_dtype(a[col]):
-                x, y = a[col].to_numpy(float), b[col].to_numpy(float)
-                np.testing.assert_array_equal(np.isnan(x), np.isnan(y), err_msg=f"{level} {col}")
-                np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-12, err_msg=f"{level} {col}")
-                ok = np.isfinite(x) & (np.abs(x) > 1e-9)
-                if ok.any():
-                    worst = max(worst, float(np.max(np.abs(y[ok] - x[ok]) / np.abs(x[ok]))))
-            else:
-                pd.testing.assert_series_equal(b[col], a[col], check_names=False, obj=f"{level} {col}")
+        a, b = (gpd.read_file(case[which]["zones"][k]) for which in ("untiled", "tiled"))
+        worst = max(worst, assert_tables_close(a, b, level, floor=1e-9))
+        # zone blocks of 2 zones give the one-block tables bit for bit, and the same file types
+        blocked = gpd.read_file(case["blocked"]["zones"][k])
+        assert assert_tables_close(b, blocked, level, rtol=0, atol=0) == 0.0
+        pd.testing.assert_frame_equal(pd.read_parquet(case["blocked"]["zones"][k].replace(".gpkg", ".parquet")),
+                                      pd.read_parquet(case["tiled"]["zones"][k].replace(".gpkg", ".parquet")))
     assert worst < 1e-12
     print(f"tiled vs untiled trend tables: largest relative difference {worst:.1e}")
     parcel = gpd.read_file(case["tiled"]["zones"][1]).set_index("zone_id")
@@ -157,7 +155,8 @@ def test_gathered_sums_are_the_whole_grid_terms(case):
               for p in case["inp"]["fractions"]]
     typed = np.max(np.stack(shares), axis=0)
     for i in range(len(LEVELS)):
-        sums, _ = gather_level(case["parts"], [t.id for t in case["tiles"]], i, expect)
+        ((z0, z1, sums),) = level_blocks(case["parts"], case["tiles"], i, expect, zone_block=100)  # one block
+        assert (z0, z1) == (0, n_zones[i])
         want = np.asarray(case["wholes"][i] @ typed).ravel() * GRID.pixel_area_ha
         np.testing.assert_allclose(sums["typed_ha"], want, rtol=1e-12)
         table = gpd.read_file(case["tiled"]["zones"][i])
@@ -168,6 +167,26 @@ def test_gathered_sums_are_the_whole_grid_terms(case):
     # tile r000c000 (rows 0-9, columns 0-9) touches the city and parcel P3 only
     arrays, meta = gio.read_arrays(case["parts"][0])
     assert meta["tile"] == "r000c000" and arrays["L0.rows"].tolist() == [0] and arrays["L1.rows"].tolist() == [2]
+
+
+def test_level_blocks_add_the_tiles_by_hand(tmp_path):
+    # two tiles of one level of 3 zones: tile A touches zones 0 and 2, tile B zones 1 and 2 (a zone across the
+    # tile edge); in blocks of 2 zones: [0, 2) gets A's zone 0 and B's zone 1, [2, 3) A's + B's zone 2
+    expect = {"format": 1, "levels": ["parcel"], "n_zones": [3]}
+    tiles = [SimpleNamespace(id="a"), SimpleNamespace(id="b")]
+    paths = [gio.write_arrays(tmp_path / "a.npz", {"L0.rows": np.array([0, 2]), "L0.est_0": np.array([1.0, 2.0]),
+                                                   "L0.draws_0": np.array([[1.0, 3.0], [2.0, 4.0]])},
+                              {**expect, "tile": "a"}),
+             gio.write_arrays(tmp_path / "b.npz", {"L0.rows": np.array([1, 2]), "L0.est_0": np.array([10.0, 20.0]),
+                                                   "L0.draws_0": np.array([[9.0, 11.0], [19.0, 21.0]])},
+                              {**expect, "tile": "b"})]
+    blocks = list(level_blocks(paths, tiles, 0, expect, zone_block=2))
+    assert [(z0, z1) for z0, z1, _ in blocks] == [(0, 2), (2, 3)]
+    assert blocks[0][2]["est_0"].tolist() == [1.0, 10.0] and blocks[1][2]["est_0"].tolist() == [22.0]
+    assert blocks[0][2]["draws_0"].tolist() == [[1.0, 3.0], [9.0, 11.0]]
+    assert blocks[1][2]["draws_0"].tolist() == [[21.0, 25.0]]
+    with pytest.raises(InputDataError, match="b.npz: tile must be 'a'"):
+        list(level_blocks(paths[::-1], tiles, 0, expect, zone_block=2))
 
 
 def test_a_tile_needs_the_years_fill(case, tmp_path):

@@ -449,20 +449,32 @@ def write_zone_trends(zones: Sequence[str | Path], tables_by_year: Sequence[Sequ
     grid's zone sums (per level, :class:`TrendParts` ``sums``) and the years' zone tables (``tables_by_year``: per
     year, one per level), with the partly observed zones named in a warning."""
     for j, (level, zpath, gpkg) in enumerate(zip(levels, zones, zones_out, strict=True)):
-        s = sums[j]
         year_tables = [gio.read_vector(tables_by_year[k][j]) for k in range(len(years))]
-        observed = {"typed_ha": s["typed_ha"], "observed_all_ha": s["observed_all_ha"],
-                    "sums": [(s[f"obs_est_{k}"], s[f"obs_draws_{k}"]) for k in range(len(years))]}
-        table = zone_trend_table(gio.read_vector(zpath), year_tables,
-                                 [(s[f"est_{k}"], s[f"draws_{k}"]) for k in range(len(years))], years, interval_pct,
-                                 observed=observed, min_observed_pct=min_observed_pct)
-        if warning := partly_observed_warning(table, level, min_observed_pct):
-            log.warning(warning)
-        gio.write_table(gpkg, table, layer=level, parquet=True)
-        first = table.iloc[0]
-        log.info("%s %d-%d: %d zones (%s); %s: trend %.1f t C/yr [%.1f, %.1f]", level, years[0], years[-1], len(table),
-                 ", ".join(f"{n} {c}" for c, n in table["trend_class"].value_counts().items()), first["zone_id"],
-                 first["trend_t_yr"], first["trend_t_yr_lo"], first["trend_t_yr_hi"])
+        table = level_trend_table(gio.read_vector(zpath), year_tables, sums[j], years, interval_pct, min_observed_pct)
+        write_level_trend(table, level, gpkg, years, min_observed_pct)
+
+
+def level_trend_table(zones: gpd.GeoDataFrame, year_tables: Sequence[pd.DataFrame], s: Mapping[str, np.ndarray],
+                      years: Sequence[int], interval_pct: float, min_observed_pct: float) -> gpd.GeoDataFrame:
+    """:func:`zone_trend_table` of one level's zones from their :class:`TrendParts` sums ``s`` (one entry per zone of
+    ``zones``: a level, or a block of its zones; every column is per zone)."""
+    observed = {"typed_ha": s["typed_ha"], "observed_all_ha": s["observed_all_ha"],
+                "sums": [(s[f"obs_est_{k}"], s[f"obs_draws_{k}"]) for k in range(len(years))]}
+    return zone_trend_table(zones, year_tables, [(s[f"est_{k}"], s[f"draws_{k}"]) for k in range(len(years))], years,
+                            interval_pct, observed=observed, min_observed_pct=min_observed_pct)
+
+
+def write_level_trend(table: gpd.GeoDataFrame, level: str, gpkg: str | Path, years: Sequence[int],
+                      min_observed_pct: float) -> None:
+    """Write one level's zone trend table (GeoPackage with CSV and Parquet twins), warn of its partly observed zones
+    and log its classes."""
+    if warning := partly_observed_warning(table, level, min_observed_pct):
+        log.warning(warning)
+    gio.write_table(gpkg, table, layer=level, parquet=True)
+    first = table.iloc[0]
+    log.info("%s %d-%d: %d zones (%s); %s: trend %.1f t C/yr [%.1f, %.1f]", level, years[0], years[-1], len(table),
+             ", ".join(f"{n} {c}" for c, n in table["trend_class"].value_counts().items()), first["zone_id"],
+             first["trend_t_yr"], first["trend_t_yr_lo"], first["trend_t_yr_hi"])
 
 
 def run_trend(years: Sequence[int], zones: Sequence[str | Path], coverage: Sequence[str | Path], grid_json: str | Path,

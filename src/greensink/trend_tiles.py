@@ -14,12 +14,15 @@ A tile job reads only its windows of every year's rasters, its tile's coverage m
   models, the uncertainty settings), which the gather checks.
 
 A zone's Theil–Sen slope is not linear in its pixels, but its yearly stock sums per draw are: rule trend adds the
-tiles' sums zone by zone (one level at a time, only that level's members of each file read), then fits the slopes
-of the years' sums as the untiled rule does (:func:`greensink.trend.write_zone_trends`), and mosaics trend.tif
+tiles' sums zone by zone (one level at a time and ``zone_block`` zones at a time, only the block's rows of that
+level's members of each file read: :func:`level_blocks`), fits the slopes of each block's yearly sums as the untiled
+rule does (:func:`greensink.trend.level_trend_table`: every column is per zone, so the blocks' tables put together are
+the level's, bit for bit), and mosaics trend.tif
 (:func:`greensink.tiling.mosaic_files`). Every per-pixel value depends on the pixel alone, so the mosaic is the
 untiled file byte for byte; the zone sums are the same terms added in another order (equal within rounding,
 tests/test_trend_tiles.py). Memory of a tile job: the tile's windows of every year, one chunk's draws and the
-draw sums of the zones it touches; of the gather: one level's zones × draws × years (no raster, no coverage).
+draw sums of the zones it touches; of the gather: one block's zones × draws × years and the level's table (no
+raster, no coverage, never a level's zones × draws).
 """
 
 from __future__ import annotations
@@ -27,38 +30,47 @@ from __future__ import annotations
 import json
 import logging
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from greensink import io as gio
+from greensink import logs
 from greensink.aggregate import content_sha256
+from greensink.aggregate.tiles import zone_blocks
 from greensink.carbon.fill import models_digest
 from greensink.errors import InputDataError
 from greensink.grid import Grid
 from greensink.series import residual_summary
 from greensink.tiling import check_grid_shape, tile_matrices
 from greensink.trend import (
+    level_trend_table,
     log_pixel_counts,
     read_fills,
     series_pairing,
     trend_lists,
     trend_parts,
     trend_record,
+    write_level_trend,
     write_trend_raster,
-    write_zone_trends,
 )
 
 log = logging.getLogger(__name__)
 
 TREND_PARTS_FORMAT = 1  # the layout of results/change/trend/tiles/parts_{tile}.npz; the gather refuses another
 PARTS_FIX = "It was made for other inputs or settings: delete results/change/trend/tiles and run again."
+PARTS_WHAT = "trend tile parts (.npz)"
+# zones whose draws the gather holds at once: with Y years and B draws a block's sums are 2 Y (zones × B) arrays and
+# the Theil–Sen fits of zone_trend_table a few (zones × B × Y) more (benchmarks/README.md, trend_gather_memory)
+TREND_ZONE_BLOCK = 20_000
 
 
 def parts_identity(years: Sequence[int], models: Sequence[Mapping], grid: Grid, *, levels: Sequence[str],
                    n_zones: Sequence[int], seed: int, uncertainty: Mapping | None, size_px: int) -> dict:
-    """What a tile's parts must share with the gather's run (the header entries :func:`read_level` checks)."""
+    """What a tile's parts must share with the gather's run (the header entries :func:`read_header` and
+    :func:`level_blocks` check)."""
     return {"format": TREND_PARTS_FORMAT, "years": [int(y) for y in years], "levels": list(levels),
             "n_zones": [int(n) for n in n_zones], "grid_shape": [grid.height, grid.width], "size_px": int(size_px),
             "seed": int(seed), "models_sha256": [models_digest(m) for m in models],
@@ -105,54 +117,33 @@ def run_trend_tile(years: Sequence[int], coverage: Sequence[str | Path], grid_js
     return meta
 
 
-def read_level(path: str | Path, level_index: int, expect: Mapping) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
-    """One level's rows and sums of a tile's parts file (only that level's members are read) and its header, the header
-    checked against ``expect`` (InputDataError naming the file and the entry)."""
-    what = "trend tile parts (.npz)"
-    with gio.reading(path, what, gio.CORRUPT_FIX + " If the workflow wrote it, delete it and run again."):
+def read_header(path: str | Path, expect: Mapping) -> dict:
+    """A tile's parts file's header, checked against ``expect`` (InputDataError naming the file and the entry); no
+    zone sum is read."""
+    with gio.reading(path, PARTS_WHAT, gio.CORRUPT_FIX + " If the workflow wrote it, delete it and run again."):
         try:
             data = np.load(path, allow_pickle=False)
         except (ValueError, OSError, zipfile.BadZipFile) as exc:
-            raise InputDataError(f"{path}: not a {what} ({gio.error_text(exc)}). {PARTS_FIX}") from exc
+            raise InputDataError(f"{path}: not a {PARTS_WHAT} ({gio.error_text(exc)}). {PARTS_FIX}") from exc
         with data:
             if gio.ARRAYS_META not in data.files:
-                raise InputDataError(f"{path}: not a {what}: it has no '{gio.ARRAYS_META}' header. {PARTS_FIX}")
+                raise InputDataError(f"{path}: not a {PARTS_WHAT}: it has no '{gio.ARRAYS_META}' header. {PARTS_FIX}")
             meta = json.loads(data[gio.ARRAYS_META].tobytes().decode("utf-8"))
-            for name, want in expect.items():
-                if meta.get(name) != want:
-                    raise InputDataError(f"{path}: {name} must be {want!r} for this run. Got {meta.get(name)!r}. "
-                                         f"{PARTS_FIX}")
-            prefix = f"L{level_index}."
-            if f"{prefix}rows" not in data.files:
-                raise InputDataError(f"{path}: the trend parts lack {prefix}rows. {PARTS_FIX}")
-            rows = data[f"{prefix}rows"].astype(np.int64)
-            sums = {k[len(prefix):]: data[k] for k in data.files if k.startswith(prefix) and k != f"{prefix}rows"}
-    n = expect["n_zones"][level_index]
-    if rows.size and (rows.min() < 0 or rows.max() >= n or np.any(np.diff(rows) <= 0)):
-        raise InputDataError(f"{path}: zone rows must be ascending indices below {n}. {PARTS_FIX}")
-    if any(v.shape[:1] != rows.shape for v in sums.values()):
-        raise InputDataError(f"{path}: sums without one entry per zone row ({rows.size}). {PARTS_FIX}")
-    return rows, sums, meta
+    for name, want in expect.items():
+        if meta.get(name) != want:
+            raise InputDataError(f"{path}: {name} must be {want!r} for this run. Got {meta.get(name)!r}. {PARTS_FIX}")
+    return meta
 
 
-def gather_level(paths: Sequence[str | Path], tile_ids: Sequence[str], level_index: int, expect: Mapping
-                 ) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """One level's sums added over the tiles' parts files (one file at a time), one entry per zone (0 for a zone no
-    tile touches, as the whole grid's sums give it), and the files' headers."""
-    n = expect["n_zones"][level_index]
-    total: dict[str, np.ndarray] = {}
-    metas = []
-    for tile_id, path in zip(tile_ids, paths, strict=True):
-        rows, sums, meta = read_level(path, level_index, {**expect, "tile": tile_id})
-        metas.append(meta)
-        for name, v in sums.items():
-            if name not in total:
-                total[name] = np.zeros((n, *v.shape[1:]), dtype=np.float64)
-            if total[name].shape[1:] != v.shape[1:]:
-                raise InputDataError(f"{path}: {name} has {v.shape[1:]} values per zone, another tile "
-                                     f"{total[name].shape[1:]}. {PARTS_FIX}")
-            total[name][rows] += v
-    return total, metas
+def level_blocks(paths: Sequence[str | Path], tiles: Sequence, level_index: int, expect: Mapping,
+                 zone_block: int = TREND_ZONE_BLOCK) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+    """One level's sums added over the tiles' parts files ``zone_block`` zones at a time: (z0, z1, sums) with one entry
+    per zone z0 ≤ row < z1 (0 for a zone no tile touches, as the whole grid's sums give it), only the block's rows of
+    each file read (:func:`greensink.aggregate.tiles.zone_blocks`; ``expect``: :func:`parts_identity`, checked in
+    every file with its tile's id)."""
+    levels, n_zones = expect["levels"], expect["n_zones"]
+    yield from zone_blocks(tiles, paths, levels, n_zones, levels[level_index], expect, zone_block, what=PARTS_WHAT,
+                           fix=PARTS_FIX)
 
 
 def run_trend_gather(years: Sequence[int], zones: Sequence[str | Path], grid_json: str | Path,
@@ -160,12 +151,12 @@ def run_trend_gather(years: Sequence[int], zones: Sequence[str | Path], grid_jso
                      tables: Sequence[str | Path], trend_out: str | Path, zones_out: Sequence[str | Path],
                      record_out: str | Path, *, size_px: int, levels: Sequence[str], seed: int,
                      interval_pct: float = 90.0, uncertainty: Mapping | None = None, compress: str = "zstd",
-                     min_observed_pct: float = 50.0) -> dict:
+                     min_observed_pct: float = 50.0, zone_block: int = TREND_ZONE_BLOCK) -> dict:
     """Rule trend in a tiled run: trend.tif mosaicked from the tiles' files (``trend_tiles``, every tile of
-    ``grid.tiles(size_px)`` in order), the zone sums of the tiles' ``parts`` added level by level, and the zone
+    ``grid.tiles(size_px)`` in order), the zone sums of the tiles' ``parts`` added level by level and ``zone_block``
+    zones at a time (:func:`level_blocks`), and the zone
     tables (with the years' zone ``tables``, year-major as :func:`greensink.trend.run_trend` takes them) and
     trend.json written as the untiled rule writes them; trend.json returned. No raster is read but the tiles'."""
-    from greensink import logs
     from greensink.tiling import mosaic_files
 
     years = [int(y) for y in years]
@@ -181,19 +172,23 @@ def run_trend_gather(years: Sequence[int], zones: Sequence[str | Path], grid_jso
     n_zones = [len(gio.read_vector(path)) for path in zones]
     expect = parts_identity(years, models, grid, levels=levels, n_zones=n_zones, seed=seed, uncertainty=uncertainty,
                             size_px=size_px)
-    ids = [t.id for t in tiles]
-    sums, metas = [], []
-    for i in range(len(levels)):
-        level_sums, metas = gather_level(parts, ids, i, expect)
-        sums.append(level_sums)
+    metas = [read_header(path, {**expect, "tile": t.id}) for t, path in zip(tiles, parts, strict=True)]  # fail fast
     counts: dict[str, int] = {}
     for meta in metas:
         for k, v in meta["pixels"].items():
             counts[k] = counts.get(k, 0) + int(v)
     log_pixel_counts(years, counts)
     pairing = series_pairing(models, uncertainty, years)
-    write_zone_trends(zones, tables_by_year, sums, zones_out, years=years, levels=levels, interval_pct=interval_pct,
-                      min_observed_pct=min_observed_pct)
+    progress = logs.progress(log, "trend gather")
+    for j, (level, zpath, gpkg) in enumerate(zip(levels, zones, zones_out, strict=True)):
+        layer = gio.read_vector(zpath)
+        year_tables = [gio.read_vector(tables_by_year[k][j]) for k in range(len(years))]
+        blocks = [level_trend_table(layer.iloc[z0:z1], year_tables, block, years, interval_pct, min_observed_pct)
+                  for z0, z1, block in level_blocks(parts, tiles, j, expect, zone_block)]
+        table = pd.concat(blocks, ignore_index=True) if len(blocks) > 1 else blocks[0]
+        del blocks
+        write_level_trend(table, level, gpkg, years, min_observed_pct)
+        progress(j + 1, len(levels))
     record = trend_record(years, metas[0]["n_draws"], interval_pct, counts, pairing[0], residual_summary(pairing[1]))
     gio.write_json(record_out, record)
     log.info("trend %d-%d gathered from %d tiles of %d px", years[0], years[-1], len(tiles), size_px)
