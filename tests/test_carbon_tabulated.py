@@ -410,3 +410,46 @@ def test_the_tabulated_map_does_not_depend_on_its_chunks() -> None:
     assert two.sum() > 100 and np.isfinite(bands[0][1].reshape(-1)[two]).sum() > 100  # pixels solved from their draws
     for other in bands[1:]:
         np.testing.assert_array_equal(other, bands[0])
+
+
+def test_kink_cells_solved_only_at_the_pixels_t_nodes_equal_a_bisection_and_do_not_depend_on_who_asked() -> None:
+    # IntervalTable._fine_r solves a kink cell's fine nodes only at the t nodes its pixels use, each started from the
+    # cell's R nodes at the same t (linear in u). The roots against a plain bisection (60 halvings) of the unfused
+    # closed-form noise CDF over the node's own draws, and the same bits whether the (node, t) pairs are asked for
+    # together, one at a time or in another order (tables filled by other strips or tiles give the same map)
+    models = _models()
+    noise = Noise(_spec(10, 10, on=True), B)
+    key = (0, 0)  # the linear curve crossing 0 inside the NDVI range
+    probe = IntervalTable(models, TYPES, noise, 90.0)
+    tab = probe._table(key)
+    rnodes = np.arange(tab["nr"])
+    probe._fill(key, rnodes * probe.stride, rnodes)
+    kink = np.flatnonzero(tab["zeros"][:-1] != tab["zeros"][1:])
+    assert kink.size >= 2  # cells where some draws reach 0
+    nodes = np.concatenate([c * probe.stride + np.arange(probe.stride) for c in kink[:2]])
+    nodes = np.repeat(nodes, 3)
+    cols = np.tile([0, 7, 15], nodes.size // 3)  # t = 0, an inner t and the last inner t
+    together = probe._fine_r(key, nodes, cols)
+    for order in (np.arange(nodes.size), np.arange(nodes.size)[::-1]):
+        other = IntervalTable(models, TYPES, noise, 90.0)
+        other._fill(key, rnodes * other.stride, rnodes)
+        alone = np.array([other._fine_r(key, nodes[i : i + 1], cols[i : i + 1])[0] for i in order])
+        np.testing.assert_array_equal(alone[np.argsort(order)], together)
+    vals, alpha, m, kappa, _ = probe._draws(key, nodes)
+    # t = 0 (no independent noise; where the floored curve and α are 0, numpy's percentiles of the draws, as the
+    # exact path): the table's own R nodes' solve of every t at once (IntervalTable._r)
+    zero = cols == 0
+    np.testing.assert_allclose(together[zero], probe._r(vals[zero], alpha[zero], m[zero], kappa[zero])[:, 0], rtol=0,
+                               atol=1e-5 * (probe.z_tri[1] - probe.z_tri[0]))
+    vals, alpha, m, kappa, together = vals[~zero], alpha[~zero], m[~zero], kappa[~zero], together[~zero]
+    t = probe.t[cols[~zero]]
+    sigma = kappa * t / (1 - t)
+    for j, p in enumerate(probe.probs):
+        lo = vals.min(axis=1) - 10 * (alpha + 3 * sigma)
+        hi = vals.max(axis=1) + 10 * (alpha + 3 * sigma)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            below = pixel_noise_cdf(mid[:, None] - vals, alpha[:, None], sigma[:, None])[0].mean(axis=1) < p
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        want = (0.5 * (lo + hi) - m) / (sigma + kappa)
+        np.testing.assert_allclose(together[:, j], want, rtol=0, atol=1e-5 * (probe.z_tri[1] - probe.z_tri[0]))

@@ -138,7 +138,7 @@ class IntervalTable:
             self._tables[key] = {"u0": u0, "step": step, "n": n, "logx": logx, "done": np.zeros(n, dtype=bool),
                                  "m": np.zeros(n), "kappa": np.zeros(n), "rdone": np.zeros(nr, dtype=bool),
                                  "nr": nr, "r": np.zeros((nr, self.t.size, len(self.probs))),
-                                 "zeros": np.zeros(nr, dtype=np.int64), "rf": None, "rfdone": np.zeros(n, dtype=bool),
+                                 "zeros": np.zeros(nr, dtype=np.int64), "rf": None, "rfdone": None,
                                  "flat": not curves, "xmin": xmin}
         return self._tables[key]
 
@@ -186,15 +186,51 @@ class IntervalTable:
         tab["r"][rnodes], tab["rdone"][rnodes] = self._r(vals, alpha, m, kappa), True
         tab["zeros"][rnodes] = zeros
 
-    def _fine_r(self, key: tuple, nodes: np.ndarray) -> np.ndarray:
-        """R at fine nodes (cells where draws reach the floor at 0 between two R nodes: R changes fast there)."""
+    def _fine_r(self, key: tuple, nodes: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """R (n, P) at the fine ``nodes`` and t nodes ``cols`` (cells where draws reach the floor at 0 between two R
+        nodes: R changes fast there), solved only at the (node, t) pairs the pixels need (:meth:`_fine_cells`: a
+        kink cell's pixels use a few of the 17 t nodes, so the other t are never solved)."""
         tab = self._table(key)
+        nt = self.t.size
         if tab["rf"] is None:
-            tab["rf"] = np.zeros((tab["n"], *tab["r"].shape[1:]))
-        new = _missing(nodes, tab["rfdone"])
+            tab["rf"] = np.zeros((tab["n"] * nt, len(self.probs)))
+            tab["rfdone"] = np.zeros(tab["n"] * nt, dtype=bool)
+        flat = nodes * nt + cols
+        new = _missing(flat, tab["rfdone"])
         if new.size:
-            tab["rf"][new], tab["rfdone"][new] = self._r(*self._draws(key, new)[:4]), True
-        return tab["rf"][nodes]
+            tab["rf"][new], tab["rfdone"][new] = self._fine_cells(key, *np.divmod(new, nt)), True
+        return tab["rf"].take(flat, axis=0)
+
+    def _fine_cells(self, key: tuple, nodes: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """R (n, P) at fine nodes and t nodes (pairs, each from its node's own draws alone): t = 1 the triangular's
+        quantile, t = 0 and the inner t solved by :func:`mixture_quantiles` started from R of the node's two R
+        nodes at the same t, linear in u (their cell's R, which the pixels' lookup has filled; R bends inside a kink
+        cell but stays continuous). The start depends on the node and t alone, so the result does not depend on
+        which pixels first asked for it."""
+        tab = self._table(key)
+        st, nr = self.stride, tab["nr"]
+        out = np.empty((nodes.size, len(self.probs)))
+        t = self.t[cols]
+        one = t >= 1.0
+        out[one] = self.z_tri
+        rest = np.flatnonzero(~one)
+        if rest.size == 0:
+            return out
+        nodes, cols, t = nodes[rest], cols[rest], t[rest]
+        un, pos = np.unique(nodes, return_inverse=True)
+        vals, alpha, m, kappa, _ = self._draws(key, un)
+        c = np.minimum(nodes // st, nr - 1)  # the R node at or below the fine node (on it: weight 0 for the next)
+        c1 = np.minimum(c + 1, nr - 1)
+        w = ((nodes - c * st) / st)[:, None]
+        r = tab["r"]
+        rc = r[c, cols] * (1.0 - w) + r[c1, cols] * w
+        kap, mm = kappa[pos], m[pos]
+        sigma = kap * (t / (1.0 - t))
+        scale = sigma + kap
+        start = (mm[:, None] + scale[:, None] * rc).T
+        q = mixture_quantiles(vals[pos], alpha[pos], sigma, self.probs, start)
+        out[rest] = ((q - mm) / scale).T
+        return out
 
     def _r(self, vals: np.ndarray, alpha: np.ndarray, m: np.ndarray, kappa: np.ndarray) -> np.ndarray:
         """R (nodes, t, P) from the nodes' draws: t = 0 (σ = 0), then the t strictly between 0 and 1 level by level
@@ -342,11 +378,11 @@ class IntervalTable:
         ia, ib = jr * nt + jt, jr1 * nt + jt
         a0, a1, b0, b1 = flat.take(ia, axis=0), flat.take(ia + 1, axis=0), flat.take(ib, axis=0), flat.take(ib + 1, axis=0)
         kink = tab["zeros"][jr] != tab["zeros"][jr1]
-        if st > 1 and kink.any():  # some draws reach 0 inside the cell: the fine nodes instead
+        if st > 1 and kink.any():  # some draws reach 0 inside the cell: the fine nodes instead, at the pixels' t nodes
             kk = np.flatnonzero(kink)
-            rk = np.arange(kk.size)
-            fa, fb = self._fine_r(key, ix[kk]), self._fine_r(key, ix1[kk])
-            a0[kk], a1[kk], b0[kk], b1[kk] = fa[rk, jt[kk]], fa[rk, jt[kk] + 1], fb[rk, jt[kk]], fb[rk, jt[kk] + 1]
+            ja, na, nb = jt[kk], ix[kk], ix1[kk]
+            fr = self._fine_r(key, np.concatenate([na, na, nb, nb]), np.concatenate([ja, ja + 1, ja, ja + 1]))
+            a0[kk], a1[kk], b0[kk], b1[kk] = np.split(fr, 4)
             wr = np.where(kink[:, None], wx[:, None], wr)
         return (a0 * (1 - wr) + b0 * wr) * (1 - wt) + (a1 * (1 - wr) + b1 * wr) * wt
 
