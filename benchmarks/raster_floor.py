@@ -484,11 +484,11 @@ def main() -> None:
                 shutil.copytree(src, copy / "results" / sub, dirs_exist_ok=True)
         inp, out, kwargs = change_inputs(copy, y0, y1)
         draws = ["exact", "analytic"] if a.change_draws == "both" else [a.change_draws]
-        timings = {}
+        timings, outs = {}, {}
         for mode in draws:  # analytic's outputs in a folder of their own (bench_change/analytic)
-            mode_out = out if mode == "exact" else change_outputs(Path(out["sink"]).parent / mode, kwargs["levels"])
-            timings[mode], _ = timed(run_change, inp, mode_out, compress=a.compress, draws=mode, **kwargs)
-        fl = change_floor(inp, out, work / "change_floor", a.compress)
+            outs[mode] = out if mode == "exact" else change_outputs(Path(out["sink"]).parent / mode, kwargs["levels"])
+            timings[mode], _ = timed(run_change, inp, outs[mode], compress=a.compress, draws=mode, **kwargs)
+        fl = change_floor(inp, outs[draws[0]], work / "change_floor", a.compress)  # the outputs of a timed run
         grid = json.loads(Path(inp["grid"]).read_text())
         for mode, m in timings.items():
             report("change" if mode == "exact" else "change (draws: analytic)", m, fl,

@@ -60,10 +60,10 @@ def exact_functions(case, seed):
             for (m, f, lay), fill, y in zip(((m0, f0, l0), (m1, f1, l1)), fl, YEARS, strict=True)]
 
 
-def analytic_functions(case, seed):
+def analytic_functions(case, seed, tabulate=True):
     (m0, f0, l0), (m1, f1, l1), *_ = case
     fl = fills(case)
-    return [analytic_year_function(m, TYPES, f, lay, spec(seed, y), B, fill=fill)
+    return [analytic_year_function(m, TYPES, f, lay, spec(seed, y), B, fill=fill, tabulate=tabulate)
             for (m, f, lay), fill, y in zip(((m0, f0, l0), (m1, f1, l1)), fl, YEARS, strict=True)]
 
 
@@ -72,12 +72,14 @@ def unserved(case):
     return unserved_function(m0, TYPES, f0, l0), unserved_function(m1, TYPES, f1, l1)
 
 
-def passes(case, seed=42):
+def passes(case, seed=42, tabulate=True):
+    """The exact pass and the analytic one (its curve and table draws tabulated, or with ``tabulate=False`` evaluated
+    per pixel as the exact path does: tests/test_change_analytic_table.py compares the two)."""
     *_, active, matrices = case
     u0, u1 = unserved(case)
     years = YEARS[1] - YEARS[0]
     e0, e1 = exact_functions(case, seed)
-    a0, a1 = analytic_functions(case, seed)
+    a0, a1 = analytic_functions(case, seed, tabulate)
     exact = sink_pass(e0, e1, u0, u1, years, active, GRID.shape, matrices, GRID.pixel_area_ha, 90.0, chunk_pixels=50)
     analytic = analytic_sink_pass(a0, a1, u0, u1, years, active, GRID.shape, matrices, GRID.pixel_area_ha, 90.0,
                                   seed=seed, key=YEARS, chunk_pixels=50)
@@ -85,7 +87,9 @@ def passes(case, seed=42):
 
 
 def test_not_noise_equals_exact(case):
-    exact, analytic = passes(case)
+    """With the curve and table draws evaluated per pixel (the tabulated draws are within their tolerance of these:
+    tests/test_change_analytic_table.py)."""
+    exact, analytic = passes(case, tabulate=False)
     np.testing.assert_array_equal(analytic.sink[0], exact.sink[0])
     for k in ("stock0", "stock1", "map0", "map1"):
         np.testing.assert_array_equal(getattr(analytic, k), getattr(exact, k))
@@ -293,7 +297,7 @@ def test_curve_types_only(case):
     m0, m1 = copy.deepcopy(m0), copy.deepcopy(m1)
     m0["types"]["G3"]["source"] = m1["types"]["G3"]["source"] = "plots"
     sub_case = ((m0, f0, l0), (m1, f1, l1), active, matrices)
-    ex, an = passes(sub_case)
+    ex, an = passes(sub_case, tabulate=False)
     for (_, da, pa), (_, _, pe) in zip(an.sums, ex.sums, strict=True):
         np.testing.assert_allclose(pa["curve"], pe["curve"], rtol=1e-10, atol=1e-10)
         assert not np.any(pa["table"]) and not np.any(pe["table"])

@@ -276,15 +276,19 @@ class YearTerms:
     type of the year draws), {"field", "nugget", "ndvi", "edges"}: (n,) the noise amplitudes in t C/ha of pixel:
     sd_field × the plot types' density, sd_nugget × the same, the NDVI slope × SE, the edge term), ``phi`` the
     residual field's lag-one correlation (0 without a field) and ``rho`` the residual's year-to-year correlation as
-    the exact path draws it."""
+    the exact path draws it. With ``table`` (:class:`greensink.change.draw_table.YearDrawTable`, the default of
+    :func:`analytic_year_function`) the curve and table draws are not evaluated per pixel: ``fn`` gives (estimate,
+    None, None, amplitudes) and the draws come from the table."""
 
     fn: Callable
     phi: float
     rho: float
+    table: object = None
 
 
 def analytic_year_function(models: dict, types: Sequence[str], fractions: np.ndarray, layers, spec, n_draws: int, *,
-                           fill=None, row0: int = 0, col0: int = 0, grid_width: int | None = None) -> YearTerms:
+                           fill=None, row0: int = 0, col0: int = 0, grid_width: int | None = None,
+                           tabulate: bool = True) -> YearTerms:
     """The year's :class:`YearTerms` from its noise ``spec`` (:class:`greensink.uncertainty.NoiseSpec`, paired),
     through :func:`greensink.carbon.pixel_function`'s closed form (no noise drawn): with the residual source alone on
     it gives the curve and table draws (the curve and table switches kept) and the field's and the nugget's
@@ -296,7 +300,11 @@ def analytic_year_function(models: dict, types: Sequence[str], fractions: np.nda
     of them, that part is the draws and the other None; where both are drawn, a second evaluation with the curve
     draws off gives the table part (the table draws plus the curve types' estimates) and the curve part is the rest
     (the curve draws less their estimates). Their variances over draws are the exact path's; only the variances are
-    read (:func:`greensink.uncertainty.variance_shares`)."""
+    read (:func:`greensink.uncertainty.variance_shares`).
+
+    ``tabulate`` (the default): the curve and table draws come from a :class:`~greensink.change.draw_table.
+    YearDrawTable` (nodes × draws, docs/method.md §8 "Tabulated curve draws") and the pixel function evaluates the
+    estimate and the amplitudes only (its ``moments_only`` form); False evaluates every draw at every pixel."""
     from greensink.carbon import pixel_function
     from greensink.model import type_record
     from greensink.uncertainty import Noise
@@ -311,13 +319,20 @@ def analytic_year_function(models: dict, types: Sequence[str], fractions: np.nda
     nugget_per_alpha = residual.sd_nugget / residual.sd_field if residual.sd_field > 0 else 0.0
     base_noise = (Noise(dataclasses.replace(silent, residual=spec.residual, position_sd_m=spec.position_sd_m), n_draws)
                   if edges_in_base else residual)
-    base = pixel_function(models, types, fractions, layers, noise=base_noise, closed_form=True, **kw)
+    base = pixel_function(models, types, fractions, layers, noise=base_noise, closed_form=True, moments_only=tabulate,
+                          **kw)
     sources = {type_record(models, t).source == "plots" for t in types}
     curve_on = bool(spec.curve) and True in sources
     table_on = bool(spec.table) and False in sources
     no_curve = (pixel_function(models, types, fractions, layers, closed_form=True, **kw,
                                noise=Noise(dataclasses.replace(silent, curve=False), n_draws))
-                if curve_on and table_on else None)
+                if curve_on and table_on and not tabulate else None)
+    table = None
+    if tabulate:
+        from greensink.change.draw_table import YearDrawTable
+
+        table = YearDrawTable(models, types, fractions, layers, n_draws, fill=fill, curve=bool(spec.curve),
+                              table=bool(spec.table))
     moments = {}
     for name, sub in (("ndvi", dataclasses.replace(silent, ndvi=spec.ndvi)),
                       ("edges", dataclasses.replace(silent, position_sd_m=0.0 if edges_in_base else spec.position_sd_m))):
@@ -333,18 +348,20 @@ def analytic_year_function(models: dict, types: Sequence[str], fractions: np.nda
         if edges_in_base:
             terms["nugget"] = nugget_per_alpha * field
             terms["edges"] = np.sqrt(np.maximum(sigma * sigma - terms["nugget"] ** 2, 0.0))
+        for name, fn in moments.items():
+            terms[name] = fn(idx)[3]
+        if tabulate:
+            return est, None, None, terms
         if no_curve is not None:
-            table = no_curve(idx)[1]
-            parts = {"curve": draws - table, "table": table}
+            table_part = no_curve(idx)[1]
+            parts = {"curve": draws - table_part, "table": table_part}
         elif table_on:
             parts = {"curve": None, "table": draws}
         else:
             parts = {"curve": draws, "table": None}
-        for name, fn in moments.items():
-            terms[name] = fn(idx)[3]
         return est, draws, parts, terms
 
-    return YearTerms(evaluate, phi, rho)
+    return YearTerms(evaluate, phi, rho, table)
 
 
 def pixel_noise(t0: dict, t1: dict, years: float, rho: float) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
@@ -393,8 +410,14 @@ def analytic_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.n
     chunks of ``chunk_pixels`` (cache-sized temporaries, as :func:`sink_pass`)."""
     from greensink.carbon import interval_quantiles as quantiles
     from greensink.carbon import iter_chunks
-    from greensink.uncertainty.zone_noise import mixture_band, zone_normals
+    from greensink.uncertainty.zone_noise import mixture_band
 
+    if (fn0.table is None) != (fn1.table is None):
+        raise ValueError("analytic_sink_pass: both years' terms must be tabulated, or neither.")
+    if fn0.table is not None:
+        return tabulated_sink_pass(fn0, fn1, unserved0, unserved1, years, active, shape, matrices, pixel_area_ha,
+                                   interval_pct, seed=seed, key=key, chunk_pixels=chunk_pixels,
+                                   block_pixels=block_pixels)
     if years <= 0:
         raise ValueError(f"years between stocks must be > 0. Got {years}.")
     active = np.asarray(active)
@@ -489,38 +512,163 @@ def analytic_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.n
         sums_both_d = part if sums_both_d is None else sums_both_d + part
     if start != active.size:
         raise RuntimeError(f"analytic_sink_pass evaluated {start} of {active.size} active pixels.")
-    sums: list[tuple] = []
-    sums_both: list[tuple[np.ndarray, np.ndarray]] = []
+    sums, sums_both = [], []
     if stacked is not None:
         if sums_d is None:
             sums_d, sums_both_d = np.zeros((n_rows, 1)), np.zeros((n_rows, 1))
-        n_draws = sums_d.shape[1]
-        for k in ("curve", "table"):
-            if k not in part_sums:
-                part_sums[k] = np.zeros((n_rows, n_draws))
-        # per-pixel images on the grid (active pixels only), then those over the land observed in both years: the
-        # coverage restricted to that land times a weight is the coverage times the weight restricted to it
-        both_act = np.isfinite(maps[0]) & np.isfinite(maps[1])
-        g = np.zeros((6, npix))
-        g[:3, active] = weights
-        g[3:, active] = weights * both_act
-        v = np.zeros((2 * len(NOISE_SOURCES), npix))
-        v[:3, active] = variances
-        v[3:, active] = variances * both_act
-        area = float(pixel_area_ha)
-        sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
-        for lev, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            var_all, var_both = zone_noise_variances(matrices[lev], g, v, shape[1], fn1.phi)
-            noise_all, noise_both = {}, {}
+        sums, sums_both = _with_zone_noise(matrices, shape, active, maps, weights, variances, est_sum, est_both, sums_d,
+                                           sums_both_d, part_sums, fn1.phi, pixel_area_ha, seed, key)
+    return SinkPass(band.reshape(3, *shape), sums, sums_both, stocks[0], stocks[1], maps[0], maps[1])
+
+
+def _with_zone_noise(matrices: Sequence[sp.csr_matrix], shape: tuple[int, int], active: np.ndarray, maps: list,
+                     weights: np.ndarray, variances: np.ndarray, est_sum: np.ndarray, est_both: np.ndarray,
+                     sums_d: np.ndarray, sums_both_d: np.ndarray, part_sums: dict, phi: float, pixel_area_ha: float,
+                     seed: int, key: Sequence[int]) -> tuple[list[tuple], list[tuple[np.ndarray, np.ndarray]]]:
+    """The analytic pass's zone sums per level (``sums``, ``sums_both`` of :class:`SinkPass`): the curve and table
+    draws' zone sums (``sums_d``, ``sums_both_d``, ``part_sums`` {curve, table}: the stacked levels' rows, per pixel
+    area) plus per source the seeded zone normals times the standard deviation of the zone's noise sum, in t."""
+    from greensink.uncertainty.zone_noise import zone_normals
+
+    n_rows = sums_d.shape[0]
+    n_draws = sums_d.shape[1]
+    for k in ("curve", "table"):
+        if k not in part_sums:
+            part_sums[k] = np.zeros((n_rows, n_draws))
+    # per-pixel images on the grid (active pixels only), then those over the land observed in both years: the
+    # coverage restricted to that land times a weight is the coverage times the weight restricted to it
+    npix = shape[0] * shape[1]
+    both_act = np.isfinite(maps[0]) & np.isfinite(maps[1])
+    g = np.zeros((6, npix))
+    g[:3, active] = weights
+    g[3:, active] = weights * both_act
+    v = np.zeros((2 * len(NOISE_SOURCES), npix))
+    v[:3, active] = variances
+    v[3:, active] = variances * both_act
+    area = float(pixel_area_ha)
+    sums: list[tuple] = []
+    sums_both: list[tuple[np.ndarray, np.ndarray]] = []
+    sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
+    for lev, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        var_all, var_both = zone_noise_variances(matrices[lev], g, v, shape[1], phi)
+        noise_all, noise_both = {}, {}
+        for i, s in enumerate(NOISE_SOURCES):
+            xi = zone_normals(seed, (*key, lev, i), b - a, n_draws)
+            noise_all[s] = np.sqrt(var_all[s])[:, None] * xi * area
+            noise_both[s] = np.sqrt(var_both[s])[:, None] * xi * area
+        draws_all = sums_d[a:b] * area + sum(noise_all.values())
+        draws_both = sums_both_d[a:b] * area + sum(noise_both.values())
+        parts = {k: part_sums[k][a:b] * area for k in ("curve", "table")} | noise_all
+        sums.append((est_sum[a:b] * area, draws_all, parts))
+        sums_both.append((est_both[a:b] * area, draws_both))
+    return sums, sums_both
+
+
+def tabulated_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.ndarray], np.ndarray],
+                        unserved1: Callable[[np.ndarray], np.ndarray], years: float, active: np.ndarray,
+                        shape: tuple[int, int], matrices: Sequence[sp.csr_matrix], pixel_area_ha: float,
+                        interval_pct: float = 90.0, *, seed: int = 0, key: Sequence[int] = (),
+                        chunk_pixels: int = 8_192, block_pixels: int = BLOCK_PIXELS) -> SinkPass:
+    """:func:`analytic_sink_pass` with the years' curve and table draws from their tables (``fn0.table``,
+    ``fn1.table``: :class:`greensink.change.draw_table.YearDrawTable`, docs/method.md §8 "Tabulated curve draws"):
+    per pixel only the estimate, the noise amplitudes and the sparse weights over the tables' rows are computed; the
+    zone sums of the draws are (coverage @ weights) @ table per year, differenced (the curve and table parts from the
+    rows of each source), and a pixel's draws for its band are its weights @ table (the pixel band as
+    :func:`analytic_sink_pass`'s). Estimates, stocks, maps, the estimate band and the noise are the same numbers."""
+    from greensink.carbon import interval_quantiles as quantiles
+    from greensink.carbon import iter_chunks
+    from greensink.change.draw_table import CURVE, TABLE
+    from greensink.uncertainty.zone_noise import mixture_band
+
+    if years <= 0:
+        raise ValueError(f"years between stocks must be > 0. Got {years}.")
+    active = np.asarray(active)
+    rho = fn1.rho
+    tab0, tab1 = fn0.table, fn1.table
+    qlo, qhi = quantiles(interval_pct)
+    band = np.zeros((3, shape[0] * shape[1]), dtype=np.float32)
+    stocks = [np.full(active.size, np.nan) for _ in range(2)]
+    maps = [np.full(active.size, np.nan) for _ in range(2)]
+    est_all = np.full(active.size, np.nan)
+    weights = np.zeros((3, active.size))
+    variances = np.zeros((len(NOISE_SOURCES), active.size))
+    rows: list[list[sp.csr_matrix]] = [[], []]  # per year the blocks' weights, rows in the order of active
+    fallback: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {CURVE: [], TABLE: []}  # (positions, (B, m) sink)
+    block = max(1, int(block_pixels))
+    start = 0
+    for idx in iter_chunks(active, chunk_pixels):
+        for b0 in range(0, idx.size, block):
+            bidx = idx[b0:b0 + block]
+            psl = slice(start + b0, start + b0 + bidx.size)
+            e0, _, _, t0 = fn0.fn(bidx)
+            e1, _, _, t1 = fn1.fn(bidx)
+            pw0, pw1 = tab0.weights(bidx), tab1.weights(bidx)
+            e = (e1 - e0) / years
+            est_all[psl] = e
+            stocks[0][psl], stocks[1][psl] = e0, e1
+            m0 = np.where(unserved0(bidx), np.nan, e0)
+            m1 = np.where(unserved1(bidx), np.nan, e1)
+            maps[0][psl], maps[1][psl] = m0, m1
+            w, var, k4 = pixel_noise(t0, t1, years, rho)
+            est_map = np.where(np.isnan(m0) | np.isnan(m1), np.nan, e)
+            band[0, bidx] = est_map
+            ok = np.isfinite(est_map)
+            lo, hi = np.full(bidx.size, np.nan), np.full(bidx.size, np.nan)
+            if ok.any():
+                d = np.asarray(pw1.rows[ok] @ tab1.table) - np.asarray(pw0.rows[ok] @ tab0.table)
+                for fb, sign in ((pw1.fallback, 1.0), (pw0.fallback, -1.0)):
+                    for v in fb.values():
+                        if v is not None:
+                            d += sign * v[:, ok].T
+                if years != 1:
+                    d /= years
+                s2 = w[0] ** 2 + w[1] ** 2 + w[2] ** 2 + var["residual"] + var["ndvi"] + var["edges"]
+                lo[ok], hi[ok] = mixture_band(d, s2[ok], (qlo, qhi), k4[ok])
+            band[1, bidx], band[2, bidx] = lo, hi
+            valued = ~np.isnan(e)  # a pixel no year can value counts 0 in the sums, its noise too
+            weights[:, psl] = np.where(valued, w, 0.0)
             for i, s in enumerate(NOISE_SOURCES):
-                xi = zone_normals(seed, (*key, lev, i), b - a, n_draws)
-                noise_all[s] = np.sqrt(var_all[s])[:, None] * xi * area
-                noise_both[s] = np.sqrt(var_both[s])[:, None] * xi * area
-            draws_all = sums_d[a:b] * area + sum(noise_all.values())
-            draws_both = sums_both_d[a:b] * area + sum(noise_both.values())
-            parts = {k: part_sums[k][a:b] * area for k in ("curve", "table")} | noise_all
-            sums.append((est_sum[a:b] * area, draws_all, parts))
-            sums_both.append((est_both[a:b] * area, draws_both))
+                variances[i, psl] = np.where(valued, var[s], 0.0)
+            keep = sp.diags(valued.astype(np.float64))
+            rows[0].append(keep @ pw0.rows)
+            rows[1].append(keep @ pw1.rows)
+            for src in (CURVE, TABLE):
+                f0, f1 = pw0.fallback[src], pw1.fallback[src]
+                if f0 is None and f1 is None:
+                    continue
+                diff = (f1 if f1 is not None else 0.0) - (f0 if f0 is not None else 0.0)
+                cols = np.flatnonzero(valued & np.any(diff != 0, axis=0))
+                if cols.size:
+                    fallback[src].append((start + b0 + cols, diff[:, cols]))
+        start += idx.size
+    if start != active.size:
+        raise RuntimeError(f"tabulated_sink_pass evaluated {start} of {active.size} active pixels.")
+    sums, sums_both = [], []
+    if matrices:
+        mats = list(matrices)
+        stacked = (sp.vstack(mats).tocsc() if len(mats) > 1 else sp.csc_matrix(mats[0]))[:, active]
+        both_act = np.isfinite(maps[0]) & np.isfinite(maps[1])
+        est0 = np.nan_to_num(est_all)
+        est_sum = stacked @ est0
+        est_both = stacked @ np.where(both_act, est0, 0.0)
+        p0 = sp.vstack(rows[0]).tocsr() if rows[0] else sp.csr_matrix((0, tab0.n_rows))
+        p1 = sp.vstack(rows[1]).tocsr() if rows[1] else sp.csr_matrix((0, tab1.n_rows))
+        out = []
+        for cov in (stacked, (stacked @ sp.diags(both_act.astype(np.float64))).tocsc()):
+            w0, w1 = (cov @ p0).tocsc(), (cov @ p1).tocsc()
+            parts = {}
+            for name, src in (("curve", CURVE), ("table", TABLE)):
+                c0, c1 = tab0.source == src, tab1.source == src
+                part = np.asarray(w1[:, c1] @ tab1.table[c1]) - np.asarray(w0[:, c0] @ tab0.table[c0])
+                for pos, vals in fallback[src]:
+                    part += np.asarray(cov[:, pos] @ vals.T)
+                if years != 1:
+                    part /= years
+                parts[name] = part
+            out.append((parts["curve"] + parts["table"], parts))
+        (sums_d, part_sums), (sums_both_d, _) = out
+        sums, sums_both = _with_zone_noise(mats, shape, active, maps, weights, variances, est_sum, est_both, sums_d,
+                                           sums_both_d, part_sums, fn1.phi, pixel_area_ha, seed, key)
     return SinkPass(band.reshape(3, *shape), sums, sums_both, stocks[0], stocks[1], maps[0], maps[1])
 
 
