@@ -4,6 +4,7 @@
     python benchmarks/tile_scenario.py                          # 2048 × 2048 px grid, tiles of 1024 px
     python benchmarks/tile_scenario.py --size 1024 --tile 512   # quicker
     python benchmarks/tile_scenario.py --workdir /tmp/gts --keep
+    python benchmarks/tile_scenario.py --size 4096 --stages scenario_inputs,scenario_plan   # the plan's records only
 
 What it does (figures in benchmarks/README.md, section "tile_scenario.py"):
 
@@ -167,6 +168,8 @@ def main() -> int:
     ap.add_argument("--tile", type=int, default=1024, help="tiles.size_px")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--stages", default=None,
+                    help="comma-separated stages to run (default: all); only the files both sides wrote are compared")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--tile-id", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -194,23 +197,30 @@ def main() -> int:
     plan = [("scenario_inputs", None), ("scenario_carbon", None), ("scenario_plan", None)]
     plan += [("scenario_inputs_tile", t) for t in tiles] + [("scenario_inputs_mosaic", None)]
     plan += [("scenario_carbon_tile", t) for t in tiles] + [("scenario_carbon_mosaic", None)]
+    if a.stages:
+        plan = [(stage, tile) for stage, tile in plan if stage in a.stages.split(",")]
     results: dict[str, list[dict]] = {}
     for stage, tile in plan:
         extra = ["--tile-id", tile] if tile else []
         results.setdefault(stage, []).append(run_child([*me, "--child", stage, *extra], f"{stage} {tile or ''}"))
     ok = True
     for name in [f"{k}.tif" for k in RASTERS] + ["carbon.tif", "carbon.json", "inputs.json", "models.json"]:
-        a, b = workdir / "scen_whole" / name, workdir / "scen_tiled" / name
-        if a.read_bytes() == b.read_bytes():
+        x, y = workdir / "scen_whole" / name, workdir / "scen_tiled" / name
+        if a.stages and not (x.exists() and y.exists()):
             continue
-        full = name.endswith(".tif") and full_resolution_equal(a, b)
+        if x.read_bytes() == y.read_bytes():
+            continue
+        full = name.endswith(".tif") and full_resolution_equal(x, y)
         ok &= full
         print(f"{'overviews differ' if full else 'DIFFERS'}: {name}" + (
             " (full resolution bit for bit; GDAL averages the overviews of a 3+ band float raster otherwise from "
             "io.write_raster's pixel-interleaved source than from io.raster_writer's band-interleaved stage)"
             if full else ""))
-    changed = float(np.nansum(np.asarray(__import__("greensink.io", fromlist=["read_raster"]).read_raster(
-        workdir / "scen_whole" / "changes.tif", bands=1), dtype=np.float64)))
+    if a.stages and "scenario_inputs" not in a.stages.split(","):
+        changed = float("nan")
+    else:
+        changed = float(np.nansum(np.asarray(__import__("greensink.io", fromlist=["read_raster"]).read_raster(
+            workdir / "scen_whole" / "changes.tif", bands=1), dtype=np.float64)))
     print(f"changed: {changed:.0f} px of {a.size**2}")
     print(f"{'rule':<24} {'jobs':>4} {'peak MiB':>9} {'wall s':>8} {'CPU s':>7}")
     for stage, runs in results.items():

@@ -176,3 +176,46 @@ def test_the_plan_rule_refuses_a_raster_off_the_grid(tmp_path):
                           tmp_path / "g.gpkg", tmp_path / "m.json", tmp_path / "i.json", tmp_path / "p.json",
                           scenario=case["entry"], years=YEARS, types=CASE_TYPES, type_column="type", typed_land=True,
                           vegetation=veg)
+
+
+def test_landscape_strips_are_the_whole_rasters_in_row_order(tmp_path):
+    """Strips of 3 rows out of rows of 512-row compressed blocks (a 1100-row grid: 3 block rows, the last short)
+    put back together are the whole rasters as read_landscape reads them."""
+    from affine import Affine
+
+    from greensink import io
+    from greensink.grid import Grid
+    from greensink.scenario.files import landscape_strips, read_landscape
+
+    grid = Grid(crs="EPSG:32651", transform=Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 3500000.0), width=7, height=1100)
+    layers, fractions = random_landscape(grid.height, grid.width, 11, height=False)
+    paths = {k: io.write_raster(tmp_path / f"{k}.tif", layers[k], grid, band_names=[k])
+             for k in ("ndvi", "fvc", "canopy", "height", "vegetation")}
+    classes = np.where(np.isnan(layers["ndvi"]), np.nan, np.where(layers["tree_shrub"] > 0, 3, 1)).astype(np.float32)
+    paths["classes"] = io.write_raster(tmp_path / "classes.tif", classes, grid, band_names=["class"])
+    paths["fractions"] = io.write_raster(tmp_path / "fractions.tif", fractions, grid, band_names=TYPES)
+    with io.open_raster(paths["ndvi"]) as src:
+        assert src.block_shapes[0][0] < grid.height  # more than one row of blocks
+    import geopandas as gpd
+
+    paths["greenspace"] = io.write_table(tmp_path / "gs.gpkg", gpd.GeoDataFrame({"type": ["G1"]}, geometry=[
+        grid_box(grid)], crs=grid.crs), csv=False)
+    whole = read_landscape(paths, TYPES, "type")
+    got = list(landscape_strips(paths, TYPES, grid, strip_pixels=3 * grid.width))
+    assert {f.shape[1] for _, f in got} <= {1, 2, 3} and sum(f.shape[1] for _, f in got) == grid.height
+    for name in LAYERS:
+        assert np.concatenate([s[name] for s, _ in got]).tobytes() == whole.rasters[name].tobytes(), name
+    assert np.concatenate([f for _, f in got], axis=1).tobytes() == whole.fractions.tobytes()
+    # and the means over these strips are the whole grid's, bit for bit
+    got_means = weighted_means(lambda: landscape_strips(paths, TYPES, grid, 3 * grid.width), TYPES, SPECS)
+    ref = {s: old_means(whole.rasters, w) for s, w in old_weights(whole.rasters, whole.fractions).items()}
+    for s in SPECS:
+        for name in LAYERS:
+            a, b = got_means[s][name], ref[s][name]
+            assert (np.isnan(a) and np.isnan(b)) or a.hex() == b.hex(), (s, name)
+
+
+def grid_box(grid):
+    import shapely
+
+    return shapely.box(*grid.bounds)

@@ -81,16 +81,21 @@ def read_landscape_window(paths: Mapping[str, str | Path], types: Sequence[str],
 
 
 def landscape_strips(paths: Mapping[str, str | Path], types: Sequence[str], grid: Grid,
-                     strip_pixels: int = 1 << 21) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+                     strip_pixels: int = 1 << 18) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
     """The baseline's layers (as :func:`read_landscape` reads them: ndvi, fvc, canopy, height, vegetation and
-    tree_shrub from ``classes``) and its type fractions, strip by strip of whole grid rows, top to bottom
-    (about ``strip_pixels`` pixels a strip): what :func:`greensink.scenario.states.weighted_means` reads in a tiled
-    run's rule scenario_plan. Memory: one strip."""
+    tree_shrub from ``classes``) and its type fractions, strip by strip of whole grid rows, top to bottom, about
+    ``strip_pixels`` pixels a strip: what :func:`greensink.scenario.states.weighted_means` reads in a tiled run's
+    rule scenario_plan. The files are read a row of their compressed blocks at a time (the NDVI file's block
+    height; each block decoded once), cut into the strips. Memory: a row of blocks of every layer (float32) and a
+    strip's work."""
     rows = max(1, strip_pixels // grid.width)
-    for row in range(0, grid.height, rows):
-        window = Window(0, row, grid.width, min(rows, grid.height - row))
-        land = read_landscape_window(paths, types, "type", window)
-        yield land.rasters, land.fractions
+    with io.open_raster(paths["ndvi"]) as src:
+        block = int(src.block_shapes[0][0])
+    step = block * max(1, rows // block)  # whole rows of blocks, at least one
+    for row in range(0, grid.height, step):
+        land = read_landscape_window(paths, types, "type", Window(0, row, grid.width, min(step, grid.height - row)))
+        for r in range(0, land.fractions.shape[1], rows):
+            yield {k: v[r:r + rows] for k, v in land.rasters.items()}, land.fractions[:, r:r + rows]
 
 
 def read_landscape_polygons(paths: Mapping[str, str | Path], types: Sequence[str], type_column: str) -> Landscape:

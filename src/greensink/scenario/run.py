@@ -101,7 +101,7 @@ def run_scenario_plan(changes: Sequence[PathLike], grid_json: PathLike, baseline
                       vegetation_stats: PathLike, models: PathLike, greenspace_out: PathLike, models_out: PathLike,
                       record_out: PathLike, plan_out: PathLike, *, scenario: Mapping[str, Any], years: Sequence[int],
                       types: Sequence[str], type_column: str, typed_land: bool, vegetation: Mapping[str, Any],
-                      strip_pixels: int = 1 << 21) -> dict:
+                      strip_pixels: int = 1 << 18) -> dict:
     """Rule scenario_plan (tiles.size_px set): the whole-scene part of rule scenario_inputs, once before its tiles
     (:func:`greensink.scenario.burn.plan_burn`): the states each change burns in (the whole baseline's means, read
     twice in strips of whole rows of about ``strip_pixels`` pixels: :func:`greensink.scenario.states.weighted_means`,

@@ -82,12 +82,13 @@ class StreamSum:
         while values.size:
             need = self._lengths[len(self._sums)] - self._held
             take, values = values[:need], values[need:]
-            self._pending.append(take)
             self._held += take.size
-            if self._held == self._lengths[len(self._sums)]:
-                chunk = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
-                self._sums.append(np.sum(chunk))
-                self._pending, self._held = [], 0
+            if self._held < self._lengths[len(self._sums)]:
+                self._pending.append(take.copy())  # a copy: a view would keep the caller's whole array alive
+                continue
+            chunk = np.concatenate([*self._pending, take]) if self._pending else take
+            self._sums.append(np.sum(chunk))
+            self._pending, self._held = [], 0
 
     def total(self) -> float:
         """The sum (``np.sum`` of the n values as one array); raises when fewer than n were given."""
