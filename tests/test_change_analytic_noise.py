@@ -79,6 +79,30 @@ def test_against_brute_force(dense_max):
     assert np.all(got[3] == 0)
 
 
+@pytest.mark.parametrize("numbers", [50, 4_000_000])
+def test_batches_of_boxes(monkeypatch, numbers):
+    """The filtered zones go through in batches of boxes padded to the batch's largest: 40 zones of boxes from 1 × 9 to
+    20 × 30 pixels (tall, wide, scattered), in batches of one zone (50 numbers) or all together, equal the brute force."""
+    from greensink.uncertainty import zone_noise
+
+    monkeypatch.setattr(zone_noise, "BATCH_NUMBERS", numbers)
+    rng = np.random.default_rng(3)
+    height, width = 24, 31
+    n = height * width
+    dense = np.zeros((40, n))
+    for z in range(40):
+        h, w = int(rng.integers(1, 21)), int(rng.integers(9, 31))
+        r0, c0 = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+        rr, cc = np.meshgrid(np.arange(r0, r0 + h), np.arange(c0, c0 + w), indexing="ij")
+        pix = (rr * width + cc).ravel()
+        pix = pix[rng.uniform(size=pix.size) < 0.7]
+        dense[z, pix] = rng.uniform(0.1, 1.0, pix.size)
+    m = sp.csr_matrix(dense)
+    wts = rng.normal(size=(2, n))
+    got = field_quadratic_forms(m, wts, width, 0.8, dense_max=0)
+    np.testing.assert_allclose(got, brute(m, wts, width, 0.8), rtol=1e-10, atol=1e-12)
+
+
 def test_white_field_and_independent_terms():
     """φ = 0: the field is white, vᵀv, and equals the independent terms' Σ c² var."""
     m = sp.csr_matrix(np.array([[0.5, 1.0, 0.0, 0.25], [0.0, 0.0, 1.0, 1.0]]))

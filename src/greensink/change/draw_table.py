@@ -40,7 +40,7 @@ from greensink.model import X_MIN_LOG, predict
 #: canopy every 0.001, height every 0.05 m.
 SUBDIVIDE = 5
 #: Step of ln x for the logarithmic and power forms (from ln :data:`~greensink.model.X_MIN_LOG` to ln of the axis' end).
-LOG_STEP = 0.002
+LOG_STEP = 0.004
 #: Row sources (:attr:`YearDrawTable.source`): the curve (types fitted to plots) and the table (coefficient or default
 #: density table) parts of ``var_share_curve_pct`` / ``var_share_table_pct``.
 CURVE, TABLE = 0, 1
@@ -48,14 +48,15 @@ CURVE, TABLE = 0, 1
 
 @dataclasses.dataclass
 class _Block:
-    """The rows of one (type, model variant) in the table: ``offset`` its first row, ``n`` its nodes, node j at
-    u = ``u0`` + j·``step`` (x = e^u where ``logx``); ``n`` = 1 for a constant density."""
+    """The rows of one (type, model variant) in the table: ``offset`` its first row, ``n`` its nodes, row i the axis'
+    node j0 + i at u = ``u0`` + (j0 + i)·``step`` (x = e^u where ``logx``); ``n`` = 1 for a constant density."""
 
     offset: int
     n: int
     u0: float = 0.0
     step: float = 1.0
     logx: bool = False
+    j0: int = 0
 
 
 @dataclasses.dataclass
@@ -117,11 +118,13 @@ class YearDrawTable:
                         u0, u1, h = math.log(X_MIN_LOG), math.log(x1), float(log_step)
                     else:
                         u0, u1, h = x0, x1, step / subdivide
-                    n = int(math.floor((u1 - u0) / h + 1e-9)) + 1
-                    block = _Block(offset, n, u0, h, logx)
-                    u = u0 + h * np.arange(n)
-                    x = np.exp(u) if logx else u
-                    vals = np.ascontiguousarray(np.maximum(predict(form, boot, x, preds), 0.0).T)  # (n, B)
+                    span = self._span(k, preds[0], logx, u0, u1, h)
+                    if span is not None:  # the nodes of the axis around the type's values (u0 + j·h, j in span)
+                        j0, j1 = span
+                        block = _Block(offset, j1 - j0 + 1, u0, h, logx, j0)
+                        u = u0 + h * np.arange(j0, j1 + 1)
+                        x = np.exp(u) if logx else u
+                        vals = np.ascontiguousarray(np.maximum(predict(form, boot, x, preds), 0.0).T)  # (n, B)
                 if block is not None:
                     rows.append(vals)
                     source += [src] * block.n
@@ -139,6 +142,26 @@ class YearDrawTable:
         self.table = np.ascontiguousarray(np.vstack(rows))
         #: (rows,) CURVE or TABLE per row
         self.source = np.asarray(source, dtype=np.int8)
+
+    def _span(self, k: int, pred: str, logx: bool, u0: float, u1: float, h: float) -> tuple[int, int] | None:
+        """The first and last node (on the axis u0 + j·h up to u1) of an interval holding type k's values of ``pred``
+        inside the axis, at least two nodes; None without such a value (the type's pixels are then served per
+        pixel, if any)."""
+        layer = self.layers.get(pred)
+        if layer is None:
+            return None
+        x = layer[self.frac[k] > 0]
+        x = x[np.isfinite(x)]
+        if logx:
+            x = np.log(np.maximum(x, X_MIN_LOG))
+        n = int(math.floor((u1 - u0) / h + 1e-9)) + 1
+        pos = (x - u0) / h
+        pos = pos[(pos >= 0) & (pos <= n - 1)]
+        if pos.size == 0:
+            return None
+        j0 = max(0, min(int(math.floor(pos.min())), n - 2))
+        j1 = min(n - 1, max(int(math.ceil(pos.max())), j0 + 1))
+        return j0, j1
 
     @property
     def n_rows(self) -> int:
@@ -185,7 +208,7 @@ class YearDrawTable:
                     x = np.asarray(xu, dtype=np.float64)
                     with np.errstate(divide="ignore", invalid="ignore"):
                         u = np.log(np.maximum(x, X_MIN_LOG)) if block.logx else x
-                    p = (u - block.u0) / block.step
+                    p = (u - block.u0) / block.step - block.j0
                     inside = np.isfinite(p) & (p >= 0) & (p <= block.n - 1)
                     j = np.minimum(np.floor(p[inside]).astype(np.int64), block.n - 2)
                     t = p[inside] - j

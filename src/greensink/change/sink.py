@@ -592,54 +592,67 @@ def tabulated_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.
     est_all = np.full(active.size, np.nan)
     weights = np.zeros((3, active.size))
     variances = np.zeros((len(NOISE_SOURCES), active.size))
-    rows: list[list[sp.csr_matrix]] = [[], []]  # per year the blocks' weights, rows in the order of active
+    # the sink's draws d = (C1 − C0)/Y of a pixel are its weights over both tables' rows: [w1, −w0]/Y @ [T1; T0],
+    # the rows of the curve first (a contiguous slice for the curve and table parts)
+    src_cat = np.concatenate([tab1.source, tab0.source])
+    order = np.argsort(src_cat, kind="stable")
+    n_curve = int(np.count_nonzero(src_cat == CURVE))
+    table_cat = np.ascontiguousarray(np.vstack([tab1.table, tab0.table])[order])
+    where = np.empty_like(order)
+    where[order] = np.arange(order.size)  # a row of [T1; T0] is row where[row] of table_cat
+    rows: list[sp.csr_matrix] = []  # the chunks' weights over table_cat, rows in the order of active
     fallback: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {CURVE: [], TABLE: []}  # (positions, (B, m) sink)
     block = max(1, int(block_pixels))
     start = 0
     for idx in iter_chunks(active, chunk_pixels):
+        # per chunk: the estimates, amplitudes and table weights (vectors over the chunk's pixels); per block of it
+        # the pixel band's (pixels, draws) arrays, sized for the processor's cache
+        csl = slice(start, start + idx.size)
+        e0, _, _, t0 = fn0.fn(idx)
+        e1, _, _, t1 = fn1.fn(idx)
+        pw0, pw1 = tab0.weights(idx), tab1.weights(idx)
+        both_w = sp.hstack([pw1.rows, pw0.rows * -1.0], format="csr")
+        both_w.indices = where[both_w.indices].astype(both_w.indices.dtype)  # the columns of table_cat
+        both_w.has_sorted_indices = False
+        if years != 1:
+            both_w.data /= years
+        e = (e1 - e0) / years
+        est_all[csl] = e
+        stocks[0][csl], stocks[1][csl] = e0, e1
+        m0 = np.where(unserved0(idx), np.nan, e0)
+        m1 = np.where(unserved1(idx), np.nan, e1)
+        maps[0][csl], maps[1][csl] = m0, m1
+        w, var, k4 = pixel_noise(t0, t1, years, rho)
+        est_map = np.where(np.isnan(m0) | np.isnan(m1), np.nan, e)
+        band[0, idx] = est_map
+        s2 = w[0] ** 2 + w[1] ** 2 + w[2] ** 2 + var["residual"] + var["ndvi"] + var["edges"]
+        lo, hi = np.full(idx.size, np.nan), np.full(idx.size, np.nan)
         for b0 in range(0, idx.size, block):
-            bidx = idx[b0:b0 + block]
-            psl = slice(start + b0, start + b0 + bidx.size)
-            e0, _, _, t0 = fn0.fn(bidx)
-            e1, _, _, t1 = fn1.fn(bidx)
-            pw0, pw1 = tab0.weights(bidx), tab1.weights(bidx)
-            e = (e1 - e0) / years
-            est_all[psl] = e
-            stocks[0][psl], stocks[1][psl] = e0, e1
-            m0 = np.where(unserved0(bidx), np.nan, e0)
-            m1 = np.where(unserved1(bidx), np.nan, e1)
-            maps[0][psl], maps[1][psl] = m0, m1
-            w, var, k4 = pixel_noise(t0, t1, years, rho)
-            est_map = np.where(np.isnan(m0) | np.isnan(m1), np.nan, e)
-            band[0, bidx] = est_map
-            ok = np.isfinite(est_map)
-            lo, hi = np.full(bidx.size, np.nan), np.full(bidx.size, np.nan)
-            if ok.any():
-                d = np.asarray(pw1.rows[ok] @ tab1.table) - np.asarray(pw0.rows[ok] @ tab0.table)
-                for fb, sign in ((pw1.fallback, 1.0), (pw0.fallback, -1.0)):
-                    for v in fb.values():
-                        if v is not None:
-                            d += sign * v[:, ok].T
-                if years != 1:
-                    d /= years
-                s2 = w[0] ** 2 + w[1] ** 2 + w[2] ** 2 + var["residual"] + var["ndvi"] + var["edges"]
-                lo[ok], hi[ok] = mixture_band(d, s2[ok], (qlo, qhi), k4[ok])
-            band[1, bidx], band[2, bidx] = lo, hi
-            valued = ~np.isnan(e)  # a pixel no year can value counts 0 in the sums, its noise too
-            weights[:, psl] = np.where(valued, w, 0.0)
-            for i, s in enumerate(NOISE_SOURCES):
-                variances[i, psl] = np.where(valued, var[s], 0.0)
-            keep = sp.diags(valued.astype(np.float64))
-            rows[0].append(keep @ pw0.rows)
-            rows[1].append(keep @ pw1.rows)
-            for src in (CURVE, TABLE):
-                f0, f1 = pw0.fallback[src], pw1.fallback[src]
-                if f0 is None and f1 is None:
-                    continue
-                diff = (f1 if f1 is not None else 0.0) - (f0 if f0 is not None else 0.0)
-                cols = np.flatnonzero(valued & np.any(diff != 0, axis=0))
-                if cols.size:
-                    fallback[src].append((start + b0 + cols, diff[:, cols]))
+            bsl = slice(b0, min(b0 + block, idx.size))
+            ok = np.isfinite(est_map[bsl])
+            if not ok.any():
+                continue
+            sel = np.flatnonzero(ok) + b0
+            d = np.asarray(both_w[sel] @ table_cat)
+            for fb, sign in ((pw1.fallback, 1.0), (pw0.fallback, -1.0)):
+                for v in fb.values():
+                    if v is not None:
+                        d += (sign / years) * v[:, sel].T
+            lo[sel], hi[sel] = mixture_band(d, s2[sel], (qlo, qhi), k4[sel])
+        band[1, idx], band[2, idx] = lo, hi
+        valued = ~np.isnan(e)  # a pixel no year can value counts 0 in the sums, its noise too
+        weights[:, csl] = np.where(valued, w, 0.0)
+        for i, s in enumerate(NOISE_SOURCES):
+            variances[i, csl] = np.where(valued, var[s], 0.0)
+        rows.append(both_w)
+        for src in (CURVE, TABLE):
+            f0, f1 = pw0.fallback[src], pw1.fallback[src]
+            if f0 is None and f1 is None:
+                continue
+            diff = (f1 if f1 is not None else 0.0) - (f0 if f0 is not None else 0.0)
+            cols = np.flatnonzero(valued & np.any(diff != 0, axis=0))
+            if cols.size:
+                fallback[src].append((start + cols, diff[:, cols]))
         start += idx.size
     if start != active.size:
         raise RuntimeError(f"tabulated_sink_pass evaluated {start} of {active.size} active pixels.")
@@ -651,19 +664,16 @@ def tabulated_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.
         est0 = np.nan_to_num(est_all)
         est_sum = stacked @ est0
         est_both = stacked @ np.where(both_act, est0, 0.0)
-        p0 = sp.vstack(rows[0]).tocsr() if rows[0] else sp.csr_matrix((0, tab0.n_rows))
-        p1 = sp.vstack(rows[1]).tocsr() if rows[1] else sp.csr_matrix((0, tab1.n_rows))
+        keep = sp.diags(np.isfinite(est_all).astype(np.float64))  # pixels no year can value count 0
+        pw = keep @ (sp.vstack(rows).tocsr() if rows else sp.csr_matrix((0, table_cat.shape[0])))
         out = []
         for cov in (stacked, (stacked @ sp.diags(both_act.astype(np.float64))).tocsc()):
-            w0, w1 = (cov @ p0).tocsc(), (cov @ p1).tocsc()
+            wz = (cov @ pw).tocsc()
             parts = {}
-            for name, src in (("curve", CURVE), ("table", TABLE)):
-                c0, c1 = tab0.source == src, tab1.source == src
-                part = np.asarray(w1[:, c1] @ tab1.table[c1]) - np.asarray(w0[:, c0] @ tab0.table[c0])
+            for name, src, rs in (("curve", CURVE, slice(0, n_curve)), ("table", TABLE, slice(n_curve, None))):
+                part = np.asarray(wz[:, rs] @ table_cat[rs])
                 for pos, vals in fallback[src]:
-                    part += np.asarray(cov[:, pos] @ vals.T)
-                if years != 1:
-                    part /= years
+                    part += np.asarray(cov[:, pos] @ vals.T) / years
                 parts[name] = part
             out.append((parts["curve"] + parts["table"], parts))
         (sums_d, part_sums), (sums_both_d, _) = out

@@ -39,11 +39,20 @@ def ar_apply(x: np.ndarray, phi: float, axis: int) -> np.ndarray:
     return fwd + bwd - x
 
 
+#: The zones taking the filters are filtered together in batches of bounding boxes of about the same size, padded with
+#: zeros to the batch's largest (zeros add nothing to vᵀKv): at most this many numbers per batch (k weight images ×
+#: zones × rows × columns), and a box at most BATCH_PAD times the area of the batch's first (largest).
+BATCH_NUMBERS = 4_000_000
+BATCH_PAD = 1.5
+
+
 def field_quadratic_forms(matrix: sp.csr_matrix, weights: np.ndarray, width: int, phi: float,
                           dense_max: int = DENSE_MAX_PIXELS) -> np.ndarray:
     """(Z, k): per zone (row of the coverage ``matrix``, columns the flat pixels of a grid ``width`` columns wide) and
     weight image (``weights`` (k, pixels)) the variance of Σ_p c_zp w_p F_p for the unit-variance separable field F
-    of correlation φ^|Δr|·φ^|Δc|: vᵀKv with v = c_z ⊙ w over the zone's pixels."""
+    of correlation φ^|Δr|·φ^|Δc|: vᵀKv with v = c_z ⊙ w over the zone's pixels. Zones of at most ``dense_max``
+    pixels take the dense matrix of their pixels; larger ones K·v over their bounding box by the filters
+    (:func:`ar_apply`), in batches of boxes of about the same size (:data:`BATCH_NUMBERS`, :data:`BATCH_PAD`)."""
     matrix = sp.csr_matrix(matrix)
     weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     k = weights.shape[0]
@@ -52,6 +61,7 @@ def field_quadratic_forms(matrix: sp.csr_matrix, weights: np.ndarray, width: int
         sq = matrix.multiply(matrix).tocsr()
         return np.asarray(sq @ (weights**2).T)
     lphi = math.log(phi)
+    boxes = []  # zones for the filters: (zone, rows, cols, v, r0, c0, height, width)
     for z in range(matrix.shape[0]):
         a, b = matrix.indptr[z], matrix.indptr[z + 1]
         if a == b:
@@ -70,10 +80,27 @@ def field_quadratic_forms(matrix: sp.csr_matrix, weights: np.ndarray, width: int
             out[z] = np.einsum("kn,kn->k", v @ kmat, v)
             continue
         r0, c0 = r.min(), c.min()
-        img = np.zeros((k, r.max() - r0 + 1, c.max() - c0 + 1))
-        img[:, r - r0, c - c0] = v
-        kv = ar_apply(ar_apply(img, phi, axis=1), phi, axis=2)
-        out[z] = np.einsum("kij,kij->k", img, kv)
+        boxes.append((z, r - r0, c - c0, v, r.max() - r0 + 1, c.max() - c0 + 1))
+    boxes.sort(key=lambda t: -(t[4] * t[5]))
+    i = 0
+    while i < len(boxes):
+        h, w = boxes[i][4], boxes[i][5]
+        first = h * w
+        j = i + 1
+        while j < len(boxes):
+            hh, ww = max(h, boxes[j][4]), max(w, boxes[j][5])
+            if hh * ww > BATCH_PAD * first or (j - i + 1) * k * hh * ww > BATCH_NUMBERS:
+                break
+            h, w = hh, ww
+            j += 1
+        batch = boxes[i:j]
+        img = np.zeros((len(batch), k, h, w))
+        zi = np.concatenate([np.full(t[1].size, n) for n, t in enumerate(batch)])
+        img[zi, :, np.concatenate([t[1] for t in batch]), np.concatenate([t[2] for t in batch])] = \
+            np.concatenate([t[3] for t in batch], axis=1).T
+        kv = ar_apply(ar_apply(img, phi, axis=2), phi, axis=3)
+        out[[t[0] for t in batch]] = np.einsum("zkij,zkij->zk", img, kv)
+        i = j
     return out
 
 
