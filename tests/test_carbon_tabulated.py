@@ -453,3 +453,55 @@ def test_kink_cells_solved_only_at_the_pixels_t_nodes_equal_a_bisection_and_do_n
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
         want = (0.5 * (lo + hi) - m) / (sigma + kappa)
         np.testing.assert_allclose(together[:, j], want, rtol=0, atol=1e-5 * (probe.z_tri[1] - probe.z_tri[0]))
+
+
+def test_draw_bins_sums_by_hand() -> None:
+    # one row, α = 1, σ = 0 (the field alone): sup|G''''| = sup|Φ''''| = 0.55059, so for a CDF error of 1e-6 the bins
+    # are h = 2·(24e-6/0.55059)^(1/4) = 0.16251 wide from the least draw 1.0: draws 1.0 and 1.1 in bin 0 (centre
+    # 1.08125), 1.3 in bin 1 (centre 1.24376)
+    from greensink.carbon.solver import draw_bins
+
+    v = np.array([[1.0, 1.1, 1.3]])
+    use, bins = draw_bins(v, np.array([1.0]), np.array([0.0]), np.array([True]), 1e-6, 50)
+    h = 2 * (24e-6 / 0.55059) ** 0.25
+    assert use.tolist() == [True] and h == pytest.approx(0.16251, abs=1e-5)
+    c = 1.0 + np.array([0.5, 1.5]) * h
+    np.testing.assert_allclose(bins["c"][0], [1.08125, 1.24376], atol=1e-5)
+    d0, d1 = np.array([1.0, 1.1]) - c[0], 1.3 - c[1]
+    want = [[2, 1], [d0.sum(), d1], [(d0**2).sum() / 2, d1**2 / 2], [(d0**3).sum() / 6, d1**3 / 6]]
+    np.testing.assert_allclose(bins["s"][:, 0, :], want, rtol=1e-12, atol=1e-17)
+    # draws spread over more than max_bins − 1 bins keep their draws
+    assert not draw_bins(v, np.array([1.0]), np.array([0.0]), np.array([True]), 1e-6, 2)[0].any()
+
+
+@pytest.mark.parametrize("regime", ["mixed", "normal"])
+def test_binned_cdf_means_within_their_bound_of_the_draws(regime: str) -> None:
+    # the bins' third-order expansion against the fused kernel over every draw (mixed_cdf_means), on rows whose draws
+    # spread from 0.1 to 3 times the noise's scale, some with a lump at 0 (floored curve draws): the mean CDF within the
+    # bound cdf_err, and the quantiles solved either way within 1e-5 of the band's width
+    from greensink.carbon import solver
+    from greensink.carbon.solver import binned_cdf_means, draw_bins, mixed_cdf_means
+
+    rng = np.random.default_rng(17)
+    n = 600
+    m = rng.uniform(1.0, 40.0, n)
+    alpha = 0.12 * m
+    sigma = (0.2 * m * rng.uniform(0.05, 2.0, n)) if regime == "mixed" else np.zeros(n)
+    tau = np.sqrt(alpha**2 + sigma**2)
+    vals = np.maximum(m[:, None] + (rng.uniform(0.1, 3.0, n) * tau)[:, None] * rng.standard_normal((n, B)), 0.0)
+    use, bins = draw_bins(vals, alpha, sigma, np.ones(n, dtype=bool), 1e-6, 50)
+    assert use.mean() > 0.3 and not use.all()  # many rows binned, the widest keep their draws
+    rows = np.flatnonzero(use)
+    for z in (-2.0, -1.0, 0.0, 1.5):
+        q = vals[rows].mean(axis=1) + z * tau[rows]
+        got = binned_cdf_means(q, bins, rows, alpha, sigma, regime)
+        want = mixed_cdf_means(q, vals, rows, alpha, sigma, regime)
+        assert np.abs(got[0] - want[0]).max() <= 1e-6
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-3)  # the density: the Halley steps' speed, not the root
+    probs = (0.05, 0.95)
+    binned = mixture_quantiles(vals, alpha, sigma, probs)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(solver, "SOLVER_BIN_MAX", 0)  # no row fits: every draw
+        every = mixture_quantiles(vals, alpha, sigma, probs)
+    width = every[1] - every[0]
+    assert (np.abs(binned - every) <= 1e-5 * width).all()

@@ -14,6 +14,10 @@ SOLVER_MAX_ITER = 60
 SOLVER_ROWS = 2048  # rows per solver pass (memory: a few (rows, B) float64 arrays)
 SOLVER_RTOL = 1e-5  # a row stops when its Newton step is below this share of its scale; the step is still taken,
 # so its error is of the order of the step squared (bands moved by < 1e-5 of their width against 1e-7 here)
+SOLVER_BIN_CDF_ERR = 1e-6  # rows in the smooth regimes solve against their draws gathered into bins (binned_cdf_means):
+# bins narrow enough that the third-order expansion of the noise CDF about each bin's centre errs by at most this
+# much in the mean CDF (so the quantile by at most this over the density, ~3e-6 of the band's width)
+SOLVER_BIN_MAX = 50  # a row whose draws span more bins than this (far beyond the noise's scale) keeps its draws
 SOLVER_ACCEPT = 2e-3  # a Halley step on a smooth noise CDF (the closed form or the field alone) below this share of
 # the row's scale is taken and the row stops without evaluating the CDF again: Halley's error is of the order of
 # the step cubed (on the 22,284 two-type pixels of benchmarks/raster_floor.py at 2000²: bands within 1e-7 of their
@@ -29,7 +33,12 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
     :func:`density_map`). Otherwise the root of mean_b G(q − v_b) = p by Newton steps kept inside a bracket
     (bisection where a step leaves it), each row iterated until its step is below :data:`SOLVER_RTOL` of its scale (or,
     a Halley step on a smooth noise CDF, below :data:`SOLVER_ACCEPT`), so a row's result does not depend on the other rows. ``start`` (len(probs), n): first guesses (else the
-    Cornish-Fisher approximation from the values' mean, variance and skewness and the noise's variance)."""
+    Cornish-Fisher approximation from the values' mean, variance and skewness and the noise's variance).
+
+    Rows whose noise CDF is smooth (both noise terms, or the field alone) and whose values span at most
+    :data:`SOLVER_BIN_MAX` bins solve against their values gathered into bins (:func:`draw_bins`,
+    :func:`binned_cdf_means`: about 20 bins instead of 200 draws per evaluation), their mean CDF within
+    :data:`SOLVER_BIN_CDF_ERR` of the draws'; the others against every value."""
     from scipy.special import ndtri
 
     from greensink.uncertainty import TRIANGULAR_HALF_WIDTH, pixel_noise_cdf
@@ -67,6 +76,8 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
     closed = (a > 1e-6 * s * c) & (s * c > 1e-4 * a)  # rows in the closed form's regime (both noise terms)
     normal = (a > 1e-6 * s * c) & (s * c <= 1e-4 * a)  # the independent term negligible: the field alone
     tent = (a <= 1e-6 * s * c) & (s > 0)  # the field negligible: the independent (triangular) term alone
+    # smooth rows whose draws fit in few bins solve against the bins (module constants read here: tests set them)
+    binned, bins = draw_bins(vr, a, s, closed | normal, SOLVER_BIN_CDF_ERR, SOLVER_BIN_MAX)
     for j, p in enumerate(probs):
         if start is None:  # Cornish-Fisher: the normal quantile corrected by the skewness (the noise is symmetric)
             z = float(ndtri(p))
@@ -80,16 +91,22 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
             qa = q[act]
             cdf_mean, dens, slope = np.empty(act.size), np.empty(act.size), np.zeros(act.size)
             fused = closed[act]
+            nrm, tri = normal[act], tent[act]
+            if bins is not None:
+                by_bin = binned[act]
+                for regime, sel in (("mixed", fused & by_bin), ("normal", nrm & by_bin)):
+                    if sel.any():
+                        cdf_mean[sel], dens[sel], slope[sel] = binned_cdf_means(qa[sel], bins, act[sel], a, s, regime)
+                fused, nrm = fused & ~by_bin, nrm & ~by_bin
             if fused.any():
                 cdf_mean[fused], dens[fused], slope[fused] = mixed_cdf_means(qa[fused], vr, act[fused], a, s)
-            nrm, tri = normal[act], tent[act]
             if nrm.any():
                 cdf_mean[nrm], dens[nrm], slope[nrm] = mixed_cdf_means(qa[nrm], vr, act[nrm], a, s, regime="normal")
             if tri.any():
                 cdf_mean[tri], dens[tri], slope[tri] = mixed_cdf_means(qa[tri], vr, act[tri], a, s,
                                                                         regime="triangular")
-            rest = ~fused & ~nrm & ~tri
-            smooth = fused | nrm  # a C-infinity CDF with its slope: a small Halley step is final (SOLVER_ACCEPT)
+            rest = ~closed[act] & ~normal[act] & ~tri
+            smooth = closed[act] | normal[act]  # a C-infinity CDF with its slope: a small Halley step is final (SOLVER_ACCEPT)
             if rest.any():  # no slope here: Newton steps
                 other = act[rest]
                 cdf, pdf = pixel_noise_cdf(qa[rest, None] - vr[other], a[other, None], s[other, None])
@@ -219,3 +236,185 @@ def mixed_cdf_means(q: np.ndarray, values: np.ndarray, rows: np.ndarray, alpha: 
     for sums in (cdf, pdf, dpdf):
         sums /= n_b
     return cdf, pdf, dpdf
+
+
+_SUP_HE1_PHI = 0.24197072451914337  # sup |x φ(x)| (at x = 1): bounds Φ″ = φ′
+_SUP_HE3_PHI = 0.55059  # sup |(x³ − 3x) φ(x)| (at x ≈ 0.742, rounded up): bounds Φ⁗ = φ‴
+
+
+def draw_bins(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray, smooth: np.ndarray,
+              cdf_err: float = SOLVER_BIN_CDF_ERR, max_bins: int = SOLVER_BIN_MAX) -> tuple[np.ndarray, dict | None]:
+    """(mask of the rows served by bins, the bins) for :func:`binned_cdf_means`: the ``smooth`` rows' draws
+    ``values`` (n, B) gathered into bins of equal width h per row, each bin kept as its centre c, its count S₀ and
+    the sums S₁, S₂/2, S₃/6 over its draws of (v − c)^k. The mean noise CDF over a bin's draws is then its
+    third-order expansion about c, off by at most (h/2)⁴/24 · sup|G⁗| per draw, G the pixel's noise CDF
+    (α·F + σ·Z): sup|G⁗| is at most sup|Φ⁗|/α⁴ (G is Φ(·/α) smoothed by the tent) and at most
+    sup|Φ″|/α² · 4/(σc)² (the tent's second derivative is three point masses of total weight 4/(σc)²). h is chosen
+    so that bound is ``cdf_err``; a row whose draws span more than ``max_bins`` − 1 bins keeps its draws (mask
+    False)."""
+    from greensink.uncertainty import TRIANGULAR_HALF_WIDTH
+
+    n, n_b = values.shape
+    use = smooth.copy()
+    if not use.any():
+        return use, None
+    rows = np.flatnonzero(use)
+    a, sc = alpha[rows], sigma[rows] * TRIANGULAR_HALF_WIDTH
+    with np.errstate(divide="ignore"):
+        sup4 = np.minimum(_SUP_HE3_PHI / a**4, 4.0 * _SUP_HE1_PHI / (a * a * sc * sc))
+    h = 2.0 * (24.0 * cdf_err / sup4) ** 0.25
+    lo = values[rows].min(axis=1) if rows.size < n else values.min(axis=1)
+    fits = (values[rows].max(axis=1) if rows.size < n else values.max(axis=1)) - lo < (max_bins - 1) * h
+    if not fits.all():  # (the margin: a rounded quotient stays below max_bins)
+        rows, lo, h = rows[fits], lo[fits], h[fits]
+    use[:] = False
+    use[rows] = True
+    if rows.size == 0:
+        return use, None
+    # in blocks of rows whose temporaries stay in cache (fresh pages for (rows, B) arrays cost more than the sums)
+    parts = []
+    for r0 in range(0, rows.size, _BIN_ROWS):
+        r1 = min(r0 + _BIN_ROWS, rows.size)
+        parts.append(_bin_block(values[rows[r0:r1]], lo[r0:r1], h[r0:r1]))
+    width = max(p[0].shape[2] for p in parts)
+    sums = np.zeros((4, rows.size, width))
+    centres = np.zeros((rows.size, width))  # padding: empty bins (S = 0) at 0
+    for r0, (sm, cn) in zip(range(0, rows.size, _BIN_ROWS), parts, strict=True):
+        sums[:, r0 : r0 + sm.shape[1], : sm.shape[2]] = sm
+        centres[r0 : r0 + sm.shape[1], : sm.shape[2]] = cn
+    at = np.full(n, -1, dtype=np.int64)
+    at[rows] = np.arange(rows.size)
+    return use, {"at": at, "c": centres, "s": sums, "n_b": n_b}
+
+
+_BIN_ROWS = 64  # rows binned at a time (their (rows, B) temporaries ~100 kB)
+
+
+def _bin_block(v: np.ndarray, lo: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sums (4, rows, bins): S₀, S₁, S₂/2, S₃/6; centres (rows, bins)) of the draws ``v`` (rows, B) in bins of width
+    ``h`` from ``lo`` per row (:func:`draw_bins`), the non-empty bins first and as many as the fullest row has."""
+    n = v.shape[0]
+    u = v - lo[:, None]
+    u /= h[:, None]  # the draw in bin widths from the row's least
+    k = np.floor(u)
+    u -= k
+    u -= 0.5  # (v − c)/h, in −0.5..0.5
+    flat = k.astype(np.intp)
+    width = int(flat.max()) + 1
+    flat += (np.arange(n, dtype=np.intp) * width)[:, None]
+    flat = flat.reshape(-1)
+    size = n * width
+    d = u.reshape(-1)
+    sums = np.empty((4, size))
+    sums[0] = np.bincount(flat, minlength=size)
+    sums[1] = np.bincount(flat, d, size)
+    d2 = d * d
+    sums[2] = np.bincount(flat, d2, size)
+    d2 *= d
+    sums[3] = np.bincount(flat, d2, size)
+    sums = sums.reshape(4, n, width)
+    sums[1] *= h[:, None]
+    sums[2] *= (0.5 * h * h)[:, None]  # S₂/2
+    sums[3] *= (h * h * h / 6.0)[:, None]  # S₃/6
+    centres = lo[:, None] + (np.arange(width) + 0.5) * h[:, None]
+    full = sums[0] > 0
+    order = np.argsort(~full, axis=1, kind="stable")[:, : int(full.sum(axis=1).max())]
+    return np.take_along_axis(sums, order[None], axis=2), np.take_along_axis(centres, order, axis=1)
+
+
+def binned_cdf_means(q: np.ndarray, bins: dict, rows: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
+                     regime: str = "mixed") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`mixed_cdf_means` of the rows ``rows`` (``regime`` mixed or normal) from their draws' bins
+    (:func:`draw_bins`): per bin the mean CDF's third-order expansion about the bin's centre c at w = q − c,
+    S₀G − S₁G′ + S₂G″/2 − S₃G‴/6 (S_k the bin's sums of (v − c)^k), the density's second-order one and its
+    slope's first-order one; G and its derivatives from Φ and φ at the closed form's three points
+    (G^(k)(w) = Δ²Ψ₂^(k)(x)/(α^k d²), x = w/α, d = σc/α, Ψ₂″ = Φ, Ψ₂‴ = φ), in cache-sized blocks. The mean
+    CDF is within the bins' bound of the draws' (clipped to 0..1, the density floored at 0); the root the solver
+    finds moves by that over the density."""
+    from scipy.special import ndtr
+
+    from greensink.uncertainty import TRIANGULAR_HALF_WIDTH
+
+    at = bins["at"][rows]
+    cen_all, sums = bins["c"], bins["s"]
+    n, width = rows.size, cen_all.shape[1]
+    step = max(1, SOLVER_BLOCK // width)
+    out = np.empty((3, n))
+    buf = np.empty((9, min(step, n), width))
+    k_phi = 1.0 / math.sqrt(2.0 * math.pi)
+    for r0 in range(0, n, step):
+        r1 = min(r0 + step, n)
+        x0, x, big, phi, tmp, g0, g1, g2, g3 = (b[: r1 - r0] for b in buf)
+        sel = at[r0:r1]
+        inv_a = 1.0 / alpha[rows[r0:r1], None]
+        np.subtract(q[r0:r1, None], cen_all[sel], out=x0)
+        x0 *= inv_a
+        if regime == "normal":  # G = Φ(x), G′ = φ/α, G″ = −xφ/α², G‴ = (x² − 1)φ/α³
+            ndtr(x0, out=g0)
+            np.multiply(x0, x0, out=tmp)
+            np.multiply(tmp, -0.5, out=phi)
+            np.exp(phi, out=phi)
+            phi *= k_phi
+            np.multiply(phi, inv_a, out=g1)
+            np.multiply(x0, g1, out=g2)
+            g2 *= -inv_a
+            tmp -= 1.0
+            np.multiply(tmp, g1, out=g3)
+            g3 *= inv_a * inv_a
+        else:
+            d = (sigma[rows[r0:r1], None] * TRIANGULAR_HALF_WIDTH) * inv_a
+            for b in (g0, g1, g2, g3):
+                b.fill(0.0)
+            for weight, shift in ((1.0, d), (-2.0, None), (1.0, -d)):
+                if shift is None:
+                    x[...] = x0
+                else:
+                    np.add(x0, shift, out=x)
+                ndtr(x, out=big)
+                np.multiply(x, x, out=phi)
+                phi *= -0.5
+                np.exp(phi, out=phi)
+                phi *= k_phi
+                if weight != 1.0:
+                    big *= weight
+                    phi *= weight
+                g2 += big  # Δ²Φ
+                g3 += phi  # Δ²φ
+                np.multiply(x, big, out=tmp)
+                tmp += phi  # Ψ₁
+                g1 += tmp
+                tmp *= x
+                tmp += big  # 2Ψ₂
+                g0 += tmp
+            k2 = 1.0 / (d * d)
+            g0 *= 0.5 * k2
+            k2 *= inv_a
+            g1 *= k2
+            k2 *= inv_a
+            g2 *= k2
+            k2 *= inv_a
+            g3 *= k2
+        s0, s1, s2h, s3s = (sums[j][sel] for j in range(4))
+        # CDF: S₀G − S₁G′ + (S₂/2)G″ − (S₃/6)G‴; density: S₀G′ − S₁G″ + (S₂/2)G‴; its slope: S₀G″ − S₁G‴
+        np.multiply(s0, g0, out=x)
+        np.multiply(s1, g1, out=tmp)
+        x -= tmp
+        np.multiply(s2h, g2, out=tmp)
+        x += tmp
+        np.multiply(s3s, g3, out=tmp)
+        x -= tmp
+        np.add.reduce(x, axis=1, out=out[0, r0:r1])
+        np.multiply(s0, g1, out=x)
+        np.multiply(s1, g2, out=tmp)
+        x -= tmp
+        np.multiply(s2h, g3, out=tmp)
+        x += tmp
+        np.add.reduce(x, axis=1, out=out[1, r0:r1])
+        np.multiply(s0, g2, out=x)
+        np.multiply(s1, g3, out=tmp)
+        x -= tmp
+        np.add.reduce(x, axis=1, out=out[2, r0:r1])
+    out /= bins["n_b"]
+    np.clip(out[0], 0.0, 1.0, out=out[0])
+    np.maximum(out[1], 0.0, out=out[1])
+    return out[0], out[1], out[2]
