@@ -96,6 +96,7 @@ def landscape_strips(paths: Mapping[str, str | Path], types: Sequence[str], grid
         land = read_landscape_window(paths, types, "type", Window(0, row, grid.width, min(step, grid.height - row)))
         for r in range(0, land.fractions.shape[1], rows):
             yield {k: v[r:r + rows] for k, v in land.rasters.items()}, land.fractions[:, r:r + rows]
+        del land  # before the next row of blocks is read (the caller drops its strip too: one row alive, not two)
 
 
 def read_landscape_polygons(paths: Mapping[str, str | Path], types: Sequence[str], type_column: str) -> Landscape:

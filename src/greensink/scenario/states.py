@@ -171,12 +171,14 @@ def weighted_means(blocks: Callable[[], Iterable[Block]], types: Sequence[str], 
             observed[s] += int(ok.sum())
             for name in LAYERS:
                 counts[s, name] += int(np.count_nonzero(np.isfinite(layers[name][ok])))
+        del layers, fractions  # a strip may be a view of a larger read: let it go before the next
     sums = {key: (StreamSum(n), StreamSum(n)) for key, n in counts.items()}
     for layers, fractions in blocks():
         for s in specs:
             for name, w, wv in _pieces(s, layers, fractions, types):
                 sums[s, name][0].add(w)
                 sums[s, name][1].add(wv)
+        del layers, fractions
     out: dict[str, dict[str, float] | None] = {}
     for s in specs:
         if not observed[s]:  # the weights are > 0 where taken, so their sum is 0 only when none is taken
