@@ -6,15 +6,33 @@ run, its fill.json, zone layers and coverage) and a second year generated here f
 (other models, type patches, NDVI and cloud holes; NDVI SE 0.03; vegetation classes from NDVI thresholds 0.2, 0.35,
 0.5) with its own fill.json. The zone tables rule change reads (stocks and green areas) are written here from the
 zone layers (any finite numbers: they do not touch the sums measured). Default uncertainty settings (NDVI error on).
+
+Run alone (issue 14 items 2 and 7: does a tile job's cost follow the tile or the grid?), it measures one tile, the
+bottom-right one (the farthest from the grid's top-left corner, where the noise streams' rows and the residual field's
+recursion start), at one grid size, each job in a child process of its own (peak ``VmHWM``, CPU):
+
+    python benchmarks/tile_change.py --size 2048 --tile 512            # change_tile of the last tile
+    python benchmarks/tile_change.py --size 2048 --tile 512 --noise    # Noise alone: field + pixel terms
+
+``--noise`` times greensink.uncertainty.Noise alone (the draws a change_tile chunk asks for: the residual field of
+both years, ρ = 0.6, and the pixel terms, 200 draws, chunks of 8192 pixels) on the last tile and over the whole grid
+(untiled), for a residual range ``--range-m`` (default 120 m at 10 m pixels: φ = 0.9357, halo K = 243 px): the
+benchmark's models carry no residual field, so change_tile alone does not exercise it. With ``PYTHONPATH`` set to
+another checkout's ``src`` the children import that greensink (before/after figures of one driver).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _bench import RESULT_TAG, machine_summary, run_child, vmhwm_mib  # benchmarks/_bench.py
 from carbon_benchmark import SEED, make_models, write_inputs  # benchmarks/carbon_benchmark.py
 
 CHANGE_STAGES = ("change", "change_tile", "change_gather")
@@ -132,3 +150,84 @@ def compare_change(w: Path, levels: list[str]) -> tuple[bool, float, int]:
     ok &= len(pa) == len(pb) and bool(pa.geometry.equals(pb.geometry))
     ok &= bool(np.allclose(pb["carbon_lost_t"], pa["carbon_lost_t"], rtol=1e-9, equal_nan=True))
     return ok, worst, len(pa)
+
+
+def noise_child(size: int, tile: int, mode: str, range_m: float, n_draws: int = 200, chunk: int = 8192) -> dict:
+    """Noise.field (both years of a pair, ρ = 0.6) and Noise.pixel_terms over the last tile (``mode`` "tile") or the
+    whole grid ("whole"), in chunks of ``chunk`` pixels in row order, as change_tile's one pass asks them."""
+    import numpy as np
+
+    from greensink.uncertainty import Noise, NoiseSpec, ResidualField
+
+    res = ResidualField(nugget=0.02, psill=0.03, range_m=range_m, n_plots=100, method="benchmark")
+    pair = [Noise(NoiseSpec(seed=1, year=y, residual=res, rho=0.6, paired=True, ndvi=True, position_sd_m=1.5,
+                            resolution_m=10.0, width=size, height=size), n_draws) for y in (2024, 2025)]
+    r0 = c0 = ((size - 1) // tile) * tile if mode == "tile" else 0
+    rows, cols = np.arange(r0, size), np.arange(c0, size)
+    gidx = (rows[:, None] * size + cols[None, :]).ravel()
+    base = vmhwm_mib()
+    c_0, t_0 = time.process_time(), time.perf_counter()
+    total = 0.0
+    for i in range(0, gidx.size, chunk):
+        g = gidx[i:i + chunk]
+        one = np.ones(g.size)
+        for n in pair:
+            total += float(n.field(g)[0].sum())
+            total += float(n.pixel_terms(g, one, one, one, parts=False)[0][0].sum())
+    return {"wall_s": time.perf_counter() - t_0, "cpu_s": time.process_time() - c_0, "base_mib": base,
+            "peak_mib": vmhwm_mib(), "pixels": int(gidx.size), "check": total}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=2048, help="grid side, pixels")
+    ap.add_argument("--tile", type=int, default=512, help="tiles.size_px")
+    ap.add_argument("--workdir", type=Path, default=None, help="inputs kept here for reuse (default: a temporary folder)")
+    ap.add_argument("--noise", action="store_true", help="time greensink.uncertainty.Noise alone (last tile, whole grid)")
+    ap.add_argument("--range-m", type=float, default=120.0, help="--noise: the residual field's range, m")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        print(RESULT_TAG + json.dumps(noise_child(a.size, a.tile, a.child, a.range_m)), flush=True)
+        return 0
+    print(f"machine: {machine_summary()}")
+    with open("/proc/loadavg") as f:
+        print(f"load average: {f.read().split()[:3]}")
+    import greensink
+
+    print(f"greensink from {Path(greensink.__file__).parent}")
+    print(f"grid {a.size} x {a.size} px, tiles of {a.tile} px", flush=True)
+    if a.noise:
+        phi = math.exp(-10.0 / (a.range_m * math.sqrt(math.pi / 2)))
+        print(f"Noise: range {a.range_m:g} m, phi {phi:.4f}, 200 draws, chunks of 8192 px")
+        print(f"{'job':<14} {'pixels':>9} {'peak MiB':>9} {'wall s':>8} {'CPU s':>7}")
+        for mode in ("tile", "whole"):
+            r = run_child([sys.executable, __file__, "--size", str(a.size), "--tile", str(a.tile), "--range-m",
+                           str(a.range_m), "--child", mode], mode)
+            print(f"{mode:<14} {r['pixels']:>9} {r['peak_mib']:>9.0f} {r['wall_s']:>8.2f} {r['cpu_s']:>7.2f}", flush=True)
+        return 0
+    import tile_memory as tm  # benchmarks/tile_memory.py (it imports this module: imported here, not at the top)
+
+    from greensink.grid import Grid
+
+    workdir = a.workdir or Path(tempfile.mkdtemp(prefix="greensink_tile_change_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    tm.prepare(workdir, a.size)
+    for sub in ("whole", "tiled"):
+        (workdir / sub).mkdir(exist_ok=True)
+    me = [sys.executable, tm.__file__, "--workdir", str(workdir), "--size", str(a.size), "--tile", str(a.tile)]
+    for stage in ("vegetation", "ndvi_se"):  # the change's inputs over the whole grid (not measured)
+        if not (workdir / "whole" / f"{stage}.done").exists():
+            run_child([*me, "--child", stage], stage)
+            (workdir / "whole" / f"{stage}.done").write_text("")
+    tm.prepare_aggregate(workdir, a.tile, 32)
+    prepare_change(workdir, tm.LEVELS, tm.AGG_YEAR, a.tile)
+    last = Grid.read(workdir / "grid.json").tiles(a.tile)[-1].id
+    r = run_child([*me, "--child", "change_tile", "--tile-id", last], f"change_tile {last}")
+    print(f"{'job':<22} {'peak MiB':>9} {'wall s':>8} {'CPU s':>7}")
+    print(f"{'change_tile ' + last:<22} {r['peak_mib']:>9.0f} {r['wall_s']:>8.2f} {r['cpu_s']:>7.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -116,7 +116,7 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
 
 # range 3 m: φ = exp(−10/(3·√(π/2))) = 0.0700, K = ⌈ln 1e-7 / ln φ⌉ = ⌈16.118/2.659⌉ = 7, blocks of 8 (FIELD_BLOCK_PX);
 # range 6 m: φ = 0.2646, K = ⌈16.118/1.3296⌉ = 13 → blocks of 16 (K rounded up to a multiple of 8);
-# range 40 m: φ = 0.8194, K = ⌈16.118/0.19916⌉ = 81 → blocks of 88, more than the 60 × 70 grid: the recursion from
+# range 40 m: φ = 0.8192, K = ⌈16.118/0.19947⌉ = 81 → blocks of 88, more than the 60 × 70 grid: the recursion from
 # the grid's edge (the field before the blocks, bit for bit)
 @pytest.mark.parametrize(("range_m", "halo", "block"), [(3.0, 7, 8), (6.0, 13, 16), (40.0, 81, 88)])
 def test_field_tiled_equals_untiled_and_the_block_definition(monkeypatch, range_m, halo, block):
@@ -134,6 +134,33 @@ def test_field_tiled_equals_untiled_and_the_block_definition(monkeypatch, range_
         for g in chunks:
             got[:, g] = n.field(g)
         assert same(got, want)
+
+
+def test_halo_capped_where_phi_is_close_to_1(monkeypatch, caplog):
+    # FIELD_HALO_MAX_PX 32 (4 blocks of 8) here, as 2048 (4 × 512) in a run: range 40 m, φ = 0.8192, would need
+    # K = 81; capped at 32, blocks of 32, the departure bound 3φ^32 = 3 × 0.00169 = 0.00507 stated in a warning. The
+    # capped field is still one definition: tiled == untiled == the per-pixel reference with K = 32, blocks of 32.
+    monkeypatch.setattr(nz, "FIELD_BLOCK_PX", 8)
+    monkeypatch.setattr(nz, "FIELD_HALO_MAX_PX", 32)
+    monkeypatch.setattr(nz, "_LOGGED_HALOS", set())
+    W, H, B = 70, 60, 3
+    with caplog.at_level("WARNING", logger="greensink.uncertainty.noise"):
+        n = field_noise(40.0, W, H, B)
+    assert (n.halo, n.block_px) == (32, 32)
+    assert nz.field_halo_error(n.phi, n.halo) == pytest.approx(3 * 0.81916**32, rel=2e-3)
+    assert "capped at K = 32 px" in caplog.text and "0.00507" in caplog.text
+    want = ref_block_field(n.phi, 32, 32, W, H, B).reshape(B, -1).astype(np.float64)
+    for chunks in ([np.arange(W * H)], tile_chunks(W, H, 16, 50), tile_chunks(W, H, 23, 11)):
+        n = field_noise(40.0, W, H, B)
+        got = np.full((B, W * H), np.nan)
+        for g in chunks:
+            got[:, g] = n.field(g)
+        assert same(got, want)
+    # the stated bound holds on the runs' exact covariance, and is not loose (> φ^K / 10 across the edges)
+    cov = (a := block_weights(3 * 32 + 5, n.phi, 32, 32)) @ a.T
+    model = n.phi ** np.abs(np.subtract.outer(np.arange(a.shape[0]), np.arange(a.shape[0])))
+    worst = np.abs(cov - model).max()
+    assert 0.1 * n.phi**32 < worst <= nz.field_halo_error(n.phi, 32)
 
 
 def test_field_before_the_blocks_when_the_halo_covers_the_grid():

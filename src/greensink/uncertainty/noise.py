@@ -209,14 +209,26 @@ FIELD_BATCH_BYTES = 32 << 20
 # FIELD_BLOCK_PX) compute no column of the field twice.
 FIELD_BLOCK_PX = 512
 FIELD_HALO_TOL = 1e-7
+# K at most 4 blocks of 512: a range longer than 1014 m at 10 m (φ^2048 > 1e-7) has its halo capped, so that a tile's
+# work stays bounded (its window, blocks of 2048 and a halo of 2048), the covariance across the blocks' edges off the
+# model by up to 3φ^2048 (8.5e-4 for a 2 km range at 10 m, 0.16 for the demo's fitted 5.6 km): logged as a warning
+FIELD_HALO_MAX_PX = 4 * 512
 
 
 def field_halo(phi: float) -> int:
-    """K, the pixels a block's recursions start before it: the smallest K ≥ 1 with φ^K ≤ :data:`FIELD_HALO_TOL`.
-    Never capped: where K reaches the grid's edge the recursion starts at the edge (row or column 0)."""
+    """K, the pixels a block's recursions start before it: the smallest K ≥ 1 with φ^K ≤ :data:`FIELD_HALO_TOL`,
+    at most :data:`FIELD_HALO_MAX_PX` (where φ is that close to 1 the covariance across a block's edge departs
+    from the model's by up to 3φ^K: :func:`field_halo_error`). Where K reaches the grid's edge the recursion
+    starts at the edge (row or column 0), exactly the whole-grid recursion."""
     if not 0.0 < phi < 1.0:
         return 1
-    return max(1, math.ceil(math.log(FIELD_HALO_TOL) / math.log(phi) - 1e-9))
+    return min(FIELD_HALO_MAX_PX, max(1, math.ceil(math.log(FIELD_HALO_TOL) / math.log(phi) - 1e-9)))
+
+
+def field_halo_error(phi: float, halo: int) -> float:
+    """The bound 3φ^K on the departure of the field's covariance (of unit-variance pixels) from the separable
+    exponential model, across a block's edge (tests/test_uncertainty_field_blocks.py)."""
+    return 3.0 * phi ** int(halo)
 
 
 def field_block(halo: int) -> int:
@@ -275,11 +287,14 @@ class Noise:
             self.phi = math.exp(-spec.resolution_m / (r.range_m * math.sqrt(math.pi / 2)))
             self.halo = field_halo(self.phi)
             self.block_px = field_block(self.halo)
-            if self.block_px > FIELD_BLOCK_PX and self.halo not in _LOGGED_HALOS:
-                _LOGGED_HALOS.add(self.halo)
-                log.info("residual field: phi %.6f, halo K = %d px > %d px: field blocks of %d px; a tile computes "
-                         "its field over whole blocks and K px above and left of them", self.phi, self.halo,
-                         FIELD_BLOCK_PX, self.block_px)
+            if self.phi**self.halo > FIELD_HALO_TOL and (self.phi, self.halo) not in _LOGGED_HALOS:
+                _LOGGED_HALOS.add((self.phi, self.halo))
+                log.warning("residual field: range %.0f m at %g m pixels (phi %.6f) would need a halo of more than "
+                            "%d px: capped at K = %d px (blocks of %d px); the field's covariance across the blocks' "
+                            "edges departs from the exponential model by up to 3 phi^K = %.3g (exact within a block; "
+                            "none on a grid of at most K px a side, where every run starts at the edge)",
+                            r.range_m, spec.resolution_m, self.phi, self.halo, self.halo, self.block_px,
+                            field_halo_error(self.phi, self.halo))
         self.rho = min(max(float(spec.rho), 0.0), 1.0) if spec.paired else 1.0
         self._streams: dict[tuple, _Rows] = {}  # strong references: the shared rows live as long as this object
 
