@@ -212,15 +212,17 @@ def test_weights_by_hand():
     assert tab.source[0] == CURVE and tab.source[1] == TABLE
     # L: ndvi 0.5003 lies 0.3 of the way from node 0.500 to 0.501: weights 0.5 × 0.7 and 0.5 × 0.3
     lin = tab.blocks[0][0]
-    j = round((0.5 - (-1.0)) / (0.005 / SUBDIVIDE)) - lin.j0
+    j = lin.row_of[round((0.5 - (-1.0)) / (0.005 / SUBDIVIDE))]
+    assert lin.row_of[round((0.5 - (-1.0)) / (0.005 / SUBDIVIDE)) + 1] == j + 1
     assert row[lin.offset + j] == pytest.approx(0.35, rel=1e-9)
     assert row[lin.offset + j + 1] == pytest.approx(0.15, rel=1e-9)
     boot = np.asarray(models["types"]["L"]["bootstrap"])
     np.testing.assert_allclose(tab.table[lin.offset + j], boot[:, 0] + boot[:, 1] * 0.5, rtol=1e-12)
     # P: u = ln 0.3 on the log axis from ln 0.001, step LOG_STEP
     pw = tab.blocks[1][0]
-    pos = (math.log(0.3) - math.log(1e-3)) / LOG_STEP - pw.j0
+    pos = (math.log(0.3) - math.log(1e-3)) / LOG_STEP
     k = math.floor(pos)
+    pos, k = pos - k + pw.row_of[k], pw.row_of[k]
     assert row[pw.offset + k] == pytest.approx(0.25 * (1 - (pos - k)), rel=1e-9)
     assert row[pw.offset + k + 1] == pytest.approx(0.25 * (pos - k), rel=1e-9)
     # C: one row, weight its fraction; G: NDVI 0.5003 below its gate 0.6: weight 0

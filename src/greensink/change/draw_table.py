@@ -48,15 +48,17 @@ CURVE, TABLE = 0, 1
 
 @dataclasses.dataclass
 class _Block:
-    """The rows of one (type, model variant) in the table: ``offset`` its first row, ``n`` its nodes, row i the axis'
-    node j0 + i at u = ``u0`` + (j0 + i)·``step`` (x = e^u where ``logx``); ``n`` = 1 for a constant density."""
+    """The rows of one (type, model variant) in the table: ``offset`` its first row, ``n`` its rows, the axis' nodes
+    j at u = ``u0`` + j·``step`` (x = e^u where ``logx``, ``axis_n`` nodes) that the type's pixels use, node j in row
+    ``offset`` + ``row_of[j]`` (−1: not tabulated); ``n`` = 1 for a constant density."""
 
     offset: int
     n: int
     u0: float = 0.0
     step: float = 1.0
     logx: bool = False
-    j0: int = 0
+    axis_n: int = 0
+    row_of: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -118,11 +120,13 @@ class YearDrawTable:
                         u0, u1, h = math.log(X_MIN_LOG), math.log(x1), float(log_step)
                     else:
                         u0, u1, h = x0, x1, step / subdivide
-                    span = self._span(k, preds[0], logx, u0, u1, h)
-                    if span is not None:  # the nodes of the axis around the type's values (u0 + j·h, j in span)
-                        j0, j1 = span
-                        block = _Block(offset, j1 - j0 + 1, u0, h, logx, j0)
-                        u = u0 + h * np.arange(j0, j1 + 1)
+                    axis_n = int(math.floor((u1 - u0) / h + 1e-9)) + 1
+                    nodes = self._nodes(k, preds[0], logx, u0, h, axis_n)
+                    if nodes.size:  # the axis' nodes u0 + j·h around the type's values
+                        row_of = np.full(axis_n, -1, dtype=np.int64)
+                        row_of[nodes] = np.arange(nodes.size)
+                        block = _Block(offset, nodes.size, u0, h, logx, axis_n, row_of)
+                        u = u0 + h * nodes
                         x = np.exp(u) if logx else u
                         vals = np.ascontiguousarray(np.maximum(predict(form, boot, x, preds), 0.0).T)  # (n, B)
                 if block is not None:
@@ -143,25 +147,24 @@ class YearDrawTable:
         #: (rows,) CURVE or TABLE per row
         self.source = np.asarray(source, dtype=np.int8)
 
-    def _span(self, k: int, pred: str, logx: bool, u0: float, u1: float, h: float) -> tuple[int, int] | None:
-        """The first and last node (on the axis u0 + j·h up to u1) of an interval holding type k's values of ``pred``
-        inside the axis, at least two nodes; None without such a value (the type's pixels are then served per
-        pixel, if any)."""
+    def _nodes(self, k: int, pred: str, logx: bool, u0: float, h: float, axis_n: int) -> np.ndarray:
+        """The nodes (ascending, of the axis u0 + j·h, ``axis_n`` nodes) that type k's pixels' values of ``pred``
+        inside the axis fall between (:meth:`weights`' interpolation, the same arithmetic); none without such a value
+        (the type's pixels are then served per pixel, if any)."""
         layer = self.layers.get(pred)
         if layer is None:
-            return None
+            return np.zeros(0, dtype=np.int64)
         x = layer[self.frac[k] > 0]
         x = x[np.isfinite(x)]
         if logx:
             x = np.log(np.maximum(x, X_MIN_LOG))
-        n = int(math.floor((u1 - u0) / h + 1e-9)) + 1
         pos = (x - u0) / h
-        pos = pos[(pos >= 0) & (pos <= n - 1)]
-        if pos.size == 0:
-            return None
-        j0 = max(0, min(int(math.floor(pos.min())), n - 2))
-        j1 = min(n - 1, max(int(math.ceil(pos.max())), j0 + 1))
-        return j0, j1
+        pos = pos[(pos >= 0) & (pos <= axis_n - 1)]
+        j = np.minimum(np.floor(pos).astype(np.int64), axis_n - 2)
+        used = np.zeros(axis_n, dtype=bool)
+        used[j] = True
+        used[j + 1] = True
+        return np.flatnonzero(used)
 
     @property
     def n_rows(self) -> int:
@@ -208,13 +211,17 @@ class YearDrawTable:
                     x = np.asarray(xu, dtype=np.float64)
                     with np.errstate(divide="ignore", invalid="ignore"):
                         u = np.log(np.maximum(x, X_MIN_LOG)) if block.logx else x
-                    p = (u - block.u0) / block.step - block.j0
-                    inside = np.isfinite(p) & (p >= 0) & (p <= block.n - 1)
-                    j = np.minimum(np.floor(p[inside]).astype(np.int64), block.n - 2)
+                    p = (u - block.u0) / block.step
+                    inside = np.isfinite(p) & (p >= 0) & (p <= block.axis_n - 1)
+                    j = np.minimum(np.floor(p[inside]).astype(np.int64), block.axis_n - 2)
+                    ra, rb = block.row_of[j], block.row_of[j + 1]
+                    here = (ra >= 0) & (rb >= 0)  # always, for the type's own pixels (:meth:`_nodes`)
+                    inside[inside] = here
+                    j, ra, rb = j[here], ra[here], rb[here]
                     t = p[inside] - j
                     wi = w[inside]
                     ri += [pos[inside], pos[inside]]
-                    ci += [block.offset + j, block.offset + j + 1]
+                    ci += [block.offset + ra, block.offset + rb]
                     vi += [wi * (1.0 - t), wi * t]
                     out = ~inside
                 if out.any():  # no table serves these terms: their draws, per pixel
