@@ -549,8 +549,13 @@ def _with_zone_noise(matrices: Sequence[sp.csr_matrix], shape: tuple[int, int], 
     sums: list[tuple] = []
     sums_both: list[tuple[np.ndarray, np.ndarray]] = []
     sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
+    # every valued pixel observed in both years (a clear pair): the two sets of images are one, computed once
+    same = bool(both_act.all()) or (np.array_equal(g[:3], g[3:]) and np.array_equal(v[:3], v[3:]))
     for lev, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        var_all, var_both = zone_noise_variances(matrices[lev], g, v, shape[1], phi)
+        if same:
+            var_all = var_both = zone_noise_variances(matrices[lev], g[:3], v[:3], shape[1], phi)[0]
+        else:
+            var_all, var_both = zone_noise_variances(matrices[lev], g, v, shape[1], phi)
         noise_all, noise_both = {}, {}
         for i, s in enumerate(NOISE_SOURCES):
             xi = zone_normals(seed, (*key, lev, i), b - a, n_draws)
