@@ -234,3 +234,67 @@ def test_scenario_zones_jobs_ask_for_their_measured_peak(rule, mpx, peak_mib, cp
     assert resources.cost_rule("scenario_zones", untiled) == "scenario_zones"
     assert peak_mib <= resources.mem_mb(rule, mpx) <= 2 * peak_mib + 1000
     assert resources.runtime_min(rule, mpx) * 60 >= 2 * cpu_s
+
+
+def test_row_chunks_bound_the_rows_and_the_pixels():
+    from greensink.scenario.tables import row_chunks
+
+    # by hand, width 10: pixels on rows 0, 0, 1, 3, 3, 3, 7, 9 (flat index // 10); at most 2 rows and 2 pixels a chunk:
+    # [0, 5] (row 0, 2 px) | [12] (row 1; row 3 is 2 rows below 1) | [30, 31] | [35] | [71] | [99]
+    idx = np.array([0, 5, 12, 30, 31, 35, 71, 99])
+    got = [c.tolist() for c in row_chunks(idx, 10, chunk_pixels=2, max_rows=2)]
+    assert got == [[0, 5], [12], [30, 31], [35], [71], [99]]
+    # rows 0-1 in one chunk when 3 pixels fit: [0, 5, 12]
+    assert [c.tolist() for c in row_chunks(idx, 10, 3, 2)][0] == [0, 5, 12]
+    assert list(row_chunks(np.array([], dtype=np.int64), 10, 4, 1)) == []
+    with pytest.raises(ValueError, match="at least 1"):
+        list(row_chunks(idx, 10, 4, 0))
+
+
+def test_corrections_in_row_bounded_chunks_equal_one_chunk(runs):
+    """The touched pixels drawn in chunks of at most 2 grid rows (what a tile job does, so that a chunk's noise
+    streams span 2 rows, not the tile's height) give the corrections of one chunk over them all within 1e-12:
+    the draws are the same numbers (keyed by pixel), only their sum runs in another order."""
+    from greensink.carbon import read_fill, typed_pixels
+    from greensink.scenario.files import read_burned
+    from greensink.scenario.tables import (
+        Setting,
+        difference_corrections,
+        paired_functions,
+        scenario_noise,
+        touched_pixels,
+    )
+
+    f, kw = runs["f"], runs["kw"]
+    (plan,) = scenarios({"years": [YEAR], "scenarios": [ENTRY]})
+    baseline = {**f["files"], "fractions": f["fractions"], "greenspace": f["greenspace"],
+                "height": runs["layers"]["height"]}
+    base = read_landscape({k: baseline[k] for k in BASELINE_KEYS}, TYPES, "type")
+    scen = read_burned({k: runs["layers"][k] for k in SCENARIO_KEYS}, plan.types(TYPES), "type")
+    base_models, scen_models = io.read_json(f["models"]), io.read_json(runs["s_models"])
+    matrices = [io.read_sparse(m) for m in f["coverage"]]
+    setting = Setting(levels=kw["levels"], zones=[], matrices=matrices, grid=GRID, uncertainty=UNC, seed=SEED)
+    noise = scenario_noise(base_models, TYPES, YEAR, setting)
+    fill = read_fill(f["fill"], models=base_models, year=YEAR)
+    fn_b, fn_s, _ = paired_functions(base, base_models, scen, scen_models, YEAR, io.read_raster(f["se"]), setting,
+                                     fill=fill, noise=noise, sources=False)
+    active_b, active_s = typed_pixels(base.fractions), typed_pixels(scen.fractions)
+    touched = touched_pixels(scen, np.union1d(active_b, active_s))
+    spans = []
+
+    def recorded(idx):  # the real pixel function, recording the grid rows each chunk spans
+        spans.append(int(idx.max() // GRID.width - idx.min() // GRID.width) + 1)
+        return fn_b(idx)
+
+    one = difference_corrections(matrices, fn_b, fn_s, active_b, active_s, touched, {}, noise.n_draws, 16_384)
+    rowed = difference_corrections(matrices, recorded, fn_s, active_b, active_s, touched, {}, noise.n_draws, 16_384,
+                                   width=GRID.width, max_rows=2)
+    rows_touched = np.unique(touched // GRID.width)
+    assert rows_touched.max() - rows_touched.min() >= 8  # the touched pixels span many rows...
+    assert max(spans) <= 2 and len(spans) >= 4  # ...and each chunk at most 2 of them
+    for a, b in zip(one, rowed, strict=True):
+        np.testing.assert_array_equal(a["rows"], b["rows"])
+        for name in ("corr_px", "corr_draws_px"):
+            scale = float(np.abs(a[name]).max())
+            assert scale > 0
+            np.testing.assert_allclose(b[name], a[name], rtol=1e-12, atol=1e-12 * scale)

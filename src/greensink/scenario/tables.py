@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -152,16 +152,35 @@ def touched_pixels(scen: Burned, active: np.ndarray) -> np.ndarray:
     return active[mask[active]]
 
 
+def row_chunks(idx: np.ndarray, width: int, chunk_pixels: int, max_rows: int) -> Iterator[np.ndarray]:
+    """Consecutive chunks of the ascending flat pixel indices ``idx`` (row × ``width`` + column), each of at most
+    ``chunk_pixels`` pixels on at most ``max_rows`` rows. A pixel function with noise makes its streams for every
+    row a chunk spans (B draws × the rows × the columns), so a chunk of scattered pixels (the pixels a plan touches,
+    a few per row over a tile's height) costs what a dense chunk over all those rows would; bounding its rows bounds
+    that to a dense chunk's."""
+    if max_rows < 1 or chunk_pixels < 1:
+        raise ValueError(f"row_chunks needs chunk_pixels and max_rows of at least 1. Got {chunk_pixels}, {max_rows}.")
+    rows = idx // width
+    start = 0
+    while start < idx.size:
+        stop = min(int(np.searchsorted(rows, rows[start] + max_rows, side="left")), start + chunk_pixels)
+        yield idx[start:stop]
+        start = stop
+
+
 def difference_corrections(matrices: Sequence[sp.csr_matrix], fn_b: PixelFn, fn_s: PixelFn, base_active: np.ndarray,
                            scen_active: np.ndarray, touched: np.ndarray, stages: Mapping[str, np.ndarray], n_draws: int,
-                           chunk_pixels: int = 16_384) -> list[dict[str, np.ndarray]]:
+                           chunk_pixels: int = 16_384, *, width: int | None = None,
+                           max_rows: int | None = None) -> list[dict[str, np.ndarray]]:
     """Per level, the sums over the ``touched`` pixels that turn the scenario's zone sums minus the baseline's into
     the difference's (:func:`record_differences`), in pixel units (t C/ha × pixels): ``rows`` the zones holding a
     touched pixel (a stored coverage entry), and for them ``corr_px`` (estimate) and ``corr_draws_px`` (draws) of
     Σ [nan0(s − b) − 1_S nan0(s) + 1_B nan0(b)], and per growth stage ``stage_<name>_px`` and
     ``stage_<name>_draws_px`` of Σ (1 − g) nan0(s − b). Linear in the pixels: a tiled run's tiles compute theirs over
     their own pixels (``matrices`` a tile's coverage, the functions and pixel sets the tile's) and the sums add up.
-    ``n_draws`` is the number of draws (the columns of the draw sums even where no pixel is touched)."""
+    ``n_draws`` is the number of draws (the columns of the draw sums even where no pixel is touched). ``width`` and
+    ``max_rows`` (a tile job): the touched pixels are drawn in chunks of at most ``max_rows`` rows of the block
+    ``width`` pixels wide (:func:`row_chunks`; a dense chunk's rows), not ``chunk_pixels`` scattered over the tile."""
     stacked = sp.vstack(matrices).tocsc() if len(matrices) > 1 else matrices[0].tocsc()
     sizes = np.cumsum([0] + [m.shape[0] for m in matrices])
     # only the zones holding a touched pixel can differ: the sums run over their rows alone (memory ∝ those zones)
@@ -174,7 +193,9 @@ def difference_corrections(matrices: Sequence[sp.csr_matrix], fn_b: PixelFn, fn_
     corr_e, corr_d = np.zeros(rows.size), np.zeros((rows.size, n_draws))
     stage_e = {name: np.zeros(rows.size) for name in stages}
     stage_d = {name: np.zeros((rows.size, n_draws)) for name in stages}
-    for idx in iter_chunks(touched, chunk_pixels):
+    chunks = (iter_chunks(touched, chunk_pixels) if width is None
+              else row_chunks(touched, width, chunk_pixels, max_rows or max(1, chunk_pixels // width)))
+    for idx in chunks:
         eb, db = fn_b(idx)[:2]
         es, ds = fn_s(idx)[:2]
         de, dd = np.nan_to_num(es - eb), np.nan_to_num(ds - db)

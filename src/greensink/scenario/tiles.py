@@ -150,8 +150,10 @@ def run_scenario_zones_tile(coverage_tiles: Sequence[PathLike], grid_json: PathL
     active_b, active_s = typed_pixels(base.fractions), typed_pixels(scen.fractions)
     touched = touched_pixels(scen, np.union1d(active_b, active_s))
     growth = {name: growth_map(plan, scen.last, years_).ravel() for name, years_ in plan.stages().items()}
+    # the touched pixels are scattered over the tile: chunks of the dense chunks' rows, or the noise streams of a
+    # chunk span the tile's height (B × rows × columns float32: 600 MiB more on a 1024-px tile, benchmarks/README.md)
     corrections = difference_corrections(matrices, fn_b, fn_s, active_b, active_s, touched, growth, noise.n_draws,
-                                         chunk)
+                                         chunk, width=tile.width, max_rows=max(1, chunk // tile.width))
     for m, part, corr in zip(matrices, parts, corrections, strict=True):
         part.values["changed_px"] = zonal_sum(m, scen.changed)[part.rows]
         assert np.isin(corr["rows"], part.rows).all()  # a zone holding a touched pixel of the tile touches the tile
