@@ -114,7 +114,7 @@ def case():
     return make_case()
 
 
-def run(case, tabulate: bool, fill: bool = True, **kw):
+def run(case, tabulate: bool, fill: bool = True, chunk_pixels: int = 37, **kw):
     (m0, f0, l0), (m1, f1, l1), active, matrices = case
     fns = []
     for (m, f, lay), y in zip(((m0, f0, l0), (m1, f1, l1)), YEARS, strict=True):
@@ -122,7 +122,7 @@ def run(case, tabulate: bool, fill: bool = True, **kw):
         fns.append(analytic_year_function(m, TYPES, f, lay, spec(y, **kw), B, fill=fl, tabulate=tabulate))
     u0, u1 = unserved_function(m0, TYPES, f0, l0), unserved_function(m1, TYPES, f1, l1)
     return analytic_sink_pass(*fns, u0, u1, YEARS[1] - YEARS[0], active, GRID.shape, matrices, GRID.pixel_area_ha,
-                              90.0, seed=3, key=YEARS, chunk_pixels=37, block_pixels=16)
+                              90.0, seed=3, key=YEARS, chunk_pixels=chunk_pixels, block_pixels=16)
 
 
 #: The tolerance checked below (docs/method.md §8 "Tabulated curve draws"): a zone's sum of each draw within 2e-5 of
@@ -153,6 +153,16 @@ def test_zone_sums_within_tolerance(case, kw):
     if kw.get("curve") is False:  # the curve types count their estimate in every draw: no variance
         for _, _, pt in tab.sums:
             assert np.all(pt["curve"].std(axis=1) <= 1e-9 * np.abs(pt["curve"]).max())
+
+
+def test_chunks_change_no_number(case):
+    """Chunks of 3 pixels (the zone weights summed every COMPACT_CHUNKS chunks, many times over) against one chunk: the
+    same map and band bit for bit, the sums to rounding."""
+    one, many = run(case, True, chunk_pixels=100_000), run(case, True, chunk_pixels=3)
+    np.testing.assert_array_equal(many.sink, one.sink)
+    for a, b in zip(many.sums + many.sums_both, one.sums + one.sums_both, strict=True):
+        np.testing.assert_allclose(a[0], b[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a[1], b[1], rtol=1e-12, atol=1e-12)
 
 
 def test_pixel_band_within_tolerance(case):

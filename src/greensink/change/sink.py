@@ -579,7 +579,9 @@ def tabulated_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.
     per pixel only the estimate, the noise amplitudes and the sparse weights over the tables' rows are computed; the
     zone sums of the draws are (coverage @ weights) @ table per year, differenced (the curve and table parts from the
     rows of each source), and a pixel's draws for its band are its weights @ table (the pixel band as
-    :func:`analytic_sink_pass`'s). Estimates, stocks, maps, the estimate band and the noise are the same numbers."""
+    :func:`analytic_sink_pass`'s). Estimates, stocks, maps, the estimate band and the noise are the same numbers.
+    Memory: as :func:`analytic_sink_pass` without its chunk × draws arrays, plus the zones' weights over the tables'
+    nodes (zones × nodes used, sparse) and a block × draws array for the band."""
     from greensink.carbon import interval_quantiles as quantiles
     from greensink.carbon import iter_chunks
     from greensink.change.draw_table import CURVE, TABLE
@@ -594,7 +596,6 @@ def tabulated_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.
     band = np.zeros((3, shape[0] * shape[1]), dtype=np.float32)
     stocks = [np.full(active.size, np.nan) for _ in range(2)]
     maps = [np.full(active.size, np.nan) for _ in range(2)]
-    est_all = np.full(active.size, np.nan)
     weights = np.zeros((3, active.size))
     variances = np.zeros((len(NOISE_SOURCES), active.size))
     # the sink's draws d = (C1 − C0)/Y of a pixel are its weights over both tables' rows: [w1, −w0]/Y @ [T1; T0],
@@ -605,8 +606,16 @@ def tabulated_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.
     table_cat = np.ascontiguousarray(np.vstack([tab1.table, tab0.table])[order])
     where = np.empty_like(order)
     where[order] = np.arange(order.size)  # a row of [T1; T0] is row where[row] of table_cat
-    rows: list[sp.csr_matrix] = []  # the chunks' weights over table_cat, rows in the order of active
-    fallback: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {CURVE: [], TABLE: []}  # (positions, (B, m) sink)
+    # per chunk its zone sums' weights over table_cat (coverage @ pixel weights: zones × table rows, sparse), over
+    # all land and over the land observed in both years, summed every COMPACT_CHUNKS chunks (memory: the zones' nodes,
+    # not the pixels); the terms no table serves summed per chunk as draws (zones × B) per source
+    mats = list(matrices)
+    stacked = (sp.vstack(mats).tocsc() if len(mats) > 1 else sp.csc_matrix(mats[0])) if mats else None
+    n_rows = stacked.shape[0] if stacked is not None else 0
+    acc: list[list[sp.csr_matrix]] = [[], []]
+    fb_sums = [{CURVE: np.zeros((n_rows, table_cat.shape[1])), TABLE: np.zeros((n_rows, table_cat.shape[1]))}
+               for _ in range(2)]
+    est_sum, est_both = np.zeros(n_rows), np.zeros(n_rows)
     block = max(1, int(block_pixels))
     start = 0
     for idx in iter_chunks(active, chunk_pixels):
@@ -622,7 +631,6 @@ def tabulated_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.
         if years != 1:
             both_w.data /= years
         e = (e1 - e0) / years
-        est_all[csl] = e
         stocks[0][csl], stocks[1][csl] = e0, e1
         m0 = np.where(unserved0(idx), np.nan, e0)
         m1 = np.where(unserved1(idx), np.nan, e1)
@@ -649,42 +657,54 @@ def tabulated_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.
         weights[:, csl] = np.where(valued, w, 0.0)
         for i, s in enumerate(NOISE_SOURCES):
             variances[i, csl] = np.where(valued, var[s], 0.0)
-        rows.append(both_w)
-        for src in (CURVE, TABLE):
-            f0, f1 = pw0.fallback[src], pw1.fallback[src]
-            if f0 is None and f1 is None:
-                continue
-            diff = (f1 if f1 is not None else 0.0) - (f0 if f0 is not None else 0.0)
-            cols = np.flatnonzero(valued & np.any(diff != 0, axis=0))
-            if cols.size:
-                fallback[src].append((start + cols, diff[:, cols]))
         start += idx.size
+        if stacked is None:
+            continue
+        sub = stacked[:, idx]  # a copy (fancy column index)
+        both = np.isfinite(m0) & np.isfinite(m1)
+        e_known = np.nan_to_num(e)  # a pixel no year can value counts 0 (as the exact path's nan_to_num)
+        est_sum += sub @ e_known
+        est_both += sub @ np.where(both, e_known, 0.0)
+        kept = sp.diags(valued.astype(np.float64)) @ both_w
+        for n_set, cov in enumerate((sub, sub @ sp.diags(both.astype(np.float64)))):
+            acc[n_set].append((cov @ kept).tocsr())
+            if len(acc[n_set]) >= COMPACT_CHUNKS:
+                acc[n_set] = [_sparse_sum(acc[n_set])]
+            for src in (CURVE, TABLE):
+                f0, f1 = pw0.fallback[src], pw1.fallback[src]
+                if f0 is None and f1 is None:
+                    continue
+                diff = (f1 if f1 is not None else 0.0) - (f0 if f0 is not None else 0.0)
+                cols = np.flatnonzero(valued & np.any(diff != 0, axis=0))
+                if cols.size:
+                    fb_sums[n_set][src] += np.asarray(cov[:, cols] @ diff[:, cols].T) / years
     if start != active.size:
         raise RuntimeError(f"tabulated_sink_pass evaluated {start} of {active.size} active pixels.")
     sums, sums_both = [], []
-    if matrices:
-        mats = list(matrices)
-        stacked = (sp.vstack(mats).tocsc() if len(mats) > 1 else sp.csc_matrix(mats[0]))[:, active]
-        both_act = np.isfinite(maps[0]) & np.isfinite(maps[1])
-        est0 = np.nan_to_num(est_all)
-        est_sum = stacked @ est0
-        est_both = stacked @ np.where(both_act, est0, 0.0)
-        keep = sp.diags(np.isfinite(est_all).astype(np.float64))  # pixels no year can value count 0
-        pw = keep @ (sp.vstack(rows).tocsr() if rows else sp.csr_matrix((0, table_cat.shape[0])))
+    if stacked is not None:
         out = []
-        for cov in (stacked, (stacked @ sp.diags(both_act.astype(np.float64))).tocsc()):
-            wz = (cov @ pw).tocsc()
+        for n_set in range(2):
+            wz = (_sparse_sum(acc[n_set]) if acc[n_set] else sp.csr_matrix((n_rows, table_cat.shape[0]))).tocsc()
             parts = {}
             for name, src, rs in (("curve", CURVE, slice(0, n_curve)), ("table", TABLE, slice(n_curve, None))):
-                part = np.asarray(wz[:, rs] @ table_cat[rs])
-                for pos, vals in fallback[src]:
-                    part += np.asarray(cov[:, pos] @ vals.T) / years
-                parts[name] = part
+                parts[name] = np.asarray(wz[:, rs] @ table_cat[rs]) + fb_sums[n_set][src]
             out.append((parts["curve"] + parts["table"], parts))
         (sums_d, part_sums), (sums_both_d, _) = out
         sums, sums_both = _with_zone_noise(mats, shape, active, maps, weights, variances, est_sum, est_both, sums_d,
                                            sums_both_d, part_sums, fn1.phi, pixel_area_ha, seed, key)
     return SinkPass(band.reshape(3, *shape), sums, sums_both, stocks[0], stocks[1], maps[0], maps[1])
+
+
+#: The tabulated pass sums its chunks' zone weights (zones × table rows) every this many chunks.
+COMPACT_CHUNKS = 16
+
+
+def _sparse_sum(mats: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
+    """The sum of sparse matrices of one shape (their entries concatenated, duplicates summed)."""
+    coo = [m.tocoo() for m in mats]
+    return sp.csr_matrix((np.concatenate([m.data for m in coo]),
+                          (np.concatenate([m.row for m in coo]), np.concatenate([m.col for m in coo]))),
+                         shape=mats[0].shape)
 
 
 def zone_noise_variances(matrix: sp.csr_matrix, weights: np.ndarray, variances: np.ndarray, width: int,
