@@ -1,6 +1,6 @@
-"""A tiled run's gathers (rules aggregate and change) ask for memory from their zones × draws (greensink.resources):
-by hand, against the peaks benchmarks/gather_memory.py and benchmarks/change_gather_memory.py measured, and from
-zone layers read at run time (their feature count from the GeoPackage header)."""
+"""A tiled run's gathers (rules aggregate, change and trend) ask for memory from their zones, draws and zone blocks
+(greensink.resources): by hand, against the peaks benchmarks/gather_memory.py and benchmarks/change_gather_memory.py
+measured, and from zone layers read at run time (their feature count from the GeoPackage header)."""
 
 from __future__ import annotations
 
@@ -31,21 +31,45 @@ def write_zones(root, counts: dict[str, int]) -> None:
 def test_gather_memory_by_hand():
     # aggregate: the largest level, 10⁶ zones × 200 draws × 17.2 B = 3280.6 MiB, + 300 MiB, × 1.5 = 5370.9 -> 5371
     assert resources.gather_mem_mb("aggregate_gather", [1, 50, 1_000_000], 200) == 5371
-    # change: every level together, (1 + 49 + 950) zones × 1000 draws × 130 B = 123.98 MiB; (300 + 123.98) × 1.5
-    assert resources.gather_mem_mb("change_gather", [1, 49, 950], 1000) == math.ceil((300 + 130e6 / 2**20) * 1.5)
+    # change in zone blocks of 100 000: one block's draws, 100 000 × 200 × 70 B = 1335.1 MiB, and every level's zones,
+    # 1 002 041 × 1100 B = 1051.2 MiB: (300 + 1335.1 + 1051.2) × 1.5 = 4029.4 -> 4030 (it was 24 GiB unblocked)
+    assert resources.gather_mem_mb("change_gather", [1, 40, 2000, 1_000_000], 200) == 4030
+    # a level below the block holds its own zones' draws: 950 × 1000 × 70 B = 63.42 MiB, 1000 × 1100 B = 1.05 MiB
+    assert resources.gather_mem_mb("change_gather", [1, 49, 950], 1000) == math.ceil((300 + 63.42 + 1.05) * 1.5) == 547
+    # trend in blocks of 20 000 zones of the largest level, per year: 20 000 × 200 × 3 × 72 B = 824.0 MiB, 10⁶ × 2100 B
+    # = 2002.7 MiB: (300 + 824.0 + 2002.7) × 1.5 = 4690.1 -> 4691; a year more adds one year's block, 274.7 MiB × 1.5
+    assert resources.gather_mem_mb("trend_gather", [1, 1_000_000], 200, years=3) == 4691
+    assert resources.gather_mem_mb("trend_gather", [1, 1_000_000], 200, years=4) == 5103
     # a retry asks for twice as much
-    assert resources.gather_mem_mb("change_gather", [1, 49, 950], 1000, attempt=2) == 2 * 636
+    assert resources.gather_mem_mb("change_gather", [1, 49, 950], 1000, attempt=2) == 2 * 547
 
 
-@pytest.mark.parametrize(("rule", "counts", "draws", "peak_mib"), [
-    ("aggregate_gather", [1_000_000], 200, 3585),  # gather_memory.py, 10⁶ zones, one level
-    ("aggregate_gather", [1, 16, 256, 4084], 200, 305),  # tile_memory.py: 4357 zones, 4.2 Mpx
-    ("change_gather", [1, 40, 2000, 25_000], 200, 868),  # change_gather_memory.py
-    ("change_gather", [1, 40, 2000, 100_000], 200, 2626),
+def test_gather_blocks_are_the_gathers_own():
+    from greensink.aggregate.tiles import ZONE_BLOCK
+    from greensink.trend_tiles import TREND_ZONE_BLOCK
+
+    assert resources.GATHER_COSTS["change_gather"].block == ZONE_BLOCK  # run_change_gather's default zone_block
+    assert resources.GATHER_COSTS["trend_gather"].block == TREND_ZONE_BLOCK
+
+
+@pytest.mark.parametrize(("rule", "counts", "draws", "years", "peak_mib"), [
+    ("aggregate_gather", [1_000_000], 200, 1, 3585),  # gather_memory.py, 10⁶ zones, one level
+    ("aggregate_gather", [1, 16, 256, 4084], 200, 1, 305),  # tile_memory.py: 4357 zones, 4.2 Mpx
+    ("change_gather", [1, 40, 2000, 100_000], 200, 2, 1626),  # change_gather_memory.py, in zone blocks
+    ("change_gather", [1, 40, 2000, 1_000_000], 200, 2, 2525),  # and the tables
+    ("trend_gather", [50_000], 200, 3, 1174),  # change_gather_memory.py, trend in zone blocks
+    ("trend_gather", [200_000], 200, 3, 1455),
+    ("trend_gather", [1, 16, 256, 4084], 200, 3, 521),  # tile_memory.py --only trend: the level whole, 4.2 Mpx
 ])
-def test_gather_requests_cover_the_measured_peaks(rule, counts, draws, peak_mib):
-    ask = resources.gather_mem_mb(rule, counts, draws)
+def test_gather_requests_cover_the_measured_peaks(rule, counts, draws, years, peak_mib):
+    ask = resources.gather_mem_mb(rule, counts, draws, years=years)
     assert peak_mib <= ask <= 2 * peak_mib + 1000
+
+
+def test_change_gather_at_a_million_parcels_asks_under_the_bound():
+    # issue 14: 10⁶ parcels under 8 GiB; measured 2525 MiB, asked 4030 MB (× 1.5 margin); trend's 3 years 4691 MB
+    assert resources.gather_mem_mb("change_gather", [1, 40, 2000, 1_000_000], 200) < 8 * 1024
+    assert resources.gather_mem_mb("trend_gather", [1, 40, 2000, 1_000_000], 200, years=3) < 8 * 1024
 
 
 def test_zone_counts_from_the_layers_once_they_exist(tmp_path):
@@ -67,8 +91,11 @@ def test_job_mem_mb_of_a_tiled_gather_grows_with_its_zones(tmp_path):
     # aggregate: 2000 zones × 5000 draws × 17.2 B = 164.03 MiB; (300 + 164.03) × 1.5 = 696.05 -> 697
     agg = resources.job_mem_mb("aggregate", TILED, {}, workdir=tmp_path)
     assert agg == math.ceil((300 + 17.2 * 2000 * 5000 / 2**20) * 1.5) == 697 > by_pixels["aggregate"]
-    # change: 2001 zones × 5000 draws × 130 B = 1240.3 MiB; (300 + 1240.3) × 1.5 = 2311
-    assert resources.job_mem_mb("change", TILED, {}, workdir=tmp_path) == 2311
+    # change: the block is the largest level, 2000 zones × 5000 draws × 70 B = 667.6 MiB, + 2001 zones × 1100 B =
+    # 2.1 MiB; (300 + 667.6 + 2.1) × 1.5 = 1454.6 -> 1455
+    assert resources.job_mem_mb("change", TILED, {}, workdir=tmp_path) == 1455
+    # trend over the config's 3 years: 2000 × 5000 × 3 × 72 B = 2059.9 MiB + 2000 × 2100 B = 4.0 MiB -> 3546
+    assert resources.job_mem_mb("trend", {**TILED, "years": [2020, 2021, 2024]}, {}, workdir=tmp_path) == 3546
     # an untiled run's rule aggregate reads the rasters: its pixel figure, no zone term
     untiled = {**TILED, "tiles": {"size_px": None}}
     assert resources.job_mem_mb("aggregate", untiled, {}, workdir=tmp_path) == resources.mem_mb("aggregate", 0.075)

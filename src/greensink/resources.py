@@ -186,15 +186,44 @@ def runtime_min(rule: str, mpx: float, attempt: int = 1) -> int:
 
 ZONE_FILE = "results/zones/{level}.gpkg"
 GATHER_BASE_MIB = 300  # a gather's process before its sums: Python, the package, the zone layers' ids
-# bytes a gather holds per zone and bootstrap draw, above GATHER_BASE_MIB, and over which zones: the largest level's
-# (the aggregate gather finishes one level after another) or every level's together (change holds all levels' sums)
-GATHER_BYTES_PER_ZONE_DRAW: dict[str, tuple[float, str, str]] = {
-    "aggregate_gather": (17.2, "largest", "benchmarks/gather_memory.py: 3585 MiB at 10⁶ zones × 200 draws, one level "
-                         "(the level's draws, np.quantile's copy, one 100 000-zone block of per-source parts)"),
-    "change_gather": (130.0, "sum", "benchmarks/change_gather_memory.py: 110-120 bytes measured for reading every "
-                      "tile's parts and adding them (868 MiB at 27 041 zones, 2626 MiB at 102 041 zones over 4 levels, "
-                      "200 draws, 16 tiles: 7 (zones × draws) float64 arrays held twice); the tables' finish on top"),
+# the change and trend gathers in zone blocks (benchmarks/change_gather_memory.py, 16 tiles, 200 draws): change
+# 1626 MiB at 102 041 zones over 4 levels, 2525 MiB at 1 002 041 with the tables (blocks of 100 000): 1047 bytes per
+# zone and 64 per zone and draw of a block; trend (3 years) 1174 MiB at 50 000 zones, 1455 at 200 000 (blocks of
+# 20 000): 1964 bytes per zone and 68 per zone, draw and year of a block. Rounded up:
+CHANGE_BLOCK_BYTES = 70.0  # per zone and draw of one zone block: its seven (zones × draws) sums and their summaries
+CHANGE_ZONE_BYTES = 1100.0  # per zone of every level: the (Z,) sums, the draws' summaries, the tables
+TREND_BLOCK_BYTES = 72.0  # per zone, draw and year of one zone block: its sums and the Theil–Sen fits' arrays
+TREND_ZONE_BYTES = 2100.0  # per zone of the largest level: its table and the years' tables
+
+
+@dataclass(frozen=True)
+class GatherCost:
+    """A gather's memory above :data:`GATHER_BASE_MIB`: ``per_zone_draw`` bytes per zone and draw (× years for
+    ``per_year``) over the zones it holds draws of at once, and ``per_zone`` bytes per zone over the zones it holds
+    tables and per-zone sums of. ``over`` says which zones: the largest level's ("largest": one level after another)
+    or every level's ("sum"); ``block`` (zones) caps the zones whose draws are held at once (a gather in zone
+    blocks), None for a level's whole draws."""
+
+    per_zone_draw: float
+    per_zone: float
+    over: str
+    block: int | None
+    per_year: bool
+    source: str
+
+
+GATHER_COSTS: dict[str, GatherCost] = {
+    "aggregate_gather": GatherCost(17.2, 0.0, "largest", None, False, "benchmarks/gather_memory.py: 3585 MiB at 10⁶ zones "
+                                   "× 200 draws, one level (the level's draws, np.quantile's copy, one 100 000-zone "
+                                   "block of per-source parts)"),
+    "change_gather": GatherCost(CHANGE_BLOCK_BYTES, CHANGE_ZONE_BYTES, "sum", 100_000, False,
+                                "benchmarks/change_gather_memory.py: 1626 MiB at 102 041 zones, 2525 MiB at 1 002 041 "
+                                "(4 levels, 200 draws, blocks of 100 000 zones, greensink.aggregate.tiles.ZONE_BLOCK)"),
+    "trend_gather": GatherCost(TREND_BLOCK_BYTES, TREND_ZONE_BYTES, "largest", 20_000, True,
+                               "benchmarks/change_gather_memory.py: 1174 MiB at 50 000 zones, 1455 MiB at 200 000 "
+                               "(3 years, 200 draws, blocks of 20 000 zones, greensink.trend_tiles.TREND_ZONE_BLOCK)"),
 }
+GATHER_BYTES_PER_ZONE_DRAW = GATHER_COSTS  # the gathers job_mem_mb costs from their zones (tests/test_slurm.py)
 
 
 def zone_counts(levels: list[str], workdir: str | Path = ".") -> list[int] | None:
@@ -208,28 +237,33 @@ def zone_counts(levels: list[str], workdir: str | Path = ".") -> list[int] | Non
     return [int(pyogrio.read_info(p)["features"]) for p in paths]
 
 
-def gather_mem_mb(rule: str, counts: list[int], draws: int, attempt: int = 1) -> int:
-    """Memory to ask for, MB, for a gather of :data:`GATHER_BYTES_PER_ZONE_DRAW` over zone layers of ``counts``
-    zones with ``draws`` bootstrap draws: (base + bytes per zone and draw × zones × draws) × :data:`MEMORY_MARGIN`
-    × attempt, the zones being the largest level's or every level's as the rule holds them."""
-    per, over, _ = GATHER_BYTES_PER_ZONE_DRAW[rule]
-    zones = (max(counts) if over == "largest" else sum(counts)) if counts else 0
-    mib = GATHER_BASE_MIB + per * zones * int(draws) / 2**20
+def gather_mem_mb(rule: str, counts: list[int], draws: int, attempt: int = 1, years: int = 1) -> int:
+    """Memory to ask for, MB, for a gather of :data:`GATHER_COSTS` over zone layers of ``counts`` zones with
+    ``draws`` bootstrap draws (and ``years`` years, for a gather whose draws are per year): (base + per zone and draw
+    × the zones whose draws it holds at once × draws [× years] + per zone × the zones it holds) ×
+    :data:`MEMORY_MARGIN` × attempt, the zones being the largest level's or every level's as the rule holds them,
+    those with draws at most one zone block."""
+    c = GATHER_COSTS[rule]
+    zones = (max(counts) if c.over == "largest" else sum(counts)) if counts else 0
+    held = min(zones, c.block, max(counts)) if c.block is not None and counts else zones
+    per_draw = c.per_zone_draw * held * int(draws) * (max(int(years), 1) if c.per_year else 1)
+    mib = GATHER_BASE_MIB + (per_draw + c.per_zone * zones) / 2**20
     return int(math.ceil(mib * MEMORY_MARGIN * max(int(attempt), 1)))
 
 
 def job_mem_mb(rule: str, cfg: Mapping, wildcards: Mapping, threads: int = 1, attempt: int = 1,
                workdir: str | Path = ".") -> int:
     """A job's mem_mb (what common.smk's job_mem_mb asks for): :func:`mem_mb` of its :func:`cost_rule` entry on its
-    :func:`job_mpx` (a tile's for a rule of :data:`TILE_STREAMED` in a tiled run), and for a gather of :data:`GATHER_BYTES_PER_ZONE_DRAW` at least :func:`gather_mem_mb` of the
-    run's zone layers (:func:`zone_counts`, known once they exist) and draws (model.n_bootstrap)."""
+    :func:`job_mpx` (a tile's for a rule of :data:`TILE_STREAMED` in a tiled run), and for a gather of
+    :data:`GATHER_COSTS` at least :func:`gather_mem_mb` of the run's zone layers (:func:`zone_counts`, known once
+    they exist), draws (model.n_bootstrap) and years."""
     entry = cost_rule(rule, cfg)
     if entry in TILE_STREAMED.values():  # memory bounded by one tile
         wildcards = {**wildcards, "tile": ""}
     mem = mem_mb(entry, job_mpx(cfg, wildcards, workdir), threads, attempt)
-    if entry in GATHER_BYTES_PER_ZONE_DRAW:
+    if entry in GATHER_COSTS:
         counts = zone_counts([z["level"] for z in cfg.get("zones") or []], workdir)
         if counts:
             draws = int((cfg.get("model") or {}).get("n_bootstrap", 200))
-            mem = max(mem, gather_mem_mb(entry, counts, draws, attempt))
+            mem = max(mem, gather_mem_mb(entry, counts, draws, attempt, years=len(cfg.get("years") or [])))
     return mem
