@@ -407,7 +407,11 @@ def analytic_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.n
     noise variance. The sums over the land observed in both years take the same ξ with that land's coverage. Not
     for tiles (the field's covariance crosses them). The floor at 0 of a year's draw is not applied (a sum over
     pixels cannot carry it: docs/method.md §8). The years' functions are evaluated ``block_pixels`` at a time within
-    chunks of ``chunk_pixels`` (cache-sized temporaries, as :func:`sink_pass`)."""
+    chunks of ``chunk_pixels`` (cache-sized temporaries, as :func:`sink_pass`).
+
+    Years whose terms carry a draw table (:func:`analytic_year_function`'s default) go through
+    :func:`tabulated_sink_pass` (the draws interpolated from the tables, not evaluated per pixel); this body is the
+    per-pixel evaluation (``tabulate=False``), the reference the tables are tested against."""
     from greensink.carbon import interval_quantiles as quantiles
     from greensink.carbon import iter_chunks
     from greensink.uncertainty.zone_noise import mixture_band
