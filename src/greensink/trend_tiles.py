@@ -27,9 +27,7 @@ raster, no coverage, never a level's zones × draws).
 
 from __future__ import annotations
 
-import json
 import logging
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -39,7 +37,7 @@ import pandas as pd
 from greensink import io as gio
 from greensink import logs
 from greensink.aggregate import content_sha256
-from greensink.aggregate.tiles import zone_blocks
+from greensink.aggregate.tiles import read_tile_header, zone_blocks
 from greensink.carbon.fill import models_digest
 from greensink.errors import InputDataError
 from greensink.grid import Grid
@@ -118,21 +116,9 @@ def run_trend_tile(years: Sequence[int], coverage: Sequence[str | Path], grid_js
 
 
 def read_header(path: str | Path, expect: Mapping) -> dict:
-    """A tile's parts file's header, checked against ``expect`` (InputDataError naming the file and the entry); no
-    zone sum is read."""
-    with gio.reading(path, PARTS_WHAT, gio.CORRUPT_FIX + " If the workflow wrote it, delete it and run again."):
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, zipfile.BadZipFile) as exc:
-            raise InputDataError(f"{path}: not a {PARTS_WHAT} ({gio.error_text(exc)}). {PARTS_FIX}") from exc
-        with data:
-            if gio.ARRAYS_META not in data.files:
-                raise InputDataError(f"{path}: not a {PARTS_WHAT}: it has no '{gio.ARRAYS_META}' header. {PARTS_FIX}")
-            meta = json.loads(data[gio.ARRAYS_META].tobytes().decode("utf-8"))
-    for name, want in expect.items():
-        if meta.get(name) != want:
-            raise InputDataError(f"{path}: {name} must be {want!r} for this run. Got {meta.get(name)!r}. {PARTS_FIX}")
-    return meta
+    """A tile's parts file's header, checked against ``expect`` (:func:`greensink.aggregate.tiles.read_tile_header`:
+    InputDataError naming the file and the entry); no zone sum is read."""
+    return read_tile_header(path, expect, what=PARTS_WHAT, fix=PARTS_FIX)[0]
 
 
 def level_blocks(paths: Sequence[str | Path], tiles: Sequence, level_index: int, expect: Mapping,

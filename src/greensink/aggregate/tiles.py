@@ -3,7 +3,9 @@ finished from their sum (:func:`run_aggregate_gather`, rule aggregate)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -136,6 +138,29 @@ def level_loader(tiles, tile_sums, levels, n_zones, level, ident, *, label: str 
             progress(i + 1, len(tiles))
         return total
     return load
+
+
+def read_tile_header(path: str | Path, expect: Mapping, *, what: str, fix: str,
+                     members: Sequence[str] = ()) -> tuple[dict, dict[str, np.ndarray]]:
+    """A tile file's header (:func:`greensink.io.write_arrays`' ``__meta__``), each entry of ``expect`` checked
+    (InputDataError naming the file, the entry, what it must be and what it is, then ``fix``), and its members
+    ``members`` (only those read; InputDataError where one is missing). ``what`` names the kind of file."""
+    with gio.reading(path, what, gio.CORRUPT_FIX + " If the workflow wrote it, delete it and run again."):
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise InputDataError(f"{path}: not a {what} ({gio.error_text(exc)}). {fix}") from exc
+        with data:
+            if gio.ARRAYS_META not in data.files:
+                raise InputDataError(f"{path}: not a {what}: it has no '{gio.ARRAYS_META}' header. {fix}")
+            meta = json.loads(data[gio.ARRAYS_META].tobytes().decode("utf-8"))
+            for name, want in expect.items():
+                if meta.get(name) != want:
+                    raise InputDataError(f"{path}: {name} must be {want!r} for this run. Got {meta.get(name)!r}. {fix}")
+            missing = [m for m in members if m not in data.files]
+            if missing:
+                raise InputDataError(f"{path}: the {what} lacks {missing}. {fix}")
+            return meta, {m: data[m] for m in members}
 
 
 def zone_blocks(tiles, tile_sums, levels, n_zones, level, ident, zone_block,

@@ -23,9 +23,7 @@ another order (equal within rounding, tests/test_change_tiles.py).
 
 from __future__ import annotations
 
-import json
 import logging
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -33,7 +31,7 @@ import numpy as np
 
 from greensink import io as gio
 from greensink import logs
-from greensink.aggregate.tiles import ZONE_BLOCK, zone_blocks
+from greensink.aggregate.tiles import ZONE_BLOCK, read_tile_header, zone_blocks
 from greensink.change.run import (
     change_parts,
     check_draws,
@@ -60,7 +58,7 @@ def compact_sums(sums: Sequence[Mapping[str, np.ndarray]], matrices: Sequence, l
     leaving it out changes no total; nor does leaving out a draw sum that is 0 everywhere (a tile without typed
     pixels has one draw column of 0s, the others as many as the run's draws)."""
     arrays = {}
-    for i, (level_sums, matrix) in enumerate(zip(sums, matrices, strict=True)):
+    for i, (_, level_sums, matrix) in enumerate(zip(levels, sums, matrices, strict=True)):
         rows = touching_rows(matrix.tocsr())
         arrays[f"L{i}.rows"] = rows
         for name, value in level_sums.items():
@@ -68,7 +66,6 @@ def compact_sums(sums: Sequence[Mapping[str, np.ndarray]], matrices: Sequence, l
             if value.ndim == 2 and not value.any():  # e.g. a tile without typed pixels: one draw column of 0
                 continue  # adds nothing to any sum, whatever the other tiles' number of draws
             arrays[f"L{i}.{name}"] = value
-    assert len(sums) == len(levels)
     return arrays
 
 
@@ -105,24 +102,10 @@ def gather_level(paths: Sequence[str | Path], tiles: Sequence, levels: Sequence[
 
 
 def read_lost(path: str | Path, expect: Mapping, fix: str) -> tuple[dict[str, np.ndarray], dict]:
-    """A tile's parts file's header (checked against ``expect``: InputDataError naming the file and the entry) and
-    its lost pixels (``lost.*``), no zone sum read."""
-    with gio.reading(path, PARTS_WHAT, gio.CORRUPT_FIX + " If the workflow wrote it, delete it and run again."):
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, zipfile.BadZipFile) as exc:
-            raise InputDataError(f"{path}: not a {PARTS_WHAT} ({gio.error_text(exc)}). {fix}") from exc
-        with data:
-            if gio.ARRAYS_META not in data.files:
-                raise InputDataError(f"{path}: not a {PARTS_WHAT}: it has no '{gio.ARRAYS_META}' header. {fix}")
-            meta = json.loads(data[gio.ARRAYS_META].tobytes().decode("utf-8"))
-            for name, want in expect.items():
-                if meta.get(name) != want:
-                    raise InputDataError(f"{path}: {name} must be {want!r} for this run. Got {meta.get(name)!r}. {fix}")
-            missing = [f"lost.{k}" for k in LOST_KEYS if f"lost.{k}" not in data.files]
-            if missing:
-                raise InputDataError(f"{path}: the parts lack {missing}. {fix}")
-            return {f"lost.{k}": data[f"lost.{k}"] for k in LOST_KEYS}, meta
+    """A tile's parts file's lost pixels (``lost.*``) and header, checked against ``expect``
+    (:func:`greensink.aggregate.tiles.read_tile_header`); no zone sum is read."""
+    meta, lost = read_tile_header(path, expect, what=PARTS_WHAT, fix=fix, members=[f"lost.{k}" for k in LOST_KEYS])
+    return lost, meta
 
 
 def gather_lost(parts: Sequence[Mapping[str, np.ndarray]], n_levels: int) -> dict[str, np.ndarray]:
