@@ -34,9 +34,9 @@ def ar_apply(x: np.ndarray, phi: float, axis: int) -> np.ndarray:
     and a backward recursion y_i = x_i + φ y_(i∓1), their sum less x."""
     a = [1.0, -float(phi)]
     fwd = lfilter([1.0], a, x, axis=axis)
-    rev = np.flip(x, axis=axis)
-    bwd = np.flip(lfilter([1.0], a, rev, axis=axis), axis=axis)
-    return fwd + bwd - x
+    fwd += np.flip(lfilter([1.0], a, np.flip(x, axis=axis), axis=axis), axis=axis)
+    fwd -= x  # in place: no further arrays of x's size
+    return fwd
 
 
 #: The zones taking the filters are filtered together in batches of bounding boxes of about the same size, padded with
