@@ -61,51 +61,56 @@ def field_quadratic_forms(matrix: sp.csr_matrix, weights: np.ndarray, width: int
         sq = matrix.multiply(matrix).tocsr()
         return np.asarray(sq @ (weights**2).T)
     lphi = math.log(phi)
-    boxes = []  # zones for the filters: (zone, rows, cols, v, r0, c0, height, width)
-    for z in range(matrix.shape[0]):
-        a, b = matrix.indptr[z], matrix.indptr[z + 1]
-        if a == b:
-            continue
-        cols = matrix.indices[a:b]
-        v = weights[:, cols] * matrix.data[a:b]  # (k, n)
-        keep = np.any(v != 0, axis=0)
-        if not keep.any():
-            continue
-        cols, v = cols[keep], v[:, keep]
-        r, c = np.divmod(cols, width)
-        if cols.size <= dense_max:
-            dr = np.abs(r[:, None] - r[None, :])
-            dr += np.abs(c[:, None] - c[None, :])
-            kmat = np.exp(lphi * np.arange(dr.max() + 1))[dr]  # φ^(|Δr| + |Δc|) from a table of powers
-            out[z] = np.einsum("kn,kn->k", v @ kmat, v)
-            continue
-        r0, c0 = r.min(), c.min()
-        boxes.append((z, r - r0, c - c0, v, r.max() - r0 + 1, c.max() - c0 + 1))
-    boxes.sort(key=lambda t: -(t[4] * t[5]))
+    n_zones = matrix.shape[0]
+    # every zone's entries at once (the matrix's rows in order): v = c ⊙ w, the pixels where some weight is not 0
+    zone_of = np.repeat(np.arange(n_zones), np.diff(matrix.indptr))
+    v_all = weights[:, matrix.indices] * matrix.data  # (k, nnz)
+    keep = np.any(v_all != 0, axis=0)
+    zone_of, v_all = zone_of[keep], v_all[:, keep]
+    r_all, c_all = np.divmod(matrix.indices[keep], width)
+    counts = np.bincount(zone_of, minlength=n_zones)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    present = np.flatnonzero(counts)
+    if present.size == 0:
+        return out
+    r0 = np.zeros(n_zones, dtype=np.int64)
+    c0 = np.zeros(n_zones, dtype=np.int64)
+    hh = np.zeros(n_zones, dtype=np.int64)
+    ww = np.zeros(n_zones, dtype=np.int64)
+    r0[present] = np.minimum.reduceat(r_all, starts[present])
+    c0[present] = np.minimum.reduceat(c_all, starts[present])
+    hh[present] = np.maximum.reduceat(r_all, starts[present]) - r0[present] + 1
+    ww[present] = np.maximum.reduceat(c_all, starts[present]) - c0[present] + 1
+    for z in present[counts[present] <= dense_max]:
+        sl = slice(starts[z], starts[z + 1])
+        r, c, v = r_all[sl], c_all[sl], v_all[:, sl]
+        dr = np.abs(r[:, None] - r[None, :])
+        dr += np.abs(c[:, None] - c[None, :])
+        kmat = np.exp(lphi * np.arange(dr.max() + 1))[dr]  # φ^(|Δr| + |Δc|) from a table of powers
+        out[z] = np.einsum("kn,kn->k", v @ kmat, v)
+    big = present[counts[present] > dense_max]
+    big = big[np.argsort(-(hh[big] * ww[big]), kind="stable")]  # largest boxes first
     i = 0
-    while i < len(boxes):
-        h, w = boxes[i][4], boxes[i][5]
+    while i < big.size:
+        h, w = int(hh[big[i]]), int(ww[big[i]])
         first = h * w
         j = i + 1
-        while j < len(boxes):
-            hh, ww = max(h, boxes[j][4]), max(w, boxes[j][5])
-            if hh * ww > BATCH_PAD * first or (j - i + 1) * k * hh * ww > BATCH_NUMBERS:
+        while j < big.size:
+            h2, w2 = max(h, int(hh[big[j]])), max(w, int(ww[big[j]]))
+            if h2 * w2 > BATCH_PAD * first or (j - i + 1) * k * h2 * w2 > BATCH_NUMBERS:
                 break
-            h, w = hh, ww
+            h, w = h2, w2
             j += 1
-        batch = boxes[i:j]
-        img = np.zeros((len(batch), k, h, w))
-        zi = np.concatenate([np.full(t[1].size, n) for n, t in enumerate(batch)])
-        img[zi, :, np.concatenate([t[1] for t in batch]), np.concatenate([t[2] for t in batch])] = \
-            np.concatenate([t[3] for t in batch], axis=1).T
-        # vᵀ(A_r ⊗ A_c)v = vᵀ((2L_r − I) ⊗ A_c)v, L_r the forward recursion along rows (A = L + Lᵀ − I, and
-        # vᵀ(Lᵀ ⊗ A_c)v = vᵀ(L ⊗ A_c)v for the symmetric A_c): A_c along the columns, then one forward pass down the
-        # rows, a loop over rows of vectorised slices (faster than lfilter along that axis)
+        batch = big[i:j]
+        ent = np.concatenate([np.arange(starts[z], starts[z + 1]) for z in batch])
+        zi = np.repeat(np.arange(batch.size), counts[batch])
+        img = np.zeros((batch.size, k, h, w))
+        img[zi, :, r_all[ent] - r0[zone_of[ent]], c_all[ent] - c0[zone_of[ent]]] = v_all[:, ent].T
         kv = ar_apply(img, phi, axis=3)
         fwd = kv.copy()
         for row in range(1, h):
             fwd[:, :, row, :] += phi * fwd[:, :, row - 1, :]
-        out[[t[0] for t in batch]] = 2.0 * np.einsum("zkij,zkij->zk", img, fwd) - np.einsum("zkij,zkij->zk", img, kv)
+        out[batch] = 2.0 * np.einsum("zkij,zkij->zk", img, fwd) - np.einsum("zkij,zkij->zk", img, kv)
         i = j
     return out
 
