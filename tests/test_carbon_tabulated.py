@@ -505,3 +505,18 @@ def test_binned_cdf_means_within_their_bound_of_the_draws(regime: str) -> None:
         every = mixture_quantiles(vals, alpha, sigma, probs)
     width = every[1] - every[0]
     assert (np.abs(binned - every) <= 1e-5 * width).all()
+
+
+def test_row_moments_in_blocks_are_numpys_bit_for_bit() -> None:
+    # mixture_quantiles takes each row's mean, sd, mean cubed deviation, min and max in blocks of rows: the same bits as
+    # numpy's whole-array reductions (C-ordered rows and the transposed (B, n) draws the pixels pass)
+    from greensink.carbon.solver import _row_moments
+
+    rng = np.random.default_rng(23)
+    for v in (rng.gamma(2.0, 3.0, (150, B)), np.ascontiguousarray(rng.normal(5, 2, (B, 150))).T):
+        mean, sd, cube, vmin, vmax = _row_moments(v, True)
+        assert np.array_equal(mean, v.mean(axis=1)) and np.array_equal(sd, v.std(axis=1))
+        dev = v - v.mean(axis=1)[:, None]
+        assert np.array_equal(cube, (dev * (dev * dev)).mean(axis=1))  # the unblocked code's order: dev *= dev * dev
+        assert np.array_equal(vmin, v.min(axis=1)) and np.array_equal(vmax, v.max(axis=1))
+        assert _row_moments(v, False)[2] is None

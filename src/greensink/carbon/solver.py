@@ -62,16 +62,13 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
         return out
     vr, a, s = v[rows], alpha[rows], sigma[rows]
     tau = np.sqrt(a * a + s * s)
-    mean, sd = vr.mean(axis=1), vr.std(axis=1)
+    mean, sd, third, vmin, vmax = _row_moments(vr, start is None)
     total_sd = np.sqrt(sd * sd + tau * tau)
     if start is None:
         with np.errstate(divide="ignore", invalid="ignore"):
-            dev = vr - mean[:, None]
-            dev *= dev * dev  # cubed, in place
-            skew = np.nan_to_num(dev.mean(axis=1) / total_sd**3)
-            del dev
+            skew = np.nan_to_num(third / total_sd**3)
     scale = np.abs(mean) + sd + tau
-    lo0, hi0 = vr.min(axis=1) - 8.0 * tau, vr.max(axis=1) + 8.0 * tau  # mean_b G(q - v_b) is 0 / 1 beyond
+    lo0, hi0 = vmin - 8.0 * tau, vmax + 8.0 * tau  # mean_b G(q - v_b) is 0 / 1 beyond
     c = TRIANGULAR_HALF_WIDTH
     closed = (a > 1e-6 * s * c) & (s * c > 1e-4 * a)  # rows in the closed form's regime (both noise terms)
     normal = (a > 1e-6 * s * c) & (s * c <= 1e-4 * a)  # the independent term negligible: the field alone
@@ -132,6 +129,28 @@ def mixture_quantiles(values: np.ndarray, alpha: np.ndarray, sigma: np.ndarray,
                 break
         out[j, rows] = q
     return out
+
+
+_MOMENT_ROWS = 64  # rows whose moments are taken at a time (temporaries in cache, not fresh pages)
+
+
+def _row_moments(v: np.ndarray, third: bool) -> tuple[np.ndarray, ...]:
+    """(mean, sd, mean cubed deviation (None unless ``third``), min, max) of each row of ``v`` (n, B), in blocks of
+    rows: the same bits as ``v.mean(axis=1)``, ``v.std(axis=1)``, ``((v - mean) ** 3).mean(axis=1)`` (each row's
+    sums in the same order) without (n, B) temporaries."""
+    n = v.shape[0]
+    mean, sd, vmin, vmax = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    cube = np.empty(n) if third else None
+    for r0 in range(0, n, _MOMENT_ROWS):
+        blk = v[r0 : r0 + _MOMENT_ROWS]
+        r1 = r0 + blk.shape[0]
+        mean[r0:r1], sd[r0:r1] = blk.mean(axis=1), blk.std(axis=1)
+        vmin[r0:r1], vmax[r0:r1] = blk.min(axis=1), blk.max(axis=1)
+        if third:
+            dev = blk - mean[r0:r1, None]
+            dev *= dev * dev  # cubed, in place
+            cube[r0:r1] = dev.mean(axis=1)
+    return mean, sd, cube, vmin, vmax
 
 
 SOLVER_BLOCK = 16_384  # elements per block of the fused noise CDF (a few such float64 buffers stay in cache)
