@@ -185,6 +185,8 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=None, help="inputs kept here for reuse (default: a temporary folder)")
     ap.add_argument("--noise", action="store_true", help="time greensink.uncertainty.Noise alone (last tile, whole grid)")
     ap.add_argument("--range-m", type=float, default=120.0, help="--noise: the residual field's range, m")
+    ap.add_argument("--jobs", nargs="+", choices=["tile", "whole"], default=["tile", "whole"],
+                    help="--noise: the last tile, the whole grid (untiled) or both (default)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -201,7 +203,7 @@ def main() -> int:
         phi = math.exp(-10.0 / (a.range_m * math.sqrt(math.pi / 2)))
         print(f"Noise: range {a.range_m:g} m, phi {phi:.4f}, 200 draws, chunks of 8192 px")
         print(f"{'job':<14} {'pixels':>9} {'peak MiB':>9} {'wall s':>8} {'CPU s':>7}")
-        for mode in ("tile", "whole"):
+        for mode in a.jobs:
             r = run_child([sys.executable, __file__, "--size", str(a.size), "--tile", str(a.tile), "--range-m",
                            str(a.range_m), "--child", mode], mode)
             print(f"{mode:<14} {r['pixels']:>9} {r['peak_mib']:>9.0f} {r['wall_s']:>8.2f} {r['cpu_s']:>7.2f}", flush=True)

@@ -105,9 +105,13 @@ def row_triangular_window(key: int, row: int, n_draws: int, width: int, c0: int,
     m = c1 - c0
     if not 0 <= c0 < c1 <= width:
         raise ValueError(f"row_triangular_window: columns {c0}..{c1} must lie within 0..{width}.")
-    if not RAW_UINT16 or width - m < max(WINDOW_MIN_GAP_WORDS, 4):  # a gap of 4 words: the segments share no output
+    if not RAW_UINT16:
         return row_triangular(key, row, (n_draws, width))[:, c0:c1].copy()
     n = n_draws * width
+    if width - m < max(WINDOW_MIN_GAP_WORDS, 4):  # the whole row's words (a gap of 4 words: segments share no output)
+        k = np.random.PCG64([key & 0xFFFFFFFF, key >> 32, row]).random_raw((2 * n + 3) // 4).view(np.uint16)
+        k = k[:2 * n].reshape(2, n_draws, width)[:, :, c0:c1]  # the window's words only enter the arithmetic
+        return _triangular(k[0], k[1], (n_draws, m))
     bg = np.random.PCG64([key & 0xFFFFFFFF, key >> 32, row])
     k = np.empty((2, n_draws, m), dtype=np.uint16)
     pos = 0  # raw outputs drawn so far
