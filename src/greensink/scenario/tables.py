@@ -240,7 +240,7 @@ def differences_from_record(own: tuple[np.ndarray, ...], record: ZoneDraws, corr
 def record_differences(matrices: Sequence[sp.csr_matrix], scen_sums: Sequence[tuple[np.ndarray, ...]],
                        base_draws: Sequence[ZoneDraws], fn_b: PixelFn, fn_s: PixelFn, base_active: np.ndarray,
                        scen_active: np.ndarray, touched: np.ndarray, stages: Mapping[str, np.ndarray],
-                       pixel_area_ha: float, chunk_pixels: int = 16_384,
+                       pixel_area_ha: float, chunk_pixels: int = 16_384, width: int | None = None,
                        ) -> tuple[list[ZoneSums], dict[str, list[ZoneSums]]]:
     """Per level the zone sums of the difference scenario − baseline, and of each growth stage's, from the
     scenario's zone sums ``scen_sums`` (over ``scen_active``) and the baseline's record ``base_draws`` (over
@@ -255,9 +255,10 @@ def record_differences(matrices: Sequence[sp.csr_matrix], scen_sums: Sequence[tu
     :func:`greensink.scenario.burn.growth_map`), is D − Σ_touched (1 − g)·nan0(s − b)
     (:func:`differences_from_record`). A zone whose coverage holds no touched pixel differs by exactly 0.
     Summation order differs from the direct sums, so results agree with them to rounding (about 1e-12 of
-    the zone's stock)."""
+    the zone's stock). ``width``: the grid's columns, so that the touched pixels are drawn in chunks of a dense
+    chunk's rows (:func:`row_chunks`: their noise streams span those rows, not the grid's height)."""
     corrections = difference_corrections(matrices, fn_b, fn_s, base_active, scen_active, touched, stages,
-                                         base_draws[0].draws.shape[1], chunk_pixels)
+                                         base_draws[0].draws.shape[1], chunk_pixels, width=width)
     diffs: list[ZoneSums] = []
     per_stage: dict[str, list[ZoneSums]] = {name: [] for name in stages}
     for own, record, corr in zip(scen_sums, base_draws, corrections, strict=True):
@@ -339,7 +340,7 @@ def scenario_tables(scenario: Scenario, base: Landscape, base_models: Mapping, s
     growth = {name: growth_map(scenario, scen.last, years).ravel() for name, years in scenario.stages().items()}
     if baseline_draws is not None:
         sums_d, stage_sums = record_differences(setting.matrices, sums_s, baseline_draws, fn_b, fn_s, active_b, active_s,
-                                                touched_pixels(scen, active), growth, pa)
+                                                touched_pixels(scen, active), growth, pa, width=setting.grid.width)
     else:
         diff_fn = difference_function(fn_b, fn_s, 1.0)
         sums_d = zone_draw_sums(setting.matrices, diff_fn, active, pa, chunk_pixels=16_384)
