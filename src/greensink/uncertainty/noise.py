@@ -356,8 +356,9 @@ class Noise:
         edge = [j for j in blocks if _run_start(j * s, halo, s) == 0]  # blocks whose runs start at column 0 (lo = 0)
         inner = [j for j in blocks if _run_start(j * s, halo, s) > 0]
         if inner:
-            # (first: the edge run below filters xw in place) the runs of the other blocks side by side, (halo + block, blocks, n, B): column t of block J's run is
-            # column J·s − halo + t (past the grid's last column: the last column, computed and not used)
+            # before the edge run (which filters xw in place): the other blocks' runs side by side, (halo + block,
+            # blocks, n, B), column t of block J's run being column J·s − halo + t (past the grid's last column: the
+            # last column, computed and not used)
             t = np.arange(halo + s)
             idx = np.minimum(np.array(inner)[None, :] * s - halo + t[:, None], w - 1) - lo
             x = xw[idx]
