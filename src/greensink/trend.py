@@ -418,12 +418,16 @@ def trend_parts(years: Sequence[int], grid: Grid, tile: Tile | None, matrices: S
     n_levels = len(matrices)
     both = list(matrices) + masked_matrices(matrices, active, seen)
     passes = [zone_draw_sums(both, fn, active, grid.pixel_area_ha, chunk_pixels=sum_chunk) for fn in sums]
+
+    def drawn(d: np.ndarray) -> np.ndarray:  # no typed pixel in the window: zone_draw_sums gives one column of 0s;
+        return np.broadcast_to(d, (d.shape[0], n_draws)).copy() if d.shape[1] != n_draws else d  # every draw is 0
+
     out = []
     for j in range(n_levels):
         level = {"typed_ha": shares[j]["typed_ha"], "observed_all_ha": shares[j]["observed_both_ha"]}
         for k, p in enumerate(passes):
-            level |= {f"est_{k}": p[j][0], f"draws_{k}": p[j][1],
-                      f"obs_est_{k}": p[n_levels + j][0], f"obs_draws_{k}": p[n_levels + j][1]}
+            level |= {f"est_{k}": p[j][0], f"draws_{k}": drawn(p[j][1]),
+                      f"obs_est_{k}": p[n_levels + j][0], f"obs_draws_{k}": drawn(p[n_levels + j][1])}
         out.append(level)
     return TrendParts(bands, counts, out, int(n_draws))
 
