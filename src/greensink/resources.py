@@ -70,8 +70,9 @@ COSTS: dict[str, RuleCost] = {
     "carbon": RuleCost(600, 6, 9.1, "carbon streamed 717 MiB, 0.11 Mpx/s on 36 Mpx with 200 draws"),
     "carbon_tile": RuleCost(600, 6, 9.1, "as carbon, on the tile's pixels"),
     "carbon_mosaic": STREAMED,
-    "scenario_plan": RuleCost(300, 65, 2, "scenario_plan 293 MiB on 0.26 Mpx, 538 MiB, 1.9 s CPU on 4.2 Mpx "
-                              "(tile_scenario.py): the baseline's layers over the whole grid for the states"),
+    "scenario_plan": RuleCost(350, 6, 1, "scenario_plan in strips (a row of the files' blocks at a time): 362 MiB, "
+                              "2.5 s CPU on 4.2 Mpx, 432 MiB, 8.6 s on 16.8 Mpx (tile_scenario.py); grows with the "
+                              "grid's width, not its area"),
     "scenario_inputs_tile": RuleCost(300, 150, 5, "scenario_inputs_tile 296 MiB on a 256-px tile, 440 MiB, 1.5 s CPU "
                                      "on 1024 px (tile_scenario.py, 110 change polygons)"),
     "scenario_inputs_mosaic": STREAMED,
@@ -80,9 +81,9 @@ COSTS: dict[str, RuleCost] = {
     "scenario_carbon_mosaic": STREAMED,
     "scenario_zones": RuleCost(810, 325, 20, "scenario_zones 1137 MiB, 20 s CPU on 1 Mpx, 2110 MiB, 81 s on 4 Mpx "
                                "(workflow_scale.py: both states' layers and draws of the whole grid)"),
-    "scenario_zones_tile": RuleCost(400, 1200, 40, "scenario_zones_tile 671-706 MiB, 7-9.5 s CPU on a 512-px tile of "
-                                    "a 1024² grid, 1024 parcels; 1079-1635 MiB, 15-24 s CPU on a 1024-px tile of a "
-                                    "2048² grid, 4096 parcels; 200 draws (tile_scenario_zones.py)"),
+    "scenario_zones_tile": RuleCost(680, 120, 30, "scenario_zones_tile, the corrections in row-bounded chunks: 764-771 "
+                                    "MiB, 17 s CPU (median) on a 1024-px tile of a 2048² grid, 4096 parcels, 200 draws "
+                                    "(tile_scenario_zones.py); 671-706 MiB, 7-9.5 s on a 512-px tile before that fix"),
     "scenario_zones_gather": RuleCost(300, 10, 1, "rule scenario_zones of a tiled run: 309-312 MiB, 0.8-1.3 s CPU for "
                                       "1090 zones × 200 draws (tile_scenario_zones.py); no raster, zones × draws"),
     "fill": RuleCost(350, 56, 5.3, "fill 1112 MiB peak, 84 s on 16 Mpx (5 types, 2 predictors, 200 draws)"),
