@@ -9,7 +9,8 @@ the south-east never seen: the whole last tile and parts of three others), the u
 a density curve of NDVI for both types (so carbon follows the imagery: a change pair, the period pair and a trend that
 are not all zero) and one planning scenario (a new park drawn in EPSG:4326 across the tile edges). The tiled run has
 size_px 64 on the 81 × 81 grid: 2 × 2 tiles, the last row and column 17 px (uneven), with districts, blocks, both
-land-cover classes and the planned park crossing the tile edges (asserted).
+land-cover classes and the planned park crossing the tile edges (asserted). A second tiled run in 80-px tiles has a
+last column of tiles 1 px wide holding no typed land (rule trend's gather refused such a tile before 10b40f8).
 
 Tiled must equal untiled: every raster of results/ (values, NaN masks, CRS = the config's, transform, band names),
 every zone table (rtol 1e-9; NaN where untiled is NaN: empty is not zero), the zone draws and the JSON summaries; and
@@ -51,7 +52,7 @@ EG,regional,32.0,7.0,80.0,3.0,40,linear,2.0,30.0,test curve
 """
 
 
-def _config(tiled: bool) -> str:
+def _config(size_px: int | None) -> str:
     cfg = yaml.safe_load(MY_CONFIG)
     cfg["years"] = YEARS
     cfg["imagery"]["files"][0].update({band: cfg["imagery"]["files"][0][band].replace("mydata/", f"{DATA}/")
@@ -61,8 +62,8 @@ def _config(tiled: bool) -> str:
     cfg["coefficients"] = f"{DATA}/coefficients.csv"
     cfg["scenarios"] = [{"name": "new_park", "label": "new park", "changes": [
         {"kind": "greenspace", "path": f"{DATA}/plan.gpkg", "type": "G1", "state": {"ndvi": 0.75}}]}]
-    if tiled:
-        cfg["tiles"] = {"size_px": SIZE_PX}
+    if size_px:
+        cfg["tiles"] = {"size_px": size_px}
     return yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False)
 
 
@@ -102,8 +103,8 @@ def write_data(folder: Path) -> None:
 def build(root: Path) -> None:
     """In the checkout ``root``: the data, then the untiled and the tiled project (dry run kept), as a user runs them."""
     write_data(root / DATA)
-    for name, tiled in (("own_untiled", False), ("own_tiled", True)):
-        (root / f"{name}.yaml").write_text(_config(tiled), encoding="utf-8")
+    for name, size_px in (("own_untiled", None), ("own_tiled", SIZE_PX), ("own_tiled80", 80)):
+        (root / f"{name}.yaml").write_text(_config(size_px), encoding="utf-8")
         sh(root, ".venv/bin/greensink", "validate", f"{name}.yaml")
     sh(root, ".venv/bin/snakemake", "--cores", "2", "--configfile", "own_untiled.yaml", timeout=1800)
     # the grid first, so that the dry run knows the tiles; the dry run's job table is kept for the tests
@@ -111,6 +112,8 @@ def build(root: Path) -> None:
     dry = sh(root, ".venv/bin/snakemake", "-n", "--configfile", "own_tiled.yaml")
     (root / "projects" / "own_tiled" / "dry_run.txt").write_text(dry.stdout + dry.stderr, encoding="utf-8")
     sh(root, ".venv/bin/snakemake", "--cores", "2", "--configfile", "own_tiled.yaml", timeout=1800)
+    # 80-px tiles: the last column of tiles 1 px wide, of built-up land only (no typed pixel) inside a district
+    sh(root, ".venv/bin/snakemake", "--cores", "2", "--configfile", "own_tiled80.yaml", timeout=1800)
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +121,12 @@ def runs(tmp_path_factory, checkout):  # noqa: F811 (test_own_data's fixture, im
     """The untiled and the tiled project folders, built once per session under a file lock (conftest.shared_dir)."""
     shared_dir(tmp_path_factory, "own_data_tiles", lambda _: build(checkout))
     return checkout / "projects" / "own_untiled", checkout / "projects" / "own_tiled"
+
+
+@pytest.fixture(params=["own_tiled", "own_tiled80"])
+def pair(request, runs):
+    """The untiled project and one tiled project: 64-px tiles, or 80-px tiles whose last column is 1 px wide."""
+    return runs[0], runs[0].parent / request.param
 
 
 def _products(project: Path, suffix: str) -> list[Path]:
@@ -149,6 +158,9 @@ def test_the_tiles_cut_the_city(runs):
         assert ((f[:, SIZE_PX - 1] > 0.5) & (f[:, SIZE_PX] > 0.5)).any(), name
     f = np.nan_to_num(fractions["G1"])
     assert ((f[SIZE_PX - 1, :] > 0.5) & (f[SIZE_PX, :] > 0.5)).any()
+    # the 80-px run: its last column of tiles is 1 px wide and holds no typed land (a tile that touches zones only)
+    assert [t.shape for t in grid.tiles(80)] == [(80, 80), (80, 1)]
+    assert not any(np.nan_to_num(f[:, 80]).any() for f in fractions.values())
     # zones across the edges: blocks and districts with area in two tiles (the grid's coordinates of the edges)
     import geopandas as gpd
 
@@ -198,8 +210,8 @@ def test_the_tiled_run_ran_per_tile(runs):
     assert not list((untiled / "results").rglob("tiles"))  # and the untiled run did not
 
 
-def test_every_raster_equals_the_untiled_run(runs):
-    untiled, tiled = runs
+def test_every_raster_equals_the_untiled_run(pair):
+    untiled, tiled = pair
     rasters = _products(untiled, ".tif")
     assert len(rasters) > 40 and _products(tiled, ".tif") == rasters
     for name in rasters:
@@ -232,12 +244,12 @@ def _compare_frames(ref: pd.DataFrame, got: pd.DataFrame, what: str) -> float:
     return worst
 
 
-def test_every_zone_table_equals_the_untiled_run(runs):
+def test_every_zone_table_equals_the_untiled_run(pair):
     import geopandas as gpd
 
     from greensink.aggregate import ZoneDraws
 
-    untiled, tiled = runs
+    untiled, tiled = pair
     worst, n = 0.0, 0
     for suffix, read in ((".parquet", pd.read_parquet), (".csv", pd.read_csv), (".gpkg", gpd.read_file)):
         tables = _products(untiled, suffix)
@@ -275,8 +287,8 @@ def _same_json(got, ref, what: str) -> None:
         assert got == ref, what
 
 
-def test_the_summaries_equal_the_untiled_run(runs):
-    untiled, tiled = runs
+def test_the_summaries_equal_the_untiled_run(pair):
+    untiled, tiled = pair
     names = [p for p in _products(untiled, ".json") if p.name not in ("provenance.json", "grid.json", "scenes.json")]
     assert _products(tiled, ".json") == _products(untiled, ".json")
     for name in names:
