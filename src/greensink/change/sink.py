@@ -392,6 +392,42 @@ def _part_difference(p1: np.ndarray | None, p0: np.ndarray | None, years: float)
     return _difference(p1, p0, years)
 
 
+@dataclasses.dataclass
+class _PixelTerms:
+    """The per-pixel terms both analytic passes take from the years' estimates and amplitudes (:func:`_pixel_terms`)."""
+
+    e: np.ndarray  # (C1 − C0)/Y of the estimates, NaN where no year can value the pixel
+    m0: np.ndarray  # the years' estimates, NaN where the year does not observe the pixel
+    m1: np.ndarray
+    est_map: np.ndarray  # sink.tif's estimate: NaN unless both years observe the pixel
+    s2: np.ndarray  # the pixel's noise variance (the field's three streams and the independent terms)
+    k4: np.ndarray  # its fourth cumulant
+
+
+def _pixel_terms(e0: np.ndarray, e1: np.ndarray, t0: dict, t1: dict, idx: np.ndarray, sl: slice,
+                 unserved0: Callable[[np.ndarray], np.ndarray], unserved1: Callable[[np.ndarray], np.ndarray],
+                 years: float, rho: float, stocks: list, maps: list, band: np.ndarray, weights: np.ndarray,
+                 variances: np.ndarray) -> _PixelTerms:
+    """Record pixels ``idx`` (positions ``sl`` of the active pixels) of an analytic pass: the years' stocks and
+    observed maps, sink.tif's estimate band, the residual field's weights and the sources' variances (0 where no
+    year can value the pixel: it counts 0 in the sums, its noise too, as :func:`_zero_nan`); returns the terms the
+    pixel band needs."""
+    e = (e1 - e0) / years
+    stocks[0][sl], stocks[1][sl] = e0, e1
+    m0 = np.where(unserved0(idx), np.nan, e0)
+    m1 = np.where(unserved1(idx), np.nan, e1)
+    maps[0][sl], maps[1][sl] = m0, m1
+    w, var, k4 = pixel_noise(t0, t1, years, rho)
+    est_map = np.where(np.isnan(m0) | np.isnan(m1), np.nan, e)
+    band[0, idx] = est_map
+    s2 = w[0] ** 2 + w[1] ** 2 + w[2] ** 2 + var["residual"] + var["ndvi"] + var["edges"]
+    valued = ~np.isnan(e)
+    weights[:, sl] = np.where(valued, w, 0.0)
+    for i, s in enumerate(NOISE_SOURCES):
+        variances[i, sl] = np.where(valued, var[s], 0.0)
+    return _PixelTerms(e, m0, m1, est_map, s2, k4)
+
+
 def analytic_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.ndarray], np.ndarray],
                        unserved1: Callable[[np.ndarray], np.ndarray], years: float, active: np.ndarray,
                        shape: tuple[int, int], matrices: Sequence[sp.csr_matrix], pixel_area_ha: float,
@@ -462,27 +498,17 @@ def analytic_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.n
             e1, d1, p1, t1 = fn1.fn(bidx)
             if draws is None:
                 draws = buffer("", idx.size, d0.shape[0])
-            e = (e1 - e0) / years
+            px = _pixel_terms(e0, e1, t0, t1, bidx, psl, unserved0, unserved1, years, rho, stocks, maps, band,
+                              weights, variances)
+            e = px.e
             est[bsl] = e
             d = draws[bsl]
             d[...] = _difference(d1, d0, years).T
-            stocks[0][psl], stocks[1][psl] = e0, e1
-            m0 = np.where(unserved0(bidx), np.nan, e0)
-            m1 = np.where(unserved1(bidx), np.nan, e1)
-            maps[0][psl], maps[1][psl] = m0, m1
-            w, var, k4 = pixel_noise(t0, t1, years, rho)
-            est_map = np.where(np.isnan(m0) | np.isnan(m1), np.nan, e)
-            band[0, bidx] = est_map
-            ok = np.isfinite(est_map)
+            ok = np.isfinite(px.est_map)
             lo, hi = np.full(bidx.size, np.nan), np.full(bidx.size, np.nan)
             if ok.any():
-                s2 = w[0] ** 2 + w[1] ** 2 + w[2] ** 2 + var["residual"] + var["ndvi"] + var["edges"]
-                lo[ok], hi[ok] = mixture_band(d[ok], s2[ok], (qlo, qhi), k4[ok])
+                lo[ok], hi[ok] = mixture_band(d[ok], px.s2[ok], (qlo, qhi), px.k4[ok])
             band[1, bidx], band[2, bidx] = lo, hi
-            valued = ~np.isnan(e)  # a pixel no year can value counts 0 in the sums, its noise too (as _zero_nan)
-            weights[:, psl] = np.where(valued, w, 0.0)
-            for i, s in enumerate(NOISE_SOURCES):
-                variances[i, psl] = np.where(valued, var[s], 0.0)
             if stacked is None:
                 continue
             _zero_nan(d, e)
@@ -634,15 +660,9 @@ def tabulated_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.
         both_w.has_sorted_indices = False
         if years != 1:
             both_w.data /= years
-        e = (e1 - e0) / years
-        stocks[0][csl], stocks[1][csl] = e0, e1
-        m0 = np.where(unserved0(idx), np.nan, e0)
-        m1 = np.where(unserved1(idx), np.nan, e1)
-        maps[0][csl], maps[1][csl] = m0, m1
-        w, var, k4 = pixel_noise(t0, t1, years, rho)
-        est_map = np.where(np.isnan(m0) | np.isnan(m1), np.nan, e)
-        band[0, idx] = est_map
-        s2 = w[0] ** 2 + w[1] ** 2 + w[2] ** 2 + var["residual"] + var["ndvi"] + var["edges"]
+        px = _pixel_terms(e0, e1, t0, t1, idx, csl, unserved0, unserved1, years, rho, stocks, maps, band, weights,
+                          variances)
+        e, m0, m1, est_map, s2, k4 = px.e, px.m0, px.m1, px.est_map, px.s2, px.k4
         lo, hi = np.full(idx.size, np.nan), np.full(idx.size, np.nan)
         for b0 in range(0, idx.size, block):
             bsl = slice(b0, min(b0 + block, idx.size))
@@ -657,10 +677,7 @@ def tabulated_sink_pass(fn0: YearTerms, fn1: YearTerms, unserved0: Callable[[np.
                         d += (sign / years) * v[:, sel].T
             lo[sel], hi[sel] = mixture_band(d, s2[sel], (qlo, qhi), k4[sel])
         band[1, idx], band[2, idx] = lo, hi
-        valued = ~np.isnan(e)  # a pixel no year can value counts 0 in the sums, its noise too
-        weights[:, csl] = np.where(valued, w, 0.0)
-        for i, s in enumerate(NOISE_SOURCES):
-            variances[i, csl] = np.where(valued, var[s], 0.0)
+        valued = ~np.isnan(e)  # a pixel no year can value counts 0 in the sums (its noise is 0 in _pixel_terms)
         start += idx.size
         if stacked is None:
             continue
