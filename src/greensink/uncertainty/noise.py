@@ -92,6 +92,16 @@ def _triangular(k0: np.ndarray, k1: np.ndarray, shape: tuple[int, ...]) -> np.nd
 WINDOW_MIN_GAP_WORDS = 2048
 
 
+def _ar1_in_place(x: np.ndarray, phi: np.float32, cc: np.float32) -> None:
+    """The AR(1) recursion along ``x``'s first axis, in place: x_0 as it is (unit variance), x_j = φ x_(j−1) +
+    √(1 − φ²) w_j (``cc`` = √(1 − φ²); the c w_j of every j at once first: w_j is not changed before its step)."""
+    tmp = np.empty(x.shape[1:], dtype=x.dtype)
+    np.multiply(x[1:], cc, out=x[1:])
+    for j in range(1, x.shape[0]):
+        np.multiply(x[j - 1], phi, out=tmp)
+        np.add(tmp, x[j], out=x[j])
+
+
 def row_triangular_window(key: int, row: int, n_draws: int, width: int, c0: int, c1: int) -> np.ndarray:
     """Columns ``c0`` … ``c1 − 1`` of ``row_triangular(key, row, (n_draws, width))``, (n_draws, c1 − c0), bit for
     bit, with only their numbers read from the generator.
@@ -362,22 +372,14 @@ class Noise:
             t = np.arange(halo + s)
             idx = np.minimum(np.array(inner)[None, :] * s - halo + t[:, None], w - 1) - lo
             x = xw[idx]
-            tmp = np.empty(x.shape[1:], dtype=np.float32)
-            np.multiply(x[1:], cc, out=x[1:])
-            for j in range(1, x.shape[0]):
-                np.multiply(x[j - 1], phi, out=tmp)
-                np.add(tmp, x[j], out=x[j])
+            _ar1_in_place(x, phi, cc)
             for q, jb in enumerate(inner):
                 a, b = jb * s, min(c1, (jb + 1) * s)
                 out[a - c0:b - c0] = x[halo:halo + b - a, q]
         if edge:
             end = min(c1, (edge[-1] + 1) * s)
             x = xw[:end]  # columns 0 … end − 1: one run from column 0
-            tmp = np.empty(x.shape[1:], dtype=np.float32)
-            np.multiply(x[1:], cc, out=x[1:])  # the c w_j of every column at once (w_j is not changed before)
-            for j in range(1, end):
-                np.multiply(x[j - 1], phi, out=tmp)
-                np.add(tmp, x[j], out=x[j])
+            _ar1_in_place(x, phi, cc)
             out[:end - c0] = x[c0:end]
         return out
 
